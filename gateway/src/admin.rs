@@ -1,0 +1,117 @@
+//! The admin listener on the metrics port (10254): `/healthz` for the
+//! kubelet's probes, answering 200 only once the first full configuration
+//! load is done, as ingress-nginx's probes expect.
+
+use std::convert::Infallible;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::Full;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+
+use crate::server::ShutdownSignal;
+
+/// Readiness shared between the control plane (which sets it) and the
+/// admin listener (which reports it).
+#[derive(Debug, Default)]
+pub struct Health {
+    ready: AtomicBool,
+}
+
+impl Health {
+    /// Marks the gateway ready (first full load done) or not (shutting down).
+    pub fn set_ready(&self, ready: bool) {
+        self.ready.store(ready, Ordering::Release);
+    }
+
+    /// Whether the gateway is ready to take traffic.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+}
+
+/// The bound admin listener.
+#[derive(Debug)]
+pub struct AdminListener {
+    tcp: TcpListener,
+}
+
+impl AdminListener {
+    /// Binds `addr` (port 0 picks a free port).
+    pub async fn bind(addr: SocketAddr) -> io::Result<Self> {
+        Ok(Self {
+            tcp: TcpListener::bind(addr).await?,
+        })
+    }
+
+    /// The address actually bound.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.tcp.local_addr()
+    }
+
+    /// Serves until shutdown.
+    pub async fn serve(self, health: Arc<Health>, mut shutdown: ShutdownSignal) {
+        loop {
+            let (stream, _) = tokio::select! {
+                accepted = self.tcp.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    Err(error) => {
+                        tracing::debug!(%error, "admin accept failed");
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                () = shutdown.triggered() => return,
+            };
+            let health = health.clone();
+            let service = service_fn(move |req| {
+                let response = answer(&health, &req);
+                async move { Ok::<_, Infallible>(response) }
+            });
+            tokio::spawn(async move {
+                let _ = http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(std::time::Duration::from_secs(10))
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    }
+}
+
+fn answer<B>(health: &Health, req: &Request<B>) -> Response<Full<Bytes>> {
+    let (status, body) = match (req.method(), req.uri().path()) {
+        (&Method::GET | &Method::HEAD, "/healthz") if health.is_ready() => (StatusCode::OK, "ok"),
+        (&Method::GET | &Method::HEAD, "/healthz") => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: first configuration load not done",
+        ),
+        _ => (StatusCode::NOT_FOUND, "not found"),
+    };
+    let mut response = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+    *response.status_mut() = status;
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn healthz_follows_readiness() {
+        let health = Health::default();
+        let req = Request::get("/healthz").body(()).unwrap();
+        assert_eq!(answer(&health, &req).status(), 503);
+        health.set_ready(true);
+        assert_eq!(answer(&health, &req).status(), 200);
+        let other = Request::get("/other").body(()).unwrap();
+        assert_eq!(answer(&health, &other).status(), 404);
+    }
+}

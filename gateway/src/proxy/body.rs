@@ -1,0 +1,354 @@
+//! The two bodies a proxied exchange streams: the client's request body on
+//! its way upstream ([`RequestBody`]) and the upstream's response body on
+//! its way to the client ([`ResponseBody`]). Neither buffers: each frame is
+//! passed on as it arrives, under a size limit and idle timeouts.
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use hyper::body::Incoming;
+use tokio::time::{Instant, Sleep};
+
+use crate::backend::InFlight;
+use crate::upstream::{Conn, PoolSettings};
+
+/// Why the client's request body could not be passed on.
+#[derive(Debug, thiserror::Error)]
+pub enum RequestBodyError {
+    /// The body grew past `proxy-body-size`.
+    #[error("request body is larger than {0} bytes")]
+    TooLarge(u64),
+    /// The client sent nothing for `client-body-timeout`.
+    #[error("client sent no body data for {0:?}")]
+    Timeout(Duration),
+    /// The client connection failed mid-body.
+    #[error("reading the client's body failed: {0}")]
+    Client(#[source] hyper::Error),
+}
+
+/// When the request body last moved, for the upstream send timeout.
+/// Shared between the body (which records) and the wait for the response
+/// head (which reads).
+#[derive(Debug)]
+pub(crate) struct SendProgress {
+    start: Instant,
+    /// Nanoseconds after `start` of the last frame handed upstream.
+    last: AtomicU64,
+    /// Nanoseconds after `start` at which the body ended, or `u64::MAX`.
+    done: AtomicU64,
+}
+
+impl SendProgress {
+    fn new() -> Self {
+        Self {
+            start: Instant::now(),
+            last: AtomicU64::new(0),
+            done: AtomicU64::new(u64::MAX),
+        }
+    }
+
+    fn elapsed_nanos(&self) -> u64 {
+        u64::try_from(self.start.elapsed().as_nanos()).unwrap_or(u64::MAX - 1)
+    }
+
+    fn record(&self) {
+        self.last.store(self.elapsed_nanos(), Ordering::Relaxed);
+    }
+
+    fn finish(&self) {
+        self.done.store(self.elapsed_nanos(), Ordering::Relaxed);
+    }
+
+    /// When waiting for the response head should give up: `send_timeout`
+    /// after the last body progress while the body is still being sent,
+    /// `read_timeout` after it ended.
+    pub(crate) fn deadline(&self, send_timeout: Duration, read_timeout: Duration) -> Instant {
+        let done = self.done.load(Ordering::Relaxed);
+        if done == u64::MAX {
+            let last = self.last.load(Ordering::Relaxed);
+            self.start + Duration::from_nanos(last) + send_timeout
+        } else {
+            self.start + Duration::from_nanos(done) + read_timeout
+        }
+    }
+}
+
+/// A request body sent upstream: empty, or the client's body streamed
+/// through with a size limit and an idle timeout.
+#[derive(Debug)]
+pub struct RequestBody {
+    inner: Option<ClientBody>,
+}
+
+#[derive(Debug)]
+struct ClientBody {
+    incoming: Incoming,
+    limit: Option<u64>,
+    received: u64,
+    idle: IdleTimer,
+    progress: Arc<SendProgress>,
+}
+
+impl RequestBody {
+    /// A body with no bytes.
+    pub(crate) fn empty() -> Self {
+        Self { inner: None }
+    }
+
+    /// Streams the client's body; returns the progress record the response
+    /// wait reads for its send timeout.
+    pub(crate) fn client(
+        incoming: Incoming,
+        limit: Option<u64>,
+        idle_timeout: Duration,
+    ) -> (Self, Arc<SendProgress>) {
+        let progress = Arc::new(SendProgress::new());
+        let body = ClientBody {
+            incoming,
+            limit,
+            received: 0,
+            idle: IdleTimer::new(idle_timeout),
+            progress: progress.clone(),
+        };
+        (Self { inner: Some(body) }, progress)
+    }
+}
+
+impl Body for RequestBody {
+    type Data = Bytes;
+    type Error = RequestBodyError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, RequestBodyError>>> {
+        let Some(body) = self.get_mut().inner.as_mut() else {
+            return Poll::Ready(None);
+        };
+        match Pin::new(&mut body.incoming).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    body.received += data.len() as u64;
+                    if let Some(limit) = body.limit.filter(|l| body.received > *l) {
+                        return Poll::Ready(Some(Err(RequestBodyError::TooLarge(limit))));
+                    }
+                }
+                body.idle.progressed();
+                body.progress.record();
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(error))) => {
+                Poll::Ready(Some(Err(RequestBodyError::Client(error))))
+            }
+            Poll::Ready(None) => {
+                body.progress.finish();
+                Poll::Ready(None)
+            }
+            Poll::Pending => {
+                ready!(body.idle.poll_expired(cx));
+                Poll::Ready(Some(Err(RequestBodyError::Timeout(body.idle.timeout))))
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner
+            .as_ref()
+            .is_none_or(|b| b.incoming.is_end_stream())
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner
+            .as_ref()
+            .map_or_else(|| SizeHint::with_exact(0), |b| b.incoming.size_hint())
+    }
+}
+
+/// A timer that fires after `timeout` without progress. It is armed only
+/// when a poll finds no data, so a body that is always ready costs no timer.
+#[derive(Debug)]
+struct IdleTimer {
+    timeout: Duration,
+    sleep: Option<Pin<Box<Sleep>>>,
+    progressed: bool,
+}
+
+impl IdleTimer {
+    fn new(timeout: Duration) -> Self {
+        Self {
+            timeout,
+            sleep: None,
+            progressed: false,
+        }
+    }
+
+    fn progressed(&mut self) {
+        self.progressed = true;
+    }
+
+    /// Called when the inner body is pending: `Ready` once the timeout passed
+    /// with no progress.
+    fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let deadline = Instant::now() + self.timeout;
+        let sleep = match &mut self.sleep {
+            Some(sleep) => {
+                if std::mem::take(&mut self.progressed) {
+                    sleep.as_mut().reset(deadline);
+                }
+                sleep
+            }
+            None => {
+                self.progressed = false;
+                self.sleep
+                    .insert(Box::pin(tokio::time::sleep_until(deadline)))
+            }
+        };
+        sleep.as_mut().poll(cx)
+    }
+}
+
+/// Why an upstream response body stopped before its end.
+#[derive(Debug, thiserror::Error)]
+pub enum ResponseBodyError {
+    /// The upstream connection failed mid-body.
+    #[error("upstream body failed: {0}")]
+    Upstream(#[source] hyper::Error),
+    /// The upstream sent nothing for `proxy-read-timeout`.
+    #[error("upstream sent no body data for {0:?}")]
+    Timeout(Duration),
+}
+
+/// The upstream connection and in-flight count a response body holds until
+/// it ends: then the connection goes back to the endpoint's pool.
+#[derive(Debug)]
+pub(crate) struct Lease {
+    pub(crate) conn: Conn,
+    pub(crate) in_flight: InFlight,
+    pub(crate) pool: PoolSettings,
+}
+
+impl Lease {
+    fn release(self) {
+        self.in_flight
+            .endpoint()
+            .pool
+            .checkin(self.conn, &self.pool);
+    }
+}
+
+/// A response body sent to the client: fixed bytes made by the gateway, or
+/// an upstream body streamed through.
+#[derive(Debug)]
+pub struct ResponseBody {
+    kind: ResponseKind,
+}
+
+#[derive(Debug)]
+enum ResponseKind {
+    Full(Option<Bytes>),
+    Upstream {
+        incoming: Incoming,
+        idle: IdleTimer,
+        lease: Option<Lease>,
+    },
+}
+
+impl ResponseBody {
+    /// A body of fixed bytes.
+    pub fn full(bytes: impl Into<Bytes>) -> Self {
+        let bytes = bytes.into();
+        Self {
+            kind: ResponseKind::Full((!bytes.is_empty()).then_some(bytes)),
+        }
+    }
+
+    /// A body with no bytes.
+    pub fn empty() -> Self {
+        Self {
+            kind: ResponseKind::Full(None),
+        }
+    }
+
+    /// Streams an upstream body; `lease` is released when it ends.
+    pub(crate) fn upstream(incoming: Incoming, read_timeout: Duration, lease: Lease) -> Self {
+        let lease = if incoming.is_end_stream() {
+            lease.release();
+            None
+        } else {
+            Some(lease)
+        };
+        Self {
+            kind: ResponseKind::Upstream {
+                incoming,
+                idle: IdleTimer::new(read_timeout),
+                lease,
+            },
+        }
+    }
+}
+
+impl Body for ResponseBody {
+    type Data = Bytes;
+    type Error = ResponseBodyError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, ResponseBodyError>>> {
+        match &mut self.get_mut().kind {
+            ResponseKind::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
+            ResponseKind::Upstream {
+                incoming,
+                idle,
+                lease,
+            } => match Pin::new(&mut *incoming).poll_frame(cx) {
+                Poll::Ready(Some(Ok(frame))) => {
+                    idle.progressed();
+                    if incoming.is_end_stream()
+                        && let Some(lease) = lease.take()
+                    {
+                        lease.release();
+                    }
+                    Poll::Ready(Some(Ok(frame)))
+                }
+                Poll::Ready(Some(Err(error))) => {
+                    // Dropping the lease closes the broken connection.
+                    lease.take();
+                    Poll::Ready(Some(Err(ResponseBodyError::Upstream(error))))
+                }
+                Poll::Ready(None) => {
+                    if let Some(lease) = lease.take() {
+                        lease.release();
+                    }
+                    Poll::Ready(None)
+                }
+                Poll::Pending => {
+                    ready!(idle.poll_expired(cx));
+                    lease.take();
+                    Poll::Ready(Some(Err(ResponseBodyError::Timeout(idle.timeout))))
+                }
+            },
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.kind {
+            ResponseKind::Full(bytes) => bytes.is_none(),
+            ResponseKind::Upstream { incoming, .. } => incoming.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.kind {
+            ResponseKind::Full(bytes) => {
+                SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64))
+            }
+            ResponseKind::Upstream { incoming, .. } => incoming.size_hint(),
+        }
+    }
+}

@@ -1,0 +1,195 @@
+//! Everything that can end a request early, and the one place that turns it
+//! into a response: 4xx for what the client did, 5xx for what the upstream
+//! (or its absence) did, always with a log line, never a panic.
+
+use bytes::Bytes;
+use http::header::{CONNECTION, CONTENT_TYPE, HeaderValue};
+use std::net::SocketAddr;
+
+use http::{Method, Response, StatusCode, Uri};
+
+use super::body::{RequestBodyError, ResponseBody};
+use crate::upstream::ConnectError;
+
+/// Why a request was not proxied.
+#[derive(Debug, thiserror::Error)]
+pub enum ProxyError {
+    /// Malformed or ambiguous request (framing, Host, path).
+    #[error("bad request: {0}")]
+    BadRequest(&'static str),
+    /// The request target is longer than the request line limit.
+    #[error("request target too long")]
+    UriTooLong,
+    /// A transfer coding other than `chunked`.
+    #[error("unsupported transfer coding")]
+    NotImplemented,
+    /// A method a reverse proxy does not serve (CONNECT).
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// No route matches the host and path.
+    #[error("no route")]
+    NoRoute,
+    /// The body is larger than `proxy-body-size`.
+    #[error("request body larger than {0} bytes")]
+    BodyTooLarge(u64),
+    /// The client stalled sending its body.
+    #[error("client body timeout")]
+    ClientBodyTimeout,
+    /// The client went away before the response started.
+    #[error("client closed the connection")]
+    ClientClosed,
+    /// The route's Service has no ready endpoint.
+    #[error("no ready endpoint")]
+    NoEndpoints,
+    /// The route's Service (or its port) does not exist.
+    #[error("service not found")]
+    ServiceNotFound,
+    /// No connection could be made to any endpoint tried.
+    #[error("upstream connect: {0}")]
+    Connect(#[source] ConnectError),
+    /// The upstream failed before sending a response head.
+    #[error("upstream: {0}")]
+    Upstream(#[source] hyper::Error),
+    /// The upstream did not answer within `proxy-read-timeout` (or stalled
+    /// reading the body for `proxy-send-timeout`).
+    #[error("upstream timed out")]
+    UpstreamTimeout,
+}
+
+impl From<RequestBodyError> for ProxyError {
+    fn from(error: RequestBodyError) -> Self {
+        match error {
+            RequestBodyError::TooLarge(limit) => Self::BodyTooLarge(limit),
+            RequestBodyError::Timeout(_) => Self::ClientBodyTimeout,
+            RequestBodyError::Client(_) => Self::ClientClosed,
+        }
+    }
+}
+
+impl ProxyError {
+    /// The status the client gets.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::UriTooLong => StatusCode::URI_TOO_LONG,
+            Self::NotImplemented => StatusCode::NOT_IMPLEMENTED,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::NoRoute => StatusCode::NOT_FOUND,
+            Self::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::ClientBodyTimeout => StatusCode::REQUEST_TIMEOUT,
+            // nginx's 499: nobody reads it, but logs and metrics do.
+            Self::ClientClosed => StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST),
+            Self::NoEndpoints | Self::ServiceNotFound => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Connect(ConnectError::Timeout(_)) | Self::UpstreamTimeout => {
+                StatusCode::GATEWAY_TIMEOUT
+            }
+            Self::Connect(_) | Self::Upstream(_) => StatusCode::BAD_GATEWAY,
+        }
+    }
+
+    /// Whether the client connection should close after this response:
+    /// after a framing error or an unread body the stream cannot be trusted.
+    fn closes_connection(&self) -> bool {
+        matches!(
+            self,
+            Self::BadRequest(_)
+                | Self::UriTooLong
+                | Self::NotImplemented
+                | Self::BodyTooLarge(_)
+                | Self::ClientBodyTimeout
+                | Self::ClientClosed
+        )
+    }
+
+    /// Logs the error, naming the request, at a level fitting its cause,
+    /// and builds the response.
+    pub fn into_response(
+        self,
+        client: SocketAddr,
+        method: &Method,
+        uri: &Uri,
+    ) -> Response<ResponseBody> {
+        let status = self.status();
+        match &self {
+            Self::NoRoute => tracing::debug!(%client, %method, %uri, %status, "no route"),
+            Self::BadRequest(_)
+            | Self::UriTooLong
+            | Self::NotImplemented
+            | Self::MethodNotAllowed
+            | Self::BodyTooLarge(_)
+            | Self::ClientBodyTimeout
+            | Self::ClientClosed => {
+                tracing::info!(%client, %method, %uri, %status, error = %self, "rejected request");
+            }
+            _ => tracing::warn!(%client, %method, %uri, %status, error = %self, "request failed"),
+        }
+        let mut response = error_page(status);
+        if self.closes_connection() {
+            response
+                .headers_mut()
+                .insert(CONNECTION, HeaderValue::from_static("close"));
+        }
+        response
+    }
+}
+
+/// A small HTML error page in nginx's shape, so that clients and tests that
+/// look at bodies see what they saw before.
+pub(crate) fn error_page(status: StatusCode) -> Response<ResponseBody> {
+    let reason = status.canonical_reason().unwrap_or("Error");
+    let body = format!(
+        "<html>\r\n<head><title>{code} {reason}</title></head>\r\n<body>\r\n\
+         <center><h1>{code} {reason}</h1></center>\r\n<hr><center>edge-gateway</center>\r\n\
+         </body>\r\n</html>\r\n",
+        code = status.as_u16()
+    );
+    let mut response = Response::new(ResponseBody::full(Bytes::from(body)));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("text/html"));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn statuses_follow_ingress_nginx() {
+        let cases = [
+            (ProxyError::NoRoute, 404),
+            (ProxyError::BodyTooLarge(1), 413),
+            (ProxyError::NoEndpoints, 503),
+            (ProxyError::ServiceNotFound, 503),
+            (
+                ProxyError::Connect(ConnectError::Timeout(Duration::from_secs(5))),
+                504,
+            ),
+            (
+                ProxyError::Connect(ConnectError::Io(
+                    std::io::ErrorKind::ConnectionRefused.into(),
+                )),
+                502,
+            ),
+            (ProxyError::UpstreamTimeout, 504),
+            (ProxyError::ClientClosed, 499),
+            (ProxyError::NotImplemented, 501),
+        ];
+        for (error, status) in cases {
+            assert_eq!(error.status().as_u16(), status, "{error}");
+        }
+    }
+
+    #[test]
+    fn framing_errors_close_the_connection() {
+        let client = SocketAddr::from(([127, 0, 0, 1], 1));
+        let (get, uri) = (Method::GET, Uri::from_static("/"));
+        let response = ProxyError::BadRequest("x").into_response(client, &get, &uri);
+        assert_eq!(response.headers()[CONNECTION], "close");
+        let response = ProxyError::NoRoute.into_response(client, &get, &uri);
+        assert!(response.headers().get(CONNECTION).is_none());
+        assert_eq!(response.headers()[CONTENT_TYPE], "text/html");
+    }
+}

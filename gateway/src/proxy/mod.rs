@@ -1,0 +1,212 @@
+//! The request path. [`Proxy::handle`] reads as the phases every request
+//! goes through:
+//!
+//! 1. **inspect**: refuse malformed or ambiguous requests; normalise host and path;
+//! 2. **route**: look the host and path up in the current table (loaded once);
+//! 3. **admit**: apply the route's limits that can be checked before any I/O;
+//! 4. **rewrite**: turn the client request into the upstream request;
+//! 5. **forward**: pick an endpoint, send, retry where allowed;
+//! 6. **respond**: clean the upstream response head and stream its body back.
+//!
+//! Any phase can end the request with a [`ProxyError`], which is turned
+//! into a response in one place.
+
+mod body;
+mod error;
+mod forward;
+mod headers;
+mod inspect;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use arc_swap::ArcSwap;
+use http::header::{CONNECTION, CONTENT_LENGTH, HeaderValue};
+use http::uri::Uri;
+use http::{Request, Response, StatusCode, Version};
+use http_body::Body;
+use hyper::body::Incoming;
+
+pub use body::{RequestBody, RequestBodyError, ResponseBody, ResponseBodyError};
+pub use error::ProxyError;
+pub use headers::X_REQUEST_ID;
+
+use crate::settings::{ListenerSettings, ProxySettings};
+use crate::table::{Route, RouteAction, RouteTable};
+
+/// The shared, swappable routing table the control plane publishes into.
+pub type TableHandle = Arc<ArcSwap<RouteTable>>;
+
+/// What a listener tells every request it accepts: its settings and the
+/// header values derived from them, built once.
+#[derive(Debug)]
+pub struct ListenerInfo {
+    pub(crate) settings: ListenerSettings,
+    scheme: HeaderValue,
+    forwarded_port: HeaderValue,
+}
+
+impl ListenerInfo {
+    /// Derives the per-listener header values.
+    pub fn new(settings: &ListenerSettings) -> Self {
+        Self {
+            scheme: HeaderValue::from_static(settings.scheme.as_str()),
+            forwarded_port: HeaderValue::from(settings.forwarded_port),
+            settings: settings.clone(),
+        }
+    }
+}
+
+/// One client connection: who is on the other end, and how many requests
+/// it has made.
+#[derive(Debug)]
+pub struct ConnInfo {
+    peer: SocketAddr,
+    client_ip: HeaderValue,
+    listener: Arc<ListenerInfo>,
+    served: AtomicU32,
+}
+
+impl ConnInfo {
+    /// Records a new connection from `peer`; the client address header value
+    /// is formatted here, once per connection.
+    pub fn new(peer: SocketAddr, listener: Arc<ListenerInfo>) -> Self {
+        let ip = peer.ip().to_canonical().to_string();
+        Self {
+            peer,
+            client_ip: HeaderValue::from_str(&ip).unwrap_or_else(|_| HeaderValue::from_static("")),
+            listener,
+            served: AtomicU32::new(0),
+        }
+    }
+
+    /// The client's socket address.
+    pub fn peer(&self) -> SocketAddr {
+        self.peer
+    }
+}
+
+/// The proxy: serves requests from the current routing table.
+#[derive(Debug)]
+pub struct Proxy {
+    table: TableHandle,
+}
+
+impl Proxy {
+    /// A proxy serving whatever table `table` holds at each request.
+    pub fn new(table: TableHandle) -> Self {
+        Self { table }
+    }
+
+    /// Serves one request; never fails (errors become responses).
+    pub async fn handle(&self, conn: &ConnInfo, req: Request<Incoming>) -> Response<ResponseBody> {
+        // Cheap clones (shared bytes) kept for the error log line.
+        let method = req.method().clone();
+        let uri = req.uri().clone();
+        let table = self.table.load_full();
+        let mut response = match proxy(&table, conn, req).await {
+            Ok(response) => response,
+            Err(error) => error.into_response(conn.peer, &method, &uri),
+        };
+        let served = conn.served.fetch_add(1, Ordering::Relaxed) + 1;
+        if served >= conn.listener.settings.keepalive_requests {
+            response
+                .headers_mut()
+                .insert(CONNECTION, HeaderValue::from_static("close"));
+        }
+        response
+    }
+}
+
+/// Phases 1-6 for one request against one table.
+async fn proxy(
+    table: &RouteTable,
+    conn: &ConnInfo,
+    req: Request<Incoming>,
+) -> Result<Response<ResponseBody>, ProxyError> {
+    // 1-2. inspect and route. The target borrows the request; the route
+    // borrows only the table, so the request is free to move afterwards.
+    let (route, authority) = {
+        let target = inspect::inspect(&req, conn.listener.settings.max_uri_bytes)?;
+        let route = table
+            .lookup(target.host.as_deref(), &target.path)
+            .ok_or(ProxyError::NoRoute)?;
+        (route, target.authority)
+    };
+    let backend = match route.action {
+        RouteAction::Proxy(id) => table.backend(id).ok_or(ProxyError::NoRoute)?,
+        RouteAction::Respond(code) => return Ok(fixed_response(code)),
+    };
+
+    // 3. admit
+    admit(&req, &route.settings)?;
+
+    // 4. rewrite
+    let (upstream_req, progress) = rewrite(req, conn, route, authority);
+
+    // 5. forward
+    let mut response = forward::forward(backend, upstream_req, progress, &route.settings).await?;
+
+    // 6. respond
+    headers::to_client(response.headers_mut());
+    Ok(response)
+}
+
+/// Refuses a body that declares itself larger than the route allows, before
+/// any byte of it is read (and so before `100 Continue` is sent).
+fn admit(req: &Request<Incoming>, settings: &ProxySettings) -> Result<(), ProxyError> {
+    let Some(limit) = settings.max_body_size else {
+        return Ok(());
+    };
+    let declared = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    match declared {
+        Some(length) if length > limit => Err(ProxyError::BodyTooLarge(limit)),
+        _ => Ok(()),
+    }
+}
+
+/// Builds the upstream request from the client's, moving its parts.
+fn rewrite(
+    req: Request<Incoming>,
+    conn: &ConnInfo,
+    route: &Route,
+    authority: Option<HeaderValue>,
+) -> (Request<RequestBody>, Option<Arc<body::SendProgress>>) {
+    let (mut parts, incoming) = req.into_parts();
+    let settings = &route.settings;
+    let (body, progress) = if incoming.is_end_stream() {
+        (RequestBody::empty(), None)
+    } else {
+        let (body, progress) = RequestBody::client(
+            incoming,
+            settings.max_body_size,
+            settings.client_body_timeout,
+        );
+        (body, Some(progress))
+    };
+    let request_id = match parts.headers.get(&X_REQUEST_ID) {
+        Some(id) if !id.is_empty() && id.len() <= 256 => None,
+        _ => Some(headers::new_request_id()),
+    };
+    headers::to_upstream(&mut parts.headers, conn, authority, request_id);
+    if parts.uri.scheme().is_some() {
+        // Absolute form from the client; origin form to the upstream.
+        let origin = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
+        parts.uri = origin
+            .parse::<Uri>()
+            .unwrap_or_else(|_| Uri::from_static("/"));
+    }
+    parts.version = Version::HTTP_11;
+    (Request::from_parts(parts, body), progress)
+}
+
+fn fixed_response(code: u16) -> Response<ResponseBody> {
+    let mut response = Response::new(ResponseBody::empty());
+    *response.status_mut() = StatusCode::from_u16(code).unwrap_or(StatusCode::OK);
+    response
+}

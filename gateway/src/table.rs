@@ -1,0 +1,358 @@
+//! The routing table: an immutable value built by the control plane and
+//! swapped in whole; requests load it once and read it without locks.
+//!
+//! Lookup is host first (exact name, then the one-label wildcard, then the
+//! default server), then path within that server (exact, then the longest
+//! element-wise prefix, then the server's fallback route).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::backend::{Backend, BackendKey, EndpointUpdate};
+use crate::host::{HostIndex, HostPattern};
+use crate::path::{PathIndex, PathKind, PathRule};
+use crate::settings::ProxySettings;
+
+/// Index of a server (one per host) in a [`RouteTable`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ServerId(pub(crate) usize);
+
+/// Index of a route in a [`RouteTable`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct RouteId(pub(crate) usize);
+
+/// Index of a backend in a [`RouteTable`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct BackendId(usize);
+
+/// The Ingress a route came from, for logs, metrics and diagnostics.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct RouteSource {
+    /// Namespace of the Ingress.
+    pub namespace: Arc<str>,
+    /// Name of the Ingress.
+    pub name: Arc<str>,
+}
+
+/// What a matched route does with the request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RouteAction {
+    /// Proxy to a backend.
+    Proxy(BackendId),
+    /// Answer with a fixed status and no upstream (the built-in `/healthz`).
+    Respond(u16),
+}
+
+/// One routing rule's outcome: where it came from and what it does.
+#[derive(Clone, Debug)]
+pub struct Route {
+    /// The Ingress that defined it; `None` for built-in routes.
+    pub source: Option<RouteSource>,
+    /// The rule's host as written (`*.example.com`), or `""` for the default server.
+    pub host: Arc<str>,
+    /// The rule's path as written in the Ingress (the metrics `path` label).
+    pub path: Arc<str>,
+    /// The rule's match kind.
+    pub path_kind: PathKind,
+    /// What to do with a matching request.
+    pub action: RouteAction,
+    /// Timeouts, limits and retries for requests on this route.
+    pub settings: Arc<ProxySettings>,
+}
+
+/// One virtual server: the routes of one host.
+#[derive(Debug, Default)]
+struct Server {
+    paths: PathIndex,
+    /// The route taken when no path matches (an Ingress `defaultBackend`).
+    fallback: Option<RouteId>,
+}
+
+/// The compiled routing table. Cheap to share, never mutated once built.
+#[derive(Debug)]
+pub struct RouteTable {
+    hosts: HostIndex,
+    /// `servers[0]` is the default server (`_` in nginx terms).
+    servers: Box<[Server]>,
+    routes: Box<[Route]>,
+    backends: Box<[Arc<Backend>]>,
+}
+
+impl Default for RouteTable {
+    /// An empty table: every request gets 404.
+    fn default() -> Self {
+        RouteTableBuilder::default().build()
+    }
+}
+
+impl RouteTable {
+    /// Finds the route for a normalised host (`None`: no usable Host) and
+    /// a normalised path.
+    pub fn lookup(&self, host: Option<&str>, path: &[u8]) -> Option<&Route> {
+        let server = host
+            .and_then(|h| self.hosts.lookup(h))
+            .map_or(&self.servers[0], |id| &self.servers[id.0]);
+        let id = server.paths.lookup(path).or(server.fallback)?;
+        self.routes.get(id.0)
+    }
+
+    /// The backend a route's action names.
+    pub fn backend(&self, id: BackendId) -> Option<&Arc<Backend>> {
+        self.backends.get(id.0)
+    }
+
+    /// Every backend, for the control plane's endpoint updates.
+    pub fn backends(&self) -> &[Arc<Backend>] {
+        &self.backends
+    }
+
+    /// Every route, in the order they were added.
+    pub fn routes(&self) -> &[Route] {
+        &self.routes
+    }
+
+    /// Takes over the live backends of `previous` that this table also has,
+    /// moving this table's endpoint sets into them, so that endpoints keep
+    /// their state (in-flight counts, idle connections) across a recompile.
+    /// Call before publishing the table.
+    pub fn adopt_backends(&mut self, previous: &RouteTable) {
+        if previous.backends.is_empty() {
+            return;
+        }
+        let live: HashMap<&BackendKey, &Arc<Backend>> =
+            previous.backends.iter().map(|b| (b.key(), b)).collect();
+        for backend in self.backends.iter_mut() {
+            if let Some(old) = live.get(backend.key()) {
+                let set = backend.endpoints();
+                old.update(&EndpointUpdate {
+                    addrs: set.endpoints().iter().map(|e| e.addr()).collect(),
+                    service_found: set.service_found(),
+                });
+                *backend = Arc::clone(old);
+            }
+        }
+    }
+}
+
+/// Why a route could not be added.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RouteConflict {
+    /// Another route already holds this host, path and path kind.
+    #[error("the same host, path and pathType is already routed")]
+    Taken(RouteId),
+}
+
+/// Builds a [`RouteTable`]. Rules are first come, first served: the caller
+/// adds them in precedence order and gets the holder back on a conflict.
+#[derive(Debug)]
+pub struct RouteTableBuilder {
+    hosts: HostIndex,
+    servers: Vec<Server>,
+    routes: Vec<Route>,
+    backends: Vec<Arc<Backend>>,
+    backend_ids: HashMap<BackendKey, BackendId>,
+}
+
+impl Default for RouteTableBuilder {
+    fn default() -> Self {
+        Self {
+            hosts: HostIndex::default(),
+            servers: vec![Server::default()],
+            routes: Vec::new(),
+            backends: Vec::new(),
+            backend_ids: HashMap::new(),
+        }
+    }
+}
+
+impl RouteTableBuilder {
+    /// The server for a host pattern (`None`: the default server), created
+    /// on first use.
+    pub fn server(&mut self, host: Option<&HostPattern>) -> ServerId {
+        let Some(host) = host else {
+            return ServerId(0);
+        };
+        if let Some(id) = self.hosts.get(host) {
+            return id;
+        }
+        let id = ServerId(self.servers.len());
+        self.servers.push(Server::default());
+        self.hosts.insert(host.clone(), id);
+        id
+    }
+
+    /// The backend for a Service port, created with `endpoints` on first use.
+    pub fn backend(&mut self, key: BackendKey, endpoints: &EndpointUpdate) -> BackendId {
+        if let Some(id) = self.backend_ids.get(&key) {
+            return *id;
+        }
+        let id = BackendId(self.backends.len());
+        self.backends
+            .push(Arc::new(Backend::new(key.clone(), endpoints)));
+        self.backend_ids.insert(key, id);
+        id
+    }
+
+    /// Adds a route for `rule` on `server`, unless the rule is taken.
+    pub fn add_route(
+        &mut self,
+        server: ServerId,
+        rule: PathRule,
+        route: Route,
+    ) -> Result<RouteId, RouteConflict> {
+        let id = RouteId(self.routes.len());
+        self.servers[server.0]
+            .paths
+            .insert(rule, id)
+            .map_err(RouteConflict::Taken)?;
+        self.routes.push(route);
+        Ok(id)
+    }
+
+    /// Sets the route taken when no path of `server` matches, unless one is set.
+    pub fn set_fallback(
+        &mut self,
+        server: ServerId,
+        route: Route,
+    ) -> Result<RouteId, RouteConflict> {
+        if let Some(existing) = self.servers[server.0].fallback {
+            return Err(RouteConflict::Taken(existing));
+        }
+        let id = RouteId(self.routes.len());
+        self.routes.push(route);
+        self.servers[server.0].fallback = Some(id);
+        Ok(id)
+    }
+
+    /// Whether the server already has a fallback route.
+    pub fn has_fallback(&self, server: ServerId) -> bool {
+        self.servers[server.0].fallback.is_some()
+    }
+
+    /// A route added earlier, for naming the winner of a conflict.
+    pub fn route(&self, id: RouteId) -> Option<&Route> {
+        self.routes.get(id.0)
+    }
+
+    /// Finishes the table.
+    pub fn build(self) -> RouteTable {
+        RouteTable {
+            hosts: self.hosts,
+            servers: self.servers.into_boxed_slice(),
+            routes: self.routes.into_boxed_slice(),
+            backends: self.backends.into_boxed_slice(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::SocketAddr;
+
+    fn route(path: &str, action: RouteAction) -> Route {
+        Route {
+            source: None,
+            host: "".into(),
+            path: path.into(),
+            path_kind: PathKind::Prefix,
+            action,
+            settings: Arc::default(),
+        }
+    }
+
+    fn key(service: &str) -> BackendKey {
+        BackendKey {
+            namespace: "default".into(),
+            service: service.into(),
+            port: "80".into(),
+        }
+    }
+
+    fn endpoints(last_octet: u8) -> EndpointUpdate {
+        EndpointUpdate {
+            addrs: vec![SocketAddr::from(([127, 0, 0, last_octet], 80))],
+            service_found: true,
+        }
+    }
+
+    #[test]
+    fn host_then_path_then_fallback() {
+        let mut b = RouteTableBuilder::default();
+        let foo = b.server(Some(&HostPattern::parse("foo.com").unwrap()));
+        let wild = b.server(Some(&HostPattern::parse("*.foo.com").unwrap()));
+        let default = b.server(None);
+        let prefix = |p: &str| PathRule::new(PathKind::Prefix, p).unwrap();
+        b.add_route(foo, prefix("/a"), route("/a", RouteAction::Respond(201)))
+            .unwrap();
+        b.add_route(wild, prefix("/"), route("/", RouteAction::Respond(202)))
+            .unwrap();
+        b.add_route(
+            default,
+            prefix("/d"),
+            route("/d", RouteAction::Respond(203)),
+        )
+        .unwrap();
+        b.set_fallback(foo, route("/", RouteAction::Respond(204)))
+            .unwrap();
+        let table = b.build();
+        let status = |host: Option<&str>, path: &str| {
+            table
+                .lookup(host, path.as_bytes())
+                .map(|r| r.action.clone())
+        };
+        assert_eq!(
+            status(Some("foo.com"), "/a/x"),
+            Some(RouteAction::Respond(201))
+        );
+        assert_eq!(
+            status(Some("foo.com"), "/zzz"),
+            Some(RouteAction::Respond(204))
+        );
+        assert_eq!(
+            status(Some("x.foo.com"), "/a"),
+            Some(RouteAction::Respond(202))
+        );
+        assert_eq!(
+            status(Some("y.x.foo.com"), "/d"),
+            Some(RouteAction::Respond(203))
+        );
+        assert_eq!(status(None, "/d/e"), Some(RouteAction::Respond(203)));
+        assert_eq!(status(Some("other"), "/a"), None);
+    }
+
+    #[test]
+    fn conflicts_name_the_holder() {
+        let mut b = RouteTableBuilder::default();
+        let s = b.server(None);
+        let rule = PathRule::new(PathKind::Prefix, "/a").unwrap();
+        let first = b
+            .add_route(s, rule.clone(), route("/a", RouteAction::Respond(200)))
+            .unwrap();
+        assert_eq!(
+            b.add_route(s, rule, route("/a/", RouteAction::Respond(200))),
+            Err(RouteConflict::Taken(first))
+        );
+    }
+
+    #[test]
+    fn backends_are_shared_by_key_and_adopted_across_tables() {
+        let mut b = RouteTableBuilder::default();
+        let first = b.backend(key("a"), &endpoints(1));
+        assert_eq!(b.backend(key("a"), &endpoints(9)), first);
+        let old = b.build();
+        let live = old.backend(first).unwrap().clone();
+
+        let mut b = RouteTableBuilder::default();
+        b.backend(key("b"), &endpoints(3));
+        let id = b.backend(key("a"), &endpoints(2));
+        let mut new = b.build();
+        new.adopt_backends(&old);
+        let adopted = new.backend(id).unwrap();
+        assert!(Arc::ptr_eq(adopted, &live));
+        assert_eq!(
+            live.endpoints().endpoints()[0].addr(),
+            SocketAddr::from(([127, 0, 0, 2], 80))
+        );
+    }
+}
