@@ -1,1 +1,22 @@
-//! Control plane.
+//! The edge-gateway control plane: watched Kubernetes objects in, routing
+//! tables out.
+//!
+//! - [`objects`]: the watched kinds as typed values;
+//! - [`snapshot`]: the store `compile()` reads;
+//! - [`class`]: which Ingresses are ours;
+//! - [`compile`]: the pure compiler from a snapshot to a table and diagnostics;
+//! - [`manifests`]: the manifests-folder source;
+//! - [`reconcile`]: the loop that applies source updates and publishes tables.
+
+pub mod class;
+pub mod compile;
+pub mod diagnostics;
+pub mod manifests;
+pub mod objects;
+pub mod reconcile;
+pub mod snapshot;
+
+pub use compile::{CompileOptions, Compiled, compile};
+pub use diagnostics::{Diagnostic, Reason};
+pub use objects::{Kind, NsName, Object, ObjectKey};
+pub use snapshot::Snapshot;

@@ -17,6 +17,12 @@ use crate::settings::ProxySettings;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct ServerId(pub(crate) usize);
 
+impl ServerId {
+    /// The default server (`_`): rules without a host, and every request
+    /// whose host matches no server.
+    pub const DEFAULT: ServerId = ServerId(0);
+}
+
 /// Index of a route in a [`RouteTable`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct RouteId(pub(crate) usize);

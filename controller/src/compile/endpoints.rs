@@ -1,0 +1,272 @@
+//! From a Service port to the pod addresses behind it, as ingress-nginx does
+//! it (`internal/ingress/controller/endpointslices.go`): pod IPs from the
+//! Service's EndpointSlices, never the ClusterIP; the Service port found by
+//! number or name; the slice port matched by the Service port's name, else
+//! by its numeric targetPort; an endpoint used when `conditions.ready` is
+//! true or absent.
+
+use std::net::{IpAddr, SocketAddr};
+
+use gateway::EndpointUpdate;
+use k8s_openapi::api::core::v1::{Service, ServicePort};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::networking::v1::ServiceBackendPort;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+
+use crate::diagnostics::Reason;
+use crate::objects::NsName;
+use crate::snapshot::Snapshot;
+
+/// A Service port as an Ingress backend names it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum PortRef {
+    /// `port.number`.
+    Number(i32),
+    /// `port.name`.
+    Name(String),
+}
+
+impl PortRef {
+    /// The port an Ingress backend names; `None` when it names neither.
+    pub fn from_backend(port: Option<&ServiceBackendPort>) -> Option<Self> {
+        let port = port?;
+        match (&port.name, port.number) {
+            (Some(name), _) if !name.is_empty() => Some(Self::Name(name.clone())),
+            (_, Some(number)) => Some(Self::Number(number)),
+            _ => None,
+        }
+    }
+
+    /// The form used in backend keys and upstream names (`80`, `http`).
+    pub fn as_key(&self) -> String {
+        match self {
+            Self::Number(n) => n.to_string(),
+            Self::Name(name) => name.clone(),
+        }
+    }
+
+    /// Reads a key back. Port names must contain a letter (IANA service
+    /// names), so an all-digit key is a number.
+    pub fn from_key(key: &str) -> Self {
+        key.parse()
+            .map_or_else(|_| Self::Name(key.to_owned()), Self::Number)
+    }
+
+    fn matches(&self, port: &ServicePort) -> bool {
+        match self {
+            Self::Number(n) => port.port == *n,
+            Self::Name(name) => port.name.as_deref() == Some(name.as_str()),
+        }
+    }
+}
+
+/// The endpoints of a backend, and the problem that left it without any.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Resolved {
+    /// What the data plane gets.
+    pub update: EndpointUpdate,
+    /// A configuration problem worth a diagnostic (not "no ready pod",
+    /// which is a normal state during scaling).
+    pub problem: Option<(Reason, String)>,
+}
+
+impl Resolved {
+    fn problem(reason: Reason, message: String) -> Self {
+        Self {
+            update: EndpointUpdate::default(),
+            problem: Some((reason, message)),
+        }
+    }
+}
+
+/// Resolves the ready endpoints of `service`'s `port`.
+pub fn resolve(snapshot: &Snapshot, service_id: &NsName, port: &PortRef) -> Resolved {
+    let Some(service) = snapshot.service(service_id) else {
+        return Resolved::problem(
+            Reason::ServiceNotFound,
+            format!("service {service_id} not found"),
+        );
+    };
+    if is_external_name(service) {
+        return Resolved::problem(
+            Reason::UnsupportedService,
+            format!("service {service_id} is of type ExternalName, which is not supported yet"),
+        );
+    }
+    let ports = service
+        .spec
+        .as_ref()
+        .and_then(|s| s.ports.as_deref())
+        .unwrap_or(&[]);
+    let Some(service_port) = ports.iter().find(|p| port.matches(p)) else {
+        return Resolved::problem(
+            Reason::ServicePortNotFound,
+            format!("service {service_id} has no port {}", port.as_key()),
+        );
+    };
+    let mut addrs: Vec<SocketAddr> = snapshot
+        .endpoint_slices_of(service_id)
+        .flat_map(|slice| ready_addrs(slice, service_port))
+        .collect();
+    addrs.sort_unstable();
+    addrs.dedup();
+    Resolved {
+        update: EndpointUpdate {
+            addrs,
+            service_found: true,
+        },
+        problem: None,
+    }
+}
+
+fn is_external_name(service: &Service) -> bool {
+    service.spec.as_ref().and_then(|s| s.type_.as_deref()) == Some("ExternalName")
+}
+
+/// The ready addresses a slice offers for a Service port.
+fn ready_addrs(slice: &EndpointSlice, service_port: &ServicePort) -> Vec<SocketAddr> {
+    if !matches!(slice.address_type.as_str(), "IPv4" | "IPv6") {
+        return Vec::new();
+    }
+    let Some(port) = slice_port(slice, service_port) else {
+        return Vec::new();
+    };
+    slice
+        .endpoints
+        .iter()
+        .flatten()
+        .filter(|e| e.conditions.as_ref().and_then(|c| c.ready) != Some(false))
+        // All addresses of an endpoint are fungible; the first is used.
+        .filter_map(|e| e.addresses.first())
+        .filter_map(|a| a.parse::<IpAddr>().ok())
+        .map(|ip| SocketAddr::new(ip, port))
+        .collect()
+}
+
+/// The slice's port number for a Service port: by name (an unnamed Service
+/// port matches an unnamed slice port), else by numeric targetPort.
+fn slice_port(slice: &EndpointSlice, service_port: &ServicePort) -> Option<u16> {
+    let ports = slice.ports.as_deref().unwrap_or(&[]);
+    let wanted_name = service_port.name.as_deref().unwrap_or("");
+    let by_name = ports
+        .iter()
+        .find(|p| p.name.as_deref().unwrap_or("") == wanted_name);
+    let by_target = || match &service_port.target_port {
+        Some(IntOrString::Int(target)) => ports.iter().find(|p| p.port == Some(*target)),
+        _ => None,
+    };
+    let port = by_name.or_else(by_target)?.port?;
+    u16::try_from(port).ok().filter(|p| *p != 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::objects::Object;
+    use serde_json::{Value, json};
+
+    fn snapshot(objects: Vec<Value>) -> Snapshot {
+        let mut s = Snapshot::default();
+        for o in objects {
+            s.apply(Object::from_value(o).unwrap().unwrap());
+        }
+        s
+    }
+
+    fn service(ports: Value) -> Value {
+        json!({"apiVersion": "v1", "kind": "Service",
+               "metadata": {"name": "svc", "namespace": "ns"},
+               "spec": {"ports": ports}})
+    }
+
+    fn slice(name: &str, ports: Value, endpoints: Value) -> Value {
+        json!({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+               "metadata": {"name": name, "namespace": "ns",
+                            "labels": {"kubernetes.io/service-name": "svc"}},
+               "addressType": "IPv4", "ports": ports, "endpoints": endpoints})
+    }
+
+    fn addrs(r: &Resolved) -> Vec<String> {
+        r.update.addrs.iter().map(ToString::to_string).collect()
+    }
+
+    fn id() -> NsName {
+        NsName::new("ns", "svc")
+    }
+
+    #[test]
+    fn ready_endpoints_by_port_number_and_name() {
+        let s = snapshot(vec![
+            service(json!([{"name": "http", "port": 80, "targetPort": 8080},
+                           {"name": "metrics", "port": 9090}])),
+            slice(
+                "a",
+                json!([{"name": "http", "port": 8080}, {"name": "metrics", "port": 9100}]),
+                json!([{"addresses": ["10.0.0.2"]},
+                         {"addresses": ["10.0.0.1"], "conditions": {"ready": true}},
+                         {"addresses": ["10.0.0.3"], "conditions": {"ready": false}}]),
+            ),
+            slice(
+                "b",
+                json!([{"name": "http", "port": 8080}]),
+                json!([{"addresses": ["10.0.0.4", "10.9.9.9"]}, {"addresses": ["10.0.0.1"]}]),
+            ),
+        ]);
+        let r = resolve(&s, &id(), &PortRef::Number(80));
+        assert_eq!(r.problem, None);
+        assert_eq!(
+            addrs(&r),
+            ["10.0.0.1:8080", "10.0.0.2:8080", "10.0.0.4:8080"]
+        );
+        let r = resolve(&s, &id(), &PortRef::Name("metrics".into()));
+        assert_eq!(addrs(&r), ["10.0.0.1:9100", "10.0.0.2:9100"]);
+    }
+
+    #[test]
+    fn unnamed_ports_and_target_port_fallback() {
+        let s = snapshot(vec![
+            service(json!([{"port": 80, "targetPort": 8080}])),
+            slice(
+                "a",
+                json!([{"port": 8080}]),
+                json!([{"addresses": ["10.0.0.1"]}]),
+            ),
+        ]);
+        assert_eq!(
+            addrs(&resolve(&s, &id(), &PortRef::Number(80))),
+            ["10.0.0.1:8080"]
+        );
+        let s = snapshot(vec![
+            service(json!([{"name": "web", "port": 80, "targetPort": 8080}])),
+            slice(
+                "a",
+                json!([{"name": "other", "port": 8080}]),
+                json!([{"addresses": ["10.0.0.1"]}]),
+            ),
+        ]);
+        assert_eq!(
+            addrs(&resolve(&s, &id(), &PortRef::Number(80))),
+            ["10.0.0.1:8080"]
+        );
+    }
+
+    #[test]
+    fn problems_are_reported() {
+        let s = snapshot(vec![service(json!([{"port": 80}]))]);
+        let missing = resolve(&s, &NsName::new("ns", "nope"), &PortRef::Number(80));
+        assert_eq!(missing.problem.unwrap().0, Reason::ServiceNotFound);
+        assert!(!missing.update.service_found);
+        let no_port = resolve(&s, &id(), &PortRef::Number(81));
+        assert_eq!(no_port.problem.unwrap().0, Reason::ServicePortNotFound);
+        let no_pods = resolve(&s, &id(), &PortRef::Number(80));
+        assert_eq!(no_pods.problem, None);
+        assert!(no_pods.update.service_found && no_pods.update.addrs.is_empty());
+    }
+
+    #[test]
+    fn port_keys_round_trip() {
+        for p in [PortRef::Number(80), PortRef::Name("http".into())] {
+            assert_eq!(PortRef::from_key(&p.as_key()), p);
+        }
+    }
+}

@@ -1,0 +1,401 @@
+//! Unit tests of `compile()`: objects in, routes and diagnostics out.
+
+use std::net::SocketAddr;
+
+use serde_json::{Value, json};
+
+use super::*;
+use crate::objects::Object;
+
+fn snapshot(objects: &[Value]) -> Snapshot {
+    let mut s = Snapshot::default();
+    for o in objects {
+        s.apply(Object::from_value(o.clone()).unwrap().unwrap());
+    }
+    s
+}
+
+fn class() -> Value {
+    json!({"apiVersion": "networking.k8s.io/v1", "kind": "IngressClass",
+           "metadata": {"name": "nginx"}, "spec": {"controller": "k8s.io/ingress-nginx"}})
+}
+
+fn service(ns: &str, name: &str) -> Value {
+    json!({"apiVersion": "v1", "kind": "Service",
+           "metadata": {"name": name, "namespace": ns},
+           "spec": {"ports": [{"name": "http", "port": 80, "targetPort": 8080}]}})
+}
+
+fn slice(ns: &str, service: &str, ips: &[&str]) -> Value {
+    let endpoints: Vec<Value> = ips.iter().map(|ip| json!({"addresses": [ip]})).collect();
+    json!({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+           "metadata": {"name": format!("{service}-x"), "namespace": ns,
+                        "labels": {"kubernetes.io/service-name": service}},
+           "addressType": "IPv4", "ports": [{"name": "http", "port": 8080}],
+           "endpoints": endpoints})
+}
+
+fn path(path: &str, path_type: &str, service: &str) -> Value {
+    json!({"path": path, "pathType": path_type,
+           "backend": {"service": {"name": service, "port": {"number": 80}}}})
+}
+
+/// An Ingress of class nginx with one rule.
+fn ingress(ns: &str, name: &str, created: &str, host: Option<&str>, paths: Vec<Value>) -> Value {
+    let mut rule = json!({"http": {"paths": paths}});
+    if let Some(h) = host {
+        rule["host"] = json!(h);
+    }
+    json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+           "metadata": {"name": name, "namespace": ns, "creationTimestamp": created},
+           "spec": {"ingressClassName": "nginx", "rules": [rule]}})
+}
+
+const T1: &str = "2025-01-01T00:00:00Z";
+const T2: &str = "2025-01-02T00:00:00Z";
+
+fn compiled(objects: &[Value]) -> Compiled {
+    compile(&snapshot(objects), &CompileOptions::default())
+}
+
+/// The backend a request would reach, as `service@addrs`, or the fixed
+/// status, or `404`.
+fn target(c: &Compiled, host: &str, path: &str) -> String {
+    let host = gateway::host::normalize_request_host(host).unwrap();
+    let normal = gateway::path::normalize_path(path.as_bytes()).unwrap();
+    match c.table.lookup(Some(&host), &normal).map(|r| &r.action) {
+        None => "404".to_owned(),
+        Some(RouteAction::Respond(code)) => code.to_string(),
+        Some(RouteAction::Proxy(id)) => {
+            let backend = c.table.backend(*id).unwrap();
+            let addrs: Vec<String> = backend
+                .endpoints()
+                .endpoints()
+                .iter()
+                .map(|e| e.addr().to_string())
+                .collect();
+            format!("{}@{}", backend.key().service, addrs.join(","))
+        }
+    }
+}
+
+fn reasons(c: &Compiled) -> Vec<(String, Reason)> {
+    c.diagnostics
+        .iter()
+        .map(|d| (d.object.id.to_string(), d.reason))
+        .collect()
+}
+
+#[test]
+fn model_route_reaches_pod_addresses() {
+    let c = compiled(&[
+        class(),
+        service("user-1", "model-serving-1"),
+        slice("user-1", "model-serving-1", &["10.0.0.2", "10.0.0.1"]),
+        ingress(
+            "user-1",
+            "m1",
+            T1,
+            Some("localhost"),
+            vec![path("/api/v1/predict/1", "Prefix", "model-serving-1")],
+        ),
+    ]);
+    assert!(c.diagnostics.is_empty(), "{:?}", c.diagnostics);
+    assert_eq!(
+        target(&c, "localhost:30080", "/api/v1/predict/1/health"),
+        "model-serving-1@10.0.0.1:8080,10.0.0.2:8080"
+    );
+    assert_eq!(target(&c, "localhost", "/api/v1/predict/12"), "404");
+    assert_eq!(target(&c, "other", "/api/v1/predict/1"), "404");
+    assert_eq!(c.served, vec![NsName::new("user-1", "m1")]);
+    let key = c.table.backends()[0].key().to_string();
+    assert_eq!(key, "user-1-model-serving-1-80");
+}
+
+#[test]
+fn class_selection_and_namespace_filter() {
+    let mut other_class = ingress("a", "other", T1, None, vec![path("/o", "Prefix", "s")]);
+    other_class["spec"]["ingressClassName"] = json!("traefik");
+    let mut annotated = ingress("a", "annotated", T1, None, vec![path("/n", "Prefix", "s")]);
+    annotated["spec"]
+        .as_object_mut()
+        .unwrap()
+        .remove("ingressClassName");
+    annotated["metadata"]["annotations"] = json!({"kubernetes.io/ingress.class": "nginx"});
+    let mut classless = ingress("b", "classless", T1, None, vec![path("/c", "Prefix", "s")]);
+    classless["spec"]
+        .as_object_mut()
+        .unwrap()
+        .remove("ingressClassName");
+    let objects = [
+        class(),
+        service("a", "s"),
+        service("b", "s"),
+        other_class,
+        annotated,
+        classless,
+    ];
+
+    let c = compiled(&objects);
+    assert_eq!(target(&c, "x", "/o"), "404");
+    assert_eq!(target(&c, "x", "/n"), "s@");
+    assert_eq!(target(&c, "x", "/c"), "404");
+
+    let options = CompileOptions {
+        class: ClassOptions {
+            watch_without_class: true,
+            ..ClassOptions::default()
+        },
+        watch_namespace: Some("b".to_owned()),
+        ..CompileOptions::default()
+    };
+    let c = compile(&snapshot(&objects), &options);
+    assert_eq!(target(&c, "x", "/n"), "404");
+    assert_eq!(target(&c, "x", "/c"), "s@");
+}
+
+#[test]
+fn hosts_merge_across_namespaces_and_oldest_wins_conflicts() {
+    let c = compiled(&[
+        class(),
+        service("a", "old"),
+        service("b", "new"),
+        // Created later but listed first: order must come from timestamps.
+        ingress(
+            "b",
+            "newer",
+            T2,
+            Some("API.example.com"),
+            vec![
+                path("/shared", "Prefix", "new"),
+                path("/b", "Prefix", "new"),
+                path("/shared", "Exact", "new"),
+            ],
+        ),
+        ingress(
+            "a",
+            "older",
+            T1,
+            Some("api.example.com"),
+            vec![
+                path("/shared/", "Prefix", "old"),
+                path("/a", "Prefix", "old"),
+            ],
+        ),
+    ]);
+    assert_eq!(target(&c, "api.example.com", "/shared/x"), "old@");
+    assert_eq!(
+        target(&c, "api.example.com", "/shared"),
+        "new@",
+        "Exact is another rule"
+    );
+    assert_eq!(target(&c, "api.example.com", "/a"), "old@");
+    assert_eq!(target(&c, "api.example.com", "/b"), "new@");
+    assert_eq!(
+        reasons(&c),
+        vec![("b/newer".to_owned(), Reason::PathConflict)]
+    );
+    assert!(
+        c.diagnostics[0].message.contains("Ingress a/older"),
+        "{}",
+        c.diagnostics[0]
+    );
+}
+
+#[test]
+fn equal_timestamps_break_ties_by_namespace_and_name() {
+    let c = compiled(&[
+        class(),
+        service("a", "s1"),
+        service("a", "s2"),
+        ingress("a", "z", T1, None, vec![path("/p", "Prefix", "s2")]),
+        ingress("a", "b", T1, None, vec![path("/p", "Prefix", "s1")]),
+    ]);
+    assert_eq!(target(&c, "x", "/p"), "s1@");
+}
+
+#[test]
+fn wildcard_and_exact_hosts() {
+    let c = compiled(&[
+        class(),
+        service("a", "wild"),
+        service("a", "exact"),
+        ingress(
+            "a",
+            "w",
+            T1,
+            Some("*.foo.com"),
+            vec![path("/", "Prefix", "wild")],
+        ),
+        ingress(
+            "a",
+            "e",
+            T1,
+            Some("bar.foo.com"),
+            vec![path("/", "Prefix", "exact")],
+        ),
+    ]);
+    assert_eq!(target(&c, "bar.foo.com", "/"), "exact@");
+    assert_eq!(target(&c, "baz.foo.com", "/"), "wild@");
+    assert_eq!(target(&c, "a.baz.foo.com", "/"), "404");
+    assert_eq!(target(&c, "foo.com", "/"), "404");
+}
+
+#[test]
+fn default_backends() {
+    let catch_all = json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+        "metadata": {"name": "catch-all", "namespace": "a", "creationTimestamp": T1},
+        "spec": {"ingressClassName": "nginx",
+                 "defaultBackend": {"service": {"name": "fallback", "port": {"number": 80}}}}});
+    let mut second = catch_all.clone();
+    second["metadata"]["name"] = json!("second");
+    second["metadata"]["creationTimestamp"] = json!(T2);
+    let mut with_rules = ingress(
+        "a",
+        "site",
+        T1,
+        Some("site.com"),
+        vec![path("/app", "Prefix", "app")],
+    );
+    with_rules["spec"]["defaultBackend"] =
+        json!({"service": {"name": "site-default", "port": {"number": 80}}});
+    let c = compiled(&[
+        class(),
+        service("a", "fallback"),
+        service("a", "app"),
+        service("a", "site-default"),
+        catch_all,
+        second,
+        with_rules,
+    ]);
+    assert_eq!(target(&c, "unknown.host", "/anything"), "fallback@");
+    assert_eq!(target(&c, "site.com", "/app/x"), "app@");
+    assert_eq!(target(&c, "site.com", "/other"), "site-default@");
+    assert_eq!(target(&c, "unknown.host", "/healthz"), "200");
+    assert_eq!(
+        reasons(&c),
+        vec![("a/second".to_owned(), Reason::DefaultBackendConflict)]
+    );
+}
+
+#[test]
+fn healthz_yields_to_an_ingress_path() {
+    let c = compiled(&[
+        class(),
+        service("a", "s"),
+        ingress("a", "i", T1, None, vec![path("/healthz", "Prefix", "s")]),
+    ]);
+    assert_eq!(target(&c, "x", "/healthz"), "s@");
+}
+
+#[test]
+fn bad_parts_are_skipped_with_diagnostics_and_the_rest_serves() {
+    let c = compiled(&[
+        class(),
+        service("a", "s"),
+        ingress(
+            "a",
+            "bad-host",
+            T1,
+            Some("bad host!"),
+            vec![path("/h", "Prefix", "s")],
+        ),
+        ingress(
+            "a",
+            "mixed",
+            T1,
+            None,
+            vec![
+                path("/ok", "Prefix", "s"),
+                path("/a//b", "Prefix", "s"),
+                path("relative", "ImplementationSpecific", "s"),
+                path("/t", "Regex", "s"),
+                path("/missing", "Prefix", "nope"),
+            ],
+        ),
+    ]);
+    assert_eq!(target(&c, "x", "/ok"), "s@");
+    assert_eq!(
+        target(&c, "x", "/missing"),
+        "nope@",
+        "routed, answered with 503"
+    );
+    assert_eq!(target(&c, "x", "/t"), "404");
+    assert_eq!(
+        reasons(&c),
+        vec![
+            ("a/bad-host".to_owned(), Reason::InvalidHost),
+            ("a/mixed".to_owned(), Reason::InvalidPath),
+            ("a/mixed".to_owned(), Reason::InvalidPath),
+            ("a/mixed".to_owned(), Reason::InvalidPathType),
+            ("a/mixed".to_owned(), Reason::ServiceNotFound),
+        ]
+    );
+    let missing = c
+        .table
+        .backends()
+        .iter()
+        .find(|b| &*b.key().service == "nope")
+        .unwrap();
+    assert!(!missing.endpoints().service_found());
+}
+
+#[test]
+fn backends_are_shared_per_service_port() {
+    let mut by_name = path("/named", "Prefix", "s");
+    by_name["backend"]["service"]["port"] = json!({"name": "http"});
+    let c = compiled(&[
+        class(),
+        service("a", "s"),
+        slice("a", "s", &["10.0.0.1"]),
+        ingress(
+            "a",
+            "one",
+            T1,
+            None,
+            vec![path("/x", "Prefix", "s"), by_name],
+        ),
+        ingress(
+            "a",
+            "two",
+            T1,
+            Some("h.com"),
+            vec![path("/y", "Prefix", "s")],
+        ),
+    ]);
+    let keys: Vec<String> = c
+        .table
+        .backends()
+        .iter()
+        .map(|b| b.key().to_string())
+        .collect();
+    assert_eq!(keys, ["a-s-80", "a-s-http"]);
+    assert_eq!(target(&c, "x", "/named"), "s@10.0.0.1:8080");
+    let addr: SocketAddr = "10.0.0.1:8080".parse().unwrap();
+    assert!(
+        c.table
+            .backends()
+            .iter()
+            .all(|b| b.endpoints().endpoints()[0].addr() == addr)
+    );
+}
+
+#[test]
+fn missing_creation_timestamp_sorts_first() {
+    let mut no_time = ingress("z", "no-time", T1, None, vec![path("/p", "Prefix", "s")]);
+    no_time["metadata"]
+        .as_object_mut()
+        .unwrap()
+        .remove("creationTimestamp");
+    let c = compiled(&[
+        class(),
+        service("a", "s"),
+        service("z", "s"),
+        ingress("a", "timed", T1, None, vec![path("/p", "Prefix", "s")]),
+        no_time,
+    ]);
+    assert_eq!(
+        reasons(&c),
+        vec![("a/timed".to_owned(), Reason::PathConflict)]
+    );
+}

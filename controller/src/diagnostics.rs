@@ -1,0 +1,71 @@
+//! Diagnostics: what `compile()` skipped or could not honour, and why,
+//! naming the object. They become log lines (and, with the Kubernetes API
+//! source, Events), never a failure of the whole configuration.
+
+use std::fmt;
+
+use crate::objects::ObjectKey;
+
+/// Why something in an object was skipped or degraded. The names follow
+/// Kubernetes Event reason style.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Reason {
+    /// A rule's host is not a valid host name or wildcard.
+    InvalidHost,
+    /// A path is not valid for its pathType.
+    InvalidPath,
+    /// A pathType other than Exact, Prefix or ImplementationSpecific.
+    InvalidPathType,
+    /// Another (older) Ingress already routes this host, path and pathType.
+    PathConflict,
+    /// Another (older) Ingress already set the default backend.
+    DefaultBackendConflict,
+    /// A backend that is not a Service (resource backends).
+    UnsupportedBackend,
+    /// The backend Service does not exist.
+    ServiceNotFound,
+    /// The backend Service has no such port.
+    ServicePortNotFound,
+    /// The backend Service is of a type this gateway cannot route to.
+    UnsupportedService,
+}
+
+impl Reason {
+    /// The reason as a single CamelCase word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidHost => "InvalidHost",
+            Self::InvalidPath => "InvalidPath",
+            Self::InvalidPathType => "InvalidPathType",
+            Self::PathConflict => "PathConflict",
+            Self::DefaultBackendConflict => "DefaultBackendConflict",
+            Self::UnsupportedBackend => "UnsupportedBackend",
+            Self::ServiceNotFound => "ServiceNotFound",
+            Self::ServicePortNotFound => "ServicePortNotFound",
+            Self::UnsupportedService => "UnsupportedService",
+        }
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One finding about one object.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Diagnostic {
+    /// The object it is about.
+    pub object: ObjectKey,
+    /// Why.
+    pub reason: Reason,
+    /// What exactly, in a sentence.
+    pub message: String,
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}: {}", self.object, self.reason, self.message)
+    }
+}

@@ -1,0 +1,500 @@
+//! The manifests-folder source: every `*.yaml`, `*.yml` and `*.json` file
+//! under a directory, read as Kubernetes objects and watched for changes.
+//!
+//! The folder is polled (every 250 ms by default): polling works on every
+//! filesystem, including Kubernetes ConfigMap volumes, whose files are
+//! swapped through symlinks that inotify-based watchers often miss, and its
+//! cost is one `stat` per file per poll. A file is read again only when its
+//! size, modification time or inode changed.
+//!
+//! This source plays the API server's part for the objects it reads: a
+//! namespaced object without a namespace goes to `default`, and an object
+//! without `creationTimestamp` gets the time it was first seen, so that
+//! "oldest wins" works the same way as in a cluster.
+//!
+//! Robustness: a file that does not parse keeps its last good objects (a
+//! half-written file must not delete routes) and is logged once per change;
+//! a file that changes while it is being read is read again at the next
+//! poll. Writers that rename complete files into place never expose a
+//! partial file at all.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::Sender;
+use std::thread;
+use std::time::{Duration, SystemTime};
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use serde_json::Value;
+
+use crate::objects::{Object, ObjectKey};
+use crate::reconcile::{Change, SourceUpdate};
+
+/// Largest manifest file read, in bytes; larger files are skipped.
+pub const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
+
+/// How a file looked when last read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Fingerprint {
+    len: u64,
+    modified: Option<SystemTime>,
+    inode: u64,
+}
+
+impl Fingerprint {
+    fn of(path: &Path) -> std::io::Result<Self> {
+        let meta = std::fs::metadata(path)?;
+        Ok(Self {
+            len: meta.len(),
+            modified: meta.modified().ok(),
+            inode: inode(&meta),
+        })
+    }
+}
+
+#[cfg(unix)]
+fn inode(meta: &std::fs::Metadata) -> u64 {
+    std::os::unix::fs::MetadataExt::ino(meta)
+}
+
+#[cfg(not(unix))]
+fn inode(_: &std::fs::Metadata) -> u64 {
+    0
+}
+
+#[derive(Debug)]
+struct FileEntry {
+    fingerprint: Fingerprint,
+    /// The objects of the last version that parsed.
+    objects: Vec<Object>,
+}
+
+/// Why a manifest file was not read.
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    /// The file could not be read.
+    #[error("cannot read: {0}")]
+    Io(#[from] std::io::Error),
+    /// The file is larger than [`MAX_FILE_BYTES`].
+    #[error("larger than {MAX_FILE_BYTES} bytes")]
+    TooLarge,
+    /// The file is not UTF-8 text.
+    #[error("not UTF-8 text")]
+    NotText,
+    /// The file is not valid YAML.
+    #[error("invalid YAML: {0}")]
+    Yaml(String),
+    /// The file is not valid JSON.
+    #[error("invalid JSON: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+/// The state of the manifests folder as last scanned.
+#[derive(Debug)]
+pub struct ManifestDir {
+    root: PathBuf,
+    files: BTreeMap<PathBuf, FileEntry>,
+    first_seen: HashMap<ObjectKey, Time>,
+    published: BTreeMap<ObjectKey, Object>,
+}
+
+impl ManifestDir {
+    /// A source for the folder `root` (nothing is read yet).
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self {
+            root: root.into(),
+            files: BTreeMap::new(),
+            first_seen: HashMap::new(),
+            published: BTreeMap::new(),
+        }
+    }
+
+    /// Reads what changed since the last scan and returns the object
+    /// changes, in a stable order. If the folder itself cannot be read,
+    /// nothing changes (the last state keeps serving).
+    pub fn scan(&mut self) -> Vec<Change> {
+        let listing = match list_files(&self.root) {
+            Ok(listing) => listing,
+            Err(error) => {
+                tracing::warn!(dir = %self.root.display(), %error, "cannot list the manifests folder; keeping the last state");
+                return Vec::new();
+            }
+        };
+        let mut dirty = false;
+        self.files.retain(|path, _| {
+            let keep = listing.contains_key(path);
+            dirty |= !keep;
+            keep
+        });
+        for (path, fingerprint) in listing {
+            if self
+                .files
+                .get(&path)
+                .is_some_and(|f| f.fingerprint == fingerprint)
+            {
+                continue;
+            }
+            match read_file(&path, fingerprint) {
+                ReadOutcome::Changing => {}
+                ReadOutcome::Parsed(objects) => {
+                    self.files.insert(
+                        path,
+                        FileEntry {
+                            fingerprint,
+                            objects,
+                        },
+                    );
+                    dirty = true;
+                }
+                ReadOutcome::Failed(error) => {
+                    let kept = self.files.get(&path).map_or(0, |f| f.objects.len());
+                    tracing::warn!(file = %path.display(), %error, kept_objects = kept, "manifest file skipped");
+                    let objects = self
+                        .files
+                        .remove(&path)
+                        .map(|f| f.objects)
+                        .unwrap_or_default();
+                    self.files.insert(
+                        path,
+                        FileEntry {
+                            fingerprint,
+                            objects,
+                        },
+                    );
+                }
+            }
+        }
+        if dirty { self.diff() } else { Vec::new() }
+    }
+
+    /// Merges all files (first file in path order wins a duplicate object)
+    /// and returns the changes against what was published.
+    fn diff(&mut self) -> Vec<Change> {
+        let mut desired: BTreeMap<ObjectKey, Object> = BTreeMap::new();
+        for (path, file) in &self.files {
+            for object in &file.objects {
+                let key = object.key();
+                if desired.contains_key(&key) {
+                    tracing::warn!(file = %path.display(), object = %key, "object defined again in a later file; the first definition is used");
+                    continue;
+                }
+                desired.insert(key, object.clone());
+            }
+        }
+        self.first_seen.retain(|key, _| desired.contains_key(key));
+        let now = Time(jiff::Timestamp::now());
+        for (key, object) in &mut desired {
+            let seen = self
+                .first_seen
+                .entry(key.clone())
+                .or_insert_with(|| now.clone());
+            if object.metadata().creation_timestamp.is_none() {
+                object.metadata_mut().creation_timestamp = Some(seen.clone());
+            }
+        }
+        let mut changes = Vec::new();
+        for key in self.published.keys() {
+            if !desired.contains_key(key) {
+                changes.push(Change::Delete(key.clone()));
+            }
+        }
+        for (key, object) in &desired {
+            if self.published.get(key) != Some(object) {
+                changes.push(Change::Apply(object.clone()));
+            }
+        }
+        self.published = desired;
+        changes
+    }
+
+    /// Scans once, then polls every `interval` on a thread of its own,
+    /// sending each non-empty batch, until the receiver is gone.
+    pub fn spawn(
+        mut self,
+        updates: Sender<SourceUpdate>,
+        interval: Duration,
+    ) -> std::io::Result<thread::JoinHandle<()>> {
+        let first = SourceUpdate {
+            changes: self.scan(),
+            synced: true,
+        };
+        thread::Builder::new()
+            .name("manifests".to_owned())
+            .spawn(move || {
+                if updates.send(first).is_err() {
+                    return;
+                }
+                loop {
+                    thread::sleep(interval);
+                    let changes = self.scan();
+                    if !changes.is_empty()
+                        && updates
+                            .send(SourceUpdate {
+                                changes,
+                                synced: false,
+                            })
+                            .is_err()
+                    {
+                        return;
+                    }
+                }
+            })
+    }
+}
+
+/// Lists manifest files under `root`, recursively. Hidden entries (names
+/// starting with `.`, such as editor swap files and the `..data` folders of
+/// ConfigMap volumes) are skipped; symlinks to files are followed, symlinks
+/// to folders are not (no loops).
+fn list_files(root: &Path) -> std::io::Result<BTreeMap<PathBuf, Fingerprint>> {
+    let mut files = BTreeMap::new();
+    let mut pending = vec![root.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(error) if dir == root => return Err(error),
+            Err(error) => {
+                tracing::warn!(dir = %dir.display(), %error, "cannot list folder");
+                continue;
+            }
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name();
+            if name.to_string_lossy().starts_with('.') {
+                continue;
+            }
+            let path = entry.path();
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            if kind.is_dir() {
+                pending.push(path);
+            } else if is_manifest(&path)
+                && let Ok(fingerprint) = Fingerprint::of(&path)
+            {
+                files.insert(path, fingerprint);
+            }
+        }
+    }
+    Ok(files)
+}
+
+fn is_manifest(path: &Path) -> bool {
+    matches!(
+        path.extension().and_then(|e| e.to_str()),
+        Some("yaml" | "yml" | "json")
+    )
+}
+
+enum ReadOutcome {
+    Parsed(Vec<Object>),
+    /// The file changed while it was read: try again at the next poll.
+    Changing,
+    Failed(FileError),
+}
+
+fn read_file(path: &Path, before: Fingerprint) -> ReadOutcome {
+    if before.len > MAX_FILE_BYTES {
+        return ReadOutcome::Failed(FileError::TooLarge);
+    }
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(error) => return ReadOutcome::Failed(error.into()),
+    };
+    if Fingerprint::of(path).ok() != Some(before) || bytes.len() as u64 != before.len {
+        return ReadOutcome::Changing;
+    }
+    let Ok(text) = String::from_utf8(bytes) else {
+        return ReadOutcome::Failed(FileError::NotText);
+    };
+    let json = path.extension().and_then(|e| e.to_str()) == Some("json");
+    match parse_documents(&text, json) {
+        Ok(objects) => ReadOutcome::Parsed(objects_of(path, objects)),
+        Err(error) => ReadOutcome::Failed(error),
+    }
+}
+
+/// Parses a file's text into documents: one JSON value, or every YAML
+/// document of a multi-document stream (empty documents are skipped).
+pub fn parse_documents(text: &str, json: bool) -> Result<Vec<Value>, FileError> {
+    if json {
+        return Ok(vec![serde_json::from_str(text)?]);
+    }
+    serde_saphyr::from_multiple::<Value>(text).map_err(|e| FileError::Yaml(e.to_string()))
+}
+
+/// Turns documents into objects, flattening `kind: List`; a document that
+/// does not parse as its kind is logged and skipped, the others are kept.
+fn objects_of(path: &Path, documents: Vec<Value>) -> Vec<Object> {
+    let mut objects = Vec::new();
+    let mut queue: Vec<Value> = documents.into_iter().rev().collect();
+    while let Some(doc) = queue.pop() {
+        if doc.get("kind").and_then(Value::as_str) == Some("List") {
+            if let Some(Value::Array(items)) = doc.get("items") {
+                queue.extend(items.iter().rev().cloned());
+            }
+            continue;
+        }
+        if !doc.is_object() {
+            tracing::warn!(file = %path.display(), "document is not an object; skipped");
+            continue;
+        }
+        match Object::from_value(doc) {
+            Ok(Some(object)) => objects.push(object),
+            Ok(None) => {}
+            Err(error) => tracing::warn!(file = %path.display(), %error, "object skipped"),
+        }
+    }
+    objects
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, name: &str, text: &str) {
+        let path = dir.join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).unwrap();
+        }
+        // Write then rename, as a careful writer does.
+        let tmp = dir.join(format!(".{}.tmp", name.replace('/', "_")));
+        std::fs::write(&tmp, text).unwrap();
+        std::fs::rename(&tmp, &path).unwrap();
+    }
+
+    fn service(name: &str) -> String {
+        format!(
+            "apiVersion: v1\nkind: Service\nmetadata:\n  name: {name}\nspec:\n  ports:\n  - port: 80\n"
+        )
+    }
+
+    fn summary(changes: &[Change]) -> Vec<String> {
+        changes
+            .iter()
+            .map(|c| match c {
+                Change::Apply(o) => format!("apply {}", o.key()),
+                Change::Delete(k) => format!("delete {k}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn reads_multi_document_yaml_json_lists_and_subfolders() {
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            "a.yaml",
+            &format!("{}---\n{}\n---\n", service("one"), service("two")),
+        );
+        write(
+            dir.path(),
+            "sub/b.json",
+            r#"{"apiVersion": "v1", "kind": "List", "items": [
+            {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cm", "namespace": "x"}}]}"#,
+        );
+        write(dir.path(), "ignored.txt", &service("ignored"));
+        write(
+            dir.path(),
+            "deploy.yml",
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: d\n",
+        );
+        let mut source = ManifestDir::new(dir.path());
+        let changes = source.scan();
+        assert_eq!(
+            summary(&changes),
+            [
+                "apply Service default/one",
+                "apply Service default/two",
+                "apply ConfigMap x/cm"
+            ]
+        );
+        assert!(source.scan().is_empty(), "unchanged files are not re-read");
+        let Change::Apply(object) = &changes[0] else {
+            panic!()
+        };
+        assert!(object.metadata().creation_timestamp.is_some());
+    }
+
+    #[test]
+    fn changes_and_deletes_are_reported_and_timestamps_are_stable() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "a.yaml", &service("one"));
+        let mut source = ManifestDir::new(dir.path());
+        let Change::Apply(first) = source.scan().remove(0) else {
+            panic!()
+        };
+        write(
+            dir.path(),
+            "a.yaml",
+            &format!("{}  - port: 81\n", service("one")),
+        );
+        let changes = source.scan();
+        assert_eq!(summary(&changes), ["apply Service default/one"]);
+        let Change::Apply(second) = &changes[0] else {
+            panic!()
+        };
+        assert_eq!(
+            first.metadata().creation_timestamp,
+            second.metadata().creation_timestamp
+        );
+        std::fs::remove_file(dir.path().join("a.yaml")).unwrap();
+        assert_eq!(summary(&source.scan()), ["delete Service default/one"]);
+    }
+
+    #[test]
+    fn a_broken_file_keeps_its_last_good_objects_and_others_serve() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "a.yaml", &service("one"));
+        write(dir.path(), "b.yaml", "key: [unclosed\n");
+        let mut source = ManifestDir::new(dir.path());
+        assert_eq!(summary(&source.scan()), ["apply Service default/one"]);
+        write(
+            dir.path(),
+            "a.yaml",
+            "kind: Service\n  bad: indentation\n:::\n",
+        );
+        assert!(source.scan().is_empty(), "last good version kept");
+        write(dir.path(), "a.yaml", &service("renamed"));
+        assert_eq!(
+            summary(&source.scan()),
+            [
+                "delete Service default/one",
+                "apply Service default/renamed"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_bad_object_is_skipped_and_its_neighbours_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let bad = "apiVersion: v1\nkind: Service\nmetadata:\n  name: bad\nspec:\n  ports: 7\n";
+        write(
+            dir.path(),
+            "a.yaml",
+            &format!("{bad}---\n{}", service("good")),
+        );
+        let mut source = ManifestDir::new(dir.path());
+        assert_eq!(summary(&source.scan()), ["apply Service default/good"]);
+    }
+
+    #[test]
+    fn first_file_wins_a_duplicate_and_a_missing_folder_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "a.yaml", &service("dup"));
+        write(
+            dir.path(),
+            "b.yaml",
+            &format!("{}  - port: 99\n", service("dup")),
+        );
+        let mut source = ManifestDir::new(dir.path());
+        let changes = source.scan();
+        assert_eq!(changes.len(), 1);
+        let Change::Apply(Object::Service(svc)) = &changes[0] else {
+            panic!()
+        };
+        assert_eq!(svc.spec.as_ref().unwrap().ports.as_ref().unwrap().len(), 1);
+        let gone = ManifestDir::new(dir.path().join("missing")).scan();
+        assert!(gone.is_empty());
+    }
+}

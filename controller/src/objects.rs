@@ -1,0 +1,306 @@
+//! The Kubernetes objects the controller reads, as typed values, and how an
+//! untyped document (a YAML or JSON object) becomes one.
+
+use std::fmt;
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use serde_json::Value;
+
+/// The kinds of object the controller watches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    /// networking.k8s.io/v1 Ingress.
+    Ingress,
+    /// networking.k8s.io/v1 IngressClass (cluster-scoped).
+    IngressClass,
+    /// v1 Service.
+    Service,
+    /// discovery.k8s.io/v1 EndpointSlice.
+    EndpointSlice,
+    /// v1 Secret.
+    Secret,
+    /// v1 ConfigMap.
+    ConfigMap,
+}
+
+impl Kind {
+    /// The kind for an `apiVersion` and `kind` pair, if it is one we read.
+    pub fn from_type(api_version: &str, kind: &str) -> Option<Self> {
+        match (api_version, kind) {
+            ("networking.k8s.io/v1", "Ingress") => Some(Self::Ingress),
+            ("networking.k8s.io/v1", "IngressClass") => Some(Self::IngressClass),
+            ("v1", "Service") => Some(Self::Service),
+            ("discovery.k8s.io/v1", "EndpointSlice") => Some(Self::EndpointSlice),
+            ("v1", "Secret") => Some(Self::Secret),
+            ("v1", "ConfigMap") => Some(Self::ConfigMap),
+            _ => None,
+        }
+    }
+
+    /// The `kind` field's spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ingress => "Ingress",
+            Self::IngressClass => "IngressClass",
+            Self::Service => "Service",
+            Self::EndpointSlice => "EndpointSlice",
+            Self::Secret => "Secret",
+            Self::ConfigMap => "ConfigMap",
+        }
+    }
+
+    /// Whether objects of this kind live in a namespace.
+    pub fn is_namespaced(self) -> bool {
+        self != Self::IngressClass
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A namespace and name. Cluster-scoped objects have an empty namespace.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NsName {
+    /// The namespace, or `""` for cluster-scoped objects.
+    pub namespace: String,
+    /// The name.
+    pub name: String,
+}
+
+impl NsName {
+    /// A namespaced name.
+    pub fn new(namespace: impl Into<String>, name: impl Into<String>) -> Self {
+        Self {
+            namespace: namespace.into(),
+            name: name.into(),
+        }
+    }
+}
+
+impl fmt::Display for NsName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.namespace.is_empty() {
+            f.write_str(&self.name)
+        } else {
+            write!(f, "{}/{}", self.namespace, self.name)
+        }
+    }
+}
+
+/// Identifies one object: its kind, namespace and name.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ObjectKey {
+    /// The object's kind.
+    pub kind: Kind,
+    /// Its namespace and name.
+    pub id: NsName,
+}
+
+impl fmt::Display for ObjectKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.kind, self.id)
+    }
+}
+
+/// One watched object, shared cheaply between the store and snapshots.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Object {
+    /// An Ingress.
+    Ingress(Arc<Ingress>),
+    /// An IngressClass.
+    IngressClass(Arc<IngressClass>),
+    /// A Service.
+    Service(Arc<Service>),
+    /// An EndpointSlice.
+    EndpointSlice(Arc<EndpointSlice>),
+    /// A Secret.
+    Secret(Arc<Secret>),
+    /// A ConfigMap.
+    ConfigMap(Arc<ConfigMap>),
+}
+
+impl Object {
+    /// The object's metadata.
+    pub fn metadata(&self) -> &ObjectMeta {
+        match self {
+            Self::Ingress(o) => &o.metadata,
+            Self::IngressClass(o) => &o.metadata,
+            Self::Service(o) => &o.metadata,
+            Self::EndpointSlice(o) => &o.metadata,
+            Self::Secret(o) => &o.metadata,
+            Self::ConfigMap(o) => &o.metadata,
+        }
+    }
+
+    /// The object's metadata, for filling defaults the API server would set.
+    pub fn metadata_mut(&mut self) -> &mut ObjectMeta {
+        match self {
+            Self::Ingress(o) => &mut Arc::make_mut(o).metadata,
+            Self::IngressClass(o) => &mut Arc::make_mut(o).metadata,
+            Self::Service(o) => &mut Arc::make_mut(o).metadata,
+            Self::EndpointSlice(o) => &mut Arc::make_mut(o).metadata,
+            Self::Secret(o) => &mut Arc::make_mut(o).metadata,
+            Self::ConfigMap(o) => &mut Arc::make_mut(o).metadata,
+        }
+    }
+
+    /// The object's kind.
+    pub fn kind(&self) -> Kind {
+        match self {
+            Self::Ingress(_) => Kind::Ingress,
+            Self::IngressClass(_) => Kind::IngressClass,
+            Self::Service(_) => Kind::Service,
+            Self::EndpointSlice(_) => Kind::EndpointSlice,
+            Self::Secret(_) => Kind::Secret,
+            Self::ConfigMap(_) => Kind::ConfigMap,
+        }
+    }
+
+    /// The object's key. Objects are only built through [`Object::from_value`],
+    /// which guarantees a name (and a namespace for namespaced kinds).
+    pub fn key(&self) -> ObjectKey {
+        let meta = self.metadata();
+        ObjectKey {
+            kind: self.kind(),
+            id: NsName::new(
+                meta.namespace.clone().unwrap_or_default(),
+                meta.name.clone().unwrap_or_default(),
+            ),
+        }
+    }
+
+    /// Parses one document. `Ok(None)` for kinds the controller does not
+    /// read; an error names the object as far as it can be named.
+    /// A namespaced object without a namespace goes to `default`, as with
+    /// `kubectl apply`.
+    pub fn from_value(value: Value) -> Result<Option<Self>, ObjectError> {
+        let api_version = value
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let kind_name = value.get("kind").and_then(Value::as_str).unwrap_or("");
+        let Some(kind) = Kind::from_type(api_version, kind_name) else {
+            return Ok(None);
+        };
+        let name = value
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .filter(|n| !n.is_empty())
+            .map(str::to_owned);
+        let Some(name) = name else {
+            return Err(ObjectError {
+                kind,
+                name: None,
+                message: "metadata.name is missing".to_owned(),
+            });
+        };
+        let fail = |message: String| ObjectError {
+            kind,
+            name: Some(name.clone()),
+            message,
+        };
+        let mut object = match kind {
+            Kind::Ingress => Self::Ingress(typed(value).map_err(fail)?),
+            Kind::IngressClass => Self::IngressClass(typed(value).map_err(fail)?),
+            Kind::Service => Self::Service(typed(value).map_err(fail)?),
+            Kind::EndpointSlice => Self::EndpointSlice(typed(value).map_err(fail)?),
+            Kind::Secret => Self::Secret(typed(value).map_err(fail)?),
+            Kind::ConfigMap => Self::ConfigMap(typed(value).map_err(fail)?),
+        };
+        let meta = object.metadata_mut();
+        if kind.is_namespaced() {
+            if meta.namespace.as_deref().is_none_or(str::is_empty) {
+                meta.namespace = Some("default".to_owned());
+            }
+        } else {
+            meta.namespace = None;
+        }
+        // Server-side bookkeeping the controller never reads; dropping it
+        // keeps memory down for large Secrets and EndpointSlices.
+        meta.managed_fields = None;
+        Ok(Some(object))
+    }
+}
+
+/// Deserialises a typed object, naming the failing field's path.
+fn typed<T: serde::de::DeserializeOwned>(value: Value) -> Result<Arc<T>, String> {
+    serde_path_to_error::deserialize(value)
+        .map(Arc::new)
+        .map_err(|e| match e.path().to_string().as_str() {
+            "." => e.inner().to_string(),
+            path => format!("{path}: {}", e.inner()),
+        })
+}
+
+/// A document that looks like a watched kind but does not parse as one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{kind} {}: {message}", name.as_deref().unwrap_or("<unnamed>"))]
+pub struct ObjectError {
+    /// The kind the document claims to be.
+    pub kind: Kind,
+    /// Its name, if it has one.
+    pub name: Option<String>,
+    /// What is wrong.
+    pub message: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn parses_watched_kinds_and_defaults_namespace() {
+        let value = json!({
+            "apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": "svc", "managedFields": [{"manager": "kubectl"}]},
+            "spec": {"ports": [{"port": 80}]}
+        });
+        let object = Object::from_value(value).unwrap().unwrap();
+        assert_eq!(object.key().to_string(), "Service default/svc");
+        assert!(object.metadata().managed_fields.is_none());
+    }
+
+    #[test]
+    fn ignores_other_kinds() {
+        let value =
+            json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "x"}});
+        assert_eq!(Object::from_value(value), Ok(None));
+    }
+
+    #[test]
+    fn errors_name_the_object_and_field() {
+        let value = json!({
+            "apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+            "metadata": {"name": "bad", "namespace": "ns"},
+            "spec": {"rules": [{"http": {"paths": [{"path": 7, "backend": {}}]}}]}
+        });
+        let error = Object::from_value(value).unwrap_err();
+        assert_eq!(error.name.as_deref(), Some("bad"));
+        assert!(
+            error.message.contains("spec.rules[0].http.paths[0].path"),
+            "{error}"
+        );
+
+        let unnamed = json!({"apiVersion": "v1", "kind": "Service", "metadata": {}});
+        assert!(Object::from_value(unnamed).unwrap_err().name.is_none());
+    }
+
+    #[test]
+    fn cluster_scoped_objects_have_no_namespace() {
+        let value = json!({
+            "apiVersion": "networking.k8s.io/v1", "kind": "IngressClass",
+            "metadata": {"name": "nginx", "namespace": "ignored"},
+            "spec": {"controller": "k8s.io/ingress-nginx"}
+        });
+        let object = Object::from_value(value).unwrap().unwrap();
+        assert_eq!(object.key().id, NsName::new("", "nginx"));
+    }
+}

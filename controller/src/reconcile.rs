@@ -1,0 +1,346 @@
+//! The reconcile loop: applies source updates to the snapshot and publishes
+//! routing tables, on a thread of its own so that compiling never takes a
+//! worker from the data plane.
+//!
+//! Two speeds of change: an update that touches only EndpointSlices goes
+//! straight to the affected backends' endpoint sets; anything else recompiles
+//! the table and swaps it in whole. Nothing is published before every source
+//! has delivered its first full list, and readiness turns true only then.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::{Duration, Instant};
+
+use gateway::TableHandle;
+use gateway::admin::Health;
+use gateway::backend::Backend;
+
+use crate::compile::{CompileOptions, PortRef, compile, resolve};
+use crate::diagnostics::Diagnostic;
+use crate::objects::{NsName, Object, ObjectKey};
+use crate::snapshot::{Changed, Snapshot};
+
+/// One change to one object.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Change {
+    /// The object was added or changed.
+    Apply(Object),
+    /// The object was removed.
+    Delete(ObjectKey),
+}
+
+/// A batch of changes from one source.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SourceUpdate {
+    /// The changes, in order.
+    pub changes: Vec<Change>,
+    /// Set on the batch that completes the source's first full list.
+    pub synced: bool,
+}
+
+/// Applies updates and publishes tables. See the module docs.
+#[derive(Debug)]
+pub struct Reconciler {
+    snapshot: Snapshot,
+    options: CompileOptions,
+    table: TableHandle,
+    health: Arc<Health>,
+    /// Sources that have not delivered their first full list yet.
+    unsynced: usize,
+    needs_compile: bool,
+    dirty_services: BTreeSet<NsName>,
+    /// The live backends of the published table, by Service.
+    backends_by_service: HashMap<NsName, Vec<Arc<Backend>>>,
+    /// Diagnostics already logged, so each is logged once, not per compile.
+    reported: BTreeSet<Diagnostic>,
+    /// How long to wait for more updates after one arrives.
+    debounce: Duration,
+}
+
+impl Reconciler {
+    /// A reconciler publishing into `table`, ready once `sources` sources
+    /// have synced.
+    pub fn new(
+        options: CompileOptions,
+        table: TableHandle,
+        health: Arc<Health>,
+        sources: usize,
+        debounce: Duration,
+    ) -> Self {
+        Self {
+            snapshot: Snapshot::default(),
+            options,
+            table,
+            health,
+            unsynced: sources,
+            needs_compile: true,
+            dirty_services: BTreeSet::new(),
+            backends_by_service: HashMap::new(),
+            reported: BTreeSet::new(),
+            debounce,
+        }
+    }
+
+    /// Runs until every sender of `updates` is gone. Bursts are coalesced:
+    /// after an update, more are taken for up to `debounce` (at most ten
+    /// times that in all) before one publish.
+    pub fn run(mut self, updates: &Receiver<SourceUpdate>) {
+        while let Ok(first) = updates.recv() {
+            self.absorb(first);
+            let until = Instant::now() + self.debounce * 10;
+            loop {
+                let wait = self
+                    .debounce
+                    .min(until.saturating_duration_since(Instant::now()));
+                match updates.recv_timeout(wait) {
+                    Ok(more) => self.absorb(more),
+                    Err(RecvTimeoutError::Timeout) => break,
+                    Err(RecvTimeoutError::Disconnected) => {
+                        self.publish();
+                        return;
+                    }
+                }
+            }
+            self.publish();
+        }
+    }
+
+    /// Applies one update to the snapshot, noting what must be published.
+    pub fn absorb(&mut self, update: SourceUpdate) {
+        for change in update.changes {
+            let changed = match change {
+                Change::Apply(object) => self.snapshot.apply(object),
+                Change::Delete(key) => self.snapshot.delete(&key),
+            };
+            match changed {
+                Changed::Nothing => {}
+                Changed::Routes => self.needs_compile = true,
+                Changed::Endpoints(services) => self.dirty_services.extend(services),
+            }
+        }
+        if update.synced {
+            self.unsynced = self.unsynced.saturating_sub(1);
+        }
+    }
+
+    /// Publishes what changed: a new table, or new endpoint sets.
+    pub fn publish(&mut self) {
+        if self.unsynced > 0 {
+            return;
+        }
+        if self.needs_compile {
+            self.recompile();
+        } else if !self.dirty_services.is_empty() {
+            self.update_endpoints();
+        }
+        self.health.set_ready(true);
+    }
+
+    fn recompile(&mut self) {
+        let started = Instant::now();
+        let mut compiled = compile(&self.snapshot, &self.options);
+        compiled.table.adopt_backends(&self.table.load());
+        let table = Arc::new(compiled.table);
+        self.table.store(table.clone());
+        self.needs_compile = false;
+        self.dirty_services.clear();
+        self.backends_by_service.clear();
+        for backend in table.backends() {
+            let key = backend.key();
+            self.backends_by_service
+                .entry(NsName::new(&*key.namespace, &*key.service))
+                .or_default()
+                .push(backend.clone());
+        }
+        self.report(compiled.diagnostics);
+        tracing::info!(
+            ingresses = compiled.served.len(),
+            routes = table.routes().len(),
+            backends = table.backends().len(),
+            elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
+            "configuration applied"
+        );
+    }
+
+    fn update_endpoints(&mut self) {
+        for service in std::mem::take(&mut self.dirty_services) {
+            for backend in self.backends_by_service.get(&service).into_iter().flatten() {
+                let port = PortRef::from_key(&backend.key().port);
+                let resolved = resolve(&self.snapshot, &service, &port);
+                if backend.update(&resolved.update) {
+                    tracing::debug!(
+                        backend = backend.name(),
+                        endpoints = resolved.update.addrs.len(),
+                        "endpoints updated"
+                    );
+                }
+            }
+        }
+    }
+
+    /// Logs diagnostics that are new since the last compile, and those that
+    /// went away.
+    fn report(&mut self, diagnostics: Vec<Diagnostic>) {
+        let current: BTreeSet<Diagnostic> = diagnostics.into_iter().collect();
+        for d in current.difference(&self.reported) {
+            tracing::warn!(object = %d.object, reason = %d.reason, "{}", d.message);
+        }
+        for d in self.reported.difference(&current) {
+            tracing::info!(object = %d.object, reason = %d.reason, "resolved: {}", d.message);
+        }
+        self.reported = current;
+    }
+
+    /// The diagnostics of the last compile.
+    pub fn diagnostics(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.reported.iter()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arc_swap::ArcSwap;
+    use gateway::RouteTable;
+    use serde_json::{Value, json};
+
+    fn object(value: Value) -> Change {
+        Change::Apply(Object::from_value(value).unwrap().unwrap())
+    }
+
+    fn slice(ips: &[&str]) -> Change {
+        let endpoints: Vec<Value> = ips.iter().map(|ip| json!({"addresses": [ip]})).collect();
+        object(
+            json!({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+            "metadata": {"name": "s-1", "namespace": "ns",
+                         "labels": {"kubernetes.io/service-name": "s"}},
+            "addressType": "IPv4", "ports": [{"port": 8080}], "endpoints": endpoints}),
+        )
+    }
+
+    fn base() -> Vec<Change> {
+        vec![
+            object(json!({"apiVersion": "v1", "kind": "Service",
+                "metadata": {"name": "s", "namespace": "ns"},
+                "spec": {"ports": [{"port": 80, "targetPort": 8080}]}})),
+            object(
+                json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+                "metadata": {"name": "i", "namespace": "ns",
+                             "annotations": {"kubernetes.io/ingress.class": "nginx"}},
+                "spec": {"rules": [{"http": {"paths": [{"path": "/", "pathType": "Prefix",
+                    "backend": {"service": {"name": "s", "port": {"number": 80}}}}]}}]}}),
+            ),
+            slice(&["10.0.0.1"]),
+        ]
+    }
+
+    fn reconciler(sources: usize) -> (Reconciler, TableHandle, Arc<Health>) {
+        let table: TableHandle = Arc::new(ArcSwap::from_pointee(RouteTable::default()));
+        let health = Arc::new(Health::default());
+        let r = Reconciler::new(
+            CompileOptions::default(),
+            table.clone(),
+            health.clone(),
+            sources,
+            Duration::ZERO,
+        );
+        (r, table, health)
+    }
+
+    fn addrs(table: &TableHandle) -> Vec<String> {
+        let table = table.load();
+        table.backends()[0]
+            .endpoints()
+            .endpoints()
+            .iter()
+            .map(|e| e.addr().to_string())
+            .collect()
+    }
+
+    #[test]
+    fn nothing_is_published_before_every_source_synced() {
+        let (mut r, table, health) = reconciler(2);
+        r.absorb(SourceUpdate {
+            changes: base(),
+            synced: true,
+        });
+        r.publish();
+        assert!(!health.is_ready());
+        assert!(table.load().routes().is_empty());
+        r.absorb(SourceUpdate {
+            changes: vec![],
+            synced: true,
+        });
+        r.publish();
+        assert!(health.is_ready());
+        assert_eq!(
+            table.load().routes().len(),
+            2,
+            "the Ingress path and /healthz"
+        );
+    }
+
+    #[test]
+    fn endpoint_changes_update_the_live_backend_without_a_new_table() {
+        let (mut r, table, _) = reconciler(1);
+        r.absorb(SourceUpdate {
+            changes: base(),
+            synced: true,
+        });
+        r.publish();
+        let before = table.load_full();
+        assert_eq!(addrs(&table), ["10.0.0.1:8080"]);
+        r.absorb(SourceUpdate {
+            changes: vec![slice(&["10.0.0.1", "10.0.0.2"])],
+            synced: false,
+        });
+        r.publish();
+        assert!(
+            Arc::ptr_eq(&before, &table.load_full()),
+            "table was not recompiled"
+        );
+        assert_eq!(addrs(&table), ["10.0.0.1:8080", "10.0.0.2:8080"]);
+    }
+
+    #[test]
+    fn recompiles_keep_live_backends() {
+        let (mut r, table, _) = reconciler(1);
+        r.absorb(SourceUpdate {
+            changes: base(),
+            synced: true,
+        });
+        r.publish();
+        let backend = table.load().backends()[0].clone();
+        let extra = object(
+            json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+            "metadata": {"name": "j", "namespace": "ns",
+                         "annotations": {"kubernetes.io/ingress.class": "nginx"}},
+            "spec": {"rules": [{"host": "a.com", "http": {"paths": [{"path": "/", "pathType": "Prefix",
+                "backend": {"service": {"name": "s", "port": {"number": 80}}}}]}}]}}),
+        );
+        r.absorb(SourceUpdate {
+            changes: vec![extra, slice(&["10.0.0.3"])],
+            synced: false,
+        });
+        r.publish();
+        let now = table.load();
+        assert!(Arc::ptr_eq(&now.backends()[0], &backend));
+        assert_eq!(addrs(&table), ["10.0.0.3:8080"]);
+    }
+
+    #[test]
+    fn run_coalesces_and_stops_when_senders_go() {
+        let (r, table, health) = reconciler(1);
+        let (tx, rx) = std::sync::mpsc::channel();
+        tx.send(SourceUpdate {
+            changes: base(),
+            synced: true,
+        })
+        .unwrap();
+        drop(tx);
+        r.run(&rx);
+        assert!(health.is_ready());
+        assert_eq!(addrs(&table), ["10.0.0.1:8080"]);
+    }
+}

@@ -1,0 +1,244 @@
+//! The store of watched objects that `compile()` reads: one map per kind,
+//! plus the index from a Service to its EndpointSlices.
+//!
+//! Sources (the manifests folder, the Kubernetes API) feed it through
+//! [`Snapshot::apply`] and [`Snapshot::delete`]; both report what changed so
+//! that the reconciler can tell an endpoint-only change (fast path) from one
+//! that needs a recompile.
+
+use std::collections::btree_map::Entry;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
+use k8s_openapi::api::discovery::v1::EndpointSlice;
+use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
+
+use crate::objects::{Kind, NsName, Object, ObjectKey};
+
+/// The label that ties an EndpointSlice to its Service.
+pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
+
+/// What one applied or deleted object changed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Changed {
+    /// Nothing: the object was already there, equal.
+    Nothing,
+    /// The EndpointSlices of these Services changed (endpoints only).
+    Endpoints(Vec<NsName>),
+    /// Something that routes depend on changed: recompile.
+    Routes,
+}
+
+/// All watched objects, by kind and namespace/name.
+#[derive(Clone, Debug, Default)]
+pub struct Snapshot {
+    ingresses: BTreeMap<NsName, Arc<Ingress>>,
+    ingress_classes: BTreeMap<String, Arc<IngressClass>>,
+    services: BTreeMap<NsName, Arc<Service>>,
+    endpoint_slices: BTreeMap<NsName, Arc<EndpointSlice>>,
+    slices_by_service: BTreeMap<NsName, BTreeSet<String>>,
+    secrets: BTreeMap<NsName, Arc<Secret>>,
+    config_maps: BTreeMap<NsName, Arc<ConfigMap>>,
+}
+
+/// Inserts into a map, reporting whether the value differs from the old one.
+fn put<K: Ord, V: PartialEq>(map: &mut BTreeMap<K, Arc<V>>, key: K, value: Arc<V>) -> bool {
+    match map.entry(key) {
+        Entry::Occupied(mut entry) => {
+            let changed = *entry.get() != value;
+            if changed {
+                entry.insert(value);
+            }
+            changed
+        }
+        Entry::Vacant(entry) => {
+            entry.insert(value);
+            true
+        }
+    }
+}
+
+fn routes_if(changed: bool) -> Changed {
+    if changed {
+        Changed::Routes
+    } else {
+        Changed::Nothing
+    }
+}
+
+impl Snapshot {
+    /// Adds or replaces an object.
+    pub fn apply(&mut self, object: Object) -> Changed {
+        let key = object.key();
+        let id = key.id;
+        match object {
+            Object::Ingress(o) => routes_if(put(&mut self.ingresses, id, o)),
+            Object::IngressClass(o) => routes_if(put(&mut self.ingress_classes, id.name, o)),
+            Object::Service(o) => routes_if(put(&mut self.services, id, o)),
+            Object::Secret(o) => routes_if(put(&mut self.secrets, id, o)),
+            Object::ConfigMap(o) => routes_if(put(&mut self.config_maps, id, o)),
+            Object::EndpointSlice(slice) => {
+                let new_service = service_of(&id.namespace, &slice);
+                let old = self.endpoint_slices.insert(id.clone(), slice.clone());
+                if old.as_ref() == Some(&slice) {
+                    return Changed::Nothing;
+                }
+                let old_service = old.and_then(|o| service_of(&id.namespace, &o));
+                self.reindex_slice(&id, old_service.as_ref(), new_service.as_ref());
+                Changed::Endpoints(old_service.into_iter().chain(new_service).collect())
+            }
+        }
+    }
+
+    /// Removes an object.
+    pub fn delete(&mut self, key: &ObjectKey) -> Changed {
+        let id = &key.id;
+        match key.kind {
+            Kind::Ingress => routes_if(self.ingresses.remove(id).is_some()),
+            Kind::IngressClass => routes_if(self.ingress_classes.remove(&id.name).is_some()),
+            Kind::Service => routes_if(self.services.remove(id).is_some()),
+            Kind::Secret => routes_if(self.secrets.remove(id).is_some()),
+            Kind::ConfigMap => routes_if(self.config_maps.remove(id).is_some()),
+            Kind::EndpointSlice => match self.endpoint_slices.remove(id) {
+                None => Changed::Nothing,
+                Some(old) => {
+                    let old_service = service_of(&id.namespace, &old);
+                    self.reindex_slice(id, old_service.as_ref(), None);
+                    Changed::Endpoints(old_service.into_iter().collect())
+                }
+            },
+        }
+    }
+
+    fn reindex_slice(&mut self, slice: &NsName, old: Option<&NsName>, new: Option<&NsName>) {
+        if let Some(old) = old
+            && let Some(names) = self.slices_by_service.get_mut(old)
+        {
+            names.remove(&slice.name);
+            if names.is_empty() {
+                self.slices_by_service.remove(old);
+            }
+        }
+        if let Some(new) = new {
+            self.slices_by_service
+                .entry(new.clone())
+                .or_default()
+                .insert(slice.name.clone());
+        }
+    }
+
+    /// Every Ingress, by namespace/name.
+    pub fn ingresses(&self) -> impl Iterator<Item = (&NsName, &Arc<Ingress>)> {
+        self.ingresses.iter()
+    }
+
+    /// An IngressClass by name.
+    pub fn ingress_class(&self, name: &str) -> Option<&IngressClass> {
+        self.ingress_classes.get(name).map(AsRef::as_ref)
+    }
+
+    /// A Service by namespace/name.
+    pub fn service(&self, id: &NsName) -> Option<&Service> {
+        self.services.get(id).map(AsRef::as_ref)
+    }
+
+    /// A Secret by namespace/name.
+    pub fn secret(&self, id: &NsName) -> Option<&Secret> {
+        self.secrets.get(id).map(AsRef::as_ref)
+    }
+
+    /// A ConfigMap by namespace/name.
+    pub fn config_map(&self, id: &NsName) -> Option<&ConfigMap> {
+        self.config_maps.get(id).map(AsRef::as_ref)
+    }
+
+    /// The EndpointSlices labelled for a Service.
+    pub fn endpoint_slices_of(&self, service: &NsName) -> impl Iterator<Item = &EndpointSlice> {
+        self.slices_by_service
+            .get(service)
+            .into_iter()
+            .flatten()
+            .filter_map(move |name| {
+                self.endpoint_slices
+                    .get(&NsName::new(service.namespace.clone(), name.clone()))
+                    .map(AsRef::as_ref)
+            })
+    }
+
+    /// Number of objects of each kind, for logs.
+    pub fn counts(&self) -> [(Kind, usize); 6] {
+        [
+            (Kind::Ingress, self.ingresses.len()),
+            (Kind::IngressClass, self.ingress_classes.len()),
+            (Kind::Service, self.services.len()),
+            (Kind::EndpointSlice, self.endpoint_slices.len()),
+            (Kind::Secret, self.secrets.len()),
+            (Kind::ConfigMap, self.config_maps.len()),
+        ]
+    }
+}
+
+fn service_of(namespace: &str, slice: &EndpointSlice) -> Option<NsName> {
+    let labels = slice.metadata.labels.as_ref()?;
+    let service = labels.get(SERVICE_NAME_LABEL)?;
+    Some(NsName::new(namespace, service.clone()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn slice(name: &str, service: &str, ip: &str) -> Object {
+        Object::from_value(json!({
+            "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+            "metadata": {"name": name, "namespace": "ns",
+                         "labels": {"kubernetes.io/service-name": service}},
+            "addressType": "IPv4",
+            "endpoints": [{"addresses": [ip]}],
+        }))
+        .unwrap()
+        .unwrap()
+    }
+
+    #[test]
+    fn slice_changes_are_endpoint_only_and_indexed() {
+        let mut s = Snapshot::default();
+        let svc = NsName::new("ns", "a");
+        assert_eq!(
+            s.apply(slice("a-1", "a", "10.0.0.1")),
+            Changed::Endpoints(vec![svc.clone()])
+        );
+        assert_eq!(s.apply(slice("a-1", "a", "10.0.0.1")), Changed::Nothing);
+        assert_eq!(s.endpoint_slices_of(&svc).count(), 1);
+        // Relabelled to another Service: both are affected.
+        assert_eq!(
+            s.apply(slice("a-1", "b", "10.0.0.1")),
+            Changed::Endpoints(vec![svc.clone(), NsName::new("ns", "b")])
+        );
+        assert_eq!(s.endpoint_slices_of(&svc).count(), 0);
+        let key = slice("a-1", "b", "x").key();
+        assert_eq!(
+            s.delete(&key),
+            Changed::Endpoints(vec![NsName::new("ns", "b")])
+        );
+        assert_eq!(s.delete(&key), Changed::Nothing);
+    }
+
+    #[test]
+    fn other_kinds_need_a_recompile_only_when_different() {
+        let mut s = Snapshot::default();
+        let service = || {
+            Object::from_value(json!({
+                "apiVersion": "v1", "kind": "Service",
+                "metadata": {"name": "a", "namespace": "ns"},
+            }))
+            .unwrap()
+            .unwrap()
+        };
+        assert_eq!(s.apply(service()), Changed::Routes);
+        assert_eq!(s.apply(service()), Changed::Nothing);
+        assert_eq!(s.delete(&service().key()), Changed::Routes);
+    }
+}
