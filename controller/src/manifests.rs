@@ -207,36 +207,32 @@ impl ManifestDir {
         changes
     }
 
-    /// Scans once, then polls every `interval` on a thread of its own,
-    /// sending each non-empty batch, until the receiver is gone.
+    /// Scans once, then polls every `interval`, on a thread of its own,
+    /// sending the first full list (marked synced) and then each non-empty
+    /// batch of changes, until the receiver is gone.
     pub fn spawn(
         mut self,
         updates: Sender<SourceUpdate>,
         interval: Duration,
     ) -> std::io::Result<thread::JoinHandle<()>> {
-        let first = SourceUpdate {
-            changes: self.scan(),
-            synced: true,
-        };
         thread::Builder::new()
             .name("manifests".to_owned())
             .spawn(move || {
-                if updates.send(first).is_err() {
-                    return;
-                }
+                let mut update = SourceUpdate {
+                    changes: self.scan(),
+                    synced: true,
+                };
                 loop {
-                    thread::sleep(interval);
-                    let changes = self.scan();
-                    if !changes.is_empty()
-                        && updates
-                            .send(SourceUpdate {
-                                changes,
-                                synced: false,
-                            })
-                            .is_err()
+                    if (update.synced || !update.changes.is_empty())
+                        && updates.send(update).is_err()
                     {
                         return;
                     }
+                    thread::sleep(interval);
+                    update = SourceUpdate {
+                        changes: self.scan(),
+                        synced: false,
+                    };
                 }
             })
     }

@@ -138,6 +138,11 @@ impl Snapshot {
         self.ingress_classes.get(name).map(AsRef::as_ref)
     }
 
+    /// Every Service, by namespace/name.
+    pub fn services(&self) -> impl Iterator<Item = (&NsName, &Arc<Service>)> {
+        self.services.iter()
+    }
+
     /// A Service by namespace/name.
     pub fn service(&self, id: &NsName) -> Option<&Service> {
         self.services.get(id).map(AsRef::as_ref)

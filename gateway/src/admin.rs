@@ -23,17 +23,24 @@ use crate::server::ShutdownSignal;
 #[derive(Debug, Default)]
 pub struct Health {
     ready: AtomicBool,
+    shutting_down: AtomicBool,
 }
 
 impl Health {
-    /// Marks the gateway ready (first full load done) or not (shutting down).
+    /// Marks the gateway ready: the first full configuration load is done.
     pub fn set_ready(&self, ready: bool) {
         self.ready.store(ready, Ordering::Release);
     }
 
+    /// Reports not-ready from now on, whatever the control plane does, so
+    /// that load balancers stop sending traffic before the listeners close.
+    pub fn begin_shutdown(&self) {
+        self.shutting_down.store(true, Ordering::Release);
+    }
+
     /// Whether the gateway is ready to take traffic.
     pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::Acquire)
+        self.ready.load(Ordering::Acquire) && !self.shutting_down.load(Ordering::Acquire)
     }
 }
 
@@ -111,6 +118,9 @@ mod tests {
         assert_eq!(answer(&health, &req).status(), 503);
         health.set_ready(true);
         assert_eq!(answer(&health, &req).status(), 200);
+        health.begin_shutdown();
+        health.set_ready(true);
+        assert_eq!(answer(&health, &req).status(), 503);
         let other = Request::get("/other").body(()).unwrap();
         assert_eq!(answer(&health, &other).status(), 404);
     }
