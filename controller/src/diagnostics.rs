@@ -28,6 +28,8 @@ pub enum Reason {
     ServicePortNotFound,
     /// The backend Service is of a type this gateway cannot route to.
     UnsupportedService,
+    /// An annotation value that does not parse; the default applies.
+    InvalidAnnotation,
 }
 
 impl Reason {
@@ -43,6 +45,7 @@ impl Reason {
             Self::ServiceNotFound => "ServiceNotFound",
             Self::ServicePortNotFound => "ServicePortNotFound",
             Self::UnsupportedService => "UnsupportedService",
+            Self::InvalidAnnotation => "InvalidAnnotation",
         }
     }
 }

@@ -3,11 +3,13 @@
 //!
 //! - [`objects`]: the watched kinds as typed values;
 //! - [`snapshot`]: the store `compile()` reads;
+//! - [`annotations`]: `nginx.ingress.kubernetes.io/*` annotations as typed settings;
 //! - [`class`]: which Ingresses are ours;
 //! - [`compile`]: the pure compiler from a snapshot to a table and diagnostics;
 //! - [`manifests`]: the manifests-folder source;
 //! - [`reconcile`]: the loop that applies source updates and publishes tables.
 
+pub mod annotations;
 pub mod class;
 pub mod compile;
 pub mod diagnostics;

@@ -23,6 +23,7 @@ use k8s_openapi::api::networking::v1::{HTTPIngressPath, Ingress, IngressBackend,
 
 pub use endpoints::{PortRef, Resolved, resolve};
 
+use crate::annotations;
 use crate::class::{ClassOptions, is_ours};
 use crate::diagnostics::{Diagnostic, Reason};
 use crate::objects::{Kind, NsName, ObjectKey};
@@ -104,6 +105,8 @@ struct Current<'i> {
     key: ObjectKey,
     source: RouteSource,
     ingress: &'i Ingress,
+    /// Its proxy settings: the defaults with its annotations applied.
+    settings: Arc<ProxySettings>,
 }
 
 impl<'s> Compiler<'s> {
@@ -127,7 +130,7 @@ impl<'s> Compiler<'s> {
     }
 
     fn ingress(&mut self, id: &NsName, ingress: &Ingress) {
-        let current = Current {
+        let mut current = Current {
             key: ObjectKey {
                 kind: Kind::Ingress,
                 id: id.clone(),
@@ -137,7 +140,23 @@ impl<'s> Compiler<'s> {
                 name: id.name.as_str().into(),
             },
             ingress,
+            settings: self.settings.clone(),
         };
+        let (settings, errors) =
+            annotations::proxy_settings(&self.settings, ingress.metadata.annotations.as_ref());
+        for error in errors {
+            self.diagnose(
+                &current,
+                Reason::InvalidAnnotation,
+                format!(
+                    "{}: {:?} {}; the default is used",
+                    error.key, error.value, error.message
+                ),
+            );
+        }
+        if settings != *self.settings {
+            current.settings = Arc::new(settings);
+        }
         let Some(spec) = &ingress.spec else { return };
         let rules = spec.rules.as_deref().unwrap_or(&[]);
         if rules.is_empty()
@@ -318,7 +337,7 @@ impl<'s> Compiler<'s> {
             path: path.into(),
             path_kind: kind,
             action,
-            settings: self.settings.clone(),
+            settings: current.settings.clone(),
         }
     }
 

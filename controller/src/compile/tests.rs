@@ -399,3 +399,36 @@ fn missing_creation_timestamp_sorts_first() {
         vec![("a/timed".to_owned(), Reason::PathConflict)]
     );
 }
+
+#[test]
+fn annotations_set_route_settings_and_bad_values_are_reported() {
+    let mut annotated = ingress("a", "slow", T1, None, vec![path("/slow", "Prefix", "s")]);
+    annotated["metadata"]["annotations"] = json!({
+        "nginx.ingress.kubernetes.io/proxy-read-timeout": "300",
+        "nginx.ingress.kubernetes.io/proxy-body-size": "huge",
+    });
+    let c = compiled(&[
+        class(),
+        service("a", "s"),
+        annotated,
+        ingress("a", "plain", T1, None, vec![path("/plain", "Prefix", "s")]),
+    ]);
+    let settings = |p: &str| {
+        let normal = gateway::path::normalize_path(p.as_bytes()).unwrap();
+        c.table.lookup(None, &normal).unwrap().settings.clone()
+    };
+    assert_eq!(
+        settings("/slow").read_timeout,
+        std::time::Duration::from_secs(300)
+    );
+    assert_eq!(
+        settings("/slow").max_body_size,
+        ProxySettings::default().max_body_size
+    );
+    assert_eq!(*settings("/plain"), ProxySettings::default());
+    assert_eq!(
+        reasons(&c),
+        vec![("a/slow".to_owned(), Reason::InvalidAnnotation)]
+    );
+    assert!(c.diagnostics[0].message.contains("proxy-body-size"));
+}

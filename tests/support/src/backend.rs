@@ -368,10 +368,10 @@ impl Body for EchoBody {
                 if *next >= *total {
                     return Poll::Ready(None);
                 }
-                if let Some(timer) = sleep {
-                    if timer.as_mut().poll(cx).is_pending() {
-                        return Poll::Pending;
-                    }
+                if let Some(timer) = sleep
+                    && timer.as_mut().poll(cx).is_pending()
+                {
+                    return Poll::Pending;
                 }
                 let frame = Bytes::from(format!("data: event {next}\n\n"));
                 *next += 1;

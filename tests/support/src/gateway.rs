@@ -128,7 +128,10 @@ impl Gateway {
                         metrics_addr = Some(parse_addr(addr, line));
                     }
                 }
-                Ok(None) => break "closed its stdout (exited?)".to_owned(),
+                Ok(None) => {
+                    break "closed its stdout (exited?) before printing both listening lines"
+                        .to_owned();
+                }
                 Err(_) => {
                     break format!("did not print both listening lines within {START_TIMEOUT:?}");
                 }
