@@ -24,28 +24,16 @@ while [ $# -gt 0 ]; do
 done
 command -v oha >/dev/null || { echo "oha is missing: cargo install oha --locked" >&2; exit 1; }
 
-cargo build --release --quiet -p edge-gateway -p demo-model
-bin=target/release
-work=$(mktemp -d)
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
+source loadtest/common.sh
 
 manifests=$work/manifests
 cp -r examples/manifests "$manifests"
 # Model replicas in their own processes, so the gateway's CPU is its own.
-"$bin/demo-model" --model 1 --listen 127.0.0.11:8080 --listen 127.0.0.12:8080 --listen 127.0.0.13:8080 >/dev/null &
-pids+=($!)
-"$bin/demo-model" --model 2 --listen 127.0.0.21:8080 >/dev/null &
-pids+=($!)
-"$bin/edge-gateway" --manifests "$manifests" --bind-address 127.0.0.1 \
-    --http-port 30080 --metrics-port 10254 >"$work/gateway.out" 2>"$work/gateway.err" &
-gateway=$!
-pids+=("$gateway")
+start "$bin/demo-model" --model 1 --listen 127.0.0.11:8080 --listen 127.0.0.12:8080 --listen 127.0.0.13:8080 >/dev/null
+start "$bin/demo-model" --model 2 --listen 127.0.0.21:8080 >/dev/null
+start "$bin/edge-gateway" --manifests "$manifests" --bind-address 127.0.0.1 \
+    --http-port 30080 --metrics-port 10254 >"$work/gateway.out" 2>"$work/gateway.err"
+gateway=$last_pid
 ready() {
     curl -sf http://127.0.0.1:10254/healthz >/dev/null &&
         curl -sf -H "Host: localhost" http://127.0.0.1:30080/api/v1/predict/1/health >/dev/null

@@ -48,7 +48,7 @@ impl SeenRequest {
 }
 
 /// Joins all values of header `name` with `", "` (lossy UTF-8).
-fn joined_header(headers: &HeaderMap, name: &str) -> Option<String> {
+pub(crate) fn joined_header(headers: &HeaderMap, name: &str) -> Option<String> {
     let values: Vec<String> = headers
         .get_all(name)
         .iter()

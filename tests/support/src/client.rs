@@ -50,17 +50,7 @@ impl TestResponse {
 
     /// All values of header `name` joined with `", "`, or `None` if absent.
     pub fn header(&self, name: &str) -> Option<String> {
-        let values: Vec<String> = self
-            .headers
-            .get_all(name)
-            .iter()
-            .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
-            .collect();
-        if values.is_empty() {
-            None
-        } else {
-            Some(values.join(", "))
-        }
+        crate::backend::joined_header(&self.headers, name)
     }
 }
 
