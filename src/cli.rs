@@ -4,6 +4,7 @@
 
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
 
@@ -47,11 +48,53 @@ pub(crate) enum LogFormat {
 /// Options of the serving commands.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct ServeArgs {
-    /// Folder of Kubernetes YAML/JSON manifests to serve (watched; changes
-    /// apply within a second). Every *.yaml, *.yml and *.json file below it
-    /// is read; multi-document YAML and `kind: List` are accepted.
+    /// Folder of Kubernetes YAML/JSON manifests to serve instead of watching
+    /// the Kubernetes API (watched; changes apply within a second). Every
+    /// *.yaml, *.yml and *.json file below it is read; multi-document YAML
+    /// and `kind: List` are accepted.
     #[arg(long, value_name = "DIR")]
     pub(crate) manifests: Option<PathBuf>,
+
+    /// Kubeconfig for the Kubernetes API source (default: $KUBECONFIG,
+    /// ~/.kube/config, or the in-cluster service account). Used when
+    /// --manifests is not given.
+    #[arg(long, value_name = "PATH")]
+    pub(crate) kubeconfig: Option<PathBuf>,
+
+    /// The controller's ConfigMap, as namespace/name.
+    #[arg(long, value_name = "NAMESPACE/NAME", value_parser = parse_ns_name)]
+    pub(crate) configmap: Option<(String, String)>,
+
+    /// Publish this Service's address (namespace/name) in Ingress status.
+    #[arg(long, value_name = "NAMESPACE/NAME", value_parser = parse_ns_name)]
+    pub(crate) publish_service: Option<(String, String)>,
+
+    /// Publish these addresses (comma-separated IPs or host names) in Ingress
+    /// status; takes priority over --publish-service.
+    #[arg(long, value_name = "ADDRESSES", value_delimiter = ',')]
+    pub(crate) publish_status_address: Vec<String>,
+
+    /// Name of the Lease used for leader election (in POD_NAMESPACE).
+    #[arg(long, default_value = "ingress-controller-leader", value_name = "NAME")]
+    pub(crate) election_id: String,
+
+    /// How long a leader's Lease lasts without renewal (Go duration: 30s, 1m).
+    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = parse_duration)]
+    pub(crate) election_ttl: Duration,
+
+    /// Write the load-balancer address into the status of served Ingresses.
+    #[arg(long, default_value_t = true, action = ArgAction::Set, num_args = 0..=1,
+          default_missing_value = "true", value_name = "BOOL")]
+    pub(crate) update_status: bool,
+
+    /// Clear Ingress status when the last replica shuts down.
+    #[arg(long, default_value_t = true, action = ArgAction::Set, num_args = 0..=1,
+          default_missing_value = "true", value_name = "BOOL")]
+    pub(crate) update_status_on_shutdown: bool,
+
+    /// Seconds between checks that Ingress status is up to date.
+    #[arg(long, default_value_t = 60, value_name = "SECONDS")]
+    pub(crate) status_update_interval: u64,
 
     /// Port of the plain HTTP listener.
     #[arg(long, default_value_t = 30080, value_name = "PORT")]
@@ -115,6 +158,48 @@ pub(crate) struct ServeArgs {
     pub(crate) log_format: LogFormat,
 }
 
+/// `namespace/name`, both non-empty.
+fn parse_ns_name(value: &str) -> Result<(String, String), String> {
+    match value.split_once('/') {
+        Some((ns, name)) if !ns.is_empty() && !name.is_empty() && !name.contains('/') => {
+            Ok((ns.to_owned(), name.to_owned()))
+        }
+        _ => Err("expected namespace/name".to_owned()),
+    }
+}
+
+/// A Go duration: one or more `<number><unit>` with unit ms, s, m or h
+/// (`30s`, `1m30s`, `500ms`).
+fn parse_duration(value: &str) -> Result<Duration, String> {
+    let mut total = Duration::ZERO;
+    let mut rest = value.trim();
+    if rest.is_empty() {
+        return Err("empty duration".to_owned());
+    }
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let number: u64 = rest[..digits]
+            .parse()
+            .map_err(|_| format!("{value:?} is not a duration such as 30s or 1m"))?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let part = match &rest[..unit_len] {
+            "ms" => Duration::from_millis(number),
+            "s" => Duration::from_secs(number),
+            "m" => Duration::from_secs(number.saturating_mul(60)),
+            "h" => Duration::from_secs(number.saturating_mul(3600)),
+            unit => return Err(format!("unknown duration unit {unit:?}; use ms, s, m or h")),
+        };
+        total = total.saturating_add(part);
+        rest = &rest[unit_len..];
+    }
+    Ok(total)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -157,6 +242,43 @@ mod tests {
         assert_eq!(error.exit_code(), 2);
         let error = Cli::try_parse_from(["edge-gateway", "--no-such-flag"]).unwrap_err();
         assert_eq!(error.exit_code(), 2);
+    }
+
+    #[test]
+    fn cluster_flags_parse_like_ingress_nginx() {
+        let cli = Cli::try_parse_from([
+            "edge-gateway",
+            "--publish-service=ingress-nginx/ingress-nginx-controller",
+            "--publish-status-address=10.0.0.1,lb.example.com",
+            "--election-id=ingress-nginx-leader",
+            "--election-ttl=1m30s",
+            "--configmap=ingress-nginx/ingress-nginx-controller",
+            "--update-status-on-shutdown=false",
+        ])
+        .unwrap();
+        let s = cli.serve;
+        assert_eq!(
+            s.publish_service,
+            Some((
+                "ingress-nginx".to_owned(),
+                "ingress-nginx-controller".to_owned()
+            ))
+        );
+        assert_eq!(s.publish_status_address, ["10.0.0.1", "lb.example.com"]);
+        assert_eq!(s.election_ttl, Duration::from_secs(90));
+        assert!(!s.update_status_on_shutdown);
+        assert!(s.update_status);
+        assert!(Cli::try_parse_from(["edge-gateway", "--configmap=nope"]).is_err());
+        assert!(Cli::try_parse_from(["edge-gateway", "--election-ttl=5x"]).is_err());
+    }
+
+    #[test]
+    fn go_durations() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2h"), Ok(Duration::from_secs(7200)));
+        assert!(parse_duration("").is_err());
+        assert!(parse_duration("s").is_err());
+        assert!(parse_duration("10").is_err());
     }
 
     #[test]

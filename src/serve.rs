@@ -9,31 +9,38 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use controller::CompileOptions;
 use controller::class::ClassOptions;
+use controller::cluster::{
+    self, ClusterError, ClusterOptions, Control, PodIdentity, StatusOptions,
+};
 use controller::manifests::ManifestDir;
 use controller::reconcile::Reconciler;
+use controller::{CompileOptions, NsName};
 use gateway::admin::{AdminListener, Health};
 use gateway::server::{HttpListener, shutdown_channel};
 use gateway::settings::{ListenerSettings, ProxySettings, Scheme};
 use gateway::{Proxy, RouteTable, TableHandle};
+use tokio::sync::watch;
 
 use crate::cli::ServeArgs;
 
 /// How often the manifests folder is polled for changes.
 const MANIFESTS_POLL: Duration = Duration::from_millis(250);
+/// How long the reconciler waits for quiet before a recompile, with the API
+/// source (watch events arrive one by one).
+const API_DEBOUNCE: Duration = Duration::from_millis(20);
+/// How long the cluster writers get to clear status and release the Lease.
+const CLUSTER_SHUTDOWN: Duration = Duration::from_secs(10);
 
 /// Why serving could not start or went wrong.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ServeError {
-    /// No configuration source was given.
-    #[error(
-        "no configuration source: pass --manifests DIR (the Kubernetes API source is not built yet)"
-    )]
-    NoSource,
     /// The manifests folder is not a readable folder.
     #[error("--manifests {}: not a folder", .0.display())]
     ManifestsNotAFolder(PathBuf),
+    /// No Kubernetes configuration could be found or used.
+    #[error("{0} (pass --manifests DIR to serve a folder instead)")]
+    Cluster(#[source] ClusterError),
     /// A listener could not bind.
     #[error("cannot listen for {what} on {addr}: {source}")]
     Bind {
@@ -53,18 +60,27 @@ impl ServeError {
     /// The process exit status: 2 for usage errors (like a bad flag), 1 otherwise.
     pub(crate) fn exit_code(&self) -> u8 {
         match self {
-            Self::NoSource | Self::ManifestsNotAFolder(_) => 2,
-            Self::Bind { .. } | Self::Thread(..) => 1,
+            Self::ManifestsNotAFolder(_) | Self::Cluster(ClusterError::Config(_)) => 2,
+            Self::Cluster(_) | Self::Bind { .. } | Self::Thread(..) => 1,
         }
     }
 }
 
 /// Serves until SIGTERM or Ctrl-C.
 pub(crate) async fn run(args: ServeArgs) -> Result<(), ServeError> {
-    let manifests = args.manifests.clone().ok_or(ServeError::NoSource)?;
-    if !manifests.is_dir() {
-        return Err(ServeError::ManifestsNotAFolder(manifests));
+    if let Some(dir) = &args.manifests
+        && !dir.is_dir()
+    {
+        return Err(ServeError::ManifestsNotAFolder(dir.clone()));
     }
+    let source = match &args.manifests {
+        Some(dir) => Source::Folder(dir.clone()),
+        None => Source::Cluster(
+            cluster::connect(args.kubeconfig.as_deref())
+                .await
+                .map_err(ServeError::Cluster)?,
+        ),
+    };
 
     let http_addr = SocketAddr::new(args.bind_address, args.http_port);
     let http = HttpListener::bind(http_addr, &ListenerSettings::new(Scheme::Http))
@@ -87,7 +103,7 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), ServeError> {
 
     let table: TableHandle = Arc::new(ArcSwap::from_pointee(RouteTable::default()));
     let health = Arc::new(Health::default());
-    start_control_plane(&args, manifests, table.clone(), health.clone())?;
+    let control = start_control_plane(&args, source, table.clone(), health.clone())?;
 
     let (trigger, shutdown) = shutdown_channel();
     let drain = Duration::from_secs(args.drain_timeout);
@@ -103,6 +119,9 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), ServeError> {
         ?drain,
         "shutting down: readiness off, then draining"
     );
+    if let Some(control) = control {
+        control.shutdown(CLUSTER_SHUTDOWN).await;
+    }
     tokio::time::sleep(grace).await;
     trigger.trigger();
     let _ = http_task.await;
@@ -118,12 +137,22 @@ fn announce(what: &str, addr: SocketAddr) {
     let _ = out.flush();
 }
 
+/// Where the configuration comes from.
+enum Source {
+    /// A manifests folder (`--manifests`).
+    Folder(PathBuf),
+    /// The Kubernetes API.
+    Cluster(kube::Client),
+}
+
+/// Starts the configuration source and the reconcile thread; with the
+/// Kubernetes API, also the cluster writers.
 fn start_control_plane(
     args: &ServeArgs,
-    manifests: PathBuf,
+    source: Source,
     table: TableHandle,
     health: Arc<Health>,
-) -> Result<(), ServeError> {
+) -> Result<Option<Control>, ServeError> {
     let options = CompileOptions {
         class: ClassOptions {
             ingress_class: args.ingress_class.clone(),
@@ -135,16 +164,61 @@ fn start_control_plane(
         proxy: ProxySettings::default(),
     };
     let (updates, received) = std::sync::mpsc::channel();
-    let reconciler = Reconciler::new(options, table, health, 1, Duration::ZERO);
+    let (reconciler, control) = match source {
+        Source::Folder(dir) => {
+            tracing::info!(dir = %dir.display(), "watching the manifests folder");
+            ManifestDir::new(dir)
+                .spawn(updates, MANIFESTS_POLL)
+                .map_err(|e| ServeError::Thread("manifests", e))?;
+            let reconciler = Reconciler::new(options, table, health, 1, Duration::ZERO);
+            (reconciler, None)
+        }
+        Source::Cluster(client) => {
+            let cluster = cluster_options(args);
+            let sources = cluster::watch(&client, &cluster, &updates);
+            let (reports, reports_rx) = watch::channel(Arc::default());
+            let control = Control::start(&client, &cluster, reports_rx);
+            let reconciler = Reconciler::new(options, table, health, sources, API_DEBOUNCE)
+                .with_reports(reports);
+            tracing::info!(
+                namespace = args.watch_namespace.as_deref().unwrap_or("all"),
+                "watching the Kubernetes API"
+            );
+            (reconciler, Some(control))
+        }
+    };
     std::thread::Builder::new()
         .name("reconcile".to_owned())
         .spawn(move || reconciler.run(&received))
         .map_err(|e| ServeError::Thread("reconcile", e))?;
-    tracing::info!(dir = %manifests.display(), "watching the manifests folder");
-    ManifestDir::new(manifests)
-        .spawn(updates, MANIFESTS_POLL)
-        .map_err(|e| ServeError::Thread("manifests", e))?;
-    Ok(())
+    Ok(control)
+}
+
+fn cluster_options(args: &ServeArgs) -> ClusterOptions {
+    let ns_name = |pair: &Option<(String, String)>| {
+        pair.as_ref()
+            .map(|(ns, name)| NsName::new(ns.clone(), name.clone()))
+    };
+    let pod = match (std::env::var("POD_NAME"), std::env::var("POD_NAMESPACE")) {
+        (Ok(name), Ok(namespace)) if !name.is_empty() && !namespace.is_empty() => {
+            Some(PodIdentity { name, namespace })
+        }
+        _ => None,
+    };
+    ClusterOptions {
+        watch_namespace: args.watch_namespace.clone(),
+        configmap: ns_name(&args.configmap),
+        update_status: args.update_status,
+        status: StatusOptions {
+            publish_status_address: args.publish_status_address.clone(),
+            publish_service: ns_name(&args.publish_service),
+            interval: Duration::from_secs(args.status_update_interval.max(1)),
+            update_on_shutdown: args.update_status_on_shutdown,
+        },
+        election_id: args.election_id.clone(),
+        election_ttl: args.election_ttl.max(Duration::from_secs(1)),
+        pod,
+    }
 }
 
 /// Resolves on SIGTERM (Kubernetes stopping the pod) or SIGINT (Ctrl-C).

@@ -7,10 +7,12 @@
 //! - [`class`]: which Ingresses are ours;
 //! - [`compile`]: the pure compiler from a snapshot to a table and diagnostics;
 //! - [`manifests`]: the manifests-folder source;
+//! - [`cluster`]: the Kubernetes API source, leader election, status and Events;
 //! - [`reconcile`]: the loop that applies source updates and publishes tables.
 
 pub mod annotations;
 pub mod class;
+pub mod cluster;
 pub mod compile;
 pub mod diagnostics;
 pub mod manifests;

@@ -229,6 +229,29 @@ impl Object {
     }
 }
 
+/// Objects from the Kubernetes API: already validated and namespaced by the
+/// server; only the server-side bookkeeping the controller never reads is
+/// dropped, to keep memory down.
+macro_rules! from_api {
+    ($($kind:ident),*) => {$(
+        impl From<$kind> for Object {
+            fn from(mut object: $kind) -> Self {
+                object.metadata.managed_fields = None;
+                Self::$kind(Arc::new(object))
+            }
+        }
+    )*};
+}
+
+from_api!(
+    Ingress,
+    IngressClass,
+    Service,
+    EndpointSlice,
+    Secret,
+    ConfigMap
+);
+
 /// Deserialises a typed object, naming the failing field's path.
 fn typed<T: serde::de::DeserializeOwned>(value: Value) -> Result<Arc<T>, String> {
     serde_path_to_error::deserialize(value)

@@ -7,7 +7,7 @@
 //! the table and swaps it in whole. Nothing is published before every source
 //! has delivered its first full list, and readiness turns true only then.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 use gateway::TableHandle;
 use gateway::admin::Health;
 use gateway::backend::Backend;
+use k8s_openapi::api::networking::v1::IngressLoadBalancerIngress;
+use tokio::sync::watch;
 
 use crate::compile::{CompileOptions, PortRef, compile, resolve};
 use crate::diagnostics::Diagnostic;
@@ -39,6 +41,27 @@ pub struct SourceUpdate {
     pub synced: bool,
 }
 
+/// What the cluster-facing parts of the controller (status writer, event
+/// recorder) need to know after each change, published as a whole.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Report {
+    /// Every Ingress in the snapshot, served or not.
+    pub ingresses: BTreeMap<NsName, IngressState>,
+    /// The diagnostics of the last compile.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// What the status writer needs of one Ingress.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct IngressState {
+    /// Whether this controller serves it.
+    pub served: bool,
+    /// Its uid, for Event references.
+    pub uid: Option<String>,
+    /// Its `status.loadBalancer.ingress` as last seen.
+    pub status: Vec<IngressLoadBalancerIngress>,
+}
+
 /// Applies updates and publishes tables. See the module docs.
 #[derive(Debug)]
 pub struct Reconciler {
@@ -49,13 +72,19 @@ pub struct Reconciler {
     /// Sources that have not delivered their first full list yet.
     unsynced: usize,
     needs_compile: bool,
+    /// Ingress statuses changed since the last report.
+    needs_report: bool,
     dirty_services: BTreeSet<NsName>,
     /// The live backends of the published table, by Service.
     backends_by_service: HashMap<NsName, Vec<Arc<Backend>>>,
     /// Diagnostics already logged, so each is logged once, not per compile.
     reported: BTreeSet<Diagnostic>,
-    /// How long to wait for more updates after one arrives.
+    /// The Ingresses served by the last compile.
+    served: BTreeSet<NsName>,
+    /// How long to wait for more updates before a recompile.
     debounce: Duration,
+    /// Where reports go, when something listens (the Kubernetes API source).
+    reports: Option<watch::Sender<Arc<Report>>>,
 }
 
 impl Reconciler {
@@ -75,30 +104,45 @@ impl Reconciler {
             health,
             unsynced: sources,
             needs_compile: true,
+            needs_report: false,
             dirty_services: BTreeSet::new(),
             backends_by_service: HashMap::new(),
             reported: BTreeSet::new(),
+            served: BTreeSet::new(),
             debounce,
+            reports: None,
         }
     }
 
-    /// Runs until every sender of `updates` is gone. Bursts are coalesced:
-    /// after an update, more are taken for up to `debounce` (at most ten
-    /// times that in all) before one publish.
+    /// Also publishes a [`Report`] after every change that affects it.
+    pub fn with_reports(mut self, reports: watch::Sender<Arc<Report>>) -> Self {
+        self.reports = Some(reports);
+        self
+    }
+
+    /// Runs until every sender of `updates` is gone. What is queued is
+    /// applied together; an endpoint-only change is published at once, while
+    /// a change that needs a recompile waits for quiet (`debounce`, at most
+    /// ten times that in all) so that a burst compiles once.
     pub fn run(mut self, updates: &Receiver<SourceUpdate>) {
         while let Ok(first) = updates.recv() {
             self.absorb(first);
-            let until = Instant::now() + self.debounce * 10;
-            loop {
-                let wait = self
-                    .debounce
-                    .min(until.saturating_duration_since(Instant::now()));
-                match updates.recv_timeout(wait) {
-                    Ok(more) => self.absorb(more),
-                    Err(RecvTimeoutError::Timeout) => break,
-                    Err(RecvTimeoutError::Disconnected) => {
-                        self.publish();
-                        return;
+            while let Ok(more) = updates.try_recv() {
+                self.absorb(more);
+            }
+            if self.needs_compile && !self.debounce.is_zero() {
+                let until = Instant::now() + self.debounce * 10;
+                loop {
+                    let wait = self
+                        .debounce
+                        .min(until.saturating_duration_since(Instant::now()));
+                    match updates.recv_timeout(wait) {
+                        Ok(more) => self.absorb(more),
+                        Err(RecvTimeoutError::Timeout) => break,
+                        Err(RecvTimeoutError::Disconnected) => {
+                            self.publish();
+                            return;
+                        }
                     }
                 }
             }
@@ -115,6 +159,7 @@ impl Reconciler {
             };
             match changed {
                 Changed::Nothing => {}
+                Changed::Status => self.needs_report = true,
                 Changed::Routes => self.needs_compile = true,
                 Changed::Endpoints(services) => self.dirty_services.extend(services),
             }
@@ -124,17 +169,55 @@ impl Reconciler {
         }
     }
 
-    /// Publishes what changed: a new table, or new endpoint sets.
+    /// Publishes what changed: a new table, or new endpoint sets, and the
+    /// report when it changed.
     pub fn publish(&mut self) {
         if self.unsynced > 0 {
             return;
         }
         if self.needs_compile {
             self.recompile();
+            self.needs_report = true;
         } else if !self.dirty_services.is_empty() {
             self.update_endpoints();
         }
+        if std::mem::take(&mut self.needs_report) {
+            self.send_report();
+        }
         self.health.set_ready(true);
+    }
+
+    fn send_report(&self) {
+        let Some(reports) = &self.reports else { return };
+        let ingresses = self
+            .snapshot
+            .ingresses()
+            .map(|(id, ingress)| {
+                let status = ingress
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.load_balancer.as_ref())
+                    .and_then(|lb| lb.ingress.clone())
+                    .unwrap_or_default();
+                let state = IngressState {
+                    served: self.served.contains(id),
+                    uid: ingress.metadata.uid.clone(),
+                    status,
+                };
+                (id.clone(), state)
+            })
+            .collect();
+        let report = Report {
+            ingresses,
+            diagnostics: self.reported.iter().cloned().collect(),
+        };
+        reports.send_if_modified(|current| {
+            let changed = **current != report;
+            if changed {
+                *current = Arc::new(report);
+            }
+            changed
+        });
     }
 
     fn recompile(&mut self) {
@@ -154,6 +237,7 @@ impl Reconciler {
                 .push(backend.clone());
         }
         self.report(compiled.diagnostics);
+        self.served = compiled.served.iter().cloned().collect();
         tracing::info!(
             ingresses = compiled.served.len(),
             routes = table.routes().len(),

@@ -24,6 +24,9 @@ pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 pub enum Changed {
     /// Nothing: the object was already there, equal.
     Nothing,
+    /// Only an Ingress's status (or version) changed: routes stay, but what
+    /// the status writer knows is stale.
+    Status,
     /// The EndpointSlices of these Services changed (endpoints only).
     Endpoints(Vec<NsName>),
     /// Something that routes depend on changed: recompile.
@@ -73,7 +76,12 @@ impl Snapshot {
         let key = object.key();
         let id = key.id;
         match object {
-            Object::Ingress(o) => routes_if(put(&mut self.ingresses, id, o)),
+            Object::Ingress(o) => match self.ingresses.insert(id, o.clone()) {
+                None => Changed::Routes,
+                Some(old) if old == o => Changed::Nothing,
+                Some(old) if same_routing(&old, &o) => Changed::Status,
+                Some(_) => Changed::Routes,
+            },
             Object::IngressClass(o) => routes_if(put(&mut self.ingress_classes, id.name, o)),
             Object::Service(o) => routes_if(put(&mut self.services, id, o)),
             Object::Secret(o) => routes_if(put(&mut self.secrets, id, o)),
@@ -184,6 +192,17 @@ impl Snapshot {
     }
 }
 
+/// Whether two versions of an Ingress route the same: everything but the
+/// status and server-side bookkeeping is equal. The gateway's own status
+/// writes must not cause recompiles.
+fn same_routing(a: &Ingress, b: &Ingress) -> bool {
+    a.spec == b.spec
+        && a.metadata.annotations == b.metadata.annotations
+        && a.metadata.labels == b.metadata.labels
+        && a.metadata.creation_timestamp == b.metadata.creation_timestamp
+        && a.metadata.uid == b.metadata.uid
+}
+
 fn service_of(namespace: &str, slice: &EndpointSlice) -> Option<NsName> {
     let labels = slice.metadata.labels.as_ref()?;
     let service = labels.get(SERVICE_NAME_LABEL)?;
@@ -229,6 +248,27 @@ mod tests {
             Changed::Endpoints(vec![NsName::new("ns", "b")])
         );
         assert_eq!(s.delete(&key), Changed::Nothing);
+    }
+
+    #[test]
+    fn ingress_status_changes_do_not_need_a_recompile() {
+        let mut s = Snapshot::default();
+        let ingress = |ip: Option<&str>, path: &str| {
+            let mut value = json!({
+                "apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+                "metadata": {"name": "i", "namespace": "ns"},
+                "spec": {"rules": [{"http": {"paths": [{"path": path, "pathType": "Prefix",
+                    "backend": {"service": {"name": "s", "port": {"number": 80}}}}]}}]},
+            });
+            if let Some(ip) = ip {
+                value["status"] = json!({"loadBalancer": {"ingress": [{"ip": ip}]}});
+            }
+            Object::from_value(value).unwrap().unwrap()
+        };
+        assert_eq!(s.apply(ingress(None, "/")), Changed::Routes);
+        assert_eq!(s.apply(ingress(Some("10.0.0.1"), "/")), Changed::Status);
+        assert_eq!(s.apply(ingress(Some("10.0.0.1"), "/")), Changed::Nothing);
+        assert_eq!(s.apply(ingress(Some("10.0.0.1"), "/x")), Changed::Routes);
     }
 
     #[test]

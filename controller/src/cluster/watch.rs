@@ -1,0 +1,175 @@
+//! One kube-runtime watcher per kind, feeding the reconciler.
+//!
+//! A watcher lists, then watches from the list's resourceVersion; when the
+//! watch ends or the version expires (410 Gone) it lists again. Every list
+//! (`Init` … `InitDone`) is turned into a complete replacement of this
+//! kind's objects: objects that vanished while the watch was down are
+//! deleted, nothing is lost or duplicated. Errors back off (kube-runtime's
+//! default backoff) and are logged once per state change, while the last
+//! table keeps serving.
+
+use std::collections::BTreeSet;
+use std::fmt::Debug;
+use std::sync::mpsc::Sender;
+
+use futures::StreamExt;
+use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher::{self, Event};
+use kube::{Api, Resource};
+use serde::de::DeserializeOwned;
+
+use crate::objects::{Kind, Object, ObjectKey};
+use crate::reconcile::{Change, SourceUpdate};
+
+/// Starts watching `api` with `config`, sending updates until the receiver
+/// is gone. The first complete list is marked `synced`.
+pub(crate) fn spawn<K>(
+    kind: Kind,
+    api: Api<K>,
+    config: watcher::Config,
+    updates: Sender<SourceUpdate>,
+) where
+    K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
+    Object: From<K>,
+{
+    tokio::spawn(async move {
+        let mut stream = watcher::watcher(api, config).default_backoff().boxed();
+        let mut state = KindState::default();
+        while let Some(event) = stream.next().await {
+            let update = match event {
+                Ok(event) => {
+                    if state.failing {
+                        tracing::info!(%kind, "watch recovered");
+                        state.failing = false;
+                    }
+                    state.apply(event)
+                }
+                Err(error) => {
+                    if !state.failing {
+                        tracing::warn!(%kind, %error, "watch failed; retrying with backoff, the last configuration keeps serving");
+                        state.failing = true;
+                    }
+                    None
+                }
+            };
+            if let Some(update) = update
+                && updates.send(update).is_err()
+            {
+                return;
+            }
+        }
+    });
+}
+
+/// What one kind's watcher knows between events.
+#[derive(Debug, Default)]
+struct KindState {
+    /// Keys of the objects sent so far (the reconciler holds them).
+    known: BTreeSet<ObjectKey>,
+    /// Objects of a list in progress.
+    listing: Vec<Object>,
+    /// Whether the first full list was sent.
+    synced: bool,
+    /// Whether the last event was an error (for logging state changes only).
+    failing: bool,
+}
+
+impl KindState {
+    /// Turns a watcher event into an update for the reconciler, if any.
+    fn apply<K>(&mut self, event: Event<K>) -> Option<SourceUpdate>
+    where
+        Object: From<K>,
+    {
+        let changes = match event {
+            Event::Init => {
+                self.listing.clear();
+                return None;
+            }
+            Event::InitApply(object) => {
+                self.listing.push(Object::from(object));
+                return None;
+            }
+            Event::InitDone => {
+                let listed = std::mem::take(&mut self.listing);
+                let keys: BTreeSet<ObjectKey> = listed.iter().map(Object::key).collect();
+                let gone = self.known.difference(&keys).cloned().map(Change::Delete);
+                let changes = gone.chain(listed.into_iter().map(Change::Apply)).collect();
+                self.known = keys;
+                let first = !self.synced;
+                self.synced = true;
+                return Some(SourceUpdate {
+                    changes,
+                    synced: first,
+                });
+            }
+            Event::Apply(object) => {
+                let object = Object::from(object);
+                self.known.insert(object.key());
+                vec![Change::Apply(object)]
+            }
+            Event::Delete(object) => {
+                let key = Object::from(object).key();
+                self.known.remove(&key);
+                vec![Change::Delete(key)]
+            }
+        };
+        Some(SourceUpdate {
+            changes,
+            synced: false,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::Service;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+    fn service(name: &str) -> Service {
+        Service {
+            metadata: ObjectMeta {
+                name: Some(name.to_owned()),
+                namespace: Some("ns".to_owned()),
+                ..ObjectMeta::default()
+            },
+            ..Service::default()
+        }
+    }
+
+    fn summary(update: &SourceUpdate) -> Vec<String> {
+        update
+            .changes
+            .iter()
+            .map(|c| match c {
+                Change::Apply(o) => format!("apply {}", o.key().id.name),
+                Change::Delete(k) => format!("delete {}", k.id.name),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_relist_replaces_the_kind_and_only_the_first_is_synced() {
+        let mut state = KindState::default();
+        assert!(state.apply(Event::<Service>::Init).is_none());
+        assert!(state.apply(Event::InitApply(service("a"))).is_none());
+        assert!(state.apply(Event::InitApply(service("b"))).is_none());
+        let first = state.apply(Event::<Service>::InitDone).unwrap();
+        assert!(first.synced);
+        assert_eq!(summary(&first), ["apply a", "apply b"]);
+
+        let live = state.apply(Event::Apply(service("c"))).unwrap();
+        assert!(!live.synced);
+        assert_eq!(summary(&live), ["apply c"]);
+        let gone = state.apply(Event::Delete(service("a"))).unwrap();
+        assert_eq!(summary(&gone), ["delete a"]);
+
+        // The watch expired; "b" vanished while it was down.
+        state.apply(Event::<Service>::Init);
+        state.apply(Event::InitApply(service("c")));
+        state.apply(Event::InitApply(service("d")));
+        let relist = state.apply(Event::<Service>::InitDone).unwrap();
+        assert!(!relist.synced);
+        assert_eq!(summary(&relist), ["delete b", "apply c", "apply d"]);
+    }
+}
