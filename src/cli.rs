@@ -65,6 +65,12 @@ pub(crate) struct ServeArgs {
     #[arg(long, value_name = "NAMESPACE/NAME", value_parser = parse_ns_name)]
     pub(crate) configmap: Option<(String, String)>,
 
+    /// The Secret (namespace/name, type kubernetes.io/tls) served on HTTPS
+    /// to names no Ingress covers; without it a self-signed certificate is
+    /// generated at start-up, as ingress-nginx does.
+    #[arg(long, value_name = "NAMESPACE/NAME", value_parser = parse_ns_name)]
+    pub(crate) default_ssl_certificate: Option<(String, String)>,
+
     /// Publish this Service's address (namespace/name) in Ingress status.
     #[arg(long, value_name = "NAMESPACE/NAME", value_parser = parse_ns_name)]
     pub(crate) publish_service: Option<(String, String)>,
@@ -100,7 +106,7 @@ pub(crate) struct ServeArgs {
     #[arg(long, default_value_t = 30080, value_name = "PORT")]
     pub(crate) http_port: u16,
 
-    /// Port of the HTTPS listener (reserved: the TLS listener is not built yet).
+    /// Port of the HTTPS listener (TLS 1.2/1.3, HTTP/2 and HTTP/1.1 by ALPN).
     #[arg(long, default_value_t = 30443, value_name = "PORT")]
     pub(crate) https_port: u16,
 

@@ -18,7 +18,8 @@ use controller::reconcile::Reconciler;
 use controller::{CompileOptions, NsName};
 use gateway::admin::{AdminListener, Health};
 use gateway::server::{HttpListener, shutdown_channel};
-use gateway::settings::{ListenerSettings, ProxySettings, Scheme};
+use gateway::settings::{ListenerSettings, Scheme};
+use gateway::tls;
 use gateway::{Proxy, RouteTable, TableHandle};
 use tokio::sync::watch;
 
@@ -54,6 +55,12 @@ pub(crate) enum ServeError {
     /// A control-plane thread could not start.
     #[error("cannot start the {0} thread: {1}")]
     Thread(&'static str, std::io::Error),
+    /// The built-in certificate could not be made.
+    #[error("cannot generate the default certificate: {0}")]
+    Tls(#[source] tls::CertError),
+    /// The TLS configuration was refused.
+    #[error("invalid TLS configuration: {0}")]
+    TlsConfig(#[source] rustls::Error),
 }
 
 impl ServeError {
@@ -61,7 +68,11 @@ impl ServeError {
     pub(crate) fn exit_code(&self) -> u8 {
         match self {
             Self::ManifestsNotAFolder(_) | Self::Cluster(ClusterError::Config(_)) => 2,
-            Self::Cluster(_) | Self::Bind { .. } | Self::Thread(..) => 1,
+            Self::Cluster(_)
+            | Self::Bind { .. }
+            | Self::Thread(..)
+            | Self::Tls(_)
+            | Self::TlsConfig(_) => 1,
         }
     }
 }
@@ -90,6 +101,14 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), ServeError> {
             addr: http_addr,
             source,
         })?;
+    let https_addr = SocketAddr::new(args.bind_address, args.https_port);
+    let https = HttpListener::bind(https_addr, &ListenerSettings::new(Scheme::Https))
+        .await
+        .map_err(|source| ServeError::Bind {
+            what: "https",
+            addr: https_addr,
+            source,
+        })?;
     let admin_addr = SocketAddr::new(args.bind_address, args.metrics_port);
     let admin = AdminListener::bind(admin_addr)
         .await
@@ -99,16 +118,21 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), ServeError> {
             source,
         })?;
     announce("http", http.local_addr().unwrap_or(http_addr));
+    announce("https", https.local_addr().unwrap_or(https_addr));
     announce("metrics", admin.local_addr().unwrap_or(admin_addr));
 
     let table: TableHandle = Arc::new(ArcSwap::from_pointee(RouteTable::default()));
+    let fallback = Arc::new(tls::fake_certificate().map_err(ServeError::Tls)?);
+    let resolver = Arc::new(tls::CertResolver::new(table.clone(), fallback));
+    let https = https.with_tls(tls::server_config(resolver).map_err(ServeError::TlsConfig)?);
     let health = Arc::new(Health::default());
     let control = start_control_plane(&args, source, table.clone(), health.clone())?;
 
     let (trigger, shutdown) = shutdown_channel();
     let drain = Duration::from_secs(args.drain_timeout);
     let proxy = Arc::new(Proxy::new(table));
-    let http_task = tokio::spawn(http.serve(proxy, shutdown.clone(), drain));
+    let http_task = tokio::spawn(http.serve(proxy.clone(), shutdown.clone(), drain));
+    let https_task = tokio::spawn(https.serve(proxy, shutdown.clone(), drain));
     let admin_task = tokio::spawn(admin.serve(health.clone(), shutdown));
 
     stop_signal().await;
@@ -125,6 +149,7 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), ServeError> {
     tokio::time::sleep(grace).await;
     trigger.trigger();
     let _ = http_task.await;
+    let _ = https_task.await;
     let _ = admin_task.await;
     tracing::info!("stopped");
     Ok(())
@@ -161,7 +186,8 @@ fn start_control_plane(
             by_name: args.ingress_class_by_name,
         },
         watch_namespace: args.watch_namespace.clone(),
-        proxy: ProxySettings::default(),
+        default_ssl_certificate: ns_name(&args.default_ssl_certificate),
+        ..CompileOptions::default()
     };
     let (updates, received) = std::sync::mpsc::channel();
     let (reconciler, control) = match source {
@@ -194,11 +220,12 @@ fn start_control_plane(
     Ok(control)
 }
 
+fn ns_name(pair: &Option<(String, String)>) -> Option<NsName> {
+    pair.as_ref()
+        .map(|(ns, name)| NsName::new(ns.clone(), name.clone()))
+}
+
 fn cluster_options(args: &ServeArgs) -> ClusterOptions {
-    let ns_name = |pair: &Option<(String, String)>| {
-        pair.as_ref()
-            .map(|(ns, name)| NsName::new(ns.clone(), name.clone()))
-    };
     let pod = match (std::env::var("POD_NAME"), std::env::var("POD_NAMESPACE")) {
         (Ok(name), Ok(namespace)) if !name.is_empty() && !namespace.is_empty() => {
             Some(PodIdentity { name, namespace })

@@ -6,11 +6,13 @@
 //! these keys.
 //!
 //! Supported so far: the proxy timeouts, the body size limit and the retry
-//! count, which map onto [`ProxySettings`].
+//! count, which map onto [`ProxySettings`]; the HTTPS redirect switches,
+//! which map onto [`Policy`].
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use gateway::policy::Policy;
 use gateway::settings::ProxySettings;
 
 /// The annotation prefix ingress-nginx reads.
@@ -27,11 +29,11 @@ pub struct AnnotationError {
     pub message: String,
 }
 
-/// How one annotation changes the settings.
-type Apply = fn(&mut ProxySettings, &str) -> Result<(), String>;
+/// How one annotation changes a settings value of type `T`.
+type Apply<T> = fn(&mut T, &str) -> Result<(), String>;
 
-/// The supported annotations (without prefix) and their parsers.
-const PROXY_ANNOTATIONS: [(&str, Apply); 5] = [
+/// The supported proxy annotations (without prefix) and their parsers.
+const PROXY_ANNOTATIONS: [(&str, Apply<ProxySettings>); 5] = [
     ("proxy-connect-timeout", |s, v| {
         s.connect_timeout = seconds(v)?;
         Ok(())
@@ -54,30 +56,71 @@ const PROXY_ANNOTATIONS: [(&str, Apply); 5] = [
     }),
 ];
 
+/// The supported policy annotations (without prefix) and their parsers.
+const POLICY_ANNOTATIONS: [(&str, Apply<Policy>); 3] = [
+    ("ssl-redirect", |p, v| {
+        p.ssl_redirect = boolean(v)?;
+        Ok(())
+    }),
+    ("force-ssl-redirect", |p, v| {
+        p.force_ssl_redirect = boolean(v)?;
+        Ok(())
+    }),
+    ("preserve-trailing-slash", |p, v| {
+        p.preserve_trailing_slash = boolean(v)?;
+        Ok(())
+    }),
+];
+
 /// The proxy settings of an Ingress: `defaults` with its annotations applied.
 pub fn proxy_settings(
     defaults: &ProxySettings,
     annotations: Option<&BTreeMap<String, String>>,
 ) -> (ProxySettings, Vec<AnnotationError>) {
-    let mut settings = defaults.clone();
+    apply_all(&PROXY_ANNOTATIONS, defaults, annotations)
+}
+
+/// The policy of an Ingress: `defaults` with its annotations applied.
+pub fn policy(
+    defaults: &Policy,
+    annotations: Option<&BTreeMap<String, String>>,
+) -> (Policy, Vec<AnnotationError>) {
+    apply_all(&POLICY_ANNOTATIONS, defaults, annotations)
+}
+
+fn apply_all<T: Clone>(
+    table: &[(&str, Apply<T>)],
+    defaults: &T,
+    annotations: Option<&BTreeMap<String, String>>,
+) -> (T, Vec<AnnotationError>) {
+    let mut value = defaults.clone();
     let mut errors = Vec::new();
     let Some(annotations) = annotations else {
-        return (settings, errors);
+        return (value, errors);
     };
-    for (name, apply) in PROXY_ANNOTATIONS {
+    for (name, apply) in table {
         let key = format!("{PREFIX}{name}");
-        let Some(value) = annotations.get(&key) else {
+        let Some(found) = annotations.get(&key) else {
             continue;
         };
-        if let Err(message) = apply(&mut settings, value.trim()) {
+        if let Err(message) = apply(&mut value, found.trim()) {
             errors.push(AnnotationError {
                 key,
-                value: value.clone(),
+                value: found.clone(),
                 message,
             });
         }
     }
-    (settings, errors)
+    (value, errors)
+}
+
+/// A boolean as Go's `strconv.ParseBool` reads it, which ingress-nginx uses.
+fn boolean(value: &str) -> Result<bool, String> {
+    match value {
+        "1" | "t" | "T" | "true" | "TRUE" | "True" => Ok(true),
+        "0" | "f" | "F" | "false" | "FALSE" | "False" => Ok(false),
+        _ => Err("must be true or false".to_owned()),
+    }
 }
 
 /// A timeout in whole seconds, as ingress-nginx's integer annotations.
@@ -181,6 +224,24 @@ mod tests {
             ]
         );
         assert_eq!(errors[1].value, "60s");
+    }
+
+    #[test]
+    fn redirect_switches() {
+        let map: BTreeMap<String, String> = [
+            ("ssl-redirect", "false"),
+            ("force-ssl-redirect", "True"),
+            ("preserve-trailing-slash", "yes"),
+        ]
+        .iter()
+        .map(|(k, v)| (format!("{PREFIX}{k}"), (*v).to_owned()))
+        .collect();
+        let (p, errors) = policy(&Policy::default(), Some(&map));
+        assert!(!p.ssl_redirect);
+        assert!(p.force_ssl_redirect);
+        assert!(!p.preserve_trailing_slash);
+        assert_eq!(errors.len(), 1);
+        assert!(errors[0].key.ends_with("preserve-trailing-slash"));
     }
 
     #[test]

@@ -30,6 +30,8 @@ pub enum Reason {
     UnsupportedService,
     /// An annotation value that does not parse; the default applies.
     InvalidAnnotation,
+    /// A TLS Secret that is missing, malformed, expired or for other names.
+    InvalidCertificate,
 }
 
 impl Reason {
@@ -46,6 +48,7 @@ impl Reason {
             Self::ServicePortNotFound => "ServicePortNotFound",
             Self::UnsupportedService => "UnsupportedService",
             Self::InvalidAnnotation => "InvalidAnnotation",
+            Self::InvalidCertificate => "InvalidCertificate",
         }
     }
 }

@@ -18,7 +18,7 @@ use gateway::backend::Backend;
 use k8s_openapi::api::networking::v1::IngressLoadBalancerIngress;
 use tokio::sync::watch;
 
-use crate::compile::{CompileOptions, PortRef, compile, resolve};
+use crate::compile::{CertCache, CompileOptions, PortRef, compile_with, resolve};
 use crate::diagnostics::Diagnostic;
 use crate::objects::{NsName, Object, ObjectKey};
 use crate::snapshot::{Changed, Snapshot};
@@ -85,6 +85,8 @@ pub struct Reconciler {
     debounce: Duration,
     /// Where reports go, when something listens (the Kubernetes API source).
     reports: Option<watch::Sender<Arc<Report>>>,
+    /// Parsed certificates, kept between compiles.
+    certs: CertCache,
 }
 
 impl Reconciler {
@@ -111,6 +113,7 @@ impl Reconciler {
             served: BTreeSet::new(),
             debounce,
             reports: None,
+            certs: CertCache::default(),
         }
     }
 
@@ -222,7 +225,8 @@ impl Reconciler {
 
     fn recompile(&mut self) {
         let started = Instant::now();
-        let mut compiled = compile(&self.snapshot, &self.options);
+        let now = jiff::Timestamp::now().as_second();
+        let mut compiled = compile_with(&self.snapshot, &self.options, &mut self.certs, now);
         compiled.table.adopt_backends(&self.table.load());
         let table = Arc::new(compiled.table);
         self.table.store(table.clone());

@@ -7,17 +7,21 @@
 //! - [`host`], [`path`]: the matching rules (Ingress semantics);
 //! - [`table`]: the immutable routing table and its builder;
 //! - [`backend`]: backends, endpoint sets and balancing;
+//! - [`policy`]: per-route and gateway-wide policy (redirects, HSTS);
 //! - [`proxy`]: the request path, phase by phase;
+//! - [`tls`]: certificates, SNI selection, the rustls configuration;
 //! - [`server`], [`admin`]: listeners.
 
 pub mod admin;
 pub mod backend;
 pub mod host;
 pub mod path;
+pub mod policy;
 pub mod proxy;
 pub mod server;
 pub mod settings;
 pub mod table;
+pub mod tls;
 mod upstream;
 
 pub use backend::{BackendKey, EndpointUpdate};

@@ -1,5 +1,6 @@
-//! Listening sockets: accept connections, serve HTTP/1.1 on each with the
-//! client-side limits, and drain gracefully on shutdown.
+//! Listening sockets: accept connections, terminate TLS where configured,
+//! serve HTTP/1.1 (or HTTP/2 when ALPN picks it) with the client-side
+//! limits, and drain gracefully on shutdown.
 
 use std::convert::Infallible;
 use std::io;
@@ -7,15 +8,25 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper::server::conn::http1;
+use hyper::body::Incoming;
+use hyper::rt::{Read, Write};
+use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
+use hyper::{Request, Response};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
 
-use crate::proxy::{ConnInfo, ListenerInfo, Proxy};
+use crate::proxy::{ConnInfo, ListenerInfo, Proxy, ResponseBody};
 use crate::settings::ListenerSettings;
+
+/// ingress-nginx's `http2_max_concurrent_streams`.
+const H2_MAX_CONCURRENT_STREAMS: u32 = 128;
+/// How often an idle HTTP/2 connection is pinged, and how long the answer
+/// may take before the connection is considered dead.
+const H2_KEEPALIVE: (Duration, Duration) = (Duration::from_secs(60), Duration::from_secs(20));
 
 /// Tells servers to stop accepting and drain. Cloned into every server.
 #[derive(Clone, Debug)]
@@ -46,11 +57,27 @@ impl ShutdownSignal {
     }
 }
 
-/// A bound HTTP listener, not yet serving.
-#[derive(Debug)]
+/// A bound listener, not yet serving.
 pub struct HttpListener {
     tcp: TcpListener,
     info: Arc<ListenerInfo>,
+    tls: Option<TlsAcceptor>,
+}
+
+impl std::fmt::Debug for HttpListener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HttpListener")
+            .field("addr", &self.tcp.local_addr().ok())
+            .field("tls", &self.tls.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The protocol builders, configured once per listener and shared by its
+/// connections.
+struct Protocols {
+    http1: http1::Builder,
+    http2: http2::Builder<TokioExecutor>,
 }
 
 impl HttpListener {
@@ -60,7 +87,14 @@ impl HttpListener {
         Ok(Self {
             tcp,
             info: Arc::new(ListenerInfo::new(settings)),
+            tls: None,
         })
+    }
+
+    /// Terminates TLS on this listener with `config`.
+    pub fn with_tls(mut self, config: Arc<rustls::ServerConfig>) -> Self {
+        self.tls = Some(TlsAcceptor::from(config));
+        self
     }
 
     /// The address actually bound.
@@ -72,13 +106,7 @@ impl HttpListener {
     /// connections finish their current request for up to `drain`.
     pub async fn serve(self, proxy: Arc<Proxy>, mut shutdown: ShutdownSignal, drain: Duration) {
         let graceful = GracefulShutdown::new();
-        let mut builder = http1::Builder::new();
-        builder
-            .timer(TokioTimer::new())
-            .header_read_timeout(self.info.settings.client_header_timeout)
-            .max_header_size(self.info.settings.max_header_bytes)
-            .writev(false)
-            .keep_alive(true);
+        let protocols = Arc::new(self.protocols());
         let mut backoff = AcceptBackoff::default();
         loop {
             let (stream, peer) = tokio::select! {
@@ -88,20 +116,16 @@ impl HttpListener {
                 },
                 () = shutdown.triggered() => break,
             };
-            let info = Arc::new(ConnInfo::new(peer, self.info.clone()));
-            let proxy = proxy.clone();
-            let service = service_fn(move |req| {
-                let proxy = proxy.clone();
-                let info = info.clone();
-                async move { Ok::<_, Infallible>(proxy.handle(&info, req).await) }
-            });
-            let conn = builder.serve_connection(TokioIo::new(prepare(stream)), service);
-            let conn = graceful.watch(conn);
-            tokio::spawn(async move {
-                if let Err(error) = conn.await {
-                    log_connection_error(peer, &error);
-                }
-            });
+            // Best effort: without it small responses wait for Nagle.
+            let _ = stream.set_nodelay(true);
+            let connection = Connection {
+                peer,
+                proxy: proxy.clone(),
+                info: self.info.clone(),
+                protocols: protocols.clone(),
+                watcher: graceful.watcher(),
+            };
+            tokio::spawn(connection.serve(stream, self.tls.clone()));
         }
         drop(self.tcp);
         if tokio::time::timeout(drain, graceful.shutdown())
@@ -114,17 +138,100 @@ impl HttpListener {
             );
         }
     }
+
+    fn protocols(&self) -> Protocols {
+        let settings = &self.info.settings;
+        let mut http1 = http1::Builder::new();
+        http1
+            .timer(TokioTimer::new())
+            .header_read_timeout(settings.client_header_timeout)
+            .max_header_size(settings.max_header_bytes)
+            .writev(false)
+            .keep_alive(true);
+        let mut http2 = http2::Builder::new(TokioExecutor::new());
+        http2
+            .timer(TokioTimer::new())
+            .max_concurrent_streams(H2_MAX_CONCURRENT_STREAMS)
+            .max_header_list_size(u32::try_from(settings.max_header_bytes).unwrap_or(u32::MAX))
+            .keep_alive_interval(H2_KEEPALIVE.0)
+            .keep_alive_timeout(H2_KEEPALIVE.1);
+        Protocols { http1, http2 }
+    }
 }
 
-fn prepare(stream: TcpStream) -> TcpStream {
-    // Best effort: without it small responses wait for Nagle.
-    let _ = stream.set_nodelay(true);
-    stream
+/// One accepted connection, before its protocol is known.
+struct Connection {
+    peer: SocketAddr,
+    proxy: Arc<Proxy>,
+    info: Arc<ListenerInfo>,
+    protocols: Arc<Protocols>,
+    watcher: Watcher,
+}
+
+impl Connection {
+    /// Completes the TLS handshake if any (bounded by the client header
+    /// timeout, so a stalled or garbage handshake is closed), then serves
+    /// the protocol ALPN chose.
+    async fn serve(self, stream: TcpStream, tls: Option<TlsAcceptor>) {
+        let Some(tls) = tls else {
+            return self.serve_http1(TokioIo::new(stream)).await;
+        };
+        let timeout = self.info.settings.client_header_timeout;
+        let stream = match tokio::time::timeout(timeout, tls.accept(stream)).await {
+            Ok(Ok(stream)) => stream,
+            Ok(Err(error)) => {
+                tracing::debug!(client = %self.peer, %error, "TLS handshake failed");
+                return;
+            }
+            Err(_) => {
+                tracing::debug!(client = %self.peer, ?timeout, "TLS handshake timed out");
+                return;
+            }
+        };
+        if stream.get_ref().1.alpn_protocol() == Some(b"h2") {
+            self.serve_http2(TokioIo::new(stream)).await;
+        } else {
+            self.serve_http1(TokioIo::new(stream)).await;
+        }
+    }
+
+    async fn serve_http1<I: Read + Write + Unpin + Send + 'static>(self, io: I) {
+        let service = self.service(false);
+        let conn = self.protocols.http1.serve_connection(io, service);
+        log_end(self.peer, self.watcher.watch(conn).await);
+    }
+
+    async fn serve_http2<I: Read + Write + Unpin + Send + 'static>(self, io: I) {
+        let service = self.service(true);
+        let conn = self.protocols.http2.serve_connection(io, service);
+        log_end(self.peer, self.watcher.watch(conn).await);
+    }
+
+    fn service(
+        &self,
+        http2: bool,
+    ) -> impl hyper::service::Service<
+        Request<Incoming>,
+        Response = Response<ResponseBody>,
+        Error = Infallible,
+        Future: Send,
+    > + Clone
+    + Send
+    + 'static {
+        let info = Arc::new(ConnInfo::new(self.peer, self.info.clone(), http2));
+        let proxy = self.proxy.clone();
+        service_fn(move |req| {
+            let proxy = proxy.clone();
+            let info = info.clone();
+            async move { Ok::<_, Infallible>(proxy.handle(&info, req).await) }
+        })
+    }
 }
 
 /// Logs why a client connection ended badly: a malformed head or a header
 /// timeout is the client's doing (hyper has answered 400/408/431 already).
-fn log_connection_error(peer: SocketAddr, error: &hyper::Error) {
+fn log_end(peer: SocketAddr, result: Result<(), hyper::Error>) {
+    let Err(error) = result else { return };
     if error.is_parse() || error.is_timeout() || error.is_parse_too_large() {
         tracing::info!(client = %peer, %error, "closed client connection");
     } else {
@@ -151,5 +258,89 @@ impl AcceptBackoff {
         self.failures = self.failures.saturating_add(1);
         let millis = 10u64.saturating_mul(1 << self.failures.min(7)).min(1000);
         tokio::time::sleep(Duration::from_millis(millis)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::proxy::TableHandle;
+    use crate::settings::Scheme;
+    use crate::table::RouteTable;
+    use crate::tls::{CertResolver, fake_certificate, server_config};
+    use arc_swap::ArcSwap;
+    use std::time::Instant;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// Starts a listener with a short client header timeout; returns its
+    /// address and the trigger that stops it.
+    async fn listener(scheme: Scheme, timeout: Duration) -> (SocketAddr, ShutdownTrigger) {
+        let table: TableHandle = Arc::new(ArcSwap::from_pointee(RouteTable::default()));
+        let mut settings = ListenerSettings::new(scheme);
+        settings.client_header_timeout = timeout;
+        let mut listener = HttpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)), &settings)
+            .await
+            .unwrap();
+        if scheme == Scheme::Https {
+            let fallback = Arc::new(fake_certificate().unwrap());
+            let resolver = Arc::new(CertResolver::new(table.clone(), fallback));
+            listener = listener.with_tls(server_config(resolver).unwrap());
+        }
+        let addr = listener.local_addr().unwrap();
+        let (trigger, signal) = shutdown_channel();
+        let proxy = Arc::new(Proxy::new(table));
+        tokio::spawn(listener.serve(proxy, signal, Duration::from_secs(1)));
+        (addr, trigger)
+    }
+
+    /// Reads until the server closes; returns how long that took.
+    async fn closed_after(stream: &mut TcpStream) -> Duration {
+        let started = Instant::now();
+        let mut buf = [0u8; 1024];
+        loop {
+            match tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf)).await {
+                Ok(Ok(0) | Err(_)) => return started.elapsed(),
+                Ok(Ok(_)) => {}
+                Err(_) => panic!("the connection was not closed within 5 s"),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_stalled_tls_handshake_is_closed_at_the_header_timeout() {
+        let (addr, _stop) = listener(Scheme::Https, Duration::from_millis(300)).await;
+        let mut stalled = TcpStream::connect(addr).await.unwrap();
+        // The start of a TLS record, then nothing.
+        stalled
+            .write_all(&[0x16, 0x03, 0x01, 0x02, 0x00])
+            .await
+            .unwrap();
+        let took = closed_after(&mut stalled).await;
+        assert!(
+            took >= Duration::from_millis(250),
+            "closed too early: {took:?}"
+        );
+
+        let mut garbage = TcpStream::connect(addr).await.unwrap();
+        garbage
+            .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let took = closed_after(&mut garbage).await;
+        assert!(
+            took < Duration::from_millis(250),
+            "garbage kept open for {took:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_silent_plain_connection_is_closed_at_the_header_timeout() {
+        let (addr, _stop) = listener(Scheme::Http, Duration::from_millis(300)).await;
+        let mut silent = TcpStream::connect(addr).await.unwrap();
+        let took = closed_after(&mut silent).await;
+        assert!(
+            took >= Duration::from_millis(250),
+            "closed too early: {took:?}"
+        );
     }
 }

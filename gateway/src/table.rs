@@ -8,10 +8,14 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use foldhash::fast::RandomState;
+
 use crate::backend::{Backend, BackendKey, EndpointUpdate};
 use crate::host::{HostIndex, HostPattern};
 use crate::path::{PathIndex, PathKind, PathRule};
+use crate::policy::{Globals, Policy};
 use crate::settings::ProxySettings;
+use crate::tls::Certificate;
 
 /// Index of a server (one per host) in a [`RouteTable`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -64,6 +68,17 @@ pub struct Route {
     pub action: RouteAction,
     /// Timeouts, limits and retries for requests on this route.
     pub settings: Arc<ProxySettings>,
+    /// What happens before proxying (redirects).
+    pub policy: Arc<Policy>,
+}
+
+/// A route found for a request, with what its server knows.
+#[derive(Clone, Copy, Debug)]
+pub struct RouteMatch<'t> {
+    /// The route.
+    pub route: &'t Route,
+    /// Whether the route's host has a TLS section (for `ssl-redirect` and HSTS).
+    pub tls: bool,
 }
 
 /// One virtual server: the routes of one host.
@@ -72,6 +87,16 @@ struct Server {
     paths: PathIndex,
     /// The route taken when no path matches (an Ingress `defaultBackend`).
     fallback: Option<RouteId>,
+    /// Whether an Ingress gives this host a TLS section.
+    tls: bool,
+}
+
+/// Server certificates by the host names they serve.
+#[derive(Debug, Default)]
+struct CertIndex {
+    exact: HashMap<Box<str>, Arc<Certificate>, RandomState>,
+    wildcard: HashMap<Box<str>, Arc<Certificate>, RandomState>,
+    default: Option<Arc<Certificate>>,
 }
 
 /// The compiled routing table. Cheap to share, never mutated once built.
@@ -82,6 +107,8 @@ pub struct RouteTable {
     servers: Box<[Server]>,
     routes: Box<[Route]>,
     backends: Box<[Arc<Backend>]>,
+    certificates: CertIndex,
+    globals: Globals,
 }
 
 impl Default for RouteTable {
@@ -94,12 +121,49 @@ impl Default for RouteTable {
 impl RouteTable {
     /// Finds the route for a normalised host (`None`: no usable Host) and
     /// a normalised path.
-    pub fn lookup(&self, host: Option<&str>, path: &[u8]) -> Option<&Route> {
+    pub fn lookup(&self, host: Option<&str>, path: &[u8]) -> Option<RouteMatch<'_>> {
         let server = host
             .and_then(|h| self.hosts.lookup(h))
             .map_or(&self.servers[0], |id| &self.servers[id.0]);
         let id = server.paths.lookup(path).or(server.fallback)?;
-        self.routes.get(id.0)
+        let route = self.routes.get(id.0)?;
+        Some(RouteMatch {
+            route,
+            tls: server.tls,
+        })
+    }
+
+    /// The certificate for a TLS server name (lower case): the exact name,
+    /// then the `*.parent` wildcard, then the configured default
+    /// (`--default-ssl-certificate`); `None` means the built-in fallback.
+    pub fn certificate(&self, server_name: Option<&str>) -> Option<&Arc<Certificate>> {
+        let certs = &self.certificates;
+        let found = server_name.and_then(|name| {
+            certs.exact.get(name).or_else(|| {
+                let (_, parent) = name.split_once('.')?;
+                certs.wildcard.get(parent)
+            })
+        });
+        found.or(certs.default.as_ref())
+    }
+
+    /// Every certificate in use, with the names it serves (the default
+    /// certificate under `None`), for metrics.
+    pub fn certificates(&self) -> impl Iterator<Item = (Option<String>, &Arc<Certificate>)> {
+        let certs = &self.certificates;
+        let exact = certs.exact.iter().map(|(h, c)| (Some(h.to_string()), c));
+        let wildcard = certs
+            .wildcard
+            .iter()
+            .map(|(p, c)| (Some(format!("*.{p}")), c));
+        exact
+            .chain(wildcard)
+            .chain(certs.default.iter().map(|c| (None, c)))
+    }
+
+    /// Settings that apply to the whole gateway.
+    pub fn globals(&self) -> &Globals {
+        &self.globals
     }
 
     /// The backend a route's action names.
@@ -157,6 +221,8 @@ pub struct RouteTableBuilder {
     routes: Vec<Route>,
     backends: Vec<Arc<Backend>>,
     backend_ids: HashMap<BackendKey, BackendId>,
+    certificates: CertIndex,
+    globals: Globals,
 }
 
 impl Default for RouteTableBuilder {
@@ -167,6 +233,8 @@ impl Default for RouteTableBuilder {
             routes: Vec::new(),
             backends: Vec::new(),
             backend_ids: HashMap::new(),
+            certificates: CertIndex::default(),
+            globals: Globals::default(),
         }
     }
 }
@@ -230,6 +298,37 @@ impl RouteTableBuilder {
         Ok(id)
     }
 
+    /// Marks a server's host as having a TLS section.
+    pub fn set_tls(&mut self, server: ServerId) {
+        self.servers[server.0].tls = true;
+    }
+
+    /// Serves `certificate` for `host`, unless the host has one already
+    /// (first come, first served). Returns whether it was taken.
+    pub fn set_certificate(&mut self, host: &HostPattern, certificate: Arc<Certificate>) -> bool {
+        let map = match host {
+            HostPattern::Exact(name) => (&mut self.certificates.exact, name),
+            HostPattern::Wildcard(parent) => (&mut self.certificates.wildcard, parent),
+        };
+        match map.0.entry(map.1.clone()) {
+            std::collections::hash_map::Entry::Occupied(_) => false,
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(certificate);
+                true
+            }
+        }
+    }
+
+    /// The certificate for server names no other certificate covers.
+    pub fn set_default_certificate(&mut self, certificate: Arc<Certificate>) {
+        self.certificates.default = Some(certificate);
+    }
+
+    /// Sets the gateway-wide settings.
+    pub fn set_globals(&mut self, globals: Globals) {
+        self.globals = globals;
+    }
+
     /// Whether the server already has a fallback route.
     pub fn has_fallback(&self, server: ServerId) -> bool {
         self.servers[server.0].fallback.is_some()
@@ -247,6 +346,8 @@ impl RouteTableBuilder {
             servers: self.servers.into_boxed_slice(),
             routes: self.routes.into_boxed_slice(),
             backends: self.backends.into_boxed_slice(),
+            certificates: self.certificates,
+            globals: self.globals,
         }
     }
 }
@@ -264,6 +365,7 @@ mod tests {
             path_kind: PathKind::Prefix,
             action,
             settings: Arc::default(),
+            policy: Arc::default(),
         }
     }
 
@@ -305,7 +407,7 @@ mod tests {
         let status = |host: Option<&str>, path: &str| {
             table
                 .lookup(host, path.as_bytes())
-                .map(|r| r.action.clone())
+                .map(|m| m.route.action.clone())
         };
         assert_eq!(
             status(Some("foo.com"), "/a/x"),

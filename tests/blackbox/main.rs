@@ -9,6 +9,7 @@ mod process;
 mod reload;
 mod routing;
 mod streaming;
+mod tls;
 
 use std::net::IpAddr;
 

@@ -10,18 +10,21 @@
 
 mod endpoints;
 mod paths;
+mod tls;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use gateway::host::HostPattern;
 use gateway::path::{PathKind, PathRule};
+use gateway::policy::{Globals, Policy};
 use gateway::settings::ProxySettings;
 use gateway::table::{RouteConflict, ServerId};
 use gateway::{BackendKey, Route, RouteAction, RouteSource, RouteTable, RouteTableBuilder};
 use k8s_openapi::api::networking::v1::{HTTPIngressPath, Ingress, IngressBackend, IngressRule};
 
 pub use endpoints::{PortRef, Resolved, resolve};
+pub use tls::CertCache;
 
 use crate::annotations;
 use crate::class::{ClassOptions, is_ours};
@@ -38,6 +41,12 @@ pub struct CompileOptions {
     pub watch_namespace: Option<String>,
     /// Proxy settings every route starts from.
     pub proxy: ProxySettings,
+    /// Policy every route starts from.
+    pub policy: Policy,
+    /// Gateway-wide settings.
+    pub globals: Globals,
+    /// `--default-ssl-certificate`: the Secret served to names no Ingress covers.
+    pub default_ssl_certificate: Option<NsName>,
 }
 
 /// The result of a compile.
@@ -51,8 +60,21 @@ pub struct Compiled {
     pub served: Vec<NsName>,
 }
 
-/// Compiles the routing table for `snapshot`.
+/// Compiles the routing table for `snapshot`, parsing certificates afresh
+/// and judging their validity at the current time.
 pub fn compile(snapshot: &Snapshot, options: &CompileOptions) -> Compiled {
+    let now = jiff::Timestamp::now().as_second();
+    compile_with(snapshot, options, &mut CertCache::default(), now)
+}
+
+/// Compiles the routing table for `snapshot`, reusing certificates parsed
+/// by earlier compiles from `certs`; `now` (Unix seconds) judges validity.
+pub fn compile_with(
+    snapshot: &Snapshot,
+    options: &CompileOptions,
+    certs: &mut CertCache,
+    now: i64,
+) -> Compiled {
     let mut ingresses: Vec<(&NsName, &Ingress)> = snapshot
         .ingresses()
         .filter(|(id, _)| {
@@ -69,11 +91,14 @@ pub fn compile(snapshot: &Snapshot, options: &CompileOptions) -> Compiled {
         created(a).cmp(&created(b)).then_with(|| a_id.cmp(b_id))
     });
 
-    let mut compiler = Compiler::new(snapshot, options);
+    let mut compiler = Compiler::new(snapshot, options, certs, now);
     for (id, ingress) in &ingresses {
         compiler.ingress(id, ingress);
     }
+    compiler.default_certificate(options.default_ssl_certificate.as_ref());
     compiler.builtin_routes();
+    compiler.builder.set_globals(options.globals.clone());
+    compiler.certs.sweep();
     let mut diagnostics = compiler.diagnostics;
     diagnostics.sort();
     diagnostics.dedup();
@@ -90,6 +115,11 @@ struct Compiler<'s> {
     builder: RouteTableBuilder,
     diagnostics: Vec<Diagnostic>,
     settings: Arc<ProxySettings>,
+    policy: Arc<Policy>,
+    certs: &'s mut CertCache,
+    now: i64,
+    /// Hosts whose TLS section an (older) Ingress already decided.
+    tls_decided: HashSet<ServerId>,
     /// Hosts some Ingress already defined; the first one decides the host's
     /// default backend, as ingress-nginx's `createServers` does.
     hosts_seen: HashSet<ServerId>,
@@ -107,15 +137,26 @@ struct Current<'i> {
     ingress: &'i Ingress,
     /// Its proxy settings: the defaults with its annotations applied.
     settings: Arc<ProxySettings>,
+    /// Its policy: the defaults with its annotations applied.
+    policy: Arc<Policy>,
 }
 
 impl<'s> Compiler<'s> {
-    fn new(snapshot: &'s Snapshot, options: &CompileOptions) -> Self {
+    fn new(
+        snapshot: &'s Snapshot,
+        options: &CompileOptions,
+        certs: &'s mut CertCache,
+        now: i64,
+    ) -> Self {
         Self {
             snapshot,
             builder: RouteTableBuilder::default(),
             diagnostics: Vec::new(),
             settings: Arc::new(options.proxy.clone()),
+            policy: Arc::new(options.policy.clone()),
+            certs,
+            now,
+            tls_decided: HashSet::new(),
             hosts_seen: HashSet::new(),
             resolved: HashMap::new(),
         }
@@ -141,9 +182,12 @@ impl<'s> Compiler<'s> {
             },
             ingress,
             settings: self.settings.clone(),
+            policy: self.policy.clone(),
         };
-        let (settings, errors) =
-            annotations::proxy_settings(&self.settings, ingress.metadata.annotations.as_ref());
+        let annotations = ingress.metadata.annotations.as_ref();
+        let (settings, mut errors) = annotations::proxy_settings(&self.settings, annotations);
+        let (policy, policy_errors) = annotations::policy(&self.policy, annotations);
+        errors.extend(policy_errors);
         for error in errors {
             self.diagnose(
                 &current,
@@ -156,6 +200,9 @@ impl<'s> Compiler<'s> {
         }
         if settings != *self.settings {
             current.settings = Arc::new(settings);
+        }
+        if policy != *self.policy {
+            current.policy = Arc::new(policy);
         }
         let Some(spec) = &ingress.spec else { return };
         let rules = spec.rules.as_deref().unwrap_or(&[]);
@@ -200,7 +247,11 @@ impl<'s> Compiler<'s> {
         let host = rule.host.as_deref().filter(|h| !h.is_empty());
         let (server, host_label) = match host.map(HostPattern::parse) {
             None => (ServerId::DEFAULT, String::new()),
-            Some(Ok(pattern)) => (self.builder.server(Some(&pattern)), pattern.as_string()),
+            Some(Ok(pattern)) => {
+                let server = self.builder.server(Some(&pattern));
+                self.tls(current, server, &pattern);
+                (server, pattern.as_string())
+            }
             Some(Err(error)) => {
                 let host = host.unwrap_or_default();
                 self.diagnose(
@@ -281,6 +332,69 @@ impl<'s> Compiler<'s> {
         }
     }
 
+    /// Decides a host's TLS from this Ingress's TLS section, unless an
+    /// older Ingress decided it.
+    fn tls(&mut self, current: &Current<'_>, server: ServerId, host: &HostPattern) {
+        let entries = current
+            .ingress
+            .spec
+            .as_ref()
+            .and_then(|s| s.tls.as_deref())
+            .unwrap_or(&[]);
+        if entries.is_empty() || self.tls_decided.contains(&server) {
+            return;
+        }
+        let namespace = &current.key.id.namespace;
+        match tls::host_tls(
+            self.certs,
+            self.snapshot,
+            namespace,
+            entries,
+            host,
+            self.now,
+        ) {
+            tls::HostTls::None => return,
+            tls::HostTls::DefaultCertificate(problem) => {
+                if let Some(problem) = problem {
+                    let host = host.as_string();
+                    self.diagnose(
+                        current,
+                        Reason::InvalidCertificate,
+                        format!("{problem}; {host} is served with the default certificate"),
+                    );
+                }
+            }
+            tls::HostTls::Certificate(cert) => {
+                self.builder.set_certificate(host, cert);
+            }
+        }
+        self.builder.set_tls(server);
+        self.tls_decided.insert(server);
+    }
+
+    /// Serves `--default-ssl-certificate` to names no Ingress covers.
+    fn default_certificate(&mut self, secret: Option<&NsName>) {
+        let Some(id) = secret else { return };
+        let problem = match self.certs.get(self.snapshot, id) {
+            Ok(cert) if !cert.is_expired_at(self.now) => {
+                self.builder.set_default_certificate(cert);
+                return;
+            }
+            Ok(_) => "the certificate is not valid now".to_owned(),
+            Err(message) => message,
+        };
+        self.diagnostics.push(Diagnostic {
+            object: ObjectKey {
+                kind: Kind::Secret,
+                id: id.clone(),
+            },
+            reason: Reason::InvalidCertificate,
+            message: format!(
+                "--default-ssl-certificate: {problem}; the built-in certificate is served"
+            ),
+        });
+    }
+
     /// The action for an Ingress backend: its Service port's backend.
     fn backend(&mut self, current: &Current<'_>, backend: &IngressBackend) -> Option<RouteAction> {
         let Some(service) = &backend.service else {
@@ -338,6 +452,7 @@ impl<'s> Compiler<'s> {
             path_kind: kind,
             action,
             settings: current.settings.clone(),
+            policy: current.policy.clone(),
         }
     }
 
@@ -362,6 +477,7 @@ impl<'s> Compiler<'s> {
             path_kind: PathKind::Prefix,
             action: RouteAction::Respond(200),
             settings: self.settings.clone(),
+            policy: self.policy.clone(),
         };
         // Taken means an Ingress routes /healthz itself, which is its right.
         let _ = self.builder.add_route(ServerId::DEFAULT, rule, route);

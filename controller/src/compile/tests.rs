@@ -63,7 +63,11 @@ fn compiled(objects: &[Value]) -> Compiled {
 fn target(c: &Compiled, host: &str, path: &str) -> String {
     let host = gateway::host::normalize_request_host(host).unwrap();
     let normal = gateway::path::normalize_path(path.as_bytes()).unwrap();
-    match c.table.lookup(Some(&host), &normal).map(|r| &r.action) {
+    match c
+        .table
+        .lookup(Some(&host), &normal)
+        .map(|m| &m.route.action)
+    {
         None => "404".to_owned(),
         Some(RouteAction::Respond(code)) => code.to_string(),
         Some(RouteAction::Proxy(id)) => {
@@ -415,7 +419,12 @@ fn annotations_set_route_settings_and_bad_values_are_reported() {
     ]);
     let settings = |p: &str| {
         let normal = gateway::path::normalize_path(p.as_bytes()).unwrap();
-        c.table.lookup(None, &normal).unwrap().settings.clone()
+        c.table
+            .lookup(None, &normal)
+            .unwrap()
+            .route
+            .settings
+            .clone()
     };
     assert_eq!(
         settings("/slow").read_timeout,
@@ -431,4 +440,269 @@ fn annotations_set_route_settings_and_bad_values_are_reported() {
         vec![("a/slow".to_owned(), Reason::InvalidAnnotation)]
     );
     assert!(c.diagnostics[0].message.contains("proxy-body-size"));
+}
+
+// === TLS ===
+
+mod tls {
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    use k8s_openapi::ByteString;
+    use k8s_openapi::api::core::v1::Secret;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+    use rcgen::{CertificateParams, KeyPair};
+    use serde_json::json;
+
+    use super::*;
+
+    /// A TLS Secret `ns/name` holding a fresh self-signed certificate for `names`.
+    fn tls_secret(ns: &str, name: &str, names: &[&str], valid_days: i64) -> Object {
+        let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let mut params =
+            CertificateParams::new(names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>())
+                .unwrap();
+        let now = time::OffsetDateTime::now_utc();
+        params.not_before = now - time::Duration::days(1);
+        params.not_after = now + time::Duration::days(valid_days);
+        let cert = params.self_signed(&key).unwrap();
+        let data = BTreeMap::from([
+            ("tls.crt".to_owned(), ByteString(cert.pem().into_bytes())),
+            (
+                "tls.key".to_owned(),
+                ByteString(key.serialize_pem().into_bytes()),
+            ),
+        ]);
+        Object::Secret(Arc::new(Secret {
+            metadata: ObjectMeta {
+                name: Some(name.to_owned()),
+                namespace: Some(ns.to_owned()),
+                ..ObjectMeta::default()
+            },
+            type_: Some("kubernetes.io/tls".to_owned()),
+            data: Some(data),
+            ..Secret::default()
+        }))
+    }
+
+    fn with_tls(mut ingress: Value, tls: Value) -> Value {
+        ingress["spec"]["tls"] = tls;
+        ingress
+    }
+
+    fn compiled_with(
+        objects: &[Value],
+        secrets: Vec<Object>,
+        options: &CompileOptions,
+        now: i64,
+    ) -> Compiled {
+        let mut s = snapshot(objects);
+        for secret in secrets {
+            s.apply(secret);
+        }
+        compile_with(&s, options, &mut CertCache::default(), now)
+    }
+
+    fn now() -> i64 {
+        jiff::Timestamp::now().as_second()
+    }
+
+    /// The names of the certificate served for a TLS server name.
+    fn served(c: &Compiled, sni: &str) -> Option<Vec<String>> {
+        c.table
+            .certificate(Some(sni))
+            .map(|cert| cert.names().to_vec())
+    }
+
+    fn has_tls(c: &Compiled, host: &str) -> bool {
+        c.table.lookup(Some(host), b"/").is_some_and(|m| m.tls)
+    }
+
+    #[test]
+    fn listed_hosts_get_their_secret_and_others_the_default() {
+        let tls_ingress = with_tls(
+            ingress("a", "i", T1, Some("a.com"), vec![path("/", "Prefix", "s")]),
+            json!([{"hosts": ["a.com"], "secretName": "a-tls"}]),
+        );
+        let plain = ingress(
+            "a",
+            "p",
+            T1,
+            Some("plain.com"),
+            vec![path("/", "Prefix", "s")],
+        );
+        let c = compiled_with(
+            &[class(), service("a", "s"), tls_ingress, plain],
+            vec![tls_secret("a", "a-tls", &["a.com"], 30)],
+            &CompileOptions::default(),
+            now(),
+        );
+        assert!(c.diagnostics.is_empty(), "{:?}", c.diagnostics);
+        assert_eq!(served(&c, "a.com"), Some(vec!["a.com".to_owned()]));
+        assert_eq!(served(&c, "plain.com"), None, "the built-in default");
+        assert!(has_tls(&c, "a.com"));
+        assert!(!has_tls(&c, "plain.com"));
+    }
+
+    #[test]
+    fn secrets_of_other_namespaces_are_never_used() {
+        let tls_ingress = with_tls(
+            ingress("a", "i", T1, Some("a.com"), vec![path("/", "Prefix", "s")]),
+            json!([{"hosts": ["a.com"], "secretName": "shared"}]),
+        );
+        let c = compiled_with(
+            &[class(), service("a", "s"), tls_ingress],
+            vec![tls_secret("b", "shared", &["a.com"], 30)],
+            &CompileOptions::default(),
+            now(),
+        );
+        assert_eq!(served(&c, "a.com"), None);
+        assert!(
+            has_tls(&c, "a.com"),
+            "listed in a TLS section: still a TLS host"
+        );
+        assert_eq!(
+            reasons(&c),
+            vec![("a/i".to_owned(), Reason::InvalidCertificate)]
+        );
+        assert!(
+            c.diagnostics[0].message.contains("a/shared not found"),
+            "{}",
+            c.diagnostics[0]
+        );
+    }
+
+    #[test]
+    fn mismatched_and_expired_certificates_fall_back_with_a_diagnostic() {
+        let mismatched = with_tls(
+            ingress("a", "m", T1, Some("a.com"), vec![path("/", "Prefix", "s")]),
+            json!([{"hosts": ["a.com"], "secretName": "other"}]),
+        );
+        let expiring = with_tls(
+            ingress("a", "e", T1, Some("e.com"), vec![path("/", "Prefix", "s")]),
+            json!([{"hosts": ["e.com"], "secretName": "short"}]),
+        );
+        let in_a_year = now() + 365 * 86400;
+        let c = compiled_with(
+            &[class(), service("a", "s"), mismatched, expiring],
+            vec![
+                tls_secret("a", "other", &["b.com"], 1000),
+                tls_secret("a", "short", &["e.com"], 30),
+            ],
+            &CompileOptions::default(),
+            in_a_year,
+        );
+        assert_eq!(served(&c, "a.com"), None);
+        assert_eq!(served(&c, "e.com"), None);
+        let messages: Vec<&str> = c.diagnostics.iter().map(|d| d.message.as_str()).collect();
+        assert!(
+            messages.iter().any(|m| m.contains("not a.com")),
+            "{messages:?}"
+        );
+        assert!(
+            messages.iter().any(|m| m.contains("not valid now")),
+            "{messages:?}"
+        );
+    }
+
+    #[test]
+    fn unlisted_hosts_match_by_certificate_names_and_the_oldest_ingress_decides() {
+        let by_san = with_tls(
+            ingress(
+                "a",
+                "older",
+                T1,
+                Some("w.example.com"),
+                vec![path("/", "Prefix", "s")],
+            ),
+            json!([{"secretName": "wild"}]),
+        );
+        let newer = with_tls(
+            ingress(
+                "a",
+                "newer",
+                T2,
+                Some("w.example.com"),
+                vec![path("/x", "Prefix", "s")],
+            ),
+            json!([{"hosts": ["w.example.com"], "secretName": "exact"}]),
+        );
+        let c = compiled_with(
+            &[class(), service("a", "s"), newer, by_san],
+            vec![
+                tls_secret("a", "wild", &["*.example.com"], 30),
+                tls_secret("a", "exact", &["w.example.com"], 30),
+            ],
+            &CompileOptions::default(),
+            now(),
+        );
+        assert_eq!(
+            served(&c, "w.example.com"),
+            Some(vec!["*.example.com".to_owned()])
+        );
+    }
+
+    #[test]
+    fn wildcard_hosts_and_the_default_certificate_option() {
+        let wild = with_tls(
+            ingress(
+                "a",
+                "w",
+                T1,
+                Some("*.apps.test"),
+                vec![path("/", "Prefix", "s")],
+            ),
+            json!([{"hosts": ["*.apps.test"], "secretName": "wild"}]),
+        );
+        let options = CompileOptions {
+            default_ssl_certificate: Some(NsName::new("ingress", "default-cert")),
+            ..CompileOptions::default()
+        };
+        let c = compiled_with(
+            &[class(), service("a", "s"), wild],
+            vec![
+                tls_secret("a", "wild", &["*.apps.test"], 30),
+                tls_secret("ingress", "default-cert", &["default.test"], 30),
+            ],
+            &options,
+            now(),
+        );
+        assert_eq!(
+            served(&c, "x.apps.test"),
+            Some(vec!["*.apps.test".to_owned()])
+        );
+        assert_eq!(
+            served(&c, "unknown.test"),
+            Some(vec!["default.test".to_owned()])
+        );
+        assert_eq!(
+            served(&c, "a.b.apps.test"),
+            Some(vec!["default.test".to_owned()])
+        );
+        let missing = CompileOptions {
+            default_ssl_certificate: Some(NsName::new("ingress", "nope")),
+            ..CompileOptions::default()
+        };
+        let c = compiled_with(&[class()], vec![], &missing, now());
+        assert_eq!(c.diagnostics[0].reason, Reason::InvalidCertificate);
+        assert_eq!(c.diagnostics[0].object.kind, Kind::Secret);
+    }
+
+    #[test]
+    fn the_cache_reuses_parsed_certificates_until_the_secret_changes() {
+        let tls_ingress = with_tls(
+            ingress("a", "i", T1, Some("a.com"), vec![path("/", "Prefix", "s")]),
+            json!([{"hosts": ["a.com"], "secretName": "a-tls"}]),
+        );
+        let mut s = snapshot(&[class(), service("a", "s"), tls_ingress]);
+        s.apply(tls_secret("a", "a-tls", &["a.com"], 30));
+        let mut cache = CertCache::default();
+        let first = compile_with(&s, &CompileOptions::default(), &mut cache, now());
+        let second = compile_with(&s, &CompileOptions::default(), &mut cache, now());
+        let cert = |c: &Compiled| c.table.certificate(Some("a.com")).unwrap().clone();
+        assert!(Arc::ptr_eq(&cert(&first), &cert(&second)));
+        s.apply(tls_secret("a", "a-tls", &["a.com"], 30));
+        let third = compile_with(&s, &CompileOptions::default(), &mut cache, now());
+        assert!(!Arc::ptr_eq(&cert(&first), &cert(&third)));
+    }
 }

@@ -139,7 +139,7 @@ mod tests {
 
     fn conn() -> ConnInfo {
         let listener = Arc::new(ListenerInfo::new(&ListenerSettings::new(Scheme::Http)));
-        ConnInfo::new(SocketAddr::from(([10, 1, 2, 3], 5555)), listener)
+        ConnInfo::new(SocketAddr::from(([10, 1, 2, 3], 5555)), listener, false)
     }
 
     fn map(pairs: &[(&str, &str)]) -> HeaderMap {

@@ -3,10 +3,11 @@
 //!
 //! 1. **inspect**: refuse malformed or ambiguous requests; normalise host and path;
 //! 2. **route**: look the host and path up in the current table (loaded once);
-//! 3. **admit**: apply the route's limits that can be checked before any I/O;
-//! 4. **rewrite**: turn the client request into the upstream request;
-//! 5. **forward**: pick an endpoint, send, retry where allowed;
-//! 6. **respond**: clean the upstream response head and stream its body back.
+//! 3. **policy**: answer without proxying where the route says so (HTTPS redirect);
+//! 4. **admit**: apply the route's limits that can be checked before any I/O;
+//! 5. **rewrite**: turn the client request into the upstream request;
+//! 6. **forward**: pick an endpoint, send, retry where allowed;
+//! 7. **respond**: clean the upstream response head (HSTS on HTTPS) and stream its body back.
 //!
 //! Any phase can end the request with a [`ProxyError`], which is turned
 //! into a response in one place.
@@ -22,7 +23,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use arc_swap::ArcSwap;
-use http::header::{CONNECTION, CONTENT_LENGTH, HeaderValue};
+use http::header::{CONNECTION, CONTENT_LENGTH, HeaderValue, LOCATION, STRICT_TRANSPORT_SECURITY};
 use http::uri::Uri;
 use http::{Request, Response, StatusCode, Version};
 use http_body::Body;
@@ -32,7 +33,7 @@ pub use body::{RequestBody, RequestBodyError, ResponseBody, ResponseBodyError};
 pub use error::ProxyError;
 pub use headers::X_REQUEST_ID;
 
-use crate::settings::{ListenerSettings, ProxySettings};
+use crate::settings::{ListenerSettings, ProxySettings, Scheme};
 use crate::table::{Route, RouteAction, RouteTable};
 
 /// The shared, swappable routing table the control plane publishes into.
@@ -66,18 +67,20 @@ pub struct ConnInfo {
     client_ip: HeaderValue,
     listener: Arc<ListenerInfo>,
     served: AtomicU32,
+    http2: bool,
 }
 
 impl ConnInfo {
     /// Records a new connection from `peer`; the client address header value
     /// is formatted here, once per connection.
-    pub fn new(peer: SocketAddr, listener: Arc<ListenerInfo>) -> Self {
+    pub fn new(peer: SocketAddr, listener: Arc<ListenerInfo>, http2: bool) -> Self {
         let ip = peer.ip().to_canonical().to_string();
         Self {
             peer,
             client_ip: HeaderValue::from_str(&ip).unwrap_or_else(|_| HeaderValue::from_static("")),
             listener,
             served: AtomicU32::new(0),
+            http2,
         }
     }
 
@@ -110,7 +113,8 @@ impl Proxy {
             Err(error) => error.into_response(conn.peer, &method, &uri),
         };
         let served = conn.served.fetch_add(1, Ordering::Relaxed) + 1;
-        if served >= conn.listener.settings.keepalive_requests {
+        // HTTP/2 has no Connection header; its requests are streams.
+        if !conn.http2 && served >= conn.listener.settings.keepalive_requests {
             response
                 .headers_mut()
                 .insert(CONNECTION, HeaderValue::from_static("close"));
@@ -119,7 +123,7 @@ impl Proxy {
     }
 }
 
-/// Phases 1-6 for one request against one table.
+/// The phases for one request against one table.
 async fn proxy(
     table: &RouteTable,
     conn: &ConnInfo,
@@ -127,30 +131,59 @@ async fn proxy(
 ) -> Result<Response<ResponseBody>, ProxyError> {
     // 1-2. inspect and route. The target borrows the request; the route
     // borrows only the table, so the request is free to move afterwards.
-    let (route, authority) = {
+    let (found, authority, redirect) = {
         let target = inspect::inspect(&req, conn.listener.settings.max_uri_bytes)?;
-        let route = table
+        let found = table
             .lookup(target.host.as_deref(), &target.path)
             .ok_or(ProxyError::NoRoute)?;
-        (route, target.authority)
+        let redirect = match (&target.host, conn.listener.settings.scheme) {
+            (Some(host), Scheme::Http) => {
+                found
+                    .route
+                    .policy
+                    .https_redirect(found.tls, host, req.uri())
+            }
+            _ => None,
+        };
+        (found, target.authority, redirect)
     };
+    let route = found.route;
+
+    // 3. policy
+    if let Some(location) = redirect {
+        return Ok(redirect_response(table.globals().redirect_code, location));
+    }
     let backend = match route.action {
         RouteAction::Proxy(id) => table.backend(id).ok_or(ProxyError::NoRoute)?,
         RouteAction::Respond(code) => return Ok(fixed_response(code)),
     };
 
-    // 3. admit
+    // 4. admit
     admit(&req, &route.settings)?;
 
-    // 4. rewrite
+    // 5. rewrite
     let (upstream_req, progress) = rewrite(req, conn, route, authority);
 
-    // 5. forward
+    // 6. forward
     let mut response = forward::forward(backend, upstream_req, progress, &route.settings).await?;
 
-    // 6. respond
+    // 7. respond
     headers::to_client(response.headers_mut());
+    if found.tls
+        && conn.listener.settings.scheme == Scheme::Https
+        && let Some(hsts) = &table.globals().hsts
+    {
+        response
+            .headers_mut()
+            .insert(STRICT_TRANSPORT_SECURITY, hsts.clone());
+    }
     Ok(response)
+}
+
+fn redirect_response(code: StatusCode, location: HeaderValue) -> Response<ResponseBody> {
+    let mut response = error::error_page(code);
+    response.headers_mut().insert(LOCATION, location);
+    response
 }
 
 /// Refuses a body that declares itself larger than the route allows, before

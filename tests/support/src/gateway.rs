@@ -30,7 +30,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 ///
 /// Started with `--manifests DIR --bind-address 127.0.0.1 --http-port 0
 /// --metrics-port 0` plus extra arguments; the addresses come from its
-/// `listening http|metrics ADDR` stdout lines. Its stderr (the logs) is
+/// `listening http|https|metrics ADDR` stdout lines. Its stderr (the logs) is
 /// captured. The process is killed when the harness is dropped; if the test
 /// is panicking at that moment, the captured logs are printed (the test
 /// harness shows them with the failure).
@@ -38,6 +38,7 @@ pub struct Gateway {
     child: Mutex<Child>,
     pid: u32,
     http_addr: SocketAddr,
+    https_addr: SocketAddr,
     metrics_addr: SocketAddr,
     stdout: Buffer,
     stderr: Buffer,
@@ -77,6 +78,8 @@ impl Gateway {
                 "127.0.0.1",
                 "--http-port",
                 "0",
+                "--https-port",
+                "0",
                 "--metrics-port",
                 "0",
             ])
@@ -107,13 +110,16 @@ impl Gateway {
 
         let deadline = Instant::now() + START_TIMEOUT;
         let mut http_addr = None;
+        let mut https_addr = None;
         let mut metrics_addr = None;
         let failure = loop {
-            if let (Some(http), Some(metrics)) = (http_addr, metrics_addr) {
+            if let (Some(http), Some(https), Some(metrics)) = (http_addr, https_addr, metrics_addr)
+            {
                 return Gateway {
                     child: Mutex::new(child),
                     pid,
                     http_addr: http,
+                    https_addr: https,
                     metrics_addr: metrics,
                     stdout,
                     stderr,
@@ -124,6 +130,8 @@ impl Gateway {
                     let line = line.trim();
                     if let Some(addr) = line.strip_prefix("listening http ") {
                         http_addr = Some(parse_addr(addr, line));
+                    } else if let Some(addr) = line.strip_prefix("listening https ") {
+                        https_addr = Some(parse_addr(addr, line));
                     } else if let Some(addr) = line.strip_prefix("listening metrics ") {
                         metrics_addr = Some(parse_addr(addr, line));
                     }
@@ -160,6 +168,11 @@ impl Gateway {
     /// The address of the HTTP (proxy) listener.
     pub fn http_addr(&self) -> SocketAddr {
         self.http_addr
+    }
+
+    /// The HTTPS listener's address.
+    pub fn https_addr(&self) -> SocketAddr {
+        self.https_addr
     }
 
     /// The address of the metrics/health listener.
@@ -310,6 +323,7 @@ impl std::fmt::Debug for Gateway {
         f.debug_struct("Gateway")
             .field("pid", &self.pid)
             .field("http_addr", &self.http_addr)
+            .field("https_addr", &self.https_addr)
             .field("metrics_addr", &self.metrics_addr)
             .finish_non_exhaustive()
     }

@@ -6,6 +6,7 @@
 //! - [`ManifestDir`] and the YAML builders ([`ingress_class`], [`service`],
 //!   [`endpoint_slice`], [`IngressBuilder`], [`join_docs`]);
 //! - HTTP helpers ([`get`], [`request`], [`get_frames`], [`Client`], [`raw`]);
+//! - [`TestCa`], [`tls_secret`], [`curl_https`]: certificates and an HTTPS client;
 //! - [`eventually`]: polling with a deadline instead of sleeping.
 //!
 //! Everything async works on a current-thread Tokio runtime.
@@ -14,6 +15,7 @@ pub mod backend;
 pub mod client;
 pub mod gateway;
 pub mod manifests;
+pub mod tls;
 pub mod wait;
 
 pub use backend::{BYTES_FRAME_SIZE, EchoBackend, SeenRequest, SilentBackend, closed_port};
@@ -26,4 +28,5 @@ pub use manifests::{
     IngressBuilder, ManifestDir, endpoint_slice, endpoint_slice_named, ingress_class, join_docs,
     service,
 };
+pub use tls::{CurlOutput, IssuedCert, TestCa, curl_https, tls_secret};
 pub use wait::{POLL_INTERVAL, eventually, eventually_sync};

@@ -1,0 +1,187 @@
+//! Ingress `tls:` sections: which certificate each host serves, as
+//! ingress-nginx decides it (`createServers`, `extractTLSSecretName`).
+//!
+//! For a host, the oldest Ingress that has a rule for it and a TLS section
+//! decides: the entry that lists the host names the Secret; failing that,
+//! any entry whose certificate covers the host. The Secret must be in the
+//! Ingress's own namespace (no other namespace's key is ever read). A
+//! missing, malformed, expired or mismatched certificate leaves the host on
+//! the default certificate, with a diagnostic. A host listed in a TLS
+//! section is a TLS host (HTTPS redirect, HSTS) even without a Secret.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::Arc;
+
+use gateway::host::HostPattern;
+use gateway::tls::Certificate;
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::networking::v1::IngressTLS;
+
+use crate::objects::NsName;
+use crate::snapshot::Snapshot;
+
+/// Parsed certificates by Secret, reused across compiles while the Secret's
+/// data stays the same: parsing keys is the slow part of a compile.
+#[derive(Debug, Default)]
+pub struct CertCache {
+    entries: HashMap<NsName, CacheEntry>,
+}
+
+#[derive(Debug)]
+struct CacheEntry {
+    fingerprint: u64,
+    result: Result<Arc<Certificate>, String>,
+    used: bool,
+}
+
+impl CertCache {
+    /// The certificate in Secret `id`, parsed once per version of its data.
+    pub(crate) fn get(
+        &mut self,
+        snapshot: &Snapshot,
+        id: &NsName,
+    ) -> Result<Arc<Certificate>, String> {
+        let Some(secret) = snapshot.secret(id) else {
+            return Err(format!("secret {id} not found"));
+        };
+        let (crt, key) =
+            tls_data(secret).ok_or_else(|| format!("secret {id} has no tls.crt and tls.key"))?;
+        let fingerprint = fingerprint(&crt, &key);
+        if let Some(entry) = self.entries.get_mut(id)
+            && entry.fingerprint == fingerprint
+        {
+            entry.used = true;
+            return entry.result.clone();
+        }
+        let result = Certificate::from_pem(&crt, &key)
+            .map(Arc::new)
+            .map_err(|e| format!("secret {id}: {e}"));
+        self.entries.insert(
+            id.clone(),
+            CacheEntry {
+                fingerprint,
+                result: result.clone(),
+                used: true,
+            },
+        );
+        result
+    }
+
+    /// Forgets Secrets the last compile did not use.
+    pub(crate) fn sweep(&mut self) {
+        self.entries.retain(|_, e| std::mem::take(&mut e.used));
+    }
+}
+
+/// A Secret's `tls.crt` and `tls.key`, from `data` or `stringData`.
+fn tls_data(secret: &Secret) -> Option<(Vec<u8>, Vec<u8>)> {
+    let get = |key: &str| {
+        secret
+            .data
+            .as_ref()
+            .and_then(|d| d.get(key))
+            .map(|b| b.0.clone())
+            .or_else(|| {
+                secret
+                    .string_data
+                    .as_ref()
+                    .and_then(|d| d.get(key))
+                    .map(|s| s.clone().into_bytes())
+            })
+    };
+    Some((get("tls.crt")?, get("tls.key")?))
+}
+
+fn fingerprint(crt: &[u8], key: &[u8]) -> u64 {
+    // Fixed seed: the same data must give the same fingerprint every compile.
+    let mut hasher = foldhash::fast::FixedState::with_seed(0x5eed).build_hasher();
+    hasher.write(crt);
+    hasher.write_u8(0);
+    hasher.write(key);
+    hasher.finish()
+}
+
+/// What an Ingress's TLS section says about one of its hosts.
+#[derive(Debug)]
+pub(crate) enum HostTls {
+    /// The Ingress has no TLS entry for the host.
+    None,
+    /// A TLS host served with the default certificate (no usable Secret);
+    /// the message says why, when it is worth a diagnostic.
+    DefaultCertificate(Option<String>),
+    /// A TLS host with its own certificate.
+    Certificate(Arc<Certificate>),
+}
+
+/// Decides a host's certificate from one Ingress's TLS section.
+pub(crate) fn host_tls(
+    cache: &mut CertCache,
+    snapshot: &Snapshot,
+    namespace: &str,
+    tls: &[IngressTLS],
+    host: &HostPattern,
+    now: i64,
+) -> HostTls {
+    let name = host.as_string();
+    let listed = tls.iter().find(|entry| {
+        entry
+            .hosts
+            .iter()
+            .flatten()
+            .any(|h| h.eq_ignore_ascii_case(&name))
+    });
+    let secret = match listed {
+        Some(entry) => match entry.secret_name.as_deref().filter(|s| !s.is_empty()) {
+            Some(secret) => secret,
+            None => return HostTls::DefaultCertificate(None),
+        },
+        // Not listed: an entry whose certificate covers the host.
+        None => {
+            let covering = tls
+                .iter()
+                .filter_map(|entry| entry.secret_name.as_deref().filter(|s| !s.is_empty()))
+                .find_map(|secret| {
+                    let id = NsName::new(namespace, secret);
+                    cache
+                        .get(snapshot, &id)
+                        .ok()
+                        .filter(|cert| covers(cert, host))
+                });
+            return match covering {
+                Some(cert) if !cert.is_expired_at(now) => HostTls::Certificate(cert),
+                _ => HostTls::None,
+            };
+        }
+    };
+    let id = NsName::new(namespace, secret);
+    match cache.get(snapshot, &id) {
+        Err(message) => HostTls::DefaultCertificate(Some(message)),
+        Ok(cert) if cert.is_expired_at(now) => HostTls::DefaultCertificate(Some(format!(
+            "secret {id}: the certificate is not valid now (valid from {} to {})",
+            timestamp(cert.not_before()),
+            timestamp(cert.not_after())
+        ))),
+        Ok(cert) if !covers(&cert, host) => HostTls::DefaultCertificate(Some(format!(
+            "secret {id}: the certificate is for {:?}, not {name}",
+            cert.names()
+        ))),
+        Ok(cert) => HostTls::Certificate(cert),
+    }
+}
+
+/// Whether a certificate is valid for a host pattern (a wildcard host needs
+/// the same wildcard name).
+fn covers(cert: &Certificate, host: &HostPattern) -> bool {
+    match host {
+        HostPattern::Exact(name) => cert.matches_host(name),
+        HostPattern::Wildcard(_) => {
+            let wanted = host.as_string();
+            cert.names().iter().any(|n| n.eq_ignore_ascii_case(&wanted))
+        }
+    }
+}
+
+fn timestamp(seconds: i64) -> String {
+    jiff::Timestamp::from_second(seconds).map_or_else(|_| seconds.to_string(), |t| t.to_string())
+}

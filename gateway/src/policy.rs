@@ -1,0 +1,129 @@
+//! What happens to a request before it is proxied, per route ([`Policy`])
+//! and gateway-wide ([`Globals`]): today the HTTPS redirects and HSTS, as
+//! ingress-nginx does them (`rootfs/etc/nginx/lua/lua_ingress.lua`).
+
+use http::header::HeaderValue;
+use http::{StatusCode, Uri};
+
+/// The path ACME HTTP-01 challenges use; never redirected to HTTPS.
+const ACME_CHALLENGE: &str = "/.well-known/acme-challenge";
+
+/// Per-route policy, from the Ingress's annotations and the defaults.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Policy {
+    /// `ssl-redirect` (default true): plain HTTP requests for a host with a
+    /// TLS section are redirected to HTTPS.
+    pub ssl_redirect: bool,
+    /// `force-ssl-redirect` (default false): redirect even without TLS.
+    pub force_ssl_redirect: bool,
+    /// `preserve-trailing-slash` (default false): keep a trailing `/` in
+    /// the redirect.
+    pub preserve_trailing_slash: bool,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self {
+            ssl_redirect: true,
+            force_ssl_redirect: false,
+            preserve_trailing_slash: false,
+        }
+    }
+}
+
+impl Policy {
+    /// The HTTPS redirect for a plain-HTTP request, if one is due: its
+    /// `Location` is `https://<host><request target>` without a port (as
+    /// ingress-nginx, whose HTTPS port is 443 in the pod), with a trailing
+    /// `/` stripped unless `preserve_trailing_slash`.
+    pub fn https_redirect(&self, host_has_tls: bool, host: &str, uri: &Uri) -> Option<HeaderValue> {
+        let due = self.force_ssl_redirect || (self.ssl_redirect && host_has_tls);
+        if !due || uri.path().starts_with(ACME_CHALLENGE) {
+            return None;
+        }
+        let target = uri.path_and_query().map_or("/", |pq| pq.as_str());
+        let target = match target.strip_suffix('/') {
+            Some(stripped) if !self.preserve_trailing_slash && !stripped.is_empty() => stripped,
+            _ => target,
+        };
+        HeaderValue::from_str(&format!("https://{host}{target}")).ok()
+    }
+}
+
+/// Gateway-wide settings that travel with the routing table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Globals {
+    /// `http-redirect-code` (308): the status of HTTPS redirects.
+    pub redirect_code: StatusCode,
+    /// The `Strict-Transport-Security` value sent on HTTPS responses for
+    /// hosts with TLS (`hsts`, `hsts-max-age`, `hsts-include-subdomains`,
+    /// `hsts-preload`); `None` when HSTS is off.
+    pub hsts: Option<HeaderValue>,
+}
+
+impl Default for Globals {
+    fn default() -> Self {
+        Self {
+            redirect_code: StatusCode::PERMANENT_REDIRECT,
+            hsts: Some(HeaderValue::from_static(
+                "max-age=31536000; includeSubDomains",
+            )),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn redirect(policy: &Policy, tls: bool, target: &str) -> Option<String> {
+        let uri: Uri = target.parse().unwrap();
+        policy
+            .https_redirect(tls, "api.example.com", &uri)
+            .map(|v| v.to_str().unwrap().to_owned())
+    }
+
+    #[test]
+    fn redirects_like_ingress_nginx() {
+        let default = Policy::default();
+        assert_eq!(
+            redirect(&default, true, "/a?b=1").as_deref(),
+            Some("https://api.example.com/a?b=1")
+        );
+        assert_eq!(
+            redirect(&default, true, "/a/").as_deref(),
+            Some("https://api.example.com/a")
+        );
+        assert_eq!(
+            redirect(&default, true, "/").as_deref(),
+            Some("https://api.example.com/")
+        );
+        assert_eq!(
+            redirect(&default, false, "/a"),
+            None,
+            "no TLS section, no redirect"
+        );
+        assert_eq!(
+            redirect(&default, true, "/.well-known/acme-challenge/token"),
+            None
+        );
+        let forced = Policy {
+            force_ssl_redirect: true,
+            ..Policy::default()
+        };
+        assert!(redirect(&forced, false, "/a").is_some());
+        let off = Policy {
+            ssl_redirect: false,
+            ..Policy::default()
+        };
+        assert_eq!(redirect(&off, true, "/a"), None);
+        let keep = Policy {
+            preserve_trailing_slash: true,
+            ..Policy::default()
+        };
+        assert_eq!(
+            redirect(&keep, true, "/a/").as_deref(),
+            Some("https://api.example.com/a/")
+        );
+    }
+}

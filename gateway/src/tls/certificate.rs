@@ -1,0 +1,266 @@
+//! Server certificates: parsed from PEM (a Secret's `tls.crt` and
+//! `tls.key`), checked, and ready for rustls; plus the self-signed default
+//! certificate ingress-nginx generates when none is configured.
+
+use std::sync::Arc;
+
+use rustls::crypto::aws_lc_rs;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::sign::CertifiedKey;
+use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
+
+/// Why a certificate and key were refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CertError {
+    /// No PEM certificate in the certificate data.
+    #[error("no certificate found in tls.crt")]
+    NoCertificate,
+    /// The certificate data is not valid PEM.
+    #[error("tls.crt is not valid PEM: {0}")]
+    BadCertificatePem(String),
+    /// No usable private key in the key data.
+    #[error("no private key found in tls.key (PKCS#1, PKCS#8 or SEC1 PEM expected): {0}")]
+    NoKey(String),
+    /// The key type is not supported (or the key is malformed).
+    #[error("tls.key cannot be used: {0}")]
+    UnusableKey(String),
+    /// The key does not belong to the certificate.
+    #[error("tls.key does not match the certificate in tls.crt")]
+    KeyMismatch,
+    /// The end-entity certificate does not parse as X.509.
+    #[error("tls.crt is not a valid X.509 certificate: {0}")]
+    BadCertificate(String),
+}
+
+/// A server certificate chain with its key, and what the gateway needs to
+/// know about it (validity, names).
+#[derive(Debug)]
+pub struct Certificate {
+    key: Arc<CertifiedKey>,
+    not_before: i64,
+    not_after: i64,
+    names: Vec<String>,
+    subject: String,
+    serial: String,
+}
+
+impl Certificate {
+    /// Parses a PEM certificate chain (end-entity first) and a PEM private
+    /// key (RSA, ECDSA P-256/P-384, Ed25519; PKCS#1, PKCS#8 or SEC1), and
+    /// checks that they belong together.
+    pub fn from_pem(cert_pem: &[u8], key_pem: &[u8]) -> Result<Self, CertError> {
+        let chain = CertificateDer::pem_slice_iter(cert_pem)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| CertError::BadCertificatePem(e.to_string()))?;
+        let Some(end_entity) = chain.first() else {
+            return Err(CertError::NoCertificate);
+        };
+        let (not_before, not_after, names, subject, serial) = inspect(end_entity)?;
+        let key =
+            PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| CertError::NoKey(e.to_string()))?;
+        let provider = aws_lc_rs::default_provider();
+        let certified = CertifiedKey::from_der(chain, key, &provider).map_err(|e| match e {
+            rustls::Error::InconsistentKeys(_) => CertError::KeyMismatch,
+            other => CertError::UnusableKey(other.to_string()),
+        })?;
+        Ok(Self {
+            key: Arc::new(certified),
+            not_before,
+            not_after,
+            names,
+            subject,
+            serial,
+        })
+    }
+
+    /// The chain and key for rustls.
+    pub fn certified_key(&self) -> &Arc<CertifiedKey> {
+        &self.key
+    }
+
+    /// Start of validity, as Unix seconds.
+    pub fn not_before(&self) -> i64 {
+        self.not_before
+    }
+
+    /// End of validity, as Unix seconds.
+    pub fn not_after(&self) -> i64 {
+        self.not_after
+    }
+
+    /// Whether `now` (Unix seconds) is outside the validity period.
+    pub fn is_expired_at(&self, now: i64) -> bool {
+        now < self.not_before || now > self.not_after
+    }
+
+    /// The DNS names (subject alternative names, else the common name).
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    /// The subject, as a distinguished name string.
+    pub fn subject(&self) -> &str {
+        &self.subject
+    }
+
+    /// The serial number, in hex.
+    pub fn serial(&self) -> &str {
+        &self.serial
+    }
+
+    /// Whether the certificate is valid for `host` (lower-case): an exact
+    /// name, or a `*.parent` name matching exactly one label.
+    pub fn matches_host(&self, host: &str) -> bool {
+        self.names.iter().any(|name| {
+            let name = name.to_ascii_lowercase();
+            match name.strip_prefix("*.") {
+                Some(parent) => host
+                    .split_once('.')
+                    .is_some_and(|(label, rest)| !label.is_empty() && rest == parent),
+                None => name == host,
+            }
+        })
+    }
+}
+
+type Inspected = (i64, i64, Vec<String>, String, String);
+
+fn inspect(der: &CertificateDer<'_>) -> Result<Inspected, CertError> {
+    let (_, cert) = X509Certificate::from_der(der.as_ref())
+        .map_err(|e| CertError::BadCertificate(e.to_string()))?;
+    let validity = cert.validity();
+    let mut names: Vec<String> = cert
+        .subject_alternative_name()
+        .ok()
+        .flatten()
+        .map(|san| {
+            san.value
+                .general_names
+                .iter()
+                .filter_map(|n| match n {
+                    GeneralName::DNSName(dns) => Some((*dns).to_owned()),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if names.is_empty() {
+        names.extend(
+            cert.subject()
+                .iter_common_name()
+                .filter_map(|cn| cn.as_str().ok())
+                .map(str::to_owned),
+        );
+    }
+    Ok((
+        validity.not_before.timestamp(),
+        validity.not_after.timestamp(),
+        names,
+        cert.subject().to_string(),
+        cert.raw_serial_as_string(),
+    ))
+}
+
+/// The certificate served when no other applies: self-signed, made at
+/// start-up, with ingress-nginx's identity (CN "Kubernetes Ingress
+/// Controller Fake Certificate", O "Acme Co", SAN `ingress.local`, one
+/// year), but an ECDSA P-256 key instead of RSA-2048.
+pub fn fake_certificate() -> Result<Certificate, CertError> {
+    use rcgen::{CertificateParams, DistinguishedName, DnType, KeyPair, PKCS_ECDSA_P256_SHA256};
+    let mut params = CertificateParams::new(vec!["ingress.local".to_owned()])
+        .map_err(|e| CertError::BadCertificate(e.to_string()))?;
+    let mut name = DistinguishedName::new();
+    name.push(
+        DnType::CommonName,
+        "Kubernetes Ingress Controller Fake Certificate",
+    );
+    name.push(DnType::OrganizationName, "Acme Co");
+    params.distinguished_name = name;
+    let now = time::OffsetDateTime::now_utc();
+    params.not_before = now - time::Duration::minutes(5);
+    params.not_after = now + time::Duration::days(365);
+    let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)
+        .map_err(|e| CertError::UnusableKey(e.to_string()))?;
+    let cert = params
+        .self_signed(&key)
+        .map_err(|e| CertError::BadCertificate(e.to_string()))?;
+    Certificate::from_pem(cert.pem().as_bytes(), key.serialize_pem().as_bytes())
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use rcgen::{CertificateParams, KeyPair};
+
+    /// A self-signed certificate and key, PEM, for `names`.
+    pub(crate) fn self_signed(names: &[&str], key: &KeyPair) -> (String, String) {
+        let params =
+            CertificateParams::new(names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>())
+                .unwrap();
+        let cert = params.self_signed(key).unwrap();
+        (cert.pem(), key.serialize_pem())
+    }
+
+    #[test]
+    fn parses_rsa_and_ecdsa_keys_in_every_pem_form() {
+        for alg in [
+            &rcgen::PKCS_ECDSA_P256_SHA256,
+            &rcgen::PKCS_ECDSA_P384_SHA384,
+            &rcgen::PKCS_RSA_SHA256,
+        ] {
+            let key = KeyPair::generate_for(alg).unwrap();
+            let (cert, key) = self_signed(&["a.example.com"], &key);
+            let parsed = Certificate::from_pem(cert.as_bytes(), key.as_bytes()).unwrap();
+            assert_eq!(parsed.names(), ["a.example.com"]);
+            assert!(!parsed.is_expired_at(time::OffsetDateTime::now_utc().unix_timestamp()));
+        }
+    }
+
+    #[test]
+    fn refuses_mismatched_and_malformed_input() {
+        let a = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let b = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let (cert, _) = self_signed(&["a.com"], &a);
+        let other_key = b.serialize_pem();
+        assert_eq!(
+            Certificate::from_pem(cert.as_bytes(), other_key.as_bytes()).unwrap_err(),
+            CertError::KeyMismatch
+        );
+        assert_eq!(
+            Certificate::from_pem(b"", other_key.as_bytes()).unwrap_err(),
+            CertError::NoCertificate
+        );
+        assert!(matches!(
+            Certificate::from_pem(cert.as_bytes(), b"not a key").unwrap_err(),
+            CertError::NoKey(_)
+        ));
+        let garbage = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
+        assert!(Certificate::from_pem(garbage.as_bytes(), other_key.as_bytes()).is_err());
+    }
+
+    #[test]
+    fn host_matching_follows_certificate_rules() {
+        let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+        let (cert, key) = self_signed(&["exact.com", "*.wild.com"], &key);
+        let c = Certificate::from_pem(cert.as_bytes(), key.as_bytes()).unwrap();
+        assert!(c.matches_host("exact.com"));
+        assert!(c.matches_host("a.wild.com"));
+        assert!(!c.matches_host("a.b.wild.com"));
+        assert!(!c.matches_host("wild.com"));
+        assert!(!c.matches_host("other.com"));
+    }
+
+    #[test]
+    fn the_fake_certificate_looks_like_ingress_nginx_s() {
+        let fake = fake_certificate().unwrap();
+        assert!(
+            fake.subject()
+                .contains("Kubernetes Ingress Controller Fake Certificate")
+        );
+        assert!(fake.subject().contains("Acme Co"));
+        assert_eq!(fake.names(), ["ingress.local"]);
+        let year = fake.not_after() - fake.not_before();
+        assert!((365 * 86400..366 * 86400).contains(&year), "{year}");
+    }
+}

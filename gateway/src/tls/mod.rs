@@ -1,0 +1,33 @@
+//! TLS termination: certificates, their selection by SNI, and the rustls
+//! server configuration with ingress-nginx's defaults.
+
+mod certificate;
+mod resolver;
+
+use std::sync::Arc;
+
+use rustls::ServerConfig;
+use rustls::crypto::aws_lc_rs;
+use rustls::server::ServerSessionMemoryCache;
+use rustls::version::{TLS12, TLS13};
+
+pub use certificate::{CertError, Certificate, fake_certificate};
+pub use resolver::CertResolver;
+
+/// Sessions kept for resumption, about what nginx's 10 MB shared cache holds.
+const SESSION_CACHE_ENTRIES: usize = 20_480;
+
+/// A rustls server configuration as ingress-nginx configures nginx:
+/// TLS 1.2 and 1.3 only; AEAD suites only (rustls offers no others);
+/// ALPN `h2` and `http/1.1`; a session cache for resumption (tickets stay
+/// off, as `ssl_session_tickets off`); certificates from `resolver`.
+pub fn server_config(resolver: Arc<CertResolver>) -> Result<Arc<ServerConfig>, rustls::Error> {
+    let provider = Arc::new(aws_lc_rs::default_provider());
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&TLS13, &TLS12])?
+        .with_no_client_auth()
+        .with_cert_resolver(resolver);
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    config.session_storage = ServerSessionMemoryCache::new(SESSION_CACHE_ENTRIES);
+    Ok(Arc::new(config))
+}

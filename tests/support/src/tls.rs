@@ -1,0 +1,152 @@
+//! Certificates for TLS tests: a test CA that issues server certificates,
+//! TLS Secrets for the manifests folder, and a `curl` runner (curl speaks
+//! HTTP/2 and checks certificates the way real clients do).
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
+use serde_json::json;
+
+/// A certificate authority for tests.
+pub struct TestCa {
+    issuer: Issuer<'static, KeyPair>,
+    pem: String,
+}
+
+impl std::fmt::Debug for TestCa {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TestCa").finish_non_exhaustive()
+    }
+}
+
+/// A certificate and its key, PEM.
+#[derive(Clone, Debug)]
+pub struct IssuedCert {
+    /// The certificate (PEM).
+    pub cert_pem: String,
+    /// The private key (PEM).
+    pub key_pem: String,
+}
+
+impl TestCa {
+    /// A new self-signed CA.
+    pub fn new() -> TestCa {
+        let key = KeyPair::generate().expect("generate a CA key");
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "edge-gateway test CA");
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let cert = params.self_signed(&key).expect("self-sign the CA");
+        TestCa {
+            pem: cert.pem(),
+            issuer: Issuer::new(params, key),
+        }
+    }
+
+    /// The CA certificate (PEM), for clients to trust.
+    pub fn pem(&self) -> &str {
+        &self.pem
+    }
+
+    /// Issues a server certificate for `names` with an ECDSA P-256 key,
+    /// valid from a day ago for `days`.
+    pub fn issue(&self, names: &[&str], days: i64) -> IssuedCert {
+        self.issue_with(names, days, &rcgen::PKCS_ECDSA_P256_SHA256)
+    }
+
+    /// Like [`TestCa::issue`] with a key of the given algorithm (e.g.
+    /// `rcgen::PKCS_RSA_SHA256`).
+    pub fn issue_with(
+        &self,
+        names: &[&str],
+        days: i64,
+        alg: &'static rcgen::SignatureAlgorithm,
+    ) -> IssuedCert {
+        let key = KeyPair::generate_for(alg).expect("generate a server key");
+        let mut params =
+            CertificateParams::new(names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>())
+                .expect("server params");
+        if let Some(first) = names.first() {
+            params.distinguished_name.push(DnType::CommonName, *first);
+        }
+        let now = time::OffsetDateTime::now_utc();
+        params.not_before = now - time::Duration::days(1);
+        params.not_after = now + time::Duration::days(days);
+        let cert = params
+            .signed_by(&key, &self.issuer)
+            .expect("sign a server certificate");
+        IssuedCert {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+        }
+    }
+}
+
+impl Default for TestCa {
+    fn default() -> TestCa {
+        TestCa::new()
+    }
+}
+
+/// A `kubernetes.io/tls` Secret holding `cert` (as `stringData`).
+pub fn tls_secret(ns: &str, name: &str, cert: &IssuedCert) -> String {
+    let secret = json!({
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "kubernetes.io/tls",
+        "metadata": { "name": name, "namespace": ns },
+        "stringData": { "tls.crt": cert.cert_pem, "tls.key": cert.key_pem },
+    });
+    serde_json::to_string_pretty(&secret).expect("serialize a Secret")
+}
+
+/// What a `curl` run printed.
+#[derive(Clone, Debug)]
+pub struct CurlOutput {
+    /// Whether curl exited 0.
+    pub success: bool,
+    /// Standard output (with `-w` formats).
+    pub stdout: String,
+    /// Standard error (with `-v`, the TLS details).
+    pub stderr: String,
+}
+
+/// Runs `curl -s` against `https://<host>:<port><path>` resolved to `addr`,
+/// trusting `ca_file` if given (else `-k`), with `extra` arguments. Ends
+/// after 20 s.
+pub async fn curl_https(
+    addr: SocketAddr,
+    host: &str,
+    path: &str,
+    ca_file: Option<&Path>,
+    extra: &[&str],
+) -> CurlOutput {
+    let port = addr.port();
+    let mut command = tokio::process::Command::new("curl");
+    command
+        .args(["-s", "-S", "--max-time", "20", "--resolve"])
+        .arg(format!("{host}:{port}:{}", addr.ip()))
+        .args(extra);
+    match ca_file {
+        Some(ca) => command.arg("--cacert").arg(ca),
+        None => command.arg("-k"),
+    };
+    command
+        .arg(format!("https://{host}:{port}{path}"))
+        .stdin(Stdio::null())
+        .kill_on_drop(true);
+    let output = tokio::time::timeout(Duration::from_secs(30), command.output())
+        .await
+        .expect("curl finished within 30 s")
+        .expect("curl can run (Debian package curl)");
+    CurlOutput {
+        success: output.status.success(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
