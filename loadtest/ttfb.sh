@@ -29,7 +29,7 @@ sed -i '/127.0.0.12/,+2d' "$work/manifests/model-1.yaml"
 start "$bin/edge-gateway" --manifests "$work/manifests" --bind-address 127.0.0.1 \
     --http-port 30080 --metrics-port 10254 2>"$work/gateway.err" >/dev/null
 
-stream=/api/v1/predict/1/stream?tokens=2\&interval_ms=1
+stream='/api/v1/predict/1/stream?tokens=2&interval_ms=1'
 gateway_url="http://127.0.0.1:30080$stream"
 direct_url="http://127.0.0.11:8080$stream"
 ttfb() { curl -s -o /dev/null -H "Host: localhost" -w '%{time_starttransfer}\n' "$1"; }

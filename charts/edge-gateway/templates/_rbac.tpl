@@ -1,0 +1,55 @@
+{{/*
+RBAC rules, least privilege: what the controller's Kubernetes source
+(controller/src/cluster) reads and writes, no more. Nothing uses '*', and the
+only writes outside the controller's own namespace are Ingress status and
+Events.
+
+edge-gateway.rbac.watchedRules: what serving the Ingresses of a namespace
+needs. In the ClusterRole normally; with controller.scope.enabled, in a Role
+of the served namespace instead.
+*/}}
+{{- define "edge-gateway.rbac.watchedRules" -}}
+# Ingresses are the routes.
+- apiGroups: ["networking.k8s.io"]
+  resources: ["ingresses"]
+  verbs: ["get", "list", "watch"]
+# The leader writes the published address into Ingress status (a merge patch
+# of the status subresource; ingress-nginx updates it, hence both verbs).
+- apiGroups: ["networking.k8s.io"]
+  resources: ["ingresses/status"]
+  verbs: ["update", "patch"]
+# Services resolve backend ports, and the published Service's address.
+- apiGroups: [""]
+  resources: ["services"]
+  verbs: ["get", "list", "watch"]
+# Secrets hold the TLS certificates that Ingresses name (spec.tls[].secretName)
+# in their own namespaces. Read only, and only Secrets of type
+# kubernetes.io/tls are listed (a field selector; RBAC cannot narrow by type).
+# ingress-nginx's ClusterRole grants the same; controller.scope.enabled
+# narrows it to the one served namespace.
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: ["get", "list", "watch"]
+# Traffic goes to pod addresses from EndpointSlices, not to ClusterIPs.
+- apiGroups: ["discovery.k8s.io"]
+  resources: ["endpointslices"]
+  verbs: ["get", "list", "watch"]
+# Events report skipped rules and conflicts on the Ingress they concern
+# (events.k8s.io; core kept for ingress-nginx parity).
+- apiGroups: ["", "events.k8s.io"]
+  resources: ["events"]
+  verbs: ["create", "patch"]
+{{- end -}}
+
+{{/* Cluster-scoped objects: always in the ClusterRole. */}}
+{{- define "edge-gateway.rbac.clusterRules" -}}
+# IngressClasses decide which Ingresses are ours (spec.controller).
+- apiGroups: ["networking.k8s.io"]
+  resources: ["ingressclasses"]
+  verbs: ["get", "list", "watch"]
+# The controller's node address is the Ingress status when no Service or
+# address is published (controller.publishService.enabled=false).
+- apiGroups: [""]
+  resources: ["nodes"]
+  verbs: ["get"]
+{{- end -}}

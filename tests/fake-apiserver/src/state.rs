@@ -1,0 +1,120 @@
+//! State shared by the server handle, the connections and the watches.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use crate::store::Store;
+
+/// Settings of a [`crate::FakeApiServer`]; `Options::default()` is what
+/// [`crate::FakeApiServer::start`] uses.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Port to bind on 127.0.0.1; 0 picks a free one.
+    pub port: u16,
+    /// How often watches that asked for `allowWatchBookmarks` get a BOOKMARK.
+    pub bookmark_interval: Duration,
+    /// How many events the history keeps for watch replays; older ones are
+    /// compacted away (watches from before them get 410 Gone).
+    pub history_limit: usize,
+    /// Whether creates through the API need the namespace to exist (as the
+    /// real server's NamespaceLifecycle admission does). `default`,
+    /// `kube-system`, `kube-public` and `kube-node-lease` always exist.
+    pub require_namespaces: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            port: 0,
+            bookmark_interval: Duration::from_secs(1),
+            history_limit: 10_000,
+            require_namespaces: true,
+        }
+    }
+}
+
+/// One request the server received, for tests to assert on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedRequest {
+    /// HTTP method (`GET`, `PATCH`, ...).
+    pub method: String,
+    /// Path as sent (`/api/v1/namespaces/default/secrets/tls`).
+    pub path: String,
+    /// Raw query string as sent (percent-encoded), `""` when none.
+    pub query: String,
+}
+
+impl RecordedRequest {
+    /// A decoded query parameter (`watch`, `labelSelector`, ...).
+    pub fn query_param(&self, name: &str) -> Option<String> {
+        crate::query::Query::parse(&self.query)
+            .get(name)
+            .map(str::to_owned)
+    }
+
+    /// Whether this request was a watch.
+    pub fn is_watch(&self) -> bool {
+        crate::query::Query::parse(&self.query).flag("watch") || self.path.contains("/watch/")
+    }
+}
+
+/// Everything the tasks share.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) store: Mutex<Store>,
+    pub(crate) requests: Mutex<Vec<RecordedRequest>>,
+    pub(crate) unavailable: AtomicBool,
+    pub(crate) active_watches: AtomicUsize,
+    pub(crate) options: Options,
+    /// Bumped to cut every open connection and watch.
+    pub(crate) cut: watch::Sender<u64>,
+}
+
+impl Shared {
+    pub(crate) fn new(options: Options) -> Self {
+        Self {
+            store: Mutex::new(Store::new(options.history_limit)),
+            requests: Mutex::new(Vec::new()),
+            unavailable: AtomicBool::new(false),
+            active_watches: AtomicUsize::new(0),
+            options,
+            cut: watch::Sender::new(0),
+        }
+    }
+
+    /// Ends every open connection and watch stream.
+    pub(crate) fn cut_all(&self) {
+        self.cut.send_modify(|n| *n += 1);
+    }
+
+    /// Whether requests get 503.
+    pub(crate) fn is_unavailable(&self) -> bool {
+        self.unavailable.load(Ordering::SeqCst)
+    }
+}
+
+/// Locks a mutex, ignoring poisoning (a panicking test thread must not wedge
+/// the server).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Counts a running watch for as long as it lives.
+#[derive(Debug)]
+pub(crate) struct WatchGuard<'a>(&'a AtomicUsize);
+
+impl<'a> WatchGuard<'a> {
+    pub(crate) fn new(counter: &'a AtomicUsize) -> Self {
+        counter.fetch_add(1, Ordering::SeqCst);
+        Self(counter)
+    }
+}
+
+impl Drop for WatchGuard<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
