@@ -4,6 +4,7 @@
 //! One test binary with a module per area, so that it links once.
 
 mod backends;
+mod cluster;
 mod limits;
 mod process;
 mod reload;

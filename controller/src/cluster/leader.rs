@@ -51,17 +51,26 @@ pub(crate) async fn run(
     mut stop: watch::Receiver<bool>,
 ) {
     let mut last_renewal: Option<Instant> = None;
+    let mut failing = false;
     loop {
         let outcome = try_acquire(&api, &election).await;
         let now = Instant::now();
         let leader = match outcome {
-            Ok(true) => {
-                last_renewal = Some(now);
-                true
+            Ok(won) => {
+                if failing {
+                    tracing::info!(lease = %election.lease, "the lease can be read and written again");
+                    failing = false;
+                }
+                if won {
+                    last_renewal = Some(now);
+                }
+                won
             }
-            Ok(false) => false,
             Err(error) => {
-                tracing::debug!(%error, lease = %election.lease, "lease renewal failed");
+                if !failing {
+                    tracing::warn!(%error, lease = %election.lease, "cannot read or write the leader lease; retrying");
+                    failing = true;
+                }
                 last_renewal.is_some_and(|t| now.duration_since(t) < election.renew_deadline())
             }
         };

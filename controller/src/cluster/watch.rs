@@ -4,22 +4,28 @@
 //! watch ends or the version expires (410 Gone) it lists again. Every list
 //! (`Init` … `InitDone`) is turned into a complete replacement of this
 //! kind's objects: objects that vanished while the watch was down are
-//! deleted, nothing is lost or duplicated. Errors back off (kube-runtime's
-//! default backoff) and are logged once per state change, while the last
-//! table keeps serving.
+//! deleted, nothing is lost or duplicated. Errors back off exponentially
+//! from 0.5 s, capped at [`BACKOFF_CAP`] (client-go and kube-runtime cap at
+//! 30 s; for a proxy, stale endpoints cost more than a few extra requests),
+//! and are logged once per state change, while the last table keeps serving.
 
 use std::collections::BTreeSet;
 use std::fmt::Debug;
 use std::sync::mpsc::Sender;
+use std::time::Duration;
 
 use futures::StreamExt;
 use kube::runtime::WatchStreamExt;
+use kube::runtime::utils::Backoff;
 use kube::runtime::watcher::{self, Event};
 use kube::{Api, Resource};
 use serde::de::DeserializeOwned;
 
 use crate::objects::{Kind, Object, ObjectKey};
 use crate::reconcile::{Change, SourceUpdate};
+
+/// The longest wait between two attempts to reach the API server.
+const BACKOFF_CAP: Duration = Duration::from_secs(5);
 
 /// Starts watching `api` with `config`, sending updates until the receiver
 /// is gone. The first complete list is marked `synced`.
@@ -33,7 +39,9 @@ pub(crate) fn spawn<K>(
     Object: From<K>,
 {
     tokio::spawn(async move {
-        let mut stream = watcher::watcher(api, config).default_backoff().boxed();
+        let mut stream = watcher::watcher(api, config)
+            .backoff(CappedBackoff::default())
+            .boxed();
         let mut state = KindState::default();
         while let Some(event) = stream.next().await {
             let update = match event {
@@ -59,6 +67,40 @@ pub(crate) fn spawn<K>(
             }
         }
     });
+}
+
+/// Exponential backoff from 0.5 s, doubling up to [`BACKOFF_CAP`], each
+/// wait jittered by up to a quarter; reset by any successful event.
+#[derive(Debug)]
+struct CappedBackoff {
+    next: Duration,
+}
+
+impl CappedBackoff {
+    const FIRST: Duration = Duration::from_millis(500);
+}
+
+impl Default for CappedBackoff {
+    fn default() -> Self {
+        Self { next: Self::FIRST }
+    }
+}
+
+impl Iterator for CappedBackoff {
+    type Item = Duration;
+
+    fn next(&mut self) -> Option<Duration> {
+        let wait = self.next;
+        self.next = (self.next * 2).min(BACKOFF_CAP);
+        let jitter = wait.mul_f64(fastrand::f64() / 4.0);
+        Some(wait - jitter)
+    }
+}
+
+impl Backoff for CappedBackoff {
+    fn reset(&mut self) {
+        self.next = Self::FIRST;
+    }
 }
 
 /// What one kind's watcher knows between events.
@@ -146,6 +188,18 @@ mod tests {
                 Change::Delete(k) => format!("delete {}", k.id.name),
             })
             .collect()
+    }
+
+    #[test]
+    fn backoff_doubles_up_to_the_cap_and_resets() {
+        let mut backoff = CappedBackoff::default();
+        let waits: Vec<Duration> = backoff.by_ref().take(6).collect();
+        assert!(waits[0] <= Duration::from_millis(500) && waits[0] >= Duration::from_millis(375));
+        assert!(waits[1] >= Duration::from_millis(750));
+        assert!(waits.iter().all(|w| *w <= BACKOFF_CAP));
+        assert!(waits[5] >= BACKOFF_CAP.mul_f64(0.75));
+        backoff.reset();
+        assert!(backoff.next().unwrap() <= Duration::from_millis(500));
     }
 
     #[test]

@@ -68,11 +68,34 @@ impl Gateway {
         extra_args: &[&str],
         env: &[(&str, &str)],
     ) -> Gateway {
-        let binary = binary.as_ref();
+        let source = [
+            OsStr::new("--manifests"),
+            manifests_dir.as_ref().as_os_str(),
+        ];
+        Gateway::spawn(binary.as_ref(), &source, extra_args, env).await
+    }
+
+    /// Starts `binary` on the Kubernetes API described by `kubeconfig`
+    /// (for example the fake API server's), with `extra_args` and `env`.
+    pub async fn start_with_kubeconfig(
+        binary: impl AsRef<Path>,
+        kubeconfig: impl AsRef<Path>,
+        extra_args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Gateway {
+        let source = [OsStr::new("--kubeconfig"), kubeconfig.as_ref().as_os_str()];
+        Gateway::spawn(binary.as_ref(), &source, extra_args, env).await
+    }
+
+    async fn spawn(
+        binary: &Path,
+        source: &[&OsStr],
+        extra_args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Gateway {
         let mut command = Command::new(binary);
         command
-            .arg("--manifests")
-            .arg(manifests_dir.as_ref())
+            .args(source)
             .args([
                 "--bind-address",
                 "127.0.0.1",
