@@ -45,6 +45,17 @@ pub(crate) enum LogFormat {
     Json,
 }
 
+/// Where access log lines go, and in what form.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum AccessLog {
+    /// One JSON object per request.
+    Json,
+    /// ingress-nginx's text format (upstreaminfo).
+    Text,
+    /// No access log.
+    Off,
+}
+
 /// Options of the serving commands.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct ServeArgs {
@@ -162,6 +173,62 @@ pub(crate) struct ServeArgs {
     /// Log line format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub(crate) log_format: LogFormat,
+
+    /// Serve request metrics (nginx_ingress_controller_requests and the
+    /// request histograms) on the metrics port. Controller and process
+    /// metrics are always served.
+    #[arg(long, default_value_t = false, action = ArgAction::Set, num_args = 0..=1,
+          default_missing_value = "true", value_name = "BOOL")]
+    pub(crate) enable_metrics: bool,
+
+    /// Label request metrics with the host.
+    #[arg(long, default_value_t = true, action = ArgAction::Set, num_args = 0..=1,
+          default_missing_value = "true", value_name = "BOOL")]
+    pub(crate) metrics_per_host: bool,
+
+    /// Record requests on hosts no Ingress names exactly (wildcard and
+    /// host-less rules), labelled with the host the client sent. Off by
+    /// default, as in ingress-nginx: the label would take any value a client
+    /// sends.
+    #[arg(long, default_value_t = false, action = ArgAction::Set, num_args = 0..=1,
+          default_missing_value = "true", value_name = "BOOL")]
+    pub(crate) metrics_per_undefined_host: bool,
+
+    /// Report the status label as a class (2xx, 4xx, ...) instead of the code.
+    #[arg(long, default_value_t = false, action = ArgAction::Set, num_args = 0..=1,
+          default_missing_value = "true", value_name = "BOOL")]
+    pub(crate) report_status_classes: bool,
+
+    /// Buckets of the request time histograms, in seconds.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "SECONDS",
+        default_value = "0.005,0.01,0.025,0.05,0.1,0.25,0.5,1,2.5,5,10"
+    )]
+    pub(crate) time_buckets: Vec<f64>,
+
+    /// Buckets of the request/response length histograms, in bytes.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "BYTES",
+        default_value = "10,20,30,40,50,60,70,80,90,100"
+    )]
+    pub(crate) length_buckets: Vec<f64>,
+
+    /// Buckets of the (deprecated) bytes_sent histogram, in bytes.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "BYTES",
+        default_value = "10,100,1000,10000,100000,1000000,10000000"
+    )]
+    pub(crate) size_buckets: Vec<f64>,
+
+    /// One access log line per request on stdout: json (default), text, or off.
+    #[arg(long, value_enum, default_value_t = AccessLog::Json)]
+    pub(crate) access_log: AccessLog,
 }
 
 /// `namespace/name`, both non-empty.
