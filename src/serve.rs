@@ -16,14 +16,16 @@ use controller::cluster::{
 use controller::manifests::ManifestDir;
 use controller::reconcile::Reconciler;
 use controller::{CompileOptions, NsName};
+use gateway::access_log::AccessLogFormat;
 use gateway::admin::{AdminListener, Health};
+use gateway::metrics::{Metrics, MetricsConfig, RequestMetricsConfig};
 use gateway::server::{HttpListener, shutdown_channel};
 use gateway::settings::{ListenerSettings, Scheme};
 use gateway::tls;
-use gateway::{Proxy, RouteTable, TableHandle};
+use gateway::{Observer, Proxy, Publisher, RouteTable, TableHandle};
 use tokio::sync::watch;
 
-use crate::cli::ServeArgs;
+use crate::cli::{AccessLog, ServeArgs};
 
 /// How often the manifests folder is polled for changes.
 const MANIFESTS_POLL: Duration = Duration::from_millis(250);
@@ -61,13 +63,18 @@ pub(crate) enum ServeError {
     /// The TLS configuration was refused.
     #[error("invalid TLS configuration: {0}")]
     TlsConfig(#[source] rustls::Error),
+    /// The metrics registry refused a metric (a bad bucket list).
+    #[error("invalid metrics configuration: {0}")]
+    Metrics(#[source] prometheus::Error),
 }
 
 impl ServeError {
     /// The process exit status: 2 for usage errors (like a bad flag), 1 otherwise.
     pub(crate) fn exit_code(&self) -> u8 {
         match self {
-            Self::ManifestsNotAFolder(_) | Self::Cluster(ClusterError::Config(_)) => 2,
+            Self::ManifestsNotAFolder(_)
+            | Self::Cluster(ClusterError::Config(_))
+            | Self::Metrics(_) => 2,
             Self::Cluster(_)
             | Self::Bind { .. }
             | Self::Thread(..)
@@ -126,14 +133,29 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), ServeError> {
     let resolver = Arc::new(tls::CertResolver::new(table.clone(), fallback));
     let https = https.with_tls(tls::server_config(resolver).map_err(ServeError::TlsConfig)?);
     let health = Arc::new(Health::default());
-    let control = start_control_plane(&args, source, table.clone(), health.clone())?;
+    let metrics =
+        Metrics::new(&metrics_config(&args), table.clone()).map_err(ServeError::Metrics)?;
+    let observer = Observer {
+        metrics: Some(metrics.clone()),
+        access_log: access_log(args.access_log).map_err(|e| ServeError::Thread("access-log", e))?,
+        log_default_backend: false,
+    };
+    let publisher = Publisher::new(table.clone(), Some(metrics.clone()));
+    let control = start_control_plane(&args, source, publisher, health.clone())?;
+    if let Some(control) = &control {
+        tokio::spawn(report_leadership(
+            control.leading(),
+            metrics.clone(),
+            args.election_id.clone(),
+        ));
+    }
 
     let (trigger, shutdown) = shutdown_channel();
     let drain = Duration::from_secs(args.drain_timeout);
-    let proxy = Arc::new(Proxy::new(table));
+    let proxy = Arc::new(Proxy::new(table, observer));
     let http_task = tokio::spawn(http.serve(proxy.clone(), shutdown.clone(), drain));
     let https_task = tokio::spawn(https.serve(proxy, shutdown.clone(), drain));
-    let admin_task = tokio::spawn(admin.serve(health.clone(), shutdown));
+    let admin_task = tokio::spawn(admin.serve(health.clone(), metrics, shutdown));
 
     stop_signal().await;
     health.begin_shutdown();
@@ -175,7 +197,7 @@ enum Source {
 fn start_control_plane(
     args: &ServeArgs,
     source: Source,
-    table: TableHandle,
+    publisher: Publisher,
     health: Arc<Health>,
 ) -> Result<Option<Control>, ServeError> {
     let options = CompileOptions {
@@ -196,7 +218,7 @@ fn start_control_plane(
             ManifestDir::new(dir)
                 .spawn(updates, MANIFESTS_POLL)
                 .map_err(|e| ServeError::Thread("manifests", e))?;
-            let reconciler = Reconciler::new(options, table, health, 1, Duration::ZERO);
+            let reconciler = Reconciler::new(options, publisher, health, 1, Duration::ZERO);
             (reconciler, None)
         }
         Source::Cluster(client) => {
@@ -204,7 +226,7 @@ fn start_control_plane(
             let sources = cluster::watch(&client, &cluster, &updates);
             let (reports, reports_rx) = watch::channel(Arc::default());
             let control = Control::start(&client, &cluster, reports_rx);
-            let reconciler = Reconciler::new(options, table, health, sources, API_DEBOUNCE)
+            let reconciler = Reconciler::new(options, publisher, health, sources, API_DEBOUNCE)
                 .with_reports(reports);
             tracing::info!(
                 namespace = args.watch_namespace.as_deref().unwrap_or("all"),
@@ -218,6 +240,54 @@ fn start_control_plane(
         .spawn(move || reconciler.run(&received))
         .map_err(|e| ServeError::Thread("reconcile", e))?;
     Ok(control)
+}
+
+/// The metrics endpoint's shape, from the flags.
+fn metrics_config(args: &ServeArgs) -> MetricsConfig {
+    let requests = args.enable_metrics.then(|| RequestMetricsConfig {
+        per_host: args.metrics_per_host,
+        per_undefined_host: args.metrics_per_undefined_host,
+        status_classes: args.report_status_classes,
+        time_buckets: sorted(&args.time_buckets),
+        length_buckets: sorted(&args.length_buckets),
+        size_buckets: sorted(&args.size_buckets),
+    });
+    MetricsConfig {
+        requests,
+        namespace: std::env::var("POD_NAMESPACE").unwrap_or_default(),
+        class: args.controller_class.clone(),
+        pod: std::env::var("POD_NAME").unwrap_or_default(),
+    }
+}
+
+fn sorted(buckets: &[f64]) -> Vec<f64> {
+    let mut buckets: Vec<f64> = buckets.iter().copied().filter(|b| b.is_finite()).collect();
+    buckets.sort_by(f64::total_cmp);
+    buckets.dedup();
+    buckets
+}
+
+fn access_log(format: AccessLog) -> std::io::Result<Option<Arc<gateway::access_log::AccessLog>>> {
+    let format = match format {
+        AccessLog::Off => return Ok(None),
+        AccessLog::Json => AccessLogFormat::Json,
+        AccessLog::Text => AccessLogFormat::Text,
+    };
+    gateway::access_log::AccessLog::start(format).map(Some)
+}
+
+/// Keeps `leader_election_status` in step with the election.
+async fn report_leadership(
+    mut leading: cluster::Leadership,
+    metrics: Arc<Metrics>,
+    election: String,
+) {
+    loop {
+        metrics.set_leader(&election, *leading.borrow_and_update());
+        if leading.changed().await.is_err() {
+            return;
+        }
+    }
 }
 
 fn ns_name(pair: &Option<(String, String)>) -> Option<NsName> {

@@ -57,7 +57,7 @@ const PROXY_ANNOTATIONS: [(&str, Apply<ProxySettings>); 5] = [
 ];
 
 /// The supported policy annotations (without prefix) and their parsers.
-const POLICY_ANNOTATIONS: [(&str, Apply<Policy>); 3] = [
+const POLICY_ANNOTATIONS: [(&str, Apply<Policy>); 4] = [
     ("ssl-redirect", |p, v| {
         p.ssl_redirect = boolean(v)?;
         Ok(())
@@ -68,6 +68,10 @@ const POLICY_ANNOTATIONS: [(&str, Apply<Policy>); 3] = [
     }),
     ("preserve-trailing-slash", |p, v| {
         p.preserve_trailing_slash = boolean(v)?;
+        Ok(())
+    }),
+    ("enable-access-log", |p, v| {
+        p.access_log = boolean(v)?;
         Ok(())
     }),
 ];

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
-use gateway::TableHandle;
+use gateway::Publisher;
 use gateway::admin::Health;
 use gateway::backend::Backend;
 use k8s_openapi::api::networking::v1::IngressLoadBalancerIngress;
@@ -67,7 +67,7 @@ pub struct IngressState {
 pub struct Reconciler {
     snapshot: Snapshot,
     options: CompileOptions,
-    table: TableHandle,
+    publisher: Publisher,
     health: Arc<Health>,
     /// Sources that have not delivered their first full list yet.
     unsynced: usize,
@@ -90,11 +90,11 @@ pub struct Reconciler {
 }
 
 impl Reconciler {
-    /// A reconciler publishing into `table`, ready once `sources` sources
-    /// have synced.
+    /// A reconciler publishing through `publisher`, ready once `sources`
+    /// sources have synced.
     pub fn new(
         options: CompileOptions,
-        table: TableHandle,
+        publisher: Publisher,
         health: Arc<Health>,
         sources: usize,
         debounce: Duration,
@@ -102,7 +102,7 @@ impl Reconciler {
         Self {
             snapshot: Snapshot::default(),
             options,
-            table,
+            publisher,
             health,
             unsynced: sources,
             needs_compile: true,
@@ -226,10 +226,8 @@ impl Reconciler {
     fn recompile(&mut self) {
         let started = Instant::now();
         let now = jiff::Timestamp::now().as_second();
-        let mut compiled = compile_with(&self.snapshot, &self.options, &mut self.certs, now);
-        compiled.table.adopt_backends(&self.table.load());
-        let table = Arc::new(compiled.table);
-        self.table.store(table.clone());
+        let compiled = compile_with(&self.snapshot, &self.options, &mut self.certs, now);
+        let table = self.publisher.publish(compiled.table);
         self.needs_compile = false;
         self.dirty_services.clear();
         self.backends_by_service.clear();
@@ -290,7 +288,7 @@ impl Reconciler {
 mod tests {
     use super::*;
     use arc_swap::ArcSwap;
-    use gateway::RouteTable;
+    use gateway::{RouteTable, TableHandle};
     use serde_json::{Value, json};
 
     fn object(value: Value) -> Change {
@@ -328,7 +326,7 @@ mod tests {
         let health = Arc::new(Health::default());
         let r = Reconciler::new(
             CompileOptions::default(),
-            table.clone(),
+            Publisher::new(table.clone(), None),
             health.clone(),
             sources,
             Duration::ZERO,

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
+use http::header::{CONTENT_TYPE, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::server::conn::http1;
@@ -16,6 +17,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 
+use crate::metrics::Metrics;
 use crate::server::ShutdownSignal;
 
 /// Readiness shared between the control plane (which sets it) and the
@@ -64,7 +66,12 @@ impl AdminListener {
     }
 
     /// Serves until shutdown.
-    pub async fn serve(self, health: Arc<Health>, mut shutdown: ShutdownSignal) {
+    pub async fn serve(
+        self,
+        health: Arc<Health>,
+        metrics: Arc<Metrics>,
+        mut shutdown: ShutdownSignal,
+    ) {
         loop {
             let (stream, _) = tokio::select! {
                 accepted = self.tcp.accept() => match accepted {
@@ -78,8 +85,9 @@ impl AdminListener {
                 () = shutdown.triggered() => return,
             };
             let health = health.clone();
+            let metrics = metrics.clone();
             let service = service_fn(move |req| {
-                let response = answer(&health, &req);
+                let response = answer(&health, &metrics, &req);
                 async move { Ok::<_, Infallible>(response) }
             });
             tokio::spawn(async move {
@@ -93,17 +101,33 @@ impl AdminListener {
     }
 }
 
-fn answer<B>(health: &Health, req: &Request<B>) -> Response<Full<Bytes>> {
-    let (status, body) = match (req.method(), req.uri().path()) {
-        (&Method::GET | &Method::HEAD, "/healthz") if health.is_ready() => (StatusCode::OK, "ok"),
-        (&Method::GET | &Method::HEAD, "/healthz") => (
+fn answer<B>(health: &Health, metrics: &Metrics, req: &Request<B>) -> Response<Full<Bytes>> {
+    let get = matches!(*req.method(), Method::GET | Method::HEAD);
+    let (status, content_type, body) = match (get, req.uri().path()) {
+        (true, "/healthz") if health.is_ready() => {
+            (StatusCode::OK, "text/plain", Bytes::from_static(b"ok"))
+        }
+        (true, "/healthz") => (
             StatusCode::SERVICE_UNAVAILABLE,
-            "not ready: first configuration load not done",
+            "text/plain",
+            Bytes::from_static(b"not ready: first configuration load not done"),
         ),
-        _ => (StatusCode::NOT_FOUND, "not found"),
+        (true, "/metrics") => (
+            StatusCode::OK,
+            "text/plain; version=0.0.4; charset=utf-8",
+            Bytes::from(metrics.render()),
+        ),
+        _ => (
+            StatusCode::NOT_FOUND,
+            "text/plain",
+            Bytes::from_static(b"not found"),
+        ),
     };
-    let mut response = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+    let mut response = Response::new(Full::new(body));
     *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     response
 }
 
@@ -114,14 +138,33 @@ mod tests {
     #[test]
     fn healthz_follows_readiness() {
         let health = Health::default();
+        let metrics = metrics();
         let req = Request::get("/healthz").body(()).unwrap();
-        assert_eq!(answer(&health, &req).status(), 503);
+        assert_eq!(answer(&health, &metrics, &req).status(), 503);
         health.set_ready(true);
-        assert_eq!(answer(&health, &req).status(), 200);
+        assert_eq!(answer(&health, &metrics, &req).status(), 200);
         health.begin_shutdown();
         health.set_ready(true);
-        assert_eq!(answer(&health, &req).status(), 503);
+        assert_eq!(answer(&health, &metrics, &req).status(), 503);
         let other = Request::get("/other").body(()).unwrap();
-        assert_eq!(answer(&health, &other).status(), 404);
+        assert_eq!(answer(&health, &metrics, &other).status(), 404);
+    }
+
+    #[test]
+    fn metrics_are_served_in_the_text_format() {
+        let req = Request::get("/metrics").body(()).unwrap();
+        let response = answer(&Health::default(), &metrics(), &req);
+        assert_eq!(response.status(), 200);
+        assert!(
+            response.headers()[CONTENT_TYPE]
+                .to_str()
+                .unwrap()
+                .starts_with("text/plain; version=0.0.4")
+        );
+    }
+
+    fn metrics() -> Arc<Metrics> {
+        let table: crate::proxy::TableHandle = Arc::default();
+        Metrics::new(&crate::metrics::MetricsConfig::default(), table).unwrap()
     }
 }

@@ -10,14 +10,19 @@
 //! - [`policy`]: per-route and gateway-wide policy (redirects, HSTS);
 //! - [`proxy`]: the request path, phase by phase;
 //! - [`tls`]: certificates, SNI selection, the rustls configuration;
+//! - [`metrics`]: Prometheus metrics under ingress-nginx's names;
+//! - [`access_log`]: one line per request, written off the request path;
 //! - [`server`], [`admin`]: listeners.
 
+pub mod access_log;
 pub mod admin;
 pub mod backend;
 pub mod host;
+pub mod metrics;
 pub mod path;
 pub mod policy;
 pub mod proxy;
+pub mod publish;
 pub mod server;
 pub mod settings;
 pub mod table;
@@ -25,6 +30,7 @@ pub mod tls;
 mod upstream;
 
 pub use backend::{BackendKey, EndpointUpdate};
-pub use proxy::{Proxy, TableHandle};
+pub use proxy::{Observer, Proxy, TableHandle};
+pub use publish::Publisher;
 pub use table::{Route, RouteAction, RouteSource, RouteTable, RouteTableBuilder};
 pub use upstream::{ConnectError, PoolSettings};

@@ -19,6 +19,9 @@ pub struct Policy {
     /// `preserve-trailing-slash` (default false): keep a trailing `/` in
     /// the redirect.
     pub preserve_trailing_slash: bool,
+    /// `enable-access-log` (default true): write access log lines for this
+    /// route's requests.
+    pub access_log: bool,
 }
 
 impl Default for Policy {
@@ -27,6 +30,7 @@ impl Default for Policy {
             ssl_redirect: true,
             force_ssl_redirect: false,
             preserve_trailing_slash: false,
+            access_log: true,
         }
     }
 }

@@ -19,6 +19,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
+use crate::metrics::ConnectionGuard;
 use crate::proxy::{ConnInfo, ListenerInfo, Proxy, ResponseBody};
 use crate::settings::ListenerSettings;
 
@@ -120,6 +121,7 @@ impl HttpListener {
             let _ = stream.set_nodelay(true);
             let connection = Connection {
                 peer,
+                _counted: proxy.metrics().map(ConnectionGuard::open),
                 proxy: proxy.clone(),
                 info: self.info.clone(),
                 protocols: protocols.clone(),
@@ -162,6 +164,8 @@ impl HttpListener {
 /// One accepted connection, before its protocol is known.
 struct Connection {
     peer: SocketAddr,
+    /// Counts the connection as active while it lives.
+    _counted: Option<ConnectionGuard>,
     proxy: Arc<Proxy>,
     info: Arc<ListenerInfo>,
     protocols: Arc<Protocols>,
@@ -288,7 +292,7 @@ mod tests {
         }
         let addr = listener.local_addr().unwrap();
         let (trigger, signal) = shutdown_channel();
-        let proxy = Arc::new(Proxy::new(table));
+        let proxy = Arc::new(Proxy::new(table, crate::proxy::Observer::default()));
         tokio::spawn(listener.serve(proxy, signal, Duration::from_secs(1)));
         (addr, trigger)
     }

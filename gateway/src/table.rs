@@ -12,6 +12,7 @@ use foldhash::fast::RandomState;
 
 use crate::backend::{Backend, BackendKey, EndpointUpdate};
 use crate::host::{HostIndex, HostPattern};
+use crate::metrics::RouteStats;
 use crate::path::{PathIndex, PathKind, PathRule};
 use crate::policy::{Globals, Policy};
 use crate::settings::ProxySettings;
@@ -70,11 +71,16 @@ pub struct Route {
     pub settings: Arc<ProxySettings>,
     /// What happens before proxying (redirects).
     pub policy: Arc<Policy>,
+    /// Where this route's requests are counted (set when published with
+    /// request metrics on).
+    pub stats: Option<Arc<RouteStats>>,
 }
 
 /// A route found for a request, with what its server knows.
 #[derive(Clone, Copy, Debug)]
 pub struct RouteMatch<'t> {
+    /// The route's index in its table.
+    pub id: RouteId,
     /// The route.
     pub route: &'t Route,
     /// Whether the route's host has a TLS section (for `ssl-redirect` and HSTS).
@@ -128,6 +134,7 @@ impl RouteTable {
         let id = server.paths.lookup(path).or(server.fallback)?;
         let route = self.routes.get(id.0)?;
         Some(RouteMatch {
+            id,
             route,
             tls: server.tls,
         })
@@ -159,6 +166,21 @@ impl RouteTable {
         exact
             .chain(wildcard)
             .chain(certs.default.iter().map(|c| (None, c)))
+    }
+
+    /// Every route with the name of the Service it proxies to, for giving
+    /// routes their metric series before the table is published.
+    pub(crate) fn routes_with_services(&mut self) -> impl Iterator<Item = (&mut Route, Arc<str>)> {
+        let backends = &self.backends;
+        self.routes
+            .iter_mut()
+            .filter_map(move |route| match route.action {
+                RouteAction::Proxy(id) => {
+                    let service = backends.get(id.0)?.key().service.clone();
+                    Some((route, service))
+                }
+                RouteAction::Respond(_) => None,
+            })
     }
 
     /// Settings that apply to the whole gateway.
@@ -366,6 +388,7 @@ mod tests {
             action,
             settings: Arc::default(),
             policy: Arc::default(),
+            stats: None,
         }
     }
 

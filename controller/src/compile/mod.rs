@@ -9,7 +9,7 @@
 //! another Ingress.
 
 mod endpoints;
-mod paths;
+pub(crate) mod paths;
 mod tls;
 
 use std::collections::{HashMap, HashSet};
@@ -453,6 +453,7 @@ impl<'s> Compiler<'s> {
             action,
             settings: current.settings.clone(),
             policy: current.policy.clone(),
+            stats: None,
         }
     }
 
@@ -478,6 +479,7 @@ impl<'s> Compiler<'s> {
             action: RouteAction::Respond(200),
             settings: self.settings.clone(),
             policy: self.policy.clone(),
+            stats: None,
         };
         // Taken means an Ingress routes /healthz itself, which is its right.
         let _ = self.builder.add_route(ServerId::DEFAULT, rule, route);

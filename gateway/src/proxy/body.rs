@@ -14,6 +14,7 @@ use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use tokio::time::{Instant, Sleep};
 
+use super::exchange::Exchange;
 use crate::backend::InFlight;
 use crate::upstream::{Conn, PoolSettings};
 
@@ -37,6 +38,8 @@ pub enum RequestBodyError {
 #[derive(Debug)]
 pub(crate) struct SendProgress {
     start: Instant,
+    /// Body bytes received from the client so far.
+    received: AtomicU64,
     /// Nanoseconds after `start` of the last frame handed upstream.
     last: AtomicU64,
     /// Nanoseconds after `start` at which the body ended, or `u64::MAX`.
@@ -47,6 +50,7 @@ impl SendProgress {
     fn new() -> Self {
         Self {
             start: Instant::now(),
+            received: AtomicU64::new(0),
             last: AtomicU64::new(0),
             done: AtomicU64::new(u64::MAX),
         }
@@ -56,8 +60,14 @@ impl SendProgress {
         u64::try_from(self.start.elapsed().as_nanos()).unwrap_or(u64::MAX - 1)
     }
 
-    fn record(&self) {
+    fn record(&self, bytes: u64) -> u64 {
         self.last.store(self.elapsed_nanos(), Ordering::Relaxed);
+        self.received.fetch_add(bytes, Ordering::Relaxed) + bytes
+    }
+
+    /// Body bytes received from the client so far.
+    pub(crate) fn received(&self) -> u64 {
+        self.received.load(Ordering::Relaxed)
     }
 
     fn finish(&self) {
@@ -89,7 +99,6 @@ pub struct RequestBody {
 struct ClientBody {
     incoming: Incoming,
     limit: Option<u64>,
-    received: u64,
     idle: IdleTimer,
     progress: Arc<SendProgress>,
 }
@@ -111,7 +120,6 @@ impl RequestBody {
         let body = ClientBody {
             incoming,
             limit,
-            received: 0,
             idle: IdleTimer::new(idle_timeout),
             progress: progress.clone(),
         };
@@ -132,14 +140,12 @@ impl Body for RequestBody {
         };
         match Pin::new(&mut body.incoming).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
-                if let Some(data) = frame.data_ref() {
-                    body.received += data.len() as u64;
-                    if let Some(limit) = body.limit.filter(|l| body.received > *l) {
-                        return Poll::Ready(Some(Err(RequestBodyError::TooLarge(limit))));
-                    }
+                let bytes = frame.data_ref().map_or(0, |d| d.len() as u64);
+                let received = body.progress.record(bytes);
+                if let Some(limit) = body.limit.filter(|l| received > *l) {
+                    return Poll::Ready(Some(Err(RequestBodyError::TooLarge(limit))));
                 }
                 body.idle.progressed();
-                body.progress.record();
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(Some(Err(error))) => {
@@ -242,10 +248,13 @@ impl Lease {
 }
 
 /// A response body sent to the client: fixed bytes made by the gateway, or
-/// an upstream body streamed through.
+/// an upstream body streamed through. It finishes the request's record when
+/// it ends or is dropped.
 #[derive(Debug)]
 pub struct ResponseBody {
     kind: ResponseKind,
+    exchange: Option<Exchange>,
+    sent: u64,
 }
 
 #[derive(Debug)]
@@ -262,15 +271,30 @@ impl ResponseBody {
     /// A body of fixed bytes.
     pub fn full(bytes: impl Into<Bytes>) -> Self {
         let bytes = bytes.into();
-        Self {
-            kind: ResponseKind::Full((!bytes.is_empty()).then_some(bytes)),
-        }
+        Self::of(ResponseKind::Full((!bytes.is_empty()).then_some(bytes)))
     }
 
     /// A body with no bytes.
     pub fn empty() -> Self {
+        Self::of(ResponseKind::Full(None))
+    }
+
+    fn of(kind: ResponseKind) -> Self {
         Self {
-            kind: ResponseKind::Full(None),
+            kind,
+            exchange: None,
+            sent: 0,
+        }
+    }
+
+    /// Records the request when this body is done.
+    pub(crate) fn attach(&mut self, exchange: Exchange) {
+        self.exchange = Some(exchange);
+    }
+
+    fn finish(&mut self) {
+        if let Some(exchange) = self.exchange.take() {
+            exchange.finish(self.sent);
         }
     }
 
@@ -282,13 +306,17 @@ impl ResponseBody {
         } else {
             Some(lease)
         };
-        Self {
-            kind: ResponseKind::Upstream {
-                incoming,
-                idle: IdleTimer::new(read_timeout),
-                lease,
-            },
-        }
+        Self::of(ResponseKind::Upstream {
+            incoming,
+            idle: IdleTimer::new(read_timeout),
+            lease,
+        })
+    }
+}
+
+impl Drop for ResponseBody {
+    fn drop(&mut self) {
+        self.finish();
     }
 }
 
@@ -300,40 +328,19 @@ impl Body for ResponseBody {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, ResponseBodyError>>> {
-        match &mut self.get_mut().kind {
-            ResponseKind::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
-            ResponseKind::Upstream {
-                incoming,
-                idle,
-                lease,
-            } => match Pin::new(&mut *incoming).poll_frame(cx) {
-                Poll::Ready(Some(Ok(frame))) => {
-                    idle.progressed();
-                    if incoming.is_end_stream()
-                        && let Some(lease) = lease.take()
-                    {
-                        lease.release();
-                    }
-                    Poll::Ready(Some(Ok(frame)))
+        let this = self.get_mut();
+        let polled = poll_kind(&mut this.kind, cx);
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                this.sent += frame.data_ref().map_or(0, |d| d.len() as u64);
+                if this.is_end_stream() {
+                    this.finish();
                 }
-                Poll::Ready(Some(Err(error))) => {
-                    // Dropping the lease closes the broken connection.
-                    lease.take();
-                    Poll::Ready(Some(Err(ResponseBodyError::Upstream(error))))
-                }
-                Poll::Ready(None) => {
-                    if let Some(lease) = lease.take() {
-                        lease.release();
-                    }
-                    Poll::Ready(None)
-                }
-                Poll::Pending => {
-                    ready!(idle.poll_expired(cx));
-                    lease.take();
-                    Poll::Ready(Some(Err(ResponseBodyError::Timeout(idle.timeout))))
-                }
-            },
+            }
+            Poll::Ready(_) => this.finish(),
+            Poll::Pending => {}
         }
+        polled
     }
 
     fn is_end_stream(&self) -> bool {
@@ -350,5 +357,46 @@ impl Body for ResponseBody {
             }
             ResponseKind::Upstream { incoming, .. } => incoming.size_hint(),
         }
+    }
+}
+
+/// One frame of a response body's source.
+fn poll_kind(
+    kind: &mut ResponseKind,
+    cx: &mut Context<'_>,
+) -> Poll<Option<Result<Frame<Bytes>, ResponseBodyError>>> {
+    match kind {
+        ResponseKind::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
+        ResponseKind::Upstream {
+            incoming,
+            idle,
+            lease,
+        } => match Pin::new(&mut *incoming).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                idle.progressed();
+                if incoming.is_end_stream()
+                    && let Some(lease) = lease.take()
+                {
+                    lease.release();
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(error))) => {
+                // Dropping the lease closes the broken connection.
+                lease.take();
+                Poll::Ready(Some(Err(ResponseBodyError::Upstream(error))))
+            }
+            Poll::Ready(None) => {
+                if let Some(lease) = lease.take() {
+                    lease.release();
+                }
+                Poll::Ready(None)
+            }
+            Poll::Pending => {
+                ready!(idle.poll_expired(cx));
+                lease.take();
+                Poll::Ready(Some(Err(ResponseBodyError::Timeout(idle.timeout))))
+            }
+        },
     }
 }

@@ -14,6 +14,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use http::request::Parts;
 use http::{Method, Request, Response};
@@ -23,6 +24,7 @@ use tokio::time::Instant;
 
 use super::body::{Lease, RequestBody, RequestBodyError, ResponseBody, SendProgress};
 use super::error::ProxyError;
+use super::exchange::Trace;
 use crate::backend::{Backend, Endpoint, InFlight};
 use crate::settings::ProxySettings;
 use crate::upstream::{self, Conn};
@@ -41,6 +43,7 @@ pub(crate) async fn forward(
     req: Request<RequestBody>,
     progress: Option<Arc<SendProgress>>,
     settings: &ProxySettings,
+    trace: &mut Trace,
 ) -> Result<Response<ResponseBody>, ProxyError> {
     let endpoints = backend.endpoints();
     if endpoints.endpoints().is_empty() {
@@ -59,7 +62,9 @@ pub(crate) async fn forward(
             return Err(ProxyError::NoEndpoints);
         };
         let addr = endpoint.addr();
-        let failure = match attempt(endpoint, request, progress.as_deref(), settings).await {
+        trace.upstream = Some(addr);
+        trace.upstream_started = Some(Instant::now());
+        let failure = match attempt(endpoint, request, progress.as_deref(), settings, trace).await {
             Ok(response) => return Ok(response),
             Err(failure) => failure,
         };
@@ -85,10 +90,13 @@ async fn attempt(
     mut req: Request<RequestBody>,
     progress: Option<&SendProgress>,
     settings: &ProxySettings,
+    trace: &mut Trace,
 ) -> Result<Response<ResponseBody>, Failure> {
     let in_flight = InFlight::start(endpoint);
     let endpoint = in_flight.endpoint();
+    let started = Instant::now();
     loop {
+        let connecting = Instant::now();
         let mut conn = match endpoint.pool.checkout(&settings.pool) {
             Some(conn) => conn,
             None => match upstream::connect(endpoint.addr(), settings.connect_timeout).await {
@@ -101,6 +109,11 @@ async fn attempt(
                 }
             },
         };
+        trace.connect = Some(if conn.reused {
+            Duration::ZERO
+        } else {
+            connecting.elapsed()
+        });
         let sent = conn.sender.try_send_request(req);
         let Ok(outcome) = wait_for_head(sent, progress, settings).await else {
             // Dropping `conn` closes it, which cancels the upstream request.
@@ -110,7 +123,11 @@ async fn attempt(
             });
         };
         match outcome {
-            Ok(response) => return Ok(respond(response, conn, in_flight, settings)),
+            Ok(response) => {
+                trace.header = Some(started.elapsed());
+                trace.upstream_status = Some(response.status().as_u16());
+                return Ok(respond(response, conn, in_flight, settings));
+            }
             Err(mut error) => match error.take_message() {
                 // A pooled connection the upstream closed while it idled:
                 // nothing was sent, so take a fresh connection.

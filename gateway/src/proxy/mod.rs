@@ -14,6 +14,7 @@
 
 mod body;
 mod error;
+mod exchange;
 mod forward;
 mod headers;
 mod inspect;
@@ -31,10 +32,13 @@ use hyper::body::Incoming;
 
 pub use body::{RequestBody, RequestBodyError, ResponseBody, ResponseBodyError};
 pub use error::ProxyError;
+pub use exchange::Observer;
 pub use headers::X_REQUEST_ID;
 
+use crate::metrics;
 use crate::settings::{ListenerSettings, ProxySettings, Scheme};
 use crate::table::{Route, RouteAction, RouteTable};
+use exchange::Trace;
 
 /// The shared, swappable routing table the control plane publishes into.
 pub type TableHandle = Arc<ArcSwap<RouteTable>>;
@@ -94,12 +98,19 @@ impl ConnInfo {
 #[derive(Debug)]
 pub struct Proxy {
     table: TableHandle,
+    observer: Observer,
 }
 
 impl Proxy {
-    /// A proxy serving whatever table `table` holds at each request.
-    pub fn new(table: TableHandle) -> Self {
-        Self { table }
+    /// A proxy serving whatever table `table` holds at each request,
+    /// recording finished requests with `observer`.
+    pub fn new(table: TableHandle, observer: Observer) -> Self {
+        Self { table, observer }
+    }
+
+    /// The metrics this proxy records into, if any.
+    pub(crate) fn metrics(&self) -> Option<&Arc<metrics::Metrics>> {
+        self.observer.metrics.as_ref()
     }
 
     /// Serves one request; never fails (errors become responses).
@@ -108,7 +119,9 @@ impl Proxy {
         let method = req.method().clone();
         let uri = req.uri().clone();
         let table = self.table.load_full();
-        let mut response = match proxy(&table, conn, req).await {
+        let exchange = self.observer.begin(&table, conn.peer, &req);
+        let mut trace = Trace::default();
+        let mut response = match proxy(&table, conn, req, &mut trace).await {
             Ok(response) => response,
             Err(error) => error.into_response(conn.peer, &method, &uri),
         };
@@ -119,6 +132,14 @@ impl Proxy {
                 .headers_mut()
                 .insert(CONNECTION, HeaderValue::from_static("close"));
         }
+        match exchange {
+            Some(mut exchange) => {
+                exchange.trace = trace;
+                exchange.status = response.status().as_u16();
+                response.body_mut().attach(exchange);
+            }
+            None => self.observer.end_unrecorded(),
+        }
         response
     }
 }
@@ -128,6 +149,7 @@ async fn proxy(
     table: &RouteTable,
     conn: &ConnInfo,
     req: Request<Incoming>,
+    trace: &mut Trace,
 ) -> Result<Response<ResponseBody>, ProxyError> {
     // 1-2. inspect and route. The target borrows the request; the route
     // borrows only the table, so the request is free to move afterwards.
@@ -148,6 +170,7 @@ async fn proxy(
         (found, target.authority, redirect)
     };
     let route = found.route;
+    trace.route = Some(found.id);
 
     // 3. policy
     if let Some(location) = redirect {
@@ -163,9 +186,12 @@ async fn proxy(
 
     // 5. rewrite
     let (upstream_req, progress) = rewrite(req, conn, route, authority);
+    trace.request_body = progress.clone();
+    trace.request_id = upstream_req.headers().get(&X_REQUEST_ID).cloned();
 
     // 6. forward
-    let mut response = forward::forward(backend, upstream_req, progress, &route.settings).await?;
+    let mut response =
+        forward::forward(backend, upstream_req, progress, &route.settings, trace).await?;
 
     // 7. respond
     headers::to_client(response.headers_mut());

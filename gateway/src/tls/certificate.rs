@@ -9,6 +9,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::sign::CertifiedKey;
 use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
+use x509_parser::public_key::PublicKey;
 
 /// Why a certificate and key were refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -43,6 +44,10 @@ pub struct Certificate {
     names: Vec<String>,
     subject: String,
     serial: String,
+    issuer: String,
+    key_algorithm: String,
+    /// The Secret it came from (namespace, name), for metrics.
+    source: Option<(String, String)>,
 }
 
 impl Certificate {
@@ -56,7 +61,7 @@ impl Certificate {
         let Some(end_entity) = chain.first() else {
             return Err(CertError::NoCertificate);
         };
-        let (not_before, not_after, names, subject, serial) = inspect(end_entity)?;
+        let details = inspect(end_entity)?;
         let key =
             PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| CertError::NoKey(e.to_string()))?;
         let provider = aws_lc_rs::default_provider();
@@ -66,12 +71,38 @@ impl Certificate {
         })?;
         Ok(Self {
             key: Arc::new(certified),
-            not_before,
-            not_after,
-            names,
-            subject,
-            serial,
+            not_before: details.not_before,
+            not_after: details.not_after,
+            names: details.names,
+            subject: details.subject,
+            serial: details.serial,
+            issuer: details.issuer,
+            key_algorithm: details.key_algorithm,
+            source: None,
         })
+    }
+
+    /// Names the Secret the certificate came from.
+    pub fn with_source(mut self, namespace: &str, name: &str) -> Self {
+        self.source = Some((namespace.to_owned(), name.to_owned()));
+        self
+    }
+
+    /// The Secret the certificate came from, if known.
+    pub fn source(&self) -> Option<(&str, &str)> {
+        self.source
+            .as_ref()
+            .map(|(ns, name)| (ns.as_str(), name.as_str()))
+    }
+
+    /// The issuer's common name (or whole name when it has none).
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// The public key algorithm (`RSA`, `ECDSA`, `Ed25519`).
+    pub fn key_algorithm(&self) -> &str {
+        &self.key_algorithm
     }
 
     /// The chain and key for rustls.
@@ -124,9 +155,18 @@ impl Certificate {
     }
 }
 
-type Inspected = (i64, i64, Vec<String>, String, String);
+/// What the gateway reads from an end-entity certificate.
+struct Details {
+    not_before: i64,
+    not_after: i64,
+    names: Vec<String>,
+    subject: String,
+    serial: String,
+    issuer: String,
+    key_algorithm: String,
+}
 
-fn inspect(der: &CertificateDer<'_>) -> Result<Inspected, CertError> {
+fn inspect(der: &CertificateDer<'_>) -> Result<Details, CertError> {
     let (_, cert) = X509Certificate::from_der(der.as_ref())
         .map_err(|e| CertError::BadCertificate(e.to_string()))?;
     let validity = cert.validity();
@@ -153,13 +193,31 @@ fn inspect(der: &CertificateDer<'_>) -> Result<Inspected, CertError> {
                 .map(str::to_owned),
         );
     }
-    Ok((
-        validity.not_before.timestamp(),
-        validity.not_after.timestamp(),
+    let issuer = cert
+        .issuer()
+        .iter_common_name()
+        .find_map(|cn| cn.as_str().ok())
+        .map_or_else(|| cert.issuer().to_string(), str::to_owned);
+    let key_algorithm = match cert.public_key().parsed() {
+        Ok(PublicKey::RSA(_)) => "RSA",
+        Ok(PublicKey::EC(_)) => "ECDSA",
+        Ok(_)
+            if cert.public_key().algorithm.algorithm
+                == x509_parser::oid_registry::OID_SIG_ED25519 =>
+        {
+            "Ed25519"
+        }
+        _ => "unknown",
+    };
+    Ok(Details {
+        not_before: validity.not_before.timestamp(),
+        not_after: validity.not_after.timestamp(),
         names,
-        cert.subject().to_string(),
-        cert.raw_serial_as_string(),
-    ))
+        subject: cert.subject().to_string(),
+        serial: cert.raw_serial_as_string(),
+        issuer,
+        key_algorithm: key_algorithm.to_owned(),
+    })
 }
 
 /// The certificate served when no other applies: self-signed, made at

@@ -1,0 +1,314 @@
+//! The access log: one line per request on stdout, as ingress-nginx writes
+//! it (JSON, or its `upstreaminfo` text format), formatted and written on a
+//! thread of its own. The request path only hands over a record through a
+//! bounded channel and never waits: when the writer falls behind, records
+//! are dropped and counted rather than slowing requests down.
+
+use std::fmt::Write as _;
+use std::io::{self, Write};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::time::{Duration, SystemTime};
+
+use http::header::HeaderValue;
+use http::{Method, Uri, Version};
+
+/// Records buffered between the request path and the writer.
+const QUEUE: usize = 16_384;
+
+/// The line format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AccessLogFormat {
+    /// One JSON object per line.
+    Json,
+    /// ingress-nginx's `upstreaminfo` text format.
+    Text,
+}
+
+/// What one finished request leaves in the log.
+#[derive(Debug)]
+pub(crate) struct Entry {
+    pub(crate) time: SystemTime,
+    pub(crate) client: SocketAddr,
+    pub(crate) method: Method,
+    pub(crate) uri: Uri,
+    pub(crate) version: Version,
+    pub(crate) host: Option<HeaderValue>,
+    pub(crate) status: u16,
+    pub(crate) body_bytes: u64,
+    pub(crate) request_bytes: u64,
+    pub(crate) request_time: Duration,
+    pub(crate) referer: Option<HeaderValue>,
+    pub(crate) user_agent: Option<HeaderValue>,
+    pub(crate) request_id: Option<HeaderValue>,
+    pub(crate) namespace: Option<Arc<str>>,
+    pub(crate) ingress: Option<Arc<str>>,
+    pub(crate) service: Option<Arc<str>>,
+    /// ingress-nginx's `$proxy_upstream_name`.
+    pub(crate) upstream_name: Option<Box<str>>,
+    pub(crate) upstream_addr: Option<SocketAddr>,
+    pub(crate) upstream_status: Option<u16>,
+    pub(crate) upstream_response_time: Option<Duration>,
+}
+
+/// The log writer's handle.
+#[derive(Debug)]
+pub struct AccessLog {
+    sender: SyncSender<Entry>,
+    dropped: AtomicU64,
+}
+
+impl AccessLog {
+    /// Starts the writer thread, writing to stdout.
+    pub fn start(format: AccessLogFormat) -> io::Result<Arc<AccessLog>> {
+        let (sender, receiver) = std::sync::mpsc::sync_channel(QUEUE);
+        std::thread::Builder::new()
+            .name("access-log".to_owned())
+            .spawn(move || write_loop(&receiver, format, &mut io::stdout()))?;
+        Ok(Arc::new(AccessLog {
+            sender,
+            dropped: AtomicU64::new(0),
+        }))
+    }
+
+    /// Hands a record to the writer, or drops it if the writer is behind.
+    pub(crate) fn log(&self, entry: Entry) {
+        if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) =
+            self.sender.try_send(entry)
+        {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Records dropped because the writer fell behind.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+}
+
+/// Writes records as they come, flushing whenever the queue runs dry, so
+/// lines appear promptly without a syscall each under load.
+fn write_loop(receiver: &Receiver<Entry>, format: AccessLogFormat, out: &mut dyn Write) {
+    let mut buffer = io::BufWriter::with_capacity(64 * 1024, out);
+    let mut line = String::with_capacity(512);
+    let mut write = |entry: &Entry, buffer: &mut io::BufWriter<&mut dyn Write>| {
+        line.clear();
+        match format {
+            AccessLogFormat::Json => json_line(entry, &mut line),
+            AccessLogFormat::Text => text_line(entry, &mut line),
+        }
+        line.push('\n');
+        buffer.write_all(line.as_bytes())
+    };
+    loop {
+        let first = match receiver.recv_timeout(Duration::from_millis(100)) {
+            Ok(entry) => entry,
+            Err(RecvTimeoutError::Timeout) => continue,
+            Err(RecvTimeoutError::Disconnected) => break,
+        };
+        if write(&first, &mut buffer).is_err() {
+            return;
+        }
+        // Take what else is queued, then let it all out in one write.
+        while let Ok(more) = receiver.try_recv() {
+            if write(&more, &mut buffer).is_err() {
+                return;
+            }
+        }
+        if buffer.flush().is_err() {
+            return;
+        }
+    }
+    let _ = buffer.flush();
+}
+
+fn seconds(d: Option<Duration>) -> String {
+    d.map_or_else(|| "-".to_owned(), |d| format!("{:.3}", d.as_secs_f64()))
+}
+
+fn header(value: Option<&HeaderValue>) -> &str {
+    value.and_then(|v| v.to_str().ok()).unwrap_or("-")
+}
+
+/// `$remote_addr - $remote_user [$time_local] "$request" $status
+/// $body_bytes_sent "$http_referer" "$http_user_agent" $request_length
+/// $request_time [$proxy_upstream_name] [$proxy_alternative_upstream_name]
+/// $upstream_addr $upstream_response_length $upstream_response_time
+/// $upstream_status $req_id`
+fn text_line(e: &Entry, out: &mut String) {
+    let time = jiff::Timestamp::try_from(e.time)
+        .map(|t| t.strftime("%d/%b/%Y:%H:%M:%S %z").to_string())
+        .unwrap_or_default();
+    let target = e.uri.path_and_query().map_or("/", |pq| pq.as_str());
+    let _ = write!(
+        out,
+        "{} - - [{}] \"{} {} {:?}\" {} {} \"{}\" \"{}\" {} {} [{}] [] {} - {} {} {}",
+        e.client.ip(),
+        time,
+        e.method,
+        target,
+        e.version,
+        e.status,
+        e.body_bytes,
+        escape_text(header(e.referer.as_ref())),
+        escape_text(header(e.user_agent.as_ref())),
+        e.request_bytes,
+        seconds(Some(e.request_time)),
+        e.upstream_name.as_deref().unwrap_or(""),
+        e.upstream_addr
+            .map_or_else(|| "-".to_owned(), |a| a.to_string()),
+        seconds(e.upstream_response_time),
+        e.upstream_status
+            .map_or_else(|| "-".to_owned(), |s| s.to_string()),
+        header(e.request_id.as_ref()),
+    );
+}
+
+fn json_line(e: &Entry, out: &mut String) {
+    let time = jiff::Timestamp::try_from(e.time)
+        .map(|t| t.to_string())
+        .unwrap_or_default();
+    let target = e.uri.path_and_query().map_or("/", |pq| pq.as_str());
+    out.push('{');
+    let mut first = true;
+    let mut field = |name: &str, value: &str| {
+        if !first {
+            out.push(',');
+        }
+        first = false;
+        out.push('"');
+        out.push_str(name);
+        out.push_str("\":\"");
+        escape_json(value, out);
+        out.push('"');
+    };
+    field("time", &time);
+    field("remote_addr", &e.client.ip().to_string());
+    field("request_id", header(e.request_id.as_ref()));
+    field("method", e.method.as_str());
+    field("host", header(e.host.as_ref()));
+    field("path", e.uri.path());
+    field("request", target);
+    field("request_proto", &format!("{:?}", e.version));
+    field("status", &e.status.to_string());
+    field("bytes_sent", &e.body_bytes.to_string());
+    field("request_length", &e.request_bytes.to_string());
+    field("request_time", &seconds(Some(e.request_time)));
+    field("http_referer", header(e.referer.as_ref()));
+    field("http_user_agent", header(e.user_agent.as_ref()));
+    field("namespace", e.namespace.as_deref().unwrap_or(""));
+    field("ingress", e.ingress.as_deref().unwrap_or(""));
+    field("service", e.service.as_deref().unwrap_or(""));
+    field(
+        "proxy_upstream_name",
+        e.upstream_name.as_deref().unwrap_or(""),
+    );
+    field(
+        "upstream_addr",
+        &e.upstream_addr.map_or_else(String::new, |a| a.to_string()),
+    );
+    field(
+        "upstream_status",
+        &e.upstream_status
+            .map_or_else(String::new, |s| s.to_string()),
+    );
+    field("upstream_response_time", &seconds(e.upstream_response_time));
+    out.push('}');
+}
+
+/// Quotes and control characters would let a client forge log lines.
+fn escape_text(value: &str) -> String {
+    value
+        .chars()
+        .map(|c| if c == '"' || c.is_control() { '?' } else { c })
+        .collect()
+}
+
+fn escape_json(value: &str, out: &mut String) {
+    for c in value.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() => {
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry() -> Entry {
+        Entry {
+            time: SystemTime::UNIX_EPOCH + Duration::from_secs(1_764_000_000),
+            client: SocketAddr::from(([10, 0, 0, 1], 5000)),
+            method: Method::POST,
+            uri: Uri::from_static("/api/v1/predict/1?x=1"),
+            version: Version::HTTP_11,
+            host: Some(HeaderValue::from_static("localhost")),
+            status: 200,
+            body_bytes: 42,
+            request_bytes: 180,
+            request_time: Duration::from_millis(12),
+            referer: None,
+            user_agent: Some(HeaderValue::from_static("oha/1 \"quoted\"")),
+            request_id: Some(HeaderValue::from_static("abc123")),
+            namespace: Some("user-1".into()),
+            ingress: Some("model-serving-1".into()),
+            service: Some("model-serving-1".into()),
+            upstream_name: Some("user-1-model-serving-1-80".into()),
+            upstream_addr: Some(SocketAddr::from(([127, 0, 0, 11], 8080))),
+            upstream_status: Some(200),
+            upstream_response_time: Some(Duration::from_millis(11)),
+        }
+    }
+
+    #[test]
+    fn text_lines_follow_upstreaminfo() {
+        let mut line = String::new();
+        text_line(&entry(), &mut line);
+        assert_eq!(
+            line,
+            "10.0.0.1 - - [24/Nov/2025:16:00:00 +0000] \"POST /api/v1/predict/1?x=1 HTTP/1.1\" 200 42 \"-\" \
+             \"oha/1 ?quoted?\" 180 0.012 [user-1-model-serving-1-80] [] 127.0.0.11:8080 - 0.011 200 abc123"
+        );
+    }
+
+    #[test]
+    fn json_lines_are_valid_and_escaped() {
+        let mut line = String::new();
+        let mut e = entry();
+        e.uri = Uri::from_static("/a%22b");
+        json_line(&e, &mut line);
+        assert!(
+            line.starts_with("{\"time\":\"2025-11-24T16:00:00Z\""),
+            "{line}"
+        );
+        assert!(
+            line.contains("\"http_user_agent\":\"oha/1 \\\"quoted\\\"\""),
+            "{line}"
+        );
+        assert!(line.contains("\"upstream_addr\":\"127.0.0.11:8080\""));
+        assert!(line.ends_with('}'));
+    }
+
+    #[test]
+    fn the_writer_writes_and_flushes() {
+        let (sender, receiver) = std::sync::mpsc::sync_channel(4);
+        sender.send(entry()).unwrap();
+        sender.send(entry()).unwrap();
+        drop(sender);
+        let mut out = Vec::new();
+        write_loop(&receiver, AccessLogFormat::Json, &mut out);
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(text.lines().count(), 2);
+    }
+}

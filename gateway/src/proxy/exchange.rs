@@ -1,0 +1,199 @@
+//! What is recorded about each request, for metrics and the access log.
+//!
+//! An [`Exchange`] starts when the request arrives, collects what the
+//! phases learn (the route, the upstream, its timings) in a [`Trace`], rides
+//! along in the response body, and is finished when the body ends or is
+//! dropped: only then are the response size and the request time known.
+//! Nothing is recorded (and nothing is allocated) when request metrics and
+//! the access log are both off.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, SystemTime};
+
+use http::header::{HOST, REFERER, USER_AGENT};
+use http::{Method, Request, Uri, Version};
+use tokio::time::Instant;
+
+use super::body::SendProgress;
+use crate::access_log::{AccessLog, Entry};
+use crate::metrics::{Metrics, Observation};
+use crate::table::{RouteAction, RouteId, RouteTable};
+
+/// Where finished requests go.
+#[derive(Debug, Default, Clone)]
+pub struct Observer {
+    /// Metrics (request series only when enabled; process counters always).
+    pub metrics: Option<Arc<Metrics>>,
+    /// The access log, when on.
+    pub access_log: Option<Arc<AccessLog>>,
+    /// ConfigMap `enable-access-log-for-default-backend` (false): log
+    /// requests that matched no route.
+    pub log_default_backend: bool,
+}
+
+/// What the phases learn about a request on its way through.
+#[derive(Debug, Default)]
+pub(crate) struct Trace {
+    pub(crate) route: Option<RouteId>,
+    pub(crate) upstream: Option<SocketAddr>,
+    pub(crate) upstream_started: Option<Instant>,
+    pub(crate) connect: Option<Duration>,
+    pub(crate) header: Option<Duration>,
+    pub(crate) upstream_status: Option<u16>,
+    pub(crate) request_body: Option<Arc<SendProgress>>,
+    /// The `X-Request-ID` sent upstream (the client's or a generated one).
+    pub(crate) request_id: Option<http::HeaderValue>,
+}
+
+/// One request being recorded.
+#[derive(Debug)]
+pub(crate) struct Exchange {
+    observer: Observer,
+    table: Arc<RouteTable>,
+    started: Instant,
+    client: SocketAddr,
+    method: Method,
+    uri: Uri,
+    version: Version,
+    host: Option<http::HeaderValue>,
+    referer: Option<http::HeaderValue>,
+    user_agent: Option<http::HeaderValue>,
+    head_bytes: u64,
+    pub(crate) trace: Trace,
+    pub(crate) status: u16,
+}
+
+impl Observer {
+    /// Starts recording a request, if anything records. Counts it among the
+    /// process's requests either way.
+    pub(crate) fn begin<B>(
+        &self,
+        table: &Arc<RouteTable>,
+        client: SocketAddr,
+        req: &Request<B>,
+    ) -> Option<Exchange> {
+        if let Some(metrics) = &self.metrics {
+            let c = metrics.connections();
+            c.requests.fetch_add(1, Ordering::Relaxed);
+            c.in_flight.fetch_add(1, Ordering::Relaxed);
+        }
+        if self.access_log.is_none() && self.metrics.as_ref().is_none_or(|m| !m.records_requests())
+        {
+            return None;
+        }
+        let headers = req.headers();
+        Some(Exchange {
+            observer: self.clone(),
+            table: table.clone(),
+            started: Instant::now(),
+            client,
+            method: req.method().clone(),
+            uri: req.uri().clone(),
+            version: req.version(),
+            host: headers.get(HOST).cloned(),
+            referer: headers.get(REFERER).cloned(),
+            user_agent: headers.get(USER_AGENT).cloned(),
+            head_bytes: head_bytes(req),
+            trace: Trace::default(),
+            status: 0,
+        })
+    }
+
+    /// Ends the in-flight count of a request that was not recorded.
+    pub(crate) fn end_unrecorded(&self) {
+        if let Some(metrics) = &self.metrics {
+            metrics
+                .connections()
+                .in_flight
+                .fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// `$request_length` without the body: request line and header fields.
+fn head_bytes<B>(req: &Request<B>) -> u64 {
+    let line = req.method().as_str().len()
+        + req.uri().path_and_query().map_or(1, |pq| pq.as_str().len())
+        + 12;
+    let fields: usize = req
+        .headers()
+        .iter()
+        .map(|(n, v)| n.as_str().len() + v.len() + 4)
+        .sum();
+    (line + fields + 2) as u64
+}
+
+impl Exchange {
+    /// Records the finished request: `sent` body bytes went to the client.
+    pub(crate) fn finish(self, sent: u64) {
+        let ended = Instant::now();
+        self.observer.end_unrecorded();
+        let route = self
+            .trace
+            .route
+            .and_then(|id| self.table.routes().get(id.0));
+        let request_bytes =
+            self.head_bytes + self.trace.request_body.as_ref().map_or(0, |b| b.received());
+        // Status line and headers are not counted exactly; nginx's
+        // `$bytes_sent` counts them, so add a typical head size.
+        let response_bytes = sent + 128;
+        let request_time = ended.saturating_duration_since(self.started);
+        let upstream_time = self
+            .trace
+            .upstream_started
+            .map(|s| ended.saturating_duration_since(s));
+        if let (Some(route), Some(metrics)) = (route, &self.observer.metrics)
+            && let Some(stats) = &route.stats
+            && metrics.records_requests()
+        {
+            stats.record(
+                &self.method,
+                self.status,
+                &Observation {
+                    request: request_time,
+                    response: upstream_time,
+                    header: self.trace.header,
+                    connect: self.trace.connect,
+                    request_bytes,
+                    response_bytes,
+                },
+            );
+        }
+        let Some(log) = &self.observer.access_log else {
+            return;
+        };
+        let logged = route.map_or(self.observer.log_default_backend, |r| r.policy.access_log);
+        if !logged {
+            return;
+        }
+        let backend = route.and_then(|r| match r.action {
+            RouteAction::Proxy(id) => self.table.backend(id),
+            RouteAction::Respond(_) => None,
+        });
+        let source = route.and_then(|r| r.source.as_ref());
+        log.log(Entry {
+            time: SystemTime::now(),
+            client: self.client,
+            method: self.method,
+            uri: self.uri,
+            version: self.version,
+            host: self.host,
+            status: self.status,
+            body_bytes: sent,
+            request_bytes,
+            request_time,
+            referer: self.referer,
+            user_agent: self.user_agent,
+            request_id: self.trace.request_id,
+            namespace: source.map(|s| s.namespace.clone()),
+            ingress: source.map(|s| s.name.clone()),
+            service: backend.map(|b| b.key().service.clone()),
+            upstream_name: backend.map(|b| b.name().into()),
+            upstream_addr: self.trace.upstream,
+            upstream_status: self.trace.upstream_status,
+            upstream_response_time: upstream_time,
+        });
+    }
+}

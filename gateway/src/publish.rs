@@ -1,0 +1,43 @@
+//! Publishing a new routing table: the one place where a freshly compiled
+//! table meets the live state, just before it is swapped in.
+
+use std::sync::Arc;
+
+use crate::metrics::Metrics;
+use crate::proxy::TableHandle;
+use crate::table::RouteTable;
+
+/// Swaps compiled tables in for the proxy.
+#[derive(Clone, Debug)]
+pub struct Publisher {
+    table: TableHandle,
+    metrics: Option<Arc<Metrics>>,
+}
+
+impl Publisher {
+    /// Publishes into `table`; routes get metric series from `metrics`.
+    pub fn new(table: TableHandle, metrics: Option<Arc<Metrics>>) -> Self {
+        Self { table, metrics }
+    }
+
+    /// The table requests use now.
+    pub fn current(&self) -> Arc<RouteTable> {
+        self.table.load_full()
+    }
+
+    /// Takes over the live backends (their endpoints keep in-flight counts
+    /// and idle connections), gives routes their metric series, and swaps
+    /// the table in. Requests already running finish on the old one.
+    pub fn publish(&self, mut table: RouteTable) -> Arc<RouteTable> {
+        table.adopt_backends(&self.table.load());
+        if let Some(metrics) = &self.metrics {
+            metrics.attach(&mut table);
+        }
+        let table = Arc::new(table);
+        self.table.store(table.clone());
+        if let Some(metrics) = &self.metrics {
+            metrics.configuration_applied();
+        }
+        table
+    }
+}
