@@ -32,6 +32,11 @@ pub enum Reason {
     InvalidAnnotation,
     /// A TLS Secret that is missing, malformed, expired or for other names.
     InvalidCertificate,
+    /// An annotation under the ingress-nginx prefix that is not known.
+    UnknownAnnotation,
+    /// An annotation that is never applied (configuration snippets): the
+    /// Ingress is not served.
+    RefusedAnnotation,
 }
 
 impl Reason {
@@ -49,6 +54,8 @@ impl Reason {
             Self::UnsupportedService => "UnsupportedService",
             Self::InvalidAnnotation => "InvalidAnnotation",
             Self::InvalidCertificate => "InvalidCertificate",
+            Self::UnknownAnnotation => "UnknownAnnotation",
+            Self::RefusedAnnotation => "RefusedAnnotation",
         }
     }
 }

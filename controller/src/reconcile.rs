@@ -18,7 +18,7 @@ use gateway::backend::Backend;
 use k8s_openapi::api::networking::v1::IngressLoadBalancerIngress;
 use tokio::sync::watch;
 
-use crate::compile::{CertCache, CompileOptions, PortRef, compile_with, resolve};
+use crate::compile::{CertCache, CompileOptions, compile_with, resolve_key};
 use crate::diagnostics::Diagnostic;
 use crate::objects::{NsName, Object, ObjectKey};
 use crate::snapshot::{Changed, Snapshot};
@@ -252,8 +252,7 @@ impl Reconciler {
     fn update_endpoints(&mut self) {
         for service in std::mem::take(&mut self.dirty_services) {
             for backend in self.backends_by_service.get(&service).into_iter().flatten() {
-                let port = PortRef::from_key(&backend.key().port);
-                let resolved = resolve(&self.snapshot, &service, &port);
+                let resolved = resolve_key(&self.snapshot, backend.key());
                 if backend.update(&resolved.update) {
                     tracing::debug!(
                         backend = backend.name(),

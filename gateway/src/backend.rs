@@ -25,6 +25,9 @@ pub struct BackendKey {
     pub service: Arc<str>,
     /// The Service port as the route names it: a number or a port name.
     pub port: Arc<str>,
+    /// Whether traffic goes to the Service's single virtual address rather
+    /// than to its endpoints (`service-upstream`).
+    pub cluster_ip: bool,
 }
 
 impl fmt::Display for BackendKey {
@@ -214,6 +217,7 @@ mod tests {
             namespace: "ns".into(),
             service: "svc".into(),
             port: "80".into(),
+            cluster_ip: false,
         }
     }
 

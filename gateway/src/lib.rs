@@ -6,6 +6,7 @@
 //!
 //! - [`host`], [`path`]: the matching rules (Ingress semantics);
 //! - [`table`]: the immutable routing table and its builder;
+//! - [`rewrite`]: ingress-nginx's regex mode and `rewrite-target`;
 //! - [`backend`]: backends, endpoint sets and balancing;
 //! - [`policy`]: per-route and gateway-wide policy (redirects, HSTS);
 //! - [`proxy`]: the request path, phase by phase;
@@ -23,6 +24,7 @@ pub mod path;
 pub mod policy;
 pub mod proxy;
 pub mod publish;
+pub mod rewrite;
 pub mod server;
 pub mod settings;
 pub mod table;

@@ -237,6 +237,11 @@ impl PathIndex {
         Ok(())
     }
 
+    /// Whether any rule was added.
+    pub(crate) fn has_rules(&self) -> bool {
+        !self.exact.is_empty() || !self.prefix.is_empty()
+    }
+
     /// Finds the best rule for a normalised request path.
     pub(crate) fn lookup(&self, path: &[u8]) -> Option<RouteId> {
         if let Some(id) = self.exact.get(path) {

@@ -9,12 +9,14 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use foldhash::fast::RandomState;
+use http::header::HeaderValue;
 
 use crate::backend::{Backend, BackendKey, EndpointUpdate};
 use crate::host::{HostIndex, HostPattern};
 use crate::metrics::RouteStats;
 use crate::path::{PathIndex, PathKind, PathRule};
 use crate::policy::{Globals, Policy};
+use crate::rewrite::{RegexIndex, RegexPath, Rewrite};
 use crate::settings::ProxySettings;
 use crate::tls::Certificate;
 
@@ -74,6 +76,11 @@ pub struct Route {
     /// Where this route's requests are counted (set when published with
     /// request metrics on).
     pub stats: Option<Arc<RouteStats>>,
+    /// `rewrite-target`: the path sent upstream.
+    pub rewrite: Option<Arc<Rewrite>>,
+    /// The `default-backend` annotation's backend: takes the requests the
+    /// route's own backend cannot (no ready endpoint).
+    pub fallback: Option<BackendId>,
 }
 
 /// A route found for a request, with what its server knows.
@@ -91,10 +98,37 @@ pub struct RouteMatch<'t> {
 #[derive(Debug, Default)]
 struct Server {
     paths: PathIndex,
+    /// The paths of a host in regex mode, used instead of `paths`.
+    regex: RegexIndex,
     /// The route taken when no path matches (an Ingress `defaultBackend`).
     fallback: Option<RouteId>,
     /// Whether an Ingress gives this host a TLS section.
     tls: bool,
+    /// `app-root`: where a request for `/` is redirected.
+    app_root: Option<HeaderValue>,
+    /// `from-to-www-redirect`: the host every request is redirected to.
+    redirect_to: Option<Arc<str>>,
+}
+
+/// What a request's host says before any path is looked at (nginx's
+/// server-level rewrite phase).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ServerView<'t> {
+    /// Whether the host has a TLS section.
+    pub tls: bool,
+    /// `app-root` of the host.
+    pub app_root: Option<&'t HeaderValue>,
+    /// `from-to-www-redirect`: redirect everything to this host.
+    pub redirect_to: Option<&'t str>,
+}
+
+/// The result of looking a request up: its server, and its route if any.
+#[derive(Clone, Copy, Debug)]
+pub struct Found<'t> {
+    /// The server (host) the request reached.
+    pub server: ServerView<'t>,
+    /// The route, if a path (or the fallback) matched.
+    pub route: Option<RouteMatch<'t>>,
 }
 
 /// Server certificates by the host names they serve.
@@ -125,19 +159,38 @@ impl Default for RouteTable {
 }
 
 impl RouteTable {
-    /// Finds the route for a normalised host (`None`: no usable Host) and
-    /// a normalised path.
-    pub fn lookup(&self, host: Option<&str>, path: &[u8]) -> Option<RouteMatch<'_>> {
+    /// Finds the server and route for a normalised host (`None`: no usable
+    /// Host) and a normalised path.
+    pub fn find(&self, host: Option<&str>, path: &[u8]) -> Found<'_> {
         let server = host
             .and_then(|h| self.hosts.lookup(h))
             .map_or(&self.servers[0], |id| &self.servers[id.0]);
-        let id = server.paths.lookup(path).or(server.fallback)?;
-        let route = self.routes.get(id.0)?;
-        Some(RouteMatch {
-            id,
+        let id = if server.regex.is_empty() {
+            server.paths.lookup(path)
+        } else {
+            server.regex.lookup(path)
+        };
+        let route = id.or(server.fallback).and_then(|id| {
+            let route = self.routes.get(id.0)?;
+            Some(RouteMatch {
+                id,
+                route,
+                tls: server.tls,
+            })
+        });
+        Found {
+            server: ServerView {
+                tls: server.tls,
+                app_root: server.app_root.as_ref(),
+                redirect_to: server.redirect_to.as_deref(),
+            },
             route,
-            tls: server.tls,
-        })
+        }
+    }
+
+    /// Finds the route for a normalised host and path (see [`RouteTable::find`]).
+    pub fn lookup(&self, host: Option<&str>, path: &[u8]) -> Option<RouteMatch<'_>> {
+        self.find(host, path).route
     }
 
     /// The certificate for a TLS server name (lower case): the exact name,
@@ -245,6 +298,8 @@ pub struct RouteTableBuilder {
     backend_ids: HashMap<BackendKey, BackendId>,
     certificates: CertIndex,
     globals: Globals,
+    /// Regex-mode paths already routed, per server, for conflicts.
+    regex_paths: HashMap<(ServerId, String), RouteId>,
 }
 
 impl Default for RouteTableBuilder {
@@ -257,6 +312,7 @@ impl Default for RouteTableBuilder {
             backend_ids: HashMap::new(),
             certificates: CertIndex::default(),
             globals: Globals::default(),
+            regex_paths: HashMap::new(),
         }
     }
 }
@@ -303,6 +359,53 @@ impl RouteTableBuilder {
             .map_err(RouteConflict::Taken)?;
         self.routes.push(route);
         Ok(id)
+    }
+
+    /// Adds a regex-mode route for `path` on `server`, unless another route
+    /// has the same path there.
+    pub fn add_regex_route(
+        &mut self,
+        server: ServerId,
+        path: &str,
+        rule: RegexPath,
+        route: Route,
+    ) -> Result<RouteId, RouteConflict> {
+        let key = (server, path.to_owned());
+        if let Some(existing) = self.regex_paths.get(&key) {
+            return Err(RouteConflict::Taken(*existing));
+        }
+        let id = RouteId(self.routes.len());
+        self.servers[server.0].regex.push(rule, id);
+        self.routes.push(route);
+        self.regex_paths.insert(key, id);
+        Ok(id)
+    }
+
+    /// Serves `alias` with the routes of `server` (`server-alias`), unless
+    /// the alias is a host of its own. Returns whether it was added.
+    pub fn alias(&mut self, alias: &HostPattern, server: ServerId) -> bool {
+        if self.hosts.get(alias).is_some() {
+            return false;
+        }
+        self.hosts.insert(alias.clone(), server);
+        true
+    }
+
+    /// Sets a server's `app-root`, unless one is set.
+    pub fn set_app_root(&mut self, server: ServerId, root: HeaderValue) {
+        self.servers[server.0].app_root.get_or_insert(root);
+    }
+
+    /// Makes `server` redirect every request to `host`
+    /// (`from-to-www-redirect`), unless it redirects already.
+    pub fn set_redirect_to(&mut self, server: ServerId, host: &str) {
+        self.servers[server.0].redirect_to.get_or_insert_with(|| host.into());
+    }
+
+    /// Whether a server has routes of its own (paths or a fallback).
+    pub fn has_routes(&self, server: ServerId) -> bool {
+        let s = &self.servers[server.0];
+        s.fallback.is_some() || !s.regex.is_empty() || s.paths.has_rules()
     }
 
     /// Sets the route taken when no path of `server` matches, unless one is set.
@@ -389,6 +492,8 @@ mod tests {
             settings: Arc::default(),
             policy: Arc::default(),
             stats: None,
+            rewrite: None,
+            fallback: None,
         }
     }
 
@@ -397,6 +502,7 @@ mod tests {
             namespace: "default".into(),
             service: service.into(),
             port: "80".into(),
+            cluster_ip: false,
         }
     }
 

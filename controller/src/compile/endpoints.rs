@@ -7,7 +7,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
-use gateway::EndpointUpdate;
+use gateway::{BackendKey, EndpointUpdate};
 use k8s_openapi::api::core::v1::{Service, ServicePort};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::ServiceBackendPort;
@@ -76,6 +76,49 @@ impl Resolved {
             update: EndpointUpdate::default(),
             problem: Some((reason, message)),
         }
+    }
+}
+
+/// Resolves the endpoints of a backend key: the Service's pods, or its
+/// ClusterIP and port with `service-upstream`.
+pub fn resolve_key(snapshot: &Snapshot, key: &BackendKey) -> Resolved {
+    let service_id = NsName::new(&*key.namespace, &*key.service);
+    let port = PortRef::from_key(&key.port);
+    if key.cluster_ip {
+        resolve_cluster_ip(snapshot, &service_id, &port)
+    } else {
+        resolve(snapshot, &service_id, &port)
+    }
+}
+
+/// `service-upstream`: the Service's single virtual address.
+fn resolve_cluster_ip(snapshot: &Snapshot, service_id: &NsName, port: &PortRef) -> Resolved {
+    let Some(service) = snapshot.service(service_id) else {
+        return Resolved::problem(Reason::ServiceNotFound, format!("service {service_id} not found"));
+    };
+    let spec = service.spec.as_ref();
+    let ports = spec.and_then(|s| s.ports.as_deref()).unwrap_or(&[]);
+    let Some(service_port) = ports.iter().find(|p| port.matches(p)) else {
+        return Resolved::problem(
+            Reason::ServicePortNotFound,
+            format!("service {service_id} has no port {}", port.as_key()),
+        );
+    };
+    let ip = spec
+        .and_then(|s| s.cluster_ip.as_deref())
+        .and_then(|ip| ip.parse::<IpAddr>().ok());
+    let (Some(ip), Ok(number)) = (ip, u16::try_from(service_port.port)) else {
+        return Resolved::problem(
+            Reason::UnsupportedService,
+            format!("service {service_id} has no ClusterIP for service-upstream"),
+        );
+    };
+    Resolved {
+        update: EndpointUpdate {
+            addrs: vec![SocketAddr::new(ip, number)],
+            service_found: true,
+        },
+        problem: None,
     }
 }
 
@@ -261,6 +304,22 @@ mod tests {
         let no_pods = resolve(&s, &id(), &PortRef::Number(80));
         assert_eq!(no_pods.problem, None);
         assert!(no_pods.update.service_found && no_pods.update.addrs.is_empty());
+    }
+
+    #[test]
+    fn service_upstream_uses_the_cluster_ip() {
+        let mut svc = service(json!([{"port": 80, "targetPort": 8080}]));
+        svc["spec"]["clusterIP"] = json!("10.96.0.7");
+        let s = snapshot(vec![svc, slice("a", json!([{"port": 8080}]), json!([{"addresses": ["10.0.0.1"]}]))]);
+        let key = BackendKey {
+            namespace: "ns".into(),
+            service: "svc".into(),
+            port: "80".into(),
+            cluster_ip: true,
+        };
+        assert_eq!(addrs(&resolve_key(&s, &key)), ["10.96.0.7:80"]);
+        let pods = BackendKey { cluster_ip: false, ..key };
+        assert_eq!(addrs(&resolve_key(&s, &pods)), ["10.0.0.1:8080"]);
     }
 
     #[test]

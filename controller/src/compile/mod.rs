@@ -16,6 +16,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use gateway::host::HostPattern;
+use gateway::rewrite::{RegexPath, Rewrite};
 use gateway::path::{PathKind, PathRule};
 use gateway::policy::{Globals, Policy};
 use gateway::settings::ProxySettings;
@@ -23,10 +24,10 @@ use gateway::table::{RouteConflict, ServerId};
 use gateway::{BackendKey, Route, RouteAction, RouteSource, RouteTable, RouteTableBuilder};
 use k8s_openapi::api::networking::v1::{HTTPIngressPath, Ingress, IngressBackend, IngressRule};
 
-pub use endpoints::{PortRef, Resolved, resolve};
+pub use endpoints::{PortRef, Resolved, resolve, resolve_key};
 pub use tls::CertCache;
 
-use crate::annotations;
+use crate::annotations::{self, IngressAnnotations};
 use crate::class::{ClassOptions, is_ours};
 use crate::diagnostics::{Diagnostic, Reason};
 use crate::objects::{Kind, NsName, ObjectKey};
@@ -91,10 +92,27 @@ pub fn compile_with(
         created(a).cmp(&created(b)).then_with(|| a_id.cmp(b_id))
     });
 
-    let mut compiler = Compiler::new(snapshot, options, certs, now);
-    for (id, ingress) in &ingresses {
-        compiler.ingress(id, ingress);
+    // Annotations are parsed once; a refused Ingress is not served at all.
+    let prepared: Vec<Prepared<'_>> = ingresses
+        .into_iter()
+        .map(|(id, ingress)| Prepared {
+            id,
+            ingress,
+            annotations: annotations::parse(
+                ingress.metadata.annotations.as_ref(),
+                &options.proxy,
+                &options.policy,
+            ),
+        })
+        .collect();
+    let mut compiler = Compiler::new(snapshot, options, certs, now, regex_hosts(&prepared));
+    let mut served = Vec::new();
+    for ingress in &prepared {
+        if compiler.ingress(ingress) {
+            served.push(ingress.id.clone());
+        }
     }
+    compiler.server_names();
     compiler.default_certificate(options.default_ssl_certificate.as_ref());
     compiler.builtin_routes();
     compiler.builder.set_globals(options.globals.clone());
@@ -105,8 +123,31 @@ pub fn compile_with(
     Compiled {
         table: compiler.builder.build(),
         diagnostics,
-        served: ingresses.into_iter().map(|(id, _)| id.clone()).collect(),
+        served,
     }
+}
+
+/// A selected Ingress with its parsed annotations.
+struct Prepared<'s> {
+    id: &'s NsName,
+    ingress: &'s Ingress,
+    annotations: IngressAnnotations,
+}
+
+/// The hosts in ingress-nginx's regex mode: those with a rule of an Ingress
+/// that sets `use-regex` or `rewrite-target` (`None`: the default server).
+fn regex_hosts(prepared: &[Prepared<'_>]) -> HashSet<Option<HostPattern>> {
+    prepared
+        .iter()
+        .filter(|p| p.annotations.refused.is_empty() && p.annotations.routing.regex_mode())
+        .flat_map(|p| p.ingress.spec.iter().flat_map(|s| s.rules.iter().flatten()))
+        .map(|rule| {
+            rule.host
+                .as_deref()
+                .filter(|h| !h.is_empty())
+                .and_then(|h| HostPattern::parse(h).ok())
+        })
+        .collect()
 }
 
 /// The state of one compile.
@@ -123,8 +164,21 @@ struct Compiler<'s> {
     /// Hosts some Ingress already defined; the first one decides the host's
     /// default backend, as ingress-nginx's `createServers` does.
     hosts_seen: HashSet<ServerId>,
-    /// Backend resolutions, once per Service port.
-    resolved: HashMap<(NsName, PortRef), Resolution>,
+    /// Backend resolutions, once per Service port (and address mode).
+    resolved: HashMap<(NsName, PortRef, bool), Resolution>,
+    /// Hosts in regex mode.
+    regex_hosts: HashSet<Option<HostPattern>>,
+    /// `from-to-www-redirect` requests: (the other host, the host), added
+    /// after every Ingress so a real host is never shadowed.
+    www: Vec<(String, String)>,
+    /// `server-alias` names, added after every Ingress likewise.
+    aliases: Vec<(HostPattern, ServerId)>,
+}
+
+/// A rule's path, literal or in regex mode.
+enum Rule {
+    Literal(PathRule),
+    Regex(RegexPath),
 }
 
 /// A backend's action and the configuration problem found resolving it.
@@ -139,6 +193,8 @@ struct Current<'i> {
     settings: Arc<ProxySettings>,
     /// Its policy: the defaults with its annotations applied.
     policy: Arc<Policy>,
+    /// Its annotations.
+    annotations: &'i IngressAnnotations,
 }
 
 impl<'s> Compiler<'s> {
@@ -147,6 +203,7 @@ impl<'s> Compiler<'s> {
         options: &CompileOptions,
         certs: &'s mut CertCache,
         now: i64,
+        regex_hosts: HashSet<Option<HostPattern>>,
     ) -> Self {
         Self {
             snapshot,
@@ -159,6 +216,9 @@ impl<'s> Compiler<'s> {
             tls_decided: HashSet::new(),
             hosts_seen: HashSet::new(),
             resolved: HashMap::new(),
+            regex_hosts,
+            www: Vec::new(),
+            aliases: Vec::new(),
         }
     }
 
@@ -170,8 +230,10 @@ impl<'s> Compiler<'s> {
         });
     }
 
-    fn ingress(&mut self, id: &NsName, ingress: &Ingress) {
-        let mut current = Current {
+    /// Compiles one Ingress; `false` when it is refused and not served.
+    fn ingress(&mut self, prepared: &Prepared<'_>) -> bool {
+        let (id, ingress, parsed) = (prepared.id, prepared.ingress, &prepared.annotations);
+        let current = Current {
             key: ObjectKey {
                 kind: Kind::Ingress,
                 id: id.clone(),
@@ -181,30 +243,44 @@ impl<'s> Compiler<'s> {
                 name: id.name.as_str().into(),
             },
             ingress,
-            settings: self.settings.clone(),
-            policy: self.policy.clone(),
+            settings: if parsed.customized {
+                Arc::new(parsed.proxy.clone())
+            } else {
+                self.settings.clone()
+            },
+            policy: if parsed.customized {
+                Arc::new(parsed.policy.clone())
+            } else {
+                self.policy.clone()
+            },
+            annotations: parsed,
         };
-        let annotations = ingress.metadata.annotations.as_ref();
-        let (settings, mut errors) = annotations::proxy_settings(&self.settings, annotations);
-        let (policy, policy_errors) = annotations::policy(&self.policy, annotations);
-        errors.extend(policy_errors);
-        for error in errors {
+        for error in &parsed.errors {
             self.diagnose(
                 &current,
                 Reason::InvalidAnnotation,
-                format!(
-                    "{}: {:?} {}; the default is used",
-                    error.key, error.value, error.message
-                ),
+                format!("{}: {:?} {}; the default is used", error.key, error.value, error.message),
             );
         }
-        if settings != *self.settings {
-            current.settings = Arc::new(settings);
+        for key in &parsed.unknown {
+            self.diagnose(
+                &current,
+                Reason::UnknownAnnotation,
+                format!("{key} is not an ingress-nginx annotation this gateway knows; ignored"),
+            );
         }
-        if policy != *self.policy {
-            current.policy = Arc::new(policy);
+        if !parsed.refused.is_empty() {
+            self.diagnose(
+                &current,
+                Reason::RefusedAnnotation,
+                format!(
+                    "{} carries raw nginx configuration, which is never applied; the Ingress is not served",
+                    parsed.refused.join(", ")
+                ),
+            );
+            return false;
         }
-        let Some(spec) = &ingress.spec else { return };
+        let Some(spec) = &ingress.spec else { return true };
         let rules = spec.rules.as_deref().unwrap_or(&[]);
         if rules.is_empty()
             && let Some(default) = &spec.default_backend
@@ -213,6 +289,22 @@ impl<'s> Compiler<'s> {
         }
         for rule in rules {
             self.rule(&current, rule);
+        }
+        true
+    }
+
+    /// Adds the `from-to-www-redirect` hosts and `server-alias` names, once
+    /// every Ingress defined its hosts: neither may shadow a real host.
+    fn server_names(&mut self) {
+        for (other, host) in std::mem::take(&mut self.www) {
+            let Ok(pattern) = HostPattern::parse(&other) else { continue };
+            let server = self.builder.server(Some(&pattern));
+            if !self.builder.has_routes(server) {
+                self.builder.set_redirect_to(server, &host);
+            }
+        }
+        for (alias, server) in std::mem::take(&mut self.aliases) {
+            self.builder.alias(&alias, server);
         }
     }
 
@@ -262,6 +354,20 @@ impl<'s> Compiler<'s> {
                 return;
             }
         };
+        let routing = &current.annotations.routing;
+        if let Some(root) = &routing.app_root {
+            self.builder.set_app_root(server, root.clone());
+        }
+        if let Some(HostPattern::Exact(name)) = host.and_then(|h| HostPattern::parse(h).ok()) {
+            if routing.from_to_www {
+                let other = match name.strip_prefix("www.") {
+                    Some(bare) => bare.to_owned(),
+                    None => format!("www.{name}"),
+                };
+                self.www.push((other, name.to_string()));
+            }
+            self.aliases.extend(routing.server_alias.iter().map(|a| (a.clone(), server)));
+        }
         if server != ServerId::DEFAULT && self.hosts_seen.insert(server) {
             let default = current
                 .ingress
@@ -302,8 +408,15 @@ impl<'s> Compiler<'s> {
                 return;
             }
         };
-        let rule = paths::validate(&path.path_type, raw)
-            .and_then(|()| PathRule::new(kind, raw).map_err(|e| e.to_string()));
+        let host_key = (!host.is_empty()).then(|| HostPattern::parse(host).ok()).flatten();
+        let regex_mode = self.regex_hosts.contains(&host_key);
+        let rule = paths::validate(&path.path_type, raw).and_then(|()| {
+            if regex_mode {
+                RegexPath::new(raw).map(Rule::Regex).map_err(|e| e.to_string())
+            } else {
+                PathRule::new(kind, raw).map(Rule::Literal).map_err(|e| e.to_string())
+            }
+        });
         let rule = match rule {
             Ok(rule) => rule,
             Err(message) => {
@@ -315,11 +428,30 @@ impl<'s> Compiler<'s> {
                 return;
             }
         };
+        let rewrite = match &current.annotations.routing.rewrite_target {
+            None => None,
+            Some(target) => match Rewrite::new(raw, target) {
+                Ok(rewrite) => Some(Arc::new(rewrite)),
+                Err(error) => {
+                    self.diagnose(
+                        current,
+                        Reason::InvalidAnnotation,
+                        format!("{}rewrite-target: {target:?} for path {raw:?}: {error}; path skipped", annotations::PREFIX),
+                    );
+                    return;
+                }
+            },
+        };
         let Some(action) = self.backend(current, &path.backend) else {
             return;
         };
-        let route = self.route(current, host, raw, kind, action);
-        if let Err(RouteConflict::Taken(holder)) = self.builder.add_route(server, rule, route) {
+        let mut route = self.route(current, host, raw, kind, action);
+        route.rewrite = rewrite;
+        let added = match rule {
+            Rule::Literal(rule) => self.builder.add_route(server, rule, route),
+            Rule::Regex(rule) => self.builder.add_regex_route(server, raw, rule, route),
+        };
+        if let Err(RouteConflict::Taken(holder)) = added {
             let holder = self.describe(holder);
             self.diagnose(
                 current,
@@ -414,31 +546,61 @@ impl<'s> Compiler<'s> {
             return None;
         };
         let service_id = NsName::new(current.key.id.namespace.clone(), service.name.clone());
-        let cache_key = (service_id, port);
-        let (action, problem) = match self.resolved.get(&cache_key) {
-            Some(done) => done.clone(),
-            None => {
-                let (service_id, port) = &cache_key;
-                let resolved = resolve(self.snapshot, service_id, port);
-                let key = BackendKey {
-                    namespace: service_id.namespace.as_str().into(),
-                    service: service_id.name.as_str().into(),
-                    port: port.as_key().into(),
-                };
-                let action = RouteAction::Proxy(self.builder.backend(key, &resolved.update));
-                let done = (action, resolved.problem);
-                self.resolved.insert(cache_key, done.clone());
-                done
-            }
-        };
+        let (action, problem) = self.service_backend(service_id, port, current.annotations.routing.service_upstream);
         if let Some((reason, message)) = problem {
             self.diagnose(current, reason, format!("{message}; requests get 503"));
         }
         Some(action)
     }
 
+    /// The backend of a Service port, resolved once per compile.
+    fn service_backend(&mut self, service_id: NsName, port: PortRef, cluster_ip: bool) -> Resolution {
+        let cache_key = (service_id, port, cluster_ip);
+        if let Some(done) = self.resolved.get(&cache_key) {
+            return done.clone();
+        }
+        let (service_id, port, _) = &cache_key;
+        let key = BackendKey {
+            namespace: service_id.namespace.as_str().into(),
+            service: service_id.name.as_str().into(),
+            port: port.as_key().into(),
+            cluster_ip,
+        };
+        let resolved = resolve_key(self.snapshot, &key);
+        let action = RouteAction::Proxy(self.builder.backend(key, &resolved.update));
+        let done = (action, resolved.problem);
+        self.resolved.insert(cache_key, done.clone());
+        done
+    }
+
+    /// The `default-backend` annotation's Service (its first port), as the
+    /// route's fallback backend.
+    fn annotation_fallback(&mut self, current: &Current<'_>) -> Option<gateway::table::BackendId> {
+        let name = current.annotations.routing.default_backend.as_ref()?;
+        let service_id = NsName::new(current.key.id.namespace.clone(), name.clone());
+        let first_port = self
+            .snapshot
+            .service(&service_id)
+            .and_then(|s| s.spec.as_ref())
+            .and_then(|s| s.ports.as_ref())
+            .and_then(|p| p.first())
+            .map(|p| p.port);
+        let Some(port) = first_port else {
+            self.diagnose(
+                current,
+                Reason::ServiceNotFound,
+                format!("{}default-backend: service {service_id} not found (or has no port)", annotations::PREFIX),
+            );
+            return None;
+        };
+        match self.service_backend(service_id, PortRef::Number(port), false) {
+            (RouteAction::Proxy(id), _) => Some(id),
+            _ => None,
+        }
+    }
+
     fn route(
-        &self,
+        &mut self,
         current: &Current<'_>,
         host: &str,
         path: &str,
@@ -454,6 +616,8 @@ impl<'s> Compiler<'s> {
             settings: current.settings.clone(),
             policy: current.policy.clone(),
             stats: None,
+            rewrite: None,
+            fallback: self.annotation_fallback(current),
         }
     }
 
@@ -480,6 +644,8 @@ impl<'s> Compiler<'s> {
             settings: self.settings.clone(),
             policy: self.policy.clone(),
             stats: None,
+            rewrite: None,
+            fallback: None,
         };
         // Taken means an Ingress routes /healthz itself, which is its right.
         let _ = self.builder.add_route(ServerId::DEFAULT, rule, route);

@@ -23,7 +23,7 @@ pub(super) fn path_kind(path_type: &str) -> Result<PathKind, String> {
 }
 
 /// The API server's checks for a path of `path_type`.
-pub(super) fn validate(path_type: &str, path: &str) -> Result<(), String> {
+pub(crate) fn validate(path_type: &str, path: &str) -> Result<(), String> {
     if !path.starts_with('/') {
         return Err("must be an absolute path".to_owned());
     }

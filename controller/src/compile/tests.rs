@@ -706,3 +706,130 @@ mod tls {
         assert!(!Arc::ptr_eq(&cert(&first), &cert(&third)));
     }
 }
+
+// === routing annotations ===
+
+mod routing_annotations {
+    use serde_json::json;
+
+    use super::*;
+
+    fn annotated(mut ingress: Value, annotations: Value) -> Value {
+        let mut map = serde_json::Map::new();
+        for (k, v) in annotations.as_object().unwrap() {
+            map.insert(format!("nginx.ingress.kubernetes.io/{k}"), v.clone());
+        }
+        ingress["metadata"]["annotations"] = Value::Object(map);
+        ingress
+    }
+
+    fn found<'c>(c: &'c Compiled, host: &str, path: &str) -> Option<&'c gateway::Route> {
+        let normal = gateway::path::normalize_path(path.as_bytes()).unwrap();
+        c.table.lookup(Some(host), &normal).map(|m| m.route)
+    }
+
+    #[test]
+    fn use_regex_puts_the_whole_host_in_regex_mode() {
+        let regex = annotated(
+            ingress("a", "regex", T1, Some("r.com"), vec![path("/id/[0-9]+", "ImplementationSpecific", "s")]),
+            json!({"use-regex": "true"}),
+        );
+        let plain = ingress("a", "plain", T1, Some("r.com"), vec![path("/Static", "Prefix", "s2")]);
+        let c = compiled(&[class(), service("a", "s"), service("a", "s2"), regex, plain]);
+        assert!(c.diagnostics.is_empty(), "{:?}", c.diagnostics);
+        assert_eq!(target(&c, "r.com", "/id/123a"), "s@", "start-anchored only");
+        // The other Ingress's Prefix path became a case-insensitive regex too.
+        assert_eq!(target(&c, "r.com", "/static/x"), "s2@");
+        assert_eq!(target(&c, "r.com", "/id/x"), "404");
+        // Other hosts keep literal matching.
+        let other = compiled(&[class(), service("a", "s2"), ingress("a", "p", T1, Some("o.com"), vec![path("/Static", "Prefix", "s2")])]);
+        assert_eq!(target(&other, "o.com", "/static"), "404");
+    }
+
+    #[test]
+    fn rewrite_target_with_captures() {
+        let rewritten = annotated(
+            ingress("a", "rw", T1, Some("rw.com"), vec![path("/something(/|$)(.*)", "ImplementationSpecific", "s")]),
+            json!({"rewrite-target": "/$2", "x-forwarded-prefix": "/something"}),
+        );
+        let c = compiled(&[class(), service("a", "s"), rewritten]);
+        assert!(c.diagnostics.is_empty(), "{:?}", c.diagnostics);
+        let route = found(&c, "rw.com", "/something/new").unwrap();
+        assert_eq!(route.rewrite.as_ref().unwrap().apply("/something/new", None).as_deref(), Some("/new"));
+        assert_eq!(route.policy.x_forwarded_prefix.as_ref().unwrap(), "/something");
+        let bad = annotated(
+            ingress("a", "bad", T1, Some("bad.com"), vec![path("/x", "Prefix", "s")]),
+            json!({"rewrite-target": "/$host/x"}),
+        );
+        let c = compiled(&[class(), service("a", "s"), bad]);
+        assert_eq!(reasons(&c), vec![("a/bad".to_owned(), Reason::InvalidAnnotation)]);
+        assert!(found(&c, "bad.com", "/x").is_none(), "a path with a broken rewrite is not served");
+    }
+
+    #[test]
+    fn snippets_refuse_the_ingress_and_neighbours_serve() {
+        let snippet = annotated(
+            ingress("a", "snippet", T1, None, vec![path("/evil", "Prefix", "s")]),
+            json!({"configuration-snippet": "more_set_headers \"x: y\";", "unknown-thing": "1"}),
+        );
+        let c = compiled(&[class(), service("a", "s"), snippet, ingress("a", "good", T1, None, vec![path("/good", "Prefix", "s")])]);
+        assert_eq!(target(&c, "x", "/evil"), "404");
+        assert_eq!(target(&c, "x", "/good"), "s@");
+        assert_eq!(
+            reasons(&c),
+            vec![
+                ("a/snippet".to_owned(), Reason::UnknownAnnotation),
+                ("a/snippet".to_owned(), Reason::RefusedAnnotation),
+            ]
+        );
+        assert_eq!(c.served, vec![NsName::new("a", "good")]);
+    }
+
+    #[test]
+    fn server_level_redirects_and_aliases() {
+        let site = annotated(
+            ingress("a", "site", T1, Some("site.com"), vec![path("/app", "Prefix", "s")]),
+            json!({"app-root": "/app", "from-to-www-redirect": "true", "server-alias": "alias.com, site.com"}),
+        );
+        let c = compiled(&[class(), service("a", "s"), site]);
+        let view = |host: &str| c.table.find(Some(host), b"/").server;
+        assert_eq!(view("site.com").app_root.unwrap(), "/app");
+        assert_eq!(view("www.site.com").redirect_to, Some("site.com"));
+        assert_eq!(target(&c, "alias.com", "/app/x"), "s@");
+        assert!(view("site.com").redirect_to.is_none(), "an alias never shadows a real host");
+    }
+
+    #[test]
+    fn redirect_annotations_and_upstream_vhost_reach_the_route() {
+        let moved = annotated(
+            ingress("a", "moved", T1, None, vec![path("/old", "Prefix", "s")]),
+            json!({"permanent-redirect": "https://new.example/", "upstream-vhost": "internal.svc:8080"}),
+        );
+        let c = compiled(&[class(), service("a", "s"), moved]);
+        let route = found(&c, "x", "/old").unwrap();
+        assert_eq!(route.policy.redirect.as_ref().unwrap().code.as_u16(), 301);
+        assert_eq!(route.policy.upstream_vhost.as_ref().unwrap(), "internal.svc:8080");
+    }
+
+    #[test]
+    fn default_backend_annotation_and_service_upstream() {
+        let mut fallback_svc = service("a", "fallback");
+        fallback_svc["spec"]["clusterIP"] = json!("10.96.0.9");
+        let with_fallback = annotated(
+            ingress("a", "f", T1, None, vec![path("/f", "Prefix", "s")]),
+            json!({"default-backend": "fallback"}),
+        );
+        let mut cluster_svc = service("a", "c");
+        cluster_svc["spec"]["clusterIP"] = json!("10.96.0.10");
+        let via_cluster_ip = annotated(
+            ingress("a", "cip", T1, None, vec![path("/c", "Prefix", "c")]),
+            json!({"service-upstream": "true"}),
+        );
+        let c = compiled(&[class(), service("a", "s"), fallback_svc, cluster_svc, with_fallback, via_cluster_ip]);
+        assert!(c.diagnostics.is_empty(), "{:?}", c.diagnostics);
+        let route = found(&c, "x", "/f").unwrap();
+        let fallback = c.table.backend(route.fallback.unwrap()).unwrap();
+        assert_eq!(&*fallback.key().service, "fallback");
+        assert_eq!(target(&c, "x", "/c"), "c@10.96.0.10:80");
+    }
+}

@@ -3,7 +3,8 @@
 //!
 //! 1. **inspect**: refuse malformed or ambiguous requests; normalise host and path;
 //! 2. **route**: look the host and path up in the current table (loaded once);
-//! 3. **policy**: answer without proxying where the route says so (HTTPS redirect);
+//! 3. **policy**: nginx's rewrite phase: redirects (from-to-www, app-root,
+//!    permanent/temporal, HTTPS) and `rewrite-target`;
 //! 4. **admit**: apply the route's limits that can be checked before any I/O;
 //! 5. **rewrite**: turn the client request into the upstream request;
 //! 6. **forward**: pick an endpoint, send, retry where allowed;
@@ -24,7 +25,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use arc_swap::ArcSwap;
-use http::header::{CONNECTION, CONTENT_LENGTH, HeaderValue, LOCATION, STRICT_TRANSPORT_SECURITY};
+use http::header::{
+    CONNECTION, CONTENT_LENGTH, HOST, HeaderName, HeaderValue, LOCATION, STRICT_TRANSPORT_SECURITY,
+};
 use http::uri::Uri;
 use http::{Request, Response, StatusCode, Version};
 use http_body::Body;
@@ -37,7 +40,11 @@ pub use headers::X_REQUEST_ID;
 
 use crate::metrics;
 use crate::settings::{ListenerSettings, ProxySettings, Scheme};
-use crate::table::{Route, RouteAction, RouteTable};
+use crate::policy;
+use crate::table::{Route, RouteAction, RouteMatch, RouteTable};
+
+/// Sent upstream with `rewrite-target` when `x-forwarded-prefix` is set.
+static X_FORWARDED_PREFIX: HeaderName = HeaderName::from_static("x-forwarded-prefix");
 use exchange::Trace;
 
 /// The shared, swappable routing table the control plane publishes into.
@@ -151,41 +158,36 @@ async fn proxy(
     req: Request<Incoming>,
     trace: &mut Trace,
 ) -> Result<Response<ResponseBody>, ProxyError> {
-    // 1-2. inspect and route. The target borrows the request; the route
-    // borrows only the table, so the request is free to move afterwards.
-    let (found, authority, redirect) = {
-        let target = inspect::inspect(&req, conn.listener.settings.max_uri_bytes)?;
-        let found = table
-            .lookup(target.host.as_deref(), &target.path)
-            .ok_or(ProxyError::NoRoute)?;
-        let redirect = match (&target.host, conn.listener.settings.scheme) {
-            (Some(host), Scheme::Http) => {
-                found
-                    .route
-                    .policy
-                    .https_redirect(found.tls, host, req.uri())
-            }
-            _ => None,
-        };
-        (found, target.authority, redirect)
+    // 1-3. inspect, route, and the rewrite-phase policy (redirects,
+    // rewrite-target). Routing borrows the request only inside `route`.
+    let (found, authority, rewritten) = match route(table, conn, &req)? {
+        Routed::Respond(response, id) => {
+            trace.route = id;
+            return Ok(response);
+        }
+        Routed::Proxy {
+            found,
+            authority,
+            rewritten,
+        } => (found, authority, rewritten),
     };
     let route = found.route;
     trace.route = Some(found.id);
-
-    // 3. policy
-    if let Some(location) = redirect {
-        return Ok(redirect_response(table.globals().redirect_code, location));
-    }
     let backend = match route.action {
         RouteAction::Proxy(id) => table.backend(id).ok_or(ProxyError::NoRoute)?,
         RouteAction::Respond(code) => return Ok(fixed_response(code)),
+    };
+    // `default-backend`: its Service answers when the route's has no pod.
+    let backend = match route.fallback.and_then(|id| table.backend(id)) {
+        Some(fallback) if backend.endpoints().endpoints().is_empty() => fallback,
+        _ => backend,
     };
 
     // 4. admit
     admit(&req, &route.settings)?;
 
     // 5. rewrite
-    let (upstream_req, progress) = rewrite(req, conn, route, authority);
+    let (upstream_req, progress) = rewrite(req, conn, route, authority, rewritten);
     trace.request_body = progress.clone();
     trace.request_id = upstream_req.headers().get(&X_REQUEST_ID).cloned();
 
@@ -204,6 +206,77 @@ async fn proxy(
             .insert(STRICT_TRANSPORT_SECURITY, hsts.clone());
     }
     Ok(response)
+}
+
+/// What routing decided.
+enum Routed<'t> {
+    /// Answer without proxying (a redirect), for the route if one matched.
+    Respond(Response<ResponseBody>, Option<crate::table::RouteId>),
+    /// Proxy on this route.
+    Proxy {
+        found: RouteMatch<'t>,
+        /// The authority of an absolute-form target (the Host upstream).
+        authority: Option<HeaderValue>,
+        /// The path and query `rewrite-target` made, if any.
+        rewritten: Option<String>,
+    },
+}
+
+/// Phases 1-3: inspect the request, find its server and route, and apply
+/// nginx's rewrite phase in its order: the server's `from-to-www-redirect`
+/// and `app-root`, the route's `permanent-redirect` / `temporal-redirect`,
+/// the HTTPS redirect, then `rewrite-target`.
+fn route<'t>(
+    table: &'t RouteTable,
+    conn: &ConnInfo,
+    req: &Request<Incoming>,
+) -> Result<Routed<'t>, ProxyError> {
+    let target = inspect::inspect(req, conn.listener.settings.max_uri_bytes)?;
+    let found = table.find(target.host.as_deref(), &target.path);
+    let settings = &conn.listener.settings;
+    let scheme = settings.scheme.as_str();
+    let code = table.globals().redirect_code;
+    let route_id = found.route.map(|m| m.id);
+    let respond = |status, location: Option<HeaderValue>| {
+        location.map(|l| Routed::Respond(redirect_response(status, l), route_id))
+    };
+    if let Some(host) = found.server.redirect_to
+        && let Some(done) = respond(code, policy::redirect::host_location(scheme, host, req.uri()))
+    {
+        return Ok(done);
+    }
+    if let Some(root) = found.server.app_root
+        && *target.path == *b"/"
+    {
+        let http_host = req.headers().get(HOST).and_then(|h| h.to_str().ok());
+        let location = http_host.and_then(|h| policy::redirect::app_root_location(scheme, h, root));
+        if let Some(done) = respond(StatusCode::FOUND, location) {
+            return Ok(done);
+        }
+    }
+    let found_route = found.route.ok_or(ProxyError::NoRoute)?;
+    let policy = &found_route.route.policy;
+    if let Some(redirect) = &policy.redirect {
+        return Ok(Routed::Respond(
+            redirect_response(redirect.code, redirect.location.clone()),
+            route_id,
+        ));
+    }
+    if settings.scheme == Scheme::Http
+        && let Some(host) = &target.host
+        && let Some(done) = respond(code, policy.https_redirect(found_route.tls, host, req.uri()))
+    {
+        return Ok(done);
+    }
+    let rewritten = found_route.route.rewrite.as_ref().and_then(|rewrite| {
+        let path = std::str::from_utf8(&target.path).ok()?;
+        rewrite.apply(path, req.uri().query())
+    });
+    Ok(Routed::Proxy {
+        found: found_route,
+        authority: target.authority,
+        rewritten,
+    })
 }
 
 fn redirect_response(code: StatusCode, location: HeaderValue) -> Response<ResponseBody> {
@@ -229,12 +302,15 @@ fn admit(req: &Request<Incoming>, settings: &ProxySettings) -> Result<(), ProxyE
     }
 }
 
-/// Builds the upstream request from the client's, moving its parts.
+/// Builds the upstream request from the client's, moving its parts:
+/// ingress-nginx's headers, `upstream-vhost`, and the `rewrite-target`
+/// path with `x-forwarded-prefix`.
 fn rewrite(
     req: Request<Incoming>,
     conn: &ConnInfo,
     route: &Route,
     authority: Option<HeaderValue>,
+    rewritten: Option<String>,
 ) -> (Request<RequestBody>, Option<Arc<body::SendProgress>>) {
     let (mut parts, incoming) = req.into_parts();
     let settings = &route.settings;
@@ -253,12 +329,23 @@ fn rewrite(
         _ => Some(headers::new_request_id()),
     };
     headers::to_upstream(&mut parts.headers, conn, authority, request_id);
-    if parts.uri.scheme().is_some() {
-        // Absolute form from the client; origin form to the upstream.
-        let origin = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
-        parts.uri = origin
-            .parse::<Uri>()
-            .unwrap_or_else(|_| Uri::from_static("/"));
+    let policy = &route.policy;
+    if let Some(vhost) = &policy.upstream_vhost {
+        parts.headers.insert(HOST, vhost.clone());
+    }
+    match rewritten {
+        Some(target) => {
+            parts.uri = target.parse::<Uri>().unwrap_or_else(|_| Uri::from_static("/"));
+            if let Some(prefix) = &policy.x_forwarded_prefix {
+                parts.headers.insert(X_FORWARDED_PREFIX.clone(), prefix.clone());
+            }
+        }
+        None if parts.uri.scheme().is_some() => {
+            // Absolute form from the client; origin form to the upstream.
+            let origin = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
+            parts.uri = origin.parse::<Uri>().unwrap_or_else(|_| Uri::from_static("/"));
+        }
+        None => {}
     }
     parts.version = Version::HTTP_11;
     (Request::from_parts(parts, body), progress)

@@ -1,9 +1,21 @@
 //! What happens to a request before it is proxied, per route ([`Policy`])
-//! and gateway-wide ([`Globals`]): today the HTTPS redirects and HSTS, as
-//! ingress-nginx does them (`rootfs/etc/nginx/lua/lua_ingress.lua`).
+//! and gateway-wide ([`Globals`]), in nginx's phase order:
+//!
+//! 1. rewrite phase: the server's `app-root` and `from-to-www-redirect`
+//!    (server level), then the route's `permanent-redirect` /
+//!    `temporal-redirect`, then the HTTPS redirect (ingress-nginx does it in
+//!    Lua at the end of the rewrite phase);
+//! 2. the rest (CORS preflight, limits, access lists, authentication) in
+//!    the modules beside this one, run by the proxy's policy phase.
+
+pub mod redirect;
+
+use std::sync::Arc;
 
 use http::header::HeaderValue;
 use http::{StatusCode, Uri};
+
+pub use redirect::Redirect;
 
 /// The path ACME HTTP-01 challenges use; never redirected to HTTPS.
 const ACME_CHALLENGE: &str = "/.well-known/acme-challenge";
@@ -22,6 +34,13 @@ pub struct Policy {
     /// `enable-access-log` (default true): write access log lines for this
     /// route's requests.
     pub access_log: bool,
+    /// `permanent-redirect` / `temporal-redirect`: answer every request of
+    /// the route with a redirect instead of proxying.
+    pub redirect: Option<Arc<Redirect>>,
+    /// `upstream-vhost`: the Host header sent upstream.
+    pub upstream_vhost: Option<HeaderValue>,
+    /// `x-forwarded-prefix` (sent only with `rewrite-target`, as ingress-nginx).
+    pub x_forwarded_prefix: Option<HeaderValue>,
 }
 
 impl Default for Policy {
@@ -31,6 +50,9 @@ impl Default for Policy {
             force_ssl_redirect: false,
             preserve_trailing_slash: false,
             access_log: true,
+            redirect: None,
+            upstream_vhost: None,
+            x_forwarded_prefix: None,
         }
     }
 }

@@ -1,0 +1,386 @@
+//! `nginx.ingress.kubernetes.io/*` annotations, parsed into typed settings.
+//!
+//! Every value is parsed or rejected; nothing is ever pasted into
+//! configuration text. An unparseable value keeps the default and yields a
+//! diagnostic naming the annotation and the value, as ingress-nginx does
+//! for these keys. Annotations that would need raw configuration text
+//! (`*-snippet`) make the whole Ingress refused. Unknown keys under the
+//! prefix are reported, not fatal. [`registry`] lists every annotation with
+//! its support status.
+
+pub mod registry;
+mod values;
+
+use std::collections::BTreeMap;
+
+use gateway::host::HostPattern;
+use gateway::policy::{Policy, Redirect};
+use gateway::settings::ProxySettings;
+use http::HeaderValue;
+
+pub use registry::{ANNOTATIONS, Known, Support, known};
+use values::{body_size, boolean, header_value, host_and_port, seconds, status_code, tries};
+
+/// The annotation prefix ingress-nginx reads.
+pub const PREFIX: &str = "nginx.ingress.kubernetes.io/";
+
+/// An annotation whose value could not be used.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AnnotationError {
+    /// The full annotation key.
+    pub key: String,
+    /// The value found.
+    pub value: String,
+    /// Why it was refused.
+    pub message: String,
+}
+
+/// What an Ingress's annotations say about routing (used by `compile()`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Routing {
+    /// `use-regex`: this Ingress's host goes to regex mode.
+    pub use_regex: bool,
+    /// `rewrite-target`: also puts the host in regex mode.
+    pub rewrite_target: Option<String>,
+    /// `app-root` (server level: the oldest Ingress of the host decides).
+    pub app_root: Option<HeaderValue>,
+    /// `from-to-www-redirect`.
+    pub from_to_www: bool,
+    /// `server-alias`: more names for this Ingress's hosts.
+    pub server_alias: Vec<HostPattern>,
+    /// `default-backend`: the Service answering when the route's has no
+    /// ready endpoint.
+    pub default_backend: Option<String>,
+    /// `service-upstream`: proxy to the Service's ClusterIP, not its pods.
+    pub service_upstream: bool,
+}
+
+impl Routing {
+    /// Whether this Ingress puts its hosts in regex mode.
+    pub fn regex_mode(&self) -> bool {
+        self.use_regex || self.rewrite_target.is_some()
+    }
+}
+
+/// Everything an Ingress's annotations say.
+#[derive(Clone, Debug, Default)]
+pub struct IngressAnnotations {
+    /// Proxy settings: the defaults with the annotations applied.
+    pub proxy: ProxySettings,
+    /// Policy: the defaults with the annotations applied.
+    pub policy: Policy,
+    /// Routing options.
+    pub routing: Routing,
+    /// Values that did not parse (their defaults apply).
+    pub errors: Vec<AnnotationError>,
+    /// Refused annotations present: the Ingress is not served.
+    pub refused: Vec<String>,
+    /// Keys under the prefix this gateway does not know.
+    pub unknown: Vec<String>,
+    /// Whether proxy settings or policy differ from the defaults.
+    pub customized: bool,
+}
+
+/// How one annotation changes a settings value of type `T`.
+type Apply<T> = fn(&mut T, &str) -> Result<(), String>;
+
+/// The proxy annotations (without prefix) and their parsers.
+const PROXY_ANNOTATIONS: [(&str, Apply<ProxySettings>); 5] = [
+    ("proxy-connect-timeout", |s, v| {
+        s.connect_timeout = seconds(v)?;
+        Ok(())
+    }),
+    ("proxy-read-timeout", |s, v| {
+        s.read_timeout = seconds(v)?;
+        Ok(())
+    }),
+    ("proxy-send-timeout", |s, v| {
+        s.send_timeout = seconds(v)?;
+        Ok(())
+    }),
+    ("proxy-body-size", |s, v| {
+        s.max_body_size = body_size(v)?;
+        Ok(())
+    }),
+    ("proxy-next-upstream-tries", |s, v| {
+        s.next_upstream_tries = tries(v)?;
+        Ok(())
+    }),
+];
+
+/// The policy annotations with a value of their own.
+const POLICY_ANNOTATIONS: [(&str, Apply<Policy>); 6] = [
+    ("ssl-redirect", |p, v| {
+        p.ssl_redirect = boolean(v)?;
+        Ok(())
+    }),
+    ("force-ssl-redirect", |p, v| {
+        p.force_ssl_redirect = boolean(v)?;
+        Ok(())
+    }),
+    ("preserve-trailing-slash", |p, v| {
+        p.preserve_trailing_slash = boolean(v)?;
+        Ok(())
+    }),
+    ("enable-access-log", |p, v| {
+        p.access_log = boolean(v)?;
+        Ok(())
+    }),
+    ("upstream-vhost", |p, v| {
+        p.upstream_vhost = Some(host_and_port(v)?);
+        Ok(())
+    }),
+    ("x-forwarded-prefix", |p, v| {
+        p.x_forwarded_prefix = Some(header_value(v)?);
+        Ok(())
+    }),
+];
+
+/// The routing annotations.
+const ROUTING_ANNOTATIONS: [(&str, Apply<Routing>); 7] = [
+    ("use-regex", |r, v| {
+        r.use_regex = boolean(v)?;
+        Ok(())
+    }),
+    ("rewrite-target", |r, v| {
+        r.rewrite_target = Some(v.to_owned());
+        Ok(())
+    }),
+    ("app-root", |r, v| {
+        r.app_root = Some(gateway::policy::redirect::app_root(v).map_err(|e| e.to_string())?);
+        Ok(())
+    }),
+    ("from-to-www-redirect", |r, v| {
+        r.from_to_www = boolean(v)?;
+        Ok(())
+    }),
+    ("server-alias", |r, v| {
+        r.server_alias = v
+            .split(',')
+            .map(str::trim)
+            .filter(|h| !h.is_empty())
+            .map(|h| HostPattern::parse(h).map_err(|e| format!("{h:?}: {e}")))
+            .collect::<Result<_, _>>()?;
+        Ok(())
+    }),
+    ("default-backend", |r, v| {
+        if !is_dns_label(v) {
+            return Err("must be the name of a Service in the Ingress's namespace".to_owned());
+        }
+        r.default_backend = Some(v.to_owned());
+        Ok(())
+    }),
+    ("service-upstream", |r, v| {
+        r.service_upstream = boolean(v)?;
+        Ok(())
+    }),
+];
+
+/// Parses the annotations of one Ingress, starting from the defaults.
+pub fn parse(
+    annotations: Option<&BTreeMap<String, String>>,
+    proxy_defaults: &ProxySettings,
+    policy_defaults: &Policy,
+) -> IngressAnnotations {
+    let mut parsed = IngressAnnotations {
+        proxy: proxy_defaults.clone(),
+        policy: policy_defaults.clone(),
+        ..IngressAnnotations::default()
+    };
+    let Some(annotations) = annotations else {
+        return parsed;
+    };
+    let ours: BTreeMap<&str, &str> = annotations
+        .iter()
+        .filter_map(|(k, v)| Some((k.strip_prefix(PREFIX)?, v.as_str())))
+        .collect();
+    if ours.is_empty() {
+        return parsed;
+    }
+    for name in ours.keys() {
+        match known(name).map(|k| k.support) {
+            None => parsed.unknown.push(format!("{PREFIX}{name}")),
+            Some(Support::Refused(_)) => parsed.refused.push(format!("{PREFIX}{name}")),
+            Some(_) => {}
+        }
+    }
+    let mut errors = Vec::new();
+    apply_all(&PROXY_ANNOTATIONS, &mut parsed.proxy, &ours, &mut errors);
+    apply_all(&POLICY_ANNOTATIONS, &mut parsed.policy, &ours, &mut errors);
+    apply_all(&ROUTING_ANNOTATIONS, &mut parsed.routing, &ours, &mut errors);
+    parsed.policy.redirect = redirect(&ours, &mut errors).map(std::sync::Arc::new);
+    parsed.errors = errors;
+    parsed.customized = parsed.proxy != *proxy_defaults || parsed.policy != *policy_defaults;
+    parsed
+}
+
+fn apply_all<T>(
+    table: &[(&str, Apply<T>)],
+    target: &mut T,
+    annotations: &BTreeMap<&str, &str>,
+    errors: &mut Vec<AnnotationError>,
+) {
+    for (name, apply) in table {
+        let Some(value) = annotations.get(name) else {
+            continue;
+        };
+        if let Err(message) = apply(target, value.trim()) {
+            errors.push(error(name, value, message));
+        }
+    }
+}
+
+fn error(name: &str, value: &str, message: String) -> AnnotationError {
+    AnnotationError {
+        key: format!("{PREFIX}{name}"),
+        value: value.to_owned(),
+        message,
+    }
+}
+
+/// `temporal-redirect` (checked first, code 302 unless
+/// `temporal-redirect-code`), else `permanent-redirect` (301 unless
+/// `permanent-redirect-code`), as ingress-nginx's redirect parser.
+fn redirect(annotations: &BTreeMap<&str, &str>, errors: &mut Vec<AnnotationError>) -> Option<Redirect> {
+    for (name, code_name, default_code) in [
+        ("temporal-redirect", "temporal-redirect-code", 302),
+        ("permanent-redirect", "permanent-redirect-code", 301),
+    ] {
+        let Some(target) = annotations.get(name).map(|v| v.trim()).filter(|v| !v.is_empty()) else {
+            continue;
+        };
+        let code = match annotations.get(code_name) {
+            None => default_code,
+            Some(value) => status_code(value.trim()).unwrap_or_else(|message| {
+                errors.push(error(code_name, value, message));
+                default_code
+            }),
+        };
+        match Redirect::new(target, code) {
+            Ok(redirect) => return Some(redirect),
+            Err(e) => errors.push(error(name, target, e.to_string())),
+        }
+    }
+    None
+}
+
+fn is_dns_label(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 63
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.starts_with('-')
+        && !name.ends_with('-')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn parse_pairs(pairs: &[(&str, &str)]) -> IngressAnnotations {
+        let map: BTreeMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (format!("{PREFIX}{k}"), (*v).to_owned()))
+            .collect();
+        parse(Some(&map), &ProxySettings::default(), &Policy::default())
+    }
+
+    fn error_keys(parsed: &IngressAnnotations) -> Vec<&str> {
+        parsed.errors.iter().map(|e| e.key.trim_start_matches(PREFIX)).collect()
+    }
+
+    #[test]
+    fn proxy_values_override_defaults() {
+        let p = parse_pairs(&[
+            ("proxy-connect-timeout", "2"),
+            ("proxy-read-timeout", " 120 "),
+            ("proxy-send-timeout", "30"),
+            ("proxy-body-size", "8m"),
+            ("proxy-next-upstream-tries", "1"),
+        ]);
+        assert!(p.errors.is_empty(), "{:?}", p.errors);
+        assert_eq!(p.proxy.connect_timeout, Duration::from_secs(2));
+        assert_eq!(p.proxy.read_timeout, Duration::from_secs(120));
+        assert_eq!(p.proxy.send_timeout, Duration::from_secs(30));
+        assert_eq!(p.proxy.max_body_size, Some(8 << 20));
+        assert_eq!(p.proxy.next_upstream_tries, 1);
+        assert!(p.customized);
+    }
+
+    #[test]
+    fn invalid_values_keep_defaults_and_are_reported() {
+        let p = parse_pairs(&[
+            ("proxy-read-timeout", "60s"),
+            ("proxy-connect-timeout", "0"),
+            ("proxy-body-size", "lots"),
+            ("ssl-redirect", "yes"),
+            ("upstream-vhost", "a b\r\n"),
+        ]);
+        assert_eq!(p.proxy, ProxySettings::default());
+        assert_eq!(p.policy, Policy::default());
+        assert_eq!(
+            error_keys(&p),
+            ["proxy-connect-timeout", "proxy-read-timeout", "proxy-body-size", "ssl-redirect", "upstream-vhost"]
+        );
+        assert!(!p.customized);
+    }
+
+    #[test]
+    fn redirects_temporal_first_and_literal() {
+        let p = parse_pairs(&[
+            ("permanent-redirect", "https://new.example/"),
+            ("temporal-redirect", "https://tmp.example/"),
+            ("temporal-redirect-code", "307"),
+        ]);
+        let r = p.policy.redirect.unwrap();
+        assert_eq!((r.location.to_str().unwrap(), r.code.as_u16()), ("https://tmp.example/", 307));
+        let p = parse_pairs(&[("permanent-redirect", "https://new.example/$1"), ("permanent-redirect-code", "999")]);
+        assert_eq!(p.policy.redirect.as_ref().unwrap().code.as_u16(), 301);
+        assert_eq!(error_keys(&p), ["permanent-redirect-code"]);
+        let p = parse_pairs(&[("permanent-redirect", "not a url")]);
+        assert!(p.policy.redirect.is_none());
+        assert_eq!(error_keys(&p), ["permanent-redirect"]);
+    }
+
+    #[test]
+    fn routing_options() {
+        let p = parse_pairs(&[
+            ("rewrite-target", "/$2"),
+            ("app-root", "/app1"),
+            ("server-alias", "a.example.com, *.b.example.com"),
+            ("from-to-www-redirect", "true"),
+            ("default-backend", "fallback"),
+            ("service-upstream", "true"),
+        ]);
+        assert!(p.errors.is_empty(), "{:?}", p.errors);
+        assert!(p.routing.regex_mode());
+        assert_eq!(p.routing.server_alias.len(), 2);
+        assert_eq!(p.routing.app_root.unwrap(), "/app1");
+        assert!(p.routing.from_to_www && p.routing.service_upstream);
+        let bad = parse_pairs(&[("server-alias", "ok.com, bad host"), ("default-backend", "Bad_Name")]);
+        assert_eq!(error_keys(&bad), ["server-alias", "default-backend"]);
+    }
+
+    #[test]
+    fn snippets_are_refused_and_unknown_keys_reported() {
+        let p = parse_pairs(&[
+            ("configuration-snippet", "more_set_headers \"x: y\";"),
+            ("server-snippet", "location /x {}"),
+            ("made-up-annotation", "1"),
+            ("ssl-redirect", "false"),
+        ]);
+        assert_eq!(
+            p.refused,
+            [format!("{PREFIX}configuration-snippet"), format!("{PREFIX}server-snippet")]
+        );
+        assert_eq!(p.unknown, [format!("{PREFIX}made-up-annotation")]);
+        assert!(!p.policy.ssl_redirect);
+    }
+
+    #[test]
+    fn other_prefixes_are_not_ours() {
+        let map = BTreeMap::from([("kubernetes.io/ingress.class".to_owned(), "nginx".to_owned())]);
+        let p = parse(Some(&map), &ProxySettings::default(), &Policy::default());
+        assert!(p.unknown.is_empty() && !p.customized);
+    }
+}

@@ -1,0 +1,296 @@
+//! Every `nginx.ingress.kubernetes.io/*` annotation ingress-nginx documents,
+//! with what edge-gateway does with it. This table is the one source of
+//! truth: `docs/compatibility.md` shows it (a test fails when the page and
+//! the table differ), unknown keys are reported, and `edge-gateway check`
+//! reads it.
+
+/// How an annotation is supported.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Support {
+    /// Behaves as in ingress-nginx.
+    Supported,
+    /// Supported, with a deliberate difference (the note says how).
+    Differs(&'static str),
+    /// Refused: an Ingress carrying it is not served (the note says why).
+    Refused(&'static str),
+    /// Read and ignored: it has no effect here (the note says why that is
+    /// harmless).
+    Ignored(&'static str),
+    /// Not built yet: the annotation has no effect (the note says what
+    /// happens instead).
+    NotYet(&'static str),
+}
+
+impl Support {
+    /// The one-word status for tables.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Supported => "supported",
+            Self::Differs(_) => "differs",
+            Self::Refused(_) => "refused",
+            Self::Ignored(_) => "ignored",
+            Self::NotYet(_) => "not yet",
+        }
+    }
+
+    /// The explanation, if any.
+    pub fn note(self) -> &'static str {
+        match self {
+            Self::Supported => "",
+            Self::Differs(n) | Self::Refused(n) | Self::Ignored(n) | Self::NotYet(n) => n,
+        }
+    }
+}
+
+/// One known annotation (without the prefix).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Known {
+    /// The name after `nginx.ingress.kubernetes.io/`.
+    pub name: &'static str,
+    /// What edge-gateway does with it.
+    pub support: Support,
+}
+
+const fn s(name: &'static str) -> Known {
+    Known {
+        name,
+        support: Support::Supported,
+    }
+}
+
+const fn d(name: &'static str, note: &'static str) -> Known {
+    Known {
+        name,
+        support: Support::Differs(note),
+    }
+}
+
+const fn r(name: &'static str, note: &'static str) -> Known {
+    Known {
+        name,
+        support: Support::Refused(note),
+    }
+}
+
+const fn i(name: &'static str, note: &'static str) -> Known {
+    Known {
+        name,
+        support: Support::Ignored(note),
+    }
+}
+
+const fn n(name: &'static str, note: &'static str) -> Known {
+    Known {
+        name,
+        support: Support::NotYet(note),
+    }
+}
+
+const SNIPPET: &str = "raw nginx configuration text: never pasted into anything here; the Ingress is not served (ingress-nginx refuses it too by default, above annotations-risk-level)";
+const NO_TRACING: &str = "no tracing exporter yet; requests are served without spans";
+const PENDING: &str = "not applied yet: the route is served without it";
+const BUFFERS: &str = "nginx buffer tuning; bodies stream here without these buffers";
+
+/// The annotations, alphabetically.
+pub const ANNOTATIONS: &[Known] = &[
+    n("affinity", PENDING),
+    n("affinity-canary-behavior", PENDING),
+    n("affinity-mode", PENDING),
+    n("allowlist-source-range", PENDING),
+    s("app-root"),
+    n("auth-always-set-cookie", PENDING),
+    n("auth-cache-duration", PENDING),
+    n("auth-cache-key", PENDING),
+    i("auth-keepalive", "keep-alive to the auth service is the auth client's own business"),
+    i("auth-keepalive-requests", "keep-alive to the auth service is the auth client's own business"),
+    i("auth-keepalive-share-vars", "keep-alive to the auth service is the auth client's own business"),
+    i("auth-keepalive-timeout", "keep-alive to the auth service is the auth client's own business"),
+    n("auth-method", PENDING),
+    n("auth-proxy-set-headers", "the auth subrequest carries the client's headers; extra headers from a ConfigMap are not added"),
+    n("auth-realm", PENDING),
+    n("auth-request-redirect", PENDING),
+    n("auth-response-headers", PENDING),
+    n("auth-secret", PENDING),
+    n("auth-secret-type", PENDING),
+    n("auth-signin", PENDING),
+    n("auth-signin-redirect-param", PENDING),
+    r("auth-snippet", SNIPPET),
+    n("auth-tls-error-page", "client certificate authentication is not built yet; requests are served without it"),
+    n("auth-tls-match-cn", "client certificate authentication is not built yet; requests are served without it"),
+    n("auth-tls-pass-certificate-to-upstream", "client certificate authentication is not built yet; requests are served without it"),
+    n("auth-tls-secret", "client certificate authentication is not built yet; requests are served without it"),
+    n("auth-tls-verify-client", "client certificate authentication is not built yet; requests are served without it"),
+    n("auth-tls-verify-depth", "client certificate authentication is not built yet; requests are served without it"),
+    n("auth-type", PENDING),
+    n("auth-url", PENDING),
+    n("backend-protocol", PENDING),
+    n("canary", PENDING),
+    n("canary-by-cookie", PENDING),
+    n("canary-by-header", PENDING),
+    n("canary-by-header-pattern", PENDING),
+    n("canary-by-header-value", PENDING),
+    n("canary-weight", PENDING),
+    n("canary-weight-total", PENDING),
+    i("client-body-buffer-size", BUFFERS),
+    r("configuration-snippet", SNIPPET),
+    i("connection-proxy-header", "the upstream Connection header is managed per connection (keep-alive)"),
+    n("cors-allow-credentials", PENDING),
+    n("cors-allow-headers", PENDING),
+    n("cors-allow-methods", PENDING),
+    n("cors-allow-origin", PENDING),
+    n("cors-expose-headers", PENDING),
+    n("cors-max-age", PENDING),
+    n("custom-headers", "headers from a ConfigMap are not added yet"),
+    n("custom-http-errors", "error pages are not replaced by a default backend yet; upstream errors pass through"),
+    s("default-backend"),
+    n("denylist-source-range", PENDING),
+    s("enable-access-log"),
+    n("enable-cors", PENDING),
+    n("enable-global-auth", "there is no global-auth-url yet, so nothing to disable"),
+    i("enable-influxdb", "InfluxDB export is not supported; use the Prometheus metrics"),
+    n("enable-modsecurity", "no WAF; requests are served unfiltered"),
+    i("enable-opentelemetry", NO_TRACING),
+    i("enable-opentracing", NO_TRACING),
+    n("enable-owasp-core-rules", "no WAF; requests are served unfiltered"),
+    i("enable-rewrite-log", "rewrites are visible in the access log"),
+    s("force-ssl-redirect"),
+    s("from-to-www-redirect"),
+    n("global-rate-limit", "only per-replica limits (limit-rps, limit-rpm, limit-connections)"),
+    n("global-rate-limit-ignored-cidrs", "only per-replica limits"),
+    n("global-rate-limit-key", "only per-replica limits"),
+    n("global-rate-limit-window", "only per-replica limits"),
+    i("http2-push-preload", "HTTP/2 server push is obsolete and ignored by browsers"),
+    i("influxdb-host", "InfluxDB export is not supported"),
+    i("influxdb-measurement", "InfluxDB export is not supported"),
+    i("influxdb-port", "InfluxDB export is not supported"),
+    i("influxdb-server-name", "InfluxDB export is not supported"),
+    n("limit-burst-multiplier", PENDING),
+    n("limit-connections", PENDING),
+    n("limit-rate", "response bandwidth limits are not built yet"),
+    n("limit-rate-after", "response bandwidth limits are not built yet"),
+    n("limit-rpm", PENDING),
+    n("limit-rps", PENDING),
+    n("limit-whitelist", PENDING),
+    n("load-balance", PENDING),
+    n("mirror-host", "request mirroring is not built yet"),
+    n("mirror-request-body", "request mirroring is not built yet"),
+    n("mirror-target", "request mirroring is not built yet"),
+    r("modsecurity-snippet", SNIPPET),
+    n("modsecurity-transaction-id", "no WAF"),
+    i("opentelemetry-operation-name", NO_TRACING),
+    i("opentelemetry-trust-incoming-span", NO_TRACING),
+    i("opentracing-trust-incoming-span", NO_TRACING),
+    s("permanent-redirect"),
+    s("permanent-redirect-code"),
+    s("preserve-trailing-slash"),
+    s("proxy-body-size"),
+    i("proxy-buffer-size", BUFFERS),
+    d("proxy-buffering", "responses always stream (ingress-nginx's default, off); \"on\" is accepted and streams too"),
+    i("proxy-buffers-number", BUFFERS),
+    s("proxy-connect-timeout"),
+    n("proxy-cookie-domain", "Set-Cookie domains are passed through unchanged"),
+    n("proxy-cookie-path", "Set-Cookie paths are passed through unchanged"),
+    d("proxy-http-version", "HTTP/1.1 upstream always (ingress-nginx's default); 1.0 is accepted and served over 1.1"),
+    i("proxy-max-temp-file-size", BUFFERS),
+    n("proxy-next-upstream", PENDING),
+    n("proxy-next-upstream-timeout", PENDING),
+    s("proxy-next-upstream-tries"),
+    s("proxy-read-timeout"),
+    n("proxy-redirect-from", "Location headers are passed through unchanged"),
+    n("proxy-redirect-to", "Location headers are passed through unchanged"),
+    d("proxy-request-buffering", "request bodies always stream to the upstream; \"on\" (ingress-nginx's default) is accepted and streams too"),
+    s("proxy-send-timeout"),
+    n("proxy-ssl-ciphers", "upstream TLS uses rustls' cipher suites"),
+    n("proxy-ssl-name", PENDING),
+    n("proxy-ssl-protocols", "upstream TLS offers TLS 1.2 and 1.3"),
+    n("proxy-ssl-secret", PENDING),
+    n("proxy-ssl-server-name", PENDING),
+    n("proxy-ssl-verify", PENDING),
+    i("proxy-ssl-verify-depth", "chain depth is bounded by the verifier"),
+    s("rewrite-target"),
+    n("satisfy", "basic and external auth both apply when both are set (satisfy all)"),
+    s("server-alias"),
+    r("server-snippet", SNIPPET),
+    s("service-upstream"),
+    n("session-cookie-change-on-failure", PENDING),
+    n("session-cookie-conditional-samesite-none", PENDING),
+    n("session-cookie-domain", PENDING),
+    n("session-cookie-expires", PENDING),
+    n("session-cookie-max-age", PENDING),
+    n("session-cookie-name", PENDING),
+    n("session-cookie-path", PENDING),
+    n("session-cookie-samesite", PENDING),
+    n("session-cookie-secure", PENDING),
+    i("ssl-ciphers", "TLS cipher suites are the gateway's (AEAD only)"),
+    n("ssl-passthrough", "TLS is always terminated; the Ingress is served as an HTTPS route"),
+    i("ssl-prefer-server-ciphers", "TLS cipher suites are the gateway's (AEAD only)"),
+    s("ssl-redirect"),
+    r("stream-snippet", SNIPPET),
+    s("temporal-redirect"),
+    s("temporal-redirect-code"),
+    n("upstream-hash-by", PENDING),
+    n("upstream-hash-by-subset", "consistent hashing over all endpoints"),
+    n("upstream-hash-by-subset-size", "consistent hashing over all endpoints"),
+    s("upstream-vhost"),
+    s("use-regex"),
+    n("whitelist-source-range", PENDING),
+    s("x-forwarded-prefix"),
+];
+
+/// The entry for an annotation name (without prefix).
+pub fn known(name: &str) -> Option<&'static Known> {
+    ANNOTATIONS
+        .binary_search_by(|k| k.name.cmp(name))
+        .ok()
+        .and_then(|i| ANNOTATIONS.get(i))
+}
+
+/// The table as Markdown, for docs/compatibility.md.
+pub fn markdown() -> String {
+    let mut out = String::from("| Annotation (`nginx.ingress.kubernetes.io/…`) | Status | Notes |\n|---|---|---|\n");
+    for k in ANNOTATIONS {
+        out.push_str(&format!("| `{}` | {} | {} |\n", k.name, k.support.label(), k.support.note()));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_is_sorted_and_unique() {
+        for pair in ANNOTATIONS.windows(2) {
+            assert!(pair[0].name < pair[1].name, "{} before {}", pair[0].name, pair[1].name);
+        }
+        assert!(known("rewrite-target").is_some());
+        assert!(known("no-such-thing").is_none());
+    }
+
+    #[test]
+    fn every_snippet_is_refused() {
+        for k in ANNOTATIONS.iter().filter(|k| k.name.ends_with("-snippet")) {
+            assert!(matches!(k.support, Support::Refused(_)), "{}", k.name);
+        }
+    }
+
+    /// docs/compatibility.md shows this table between markers. When this
+    /// fails, `UPDATE_DOCS=1 cargo test -p controller compatibility_page`
+    /// rewrites the section.
+    #[test]
+    fn the_compatibility_page_shows_this_table() {
+        let file = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/compatibility.md");
+        let page = std::fs::read_to_string(file).expect("docs/compatibility.md");
+        let begin = "<!-- annotations:begin -->\n";
+        let end = "<!-- annotations:end -->";
+        let start = page.find(begin).map(|i| i + begin.len()).expect("begin marker");
+        let stop = page.find(end).expect("end marker");
+        let table = markdown();
+        if page[start..stop] != table && std::env::var_os("UPDATE_DOCS").is_some() {
+            let updated = format!("{}{table}{}", &page[..start], &page[stop..]);
+            std::fs::write(file, updated).expect("write docs/compatibility.md");
+            return;
+        }
+        assert!(page[start..stop] == table, "docs/compatibility.md is out of date: run UPDATE_DOCS=1 cargo test -p controller compatibility_page");
+    }
+}

@@ -1,0 +1,114 @@
+//! Parsers for annotation values, as ingress-nginx reads them.
+
+use std::time::Duration;
+
+/// A timeout in whole seconds, as ingress-nginx's integer annotations.
+pub(crate) fn seconds(value: &str) -> Result<Duration, String> {
+    match value.parse::<u64>() {
+        Ok(0) => Err("must be at least 1 second".to_owned()),
+        Ok(n) if n <= 24 * 3600 => Ok(Duration::from_secs(n)),
+        Ok(_) => Err("must be at most 86400 seconds".to_owned()),
+        Err(_) => Err("must be a whole number of seconds".to_owned()),
+    }
+}
+
+/// nginx's size syntax: a number with an optional `k`, `m` or `g` suffix
+/// (either case); `0` means unlimited.
+pub(crate) fn body_size(value: &str) -> Result<Option<u64>, String> {
+    let (digits, unit) = match value.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => (&value[..i], c.to_ascii_lowercase()),
+        _ => (value, 'b'),
+    };
+    let multiplier: u64 = match unit {
+        'b' => 1,
+        'k' => 1 << 10,
+        'm' => 1 << 20,
+        'g' => 1 << 30,
+        _ => return Err("size unit must be k, m or g".to_owned()),
+    };
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| "must be a size such as 1m, 512k or 0".to_owned())?;
+    let bytes = n
+        .checked_mul(multiplier)
+        .ok_or_else(|| "size too large".to_owned())?;
+    Ok((bytes > 0).then_some(bytes))
+}
+
+/// Attempts per request; `0` means no limit (every endpoint may be tried).
+pub(crate) fn tries(value: &str) -> Result<u32, String> {
+    match value.parse::<u32>() {
+        Ok(0) => Ok(u32::MAX),
+        Ok(n) => Ok(n),
+        Err(_) => Err("must be a whole number".to_owned()),
+    }
+}
+
+/// A boolean as Go's `strconv.ParseBool` reads it, which ingress-nginx uses.
+pub(crate) fn boolean(value: &str) -> Result<bool, String> {
+    match value {
+        "1" | "t" | "T" | "true" | "TRUE" | "True" => Ok(true),
+        "0" | "f" | "F" | "false" | "FALSE" | "False" => Ok(false),
+        _ => Err("must be true or false".to_owned()),
+    }
+}
+
+/// A header value without control characters (no header injection).
+pub(crate) fn header_value(value: &str) -> Result<http::HeaderValue, String> {
+    if value.bytes().any(|b| b.is_ascii_control()) {
+        return Err("must not contain control characters".to_owned());
+    }
+    http::HeaderValue::from_str(value).map_err(|_| "is not a valid header value".to_owned())
+}
+
+/// A `host[:port]` for the upstream Host header.
+pub(crate) fn host_and_port(value: &str) -> Result<http::HeaderValue, String> {
+    let ok = !value.is_empty()
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-._:[]".contains(&b));
+    if !ok {
+        return Err("must be a host name, optionally with :port".to_owned());
+    }
+    header_value(value)
+}
+
+/// A redirect status code.
+pub(crate) fn status_code(value: &str) -> Result<u16, String> {
+    value
+        .parse::<u16>()
+        .ok()
+        .filter(|c| (300..=399).contains(c))
+        .ok_or_else(|| "must be a redirect status between 300 and 399".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn body_sizes_follow_nginx_syntax() {
+        assert_eq!(body_size("0"), Ok(None));
+        assert_eq!(body_size("100"), Ok(Some(100)));
+        assert_eq!(body_size("512k"), Ok(Some(512 << 10)));
+        assert_eq!(body_size("1M"), Ok(Some(1 << 20)));
+        assert_eq!(body_size("2g"), Ok(Some(2 << 30)));
+        for bad in ["", "m", "1.5m", "-1", "1t", "99999999999999999999g", "1 m"] {
+            assert!(body_size(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn scalars() {
+        assert_eq!(tries("0"), Ok(u32::MAX));
+        assert!(tries("-1").is_err());
+        assert_eq!(boolean("True"), Ok(true));
+        assert!(boolean("yes").is_err());
+        assert!(seconds("0").is_err());
+        assert!(host_and_port("svc.ns.svc:8080").is_ok());
+        assert!(host_and_port("a b").is_err());
+        assert!(header_value("/api\r\nx: y").is_err());
+        assert_eq!(status_code("308"), Ok(308));
+        assert!(status_code("200").is_err());
+    }
+}
