@@ -29,11 +29,90 @@ pub(crate) struct Cli {
 
 /// Subcommands.
 #[derive(Debug, Subcommand)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one value, parsed once at start-up"
+)]
 pub(crate) enum Command {
     /// Serve the bundled example models: starts a demo model server on every
     /// endpoint address of the `model-serving-*` Services in the manifests
     /// folder, then serves the folder like the default command.
     Demo(ServeArgs),
+    /// Create, delete or list the model-serving platform's Ingresses through
+    /// the Kubernetes API (the client API; see docs/client-api.md).
+    Ingress(IngressArgs),
+}
+
+/// `edge-gateway ingress`: the Ingress client API on the command line.
+///
+/// The host, base path, class, TLS Secret and URL ports come from
+/// INGRESS_HOST (localhost), INGRESS_BASE_PATH (/api/v1/predict),
+/// INGRESS_CLASS (nginx), INGRESS_TLS_SECRET (none), INGRESS_HTTP_PORT
+/// (30080) and INGRESS_HTTPS_PORT (30443). Exit status: 0 on success, 2 for
+/// invalid input or configuration (nothing was sent), 1 when the API call
+/// failed.
+#[derive(Debug, Args)]
+pub(crate) struct IngressArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub(crate) action: IngressAction,
+    /// Kubeconfig to use (default: $KUBECONFIG, ~/.kube/config, or the
+    /// in-cluster service account).
+    #[arg(long, global = true, value_name = "PATH")]
+    pub(crate) kubeconfig: Option<PathBuf>,
+}
+
+/// The `ingress` subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum IngressAction {
+    /// Create the Ingress, or update it if the client created it before, and
+    /// print its public URL.
+    Create(IngressCreateArgs),
+    /// Delete the Ingress if the client created it (a missing one is fine).
+    Delete(IngressNameArgs),
+    /// List the Ingresses the client created, with their URLs.
+    List(IngressListArgs),
+}
+
+/// Which Ingress.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct IngressNameArgs {
+    /// The Ingress's namespace.
+    #[arg(short, long, value_name = "NAMESPACE")]
+    pub(crate) namespace: String,
+    /// The Ingress's name, e.g. model-serving-1.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) name: String,
+}
+
+/// What `ingress create` writes.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct IngressCreateArgs {
+    /// Which Ingress.
+    #[command(flatten)]
+    pub(crate) ingress: IngressNameArgs,
+    /// The Service that receives the traffic (in the same namespace).
+    #[arg(long, value_name = "NAME")]
+    pub(crate) service: String,
+    /// The Service's port.
+    #[arg(long, default_value_t = 80, value_name = "PORT")]
+    pub(crate) service_port: u16,
+    /// The rule's host (default: INGRESS_HOST, else localhost).
+    #[arg(long, value_name = "HOST")]
+    pub(crate) host: Option<String>,
+    /// The Prefix path (default: <INGRESS_BASE_PATH>/<id>, the id being the
+    /// name without a model-serving- prefix: /api/v1/predict/1 for
+    /// model-serving-1).
+    #[arg(long, value_name = "PATH")]
+    pub(crate) path: Option<String>,
+}
+
+/// Where `ingress list` looks.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct IngressListArgs {
+    /// Only this namespace (default: all namespaces).
+    #[arg(short, long, value_name = "NAMESPACE")]
+    pub(crate) namespace: Option<String>,
 }
 
 /// How log lines are written (to stderr).
@@ -361,5 +440,65 @@ mod tests {
             panic!("not the demo command");
         };
         assert_eq!(args.http_port, 8080);
+    }
+
+    #[test]
+    fn ingress_create_takes_the_client_arguments() {
+        let cli = Cli::try_parse_from([
+            "edge-gateway",
+            "ingress",
+            "create",
+            "--namespace",
+            "user-1",
+            "--name",
+            "model-serving-3",
+            "--service",
+            "model-serving-3",
+            "--kubeconfig",
+            "/tmp/kc",
+        ])
+        .unwrap();
+        let Some(Command::Ingress(args)) = cli.command else {
+            panic!("not the ingress command");
+        };
+        assert_eq!(args.kubeconfig, Some(PathBuf::from("/tmp/kc")));
+        let IngressAction::Create(create) = args.action else {
+            panic!("not create");
+        };
+        assert_eq!(create.ingress.namespace, "user-1");
+        assert_eq!(create.service_port, 80);
+        assert_eq!((create.host, create.path), (None, None));
+    }
+
+    #[test]
+    fn ingress_arguments_are_required_where_they_must_be() {
+        for args in [
+            &["ingress", "create", "--namespace", "a", "--name", "b"][..],
+            &["ingress", "delete", "--name", "b"],
+            &[
+                "ingress",
+                "create",
+                "-n",
+                "a",
+                "--name",
+                "b",
+                "--service",
+                "s",
+                "--service-port",
+                "x",
+            ],
+            &["ingress"],
+        ] {
+            let error = Cli::try_parse_from(["edge-gateway"].iter().chain(args)).unwrap_err();
+            assert_eq!(error.exit_code(), 2, "{args:?}");
+        }
+        let cli = Cli::try_parse_from(["edge-gateway", "ingress", "list"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Some(Command::Ingress(IngressArgs {
+                action: IngressAction::List(IngressListArgs { namespace: None }),
+                ..
+            }))
+        ));
     }
 }

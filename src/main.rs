@@ -1,9 +1,11 @@
 //! The `edge-gateway` binary: parses the command line, sets up logging and
-//! the runtime, and hands over to [`serve`] or [`demo`]. Usage errors exit
-//! with status 2, runtime failures with 1.
+//! the runtime, and hands over to [`serve`] or [`demo`]; `edge-gateway
+//! ingress ...` goes to [`ingress_cmd`]. Usage errors exit with status 2,
+//! runtime failures with 1.
 
 mod cli;
 mod demo;
+mod ingress_cmd;
 mod serve;
 
 use std::process::ExitCode;
@@ -16,6 +18,8 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let args = match &cli.command {
         Some(Command::Demo(args)) => args,
+        // A client command: no serving logs, its own runtime and output.
+        Some(Command::Ingress(args)) => return ingress_cmd::main(args),
         None => &cli.serve,
     };
     init_logging(args.log_format);
@@ -32,6 +36,8 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async move {
         match cli.command {
             Some(Command::Demo(args)) => demo::run(args).await,
+            // Returned above, before logging was set up.
+            Some(Command::Ingress(_)) => Ok(()),
             None => serve::run(cli.serve).await,
         }
     });

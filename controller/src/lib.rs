@@ -8,10 +8,12 @@
 //! - [`compile`]: the pure compiler from a snapshot to a table and diagnostics;
 //! - [`manifests`]: the manifests-folder source;
 //! - [`cluster`]: the Kubernetes API source, leader election, status and Events;
+//! - [`client`]: the platform's Ingress client API (create, delete, list; URLs);
 //! - [`reconcile`]: the loop that applies source updates and publishes tables.
 
 pub mod annotations;
 pub mod class;
+pub mod client;
 pub mod cluster;
 pub mod compile;
 pub mod diagnostics;

@@ -68,14 +68,19 @@ pub(crate) struct RegexIndex {
 impl RegexIndex {
     pub(crate) fn push(&mut self, rule: RegexPath, route: RouteId) {
         // Longest path first; equal lengths keep their order (a stable sort).
-        let at = self.rules.partition_point(|(r, _)| r.source_len >= rule.source_len);
+        let at = self
+            .rules
+            .partition_point(|(r, _)| r.source_len >= rule.source_len);
         self.rules.insert(at, (rule, route));
     }
 
     /// The first rule matching the path (normalised, as nginx's `$uri`).
     pub(crate) fn lookup(&self, path: &[u8]) -> Option<RouteId> {
         let path = std::str::from_utf8(path).ok()?;
-        self.rules.iter().find(|(r, _)| r.is_match(path)).map(|(_, id)| *id)
+        self.rules
+            .iter()
+            .find(|(r, _)| r.is_match(path))
+            .map(|(_, id)| *id)
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -151,7 +156,10 @@ fn replacement(target: &str) -> Result<String, RegexError> {
                 chars.next();
             }
             _ => {
-                let name: String = chars.clone().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+                let name: String = chars
+                    .clone()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
                 return Err(RegexError::Variable(format!("${name}")));
             }
         }
@@ -192,7 +200,11 @@ mod tests {
     #[test]
     fn start_anchored_case_insensitive_longest_first() {
         let index = index(&["/id/[0-9]+", "/", "/api/v1"]);
-        assert_eq!(find(&index, "/id/123a"), Some(0), "anchored at the start only");
+        assert_eq!(
+            find(&index, "/id/123a"),
+            Some(0),
+            "anchored at the start only"
+        );
         assert_eq!(find(&index, "/ID/7"), Some(0));
         assert_eq!(find(&index, "/API/V1/x"), Some(2));
         assert_eq!(find(&index, "/other"), Some(1));
@@ -208,17 +220,30 @@ mod tests {
         assert_eq!(r.apply("/SOMETHING/x/y", None).as_deref(), Some("/x/y"));
         assert_eq!(r.apply("/else", None), None);
         let whole = Rewrite::new("/foo", "/").unwrap();
-        assert_eq!(whole.apply("/foo/bar", None).as_deref(), Some("/"), "the whole path is replaced");
+        assert_eq!(
+            whole.apply("/foo/bar", None).as_deref(),
+            Some("/"),
+            "the whole path is replaced"
+        );
         let digits = Rewrite::new("/v(\\d+)/(.*)", "/api/$1x/$2?from=gw").unwrap();
-        assert_eq!(digits.apply("/v2/items", Some("q=1")).as_deref(), Some("/api/2x/items?from=gw&q=1"));
+        assert_eq!(
+            digits.apply("/v2/items", Some("q=1")).as_deref(),
+            Some("/api/2x/items?from=gw&q=1")
+        );
         let spaces = Rewrite::new("/s/(.*)", "/$1").unwrap();
         assert_eq!(spaces.apply("/s/a b", None).as_deref(), Some("/a%20b"));
     }
 
     #[test]
     fn refuses_variables_and_non_paths() {
-        assert_eq!(Rewrite::new("/a", "/$host/x").unwrap_err(), RegexError::Variable("$host".to_owned()));
-        assert_eq!(Rewrite::new("/a", "http://x").unwrap_err(), RegexError::NotAPath);
+        assert_eq!(
+            Rewrite::new("/a", "/$host/x").unwrap_err(),
+            RegexError::Variable("$host".to_owned())
+        );
+        assert_eq!(
+            Rewrite::new("/a", "http://x").unwrap_err(),
+            RegexError::NotAPath
+        );
         assert!(Rewrite::new("/a", "/b\nc").is_err());
     }
 }

@@ -399,7 +399,9 @@ impl RouteTableBuilder {
     /// Makes `server` redirect every request to `host`
     /// (`from-to-www-redirect`), unless it redirects already.
     pub fn set_redirect_to(&mut self, server: ServerId, host: &str) {
-        self.servers[server.0].redirect_to.get_or_insert_with(|| host.into());
+        self.servers[server.0]
+            .redirect_to
+            .get_or_insert_with(|| host.into());
     }
 
     /// Whether a server has routes of its own (paths or a fallback).

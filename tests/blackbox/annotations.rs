@@ -7,7 +7,13 @@ use crate::{Setup, answered_by, service_for};
 
 const P: &str = "nginx.ingress.kubernetes.io/";
 
-fn ingress(name: &str, host: &str, path: &str, path_type: &str, annotations: &[(&str, &str)]) -> String {
+fn ingress(
+    name: &str,
+    host: &str,
+    path: &str,
+    path_type: &str,
+    annotations: &[(&str, &str)],
+) -> String {
     let mut builder = IngressBuilder::new("ann", name).class("nginx");
     for (k, v) in annotations {
         builder = builder.annotation(&format!("{P}{k}"), v);
@@ -31,7 +37,10 @@ async fn rewrite_target_sends_the_captured_path_upstream() {
             "rw.test",
             "/something(/|$)(.*)",
             "ImplementationSpecific",
-            &[("rewrite-target", "/$2"), ("x-forwarded-prefix", "/something")],
+            &[
+                ("rewrite-target", "/$2"),
+                ("x-forwarded-prefix", "/something"),
+            ],
         )],
     )
     .await;
@@ -39,9 +48,16 @@ async fn rewrite_target_sends_the_captured_path_upstream() {
     assert_eq!(response.status, 200);
     let seen = backend.last_request().unwrap();
     assert_eq!(seen.path, "/new/path?q=1");
-    assert_eq!(seen.header("x-forwarded-prefix").as_deref(), Some("/something"));
+    assert_eq!(
+        seen.header("x-forwarded-prefix").as_deref(),
+        Some("/something")
+    );
     get(s.http(), "rw.test", "/SOMETHING").await;
-    assert_eq!(backend.last_request().unwrap().path, "/", "case-insensitive, empty capture");
+    assert_eq!(
+        backend.last_request().unwrap().path,
+        "/",
+        "case-insensitive, empty capture"
+    );
     assert_eq!(get(s.http(), "rw.test", "/other").await.status, 404);
 }
 
@@ -50,7 +66,13 @@ async fn use_regex_matches_start_anchored_and_case_insensitive() {
     let backend = EchoBackend::start([127, 0, 80, 2]).await;
     let s = setup(
         &backend,
-        vec![ingress("re", "re.test", "/id/[0-9]+", "ImplementationSpecific", &[("use-regex", "true")])],
+        vec![ingress(
+            "re",
+            "re.test",
+            "/id/[0-9]+",
+            "ImplementationSpecific",
+            &[("use-regex", "true")],
+        )],
     )
     .await;
     assert_eq!(get(s.http(), "re.test", "/id/123a").await.status, 200);
@@ -67,31 +89,68 @@ async fn redirect_annotations_answer_without_proxying() {
     let s = setup(
         &backend,
         vec![
-            ingress("perm", "perm.test", "/", "Prefix", &[("permanent-redirect", "https://new.example/landing")]),
+            ingress(
+                "perm",
+                "perm.test",
+                "/",
+                "Prefix",
+                &[("permanent-redirect", "https://new.example/landing")],
+            ),
             ingress(
                 "temp",
                 "temp.test",
                 "/",
                 "Prefix",
-                &[("temporal-redirect", "/maintenance"), ("temporal-redirect-code", "307")],
+                &[
+                    ("temporal-redirect", "/maintenance"),
+                    ("temporal-redirect-code", "307"),
+                ],
             ),
-            ingress("root", "root.test", "/app1", "Prefix", &[("app-root", "/app1")]),
-            ingress("www", "www-site.test", "/", "Prefix", &[("from-to-www-redirect", "true")]),
+            ingress(
+                "root",
+                "root.test",
+                "/app1",
+                "Prefix",
+                &[("app-root", "/app1")],
+            ),
+            ingress(
+                "www",
+                "www-site.test",
+                "/",
+                "Prefix",
+                &[("from-to-www-redirect", "true")],
+            ),
         ],
     )
     .await;
     let perm = get(s.http(), "perm.test", "/anything").await;
-    assert_eq!((perm.status, perm.header("location").as_deref()), (301, Some("https://new.example/landing")));
+    assert_eq!(
+        (perm.status, perm.header("location").as_deref()),
+        (301, Some("https://new.example/landing"))
+    );
     let temp = get(s.http(), "temp.test", "/x").await;
-    assert_eq!((temp.status, temp.header("location").as_deref()), (307, Some("/maintenance")));
+    assert_eq!(
+        (temp.status, temp.header("location").as_deref()),
+        (307, Some("/maintenance"))
+    );
     let root = get(s.http(), "root.test", "/").await;
     assert_eq!(root.status, 302);
-    assert_eq!(root.header("location").as_deref(), Some("http://root.test/app1"));
+    assert_eq!(
+        root.header("location").as_deref(),
+        Some("http://root.test/app1")
+    );
     assert_eq!(get(s.http(), "root.test", "/app1/x").await.status, 200);
     let www = get(s.http(), "www.www-site.test", "/a?b=1").await;
     assert_eq!(www.status, 308);
-    assert_eq!(www.header("location").as_deref(), Some("http://www-site.test/a?b=1"));
-    assert_eq!(backend.hits(), 1, "only the app-root route's request was proxied");
+    assert_eq!(
+        www.header("location").as_deref(),
+        Some("http://www-site.test/a?b=1")
+    );
+    assert_eq!(
+        backend.hits(),
+        1,
+        "only the app-root route's request was proxied"
+    );
 }
 
 #[tokio::test]
@@ -104,14 +163,24 @@ async fn upstream_vhost_and_server_alias() {
             "vh.test",
             "/",
             "Prefix",
-            &[("upstream-vhost", "internal.svc.cluster.local"), ("server-alias", "alias.test")],
+            &[
+                ("upstream-vhost", "internal.svc.cluster.local"),
+                ("server-alias", "alias.test"),
+            ],
         )],
     )
     .await;
     assert_eq!(get(s.http(), "alias.test", "/x").await.status, 200);
     let seen = backend.last_request().unwrap();
-    assert_eq!(seen.header("host").as_deref(), Some("internal.svc.cluster.local"));
-    assert_eq!(seen.header("x-forwarded-host").as_deref(), Some("alias.test"), "X-Forwarded-Host is unchanged");
+    assert_eq!(
+        seen.header("host").as_deref(),
+        Some("internal.svc.cluster.local")
+    );
+    assert_eq!(
+        seen.header("x-forwarded-host").as_deref(),
+        Some("alias.test"),
+        "X-Forwarded-Host is unchanged"
+    );
 }
 
 #[tokio::test]
@@ -165,7 +234,13 @@ async fn a_bad_annotation_value_keeps_the_default_and_is_reported() {
     let backend = EchoBackend::start([127, 0, 80, 7]).await;
     let s = setup(
         &backend,
-        vec![ingress("bad", "bad.test", "/", "Prefix", &[("proxy-read-timeout", "sixty"), ("no-such-annotation", "x")])],
+        vec![ingress(
+            "bad",
+            "bad.test",
+            "/",
+            "Prefix",
+            &[("proxy-read-timeout", "sixty"), ("no-such-annotation", "x")],
+        )],
     )
     .await;
     assert_eq!(get(s.http(), "bad.test", "/").await.status, 200);
@@ -173,6 +248,9 @@ async fn a_bad_annotation_value_keeps_the_default_and_is_reported() {
         .wait_for_log("proxy-read-timeout", std::time::Duration::from_secs(5))
         .await;
     let logs = s.gateway.logs();
-    assert!(logs.contains("InvalidAnnotation") && logs.contains("\"sixty\""), "{logs}");
+    assert!(
+        logs.contains("InvalidAnnotation") && logs.contains("\"sixty\""),
+        "{logs}"
+    );
     assert!(logs.contains("UnknownAnnotation"), "{logs}");
 }

@@ -7,6 +7,7 @@ mod annotations;
 mod backends;
 mod cluster;
 mod limits;
+mod platform;
 mod process;
 mod reload;
 mod routing;

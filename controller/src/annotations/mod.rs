@@ -207,7 +207,12 @@ pub fn parse(
     let mut errors = Vec::new();
     apply_all(&PROXY_ANNOTATIONS, &mut parsed.proxy, &ours, &mut errors);
     apply_all(&POLICY_ANNOTATIONS, &mut parsed.policy, &ours, &mut errors);
-    apply_all(&ROUTING_ANNOTATIONS, &mut parsed.routing, &ours, &mut errors);
+    apply_all(
+        &ROUTING_ANNOTATIONS,
+        &mut parsed.routing,
+        &ours,
+        &mut errors,
+    );
     parsed.policy.redirect = redirect(&ours, &mut errors).map(std::sync::Arc::new);
     parsed.errors = errors;
     parsed.customized = parsed.proxy != *proxy_defaults || parsed.policy != *policy_defaults;
@@ -241,12 +246,19 @@ fn error(name: &str, value: &str, message: String) -> AnnotationError {
 /// `temporal-redirect` (checked first, code 302 unless
 /// `temporal-redirect-code`), else `permanent-redirect` (301 unless
 /// `permanent-redirect-code`), as ingress-nginx's redirect parser.
-fn redirect(annotations: &BTreeMap<&str, &str>, errors: &mut Vec<AnnotationError>) -> Option<Redirect> {
+fn redirect(
+    annotations: &BTreeMap<&str, &str>,
+    errors: &mut Vec<AnnotationError>,
+) -> Option<Redirect> {
     for (name, code_name, default_code) in [
         ("temporal-redirect", "temporal-redirect-code", 302),
         ("permanent-redirect", "permanent-redirect-code", 301),
     ] {
-        let Some(target) = annotations.get(name).map(|v| v.trim()).filter(|v| !v.is_empty()) else {
+        let Some(target) = annotations
+            .get(name)
+            .map(|v| v.trim())
+            .filter(|v| !v.is_empty())
+        else {
             continue;
         };
         let code = match annotations.get(code_name) {
@@ -267,7 +279,9 @@ fn redirect(annotations: &BTreeMap<&str, &str>, errors: &mut Vec<AnnotationError
 fn is_dns_label(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 63
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !name.starts_with('-')
         && !name.ends_with('-')
 }
@@ -286,7 +300,11 @@ mod tests {
     }
 
     fn error_keys(parsed: &IngressAnnotations) -> Vec<&str> {
-        parsed.errors.iter().map(|e| e.key.trim_start_matches(PREFIX)).collect()
+        parsed
+            .errors
+            .iter()
+            .map(|e| e.key.trim_start_matches(PREFIX))
+            .collect()
     }
 
     #[test]
@@ -320,7 +338,13 @@ mod tests {
         assert_eq!(p.policy, Policy::default());
         assert_eq!(
             error_keys(&p),
-            ["proxy-connect-timeout", "proxy-read-timeout", "proxy-body-size", "ssl-redirect", "upstream-vhost"]
+            [
+                "proxy-connect-timeout",
+                "proxy-read-timeout",
+                "proxy-body-size",
+                "ssl-redirect",
+                "upstream-vhost"
+            ]
         );
         assert!(!p.customized);
     }
@@ -333,8 +357,14 @@ mod tests {
             ("temporal-redirect-code", "307"),
         ]);
         let r = p.policy.redirect.unwrap();
-        assert_eq!((r.location.to_str().unwrap(), r.code.as_u16()), ("https://tmp.example/", 307));
-        let p = parse_pairs(&[("permanent-redirect", "https://new.example/$1"), ("permanent-redirect-code", "999")]);
+        assert_eq!(
+            (r.location.to_str().unwrap(), r.code.as_u16()),
+            ("https://tmp.example/", 307)
+        );
+        let p = parse_pairs(&[
+            ("permanent-redirect", "https://new.example/$1"),
+            ("permanent-redirect-code", "999"),
+        ]);
         assert_eq!(p.policy.redirect.as_ref().unwrap().code.as_u16(), 301);
         assert_eq!(error_keys(&p), ["permanent-redirect-code"]);
         let p = parse_pairs(&[("permanent-redirect", "not a url")]);
@@ -357,7 +387,10 @@ mod tests {
         assert_eq!(p.routing.server_alias.len(), 2);
         assert_eq!(p.routing.app_root.unwrap(), "/app1");
         assert!(p.routing.from_to_www && p.routing.service_upstream);
-        let bad = parse_pairs(&[("server-alias", "ok.com, bad host"), ("default-backend", "Bad_Name")]);
+        let bad = parse_pairs(&[
+            ("server-alias", "ok.com, bad host"),
+            ("default-backend", "Bad_Name"),
+        ]);
         assert_eq!(error_keys(&bad), ["server-alias", "default-backend"]);
     }
 
@@ -371,7 +404,10 @@ mod tests {
         ]);
         assert_eq!(
             p.refused,
-            [format!("{PREFIX}configuration-snippet"), format!("{PREFIX}server-snippet")]
+            [
+                format!("{PREFIX}configuration-snippet"),
+                format!("{PREFIX}server-snippet")
+            ]
         );
         assert_eq!(p.unknown, [format!("{PREFIX}made-up-annotation")]);
         assert!(!p.policy.ssl_redirect);

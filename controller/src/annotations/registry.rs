@@ -101,12 +101,27 @@ pub const ANNOTATIONS: &[Known] = &[
     n("auth-always-set-cookie", PENDING),
     n("auth-cache-duration", PENDING),
     n("auth-cache-key", PENDING),
-    i("auth-keepalive", "keep-alive to the auth service is the auth client's own business"),
-    i("auth-keepalive-requests", "keep-alive to the auth service is the auth client's own business"),
-    i("auth-keepalive-share-vars", "keep-alive to the auth service is the auth client's own business"),
-    i("auth-keepalive-timeout", "keep-alive to the auth service is the auth client's own business"),
+    i(
+        "auth-keepalive",
+        "keep-alive to the auth service is the auth client's own business",
+    ),
+    i(
+        "auth-keepalive-requests",
+        "keep-alive to the auth service is the auth client's own business",
+    ),
+    i(
+        "auth-keepalive-share-vars",
+        "keep-alive to the auth service is the auth client's own business",
+    ),
+    i(
+        "auth-keepalive-timeout",
+        "keep-alive to the auth service is the auth client's own business",
+    ),
     n("auth-method", PENDING),
-    n("auth-proxy-set-headers", "the auth subrequest carries the client's headers; extra headers from a ConfigMap are not added"),
+    n(
+        "auth-proxy-set-headers",
+        "the auth subrequest carries the client's headers; extra headers from a ConfigMap are not added",
+    ),
     n("auth-realm", PENDING),
     n("auth-request-redirect", PENDING),
     n("auth-response-headers", PENDING),
@@ -115,12 +130,30 @@ pub const ANNOTATIONS: &[Known] = &[
     n("auth-signin", PENDING),
     n("auth-signin-redirect-param", PENDING),
     r("auth-snippet", SNIPPET),
-    n("auth-tls-error-page", "client certificate authentication is not built yet; requests are served without it"),
-    n("auth-tls-match-cn", "client certificate authentication is not built yet; requests are served without it"),
-    n("auth-tls-pass-certificate-to-upstream", "client certificate authentication is not built yet; requests are served without it"),
-    n("auth-tls-secret", "client certificate authentication is not built yet; requests are served without it"),
-    n("auth-tls-verify-client", "client certificate authentication is not built yet; requests are served without it"),
-    n("auth-tls-verify-depth", "client certificate authentication is not built yet; requests are served without it"),
+    n(
+        "auth-tls-error-page",
+        "client certificate authentication is not built yet; requests are served without it",
+    ),
+    n(
+        "auth-tls-match-cn",
+        "client certificate authentication is not built yet; requests are served without it",
+    ),
+    n(
+        "auth-tls-pass-certificate-to-upstream",
+        "client certificate authentication is not built yet; requests are served without it",
+    ),
+    n(
+        "auth-tls-secret",
+        "client certificate authentication is not built yet; requests are served without it",
+    ),
+    n(
+        "auth-tls-verify-client",
+        "client certificate authentication is not built yet; requests are served without it",
+    ),
+    n(
+        "auth-tls-verify-depth",
+        "client certificate authentication is not built yet; requests are served without it",
+    ),
     n("auth-type", PENDING),
     n("auth-url", PENDING),
     n("backend-protocol", PENDING),
@@ -133,33 +166,63 @@ pub const ANNOTATIONS: &[Known] = &[
     n("canary-weight-total", PENDING),
     i("client-body-buffer-size", BUFFERS),
     r("configuration-snippet", SNIPPET),
-    i("connection-proxy-header", "the upstream Connection header is managed per connection (keep-alive)"),
+    i(
+        "connection-proxy-header",
+        "the upstream Connection header is managed per connection (keep-alive)",
+    ),
     n("cors-allow-credentials", PENDING),
     n("cors-allow-headers", PENDING),
     n("cors-allow-methods", PENDING),
     n("cors-allow-origin", PENDING),
     n("cors-expose-headers", PENDING),
     n("cors-max-age", PENDING),
-    n("custom-headers", "headers from a ConfigMap are not added yet"),
-    n("custom-http-errors", "error pages are not replaced by a default backend yet; upstream errors pass through"),
+    n(
+        "custom-headers",
+        "headers from a ConfigMap are not added yet",
+    ),
+    n(
+        "custom-http-errors",
+        "error pages are not replaced by a default backend yet; upstream errors pass through",
+    ),
     s("default-backend"),
     n("denylist-source-range", PENDING),
     s("enable-access-log"),
     n("enable-cors", PENDING),
-    n("enable-global-auth", "there is no global-auth-url yet, so nothing to disable"),
-    i("enable-influxdb", "InfluxDB export is not supported; use the Prometheus metrics"),
-    n("enable-modsecurity", "no WAF; requests are served unfiltered"),
+    n(
+        "enable-global-auth",
+        "there is no global-auth-url yet, so nothing to disable",
+    ),
+    i(
+        "enable-influxdb",
+        "InfluxDB export is not supported; use the Prometheus metrics",
+    ),
+    n(
+        "enable-modsecurity",
+        "no WAF; requests are served unfiltered",
+    ),
     i("enable-opentelemetry", NO_TRACING),
     i("enable-opentracing", NO_TRACING),
-    n("enable-owasp-core-rules", "no WAF; requests are served unfiltered"),
-    i("enable-rewrite-log", "rewrites are visible in the access log"),
+    n(
+        "enable-owasp-core-rules",
+        "no WAF; requests are served unfiltered",
+    ),
+    i(
+        "enable-rewrite-log",
+        "rewrites are visible in the access log",
+    ),
     s("force-ssl-redirect"),
     s("from-to-www-redirect"),
-    n("global-rate-limit", "only per-replica limits (limit-rps, limit-rpm, limit-connections)"),
+    n(
+        "global-rate-limit",
+        "only per-replica limits (limit-rps, limit-rpm, limit-connections)",
+    ),
     n("global-rate-limit-ignored-cidrs", "only per-replica limits"),
     n("global-rate-limit-key", "only per-replica limits"),
     n("global-rate-limit-window", "only per-replica limits"),
-    i("http2-push-preload", "HTTP/2 server push is obsolete and ignored by browsers"),
+    i(
+        "http2-push-preload",
+        "HTTP/2 server push is obsolete and ignored by browsers",
+    ),
     i("influxdb-host", "InfluxDB export is not supported"),
     i("influxdb-measurement", "InfluxDB export is not supported"),
     i("influxdb-port", "InfluxDB export is not supported"),
@@ -167,7 +230,10 @@ pub const ANNOTATIONS: &[Known] = &[
     n("limit-burst-multiplier", PENDING),
     n("limit-connections", PENDING),
     n("limit-rate", "response bandwidth limits are not built yet"),
-    n("limit-rate-after", "response bandwidth limits are not built yet"),
+    n(
+        "limit-rate-after",
+        "response bandwidth limits are not built yet",
+    ),
     n("limit-rpm", PENDING),
     n("limit-rps", PENDING),
     n("limit-whitelist", PENDING),
@@ -185,30 +251,60 @@ pub const ANNOTATIONS: &[Known] = &[
     s("preserve-trailing-slash"),
     s("proxy-body-size"),
     i("proxy-buffer-size", BUFFERS),
-    d("proxy-buffering", "responses always stream (ingress-nginx's default, off); \"on\" is accepted and streams too"),
+    d(
+        "proxy-buffering",
+        "responses always stream (ingress-nginx's default, off); \"on\" is accepted and streams too",
+    ),
     i("proxy-buffers-number", BUFFERS),
     s("proxy-connect-timeout"),
-    n("proxy-cookie-domain", "Set-Cookie domains are passed through unchanged"),
-    n("proxy-cookie-path", "Set-Cookie paths are passed through unchanged"),
-    d("proxy-http-version", "HTTP/1.1 upstream always (ingress-nginx's default); 1.0 is accepted and served over 1.1"),
+    n(
+        "proxy-cookie-domain",
+        "Set-Cookie domains are passed through unchanged",
+    ),
+    n(
+        "proxy-cookie-path",
+        "Set-Cookie paths are passed through unchanged",
+    ),
+    d(
+        "proxy-http-version",
+        "HTTP/1.1 upstream always (ingress-nginx's default); 1.0 is accepted and served over 1.1",
+    ),
     i("proxy-max-temp-file-size", BUFFERS),
     n("proxy-next-upstream", PENDING),
     n("proxy-next-upstream-timeout", PENDING),
     s("proxy-next-upstream-tries"),
     s("proxy-read-timeout"),
-    n("proxy-redirect-from", "Location headers are passed through unchanged"),
-    n("proxy-redirect-to", "Location headers are passed through unchanged"),
-    d("proxy-request-buffering", "request bodies always stream to the upstream; \"on\" (ingress-nginx's default) is accepted and streams too"),
+    n(
+        "proxy-redirect-from",
+        "Location headers are passed through unchanged",
+    ),
+    n(
+        "proxy-redirect-to",
+        "Location headers are passed through unchanged",
+    ),
+    d(
+        "proxy-request-buffering",
+        "request bodies always stream to the upstream; \"on\" (ingress-nginx's default) is accepted and streams too",
+    ),
     s("proxy-send-timeout"),
-    n("proxy-ssl-ciphers", "upstream TLS uses rustls' cipher suites"),
+    n(
+        "proxy-ssl-ciphers",
+        "upstream TLS uses rustls' cipher suites",
+    ),
     n("proxy-ssl-name", PENDING),
     n("proxy-ssl-protocols", "upstream TLS offers TLS 1.2 and 1.3"),
     n("proxy-ssl-secret", PENDING),
     n("proxy-ssl-server-name", PENDING),
     n("proxy-ssl-verify", PENDING),
-    i("proxy-ssl-verify-depth", "chain depth is bounded by the verifier"),
+    i(
+        "proxy-ssl-verify-depth",
+        "chain depth is bounded by the verifier",
+    ),
     s("rewrite-target"),
-    n("satisfy", "basic and external auth both apply when both are set (satisfy all)"),
+    n(
+        "satisfy",
+        "basic and external auth both apply when both are set (satisfy all)",
+    ),
     s("server-alias"),
     r("server-snippet", SNIPPET),
     s("service-upstream"),
@@ -221,16 +317,31 @@ pub const ANNOTATIONS: &[Known] = &[
     n("session-cookie-path", PENDING),
     n("session-cookie-samesite", PENDING),
     n("session-cookie-secure", PENDING),
-    i("ssl-ciphers", "TLS cipher suites are the gateway's (AEAD only)"),
-    n("ssl-passthrough", "TLS is always terminated; the Ingress is served as an HTTPS route"),
-    i("ssl-prefer-server-ciphers", "TLS cipher suites are the gateway's (AEAD only)"),
+    i(
+        "ssl-ciphers",
+        "TLS cipher suites are the gateway's (AEAD only)",
+    ),
+    n(
+        "ssl-passthrough",
+        "TLS is always terminated; the Ingress is served as an HTTPS route",
+    ),
+    i(
+        "ssl-prefer-server-ciphers",
+        "TLS cipher suites are the gateway's (AEAD only)",
+    ),
     s("ssl-redirect"),
     r("stream-snippet", SNIPPET),
     s("temporal-redirect"),
     s("temporal-redirect-code"),
     n("upstream-hash-by", PENDING),
-    n("upstream-hash-by-subset", "consistent hashing over all endpoints"),
-    n("upstream-hash-by-subset-size", "consistent hashing over all endpoints"),
+    n(
+        "upstream-hash-by-subset",
+        "consistent hashing over all endpoints",
+    ),
+    n(
+        "upstream-hash-by-subset-size",
+        "consistent hashing over all endpoints",
+    ),
     s("upstream-vhost"),
     s("use-regex"),
     n("whitelist-source-range", PENDING),
@@ -247,9 +358,16 @@ pub fn known(name: &str) -> Option<&'static Known> {
 
 /// The table as Markdown, for docs/compatibility.md.
 pub fn markdown() -> String {
-    let mut out = String::from("| Annotation (`nginx.ingress.kubernetes.io/…`) | Status | Notes |\n|---|---|---|\n");
+    let mut out = String::from(
+        "| Annotation (`nginx.ingress.kubernetes.io/…`) | Status | Notes |\n|---|---|---|\n",
+    );
     for k in ANNOTATIONS {
-        out.push_str(&format!("| `{}` | {} | {} |\n", k.name, k.support.label(), k.support.note()));
+        out.push_str(&format!(
+            "| `{}` | {} | {} |\n",
+            k.name,
+            k.support.label(),
+            k.support.note()
+        ));
     }
     out
 }
@@ -261,7 +379,12 @@ mod tests {
     #[test]
     fn the_table_is_sorted_and_unique() {
         for pair in ANNOTATIONS.windows(2) {
-            assert!(pair[0].name < pair[1].name, "{} before {}", pair[0].name, pair[1].name);
+            assert!(
+                pair[0].name < pair[1].name,
+                "{} before {}",
+                pair[0].name,
+                pair[1].name
+            );
         }
         assert!(known("rewrite-target").is_some());
         assert!(known("no-such-thing").is_none());
@@ -283,7 +406,10 @@ mod tests {
         let page = std::fs::read_to_string(file).expect("docs/compatibility.md");
         let begin = "<!-- annotations:begin -->\n";
         let end = "<!-- annotations:end -->";
-        let start = page.find(begin).map(|i| i + begin.len()).expect("begin marker");
+        let start = page
+            .find(begin)
+            .map(|i| i + begin.len())
+            .expect("begin marker");
         let stop = page.find(end).expect("end marker");
         let table = markdown();
         if page[start..stop] != table && std::env::var_os("UPDATE_DOCS").is_some() {
@@ -291,6 +417,9 @@ mod tests {
             std::fs::write(file, updated).expect("write docs/compatibility.md");
             return;
         }
-        assert!(page[start..stop] == table, "docs/compatibility.md is out of date: run UPDATE_DOCS=1 cargo test -p controller compatibility_page");
+        assert!(
+            page[start..stop] == table,
+            "docs/compatibility.md is out of date: run UPDATE_DOCS=1 cargo test -p controller compatibility_page"
+        );
     }
 }

@@ -94,7 +94,10 @@ pub fn resolve_key(snapshot: &Snapshot, key: &BackendKey) -> Resolved {
 /// `service-upstream`: the Service's single virtual address.
 fn resolve_cluster_ip(snapshot: &Snapshot, service_id: &NsName, port: &PortRef) -> Resolved {
     let Some(service) = snapshot.service(service_id) else {
-        return Resolved::problem(Reason::ServiceNotFound, format!("service {service_id} not found"));
+        return Resolved::problem(
+            Reason::ServiceNotFound,
+            format!("service {service_id} not found"),
+        );
     };
     let spec = service.spec.as_ref();
     let ports = spec.and_then(|s| s.ports.as_deref()).unwrap_or(&[]);
@@ -310,7 +313,14 @@ mod tests {
     fn service_upstream_uses_the_cluster_ip() {
         let mut svc = service(json!([{"port": 80, "targetPort": 8080}]));
         svc["spec"]["clusterIP"] = json!("10.96.0.7");
-        let s = snapshot(vec![svc, slice("a", json!([{"port": 8080}]), json!([{"addresses": ["10.0.0.1"]}]))]);
+        let s = snapshot(vec![
+            svc,
+            slice(
+                "a",
+                json!([{"port": 8080}]),
+                json!([{"addresses": ["10.0.0.1"]}]),
+            ),
+        ]);
         let key = BackendKey {
             namespace: "ns".into(),
             service: "svc".into(),
@@ -318,7 +328,10 @@ mod tests {
             cluster_ip: true,
         };
         assert_eq!(addrs(&resolve_key(&s, &key)), ["10.96.0.7:80"]);
-        let pods = BackendKey { cluster_ip: false, ..key };
+        let pods = BackendKey {
+            cluster_ip: false,
+            ..key
+        };
         assert_eq!(addrs(&resolve_key(&s, &pods)), ["10.0.0.1:8080"]);
     }
 

@@ -16,9 +16,9 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use gateway::host::HostPattern;
-use gateway::rewrite::{RegexPath, Rewrite};
 use gateway::path::{PathKind, PathRule};
 use gateway::policy::{Globals, Policy};
+use gateway::rewrite::{RegexPath, Rewrite};
 use gateway::settings::ProxySettings;
 use gateway::table::{RouteConflict, ServerId};
 use gateway::{BackendKey, Route, RouteAction, RouteSource, RouteTable, RouteTableBuilder};
@@ -259,7 +259,10 @@ impl<'s> Compiler<'s> {
             self.diagnose(
                 &current,
                 Reason::InvalidAnnotation,
-                format!("{}: {:?} {}; the default is used", error.key, error.value, error.message),
+                format!(
+                    "{}: {:?} {}; the default is used",
+                    error.key, error.value, error.message
+                ),
             );
         }
         for key in &parsed.unknown {
@@ -280,7 +283,9 @@ impl<'s> Compiler<'s> {
             );
             return false;
         }
-        let Some(spec) = &ingress.spec else { return true };
+        let Some(spec) = &ingress.spec else {
+            return true;
+        };
         let rules = spec.rules.as_deref().unwrap_or(&[]);
         if rules.is_empty()
             && let Some(default) = &spec.default_backend
@@ -297,7 +302,9 @@ impl<'s> Compiler<'s> {
     /// every Ingress defined its hosts: neither may shadow a real host.
     fn server_names(&mut self) {
         for (other, host) in std::mem::take(&mut self.www) {
-            let Ok(pattern) = HostPattern::parse(&other) else { continue };
+            let Ok(pattern) = HostPattern::parse(&other) else {
+                continue;
+            };
             let server = self.builder.server(Some(&pattern));
             if !self.builder.has_routes(server) {
                 self.builder.set_redirect_to(server, &host);
@@ -366,7 +373,8 @@ impl<'s> Compiler<'s> {
                 };
                 self.www.push((other, name.to_string()));
             }
-            self.aliases.extend(routing.server_alias.iter().map(|a| (a.clone(), server)));
+            self.aliases
+                .extend(routing.server_alias.iter().map(|a| (a.clone(), server)));
         }
         if server != ServerId::DEFAULT && self.hosts_seen.insert(server) {
             let default = current
@@ -408,13 +416,19 @@ impl<'s> Compiler<'s> {
                 return;
             }
         };
-        let host_key = (!host.is_empty()).then(|| HostPattern::parse(host).ok()).flatten();
+        let host_key = (!host.is_empty())
+            .then(|| HostPattern::parse(host).ok())
+            .flatten();
         let regex_mode = self.regex_hosts.contains(&host_key);
         let rule = paths::validate(&path.path_type, raw).and_then(|()| {
             if regex_mode {
-                RegexPath::new(raw).map(Rule::Regex).map_err(|e| e.to_string())
+                RegexPath::new(raw)
+                    .map(Rule::Regex)
+                    .map_err(|e| e.to_string())
             } else {
-                PathRule::new(kind, raw).map(Rule::Literal).map_err(|e| e.to_string())
+                PathRule::new(kind, raw)
+                    .map(Rule::Literal)
+                    .map_err(|e| e.to_string())
             }
         });
         let rule = match rule {
@@ -430,17 +444,19 @@ impl<'s> Compiler<'s> {
         };
         let rewrite = match &current.annotations.routing.rewrite_target {
             None => None,
-            Some(target) => match Rewrite::new(raw, target) {
-                Ok(rewrite) => Some(Arc::new(rewrite)),
-                Err(error) => {
-                    self.diagnose(
+            Some(target) => {
+                match Rewrite::new(raw, target) {
+                    Ok(rewrite) => Some(Arc::new(rewrite)),
+                    Err(error) => {
+                        self.diagnose(
                         current,
                         Reason::InvalidAnnotation,
                         format!("{}rewrite-target: {target:?} for path {raw:?}: {error}; path skipped", annotations::PREFIX),
                     );
-                    return;
+                        return;
+                    }
                 }
-            },
+            }
         };
         let Some(action) = self.backend(current, &path.backend) else {
             return;
@@ -546,7 +562,11 @@ impl<'s> Compiler<'s> {
             return None;
         };
         let service_id = NsName::new(current.key.id.namespace.clone(), service.name.clone());
-        let (action, problem) = self.service_backend(service_id, port, current.annotations.routing.service_upstream);
+        let (action, problem) = self.service_backend(
+            service_id,
+            port,
+            current.annotations.routing.service_upstream,
+        );
         if let Some((reason, message)) = problem {
             self.diagnose(current, reason, format!("{message}; requests get 503"));
         }
@@ -554,7 +574,12 @@ impl<'s> Compiler<'s> {
     }
 
     /// The backend of a Service port, resolved once per compile.
-    fn service_backend(&mut self, service_id: NsName, port: PortRef, cluster_ip: bool) -> Resolution {
+    fn service_backend(
+        &mut self,
+        service_id: NsName,
+        port: PortRef,
+        cluster_ip: bool,
+    ) -> Resolution {
         let cache_key = (service_id, port, cluster_ip);
         if let Some(done) = self.resolved.get(&cache_key) {
             return done.clone();
@@ -589,7 +614,10 @@ impl<'s> Compiler<'s> {
             self.diagnose(
                 current,
                 Reason::ServiceNotFound,
-                format!("{}default-backend: service {service_id} not found (or has no port)", annotations::PREFIX),
+                format!(
+                    "{}default-backend: service {service_id} not found (or has no port)",
+                    annotations::PREFIX
+                ),
             );
             return None;
         };

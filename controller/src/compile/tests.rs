@@ -731,10 +731,22 @@ mod routing_annotations {
     #[test]
     fn use_regex_puts_the_whole_host_in_regex_mode() {
         let regex = annotated(
-            ingress("a", "regex", T1, Some("r.com"), vec![path("/id/[0-9]+", "ImplementationSpecific", "s")]),
+            ingress(
+                "a",
+                "regex",
+                T1,
+                Some("r.com"),
+                vec![path("/id/[0-9]+", "ImplementationSpecific", "s")],
+            ),
             json!({"use-regex": "true"}),
         );
-        let plain = ingress("a", "plain", T1, Some("r.com"), vec![path("/Static", "Prefix", "s2")]);
+        let plain = ingress(
+            "a",
+            "plain",
+            T1,
+            Some("r.com"),
+            vec![path("/Static", "Prefix", "s2")],
+        );
         let c = compiled(&[class(), service("a", "s"), service("a", "s2"), regex, plain]);
         assert!(c.diagnostics.is_empty(), "{:?}", c.diagnostics);
         assert_eq!(target(&c, "r.com", "/id/123a"), "s@", "start-anchored only");
@@ -742,28 +754,67 @@ mod routing_annotations {
         assert_eq!(target(&c, "r.com", "/static/x"), "s2@");
         assert_eq!(target(&c, "r.com", "/id/x"), "404");
         // Other hosts keep literal matching.
-        let other = compiled(&[class(), service("a", "s2"), ingress("a", "p", T1, Some("o.com"), vec![path("/Static", "Prefix", "s2")])]);
+        let other = compiled(&[
+            class(),
+            service("a", "s2"),
+            ingress(
+                "a",
+                "p",
+                T1,
+                Some("o.com"),
+                vec![path("/Static", "Prefix", "s2")],
+            ),
+        ]);
         assert_eq!(target(&other, "o.com", "/static"), "404");
     }
 
     #[test]
     fn rewrite_target_with_captures() {
         let rewritten = annotated(
-            ingress("a", "rw", T1, Some("rw.com"), vec![path("/something(/|$)(.*)", "ImplementationSpecific", "s")]),
+            ingress(
+                "a",
+                "rw",
+                T1,
+                Some("rw.com"),
+                vec![path("/something(/|$)(.*)", "ImplementationSpecific", "s")],
+            ),
             json!({"rewrite-target": "/$2", "x-forwarded-prefix": "/something"}),
         );
         let c = compiled(&[class(), service("a", "s"), rewritten]);
         assert!(c.diagnostics.is_empty(), "{:?}", c.diagnostics);
         let route = found(&c, "rw.com", "/something/new").unwrap();
-        assert_eq!(route.rewrite.as_ref().unwrap().apply("/something/new", None).as_deref(), Some("/new"));
-        assert_eq!(route.policy.x_forwarded_prefix.as_ref().unwrap(), "/something");
+        assert_eq!(
+            route
+                .rewrite
+                .as_ref()
+                .unwrap()
+                .apply("/something/new", None)
+                .as_deref(),
+            Some("/new")
+        );
+        assert_eq!(
+            route.policy.x_forwarded_prefix.as_ref().unwrap(),
+            "/something"
+        );
         let bad = annotated(
-            ingress("a", "bad", T1, Some("bad.com"), vec![path("/x", "Prefix", "s")]),
+            ingress(
+                "a",
+                "bad",
+                T1,
+                Some("bad.com"),
+                vec![path("/x", "Prefix", "s")],
+            ),
             json!({"rewrite-target": "/$host/x"}),
         );
         let c = compiled(&[class(), service("a", "s"), bad]);
-        assert_eq!(reasons(&c), vec![("a/bad".to_owned(), Reason::InvalidAnnotation)]);
-        assert!(found(&c, "bad.com", "/x").is_none(), "a path with a broken rewrite is not served");
+        assert_eq!(
+            reasons(&c),
+            vec![("a/bad".to_owned(), Reason::InvalidAnnotation)]
+        );
+        assert!(
+            found(&c, "bad.com", "/x").is_none(),
+            "a path with a broken rewrite is not served"
+        );
     }
 
     #[test]
@@ -772,7 +823,12 @@ mod routing_annotations {
             ingress("a", "snippet", T1, None, vec![path("/evil", "Prefix", "s")]),
             json!({"configuration-snippet": "more_set_headers \"x: y\";", "unknown-thing": "1"}),
         );
-        let c = compiled(&[class(), service("a", "s"), snippet, ingress("a", "good", T1, None, vec![path("/good", "Prefix", "s")])]);
+        let c = compiled(&[
+            class(),
+            service("a", "s"),
+            snippet,
+            ingress("a", "good", T1, None, vec![path("/good", "Prefix", "s")]),
+        ]);
         assert_eq!(target(&c, "x", "/evil"), "404");
         assert_eq!(target(&c, "x", "/good"), "s@");
         assert_eq!(
@@ -788,7 +844,13 @@ mod routing_annotations {
     #[test]
     fn server_level_redirects_and_aliases() {
         let site = annotated(
-            ingress("a", "site", T1, Some("site.com"), vec![path("/app", "Prefix", "s")]),
+            ingress(
+                "a",
+                "site",
+                T1,
+                Some("site.com"),
+                vec![path("/app", "Prefix", "s")],
+            ),
             json!({"app-root": "/app", "from-to-www-redirect": "true", "server-alias": "alias.com, site.com"}),
         );
         let c = compiled(&[class(), service("a", "s"), site]);
@@ -796,7 +858,10 @@ mod routing_annotations {
         assert_eq!(view("site.com").app_root.unwrap(), "/app");
         assert_eq!(view("www.site.com").redirect_to, Some("site.com"));
         assert_eq!(target(&c, "alias.com", "/app/x"), "s@");
-        assert!(view("site.com").redirect_to.is_none(), "an alias never shadows a real host");
+        assert!(
+            view("site.com").redirect_to.is_none(),
+            "an alias never shadows a real host"
+        );
     }
 
     #[test]
@@ -808,7 +873,10 @@ mod routing_annotations {
         let c = compiled(&[class(), service("a", "s"), moved]);
         let route = found(&c, "x", "/old").unwrap();
         assert_eq!(route.policy.redirect.as_ref().unwrap().code.as_u16(), 301);
-        assert_eq!(route.policy.upstream_vhost.as_ref().unwrap(), "internal.svc:8080");
+        assert_eq!(
+            route.policy.upstream_vhost.as_ref().unwrap(),
+            "internal.svc:8080"
+        );
     }
 
     #[test]
@@ -825,7 +893,14 @@ mod routing_annotations {
             ingress("a", "cip", T1, None, vec![path("/c", "Prefix", "c")]),
             json!({"service-upstream": "true"}),
         );
-        let c = compiled(&[class(), service("a", "s"), fallback_svc, cluster_svc, with_fallback, via_cluster_ip]);
+        let c = compiled(&[
+            class(),
+            service("a", "s"),
+            fallback_svc,
+            cluster_svc,
+            with_fallback,
+            via_cluster_ip,
+        ]);
         assert!(c.diagnostics.is_empty(), "{:?}", c.diagnostics);
         let route = found(&c, "x", "/f").unwrap();
         let fallback = c.table.backend(route.fallback.unwrap()).unwrap();

@@ -8,6 +8,12 @@
 //! 2. the rest (CORS preflight, limits, access lists, authentication) in
 //!    the modules beside this one, run by the proxy's policy phase.
 
+pub mod access;
+pub mod basic_auth;
+pub mod cors;
+pub mod external_auth;
+pub mod htpasswd;
+pub mod limits;
 pub mod redirect;
 
 use std::sync::Arc;

@@ -66,7 +66,11 @@ pub fn app_root(path: &str) -> Result<HeaderValue, RedirectError> {
 
 /// The `Location` of an `app-root` redirect: ingress-nginx's
 /// `$scheme://$http_host<app-root>`.
-pub(crate) fn app_root_location(scheme: &str, http_host: &str, root: &HeaderValue) -> Option<HeaderValue> {
+pub(crate) fn app_root_location(
+    scheme: &str,
+    http_host: &str,
+    root: &HeaderValue,
+) -> Option<HeaderValue> {
     let root = root.to_str().ok()?;
     HeaderValue::from_str(&format!("{scheme}://{http_host}{root}")).ok()
 }
@@ -86,20 +90,44 @@ mod tests {
     fn targets_are_literal_urls_or_paths() {
         assert!(Redirect::new("https://example.com/new", 301).is_ok());
         assert!(Redirect::new("/elsewhere?x=1", 302).is_ok());
-        assert_eq!(Redirect::new("https://example.com/$request_uri x", 301), Err(RedirectError::NotAUrl));
-        assert_eq!(Redirect::new("javascript:alert(1)", 301), Err(RedirectError::NotAUrl));
-        assert_eq!(Redirect::new("//evil.example", 301), Err(RedirectError::NotAUrl));
-        assert_eq!(Redirect::new("https://a.example/\r\nSet-Cookie: x", 301), Err(RedirectError::NotAUrl));
-        assert_eq!(Redirect::new("https://a.example/", 200), Err(RedirectError::BadCode));
-        assert_eq!(Redirect::new("https://a.example/", 308).unwrap().code, StatusCode::PERMANENT_REDIRECT);
+        assert_eq!(
+            Redirect::new("https://example.com/$request_uri x", 301),
+            Err(RedirectError::NotAUrl)
+        );
+        assert_eq!(
+            Redirect::new("javascript:alert(1)", 301),
+            Err(RedirectError::NotAUrl)
+        );
+        assert_eq!(
+            Redirect::new("//evil.example", 301),
+            Err(RedirectError::NotAUrl)
+        );
+        assert_eq!(
+            Redirect::new("https://a.example/\r\nSet-Cookie: x", 301),
+            Err(RedirectError::NotAUrl)
+        );
+        assert_eq!(
+            Redirect::new("https://a.example/", 200),
+            Err(RedirectError::BadCode)
+        );
+        assert_eq!(
+            Redirect::new("https://a.example/", 308).unwrap().code,
+            StatusCode::PERMANENT_REDIRECT
+        );
     }
 
     #[test]
     fn app_root_and_www_locations() {
         let root = app_root("/app1").unwrap();
-        assert_eq!(app_root_location("http", "site.com:30080", &root).unwrap(), "http://site.com:30080/app1");
+        assert_eq!(
+            app_root_location("http", "site.com:30080", &root).unwrap(),
+            "http://site.com:30080/app1"
+        );
         assert!(app_root("app1").is_err());
         let uri: Uri = "/a?b=1".parse().unwrap();
-        assert_eq!(host_location("https", "www.site.com", &uri).unwrap(), "https://www.site.com/a?b=1");
+        assert_eq!(
+            host_location("https", "www.site.com", &uri).unwrap(),
+            "https://www.site.com/a?b=1"
+        );
     }
 }

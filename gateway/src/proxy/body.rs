@@ -253,7 +253,8 @@ impl Lease {
 #[derive(Debug)]
 pub struct ResponseBody {
     kind: ResponseKind,
-    exchange: Option<Exchange>,
+    /// Boxed: the record is large and most responses move several times.
+    exchange: Option<Box<Exchange>>,
     sent: u64,
 }
 
@@ -289,7 +290,7 @@ impl ResponseBody {
 
     /// Records the request when this body is done.
     pub(crate) fn attach(&mut self, exchange: Exchange) {
-        self.exchange = Some(exchange);
+        self.exchange = Some(Box::new(exchange));
     }
 
     fn finish(&mut self) {

@@ -39,8 +39,8 @@ pub use exchange::Observer;
 pub use headers::X_REQUEST_ID;
 
 use crate::metrics;
-use crate::settings::{ListenerSettings, ProxySettings, Scheme};
 use crate::policy;
+use crate::settings::{ListenerSettings, ProxySettings, Scheme};
 use crate::table::{Route, RouteAction, RouteMatch, RouteTable};
 
 /// Sent upstream with `rewrite-target` when `x-forwarded-prefix` is set.
@@ -163,7 +163,7 @@ async fn proxy(
     let (found, authority, rewritten) = match route(table, conn, &req)? {
         Routed::Respond(response, id) => {
             trace.route = id;
-            return Ok(response);
+            return Ok(*response);
         }
         Routed::Proxy {
             found,
@@ -211,7 +211,8 @@ async fn proxy(
 /// What routing decided.
 enum Routed<'t> {
     /// Answer without proxying (a redirect), for the route if one matched.
-    Respond(Response<ResponseBody>, Option<crate::table::RouteId>),
+    /// Boxed: a response head is large and this is the rare case.
+    Respond(Box<Response<ResponseBody>>, Option<crate::table::RouteId>),
     /// Proxy on this route.
     Proxy {
         found: RouteMatch<'t>,
@@ -238,10 +239,13 @@ fn route<'t>(
     let code = table.globals().redirect_code;
     let route_id = found.route.map(|m| m.id);
     let respond = |status, location: Option<HeaderValue>| {
-        location.map(|l| Routed::Respond(redirect_response(status, l), route_id))
+        location.map(|l| Routed::Respond(Box::new(redirect_response(status, l)), route_id))
     };
     if let Some(host) = found.server.redirect_to
-        && let Some(done) = respond(code, policy::redirect::host_location(scheme, host, req.uri()))
+        && let Some(done) = respond(
+            code,
+            policy::redirect::host_location(scheme, host, req.uri()),
+        )
     {
         return Ok(done);
     }
@@ -258,13 +262,16 @@ fn route<'t>(
     let policy = &found_route.route.policy;
     if let Some(redirect) = &policy.redirect {
         return Ok(Routed::Respond(
-            redirect_response(redirect.code, redirect.location.clone()),
+            Box::new(redirect_response(redirect.code, redirect.location.clone())),
             route_id,
         ));
     }
     if settings.scheme == Scheme::Http
         && let Some(host) = &target.host
-        && let Some(done) = respond(code, policy.https_redirect(found_route.tls, host, req.uri()))
+        && let Some(done) = respond(
+            code,
+            policy.https_redirect(found_route.tls, host, req.uri()),
+        )
     {
         return Ok(done);
     }
@@ -335,15 +342,21 @@ fn rewrite(
     }
     match rewritten {
         Some(target) => {
-            parts.uri = target.parse::<Uri>().unwrap_or_else(|_| Uri::from_static("/"));
+            parts.uri = target
+                .parse::<Uri>()
+                .unwrap_or_else(|_| Uri::from_static("/"));
             if let Some(prefix) = &policy.x_forwarded_prefix {
-                parts.headers.insert(X_FORWARDED_PREFIX.clone(), prefix.clone());
+                parts
+                    .headers
+                    .insert(X_FORWARDED_PREFIX.clone(), prefix.clone());
             }
         }
         None if parts.uri.scheme().is_some() => {
             // Absolute form from the client; origin form to the upstream.
             let origin = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
-            parts.uri = origin.parse::<Uri>().unwrap_or_else(|_| Uri::from_static("/"));
+            parts.uri = origin
+                .parse::<Uri>()
+                .unwrap_or_else(|_| Uri::from_static("/"));
         }
         None => {}
     }
