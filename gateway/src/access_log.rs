@@ -18,6 +18,9 @@ use http::{Method, Uri, Version};
 /// Records buffered between the request path and the writer.
 const QUEUE: usize = 16_384;
 
+/// How long the writer lets records gather while they keep coming.
+const GATHER: Duration = Duration::from_millis(10);
+
 /// The line format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AccessLogFormat {
@@ -89,7 +92,10 @@ impl AccessLog {
 }
 
 /// Writes records as they come, flushing whenever the queue runs dry, so
-/// lines appear promptly without a syscall each under load.
+/// lines appear promptly without a syscall each under load. While records
+/// keep coming, the writer drains the queue every [`GATHER`] instead of
+/// waiting on it: a waiting writer must be woken by the request path, a
+/// futex call and a context switch for every record.
 fn write_loop(receiver: &Receiver<Entry>, format: AccessLogFormat, out: &mut dyn Write) {
     let mut buffer = io::BufWriter::with_capacity(64 * 1024, out);
     let mut line = String::with_capacity(512);
@@ -111,14 +117,23 @@ fn write_loop(receiver: &Receiver<Entry>, format: AccessLogFormat, out: &mut dyn
         if write(&first, &mut buffer).is_err() {
             return;
         }
-        // Take what else is queued, then let it all out in one write.
-        while let Ok(more) = receiver.try_recv() {
-            if write(&more, &mut buffer).is_err() {
+        // Take what else is queued, let it all out in one write, and while
+        // more keeps coming, let it gather before the next round.
+        loop {
+            let mut taken = 0_usize;
+            while let Ok(more) = receiver.try_recv() {
+                if write(&more, &mut buffer).is_err() {
+                    return;
+                }
+                taken += 1;
+            }
+            if buffer.flush().is_err() {
                 return;
             }
-        }
-        if buffer.flush().is_err() {
-            return;
+            if taken == 0 {
+                break;
+            }
+            std::thread::sleep(GATHER);
         }
     }
     let _ = buffer.flush();
@@ -310,5 +325,26 @@ mod tests {
         write_loop(&receiver, AccessLogFormat::Json, &mut out);
         let text = String::from_utf8(out).unwrap();
         assert_eq!(text.lines().count(), 2);
+    }
+
+    #[test]
+    fn records_sent_while_the_writer_gathers_are_all_written() {
+        let (sender, receiver) = std::sync::mpsc::sync_channel(QUEUE);
+        let writer = std::thread::spawn(move || {
+            let mut out = Vec::new();
+            write_loop(&receiver, AccessLogFormat::Text, &mut out);
+            out
+        });
+        for burst in 0..5 {
+            for _ in 0..100 {
+                sender.send(entry()).unwrap();
+            }
+            if burst % 2 == 0 {
+                std::thread::sleep(GATHER / 2);
+            }
+        }
+        drop(sender);
+        let out = writer.join().unwrap();
+        assert_eq!(String::from_utf8(out).unwrap().lines().count(), 500);
     }
 }

@@ -18,6 +18,7 @@ use arc_swap::ArcSwap;
 use http::Method;
 use prometheus::proto::{
     Bucket, Counter, Histogram as ProtoHistogram, LabelPair, Metric, MetricFamily, MetricType,
+    Summary,
 };
 
 /// The label values of one route's series, fixed when the route is built.
@@ -105,6 +106,12 @@ impl Histogram {
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |bits| {
                 Some((f64::from_bits(bits) + value).to_bits())
             });
+    }
+
+    /// The number of observations and their sum.
+    fn totals(&self) -> (u64, f64) {
+        let count = self.counts.iter().map(|c| c.load(Ordering::Relaxed)).sum();
+        (count, f64::from_bits(self.sum.load(Ordering::Relaxed)))
     }
 
     fn export(&self, bounds: &[f64]) -> ProtoHistogram {
@@ -397,6 +404,7 @@ impl RequestStore {
             }
         }
         families.insert(0, counter);
+        families.push(upstream_latency(prefix, &routes));
         families
     }
 
@@ -421,6 +429,48 @@ impl RequestStore {
         }
         pairs
     }
+}
+
+/// ingress-nginx's deprecated `ingress_upstream_latency_seconds` summary
+/// (`$upstream_connect_time` per Ingress and Service), which its "Request
+/// Handling Performance" dashboard still reads: `_sum` and `_count` only,
+/// summed from the connect-time histograms at scrape time, so it costs the
+/// request path nothing.
+fn upstream_latency(prefix: &str, routes: &[Arc<RouteStats>]) -> MetricFamily {
+    let mut totals: std::collections::BTreeMap<[&str; 3], (u64, f64)> =
+        std::collections::BTreeMap::new();
+    for route in routes {
+        let l = &route.labels;
+        let key = [&*l.ingress, &*l.namespace, &*l.service];
+        for series in route.series.load().iter() {
+            let (count, sum) = series.connect_duration.totals();
+            if count > 0 {
+                let total = totals.entry(key).or_default();
+                total.0 += count;
+                total.1 += sum;
+            }
+        }
+    }
+    let mut latency = family(
+        &format!("{prefix}ingress_upstream_latency_seconds"),
+        "DEPRECATED Upstream service latency per Ingress",
+        MetricType::SUMMARY,
+    );
+    for ([ingress, namespace, service], (count, sum)) in totals {
+        let mut summary = Summary::default();
+        summary.set_sample_count(count);
+        summary.set_sample_sum(sum);
+        let mut metric = Metric::default();
+        metric.set_label(vec![
+            pair("canary", ""),
+            pair("ingress", ingress),
+            pair("namespace", namespace),
+            pair("service", service),
+        ]);
+        metric.set_summary(summary);
+        latency.mut_metric().push(metric);
+    }
+    latency
 }
 
 fn family(name: &str, help: &str, kind: MetricType) -> MetricFamily {
@@ -546,6 +596,36 @@ mod tests {
         assert_eq!(store.collect("p_")[0].get_metric().len(), 1);
         store.retain(&[]);
         assert!(store.collect("p_")[0].get_metric().is_empty());
+    }
+
+    #[test]
+    fn upstream_latency_sums_connect_times_per_ingress() {
+        let store = RequestStore::new(RequestMetricsConfig::default());
+        let mut live = Vec::new();
+        let a = store.stats(labels("/a"), &mut live);
+        let b = store.stats(labels("/b"), &mut live);
+        let connect = |stats: &RouteStats, ms: u64| {
+            let o = Observation {
+                connect: Some(Duration::from_millis(ms)),
+                ..observation(1, 1)
+            };
+            stats.record(&Method::GET, 200, &o);
+        };
+        connect(&a, 2);
+        connect(&a, 4);
+        connect(&b, 10);
+        // A request that never reached an upstream has no connect time.
+        b.record(&Method::GET, 503, &Observation::default());
+        let families = store.collect("p_");
+        let latency = find(&families, "p_ingress_upstream_latency_seconds");
+        assert_eq!(latency.get_field_type(), MetricType::SUMMARY);
+        let metrics = latency.get_metric();
+        assert_eq!(metrics.len(), 1, "one series per ingress and service");
+        let summary = metrics[0].get_summary();
+        assert_eq!(summary.sample_count(), 3);
+        assert!((summary.sample_sum() - 0.016).abs() < 1e-9);
+        let names: Vec<&str> = metrics[0].get_label().iter().map(|l| l.name()).collect();
+        assert_eq!(names, ["canary", "ingress", "namespace", "service"]);
     }
 
     #[test]

@@ -4,8 +4,10 @@
 //! phases learn (the route, the upstream, its timings) in a [`Trace`], rides
 //! along in the response body, and is finished when the body ends or is
 //! dropped: only then are the response size and the request time known.
-//! Nothing is recorded (and nothing is allocated) when request metrics and
-//! the access log are both off.
+//! An exchange dropped before it has a response (the client left while the
+//! upstream was still working) ends its in-flight count all the same.
+//! Nothing is recorded (and the request head is not copied) when request
+//! metrics and the access log are both off.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -47,27 +49,37 @@ pub(crate) struct Trace {
     pub(crate) request_id: Option<http::HeaderValue>,
 }
 
-/// One request being recorded.
+/// One request being recorded, or only counted in flight.
 #[derive(Debug)]
 pub(crate) struct Exchange {
     observer: Observer,
     table: Arc<RouteTable>,
     started: Instant,
     client: SocketAddr,
+    /// What the records need; `None` when nothing records.
+    head: Option<Head>,
+    /// Whether the in-flight count has been ended.
+    ended: bool,
+    pub(crate) trace: Trace,
+    pub(crate) status: u16,
+}
+
+/// The request head, as the access log and the request series need it.
+#[derive(Debug)]
+struct Head {
     method: Method,
     uri: Uri,
     version: Version,
     host: Option<http::HeaderValue>,
     referer: Option<http::HeaderValue>,
     user_agent: Option<http::HeaderValue>,
-    head_bytes: u64,
-    pub(crate) trace: Trace,
-    pub(crate) status: u16,
+    bytes: u64,
 }
 
 impl Observer {
-    /// Starts recording a request, if anything records. Counts it among the
-    /// process's requests either way.
+    /// Starts recording a request, if anything records; with metrics, also
+    /// counts it among the process's requests and in flight until the
+    /// exchange is finished or dropped.
     pub(crate) fn begin<B>(
         &self,
         table: &Arc<RouteTable>,
@@ -79,8 +91,9 @@ impl Observer {
             c.requests.fetch_add(1, Ordering::Relaxed);
             c.in_flight.fetch_add(1, Ordering::Relaxed);
         }
-        if self.access_log.is_none() && self.metrics.as_ref().is_none_or(|m| !m.records_requests())
-        {
+        let records = self.access_log.is_some()
+            || self.metrics.as_ref().is_some_and(|m| m.records_requests());
+        if !records && self.metrics.is_none() {
             return None;
         }
         let headers = req.headers();
@@ -89,13 +102,16 @@ impl Observer {
             table: table.clone(),
             started: Instant::now(),
             client,
-            method: req.method().clone(),
-            uri: req.uri().clone(),
-            version: req.version(),
-            host: headers.get(HOST).cloned(),
-            referer: headers.get(REFERER).cloned(),
-            user_agent: headers.get(USER_AGENT).cloned(),
-            head_bytes: head_bytes(req),
+            head: records.then(|| Head {
+                method: req.method().clone(),
+                uri: req.uri().clone(),
+                version: req.version(),
+                host: headers.get(HOST).cloned(),
+                referer: headers.get(REFERER).cloned(),
+                user_agent: headers.get(USER_AGENT).cloned(),
+                bytes: head_bytes(req),
+            }),
+            ended: false,
             trace: Trace::default(),
             status: 0,
         })
@@ -126,16 +142,27 @@ fn head_bytes<B>(req: &Request<B>) -> u64 {
 }
 
 impl Exchange {
+    /// Ends the in-flight count, once.
+    fn end(&mut self) {
+        if !self.ended {
+            self.ended = true;
+            self.observer.end_unrecorded();
+        }
+    }
+
     /// Records the finished request: `sent` body bytes went to the client.
-    pub(crate) fn finish(self, sent: u64) {
+    pub(crate) fn finish(mut self, sent: u64) {
         let ended = Instant::now();
-        self.observer.end_unrecorded();
+        self.end();
+        let Some(head) = self.head.take() else {
+            return;
+        };
         let route = self
             .trace
             .route
             .and_then(|id| self.table.routes().get(id.0));
         let request_bytes =
-            self.head_bytes + self.trace.request_body.as_ref().map_or(0, |b| b.received());
+            head.bytes + self.trace.request_body.as_ref().map_or(0, |b| b.received());
         // Status line and headers are not counted exactly; nginx's
         // `$bytes_sent` counts them, so add a typical head size.
         let response_bytes = sent + 128;
@@ -149,7 +176,7 @@ impl Exchange {
             && metrics.records_requests()
         {
             stats.record(
-                &self.method,
+                &head.method,
                 self.status,
                 &Observation {
                     request: request_time,
@@ -176,17 +203,17 @@ impl Exchange {
         log.log(Entry {
             time: SystemTime::now(),
             client: self.client,
-            method: self.method,
-            uri: self.uri,
-            version: self.version,
-            host: self.host,
+            method: head.method,
+            uri: head.uri,
+            version: head.version,
+            host: head.host,
             status: self.status,
             body_bytes: sent,
             request_bytes,
             request_time,
-            referer: self.referer,
-            user_agent: self.user_agent,
-            request_id: self.trace.request_id,
+            referer: head.referer,
+            user_agent: head.user_agent,
+            request_id: self.trace.request_id.take(),
             namespace: source.map(|s| s.namespace.clone()),
             ingress: source.map(|s| s.name.clone()),
             service: backend.map(|b| b.key().service.clone()),
@@ -195,5 +222,13 @@ impl Exchange {
             upstream_status: self.trace.upstream_status,
             upstream_response_time: upstream_time,
         });
+    }
+}
+
+impl Drop for Exchange {
+    /// A request cancelled before its response (the client went away) is
+    /// no longer in flight.
+    fn drop(&mut self) {
+        self.end();
     }
 }

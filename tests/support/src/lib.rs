@@ -7,6 +7,7 @@
 //!   [`endpoint_slice`], [`IngressBuilder`], [`join_docs`]);
 //! - HTTP helpers ([`get`], [`request`], [`get_frames`], [`Client`], [`raw`]);
 //! - [`TestCa`], [`tls_secret`], [`curl_https`]: certificates and an HTTPS client;
+//! - [`metrics::scrape`] and [`metrics::parse`]: the Prometheus text exposition;
 //! - [`eventually`]: polling with a deadline instead of sleeping.
 //!
 //! Everything async works on a current-thread Tokio runtime.
@@ -15,6 +16,7 @@ pub mod backend;
 pub mod client;
 pub mod gateway;
 pub mod manifests;
+pub mod metrics;
 pub mod tls;
 pub mod wait;
 
@@ -28,5 +30,6 @@ pub use manifests::{
     IngressBuilder, ManifestDir, endpoint_slice, endpoint_slice_named, ingress_class, join_docs,
     service,
 };
+pub use metrics::{Sample, scrape};
 pub use tls::{CurlOutput, IssuedCert, TestCa, curl_https, tls_secret};
 pub use wait::{POLL_INTERVAL, eventually, eventually_sync};
