@@ -37,6 +37,10 @@ pub enum Reason {
     /// An annotation that is never applied (configuration snippets): the
     /// Ingress is not served.
     RefusedAnnotation,
+    /// An access or authentication annotation that cannot be applied (a
+    /// bad address list, a missing users Secret): the Ingress's routes
+    /// answer 503, as ingress-nginx's denied locations.
+    LocationDenied,
 }
 
 impl Reason {
@@ -56,6 +60,7 @@ impl Reason {
             Self::InvalidCertificate => "InvalidCertificate",
             Self::UnknownAnnotation => "UnknownAnnotation",
             Self::RefusedAnnotation => "RefusedAnnotation",
+            Self::LocationDenied => "LocationDenied",
         }
     }
 }

@@ -18,7 +18,7 @@ use gateway::backend::Backend;
 use k8s_openapi::api::networking::v1::IngressLoadBalancerIngress;
 use tokio::sync::watch;
 
-use crate::compile::{CertCache, CompileOptions, compile_with, resolve_key};
+use crate::compile::{CompileCache, CompileOptions, compile_with, resolve_key};
 use crate::diagnostics::Diagnostic;
 use crate::objects::{NsName, Object, ObjectKey};
 use crate::snapshot::{Changed, Snapshot};
@@ -86,7 +86,7 @@ pub struct Reconciler {
     /// Where reports go, when something listens (the Kubernetes API source).
     reports: Option<watch::Sender<Arc<Report>>>,
     /// Parsed certificates, kept between compiles.
-    certs: CertCache,
+    cache: CompileCache,
 }
 
 impl Reconciler {
@@ -113,7 +113,7 @@ impl Reconciler {
             served: BTreeSet::new(),
             debounce,
             reports: None,
-            certs: CertCache::default(),
+            cache: CompileCache::default(),
         }
     }
 
@@ -226,7 +226,7 @@ impl Reconciler {
     fn recompile(&mut self) {
         let started = Instant::now();
         let now = jiff::Timestamp::now().as_second();
-        let compiled = compile_with(&self.snapshot, &self.options, &mut self.certs, now);
+        let compiled = compile_with(&self.snapshot, &self.options, &mut self.cache, now);
         let table = self.publisher.publish(compiled.table);
         self.needs_compile = false;
         self.dirty_services.clear();

@@ -15,6 +15,7 @@ use crate::backend::{Backend, BackendKey, EndpointUpdate};
 use crate::host::{HostIndex, HostPattern};
 use crate::metrics::RouteStats;
 use crate::path::{PathIndex, PathKind, PathRule};
+use crate::policy::admission::Admission;
 use crate::policy::{Globals, Policy};
 use crate::rewrite::{RegexIndex, RegexPath, Rewrite};
 use crate::settings::ProxySettings;
@@ -73,6 +74,9 @@ pub struct Route {
     pub settings: Arc<ProxySettings>,
     /// What happens before proxying (redirects).
     pub policy: Arc<Policy>,
+    /// CORS, limits, address lists and authentication; `None` when the
+    /// Ingress sets none.
+    pub admission: Option<Arc<Admission>>,
     /// Where this route's requests are counted (set when published with
     /// request metrics on).
     pub stats: Option<Arc<RouteStats>>,
@@ -493,6 +497,7 @@ mod tests {
             action,
             settings: Arc::default(),
             policy: Arc::default(),
+            admission: None,
             stats: None,
             rewrite: None,
             fallback: None,

@@ -3,6 +3,7 @@
 //!
 //! One test binary with a module per area, so that it links once.
 
+mod admission;
 mod annotations;
 mod backends;
 mod cluster;

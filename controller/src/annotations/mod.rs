@@ -8,6 +8,7 @@
 //! prefix are reported, not fatal. [`registry`] lists every annotation with
 //! its support status.
 
+pub mod admission;
 pub mod registry;
 mod values;
 
@@ -71,6 +72,8 @@ pub struct IngressAnnotations {
     pub policy: Policy,
     /// Routing options.
     pub routing: Routing,
+    /// CORS, limits, address lists and authentication.
+    pub admission: admission::AdmissionSpec,
     /// Values that did not parse (their defaults apply).
     pub errors: Vec<AnnotationError>,
     /// Refused annotations present: the Ingress is not served.
@@ -214,6 +217,7 @@ pub fn parse(
         &mut errors,
     );
     parsed.policy.redirect = redirect(&ours, &mut errors).map(std::sync::Arc::new);
+    parsed.admission = admission::parse(&ours, &mut errors);
     parsed.errors = errors;
     parsed.customized = parsed.proxy != *proxy_defaults || parsed.policy != *policy_defaults;
     parsed

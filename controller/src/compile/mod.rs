@@ -8,6 +8,7 @@
 //! skips only that rule (or path), never the Ingress's other rules and never
 //! another Ingress.
 
+mod admission;
 mod endpoints;
 pub(crate) mod paths;
 mod tls;
@@ -17,6 +18,7 @@ use std::sync::Arc;
 
 use gateway::host::HostPattern;
 use gateway::path::{PathKind, PathRule};
+use gateway::policy::admission::Admission;
 use gateway::policy::{Globals, Policy};
 use gateway::rewrite::{RegexPath, Rewrite};
 use gateway::settings::ProxySettings;
@@ -24,6 +26,7 @@ use gateway::table::{RouteConflict, ServerId};
 use gateway::{BackendKey, Route, RouteAction, RouteSource, RouteTable, RouteTableBuilder};
 use k8s_openapi::api::networking::v1::{HTTPIngressPath, Ingress, IngressBackend, IngressRule};
 
+pub use admission::AdmissionCache;
 pub use endpoints::{PortRef, Resolved, resolve, resolve_key};
 pub use tls::CertCache;
 
@@ -65,15 +68,25 @@ pub struct Compiled {
 /// and judging their validity at the current time.
 pub fn compile(snapshot: &Snapshot, options: &CompileOptions) -> Compiled {
     let now = jiff::Timestamp::now().as_second();
-    compile_with(snapshot, options, &mut CertCache::default(), now)
+    compile_with(snapshot, options, &mut CompileCache::default(), now)
 }
 
-/// Compiles the routing table for `snapshot`, reusing certificates parsed
-/// by earlier compiles from `certs`; `now` (Unix seconds) judges validity.
+/// What one compile leaves to the next: parsed certificates, and the
+/// admission checks with their state (rate-limit buckets, verified
+/// passwords, auth caches), so that a reload neither re-parses keys nor
+/// resets limits.
+#[derive(Debug, Default)]
+pub struct CompileCache {
+    certs: CertCache,
+    admissions: AdmissionCache,
+}
+
+/// Compiles the routing table for `snapshot`, reusing what earlier
+/// compiles left in `cache`; `now` (Unix seconds) judges validity.
 pub fn compile_with(
     snapshot: &Snapshot,
     options: &CompileOptions,
-    certs: &mut CertCache,
+    cache: &mut CompileCache,
     now: i64,
 ) -> Compiled {
     let mut ingresses: Vec<(&NsName, &Ingress)> = snapshot
@@ -105,7 +118,7 @@ pub fn compile_with(
             ),
         })
         .collect();
-    let mut compiler = Compiler::new(snapshot, options, certs, now, regex_hosts(&prepared));
+    let mut compiler = Compiler::new(snapshot, options, cache, now, regex_hosts(&prepared));
     let mut served = Vec::new();
     for ingress in &prepared {
         if compiler.ingress(ingress) {
@@ -116,7 +129,8 @@ pub fn compile_with(
     compiler.default_certificate(options.default_ssl_certificate.as_ref());
     compiler.builtin_routes();
     compiler.builder.set_globals(options.globals.clone());
-    compiler.certs.sweep();
+    compiler.cache.certs.sweep();
+    compiler.cache.admissions.sweep();
     let mut diagnostics = compiler.diagnostics;
     diagnostics.sort();
     diagnostics.dedup();
@@ -157,7 +171,7 @@ struct Compiler<'s> {
     diagnostics: Vec<Diagnostic>,
     settings: Arc<ProxySettings>,
     policy: Arc<Policy>,
-    certs: &'s mut CertCache,
+    cache: &'s mut CompileCache,
     now: i64,
     /// Hosts whose TLS section an (older) Ingress already decided.
     tls_decided: HashSet<ServerId>,
@@ -193,6 +207,10 @@ struct Current<'i> {
     settings: Arc<ProxySettings>,
     /// Its policy: the defaults with its annotations applied.
     policy: Arc<Policy>,
+    /// Its admission checks (CORS, limits, address lists, authentication).
+    admission: Option<Arc<Admission>>,
+    /// Whether its routes answer 503 (an unusable access or auth annotation).
+    denied: bool,
     /// Its annotations.
     annotations: &'i IngressAnnotations,
 }
@@ -201,7 +219,7 @@ impl<'s> Compiler<'s> {
     fn new(
         snapshot: &'s Snapshot,
         options: &CompileOptions,
-        certs: &'s mut CertCache,
+        cache: &'s mut CompileCache,
         now: i64,
         regex_hosts: HashSet<Option<HostPattern>>,
     ) -> Self {
@@ -211,7 +229,7 @@ impl<'s> Compiler<'s> {
             diagnostics: Vec::new(),
             settings: Arc::new(options.proxy.clone()),
             policy: Arc::new(options.policy.clone()),
-            certs,
+            cache,
             now,
             tls_decided: HashSet::new(),
             hosts_seen: HashSet::new(),
@@ -233,7 +251,7 @@ impl<'s> Compiler<'s> {
     /// Compiles one Ingress; `false` when it is refused and not served.
     fn ingress(&mut self, prepared: &Prepared<'_>) -> bool {
         let (id, ingress, parsed) = (prepared.id, prepared.ingress, &prepared.annotations);
-        let current = Current {
+        let mut current = Current {
             key: ObjectKey {
                 kind: Kind::Ingress,
                 id: id.clone(),
@@ -253,6 +271,8 @@ impl<'s> Compiler<'s> {
             } else {
                 self.policy.clone()
             },
+            admission: None,
+            denied: false,
             annotations: parsed,
         };
         for error in &parsed.errors {
@@ -283,6 +303,7 @@ impl<'s> Compiler<'s> {
             );
             return false;
         }
+        self.admission(&mut current, id);
         let Some(spec) = &ingress.spec else {
             return true;
         };
@@ -494,7 +515,7 @@ impl<'s> Compiler<'s> {
         }
         let namespace = &current.key.id.namespace;
         match tls::host_tls(
-            self.certs,
+            &mut self.cache.certs,
             self.snapshot,
             namespace,
             entries,
@@ -523,7 +544,7 @@ impl<'s> Compiler<'s> {
     /// Serves `--default-ssl-certificate` to names no Ingress covers.
     fn default_certificate(&mut self, secret: Option<&NsName>) {
         let Some(id) = secret else { return };
-        let problem = match self.certs.get(self.snapshot, id) {
+        let problem = match self.cache.certs.get(self.snapshot, id) {
             Ok(cert) if !cert.is_expired_at(self.now) => {
                 self.builder.set_default_certificate(cert);
                 return;
@@ -627,6 +648,36 @@ impl<'s> Compiler<'s> {
         }
     }
 
+    /// Builds (or reuses) the Ingress's admission checks; an unusable
+    /// access or auth annotation denies its routes instead.
+    fn admission(&mut self, current: &mut Current<'_>, id: &NsName) {
+        let spec = &current.annotations.admission;
+        if let Some(error) = &spec.denied {
+            let message = format!(
+                "{}: {:?} {}; the Ingress's routes answer 503",
+                error.key, error.value, error.message
+            );
+            current.denied = true;
+            self.diagnose(current, Reason::LocationDenied, message);
+            return;
+        }
+        if spec.is_empty() {
+            return;
+        }
+        let built = self.cache.admissions.get(self.snapshot, id, spec);
+        for warning in built.warnings {
+            self.diagnose(current, Reason::InvalidAnnotation, warning);
+        }
+        match built.admission {
+            Ok(admission) => current.admission = Some(admission),
+            Err(message) => {
+                current.denied = true;
+                let message = format!("{message}; the Ingress's routes answer 503");
+                self.diagnose(current, Reason::LocationDenied, message);
+            }
+        }
+    }
+
     fn route(
         &mut self,
         current: &Current<'_>,
@@ -635,6 +686,11 @@ impl<'s> Compiler<'s> {
         kind: PathKind,
         action: RouteAction,
     ) -> Route {
+        let action = if current.denied {
+            RouteAction::Respond(503)
+        } else {
+            action
+        };
         Route {
             source: Some(current.source.clone()),
             host: host.into(),
@@ -643,6 +699,7 @@ impl<'s> Compiler<'s> {
             action,
             settings: current.settings.clone(),
             policy: current.policy.clone(),
+            admission: current.admission.clone(),
             stats: None,
             rewrite: None,
             fallback: self.annotation_fallback(current),
@@ -671,6 +728,7 @@ impl<'s> Compiler<'s> {
             action: RouteAction::Respond(200),
             settings: self.settings.clone(),
             policy: self.policy.clone(),
+            admission: None,
             stats: None,
             rewrite: None,
             fallback: None,

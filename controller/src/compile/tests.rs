@@ -500,7 +500,7 @@ mod tls {
         for secret in secrets {
             s.apply(secret);
         }
-        compile_with(&s, options, &mut CertCache::default(), now)
+        compile_with(&s, options, &mut CompileCache::default(), now)
     }
 
     fn now() -> i64 {
@@ -696,7 +696,7 @@ mod tls {
         );
         let mut s = snapshot(&[class(), service("a", "s"), tls_ingress]);
         s.apply(tls_secret("a", "a-tls", &["a.com"], 30));
-        let mut cache = CertCache::default();
+        let mut cache = CompileCache::default();
         let first = compile_with(&s, &CompileOptions::default(), &mut cache, now());
         let second = compile_with(&s, &CompileOptions::default(), &mut cache, now());
         let cert = |c: &Compiled| c.table.certificate(Some("a.com")).unwrap().clone();

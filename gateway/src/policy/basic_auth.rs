@@ -15,13 +15,12 @@ use std::sync::{Arc, Mutex, PoisonError};
 use base64::Engine as _;
 use base64::alphabet::STANDARD;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
-use bytes::Bytes;
-use http::header::{AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderValue, WWW_AUTHENTICATE};
+use http::header::{AUTHORIZATION, HeaderMap, HeaderValue, WWW_AUTHENTICATE};
 use http::{Response, StatusCode};
 use sha2::{Digest as _, Sha256};
 
 use super::htpasswd::Htpasswd;
-use crate::proxy::ResponseBody;
+use crate::proxy::{ResponseBody, error_page};
 
 /// ingress-nginx's realm when the Ingress has no `auth-realm`.
 pub const DEFAULT_REALM: &str = "Authentication Required";
@@ -77,13 +76,34 @@ impl BasicAuth {
     /// A cache miss costs one password hash computation (see the module
     /// documentation).
     pub fn check(&self, headers: &HeaderMap) -> Result<(), Box<Response<ResponseBody>>> {
+        match self.check_cached(headers) {
+            Some(decided) => decided,
+            None => self.check_hashing(headers),
+        }
+    }
+
+    /// The decision when it needs no password hash: missing or malformed
+    /// credentials (refused), or credentials that verified before
+    /// (admitted). `None` when [`BasicAuth::check_hashing`] must decide,
+    /// which the caller may run off the request threads.
+    pub fn check_cached(
+        &self,
+        headers: &HeaderMap,
+    ) -> Option<Result<(), Box<Response<ResponseBody>>>> {
+        let Some((user, password)) = basic_credentials(headers) else {
+            return Some(Err(self.unauthorized()));
+        };
+        let key = self.verified.key(&user, &password);
+        self.verified.contains(&key).then_some(Ok(()))
+    }
+
+    /// [`BasicAuth::check`] computing the password hash: milliseconds of
+    /// CPU for bcrypt or SHA-crypt.
+    pub fn check_hashing(&self, headers: &HeaderMap) -> Result<(), Box<Response<ResponseBody>>> {
         let Some((user, password)) = basic_credentials(headers) else {
             return Err(self.unauthorized());
         };
         let key = self.verified.key(&user, &password);
-        if self.verified.contains(&key) {
-            return Ok(());
-        }
         if self.users.verify(&user, &password) {
             self.verified.insert(key);
             Ok(())
@@ -94,7 +114,7 @@ impl BasicAuth {
     }
 
     fn unauthorized(&self) -> Box<Response<ResponseBody>> {
-        let mut response = auth_error_page(StatusCode::UNAUTHORIZED);
+        let mut response = error_page(StatusCode::UNAUTHORIZED);
         response
             .headers_mut()
             .insert(WWW_AUTHENTICATE, self.challenge.clone());
@@ -152,24 +172,6 @@ fn challenge_header(realm: &str) -> HeaderValue {
         .unwrap_or_else(|_| HeaderValue::from_static("Basic realm=\"Authentication Required\""))
 }
 
-/// An error page in nginx's shape (the same as the proxy's own error
-/// pages), for the responses authentication ends a request with.
-pub(crate) fn auth_error_page(status: StatusCode) -> Response<ResponseBody> {
-    let reason = status.canonical_reason().unwrap_or("Error");
-    let body = format!(
-        "<html>\r\n<head><title>{code} {reason}</title></head>\r\n<body>\r\n\
-         <center><h1>{code} {reason}</h1></center>\r\n<hr><center>edge-gateway</center>\r\n\
-         </body>\r\n</html>\r\n",
-        code = status.as_u16()
-    );
-    let mut response = Response::new(ResponseBody::full(Bytes::from(body)));
-    *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("text/html"));
-    response
-}
-
 /// Digests of credentials that verified, salted per instance so that the
 /// digests are useless outside this process. Bounded: when full it starts
 /// over, which costs one slow hash per active user.
@@ -217,6 +219,7 @@ impl VerifiedCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::header::CONTENT_TYPE;
     use http_body_util::BodyExt;
 
     fn auth() -> BasicAuth {

@@ -44,8 +44,9 @@ use sha2::{Digest as _, Sha256};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
-use super::basic_auth::{auth_error_page, basic_credentials};
+use super::basic_auth::basic_credentials;
 use crate::proxy::ResponseBody;
+use crate::proxy::error_page;
 
 /// How long a whole subrequest (connect, request, response) may take by
 /// default before the request gets a 500.
@@ -886,7 +887,7 @@ impl ExternalAuth {
             StatusCode::UNAUTHORIZED => match &self.signin {
                 Some(signin) => self.signin_redirect(signin, outcome, request),
                 None => {
-                    let mut response = auth_error_page(status);
+                    let mut response = error_page(status);
                     for value in &outcome.www_authenticate {
                         response
                             .headers_mut()
@@ -895,7 +896,7 @@ impl ExternalAuth {
                     response
                 }
             },
-            StatusCode::FORBIDDEN => auth_error_page(status),
+            StatusCode::FORBIDDEN => error_page(status),
             _ => {
                 tracing::warn!(
                     auth_url = self.url.as_str(),
@@ -903,7 +904,7 @@ impl ExternalAuth {
                     uri = %request.uri,
                     "external auth answered neither 2xx, 401 nor 403"
                 );
-                auth_error_page(StatusCode::INTERNAL_SERVER_ERROR)
+                error_page(StatusCode::INTERNAL_SERVER_ERROR)
             }
         };
         AuthDecision::Deny(Box::new(response))
@@ -921,9 +922,9 @@ impl ExternalAuth {
                 uri = %request.uri,
                 "auth-signin made an invalid Location"
             );
-            return auth_error_page(StatusCode::INTERNAL_SERVER_ERROR);
+            return error_page(StatusCode::INTERNAL_SERVER_ERROR);
         };
-        let mut response = auth_error_page(StatusCode::FOUND);
+        let mut response = error_page(StatusCode::FOUND);
         let headers = response.headers_mut();
         headers.insert(LOCATION, location);
         for cookie in &outcome.set_cookie {
@@ -939,7 +940,7 @@ impl ExternalAuth {
             %error,
             "external auth failed"
         );
-        AuthDecision::Deny(Box::new(auth_error_page(StatusCode::INTERNAL_SERVER_ERROR)))
+        AuthDecision::Deny(Box::new(error_page(StatusCode::INTERNAL_SERVER_ERROR)))
     }
 
     /// One subrequest.

@@ -5,10 +5,11 @@
 //!    (server level), then the route's `permanent-redirect` /
 //!    `temporal-redirect`, then the HTTPS redirect (ingress-nginx does it in
 //!    Lua at the end of the rewrite phase);
-//! 2. the rest (CORS preflight, limits, access lists, authentication) in
-//!    the modules beside this one, run by the proxy's policy phase.
+//! 2. the rest (CORS preflight, limits, access lists, authentication):
+//!    [`admission`], run by the proxy's admit phase.
 
 pub mod access;
+pub mod admission;
 pub mod basic_auth;
 pub mod cors;
 pub mod external_auth;

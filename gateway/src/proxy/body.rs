@@ -16,6 +16,7 @@ use tokio::time::{Instant, Sleep};
 
 use super::exchange::Exchange;
 use crate::backend::InFlight;
+use crate::policy::limits::ConnectionPermit;
 use crate::upstream::{Conn, PoolSettings};
 
 /// Why the client's request body could not be passed on.
@@ -255,6 +256,8 @@ pub struct ResponseBody {
     kind: ResponseKind,
     /// Boxed: the record is large and most responses move several times.
     exchange: Option<Box<Exchange>>,
+    /// The client's `limit-connections` slot, freed when the body is done.
+    permit: Option<ConnectionPermit>,
     sent: u64,
 }
 
@@ -284,6 +287,7 @@ impl ResponseBody {
         Self {
             kind,
             exchange: None,
+            permit: None,
             sent: 0,
         }
     }
@@ -293,7 +297,13 @@ impl ResponseBody {
         self.exchange = Some(Box::new(exchange));
     }
 
+    /// Holds the client's `limit-connections` slot until this body is done.
+    pub(crate) fn hold(&mut self, permit: ConnectionPermit) {
+        self.permit = Some(permit);
+    }
+
     fn finish(&mut self) {
+        self.permit = None;
         if let Some(exchange) = self.exchange.take() {
             exchange.finish(self.sent);
         }

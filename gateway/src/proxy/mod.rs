@@ -5,10 +5,13 @@
 //! 2. **route**: look the host and path up in the current table (loaded once);
 //! 3. **policy**: nginx's rewrite phase: redirects (from-to-www, app-root,
 //!    permanent/temporal, HTTPS) and `rewrite-target`;
-//! 4. **admit**: apply the route's limits that can be checked before any I/O;
+//! 4. **admit**: the declared body size, then the route's admission checks
+//!    (CORS preflight, limits, address lists, authentication: see
+//!    [`crate::policy::admission`]);
 //! 5. **rewrite**: turn the client request into the upstream request;
 //! 6. **forward**: pick an endpoint, send, retry where allowed;
-//! 7. **respond**: clean the upstream response head (HSTS on HTTPS) and stream its body back.
+//! 7. **respond**: clean the upstream response head (CORS, HSTS on HTTPS)
+//!    and stream its body back.
 //!
 //! Any phase can end the request with a [`ProxyError`], which is turned
 //! into a response in one place.
@@ -20,6 +23,7 @@ mod forward;
 mod headers;
 mod inspect;
 
+use std::borrow::Cow;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -35,11 +39,14 @@ use hyper::body::Incoming;
 
 pub use body::{RequestBody, RequestBodyError, ResponseBody, ResponseBodyError};
 pub use error::ProxyError;
+pub(crate) use error::error_page;
 pub use exchange::Observer;
-pub use headers::X_REQUEST_ID;
+pub use headers::{X_REQUEST_ID, bench_header_work};
 
 use crate::metrics;
 use crate::policy;
+use crate::policy::admission::{Admitted, AuthClients, Candidate};
+use crate::policy::external_auth::AuthRequest;
 use crate::settings::{ListenerSettings, ProxySettings, Scheme};
 use crate::table::{Route, RouteAction, RouteMatch, RouteTable};
 
@@ -106,13 +113,18 @@ impl ConnInfo {
 pub struct Proxy {
     table: TableHandle,
     observer: Observer,
+    auth_clients: AuthClients,
 }
 
 impl Proxy {
     /// A proxy serving whatever table `table` holds at each request,
     /// recording finished requests with `observer`.
     pub fn new(table: TableHandle, observer: Observer) -> Self {
-        Self { table, observer }
+        Self {
+            table,
+            observer,
+            auth_clients: AuthClients::default(),
+        }
     }
 
     /// The metrics this proxy records into, if any.
@@ -128,7 +140,7 @@ impl Proxy {
         let table = self.table.load_full();
         let exchange = self.observer.begin(&table, conn.peer, &req);
         let mut trace = Trace::default();
-        let mut response = match proxy(&table, conn, req, &mut trace).await {
+        let mut response = match self.proxy(&table, conn, req, &mut trace).await {
             Ok(response) => response,
             Err(error) => error.into_response(conn.peer, &method, &uri),
         };
@@ -149,63 +161,94 @@ impl Proxy {
         }
         response
     }
-}
 
-/// The phases for one request against one table.
-async fn proxy(
-    table: &RouteTable,
-    conn: &ConnInfo,
-    req: Request<Incoming>,
-    trace: &mut Trace,
-) -> Result<Response<ResponseBody>, ProxyError> {
-    // 1-3. inspect, route, and the rewrite-phase policy (redirects,
-    // rewrite-target). Routing borrows the request only inside `route`.
-    let (found, authority, rewritten) = match route(table, conn, &req)? {
-        Routed::Respond(response, id) => {
-            trace.route = id;
-            return Ok(*response);
+    /// The phases for one request against one table.
+    async fn proxy(
+        &self,
+        table: &RouteTable,
+        conn: &ConnInfo,
+        req: Request<Incoming>,
+        trace: &mut Trace,
+    ) -> Result<Response<ResponseBody>, ProxyError> {
+        // 1-3. inspect, route, and the rewrite-phase policy (redirects,
+        // rewrite-target). Routing borrows the request only inside `route`.
+        let (found, target) = match route(table, conn, &req)? {
+            Routed::Respond(response, id) => {
+                trace.route = id;
+                return Ok(*response);
+            }
+            Routed::Proxy { found, target } => (found, target),
+        };
+        let route = found.route;
+        trace.route = Some(found.id);
+        let backend = match route.action {
+            RouteAction::Proxy(id) => table.backend(id).ok_or(ProxyError::NoRoute)?,
+            RouteAction::Respond(code) => return Ok(fixed_response(code)),
+        };
+        // `default-backend`: its Service answers when the route's has no pod.
+        let backend = match route.fallback.and_then(|id| table.backend(id)) {
+            Some(fallback) if backend.endpoints().endpoints().is_empty() => fallback,
+            _ => backend,
+        };
+
+        // 4. admit
+        check_body_size(&req, &route.settings)?;
+        let request_id = request_id(&req);
+        let admitted = match &route.admission {
+            None => Admitted::default(),
+            Some(admission) => {
+                if let Some(answer) = admission.preflight(req.method(), req.headers()) {
+                    return Ok(*answer);
+                }
+                let candidate = candidate(&req, conn, &target, request_id.as_ref());
+                match admission.admit(&self.auth_clients, &candidate).await {
+                    Ok(admitted) => admitted,
+                    Err(refusal) => return Ok(*refusal),
+                }
+            }
+        };
+        // Gateway-made errors carry CORS headers too: keep what their log
+        // line needs.
+        let error_context = admitted
+            .cors_origin
+            .is_some()
+            .then(|| (req.method().clone(), req.uri().clone()));
+
+        // 5. rewrite
+        let (mut upstream_req, progress) = rewrite(req, conn, route, target, request_id);
+        if let Some(admission) = &route.admission {
+            admission.to_upstream(upstream_req.headers_mut(), admitted.granted);
         }
-        Routed::Proxy {
-            found,
-            authority,
-            rewritten,
-        } => (found, authority, rewritten),
-    };
-    let route = found.route;
-    trace.route = Some(found.id);
-    let backend = match route.action {
-        RouteAction::Proxy(id) => table.backend(id).ok_or(ProxyError::NoRoute)?,
-        RouteAction::Respond(code) => return Ok(fixed_response(code)),
-    };
-    // `default-backend`: its Service answers when the route's has no pod.
-    let backend = match route.fallback.and_then(|id| table.backend(id)) {
-        Some(fallback) if backend.endpoints().endpoints().is_empty() => fallback,
-        _ => backend,
-    };
+        trace.request_body = progress.clone();
+        trace.request_id = upstream_req.headers().get(&X_REQUEST_ID).cloned();
 
-    // 4. admit
-    admit(&req, &route.settings)?;
+        // 6. forward
+        let forwarded =
+            forward::forward(backend, upstream_req, progress, &route.settings, trace).await;
+        let mut response = match (forwarded, error_context) {
+            (Ok(response), _) => response,
+            (Err(error), Some((method, uri))) => error.into_response(conn.peer, &method, &uri),
+            (Err(error), None) => return Err(error),
+        };
 
-    // 5. rewrite
-    let (upstream_req, progress) = rewrite(req, conn, route, authority, rewritten);
-    trace.request_body = progress.clone();
-    trace.request_id = upstream_req.headers().get(&X_REQUEST_ID).cloned();
-
-    // 6. forward
-    let mut response =
-        forward::forward(backend, upstream_req, progress, &route.settings, trace).await?;
-
-    // 7. respond
-    headers::to_client(response.headers_mut());
-    if found.tls
-        && conn.listener.settings.scheme == Scheme::Https
-        && let Some(hsts) = &table.globals().hsts
-    {
-        response
-            .headers_mut()
-            .insert(STRICT_TRANSPORT_SECURITY, hsts.clone());
+        // 7. respond
+        headers::to_client(response.headers_mut());
+        if let Some(admission) = &route.admission {
+            admission.to_client(admitted.cors_origin, response.headers_mut());
+        }
+        if let Some(permit) = admitted.permit {
+            response.body_mut().hold(permit);
+        }
+        if found.tls
+            && conn.listener.settings.scheme == Scheme::Https
+            && let Some(hsts) = &table.globals().hsts
+        {
+            response
+                .headers_mut()
+                .insert(STRICT_TRANSPORT_SECURITY, hsts.clone());
+        }
+        Ok(response)
     }
-    Ok(response)
 }
 
 /// What routing decided.
@@ -216,11 +259,19 @@ enum Routed<'t> {
     /// Proxy on this route.
     Proxy {
         found: RouteMatch<'t>,
-        /// The authority of an absolute-form target (the Host upstream).
-        authority: Option<HeaderValue>,
-        /// The path and query `rewrite-target` made, if any.
-        rewritten: Option<String>,
+        target: Routing,
     },
+}
+
+/// What routing learned that the later phases need, owned so that the
+/// request can be taken apart.
+struct Routing {
+    /// The authority of an absolute-form target (the Host upstream).
+    authority: Option<HeaderValue>,
+    /// The path and query `rewrite-target` made, if any.
+    rewritten: Option<String>,
+    /// The normalised host, kept only for external authentication.
+    auth_host: Option<String>,
 }
 
 /// Phases 1-3: inspect the request, find its server and route, and apply
@@ -279,10 +330,18 @@ fn route<'t>(
         let path = std::str::from_utf8(&target.path).ok()?;
         rewrite.apply(path, req.uri().query())
     });
+    let wants_host = found_route
+        .route
+        .admission
+        .as_ref()
+        .is_some_and(|a| a.external_auth.is_some());
     Ok(Routed::Proxy {
         found: found_route,
-        authority: target.authority,
-        rewritten,
+        target: Routing {
+            authority: target.authority,
+            rewritten,
+            auth_host: target.host.filter(|_| wants_host).map(Cow::into_owned),
+        },
     })
 }
 
@@ -294,7 +353,7 @@ fn redirect_response(code: StatusCode, location: HeaderValue) -> Response<Respon
 
 /// Refuses a body that declares itself larger than the route allows, before
 /// any byte of it is read (and so before `100 Continue` is sent).
-fn admit(req: &Request<Incoming>, settings: &ProxySettings) -> Result<(), ProxyError> {
+fn check_body_size(req: &Request<Incoming>, settings: &ProxySettings) -> Result<(), ProxyError> {
     let Some(limit) = settings.max_body_size else {
         return Ok(());
     };
@@ -309,6 +368,38 @@ fn admit(req: &Request<Incoming>, settings: &ProxySettings) -> Result<(), ProxyE
     }
 }
 
+/// A new `X-Request-ID` unless the client sent a usable one (nginx's
+/// `$request_id` when ingress-nginx's `$req_id` is empty).
+fn request_id<B>(req: &Request<B>) -> Option<HeaderValue> {
+    match req.headers().get(&X_REQUEST_ID) {
+        Some(id) if !id.is_empty() && id.len() <= 256 => None,
+        _ => Some(headers::new_request_id()),
+    }
+}
+
+/// What the admission checks read about a request.
+fn candidate<'a, B>(
+    req: &'a Request<B>,
+    conn: &'a ConnInfo,
+    target: &'a Routing,
+    generated_id: Option<&'a HeaderValue>,
+) -> Candidate<'a> {
+    let client_ip = conn.peer.ip().to_canonical();
+    Candidate {
+        client_ip,
+        auth: AuthRequest {
+            method: req.method(),
+            scheme: conn.listener.settings.scheme.as_str(),
+            host: target.auth_host.as_deref().unwrap_or(""),
+            uri: req.uri(),
+            headers: req.headers(),
+            client_ip,
+            forwarded_for: None,
+            request_id: generated_id.or_else(|| req.headers().get(&X_REQUEST_ID)),
+        },
+    }
+}
+
 /// Builds the upstream request from the client's, moving its parts:
 /// ingress-nginx's headers, `upstream-vhost`, and the `rewrite-target`
 /// path with `x-forwarded-prefix`.
@@ -316,9 +407,14 @@ fn rewrite(
     req: Request<Incoming>,
     conn: &ConnInfo,
     route: &Route,
-    authority: Option<HeaderValue>,
-    rewritten: Option<String>,
+    target: Routing,
+    request_id: Option<HeaderValue>,
 ) -> (Request<RequestBody>, Option<Arc<body::SendProgress>>) {
+    let Routing {
+        authority,
+        rewritten,
+        ..
+    } = target;
     let (mut parts, incoming) = req.into_parts();
     let settings = &route.settings;
     let (body, progress) = if incoming.is_end_stream() {
@@ -330,10 +426,6 @@ fn rewrite(
             settings.client_body_timeout,
         );
         (body, Some(progress))
-    };
-    let request_id = match parts.headers.get(&X_REQUEST_ID) {
-        Some(id) if !id.is_empty() && id.len() <= 256 => None,
-        _ => Some(headers::new_request_id()),
     };
     headers::to_upstream(&mut parts.headers, conn, authority, request_id);
     let policy = &route.policy;

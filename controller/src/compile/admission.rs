@@ -1,0 +1,209 @@
+//! Builds an Ingress's admission checks ([`Admission`]) from its parsed
+//! annotations and the Secret basic authentication reads, and keeps them
+//! across compiles.
+//!
+//! Keeping them matters: an `Admission` holds state that a reload must not
+//! reset: the rate-limit buckets and connection counts, the passwords
+//! that already verified (a bcrypt costs milliseconds), the external auth
+//! cache and its connections. So one is reused for as long as its
+//! Ingress's admission annotations and the users Secret stay the same.
+
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasher, Hasher};
+use std::sync::Arc;
+
+use gateway::policy::admission::Admission;
+use gateway::policy::basic_auth::BasicAuth;
+use gateway::policy::cors::Cors;
+use gateway::policy::external_auth::ExternalAuth;
+use gateway::policy::htpasswd::Htpasswd;
+use gateway::policy::limits::RateLimiter;
+use k8s_openapi::api::core::v1::Secret;
+
+use crate::annotations::admission::{AdmissionSpec, BasicAuthSpec};
+use crate::objects::NsName;
+use crate::snapshot::Snapshot;
+
+/// Admission checks by Ingress, reused across compiles (see the module
+/// documentation).
+#[derive(Debug, Default)]
+pub struct AdmissionCache {
+    entries: HashMap<NsName, Entry>,
+}
+
+#[derive(Debug)]
+struct Entry {
+    spec: AdmissionSpec,
+    /// The fingerprint of the users Secret's data, when basic auth reads one.
+    users: Option<u64>,
+    admission: Arc<Admission>,
+    used: bool,
+}
+
+/// A built admission, with what is worth a diagnostic.
+#[derive(Debug)]
+pub(crate) struct Built {
+    /// The checks; `Err` says why the Ingress's routes are denied (503).
+    pub(crate) admission: Result<Arc<Admission>, String>,
+    /// Problems that did not deny the routes (users entries skipped).
+    pub(crate) warnings: Vec<String>,
+}
+
+impl AdmissionCache {
+    /// The checks of Ingress `ingress` for `spec` (not empty, not denied).
+    pub(crate) fn get(
+        &mut self,
+        snapshot: &Snapshot,
+        ingress: &NsName,
+        spec: &AdmissionSpec,
+    ) -> Built {
+        let users = match &spec.basic {
+            None => None,
+            Some(basic) => match users_secret(snapshot, ingress, basic) {
+                Ok((id, secret)) => Some((id, secret, secret_fingerprint(secret))),
+                Err(message) => {
+                    return Built {
+                        admission: Err(message),
+                        warnings: Vec::new(),
+                    };
+                }
+            },
+        };
+        let fingerprint = users.as_ref().map(|(_, _, f)| *f);
+        if let Some(entry) = self.entries.get_mut(ingress)
+            && entry.spec == *spec
+            && entry.users == fingerprint
+        {
+            entry.used = true;
+            return Built {
+                admission: Ok(entry.admission.clone()),
+                warnings: Vec::new(),
+            };
+        }
+        let mut warnings = Vec::new();
+        let basic_auth = match (&spec.basic, &users) {
+            (Some(basic), Some((id, secret, _))) => {
+                match basic_auth(basic, id, secret, &mut warnings) {
+                    Ok(auth) => Some(Arc::new(auth)),
+                    Err(message) => {
+                        return Built {
+                            admission: Err(message),
+                            warnings,
+                        };
+                    }
+                }
+            }
+            _ => None,
+        };
+        let admission = Arc::new(Admission {
+            cors: spec.cors.clone().map(Cors::new),
+            limiter: spec
+                .limits
+                .is_active()
+                .then(|| RateLimiter::new(spec.limits.clone())),
+            access: spec.access.clone(),
+            basic_auth,
+            external_auth: spec.external.clone().map(ExternalAuth::new).map(Arc::new),
+        });
+        self.entries.insert(
+            ingress.clone(),
+            Entry {
+                spec: spec.clone(),
+                users: fingerprint,
+                admission: admission.clone(),
+                used: true,
+            },
+        );
+        Built {
+            admission: Ok(admission),
+            warnings,
+        }
+    }
+
+    /// Forgets the checks of Ingresses the last compile did not build.
+    pub(crate) fn sweep(&mut self) {
+        self.entries.retain(|_, e| std::mem::take(&mut e.used));
+    }
+}
+
+/// The users Secret of `auth-secret`: in the Ingress's own namespace only,
+/// as ingress-nginx with `allow-cross-namespace-resources: false`.
+fn users_secret<'s>(
+    snapshot: &'s Snapshot,
+    ingress: &NsName,
+    basic: &BasicAuthSpec,
+) -> Result<(NsName, &'s Secret), String> {
+    let namespace = basic
+        .secret
+        .namespace
+        .as_deref()
+        .unwrap_or(&ingress.namespace);
+    if namespace != ingress.namespace {
+        return Err(format!(
+            "auth-secret {namespace}/{} is in another namespace, which is refused",
+            basic.secret.name
+        ));
+    }
+    let id = NsName::new(namespace.to_owned(), basic.secret.name.clone());
+    match snapshot.secret(&id) {
+        Some(secret) => Ok((id, secret)),
+        None => Err(format!("auth-secret {id} not found")),
+    }
+}
+
+/// The Secret's keys and values, from `data` and `stringData`.
+fn secret_entries(secret: &Secret) -> BTreeMap<String, Vec<u8>> {
+    let mut entries: BTreeMap<String, Vec<u8>> = secret
+        .data
+        .iter()
+        .flatten()
+        .map(|(k, v)| (k.clone(), v.0.clone()))
+        .collect();
+    for (k, v) in secret.string_data.iter().flatten() {
+        entries.insert(k.clone(), v.clone().into_bytes());
+    }
+    entries
+}
+
+fn secret_fingerprint(secret: &Secret) -> u64 {
+    // Fixed seed: the same data must give the same fingerprint every compile.
+    let mut hasher = foldhash::fast::FixedState::with_seed(0xa17).build_hasher();
+    for (key, value) in secret_entries(secret) {
+        hasher.write(key.as_bytes());
+        hasher.write_u8(0);
+        hasher.write_usize(value.len());
+        hasher.write(&value);
+    }
+    hasher.finish()
+}
+
+/// Basic authentication from the users Secret: the key `auth` holding an
+/// htpasswd file, or (`auth-map`) one key per user. Entries that do not
+/// parse are skipped with a warning; no usable user at all denies.
+fn basic_auth(
+    spec: &BasicAuthSpec,
+    id: &NsName,
+    secret: &Secret,
+    warnings: &mut Vec<String>,
+) -> Result<BasicAuth, String> {
+    let entries = secret_entries(secret);
+    let (users, errors) = if spec.map {
+        Htpasswd::from_auth_map(
+            entries
+                .into_iter()
+                .map(|(k, v)| (k, String::from_utf8_lossy(&v).into_owned())),
+        )
+    } else {
+        let Some(file) = entries.get("auth") else {
+            return Err(format!("auth-secret {id} has no key \"auth\""));
+        };
+        Htpasswd::parse(&String::from_utf8_lossy(file))
+    };
+    for error in errors {
+        warnings.push(format!("auth-secret {id}: {error}; entry skipped"));
+    }
+    if users.is_empty() {
+        return Err(format!("auth-secret {id} holds no usable user"));
+    }
+    Ok(BasicAuth::new(spec.realm.clone(), Arc::new(users)))
+}

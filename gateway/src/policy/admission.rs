@@ -1,0 +1,343 @@
+//! A route's admission checks, run after nginx's rewrite phase and before
+//! the request is proxied, in the order ingress-nginx's generated
+//! configuration runs them:
+//!
+//! 1. the CORS preflight (`enable-cors`): ingress-nginx answers `OPTIONS`
+//!    with an `if` in the location's rewrite phase, so a preflight is
+//!    answered before any limit or authentication;
+//! 2. the request limits (`limit-rps`, `limit-rpm`, `limit-connections`):
+//!    nginx's pre-access phase;
+//! 3. the address lists (`whitelist-source-range`, `denylist-source-range`):
+//!    the access phase's `allow` / `deny`;
+//! 4. basic authentication (`auth-type: basic`);
+//! 5. external authentication (`auth-url`), nginx's `auth_request`.
+//!
+//! What the checks learn and the request needs later (the allowed CORS
+//! origin, a held connection slot, headers granted by the auth service)
+//! comes back in [`Admitted`].
+
+use std::net::IpAddr;
+use std::sync::{Arc, OnceLock};
+
+use http::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, Response, StatusCode};
+
+use super::access::AccessList;
+use super::basic_auth::{self, BasicAuth};
+use super::cors::Cors;
+use super::external_auth::{AuthClient, AuthDecision, AuthRequest, ExternalAuth};
+use super::limits::{ConnectionPermit, RateLimiter};
+use crate::proxy::{ResponseBody, error_page};
+
+/// The admission checks of one route; built by the control plane from the
+/// Ingress's annotations and shared by the routes of that Ingress.
+#[derive(Debug, Default)]
+pub struct Admission {
+    /// `enable-cors` and its `cors-*` settings.
+    pub cors: Option<Cors>,
+    /// The Ingress's limiter (one per Ingress, kept across table rebuilds
+    /// so that a reload does not reset the buckets).
+    pub limiter: Option<RateLimiter>,
+    /// The address allow and deny lists.
+    pub access: AccessList,
+    /// `auth-type: basic` with the users of `auth-secret`.
+    pub basic_auth: Option<Arc<BasicAuth>>,
+    /// `auth-url` and its `auth-*` settings.
+    pub external_auth: Option<Arc<ExternalAuth>>,
+}
+
+/// What an admitted request carries on to the later phases.
+#[derive(Debug, Default)]
+pub struct Admitted {
+    /// The `Access-Control-Allow-Origin` to set on the response, when CORS
+    /// applies to the request.
+    pub cors_origin: Option<HeaderValue>,
+    /// The client's slot under `limit-connections`, held until the
+    /// response ends.
+    pub permit: Option<ConnectionPermit>,
+    /// Headers the auth service granted (`auth-response-headers`), to set
+    /// on the upstream request.
+    pub granted: Option<Vec<(HeaderName, HeaderValue)>>,
+}
+
+/// The request facts the checks read, borrowed from the request before it
+/// is turned into the upstream request.
+#[derive(Clone, Copy, Debug)]
+pub struct Candidate<'a> {
+    /// The client's address.
+    pub client_ip: IpAddr,
+    /// What the external auth service is told about the request.
+    pub auth: AuthRequest<'a>,
+}
+
+/// A request the checks refused: the response to send instead (boxed: the
+/// admitted case is the common one).
+pub type Refusal = Box<Response<ResponseBody>>;
+
+/// The client for auth services, shared by every route and built on first
+/// use (it reads the system's CA certificates).
+#[derive(Debug, Default)]
+pub struct AuthClients {
+    client: OnceLock<Option<AuthClient>>,
+}
+
+impl AuthClients {
+    fn get(&self) -> Option<&AuthClient> {
+        self.client
+            .get_or_init(|| match AuthClient::new() {
+                Ok(client) => Some(client),
+                Err(error) => {
+                    tracing::error!(%error, "no client for auth-url services: the system CA certificates did not load");
+                    None
+                }
+            })
+            .as_ref()
+    }
+}
+
+impl Admission {
+    /// Whether any check is configured; a route without one skips the
+    /// phase.
+    pub fn is_empty(&self) -> bool {
+        self.cors.is_none()
+            && self.limiter.is_none()
+            && self.access.is_open()
+            && self.basic_auth.is_none()
+            && self.external_auth.is_none()
+    }
+
+    /// The CORS preflight answer, when CORS is on and applies to the
+    /// request.
+    pub fn preflight(&self, method: &Method, headers: &HeaderMap) -> Option<Refusal> {
+        self.cors
+            .as_ref()
+            .and_then(|cors| cors.preflight(method, headers))
+            .map(Box::new)
+    }
+
+    /// Runs the checks after the preflight, in the module's order.
+    pub async fn admit(
+        &self,
+        clients: &AuthClients,
+        request: &Candidate<'_>,
+    ) -> Result<Admitted, Refusal> {
+        let headers = request.auth.headers;
+        let mut admitted = Admitted {
+            cors_origin: self.cors.as_ref().and_then(|c| c.allowed_origin(headers)),
+            ..Admitted::default()
+        };
+        if let Some(limiter) = &self.limiter {
+            admitted.permit = limiter
+                .check(request.client_ip)
+                .map_err(|status| self.refuse(status, &admitted))?;
+        }
+        self.access
+            .check(request.client_ip)
+            .map_err(|status| self.refuse(status, &admitted))?;
+        if let Some(basic) = &self.basic_auth {
+            check_basic(basic, headers)
+                .await
+                .map_err(|r| self.decorate(r, &admitted))?;
+        }
+        if let Some(external) = &self.external_auth {
+            let Some(client) = clients.get() else {
+                return Err(self.refuse(StatusCode::INTERNAL_SERVER_ERROR, &admitted));
+            };
+            match external.check(client, &request.auth).await {
+                AuthDecision::Allow(granted) => admitted.granted = Some(granted),
+                AuthDecision::Deny(response) => return Err(self.decorate(response, &admitted)),
+            }
+        }
+        Ok(admitted)
+    }
+
+    /// Rewrites the upstream request's headers for the checks that passed:
+    /// basic authentication's `Authorization` is not sent on (ingress-nginx:
+    /// `proxy_set_header Authorization ""`), granted auth headers are.
+    pub fn to_upstream(
+        &self,
+        headers: &mut HeaderMap,
+        granted: Option<Vec<(HeaderName, HeaderValue)>>,
+    ) {
+        if self.basic_auth.is_some() {
+            basic_auth::strip_authorization(headers);
+        }
+        if let (Some(external), Some(granted)) = (&self.external_auth, granted) {
+            external.set_upstream_headers(headers, granted);
+        }
+    }
+
+    /// Sets the CORS headers on a response (any status), when CORS applies.
+    pub fn to_client(&self, origin: Option<HeaderValue>, headers: &mut HeaderMap) {
+        if let (Some(cors), Some(origin)) = (&self.cors, origin) {
+            cors.apply(origin, headers);
+        }
+    }
+
+    fn refuse(&self, status: StatusCode, admitted: &Admitted) -> Refusal {
+        self.decorate(Box::new(error_page(status)), admitted)
+    }
+
+    fn decorate(&self, mut response: Refusal, admitted: &Admitted) -> Refusal {
+        self.to_client(admitted.cors_origin.clone(), response.headers_mut());
+        response
+    }
+}
+
+/// Basic authentication, hashing the password (milliseconds of CPU for
+/// bcrypt) on Tokio's blocking pool so that other requests on this thread
+/// do not wait for it.
+async fn check_basic(basic: &Arc<BasicAuth>, headers: &HeaderMap) -> Result<(), Refusal> {
+    if let Some(decided) = basic.check_cached(headers) {
+        return decided;
+    }
+    let mut credentials = HeaderMap::new();
+    if let Some(value) = headers.get(AUTHORIZATION) {
+        credentials.insert(AUTHORIZATION, value.clone());
+    }
+    let basic = basic.clone();
+    tokio::task::spawn_blocking(move || basic.check_hashing(&credentials))
+        .await
+        .unwrap_or_else(|_| Err(Box::new(error_page(StatusCode::INTERNAL_SERVER_ERROR))))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use http::Uri;
+    use http::header::{ACCESS_CONTROL_ALLOW_ORIGIN, ORIGIN};
+
+    use super::*;
+    use crate::policy::cors::{CorsConfig, parse_origins};
+    use crate::policy::htpasswd::Htpasswd;
+    use crate::policy::limits::LimitConfig;
+
+    fn candidate<'a>(headers: &'a HeaderMap, uri: &'a Uri, ip: [u8; 4]) -> Candidate<'a> {
+        let client_ip = IpAddr::V4(Ipv4Addr::from(ip));
+        Candidate {
+            client_ip,
+            auth: AuthRequest {
+                method: &Method::GET,
+                scheme: "http",
+                host: "api.example.com",
+                uri,
+                headers,
+                client_ip,
+                forwarded_for: None,
+                request_id: None,
+            },
+        }
+    }
+
+    fn status(result: Result<Admitted, Refusal>) -> u16 {
+        match result {
+            Ok(_) => 200,
+            Err(response) => response.status().as_u16(),
+        }
+    }
+
+    #[tokio::test]
+    async fn limits_run_before_address_lists_and_auth() {
+        let (users, _) = Htpasswd::parse("alice:{PLAIN}secret\n");
+        let admission = Admission {
+            limiter: Some(RateLimiter::new(LimitConfig {
+                connections: 1,
+                ..LimitConfig::default()
+            })),
+            access: AccessList::from_values(Some("10.0.0.0/8"), None),
+            basic_auth: Some(Arc::new(BasicAuth::new("r", Arc::new(users)))),
+            ..Admission::default()
+        };
+        let clients = AuthClients::default();
+        let uri: Uri = "/".parse().unwrap();
+        let none = HeaderMap::new();
+        let mut alice = HeaderMap::new();
+        alice.insert(
+            AUTHORIZATION,
+            HeaderValue::from_static("Basic YWxpY2U6c2VjcmV0"),
+        );
+        assert_eq!(
+            status(
+                admission
+                    .admit(&clients, &candidate(&none, &uri, [192, 0, 2, 1]))
+                    .await
+            ),
+            403
+        );
+        assert_eq!(
+            status(
+                admission
+                    .admit(&clients, &candidate(&none, &uri, [10, 0, 0, 1]))
+                    .await
+            ),
+            401
+        );
+        let held = admission
+            .admit(&clients, &candidate(&alice, &uri, [10, 0, 0, 1]))
+            .await;
+        assert!(held.as_ref().is_ok_and(|a| a.permit.is_some()));
+        assert_eq!(
+            status(
+                admission
+                    .admit(&clients, &candidate(&alice, &uri, [10, 0, 0, 1]))
+                    .await
+            ),
+            503,
+            "the one connection is held"
+        );
+        drop(held);
+        assert_eq!(
+            status(
+                admission
+                    .admit(&clients, &candidate(&alice, &uri, [10, 0, 0, 1]))
+                    .await
+            ),
+            200
+        );
+    }
+
+    #[tokio::test]
+    async fn refusals_carry_cors_headers_and_upstream_loses_credentials() {
+        let (users, _) = Htpasswd::parse("alice:{PLAIN}secret\n");
+        let admission = Admission {
+            cors: Some(Cors::new(CorsConfig {
+                allow_origin: parse_origins("https://app.example.com").unwrap(),
+                ..CorsConfig::default()
+            })),
+            basic_auth: Some(Arc::new(BasicAuth::new("r", Arc::new(users)))),
+            ..Admission::default()
+        };
+        let uri: Uri = "/".parse().unwrap();
+        let mut headers = HeaderMap::new();
+        headers.insert(ORIGIN, HeaderValue::from_static("https://app.example.com"));
+        let preflight = admission.preflight(&Method::OPTIONS, &headers).unwrap();
+        assert_eq!(preflight.status(), StatusCode::NO_CONTENT);
+        let refused = admission
+            .admit(
+                &AuthClients::default(),
+                &candidate(&headers, &uri, [10, 0, 0, 1]),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            refused.headers()[ACCESS_CONTROL_ALLOW_ORIGIN],
+            "https://app.example.com"
+        );
+        headers.insert(
+            AUTHORIZATION,
+            HeaderValue::from_static("Basic YWxpY2U6c2VjcmV0"),
+        );
+        let admitted = admission
+            .admit(
+                &AuthClients::default(),
+                &candidate(&headers, &uri, [10, 0, 0, 1]),
+            )
+            .await
+            .unwrap();
+        admission.to_upstream(&mut headers, admitted.granted);
+        assert!(!headers.contains_key(AUTHORIZATION));
+        assert!(Admission::default().is_empty() && !admission.is_empty());
+    }
+}
