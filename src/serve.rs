@@ -209,6 +209,7 @@ fn start_control_plane(
         },
         watch_namespace: args.watch_namespace.clone(),
         default_ssl_certificate: ns_name(&args.default_ssl_certificate),
+        configmap: ns_name(&args.configmap),
         ..CompileOptions::default()
     };
     let (updates, received) = std::sync::mpsc::channel();

@@ -41,6 +41,10 @@ pub enum Reason {
     /// bad address list, a missing users Secret): the Ingress's routes
     /// answer 503, as ingress-nginx's denied locations.
     LocationDenied,
+    /// A controller ConfigMap value that does not parse; the default applies.
+    InvalidConfigKey,
+    /// Controller ConfigMap keys this gateway does not apply.
+    UnsupportedConfigKey,
 }
 
 impl Reason {
@@ -61,6 +65,8 @@ impl Reason {
             Self::UnknownAnnotation => "UnknownAnnotation",
             Self::RefusedAnnotation => "RefusedAnnotation",
             Self::LocationDenied => "LocationDenied",
+            Self::InvalidConfigKey => "InvalidConfigKey",
+            Self::UnsupportedConfigKey => "UnsupportedConfigKey",
         }
     }
 }

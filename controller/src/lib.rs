@@ -6,6 +6,7 @@
 //! - [`annotations`]: `nginx.ingress.kubernetes.io/*` annotations as typed settings;
 //! - [`class`]: which Ingresses are ours;
 //! - [`compile`]: the pure compiler from a snapshot to a table and diagnostics;
+//! - [`config_map`]: the controller ConfigMap's global settings;
 //! - [`manifests`]: the manifests-folder source;
 //! - [`cluster`]: the Kubernetes API source, leader election, status and Events;
 //! - [`client`]: the platform's Ingress client API (create, delete, list; URLs);
@@ -16,6 +17,7 @@ pub mod class;
 pub mod client;
 pub mod cluster;
 pub mod compile;
+pub mod config_map;
 pub mod diagnostics;
 pub mod manifests;
 pub mod objects;

@@ -7,6 +7,7 @@ mod admission;
 mod annotations;
 mod backends;
 mod cluster;
+mod config_map;
 mod limits;
 mod metrics;
 mod platform;

@@ -22,6 +22,7 @@ use gateway::policy::limits::LimitConfig;
 
 use super::AnnotationError;
 use super::values::boolean;
+use crate::config_map::AdmissionDefaults;
 
 /// The Secret of `auth-secret`, before it is looked up.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -63,6 +64,20 @@ pub struct AdmissionSpec {
 }
 
 impl AdmissionSpec {
+    /// Applies the ConfigMap's defaults: the limit refusal statuses, and
+    /// its `whitelist-source-range` when the Ingress sets no allow list.
+    pub fn apply_defaults(&mut self, defaults: &AdmissionDefaults) {
+        self.limits.req_status = defaults.limit_req_status;
+        self.limits.conn_status = defaults.limit_conn_status;
+        if let (Some(global), AccessList::Rules { allow, .. }) =
+            (&defaults.allowlist, &mut self.access)
+            && allow.is_empty()
+            && let Ok(list) = parse_cidrs(global)
+        {
+            *allow = list;
+        }
+    }
+
     /// Whether any check is configured.
     pub fn is_empty(&self) -> bool {
         self.cors.is_none()

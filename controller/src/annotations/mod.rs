@@ -10,7 +10,7 @@
 
 pub mod admission;
 pub mod registry;
-mod values;
+pub(crate) mod values;
 
 use std::collections::BTreeMap;
 
@@ -54,6 +54,18 @@ pub struct Routing {
     pub default_backend: Option<String>,
     /// `service-upstream`: proxy to the Service's ClusterIP, not its pods.
     pub service_upstream: bool,
+}
+
+impl IngressAnnotations {
+    /// Applies the controller ConfigMap's defaults for what the admission
+    /// annotations leave unset.
+    pub fn with_admission_defaults(
+        mut self,
+        defaults: &crate::config_map::AdmissionDefaults,
+    ) -> Self {
+        self.admission.apply_defaults(defaults);
+        self
+    }
 }
 
 impl Routing {

@@ -51,6 +51,9 @@ pub struct CompileOptions {
     pub globals: Globals,
     /// `--default-ssl-certificate`: the Secret served to names no Ingress covers.
     pub default_ssl_certificate: Option<NsName>,
+    /// `--configmap`: the controller ConfigMap, whose settings replace the
+    /// defaults above while it exists (see [`crate::config_map`]).
+    pub configmap: Option<NsName>,
 }
 
 /// The result of a compile.
@@ -89,6 +92,9 @@ pub fn compile_with(
     cache: &mut CompileCache,
     now: i64,
 ) -> Compiled {
+    let (options, admission_defaults, config_diagnostics) =
+        crate::config_map::layered(options, snapshot);
+    let options = options.as_ref();
     let mut ingresses: Vec<(&NsName, &Ingress)> = snapshot
         .ingresses()
         .filter(|(id, _)| {
@@ -115,7 +121,8 @@ pub fn compile_with(
                 ingress.metadata.annotations.as_ref(),
                 &options.proxy,
                 &options.policy,
-            ),
+            )
+            .with_admission_defaults(&admission_defaults),
         })
         .collect();
     let mut compiler = Compiler::new(snapshot, options, cache, now, regex_hosts(&prepared));
@@ -132,6 +139,7 @@ pub fn compile_with(
     compiler.cache.certs.sweep();
     compiler.cache.admissions.sweep();
     let mut diagnostics = compiler.diagnostics;
+    diagnostics.extend(config_diagnostics);
     diagnostics.sort();
     diagnostics.dedup();
     Compiled {

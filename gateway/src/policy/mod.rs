@@ -92,6 +92,9 @@ pub struct Globals {
     /// hosts with TLS (`hsts`, `hsts-max-age`, `hsts-include-subdomains`,
     /// `hsts-preload`); `None` when HSTS is off.
     pub hsts: Option<HeaderValue>,
+    /// `block-cidrs`: clients refused with 403 before anything else, as
+    /// nginx's `deny` at the `http` level.
+    pub block: Vec<access::Cidr>,
 }
 
 impl Default for Globals {
@@ -101,6 +104,7 @@ impl Default for Globals {
             hsts: Some(HeaderValue::from_static(
                 "max-age=31536000; includeSubDomains",
             )),
+            block: Vec::new(),
         }
     }
 }

@@ -1,7 +1,8 @@
 //! The request path. [`Proxy::handle`] reads as the phases every request
 //! goes through:
 //!
-//! 1. **inspect**: refuse malformed or ambiguous requests; normalise host and path;
+//! 1. **inspect**: refuse `block-cidrs` clients, then malformed or ambiguous requests;
+//!    normalise host and path;
 //! 2. **route**: look the host and path up in the current table (loaded once);
 //! 3. **policy**: nginx's rewrite phase: redirects (from-to-www, app-root,
 //!    permanent/temporal, HTTPS) and `rewrite-target`;
@@ -170,6 +171,10 @@ impl Proxy {
         req: Request<Incoming>,
         trace: &mut Trace,
     ) -> Result<Response<ResponseBody>, ProxyError> {
+        // 0. the ConfigMap's `block-cidrs`, before anything else.
+        if policy::access::any_contains(&table.globals().block, conn.peer.ip()) {
+            return Ok(error_page(StatusCode::FORBIDDEN));
+        }
         // 1-3. inspect, route, and the rewrite-phase policy (redirects,
         // rewrite-target). Routing borrows the request only inside `route`.
         let (found, target) = match route(table, conn, &req)? {

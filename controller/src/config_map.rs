@@ -1,0 +1,438 @@
+//! The controller ConfigMap (`--configmap ns/name`): ingress-nginx's
+//! global settings, layered over the built-in defaults before any Ingress
+//! is compiled. A change to it recompiles the table like any other object,
+//! so it takes effect without a restart.
+//!
+//! Keys are parsed like annotation values (typed, or refused with a
+//! diagnostic that keeps the default). Keys this gateway does not apply
+//! are reported in one diagnostic, so an operator sees what a migrated
+//! ConfigMap does not do here.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use gateway::policy::access::{Cidr, parse_cidrs};
+use gateway::policy::{Globals, Policy};
+use gateway::settings::ProxySettings;
+use http::{HeaderValue, StatusCode};
+
+use crate::annotations::values::{body_size, boolean, seconds, tries};
+use crate::compile::CompileOptions;
+use crate::diagnostics::{Diagnostic, Reason};
+use crate::objects::{Kind, ObjectKey};
+use crate::snapshot::Snapshot;
+
+/// The settings a ConfigMap gives every Ingress and the gateway as a whole.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct GlobalConfig {
+    /// Proxy settings every route starts from.
+    pub proxy: ProxySettings,
+    /// Policy every route starts from.
+    pub policy: Policy,
+    /// Gateway-wide settings.
+    pub globals: Globals,
+    /// Defaults of the admission annotations.
+    pub admission: AdmissionDefaults,
+}
+
+/// ConfigMap defaults of the admission annotations.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AdmissionDefaults {
+    /// `whitelist-source-range`: the allow list of Ingresses that set none.
+    pub allowlist: Option<String>,
+    /// `limit-req-status-code` (503).
+    pub limit_req_status: StatusCode,
+    /// `limit-conn-status-code` (503).
+    pub limit_conn_status: StatusCode,
+}
+
+impl Default for AdmissionDefaults {
+    fn default() -> Self {
+        Self {
+            allowlist: None,
+            limit_req_status: StatusCode::SERVICE_UNAVAILABLE,
+            limit_conn_status: StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+}
+
+/// A ConfigMap value that could not be used (its default applies).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyError {
+    /// The key.
+    pub key: String,
+    /// The value found.
+    pub value: String,
+    /// Why it was refused.
+    pub message: String,
+}
+
+/// What reading a ConfigMap gave.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Read {
+    /// The settings.
+    pub config: GlobalConfig,
+    /// Values that did not parse.
+    pub errors: Vec<KeyError>,
+    /// Keys present that this gateway does not apply.
+    pub not_applied: Vec<String>,
+}
+
+type Apply = fn(&mut GlobalConfig, &str) -> Result<(), String>;
+
+/// The keys applied, with their parsers.
+const KEYS: &[(&str, Apply)] = &[
+    ("proxy-connect-timeout", |c, v| {
+        c.proxy.connect_timeout = seconds(v)?;
+        Ok(())
+    }),
+    ("proxy-read-timeout", |c, v| {
+        c.proxy.read_timeout = seconds(v)?;
+        Ok(())
+    }),
+    ("proxy-send-timeout", |c, v| {
+        c.proxy.send_timeout = seconds(v)?;
+        Ok(())
+    }),
+    ("proxy-body-size", |c, v| {
+        c.proxy.max_body_size = body_size(v)?;
+        Ok(())
+    }),
+    ("client-body-timeout", |c, v| {
+        c.proxy.client_body_timeout = seconds(v)?;
+        Ok(())
+    }),
+    ("proxy-next-upstream-tries", |c, v| {
+        c.proxy.next_upstream_tries = tries(v)?;
+        Ok(())
+    }),
+    ("proxy-next-upstream-timeout", |c, v| {
+        c.proxy.next_upstream_timeout = match v.parse::<u64>() {
+            Ok(0) => None,
+            _ => Some(seconds(v)?),
+        };
+        Ok(())
+    }),
+    ("retry-non-idempotent", |c, v| {
+        c.proxy.retry_non_idempotent = boolean(v)?;
+        Ok(())
+    }),
+    ("upstream-keepalive-connections", |c, v| {
+        c.proxy.pool.max_idle = count(v, 100_000)?;
+        Ok(())
+    }),
+    ("upstream-keepalive-timeout", |c, v| {
+        c.proxy.pool.idle_timeout = seconds(v)?;
+        Ok(())
+    }),
+    ("upstream-keepalive-requests", |c, v| {
+        c.proxy.pool.max_requests = u32::try_from(count(v, u32::MAX as usize)?).unwrap_or(u32::MAX);
+        Ok(())
+    }),
+    ("upstream-keepalive-time", |c, v| {
+        c.proxy.pool.max_lifetime = nginx_duration(v)?;
+        Ok(())
+    }),
+    ("ssl-redirect", |c, v| {
+        c.policy.ssl_redirect = boolean(v)?;
+        Ok(())
+    }),
+    ("force-ssl-redirect", |c, v| {
+        c.policy.force_ssl_redirect = boolean(v)?;
+        Ok(())
+    }),
+    ("preserve-trailing-slash", |c, v| {
+        c.policy.preserve_trailing_slash = boolean(v)?;
+        Ok(())
+    }),
+    ("disable-access-log", |c, v| {
+        c.policy.access_log = !boolean(v)?;
+        Ok(())
+    }),
+    ("http-redirect-code", |c, v| {
+        let code = v
+            .parse::<u16>()
+            .map_err(|_| "must be a status code".to_owned())?;
+        if ![301, 302, 307, 308].contains(&code) {
+            return Err("must be 301, 302, 307 or 308".to_owned());
+        }
+        c.globals.redirect_code = StatusCode::from_u16(code).map_err(|e| e.to_string())?;
+        Ok(())
+    }),
+    ("block-cidrs", |c, v| {
+        c.globals.block = cidrs(v)?;
+        Ok(())
+    }),
+    ("whitelist-source-range", |c, v| {
+        cidrs(v)?;
+        c.admission.allowlist = Some(v.to_owned());
+        Ok(())
+    }),
+    ("limit-req-status-code", |c, v| {
+        c.admission.limit_req_status = error_status(v)?;
+        Ok(())
+    }),
+    ("limit-conn-status-code", |c, v| {
+        c.admission.limit_conn_status = error_status(v)?;
+        Ok(())
+    }),
+];
+
+/// The HSTS keys, read together into one header value.
+const HSTS_KEYS: [&str; 4] = [
+    "hsts",
+    "hsts-max-age",
+    "hsts-include-subdomains",
+    "hsts-preload",
+];
+
+/// Reads a ConfigMap's `data` over the built-in defaults.
+pub fn read(data: &BTreeMap<String, String>) -> Read {
+    let mut read = Read::default();
+    for (key, value) in data {
+        let value = value.trim();
+        if let Some((_, apply)) = KEYS.iter().find(|(k, _)| k == key) {
+            if let Err(message) = apply(&mut read.config, value) {
+                read.errors.push(KeyError {
+                    key: key.clone(),
+                    value: value.to_owned(),
+                    message,
+                });
+            }
+        } else if !HSTS_KEYS.contains(&key.as_str()) && !IGNORED.contains(&key.as_str()) {
+            read.not_applied.push(key.clone());
+        }
+    }
+    hsts(data, &mut read);
+    read
+}
+
+/// The options a compile uses: `options` with the controller ConfigMap's
+/// settings (when one is named and present) in place of the built-in
+/// defaults, the admission defaults, and the ConfigMap's diagnostics.
+pub(crate) fn layered<'o>(
+    options: &'o CompileOptions,
+    snapshot: &Snapshot,
+) -> (Cow<'o, CompileOptions>, AdmissionDefaults, Vec<Diagnostic>) {
+    let Some(id) = &options.configmap else {
+        return (
+            Cow::Borrowed(options),
+            AdmissionDefaults::default(),
+            Vec::new(),
+        );
+    };
+    let Some(config_map) = snapshot.config_map(id) else {
+        return (
+            Cow::Borrowed(options),
+            AdmissionDefaults::default(),
+            Vec::new(),
+        );
+    };
+    let read = read(config_map.data.as_ref().unwrap_or(&BTreeMap::new()));
+    let object = ObjectKey {
+        kind: Kind::ConfigMap,
+        id: id.clone(),
+    };
+    let mut diagnostics: Vec<Diagnostic> = read
+        .errors
+        .iter()
+        .map(|e| Diagnostic {
+            object: object.clone(),
+            reason: Reason::InvalidConfigKey,
+            message: format!(
+                "{}: {:?} {}; the default is used",
+                e.key, e.value, e.message
+            ),
+        })
+        .collect();
+    if !read.not_applied.is_empty() {
+        diagnostics.push(Diagnostic {
+            object,
+            reason: Reason::UnsupportedConfigKey,
+            message: format!(
+                "not applied by edge-gateway: {}",
+                read.not_applied.join(", ")
+            ),
+        });
+    }
+    let layered = CompileOptions {
+        proxy: read.config.proxy,
+        policy: read.config.policy,
+        globals: read.config.globals,
+        ..options.clone()
+    };
+    (Cow::Owned(layered), read.config.admission, diagnostics)
+}
+
+/// Keys that have nothing to do here (nginx worker and buffer tuning,
+/// features this gateway does not template): accepted without a word.
+const IGNORED: &[&str] = &[
+    "worker-processes",
+    "worker-cpu-affinity",
+    "worker-shutdown-timeout",
+    "max-worker-connections",
+    "max-worker-open-files",
+    "proxy-buffering",
+    "proxy-buffer-size",
+    "proxy-buffers-number",
+    "proxy-request-buffering",
+    "client-body-buffer-size",
+    "reuse-port",
+    "allow-snippet-annotations",
+    "annotations-risk-level",
+    "strict-validate-path-type",
+];
+
+/// `hsts` (true), `hsts-max-age` (31536000), `hsts-include-subdomains`
+/// (true), `hsts-preload` (false) as one `Strict-Transport-Security` value.
+fn hsts(data: &BTreeMap<String, String>, read: &mut Read) {
+    if !HSTS_KEYS.iter().any(|k| data.contains_key(*k)) {
+        return;
+    }
+    let mut flag = |key: &str, default: bool| match data.get(key).map(|v| v.trim()) {
+        None => default,
+        Some(value) => boolean(value).unwrap_or_else(|message| {
+            read.errors.push(KeyError {
+                key: key.to_owned(),
+                value: value.to_owned(),
+                message,
+            });
+            default
+        }),
+    };
+    let on = flag("hsts", true);
+    let subdomains = flag("hsts-include-subdomains", true);
+    let preload = flag("hsts-preload", false);
+    let max_age = match data.get("hsts-max-age").map(|v| v.trim()) {
+        None => 31_536_000,
+        Some(value) => value.parse::<u64>().unwrap_or_else(|_| {
+            read.errors.push(KeyError {
+                key: "hsts-max-age".to_owned(),
+                value: value.to_owned(),
+                message: "must be a whole number of seconds".to_owned(),
+            });
+            31_536_000
+        }),
+    };
+    read.config.globals.hsts = on.then(|| {
+        let mut value = format!("max-age={max_age}");
+        if subdomains {
+            value.push_str("; includeSubDomains");
+        }
+        if preload {
+            value.push_str("; preload");
+        }
+        HeaderValue::from_str(&value)
+            .unwrap_or_else(|_| HeaderValue::from_static("max-age=31536000"))
+    });
+}
+
+fn count(value: &str, max: usize) -> Result<usize, String> {
+    match value.parse::<usize>() {
+        Ok(n) if n <= max => Ok(n),
+        Ok(_) => Err(format!("must be at most {max}")),
+        Err(_) => Err("must be a whole number".to_owned()),
+    }
+}
+
+fn cidrs(value: &str) -> Result<Vec<Cidr>, String> {
+    parse_cidrs(value).map_err(|e| e.to_string())
+}
+
+/// A status between 400 and 599, for limit refusals.
+fn error_status(value: &str) -> Result<StatusCode, String> {
+    value
+        .parse::<u16>()
+        .ok()
+        .filter(|c| (400..=599).contains(c))
+        .and_then(|c| StatusCode::from_u16(c).ok())
+        .ok_or_else(|| "must be a status between 400 and 599".to_owned())
+}
+
+/// nginx's time syntax for one unit: `1h`, `30m`, `45s`, or seconds.
+fn nginx_duration(value: &str) -> Result<Duration, String> {
+    let (digits, unit) = match value.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => (&value[..i], c),
+        _ => (value, 's'),
+    };
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| "must be a duration such as 1h, 30m or 45s".to_owned())?;
+    let unit = match unit {
+        's' => 1,
+        'm' => 60,
+        'h' => 3600,
+        'd' => 86_400,
+        _ => return Err("unit must be s, m, h or d".to_owned()),
+    };
+    Ok(Duration::from_secs(n.saturating_mul(unit)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn empty_is_the_defaults() {
+        assert_eq!(read(&BTreeMap::new()), Read::default());
+    }
+
+    #[test]
+    fn keys_apply_and_bad_values_keep_defaults() {
+        let r = read(&data(&[
+            ("proxy-read-timeout", "300"),
+            ("proxy-body-size", "64m"),
+            ("ssl-redirect", "false"),
+            ("http-redirect-code", "301"),
+            ("upstream-keepalive-time", "2h"),
+            ("proxy-connect-timeout", "soon"),
+            ("block-cidrs", "192.0.2.0/24"),
+            ("limit-req-status-code", "429"),
+            ("worker-processes", "4"),
+            ("use-geoip2", "true"),
+        ]));
+        let c = &r.config;
+        assert_eq!(c.proxy.read_timeout, Duration::from_secs(300));
+        assert_eq!(c.proxy.max_body_size, Some(64 << 20));
+        assert_eq!(c.proxy.connect_timeout, Duration::from_secs(5));
+        assert_eq!(c.proxy.pool.max_lifetime, Duration::from_secs(7200));
+        assert!(!c.policy.ssl_redirect);
+        assert_eq!(c.globals.redirect_code, StatusCode::MOVED_PERMANENTLY);
+        assert_eq!(c.globals.block.len(), 1);
+        assert_eq!(c.admission.limit_req_status, StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(r.errors.len(), 1);
+        assert_eq!(r.errors[0].key, "proxy-connect-timeout");
+        assert_eq!(r.not_applied, vec!["use-geoip2".to_owned()]);
+    }
+
+    #[test]
+    fn hsts_keys_build_one_header() {
+        let r = read(&data(&[("hsts-max-age", "600"), ("hsts-preload", "true")]));
+        assert_eq!(
+            r.config.globals.hsts.unwrap(),
+            "max-age=600; includeSubDomains; preload"
+        );
+        let off = read(&data(&[("hsts", "false")]));
+        assert_eq!(off.config.globals.hsts, None);
+    }
+
+    #[test]
+    fn bad_codes_and_lists_are_refused() {
+        let r = read(&data(&[
+            ("http-redirect-code", "200"),
+            ("block-cidrs", "nonsense"),
+            ("whitelist-source-range", "10.0.0.0/8,"),
+            ("limit-conn-status-code", "200"),
+        ]));
+        assert_eq!(r.errors.len(), 4);
+        assert_eq!(r.config, GlobalConfig::default());
+    }
+}
