@@ -51,35 +51,35 @@ pub struct Known {
     pub support: Support,
 }
 
-const fn s(name: &'static str) -> Known {
+pub(crate) const fn s(name: &'static str) -> Known {
     Known {
         name,
         support: Support::Supported,
     }
 }
 
-const fn d(name: &'static str, note: &'static str) -> Known {
+pub(crate) const fn d(name: &'static str, note: &'static str) -> Known {
     Known {
         name,
         support: Support::Differs(note),
     }
 }
 
-const fn r(name: &'static str, note: &'static str) -> Known {
+pub(crate) const fn r(name: &'static str, note: &'static str) -> Known {
     Known {
         name,
         support: Support::Refused(note),
     }
 }
 
-const fn i(name: &'static str, note: &'static str) -> Known {
+pub(crate) const fn i(name: &'static str, note: &'static str) -> Known {
     Known {
         name,
         support: Support::Ignored(note),
     }
 }
 
-const fn n(name: &'static str, note: &'static str) -> Known {
+pub(crate) const fn n(name: &'static str, note: &'static str) -> Known {
     Known {
         name,
         support: Support::NotYet(note),

@@ -6,7 +6,10 @@
 //! Keys are parsed like annotation values (typed, or refused with a
 //! diagnostic that keeps the default). Keys this gateway does not apply
 //! are reported in one diagnostic, so an operator sees what a migrated
-//! ConfigMap does not do here.
+//! ConfigMap does not do here; [`registry`] lists every key ingress-nginx
+//! documents with its status.
+
+pub mod registry;
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -17,6 +20,7 @@ use gateway::policy::{Globals, Policy};
 use gateway::settings::ProxySettings;
 use http::{HeaderValue, StatusCode};
 
+use crate::annotations::registry::Support;
 use crate::annotations::values::{body_size, boolean, seconds, tries};
 use crate::compile::CompileOptions;
 use crate::diagnostics::{Diagnostic, Reason};
@@ -75,14 +79,17 @@ pub struct Read {
     pub config: GlobalConfig,
     /// Values that did not parse.
     pub errors: Vec<KeyError>,
-    /// Keys present that this gateway does not apply.
+    /// Keys present that this gateway does not apply (not built yet, or
+    /// refused snippets).
     pub not_applied: Vec<String>,
+    /// Keys present that ingress-nginx does not document either.
+    pub unknown: Vec<String>,
 }
 
 type Apply = fn(&mut GlobalConfig, &str) -> Result<(), String>;
 
 /// The keys applied, with their parsers.
-const KEYS: &[(&str, Apply)] = &[
+const PARSERS: &[(&str, Apply)] = &[
     ("proxy-connect-timeout", |c, v| {
         c.proxy.connect_timeout = seconds(v)?;
         Ok(())
@@ -142,10 +149,6 @@ const KEYS: &[(&str, Apply)] = &[
         c.policy.force_ssl_redirect = boolean(v)?;
         Ok(())
     }),
-    ("preserve-trailing-slash", |c, v| {
-        c.policy.preserve_trailing_slash = boolean(v)?;
-        Ok(())
-    }),
     ("disable-access-log", |c, v| {
         c.policy.access_log = !boolean(v)?;
         Ok(())
@@ -192,7 +195,7 @@ pub fn read(data: &BTreeMap<String, String>) -> Read {
     let mut read = Read::default();
     for (key, value) in data {
         let value = value.trim();
-        if let Some((_, apply)) = KEYS.iter().find(|(k, _)| k == key) {
+        if let Some((_, apply)) = PARSERS.iter().find(|(k, _)| k == key) {
             if let Err(message) = apply(&mut read.config, value) {
                 read.errors.push(KeyError {
                     key: key.clone(),
@@ -200,8 +203,12 @@ pub fn read(data: &BTreeMap<String, String>) -> Read {
                     message,
                 });
             }
-        } else if !HSTS_KEYS.contains(&key.as_str()) && !IGNORED.contains(&key.as_str()) {
-            read.not_applied.push(key.clone());
+            continue;
+        }
+        match registry::known(key).map(|k| k.support) {
+            None => read.unknown.push(key.clone()),
+            Some(Support::NotYet(_) | Support::Refused(_)) => read.not_applied.push(key.clone()),
+            Some(Support::Supported | Support::Differs(_) | Support::Ignored(_)) => {}
         }
     }
     hsts(data, &mut read);
@@ -248,11 +255,21 @@ pub(crate) fn layered<'o>(
         .collect();
     if !read.not_applied.is_empty() {
         diagnostics.push(Diagnostic {
-            object,
+            object: object.clone(),
             reason: Reason::UnsupportedConfigKey,
             message: format!(
                 "not applied by edge-gateway: {}",
                 read.not_applied.join(", ")
+            ),
+        });
+    }
+    if !read.unknown.is_empty() {
+        diagnostics.push(Diagnostic {
+            object,
+            reason: Reason::UnsupportedConfigKey,
+            message: format!(
+                "not ingress-nginx ConfigMap keys: {}",
+                read.unknown.join(", ")
             ),
         });
     }
@@ -264,25 +281,6 @@ pub(crate) fn layered<'o>(
     };
     (Cow::Owned(layered), read.config.admission, diagnostics)
 }
-
-/// Keys that have nothing to do here (nginx worker and buffer tuning,
-/// features this gateway does not template): accepted without a word.
-const IGNORED: &[&str] = &[
-    "worker-processes",
-    "worker-cpu-affinity",
-    "worker-shutdown-timeout",
-    "max-worker-connections",
-    "max-worker-open-files",
-    "proxy-buffering",
-    "proxy-buffer-size",
-    "proxy-buffers-number",
-    "proxy-request-buffering",
-    "client-body-buffer-size",
-    "reuse-port",
-    "allow-snippet-annotations",
-    "annotations-risk-level",
-    "strict-validate-path-type",
-];
 
 /// `hsts` (true), `hsts-max-age` (31536000), `hsts-include-subdomains`
 /// (true), `hsts-preload` (false) as one `Strict-Transport-Security` value.
@@ -398,6 +396,8 @@ mod tests {
             ("limit-req-status-code", "429"),
             ("worker-processes", "4"),
             ("use-geoip2", "true"),
+            ("server-snippet", "return 200;"),
+            ("no-such-key", "1"),
         ]));
         let c = &r.config;
         assert_eq!(c.proxy.read_timeout, Duration::from_secs(300));
@@ -410,7 +410,66 @@ mod tests {
         assert_eq!(c.admission.limit_req_status, StatusCode::TOO_MANY_REQUESTS);
         assert_eq!(r.errors.len(), 1);
         assert_eq!(r.errors[0].key, "proxy-connect-timeout");
-        assert_eq!(r.not_applied, vec!["use-geoip2".to_owned()]);
+        assert_eq!(r.not_applied, ["server-snippet", "use-geoip2"]);
+        assert_eq!(r.unknown, ["no-such-key"]);
+    }
+
+    #[test]
+    fn the_registry_and_the_parsers_agree() {
+        for pair in registry::KEYS.windows(2) {
+            assert!(
+                pair[0].name < pair[1].name,
+                "{} before {}",
+                pair[0].name,
+                pair[1].name
+            );
+        }
+        for (key, _) in PARSERS {
+            let known = registry::known(key).map(|k| k.support);
+            assert_eq!(known, Some(Support::Supported), "{key}");
+        }
+        for k in registry::KEYS
+            .iter()
+            .filter(|k| k.support == Support::Supported)
+        {
+            let parsed = PARSERS.iter().any(|(key, _)| *key == k.name);
+            assert!(
+                parsed || HSTS_KEYS.contains(&k.name),
+                "{} has no parser",
+                k.name
+            );
+        }
+        for k in registry::KEYS
+            .iter()
+            .filter(|k| k.name.ends_with("-snippet"))
+        {
+            assert!(matches!(k.support, Support::Refused(_)), "{}", k.name);
+        }
+    }
+
+    /// docs/compatibility.md shows the registry between markers; when this
+    /// fails, `UPDATE_DOCS=1 cargo test -p controller compatibility_page`
+    /// rewrites the section.
+    #[test]
+    fn the_compatibility_page_shows_the_configmap_table() {
+        let file = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/compatibility.md");
+        let page = std::fs::read_to_string(file).expect("docs/compatibility.md");
+        let (begin, end) = ("<!-- configmap:begin -->\n", "<!-- configmap:end -->");
+        let start = page
+            .find(begin)
+            .map(|i| i + begin.len())
+            .expect("begin marker");
+        let stop = page.find(end).expect("end marker");
+        let table = registry::markdown();
+        if page[start..stop] != table && std::env::var_os("UPDATE_DOCS").is_some() {
+            let updated = format!("{}{table}{}", &page[..start], &page[stop..]);
+            std::fs::write(file, updated).expect("write docs/compatibility.md");
+            return;
+        }
+        assert!(
+            page[start..stop] == table,
+            "docs/compatibility.md is out of date: run UPDATE_DOCS=1 cargo test -p controller compatibility_page"
+        );
     }
 
     #[test]

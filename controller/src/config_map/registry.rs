@@ -1,0 +1,357 @@
+//! Every key of ingress-nginx's controller ConfigMap that its documentation
+//! lists (`docs/user-guide/nginx-configuration/configmap.md`), with what
+//! edge-gateway does with it. Like the annotation registry, this is the one
+//! source of truth: `docs/compatibility.md` shows it (a test fails when they
+//! differ), the ConfigMap reader reports keys by it, and `edge-gateway check`
+//! reads it.
+
+use crate::annotations::registry::{Known, d, i, n, r, s};
+
+const SNIPPET: &str = "raw nginx configuration text: never applied; the key is reported and ignored, everything else in the ConfigMap applies";
+const NGINX_TUNING: &str = "nginx worker, buffer or hash-table tuning with no counterpart here";
+const NO_TRACING: &str = "no tracing exporter yet";
+const NO_COMPRESSION: &str = "responses pass through uncompressed (streams stay unbuffered)";
+const HEADERS_PENDING: &str =
+    "not applied yet: headers are handled as with ingress-nginx's defaults";
+const STREAM: &str = "TCP/UDP stream proxying is not built";
+const LOGS: &str =
+    "the access log goes to stdout and the error log to stderr, as ingress-nginx's symlinks do";
+const TLS_FIXED: &str = "TLS 1.2 and 1.3 with rustls' AEAD suites and curves, ingress-nginx's defaults in effect; not configurable";
+const GLOBAL_AUTH: &str = "not applied yet: only per-Ingress auth-url";
+const GLOBAL_RATE_LIMIT: &str = "only per-replica limits (limit-rps, limit-rpm, limit-connections)";
+
+/// The keys, alphabetically.
+pub const KEYS: &[Known] = &[
+    i("access-log-params", LOGS),
+    i("access-log-path", LOGS),
+    n("add-headers", HEADERS_PENDING),
+    n("allow-backend-server-header", HEADERS_PENDING),
+    d(
+        "allow-snippet-annotations",
+        "snippets are always refused, whatever this says",
+    ),
+    i(
+        "annotation-value-word-blocklist",
+        "annotation values are parsed into typed settings, never pasted into configuration",
+    ),
+    i(
+        "annotations-risk-level",
+        "every annotation is parsed or refused by the registry; snippets are refused",
+    ),
+    d(
+        "bind-address",
+        "the --bind-address flag sets the listening address",
+    ),
+    s("block-cidrs"),
+    n("block-referers", "not applied yet"),
+    n("block-user-agents", "not applied yet"),
+    n("brotli-level", NO_COMPRESSION),
+    n("brotli-min-length", NO_COMPRESSION),
+    n("brotli-types", NO_COMPRESSION),
+    i("client-body-buffer-size", NGINX_TUNING),
+    s("client-body-timeout"),
+    i("client-header-buffer-size", NGINX_TUNING),
+    n(
+        "client-header-timeout",
+        "the listener's 60 s default applies (set at start-up)",
+    ),
+    n("compute-full-forwarded-for", HEADERS_PENDING),
+    n(
+        "custom-http-errors",
+        "not applied yet: errors are answered by the gateway",
+    ),
+    n("datadog-collector-host", NO_TRACING),
+    n("datadog-collector-port", NO_TRACING),
+    n("datadog-environment", NO_TRACING),
+    n("datadog-operation-name-override", NO_TRACING),
+    n("datadog-priority-sampling", NO_TRACING),
+    n("datadog-sample-rate", NO_TRACING),
+    n("datadog-service-name", NO_TRACING),
+    i("debug-connections", NGINX_TUNING),
+    i("default-type", "error pages carry their own Content-Type"),
+    s("disable-access-log"),
+    n(
+        "disable-ipv6",
+        "not applied yet: listeners bind --bind-address",
+    ),
+    i(
+        "disable-ipv6-dns",
+        "no DNS resolver: endpoints come from EndpointSlices",
+    ),
+    n(
+        "enable-access-log-for-default-backend",
+        "not applied yet: requests no route matches are not logged",
+    ),
+    n("enable-brotli", NO_COMPRESSION),
+    n("enable-modsecurity", "no WAF"),
+    i("enable-multi-accept", NGINX_TUNING),
+    n("enable-ocsp", "no OCSP stapling yet"),
+    n("enable-opentracing", NO_TRACING),
+    n("enable-owasp-modsecurity-crs", "no WAF"),
+    n("enable-real-ip", HEADERS_PENDING),
+    n("enable-syslog", LOGS),
+    n(
+        "enable-underscores-in-headers",
+        "not applied yet: request headers with `_` are dropped, ingress-nginx's default",
+    ),
+    i("error-log-level", "RUST_LOG filters the log lines"),
+    i("error-log-path", LOGS),
+    s("force-ssl-redirect"),
+    n("forwarded-for-header", HEADERS_PENDING),
+    n(
+        "generate-request-id",
+        "not applied yet: a request id is generated when the client sends none, the default",
+    ),
+    n("global-auth-cache-duration", GLOBAL_AUTH),
+    n("global-auth-cache-key", GLOBAL_AUTH),
+    n("global-auth-method", GLOBAL_AUTH),
+    n("global-auth-request-redirect", GLOBAL_AUTH),
+    n("global-auth-response-headers", GLOBAL_AUTH),
+    n("global-auth-signin", GLOBAL_AUTH),
+    n("global-auth-signin-redirect-param", GLOBAL_AUTH),
+    r("global-auth-snippet", SNIPPET),
+    n("global-auth-url", GLOBAL_AUTH),
+    n(
+        "global-rate-limit-memcached-connect-timeout",
+        GLOBAL_RATE_LIMIT,
+    ),
+    n("global-rate-limit-memcached-host", GLOBAL_RATE_LIMIT),
+    n(
+        "global-rate-limit-memcached-max-idle-timeout",
+        GLOBAL_RATE_LIMIT,
+    ),
+    n("global-rate-limit-memcached-pool-size", GLOBAL_RATE_LIMIT),
+    n("global-rate-limit-memcached-port", GLOBAL_RATE_LIMIT),
+    n("global-rate-limit-status-code", GLOBAL_RATE_LIMIT),
+    n("gzip-level", NO_COMPRESSION),
+    n("gzip-types", NO_COMPRESSION),
+    n("hide-headers", HEADERS_PENDING),
+    s("hsts"),
+    s("hsts-include-subdomains"),
+    s("hsts-max-age"),
+    s("hsts-preload"),
+    n(
+        "http-access-log-path",
+        "the access log goes to stdout (--access-log)",
+    ),
+    s("http-redirect-code"),
+    r("http-snippet", SNIPPET),
+    n(
+        "http2-max-concurrent-streams",
+        "HTTP/2 allows hyper's default of 200 concurrent streams",
+    ),
+    i(
+        "http2-max-field-size",
+        "deprecated in ingress-nginx; large-client-header-buffers governs",
+    ),
+    i(
+        "http2-max-header-size",
+        "deprecated in ingress-nginx; large-client-header-buffers governs",
+    ),
+    i("http2-max-requests", "deprecated in ingress-nginx"),
+    d(
+        "ignore-invalid-headers",
+        "requests with invalid header names are refused with 400 (hyper's parser), never silently passed",
+    ),
+    n("jaeger-baggage-header", NO_TRACING),
+    n("jaeger-collector-host", NO_TRACING),
+    n("jaeger-collector-port", NO_TRACING),
+    n("jaeger-debug-header", NO_TRACING),
+    n("jaeger-endpoint", NO_TRACING),
+    n("jaeger-propagation-format", NO_TRACING),
+    n("jaeger-sampler-host", NO_TRACING),
+    n("jaeger-sampler-param", NO_TRACING),
+    n("jaeger-sampler-port", NO_TRACING),
+    n("jaeger-sampler-type", NO_TRACING),
+    n("jaeger-service-name", NO_TRACING),
+    n("jaeger-trace-baggage-header-prefix", NO_TRACING),
+    n("jaeger-trace-context-header-name", NO_TRACING),
+    n(
+        "keep-alive",
+        "client connections idle out after client-header-timeout (60 s, set at start-up)",
+    ),
+    n(
+        "keep-alive-requests",
+        "the listener's 1000 requests per connection applies (set at start-up)",
+    ),
+    n(
+        "large-client-header-buffers",
+        "the listener's 4 × 8k request head limit applies (set at start-up)",
+    ),
+    s("limit-conn-status-code"),
+    i(
+        "limit-conn-zone-variable",
+        "limits are keyed on the client address, ingress-nginx's default",
+    ),
+    n("limit-rate", "response bandwidth limits are not built yet"),
+    n(
+        "limit-rate-after",
+        "response bandwidth limits are not built yet",
+    ),
+    s("limit-req-status-code"),
+    n("load-balance", "not applied yet: round robin"),
+    r("location-snippet", SNIPPET),
+    d(
+        "log-format-escape-json",
+        "the JSON access log escapes as JSON",
+    ),
+    i("log-format-escape-none", "the access log formats are fixed"),
+    i("log-format-stream", STREAM),
+    d(
+        "log-format-upstream",
+        "the access log has two fixed formats (--access-log json or text, the text one being ingress-nginx's default format)",
+    ),
+    i("lua-shared-dicts", "no Lua"),
+    r("main-snippet", SNIPPET),
+    i("map-hash-bucket-size", NGINX_TUNING),
+    i("max-worker-connections", NGINX_TUNING),
+    i("max-worker-open-files", NGINX_TUNING),
+    r("modsecurity-snippet", SNIPPET),
+    n(
+        "nginx-status-ipv4-whitelist",
+        "no /nginx_status page; metrics are on :10254/metrics",
+    ),
+    n(
+        "nginx-status-ipv6-whitelist",
+        "no /nginx_status page; metrics are on :10254/metrics",
+    ),
+    n("no-auth-locations", GLOBAL_AUTH),
+    d(
+        "no-tls-redirect-locations",
+        "/.well-known/acme-challenge is exempt from the HTTPS redirect, the default; other values are not applied",
+    ),
+    n("opentracing-location-operation-name", NO_TRACING),
+    n("opentracing-operation-name", NO_TRACING),
+    i("plugins", "no Lua plugins"),
+    n("proxy-add-original-uri-header", HEADERS_PENDING),
+    s("proxy-body-size"),
+    i("proxy-buffer-size", NGINX_TUNING),
+    i(
+        "proxy-buffering",
+        "responses always stream (ingress-nginx's default, off)",
+    ),
+    i("proxy-buffers-number", NGINX_TUNING),
+    s("proxy-connect-timeout"),
+    n("proxy-cookie-domain", "not applied yet"),
+    n("proxy-cookie-path", "not applied yet"),
+    i("proxy-headers-hash-bucket-size", NGINX_TUNING),
+    i("proxy-headers-hash-max-size", NGINX_TUNING),
+    n(
+        "proxy-next-upstream",
+        "not applied yet: ingress-nginx's default, error timeout",
+    ),
+    s("proxy-next-upstream-timeout"),
+    s("proxy-next-upstream-tries"),
+    n(
+        "proxy-protocol-header-timeout",
+        "PROXY protocol is not built yet",
+    ),
+    s("proxy-read-timeout"),
+    n("proxy-real-ip-cidr", HEADERS_PENDING),
+    n("proxy-redirect-from", "not applied yet"),
+    d(
+        "proxy-request-buffering",
+        "request bodies stream to the upstream (ingress-nginx buffers them by default); proxy-body-size still applies",
+    ),
+    s("proxy-send-timeout"),
+    n("proxy-set-headers", HEADERS_PENDING),
+    n("proxy-ssl-location-only", "not applied yet"),
+    i("proxy-stream-next-upstream", STREAM),
+    i("proxy-stream-next-upstream-timeout", STREAM),
+    i("proxy-stream-next-upstream-tries", STREAM),
+    i("proxy-stream-responses", STREAM),
+    i("proxy-stream-timeout", STREAM),
+    s("retry-non-idempotent"),
+    i("reuse-port", NGINX_TUNING),
+    i("server-name-hash-bucket-size", NGINX_TUNING),
+    i("server-name-hash-max-size", NGINX_TUNING),
+    r("server-snippet", SNIPPET),
+    d(
+        "server-tokens",
+        "no Server header is sent; error pages name edge-gateway without a version",
+    ),
+    n(
+        "service-upstream",
+        "not applied yet: the per-Ingress annotation works",
+    ),
+    i("skip-access-log-urls", "not applied yet"),
+    d("ssl-buffer-size", TLS_FIXED),
+    d("ssl-ciphers", TLS_FIXED),
+    i("ssl-dh-param", "no DHE suites: ECDHE only"),
+    d(
+        "ssl-early-data",
+        "TLS 1.3 early data is off, ingress-nginx's default",
+    ),
+    d("ssl-ecdh-curve", TLS_FIXED),
+    d("ssl-protocols", TLS_FIXED),
+    s("ssl-redirect"),
+    n(
+        "ssl-reject-handshake",
+        "not applied yet: unknown names get the default certificate",
+    ),
+    d("ssl-session-cache", "rustls' in-memory session cache is on"),
+    d("ssl-session-cache-size", TLS_FIXED),
+    i(
+        "ssl-session-ticket-key",
+        "session tickets are off, ingress-nginx's default",
+    ),
+    d(
+        "ssl-session-tickets",
+        "session tickets are off, ingress-nginx's default",
+    ),
+    d("ssl-session-timeout", TLS_FIXED),
+    i("stream-access-log-path", STREAM),
+    r("stream-snippet", SNIPPET),
+    n("syslog-host", LOGS),
+    n("syslog-port", LOGS),
+    s("upstream-keepalive-connections"),
+    s("upstream-keepalive-requests"),
+    s("upstream-keepalive-time"),
+    s("upstream-keepalive-timeout"),
+    n("use-forwarded-headers", HEADERS_PENDING),
+    n("use-geoip", "no GeoIP"),
+    n("use-geoip2", "no GeoIP"),
+    n("use-gzip", NO_COMPRESSION),
+    n(
+        "use-http2",
+        "HTTP/2 is always offered by ALPN on the HTTPS listener",
+    ),
+    n("use-proxy-protocol", "PROXY protocol is not built yet"),
+    i("variables-hash-bucket-size", NGINX_TUNING),
+    i("variables-hash-max-size", NGINX_TUNING),
+    s("whitelist-source-range"),
+    i("worker-cpu-affinity", NGINX_TUNING),
+    i(
+        "worker-processes",
+        "the runtime uses one worker thread per CPU",
+    ),
+    d(
+        "worker-shutdown-timeout",
+        "--drain-timeout (240 s) bounds how long open connections get after shutdown starts; there are no reloads",
+    ),
+    n("zipkin-collector-host", NO_TRACING),
+    n("zipkin-collector-port", NO_TRACING),
+    n("zipkin-sample-rate", NO_TRACING),
+    n("zipkin-service-name", NO_TRACING),
+];
+
+/// The entry for a ConfigMap key.
+pub fn known(key: &str) -> Option<&'static Known> {
+    KEYS.binary_search_by(|k| k.name.cmp(key))
+        .ok()
+        .and_then(|i| KEYS.get(i))
+}
+
+/// The table as Markdown, for docs/compatibility.md.
+pub fn markdown() -> String {
+    let mut out = String::from("| ConfigMap key | Status | Notes |\n|---|---|---|\n");
+    for k in KEYS {
+        out.push_str(&format!(
+            "| `{}` | {} | {} |\n",
+            k.name,
+            k.support.label(),
+            k.support.note()
+        ));
+    }
+    out
+}
