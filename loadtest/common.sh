@@ -3,7 +3,7 @@
 # `start` when the script exits, by PID.
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 cargo build --release --quiet -p edge-gateway -p demo-model
-bin=target/release
+bin=${CARGO_TARGET_DIR:-target}/release
 work=$(mktemp -d)
 pids=()
 cleanup() {
