@@ -41,6 +41,17 @@ pub enum Reason {
     /// bad address list, a missing users Secret): the Ingress's routes
     /// answer 503, as ingress-nginx's denied locations.
     LocationDenied,
+    /// An older Ingress routing to the same backend decides its balancing,
+    /// queue and hold settings; this Ingress's are ignored for it.
+    BackendSettingsConflict,
+    /// A canary Ingress path that has no main route to join (or would
+    /// split a route with itself): it serves nothing there.
+    CanaryNotMerged,
+    /// A route already has an older canary; this one is not used there.
+    CanaryConflict,
+    /// Annotations a canary Ingress carries that only its main Ingress's
+    /// decide (its requests use the main route's settings).
+    CanaryIgnoredAnnotation,
     /// A controller ConfigMap value that does not parse; the default applies.
     InvalidConfigKey,
     /// Controller ConfigMap keys this gateway does not apply.
@@ -65,8 +76,12 @@ impl Reason {
             Self::UnknownAnnotation => "UnknownAnnotation",
             Self::RefusedAnnotation => "RefusedAnnotation",
             Self::LocationDenied => "LocationDenied",
+            Self::CanaryNotMerged => "CanaryNotMerged",
+            Self::CanaryConflict => "CanaryConflict",
+            Self::CanaryIgnoredAnnotation => "CanaryIgnoredAnnotation",
             Self::InvalidConfigKey => "InvalidConfigKey",
             Self::UnsupportedConfigKey => "UnsupportedConfigKey",
+            Self::BackendSettingsConflict => "BackendSettingsConflict",
         }
     }
 }

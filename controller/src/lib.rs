@@ -19,6 +19,8 @@ pub mod cluster;
 pub mod compile;
 pub mod config_map;
 pub mod diagnostics;
+#[cfg(test)]
+mod generated_docs;
 pub mod manifests;
 pub mod objects;
 pub mod reconcile;

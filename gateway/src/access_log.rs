@@ -51,6 +51,9 @@ pub(crate) struct Entry {
     pub(crate) service: Option<Arc<str>>,
     /// ingress-nginx's `$proxy_upstream_name`.
     pub(crate) upstream_name: Option<Box<str>>,
+    /// ingress-nginx's `$proxy_alternative_upstream_name`: the canary's
+    /// upstream when the canary served the request.
+    pub(crate) alternative_upstream_name: Option<Arc<str>>,
     pub(crate) upstream_addr: Option<SocketAddr>,
     pub(crate) upstream_status: Option<u16>,
     pub(crate) upstream_response_time: Option<Duration>,
@@ -159,7 +162,7 @@ fn text_line(e: &Entry, out: &mut String) {
     let target = e.uri.path_and_query().map_or("/", |pq| pq.as_str());
     let _ = write!(
         out,
-        "{} - - [{}] \"{} {} {:?}\" {} {} \"{}\" \"{}\" {} {} [{}] [] {} - {} {} {}",
+        "{} - - [{}] \"{} {} {:?}\" {} {} \"{}\" \"{}\" {} {} [{}] [{}] {} - {} {} {}",
         e.client.ip(),
         time,
         e.method,
@@ -172,6 +175,7 @@ fn text_line(e: &Entry, out: &mut String) {
         e.request_bytes,
         seconds(Some(e.request_time)),
         e.upstream_name.as_deref().unwrap_or(""),
+        e.alternative_upstream_name.as_deref().unwrap_or(""),
         e.upstream_addr
             .map_or_else(|| "-".to_owned(), |a| a.to_string()),
         seconds(e.upstream_response_time),
@@ -219,6 +223,10 @@ fn json_line(e: &Entry, out: &mut String) {
     field(
         "proxy_upstream_name",
         e.upstream_name.as_deref().unwrap_or(""),
+    );
+    field(
+        "proxy_alternative_upstream_name",
+        e.alternative_upstream_name.as_deref().unwrap_or(""),
     );
     field(
         "upstream_addr",
@@ -280,6 +288,7 @@ mod tests {
             ingress: Some("model-serving-1".into()),
             service: Some("model-serving-1".into()),
             upstream_name: Some("user-1-model-serving-1-80".into()),
+            alternative_upstream_name: None,
             upstream_addr: Some(SocketAddr::from(([127, 0, 0, 11], 8080))),
             upstream_status: Some(200),
             upstream_response_time: Some(Duration::from_millis(11)),
@@ -294,6 +303,14 @@ mod tests {
             line,
             "10.0.0.1 - - [24/Nov/2025:16:00:00 +0000] \"POST /api/v1/predict/1?x=1 HTTP/1.1\" 200 42 \"-\" \
              \"oha/1 ?quoted?\" 180 0.012 [user-1-model-serving-1-80] [] 127.0.0.11:8080 - 0.011 200 abc123"
+        );
+        let mut canary = entry();
+        canary.alternative_upstream_name = Some("user-1-model-serving-1-canary-80".into());
+        let mut line = String::new();
+        text_line(&canary, &mut line);
+        assert!(
+            line.contains("[user-1-model-serving-1-80] [user-1-model-serving-1-canary-80] "),
+            "{line}"
         );
     }
 

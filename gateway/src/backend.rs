@@ -4,15 +4,19 @@
 //! A backend's endpoint set changes far more often than routes do (every pod
 //! start and stop), so it is swapped on its own, through an `ArcSwap`, without
 //! touching the route table. Endpoints that stay across an update keep their
-//! state (in-flight count, idle upstream connections).
+//! state (in-flight count, balancer scores, idle upstream connections).
+//! Which endpoint a request takes is [`crate::balance`]'s business.
 
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
 
+use crate::balance::queue::Gate;
+use crate::balance::{self, BackendPolicy, Scores};
 use crate::upstream::ConnPool;
 
 /// Names a backend: a Service port in a namespace. Two routes to the same
@@ -53,16 +57,27 @@ pub struct EndpointUpdate {
 pub struct Endpoint {
     addr: SocketAddr,
     in_flight: AtomicUsize,
+    scores: Scores,
+    /// The backend's waiting room, told when a slot frees here.
+    gate: Arc<Gate>,
     pub(crate) pool: ConnPool,
 }
 
 impl Endpoint {
-    fn new(addr: SocketAddr) -> Self {
+    fn new(addr: SocketAddr, scores: Scores, gate: Arc<Gate>) -> Self {
         Self {
             addr,
             in_flight: AtomicUsize::new(0),
+            scores,
+            gate,
             pool: ConnPool::default(),
         }
+    }
+
+    /// An endpoint of no backend, for tests of the balancers.
+    #[cfg(test)]
+    pub(crate) fn detached(addr: SocketAddr) -> Self {
+        Self::new(addr, Scores::default(), Arc::default())
     }
 
     /// The endpoint's socket address.
@@ -74,27 +89,91 @@ impl Endpoint {
     pub fn in_flight(&self) -> usize {
         self.in_flight.load(Ordering::Relaxed)
     }
+
+    /// What the latency-aware balancers know about this endpoint.
+    pub(crate) fn scores(&self) -> &Scores {
+        &self.scores
+    }
 }
 
-/// Counts one request as in flight on an endpoint until dropped, which
-/// happens when the response body ends or the request is abandoned.
+/// Counts one request attempt as in flight on an endpoint until dropped,
+/// which happens when the response body ends or the request is abandoned;
+/// then it frees the endpoint's slot and feeds the balancer scores.
 #[derive(Debug)]
-pub(crate) struct InFlight(Arc<Endpoint>);
+pub(crate) struct InFlight {
+    endpoint: Arc<Endpoint>,
+    /// When the attempt started, on the balancer clock.
+    started: u64,
+    /// Whether the time to first byte was recorded.
+    first_byte: bool,
+    /// Whether the attempt failed (no answer, 5xx, 429).
+    failed: bool,
+}
 
 impl InFlight {
+    /// Counts a request on `endpoint`, whatever its load.
     pub(crate) fn start(endpoint: Arc<Endpoint>) -> Self {
-        endpoint.in_flight.fetch_add(1, Ordering::Relaxed);
-        Self(endpoint)
+        endpoint.in_flight.fetch_add(1, Ordering::SeqCst);
+        Self::counted(endpoint)
+    }
+
+    /// Counts a request on `endpoint` if it has fewer than `cap` in flight.
+    pub(crate) fn try_start(endpoint: &Arc<Endpoint>, cap: usize) -> Option<Self> {
+        endpoint
+            .in_flight
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n < cap).then_some(n + 1)
+            })
+            .ok()?;
+        Some(Self::counted(endpoint.clone()))
+    }
+
+    fn counted(endpoint: Arc<Endpoint>) -> Self {
+        Self {
+            endpoint,
+            started: balance::now(),
+            first_byte: false,
+            failed: false,
+        }
     }
 
     pub(crate) fn endpoint(&self) -> &Arc<Endpoint> {
-        &self.0
+        &self.endpoint
     }
+
+    /// Marks the attempt failed: its time to first byte gets the penalty.
+    pub(crate) fn fail(&mut self) {
+        self.failed = true;
+    }
+
+    /// Records the first response byte, once, and returns the time since
+    /// the attempt started.
+    pub(crate) fn first_byte(&mut self) -> Duration {
+        let now = balance::now();
+        let ttfb = nanos(now.saturating_sub(self.started));
+        if !std::mem::replace(&mut self.first_byte, true) {
+            self.endpoint.scores.first_byte(ttfb, self.failed, now);
+        }
+        ttfb
+    }
+}
+
+fn nanos(n: u64) -> Duration {
+    Duration::from_nanos(n)
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.endpoint.in_flight.fetch_sub(1, Ordering::SeqCst);
+        let now = balance::now();
+        let elapsed = nanos(now.saturating_sub(self.started));
+        let scores = &self.endpoint.scores;
+        scores.finished(elapsed, now);
+        if !self.first_byte {
+            // Ended before any byte came back: at least this slow.
+            scores.first_byte(elapsed, self.failed, now);
+        }
+        self.endpoint.gate.slot_freed();
     }
 }
 
@@ -135,6 +214,8 @@ pub struct Backend {
     name: Box<str>,
     endpoints: ArcSwap<EndpointSet>,
     cursor: AtomicUsize,
+    policy: ArcSwap<BackendPolicy>,
+    gate: Arc<Gate>,
 }
 
 impl Backend {
@@ -146,6 +227,8 @@ impl Backend {
             name,
             endpoints: ArcSwap::from_pointee(EndpointSet::default()),
             cursor: AtomicUsize::new(fastrand::usize(..1024)),
+            policy: ArcSwap::from_pointee(BackendPolicy::default()),
+            gate: Arc::default(),
         };
         backend.update(update);
         backend
@@ -166,9 +249,31 @@ impl Backend {
         self.endpoints.load_full()
     }
 
+    /// How this backend balances and admits requests.
+    pub fn policy(&self) -> Arc<BackendPolicy> {
+        self.policy.load_full()
+    }
+
+    /// Replaces the balancing and admission rules (a new table's, when
+    /// this live backend is adopted by it).
+    pub fn set_policy(&self, policy: Arc<BackendPolicy>) {
+        self.policy.store(policy);
+    }
+
+    /// The rotation shared by the round robin turns of all requests.
+    pub(crate) fn cursor(&self) -> &AtomicUsize {
+        &self.cursor
+    }
+
+    /// Where requests wait for a slot or for a ready endpoint.
+    pub(crate) fn gate(&self) -> &Gate {
+        &self.gate
+    }
+
     /// Replaces the endpoint set. Endpoints whose address stays keep their
-    /// state; removed ones are dropped once their last request ends.
-    /// Returns whether anything changed.
+    /// state; removed ones are dropped once their last request ends; new
+    /// ones join with scores drawn from the others. Requests waiting on the
+    /// backend look again. Returns whether anything changed.
     pub fn update(&self, update: &EndpointUpdate) -> bool {
         let current = self.endpoints.load();
         if current.same_as(update) {
@@ -183,28 +288,18 @@ impl Backend {
                     .iter()
                     .find(|e| e.addr == *addr)
                     .cloned()
-                    .unwrap_or_else(|| Arc::new(Endpoint::new(*addr)))
+                    .unwrap_or_else(|| {
+                        let scores = Scores::joining(&current.endpoints);
+                        Arc::new(Endpoint::new(*addr, scores, self.gate.clone()))
+                    })
             })
             .collect();
         self.endpoints.store(Arc::new(EndpointSet {
             endpoints,
             service_found: update.service_found,
         }));
+        self.gate.endpoints_changed();
         true
-    }
-
-    /// Picks the next endpoint round robin, skipping the addresses already
-    /// tried for this request. `None` when every endpoint was tried.
-    pub(crate) fn pick(&self, set: &EndpointSet, tried: &[SocketAddr]) -> Option<Arc<Endpoint>> {
-        let n = set.endpoints.len();
-        for _ in 0..n {
-            let i = self.cursor.fetch_add(1, Ordering::Relaxed) % n;
-            let endpoint = &set.endpoints[i];
-            if !tried.contains(&endpoint.addr) {
-                return Some(endpoint.clone());
-            }
-        }
-        None
     }
 }
 
@@ -240,32 +335,6 @@ mod tests {
     }
 
     #[test]
-    fn round_robin_visits_every_endpoint_evenly() {
-        let backend = Backend::new(key(), &update(addrs(10)));
-        let set = backend.endpoints();
-        let mut counts = std::collections::HashMap::new();
-        for _ in 0..100 {
-            let e = backend.pick(&set, &[]).unwrap();
-            *counts.entry(e.addr()).or_insert(0) += 1;
-        }
-        assert_eq!(counts.len(), 10);
-        assert!(counts.values().all(|c| *c == 10), "{counts:?}");
-    }
-
-    #[test]
-    fn pick_skips_tried_endpoints() {
-        let backend = Backend::new(key(), &update(addrs(3)));
-        let set = backend.endpoints();
-        let tried = addrs(2);
-        for _ in 0..10 {
-            assert_eq!(backend.pick(&set, &tried).unwrap().addr(), addrs(3)[2]);
-        }
-        assert!(backend.pick(&set, &addrs(3)).is_none());
-        let empty = Backend::new(key(), &EndpointUpdate::default());
-        assert!(empty.pick(&empty.endpoints(), &[]).is_none());
-    }
-
-    #[test]
     fn update_keeps_state_of_staying_endpoints() {
         let backend = Backend::new(key(), &update(addrs(2)));
         let before = backend.endpoints();
@@ -278,5 +347,116 @@ mod tests {
         assert!(Arc::ptr_eq(&after.endpoints()[0], &kept));
         assert_eq!(after.endpoints()[0].in_flight(), 1);
         assert!(!backend.update(&update(next)));
+    }
+
+    #[test]
+    fn joining_endpoints_are_scored_from_their_peers() {
+        let backend = Backend::new(key(), &update(addrs(2)));
+        for endpoint in backend.endpoints().endpoints() {
+            let mut attempt = InFlight::start(endpoint.clone());
+            attempt.first_byte();
+        }
+        assert!(backend.update(&update(addrs(3))));
+        let set = backend.endpoints();
+        let now = balance::now();
+        let slowest = set.endpoints()[..2]
+            .iter()
+            .map(|e| crate::balance::testing::peak(e, now))
+            .fold(0.0, f64::max);
+        let start = crate::balance::testing::peak(&set.endpoints()[2], now);
+        assert!(
+            start > 0.0 && start >= slowest * 0.99,
+            "{start} vs {slowest}"
+        );
+    }
+
+    #[test]
+    fn a_capped_start_never_goes_past_the_cap() {
+        let endpoint = Arc::new(Endpoint::detached(addrs(1)[0]));
+        let held: Vec<InFlight> = (0..5)
+            .filter_map(|_| InFlight::try_start(&endpoint, 3))
+            .collect();
+        assert_eq!(held.len(), 3);
+        assert_eq!(endpoint.in_flight(), 3);
+        drop(held);
+        assert_eq!(endpoint.in_flight(), 0);
+    }
+
+    /// One step of a request's life on a backend.
+    #[derive(Clone, Debug)]
+    enum Step {
+        /// Start a request on endpoint `i` (modulo the set), uncapped.
+        Start(usize),
+        /// Start one on endpoint `i` under a cap of `cap`.
+        StartCapped(usize, usize),
+        /// The response head arrived for request `i`.
+        FirstByte(usize),
+        /// Request `i` failed.
+        Fail(usize),
+        /// Request `i` ended (body done, or the client went away).
+        End(usize),
+        /// The endpoint set became the first `n` addresses.
+        Scale(u8),
+    }
+
+    fn step() -> impl proptest::strategy::Strategy<Value = Step> {
+        use proptest::prelude::*;
+        prop_oneof![
+            (0..8usize).prop_map(Step::Start),
+            (0..8usize, 1..4usize).prop_map(|(i, c)| Step::StartCapped(i, c)),
+            (0..32usize).prop_map(Step::FirstByte),
+            (0..32usize).prop_map(Step::Fail),
+            (0..32usize).prop_map(Step::End),
+            (0..6u8).prop_map(Step::Scale),
+        ]
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn in_flight_counts_return_to_zero(steps in proptest::collection::vec(step(), 0..200)) {
+            let backend = Backend::new(key(), &update(addrs(3)));
+            let mut seen: Vec<Arc<Endpoint>> = backend.endpoints().endpoints().to_vec();
+            let mut live: Vec<InFlight> = Vec::new();
+            for step in steps {
+                let set = backend.endpoints();
+                let pick = |i: usize| set.endpoints().get(i % set.endpoints().len().max(1)).cloned();
+                match step {
+                    Step::Start(i) => live.extend(pick(i).map(InFlight::start)),
+                    Step::StartCapped(i, cap) => {
+                        live.extend(pick(i).and_then(|e| InFlight::try_start(&e, cap)));
+                    }
+                    Step::FirstByte(i) => {
+                        if let Some(f) = live.get_mut(i) {
+                            f.first_byte();
+                        }
+                    }
+                    Step::Fail(i) => {
+                        if let Some(f) = live.get_mut(i) {
+                            f.fail();
+                        }
+                    }
+                    Step::End(i) => {
+                        if i < live.len() {
+                            live.swap_remove(i);
+                        }
+                    }
+                    Step::Scale(n) => {
+                        backend.update(&update(addrs(n)));
+                        for endpoint in backend.endpoints().endpoints() {
+                            if !seen.iter().any(|e| Arc::ptr_eq(e, endpoint)) {
+                                seen.push(endpoint.clone());
+                            }
+                        }
+                    }
+                }
+                let counted: usize = seen.iter().map(|e| e.in_flight()).sum();
+                proptest::prop_assert_eq!(counted, live.len());
+            }
+            drop(live);
+            for endpoint in &seen {
+                proptest::prop_assert_eq!(endpoint.in_flight(), 0);
+            }
+            proptest::prop_assert_eq!(backend.gate().queued(), 0);
+        }
     }
 }

@@ -7,7 +7,11 @@
 //! - [`host`], [`path`]: the matching rules (Ingress semantics);
 //! - [`table`]: the immutable routing table and its builder;
 //! - [`rewrite`]: ingress-nginx's regex mode and `rewrite-target`;
-//! - [`backend`]: backends, endpoint sets and balancing;
+//! - [`backend`]: backends and their endpoint sets;
+//! - [`balance`]: picking an endpoint (round robin, ewma, least_request,
+//!   p2c, peak_ewma), the per-endpoint cap with its queue, and holding
+//!   requests while a backend scales from zero;
+//! - [`canary`]: ingress-nginx canaries, decided once per request;
 //! - [`policy`]: per-route and gateway-wide policy (redirects, HSTS);
 //! - [`proxy`]: the request path, phase by phase;
 //! - [`tls`]: certificates, SNI selection, the rustls configuration;
@@ -18,6 +22,8 @@
 pub mod access_log;
 pub mod admin;
 pub mod backend;
+pub mod balance;
+pub mod canary;
 pub mod host;
 pub mod metrics;
 pub mod path;
@@ -32,6 +38,7 @@ pub mod tls;
 mod upstream;
 
 pub use backend::{BackendKey, EndpointUpdate};
+pub use balance::{Algorithm, BackendPolicy};
 pub use proxy::{Observer, Proxy, TableHandle};
 pub use publish::Publisher;
 pub use table::{Route, RouteAction, RouteSource, RouteTable, RouteTableBuilder};

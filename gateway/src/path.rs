@@ -242,6 +242,15 @@ impl PathIndex {
         !self.exact.is_empty() || !self.prefix.is_empty()
     }
 
+    /// The route holding exactly `rule`, if any.
+    pub(crate) fn get(&self, rule: &PathRule) -> Option<RouteId> {
+        let map = match rule.kind {
+            PathKind::Exact => &self.exact,
+            PathKind::Prefix => &self.prefix,
+        };
+        map.get(&rule.key).copied()
+    }
+
     /// Finds the best rule for a normalised request path.
     pub(crate) fn lookup(&self, path: &[u8]) -> Option<RouteId> {
         if let Some(id) = self.exact.get(path) {

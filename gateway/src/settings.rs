@@ -32,6 +32,18 @@ pub struct ProxySettings {
     pub retry_non_idempotent: bool,
     /// `upstream-keepalive-*`: reuse of upstream connections.
     pub pool: PoolSettings,
+    /// `edge-gateway.io/proxy-first-byte-timeout`: longest wait from
+    /// sending the request to the first response body byte (a model's time
+    /// to first token); replaces `proxy-read-timeout` until that byte.
+    /// `None`: `proxy-read-timeout` alone, as in ingress-nginx.
+    pub first_byte_timeout: Option<Duration>,
+    /// `edge-gateway.io/stream-idle-timeout`: longest gap between two
+    /// response body chunks; replaces `proxy-read-timeout` after the first.
+    pub stream_idle_timeout: Option<Duration>,
+    /// `edge-gateway.io/request-deadline`: the whole exchange, from the
+    /// start of forwarding (holding and queueing included) to the last
+    /// response byte.
+    pub request_deadline: Option<Duration>,
 }
 
 impl Default for ProxySettings {
@@ -46,6 +58,9 @@ impl Default for ProxySettings {
             next_upstream_timeout: None,
             retry_non_idempotent: false,
             pool: PoolSettings::default(),
+            first_byte_timeout: None,
+            stream_idle_timeout: None,
+            request_deadline: None,
         }
     }
 }

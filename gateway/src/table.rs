@@ -12,8 +12,11 @@ use foldhash::fast::RandomState;
 use http::header::HeaderValue;
 
 use crate::backend::{Backend, BackendKey, EndpointUpdate};
+use crate::balance::BackendPolicy;
+use crate::canary::Canary;
 use crate::host::{HostIndex, HostPattern};
 use crate::metrics::RouteStats;
+use crate::metrics::inference::InferenceStats;
 use crate::path::{PathIndex, PathKind, PathRule};
 use crate::policy::admission::Admission;
 use crate::policy::{Globals, Policy};
@@ -85,6 +88,9 @@ pub struct Route {
     /// The `default-backend` annotation's backend: takes the requests the
     /// route's own backend cannot (no ready endpoint).
     pub fallback: Option<BackendId>,
+    /// A canary Ingress's backend and when it takes a request instead of
+    /// the route's own (see [`crate::canary`]).
+    pub canary: Option<Box<Canary>>,
 }
 
 /// A route found for a request, with what its server knows.
@@ -153,6 +159,9 @@ pub struct RouteTable {
     backends: Box<[Arc<Backend>]>,
     certificates: CertIndex,
     globals: Globals,
+    /// Each route's inference series (by route index), set at publish
+    /// time with metrics on.
+    inference: Box<[Option<Arc<InferenceStats>>]>,
 }
 
 impl Default for RouteTable {
@@ -260,10 +269,21 @@ impl RouteTable {
         &self.routes
     }
 
+    /// The inference series a route's requests record into, if any.
+    pub(crate) fn inference(&self, id: RouteId) -> Option<&Arc<InferenceStats>> {
+        self.inference.get(id.0)?.as_ref()
+    }
+
+    /// Sets every route's inference series, by route index.
+    pub(crate) fn set_inference(&mut self, stats: Vec<Option<Arc<InferenceStats>>>) {
+        self.inference = stats.into_boxed_slice();
+    }
+
     /// Takes over the live backends of `previous` that this table also has,
-    /// moving this table's endpoint sets into them, so that endpoints keep
-    /// their state (in-flight counts, idle connections) across a recompile.
-    /// Call before publishing the table.
+    /// moving this table's endpoint sets and balancing policies into them,
+    /// so that endpoints keep their state (in-flight counts, scores, idle
+    /// connections, waiting requests) across a recompile. Call before
+    /// publishing the table.
     pub fn adopt_backends(&mut self, previous: &RouteTable) {
         if previous.backends.is_empty() {
             return;
@@ -277,6 +297,7 @@ impl RouteTable {
                     addrs: set.endpoints().iter().map(|e| e.addr()).collect(),
                     service_found: set.service_found(),
                 });
+                old.set_policy(backend.policy());
                 *backend = Arc::clone(old);
             }
         }
@@ -302,6 +323,8 @@ pub struct RouteTableBuilder {
     backend_ids: HashMap<BackendKey, BackendId>,
     certificates: CertIndex,
     globals: Globals,
+    /// The policy of backends no one sets one for.
+    backend_policy: Arc<BackendPolicy>,
     /// Regex-mode paths already routed, per server, for conflicts.
     regex_paths: HashMap<(ServerId, String), RouteId>,
 }
@@ -316,6 +339,7 @@ impl Default for RouteTableBuilder {
             backend_ids: HashMap::new(),
             certificates: CertIndex::default(),
             globals: Globals::default(),
+            backend_policy: Arc::default(),
             regex_paths: HashMap::new(),
         }
     }
@@ -337,16 +361,37 @@ impl RouteTableBuilder {
         id
     }
 
+    /// Makes `policy` the balancing and admission rules of the backends
+    /// created from now on (the ConfigMap's defaults).
+    pub fn with_backend_policy(mut self, policy: Arc<BackendPolicy>) -> Self {
+        self.backend_policy = policy;
+        self
+    }
+
     /// The backend for a Service port, created with `endpoints` on first use.
     pub fn backend(&mut self, key: BackendKey, endpoints: &EndpointUpdate) -> BackendId {
         if let Some(id) = self.backend_ids.get(&key) {
             return *id;
         }
         let id = BackendId(self.backends.len());
-        self.backends
-            .push(Arc::new(Backend::new(key.clone(), endpoints)));
+        let backend = Backend::new(key.clone(), endpoints);
+        backend.set_policy(self.backend_policy.clone());
+        self.backends.push(Arc::new(backend));
         self.backend_ids.insert(key, id);
         id
+    }
+
+    /// A backend's ingress-nginx upstream name, for messages.
+    pub fn backend_name(&self, id: BackendId) -> Option<&str> {
+        self.backends.get(id.0).map(|b| b.name())
+    }
+
+    /// Sets a backend's balancing and admission rules (an Ingress's
+    /// `load-balance` and friends).
+    pub fn set_backend_policy(&mut self, id: BackendId, policy: Arc<BackendPolicy>) {
+        if let Some(backend) = self.backends.get(id.0) {
+            backend.set_policy(policy);
+        }
     }
 
     /// Adds a route for `rule` on `server`, unless the rule is taken.
@@ -465,6 +510,39 @@ impl RouteTableBuilder {
         self.servers[server.0].fallback.is_some()
     }
 
+    /// The route a rule with exactly this host, path and kind would hold,
+    /// if it is taken: the host's literal or regex-mode route for the
+    /// path, else (for a `/` Prefix rule) its fallback. `None` also when no
+    /// rule created the host. For joining a canary to its main route.
+    pub fn find_route(
+        &self,
+        host: Option<&HostPattern>,
+        path: &str,
+        kind: PathKind,
+    ) -> Option<RouteId> {
+        let server = match host {
+            None => ServerId::DEFAULT,
+            Some(host) => self.hosts.get(host)?,
+        };
+        let literal = PathRule::new(kind, path)
+            .ok()
+            .and_then(|rule| self.servers[server.0].paths.get(&rule));
+        let regex = || self.regex_paths.get(&(server, path.to_owned())).copied();
+        let root = || {
+            (path == "/" && kind == PathKind::Prefix)
+                .then_some(self.servers[server.0].fallback)
+                .flatten()
+        };
+        literal.or_else(regex).or_else(root)
+    }
+
+    /// Gives a route a canary (replacing any).
+    pub fn set_canary(&mut self, id: RouteId, canary: Canary) {
+        if let Some(route) = self.routes.get_mut(id.0) {
+            route.canary = Some(Box::new(canary));
+        }
+    }
+
     /// A route added earlier, for naming the winner of a conflict.
     pub fn route(&self, id: RouteId) -> Option<&Route> {
         self.routes.get(id.0)
@@ -479,6 +557,7 @@ impl RouteTableBuilder {
             backends: self.backends.into_boxed_slice(),
             certificates: self.certificates,
             globals: self.globals,
+            inference: Box::default(),
         }
     }
 }
@@ -501,6 +580,7 @@ mod tests {
             stats: None,
             rewrite: None,
             fallback: None,
+            canary: None,
         }
     }
 
@@ -587,10 +667,20 @@ mod tests {
         let old = b.build();
         let live = old.backend(first).unwrap().clone();
 
-        let mut b = RouteTableBuilder::default();
-        b.backend(key("b"), &endpoints(3));
+        let least = Arc::new(BackendPolicy {
+            algorithm: crate::balance::Algorithm::LeastRequest,
+            ..BackendPolicy::default()
+        });
+        let mut b = RouteTableBuilder::default().with_backend_policy(least.clone());
+        let other = b.backend(key("b"), &endpoints(3));
         let id = b.backend(key("a"), &endpoints(2));
+        let p2c = Arc::new(BackendPolicy {
+            algorithm: crate::balance::Algorithm::P2c,
+            ..BackendPolicy::default()
+        });
+        b.set_backend_policy(id, p2c.clone());
         let mut new = b.build();
+        assert_eq!(new.backend(other).unwrap().policy(), least);
         new.adopt_backends(&old);
         let adopted = new.backend(id).unwrap();
         assert!(Arc::ptr_eq(adopted, &live));
@@ -598,5 +688,6 @@ mod tests {
             live.endpoints().endpoints()[0].addr(),
             SocketAddr::from(([127, 0, 0, 2], 80))
         );
+        assert_eq!(live.policy(), p2c, "the new table's policy is taken over");
     }
 }

@@ -6,6 +6,7 @@
 mod admission;
 mod annotations;
 mod backends;
+mod canary;
 mod cluster;
 mod config_map;
 mod limits;
@@ -17,6 +18,7 @@ mod reload;
 mod routing;
 mod streaming;
 mod tls;
+mod traffic;
 
 use std::net::IpAddr;
 

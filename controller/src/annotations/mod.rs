@@ -9,7 +9,9 @@
 //! its support status.
 
 pub mod admission;
+pub mod canary;
 pub mod registry;
+pub mod traffic;
 pub(crate) mod values;
 
 use std::collections::BTreeMap;
@@ -86,6 +88,12 @@ pub struct IngressAnnotations {
     pub routing: Routing,
     /// CORS, limits, address lists and authentication.
     pub admission: admission::AdmissionSpec,
+    /// `canary: "true"` and its rule: the Ingress is a canary of the
+    /// routes with the same host and path.
+    pub canary: Option<canary::CanarySpec>,
+    /// Balancing, queue and hold settings for the Ingress's backends
+    /// (`edge-gateway.io/*`, `load-balance`); its timeouts are in `proxy`.
+    pub traffic: traffic::Traffic,
     /// Values that did not parse (their defaults apply).
     pub errors: Vec<AnnotationError>,
     /// Refused annotations present: the Ingress is not served.
@@ -205,6 +213,9 @@ pub fn parse(
     let Some(annotations) = annotations else {
         return parsed;
     };
+    let (errors, unknown) = (&mut parsed.errors, &mut parsed.unknown);
+    parsed.traffic = traffic::parse(annotations, &mut parsed.proxy, errors, unknown);
+    parsed.customized = parsed.proxy != *proxy_defaults;
     let ours: BTreeMap<&str, &str> = annotations
         .iter()
         .filter_map(|(k, v)| Some((k.strip_prefix(PREFIX)?, v.as_str())))
@@ -219,7 +230,7 @@ pub fn parse(
             Some(_) => {}
         }
     }
-    let mut errors = Vec::new();
+    let mut errors = std::mem::take(&mut parsed.errors);
     apply_all(&PROXY_ANNOTATIONS, &mut parsed.proxy, &ours, &mut errors);
     apply_all(&POLICY_ANNOTATIONS, &mut parsed.policy, &ours, &mut errors);
     apply_all(
@@ -230,6 +241,7 @@ pub fn parse(
     );
     parsed.policy.redirect = redirect(&ours, &mut errors).map(std::sync::Arc::new);
     parsed.admission = admission::parse(&ours, &mut errors);
+    parsed.canary = canary::parse(&ours, &mut errors);
     parsed.errors = errors;
     parsed.customized = parsed.proxy != *proxy_defaults || parsed.policy != *policy_defaults;
     parsed

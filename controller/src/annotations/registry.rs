@@ -166,13 +166,19 @@ pub const ANNOTATIONS: &[Known] = &[
         "an HTTPS auth service's certificate is verified against the system CAs (nginx does not verify by default); the default timeout is 5 s; Set-Cookie of a 2xx auth answer is not passed to the client",
     ),
     n("backend-protocol", PENDING),
-    n("canary", PENDING),
-    n("canary-by-cookie", PENDING),
-    n("canary-by-header", PENDING),
-    n("canary-by-header-pattern", PENDING),
-    n("canary-by-header-value", PENDING),
-    n("canary-weight", PENDING),
-    n("canary-weight-total", PENDING),
+    d(
+        "canary",
+        "the canary splits only the route with its host, path and pathType (ingress-nginx attaches it to the main Service's upstream, so other paths to that Service are split too: ingress-nginx#4667, #8689); while the main Service has no ready endpoint the canary still takes its share (ingress-nginx answers 503); a canary without ready endpoints is skipped, unless its backend holds requests (hold-when-no-endpoints)",
+    ),
+    s("canary-by-cookie"),
+    s("canary-by-header"),
+    d(
+        "canary-by-header-pattern",
+        "Rust regex syntax, not PCRE (no look-around or back-references); a pattern that does not compile sends requests carrying the header to the main backend, as ingress-nginx does when a pattern fails",
+    ),
+    s("canary-by-header-value"),
+    s("canary-weight"),
+    s("canary-weight-total"),
     i("client-body-buffer-size", BUFFERS),
     r("configuration-snippet", SNIPPET),
     i(
@@ -249,7 +255,7 @@ pub const ANNOTATIONS: &[Known] = &[
     s("limit-rpm"),
     s("limit-rps"),
     s("limit-whitelist"),
-    n("load-balance", PENDING),
+    s("load-balance"),
     n("mirror-host", "request mirroring is not built yet"),
     n("mirror-request-body", "request mirroring is not built yet"),
     n("mirror-target", "request mirroring is not built yet"),
@@ -409,29 +415,9 @@ mod tests {
         }
     }
 
-    /// docs/compatibility.md shows this table between markers. When this
-    /// fails, `UPDATE_DOCS=1 cargo test -p controller compatibility_page`
-    /// rewrites the section.
+    /// docs/compatibility.md shows this table between markers.
     #[test]
     fn the_compatibility_page_shows_this_table() {
-        let file = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/compatibility.md");
-        let page = std::fs::read_to_string(file).expect("docs/compatibility.md");
-        let begin = "<!-- annotations:begin -->\n";
-        let end = "<!-- annotations:end -->";
-        let start = page
-            .find(begin)
-            .map(|i| i + begin.len())
-            .expect("begin marker");
-        let stop = page.find(end).expect("end marker");
-        let table = markdown();
-        if page[start..stop] != table && std::env::var_os("UPDATE_DOCS").is_some() {
-            let updated = format!("{}{table}{}", &page[..start], &page[stop..]);
-            std::fs::write(file, updated).expect("write docs/compatibility.md");
-            return;
-        }
-        assert!(
-            page[start..stop] == table,
-            "docs/compatibility.md is out of date: run UPDATE_DOCS=1 cargo test -p controller compatibility_page"
-        );
+        crate::generated_docs::check_section("annotations", &markdown());
     }
 }

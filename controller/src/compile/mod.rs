@@ -9,9 +9,11 @@
 //! another Ingress.
 
 mod admission;
+mod canary;
 mod endpoints;
 pub(crate) mod paths;
 mod tls;
+mod traffic;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -54,6 +56,9 @@ pub struct CompileOptions {
     /// `--configmap`: the controller ConfigMap, whose settings replace the
     /// defaults above while it exists (see [`crate::config_map`]).
     pub configmap: Option<NsName>,
+    /// Balancing and admission every backend starts from (ConfigMap
+    /// `load-balance` and friends).
+    pub traffic: gateway::BackendPolicy,
 }
 
 /// The result of a compile.
@@ -132,6 +137,7 @@ pub fn compile_with(
             served.push(ingress.id.clone());
         }
     }
+    compiler.canaries(&prepared);
     compiler.server_names();
     compiler.default_certificate(options.default_ssl_certificate.as_ref());
     compiler.builtin_routes();
@@ -161,7 +167,8 @@ struct Prepared<'s> {
 fn regex_hosts(prepared: &[Prepared<'_>]) -> HashSet<Option<HostPattern>> {
     prepared
         .iter()
-        .filter(|p| p.annotations.refused.is_empty() && p.annotations.routing.regex_mode())
+        .filter(|p| p.annotations.refused.is_empty() && p.annotations.canary.is_none())
+        .filter(|p| p.annotations.routing.regex_mode())
         .flat_map(|p| p.ingress.spec.iter().flat_map(|s| s.rules.iter().flatten()))
         .map(|rule| {
             rule.host
@@ -195,6 +202,8 @@ struct Compiler<'s> {
     www: Vec<(String, String)>,
     /// `server-alias` names, added after every Ingress likewise.
     aliases: Vec<(HostPattern, ServerId)>,
+    /// Which Ingress decided each backend's balancing.
+    claims: traffic::Claims,
 }
 
 /// A rule's path, literal or in regex mode.
@@ -231,9 +240,10 @@ impl<'s> Compiler<'s> {
         now: i64,
         regex_hosts: HashSet<Option<HostPattern>>,
     ) -> Self {
+        let claims = traffic::Claims::new(&options.traffic);
         Self {
             snapshot,
-            builder: RouteTableBuilder::default(),
+            builder: RouteTableBuilder::default().with_backend_policy(claims.defaults()),
             diagnostics: Vec::new(),
             settings: Arc::new(options.proxy.clone()),
             policy: Arc::new(options.policy.clone()),
@@ -245,6 +255,7 @@ impl<'s> Compiler<'s> {
             regex_hosts,
             www: Vec::new(),
             aliases: Vec::new(),
+            claims,
         }
     }
 
@@ -310,6 +321,10 @@ impl<'s> Compiler<'s> {
                 ),
             );
             return false;
+        }
+        if parsed.canary.is_some() {
+            // Joined to its main routes once they all exist (canary.rs).
+            return true;
         }
         self.admission(&mut current, id);
         let Some(spec) = &ingress.spec else {
@@ -599,6 +614,7 @@ impl<'s> Compiler<'s> {
         if let Some((reason, message)) = problem {
             self.diagnose(current, reason, format!("{message}; requests get 503"));
         }
+        self.claim_backend(current, &action);
         Some(action)
     }
 
@@ -711,6 +727,7 @@ impl<'s> Compiler<'s> {
             stats: None,
             rewrite: None,
             fallback: self.annotation_fallback(current),
+            canary: None,
         }
     }
 
@@ -740,6 +757,7 @@ impl<'s> Compiler<'s> {
             stats: None,
             rewrite: None,
             fallback: None,
+            canary: None,
         };
         // Taken means an Ingress routes /healthz itself, which is its right.
         let _ = self.builder.add_route(ServerId::DEFAULT, rule, route);

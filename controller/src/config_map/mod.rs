@@ -21,6 +21,7 @@ use gateway::settings::ProxySettings;
 use http::{HeaderValue, StatusCode};
 
 use crate::annotations::registry::Support;
+use crate::annotations::traffic;
 use crate::annotations::values::{body_size, boolean, seconds, tries};
 use crate::compile::CompileOptions;
 use crate::diagnostics::{Diagnostic, Reason};
@@ -205,6 +206,9 @@ pub fn read(data: &BTreeMap<String, String>) -> Read {
             }
             continue;
         }
+        if traffic::config_keys().any(|k| k == key) {
+            continue;
+        }
         match registry::known(key).map(|k| k.support) {
             None => read.unknown.push(key.clone()),
             Some(Support::NotYet(_) | Support::Refused(_)) => read.not_applied.push(key.clone()),
@@ -236,7 +240,10 @@ pub(crate) fn layered<'o>(
             Vec::new(),
         );
     };
-    let read = read(config_map.data.as_ref().unwrap_or(&BTreeMap::new()));
+    let empty = BTreeMap::new();
+    let data = config_map.data.as_ref().unwrap_or(&empty);
+    let read = read(data);
+    let (traffic, traffic_errors) = traffic::traffic_defaults(data);
     let object = ObjectKey {
         kind: Kind::ConfigMap,
         id: id.clone(),
@@ -252,6 +259,11 @@ pub(crate) fn layered<'o>(
                 e.key, e.value, e.message
             ),
         })
+        .chain(traffic_errors.into_iter().map(|message| Diagnostic {
+            object: object.clone(),
+            reason: Reason::InvalidConfigKey,
+            message,
+        }))
         .collect();
     if !read.not_applied.is_empty() {
         diagnostics.push(Diagnostic {
@@ -273,12 +285,13 @@ pub(crate) fn layered<'o>(
             ),
         });
     }
-    let layered = CompileOptions {
+    let mut layered = CompileOptions {
         proxy: read.config.proxy,
         policy: read.config.policy,
         globals: read.config.globals,
         ..options.clone()
     };
+    traffic.apply(&mut layered);
     (Cow::Owned(layered), read.config.admission, diagnostics)
 }
 
@@ -447,29 +460,10 @@ mod tests {
         }
     }
 
-    /// docs/compatibility.md shows the registry between markers; when this
-    /// fails, `UPDATE_DOCS=1 cargo test -p controller compatibility_page`
-    /// rewrites the section.
+    /// docs/compatibility.md shows the registry between markers.
     #[test]
     fn the_compatibility_page_shows_the_configmap_table() {
-        let file = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/compatibility.md");
-        let page = std::fs::read_to_string(file).expect("docs/compatibility.md");
-        let (begin, end) = ("<!-- configmap:begin -->\n", "<!-- configmap:end -->");
-        let start = page
-            .find(begin)
-            .map(|i| i + begin.len())
-            .expect("begin marker");
-        let stop = page.find(end).expect("end marker");
-        let table = registry::markdown();
-        if page[start..stop] != table && std::env::var_os("UPDATE_DOCS").is_some() {
-            let updated = format!("{}{table}{}", &page[..start], &page[stop..]);
-            std::fs::write(file, updated).expect("write docs/compatibility.md");
-            return;
-        }
-        assert!(
-            page[start..stop] == table,
-            "docs/compatibility.md is out of date: run UPDATE_DOCS=1 cargo test -p controller compatibility_page"
-        );
+        crate::generated_docs::check_section("configmap", &registry::markdown());
     }
 
     #[test]

@@ -189,7 +189,10 @@ pub const KEYS: &[Known] = &[
         "response bandwidth limits are not built yet",
     ),
     s("limit-req-status-code"),
-    n("load-balance", "not applied yet: round robin"),
+    d(
+        "load-balance",
+        "round_robin (default) and ewma as ingress-nginx; least_request, p2c and peak_ewma too (see the edge-gateway.io/ keys)",
+    ),
     r("location-snippet", SNIPPET),
     d(
         "log-format-escape-json",

@@ -4,6 +4,8 @@
 //! `controller_pod`).
 //!
 //! - request metrics ([`requests`]), recorded per route without locks;
+//! - inference metrics (`inference`: time to first byte, chunk gaps,
+//!   queue and hold), under the gateway's own `edge_gateway_` prefix;
 //! - controller metrics: configuration hash and applied changes (our
 //!   "reloads"), leader election, orphan Ingresses, certificates;
 //! - process metrics, as `process_*` and as ingress-nginx's
@@ -12,6 +14,7 @@
 //! Figures derived from the routing table (orphans, certificates, config
 //! hash) are computed when scraped, from the table in use at that moment.
 
+pub(crate) mod inference;
 mod process;
 mod requests;
 
@@ -30,6 +33,7 @@ pub use requests::{RequestMetricsConfig, RouteStats};
 
 use crate::proxy::TableHandle;
 use crate::table::{RouteAction, RouteTable};
+use inference::InferenceStore;
 use process::ProcessSample;
 use requests::RequestStore;
 
@@ -53,6 +57,8 @@ pub struct MetricsConfig {
 pub struct Metrics {
     registry: Registry,
     requests: Option<RequestStore>,
+    /// Recorded with the request series (`--enable-metrics`).
+    inference: Option<InferenceStore>,
     pub(crate) connections: ConnectionStats,
     success: IntCounter,
     errors: IntCounter,
@@ -106,6 +112,7 @@ impl Metrics {
         let metrics = Arc::new(Metrics {
             registry,
             requests: config.requests.clone().map(RequestStore::new),
+            inference: config.requests.as_ref().map(|_| InferenceStore::default()),
             connections: ConnectionStats::default(),
             success,
             errors,
@@ -132,6 +139,9 @@ impl Metrics {
     /// Gives every proxied route of `table` its series (reusing those of the
     /// routes it had before) and forgets the series of routes that are gone.
     pub fn attach(&self, table: &mut RouteTable) {
+        if let Some(inference) = &self.inference {
+            inference.attach(table);
+        }
         let Some(store) = &self.requests else { return };
         let mut live = Vec::new();
         let per_host = store.config.per_host;
@@ -154,7 +164,16 @@ impl Metrics {
                 service,
                 path: route.path.clone(),
                 host,
+                canary: None,
             };
+            // A canary's requests: the main route's labels, plus `canary`.
+            if let Some(canary) = &mut route.canary {
+                let labels = RouteLabels {
+                    canary: Some(canary.upstream.clone()),
+                    ..labels.clone()
+                };
+                canary.stats = Some(store.stats(labels, &mut live));
+            }
             route.stats = Some(store.stats(labels, &mut live));
         }
         store.retain(&live);
@@ -232,6 +251,9 @@ impl Collector for Scraped {
             families.extend(store.collect(PREFIX));
         }
         let table = self.table.load();
+        if let Some(inference) = &metrics.inference {
+            families.extend(inference.collect(&table));
+        }
         families.extend(table_families(&table));
         families.extend(process_families(
             &metrics.connections,
@@ -352,6 +374,9 @@ fn config_hash(table: &RouteTable) -> u64 {
             && let Some(backend) = table.backend(id)
         {
             hasher.write(backend.name().as_bytes());
+        }
+        if let Some(canary) = &route.canary {
+            hasher.write(canary.upstream.as_bytes());
         }
     }
     for (host, cert) in table.certificates() {

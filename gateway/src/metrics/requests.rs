@@ -30,6 +30,9 @@ pub(crate) struct RouteLabels {
     pub(crate) path: Arc<str>,
     /// The host label; `None` when hosts are not labelled.
     pub(crate) host: Option<Arc<str>>,
+    /// The `canary` label: the canary's upstream name for the series of
+    /// the requests a route's canary served, else empty.
+    pub(crate) canary: Option<Arc<str>>,
 }
 
 /// How request metrics are shaped (ingress-nginx's metric flags).
@@ -416,7 +419,7 @@ impl RequestStore {
             series.status.to_string()
         };
         let mut pairs = vec![
-            pair("canary", ""),
+            pair("canary", l.canary.as_deref().unwrap_or("")),
             pair("ingress", &l.ingress),
             pair("method", method_label(series.method)),
             pair("namespace", &l.namespace),
@@ -437,11 +440,12 @@ impl RequestStore {
 /// summed from the connect-time histograms at scrape time, so it costs the
 /// request path nothing.
 fn upstream_latency(prefix: &str, routes: &[Arc<RouteStats>]) -> MetricFamily {
-    let mut totals: std::collections::BTreeMap<[&str; 3], (u64, f64)> =
+    let mut totals: std::collections::BTreeMap<[&str; 4], (u64, f64)> =
         std::collections::BTreeMap::new();
     for route in routes {
         let l = &route.labels;
-        let key = [&*l.ingress, &*l.namespace, &*l.service];
+        let canary = l.canary.as_deref().unwrap_or("");
+        let key = [&*l.ingress, &*l.namespace, &*l.service, canary];
         for series in route.series.load().iter() {
             let (count, sum) = series.connect_duration.totals();
             if count > 0 {
@@ -456,13 +460,13 @@ fn upstream_latency(prefix: &str, routes: &[Arc<RouteStats>]) -> MetricFamily {
         "DEPRECATED Upstream service latency per Ingress",
         MetricType::SUMMARY,
     );
-    for ([ingress, namespace, service], (count, sum)) in totals {
+    for ([ingress, namespace, service, canary], (count, sum)) in totals {
         let mut summary = Summary::default();
         summary.set_sample_count(count);
         summary.set_sample_sum(sum);
         let mut metric = Metric::default();
         metric.set_label(vec![
-            pair("canary", ""),
+            pair("canary", canary),
             pair("ingress", ingress),
             pair("namespace", namespace),
             pair("service", service),
@@ -499,6 +503,7 @@ mod tests {
             service: "svc".into(),
             path: path.into(),
             host: Some("a.com".into()),
+            canary: None,
         }
     }
 

@@ -15,6 +15,7 @@ use hyper::body::Incoming;
 use tokio::time::{Instant, Sleep};
 
 use super::exchange::Exchange;
+use super::stream::StreamClock;
 use crate::backend::InFlight;
 use crate::policy::limits::ConnectionPermit;
 use crate::upstream::{Conn, PoolSettings};
@@ -45,6 +46,9 @@ pub(crate) struct SendProgress {
     last: AtomicU64,
     /// Nanoseconds after `start` at which the body ended, or `u64::MAX`.
     done: AtomicU64,
+    /// Wakes the wait for the response head when the body ends, so that
+    /// it switches from the send timeout to the read timeout at once.
+    ended: tokio::sync::Notify,
 }
 
 impl SendProgress {
@@ -54,6 +58,7 @@ impl SendProgress {
             received: AtomicU64::new(0),
             last: AtomicU64::new(0),
             done: AtomicU64::new(u64::MAX),
+            ended: tokio::sync::Notify::new(),
         }
     }
 
@@ -72,7 +77,24 @@ impl SendProgress {
     }
 
     fn finish(&self) {
-        self.done.store(self.elapsed_nanos(), Ordering::Relaxed);
+        if !self.is_sent() {
+            self.done.store(self.elapsed_nanos(), Ordering::SeqCst);
+            self.ended.notify_waiters();
+        }
+    }
+
+    /// Whether the whole body went out.
+    pub(crate) fn is_sent(&self) -> bool {
+        self.done.load(Ordering::SeqCst) != u64::MAX
+    }
+
+    /// Returns once the whole body went out.
+    pub(crate) async fn sent(&self) {
+        let mut ended = std::pin::pin!(self.ended.notified());
+        ended.as_mut().enable();
+        if !self.is_sent() {
+            ended.await;
+        }
     }
 
     /// When waiting for the response head should give up: `send_timeout`
@@ -147,6 +169,11 @@ impl Body for RequestBody {
                     return Poll::Ready(Some(Err(RequestBodyError::TooLarge(limit))));
                 }
                 body.idle.progressed();
+                // With a known length the sender may never poll for the
+                // end: the last byte is the end.
+                if body.incoming.is_end_stream() {
+                    body.progress.finish();
+                }
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(Some(Err(error))) => {
@@ -228,6 +255,15 @@ pub enum ResponseBodyError {
     /// The upstream sent nothing for `proxy-read-timeout`.
     #[error("upstream sent no body data for {0:?}")]
     Timeout(Duration),
+    /// No body byte within `proxy-first-byte-timeout` of the request.
+    #[error("upstream sent no first byte within {0:?}")]
+    FirstByteTimeout(Duration),
+    /// Two chunks further apart than `stream-idle-timeout`.
+    #[error("upstream stream idle for {0:?}")]
+    StreamIdle(Duration),
+    /// `request-deadline` passed mid-body.
+    #[error("request deadline passed mid-response")]
+    Deadline,
 }
 
 /// The upstream connection and in-flight count a response body holds until
@@ -266,7 +302,7 @@ enum ResponseKind {
     Full(Option<Bytes>),
     Upstream {
         incoming: Incoming,
-        idle: IdleTimer,
+        clock: Box<StreamClock>,
         lease: Option<Lease>,
     },
 }
@@ -309,9 +345,11 @@ impl ResponseBody {
         }
     }
 
-    /// Streams an upstream body; `lease` is released when it ends.
-    pub(crate) fn upstream(incoming: Incoming, read_timeout: Duration, lease: Lease) -> Self {
+    /// Streams an upstream body under `clock`; `lease` is released when
+    /// it ends.
+    pub(crate) fn upstream(incoming: Incoming, mut clock: StreamClock, mut lease: Lease) -> Self {
         let lease = if incoming.is_end_stream() {
+            clock.first_byte(Some(&mut lease.in_flight));
             lease.release();
             None
         } else {
@@ -319,7 +357,7 @@ impl ResponseBody {
         };
         Self::of(ResponseKind::Upstream {
             incoming,
-            idle: IdleTimer::new(read_timeout),
+            clock: Box::new(clock),
             lease,
         })
     }
@@ -380,11 +418,13 @@ fn poll_kind(
         ResponseKind::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
         ResponseKind::Upstream {
             incoming,
-            idle,
+            clock,
             lease,
         } => match Pin::new(&mut *incoming).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
-                idle.progressed();
+                if frame.data_ref().is_some_and(|d| !d.is_empty()) {
+                    clock.chunk(lease.as_mut().map(|l| &mut l.in_flight));
+                }
                 if incoming.is_end_stream()
                     && let Some(lease) = lease.take()
                 {
@@ -398,15 +438,18 @@ fn poll_kind(
                 Poll::Ready(Some(Err(ResponseBodyError::Upstream(error))))
             }
             Poll::Ready(None) => {
-                if let Some(lease) = lease.take() {
+                if let Some(mut lease) = lease.take() {
+                    clock.first_byte(Some(&mut lease.in_flight));
                     lease.release();
                 }
                 Poll::Ready(None)
             }
             Poll::Pending => {
-                ready!(idle.poll_expired(cx));
+                let error = ready!(clock.poll_expired(cx));
+                // Dropping the lease closes the connection: the upstream
+                // stops generating.
                 lease.take();
-                Poll::Ready(Some(Err(ResponseBodyError::Timeout(idle.timeout))))
+                Poll::Ready(Some(Err(error)))
             }
         },
     }

@@ -3,12 +3,13 @@
 //! (or its absence) did, always with a log line, never a panic.
 
 use bytes::Bytes;
-use http::header::{CONNECTION, CONTENT_TYPE, HeaderValue};
+use http::header::{CONNECTION, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 use std::net::SocketAddr;
 
 use http::{Method, Response, StatusCode, Uri};
 
 use super::body::{RequestBodyError, ResponseBody};
+use crate::balance::Refused;
 use crate::upstream::ConnectError;
 
 /// Why a request was not proxied.
@@ -54,6 +55,41 @@ pub enum ProxyError {
     /// reading the body for `proxy-send-timeout`).
     #[error("upstream timed out")]
     UpstreamTimeout,
+    /// No first response byte within `proxy-first-byte-timeout`.
+    #[error("no first byte from upstream in time")]
+    FirstByteTimeout,
+    /// `request-deadline` passed before the response started.
+    #[error("request deadline passed")]
+    DeadlineExceeded,
+    /// The backend's queue or hold refused the request (full, or waited
+    /// too long); the client is told when to retry.
+    #[error("backend overloaded: {why}")]
+    Overloaded {
+        /// 503, or the backend's `queue-overflow-status`.
+        status: StatusCode,
+        /// What was full or over.
+        why: Refused,
+    },
+}
+
+impl ProxyError {
+    /// The error for a request the balancer could not place; `overflow` is
+    /// the backend's status for a full or slow queue.
+    pub(crate) fn refused(why: Refused, overflow: StatusCode) -> Self {
+        match why {
+            Refused::NoEndpoints | Refused::HoldTimeout => Self::NoEndpoints,
+            Refused::ServiceNotFound => Self::ServiceNotFound,
+            Refused::Deadline => Self::DeadlineExceeded,
+            Refused::QueueFull | Refused::QueueTimeout => Self::Overloaded {
+                status: overflow,
+                why,
+            },
+            Refused::PendingFull => Self::Overloaded {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                why,
+            },
+        }
+    }
 }
 
 impl From<RequestBodyError> for ProxyError {
@@ -80,9 +116,11 @@ impl ProxyError {
             // nginx's 499: nobody reads it, but logs and metrics do.
             Self::ClientClosed => StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST),
             Self::NoEndpoints | Self::ServiceNotFound => StatusCode::SERVICE_UNAVAILABLE,
-            Self::Connect(ConnectError::Timeout(_)) | Self::UpstreamTimeout => {
-                StatusCode::GATEWAY_TIMEOUT
-            }
+            Self::Connect(ConnectError::Timeout(_))
+            | Self::UpstreamTimeout
+            | Self::FirstByteTimeout
+            | Self::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
+            Self::Overloaded { status, .. } => *status,
             Self::Connect(_) | Self::Upstream(_) => StatusCode::BAD_GATEWAY,
         }
     }
@@ -112,6 +150,11 @@ impl ProxyError {
         let status = self.status();
         match &self {
             Self::NoRoute => tracing::debug!(%client, %method, %uri, %status, "no route"),
+            // Shedding load is routine under a burst and counted in
+            // `edge_gateway_rejected_requests_total`; a line each would flood.
+            Self::Overloaded { .. } => {
+                tracing::debug!(%client, %method, %uri, %status, error = %self, "request shed");
+            }
             Self::BadRequest(_)
             | Self::UriTooLong
             | Self::NotImplemented
@@ -124,6 +167,11 @@ impl ProxyError {
             _ => tracing::warn!(%client, %method, %uri, %status, error = %self, "request failed"),
         }
         let mut response = error_page(status);
+        if let Self::Overloaded { .. } = self {
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+        }
         if self.closes_connection() {
             response
                 .headers_mut()
@@ -174,6 +222,24 @@ mod tests {
                 502,
             ),
             (ProxyError::UpstreamTimeout, 504),
+            (ProxyError::FirstByteTimeout, 504),
+            (ProxyError::DeadlineExceeded, 504),
+            (
+                ProxyError::refused(Refused::HoldTimeout, StatusCode::TOO_MANY_REQUESTS),
+                503,
+            ),
+            (
+                ProxyError::refused(Refused::PendingFull, StatusCode::TOO_MANY_REQUESTS),
+                503,
+            ),
+            (
+                ProxyError::refused(Refused::QueueFull, StatusCode::TOO_MANY_REQUESTS),
+                429,
+            ),
+            (
+                ProxyError::refused(Refused::QueueTimeout, StatusCode::SERVICE_UNAVAILABLE),
+                503,
+            ),
             (ProxyError::ClientClosed, 499),
             (ProxyError::NotImplemented, 501),
         ];
@@ -190,6 +256,10 @@ mod tests {
         assert_eq!(response.headers()[CONNECTION], "close");
         let response = ProxyError::NoRoute.into_response(client, &get, &uri);
         assert!(response.headers().get(CONNECTION).is_none());
+        assert!(response.headers().get(RETRY_AFTER).is_none());
+        let full = ProxyError::refused(Refused::QueueFull, StatusCode::SERVICE_UNAVAILABLE);
+        let response = full.into_response(client, &get, &uri);
+        assert_eq!(response.headers()[RETRY_AFTER], "1");
         assert_eq!(response.headers()[CONTENT_TYPE], "text/html");
     }
 }

@@ -39,6 +39,8 @@ pub struct Observer {
 #[derive(Debug, Default)]
 pub(crate) struct Trace {
     pub(crate) route: Option<RouteId>,
+    /// Whether the route's canary served the request.
+    pub(crate) canary: bool,
     pub(crate) upstream: Option<SocketAddr>,
     pub(crate) upstream_started: Option<Instant>,
     pub(crate) connect: Option<Duration>,
@@ -171,8 +173,14 @@ impl Exchange {
             .trace
             .upstream_started
             .map(|s| ended.saturating_duration_since(s));
-        if let (Some(route), Some(metrics)) = (route, &self.observer.metrics)
-            && let Some(stats) = &route.stats
+        let canary = route
+            .and_then(|r| r.canary.as_deref())
+            .filter(|_| self.trace.canary);
+        let stats = match canary {
+            Some(canary) => canary.stats.as_ref(),
+            None => route.and_then(|r| r.stats.as_ref()),
+        };
+        if let (Some(stats), Some(metrics)) = (stats, &self.observer.metrics)
             && metrics.records_requests()
         {
             stats.record(
@@ -218,6 +226,7 @@ impl Exchange {
             ingress: source.map(|s| s.name.clone()),
             service: backend.map(|b| b.key().service.clone()),
             upstream_name: backend.map(|b| b.name().into()),
+            alternative_upstream_name: canary.map(|c| c.upstream.clone()),
             upstream_addr: self.trace.upstream,
             upstream_status: self.trace.upstream_status,
             upstream_response_time: upstream_time,

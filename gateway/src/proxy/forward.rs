@@ -1,15 +1,25 @@
-//! Sending a request to a backend: pick an endpoint, get a connection, wait
-//! for the response head under the send/read timeouts, and try another
-//! endpoint when ingress-nginx's `proxy-next-upstream` rules allow.
+//! Sending a request to a backend: wait for a ready endpoint if the backend
+//! holds requests ([`balance::hold`]), take an endpoint slot
+//! ([`balance::queue`]), get a connection, wait for the response head under
+//! the send/read (or first-byte) timeouts and the request deadline, and
+//! try another endpoint when ingress-nginx's `proxy-next-upstream` rules
+//! allow.
 //!
 //! Retry rules (ingress-nginx: `error timeout`, 3 tries, idempotent only):
 //! - a request that never left the gateway (connect refused or timed out,
 //!   or a pooled connection found closed before sending) is retried for
-//!   every method, since no byte of it reached an upstream;
+//!   every method, POST included, since no byte of it reached an upstream;
 //! - a request that was sent is retried only when it is idempotent (or
 //!   `retry-non-idempotent` is on) and has no body, so it can be rebuilt;
 //! - a request whose own body failed (too large, client stalled or gone)
-//!   is never retried.
+//!   is never retried;
+//! - a request that ran into `proxy-first-byte-timeout` or
+//!   `request-deadline` is never retried: the model may still be working
+//!   on it, and running it again elsewhere doubles the cost.
+//!
+//! A client that goes away drops this future, and with it the upstream
+//! connection (never returned to the pool), which cancels the request
+//! upstream.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -17,7 +27,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::request::Parts;
-use http::{Method, Request, Response};
+use http::{Method, Request, Response, StatusCode};
 use http_body::Body;
 use hyper::body::Incoming;
 use tokio::time::Instant;
@@ -25,7 +35,10 @@ use tokio::time::Instant;
 use super::body::{Lease, RequestBody, RequestBodyError, ResponseBody, SendProgress};
 use super::error::ProxyError;
 use super::exchange::Trace;
-use crate::backend::{Backend, Endpoint, InFlight};
+use super::stream::{Bounds, StreamClock};
+use crate::backend::{Backend, InFlight};
+use crate::balance;
+use crate::metrics::inference::InferenceStats;
 use crate::settings::ProxySettings;
 use crate::upstream::{self, Conn};
 
@@ -37,41 +50,47 @@ struct Failure {
 
 /// Forwards `req` to one of `backend`'s endpoints, retrying as the module
 /// docs describe. `progress` is the request body's send record, if it has a
-/// body.
+/// body; `stats` the route's inference series, if recorded.
 pub(crate) async fn forward(
     backend: &Backend,
     req: Request<RequestBody>,
     progress: Option<Arc<SendProgress>>,
     settings: &ProxySettings,
     trace: &mut Trace,
+    stats: Option<&Arc<InferenceStats>>,
 ) -> Result<Response<ResponseBody>, ProxyError> {
-    let endpoints = backend.endpoints();
-    if endpoints.endpoints().is_empty() {
-        return Err(if endpoints.service_found() {
-            ProxyError::NoEndpoints
-        } else {
-            ProxyError::ServiceNotFound
-        });
-    }
-    let replay = replayable(&req, settings).then(|| copy_head(&req));
     let started = Instant::now();
+    let deadline = settings.request_deadline.map(|d| started + d);
+    let policy = backend.policy();
+    let refused = |why| ProxyError::refused(why, policy.overflow_status);
+    balance::hold::ready(backend, &policy, deadline, stats.map(AsRef::as_ref))
+        .await
+        .map_err(refused)?;
+    let replay = replayable(&req, settings).then(|| copy_head(&req));
+    let attempt = Attempt {
+        progress: progress.as_deref(),
+        settings,
+        deadline,
+        stats,
+    };
     let mut tried: Vec<SocketAddr> = Vec::new();
     let mut request = req;
     loop {
-        let Some(endpoint) = backend.pick(&endpoints, &tried) else {
-            return Err(ProxyError::NoEndpoints);
-        };
-        let addr = endpoint.addr();
+        let in_flight =
+            balance::queue::acquire(backend, &policy, &tried, deadline, stats.map(AsRef::as_ref))
+                .await
+                .map_err(refused)?;
+        let addr = in_flight.endpoint().addr();
         trace.upstream = Some(addr);
         trace.upstream_started = Some(Instant::now());
-        let failure = match attempt(endpoint, request, progress.as_deref(), settings, trace).await {
+        let failure = match attempt.run(in_flight, request, trace).await {
             Ok(response) => return Ok(response),
             Err(failure) => failure,
         };
         tried.push(addr);
         let may_retry = is_retryable(&failure.error)
             && tried.len() < settings.next_upstream_tries as usize
-            && tried.len() < endpoints.endpoints().len()
+            && tried.len() < backend.endpoints().endpoints().len()
             && settings
                 .next_upstream_timeout
                 .is_none_or(|budget| started.elapsed() < budget);
@@ -84,61 +103,83 @@ pub(crate) async fn forward(
     }
 }
 
-/// One try against one endpoint.
-async fn attempt(
-    endpoint: Arc<Endpoint>,
-    mut req: Request<RequestBody>,
-    progress: Option<&SendProgress>,
-    settings: &ProxySettings,
-    trace: &mut Trace,
-) -> Result<Response<ResponseBody>, Failure> {
-    let in_flight = InFlight::start(endpoint);
-    let endpoint = in_flight.endpoint();
-    let started = Instant::now();
-    loop {
-        let connecting = Instant::now();
-        let mut conn = match endpoint.pool.checkout(&settings.pool) {
-            Some(conn) => conn,
-            None => match upstream::connect(endpoint.addr(), settings.connect_timeout).await {
-                Ok(conn) => conn,
-                Err(error) => {
-                    return Err(Failure {
-                        error: ProxyError::Connect(error),
-                        unsent: Some(req),
-                    });
-                }
-            },
-        };
-        trace.connect = Some(if conn.reused {
-            Duration::ZERO
-        } else {
-            connecting.elapsed()
-        });
-        let sent = conn.sender.try_send_request(req);
-        let Ok(outcome) = wait_for_head(sent, progress, settings).await else {
-            // Dropping `conn` closes it, which cancels the upstream request.
-            return Err(Failure {
-                error: ProxyError::UpstreamTimeout,
-                unsent: None,
+/// What every attempt of one request shares.
+struct Attempt<'a> {
+    progress: Option<&'a SendProgress>,
+    settings: &'a ProxySettings,
+    deadline: Option<Instant>,
+    stats: Option<&'a Arc<InferenceStats>>,
+}
+
+impl Attempt<'_> {
+    /// One try against the endpoint `in_flight` holds a slot on.
+    async fn run(
+        &self,
+        mut in_flight: InFlight,
+        mut req: Request<RequestBody>,
+        trace: &mut Trace,
+    ) -> Result<Response<ResponseBody>, Failure> {
+        let settings = self.settings;
+        let started = Instant::now();
+        loop {
+            let connecting = Instant::now();
+            let endpoint = in_flight.endpoint();
+            let mut conn = match endpoint.pool.checkout(&settings.pool) {
+                Some(conn) => conn,
+                None => match upstream::connect(endpoint.addr(), settings.connect_timeout).await {
+                    Ok(conn) => conn,
+                    Err(error) => {
+                        in_flight.fail();
+                        return Err(Failure {
+                            error: ProxyError::Connect(error),
+                            unsent: Some(req),
+                        });
+                    }
+                },
+            };
+            trace.connect = Some(if conn.reused {
+                Duration::ZERO
+            } else {
+                connecting.elapsed()
             });
-        };
-        match outcome {
-            Ok(response) => {
-                trace.header = Some(started.elapsed());
-                trace.upstream_status = Some(response.status().as_u16());
-                return Ok(respond(response, conn, in_flight, settings));
-            }
-            Err(mut error) => match error.take_message() {
-                // A pooled connection the upstream closed while it idled:
-                // nothing was sent, so take a fresh connection.
-                Some(unsent) if conn.reused => req = unsent,
-                unsent => {
+            let bounds = Bounds::new(settings, Instant::now(), self.deadline);
+            let sent = conn.sender.try_send_request(req);
+            let outcome = match wait_for_head(sent, self.progress, settings, bounds).await {
+                Ok(outcome) => outcome,
+                Err(expired) => {
+                    // Dropping `conn` closes it, which cancels the upstream
+                    // request.
+                    in_flight.fail();
                     return Err(Failure {
-                        error: classify(error.into_error()),
-                        unsent,
+                        error: expired,
+                        unsent: None,
                     });
                 }
-            },
+            };
+            match outcome {
+                Ok(response) => {
+                    trace.header = Some(started.elapsed());
+                    let status = response.status();
+                    trace.upstream_status = Some(status.as_u16());
+                    if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
+                        in_flight.fail();
+                    }
+                    let clock = StreamClock::new(settings, bounds, self.stats.cloned());
+                    return Ok(respond(response, conn, in_flight, clock, settings));
+                }
+                Err(mut error) => match error.take_message() {
+                    // A pooled connection the upstream closed while it idled:
+                    // nothing was sent, so take a fresh connection.
+                    Some(unsent) if conn.reused => req = unsent,
+                    unsent => {
+                        in_flight.fail();
+                        return Err(Failure {
+                            error: classify(error.into_error()),
+                            unsent,
+                        });
+                    }
+                },
+            }
         }
     }
 }
@@ -147,6 +188,7 @@ fn respond(
     response: Response<Incoming>,
     conn: Conn,
     in_flight: InFlight,
+    clock: StreamClock,
     settings: &ProxySettings,
 ) -> Response<ResponseBody> {
     let lease = Lease {
@@ -154,37 +196,68 @@ fn respond(
         in_flight,
         pool: settings.pool,
     };
-    response.map(|incoming| ResponseBody::upstream(incoming, settings.read_timeout, lease))
+    response.map(|incoming| ResponseBody::upstream(incoming, clock, lease))
 }
 
-/// The wait for the response head gave up.
-struct TimedOut;
-
-/// Waits for the response head: `read_timeout` after the request was sent,
-/// or, while a request body is still going out, `send_timeout` after it
-/// last moved and `read_timeout` after it ended.
+/// Waits for the response head. nginx's bounds: `read_timeout` after the
+/// request was sent, or, while a request body is still going out,
+/// `send_timeout` after it last moved and `read_timeout` after it ended
+/// (counted from its end, not from when the send timeout would have been);
+/// with `proxy-first-byte-timeout`, that replaces `read_timeout` here. The
+/// request deadline applies throughout.
 async fn wait_for_head<F: Future>(
     sent: F,
     progress: Option<&SendProgress>,
     settings: &ProxySettings,
-) -> Result<F::Output, TimedOut> {
-    let Some(progress) = progress else {
-        return tokio::time::timeout(settings.read_timeout, sent)
-            .await
-            .map_err(|_| TimedOut);
+    bounds: Bounds,
+) -> Result<F::Output, ProxyError> {
+    let sent_at = Instant::now();
+    let nginx = || match progress {
+        Some(p) if !p.is_sent() || bounds.first_byte.is_none() => {
+            Some(p.deadline(settings.send_timeout, settings.read_timeout))
+        }
+        Some(_) => None,
+        None => bounds
+            .first_byte
+            .is_none()
+            .then(|| sent_at + settings.read_timeout),
     };
-    let deadline = || progress.deadline(settings.send_timeout, settings.read_timeout);
-    let sent = std::pin::pin!(sent);
-    let mut sent = sent;
+    let (hard, hard_error) = match (bounds.first_byte, bounds.deadline) {
+        (Some((first, _)), Some(deadline)) if deadline < first => {
+            (Some(deadline), ProxyError::DeadlineExceeded)
+        }
+        (Some((first, _)), _) => (Some(first), ProxyError::FirstByteTimeout),
+        (None, deadline) => (deadline, ProxyError::DeadlineExceeded),
+    };
+    let mut sent = std::pin::pin!(sent);
     loop {
         tokio::select! {
             output = &mut sent => return Ok(output),
-            () = tokio::time::sleep_until(deadline()) => {
-                if deadline() <= Instant::now() {
-                    return Err(TimedOut);
+            () = sleep_until(nginx()) => {
+                if nginx().is_some_and(|d| d <= Instant::now()) {
+                    return Err(ProxyError::UpstreamTimeout);
                 }
             }
+            () = sleep_until(hard) => return Err(hard_error),
+            // The body ended: the read timeout applies from now.
+            () = body_sent(progress) => {}
         }
+    }
+}
+
+/// Returns when a body still being sent ends; never otherwise.
+async fn body_sent(progress: Option<&SendProgress>) {
+    match progress {
+        Some(progress) if !progress.is_sent() => progress.sent().await,
+        _ => std::future::pending().await,
+    }
+}
+
+/// Sleeps until `at`, or forever without it.
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 

@@ -4,6 +4,8 @@
 //! 1. **inspect**: refuse `block-cidrs` clients, then malformed or ambiguous requests;
 //!    normalise host and path;
 //! 2. **route**: look the host and path up in the current table (loaded once);
+//!    a route with a canary picks its backend once the route's redirects
+//!    are passed, before admission (see [`crate::canary`]);
 //! 3. **policy**: nginx's rewrite phase: redirects (from-to-www, app-root,
 //!    permanent/temporal, HTTPS) and `rewrite-target`;
 //! 4. **admit**: the declared body size, then the route's admission checks
@@ -23,6 +25,7 @@ mod exchange;
 mod forward;
 mod headers;
 mod inspect;
+mod stream;
 
 use std::borrow::Cow;
 use std::net::SocketAddr;
@@ -187,7 +190,12 @@ impl Proxy {
         let route = found.route;
         trace.route = Some(found.id);
         let backend = match route.action {
-            RouteAction::Proxy(id) => table.backend(id).ok_or(ProxyError::NoRoute)?,
+            // The canary decision, once: the rest is the main route's.
+            RouteAction::Proxy(id) => {
+                let (backend, canary) = crate::canary::pick(table, route, id, req.headers());
+                trace.canary = canary;
+                backend.ok_or(ProxyError::NoRoute)?
+            }
             RouteAction::Respond(code) => return Ok(fixed_response(code)),
         };
         // `default-backend`: its Service answers when the route's has no pod.
@@ -228,8 +236,16 @@ impl Proxy {
         trace.request_id = upstream_req.headers().get(&X_REQUEST_ID).cloned();
 
         // 6. forward
-        let forwarded =
-            forward::forward(backend, upstream_req, progress, &route.settings, trace).await;
+        let stats = table.inference(found.id);
+        let forwarded = forward::forward(
+            backend,
+            upstream_req,
+            progress,
+            &route.settings,
+            trace,
+            stats,
+        )
+        .await;
         let mut response = match (forwarded, error_context) {
             (Ok(response), _) => response,
             (Err(error), Some((method, uri))) => error.into_response(conn.peer, &method, &uri),

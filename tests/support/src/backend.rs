@@ -475,6 +475,145 @@ pub fn closed_port(ip: [u8; 4]) -> SocketAddr {
     listener.local_addr().expect("listener address")
 }
 
+/// What a [`ScriptedBackend`] does with each request it reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Script {
+    /// Never answers: the request waits until the gateway gives up on it.
+    Silent,
+    /// Answers a chunked `200` (`text/event-stream`) head and one chunk
+    /// (`data: first\n\n`), then stalls mid-stream.
+    StreamThenStall,
+    /// Closes the connection without an answer: the request reached the
+    /// upstream and was lost (a crash after receiving it).
+    Hangup,
+}
+
+#[derive(Default)]
+struct ScriptShared {
+    requests: AtomicUsize,
+    closed: Mutex<Vec<std::time::Instant>>,
+}
+
+/// A raw-TCP upstream that plays a [`Script`] for every request and records
+/// when the gateway closes each connection after its request was read: for
+/// cancellation, timeout and retry tests. Stops when dropped.
+pub struct ScriptedBackend {
+    addr: SocketAddr,
+    shared: Arc<ScriptShared>,
+    task: JoinHandle<()>,
+}
+
+impl ScriptedBackend {
+    /// Starts a scripted backend on `ip` with a free port.
+    ///
+    /// Panics if binding fails.
+    pub async fn start(ip: [u8; 4], script: Script) -> ScriptedBackend {
+        let bind = SocketAddr::from((ip, 0));
+        let listener = TcpListener::bind(bind)
+            .await
+            .unwrap_or_else(|error| panic!("cannot start a scripted backend on {bind}: {error}"));
+        let addr = listener.local_addr().expect("listener address");
+        let shared = Arc::new(ScriptShared::default());
+        let state = Arc::clone(&shared);
+        let task = tokio::spawn(async move {
+            let mut connections = JoinSet::new();
+            loop {
+                tokio::select! {
+                    accepted = listener.accept() => match accepted {
+                        Ok((stream, _)) => {
+                            connections.spawn(play(stream, script, Arc::clone(&state)));
+                        }
+                        Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
+                    },
+                    Some(_) = connections.join_next(), if !connections.is_empty() => {}
+                }
+            }
+        });
+        ScriptedBackend { addr, shared, task }
+    }
+
+    /// The address the backend listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Requests read so far (head and `content-length` body).
+    pub fn requests(&self) -> usize {
+        self.shared.requests.load(Ordering::SeqCst)
+    }
+
+    /// When the gateway closed each connection whose request was read
+    /// (not recorded for [`Script::Hangup`], which closes first).
+    pub fn closed(&self) -> Vec<std::time::Instant> {
+        self.shared
+            .closed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+}
+
+impl Drop for ScriptedBackend {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl std::fmt::Debug for ScriptedBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScriptedBackend")
+            .field("addr", &self.addr)
+            .field("requests", &self.requests())
+            .finish()
+    }
+}
+
+/// Reads one request, plays the script, then waits for the peer to close.
+async fn play(mut stream: TcpStream, script: Script, shared: Arc<ScriptShared>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut received = Vec::new();
+    let mut buf = [0u8; 4096];
+    let complete = |received: &[u8]| {
+        let end = received.windows(4).position(|w| w == b"\r\n\r\n")?;
+        let head = String::from_utf8_lossy(&received[..end]).to_ascii_lowercase();
+        let length = head
+            .lines()
+            .find_map(|line| line.strip_prefix("content-length:"))
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .unwrap_or(0);
+        (received.len() >= end + 4 + length).then_some(())
+    };
+    while complete(&received).is_none() {
+        match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => received.extend_from_slice(&buf[..n]),
+        }
+    }
+    shared.requests.fetch_add(1, Ordering::SeqCst);
+    match script {
+        Script::Silent => {}
+        Script::StreamThenStall => {
+            let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\
+                        transfer-encoding: chunked\r\n\r\nd\r\ndata: first\n\n\r\n";
+            if stream.write_all(head.as_bytes()).await.is_err() {
+                return;
+            }
+        }
+        Script::Hangup => return,
+    }
+    loop {
+        match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+    }
+    shared
+        .closed
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .push(std::time::Instant::now());
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Instant;

@@ -1,0 +1,276 @@
+//! Load balancing: which endpoint of a backend takes a request, and what
+//! happens when none can take it yet.
+//!
+//! - [`Algorithm`]: `round_robin` (the default), ingress-nginx's `ewma`,
+//!   `least_request`, `p2c` and `peak_ewma`, one file each;
+//! - [`BackendPolicy`]: a backend's algorithm plus its admission rules:
+//!   a per-endpoint concurrency cap with a FIFO queue (`queue`) and
+//!   holding requests while the backend has no ready endpoint (`hold`).
+//!
+//! Everything an algorithm reads lives on the endpoint
+//! ([`crate::backend::Endpoint`]): its in-flight count and its scores.
+//! They are atomics, so picking never takes a lock, and they stay with an
+//! endpoint across EndpointSlice updates.
+
+mod decay;
+mod ewma;
+pub(crate) mod hold;
+mod least_request;
+mod p2c;
+mod peak_ewma;
+pub(crate) mod queue;
+mod round_robin;
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::OnceLock;
+use std::sync::atomic::AtomicUsize;
+use std::time::Duration;
+
+use http::StatusCode;
+use tokio::time::Instant;
+
+use crate::backend::Endpoint;
+use decay::Decayed;
+
+/// How a backend spreads requests over its endpoints (the `load-balance`
+/// ConfigMap key and annotation).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Algorithm {
+    /// Each endpoint in turn (ingress-nginx's default).
+    #[default]
+    RoundRobin,
+    /// ingress-nginx's `ewma`: the lower decayed average response time of
+    /// two random endpoints; new endpoints start at the average.
+    Ewma,
+    /// The fewest requests in flight (counted to the last response byte);
+    /// ties go round robin.
+    LeastRequest,
+    /// Power of two choices: the fewer in flight of two random endpoints.
+    P2c,
+    /// The lower of two random endpoints' peak-sensitive average time to
+    /// first byte × (in flight + 1); failures count as slow, new endpoints
+    /// start as slow as the slowest.
+    PeakEwma,
+}
+
+impl Algorithm {
+    /// Every algorithm, for parsers and docs.
+    pub const ALL: [Algorithm; 5] = [
+        Self::RoundRobin,
+        Self::Ewma,
+        Self::LeastRequest,
+        Self::P2c,
+        Self::PeakEwma,
+    ];
+
+    /// The name used in annotations and the ConfigMap.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::RoundRobin => "round_robin",
+            Self::Ewma => "ewma",
+            Self::LeastRequest => "least_request",
+            Self::P2c => "p2c",
+            Self::PeakEwma => "peak_ewma",
+        }
+    }
+
+    /// The algorithm named `name`, if any.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.as_str() == name)
+    }
+
+    /// The eligible endpoint this algorithm prefers; `None` when no
+    /// endpoint is eligible. `cursor` is the backend's rotation.
+    pub(crate) fn pick<'e>(
+        self,
+        cursor: &AtomicUsize,
+        endpoints: &'e [Arc<Endpoint>],
+        eligible: impl Fn(&Endpoint) -> bool,
+    ) -> Option<&'e Arc<Endpoint>> {
+        match self {
+            Self::RoundRobin => round_robin::pick(cursor, endpoints, eligible),
+            Self::LeastRequest => least_request::pick(cursor, endpoints, eligible),
+            Self::P2c => p2c::pick(endpoints, eligible),
+            Self::Ewma => ewma::pick(endpoints, eligible, now()),
+            Self::PeakEwma => peak_ewma::pick(endpoints, eligible, now()),
+        }
+    }
+}
+
+impl fmt::Display for Algorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How one backend balances and admits requests. ingress-nginx makes
+/// balancing a property of the upstream (one Service port), so this
+/// belongs to the backend, not to a route.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BackendPolicy {
+    /// `load-balance`.
+    pub algorithm: Algorithm,
+    /// `max-inflight-per-endpoint`: requests one endpoint may have in
+    /// flight; `None` is unlimited (no queue).
+    pub max_inflight_per_endpoint: Option<usize>,
+    /// `max-queue`: requests that may wait for a free endpoint slot (1000).
+    pub max_queue: usize,
+    /// `queue-timeout`: the longest wait for a free slot (60 s).
+    pub queue_timeout: Duration,
+    /// `queue-overflow-status`: the answer when the queue is full or the
+    /// wait is over (503, or 429), sent with `Retry-After`.
+    pub overflow_status: StatusCode,
+    /// `hold-when-no-endpoints`: how long a request waits for a ready
+    /// endpoint when the Service has none; `None` answers 503 at once.
+    pub hold: Option<Duration>,
+    /// `max-pending`: requests that may be held at once (1000).
+    pub max_pending: usize,
+}
+
+impl Default for BackendPolicy {
+    fn default() -> Self {
+        Self {
+            algorithm: Algorithm::RoundRobin,
+            max_inflight_per_endpoint: None,
+            max_queue: 1000,
+            queue_timeout: Duration::from_secs(60),
+            overflow_status: StatusCode::SERVICE_UNAVAILABLE,
+            hold: None,
+            max_pending: 1000,
+        }
+    }
+}
+
+/// Why a request could not get an endpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Refused {
+    /// The backend has no ready endpoint (and holding is off or over), or
+    /// every endpoint was tried.
+    #[error("no ready endpoint")]
+    NoEndpoints,
+    /// The backend's Service (or port) does not exist.
+    #[error("service not found")]
+    ServiceNotFound,
+    /// Every endpoint is at its cap and the queue is full.
+    #[error("queue full")]
+    QueueFull,
+    /// No slot freed up within `queue-timeout`.
+    #[error("queue timeout")]
+    QueueTimeout,
+    /// `max-pending` requests are already held.
+    #[error("too many requests held")]
+    PendingFull,
+    /// No endpoint became ready within `hold-when-no-endpoints`.
+    #[error("no endpoint became ready in time")]
+    HoldTimeout,
+    /// The request's `request-deadline` passed while it waited.
+    #[error("request deadline passed")]
+    Deadline,
+}
+
+/// What the balancers know about an endpoint besides its in-flight count.
+#[derive(Debug, Default)]
+pub(crate) struct Scores {
+    /// ingress-nginx's `ewma`: decayed average of connect + response time.
+    ewma: Decayed,
+    /// Peak-sensitive decayed average of the time to first byte.
+    peak: Decayed,
+}
+
+impl Scores {
+    /// Scores for an endpoint joining `peers`: ingress-nginx's slow start
+    /// for `ewma` (the average of the peers), pessimistic for `peak_ewma`
+    /// (the slowest peer).
+    pub(crate) fn joining(peers: &[Arc<Endpoint>]) -> Self {
+        let now = now();
+        Self {
+            ewma: ewma::slow_start(peers, now),
+            peak: peak_ewma::pessimistic(peers, now),
+        }
+    }
+
+    /// Records a finished attempt: `total` from start to its end.
+    pub(crate) fn finished(&self, total: Duration, now: u64) {
+        ewma::observe(&self.ewma, total, now);
+    }
+
+    /// Records an attempt's time to first byte; `failed` (5xx, 429, no
+    /// answer) adds the penalty.
+    pub(crate) fn first_byte(&self, ttfb: Duration, failed: bool, now: u64) {
+        peak_ewma::observe(&self.peak, ttfb, failed, now);
+    }
+}
+
+/// Nanoseconds on the gateway's monotonic clock since its first use, plus
+/// one: 0 is kept to mean "never".
+pub(crate) fn now() -> u64 {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    let epoch = *EPOCH.get_or_init(Instant::now);
+    u64::try_from(epoch.elapsed().as_nanos())
+        .unwrap_or(u64::MAX - 1)
+        .saturating_add(1)
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    //! Endpoints with a given load, for the algorithms' tests.
+
+    use std::net::SocketAddr;
+    use std::sync::Arc;
+
+    use crate::backend::{Endpoint, InFlight};
+
+    /// `n` endpoints on 127.0.0.1..=n.
+    pub(crate) fn endpoints(n: u8) -> Vec<Arc<Endpoint>> {
+        (1..=n)
+            .map(|i| Arc::new(Endpoint::detached(SocketAddr::from(([127, 0, 0, i], 80)))))
+            .collect()
+    }
+
+    /// The peak-EWMA average of `endpoint`, decayed to `now`.
+    pub(crate) fn peak(endpoint: &Endpoint, now: u64) -> f64 {
+        endpoint.scores().peak.decayed(now)
+    }
+
+    /// Puts `n` requests in flight on `endpoint`, until the result drops.
+    pub(crate) fn busy(endpoint: &Arc<Endpoint>, n: usize) -> Vec<InFlight> {
+        (0..n).map(|_| InFlight::start(endpoint.clone())).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for algorithm in Algorithm::ALL {
+            assert_eq!(Algorithm::parse(algorithm.as_str()), Some(algorithm));
+        }
+        assert_eq!(Algorithm::parse("least_conn"), None);
+        assert_eq!(Algorithm::default(), Algorithm::RoundRobin);
+    }
+
+    #[test]
+    fn every_algorithm_respects_eligibility() {
+        let endpoints = testing::endpoints(5);
+        let cursor = AtomicUsize::new(0);
+        let only = endpoints[3].addr();
+        for algorithm in Algorithm::ALL {
+            for _ in 0..20 {
+                let picked = algorithm.pick(&cursor, &endpoints, |e| e.addr() == only);
+                assert_eq!(picked.map(|e| e.addr()), Some(only), "{algorithm}");
+            }
+            assert!(algorithm.pick(&cursor, &endpoints, |_| false).is_none());
+            assert!(algorithm.pick(&cursor, &[], |_| true).is_none());
+        }
+    }
+
+    #[test]
+    fn the_clock_never_reads_zero() {
+        let a = now();
+        let b = now();
+        assert!(a >= 1 && b >= a);
+    }
+}

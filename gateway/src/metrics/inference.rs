@@ -1,0 +1,401 @@
+//! Inference metrics, beside ingress-nginx's `nginx_ingress_controller_*`
+//! series and under their own prefix (`edge_gateway_`), so that nothing an
+//! ingress-nginx dashboard reads changes:
+//!
+//! - `edge_gateway_time_to_first_byte_seconds`: from the start of the
+//!   attempt that answered (its connect included) to the first response
+//!   body byte (a model's time to first token), histogram;
+//! - `edge_gateway_inter_chunk_gap_seconds`: between two response body
+//!   chunks (inter-token latency for streams), histogram;
+//! - `edge_gateway_queue_time_seconds`, `edge_gateway_hold_time_seconds`:
+//!   waits for an endpoint slot (`max-inflight-per-endpoint`) and for a
+//!   ready endpoint (`hold-when-no-endpoints`), histograms;
+//! - `edge_gateway_pending_requests`: requests held right now, the gauge an
+//!   autoscaler reads to scale a model from zero;
+//! - `edge_gateway_rejected_requests_total{reason}`: queue and hold refusals;
+//!
+//! all labelled `namespace`, `ingress`, `service`; and, read from the live
+//! backends at scrape time (free on the request path):
+//!
+//! - `edge_gateway_endpoint_in_flight{namespace,service,port,endpoint}`;
+//! - `edge_gateway_queued_requests{namespace,service,port}`.
+//!
+//! Like the request series, each (namespace, ingress, service) has one
+//! [`InferenceStats`] shared by its routes, found at publish time and kept
+//! across publishes; recording is atomics only.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use prometheus::proto::{Bucket, Histogram as ProtoHistogram, Metric, MetricFamily, MetricType};
+
+use super::{counter, family_raw, gauge, labels};
+use crate::table::{RouteAction, RouteTable};
+
+/// The prefix of the gateway's own metrics.
+pub(crate) const PREFIX: &str = "edge_gateway_";
+
+/// Time to first byte: tens of milliseconds (a small model) to minutes (a
+/// long prompt on a loaded replica).
+const FIRST_BYTE_BUCKETS: [f64; 15] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0,
+];
+/// Gaps between chunks: a token every few milliseconds to a stalled stream.
+const GAP_BUCKETS: [f64; 13] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+/// Waits in the queue or for a replica to start.
+const WAIT_BUCKETS: [f64; 14] = [
+    0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
+];
+
+/// Why the gateway refused a request it would otherwise have sent.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Rejection {
+    /// Every slot taken and `max-queue` requests waiting.
+    QueueFull,
+    /// No slot freed within `queue-timeout`.
+    QueueTimeout,
+    /// `max-pending` requests already held.
+    PendingFull,
+    /// No endpoint became ready within `hold-when-no-endpoints`.
+    HoldTimeout,
+    /// `request-deadline` passed while waiting.
+    Deadline,
+}
+
+impl Rejection {
+    const ALL: [Rejection; 5] = [
+        Self::QueueFull,
+        Self::QueueTimeout,
+        Self::PendingFull,
+        Self::HoldTimeout,
+        Self::Deadline,
+    ];
+
+    fn label(self) -> &'static str {
+        match self {
+            Self::QueueFull => "queue_full",
+            Self::QueueTimeout => "queue_timeout",
+            Self::PendingFull => "pending_full",
+            Self::HoldTimeout => "hold_timeout",
+            Self::Deadline => "deadline",
+        }
+    }
+}
+
+/// Fixed buckets (the last is +Inf) and the sum as f64 bits.
+#[derive(Debug)]
+struct Histogram {
+    bounds: &'static [f64],
+    counts: Box<[AtomicU64]>,
+    sum: AtomicU64,
+}
+
+impl Histogram {
+    fn new(bounds: &'static [f64]) -> Self {
+        Self {
+            bounds,
+            counts: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
+            sum: AtomicU64::new(0),
+        }
+    }
+
+    fn observe(&self, value: Duration) {
+        let value = value.as_secs_f64();
+        let i = self.bounds.partition_point(|b| *b < value);
+        if let Some(count) = self.counts.get(i) {
+            count.fetch_add(1, Ordering::Relaxed);
+        }
+        let _ = self
+            .sum
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |bits| {
+                Some((f64::from_bits(bits) + value).to_bits())
+            });
+    }
+
+    fn export(&self) -> ProtoHistogram {
+        let mut cumulative = 0;
+        let mut buckets = Vec::with_capacity(self.bounds.len());
+        for (bound, count) in self.bounds.iter().zip(self.counts.iter()) {
+            cumulative += count.load(Ordering::Relaxed);
+            let mut bucket = Bucket::default();
+            bucket.set_upper_bound(*bound);
+            bucket.set_cumulative_count(cumulative);
+            buckets.push(bucket);
+        }
+        let total = cumulative + self.counts.last().map_or(0, |c| c.load(Ordering::Relaxed));
+        let mut histogram = ProtoHistogram::default();
+        histogram.set_sample_count(total);
+        histogram.set_sample_sum(f64::from_bits(self.sum.load(Ordering::Relaxed)));
+        histogram.set_bucket(buckets);
+        histogram
+    }
+}
+
+/// Whose series these are.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+struct Labels {
+    namespace: Arc<str>,
+    ingress: Arc<str>,
+    service: Arc<str>,
+}
+
+/// The inference series of one Ingress and Service.
+#[derive(Debug)]
+pub(crate) struct InferenceStats {
+    labels: Labels,
+    first_byte: Histogram,
+    chunk_gap: Histogram,
+    queue: Histogram,
+    hold: Histogram,
+    pending: AtomicU64,
+    rejected: [AtomicU64; 5],
+}
+
+impl InferenceStats {
+    fn new(labels: Labels) -> Self {
+        Self {
+            labels,
+            first_byte: Histogram::new(&FIRST_BYTE_BUCKETS),
+            chunk_gap: Histogram::new(&GAP_BUCKETS),
+            queue: Histogram::new(&WAIT_BUCKETS),
+            hold: Histogram::new(&WAIT_BUCKETS),
+            pending: AtomicU64::new(0),
+            rejected: Default::default(),
+        }
+    }
+
+    /// Records a time to first byte.
+    pub(crate) fn first_byte(&self, ttfb: Duration) {
+        self.first_byte.observe(ttfb);
+    }
+
+    /// Records the gap between two response chunks.
+    pub(crate) fn chunk_gap(&self, gap: Duration) {
+        self.chunk_gap.observe(gap);
+    }
+
+    /// Records a wait in the queue that ended with a slot.
+    pub(crate) fn queued(&self, wait: Duration) {
+        self.queue.observe(wait);
+    }
+
+    /// Records a hold that ended with a ready endpoint.
+    pub(crate) fn held(&self, wait: Duration) {
+        self.hold.observe(wait);
+    }
+
+    /// Counts a request as pending until the result is dropped.
+    pub(crate) fn pending(&self) -> Pending<'_> {
+        self.pending.fetch_add(1, Ordering::Relaxed);
+        Pending(self)
+    }
+
+    /// Counts a refusal.
+    pub(crate) fn rejected(&self, why: Rejection) {
+        let i = Rejection::ALL.iter().position(|r| *r == why).unwrap_or(0);
+        self.rejected[i].fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// A held request in the pending gauge.
+#[derive(Debug)]
+pub(crate) struct Pending<'s>(&'s InferenceStats);
+
+impl Drop for Pending<'_> {
+    fn drop(&mut self) {
+        self.0.pending.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Every Ingress and Service's inference series.
+#[derive(Debug, Default)]
+pub(crate) struct InferenceStore {
+    series: Mutex<HashMap<Labels, Arc<InferenceStats>>>,
+}
+
+impl InferenceStore {
+    /// Gives every proxied route of `table` the series of its Ingress and
+    /// Service, and forgets the series no route uses any more.
+    pub(crate) fn attach(&self, table: &mut RouteTable) {
+        let mut series = self.series.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut live = HashSet::new();
+        let stats = table
+            .routes()
+            .iter()
+            .map(|route| {
+                let source = route.source.as_ref()?;
+                let RouteAction::Proxy(id) = route.action else {
+                    return None;
+                };
+                let labels = Labels {
+                    namespace: source.namespace.clone(),
+                    ingress: source.name.clone(),
+                    service: table.backend(id)?.key().service.clone(),
+                };
+                live.insert(labels.clone());
+                let stats = series
+                    .entry(labels.clone())
+                    .or_insert_with(|| Arc::new(InferenceStats::new(labels)));
+                Some(stats.clone())
+            })
+            .collect();
+        table.set_inference(stats);
+        series.retain(|labels, _| live.contains(labels));
+    }
+
+    /// The families, with the live backends of `table` for the gauges.
+    pub(crate) fn collect(&self, table: &RouteTable) -> Vec<MetricFamily> {
+        let series: Vec<Arc<InferenceStats>> = {
+            let series = self.series.lock().unwrap_or_else(PoisonError::into_inner);
+            series.values().cloned().collect()
+        };
+        type Pick = fn(&InferenceStats) -> &Histogram;
+        let histograms: [(&str, &str, Pick); 4] = [
+            (
+                "time_to_first_byte_seconds",
+                "Time from the start of the upstream attempt to the first response body byte",
+                |s| &s.first_byte,
+            ),
+            (
+                "inter_chunk_gap_seconds",
+                "Time between two response body chunks from the upstream",
+                |s| &s.chunk_gap,
+            ),
+            (
+                "queue_time_seconds",
+                "Time requests waited for a free endpoint slot (max-inflight-per-endpoint)",
+                |s| &s.queue,
+            ),
+            (
+                "hold_time_seconds",
+                "Time requests were held for a ready endpoint (hold-when-no-endpoints)",
+                |s| &s.hold,
+            ),
+        ];
+        let mut families: Vec<MetricFamily> = histograms
+            .iter()
+            .map(|(name, help, _)| {
+                family_raw(&format!("{PREFIX}{name}"), help, MetricType::HISTOGRAM)
+            })
+            .collect();
+        let mut pending = family_raw(
+            &format!("{PREFIX}pending_requests"),
+            "Requests held for a ready endpoint now",
+            MetricType::GAUGE,
+        );
+        let mut rejected = family_raw(
+            &format!("{PREFIX}rejected_requests_total"),
+            "Requests refused by the gateway's queue or hold",
+            MetricType::COUNTER,
+        );
+        for stats in &series {
+            let l = &stats.labels;
+            let pairs = [
+                ("ingress", &*l.ingress),
+                ("namespace", &*l.namespace),
+                ("service", &*l.service),
+            ];
+            for ((_, _, pick), family) in histograms.iter().zip(families.iter_mut()) {
+                let mut metric = Metric::default();
+                metric.set_label(labels(&pairs));
+                metric.set_histogram(pick(stats).export());
+                family.mut_metric().push(metric);
+            }
+            pending
+                .mut_metric()
+                .push(gauge(&pairs, stats.pending.load(Ordering::Relaxed) as f64));
+            for (why, count) in Rejection::ALL.iter().zip(&stats.rejected) {
+                let mut with_reason = pairs.to_vec();
+                with_reason.push(("reason", why.label()));
+                rejected
+                    .mut_metric()
+                    .push(counter(&with_reason, count.load(Ordering::Relaxed) as f64));
+            }
+        }
+        families.push(pending);
+        families.push(rejected);
+        families.extend(backend_families(table));
+        families
+    }
+}
+
+/// Per-endpoint in-flight counts and per-backend queue lengths, read from
+/// the live backends.
+fn backend_families(table: &RouteTable) -> [MetricFamily; 2] {
+    let mut in_flight = family_raw(
+        &format!("{PREFIX}endpoint_in_flight"),
+        "Requests in flight per endpoint, until their last response byte",
+        MetricType::GAUGE,
+    );
+    let mut queued = family_raw(
+        &format!("{PREFIX}queued_requests"),
+        "Requests waiting for a free endpoint slot now",
+        MetricType::GAUGE,
+    );
+    for backend in table.backends() {
+        let key = backend.key();
+        let pairs = [
+            ("namespace", &*key.namespace),
+            ("port", &*key.port),
+            ("service", &*key.service),
+        ];
+        if backend.policy().max_inflight_per_endpoint.is_some() {
+            queued
+                .mut_metric()
+                .push(gauge(&pairs, backend.gate().queued() as f64));
+        }
+        for endpoint in backend.endpoints().endpoints() {
+            let addr = endpoint.addr().to_string();
+            let [namespace, port, service] = pairs;
+            in_flight.mut_metric().push(gauge(
+                &[("endpoint", &addr), namespace, port, service],
+                endpoint.in_flight() as f64,
+            ));
+        }
+    }
+    [in_flight, queued]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stats() -> InferenceStats {
+        InferenceStats::new(Labels {
+            namespace: "ns".into(),
+            ingress: "ing".into(),
+            service: "model".into(),
+        })
+    }
+
+    #[test]
+    fn histograms_bucket_durations() {
+        let s = stats();
+        s.first_byte(Duration::from_millis(30));
+        s.first_byte(Duration::from_secs(400));
+        let h = s.first_byte.export();
+        assert_eq!(h.get_sample_count(), 2);
+        // 30 ms falls in the 0.05 bucket (index 3).
+        assert_eq!(h.get_bucket()[2].cumulative_count(), 0);
+        assert_eq!(h.get_bucket()[3].cumulative_count(), 1);
+        assert_eq!(h.get_bucket().last().unwrap().cumulative_count(), 1);
+        assert!((h.get_sample_sum() - 400.03).abs() < 1e-9);
+    }
+
+    #[test]
+    fn pending_counts_until_dropped() {
+        let s = stats();
+        let a = s.pending();
+        let b = s.pending();
+        assert_eq!(s.pending.load(Ordering::Relaxed), 2);
+        drop(a);
+        drop(b);
+        assert_eq!(s.pending.load(Ordering::Relaxed), 0);
+        s.rejected(Rejection::HoldTimeout);
+        assert_eq!(s.rejected[3].load(Ordering::Relaxed), 1);
+    }
+}
