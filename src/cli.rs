@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+use controller::class::ClassOptions;
+use controller::{CompileOptions, NsName};
 
 /// edge-gateway: a drop-in replacement for the NGINX Ingress Controller,
 /// built for model serving.
@@ -41,6 +43,53 @@ pub(crate) enum Command {
     /// Create, delete or list the model-serving platform's Ingresses through
     /// the Kubernetes API (the client API; see docs/client-api.md).
     Ingress(IngressArgs),
+    /// Report what this gateway would do with the Ingresses and ConfigMap a
+    /// cluster (or a manifests folder) already has, without serving.
+    Check(CheckArgs),
+}
+
+/// `edge-gateway check`: reads the objects once, compiles them as serving
+/// would, and prints per Ingress of our class each
+/// `nginx.ingress.kubernetes.io/*` annotation's status here, the routes
+/// and the diagnostics, then a summary. Never serves, never binds a port.
+///
+/// Exit status: 0 when nothing would be refused, 1 when an Ingress would
+/// not be served (a refused annotation) or its routes would answer 503 (an
+/// unusable access or auth annotation), 2 for usage errors or an
+/// unreadable source.
+#[derive(Debug, Args)]
+pub(crate) struct CheckArgs {
+    /// Folder of Kubernetes YAML/JSON manifests to check instead of a
+    /// cluster (read once, like the serving command reads it).
+    #[arg(long, value_name = "DIR", conflicts_with = "kubeconfig")]
+    pub(crate) manifests: Option<PathBuf>,
+
+    /// Kubeconfig of the cluster to check (default: $KUBECONFIG,
+    /// ~/.kube/config, or the in-cluster service account). Used when
+    /// --manifests is not given.
+    #[arg(long, value_name = "PATH")]
+    pub(crate) kubeconfig: Option<PathBuf>,
+
+    /// How long reading the cluster may take in all (Go duration: 30s, 1m).
+    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = parse_duration)]
+    pub(crate) request_timeout: Duration,
+
+    /// Output format: text for people, json (one document) for pipelines.
+    #[arg(long, value_enum, default_value_t = CheckOutput::Text)]
+    pub(crate) output: CheckOutput,
+
+    /// Which Ingresses are ours, and the controller ConfigMap (as serving).
+    #[command(flatten)]
+    pub(crate) class: ClassArgs,
+}
+
+/// How `check` prints its report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum CheckOutput {
+    /// Human-readable sections, one per Ingress.
+    Text,
+    /// One JSON document.
+    Json,
 }
 
 /// `edge-gateway ingress`: the Ingress client API on the command line.
@@ -151,9 +200,9 @@ pub(crate) struct ServeArgs {
     #[arg(long, value_name = "PATH")]
     pub(crate) kubeconfig: Option<PathBuf>,
 
-    /// The controller's ConfigMap, as namespace/name.
-    #[arg(long, value_name = "NAMESPACE/NAME", value_parser = parse_ns_name)]
-    pub(crate) configmap: Option<(String, String)>,
+    /// Which Ingresses are ours, and the controller ConfigMap.
+    #[command(flatten)]
+    pub(crate) class: ClassArgs,
 
     /// The Secret (namespace/name, type kubernetes.io/tls) served on HTTPS
     /// to names no Ingress covers; without it a self-signed certificate is
@@ -208,36 +257,6 @@ pub(crate) struct ServeArgs {
     /// Address the listeners bind to.
     #[arg(long, default_value = "0.0.0.0", value_name = "IP")]
     pub(crate) bind_address: IpAddr,
-
-    /// Ingresses whose `kubernetes.io/ingress.class` annotation has this
-    /// value are served (and IngressClasses of this name, with
-    /// --ingress-class-by-name).
-    #[arg(long, default_value = "nginx", value_name = "NAME")]
-    pub(crate) ingress_class: String,
-
-    /// Ingresses whose `ingressClassName` names an IngressClass with this
-    /// `spec.controller` are served.
-    #[arg(
-        long,
-        default_value = "k8s.io/ingress-nginx",
-        value_name = "CONTROLLER"
-    )]
-    pub(crate) controller_class: String,
-
-    /// Also serve Ingresses that name no class at all.
-    #[arg(long, default_value_t = false, action = ArgAction::Set, num_args = 0..=1,
-          default_missing_value = "true", value_name = "BOOL")]
-    pub(crate) watch_ingress_without_class: bool,
-
-    /// Serve Ingresses whose `ingressClassName` is --ingress-class even if no
-    /// IngressClass with our controller exists.
-    #[arg(long, default_value_t = false, action = ArgAction::Set, num_args = 0..=1,
-          default_missing_value = "true", value_name = "BOOL")]
-    pub(crate) ingress_class_by_name: bool,
-
-    /// Only serve Ingresses of this namespace (default: all namespaces).
-    #[arg(long, value_name = "NAMESPACE")]
-    pub(crate) watch_namespace: Option<String>,
 
     /// Seconds to keep serving after SIGTERM, with /healthz already failing,
     /// so load balancers stop sending traffic before the listeners close.
@@ -310,6 +329,67 @@ pub(crate) struct ServeArgs {
     pub(crate) access_log: AccessLog,
 }
 
+/// Which Ingresses are ours and the controller ConfigMap: the flags that
+/// serving and `check` share.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct ClassArgs {
+    /// The controller's ConfigMap, as namespace/name.
+    #[arg(long, value_name = "NAMESPACE/NAME", value_parser = parse_ns_name)]
+    pub(crate) configmap: Option<(String, String)>,
+
+    /// Ingresses whose `kubernetes.io/ingress.class` annotation has this
+    /// value are served (and IngressClasses of this name, with
+    /// --ingress-class-by-name).
+    #[arg(long, default_value = "nginx", value_name = "NAME")]
+    pub(crate) ingress_class: String,
+
+    /// Ingresses whose `ingressClassName` names an IngressClass with this
+    /// `spec.controller` are served.
+    #[arg(
+        long,
+        default_value = "k8s.io/ingress-nginx",
+        value_name = "CONTROLLER"
+    )]
+    pub(crate) controller_class: String,
+
+    /// Also serve Ingresses that name no class at all.
+    #[arg(long, default_value_t = false, action = ArgAction::Set, num_args = 0..=1,
+          default_missing_value = "true", value_name = "BOOL")]
+    pub(crate) watch_ingress_without_class: bool,
+
+    /// Serve Ingresses whose `ingressClassName` is --ingress-class even if no
+    /// IngressClass with our controller exists.
+    #[arg(long, default_value_t = false, action = ArgAction::Set, num_args = 0..=1,
+          default_missing_value = "true", value_name = "BOOL")]
+    pub(crate) ingress_class_by_name: bool,
+
+    /// Only serve Ingresses of this namespace (default: all namespaces).
+    #[arg(long, value_name = "NAMESPACE")]
+    pub(crate) watch_namespace: Option<String>,
+}
+
+impl ClassArgs {
+    /// The compile options these flags set (the rest default).
+    pub(crate) fn compile_options(&self) -> CompileOptions {
+        CompileOptions {
+            class: ClassOptions {
+                ingress_class: self.ingress_class.clone(),
+                controller_class: self.controller_class.clone(),
+                watch_without_class: self.watch_ingress_without_class,
+                by_name: self.ingress_class_by_name,
+            },
+            watch_namespace: self.watch_namespace.clone(),
+            configmap: ns_name(self.configmap.as_ref()),
+            ..CompileOptions::default()
+        }
+    }
+}
+
+/// A `namespace/name` flag's value as a [`NsName`].
+pub(crate) fn ns_name(pair: Option<&(String, String)>) -> Option<NsName> {
+    pair.map(|(ns, name)| NsName::new(ns.clone(), name.clone()))
+}
+
 /// `namespace/name`, both non-empty.
 fn parse_ns_name(value: &str) -> Result<(String, String), String> {
     match value.split_once('/') {
@@ -370,10 +450,10 @@ mod tests {
             (s.http_port, s.https_port, s.metrics_port),
             (30080, 30443, 10254)
         );
-        assert_eq!(s.ingress_class, "nginx");
-        assert_eq!(s.controller_class, "k8s.io/ingress-nginx");
-        assert!(!s.watch_ingress_without_class);
-        assert!(s.watch_namespace.is_none());
+        assert_eq!(s.class.ingress_class, "nginx");
+        assert_eq!(s.class.controller_class, "k8s.io/ingress-nginx");
+        assert!(!s.class.watch_ingress_without_class);
+        assert!(s.class.watch_namespace.is_none());
     }
 
     #[test]
@@ -384,7 +464,7 @@ mod tests {
             ("--watch-ingress-without-class=false", false),
         ] {
             let cli = Cli::try_parse_from(["edge-gateway", arg]).unwrap();
-            assert_eq!(cli.serve.watch_ingress_without_class, want, "{arg}");
+            assert_eq!(cli.serve.class.watch_ingress_without_class, want, "{arg}");
         }
     }
 
@@ -468,6 +548,42 @@ mod tests {
         assert_eq!(create.ingress.namespace, "user-1");
         assert_eq!(create.service_port, 80);
         assert_eq!((create.host, create.path), (None, None));
+    }
+
+    #[test]
+    fn check_takes_the_class_flags_of_serving() {
+        let cli = Cli::try_parse_from([
+            "edge-gateway",
+            "check",
+            "--manifests",
+            "/tmp/m",
+            "--ingress-class=internal",
+            "--watch-ingress-without-class",
+            "--configmap=ingress-nginx/controller",
+            "--output=json",
+        ])
+        .unwrap();
+        let Some(Command::Check(args)) = cli.command else {
+            panic!("not the check command");
+        };
+        assert_eq!(args.manifests, Some(PathBuf::from("/tmp/m")));
+        assert_eq!(args.output, CheckOutput::Json);
+        assert_eq!(args.request_timeout, Duration::from_secs(30));
+        let options = args.class.compile_options();
+        assert_eq!(options.class.ingress_class, "internal");
+        assert!(options.class.watch_without_class);
+        assert_eq!(
+            options.configmap,
+            Some(NsName::new("ingress-nginx", "controller"))
+        );
+        for bad in [
+            &["check", "--manifests", "a", "--kubeconfig", "b"][..],
+            &["check", "--output", "yaml"],
+            &["check", "--http-port", "1"],
+        ] {
+            let error = Cli::try_parse_from(["edge-gateway"].iter().chain(bad)).unwrap_err();
+            assert_eq!(error.exit_code(), 2, "{bad:?}");
+        }
     }
 
     #[test]

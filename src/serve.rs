@@ -9,13 +9,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use controller::class::ClassOptions;
+use controller::CompileOptions;
 use controller::cluster::{
     self, ClusterError, ClusterOptions, Control, PodIdentity, StatusOptions,
 };
 use controller::manifests::ManifestDir;
 use controller::reconcile::Reconciler;
-use controller::{CompileOptions, NsName};
 use gateway::access_log::AccessLogFormat;
 use gateway::admin::{AdminListener, Health};
 use gateway::metrics::{Metrics, MetricsConfig, RequestMetricsConfig};
@@ -25,7 +24,7 @@ use gateway::tls;
 use gateway::{Observer, Proxy, Publisher, RouteTable, TableHandle};
 use tokio::sync::watch;
 
-use crate::cli::{AccessLog, ServeArgs};
+use crate::cli::{AccessLog, ServeArgs, ns_name};
 
 /// How often the manifests folder is polled for changes.
 const MANIFESTS_POLL: Duration = Duration::from_millis(250);
@@ -201,16 +200,8 @@ fn start_control_plane(
     health: Arc<Health>,
 ) -> Result<Option<Control>, ServeError> {
     let options = CompileOptions {
-        class: ClassOptions {
-            ingress_class: args.ingress_class.clone(),
-            controller_class: args.controller_class.clone(),
-            watch_without_class: args.watch_ingress_without_class,
-            by_name: args.ingress_class_by_name,
-        },
-        watch_namespace: args.watch_namespace.clone(),
-        default_ssl_certificate: ns_name(&args.default_ssl_certificate),
-        configmap: ns_name(&args.configmap),
-        ..CompileOptions::default()
+        default_ssl_certificate: ns_name(args.default_ssl_certificate.as_ref()),
+        ..args.class.compile_options()
     };
     let (updates, received) = std::sync::mpsc::channel();
     let (reconciler, control) = match source {
@@ -230,7 +221,7 @@ fn start_control_plane(
             let reconciler = Reconciler::new(options, publisher, health, sources, API_DEBOUNCE)
                 .with_reports(reports);
             tracing::info!(
-                namespace = args.watch_namespace.as_deref().unwrap_or("all"),
+                namespace = args.class.watch_namespace.as_deref().unwrap_or("all"),
                 "watching the Kubernetes API"
             );
             (reconciler, Some(control))
@@ -256,7 +247,7 @@ fn metrics_config(args: &ServeArgs) -> MetricsConfig {
     MetricsConfig {
         requests,
         namespace: std::env::var("POD_NAMESPACE").unwrap_or_default(),
-        class: args.controller_class.clone(),
+        class: args.class.controller_class.clone(),
         pod: std::env::var("POD_NAME").unwrap_or_default(),
     }
 }
@@ -291,11 +282,6 @@ async fn report_leadership(
     }
 }
 
-fn ns_name(pair: &Option<(String, String)>) -> Option<NsName> {
-    pair.as_ref()
-        .map(|(ns, name)| NsName::new(ns.clone(), name.clone()))
-}
-
 fn cluster_options(args: &ServeArgs) -> ClusterOptions {
     let pod = match (std::env::var("POD_NAME"), std::env::var("POD_NAMESPACE")) {
         (Ok(name), Ok(namespace)) if !name.is_empty() && !namespace.is_empty() => {
@@ -304,12 +290,12 @@ fn cluster_options(args: &ServeArgs) -> ClusterOptions {
         _ => None,
     };
     ClusterOptions {
-        watch_namespace: args.watch_namespace.clone(),
-        configmap: ns_name(&args.configmap),
+        watch_namespace: args.class.watch_namespace.clone(),
+        configmap: ns_name(args.class.configmap.as_ref()),
         update_status: args.update_status,
         status: StatusOptions {
             publish_status_address: args.publish_status_address.clone(),
-            publish_service: ns_name(&args.publish_service),
+            publish_service: ns_name(args.publish_service.as_ref()),
             interval: Duration::from_secs(args.status_update_interval.max(1)),
             update_on_shutdown: args.update_status_on_shutdown,
         },

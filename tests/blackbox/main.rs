@@ -7,6 +7,7 @@ mod admission;
 mod annotations;
 mod backends;
 mod canary;
+mod check;
 mod cluster;
 mod config_map;
 mod limits;

@@ -8,6 +8,7 @@
 
 mod events;
 mod leader;
+mod list;
 mod status;
 mod watch;
 
@@ -28,6 +29,7 @@ use tokio::sync::watch as channel;
 use tokio::task::JoinHandle;
 
 pub use leader::{Election, Leadership};
+pub use list::list_once;
 pub use status::StatusOptions;
 
 use crate::objects::{Kind, NsName};
@@ -83,6 +85,11 @@ pub enum ClusterError {
     NoAddress,
 }
 
+/// The field selector of the Secrets read: only TLS Secrets. A cluster's
+/// Secrets are mostly other things (Helm releases, tokens), some large, none
+/// of them ours to hold.
+const TLS_SECRETS: &str = "type=kubernetes.io/tls";
+
 /// A client for the API server: from `kubeconfig` if given, else inferred
 /// (`KUBECONFIG`, `~/.kube/config`, or the in-cluster service account).
 pub async fn connect(kubeconfig: Option<&Path>) -> Result<Client, ClusterError> {
@@ -130,9 +137,7 @@ pub fn watch(client: &Client, options: &ClusterOptions, updates: &Sender<SourceU
         config(),
         updates.clone(),
     );
-    // Only TLS Secrets: a cluster's Secrets are mostly other things (Helm
-    // releases, tokens), some large, none of them ours to hold.
-    let tls_only = config().fields("type=kubernetes.io/tls");
+    let tls_only = config().fields(TLS_SECRETS);
     watch::spawn(
         Kind::Secret,
         scoped::<Secret>(client, ns),
