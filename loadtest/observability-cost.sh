@@ -43,15 +43,6 @@ kill -0 "$model" 2>/dev/null || { echo "demo-model did not start (127.0.0.11:808
 cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
 ticks_per_second=$(getconf CLK_TCK)
 
-# stop PID: stops a process started with `start` and forgets it.
-stop() {
-    kill "$1" 2>/dev/null || true
-    wait "$1" 2>/dev/null || true
-    local kept=()
-    for pid in "${pids[@]}"; do [ "$pid" = "$1" ] || kept+=("$pid"); done
-    pids=("${kept[@]}")
-}
-
 ready() {
     curl -sf http://127.0.0.1:10254/healthz >/dev/null &&
         curl -sf -H "Host: localhost" "$url" >/dev/null

@@ -15,7 +15,13 @@
 //! | anything     | POST        | a JSON prediction (see `predict.rs`)     |
 //! | `predict`    | other       | 405                                      |
 //! | anything     | other       | 404                                      |
+//!
+//! A replica bound with [`ModelServer::bind_fake`] is a fake model server
+//! for tests and benchmarks instead: its predictions and streams take the
+//! time its [`fake::Profile`] says, in a limited number of slots with a
+//! queue, and it serves `GET .../metrics` (see [`fake`]).
 
+pub mod fake;
 mod predict;
 mod stream;
 #[cfg(test)]
@@ -75,6 +81,8 @@ struct Replica {
     /// Token streams being generated right now. A stream stops (and leaves
     /// this count) as soon as its client goes away.
     open_streams: AtomicUsize,
+    /// For a fake replica: its profile, slots and queue.
+    fake: Option<fake::Engine>,
 }
 
 /// Every response body: a buffered JSON answer or a live token stream.
@@ -83,6 +91,28 @@ type ReplyBody = BoxBody<Bytes, Infallible>;
 impl ModelServer {
     /// Binds `addr` (port 0 = any free port).
     pub async fn bind(addr: SocketAddr, model: ModelInfo) -> io::Result<ModelServer> {
+        Self::bind_replica(addr, model, None).await
+    }
+
+    /// Binds `addr` as a fake replica that behaves as `profile` says,
+    /// drawing its delays and lengths from `seed`. An out-of-bounds profile
+    /// is an `InvalidInput` error.
+    pub async fn bind_fake(
+        addr: SocketAddr,
+        model: ModelInfo,
+        profile: fake::Profile,
+        seed: u64,
+    ) -> io::Result<ModelServer> {
+        let engine = fake::Engine::new(profile, seed)
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        Self::bind_replica(addr, model, Some(engine)).await
+    }
+
+    async fn bind_replica(
+        addr: SocketAddr,
+        model: ModelInfo,
+        fake: Option<fake::Engine>,
+    ) -> io::Result<ModelServer> {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let addr_text = addr.to_string();
@@ -94,6 +124,7 @@ impl ModelServer {
             header,
             model_json,
             open_streams: AtomicUsize::new(0),
+            fake,
         };
         Ok(ModelServer {
             listener,
@@ -148,6 +179,8 @@ impl ModelServer {
 /// Where a request goes, decided from its method and last path segment.
 enum Route {
     Health,
+    /// Only on fake replicas; 404 on demo ones.
+    Metrics,
     Stream,
     Predict,
     NotAllowed(&'static str),
@@ -161,6 +194,7 @@ impl Route {
         match (last, req.method()) {
             ("health", &Method::GET | &Method::HEAD) => Route::Health,
             ("health", _) => Route::NotAllowed("GET, HEAD"),
+            ("metrics", &Method::GET) => Route::Metrics,
             ("stream", &Method::GET | &Method::POST) => Route::Stream,
             ("stream", _) => Route::NotAllowed("GET, POST"),
             (_, &Method::POST) => Route::Predict,
@@ -171,18 +205,21 @@ impl Route {
 }
 
 async fn handle(replica: &Arc<Replica>, req: Request<Incoming>) -> Response<ReplyBody> {
-    let mut response = match Route::of(&req) {
-        Route::Health => health(replica),
-        Route::Stream => stream::respond(replica, req.uri().query()),
-        Route::Predict => predict::respond(replica, req).await,
-        Route::NotAllowed(allow) => {
+    let mut response = match (Route::of(&req), &replica.fake) {
+        (Route::Health, _) => health(replica),
+        (Route::Metrics, Some(engine)) => fake::metrics(replica, engine),
+        (Route::Stream, Some(engine)) => fake::stream(replica, engine, req).await,
+        (Route::Predict, Some(engine)) => fake::predict(replica, engine, req).await,
+        (Route::Stream, None) => stream::respond(replica, req.uri().query()),
+        (Route::Predict, None) => predict::respond(replica, req).await,
+        (Route::NotAllowed(allow), _) => {
             let mut response = error(StatusCode::METHOD_NOT_ALLOWED, "method not allowed");
             response
                 .headers_mut()
                 .insert(ALLOW, HeaderValue::from_static(allow));
             response
         }
-        Route::NotFound => error(StatusCode::NOT_FOUND, "not found"),
+        (Route::NotFound | Route::Metrics, _) => error(StatusCode::NOT_FOUND, "not found"),
     };
     response
         .headers_mut()

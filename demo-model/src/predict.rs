@@ -58,26 +58,9 @@ where
     B: Body<Data = Bytes> + Unpin,
     B::Error: Display,
 {
-    let declared = req
-        .headers()
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    let read = tokio::time::timeout(READ_TIMEOUT, read_body(req.into_body(), declared)).await;
-    let body = match read {
-        Ok(Ok(body)) => body,
-        Ok(Err(ReadError::TooLarge)) => {
-            let message = format!("request body is larger than {MAX_BODY} bytes");
-            return error(StatusCode::PAYLOAD_TOO_LARGE, &message);
-        }
-        Ok(Err(ReadError::Client(message))) => {
-            let message = format!("reading the request body failed: {message}");
-            return error(StatusCode::BAD_REQUEST, &message);
-        }
-        Err(_elapsed) => {
-            let message = format!("request body not received within {READ_TIMEOUT:?}");
-            return error(StatusCode::REQUEST_TIMEOUT, &message);
-        }
+    let body = match read_request_body(req).await {
+        Ok(body) => body,
+        Err(response) => return response,
     };
     let input: Value = match serde_json::from_slice(&body) {
         Ok(input) => input,
@@ -104,6 +87,36 @@ where
             prediction,
         },
     )
+}
+
+/// Reads a request's whole body (at most [`MAX_BODY`] bytes, within
+/// [`READ_TIMEOUT`]), or gives the error answer: 413, 400 or 408.
+pub(crate) async fn read_request_body<B>(req: Request<B>) -> Result<Bytes, Response<ReplyBody>>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: Display,
+{
+    let declared = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let read = tokio::time::timeout(READ_TIMEOUT, read_body(req.into_body(), declared)).await;
+    match read {
+        Ok(Ok(body)) => Ok(body),
+        Ok(Err(ReadError::TooLarge)) => {
+            let message = format!("request body is larger than {MAX_BODY} bytes");
+            Err(error(StatusCode::PAYLOAD_TOO_LARGE, &message))
+        }
+        Ok(Err(ReadError::Client(message))) => {
+            let message = format!("reading the request body failed: {message}");
+            Err(error(StatusCode::BAD_REQUEST, &message))
+        }
+        Err(_elapsed) => {
+            let message = format!("request body not received within {READ_TIMEOUT:?}");
+            Err(error(StatusCode::REQUEST_TIMEOUT, &message))
+        }
+    }
 }
 
 /// Reads the whole body if it is at most [`MAX_BODY`] bytes. A larger one

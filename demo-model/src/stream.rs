@@ -23,17 +23,22 @@ use http_body::{Body, Frame};
 use http_body_util::BodyExt;
 use tokio::time::{Instant, Sleep};
 
+use crate::fake::Slot;
 use crate::{Replica, ReplyBody, error};
 
 /// The last event of every stream.
 const DONE: &[u8] = b"data: [DONE]\n\n";
 
-/// How a stream is paced, from the query string.
+/// How a stream is paced: from the query string, or from a fake replica's
+/// plan.
 #[derive(Debug, PartialEq)]
-struct Pacing {
-    tokens: u64,
-    interval: Duration,
-    ttft: Duration,
+pub(crate) struct Pacing {
+    /// Token events before `[DONE]`.
+    pub(crate) tokens: u64,
+    /// Between two tokens.
+    pub(crate) interval: Duration,
+    /// Before the first token.
+    pub(crate) ttft: Duration,
 }
 
 impl Default for Pacing {
@@ -80,7 +85,17 @@ pub(crate) fn respond(replica: &Arc<Replica>, query: Option<&str>) -> Response<R
         Ok(pacing) => pacing,
         Err(message) => return error(StatusCode::BAD_REQUEST, &message),
     };
-    let mut response = Response::new(TokenStream::new(replica.clone(), pacing).boxed());
+    events(replica, pacing, None)
+}
+
+/// The event stream response for `pacing`; `slot` (a fake replica's
+/// concurrency slot) is held until the stream ends or its client goes away.
+pub(crate) fn events(
+    replica: &Arc<Replica>,
+    pacing: Pacing,
+    slot: Option<Slot>,
+) -> Response<ReplyBody> {
+    let mut response = Response::new(TokenStream::new(replica.clone(), pacing, slot).boxed());
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
@@ -97,10 +112,12 @@ struct TokenStream {
     next: u64,
     /// When the next event is due.
     due: Pin<Box<Sleep>>,
+    /// The fake replica's slot this stream occupies, freed with the stream.
+    _slot: Option<Slot>,
 }
 
 impl TokenStream {
-    fn new(replica: Arc<Replica>, pacing: Pacing) -> Self {
+    fn new(replica: Arc<Replica>, pacing: Pacing, slot: Option<Slot>) -> Self {
         replica.open_streams.fetch_add(1, Ordering::Relaxed);
         let due = Box::pin(tokio::time::sleep(pacing.ttft));
         Self {
@@ -108,6 +125,7 @@ impl TokenStream {
             pacing,
             next: 0,
             due,
+            _slot: slot,
         }
     }
 

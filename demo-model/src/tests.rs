@@ -15,10 +15,10 @@ use tokio::time::Instant;
 use super::*;
 
 /// A running server; aborted when dropped.
-struct Running {
-    addr: SocketAddr,
-    replica: Arc<Replica>,
-    task: JoinHandle<()>,
+pub(crate) struct Running {
+    pub(crate) addr: SocketAddr,
+    pub(crate) replica: Arc<Replica>,
+    pub(crate) task: JoinHandle<()>,
 }
 
 impl Drop for Running {
@@ -34,6 +34,11 @@ async fn start() -> Running {
     let server = ModelServer::bind(SocketAddr::from(([127, 0, 0, 1], 0)), model)
         .await
         .unwrap();
+    running(server)
+}
+
+/// Runs a bound server in a task.
+pub(crate) fn running(server: ModelServer) -> Running {
     let addr = server.local_addr();
     assert_ne!(addr.port(), 0);
     let replica = server.replica.clone();
@@ -47,13 +52,13 @@ async fn start() -> Running {
 
 /// One client connection. Its driver task runs until the connection ends
 /// or `conn` is aborted, which hangs up.
-struct Client {
+pub(crate) struct Client {
     sender: SendRequest<Full<Bytes>>,
-    conn: JoinHandle<()>,
+    pub(crate) conn: JoinHandle<()>,
 }
 
 impl Client {
-    async fn connect(addr: SocketAddr) -> Self {
+    pub(crate) async fn connect(addr: SocketAddr) -> Self {
         let stream = TcpStream::connect(addr).await.unwrap();
         let (sender, conn) = http1::handshake(TokioIo::new(stream)).await.unwrap();
         let conn = tokio::spawn(async move {
@@ -62,13 +67,13 @@ impl Client {
         Self { sender, conn }
     }
 
-    async fn send(&mut self, req: Request<Full<Bytes>>) -> Response<Incoming> {
+    pub(crate) async fn send(&mut self, req: Request<Full<Bytes>>) -> Response<Incoming> {
         self.sender.ready().await.unwrap();
         self.sender.send_request(req).await.unwrap()
     }
 }
 
-fn request(method: Method, path: &str, body: impl Into<Bytes>) -> Request<Full<Bytes>> {
+pub(crate) fn request(method: Method, path: &str, body: impl Into<Bytes>) -> Request<Full<Bytes>> {
     Request::builder()
         .method(method)
         .uri(path)
@@ -78,18 +83,18 @@ fn request(method: Method, path: &str, body: impl Into<Bytes>) -> Request<Full<B
 }
 
 /// Sends one request on a fresh connection.
-async fn send(addr: SocketAddr, req: Request<Full<Bytes>>) -> Response<Incoming> {
+pub(crate) async fn send(addr: SocketAddr, req: Request<Full<Bytes>>) -> Response<Incoming> {
     Client::connect(addr).await.send(req).await
 }
 
-async fn json_body(response: Response<Incoming>) -> Value {
+pub(crate) async fn json_body(response: Response<Incoming>) -> Value {
     assert_eq!(response.headers()[CONTENT_TYPE], "application/json");
     let body = response.into_body().collect().await.unwrap().to_bytes();
     serde_json::from_slice(&body).unwrap()
 }
 
 /// Reads a whole event stream: each event with the time it arrived.
-async fn read_events(body: &mut Incoming) -> Vec<(Instant, String)> {
+pub(crate) async fn read_events(body: &mut Incoming) -> Vec<(Instant, String)> {
     let mut events = Vec::new();
     let mut pending = String::new();
     while let Some(frame) = body.frame().await {
