@@ -534,3 +534,45 @@ async fn a_bad_ingress_gets_a_warning_event_and_good_routes_serve() {
         "{event}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn basic_auth_reads_its_opaque_users_secret_from_the_api() {
+    const P: &str = "nginx.ingress.kubernetes.io/";
+    // `alice:s3cret` (Apache MD5, as `htpasswd -m` writes it).
+    let users = json!({
+        "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+        "metadata": {"namespace": "user-1", "name": "users"},
+        "data": {"auth": "YWxpY2U6JGFwcjEkamNZNmdmUEskSjV1UlkzNGdZakZaVFdvWnNmeTRZMA=="},
+    });
+    let backend = EchoBackend::start([127, 0, 76, 1]).await;
+    let mut docs = service_for("user-1", "svc", &[&backend]);
+    docs.push(
+        IngressBuilder::new("user-1", "guarded")
+            .class("nginx")
+            .annotation(&format!("{P}auth-type"), "basic")
+            .annotation(&format!("{P}auth-secret"), "users")
+            .host("localhost")
+            .path("/guarded", "Prefix", "svc", 80)
+            .build(),
+    );
+    let api = Api::start(&docs).await;
+    let gw = api.gateway("gw-0", &[]).await;
+    gw.wait_ready().await;
+    // Without its users Secret the route is denied, never open.
+    wait_status(&gw, "/guarded", 503).await;
+    api.apply(&users.to_string());
+    wait_status(&gw, "/guarded", 401).await;
+    let alice = [("authorization", "Basic YWxpY2U6czNjcmV0")];
+    let admitted = try_request(
+        gw.http_addr(),
+        "GET",
+        "localhost",
+        "/guarded",
+        &alice,
+        Vec::new(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(admitted.status, 200);
+    assert_eq!(backend.hits(), 1);
+}

@@ -11,14 +11,14 @@ use kube::api::ListParams;
 use kube::{Api, Client, Resource};
 use serde::de::DeserializeOwned;
 
-use super::{ClusterError, TLS_SECRETS, scoped};
+use super::{ClusterError, SECRET_TYPES, scoped};
 use crate::objects::{NsName, Object};
 
 /// Objects per list page.
 const PAGE: u32 = 500;
 
-/// Lists the Ingresses, IngressClasses, Services, EndpointSlices, TLS
-/// Secrets and the controller ConfigMap (if named) once, with the same
+/// Lists the Ingresses, IngressClasses, Services, EndpointSlices, TLS and
+/// Opaque Secrets and the controller ConfigMap (if named) once, with the same
 /// scope and selectors as [`super::watch`], within `timeout` in all.
 pub async fn list_once(
     client: &Client,
@@ -33,7 +33,9 @@ pub async fn list_once(
         list(Api::<IngressClass>::all(client.clone()), "", &mut objects).await?;
         list(scoped::<Service>(client, ns), "", &mut objects).await?;
         list(scoped::<EndpointSlice>(client, ns), "", &mut objects).await?;
-        list(scoped::<Secret>(client, ns), TLS_SECRETS, &mut objects).await?;
+        for secret_type in SECRET_TYPES {
+            list(scoped::<Secret>(client, ns), secret_type, &mut objects).await?;
+        }
         if let Some(id) = configmap {
             let api = Api::<ConfigMap>::namespaced(client.clone(), &id.namespace);
             let one = format!("metadata.name={}", id.name);

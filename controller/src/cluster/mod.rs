@@ -85,10 +85,13 @@ pub enum ClusterError {
     NoAddress,
 }
 
-/// The field selector of the Secrets read: only TLS Secrets. A cluster's
-/// Secrets are mostly other things (Helm releases, tokens), some large, none
-/// of them ours to hold.
-const TLS_SECRETS: &str = "type=kubernetes.io/tls";
+/// The field selectors of the Secrets read, one watcher each: TLS Secrets
+/// (certificates) and Opaque ones (`auth-secret` htpasswd files, CA
+/// bundles). A cluster's Secrets are mostly other things (Helm releases,
+/// service-account tokens, registry credentials), some large, none of them
+/// ours to hold; a type cannot change after creation, so the two sets never
+/// overlap.
+const SECRET_TYPES: [&str; 2] = ["type=kubernetes.io/tls", "type=Opaque"];
 
 /// A client for the API server: from `kubeconfig` if given, else inferred
 /// (`KUBECONFIG`, `~/.kube/config`, or the in-cluster service account).
@@ -137,14 +140,15 @@ pub fn watch(client: &Client, options: &ClusterOptions, updates: &Sender<SourceU
         config(),
         updates.clone(),
     );
-    let tls_only = config().fields(TLS_SECRETS);
-    watch::spawn(
-        Kind::Secret,
-        scoped::<Secret>(client, ns),
-        tls_only,
-        updates.clone(),
-    );
-    let mut sources = 5;
+    for secret_type in SECRET_TYPES {
+        watch::spawn(
+            Kind::Secret,
+            scoped::<Secret>(client, ns),
+            config().fields(secret_type),
+            updates.clone(),
+        );
+    }
+    let mut sources = 4 + SECRET_TYPES.len();
     if let Some(id) = &options.configmap {
         let api = Api::<ConfigMap>::namespaced(client.clone(), &id.namespace);
         let one = config().fields(&format!("metadata.name={}", id.name));
