@@ -899,7 +899,7 @@ async fn promtool_check_metrics_passes() {
 }
 
 #[tokio::test]
-async fn a_client_leaving_mid_request_is_not_left_in_flight() {
+async fn a_client_leaving_mid_request_is_counted_499_and_not_left_in_flight() {
     use tokio::io::AsyncWriteExt;
 
     let backend = EchoBackend::start([127, 0, 96, 1]).await;
@@ -949,5 +949,9 @@ async fn a_client_leaving_mid_request_is_not_left_in_flight() {
             }
         })
         .await;
+        // Counted as nginx counts it: 499 on its Ingress.
+        if args.contains(&"--enable-metrics") {
+            scrape_once_counted(metrics, &[("ingress", "slow"), ("status", "499")], 1.0).await;
+        }
     }
 }

@@ -12,6 +12,10 @@ use super::body::{RequestBodyError, ResponseBody};
 use crate::balance::Refused;
 use crate::upstream::ConnectError;
 
+/// nginx's non-standard status for a client that closed the connection
+/// before its response: nobody reads it, but logs and metrics do.
+pub(crate) const CLIENT_CLOSED_REQUEST: u16 = 499;
+
 /// Why a request was not proxied.
 #[derive(Debug, thiserror::Error)]
 pub enum ProxyError {
@@ -113,8 +117,9 @@ impl ProxyError {
             Self::NoRoute => StatusCode::NOT_FOUND,
             Self::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::ClientBodyTimeout => StatusCode::REQUEST_TIMEOUT,
-            // nginx's 499: nobody reads it, but logs and metrics do.
-            Self::ClientClosed => StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST),
+            Self::ClientClosed => {
+                StatusCode::from_u16(CLIENT_CLOSED_REQUEST).unwrap_or(StatusCode::BAD_REQUEST)
+            }
             Self::NoEndpoints | Self::ServiceNotFound => StatusCode::SERVICE_UNAVAILABLE,
             Self::Connect(ConnectError::Timeout(_))
             | Self::UpstreamTimeout

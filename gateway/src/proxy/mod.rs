@@ -58,6 +58,24 @@ use crate::table::{Route, RouteAction, RouteMatch, RouteTable};
 static X_FORWARDED_PREFIX: HeaderName = HeaderName::from_static("x-forwarded-prefix");
 use exchange::Trace;
 
+/// A request's record while its response is being made. When the client
+/// goes away first (hyper drops the handler's future), the request is
+/// recorded as nginx records it: status 499, nothing sent.
+struct Pending {
+    exchange: Option<exchange::Exchange>,
+    trace: Trace,
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if let Some(mut exchange) = self.exchange.take() {
+            exchange.trace = std::mem::take(&mut self.trace);
+            exchange.status = error::CLIENT_CLOSED_REQUEST;
+            exchange.finish(0);
+        }
+    }
+}
+
 /// The shared, swappable routing table the control plane publishes into.
 pub type TableHandle = Arc<ArcSwap<RouteTable>>;
 
@@ -142,9 +160,11 @@ impl Proxy {
         let method = req.method().clone();
         let uri = req.uri().clone();
         let table = self.table.load_full();
-        let exchange = self.observer.begin(&table, conn.peer, &req);
-        let mut trace = Trace::default();
-        let mut response = match self.proxy(&table, conn, req, &mut trace).await {
+        let mut pending = Pending {
+            exchange: self.observer.begin(&table, conn.peer, &req),
+            trace: Trace::default(),
+        };
+        let mut response = match self.proxy(&table, conn, req, &mut pending.trace).await {
             Ok(response) => response,
             Err(error) => error.into_response(conn.peer, &method, &uri),
         };
@@ -155,9 +175,9 @@ impl Proxy {
                 .headers_mut()
                 .insert(CONNECTION, HeaderValue::from_static("close"));
         }
-        match exchange {
+        match pending.exchange.take() {
             Some(mut exchange) => {
-                exchange.trace = trace;
+                exchange.trace = std::mem::take(&mut pending.trace);
                 exchange.status = response.status().as_u16();
                 response.body_mut().attach(exchange);
             }
