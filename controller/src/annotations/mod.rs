@@ -9,6 +9,7 @@
 //! its support status.
 
 pub mod admission;
+pub(crate) mod affinity;
 pub mod canary;
 pub mod registry;
 pub mod traffic;
@@ -242,6 +243,9 @@ pub fn parse(
     parsed.policy.redirect = redirect(&ours, &mut errors).map(std::sync::Arc::new);
     parsed.admission = admission::parse(&ours, &mut errors);
     parsed.canary = canary::parse(&ours, &mut errors);
+    parsed
+        .traffic
+        .set_affinity(affinity::parse(&ours, &mut errors));
     parsed.errors = errors;
     parsed.customized = parsed.proxy != *proxy_defaults || parsed.policy != *policy_defaults;
     parsed

@@ -70,7 +70,7 @@ impl Compiler<'_> {
                     .to_owned();
                 let message = format!(
                     "backend {backend} is also routed by Ingress {}/{}, which is older and \
-                     decides its balancing ({}); this Ingress's load-balance, queue and hold \
+                     decides its balancing ({}); this Ingress's load-balance, affinity, queue and hold \
                      settings are ignored for it",
                     owner.namespace, owner.name, policy.algorithm
                 );
