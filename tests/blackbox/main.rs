@@ -4,6 +4,7 @@
 //! One test binary with a module per area, so that it links once.
 
 mod admission;
+mod affinity;
 mod annotations;
 mod backends;
 mod canary;

@@ -4,7 +4,10 @@
 //!
 //! - `affinity: cookie` ([`SessionCookie`]): a request whose session cookie
 //!   names an endpoint of the current set goes there while it is ready;
-//!   otherwise the algorithm picks and the response sets the cookie. The
+//!   otherwise the algorithm picks and the response sets the cookie (in
+//!   `balanced` mode a key always names the ring's owner of its point, so
+//!   a session whose pod left moves to the next one without a new cookie,
+//!   as ingress-nginx's `sticky_balanced`). The
 //!   cookie's value is `<endpoint key>|<backend key>`, 16 hex digits each,
 //!   hashes rather than addresses (ingress-nginx writes md5 hashes there):
 //!   the endpoint key is the endpoint's stable id (`persistent`) or a point
