@@ -10,6 +10,7 @@ mod backends;
 mod canary;
 mod cluster;
 mod config_map;
+mod custom_errors;
 mod limits;
 mod metrics;
 mod platform;

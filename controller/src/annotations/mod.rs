@@ -18,7 +18,7 @@ pub(crate) mod values;
 use std::collections::BTreeMap;
 
 use gateway::host::HostPattern;
-use gateway::policy::{Policy, Redirect};
+use gateway::policy::{CustomErrors, Policy, Redirect};
 use gateway::settings::ProxySettings;
 use http::HeaderValue;
 
@@ -133,7 +133,7 @@ const PROXY_ANNOTATIONS: [(&str, Apply<ProxySettings>); 5] = [
 ];
 
 /// The policy annotations with a value of their own.
-const POLICY_ANNOTATIONS: [(&str, Apply<Policy>); 6] = [
+const POLICY_ANNOTATIONS: [(&str, Apply<Policy>); 7] = [
     ("ssl-redirect", |p, v| {
         p.ssl_redirect = boolean(v)?;
         Ok(())
@@ -156,6 +156,10 @@ const POLICY_ANNOTATIONS: [(&str, Apply<Policy>); 6] = [
     }),
     ("x-forwarded-prefix", |p, v| {
         p.x_forwarded_prefix = Some(header_value(v)?);
+        Ok(())
+    }),
+    ("custom-http-errors", |p, v| {
+        p.custom_errors = CustomErrors::parse(v)?.map(std::sync::Arc::new);
         Ok(())
     }),
 ];
@@ -379,6 +383,18 @@ mod tests {
             ]
         );
         assert!(!p.customized);
+    }
+
+    #[test]
+    fn custom_http_errors_and_affinity_are_read() {
+        let p = parse_pairs(&[("custom-http-errors", "503,404"), ("affinity", "cookie")]);
+        assert!(p.errors.is_empty(), "{:?}", p.errors);
+        let codes = p.policy.custom_errors.as_ref().unwrap();
+        assert_eq!(codes.to_string(), "404,503");
+        assert!(!p.traffic.is_empty());
+        let p = parse_pairs(&[("custom-http-errors", "503,5xx")]);
+        assert_eq!(p.policy.custom_errors, None);
+        assert_eq!(error_keys(&p), ["custom-http-errors"]);
     }
 
     #[test]

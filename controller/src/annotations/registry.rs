@@ -201,9 +201,9 @@ pub const ANNOTATIONS: &[Known] = &[
         "custom-headers",
         "headers from a ConfigMap are not added yet",
     ),
-    n(
+    d(
         "custom-http-errors",
-        "error pages are not replaced by a default backend yet; upstream errors pass through",
+        "the upstream's answers with these codes are replaced by the default-backend annotation's Service (path /, X-Code, X-Format, X-Original-URI, X-Namespace, X-Ingress-Name, X-Service-Name, X-Service-Port, X-Request-ID), sent with the upstream's status code; without that annotation they pass through (no --default-backend-service flag yet); if the default backend cannot answer, the upstream's answer is sent",
     ),
     s("default-backend"),
     s("denylist-source-range"),

@@ -15,7 +15,8 @@
 //!    `upstream-hash-by` key), then turn the client request into the
 //!    upstream request;
 //! 6. **forward**: pick an endpoint (the sticky one first), send, retry
-//!    where allowed;
+//!    where allowed; an answer whose status the route's
+//!    `custom-http-errors` lists is replaced by its default backend's;
 //! 7. **respond**: clean the upstream response head (CORS, HSTS on HTTPS,
 //!    a new session cookie) and stream its body back.
 //!
@@ -24,6 +25,7 @@
 
 mod body;
 mod error;
+mod error_pages;
 mod exchange;
 mod forward;
 mod headers;
@@ -235,6 +237,7 @@ impl Proxy {
         // request (session cookie, `upstream-hash-by` key).
         let https = conn.listener.settings.scheme == Scheme::Https;
         let mut sticky = Sticky::read(backend, &req, conn.peer.ip(), https, &route.path);
+        let original = error_pages::Original::read(route, &req, conn.peer.ip());
         let (mut upstream_req, progress) = rewrite(req, conn, route, target, request_id);
         if let Some(admission) = &route.admission {
             admission.to_upstream(upstream_req.headers_mut(), admitted.granted);
@@ -255,7 +258,11 @@ impl Proxy {
         )
         .await;
         let mut response = match (forwarded, error_context) {
-            (Ok(response), _) => response,
+            // 6b. `custom-http-errors`: the default backend's page instead.
+            (Ok(response), _) => {
+                let id = trace.request_id.as_ref();
+                error_pages::replace(table, route, backend, original, response, id).await
+            }
             (Err(error), Some((method, uri))) => error.into_response(conn.peer, &method, &uri),
             (Err(error), None) => return Err(error),
         };
