@@ -85,8 +85,12 @@ const COOKIE_KEYS: [(&str, Apply); 11] = [
 
 /// Reads an Ingress's affinity annotations (keys without prefix); `None`
 /// when it asks for none (or only for one that did not parse).
+/// `regex_mode` is whether the Ingress puts its host in regex mode, where
+/// ingress-nginx asks for `session-cookie-path` (the default is the path
+/// as written, a regular expression).
 pub(crate) fn parse(
     annotations: &BTreeMap<&str, &str>,
+    regex_mode: bool,
     errors: &mut Vec<AnnotationError>,
 ) -> Option<Affinity> {
     let value = |name: &str| annotations.get(name).map(|v| v.trim());
@@ -106,6 +110,15 @@ pub(crate) fn parse(
             {
                 errors.push(error(name, v, message));
             }
+        }
+        if regex_mode && config.path.is_none() {
+            errors.push(error(
+                "session-cookie-path",
+                "",
+                "should be set when use-regex or rewrite-target is on: the cookie's Path \
+                 is otherwise the Ingress path as written"
+                    .to_owned(),
+            ));
         }
         return Some(Affinity::Cookie(Arc::new(config)));
     }
@@ -184,7 +197,7 @@ mod tests {
     fn parsed(pairs: &[(&'static str, &'static str)]) -> (Option<Affinity>, Vec<String>) {
         let map: BTreeMap<&str, &str> = pairs.iter().copied().collect();
         let mut errors = Vec::new();
-        let affinity = parse(&map, &mut errors);
+        let affinity = parse(&map, false, &mut errors);
         (affinity, errors.into_iter().map(|e| e.key).collect())
     }
 

@@ -247,9 +247,22 @@ pub fn parse(
     parsed.policy.redirect = redirect(&ours, &mut errors).map(std::sync::Arc::new);
     parsed.admission = admission::parse(&ours, &mut errors);
     parsed.canary = canary::parse(&ours, &mut errors);
+    let regex_mode = parsed.routing.regex_mode();
     parsed
         .traffic
-        .set_affinity(affinity::parse(&ours, &mut errors));
+        .set_affinity(affinity::parse(&ours, regex_mode, &mut errors));
+    if parsed.policy.custom_errors.is_some()
+        && ours.contains_key("custom-http-errors")
+        && parsed.routing.default_backend.is_none()
+    {
+        errors.push(error(
+            "custom-http-errors",
+            ours["custom-http-errors"],
+            "has no effect without a default-backend annotation (there is no \
+             --default-backend-service flag yet); upstream errors pass through"
+                .to_owned(),
+        ));
+    }
     parsed.errors = errors;
     parsed.customized = parsed.proxy != *proxy_defaults || parsed.policy != *policy_defaults;
     parsed
@@ -387,14 +400,34 @@ mod tests {
 
     #[test]
     fn custom_http_errors_and_affinity_are_read() {
-        let p = parse_pairs(&[("custom-http-errors", "503,404"), ("affinity", "cookie")]);
+        let p = parse_pairs(&[
+            ("custom-http-errors", "503,404"),
+            ("default-backend", "pages"),
+            ("affinity", "cookie"),
+        ]);
         assert!(p.errors.is_empty(), "{:?}", p.errors);
         let codes = p.policy.custom_errors.as_ref().unwrap();
         assert_eq!(codes.to_string(), "404,503");
         assert!(!p.traffic.is_empty());
-        let p = parse_pairs(&[("custom-http-errors", "503,5xx")]);
+        let p = parse_pairs(&[
+            ("custom-http-errors", "503,5xx"),
+            ("default-backend", "pages"),
+        ]);
         assert_eq!(p.policy.custom_errors, None);
         assert_eq!(error_keys(&p), ["custom-http-errors"]);
+        // Without a default backend to ask, the list is reported unused.
+        let p = parse_pairs(&[("custom-http-errors", "503")]);
+        assert_eq!(error_keys(&p), ["custom-http-errors"]);
+        assert!(p.errors[0].message.contains("default-backend"));
+        // With use-regex the cookie's default Path is the regex: reported.
+        let p = parse_pairs(&[("affinity", "cookie"), ("use-regex", "true")]);
+        assert_eq!(error_keys(&p), ["session-cookie-path"]);
+        let p = parse_pairs(&[
+            ("affinity", "cookie"),
+            ("use-regex", "true"),
+            ("session-cookie-path", "/"),
+        ]);
+        assert!(p.errors.is_empty());
     }
 
     #[test]
