@@ -95,7 +95,7 @@ const BUFFERS: &str = "nginx buffer tuning; bodies stream here without these buf
 pub const ANNOTATIONS: &[Known] = &[
     d(
         "affinity",
-        "`cookie`, as ingress-nginx; like load-balance it belongs to the Service port, so the oldest Ingress routing there decides, and every path routed there sets the cookie (ingress-nginx: only the annotated Ingress's paths). The cookie's value is a hash naming the pod and the Service port, not ingress-nginx's md5 format, so sessions restart once after a migration",
+        "`cookie`; as in ingress-nginx it belongs to the Service port and the first Ingress (oldest first) that sets an affinity gives it, but every path routed to that port then sets the cookie (ingress-nginx: only the annotated Ingress's paths). The cookie's value is a hash naming the pod and the Service port, not ingress-nginx's md5 format, so sessions restart once after a migration",
     ),
     s("affinity-canary-behavior"),
     s("affinity-mode"),

@@ -104,6 +104,16 @@ impl Traffic {
         self.values.is_empty() && self.affinity.is_none()
     }
 
+    /// The backend's stickiness this Ingress asks for, if any.
+    pub fn affinity(&self) -> Option<&Affinity> {
+        self.affinity.as_ref()
+    }
+
+    /// Whether the stickiness is all this Ingress asks of its backends.
+    pub fn only_affinity(&self) -> bool {
+        self.values.is_empty()
+    }
+
     /// Sets the backend's stickiness.
     pub(crate) fn set_affinity(&mut self, affinity: Option<Affinity>) {
         self.affinity = affinity;
