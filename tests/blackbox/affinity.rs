@@ -1,7 +1,9 @@
 //! Session affinity and consistent hashing through the real binary:
 //! `affinity: cookie` sets its cookie on the first response with the
 //! configured attributes and keeps a session on one pod, moves it when the
-//! pod goes away, and keeps canary sessions where they started;
+//! pod goes away (and, after a failed attempt, only with
+//! `session-cookie-change-on-failure`), and keeps canary sessions where
+//! they started;
 //! `upstream-hash-by` sends one key to one pod and spreads distinct keys.
 
 use std::collections::{HashMap, HashSet};
@@ -228,4 +230,52 @@ async fn hash_by_header_keeps_a_key_on_one_pod_and_spreads_keys() {
     }
     let used: HashSet<&String> = homes.values().collect();
     assert!(used.len() >= 3, "24 keys on {used:?}");
+}
+
+#[tokio::test]
+async fn a_failed_pod_moves_the_cookie_only_with_change_on_failure() {
+    let mut pods = pods(60, 3).await;
+    let refs: Vec<&EchoBackend> = pods.iter().collect();
+    // Two Services over the same pods: two backends, two affinities.
+    let mut docs = service_for("aff", "move", &refs);
+    docs.extend(service_for("aff", "keep", &refs));
+    let persistent = [("affinity", "cookie"), ("affinity-mode", "persistent")];
+    let mut moving = persistent.to_vec();
+    moving.push(("session-cookie-change-on-failure", "true"));
+    docs.push(ingress("move", "/move", "move", &moving));
+    docs.push(ingress("keep", "/keep", "keep", &persistent));
+    let s = Setup::start(&docs).await;
+
+    let first = get(&s, "/move", &[]).await;
+    let home = answered_by(&first);
+    let move_cookie = cookie_pair(&first.header("set-cookie").expect("a cookie"));
+    // New /keep sessions go round the pods: take one on the same pod.
+    let mut keep_cookie = None;
+    for _ in 0..6 {
+        let r = get(&s, "/keep", &[]).await;
+        if answered_by(&r) == home {
+            keep_cookie = r.header("set-cookie").map(|l| cookie_pair(&l));
+            break;
+        }
+    }
+    let keep_cookie = keep_cookie.expect("a /keep session on the same pod");
+
+    // The pod dies but stays listed: connections to it are refused, and
+    // the request is retried on another pod.
+    let index = pods
+        .iter()
+        .position(|p| p.addr().to_string() == home)
+        .expect("home pod");
+    drop(pods.remove(index));
+
+    let moved = get(&s, "/move", &[("cookie", &move_cookie)]).await;
+    assert_ne!(answered_by(&moved), home);
+    let new_cookie = cookie_pair(&moved.header("set-cookie").expect("the cookie follows"));
+    assert_ne!(new_cookie, move_cookie);
+    let again = get(&s, "/move", &[("cookie", &new_cookie)]).await;
+    assert_eq!(answered_by(&again), answered_by(&moved));
+
+    let kept = get(&s, "/keep", &[("cookie", &keep_cookie)]).await;
+    assert_ne!(answered_by(&kept), home);
+    assert_eq!(kept.header("set-cookie"), None);
 }
