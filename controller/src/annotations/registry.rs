@@ -359,7 +359,7 @@ pub const ANNOTATIONS: &[Known] = &[
     s("temporal-redirect-code"),
     d(
         "upstream-hash-by",
-        "text and the variables $request_uri, $remote_addr, $host, $http_<name>, $cookie_<name> and $arg_<name>, parsed once (another variable is refused with a diagnostic); a consistent-hash ring of 160 points per pod like nginx's, with its own hash, so a key maps to another pod than under ingress-nginx, the same on every replica",
+        "text and the variables `$request_uri`, `$remote_addr`, `$host`, `$http_<name>`, `$cookie_<name>` and `$arg_<name>`, parsed once (another variable is refused with a diagnostic); a consistent-hash ring of 160 points per pod like nginx's, with its own hash, so a key maps to another pod than under ingress-nginx, the same on every replica",
     ),
     n(
         "upstream-hash-by-subset",
