@@ -9,13 +9,14 @@
 
 use std::fmt;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
 
 use crate::balance::queue::Gate;
+use crate::balance::ring::{self, Ring};
 use crate::balance::{self, BackendPolicy, Scores};
 use crate::upstream::ConnPool;
 
@@ -56,6 +57,8 @@ pub struct EndpointUpdate {
 #[derive(Debug)]
 pub struct Endpoint {
     addr: SocketAddr,
+    /// The stable hash of the address (ring points, session cookies).
+    id: u64,
     in_flight: AtomicUsize,
     scores: Scores,
     /// The backend's waiting room, told when a slot frees here.
@@ -67,6 +70,7 @@ impl Endpoint {
     fn new(addr: SocketAddr, scores: Scores, gate: Arc<Gate>) -> Self {
         Self {
             addr,
+            id: ring::endpoint_id(addr),
             in_flight: AtomicUsize::new(0),
             scores,
             gate,
@@ -83,6 +87,11 @@ impl Endpoint {
     /// The endpoint's socket address.
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The endpoint's stable identity, a hash of its address.
+    pub fn id(&self) -> u64 {
+        self.id
     }
 
     /// Requests sent to this endpoint whose response has not ended yet.
@@ -182,6 +191,8 @@ impl Drop for InFlight {
 pub struct EndpointSet {
     endpoints: Box<[Arc<Endpoint>]>,
     service_found: bool,
+    /// The consistent-hash ring, built on first use by a sticky backend.
+    ring: OnceLock<Ring>,
 }
 
 impl EndpointSet {
@@ -193,6 +204,13 @@ impl EndpointSet {
     /// Whether the Service behind the backend exists.
     pub fn service_found(&self) -> bool {
         self.service_found
+    }
+
+    /// The set's consistent-hash ring (built once per set, when first
+    /// needed).
+    pub(crate) fn ring(&self) -> &Ring {
+        self.ring
+            .get_or_init(|| Ring::new(self.endpoints.iter().map(|e| e.id)))
     }
 
     fn same_as(&self, update: &EndpointUpdate) -> bool {
@@ -297,6 +315,7 @@ impl Backend {
         self.endpoints.store(Arc::new(EndpointSet {
             endpoints,
             service_found: update.service_found,
+            ring: OnceLock::new(),
         }));
         self.gate.endpoints_changed();
         true

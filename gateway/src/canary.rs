@@ -25,6 +25,11 @@
 //! 4. `canary-weight` out of `canary-weight-total`: a uniform draw in
 //!    `1..=total` at most `weight` → canary.
 //!
+//! Before the rule, with session affinity (`affinity-canary-behavior:
+//! sticky`, the default), a request whose session cookie was set by the
+//! main backend stays on it, and one set by the canary goes to the canary
+//! (ingress-nginx's `is_affinitized`); see [`crate::balance::affinity`].
+//!
 //! A route without a canary pays one `Option` check.
 
 use std::borrow::Cow;
@@ -35,6 +40,7 @@ use http::header::{COOKIE, HeaderName};
 use regex::bytes::{Regex, RegexBuilder};
 
 use crate::backend::Backend;
+use crate::balance::affinity;
 use crate::metrics::RouteStats;
 use crate::table::{BackendId, Route, RouteTable};
 
@@ -240,7 +246,7 @@ fn always_never(value: &[u8]) -> Step {
 /// `ngx_http_parse_multi_header_lines`: pairs separated by `;` (or `,`),
 /// the name compared case-insensitively, spaces allowed around `=`, the
 /// value running to the next `;`.
-fn cookie_value<'h>(line: &'h [u8], name: &[u8]) -> Option<&'h [u8]> {
+pub(crate) fn cookie_value<'h>(line: &'h [u8], name: &[u8]) -> Option<&'h [u8]> {
     let mut rest = line;
     loop {
         rest = trim_spaces(rest);
@@ -280,14 +286,17 @@ pub(crate) fn pick<'t>(
     main: BackendId,
     headers: &HeaderMap,
 ) -> (Option<&'t Arc<Backend>>, bool) {
+    let main_backend = table.backend(main);
     if let Some(canary) = &route.canary
         && let Some(backend) = table.backend(canary.backend)
         && available(backend)
-        && canary.rule.decide(headers)
     {
-        return (Some(backend), true);
+        let sticky = main_backend.and_then(|m| affinity::canary_affinity(m, backend, headers));
+        if sticky.unwrap_or_else(|| canary.rule.decide(headers)) {
+            return (Some(backend), true);
+        }
     }
-    (table.backend(main), false)
+    (main_backend, false)
 }
 
 /// Whether a canary backend can take requests: it has a ready endpoint, or

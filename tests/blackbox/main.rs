@@ -4,12 +4,14 @@
 //! One test binary with a module per area, so that it links once.
 
 mod admission;
+mod affinity;
 mod annotations;
 mod backends;
 mod canary;
 mod check;
 mod cluster;
 mod config_map;
+mod custom_errors;
 mod limits;
 mod metrics;
 mod platform;

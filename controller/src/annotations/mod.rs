@@ -9,6 +9,7 @@
 //! its support status.
 
 pub mod admission;
+pub(crate) mod affinity;
 pub mod canary;
 pub mod registry;
 pub mod traffic;
@@ -17,7 +18,7 @@ pub(crate) mod values;
 use std::collections::BTreeMap;
 
 use gateway::host::HostPattern;
-use gateway::policy::{Policy, Redirect};
+use gateway::policy::{CustomErrors, Policy, Redirect};
 use gateway::settings::ProxySettings;
 use http::HeaderValue;
 
@@ -132,7 +133,7 @@ const PROXY_ANNOTATIONS: [(&str, Apply<ProxySettings>); 5] = [
 ];
 
 /// The policy annotations with a value of their own.
-const POLICY_ANNOTATIONS: [(&str, Apply<Policy>); 6] = [
+const POLICY_ANNOTATIONS: [(&str, Apply<Policy>); 7] = [
     ("ssl-redirect", |p, v| {
         p.ssl_redirect = boolean(v)?;
         Ok(())
@@ -155,6 +156,10 @@ const POLICY_ANNOTATIONS: [(&str, Apply<Policy>); 6] = [
     }),
     ("x-forwarded-prefix", |p, v| {
         p.x_forwarded_prefix = Some(header_value(v)?);
+        Ok(())
+    }),
+    ("custom-http-errors", |p, v| {
+        p.custom_errors = CustomErrors::parse(v)?.map(std::sync::Arc::new);
         Ok(())
     }),
 ];
@@ -242,6 +247,22 @@ pub fn parse(
     parsed.policy.redirect = redirect(&ours, &mut errors).map(std::sync::Arc::new);
     parsed.admission = admission::parse(&ours, &mut errors);
     parsed.canary = canary::parse(&ours, &mut errors);
+    let regex_mode = parsed.routing.regex_mode();
+    parsed
+        .traffic
+        .set_affinity(affinity::parse(&ours, regex_mode, &mut errors));
+    if parsed.policy.custom_errors.is_some()
+        && ours.contains_key("custom-http-errors")
+        && parsed.routing.default_backend.is_none()
+    {
+        errors.push(error(
+            "custom-http-errors",
+            ours["custom-http-errors"],
+            "has no effect without a default-backend annotation (there is no \
+             --default-backend-service flag yet); upstream errors pass through"
+                .to_owned(),
+        ));
+    }
     parsed.errors = errors;
     parsed.customized = parsed.proxy != *proxy_defaults || parsed.policy != *policy_defaults;
     parsed
@@ -375,6 +396,38 @@ mod tests {
             ]
         );
         assert!(!p.customized);
+    }
+
+    #[test]
+    fn custom_http_errors_and_affinity_are_read() {
+        let p = parse_pairs(&[
+            ("custom-http-errors", "503,404"),
+            ("default-backend", "pages"),
+            ("affinity", "cookie"),
+        ]);
+        assert!(p.errors.is_empty(), "{:?}", p.errors);
+        let codes = p.policy.custom_errors.as_ref().unwrap();
+        assert_eq!(codes.to_string(), "404,503");
+        assert!(!p.traffic.is_empty());
+        let p = parse_pairs(&[
+            ("custom-http-errors", "503,5xx"),
+            ("default-backend", "pages"),
+        ]);
+        assert_eq!(p.policy.custom_errors, None);
+        assert_eq!(error_keys(&p), ["custom-http-errors"]);
+        // Without a default backend to ask, the list is reported unused.
+        let p = parse_pairs(&[("custom-http-errors", "503")]);
+        assert_eq!(error_keys(&p), ["custom-http-errors"]);
+        assert!(p.errors[0].message.contains("default-backend"));
+        // With use-regex the cookie's default Path is the regex: reported.
+        let p = parse_pairs(&[("affinity", "cookie"), ("use-regex", "true")]);
+        assert_eq!(error_keys(&p), ["session-cookie-path"]);
+        let p = parse_pairs(&[
+            ("affinity", "cookie"),
+            ("use-regex", "true"),
+            ("session-cookie-path", "/"),
+        ]);
+        assert!(p.errors.is_empty());
     }
 
     #[test]

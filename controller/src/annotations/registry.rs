@@ -93,9 +93,12 @@ const BUFFERS: &str = "nginx buffer tuning; bodies stream here without these buf
 
 /// The annotations, alphabetically.
 pub const ANNOTATIONS: &[Known] = &[
-    n("affinity", PENDING),
-    n("affinity-canary-behavior", PENDING),
-    n("affinity-mode", PENDING),
+    d(
+        "affinity",
+        "`cookie`; as in ingress-nginx it belongs to the Service port and the first Ingress (oldest first) that sets an affinity gives it, but every path routed to that port then sets the cookie (ingress-nginx: only the annotated Ingress's paths). The cookie's value is a hash naming the pod and the Service port, not ingress-nginx's md5 format, so sessions restart once after a migration",
+    ),
+    s("affinity-canary-behavior"),
+    s("affinity-mode"),
     s("allowlist-source-range"),
     s("app-root"),
     n("auth-always-set-cookie", PENDING),
@@ -198,9 +201,9 @@ pub const ANNOTATIONS: &[Known] = &[
         "custom-headers",
         "headers from a ConfigMap are not added yet",
     ),
-    n(
+    d(
         "custom-http-errors",
-        "error pages are not replaced by a default backend yet; upstream errors pass through",
+        "the upstream's answers with these codes are replaced by the default-backend annotation's Service (path /, X-Code, X-Format, X-Original-URI, X-Namespace, X-Ingress-Name, X-Service-Name, X-Service-Port, X-Request-ID), sent with the upstream's status code; without that annotation they pass through (no --default-backend-service flag yet); if the default backend cannot answer, the upstream's answer is sent",
     ),
     s("default-backend"),
     s("denylist-source-range"),
@@ -326,15 +329,18 @@ pub const ANNOTATIONS: &[Known] = &[
     s("server-alias"),
     r("server-snippet", SNIPPET),
     s("service-upstream"),
-    n("session-cookie-change-on-failure", PENDING),
-    n("session-cookie-conditional-samesite-none", PENDING),
-    n("session-cookie-domain", PENDING),
-    n("session-cookie-expires", PENDING),
-    n("session-cookie-max-age", PENDING),
-    n("session-cookie-name", PENDING),
-    n("session-cookie-path", PENDING),
-    n("session-cookie-samesite", PENDING),
-    n("session-cookie-secure", PENDING),
+    d(
+        "session-cookie-change-on-failure",
+        "a retry after a failed attempt always goes to another pod (ingress-nginx retries the cookie's pod unless this is true); this setting decides whether the cookie follows it",
+    ),
+    s("session-cookie-conditional-samesite-none"),
+    s("session-cookie-domain"),
+    s("session-cookie-expires"),
+    s("session-cookie-max-age"),
+    s("session-cookie-name"),
+    s("session-cookie-path"),
+    s("session-cookie-samesite"),
+    s("session-cookie-secure"),
     i(
         "ssl-ciphers",
         "TLS cipher suites are the gateway's (AEAD only)",
@@ -351,7 +357,10 @@ pub const ANNOTATIONS: &[Known] = &[
     r("stream-snippet", SNIPPET),
     s("temporal-redirect"),
     s("temporal-redirect-code"),
-    n("upstream-hash-by", PENDING),
+    d(
+        "upstream-hash-by",
+        "text and the variables `$request_uri`, `$remote_addr`, `$host`, `$http_<name>`, `$cookie_<name>` and `$arg_<name>`, parsed once (another variable is refused with a diagnostic); a consistent-hash ring of 160 points per pod like nginx's, with its own hash, so a key maps to another pod than under ingress-nginx, the same on every replica",
+    ),
     n(
         "upstream-hash-by-subset",
         "consistent hashing over all endpoints",

@@ -23,7 +23,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use gateway::balance::{Algorithm, BackendPolicy};
+use gateway::balance::{Affinity, Algorithm, BackendPolicy};
 use gateway::settings::ProxySettings;
 use http::StatusCode;
 
@@ -94,17 +94,37 @@ const TIMEOUT_KEYS: [(&str, Apply<ProxySettings>); 3] = [
 pub struct Traffic {
     /// (key, value) pairs that parsed, in [`POLICY_KEYS`] order.
     values: Vec<(&'static str, String)>,
+    /// `affinity: cookie` or `upstream-hash-by` (see [`super::affinity`]).
+    affinity: Option<Affinity>,
 }
 
 impl Traffic {
     /// Whether the Ingress sets no backend setting.
     pub fn is_empty(&self) -> bool {
+        self.values.is_empty() && self.affinity.is_none()
+    }
+
+    /// The backend's stickiness this Ingress asks for, if any.
+    pub fn affinity(&self) -> Option<&Affinity> {
+        self.affinity.as_ref()
+    }
+
+    /// Whether the stickiness is all this Ingress asks of its backends.
+    pub fn only_affinity(&self) -> bool {
         self.values.is_empty()
+    }
+
+    /// Sets the backend's stickiness.
+    pub(crate) fn set_affinity(&mut self, affinity: Option<Affinity>) {
+        self.affinity = affinity;
     }
 
     /// `defaults` with this Ingress's settings applied.
     pub fn apply(&self, defaults: &BackendPolicy) -> BackendPolicy {
         let mut policy = defaults.clone();
+        if let Some(affinity) = &self.affinity {
+            policy.affinity = affinity.clone();
+        }
         for (key, value) in &self.values {
             if let Some((_, apply)) = POLICY_KEYS.iter().find(|(k, _)| k == key) {
                 // Validated when parsed; a failure cannot happen here.
@@ -362,6 +382,7 @@ mod tests {
                 overflow_status: StatusCode::TOO_MANY_REQUESTS,
                 hold: Some(Duration::from_secs(60)),
                 max_pending: 2000,
+                ..BackendPolicy::default()
             }
         );
         assert_eq!(proxy.first_byte_timeout, Some(Duration::from_secs(120)));

@@ -4,12 +4,15 @@
 //! Service port), which every Ingress routing there shares. Here the
 //! oldest such Ingress decides (Ingresses are compiled oldest first, so
 //! the first claim wins), over the ConfigMap defaults; a newer Ingress
-//! asking for something else gets a diagnostic naming the winner.
+//! asking for something else gets a diagnostic naming the winner. The
+//! affinity (`affinity: cookie`, `upstream-hash-by`) is the first one set,
+//! as ingress-nginx fills an upstream's affinity from the first Ingress
+//! that has one.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use gateway::balance::BackendPolicy;
+use gateway::balance::{Affinity, BackendPolicy};
 use gateway::table::BackendId;
 use gateway::{RouteAction, RouteSource};
 
@@ -47,7 +50,7 @@ impl Compiler<'_> {
             return;
         };
         let traffic = &current.annotations.traffic;
-        match self.claims.owners.get(id) {
+        match self.claims.owners.get(id).cloned() {
             None => {
                 let policy = if traffic.is_empty() {
                     self.claims.defaults.clone()
@@ -59,8 +62,24 @@ impl Compiler<'_> {
                     .owners
                     .insert(*id, (current.source.clone(), policy));
             }
-            Some((owner, policy)) if *owner != current.source && !traffic.is_empty() => {
-                if traffic.apply(&self.claims.defaults) == **policy {
+            Some((owner, mut policy)) if owner != current.source && !traffic.is_empty() => {
+                // ingress-nginx gives a shared upstream the affinity of the
+                // first Ingress that sets one, whatever the older ones say.
+                if policy.affinity == Affinity::None
+                    && let Some(affinity) = traffic.affinity()
+                {
+                    policy = Arc::new(BackendPolicy {
+                        affinity: affinity.clone(),
+                        ..(*policy).clone()
+                    });
+                    self.builder.set_backend_policy(*id, policy.clone());
+                    if let Some(claim) = self.claims.owners.get_mut(id) {
+                        claim.1 = policy.clone();
+                    }
+                }
+                let only_affinity_kept =
+                    traffic.only_affinity() && traffic.affinity() == Some(&policy.affinity);
+                if only_affinity_kept || traffic.apply(&self.claims.defaults) == *policy {
                     return;
                 }
                 let backend = self
@@ -70,7 +89,7 @@ impl Compiler<'_> {
                     .to_owned();
                 let message = format!(
                     "backend {backend} is also routed by Ingress {}/{}, which is older and \
-                     decides its balancing ({}); this Ingress's load-balance, queue and hold \
+                     decides its balancing ({}); this Ingress's load-balance, affinity, queue and hold \
                      settings are ignored for it",
                     owner.namespace, owner.name, policy.algorithm
                 );
@@ -189,6 +208,55 @@ mod tests {
             .map(|d| d.object.id.name.as_str())
             .collect();
         assert_eq!(conflicts, ["new"]);
+    }
+
+    fn with_annotations(mut ingress: Value, annotations: Value) -> Value {
+        ingress["metadata"]["annotations"] = annotations;
+        ingress
+    }
+
+    fn affinity(c: &Compiled, service: &str) -> gateway::balance::Affinity {
+        c.table
+            .backends()
+            .iter()
+            .find(|b| &*b.key().service == service)
+            .map(|b| b.policy().affinity.clone())
+            .unwrap()
+    }
+
+    fn conflicts(c: &Compiled) -> Vec<&str> {
+        c.diagnostics
+            .iter()
+            .filter(|d| d.reason == Reason::BackendSettingsConflict)
+            .map(|d| d.object.id.name.as_str())
+            .collect()
+    }
+
+    #[test]
+    fn the_first_ingress_with_affinity_gives_it_to_a_shared_backend() {
+        let cookie = json!({"nginx.ingress.kubernetes.io/affinity": "cookie"});
+        let hash = json!({"nginx.ingress.kubernetes.io/upstream-hash-by": "$host"});
+        let objects = [
+            service("model"),
+            // The oldest asks nothing, the next one a cookie, the newest a hash.
+            ingress("api", "2025-01-01T00:00:00Z", "/api", "model", Some("ewma")),
+            with_annotations(
+                ingress("ui", "2025-01-02T00:00:00Z", "/ui", "model", None),
+                cookie,
+            ),
+            with_annotations(
+                ingress("batch", "2025-01-03T00:00:00Z", "/batch", "model", None),
+                hash,
+            ),
+        ];
+        let c = compiled(&objects, &CompileOptions::default());
+        assert!(matches!(
+            affinity(&c, "model"),
+            gateway::balance::Affinity::Cookie(_)
+        ));
+        assert_eq!(algorithm(&c, "model"), Algorithm::Ewma);
+        // The cookie applied; the later hash did not, and is reported.
+        assert_eq!(conflicts(&c), ["batch"]);
     }
 
     #[test]

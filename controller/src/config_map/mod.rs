@@ -13,10 +13,11 @@ pub mod registry;
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use gateway::policy::access::{Cidr, parse_cidrs};
-use gateway::policy::{Globals, Policy};
+use gateway::policy::{CustomErrors, Globals, Policy};
 use gateway::settings::ProxySettings;
 use http::{HeaderValue, StatusCode};
 
@@ -148,6 +149,10 @@ const PARSERS: &[(&str, Apply)] = &[
     }),
     ("force-ssl-redirect", |c, v| {
         c.policy.force_ssl_redirect = boolean(v)?;
+        Ok(())
+    }),
+    ("custom-http-errors", |c, v| {
+        c.policy.custom_errors = CustomErrors::parse(v)?.map(Arc::new);
         Ok(())
     }),
     ("disable-access-log", |c, v| {
@@ -428,6 +433,16 @@ mod tests {
     }
 
     #[test]
+    fn custom_http_errors_is_the_global_default() {
+        let r = read(&data(&[("custom-http-errors", "502, 503")]));
+        let codes = r.config.policy.custom_errors.as_ref().unwrap();
+        assert!(codes.contains(502) && codes.contains(503) && !codes.contains(504));
+        let r = read(&data(&[("custom-http-errors", "oops")]));
+        assert_eq!(r.config.policy.custom_errors, None);
+        assert_eq!(r.errors.len(), 1);
+    }
+
+    #[test]
     fn the_registry_and_the_parsers_agree() {
         for pair in registry::KEYS.windows(2) {
             assert!(
@@ -439,7 +454,10 @@ mod tests {
         }
         for (key, _) in PARSERS {
             let known = registry::known(key).map(|k| k.support);
-            assert_eq!(known, Some(Support::Supported), "{key}");
+            assert!(
+                matches!(known, Some(Support::Supported | Support::Differs(_))),
+                "{key}"
+            );
         }
         for k in registry::KEYS
             .iter()

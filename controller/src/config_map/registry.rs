@@ -56,9 +56,9 @@ pub const KEYS: &[Known] = &[
         "the listener's 60 s default applies (set at start-up)",
     ),
     n("compute-full-forwarded-for", HEADERS_PENDING),
-    n(
+    d(
         "custom-http-errors",
-        "not applied yet: errors are answered by the gateway",
+        "the default for Ingresses without the annotation; it applies on routes with a default-backend annotation (there is no --default-backend-service flag yet, so other routes pass upstream errors through)",
     ),
     n("datadog-collector-host", NO_TRACING),
     n("datadog-collector-port", NO_TRACING),

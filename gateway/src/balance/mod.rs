@@ -3,6 +3,9 @@
 //!
 //! - [`Algorithm`]: `round_robin` (the default), ingress-nginx's `ewma`,
 //!   `least_request`, `p2c` and `peak_ewma`, one file each;
+//! - [`affinity`]: stickiness in front of the algorithm: session cookies
+//!   (`affinity: cookie`) and consistent hashing (`upstream-hash-by`) on
+//!   a hash [`ring`];
 //! - [`BackendPolicy`]: a backend's algorithm plus its admission rules:
 //!   a per-endpoint concurrency cap with a FIFO queue (`queue`) and
 //!   holding requests while the backend has no ready endpoint (`hold`).
@@ -12,14 +15,18 @@
 //! They are atomics, so picking never takes a lock, and they stay with an
 //! endpoint across EndpointSlice updates.
 
+pub mod affinity;
 mod decay;
 mod ewma;
+pub mod hash_key;
 pub(crate) mod hold;
 mod least_request;
 mod p2c;
 mod peak_ewma;
 pub(crate) mod queue;
+pub mod ring;
 mod round_robin;
+pub mod session_cookie;
 
 use std::fmt;
 use std::sync::Arc;
@@ -31,6 +38,7 @@ use http::StatusCode;
 use tokio::time::Instant;
 
 use crate::backend::Endpoint;
+pub use affinity::Affinity;
 use decay::Decayed;
 
 /// How a backend spreads requests over its endpoints (the `load-balance`
@@ -126,6 +134,9 @@ pub struct BackendPolicy {
     pub hold: Option<Duration>,
     /// `max-pending`: requests that may be held at once (1000).
     pub max_pending: usize,
+    /// `affinity: cookie` or `upstream-hash-by`: which endpoint a request
+    /// sticks to, before the algorithm picks.
+    pub affinity: Affinity,
 }
 
 impl Default for BackendPolicy {
@@ -138,6 +149,7 @@ impl Default for BackendPolicy {
             overflow_status: StatusCode::SERVICE_UNAVAILABLE,
             hold: None,
             max_pending: 1000,
+            affinity: Affinity::None,
         }
     }
 }

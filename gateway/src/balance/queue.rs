@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
+use super::affinity::{self, Sticky};
 use super::{BackendPolicy, Refused};
 use crate::backend::{Backend, InFlight};
 use crate::metrics::inference::{InferenceStats, Rejection};
@@ -75,12 +76,13 @@ pub(crate) async fn acquire(
     tried: &[SocketAddr],
     deadline: Option<Instant>,
     stats: Option<&InferenceStats>,
+    sticky: &mut Sticky,
 ) -> Result<InFlight, Refused> {
     let gate = backend.gate();
     // A newcomer queues behind waiters rather than taking the slot that
     // was freed for the oldest of them.
     if policy.max_inflight_per_endpoint.is_none() || gate.queued.load(Ordering::SeqCst) == 0 {
-        match look(backend, policy, tried) {
+        match look(backend, policy, tried, sticky) {
             Look::Taken(in_flight) => return Ok(in_flight),
             Look::Exhausted => return Err(Refused::NoEndpoints),
             Look::Busy => {}
@@ -100,7 +102,7 @@ pub(crate) async fn acquire(
     loop {
         let mut woken = pin!(gate.slots.notified());
         woken.as_mut().enable();
-        match look(backend, policy, tried) {
+        match look(backend, policy, tried, sticky) {
             Look::Taken(in_flight) => {
                 if let Some(stats) = stats {
                     stats.queued(started.elapsed());
@@ -133,17 +135,29 @@ fn refuse(refused: Refused, stats: Option<&InferenceStats>) -> Refused {
     refused
 }
 
-/// One look at the current endpoints: the algorithm's pick among the
-/// untried endpoints with a free slot.
-fn look(backend: &Backend, policy: &BackendPolicy, tried: &[SocketAddr]) -> Look {
+/// One look at the current endpoints: the sticky endpoint or the
+/// algorithm's pick among the untried endpoints with a free slot.
+fn look(
+    backend: &Backend,
+    policy: &BackendPolicy,
+    tried: &[SocketAddr],
+    sticky: &mut Sticky,
+) -> Look {
     let set = backend.endpoints();
     let endpoints = set.endpoints();
     let untried = |addr: SocketAddr| !tried.contains(&addr);
+    let mut pick = |eligible: &dyn Fn(&crate::backend::Endpoint) -> bool| {
+        affinity::pick(
+            policy.algorithm,
+            sticky,
+            backend.cursor(),
+            &set,
+            tried,
+            eligible,
+        )
+    };
     let Some(cap) = policy.max_inflight_per_endpoint else {
-        return match policy
-            .algorithm
-            .pick(backend.cursor(), endpoints, |e| untried(e.addr()))
-        {
+        return match pick(&|e| untried(e.addr())) {
             Some(endpoint) => Look::Taken(InFlight::start(endpoint.clone())),
             None => Look::Exhausted,
         };
@@ -152,7 +166,7 @@ fn look(backend: &Backend, policy: &BackendPolicy, tried: &[SocketAddr]) -> Look
     // again, at most once per endpoint.
     for _ in 0..=endpoints.len() {
         let free = |e: &crate::backend::Endpoint| untried(e.addr()) && e.in_flight() < cap;
-        let Some(endpoint) = policy.algorithm.pick(backend.cursor(), endpoints, free) else {
+        let Some(endpoint) = pick(&free) else {
             break;
         };
         if let Some(in_flight) = InFlight::try_start(endpoint, cap) {
@@ -222,7 +236,11 @@ mod tests {
         let policy = backend.policy();
         let mut held = Vec::new();
         for _ in 0..100 {
-            held.push(acquire(&backend, &policy, &[], None, None).await.unwrap());
+            held.push(
+                acquire(&backend, &policy, &[], None, None, &mut Sticky::default())
+                    .await
+                    .unwrap(),
+            );
         }
         assert_eq!(backend.gate().queued(), 0);
         let all: Vec<SocketAddr> = backend
@@ -232,7 +250,9 @@ mod tests {
             .map(|e| e.addr())
             .collect();
         assert_eq!(
-            acquire(&backend, &policy, &all, None, None).await.err(),
+            acquire(&backend, &policy, &all, None, None, &mut Sticky::default())
+                .await
+                .err(),
             Some(Refused::NoEndpoints)
         );
     }
@@ -241,14 +261,17 @@ mod tests {
     async fn waiters_take_freed_slots_in_order() {
         let backend = backend(1, capped(1, 10));
         let policy = backend.policy();
-        let first = acquire(&backend, &policy, &[], None, None).await.unwrap();
+        let first = acquire(&backend, &policy, &[], None, None, &mut Sticky::default())
+            .await
+            .unwrap();
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         for i in 0..3 {
             let backend = backend.clone();
             let policy = policy.clone();
             let tx = tx.clone();
             tokio::spawn(async move {
-                let slot = acquire(&backend, &policy, &[], None, None).await;
+                let slot =
+                    acquire(&backend, &policy, &[], None, None, &mut Sticky::default()).await;
                 let _ = tx.send((i, slot.is_ok()));
                 // Hold the slot a moment, then free it for the next.
                 tokio::time::sleep(Duration::from_millis(10)).await;
@@ -268,15 +291,23 @@ mod tests {
     async fn a_full_queue_and_a_long_wait_are_refused() {
         let backend = backend(1, capped(1, 1));
         let policy = backend.policy();
-        let _slot = acquire(&backend, &policy, &[], None, None).await.unwrap();
+        let _slot = acquire(&backend, &policy, &[], None, None, &mut Sticky::default())
+            .await
+            .unwrap();
         let waiter = {
             let backend = backend.clone();
             let policy = policy.clone();
-            tokio::spawn(async move { acquire(&backend, &policy, &[], None, None).await.err() })
+            tokio::spawn(async move {
+                acquire(&backend, &policy, &[], None, None, &mut Sticky::default())
+                    .await
+                    .err()
+            })
         };
         tokio::time::sleep(Duration::from_millis(1)).await;
         assert_eq!(
-            acquire(&backend, &policy, &[], None, None).await.err(),
+            acquire(&backend, &policy, &[], None, None, &mut Sticky::default())
+                .await
+                .err(),
             Some(Refused::QueueFull)
         );
         let started = Instant::now();
@@ -284,7 +315,16 @@ mod tests {
         assert!(started.elapsed() >= Duration::from_secs(4));
         let deadline = Some(Instant::now() + Duration::from_millis(100));
         assert_eq!(
-            acquire(&backend, &policy, &[], deadline, None).await.err(),
+            acquire(
+                &backend,
+                &policy,
+                &[],
+                deadline,
+                None,
+                &mut Sticky::default()
+            )
+            .await
+            .err(),
             Some(Refused::Deadline)
         );
         assert_eq!(backend.gate().queued(), 0);
@@ -294,12 +334,14 @@ mod tests {
     async fn new_endpoints_release_waiters() {
         let backend = backend(1, capped(1, 10));
         let policy = backend.policy();
-        let _slot = acquire(&backend, &policy, &[], None, None).await.unwrap();
+        let _slot = acquire(&backend, &policy, &[], None, None, &mut Sticky::default())
+            .await
+            .unwrap();
         let waiter = {
             let backend = backend.clone();
             let policy = policy.clone();
             tokio::spawn(async move {
-                acquire(&backend, &policy, &[], None, None)
+                acquire(&backend, &policy, &[], None, None, &mut Sticky::default())
                     .await
                     .map(|f| f.endpoint().addr())
             })
@@ -322,7 +364,9 @@ mod tests {
             let backend = backend.clone();
             let policy = policy.clone();
             tasks.push(tokio::spawn(async move {
-                let slot = acquire(&backend, &policy, &[], None, None).await.unwrap();
+                let slot = acquire(&backend, &policy, &[], None, None, &mut Sticky::default())
+                    .await
+                    .unwrap();
                 let peak = backend
                     .endpoints()
                     .endpoints()

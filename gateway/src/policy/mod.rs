@@ -12,6 +12,7 @@ pub mod access;
 pub mod admission;
 pub mod basic_auth;
 pub mod cors;
+pub mod custom_errors;
 pub mod external_auth;
 pub mod htpasswd;
 pub mod limits;
@@ -22,6 +23,7 @@ use std::sync::Arc;
 use http::header::HeaderValue;
 use http::{StatusCode, Uri};
 
+pub use custom_errors::CustomErrors;
 pub use redirect::Redirect;
 
 /// The path ACME HTTP-01 challenges use; never redirected to HTTPS.
@@ -48,6 +50,9 @@ pub struct Policy {
     pub upstream_vhost: Option<HeaderValue>,
     /// `x-forwarded-prefix` (sent only with `rewrite-target`, as ingress-nginx).
     pub x_forwarded_prefix: Option<HeaderValue>,
+    /// `custom-http-errors`: upstream answers with these codes are replaced
+    /// by the route's default backend's.
+    pub custom_errors: Option<Arc<CustomErrors>>,
 }
 
 impl Default for Policy {
@@ -60,6 +65,7 @@ impl Default for Policy {
             redirect: None,
             upstream_vhost: None,
             x_forwarded_prefix: None,
+            custom_errors: None,
         }
     }
 }

@@ -38,6 +38,7 @@ use super::exchange::Trace;
 use super::stream::{Bounds, StreamClock};
 use crate::backend::{Backend, InFlight};
 use crate::balance;
+use crate::balance::affinity::Sticky;
 use crate::metrics::inference::InferenceStats;
 use crate::settings::ProxySettings;
 use crate::upstream::{self, Conn};
@@ -50,7 +51,8 @@ struct Failure {
 
 /// Forwards `req` to one of `backend`'s endpoints, retrying as the module
 /// docs describe. `progress` is the request body's send record, if it has a
-/// body; `stats` the route's inference series, if recorded.
+/// body; `stats` the route's inference series, if recorded; `sticky` what
+/// the request brings to the backend's affinity, and the cookie it earns.
 pub(crate) async fn forward(
     backend: &Backend,
     req: Request<RequestBody>,
@@ -58,6 +60,7 @@ pub(crate) async fn forward(
     settings: &ProxySettings,
     trace: &mut Trace,
     stats: Option<&Arc<InferenceStats>>,
+    sticky: &mut Sticky,
 ) -> Result<Response<ResponseBody>, ProxyError> {
     let started = Instant::now();
     let deadline = settings.request_deadline.map(|d| started + d);
@@ -76,10 +79,16 @@ pub(crate) async fn forward(
     let mut tried: Vec<SocketAddr> = Vec::new();
     let mut request = req;
     loop {
-        let in_flight =
-            balance::queue::acquire(backend, &policy, &tried, deadline, stats.map(AsRef::as_ref))
-                .await
-                .map_err(refused)?;
+        let in_flight = balance::queue::acquire(
+            backend,
+            &policy,
+            &tried,
+            deadline,
+            stats.map(AsRef::as_ref),
+            sticky,
+        )
+        .await
+        .map_err(refused)?;
         let addr = in_flight.endpoint().addr();
         trace.upstream = Some(addr);
         trace.upstream_started = Some(Instant::now());

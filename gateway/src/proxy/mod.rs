@@ -11,16 +11,21 @@
 //! 4. **admit**: the declared body size, then the route's admission checks
 //!    (CORS preflight, limits, address lists, authentication: see
 //!    [`crate::policy::admission`]);
-//! 5. **rewrite**: turn the client request into the upstream request;
-//! 6. **forward**: pick an endpoint, send, retry where allowed;
-//! 7. **respond**: clean the upstream response head (CORS, HSTS on HTTPS)
-//!    and stream its body back.
+//! 5. **rewrite**: read what the backend's affinity needs (session cookie,
+//!    `upstream-hash-by` key), then turn the client request into the
+//!    upstream request;
+//! 6. **forward**: pick an endpoint (the sticky one first), send, retry
+//!    where allowed; an answer whose status the route's
+//!    `custom-http-errors` lists is replaced by its default backend's;
+//! 7. **respond**: clean the upstream response head (CORS, HSTS on HTTPS,
+//!    a new session cookie) and stream its body back.
 //!
 //! Any phase can end the request with a [`ProxyError`], which is turned
 //! into a response in one place.
 
 mod body;
 mod error;
+mod error_pages;
 mod exchange;
 mod forward;
 mod headers;
@@ -47,6 +52,7 @@ pub(crate) use error::error_page;
 pub use exchange::Observer;
 pub use headers::{X_REQUEST_ID, bench_header_work};
 
+use crate::balance::affinity::Sticky;
 use crate::metrics;
 use crate::policy;
 use crate::policy::admission::{Admitted, AuthClients, Candidate};
@@ -247,7 +253,11 @@ impl Proxy {
             .is_some()
             .then(|| (req.method().clone(), req.uri().clone()));
 
-        // 5. rewrite
+        // 5. rewrite, once the backend's affinity has read the client's
+        // request (session cookie, `upstream-hash-by` key).
+        let https = conn.listener.settings.scheme == Scheme::Https;
+        let mut sticky = Sticky::read(backend, &req, conn.peer.ip(), https, &route.path);
+        let original = error_pages::Original::read(route, &req, conn.peer.ip());
         let (mut upstream_req, progress) = rewrite(req, conn, route, target, request_id);
         if let Some(admission) = &route.admission {
             admission.to_upstream(upstream_req.headers_mut(), admitted.granted);
@@ -264,16 +274,22 @@ impl Proxy {
             &route.settings,
             trace,
             stats,
+            &mut sticky,
         )
         .await;
         let mut response = match (forwarded, error_context) {
-            (Ok(response), _) => response,
+            // 6b. `custom-http-errors`: the default backend's page instead.
+            (Ok(response), _) => {
+                let id = trace.request_id.as_ref();
+                error_pages::replace(table, route, backend, original, response, id).await
+            }
             (Err(error), Some((method, uri))) => error.into_response(conn.peer, &method, &uri),
             (Err(error), None) => return Err(error),
         };
 
         // 7. respond
         headers::to_client(response.headers_mut());
+        sticky.to_client(response.headers_mut());
         if let Some(admission) = &route.admission {
             admission.to_client(admitted.cors_origin, response.headers_mut());
         }

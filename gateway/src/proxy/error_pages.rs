@@ -1,0 +1,177 @@
+//! `custom-http-errors`: when the upstream answers one of the route's
+//! codes, the request is sent again to the route's default backend
+//! (`default-backend`), as ingress-nginx's `@custom_<upstream>_<code>`
+//! location does: path `/`, the client's method and Host, no body, and the
+//! headers the default-backend contract names (`X-Code`, `X-Format`,
+//! `X-Original-URI`, `X-Namespace`, `X-Ingress-Name`, `X-Service-Name`,
+//! `X-Service-Port`, `X-Request-ID`, `X-Forwarded-For`). Its answer goes to
+//! the client with the upstream's status code. If the default backend
+//! cannot answer, the upstream's own answer is sent.
+
+use std::net::IpAddr;
+
+use http::header::{ACCEPT, HOST, HeaderName};
+use http::{HeaderMap, HeaderValue, Method, Request, Response, Uri};
+
+use super::ProxyError;
+use super::body::{RequestBody, ResponseBody};
+use super::exchange::Trace;
+use super::forward;
+use crate::backend::Backend;
+use crate::balance::affinity::Sticky;
+use crate::table::{Route, RouteTable};
+
+static X_CODE: HeaderName = HeaderName::from_static("x-code");
+static X_FORMAT: HeaderName = HeaderName::from_static("x-format");
+static X_ORIGINAL_URI: HeaderName = HeaderName::from_static("x-original-uri");
+static X_NAMESPACE: HeaderName = HeaderName::from_static("x-namespace");
+static X_INGRESS_NAME: HeaderName = HeaderName::from_static("x-ingress-name");
+static X_SERVICE_NAME: HeaderName = HeaderName::from_static("x-service-name");
+static X_SERVICE_PORT: HeaderName = HeaderName::from_static("x-service-port");
+static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+
+/// What the error page request needs from the client's request, kept
+/// before the request is taken apart; only for routes that replace errors.
+#[derive(Debug)]
+pub(crate) struct Original {
+    method: Method,
+    uri: Uri,
+    host: Option<HeaderValue>,
+    accept: Option<HeaderValue>,
+    client: IpAddr,
+}
+
+impl Original {
+    /// Keeps what an error page would need, if `route` replaces errors and
+    /// has a default backend to ask.
+    pub(crate) fn read<B>(route: &Route, req: &Request<B>, client: IpAddr) -> Option<Self> {
+        route.policy.custom_errors.as_ref()?;
+        route.fallback?;
+        Some(Self {
+            method: req.method().clone(),
+            uri: req.uri().clone(),
+            host: req.headers().get(HOST).cloned(),
+            accept: req.headers().get(ACCEPT).cloned(),
+            client,
+        })
+    }
+}
+
+/// The error-page phase: `response` from `backend`, or the default
+/// backend's answer in its place when the route replaces its status.
+pub(crate) async fn replace(
+    table: &RouteTable,
+    route: &Route,
+    backend: &Backend,
+    original: Option<Original>,
+    response: Response<ResponseBody>,
+    request_id: Option<&HeaderValue>,
+) -> Response<ResponseBody> {
+    let status = response.status();
+    let (Some(original), Some(codes), Some(fallback)) = (
+        original,
+        route.policy.custom_errors.as_ref(),
+        route.fallback.and_then(|id| table.backend(id)),
+    ) else {
+        return response;
+    };
+    // The default backend's own errors are its answer (nginx turns
+    // interception off in the error location).
+    if !codes.contains(status.as_u16()) || std::ptr::eq(&**fallback, backend) {
+        return response;
+    }
+    let req = error_request(&original, route, backend, status.as_u16(), request_id);
+    match ask(fallback, req, route).await {
+        Ok(mut page) => {
+            *page.status_mut() = status;
+            page
+        }
+        Err(error) => {
+            tracing::debug!(%error, backend = fallback.name(), "custom-http-errors: the default backend did not answer");
+            response
+        }
+    }
+}
+
+/// Sends the error page request like any other, retries included, without
+/// touching the main request's trace or session.
+async fn ask(
+    fallback: &Backend,
+    req: Request<RequestBody>,
+    route: &Route,
+) -> Result<Response<ResponseBody>, ProxyError> {
+    let mut trace = Trace::default();
+    let mut sticky = Sticky::default();
+    forward::forward(
+        fallback,
+        req,
+        None,
+        &route.settings,
+        &mut trace,
+        None,
+        &mut sticky,
+    )
+    .await
+}
+
+/// The request ingress-nginx's error location sends.
+fn error_request(
+    original: &Original,
+    route: &Route,
+    backend: &Backend,
+    code: u16,
+    request_id: Option<&HeaderValue>,
+) -> Request<RequestBody> {
+    let mut req = Request::new(RequestBody::empty());
+    *req.method_mut() = original.method.clone();
+    *req.uri_mut() = Uri::from_static("/");
+    let headers = req.headers_mut();
+    if let Some(host) = &original.host {
+        headers.insert(HOST, host.clone());
+    }
+    headers.insert(X_CODE.clone(), HeaderValue::from(code));
+    set(headers, &X_FORMAT, original.accept.clone());
+    let request_uri = original.uri.path_and_query().map_or("/", |pq| pq.as_str());
+    set(
+        headers,
+        &X_ORIGINAL_URI,
+        HeaderValue::from_str(request_uri).ok(),
+    );
+    if let Some(source) = &route.source {
+        set(
+            headers,
+            &X_NAMESPACE,
+            HeaderValue::from_str(&source.namespace).ok(),
+        );
+        set(
+            headers,
+            &X_INGRESS_NAME,
+            HeaderValue::from_str(&source.name).ok(),
+        );
+    }
+    let key = backend.key();
+    set(
+        headers,
+        &X_SERVICE_NAME,
+        HeaderValue::from_str(&key.service).ok(),
+    );
+    set(
+        headers,
+        &X_SERVICE_PORT,
+        HeaderValue::from_str(&key.port).ok(),
+    );
+    set(headers, &super::X_REQUEST_ID, request_id.cloned());
+    let client = original.client.to_canonical().to_string();
+    set(
+        headers,
+        &X_FORWARDED_FOR,
+        HeaderValue::from_str(&client).ok(),
+    );
+    req
+}
+
+fn set(headers: &mut HeaderMap, name: &HeaderName, value: Option<HeaderValue>) {
+    if let Some(value) = value {
+        headers.insert(name.clone(), value);
+    }
+}
