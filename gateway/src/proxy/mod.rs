@@ -11,10 +11,12 @@
 //! 4. **admit**: the declared body size, then the route's admission checks
 //!    (CORS preflight, limits, address lists, authentication: see
 //!    [`crate::policy::admission`]);
-//! 5. **rewrite**: turn the client request into the upstream request;
+//! 5. **rewrite**: turn the client request into the upstream request, for
+//!    the route's backend protocol (see [`protocol`]);
 //! 6. **forward**: pick an endpoint, send, retry where allowed;
 //! 7. **respond**: clean the upstream response head (CORS, HSTS on HTTPS)
-//!    and stream its body back.
+//!    and stream its body back, or splice an upgraded connection (see
+//!    [`upgrade`]).
 //!
 //! Any phase can end the request with a [`ProxyError`], which is turned
 //! into a response in one place.
@@ -25,7 +27,9 @@ mod exchange;
 mod forward;
 mod headers;
 mod inspect;
+mod protocol;
 mod stream;
+mod upgrade;
 
 use std::borrow::Cow;
 use std::net::SocketAddr;
@@ -150,7 +154,10 @@ impl Proxy {
         };
         let served = conn.served.fetch_add(1, Ordering::Relaxed) + 1;
         // HTTP/2 has no Connection header; its requests are streams.
-        if !conn.http2 && served >= conn.listener.settings.keepalive_requests {
+        if !conn.http2
+            && served >= conn.listener.settings.keepalive_requests
+            && response.status() != StatusCode::SWITCHING_PROTOCOLS
+        {
             response
                 .headers_mut()
                 .insert(CONNECTION, HeaderValue::from_static("close"));
@@ -171,7 +178,7 @@ impl Proxy {
         &self,
         table: &RouteTable,
         conn: &ConnInfo,
-        req: Request<Incoming>,
+        mut req: Request<Incoming>,
         trace: &mut Trace,
     ) -> Result<Response<ResponseBody>, ProxyError> {
         // 0. the ConfigMap's `block-cidrs`, before anything else.
@@ -227,8 +234,15 @@ impl Proxy {
             .is_some()
             .then(|| (req.method().clone(), req.uri().clone()));
 
-        // 5. rewrite
+        // 5. rewrite, for the route's backend protocol
+        let mut client_upgrade = upgrade::take(&mut req);
         let (mut upstream_req, progress) = rewrite(req, conn, route, target, request_id);
+        let wire = protocol::prepare(
+            &mut upstream_req,
+            &mut client_upgrade,
+            &route.settings,
+            conn.listener.settings.scheme,
+        )?;
         if let Some(admission) = &route.admission {
             admission.to_upstream(upstream_req.headers_mut(), admitted.granted);
         }
@@ -239,6 +253,7 @@ impl Proxy {
         let stats = table.inference(found.id);
         let forwarded = forward::forward(
             backend,
+            &wire,
             upstream_req,
             progress,
             &route.settings,
@@ -254,6 +269,7 @@ impl Proxy {
 
         // 7. respond
         headers::to_client(response.headers_mut());
+        upgrade::splice(client_upgrade, &mut response, &route.settings);
         if let Some(admission) = &route.admission {
             admission.to_client(admitted.cors_origin, response.headers_mut());
         }
