@@ -350,51 +350,20 @@ async fn h2_client(
 
 /// A WebSocket-style upgrade: the upstream answers 101 and echoes bytes;
 /// the client sees 101 with the upgrade headers, and bytes go both ways.
-/// The 101 is counted in the request metrics.
+/// The 101 is counted in the request metrics. With 1 s read/send
+/// timeouts, an idle upgraded connection is closed.
 #[tokio::test]
 async fn websocket_upgrade_is_spliced() {
-    let listener = TcpListener::bind(SocketAddr::from(([127, 0, 152, 1], 0)))
-        .await
-        .unwrap();
-    let upstream_addr = listener.local_addr().unwrap();
-    let echo = tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let head = read_head(&mut stream).await;
-                if !head.to_ascii_lowercase().contains("upgrade: websocket") {
-                    let _ = stream.write_all(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n").await;
-                    return;
-                }
-                let _ = stream
-                    .write_all(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
-                    .await;
-                let mut buf = [0u8; 1024];
-                while let Ok(n) = stream.read(&mut buf).await {
-                    if n == 0 || stream.write_all(&buf[..n]).await.is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-    });
+    let (upstream_addr, echo) = websocket_echo(SocketAddr::from(([127, 0, 152, 1], 0))).await;
     let docs = {
         let mut docs = service_at("p", "ws-svc", &[upstream_addr]);
         docs.push(ingress("ws", "ws.test", "ws-svc", &[]).build());
+        let timeouts = [("proxy-read-timeout", "1"), ("proxy-send-timeout", "1")];
+        docs.push(ingress("ws-idle", "ws-idle.test", "ws-svc", &timeouts).build());
         docs
     };
     let s = Setup::start_with(&docs, &["--enable-metrics"]).await;
-    let mut client = TcpStream::connect(s.http()).await.unwrap();
-    client
-        .write_all(b"GET /chat HTTP/1.1\r\nHost: ws.test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
-        .await
-        .unwrap();
-    let head = tokio::time::timeout(WAIT, read_head(&mut client))
-        .await
-        .expect("the 101 in time");
-    let lower = head.to_ascii_lowercase();
-    assert!(lower.starts_with("http/1.1 101"), "{head}");
-    assert!(lower.contains("upgrade: websocket"), "{head}");
-    assert!(lower.contains("connection: upgrade"), "{head}");
+    let mut client = upgrade(s.http(), "ws.test").await;
     for message in [&b"hello"[..], b"second message"] {
         client.write_all(message).await.unwrap();
         let mut echoed = vec![0u8; message.len()];
@@ -419,7 +388,66 @@ async fn websocket_upgrade_is_spliced() {
         }
     })
     .await;
+
+    let mut idle = upgrade(s.http(), "ws-idle.test").await;
+    idle.write_all(b"ping").await.unwrap();
+    let mut echoed = [0u8; 4];
+    tokio::time::timeout(WAIT, idle.read_exact(&mut echoed))
+        .await
+        .expect("the echo in time")
+        .unwrap();
+    let mut rest = [0u8; 16];
+    let read = tokio::time::timeout(WAIT, idle.read(&mut rest))
+        .await
+        .expect("the idle connection closed in time");
+    assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
     echo.abort();
+}
+
+/// Sends a WebSocket upgrade for `host` and returns the connection after
+/// checking the 101 head.
+async fn upgrade(gateway: SocketAddr, host: &str) -> TcpStream {
+    let mut client = TcpStream::connect(gateway).await.unwrap();
+    let request = format!(
+        "GET /chat HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+    );
+    client.write_all(request.as_bytes()).await.unwrap();
+    let head = tokio::time::timeout(WAIT, read_head(&mut client))
+        .await
+        .expect("the 101 in time");
+    let lower = head.to_ascii_lowercase();
+    assert!(lower.starts_with("http/1.1 101"), "{head}");
+    assert!(lower.contains("upgrade: websocket"), "{head}");
+    assert!(lower.contains("connection: upgrade"), "{head}");
+    client
+}
+
+/// A raw upstream that answers a WebSocket upgrade with 101 and then
+/// echoes every byte.
+async fn websocket_echo(bind: SocketAddr) -> (SocketAddr, JoinHandle<()>) {
+    let listener = TcpListener::bind(bind).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let head = read_head(&mut stream).await;
+                if !head.to_ascii_lowercase().contains("upgrade: websocket") {
+                    let refusal = b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n";
+                    let _ = stream.write_all(refusal).await;
+                    return;
+                }
+                let switching = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n";
+                let _ = stream.write_all(switching).await;
+                let mut buf = [0u8; 1024];
+                while let Ok(n) = stream.read(&mut buf).await {
+                    if n == 0 || stream.write_all(&buf[..n]).await.is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    (addr, task)
 }
 
 /// Reads an HTTP head (up to the blank line) byte by byte.

@@ -291,10 +291,7 @@ pub const ANNOTATIONS: &[Known] = &[
         "HTTP/1.1 upstream always (ingress-nginx's default); 1.0 is accepted and served over 1.1",
     ),
     i("proxy-max-temp-file-size", BUFFERS),
-    d(
-        "proxy-next-upstream",
-        "a response status is retried only for requests without a body (a streamed body cannot be sent twice)",
-    ),
+    s("proxy-next-upstream"),
     s("proxy-next-upstream-timeout"),
     s("proxy-next-upstream-tries"),
     s("proxy-read-timeout"),
