@@ -57,6 +57,8 @@ enum Speaks {
     /// HTTP/2 with prior knowledge over TCP (h2c), answering like a gRPC
     /// server: a body, then `grpc-status` and `grpc-message` trailers.
     Grpc,
+    /// The same over TLS (ALPN `h2`) with this certificate.
+    Grpcs(IssuedCert),
 }
 
 impl Upstream {
@@ -66,7 +68,8 @@ impl Upstream {
         let hits = Arc::new(AtomicUsize::new(0));
         let counter = hits.clone();
         let tls = match &speaks {
-            Speaks::Https(cert) => Some(acceptor(cert)),
+            Speaks::Https(cert) => Some(acceptor(cert, b"http/1.1")),
+            Speaks::Grpcs(cert) => Some(acceptor(cert, b"h2")),
             _ => None,
         };
         let task = tokio::spawn(async move {
@@ -84,6 +87,14 @@ impl Upstream {
                     });
                     match (speaks, tls) {
                         (Speaks::Grpc, _) => {
+                            let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                                .serve_connection(TokioIo::new(stream), service)
+                                .await;
+                        }
+                        (Speaks::Grpcs(_), Some(tls)) => {
+                            let Ok(stream) = tls.accept(stream).await else {
+                                return;
+                            };
                             let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
                                 .serve_connection(TokioIo::new(stream), service)
                                 .await;
@@ -166,19 +177,20 @@ fn header(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-fn acceptor(cert: &IssuedCert) -> tokio_rustls::TlsAcceptor {
+fn acceptor(cert: &IssuedCert, alpn: &[u8]) -> tokio_rustls::TlsAcceptor {
     let chain: Vec<CertificateDer<'static>> =
         CertificateDer::pem_slice_iter(cert.cert_pem.as_bytes())
             .collect::<Result<_, _>>()
             .unwrap();
     let key = PrivateKeyDer::from_pem_slice(cert.key_pem.as_bytes()).unwrap();
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .unwrap()
         .with_no_client_auth()
         .with_single_cert(chain, key)
         .unwrap();
+    config.alpn_protocols = vec![alpn.to_vec()];
     tokio_rustls::TlsAcceptor::from(Arc::new(config))
 }
 
@@ -270,29 +282,50 @@ async fn https_upstream_with_and_without_verification() {
 }
 
 /// A gRPC unary call over h2 (TLS listener, ALPN) reaches an h2c upstream
-/// with `te: trailers` and its authority; the body, `grpc-status` and
-/// `grpc-message` trailers come back to the client.
+/// (`GRPC`) or an h2-over-TLS one (`GRPCS`) with `te: trailers` and its
+/// authority; the body, `grpc-status` and `grpc-message` trailers come
+/// back to the client.
 #[tokio::test]
-async fn grpc_over_h2c_keeps_trailers() {
-    let upstream = Upstream::start(
+async fn grpc_keeps_trailers() {
+    let ca = TestCa::new();
+    let h2c = Upstream::start(
         SocketAddr::from(([127, 0, 151, 1], 0)),
         Speaks::Grpc,
         StatusCode::OK,
     )
     .await;
-    let ca = TestCa::new();
-    let mut docs = service_at("p", "grpc-svc", &[upstream.addr]);
-    docs.push(tls_secret("p", "grpc-cert", &ca.issue(&["grpc.test"], 30)));
+    let h2 = Upstream::start(
+        SocketAddr::from(([127, 0, 151, 2], 0)),
+        Speaks::Grpcs(ca.issue(&["grpc.internal"], 30)),
+        StatusCode::OK,
+    )
+    .await;
+    let mut docs = service_at("p", "grpc-svc", &[h2c.addr]);
+    docs.extend(service_at("p", "grpcs-svc", &[h2.addr]));
+    docs.push(tls_secret("p", "grpc-cert", &ca.issue(&["grpc.test", "grpcs.test"], 30)));
     docs.push(
         ingress("grpc", "grpc.test", "grpc-svc", &[("backend-protocol", "GRPC")])
             .tls(&["grpc.test"], "grpc-cert")
             .build(),
     );
+    docs.push(
+        ingress("grpcs", "grpcs.test", "grpcs-svc", &[("backend-protocol", "GRPCS")])
+            .tls(&["grpcs.test"], "grpc-cert")
+            .build(),
+    );
     let s = Setup::start(&docs).await;
-    let mut sender = h2_client(s.gateway.https_addr(), &ca).await;
+    for (host, upstream) in [("grpc.test", &h2c), ("grpcs.test", &h2)] {
+        unary_call(s.gateway.https_addr(), &ca, host).await;
+        assert_eq!(upstream.hits(), 1, "{host}");
+    }
+}
+
+/// One gRPC call to `host` through the gateway, checking what came back.
+async fn unary_call(gateway: SocketAddr, ca: &TestCa, host: &str) {
+    let mut sender = h2_client(gateway, ca, host).await;
     // A gRPC message: not compressed, 5 bytes long.
     let message = Bytes::from_static(b"\x00\x00\x00\x00\x05hello");
-    let request = Request::post("https://grpc.test/echo.Echo/Say")
+    let request = Request::post(format!("https://{host}/echo.Echo/Say"))
         .header("content-type", "application/grpc")
         .header("te", "trailers")
         .body(Full::new(message.clone()))
@@ -306,7 +339,7 @@ async fn grpc_over_h2c_keeps_trailers() {
     let headers = response.headers().clone();
     assert_eq!(headers["content-type"], "application/grpc");
     assert_eq!(headers["x-seen-te"], "trailers");
-    assert_eq!(headers["x-seen-authority"], "grpc.test");
+    assert_eq!(headers["x-seen-authority"], host);
     let collected = tokio::time::timeout(WAIT, response.into_body().collect())
         .await
         .expect("the body in time")
@@ -315,13 +348,13 @@ async fn grpc_over_h2c_keeps_trailers() {
     assert_eq!(collected.to_bytes(), message);
     assert_eq!(trailers["grpc-status"], "7");
     assert_eq!(trailers["grpc-message"], "denied%20by%20test");
-    assert_eq!(upstream.hits(), 1);
 }
 
-/// An HTTP/2 client over TLS trusting `ca`.
+/// An HTTP/2 client over TLS to `host` at `addr`, trusting `ca`.
 async fn h2_client(
     addr: SocketAddr,
     ca: &TestCa,
+    host: &str,
 ) -> hyper::client::conn::http2::SendRequest<Full<Bytes>> {
     let mut roots = rustls::RootCertStore::empty();
     for cert in CertificateDer::pem_slice_iter(ca.pem().as_bytes()) {
@@ -335,7 +368,7 @@ async fn h2_client(
         .with_no_client_auth();
     config.alpn_protocols = vec![b"h2".to_vec()];
     let tcp = TcpStream::connect(addr).await.unwrap();
-    let name = rustls::pki_types::ServerName::try_from("grpc.test").unwrap();
+    let name = rustls::pki_types::ServerName::try_from(host.to_owned()).unwrap();
     let tls = tokio_rustls::TlsConnector::from(Arc::new(config))
         .connect(name, tcp)
         .await
