@@ -250,7 +250,10 @@ mod tests {
 
     #[test]
     fn protocols_parse_as_ingress_nginx_names() {
-        assert_eq!(BackendProtocol::parse("grpcs"), Some(BackendProtocol::Grpcs));
+        assert_eq!(
+            BackendProtocol::parse("grpcs"),
+            Some(BackendProtocol::Grpcs)
+        );
         assert_eq!(
             BackendProtocol::parse("AUTO_HTTP"),
             Some(BackendProtocol::AutoHttp)

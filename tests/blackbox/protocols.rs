@@ -253,7 +253,15 @@ async fn https_upstream_with_and_without_verification() {
         list
     };
     docs.push(ingress("plain", "plain.test", "tls-svc", &[]).build());
-    docs.push(ingress("https", "https.test", "tls-svc", &[("backend-protocol", "HTTPS")]).build());
+    docs.push(
+        ingress(
+            "https",
+            "https.test",
+            "tls-svc",
+            &[("backend-protocol", "HTTPS")],
+        )
+        .build(),
+    );
     docs.push(ingress("right", "right.test", "tls-svc", &with_secret("p/right-ca")).build());
     docs.push(ingress("wrong", "wrong.test", "tls-svc", &with_secret("p/wrong-ca")).build());
     docs.push(ingress("missing", "missing.test", "tls-svc", &with_secret("p/nope")).build());
@@ -278,7 +286,11 @@ async fn https_upstream_with_and_without_verification() {
     assert_eq!(get(http, "foreign.test", "/").await.status, 503);
     // Plain HTTP to a TLS endpoint fails as a bad gateway.
     assert_eq!(get(http, "plain.test", "/").await.status, 502);
-    assert!(s.gateway.logs().contains("proxy-ssl-secret p/nope not found"));
+    assert!(
+        s.gateway
+            .logs()
+            .contains("proxy-ssl-secret p/nope not found")
+    );
 }
 
 /// A gRPC unary call over h2 (TLS listener, ALPN) reaches an h2c upstream
@@ -302,16 +314,30 @@ async fn grpc_keeps_trailers() {
     .await;
     let mut docs = service_at("p", "grpc-svc", &[h2c.addr]);
     docs.extend(service_at("p", "grpcs-svc", &[h2.addr]));
-    docs.push(tls_secret("p", "grpc-cert", &ca.issue(&["grpc.test", "grpcs.test"], 30)));
+    docs.push(tls_secret(
+        "p",
+        "grpc-cert",
+        &ca.issue(&["grpc.test", "grpcs.test"], 30),
+    ));
     docs.push(
-        ingress("grpc", "grpc.test", "grpc-svc", &[("backend-protocol", "GRPC")])
-            .tls(&["grpc.test"], "grpc-cert")
-            .build(),
+        ingress(
+            "grpc",
+            "grpc.test",
+            "grpc-svc",
+            &[("backend-protocol", "GRPC")],
+        )
+        .tls(&["grpc.test"], "grpc-cert")
+        .build(),
     );
     docs.push(
-        ingress("grpcs", "grpcs.test", "grpcs-svc", &[("backend-protocol", "GRPCS")])
-            .tls(&["grpcs.test"], "grpc-cert")
-            .build(),
+        ingress(
+            "grpcs",
+            "grpcs.test",
+            "grpcs-svc",
+            &[("backend-protocol", "GRPCS")],
+        )
+        .tls(&["grpcs.test"], "grpc-cert")
+        .build(),
     );
     let s = Setup::start(&docs).await;
     for (host, upstream) in [("grpc.test", &h2c), ("grpcs.test", &h2)] {

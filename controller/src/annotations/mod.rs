@@ -391,7 +391,10 @@ mod tests {
             ("proxy-next-upstream", "sometimes"),
         ]);
         assert_eq!(bad.proxy, ProxySettings::default());
-        assert_eq!(error_keys(&bad), ["proxy-next-upstream", "backend-protocol"]);
+        assert_eq!(
+            error_keys(&bad),
+            ["proxy-next-upstream", "backend-protocol"]
+        );
     }
 
     #[test]

@@ -12,8 +12,9 @@ use super::{AnnotationError, error};
 
 /// `backend-protocol`: `HTTP`, `HTTPS`, `GRPC`, `GRPCS` or `AUTO_HTTP`.
 pub(crate) fn backend_protocol(value: &str) -> Result<BackendProtocol, String> {
-    BackendProtocol::parse(value)
-        .ok_or_else(|| "must be HTTP, HTTPS, GRPC, GRPCS or AUTO_HTTP (FCGI is not supported)".to_owned())
+    BackendProtocol::parse(value).ok_or_else(|| {
+        "must be HTTP, HTTPS, GRPC, GRPCS or AUTO_HTTP (FCGI is not supported)".to_owned()
+    })
 }
 
 /// `proxy-next-upstream`: space-separated nginx conditions (`error`,
@@ -146,9 +147,18 @@ mod tests {
         let (off, ni) = next_upstream("off").unwrap();
         assert_eq!(off, NextUpstream::off());
         assert!(!ni);
-        let (all, _) = next_upstream("invalid_header http_500 http_502 http_504 http_403 http_404 http_429").unwrap();
+        let (all, _) =
+            next_upstream("invalid_header http_500 http_502 http_504 http_403 http_404 http_429")
+                .unwrap();
         assert!(all.invalid_header && all.retries_status(http::StatusCode::TOO_MANY_REQUESTS));
-        for bad in ["", "http_501", "error sometimes", "off error", "http_", "ERROR"] {
+        for bad in [
+            "",
+            "http_501",
+            "error sometimes",
+            "off error",
+            "http_",
+            "ERROR",
+        ] {
             assert!(next_upstream(bad).is_err(), "{bad:?}");
         }
         assert_eq!(next_upstream_timeout("0"), Ok(None));

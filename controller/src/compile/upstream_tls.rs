@@ -19,7 +19,11 @@ pub(crate) fn build(
     ingress: &NsName,
     spec: &UpstreamTlsSpec,
 ) -> Result<Arc<UpstreamTls>, String> {
-    let namespace = spec.secret.namespace.as_deref().unwrap_or(&ingress.namespace);
+    let namespace = spec
+        .secret
+        .namespace
+        .as_deref()
+        .unwrap_or(&ingress.namespace);
     let id = NsName::new(namespace.to_owned(), spec.secret.name.clone());
     if namespace != ingress.namespace {
         return Err(format!(
