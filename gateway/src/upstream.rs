@@ -213,6 +213,14 @@ impl ConnPool {
         }
     }
 
+    /// Drops a connection that turned out unusable; a shared HTTP/2 one
+    /// stops being shared, so the next request opens a new one.
+    pub(crate) fn discard(&self, conn: Conn) {
+        if conn.key.http2 {
+            lock(&self.shared).retain(|c| c.key != conn.key);
+        }
+    }
+
     /// Makes a new HTTP/2 connection the shared one for its wire.
     fn share(&self, conn: &Conn) {
         let Sender::Http2(sender) = &conn.sender else {
@@ -310,4 +318,74 @@ where
         }
     });
     Ok(Sender::Http1(sender))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An HTTP/1.1 connection over an in-memory pipe, on `wire`.
+    async fn conn(wire: &Wire) -> (Conn, tokio::io::DuplexStream) {
+        let (client, server) = tokio::io::duplex(1024);
+        let sender = handshake(
+            SocketAddr::from(([127, 0, 0, 1], 1)),
+            TokioIo::new(client),
+            false,
+        )
+        .await
+        .unwrap();
+        let conn = Conn {
+            sender,
+            key: wire.key(),
+            created: Instant::now(),
+            served: 0,
+            reused: false,
+        };
+        (conn, server)
+    }
+
+    #[tokio::test]
+    async fn idle_connections_are_reused_only_on_their_wire() {
+        let settings = PoolSettings::default();
+        let pool = ConnPool::default();
+        let plain = Wire {
+            http2: false,
+            tls: None,
+        };
+        let tls = Wire {
+            http2: false,
+            tls: UpstreamTls::insecure(),
+        };
+        let (first, _server) = conn(&plain).await;
+        // Let the connection task start, so the handle reports ready.
+        tokio::task::yield_now().await;
+        pool.checkin(first, &settings);
+        assert!(pool.checkout(&tls, &settings).is_none());
+        let reused = pool
+            .checkout(&plain, &settings)
+            .expect("the idle connection");
+        assert!(reused.reused);
+        assert!(pool.checkout(&plain, &settings).is_none());
+    }
+
+    #[test]
+    fn wires_differ_by_version_and_tls_settings() {
+        let tls = UpstreamTls::insecure();
+        let plain = Wire {
+            http2: false,
+            tls: None,
+        };
+        let h2 = Wire {
+            http2: true,
+            tls: None,
+        };
+        let secure = Wire {
+            http2: false,
+            tls: tls.clone(),
+        };
+        let same = Wire { http2: false, tls };
+        assert_ne!(plain.key(), h2.key());
+        assert_ne!(plain.key(), secure.key());
+        assert_eq!(secure.key(), same.key());
+    }
 }

@@ -197,7 +197,10 @@ impl Attempt<'_> {
                 Err(mut error) => match error.take_message() {
                     // A pooled connection the upstream closed while it idled:
                     // nothing was sent, so take a fresh connection.
-                    Some(unsent) if conn.reused => req = unsent,
+                    Some(unsent) if conn.reused => {
+                        endpoint.pool.discard(conn);
+                        req = unsent;
+                    }
                     unsent => {
                         in_flight.fail();
                         return Err(Failure {

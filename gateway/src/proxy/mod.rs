@@ -269,13 +269,13 @@ impl Proxy {
 
         // 7. respond
         headers::to_client(response.headers_mut());
-        upgrade::splice(client_upgrade, &mut response, &route.settings);
         if let Some(admission) = &route.admission {
             admission.to_client(admitted.cors_origin, response.headers_mut());
         }
         if let Some(permit) = admitted.permit {
             response.body_mut().hold(permit);
         }
+        upgrade::splice(client_upgrade, &mut response, &route.settings);
         if found.tls
             && conn.listener.settings.scheme == Scheme::Https
             && let Some(hsts) = &table.globals().hsts

@@ -3,7 +3,8 @@
 //! the `Upgrade` header goes upstream, and on `101 Switching Protocols`
 //! both connections are spliced together until one side closes or no byte
 //! moves either way for the shorter of `proxy-read-timeout` and
-//! `proxy-send-timeout` (nginx re-arms both timers on any traffic).
+//! `proxy-send-timeout` (nginx re-arms both timers on any traffic). The
+//! client's `limit-connections` slot is held until the tunnel ends.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -69,9 +70,14 @@ pub(crate) fn splice(
     let headers = response.headers_mut();
     headers.insert(UPGRADE, protocol);
     headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
-    let upstream = hyper::upgrade::on(response);
+    let upstream = hyper::upgrade::on(&mut *response);
     let idle = settings.read_timeout.min(settings.send_timeout);
-    tokio::spawn(tunnel(client.on, upstream, idle));
+    // The client's `limit-connections` slot lasts as long as the tunnel.
+    let permit = response.body_mut().take_permit();
+    tokio::spawn(async move {
+        tunnel(client.on, upstream, idle).await;
+        drop(permit);
+    });
 }
 
 /// Copies both ways until either side ends or `idle` passes without a byte.
