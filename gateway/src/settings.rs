@@ -147,6 +147,9 @@ pub struct ProxySettings {
     pub next_upstream: NextUpstream,
     /// `backend-protocol`: HTTP (default), HTTPS, GRPC, GRPCS or AUTO_HTTP.
     pub protocol: BackendProtocol,
+    /// `proxy-http-version: 1.0`: HTTP/1.0 requests with `Connection:
+    /// close` to the upstream (default 1.1, with keep-alive).
+    pub http_10: bool,
     /// `proxy-ssl-*`: TLS to the upstream when the protocol uses it;
     /// `None`: nginx's defaults (no verification, no SNI).
     pub upstream_tls: Option<Arc<UpstreamTls>>,
@@ -179,6 +182,7 @@ impl Default for ProxySettings {
             retry_non_idempotent: false,
             next_upstream: NextUpstream::default(),
             protocol: BackendProtocol::Http,
+            http_10: false,
             upstream_tls: None,
             pool: PoolSettings::default(),
             first_byte_timeout: None,

@@ -134,6 +134,8 @@ async fn answer(
     status: StatusCode,
 ) -> Result<Response<Answer>, Infallible> {
     let http2 = req.version() == hyper::Version::HTTP_2;
+    let version = format!("{:?}", req.version());
+    let connection = header(req.headers(), "connection");
     let te = header(req.headers(), "te");
     let content_type = header(req.headers(), "content-type");
     let authority = req.uri().authority().map(|a| a.to_string());
@@ -163,6 +165,8 @@ async fn answer(
         let seen = json!({
             "backend": addr.to_string(),
             "content_type": content_type,
+            "version": version,
+            "connection": connection,
         });
         Response::new(Full::new(Bytes::from(seen.to_string())).boxed())
     };
@@ -523,7 +527,8 @@ async fn read_head(stream: &mut TcpStream) -> String {
 }
 
 /// `proxy-next-upstream: error timeout http_503` sends a GET answered 503
-/// to the other endpoint; with `off`, the 503 is the answer.
+/// to the other endpoint; with `off`, the 503 is the answer. Also
+/// `proxy-http-version: 1.0` on the same upstreams.
 #[tokio::test]
 async fn next_upstream_on_503_and_off() {
     let failing = Upstream::start(
@@ -550,6 +555,16 @@ async fn next_upstream_on_503_and_off() {
         .build(),
     );
     docs.push(ingress("off", "off.test", "pair", &[("proxy-next-upstream", "off")]).build());
+    docs.push(
+        ingress(
+            "old",
+            "old.test",
+            "healthy",
+            &[("proxy-http-version", "1.0")],
+        )
+        .build(),
+    );
+    docs.extend(service_at("p", "healthy", &[healthy.addr]));
     let s = Setup::start(&docs).await;
     let http = s.http();
     // Round robin alternates: in four requests each endpoint comes first
@@ -568,4 +583,14 @@ async fn next_upstream_on_503_and_off() {
     assert!(statuses.contains(&503), "{statuses:?}");
     assert!(statuses.contains(&200), "{statuses:?}");
     assert_eq!(failing.hits() - before, 2, "{statuses:?}");
+
+    // `proxy-http-version: 1.0` (here, with the healthy endpoint alone).
+    let old = get(http, "old.test", "/").await;
+    assert_eq!(old.status, 200);
+    assert_eq!(old.json()["version"], "HTTP/1.0");
+    assert_eq!(old.json()["connection"], "close");
+    assert_eq!(
+        get(http, "retry.test", "/").await.json()["version"],
+        "HTTP/1.1"
+    );
 }

@@ -111,7 +111,7 @@ pub struct IngressAnnotations {
 type Apply<T> = fn(&mut T, &str) -> Result<(), String>;
 
 /// The proxy annotations (without prefix) and their parsers.
-const PROXY_ANNOTATIONS: [(&str, Apply<ProxySettings>); 8] = [
+const PROXY_ANNOTATIONS: [(&str, Apply<ProxySettings>); 9] = [
     ("proxy-connect-timeout", |s, v| {
         s.connect_timeout = seconds(v)?;
         Ok(())
@@ -146,6 +146,10 @@ const PROXY_ANNOTATIONS: [(&str, Apply<ProxySettings>); 8] = [
     }),
     ("backend-protocol", |s, v| {
         s.protocol = upstream::backend_protocol(v)?;
+        Ok(())
+    }),
+    ("proxy-http-version", |s, v| {
+        s.http_10 = upstream::http_10(v)?;
         Ok(())
     }),
 ];
@@ -381,11 +385,13 @@ mod tests {
             ("backend-protocol", "GRPCS"),
             ("proxy-next-upstream", "error http_503 non_idempotent"),
             ("proxy-next-upstream-timeout", "7"),
+            ("proxy-http-version", "1.0"),
         ]);
         assert!(p.errors.is_empty(), "{:?}", p.errors);
         assert_eq!(p.proxy.protocol, gateway::settings::BackendProtocol::Grpcs);
         assert!(!p.proxy.next_upstream.timeout && p.proxy.retry_non_idempotent);
         assert_eq!(p.proxy.next_upstream_timeout, Some(Duration::from_secs(7)));
+        assert!(p.proxy.http_10);
         let bad = parse_pairs(&[
             ("backend-protocol", "FCGI"),
             ("proxy-next-upstream", "sometimes"),

@@ -288,7 +288,7 @@ pub const ANNOTATIONS: &[Known] = &[
     ),
     d(
         "proxy-http-version",
-        "HTTP/1.1 upstream always (ingress-nginx's default); 1.0 is accepted and served over 1.1",
+        "1.0 sends HTTP/1.0 with Connection: close, except for a streamed request body of unknown length, which goes over HTTP/1.1 (nginx buffers it first)",
     ),
     i("proxy-max-temp-file-size", BUFFERS),
     s("proxy-next-upstream"),

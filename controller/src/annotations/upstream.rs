@@ -17,6 +17,15 @@ pub(crate) fn backend_protocol(value: &str) -> Result<BackendProtocol, String> {
     })
 }
 
+/// `proxy-http-version`: `1.1` (the default) or `1.0`; whether it is 1.0.
+pub(crate) fn http_10(value: &str) -> Result<bool, String> {
+    match value {
+        "1.1" => Ok(false),
+        "1.0" => Ok(true),
+        _ => Err("must be 1.0 or 1.1".to_owned()),
+    }
+}
+
 /// `proxy-next-upstream`: space-separated nginx conditions (`error`,
 /// `timeout`, `invalid_header`, `http_500` ... `http_429`,
 /// `non_idempotent`) or `off`. Gives the conditions and whether
@@ -137,6 +146,9 @@ mod tests {
         assert_eq!(backend_protocol("https"), Ok(BackendProtocol::Https));
         assert!(backend_protocol("FCGI").is_err());
         assert!(backend_protocol("").is_err());
+        assert_eq!(http_10("1.0"), Ok(true));
+        assert_eq!(http_10("1.1"), Ok(false));
+        assert!(http_10("2").is_err());
     }
 
     #[test]

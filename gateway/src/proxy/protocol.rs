@@ -1,12 +1,16 @@
 //! The upstream protocol of a request (`backend-protocol`): the wire it
 //! goes out on (HTTP/1.1 or HTTP/2, TCP or TLS), and the request shaped
 //! for it: HTTP/2 requests carry their authority in the URI, gRPC ones
-//! `te: trailers` (as nginx's `grpc_pass` sends), and a WebSocket request
-//! its `Upgrade` again.
+//! `te: trailers` (as nginx's `grpc_pass` sends), a WebSocket request its
+//! `Upgrade` again, and with `proxy-http-version: 1.0` a request whose body
+//! length is known goes out as HTTP/1.0 with `Connection: close` (HTTP/1.0
+//! cannot carry a streamed body of unknown length, which nginx buffers
+//! first; such a request stays HTTP/1.1).
 
 use http::header::{CONNECTION, HOST, HeaderValue, TE};
 use http::uri::{Authority, PathAndQuery, Uri};
 use http::{Request, Version};
+use http_body::Body;
 
 use super::RequestBody;
 use super::error::ProxyError;
@@ -43,6 +47,10 @@ pub(crate) fn prepare(
         let headers = req.headers_mut();
         headers.insert(http::header::UPGRADE, upgrade.protocol.clone());
         headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
+    } else if settings.http_10 && req.body().size_hint().exact().is_some() {
+        *req.version_mut() = Version::HTTP_10;
+        req.headers_mut()
+            .insert(CONNECTION, HeaderValue::from_static("close"));
     }
     Ok(Wire { http2, tls })
 }
@@ -110,6 +118,22 @@ mod tests {
         assert_eq!(req.version(), Version::HTTP_2);
         assert_eq!(req.headers()[TE], "trailers");
         assert!(req.headers().get(HOST).is_none());
+    }
+
+    #[test]
+    fn http_10_only_with_a_known_body_length() {
+        let settings = ProxySettings {
+            http_10: true,
+            ..ProxySettings::default()
+        };
+        let mut req = request();
+        prepare(&mut req, &mut None, &settings, Scheme::Http).unwrap();
+        assert_eq!(req.version(), Version::HTTP_10);
+        assert_eq!(req.headers()[CONNECTION], "close");
+        let mut req = request();
+        prepare(&mut req, &mut None, &ProxySettings::default(), Scheme::Http).unwrap();
+        assert_eq!(req.version(), Version::HTTP_11);
+        assert!(req.headers().get(CONNECTION).is_none());
     }
 
     #[test]
