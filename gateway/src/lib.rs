@@ -15,6 +15,7 @@
 //! - [`policy`]: per-route and gateway-wide policy (redirects, HSTS);
 //! - [`proxy`]: the request path, phase by phase;
 //! - [`tls`]: certificates, SNI selection, the rustls configuration;
+//! - [`upstream_tls`]: TLS to upstream endpoints (`proxy-ssl-*`);
 //! - [`metrics`]: Prometheus metrics under ingress-nginx's names;
 //! - [`access_log`]: one line per request, written off the request path;
 //! - [`server`], [`admin`]: listeners.
@@ -36,6 +37,7 @@ pub mod settings;
 pub mod table;
 pub mod tls;
 mod upstream;
+pub mod upstream_tls;
 
 pub use backend::{BackendKey, EndpointUpdate};
 pub use balance::{Algorithm, BackendPolicy};

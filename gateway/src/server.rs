@@ -126,6 +126,7 @@ impl HttpListener {
                 info: self.info.clone(),
                 protocols: protocols.clone(),
                 watcher: graceful.watcher(),
+                shutdown: shutdown.clone(),
             };
             tokio::spawn(connection.serve(stream, self.tls.clone()));
         }
@@ -170,6 +171,7 @@ struct Connection {
     info: Arc<ListenerInfo>,
     protocols: Arc<Protocols>,
     watcher: Watcher,
+    shutdown: ShutdownSignal,
 }
 
 impl Connection {
@@ -199,10 +201,26 @@ impl Connection {
         }
     }
 
-    async fn serve_http1<I: Read + Write + Unpin + Send + 'static>(self, io: I) {
+    /// HTTP/1.1 with upgrades (WebSockets). hyper-util's watcher cannot
+    /// watch an upgradeable connection, so the shutdown signal is followed
+    /// here; holding the watcher still counts the connection as open.
+    async fn serve_http1<I: Read + Write + Unpin + Send + 'static>(mut self, io: I) {
         let service = self.service(false);
-        let conn = self.protocols.http1.serve_connection(io, service);
-        log_end(self.peer, self.watcher.watch(conn).await);
+        let conn = self
+            .protocols
+            .http1
+            .serve_connection(io, service)
+            .with_upgrades();
+        let mut conn = std::pin::pin!(conn);
+        let result = tokio::select! {
+            result = conn.as_mut() => result,
+            () = self.shutdown.triggered() => {
+                conn.as_mut().graceful_shutdown();
+                conn.await
+            }
+        };
+        drop(self.watcher);
+        log_end(self.peer, result);
     }
 
     async fn serve_http2<I: Read + Write + Unpin + Send + 'static>(self, io: I) {

@@ -3,9 +3,121 @@
 //! [`ProxySettings`] belong to a route (the per-Ingress annotations override
 //! them); [`ListenerSettings`] belong to a listening socket.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use http::StatusCode;
+
 use crate::upstream::PoolSettings;
+use crate::upstream_tls::UpstreamTls;
+
+/// `backend-protocol`: how the gateway talks to a route's endpoints.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum BackendProtocol {
+    /// HTTP/1.1 over TCP (the default).
+    #[default]
+    Http,
+    /// HTTP/1.1 over TLS.
+    Https,
+    /// gRPC: HTTP/2 over TCP with prior knowledge (h2c).
+    Grpc,
+    /// gRPC over TLS: HTTP/2 by ALPN.
+    Grpcs,
+    /// nginx's `$scheme`: HTTPS when the client came over HTTPS, else HTTP.
+    AutoHttp,
+}
+
+impl BackendProtocol {
+    /// ingress-nginx's names (`HTTP`, `HTTPS`, `GRPC`, `GRPCS`,
+    /// `AUTO_HTTP`), in any case.
+    pub fn parse(value: &str) -> Option<Self> {
+        Some(match value.to_ascii_uppercase().as_str() {
+            "HTTP" => Self::Http,
+            "HTTPS" => Self::Https,
+            "GRPC" => Self::Grpc,
+            "GRPCS" => Self::Grpcs,
+            "AUTO_HTTP" => Self::AutoHttp,
+            _ => return None,
+        })
+    }
+
+    /// Whether the upstream speaks HTTP/2 (gRPC).
+    pub fn is_http2(self) -> bool {
+        matches!(self, Self::Grpc | Self::Grpcs)
+    }
+
+    /// Whether the connection to the upstream uses TLS for a client that
+    /// came in over `scheme`.
+    pub fn uses_tls(self, scheme: Scheme) -> bool {
+        match self {
+            Self::Http | Self::Grpc => false,
+            Self::Https | Self::Grpcs => true,
+            Self::AutoHttp => scheme == Scheme::Https,
+        }
+    }
+}
+
+/// `proxy-next-upstream`: which failures send a request to the next
+/// endpoint (ingress-nginx's default: `error timeout`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NextUpstream {
+    /// `error`: the connection failed or broke before a response head.
+    pub error: bool,
+    /// `timeout`: connecting or waiting for the response head timed out.
+    pub timeout: bool,
+    /// `invalid_header`: the upstream sent a malformed response head.
+    pub invalid_header: bool,
+    /// `http_<code>`: these response statuses, as a bit per
+    /// [`NextUpstream::STATUSES`] entry.
+    statuses: u8,
+}
+
+impl Default for NextUpstream {
+    fn default() -> Self {
+        Self {
+            error: true,
+            timeout: true,
+            invalid_header: false,
+            statuses: 0,
+        }
+    }
+}
+
+impl NextUpstream {
+    /// The statuses nginx can retry on (`http_500` ... `http_429`).
+    pub const STATUSES: [u16; 7] = [500, 502, 503, 504, 403, 404, 429];
+
+    /// `off`: nothing is retried.
+    pub fn off() -> Self {
+        Self {
+            error: false,
+            timeout: false,
+            invalid_header: false,
+            statuses: 0,
+        }
+    }
+
+    /// Also retries responses with status `code`; `false` when nginx
+    /// cannot retry on it.
+    pub fn add_status(&mut self, code: u16) -> bool {
+        match Self::STATUSES.iter().position(|c| *c == code) {
+            Some(bit) => {
+                self.statuses |= 1 << bit;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Whether a response with `status` goes to the next endpoint.
+    pub fn retries_status(&self, status: StatusCode) -> bool {
+        self.statuses != 0
+            && Self::STATUSES
+                .iter()
+                .position(|c| *c == status.as_u16())
+                .is_some_and(|bit| self.statuses & (1 << bit) != 0)
+    }
+}
 
 /// Per-route proxy behaviour. Defaults are ingress-nginx's
 /// (`internal/ingress/controller/config/config.go`).
@@ -27,9 +139,20 @@ pub struct ProxySettings {
     pub next_upstream_tries: u32,
     /// `proxy-next-upstream-timeout`: time budget for all attempts; `None` is unlimited.
     pub next_upstream_timeout: Option<Duration>,
-    /// `retry-non-idempotent`: also retry POST, PATCH and LOCK after the
-    /// request reached an endpoint (false).
+    /// `retry-non-idempotent`, or `non_idempotent` in `proxy-next-upstream`:
+    /// also retry POST, PATCH and LOCK after the request reached an
+    /// endpoint (false).
     pub retry_non_idempotent: bool,
+    /// `proxy-next-upstream`: which failures are retried.
+    pub next_upstream: NextUpstream,
+    /// `backend-protocol`: HTTP (default), HTTPS, GRPC, GRPCS or AUTO_HTTP.
+    pub protocol: BackendProtocol,
+    /// `proxy-http-version: 1.0`: HTTP/1.0 requests with `Connection:
+    /// close` to the upstream (default 1.1, with keep-alive).
+    pub http_10: bool,
+    /// `proxy-ssl-*`: TLS to the upstream when the protocol uses it;
+    /// `None`: nginx's defaults (no verification, no SNI).
+    pub upstream_tls: Option<Arc<UpstreamTls>>,
     /// `upstream-keepalive-*`: reuse of upstream connections.
     pub pool: PoolSettings,
     /// `edge-gateway.io/proxy-first-byte-timeout`: longest wait from
@@ -57,6 +180,10 @@ impl Default for ProxySettings {
             next_upstream_tries: 3,
             next_upstream_timeout: None,
             retry_non_idempotent: false,
+            next_upstream: NextUpstream::default(),
+            protocol: BackendProtocol::Http,
+            http_10: false,
+            upstream_tls: None,
             pool: PoolSettings::default(),
             first_byte_timeout: None,
             stream_idle_timeout: None,
@@ -118,5 +245,37 @@ impl ListenerSettings {
             max_header_bytes: 4 * 8 * 1024,
             max_uri_bytes: 8 * 1024,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn protocols_parse_as_ingress_nginx_names() {
+        assert_eq!(
+            BackendProtocol::parse("grpcs"),
+            Some(BackendProtocol::Grpcs)
+        );
+        assert_eq!(
+            BackendProtocol::parse("AUTO_HTTP"),
+            Some(BackendProtocol::AutoHttp)
+        );
+        assert_eq!(BackendProtocol::parse("FCGI"), None);
+        assert!(BackendProtocol::AutoHttp.uses_tls(Scheme::Https));
+        assert!(!BackendProtocol::AutoHttp.uses_tls(Scheme::Http));
+        assert!(BackendProtocol::Grpc.is_http2() && !BackendProtocol::Grpc.uses_tls(Scheme::Https));
+    }
+
+    #[test]
+    fn next_upstream_statuses() {
+        let mut next = NextUpstream::default();
+        assert!(!next.retries_status(StatusCode::SERVICE_UNAVAILABLE));
+        assert!(next.add_status(503));
+        assert!(!next.add_status(501));
+        assert!(next.retries_status(StatusCode::SERVICE_UNAVAILABLE));
+        assert!(!next.retries_status(StatusCode::BAD_GATEWAY));
+        assert!(!NextUpstream::off().error);
     }
 }

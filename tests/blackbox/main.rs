@@ -17,6 +17,7 @@ mod metrics;
 mod platform;
 mod process;
 mod prometheus;
+mod protocols;
 mod reload;
 mod routing;
 mod streaming;

@@ -244,7 +244,7 @@ fn basic(get: &Get<'_>) -> Result<Option<BasicAuthSpec>, AnnotationError> {
 }
 
 /// `name` or `namespace/name`, both DNS subdomains.
-fn secret_ref(value: &str) -> Result<SecretRef, &'static str> {
+pub(crate) fn secret_ref(value: &str) -> Result<SecretRef, &'static str> {
     let (namespace, name) = match value.split_once('/') {
         Some((ns, name)) => (Some(ns), name),
         None => (None, value),

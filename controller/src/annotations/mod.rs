@@ -13,6 +13,7 @@ pub(crate) mod affinity;
 pub mod canary;
 pub mod registry;
 pub mod traffic;
+pub mod upstream;
 pub(crate) mod values;
 
 use std::collections::BTreeMap;
@@ -95,6 +96,8 @@ pub struct IngressAnnotations {
     /// Balancing, queue and hold settings for the Ingress's backends
     /// (`edge-gateway.io/*`, `load-balance`); its timeouts are in `proxy`.
     pub traffic: traffic::Traffic,
+    /// `proxy-ssl-*`: TLS to the upstream, with its Secret still to read.
+    pub upstream_tls: Option<upstream::UpstreamTlsSpec>,
     /// Values that did not parse (their defaults apply).
     pub errors: Vec<AnnotationError>,
     /// Refused annotations present: the Ingress is not served.
@@ -109,7 +112,7 @@ pub struct IngressAnnotations {
 type Apply<T> = fn(&mut T, &str) -> Result<(), String>;
 
 /// The proxy annotations (without prefix) and their parsers.
-const PROXY_ANNOTATIONS: [(&str, Apply<ProxySettings>); 5] = [
+const PROXY_ANNOTATIONS: [(&str, Apply<ProxySettings>); 9] = [
     ("proxy-connect-timeout", |s, v| {
         s.connect_timeout = seconds(v)?;
         Ok(())
@@ -128,6 +131,26 @@ const PROXY_ANNOTATIONS: [(&str, Apply<ProxySettings>); 5] = [
     }),
     ("proxy-next-upstream-tries", |s, v| {
         s.next_upstream_tries = tries(v)?;
+        Ok(())
+    }),
+    ("proxy-next-upstream", |s, v| {
+        let (next, non_idempotent) = upstream::next_upstream(v)?;
+        s.next_upstream = next;
+        // The ConfigMap's `retry-non-idempotent` still applies, as
+        // ingress-nginx's `buildNextUpstream` adds it.
+        s.retry_non_idempotent |= non_idempotent;
+        Ok(())
+    }),
+    ("proxy-next-upstream-timeout", |s, v| {
+        s.next_upstream_timeout = upstream::next_upstream_timeout(v)?;
+        Ok(())
+    }),
+    ("backend-protocol", |s, v| {
+        s.protocol = upstream::backend_protocol(v)?;
+        Ok(())
+    }),
+    ("proxy-http-version", |s, v| {
+        s.http_10 = upstream::http_10(v)?;
         Ok(())
     }),
 ];
@@ -263,8 +286,11 @@ pub fn parse(
                 .to_owned(),
         ));
     }
+    parsed.upstream_tls = upstream::tls(&ours, &mut errors);
     parsed.errors = errors;
-    parsed.customized = parsed.proxy != *proxy_defaults || parsed.policy != *policy_defaults;
+    parsed.customized = parsed.proxy != *proxy_defaults
+        || parsed.policy != *policy_defaults
+        || parsed.upstream_tls.is_some();
     parsed
 }
 
@@ -372,6 +398,30 @@ mod tests {
         assert_eq!(p.proxy.max_body_size, Some(8 << 20));
         assert_eq!(p.proxy.next_upstream_tries, 1);
         assert!(p.customized);
+    }
+
+    #[test]
+    fn upstream_protocol_and_retry_conditions() {
+        let p = parse_pairs(&[
+            ("backend-protocol", "GRPCS"),
+            ("proxy-next-upstream", "error http_503 non_idempotent"),
+            ("proxy-next-upstream-timeout", "7"),
+            ("proxy-http-version", "1.0"),
+        ]);
+        assert!(p.errors.is_empty(), "{:?}", p.errors);
+        assert_eq!(p.proxy.protocol, gateway::settings::BackendProtocol::Grpcs);
+        assert!(!p.proxy.next_upstream.timeout && p.proxy.retry_non_idempotent);
+        assert_eq!(p.proxy.next_upstream_timeout, Some(Duration::from_secs(7)));
+        assert!(p.proxy.http_10);
+        let bad = parse_pairs(&[
+            ("backend-protocol", "FCGI"),
+            ("proxy-next-upstream", "sometimes"),
+        ]);
+        assert_eq!(bad.proxy, ProxySettings::default());
+        assert_eq!(
+            error_keys(&bad),
+            ["proxy-next-upstream", "backend-protocol"]
+        );
     }
 
     #[test]

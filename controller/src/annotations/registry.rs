@@ -168,7 +168,10 @@ pub const ANNOTATIONS: &[Known] = &[
         "auth-url",
         "an HTTPS auth service's certificate is verified against the system CAs (nginx does not verify by default); the default timeout is 5 s; Set-Cookie of a 2xx auth answer is not passed to the client",
     ),
-    n("backend-protocol", PENDING),
+    d(
+        "backend-protocol",
+        "HTTP, HTTPS, GRPC (h2c), GRPCS and AUTO_HTTP (nginx's $scheme); FCGI is refused as an invalid value and HTTP applies",
+    ),
     d(
         "canary",
         "the canary splits only the route with its host, path and pathType (ingress-nginx attaches it to the main Service's upstream, so other paths to that Service are split too: ingress-nginx#4667, #8689); while the main Service has no ready endpoint the canary still takes its share (ingress-nginx answers 503); a canary without ready endpoints is skipped, unless its backend holds requests (hold-when-no-endpoints)",
@@ -288,11 +291,11 @@ pub const ANNOTATIONS: &[Known] = &[
     ),
     d(
         "proxy-http-version",
-        "HTTP/1.1 upstream always (ingress-nginx's default); 1.0 is accepted and served over 1.1",
+        "1.0 sends HTTP/1.0 with Connection: close, except for a streamed request body of unknown length, which goes over HTTP/1.1 (nginx buffers it first)",
     ),
     i("proxy-max-temp-file-size", BUFFERS),
-    n("proxy-next-upstream", PENDING),
-    n("proxy-next-upstream-timeout", PENDING),
+    s("proxy-next-upstream"),
+    s("proxy-next-upstream-timeout"),
     s("proxy-next-upstream-tries"),
     s("proxy-read-timeout"),
     n(
@@ -312,14 +315,17 @@ pub const ANNOTATIONS: &[Known] = &[
         "proxy-ssl-ciphers",
         "upstream TLS uses rustls' cipher suites",
     ),
-    n("proxy-ssl-name", PENDING),
+    s("proxy-ssl-name"),
     n("proxy-ssl-protocols", "upstream TLS offers TLS 1.2 and 1.3"),
-    n("proxy-ssl-secret", PENDING),
-    n("proxy-ssl-server-name", PENDING),
-    n("proxy-ssl-verify", PENDING),
+    d(
+        "proxy-ssl-secret",
+        "the Ingress's own namespace only; ca.crt required, tls.crt/tls.key as client certificate; an unusable Secret answers 503 as ingress-nginx",
+    ),
+    s("proxy-ssl-server-name"),
+    s("proxy-ssl-verify"),
     i(
         "proxy-ssl-verify-depth",
-        "chain depth is bounded by the verifier",
+        "the chain is verified up to ca.crt whatever its length (nginx's default depth is 1)",
     ),
     s("rewrite-target"),
     n(

@@ -152,7 +152,7 @@ fn users_secret<'s>(
 }
 
 /// The Secret's keys and values, from `data` and `stringData`.
-fn secret_entries(secret: &Secret) -> BTreeMap<String, Vec<u8>> {
+pub(crate) fn secret_entries(secret: &Secret) -> BTreeMap<String, Vec<u8>> {
     let mut entries: BTreeMap<String, Vec<u8>> = secret
         .data
         .iter()

@@ -14,6 +14,7 @@ mod endpoints;
 pub(crate) mod paths;
 mod tls;
 mod traffic;
+mod upstream_tls;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -327,6 +328,7 @@ impl<'s> Compiler<'s> {
             return true;
         }
         self.admission(&mut current, id);
+        self.upstream_tls(&mut current, id);
         let Some(spec) = &ingress.spec else {
             return true;
         };
@@ -694,6 +696,26 @@ impl<'s> Compiler<'s> {
         }
         match built.admission {
             Ok(admission) => current.admission = Some(admission),
+            Err(message) => {
+                current.denied = true;
+                let message = format!("{message}; the Ingress's routes answer 503");
+                self.diagnose(current, Reason::LocationDenied, message);
+            }
+        }
+    }
+
+    /// Reads the `proxy-ssl-secret` into the Ingress's proxy settings; an
+    /// unusable one denies its routes (503), as ingress-nginx does.
+    fn upstream_tls(&mut self, current: &mut Current<'_>, id: &NsName) {
+        let Some(spec) = &current.annotations.upstream_tls else {
+            return;
+        };
+        match upstream_tls::build(self.snapshot, id, spec) {
+            Ok(tls) => {
+                let mut settings = ProxySettings::clone(&current.settings);
+                settings.upstream_tls = Some(tls);
+                current.settings = Arc::new(settings);
+            }
             Err(message) => {
                 current.denied = true;
                 let message = format!("{message}; the Ingress's routes answer 503");

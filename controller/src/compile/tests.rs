@@ -442,6 +442,50 @@ fn annotations_set_route_settings_and_bad_values_are_reported() {
     assert!(c.diagnostics[0].message.contains("proxy-body-size"));
 }
 
+#[test]
+fn proxy_ssl_secret_is_read_and_an_unusable_one_denies() {
+    let ca = rcgen::CertificateParams::new(vec!["ca.test".to_owned()])
+        .unwrap()
+        .self_signed(&rcgen::KeyPair::generate().unwrap())
+        .unwrap()
+        .pem();
+    let secret = json!({"apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "upstream-ca", "namespace": "a"},
+        "stringData": {"ca.crt": ca}});
+    let with_secret = |name: &str, p: &str, value: &str| {
+        let mut ing = ingress("a", name, T1, None, vec![path(p, "Prefix", "s")]);
+        ing["metadata"]["annotations"] = json!({
+            "nginx.ingress.kubernetes.io/backend-protocol": "HTTPS",
+            "nginx.ingress.kubernetes.io/proxy-ssl-secret": value,
+            "nginx.ingress.kubernetes.io/proxy-ssl-verify": "on",
+            "nginx.ingress.kubernetes.io/proxy-ssl-name": "api.internal",
+        });
+        ing
+    };
+    let c = compiled(&[
+        class(),
+        service("a", "s"),
+        slice("a", "s", &["10.0.0.1"]),
+        secret,
+        with_secret("good", "/good", "a/upstream-ca"),
+        with_secret("missing", "/missing", "a/nope"),
+        with_secret("foreign", "/foreign", "b/upstream-ca"),
+    ]);
+    let normal = gateway::path::normalize_path(b"/good").unwrap();
+    let good = &c.table.lookup(None, &normal).unwrap().route.settings;
+    assert_eq!(good.protocol, gateway::settings::BackendProtocol::Https);
+    assert!(good.upstream_tls.is_some());
+    assert_eq!(target(&c, "x", "/good"), "s@10.0.0.1:8080");
+    assert_eq!(target(&c, "x", "/missing"), "503");
+    assert_eq!(target(&c, "x", "/foreign"), "503");
+    let denied: Vec<_> = reasons(&c)
+        .into_iter()
+        .filter(|(_, r)| *r == Reason::LocationDenied)
+        .map(|(id, _)| id)
+        .collect();
+    assert_eq!(denied, ["a/foreign", "a/missing"]);
+}
+
 // === TLS ===
 
 mod tls {

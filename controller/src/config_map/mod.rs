@@ -124,7 +124,14 @@ const PARSERS: &[(&str, Apply)] = &[
         Ok(())
     }),
     ("retry-non-idempotent", |c, v| {
-        c.proxy.retry_non_idempotent = boolean(v)?;
+        // `|=`: `non_idempotent` in `proxy-next-upstream` also turns it on.
+        c.proxy.retry_non_idempotent |= boolean(v)?;
+        Ok(())
+    }),
+    ("proxy-next-upstream", |c, v| {
+        let (next, non_idempotent) = crate::annotations::upstream::next_upstream(v)?;
+        c.proxy.next_upstream = next;
+        c.proxy.retry_non_idempotent |= non_idempotent;
         Ok(())
     }),
     ("upstream-keepalive-connections", |c, v| {

@@ -239,10 +239,7 @@ pub const KEYS: &[Known] = &[
     n("proxy-cookie-path", "not applied yet"),
     i("proxy-headers-hash-bucket-size", NGINX_TUNING),
     i("proxy-headers-hash-max-size", NGINX_TUNING),
-    n(
-        "proxy-next-upstream",
-        "not applied yet: ingress-nginx's default, error timeout",
-    ),
+    s("proxy-next-upstream"),
     s("proxy-next-upstream-timeout"),
     s("proxy-next-upstream-tries"),
     n(

@@ -338,6 +338,12 @@ impl ResponseBody {
         self.permit = Some(permit);
     }
 
+    /// Takes back the `limit-connections` slot, for an upgraded
+    /// connection that outlives this body.
+    pub(crate) fn take_permit(&mut self) -> Option<ConnectionPermit> {
+        self.permit.take()
+    }
+
     fn finish(&mut self) {
         self.permit = None;
         if let Some(exchange) = self.exchange.take() {

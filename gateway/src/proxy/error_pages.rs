@@ -20,6 +20,7 @@ use super::forward;
 use crate::backend::Backend;
 use crate::balance::affinity::Sticky;
 use crate::table::{Route, RouteTable};
+use crate::upstream::Wire;
 
 static X_CODE: HeaderName = HeaderName::from_static("x-code");
 static X_FORMAT: HeaderName = HeaderName::from_static("x-format");
@@ -102,8 +103,15 @@ async fn ask(
 ) -> Result<Response<ResponseBody>, ProxyError> {
     let mut trace = Trace::default();
     let mut sticky = Sticky::default();
+    // Plain HTTP/1.1, as nginx's error location proxies to the default
+    // backend whatever the route's backend-protocol.
+    let wire = Wire {
+        http2: false,
+        tls: None,
+    };
     forward::forward(
         fallback,
+        &wire,
         req,
         None,
         &route.settings,

@@ -5,12 +5,18 @@
 //! try another endpoint when ingress-nginx's `proxy-next-upstream` rules
 //! allow.
 //!
-//! Retry rules (ingress-nginx: `error timeout`, 3 tries, idempotent only):
+//! Retry rules (`proxy-next-upstream`, ingress-nginx's default `error
+//! timeout`; 3 tries; idempotent only):
+//! - only the failures the route's `proxy-next-upstream` names are retried:
+//!   `error` (connect or TLS failure, connection broken before a response
+//!   head), `timeout` (connect or response head), `invalid_header`, and the
+//!   `http_<code>` statuses; `off` retries nothing;
 //! - a request that never left the gateway (connect refused or timed out,
 //!   or a pooled connection found closed before sending) is retried for
 //!   every method, POST included, since no byte of it reached an upstream;
-//! - a request that was sent is retried only when it is idempotent (or
-//!   `retry-non-idempotent` is on) and has no body, so it can be rebuilt;
+//! - a request that was sent (a retried status included) is retried only
+//!   when it is idempotent (or `retry-non-idempotent` / `non_idempotent` is
+//!   on) and has no body, so it can be rebuilt;
 //! - a request whose own body failed (too large, client stalled or gone)
 //!   is never retried;
 //! - a request that ran into `proxy-first-byte-timeout` or
@@ -40,8 +46,8 @@ use crate::backend::{Backend, InFlight};
 use crate::balance;
 use crate::balance::affinity::Sticky;
 use crate::metrics::inference::InferenceStats;
-use crate::settings::ProxySettings;
-use crate::upstream::{self, Conn};
+use crate::settings::{NextUpstream, ProxySettings};
+use crate::upstream::{self, Conn, Wire};
 
 /// A failed attempt, with the request if it never left the gateway.
 struct Failure {
@@ -50,11 +56,13 @@ struct Failure {
 }
 
 /// Forwards `req` to one of `backend`'s endpoints, retrying as the module
-/// docs describe. `progress` is the request body's send record, if it has a
-/// body; `stats` the route's inference series, if recorded; `sticky` what
-/// the request brings to the backend's affinity, and the cookie it earns.
+/// docs describe, on `wire`. `progress` is the request body's send record,
+/// if it has a body; `stats` the route's inference series, if recorded;
+/// `sticky` what the request brings to the backend's affinity, and the
+/// cookie it earns.
 pub(crate) async fn forward(
     backend: &Backend,
+    wire: &Wire,
     req: Request<RequestBody>,
     progress: Option<Arc<SendProgress>>,
     settings: &ProxySettings,
@@ -71,6 +79,7 @@ pub(crate) async fn forward(
         .map_err(refused)?;
     let replay = replayable(&req, settings).then(|| copy_head(&req));
     let attempt = Attempt {
+        wire,
         progress: progress.as_deref(),
         settings,
         deadline,
@@ -92,17 +101,26 @@ pub(crate) async fn forward(
         let addr = in_flight.endpoint().addr();
         trace.upstream = Some(addr);
         trace.upstream_started = Some(Instant::now());
-        let failure = match attempt.run(in_flight, request, trace).await {
-            Ok(response) => return Ok(response),
-            Err(failure) => failure,
-        };
+        let outcome = attempt.run(in_flight, request, trace).await;
         tried.push(addr);
-        let may_retry = is_retryable(&failure.error)
-            && tried.len() < settings.next_upstream_tries as usize
+        let more = tried.len() < settings.next_upstream_tries as usize
             && tried.len() < backend.endpoints().endpoints().len()
             && settings
                 .next_upstream_timeout
                 .is_none_or(|budget| started.elapsed() < budget);
+        let failure = match outcome {
+            Ok(response) => match &replay {
+                Some(head) if more && settings.next_upstream.retries_status(response.status()) => {
+                    tracing::debug!(upstream = %addr, status = %response.status(), "trying the next endpoint");
+                    // Dropping the response closes its connection.
+                    request = rebuild(head);
+                    continue;
+                }
+                _ => return Ok(response),
+            },
+            Err(failure) => failure,
+        };
+        let may_retry = more && is_retryable(&failure.error, &settings.next_upstream);
         request = match (may_retry, failure.unsent, &replay) {
             (true, Some(unsent), _) => unsent,
             (true, None, Some(head)) => rebuild(head),
@@ -114,6 +132,7 @@ pub(crate) async fn forward(
 
 /// What every attempt of one request shares.
 struct Attempt<'a> {
+    wire: &'a Wire,
     progress: Option<&'a SendProgress>,
     settings: &'a ProxySettings,
     deadline: Option<Instant>,
@@ -133,18 +152,27 @@ impl Attempt<'_> {
         loop {
             let connecting = Instant::now();
             let endpoint = in_flight.endpoint();
-            let mut conn = match endpoint.pool.checkout(&settings.pool) {
-                Some(conn) => conn,
-                None => match upstream::connect(endpoint.addr(), settings.connect_timeout).await {
-                    Ok(conn) => conn,
-                    Err(error) => {
-                        in_flight.fail();
-                        return Err(Failure {
-                            error: ProxyError::Connect(error),
-                            unsent: Some(req),
-                        });
-                    }
-                },
+            let connected = match endpoint.pool.checkout(self.wire, &settings.pool) {
+                Some(conn) => Ok(conn),
+                None => {
+                    upstream::connect(
+                        endpoint.addr(),
+                        self.wire,
+                        settings.connect_timeout,
+                        &endpoint.pool,
+                    )
+                    .await
+                }
+            };
+            let mut conn = match connected {
+                Ok(conn) => conn,
+                Err(error) => {
+                    in_flight.fail();
+                    return Err(Failure {
+                        error: ProxyError::Connect(error),
+                        unsent: Some(req),
+                    });
+                }
             };
             trace.connect = Some(if conn.reused {
                 Duration::ZERO
@@ -152,7 +180,7 @@ impl Attempt<'_> {
                 connecting.elapsed()
             });
             let bounds = Bounds::new(settings, Instant::now(), self.deadline);
-            let sent = conn.sender.try_send_request(req);
+            let sent = conn.sender.send(req);
             let outcome = match wait_for_head(sent, self.progress, settings, bounds).await {
                 Ok(outcome) => outcome,
                 Err(expired) => {
@@ -179,7 +207,10 @@ impl Attempt<'_> {
                 Err(mut error) => match error.take_message() {
                     // A pooled connection the upstream closed while it idled:
                     // nothing was sent, so take a fresh connection.
-                    Some(unsent) if conn.reused => req = unsent,
+                    Some(unsent) if conn.reused => {
+                        endpoint.pool.discard(conn);
+                        req = unsent;
+                    }
                     unsent => {
                         in_flight.fail();
                         return Err(Failure {
@@ -287,11 +318,18 @@ fn classify(error: hyper::Error) -> ProxyError {
     ProxyError::Upstream(error)
 }
 
-fn is_retryable(error: &ProxyError) -> bool {
-    matches!(
-        error,
-        ProxyError::Connect(_) | ProxyError::Upstream(_) | ProxyError::UpstreamTimeout
-    )
+/// Whether `proxy-next-upstream` names the kind of `error`: a connect
+/// timeout or a response head timeout is `timeout`, a malformed response
+/// head `invalid_header`, any other connection failure `error`.
+fn is_retryable(error: &ProxyError, next: &NextUpstream) -> bool {
+    match error {
+        ProxyError::Connect(upstream::ConnectError::Timeout(_)) | ProxyError::UpstreamTimeout => {
+            next.timeout
+        }
+        ProxyError::Upstream(e) if e.is_parse() || e.is_parse_too_large() => next.invalid_header,
+        ProxyError::Connect(_) | ProxyError::Upstream(_) => next.error,
+        _ => false,
+    }
 }
 
 /// Whether a sent request may be sent again: nginx retries only idempotent
@@ -350,6 +388,21 @@ mod tests {
             ..ProxySettings::default()
         };
         assert!(!replayable(&get, &single));
+    }
+
+    #[test]
+    fn retried_failures_follow_proxy_next_upstream() {
+        let timeout = ProxyError::UpstreamTimeout;
+        let connect = ProxyError::Connect(upstream::ConnectError::Io(std::io::Error::other("x")));
+        let default = NextUpstream::default();
+        assert!(is_retryable(&timeout, &default) && is_retryable(&connect, &default));
+        assert!(!is_retryable(&ProxyError::ClientClosed, &default));
+        let off = NextUpstream::off();
+        assert!(!is_retryable(&timeout, &off) && !is_retryable(&connect, &off));
+        let mut only_timeout = NextUpstream::default();
+        only_timeout.error = false;
+        assert!(is_retryable(&timeout, &only_timeout));
+        assert!(!is_retryable(&connect, &only_timeout));
     }
 
     #[test]

@@ -13,12 +13,13 @@
 //!    [`crate::policy::admission`]);
 //! 5. **rewrite**: read what the backend's affinity needs (session cookie,
 //!    `upstream-hash-by` key), then turn the client request into the
-//!    upstream request;
+//!    upstream request, for the route's backend protocol (see [`protocol`]);
 //! 6. **forward**: pick an endpoint (the sticky one first), send, retry
 //!    where allowed; an answer whose status the route's
 //!    `custom-http-errors` lists is replaced by its default backend's;
 //! 7. **respond**: clean the upstream response head (CORS, HSTS on HTTPS,
-//!    a new session cookie) and stream its body back.
+//!    a new session cookie) and stream its body back, or splice an
+//!    upgraded connection (see [`upgrade`]).
 //!
 //! Any phase can end the request with a [`ProxyError`], which is turned
 //! into a response in one place.
@@ -30,7 +31,9 @@ mod exchange;
 mod forward;
 mod headers;
 mod inspect;
+mod protocol;
 mod stream;
+mod upgrade;
 
 use std::borrow::Cow;
 use std::net::SocketAddr;
@@ -176,7 +179,10 @@ impl Proxy {
         };
         let served = conn.served.fetch_add(1, Ordering::Relaxed) + 1;
         // HTTP/2 has no Connection header; its requests are streams.
-        if !conn.http2 && served >= conn.listener.settings.keepalive_requests {
+        if !conn.http2
+            && served >= conn.listener.settings.keepalive_requests
+            && response.status() != StatusCode::SWITCHING_PROTOCOLS
+        {
             response
                 .headers_mut()
                 .insert(CONNECTION, HeaderValue::from_static("close"));
@@ -197,7 +203,7 @@ impl Proxy {
         &self,
         table: &RouteTable,
         conn: &ConnInfo,
-        req: Request<Incoming>,
+        mut req: Request<Incoming>,
         trace: &mut Trace,
     ) -> Result<Response<ResponseBody>, ProxyError> {
         // 0. the ConfigMap's `block-cidrs`, before anything else.
@@ -254,11 +260,19 @@ impl Proxy {
             .then(|| (req.method().clone(), req.uri().clone()));
 
         // 5. rewrite, once the backend's affinity has read the client's
-        // request (session cookie, `upstream-hash-by` key).
+        // request (session cookie, `upstream-hash-by` key), for the route's
+        // backend protocol.
         let https = conn.listener.settings.scheme == Scheme::Https;
         let mut sticky = Sticky::read(backend, &req, conn.peer.ip(), https, &route.path);
         let original = error_pages::Original::read(route, &req, conn.peer.ip());
+        let mut client_upgrade = upgrade::take(&mut req);
         let (mut upstream_req, progress) = rewrite(req, conn, route, target, request_id);
+        let wire = protocol::prepare(
+            &mut upstream_req,
+            &mut client_upgrade,
+            &route.settings,
+            conn.listener.settings.scheme,
+        )?;
         if let Some(admission) = &route.admission {
             admission.to_upstream(upstream_req.headers_mut(), admitted.granted);
         }
@@ -269,6 +283,7 @@ impl Proxy {
         let stats = table.inference(found.id);
         let forwarded = forward::forward(
             backend,
+            &wire,
             upstream_req,
             progress,
             &route.settings,
@@ -296,6 +311,7 @@ impl Proxy {
         if let Some(permit) = admitted.permit {
             response.body_mut().hold(permit);
         }
+        upgrade::splice(client_upgrade, &mut response, &route.settings);
         if found.tls
             && conn.listener.settings.scheme == Scheme::Https
             && let Some(hsts) = &table.globals().hsts

@@ -1,0 +1,309 @@
+//! TLS to upstream endpoints (`backend-protocol: HTTPS` or `GRPCS`), as
+//! nginx's `proxy_ssl_*` directives configure it: no verification unless
+//! `proxy-ssl-verify` is on with a CA from `proxy-ssl-secret`, a client
+//! certificate when that Secret has one, and SNI only with
+//! `proxy-ssl-server-name`.
+
+use std::hash::{Hash, Hasher};
+use std::sync::{Arc, OnceLock};
+
+use rustls::client::WebPkiServerVerifier;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{CryptoProvider, aws_lc_rs, verify_tls12_signature, verify_tls13_signature};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+
+/// The name nginx verifies an upstream certificate against when
+/// `proxy-ssl-name` is not set: the host of its `proxy_pass` target.
+pub const DEFAULT_NAME: &str = "upstream_balancer";
+
+/// What an Ingress asks of upstream TLS, before it is built.
+#[derive(Clone, Debug, Default)]
+pub struct UpstreamTlsOptions<'a> {
+    /// `proxy-ssl-verify`: check the endpoint's certificate against `ca_pem`.
+    pub verify: bool,
+    /// `ca.crt` of `proxy-ssl-secret`: the trusted CAs, PEM.
+    pub ca_pem: Option<&'a [u8]>,
+    /// `tls.crt` and `tls.key` of `proxy-ssl-secret`: the client certificate, PEM.
+    pub client_cert: Option<(&'a [u8], &'a [u8])>,
+    /// `proxy-ssl-name`: the name checked in the certificate (and sent as
+    /// SNI with `send_sni`); [`DEFAULT_NAME`] without it.
+    pub name: Option<&'a str>,
+    /// `proxy-ssl-server-name`: send the name as SNI.
+    pub send_sni: bool,
+}
+
+/// Why upstream TLS settings could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamTlsError {
+    /// `ca.crt` held no usable certificate.
+    #[error("ca.crt holds no usable CA certificate")]
+    NoCa,
+    /// Verification is on but no CA was given.
+    #[error("proxy-ssl-verify is on but the Secret has no ca.crt")]
+    VerifyWithoutCa,
+    /// The client certificate or key did not parse or match.
+    #[error("client certificate: {0}")]
+    ClientCert(String),
+    /// The name is not a DNS name or IP address.
+    #[error("{0:?} is not a valid TLS server name")]
+    Name(String),
+    /// rustls refused the configuration.
+    #[error("TLS configuration: {0}")]
+    Config(#[from] rustls::Error),
+}
+
+/// Built client configurations for one set of options (HTTP/1.1 and h2 by
+/// ALPN), with an identity that keys the connection pools: connections
+/// made under other options are never reused for these.
+#[derive(Debug)]
+pub struct UpstreamTls {
+    id: u64,
+    name: ServerName<'static>,
+    http1: Arc<ClientConfig>,
+    http2: Arc<ClientConfig>,
+}
+
+impl PartialEq for UpstreamTls {
+    fn eq(&self, other: &Self) -> bool {
+        self.id == other.id
+    }
+}
+
+impl Eq for UpstreamTls {}
+
+impl UpstreamTls {
+    /// Builds the client configurations for `options`.
+    pub fn new(options: &UpstreamTlsOptions<'_>) -> Result<Self, UpstreamTlsError> {
+        let provider = Arc::new(aws_lc_rs::default_provider());
+        let name_str = options.name.unwrap_or(DEFAULT_NAME);
+        let name = ServerName::try_from(name_str.to_owned())
+            .map_err(|_| UpstreamTlsError::Name(name_str.to_owned()))?;
+        let verifier: Arc<dyn ServerCertVerifier> = match (options.verify, options.ca_pem) {
+            (false, _) => Arc::new(NoVerification(provider.clone())),
+            (true, None) => return Err(UpstreamTlsError::VerifyWithoutCa),
+            (true, Some(pem)) => {
+                let mut roots = RootCertStore::empty();
+                for cert in CertificateDer::pem_slice_iter(pem).flatten() {
+                    // A certificate rustls cannot use is skipped, as
+                    // OpenSSL skips it in a CA file.
+                    let _ = roots.add(cert);
+                }
+                if roots.is_empty() {
+                    return Err(UpstreamTlsError::NoCa);
+                }
+                WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                    .build()
+                    .map_err(|e| UpstreamTlsError::Config(rustls::Error::General(e.to_string())))?
+            }
+        };
+        let client_cert = match options.client_cert {
+            None => None,
+            Some((cert, key)) => {
+                let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert)
+                    .collect::<Result<_, _>>()
+                    .map_err(|e| UpstreamTlsError::ClientCert(e.to_string()))?;
+                if chain.is_empty() {
+                    return Err(UpstreamTlsError::ClientCert("tls.crt is empty".to_owned()));
+                }
+                let key = PrivateKeyDer::from_pem_slice(key)
+                    .map_err(|e| UpstreamTlsError::ClientCert(e.to_string()))?;
+                Some((chain, key))
+            }
+        };
+        let build = |alpn: &[u8]| -> Result<Arc<ClientConfig>, UpstreamTlsError> {
+            let builder = ClientConfig::builder_with_provider(provider.clone())
+                .with_safe_default_protocol_versions()?
+                .dangerous()
+                .with_custom_certificate_verifier(verifier.clone());
+            let mut config = match &client_cert {
+                Some((chain, key)) => builder
+                    .with_client_auth_cert(chain.clone(), key.clone_key())
+                    .map_err(|e| UpstreamTlsError::ClientCert(e.to_string()))?,
+                None => builder.with_no_client_auth(),
+            };
+            config.enable_sni = options.send_sni;
+            config.alpn_protocols = vec![alpn.to_vec()];
+            Ok(Arc::new(config))
+        };
+        let mut hasher = std::hash::DefaultHasher::new();
+        (
+            options.verify,
+            options.ca_pem,
+            options.client_cert,
+            name_str,
+            options.send_sni,
+        )
+            .hash(&mut hasher);
+        Ok(Self {
+            id: hasher.finish(),
+            name,
+            http1: build(b"http/1.1")?,
+            http2: build(b"h2")?,
+        })
+    }
+
+    /// nginx's defaults: no verification, no client certificate, no SNI;
+    /// built once. `None` only if rustls refused the defaults.
+    pub fn insecure() -> Option<Arc<Self>> {
+        static DEFAULT: OnceLock<Option<Arc<UpstreamTls>>> = OnceLock::new();
+        DEFAULT
+            .get_or_init(|| match Self::new(&UpstreamTlsOptions::default()) {
+                Ok(tls) => Some(Arc::new(tls)),
+                Err(error) => {
+                    tracing::error!(%error, "default upstream TLS settings failed");
+                    None
+                }
+            })
+            .clone()
+    }
+
+    /// What keys the pools: equal for equal options.
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The name checked in the certificate (and sent as SNI if enabled).
+    pub(crate) fn server_name(&self) -> ServerName<'static> {
+        self.name.clone()
+    }
+
+    /// The client configuration offering `h2` or `http/1.1` by ALPN.
+    pub(crate) fn config(&self, http2: bool) -> Arc<ClientConfig> {
+        if http2 {
+            self.http2.clone()
+        } else {
+            self.http1.clone()
+        }
+    }
+}
+
+/// nginx's `proxy_ssl_verify off`: any certificate is accepted; the
+/// handshake signatures are still checked.
+#[derive(Debug)]
+struct NoVerification(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for NoVerification {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ca_pem() -> String {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let params = rcgen::CertificateParams::new(vec!["ca.test".to_owned()]).unwrap();
+        params.self_signed(&key).unwrap().pem()
+    }
+
+    #[test]
+    fn defaults_build_and_share_an_identity() {
+        let a = UpstreamTls::insecure().unwrap();
+        let b = UpstreamTls::new(&UpstreamTlsOptions::default()).unwrap();
+        assert_eq!(a.id(), b.id());
+        assert!(!a.config(false).enable_sni);
+        assert_eq!(a.config(true).alpn_protocols, [b"h2".to_vec()]);
+    }
+
+    #[test]
+    fn verification_needs_a_usable_ca() {
+        let verify = |ca: Option<&[u8]>| {
+            UpstreamTls::new(&UpstreamTlsOptions {
+                verify: true,
+                ca_pem: ca,
+                ..UpstreamTlsOptions::default()
+            })
+        };
+        assert!(matches!(
+            verify(None),
+            Err(UpstreamTlsError::VerifyWithoutCa)
+        ));
+        assert!(matches!(verify(Some(b"junk")), Err(UpstreamTlsError::NoCa)));
+        let pem = ca_pem();
+        let tls = verify(Some(pem.as_bytes())).unwrap();
+        assert_ne!(tls.id(), UpstreamTls::insecure().unwrap().id());
+    }
+
+    #[test]
+    fn names_and_sni() {
+        let tls = UpstreamTls::new(&UpstreamTlsOptions {
+            name: Some("api.internal"),
+            send_sni: true,
+            ..UpstreamTlsOptions::default()
+        })
+        .unwrap();
+        assert!(tls.config(false).enable_sni);
+        assert_eq!(
+            tls.server_name(),
+            ServerName::try_from("api.internal").unwrap()
+        );
+        let bad = UpstreamTls::new(&UpstreamTlsOptions {
+            name: Some("not a name"),
+            ..UpstreamTlsOptions::default()
+        });
+        assert!(matches!(bad, Err(UpstreamTlsError::Name(_))));
+    }
+
+    #[test]
+    fn client_certificate_must_parse() {
+        let bad = UpstreamTls::new(&UpstreamTlsOptions {
+            client_cert: Some((b"nope", b"nope")),
+            ..UpstreamTlsOptions::default()
+        });
+        assert!(matches!(bad, Err(UpstreamTlsError::ClientCert(_))));
+        let key = rcgen::KeyPair::generate().unwrap();
+        let cert = rcgen::CertificateParams::new(vec!["client".to_owned()])
+            .unwrap()
+            .self_signed(&key)
+            .unwrap();
+        let key_pem = key.serialize_pem();
+        let ok = UpstreamTls::new(&UpstreamTlsOptions {
+            client_cert: Some((cert.pem().as_bytes(), key_pem.as_bytes())),
+            ..UpstreamTlsOptions::default()
+        });
+        assert!(ok.is_ok());
+    }
+}
