@@ -179,8 +179,7 @@ impl Drop for InFlight {
         let scores = &self.endpoint.scores;
         scores.finished(elapsed, now);
         if !self.first_byte {
-            // Ended before any byte came back: at least this slow.
-            scores.first_byte(elapsed, self.failed, now);
+            scores.unanswered(elapsed, self.failed, now);
         }
         self.endpoint.gate.slot_freed();
     }

@@ -331,3 +331,34 @@ async fn tls_1_1_and_older_are_refused() {
     let ok = curl_https(https, "secure.test", "/", Some(&t.ca_file), &["--tlsv1.2"]).await;
     assert!(ok.success, "{}", ok.stderr);
 }
+
+#[tokio::test]
+async fn garbage_on_the_https_port_is_closed_and_harms_no_one() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let t = tls_setup().await;
+    let https = t.setup.gateway.https_addr();
+    let garbage: [&[u8]; 3] = [
+        b"GET / HTTP/1.1\r\nHost: secure.test\r\n\r\n",
+        b"\x16\x03\x01\xff\xff\x00\x00garbage",
+        &[0xAB; 4096],
+    ];
+    for bytes in garbage {
+        let mut stream = tokio::net::TcpStream::connect(https).await.unwrap();
+        let _ = stream.write_all(bytes).await;
+        // Whatever the gateway answers (a TLS alert at most), it closes.
+        let closed = tokio::time::timeout(Duration::from_secs(5), async {
+            let mut buf = [0u8; 1024];
+            loop {
+                match stream.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                }
+            }
+        })
+        .await;
+        assert!(closed.is_ok(), "{bytes:?}: still open after 5 s");
+    }
+    let ok = curl_https(https, "secure.test", "/", Some(&t.ca_file), &[]).await;
+    assert!(ok.success, "{}", ok.stderr);
+}

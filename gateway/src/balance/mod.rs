@@ -212,6 +212,12 @@ impl Scores {
     pub(crate) fn first_byte(&self, ttfb: Duration, failed: bool, now: u64) {
         peak_ewma::observe(&self.peak, ttfb, failed, now);
     }
+
+    /// Records an attempt that ended after `waited` without a first byte
+    /// (cancelled, timed out, refused).
+    pub(crate) fn unanswered(&self, waited: Duration, failed: bool, now: u64) {
+        peak_ewma::observe_unanswered(&self.peak, waited, failed, now);
+    }
 }
 
 /// Nanoseconds on the gateway's monotonic clock since its first use, plus

@@ -6,11 +6,16 @@
 //! - a first byte slower than the average replaces it at once (peaks
 //!   count), faster ones pull it down by their time weight;
 //! - an attempt that ends without a first byte (cancelled, timed out,
-//!   refused) counts its duration as a lower bound of its time to first
-//!   byte;
+//!   refused) only knows a lower bound of its time to first byte: one
+//!   below the average says nothing and is not folded in; one that waited
+//!   [`PENALTY`] or more counts as a failure. A replica that hangs until
+//!   its clients give up would otherwise never score worse than the
+//!   clients' timeout, and with the in-flight factor an idle hung replica
+//!   beats busy healthy ones;
 //! - a failure (5xx, 429, no answer) counts as at least [`PENALTY`] and
-//!   at least twice the endpoint's average, so a replica failing fast does
-//!   not look fast, and repeated failures back off;
+//!   at least twice the endpoint's average (up to [`BACKOFF_CAP`]), so a
+//!   replica failing fast does not look fast, and repeated failures back
+//!   off;
 //! - a new endpoint starts as slow as the slowest of its peers, so a
 //!   replica that is still warming up is eased in;
 //! - an endpoint that never answered yet and has requests in flight scores
@@ -26,6 +31,11 @@ use crate::backend::Endpoint;
 
 /// The smallest time to first byte a failure counts as.
 pub(crate) const PENALTY: Duration = Duration::from_secs(1);
+
+/// The largest sample a failure counts as: repeated failures back off up
+/// to here, so a replica that recovers is tried again within about
+/// τ·ln(cap / healthy score) (tens of seconds), not never.
+pub(crate) const BACKOFF_CAP: Duration = Duration::from_secs(16);
 
 /// Keeps the in-flight term alive for costs that decayed to nothing.
 const FLOOR_SECONDS: f64 = 1e-6;
@@ -54,14 +64,23 @@ pub(super) fn score(endpoint: &Endpoint, now: u64) -> f64 {
 }
 
 /// Records a time to first byte; a failure counts as [`PENALTY`] or twice
-/// the average, whichever is more.
+/// the average (at most [`BACKOFF_CAP`]), whichever is more.
 pub(super) fn observe(average: &Decayed, ttfb: Duration, failed: bool, now: u64) {
     let mut sample = ttfb.as_secs_f64();
     if failed {
-        let doubled = average.raw().unwrap_or(0.0) * 2.0;
+        let doubled = (average.raw().unwrap_or(0.0) * 2.0).min(BACKOFF_CAP.as_secs_f64());
         sample = sample.max(PENALTY.as_secs_f64()).max(doubled);
     }
     average.observe(sample, now, true);
+}
+
+/// Records an attempt that ended after `waited` without a first byte.
+pub(super) fn observe_unanswered(average: &Decayed, waited: Duration, failed: bool, now: u64) {
+    let failed = failed || waited >= PENALTY;
+    if !failed && average.raw().is_some() && waited.as_secs_f64() < average.decayed(now) {
+        return;
+    }
+    observe(average, waited, failed, now);
 }
 
 /// A joining endpoint's average: the slowest peer's current score.
@@ -126,6 +145,40 @@ mod tests {
         assert_eq!(peak.raw(), Some(PENALTY.as_secs_f64()));
         observe(peak, ms(2), true, t + 1);
         assert_eq!(peak.raw(), Some(2.0 * PENALTY.as_secs_f64()));
+    }
+
+    #[test]
+    fn repeated_failures_back_off_up_to_the_cap() {
+        let endpoints = endpoints(1);
+        let t = now();
+        let peak = &endpoints[0].scores().peak;
+        for i in 0..20 {
+            observe(peak, ms(2), true, t + i);
+        }
+        assert_eq!(peak.raw(), Some(BACKOFF_CAP.as_secs_f64()));
+    }
+
+    #[test]
+    fn an_early_cancel_says_nothing_and_a_long_wait_is_a_failure() {
+        let pair = endpoints(2);
+        let t = now();
+        let peak = &pair[0].scores().peak;
+        observe(peak, ms(170), false, t);
+        // Cancelled at 50 ms: below the average, not folded in.
+        observe_unanswered(peak, ms(50), false, t + 1);
+        assert_eq!(peak.raw(), Some(0.17));
+        // Cancelled at 300 ms: above the average, a peak.
+        observe_unanswered(peak, ms(300), false, t + 2);
+        assert_eq!(peak.raw(), Some(0.3));
+        // Clients giving up after a second: failures, doubling each time.
+        observe_unanswered(peak, ms(1000), false, t + 3);
+        assert_eq!(peak.raw(), Some(1.0));
+        observe_unanswered(peak, ms(1000), false, t + 4);
+        assert_eq!(peak.raw(), Some(2.0));
+        // Refused at once: a failure whatever the wait.
+        let fresh = &pair[1].scores().peak;
+        observe_unanswered(fresh, ms(1), true, t);
+        assert_eq!(fresh.raw(), Some(PENALTY.as_secs_f64()));
     }
 
     #[test]
