@@ -109,12 +109,15 @@ async fn ask(
         http2: false,
         tls: None,
     };
+    let destination = forward::Destination {
+        backend: fallback,
+        wire: &wire,
+        settings: &route.settings,
+    };
     forward::forward(
-        fallback,
-        &wire,
+        destination,
         req,
         None,
-        &route.settings,
         &mut trace,
         None,
         &mut sticky,

@@ -55,21 +55,32 @@ struct Failure {
     unsent: Option<Request<RequestBody>>,
 }
 
-/// Forwards `req` to one of `backend`'s endpoints, retrying as the module
-/// docs describe, on `wire`. `progress` is the request body's send record,
-/// if it has a body; `stats` the route's inference series, if recorded;
+/// Where a request goes and how: the backend, the wire to its endpoints,
+/// and the route's settings.
+pub(crate) struct Destination<'a> {
+    pub(crate) backend: &'a Backend,
+    pub(crate) wire: &'a Wire,
+    pub(crate) settings: &'a ProxySettings,
+}
+
+/// Forwards `req` to one of the destination's endpoints, retrying as the
+/// module docs describe. `progress` is the request body's send record, if
+/// it has a body; `stats` the route's inference series, if recorded;
 /// `sticky` what the request brings to the backend's affinity, and the
 /// cookie it earns.
 pub(crate) async fn forward(
-    backend: &Backend,
-    wire: &Wire,
+    destination: Destination<'_>,
     req: Request<RequestBody>,
     progress: Option<Arc<SendProgress>>,
-    settings: &ProxySettings,
     trace: &mut Trace,
     stats: Option<&Arc<InferenceStats>>,
     sticky: &mut Sticky,
 ) -> Result<Response<ResponseBody>, ProxyError> {
+    let Destination {
+        backend,
+        wire,
+        settings,
+    } = destination;
     let started = Instant::now();
     let deadline = settings.request_deadline.map(|d| started + d);
     let policy = backend.policy();

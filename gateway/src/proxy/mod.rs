@@ -281,12 +281,15 @@ impl Proxy {
 
         // 6. forward
         let stats = table.inference(found.id);
-        let forwarded = forward::forward(
+        let destination = forward::Destination {
             backend,
-            &wire,
+            wire: &wire,
+            settings: &route.settings,
+        };
+        let forwarded = forward::forward(
+            destination,
             upstream_req,
             progress,
-            &route.settings,
             trace,
             stats,
             &mut sticky,
