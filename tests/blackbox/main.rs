@@ -9,6 +9,7 @@ mod backends;
 mod canary;
 mod cluster;
 mod config_map;
+mod forwarded;
 mod limits;
 mod metrics;
 mod platform;

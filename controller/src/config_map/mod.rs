@@ -601,7 +601,12 @@ mod tests {
         assert!(g.headers.backend_server_header);
         assert_eq!(g.headers.hide, ["x-powered-by", "x-internal"]);
         assert!(g.block_user_agents.as_ref().unwrap().matches(b"GoodBot"));
-        assert!(g.block_referers.as_ref().unwrap().matches(b"https://spam.x/"));
+        assert!(
+            g.block_referers
+                .as_ref()
+                .unwrap()
+                .matches(b"https://spam.x/")
+        );
         let maps = &r.config.header_maps;
         assert_eq!(
             maps.proxy_set,
@@ -660,10 +665,16 @@ mod tests {
             .map(|d| format!("{}: {}", d.object.id, d.message))
             .collect();
         assert_eq!(messages.len(), 3, "{messages:?}");
-        assert!(messages.iter().any(|m| m.contains("ConfigMap other/missing not found")));
-        assert!(messages
-            .iter()
-            .any(|m| m.starts_with("ingress-nginx/up: proxy-set-headers header \"X-Client\"")));
+        assert!(
+            messages
+                .iter()
+                .any(|m| m.contains("ConfigMap other/missing not found"))
+        );
+        assert!(
+            messages
+                .iter()
+                .any(|m| m.starts_with("ingress-nginx/up: proxy-set-headers header \"X-Client\""))
+        );
         assert!(messages.iter().any(|m| m.contains("\"Bad Name\"")));
     }
 

@@ -210,7 +210,10 @@ mod tests {
             "a bad entry stops the walk"
         );
         assert_eq!(real_ip(&f, "10.0.0.1", &["1.1.1.1:443"]), "1.1.1.1");
-        assert_eq!(real_ip(&f, "10.0.0.1", &["[2001:db8::1]:80"]), "2001:db8::1");
+        assert_eq!(
+            real_ip(&f, "10.0.0.1", &["[2001:db8::1]:80"]),
+            "2001:db8::1"
+        );
         assert_eq!(real_ip(&f, "10.0.0.1", &["2001:db8::1"]), "2001:db8::1");
         assert_eq!(real_ip(&f, "10.0.0.1", &[" , "]), "10.0.0.1");
         assert_eq!(real_ip(&f, "10.0.0.1", &[]), "10.0.0.1");
@@ -228,7 +231,10 @@ mod tests {
             ..Forwarded::default()
         };
         assert_eq!(real_ip(&default, "192.0.2.1", &["1.1.1.1"]), "1.1.1.1");
-        assert_eq!(real_ip(&default, "2001:db8::9", &["1.1.1.1"]), "2001:db8::9");
+        assert_eq!(
+            real_ip(&default, "2001:db8::9", &["1.1.1.1"]),
+            "2001:db8::9"
+        );
         assert_eq!(
             real_ip(&default, "::ffff:192.0.2.1", &["1.1.1.1"]),
             "1.1.1.1",

@@ -132,8 +132,7 @@ pub(crate) fn to_upstream(
     } else {
         ip_value(client.ip)
     };
-    let forwarded_for = if forwarded.use_forwarded_headers && forwarded.compute_full_forwarded_for
-    {
+    let forwarded_for = if forwarded.use_forwarded_headers && forwarded.compute_full_forwarded_for {
         Some(full_forwarded_for(
             &headers.get_all(&X_FORWARDED_FOR),
             &from.conn.client_ip,
@@ -213,11 +212,7 @@ pub(crate) fn plain_http(client: &Client, listener: Scheme, headers: &HeaderMap)
 
 /// The host an HTTPS redirect names: the trusted `X-Forwarded-Host`
 /// without its port (`$best_http_host`), else the request's host.
-pub(crate) fn redirect_host<'h>(
-    client: &Client,
-    headers: &'h HeaderMap,
-    host: &'h str,
-) -> &'h str {
+pub(crate) fn redirect_host<'h>(client: &Client, headers: &'h HeaderMap, host: &'h str) -> &'h str {
     headers
         .get(&X_FORWARDED_HOST)
         .filter(|_| client.trust_forwarded)
@@ -262,9 +257,9 @@ pub fn bench_header_work(conn: &ConnInfo, request: &mut HeaderMap, response: &mu
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proxy::ListenerInfo;
     use crate::policy::access::parse_cidrs;
     use crate::policy::header_rules::header_pair;
+    use crate::proxy::ListenerInfo;
     use crate::settings::ListenerSettings;
     use std::net::SocketAddr;
     use std::sync::Arc;
@@ -386,7 +381,10 @@ mod tests {
             get(&h, "x-original-forwarded-for").as_deref(),
             Some("203.0.113.7, 10.9.9.9")
         );
-        assert_eq!(get(&h, "x-forwarded-host").as_deref(), Some("public.example"));
+        assert_eq!(
+            get(&h, "x-forwarded-host").as_deref(),
+            Some("public.example")
+        );
         assert_eq!(
             get(&h, "x-original-forwarded-host").as_deref(),
             Some("public.example")
@@ -412,7 +410,10 @@ mod tests {
         let mut h = map(&incoming);
         upstream(&mut h, &elsewhere, None, None);
         assert_eq!(get(&h, "x-real-ip").as_deref(), Some("10.1.2.3"));
-        assert_eq!(get(&h, "x-forwarded-host").as_deref(), Some("internal:30080"));
+        assert_eq!(
+            get(&h, "x-forwarded-host").as_deref(),
+            Some("internal:30080")
+        );
         assert_eq!(get(&h, "x-forwarded-proto").as_deref(), Some("http"));
         assert_eq!(get(&h, "x-forwarded-port").as_deref(), Some("80"));
     }
@@ -479,7 +480,11 @@ mod tests {
             hide: vec![HeaderName::from_static("x-powered-by")],
             ..HeaderRules::default()
         };
-        let mut h = map(&[("server", "gunicorn"), ("x-powered-by", "php"), ("x-ok", "1")]);
+        let mut h = map(&[
+            ("server", "gunicorn"),
+            ("x-powered-by", "php"),
+            ("x-ok", "1"),
+        ]);
         to_client(&mut h, &rules);
         assert_eq!(get(&h, "server").as_deref(), Some("gunicorn"));
         assert!(h.get("x-powered-by").is_none());
@@ -493,7 +498,10 @@ mod tests {
     fn pass_access_scheme_and_redirect_host() {
         let g = trusting();
         let peer = "10.0.0.5".parse().unwrap();
-        let h = map(&[("x-forwarded-proto", "https"), ("x-forwarded-host", "pub.example:8443")]);
+        let h = map(&[
+            ("x-forwarded-proto", "https"),
+            ("x-forwarded-host", "pub.example:8443"),
+        ]);
         let trusted = g.forwarded.client(peer, &h);
         assert!(!plain_http(&trusted, Scheme::Http, &h));
         assert_eq!(redirect_host(&trusted, &h, "internal"), "pub.example");

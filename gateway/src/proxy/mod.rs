@@ -149,7 +149,10 @@ impl Proxy {
         let uri = req.uri().clone();
         let table = self.table.load_full();
         // 0. client
-        let client = table.globals().forwarded.client(conn.peer.ip(), req.headers());
+        let client = table
+            .globals()
+            .forwarded
+            .client(conn.peer.ip(), req.headers());
         let exchange = self
             .observer
             .begin(&table, client.socket_addr(conn.peer), &req);
