@@ -508,3 +508,40 @@ async fn named_header_config_maps_are_read_from_the_api() {
         .unwrap();
     until(addr, "/", &[], saw("x-team", None)).await;
 }
+
+#[tokio::test]
+async fn a_trusted_x_forwarded_proto_decides_the_https_redirect() {
+    let backend = EchoBackend::start([127, 0, 106, 7]).await;
+    let mut docs = service_for("fwd", "svc", &[&backend]);
+    docs.push(
+        IngressBuilder::new("fwd", "app")
+            .class("nginx")
+            .host("fwd.test")
+            .path("/", "Prefix", "svc", 80)
+            .tls(&["fwd.test"], "fwd-cert")
+            .build(),
+    );
+    let s = Setup::start_with(&docs, &["--configmap", CONTROLLER]).await;
+    let https = [("x-forwarded-proto", "https")];
+    let redirected = get_with(s.http(), "/a", &https).await;
+    assert_eq!(redirected.status, 308);
+    assert_eq!(
+        redirected.header("location").as_deref(),
+        Some("https://fwd.test/a")
+    );
+
+    // Behind a TLS-terminating proxy: no redirect loop.
+    s.dir
+        .write("cm.yaml", &controller(&[("use-forwarded-headers", "true")]));
+    until(s.http(), "/a", &https, status_is(200)).await;
+    let plain = [
+        ("x-forwarded-proto", "http"),
+        ("x-forwarded-host", "public.example:8080"),
+    ];
+    let redirected = get_with(s.http(), "/a", &plain).await;
+    assert_eq!(redirected.status, 308);
+    assert_eq!(
+        redirected.header("location").as_deref(),
+        Some("https://public.example/a")
+    );
+}

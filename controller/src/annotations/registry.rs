@@ -196,7 +196,7 @@ pub const ANNOTATIONS: &[Known] = &[
     s("cors-max-age"),
     n(
         "custom-headers",
-        "headers from a ConfigMap are not added yet",
+        "not yet: the ConfigMap-level add-headers works; per-Ingress ConfigMaps (and global-allowed-response-headers) would need ConfigMaps watched in Ingress namespaces",
     ),
     n(
         "custom-http-errors",
