@@ -132,14 +132,7 @@ pub(crate) fn to_upstream(
     } else {
         ip_value(client.ip)
     };
-    let forwarded_for = if forwarded.use_forwarded_headers && forwarded.compute_full_forwarded_for {
-        Some(full_forwarded_for(
-            &headers.get_all(&X_FORWARDED_FOR),
-            &from.conn.client_ip,
-        ))
-    } else {
-        None
-    };
+    let forwarded_for = computed_forwarded_for(from.globals, from.conn, headers);
     // `X-Original-Forwarded-For`: the client's forwarded-for header.
     let original_for = if forwarded.forwarded_for_header == X_FORWARDED_FOR {
         headers.remove(&X_FORWARDED_FOR)
@@ -175,6 +168,20 @@ pub(crate) fn to_upstream(
         }
     }
     set_all(headers, &rules.to_upstream);
+}
+
+/// ingress-nginx's `$full_x_forwarded_for` (the client's chain, then the
+/// peer), sent as `X-Forwarded-For` upstream and to external auth when
+/// both `use-forwarded-headers` and `compute-full-forwarded-for` are on;
+/// `None` otherwise (the client address is sent).
+pub(crate) fn computed_forwarded_for(
+    globals: &Globals,
+    conn: &ConnInfo,
+    headers: &HeaderMap,
+) -> Option<HeaderValue> {
+    let forwarded = &globals.forwarded;
+    (forwarded.use_forwarded_headers && forwarded.compute_full_forwarded_for)
+        .then(|| full_forwarded_for(&headers.get_all(&X_FORWARDED_FOR), &conn.client_ip))
 }
 
 /// An address as a header value (formatted only when the client is not

@@ -228,7 +228,15 @@ impl Proxy {
                 if let Some(answer) = admission.preflight(req.method(), req.headers()) {
                     return Ok(*answer);
                 }
-                let candidate = candidate(&req, conn, client, &target, request_id.as_ref());
+                let chain = headers::computed_forwarded_for(table.globals(), conn, req.headers());
+                let candidate = candidate(
+                    &req,
+                    conn,
+                    client,
+                    &target,
+                    request_id.as_ref(),
+                    chain.as_ref(),
+                );
                 match admission.admit(&self.auth_clients, &candidate).await {
                     Ok(admitted) => admitted,
                     Err(refusal) => return Ok(*refusal),
@@ -427,13 +435,15 @@ fn request_id(headers: &http::HeaderMap, generate: bool) -> Option<HeaderValue> 
     }
 }
 
-/// What the admission checks read about a request.
+/// What the admission checks read about a request, with the generated
+/// `X-Request-ID` and the computed `X-Forwarded-For`, if any.
 fn candidate<'a, B>(
     req: &'a Request<B>,
     conn: &'a ConnInfo,
     client: &Client,
     target: &'a Routing,
     generated_id: Option<&'a HeaderValue>,
+    forwarded_for: Option<&'a HeaderValue>,
 ) -> Candidate<'a> {
     let client_ip = client.ip;
     Candidate {
@@ -445,7 +455,7 @@ fn candidate<'a, B>(
             uri: req.uri(),
             headers: req.headers(),
             client_ip,
-            forwarded_for: None,
+            forwarded_for,
             request_id: generated_id.or_else(|| req.headers().get(&X_REQUEST_ID)),
         },
     }
