@@ -196,7 +196,7 @@ pub const ANNOTATIONS: &[Known] = &[
     s("cors-max-age"),
     n(
         "custom-headers",
-        "not yet: the ConfigMap-level add-headers works; per-Ingress ConfigMaps (and global-allowed-response-headers) would need ConfigMaps watched in Ingress namespaces",
+        "the ConfigMap-wide add-headers works; per-Ingress header ConfigMaps (and global-allowed-response-headers) would need ConfigMaps watched in every Ingress namespace, which the RBAC does not grant",
     ),
     n(
         "custom-http-errors",

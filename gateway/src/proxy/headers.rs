@@ -1,17 +1,18 @@
 //! Header rewriting in both directions, as ingress-nginx's generated
 //! location block does it: hop-by-hop headers removed, `X-Forwarded-*`
-//! set from the connection (client-sent values are not trusted), a request
-//! id passed through or generated.
-
-use http::header::{
-    CONNECTION, CONTENT_LENGTH, EXPECT, HOST, HeaderMap, HeaderName, HeaderValue, SERVER, TE,
-    TRAILER, TRANSFER_ENCODING, UPGRADE,
-};
+//! set from the connection (client-sent values count only from trusted
+//! peers with `use-forwarded-headers`, see [`crate::policy::forwarded`]),
+//! a request id passed through or generated, and the ConfigMap's header
+//! rules ([`crate::policy::header_rules`]).
 
 use std::net::IpAddr;
 use std::sync::LazyLock;
 
 use http::Uri;
+use http::header::{
+    CONNECTION, CONTENT_LENGTH, EXPECT, HOST, HeaderMap, HeaderName, HeaderValue, SERVER, TE,
+    TRAILER, TRANSFER_ENCODING, UPGRADE,
+};
 
 use super::ConnInfo;
 use crate::policy::Globals;
@@ -111,12 +112,8 @@ pub(crate) fn to_upstream(
     }
     let client = from.client;
     let listener = &from.conn.listener;
-    let trusted = |headers: &HeaderMap, name: &HeaderName| {
-        headers
-            .get(name)
-            .filter(|v| client.trust_forwarded && !v.is_empty())
-            .cloned()
-    };
+    let trusted =
+        |headers: &HeaderMap, name: &HeaderName| trusted_value(client, headers, name).cloned();
     let proto = trusted(headers, &X_FORWARDED_PROTO).unwrap_or_else(|| listener.scheme.clone());
     let port =
         trusted(headers, &X_FORWARDED_PORT).unwrap_or_else(|| listener.forwarded_port.clone());
@@ -204,14 +201,24 @@ pub(crate) fn to_client(headers: &mut HeaderMap, rules: &HeaderRules) {
     });
 }
 
+/// The client's non-empty header `name` if its forwarded headers count
+/// (nothing is looked up otherwise).
+fn trusted_value<'h>(
+    client: &Client,
+    headers: &'h HeaderMap,
+    name: &HeaderName,
+) -> Option<&'h HeaderValue> {
+    if !client.trust_forwarded {
+        return None;
+    }
+    headers.get(name).filter(|v| !v.is_empty())
+}
+
 /// Whether the client's request, seen from the gateway, was plain HTTP
 /// (`$pass_access_scheme` is `http`): the listener's scheme, or the
 /// trusted `X-Forwarded-Proto`.
 pub(crate) fn plain_http(client: &Client, listener: Scheme, headers: &HeaderMap) -> bool {
-    match headers
-        .get(&X_FORWARDED_PROTO)
-        .filter(|v| client.trust_forwarded && !v.is_empty())
-    {
+    match trusted_value(client, headers, &X_FORWARDED_PROTO) {
         Some(proto) => proto == "http",
         None => listener == Scheme::Http,
     }
@@ -220,9 +227,7 @@ pub(crate) fn plain_http(client: &Client, listener: Scheme, headers: &HeaderMap)
 /// The host an HTTPS redirect names: the trusted `X-Forwarded-Host`
 /// without its port (`$best_http_host`), else the request's host.
 pub(crate) fn redirect_host<'h>(client: &Client, headers: &'h HeaderMap, host: &'h str) -> &'h str {
-    headers
-        .get(&X_FORWARDED_HOST)
-        .filter(|_| client.trust_forwarded)
+    trusted_value(client, headers, &X_FORWARDED_HOST)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(':').next())
         .filter(|v| !v.is_empty())

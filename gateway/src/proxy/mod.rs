@@ -161,6 +161,7 @@ impl Proxy {
             Ok(response) => response,
             Err(error) => error.into_response(client.socket_addr(conn.peer), &method, &uri),
         };
+        // 7. respond: `add-headers` go on every response.
         policy::header_rules::set_all(response.headers_mut(), &table.globals().headers.to_client);
         let served = conn.served.fetch_add(1, Ordering::Relaxed) + 1;
         // HTTP/2 has no Connection header; its requests are streams.
@@ -189,7 +190,7 @@ impl Proxy {
         req: Request<Incoming>,
         trace: &mut Trace,
     ) -> Result<Response<ResponseBody>, ProxyError> {
-        // 1. the ConfigMap's block lists, before anything else.
+        // 1. inspect, starting with the ConfigMap's block lists.
         if policy::block::refused(table.globals(), client.ip, req.headers()) {
             return Ok(error_page(StatusCode::FORBIDDEN));
         }
