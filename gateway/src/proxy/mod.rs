@@ -237,6 +237,7 @@ impl Proxy {
                     &target,
                     request_id.as_ref(),
                     chain.as_ref(),
+                    table.globals().headers.underscores,
                 );
                 match admission.admit(&self.auth_clients, &candidate).await {
                     Ok(admitted) => admitted,
@@ -445,6 +446,7 @@ fn candidate<'a, B>(
     target: &'a Routing,
     generated_id: Option<&'a HeaderValue>,
     forwarded_for: Option<&'a HeaderValue>,
+    underscores: bool,
 ) -> Candidate<'a> {
     let client_ip = client.ip;
     Candidate {
@@ -458,6 +460,7 @@ fn candidate<'a, B>(
             client_ip,
             forwarded_for,
             request_id: generated_id.or_else(|| req.headers().get(&X_REQUEST_ID)),
+            underscores,
         },
     }
 }
