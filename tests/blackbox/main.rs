@@ -12,6 +12,7 @@ mod check;
 mod cluster;
 mod config_map;
 mod custom_errors;
+mod forwarded;
 mod limits;
 mod metrics;
 mod platform;

@@ -29,15 +29,13 @@ CLUSTER_ALLOWED = {
     ("events.k8s.io", "events"): {"create", "patch"},
 }
 # In a namespace (its own, or the served one with scope): the same, plus
-# leader election, its ConfigMap (by name only) and its pods.
+# leader election, its ConfigMaps and its pods.
 NAMESPACE_ALLOWED = {
     **{k: v for k, v in CLUSTER_ALLOWED.items() if k[1] not in ("nodes", "ingressclasses")},
     ("coordination.k8s.io", "leases"): {"get", "create", "update"},
     ("", "configmaps"): READ,
     ("", "pods"): {"get", "list"},
 }
-# Readable only by name (resourceNames) wherever they are granted.
-BY_NAME_ONLY = {"configmaps"}
 
 failures = []
 
@@ -135,14 +133,12 @@ def rbac_rules(role):
 
 def check_rbac_allowlist(role, allowed):
     where = f"{role['kind']} {role['metadata']['name']}"
-    for group, resource, verbs, names in rbac_rules(role):
+    for group, resource, verbs, _ in rbac_rules(role):
         key = (group, resource)
         if expect(key in allowed, f"{where}: {resource} in apiGroup {group!r} is not on the allow-list"):
             expect(verbs <= allowed[key], f"{where}: {resource} verbs {sorted(verbs - allowed[key])} not allowed")
         if resource == "secrets":
             expect(not verbs & WRITE_VERBS, f"{where}: Secrets must be read-only")
-        if resource in BY_NAME_ONLY:
-            expect(bool(names), f"{where}: {resource} only by resourceNames")
 
 
 def check_edge_gateway(docs, release_ns):
@@ -214,8 +210,8 @@ def check_edge_gateway(docs, release_ns):
             if resource == "leases" and "create" in verbs:
                 expect(verbs == {"create"}, "lease create is a rule of its own")
         expect(any(r[1] == "leases" and r[3] == [election] and "update" in r[2] for r in rules), "Role can renew its Lease")
-        expect(any(r[1] == "configmaps" and r[3] == [cm_name] and {"get", "watch"} <= r[2] for r in rules),
-               f"Role reads the controller ConfigMap {cm_name} by name")
+        expect(any(r[1] == "configmaps" and r[3] in (None, [cm_name]) and {"get", "watch"} <= r[2] for r in rules),
+               f"Role reads the controller ConfigMap {cm_name}")
     # Bindings: to roles of the render, for the Deployment's ServiceAccount.
     roles = {(r["kind"], r["metadata"].get("namespace"), r["metadata"]["name"]) for r in of_kind(docs, "Role") + of_kind(docs, "ClusterRole")}
     for b in of_kind(docs, "RoleBinding") + of_kind(docs, "ClusterRoleBinding"):

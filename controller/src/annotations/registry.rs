@@ -202,7 +202,7 @@ pub const ANNOTATIONS: &[Known] = &[
     s("cors-max-age"),
     n(
         "custom-headers",
-        "headers from a ConfigMap are not added yet",
+        "the ConfigMap-wide add-headers works; per-Ingress header ConfigMaps (and global-allowed-response-headers) would need ConfigMaps watched in every Ingress namespace, which the RBAC does not grant",
     ),
     d(
         "custom-http-errors",

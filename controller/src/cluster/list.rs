@@ -18,8 +18,9 @@ use crate::objects::{NsName, Object};
 const PAGE: u32 = 500;
 
 /// Lists the Ingresses, IngressClasses, Services, EndpointSlices, TLS and
-/// Opaque Secrets and the controller ConfigMap (if named) once, with the same
-/// scope and selectors as [`super::watch`], within `timeout` in all.
+/// Opaque Secrets, and the ConfigMaps of the controller ConfigMap's
+/// namespace (if one is named) once, with the same scope and selectors as
+/// [`super::watch`], within `timeout` in all.
 pub async fn list_once(
     client: &Client,
     watch_namespace: Option<&str>,
@@ -37,9 +38,10 @@ pub async fn list_once(
             list(scoped::<Secret>(client, ns), secret_type, &mut objects).await?;
         }
         if let Some(id) = configmap {
+            // Its namespace's ConfigMaps: the controller's and those its
+            // `proxy-set-headers` and `add-headers` name.
             let api = Api::<ConfigMap>::namespaced(client.clone(), &id.namespace);
-            let one = format!("metadata.name={}", id.name);
-            list(api, &one, &mut objects).await?;
+            list(api, "", &mut objects).await?;
         }
         Ok(objects)
     };

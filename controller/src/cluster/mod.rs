@@ -149,10 +149,12 @@ pub fn watch(client: &Client, options: &ClusterOptions, updates: &Sender<SourceU
         );
     }
     let mut sources = 4 + SECRET_TYPES.len();
+    // The controller ConfigMap and those its `proxy-set-headers` and
+    // `add-headers` name: every ConfigMap of its namespace, as
+    // ingress-nginx's Role allows; the compile reads only those named.
     if let Some(id) = &options.configmap {
         let api = Api::<ConfigMap>::namespaced(client.clone(), &id.namespace);
-        let one = config().fields(&format!("metadata.name={}", id.name));
-        watch::spawn(Kind::ConfigMap, api, one, updates.clone());
+        watch::spawn(Kind::ConfigMap, api, config(), updates.clone());
         sources += 1;
     }
     sources

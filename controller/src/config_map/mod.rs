@@ -9,6 +9,7 @@
 //! ConfigMap does not do here; [`registry`] lists every key ingress-nginx
 //! documents with its status.
 
+mod header_maps;
 pub mod registry;
 
 use std::borrow::Cow;
@@ -17,16 +18,19 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use gateway::policy::access::{Cidr, parse_cidrs};
+use gateway::policy::block::Blocklist;
 use gateway::policy::{CustomErrors, Globals, Policy};
 use gateway::settings::ProxySettings;
-use http::{HeaderValue, StatusCode};
+use http::{HeaderName, HeaderValue, StatusCode};
+
+pub use header_maps::HeaderMaps;
 
 use crate::annotations::registry::Support;
 use crate::annotations::traffic;
 use crate::annotations::values::{body_size, boolean, seconds, tries};
 use crate::compile::CompileOptions;
 use crate::diagnostics::{Diagnostic, Reason};
-use crate::objects::{Kind, ObjectKey};
+use crate::objects::{Kind, NsName, ObjectKey};
 use crate::snapshot::Snapshot;
 
 /// The settings a ConfigMap gives every Ingress and the gateway as a whole.
@@ -40,6 +44,8 @@ pub struct GlobalConfig {
     pub globals: Globals,
     /// Defaults of the admission annotations.
     pub admission: AdmissionDefaults,
+    /// The ConfigMaps `proxy-set-headers` and `add-headers` name.
+    pub header_maps: HeaderMaps,
 }
 
 /// ConfigMap defaults of the admission annotations.
@@ -193,6 +199,67 @@ const PARSERS: &[(&str, Apply)] = &[
         c.admission.limit_conn_status = error_status(v)?;
         Ok(())
     }),
+    ("use-forwarded-headers", |c, v| {
+        c.globals.forwarded.use_forwarded_headers = boolean(v)?;
+        Ok(())
+    }),
+    ("enable-real-ip", |c, v| {
+        c.globals.forwarded.enable_real_ip = boolean(v)?;
+        Ok(())
+    }),
+    ("compute-full-forwarded-for", |c, v| {
+        c.globals.forwarded.compute_full_forwarded_for = boolean(v)?;
+        Ok(())
+    }),
+    ("forwarded-for-header", |c, v| {
+        c.globals.forwarded.forwarded_for_header = header_name(v)?;
+        Ok(())
+    }),
+    ("proxy-real-ip-cidr", |c, v| {
+        c.globals.forwarded.trusted = cidrs(v)?;
+        Ok(())
+    }),
+    ("generate-request-id", |c, v| {
+        c.globals.headers.generate_request_id = boolean(v)?;
+        Ok(())
+    }),
+    ("proxy-add-original-uri-header", |c, v| {
+        c.globals.headers.original_uri = boolean(v)?;
+        Ok(())
+    }),
+    ("enable-underscores-in-headers", |c, v| {
+        c.globals.headers.underscores = boolean(v)?;
+        Ok(())
+    }),
+    ("allow-backend-server-header", |c, v| {
+        c.globals.headers.backend_server_header = boolean(v)?;
+        Ok(())
+    }),
+    ("hide-headers", |c, v| {
+        c.globals.headers.hide = v
+            .split(',')
+            .map(str::trim)
+            .filter(|name| !name.is_empty())
+            .map(header_name)
+            .collect::<Result<_, _>>()?;
+        Ok(())
+    }),
+    ("block-user-agents", |c, v| {
+        c.globals.block_user_agents = Blocklist::parse(v)?;
+        Ok(())
+    }),
+    ("block-referers", |c, v| {
+        c.globals.block_referers = Blocklist::parse(v)?;
+        Ok(())
+    }),
+    ("proxy-set-headers", |c, v| {
+        c.header_maps.proxy_set = Some(header_maps::reference(v, "")?);
+        Ok(())
+    }),
+    ("add-headers", |c, v| {
+        c.header_maps.add = Some(header_maps::reference(v, "")?);
+        Ok(())
+    }),
 ];
 
 /// The HSTS keys, read together into one header value.
@@ -289,7 +356,7 @@ pub(crate) fn layered<'o>(
     }
     if !read.unknown.is_empty() {
         diagnostics.push(Diagnostic {
-            object,
+            object: object.clone(),
             reason: Reason::UnsupportedConfigKey,
             message: format!(
                 "not ingress-nginx ConfigMap keys: {}",
@@ -297,10 +364,24 @@ pub(crate) fn layered<'o>(
             ),
         });
     }
+    let mut globals = read.config.globals;
+    let mut named_headers = |key: &str, map: &NsName| {
+        let mut map = map.clone();
+        if map.namespace.is_empty() {
+            map.namespace.clone_from(&id.namespace);
+        }
+        header_maps::headers(snapshot, &object, key, &map, &mut diagnostics)
+    };
+    if let Some(map) = &read.config.header_maps.proxy_set {
+        globals.headers.to_upstream = named_headers("proxy-set-headers", map);
+    }
+    if let Some(map) = &read.config.header_maps.add {
+        globals.headers.to_client = named_headers("add-headers", map);
+    }
     let mut layered = CompileOptions {
         proxy: read.config.proxy,
         policy: read.config.policy,
-        globals: read.config.globals,
+        globals,
         ..options.clone()
     };
     traffic.apply(&mut layered);
@@ -357,6 +438,14 @@ fn count(value: &str, max: usize) -> Result<usize, String> {
         Ok(_) => Err(format!("must be at most {max}")),
         Err(_) => Err("must be a whole number".to_owned()),
     }
+}
+
+/// A header name, as `forwarded-for-header` and `hide-headers` give them.
+fn header_name(value: &str) -> Result<HeaderName, String> {
+    if value == "proxy_protocol" {
+        return Err("needs the PROXY protocol, which is not supported".to_owned());
+    }
+    HeaderName::from_bytes(value.as_bytes()).map_err(|_| format!("{value:?} is not a header name"))
 }
 
 fn cidrs(value: &str) -> Result<Vec<Cidr>, String> {
@@ -500,6 +589,115 @@ mod tests {
         );
         let off = read(&data(&[("hsts", "false")]));
         assert_eq!(off.config.globals.hsts, None);
+    }
+
+    #[test]
+    fn header_keys_apply() {
+        let r = read(&data(&[
+            ("use-forwarded-headers", "true"),
+            ("enable-real-ip", "true"),
+            ("compute-full-forwarded-for", "true"),
+            ("forwarded-for-header", "CF-Connecting-IP"),
+            ("proxy-real-ip-cidr", "10.0.0.0/8, 192.168.0.0/16"),
+            ("generate-request-id", "false"),
+            ("proxy-add-original-uri-header", "true"),
+            ("enable-underscores-in-headers", "true"),
+            ("allow-backend-server-header", "true"),
+            ("hide-headers", "X-Powered-By, x-internal"),
+            ("block-user-agents", "~*bot,curl/8.0"),
+            ("block-referers", "~^https://spam"),
+            ("proxy-set-headers", "ingress-nginx/upstream-headers"),
+            ("add-headers", "response-headers"),
+        ]));
+        assert_eq!(r.errors, []);
+        assert_eq!(r.not_applied, Vec::<String>::new());
+        let g = &r.config.globals;
+        assert!(g.forwarded.use_forwarded_headers);
+        assert!(g.forwarded.enable_real_ip);
+        assert!(g.forwarded.compute_full_forwarded_for);
+        assert_eq!(g.forwarded.forwarded_for_header, "cf-connecting-ip");
+        assert_eq!(g.forwarded.trusted.len(), 2);
+        assert!(!g.headers.generate_request_id);
+        assert!(g.headers.original_uri);
+        assert!(g.headers.underscores);
+        assert!(g.headers.backend_server_header);
+        assert_eq!(g.headers.hide, ["x-powered-by", "x-internal"]);
+        assert!(g.block_user_agents.as_ref().unwrap().matches(b"GoodBot"));
+        assert!(
+            g.block_referers
+                .as_ref()
+                .unwrap()
+                .matches(b"https://spam.x/")
+        );
+        let maps = &r.config.header_maps;
+        assert_eq!(
+            maps.proxy_set,
+            Some(NsName::new("ingress-nginx", "upstream-headers"))
+        );
+        assert_eq!(maps.add, Some(NsName::new("", "response-headers")));
+    }
+
+    #[test]
+    fn bad_header_keys_keep_defaults() {
+        let r = read(&data(&[
+            ("use-forwarded-headers", "yes please"),
+            ("forwarded-for-header", "X Bad"),
+            ("proxy-real-ip-cidr", "10.0.0.0/33"),
+            ("hide-headers", "ok, not ok"),
+            ("block-user-agents", "~(unclosed"),
+            ("proxy-set-headers", "a/b/c"),
+        ]));
+        assert_eq!(r.errors.len(), 6, "{:?}", r.errors);
+        assert_eq!(r.config, GlobalConfig::default());
+        let proxy_protocol = read(&data(&[("forwarded-for-header", "proxy_protocol")]));
+        assert_eq!(proxy_protocol.errors.len(), 1);
+    }
+
+    /// `proxy-set-headers` / `add-headers` read the named ConfigMaps from
+    /// the snapshot; bad entries are skipped with a diagnostic.
+    #[test]
+    fn named_header_maps_are_read_from_the_snapshot() {
+        let cm = |ns: &str, name: &str, data: serde_json::Value| {
+            let value = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"namespace": ns, "name": name}, "data": data});
+            crate::objects::Object::from_value(value).unwrap().unwrap()
+        };
+        let mut snapshot = Snapshot::default();
+        snapshot.apply(cm(
+            "ingress-nginx",
+            "controller",
+            serde_json::json!({"proxy-set-headers": "up", "add-headers": "other/missing"}),
+        ));
+        snapshot.apply(cm(
+            "ingress-nginx",
+            "up",
+            serde_json::json!({"X-Team": "models", "X-Client": "$remote_addr", "Bad Name": "1"}),
+        ));
+        let options = CompileOptions {
+            configmap: Some(NsName::new("ingress-nginx", "controller")),
+            ..CompileOptions::default()
+        };
+        let (layered, _, diagnostics) = layered(&options, &snapshot);
+        let headers = &layered.globals.headers;
+        assert_eq!(headers.to_upstream.len(), 1);
+        assert_eq!(headers.to_upstream[0].0, "x-team");
+        assert_eq!(headers.to_client, []);
+        let messages: Vec<String> = diagnostics
+            .iter()
+            .map(|d| format!("{}: {}", d.object.id, d.message))
+            .collect();
+        assert_eq!(messages.len(), 3, "{messages:?}");
+        assert!(
+            messages
+                .iter()
+                .any(|m| m.contains("ConfigMap other/missing not found"))
+        );
+        assert!(
+            messages
+                .iter()
+                .any(|m| m.starts_with("ingress-nginx/up: proxy-set-headers header \"X-Client\""))
+        );
+        assert!(messages.iter().any(|m| m.contains("\"Bad Name\"")));
     }
 
     #[test]

@@ -11,8 +11,8 @@ const SNIPPET: &str = "raw nginx configuration text: never applied; the key is r
 const NGINX_TUNING: &str = "nginx worker, buffer or hash-table tuning with no counterpart here";
 const NO_TRACING: &str = "no tracing exporter yet";
 const NO_COMPRESSION: &str = "responses pass through uncompressed (streams stay unbuffered)";
-const HEADERS_PENDING: &str =
-    "not applied yet: headers are handled as with ingress-nginx's defaults";
+const HEADER_MAP: &str = "names a ConfigMap (`namespace/name`) of header name → value, re-read when it changes; values are sent as written: a value using an nginx variable (`$host`, `${...}`, `$1`) is refused with a diagnostic, not substituted, as are invalid names and values (that header is skipped); from the Kubernetes API the named ConfigMap must be in the controller ConfigMap's namespace";
+const BLOCK_LIST: &str = "plain entries and `~` / `~*` patterns as nginx's `map`, 403; patterns use Rust regex syntax (no look-around or backreferences): a pattern that does not compile is a diagnostic and the list is not applied";
 const STREAM: &str = "TCP/UDP stream proxying is not built";
 const LOGS: &str =
     "the access log goes to stdout and the error log to stderr, as ingress-nginx's symlinks do";
@@ -24,8 +24,8 @@ const GLOBAL_RATE_LIMIT: &str = "only per-replica limits (limit-rps, limit-rpm, 
 pub const KEYS: &[Known] = &[
     i("access-log-params", LOGS),
     i("access-log-path", LOGS),
-    n("add-headers", HEADERS_PENDING),
-    n("allow-backend-server-header", HEADERS_PENDING),
+    d("add-headers", HEADER_MAP),
+    s("allow-backend-server-header"),
     d(
         "allow-snippet-annotations",
         "snippets are always refused, whatever this says",
@@ -43,8 +43,8 @@ pub const KEYS: &[Known] = &[
         "the --bind-address flag sets the listening address",
     ),
     s("block-cidrs"),
-    n("block-referers", "not applied yet"),
-    n("block-user-agents", "not applied yet"),
+    d("block-referers", BLOCK_LIST),
+    d("block-user-agents", BLOCK_LIST),
     n("brotli-level", NO_COMPRESSION),
     n("brotli-min-length", NO_COMPRESSION),
     n("brotli-types", NO_COMPRESSION),
@@ -55,7 +55,7 @@ pub const KEYS: &[Known] = &[
         "client-header-timeout",
         "the listener's 60 s default applies (set at start-up)",
     ),
-    n("compute-full-forwarded-for", HEADERS_PENDING),
+    s("compute-full-forwarded-for"),
     d(
         "custom-http-errors",
         "the default for Ingresses without the annotation; it applies on routes with a default-backend annotation (there is no --default-backend-service flag yet, so other routes pass upstream errors through)",
@@ -88,20 +88,17 @@ pub const KEYS: &[Known] = &[
     n("enable-ocsp", "no OCSP stapling yet"),
     n("enable-opentracing", NO_TRACING),
     n("enable-owasp-modsecurity-crs", "no WAF"),
-    n("enable-real-ip", HEADERS_PENDING),
+    s("enable-real-ip"),
     n("enable-syslog", LOGS),
-    n(
-        "enable-underscores-in-headers",
-        "not applied yet: request headers with `_` are dropped, ingress-nginx's default",
-    ),
+    s("enable-underscores-in-headers"),
     i("error-log-level", "RUST_LOG filters the log lines"),
     i("error-log-path", LOGS),
     s("force-ssl-redirect"),
-    n("forwarded-for-header", HEADERS_PENDING),
-    n(
-        "generate-request-id",
-        "not applied yet: a request id is generated when the client sends none, the default",
+    d(
+        "forwarded-for-header",
+        "any header name; `proxy_protocol` is refused (no PROXY protocol)",
     ),
+    s("generate-request-id"),
     n("global-auth-cache-duration", GLOBAL_AUTH),
     n("global-auth-cache-key", GLOBAL_AUTH),
     n("global-auth-method", GLOBAL_AUTH),
@@ -125,7 +122,7 @@ pub const KEYS: &[Known] = &[
     n("global-rate-limit-status-code", GLOBAL_RATE_LIMIT),
     n("gzip-level", NO_COMPRESSION),
     n("gzip-types", NO_COMPRESSION),
-    n("hide-headers", HEADERS_PENDING),
+    s("hide-headers"),
     s("hsts"),
     s("hsts-include-subdomains"),
     s("hsts-max-age"),
@@ -226,7 +223,7 @@ pub const KEYS: &[Known] = &[
     n("opentracing-location-operation-name", NO_TRACING),
     n("opentracing-operation-name", NO_TRACING),
     i("plugins", "no Lua plugins"),
-    n("proxy-add-original-uri-header", HEADERS_PENDING),
+    s("proxy-add-original-uri-header"),
     s("proxy-body-size"),
     i("proxy-buffer-size", NGINX_TUNING),
     i(
@@ -247,14 +244,14 @@ pub const KEYS: &[Known] = &[
         "PROXY protocol is not built yet",
     ),
     s("proxy-read-timeout"),
-    n("proxy-real-ip-cidr", HEADERS_PENDING),
+    s("proxy-real-ip-cidr"),
     n("proxy-redirect-from", "not applied yet"),
     d(
         "proxy-request-buffering",
         "request bodies stream to the upstream (ingress-nginx buffers them by default); proxy-body-size still applies",
     ),
     s("proxy-send-timeout"),
-    n("proxy-set-headers", HEADERS_PENDING),
+    d("proxy-set-headers", HEADER_MAP),
     n("proxy-ssl-location-only", "not applied yet"),
     i("proxy-stream-next-upstream", STREAM),
     i("proxy-stream-next-upstream-timeout", STREAM),
@@ -308,7 +305,10 @@ pub const KEYS: &[Known] = &[
     s("upstream-keepalive-requests"),
     s("upstream-keepalive-time"),
     s("upstream-keepalive-timeout"),
-    n("use-forwarded-headers", HEADERS_PENDING),
+    d(
+        "use-forwarded-headers",
+        "X-Forwarded-Proto, -Host and -Port are trusted only from peers in proxy-real-ip-cidr (ingress-nginx trusts them from any peer; the same with the default 0.0.0.0/0 for IPv4 peers); the client address follows nginx's realip module",
+    ),
     n("use-geoip", "no GeoIP"),
     n("use-geoip2", "no GeoIP"),
     n("use-gzip", NO_COMPRESSION),

@@ -226,6 +226,7 @@ mod tests {
                 client_ip,
                 forwarded_for: None,
                 request_id: None,
+                underscores: false,
             },
         }
     }

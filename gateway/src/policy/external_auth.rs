@@ -757,6 +757,9 @@ pub struct AuthRequest<'a> {
     pub forwarded_for: Option<&'a HeaderValue>,
     /// The request id the upstream gets (`X-Request-ID`, `$request_id`).
     pub request_id: Option<&'a HeaderValue>,
+    /// `enable-underscores-in-headers`: pass client header names with `_`
+    /// (dropped otherwise, as nginx's `ignore_invalid_headers` does).
+    pub underscores: bool,
 }
 
 impl AuthRequest<'_> {
@@ -987,7 +990,7 @@ impl ExternalAuth {
                 || name == HOST
                 || name == PROXY
                 || name == X_FORWARDED_PROTO
-                || name.as_str().contains('_')
+                || (!request.underscores && name.as_str().contains('_'))
                 || nominated.contains(name);
             if !dropped {
                 headers.append(name.clone(), value.clone());
@@ -1677,6 +1680,7 @@ mod tests {
                 client_ip: IpAddr::from([10, 1, 2, 3]),
                 forwarded_for: None,
                 request_id: Some(&self.request_id),
+                underscores: false,
             }
         }
     }
@@ -1812,9 +1816,10 @@ mod tests {
         );
         let auth = ExternalAuth::new(config);
         let forwarded = HeaderValue::from_static("192.0.2.1, 10.1.2.3");
-        let request = ClientRequest::new("allow");
+        let request = ClientRequest::new("allow").header("x_team", "a");
         let mut auth_request = request.auth();
         auth_request.forwarded_for = Some(&forwarded);
+        auth_request.underscores = true;
         assert!(matches!(
             auth.check(&client(), &auth_request).await,
             AuthDecision::Allow(_)
@@ -1828,6 +1833,7 @@ mod tests {
         );
         assert_eq!(h["x-original-uri"], "/api/v1/predict/1?x=1&y=a%20b");
         assert_eq!(h["x-scheme"], "https");
+        assert_eq!(h["x_team"], "a", "enable-underscores-in-headers");
         assert_eq!(h["x-forwarded-for"], "192.0.2.1, 10.1.2.3");
         assert!(h.get("content-length").is_none() || h["content-length"] == "0");
     }

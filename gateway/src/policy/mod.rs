@@ -11,9 +11,12 @@
 pub mod access;
 pub mod admission;
 pub mod basic_auth;
+pub mod block;
 pub mod cors;
 pub mod custom_errors;
 pub mod external_auth;
+pub mod forwarded;
+pub mod header_rules;
 pub mod htpasswd;
 pub mod limits;
 pub mod redirect;
@@ -101,6 +104,14 @@ pub struct Globals {
     /// `block-cidrs`: clients refused with 403 before anything else, as
     /// nginx's `deny` at the `http` level.
     pub block: Vec<access::Cidr>,
+    /// `block-user-agents`: `User-Agent`s refused with 403 before routing.
+    pub block_user_agents: Option<block::Blocklist>,
+    /// `block-referers`: `Referer`s refused with 403 before routing.
+    pub block_referers: Option<block::Blocklist>,
+    /// Whose forwarded headers count, and so who the client is.
+    pub forwarded: forwarded::Forwarded,
+    /// Headers added, removed or passed beyond ingress-nginx's fixed set.
+    pub headers: header_rules::HeaderRules,
 }
 
 impl Default for Globals {
@@ -111,6 +122,10 @@ impl Default for Globals {
                 "max-age=31536000; includeSubDomains",
             )),
             block: Vec::new(),
+            block_user_agents: None,
+            block_referers: None,
+            forwarded: forwarded::Forwarded::default(),
+            headers: header_rules::HeaderRules::default(),
         }
     }
 }

@@ -114,15 +114,7 @@ async fn ask(
         wire: &wire,
         settings: &route.settings,
     };
-    forward::forward(
-        destination,
-        req,
-        None,
-        &mut trace,
-        None,
-        &mut sticky,
-    )
-    .await
+    forward::forward(destination, req, None, &mut trace, None, &mut sticky).await
 }
 
 /// The request ingress-nginx's error location sends.

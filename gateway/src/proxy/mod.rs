@@ -1,8 +1,12 @@
 //! The request path. [`Proxy::handle`] reads as the phases every request
 //! goes through:
 //!
-//! 1. **inspect**: refuse `block-cidrs` clients, then malformed or ambiguous requests;
-//!    normalise host and path;
+//! 0. **client**: who is asking: the peer, or the address its trusted
+//!    forwarded-for header names (see [`crate::policy::forwarded`]),
+//!    resolved once and used by every later phase and the access log;
+//! 1. **inspect**: refuse blocked clients (`block-cidrs`,
+//!    `block-user-agents`, `block-referers`), then malformed or ambiguous
+//!    requests; normalise host and path;
 //! 2. **route**: look the host and path up in the current table (loaded once);
 //!    a route with a canary picks its backend once the route's redirects
 //!    are passed, before admission (see [`crate::canary`]);
@@ -17,9 +21,10 @@
 //! 6. **forward**: pick an endpoint (the sticky one first), send, retry
 //!    where allowed; an answer whose status the route's
 //!    `custom-http-errors` lists is replaced by its default backend's;
-//! 7. **respond**: clean the upstream response head (CORS, HSTS on HTTPS,
-//!    a new session cookie) and stream its body back, or splice an
-//!    upgraded connection (see [`upgrade`]).
+//! 7. **respond**: clean the upstream response head (`hide-headers`, CORS,
+//!    HSTS on HTTPS, a new session cookie) and stream its body back, or
+//!    splice an upgraded connection (see [`upgrade`]); `add-headers` go on
+//!    every response, the gateway's own answers included.
 //!
 //! Any phase can end the request with a [`ProxyError`], which is turned
 //! into a response in one place.
@@ -60,6 +65,7 @@ use crate::metrics;
 use crate::policy;
 use crate::policy::admission::{Admitted, AuthClients, Candidate};
 use crate::policy::external_auth::AuthRequest;
+use crate::policy::forwarded::Client;
 use crate::settings::{ListenerSettings, ProxySettings, Scheme};
 use crate::table::{Route, RouteAction, RouteMatch, RouteTable};
 
@@ -169,14 +175,26 @@ impl Proxy {
         let method = req.method().clone();
         let uri = req.uri().clone();
         let table = self.table.load_full();
+        // 0. client
+        let client = table
+            .globals()
+            .forwarded
+            .client(conn.peer.ip(), req.headers());
         let mut pending = Pending {
-            exchange: self.observer.begin(&table, conn.peer, &req),
+            exchange: self
+                .observer
+                .begin(&table, client.socket_addr(conn.peer), &req),
             trace: Trace::default(),
         };
-        let mut response = match self.proxy(&table, conn, req, &mut pending.trace).await {
+        let mut response = match self
+            .proxy(&table, conn, &client, req, &mut pending.trace)
+            .await
+        {
             Ok(response) => response,
-            Err(error) => error.into_response(conn.peer, &method, &uri),
+            Err(error) => error.into_response(client.socket_addr(conn.peer), &method, &uri),
         };
+        // 7. respond: `add-headers` go on every response.
+        policy::header_rules::set_all(response.headers_mut(), &table.globals().headers.to_client);
         let served = conn.served.fetch_add(1, Ordering::Relaxed) + 1;
         // HTTP/2 has no Connection header; its requests are streams.
         if !conn.http2
@@ -203,16 +221,17 @@ impl Proxy {
         &self,
         table: &RouteTable,
         conn: &ConnInfo,
+        client: &Client,
         mut req: Request<Incoming>,
         trace: &mut Trace,
     ) -> Result<Response<ResponseBody>, ProxyError> {
-        // 0. the ConfigMap's `block-cidrs`, before anything else.
-        if policy::access::any_contains(&table.globals().block, conn.peer.ip()) {
+        // 1. inspect, starting with the ConfigMap's block lists.
+        if policy::block::refused(table.globals(), client.ip, req.headers()) {
             return Ok(error_page(StatusCode::FORBIDDEN));
         }
         // 1-3. inspect, route, and the rewrite-phase policy (redirects,
         // rewrite-target). Routing borrows the request only inside `route`.
-        let (found, target) = match route(table, conn, &req)? {
+        let (found, target) = match route(table, conn, client, &req)? {
             Routed::Respond(response, id) => {
                 trace.route = id;
                 return Ok(*response);
@@ -238,14 +257,23 @@ impl Proxy {
 
         // 4. admit
         check_body_size(&req, &route.settings)?;
-        let request_id = request_id(&req);
+        let request_id = request_id(req.headers(), table.globals().headers.generate_request_id);
         let admitted = match &route.admission {
             None => Admitted::default(),
             Some(admission) => {
                 if let Some(answer) = admission.preflight(req.method(), req.headers()) {
                     return Ok(*answer);
                 }
-                let candidate = candidate(&req, conn, &target, request_id.as_ref());
+                let chain = headers::computed_forwarded_for(table.globals(), conn, req.headers());
+                let candidate = candidate(
+                    &req,
+                    conn,
+                    client,
+                    &target,
+                    request_id.as_ref(),
+                    chain.as_ref(),
+                    table.globals().headers.underscores,
+                );
                 match admission.admit(&self.auth_clients, &candidate).await {
                     Ok(admitted) => admitted,
                     Err(refusal) => return Ok(*refusal),
@@ -263,10 +291,15 @@ impl Proxy {
         // request (session cookie, `upstream-hash-by` key), for the route's
         // backend protocol.
         let https = conn.listener.settings.scheme == Scheme::Https;
-        let mut sticky = Sticky::read(backend, &req, conn.peer.ip(), https, &route.path);
-        let original = error_pages::Original::read(route, &req, conn.peer.ip());
+        let mut sticky = Sticky::read(backend, &req, client.ip, https, &route.path);
+        let original = error_pages::Original::read(route, &req, client.ip);
         let mut client_upgrade = upgrade::take(&mut req);
-        let (mut upstream_req, progress) = rewrite(req, conn, route, target, request_id);
+        let from = headers::Upstream {
+            conn,
+            client,
+            globals: table.globals(),
+        };
+        let (mut upstream_req, progress) = rewrite(req, &from, route, target, request_id);
         let wire = protocol::prepare(
             &mut upstream_req,
             &mut client_upgrade,
@@ -301,12 +334,14 @@ impl Proxy {
                 let id = trace.request_id.as_ref();
                 error_pages::replace(table, route, backend, original, response, id).await
             }
-            (Err(error), Some((method, uri))) => error.into_response(conn.peer, &method, &uri),
+            (Err(error), Some((method, uri))) => {
+                error.into_response(client.socket_addr(conn.peer), &method, &uri)
+            }
             (Err(error), None) => return Err(error),
         };
 
         // 7. respond
-        headers::to_client(response.headers_mut());
+        headers::to_client(response.headers_mut(), &table.globals().headers);
         sticky.to_client(response.headers_mut());
         if let Some(admission) = &route.admission {
             admission.to_client(admitted.cors_origin, response.headers_mut());
@@ -357,6 +392,7 @@ struct Routing {
 fn route<'t>(
     table: &'t RouteTable,
     conn: &ConnInfo,
+    client: &Client,
     req: &Request<Incoming>,
 ) -> Result<Routed<'t>, ProxyError> {
     let target = inspect::inspect(req, conn.listener.settings.max_uri_bytes)?;
@@ -393,11 +429,15 @@ fn route<'t>(
             route_id,
         ));
     }
-    if settings.scheme == Scheme::Http
+    if headers::plain_http(client, settings.scheme, req.headers())
         && let Some(host) = &target.host
         && let Some(done) = respond(
             code,
-            policy.https_redirect(found_route.tls, host, req.uri()),
+            policy.https_redirect(
+                found_route.tls,
+                headers::redirect_host(client, req.headers(), host),
+                req.uri(),
+            ),
         )
     {
         return Ok(done);
@@ -445,22 +485,28 @@ fn check_body_size(req: &Request<Incoming>, settings: &ProxySettings) -> Result<
 }
 
 /// A new `X-Request-ID` unless the client sent a usable one (nginx's
-/// `$request_id` when ingress-nginx's `$req_id` is empty).
-fn request_id<B>(req: &Request<B>) -> Option<HeaderValue> {
-    match req.headers().get(&X_REQUEST_ID) {
+/// `$request_id` when ingress-nginx's `$req_id` is empty), or none when
+/// `generate-request-id` is off (the client's passes through as it is).
+fn request_id(headers: &http::HeaderMap, generate: bool) -> Option<HeaderValue> {
+    match headers.get(&X_REQUEST_ID) {
         Some(id) if !id.is_empty() && id.len() <= 256 => None,
-        _ => Some(headers::new_request_id()),
+        _ if generate => Some(headers::new_request_id()),
+        _ => None,
     }
 }
 
-/// What the admission checks read about a request.
+/// What the admission checks read about a request, with the generated
+/// `X-Request-ID` and the computed `X-Forwarded-For`, if any.
 fn candidate<'a, B>(
     req: &'a Request<B>,
     conn: &'a ConnInfo,
+    client: &Client,
     target: &'a Routing,
     generated_id: Option<&'a HeaderValue>,
+    forwarded_for: Option<&'a HeaderValue>,
+    underscores: bool,
 ) -> Candidate<'a> {
-    let client_ip = conn.peer.ip().to_canonical();
+    let client_ip = client.ip;
     Candidate {
         client_ip,
         auth: AuthRequest {
@@ -470,8 +516,9 @@ fn candidate<'a, B>(
             uri: req.uri(),
             headers: req.headers(),
             client_ip,
-            forwarded_for: None,
+            forwarded_for,
             request_id: generated_id.or_else(|| req.headers().get(&X_REQUEST_ID)),
+            underscores,
         },
     }
 }
@@ -481,7 +528,7 @@ fn candidate<'a, B>(
 /// path with `x-forwarded-prefix`.
 fn rewrite(
     req: Request<Incoming>,
-    conn: &ConnInfo,
+    from: &headers::Upstream<'_>,
     route: &Route,
     target: Routing,
     request_id: Option<HeaderValue>,
@@ -503,7 +550,7 @@ fn rewrite(
         );
         (body, Some(progress))
     };
-    headers::to_upstream(&mut parts.headers, conn, authority, request_id);
+    headers::to_upstream(&mut parts.headers, from, authority, request_id, &parts.uri);
     let policy = &route.policy;
     if let Some(vhost) = &policy.upstream_vhost {
         parts.headers.insert(HOST, vhost.clone());

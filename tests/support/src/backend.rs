@@ -88,7 +88,8 @@ impl Shared {
 /// - `sse=N&interval_ms=M`: answer `text/event-stream` with `N` frames
 ///   `data: event i\n\n` (i from 0), `M` ms apart, each its own body frame;
 /// - `bytes=N`: answer `N` bytes of `x`, streamed in 64 KiB frames, with a
-///   `content-length`.
+///   `content-length`;
+/// - `header=NAME:VALUE` (repeatable, no escaping): add this response header.
 ///
 /// The server stops (listener and connections closed) when dropped.
 pub struct EchoBackend {
@@ -322,6 +323,18 @@ async fn handle(
     }
     if let Ok(value) = HeaderValue::from_str(&local.to_string()) {
         headers.insert("x-backend", value);
+    }
+    let extra = query
+        .split('&')
+        .filter_map(|pair| pair.strip_prefix("header="))
+        .filter_map(|header| header.split_once(':'));
+    for (name, value) in extra {
+        if let (Ok(name), Ok(value)) = (
+            header::HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            headers.append(name, value);
+        }
     }
     Ok(response)
 }
