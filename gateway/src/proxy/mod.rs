@@ -109,7 +109,7 @@ impl ListenerInfo {
         Self {
             scheme: HeaderValue::from_static(settings.scheme.as_str()),
             forwarded_port: HeaderValue::from(settings.forwarded_port),
-            settings: settings.clone(),
+            settings: *settings,
         }
     }
 }
