@@ -349,9 +349,15 @@ mod tests {
     /// Starts a listener with a short client header timeout; returns its
     /// address and the trigger that stops it.
     async fn listener(scheme: Scheme, timeout: Duration) -> (SocketAddr, ShutdownTrigger) {
-        let table: TableHandle = Arc::new(ArcSwap::from_pointee(RouteTable::default()));
         let mut settings = ListenerSettings::new(scheme);
         settings.client_header_timeout = timeout;
+        listener_with(settings).await
+    }
+
+    /// Starts a listener with `settings` and an empty table.
+    async fn listener_with(settings: ListenerSettings) -> (SocketAddr, ShutdownTrigger) {
+        let scheme = settings.scheme;
+        let table: TableHandle = Arc::new(ArcSwap::from_pointee(RouteTable::default()));
         let mut listener = HttpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)), &settings)
             .await
             .unwrap();
@@ -404,6 +410,27 @@ mod tests {
         assert!(
             took < Duration::from_millis(250),
             "garbage kept open for {took:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_kept_alive_connection_waits_for_the_keep_alive_timeout() {
+        let mut settings = ListenerSettings::new(Scheme::Http);
+        settings.client_header_timeout = Duration::from_millis(200);
+        settings.keepalive_timeout = Duration::from_secs(2);
+        let (addr, _stop) = listener_with(settings).await;
+        let mut client = TcpStream::connect(addr).await.unwrap();
+        client
+            .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buf = [0u8; 1024];
+        let read = tokio::time::timeout(Duration::from_secs(5), client.read(&mut buf)).await;
+        assert!(matches!(read, Ok(Ok(n)) if n > 0), "no response");
+        let took = closed_after(&mut client).await;
+        assert!(
+            took >= Duration::from_millis(1500),
+            "closed at the header timeout: {took:?}"
         );
     }
 
