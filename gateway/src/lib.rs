@@ -26,6 +26,7 @@ pub mod backend;
 pub mod balance;
 pub mod canary;
 pub mod host;
+mod keepalive;
 pub mod metrics;
 pub mod path;
 pub mod policy;

@@ -1,6 +1,11 @@
 //! Listening sockets: accept connections, terminate TLS where configured,
 //! serve HTTP/1.1 (or HTTP/2 when ALPN picks it) with the client-side
 //! limits, and drain gracefully on shutdown.
+//!
+//! The limits are the listener's, overridden by the controller ConfigMap's
+//! (`keep-alive`, `client-header-timeout`, `use-http2`, ...) as the current
+//! table holds them when a connection is accepted: a change applies to new
+//! connections, and open ones keep what they started with.
 
 use std::convert::Infallible;
 use std::io;
@@ -19,12 +24,12 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
+use crate::keepalive::HeadTimer;
 use crate::metrics::ConnectionGuard;
 use crate::proxy::{ConnInfo, ListenerInfo, Proxy, ResponseBody};
 use crate::settings::ListenerSettings;
+use crate::tls::http1_only;
 
-/// ingress-nginx's `http2_max_concurrent_streams`.
-const H2_MAX_CONCURRENT_STREAMS: u32 = 128;
 /// How often an idle HTTP/2 connection is pinged, and how long the answer
 /// may take before the connection is considered dead.
 const H2_KEEPALIVE: (Duration, Duration) = (Duration::from_secs(60), Duration::from_secs(20));
@@ -62,7 +67,26 @@ impl ShutdownSignal {
 pub struct HttpListener {
     tcp: TcpListener,
     info: Arc<ListenerInfo>,
-    tls: Option<TlsAcceptor>,
+    tls: Option<Tls>,
+}
+
+/// TLS termination: the configuration offering `h2` and `http/1.1` by
+/// ALPN, and the same offering `http/1.1` alone (`use-http2: false`).
+#[derive(Clone)]
+struct Tls {
+    http2: TlsAcceptor,
+    http1_only: TlsAcceptor,
+}
+
+impl Tls {
+    /// The acceptor for a connection with these settings.
+    fn acceptor(&self, settings: &ListenerSettings) -> &TlsAcceptor {
+        if settings.http2 {
+            &self.http2
+        } else {
+            &self.http1_only
+        }
+    }
 }
 
 impl std::fmt::Debug for HttpListener {
@@ -74,8 +98,8 @@ impl std::fmt::Debug for HttpListener {
     }
 }
 
-/// The protocol builders, configured once per listener and shared by its
-/// connections.
+/// The protocol builders, configured once per listener; each connection
+/// copies the one it needs and sets its own limits on it.
 struct Protocols {
     http1: http1::Builder,
     http2: http2::Builder<TokioExecutor>,
@@ -94,7 +118,10 @@ impl HttpListener {
 
     /// Terminates TLS on this listener with `config`.
     pub fn with_tls(mut self, config: Arc<rustls::ServerConfig>) -> Self {
-        self.tls = Some(TlsAcceptor::from(config));
+        self.tls = Some(Tls {
+            http1_only: TlsAcceptor::from(http1_only(&config)),
+            http2: TlsAcceptor::from(config),
+        });
         self
     }
 
@@ -121,6 +148,7 @@ impl HttpListener {
             let _ = stream.set_nodelay(true);
             let connection = Connection {
                 peer,
+                settings: self.info.settings.overridden(&proxy.listener_overrides()),
                 _counted: proxy.metrics().map(ConnectionGuard::open),
                 proxy: proxy.clone(),
                 info: self.info.clone(),
@@ -143,28 +171,47 @@ impl HttpListener {
     }
 
     fn protocols(&self) -> Protocols {
-        let settings = &self.info.settings;
         let mut http1 = http1::Builder::new();
-        http1
-            .timer(TokioTimer::new())
-            .header_read_timeout(settings.client_header_timeout)
-            .max_header_size(settings.max_header_bytes)
-            .writev(false)
-            .keep_alive(true);
+        http1.writev(false);
         let mut http2 = http2::Builder::new(TokioExecutor::new());
         http2
             .timer(TokioTimer::new())
-            .max_concurrent_streams(H2_MAX_CONCURRENT_STREAMS)
-            .max_header_list_size(u32::try_from(settings.max_header_bytes).unwrap_or(u32::MAX))
             .keep_alive_interval(H2_KEEPALIVE.0)
             .keep_alive_timeout(H2_KEEPALIVE.1);
         Protocols { http1, http2 }
     }
 }
 
+impl Protocols {
+    /// HTTP/1.1 with a connection's limits: its head size, and its waits
+    /// for request heads (the first one `client-header-timeout`, later
+    /// ones `keep-alive`; see [`HeadTimer`]).
+    fn http1(&self, settings: &ListenerSettings) -> http1::Builder {
+        let mut http1 = self.http1.clone();
+        let keepalive = !settings.keepalive_timeout.is_zero();
+        http1
+            .timer(HeadTimer::new(settings.keepalive_timeout))
+            .header_read_timeout(settings.client_header_timeout)
+            .max_header_size(settings.max_header_bytes)
+            .keep_alive(keepalive);
+        http1
+    }
+
+    /// HTTP/2 with a connection's limits.
+    fn http2(&self, settings: &ListenerSettings) -> http2::Builder<TokioExecutor> {
+        let mut http2 = self.http2.clone();
+        http2
+            .max_concurrent_streams(settings.http2_max_concurrent_streams)
+            .max_header_list_size(u32::try_from(settings.max_header_bytes).unwrap_or(u32::MAX));
+        http2
+    }
+}
+
 /// One accepted connection, before its protocol is known.
 struct Connection {
     peer: SocketAddr,
+    /// The limits this connection was accepted with.
+    settings: ListenerSettings,
     /// Counts the connection as active while it lives.
     _counted: Option<ConnectionGuard>,
     proxy: Arc<Proxy>,
@@ -178,12 +225,13 @@ impl Connection {
     /// Completes the TLS handshake if any (bounded by the client header
     /// timeout, so a stalled or garbage handshake is closed), then serves
     /// the protocol ALPN chose.
-    async fn serve(self, stream: TcpStream, tls: Option<TlsAcceptor>) {
+    async fn serve(self, stream: TcpStream, tls: Option<Tls>) {
         let Some(tls) = tls else {
             return self.serve_http1(TokioIo::new(stream)).await;
         };
-        let timeout = self.info.settings.client_header_timeout;
-        let stream = match tokio::time::timeout(timeout, tls.accept(stream)).await {
+        let timeout = self.settings.client_header_timeout;
+        let accept = tls.acceptor(&self.settings).accept(stream);
+        let stream = match tokio::time::timeout(timeout, accept).await {
             Ok(Ok(stream)) => stream,
             Ok(Err(error)) => {
                 tracing::debug!(client = %self.peer, %error, "TLS handshake failed");
@@ -208,7 +256,7 @@ impl Connection {
         let service = self.service(false);
         let conn = self
             .protocols
-            .http1
+            .http1(&self.settings)
             .serve_connection(io, service)
             .with_upgrades();
         let mut conn = std::pin::pin!(conn);
@@ -225,7 +273,10 @@ impl Connection {
 
     async fn serve_http2<I: Read + Write + Unpin + Send + 'static>(self, io: I) {
         let service = self.service(true);
-        let conn = self.protocols.http2.serve_connection(io, service);
+        let conn = self
+            .protocols
+            .http2(&self.settings)
+            .serve_connection(io, service);
         log_end(self.peer, self.watcher.watch(conn).await);
     }
 
@@ -240,7 +291,8 @@ impl Connection {
     > + Clone
     + Send
     + 'static {
-        let info = Arc::new(ConnInfo::new(self.peer, self.info.clone(), http2));
+        let info = ConnInfo::new(self.peer, self.info.clone(), http2).with_settings(self.settings);
+        let info = Arc::new(info);
         let proxy = self.proxy.clone();
         service_fn(move |req| {
             let proxy = proxy.clone();
@@ -297,9 +349,15 @@ mod tests {
     /// Starts a listener with a short client header timeout; returns its
     /// address and the trigger that stops it.
     async fn listener(scheme: Scheme, timeout: Duration) -> (SocketAddr, ShutdownTrigger) {
-        let table: TableHandle = Arc::new(ArcSwap::from_pointee(RouteTable::default()));
         let mut settings = ListenerSettings::new(scheme);
         settings.client_header_timeout = timeout;
+        listener_with(settings).await
+    }
+
+    /// Starts a listener with `settings` and an empty table.
+    async fn listener_with(settings: ListenerSettings) -> (SocketAddr, ShutdownTrigger) {
+        let scheme = settings.scheme;
+        let table: TableHandle = Arc::new(ArcSwap::from_pointee(RouteTable::default()));
         let mut listener = HttpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)), &settings)
             .await
             .unwrap();
@@ -352,6 +410,27 @@ mod tests {
         assert!(
             took < Duration::from_millis(250),
             "garbage kept open for {took:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_kept_alive_connection_waits_for_the_keep_alive_timeout() {
+        let mut settings = ListenerSettings::new(Scheme::Http);
+        settings.client_header_timeout = Duration::from_millis(200);
+        settings.keepalive_timeout = Duration::from_secs(2);
+        let (addr, _stop) = listener_with(settings).await;
+        let mut client = TcpStream::connect(addr).await.unwrap();
+        client
+            .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buf = [0u8; 1024];
+        let read = tokio::time::timeout(Duration::from_secs(5), client.read(&mut buf)).await;
+        assert!(matches!(read, Ok(Ok(n)) if n > 0), "no response");
+        let took = closed_after(&mut client).await;
+        assert!(
+            took >= Duration::from_millis(1500),
+            "closed at the header timeout: {took:?}"
         );
     }
 

@@ -211,24 +211,33 @@ impl Scheme {
     }
 }
 
-/// Per-listener client-side limits. Defaults are ingress-nginx's.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// Per-listener client-side limits. Defaults are ingress-nginx's; the
+/// controller ConfigMap overrides them for new connections
+/// ([`ListenerOverrides`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ListenerSettings {
     /// The scheme of this listener.
     pub scheme: Scheme,
     /// The port reported in `X-Forwarded-Port`: ingress-nginx reports its
     /// container ports (80, 443), not the NodePorts, and so do we.
     pub forwarded_port: u16,
-    /// `client-header-timeout`: the whole request head must arrive within
-    /// this, counted from the first wait for it; it also closes idle
-    /// keep-alive connections (60 s).
+    /// `client-header-timeout`: the first request head (and the TLS
+    /// handshake) must arrive within this, counted from the accept (60 s).
     pub client_header_timeout: Duration,
+    /// `keep-alive`: how long a kept-alive connection may wait for the next
+    /// request head to arrive (75 s); zero turns keep-alive off.
+    pub keepalive_timeout: Duration,
     /// `keep-alive-requests`: requests served on one client connection (1000).
     pub keepalive_requests: u32,
     /// `large-client-header-buffers` (4 × 8k): the largest request head, in bytes.
     pub max_header_bytes: usize,
-    /// The longest request target (request line limit, 8k) before 414.
+    /// `large-client-header-buffers` (one 8k buffer): the longest request
+    /// target (414 beyond) and the longest header line (431 beyond).
     pub max_uri_bytes: usize,
+    /// `use-http2`: whether ALPN offers `h2` on a TLS listener (true).
+    pub http2: bool,
+    /// `http2-max-concurrent-streams`: open streams per HTTP/2 connection (128).
+    pub http2_max_concurrent_streams: u32,
 }
 
 impl ListenerSettings {
@@ -241,11 +250,76 @@ impl ListenerSettings {
                 Scheme::Https => 443,
             },
             client_header_timeout: Duration::from_secs(60),
+            keepalive_timeout: Duration::from_secs(75),
             keepalive_requests: 1000,
             max_header_bytes: 4 * 8 * 1024,
             max_uri_bytes: 8 * 1024,
+            http2: true,
+            http2_max_concurrent_streams: 128,
         }
     }
+
+    /// These settings with the ConfigMap's overrides applied.
+    pub fn overridden(&self, overrides: &ListenerOverrides) -> Self {
+        let mut settings = *self;
+        let o = overrides;
+        if let Some(timeout) = o.client_header_timeout {
+            settings.client_header_timeout = timeout;
+        }
+        if let Some(timeout) = o.keepalive_timeout {
+            settings.keepalive_timeout = timeout;
+        }
+        if let Some(requests) = o.keepalive_requests {
+            settings.keepalive_requests = requests;
+        }
+        if let Some(buffers) = o.header_buffers {
+            settings.max_header_bytes = buffers.total();
+            settings.max_uri_bytes = buffers.size;
+        }
+        if let Some(http2) = o.http2 {
+            settings.http2 = http2;
+        }
+        if let Some(streams) = o.http2_max_concurrent_streams {
+            settings.http2_max_concurrent_streams = streams;
+        }
+        settings
+    }
+}
+
+/// `large-client-header-buffers`: `count` buffers of `size` bytes; a
+/// request line or a header line must fit one, the head all of them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HeaderBuffers {
+    /// How many buffers.
+    pub count: usize,
+    /// The size of one, in bytes.
+    pub size: usize,
+}
+
+impl HeaderBuffers {
+    /// The largest request head: all buffers together.
+    pub fn total(self) -> usize {
+        self.count.saturating_mul(self.size)
+    }
+}
+
+/// The client-connection keys of the controller ConfigMap; each `None`
+/// keeps the listener's own value. Read once per accepted connection, so a
+/// change applies to new connections and open ones keep theirs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ListenerOverrides {
+    /// `client-header-timeout`.
+    pub client_header_timeout: Option<Duration>,
+    /// `keep-alive` (zero: off).
+    pub keepalive_timeout: Option<Duration>,
+    /// `keep-alive-requests`.
+    pub keepalive_requests: Option<u32>,
+    /// `large-client-header-buffers`.
+    pub header_buffers: Option<HeaderBuffers>,
+    /// `use-http2`.
+    pub http2: Option<bool>,
+    /// `http2-max-concurrent-streams`.
+    pub http2_max_concurrent_streams: Option<u32>,
 }
 
 #[cfg(test)]
@@ -277,5 +351,29 @@ mod tests {
         assert!(next.retries_status(StatusCode::SERVICE_UNAVAILABLE));
         assert!(!next.retries_status(StatusCode::BAD_GATEWAY));
         assert!(!NextUpstream::off().error);
+    }
+
+    #[test]
+    fn overrides_replace_only_what_they_set() {
+        let base = ListenerSettings::new(Scheme::Https);
+        assert_eq!(base.overridden(&ListenerOverrides::default()), base);
+        let overrides = ListenerOverrides {
+            keepalive_requests: Some(2),
+            header_buffers: Some(HeaderBuffers {
+                count: 4,
+                size: 1024,
+            }),
+            http2: Some(false),
+            ..ListenerOverrides::default()
+        };
+        let settings = base.overridden(&overrides);
+        assert_eq!(settings.keepalive_requests, 2);
+        assert_eq!(
+            (settings.max_header_bytes, settings.max_uri_bytes),
+            (4096, 1024)
+        );
+        assert!(!settings.http2);
+        assert_eq!(settings.client_header_timeout, base.client_header_timeout);
+        assert_eq!(settings.scheme, Scheme::Https);
     }
 }

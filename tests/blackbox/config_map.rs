@@ -7,7 +7,8 @@ use testkit::{EchoBackend, IngressBuilder, eventually, request};
 
 use crate::{Setup, service_for};
 
-fn config_map(data: &[(&str, &str)]) -> String {
+/// The controller ConfigMap `ingress-nginx/ingress-nginx-controller` with `data`.
+pub(crate) fn config_map(data: &[(&str, &str)]) -> String {
     let data: serde_json::Map<String, serde_json::Value> = data
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).into()))

@@ -14,6 +14,7 @@ mod config_map;
 mod custom_errors;
 mod forwarded;
 mod limits;
+mod listener;
 mod metrics;
 mod platform;
 mod process;

@@ -10,6 +10,7 @@
 //! documents with its status.
 
 mod header_maps;
+mod listener;
 pub mod registry;
 
 use std::borrow::Cow;
@@ -112,6 +113,30 @@ const PARSERS: &[(&str, Apply)] = &[
     }),
     ("proxy-body-size", |c, v| {
         c.proxy.max_body_size = body_size(v)?;
+        Ok(())
+    }),
+    ("keep-alive", |c, v| {
+        c.globals.listener.keepalive_timeout = Some(listener::keepalive(v)?);
+        Ok(())
+    }),
+    ("keep-alive-requests", |c, v| {
+        c.globals.listener.keepalive_requests = Some(listener::keepalive_requests(v)?);
+        Ok(())
+    }),
+    ("client-header-timeout", |c, v| {
+        c.globals.listener.client_header_timeout = Some(seconds(v)?);
+        Ok(())
+    }),
+    ("large-client-header-buffers", |c, v| {
+        c.globals.listener.header_buffers = Some(listener::header_buffers(v)?);
+        Ok(())
+    }),
+    ("use-http2", |c, v| {
+        c.globals.listener.http2 = Some(boolean(v)?);
+        Ok(())
+    }),
+    ("http2-max-concurrent-streams", |c, v| {
+        c.globals.listener.http2_max_concurrent_streams = Some(listener::max_streams(v)?);
         Ok(())
     }),
     ("client-body-timeout", |c, v| {
@@ -526,6 +551,28 @@ mod tests {
         assert_eq!(r.errors[0].key, "proxy-connect-timeout");
         assert_eq!(r.not_applied, ["server-snippet", "use-geoip2"]);
         assert_eq!(r.unknown, ["no-such-key"]);
+    }
+
+    #[test]
+    fn listener_keys_override_the_listener_and_bad_values_keep_it() {
+        let r = read(&data(&[
+            ("keep-alive", "10"),
+            ("keep-alive-requests", "2"),
+            ("client-header-timeout", "5"),
+            ("large-client-header-buffers", "4 1k"),
+            ("use-http2", "false"),
+            ("http2-max-concurrent-streams", "0"),
+        ]));
+        let l = &r.config.globals.listener;
+        assert_eq!(l.keepalive_timeout, Some(Duration::from_secs(10)));
+        assert_eq!(l.keepalive_requests, Some(2));
+        assert_eq!(l.client_header_timeout, Some(Duration::from_secs(5)));
+        assert_eq!(l.header_buffers.map(|b| b.total()), Some(4096));
+        assert_eq!(l.http2, Some(false));
+        assert_eq!(l.http2_max_concurrent_streams, None);
+        assert_eq!(r.errors.len(), 1);
+        assert_eq!(r.errors[0].key, "http2-max-concurrent-streams");
+        assert!(r.not_applied.is_empty());
     }
 
     #[test]

@@ -51,9 +51,9 @@ pub const KEYS: &[Known] = &[
     i("client-body-buffer-size", NGINX_TUNING),
     s("client-body-timeout"),
     i("client-header-buffer-size", NGINX_TUNING),
-    n(
+    d(
         "client-header-timeout",
-        "the listener's 60 s default applies (set at start-up)",
+        "applies to new client connections: the TLS handshake and the first request head; a later head on a kept-alive connection must arrive within keep-alive instead",
     ),
     s("compute-full-forwarded-for"),
     d(
@@ -133,10 +133,7 @@ pub const KEYS: &[Known] = &[
     ),
     s("http-redirect-code"),
     r("http-snippet", SNIPPET),
-    n(
-        "http2-max-concurrent-streams",
-        "HTTP/2 allows hyper's default of 200 concurrent streams",
-    ),
+    s("http2-max-concurrent-streams"),
     i(
         "http2-max-field-size",
         "deprecated in ingress-nginx; large-client-header-buffers governs",
@@ -163,17 +160,14 @@ pub const KEYS: &[Known] = &[
     n("jaeger-service-name", NO_TRACING),
     n("jaeger-trace-baggage-header-prefix", NO_TRACING),
     n("jaeger-trace-context-header-name", NO_TRACING),
-    n(
+    d(
         "keep-alive",
-        "client connections idle out after client-header-timeout (60 s, set at start-up)",
+        "applies to new HTTP/1 client connections: the wait for each request head after the first, counted from the previous response; 0 turns keep-alive off. Idle HTTP/2 connections are pinged every 60 s instead",
     ),
-    n(
-        "keep-alive-requests",
-        "the listener's 1000 requests per connection applies (set at start-up)",
-    ),
-    n(
+    s("keep-alive-requests"),
+    d(
         "large-client-header-buffers",
-        "the listener's 4 × 8k request head limit applies (set at start-up)",
+        "applies to new client connections; a request target longer than one buffer gets 414, a longer header line or a head larger than all buffers 431 (nginx answers 400); at most 1m in all",
     ),
     s("limit-conn-status-code"),
     i(
@@ -312,10 +306,7 @@ pub const KEYS: &[Known] = &[
     n("use-geoip", "no GeoIP"),
     n("use-geoip2", "no GeoIP"),
     n("use-gzip", NO_COMPRESSION),
-    n(
-        "use-http2",
-        "HTTP/2 is always offered by ALPN on the HTTPS listener",
-    ),
+    s("use-http2"),
     n("use-proxy-protocol", "PROXY protocol is not built yet"),
     i("variables-hash-bucket-size", NGINX_TUNING),
     i("variables-hash-max-size", NGINX_TUNING),

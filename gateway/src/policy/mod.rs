@@ -29,6 +29,8 @@ use http::{StatusCode, Uri};
 pub use custom_errors::CustomErrors;
 pub use redirect::Redirect;
 
+use crate::settings::ListenerOverrides;
+
 /// The path ACME HTTP-01 challenges use; never redirected to HTTPS.
 const ACME_CHALLENGE: &str = "/.well-known/acme-challenge";
 
@@ -112,6 +114,9 @@ pub struct Globals {
     pub forwarded: forwarded::Forwarded,
     /// Headers added, removed or passed beyond ingress-nginx's fixed set.
     pub headers: header_rules::HeaderRules,
+    /// Client-connection limits (`keep-alive`, `client-header-timeout`,
+    /// `use-http2`, ...), applied to each new connection.
+    pub listener: ListenerOverrides,
 }
 
 impl Default for Globals {
@@ -126,6 +131,7 @@ impl Default for Globals {
             block_referers: None,
             forwarded: forwarded::Forwarded::default(),
             headers: header_rules::HeaderRules::default(),
+            listener: ListenerOverrides::default(),
         }
     }
 }

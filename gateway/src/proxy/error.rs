@@ -25,6 +25,9 @@ pub enum ProxyError {
     /// The request target is longer than the request line limit.
     #[error("request target too long")]
     UriTooLong,
+    /// A header line is longer than one `large-client-header-buffers` buffer.
+    #[error("request header line too long")]
+    HeaderTooLarge,
     /// A transfer coding other than `chunked`.
     #[error("unsupported transfer coding")]
     NotImplemented,
@@ -112,6 +115,7 @@ impl ProxyError {
         match self {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::UriTooLong => StatusCode::URI_TOO_LONG,
+            Self::HeaderTooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             Self::NotImplemented => StatusCode::NOT_IMPLEMENTED,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::NoRoute => StatusCode::NOT_FOUND,
@@ -137,6 +141,7 @@ impl ProxyError {
             self,
             Self::BadRequest(_)
                 | Self::UriTooLong
+                | Self::HeaderTooLarge
                 | Self::NotImplemented
                 | Self::BodyTooLarge(_)
                 | Self::ClientBodyTimeout
@@ -162,6 +167,7 @@ impl ProxyError {
             }
             Self::BadRequest(_)
             | Self::UriTooLong
+            | Self::HeaderTooLarge
             | Self::NotImplemented
             | Self::MethodNotAllowed
             | Self::BodyTooLarge(_)

@@ -30,16 +30,28 @@ pub(crate) struct Target<'r> {
     pub(crate) authority: Option<HeaderValue>,
 }
 
-/// Checks a request and extracts its target.
-pub(crate) fn inspect<B>(req: &Request<B>, max_uri_bytes: usize) -> Result<Target<'_>, ProxyError> {
+/// Checks a request and extracts its target. `max_line_bytes` is one
+/// `large-client-header-buffers` buffer: a longer request target is 414, a
+/// longer header line (`name: value`) 431.
+pub(crate) fn inspect<B>(
+    req: &Request<B>,
+    max_line_bytes: usize,
+) -> Result<Target<'_>, ProxyError> {
     check_framing(req)?;
     if req.method() == Method::CONNECT {
         return Err(ProxyError::MethodNotAllowed);
     }
     let uri = req.uri();
     let target_len = uri.path_and_query().map_or(0, |pq| pq.as_str().len());
-    if target_len > max_uri_bytes {
+    if target_len > max_line_bytes {
         return Err(ProxyError::UriTooLong);
+    }
+    if req
+        .headers()
+        .iter()
+        .any(|(name, value)| name.as_str().len() + value.len() + 2 > max_line_bytes)
+    {
+        return Err(ProxyError::HeaderTooLarge);
     }
 
     let (host, authority) = match uri.authority() {
@@ -165,6 +177,13 @@ mod tests {
         assert_eq!(status(&req("/%zz", &[("host", "a")])), 400);
         let long = format!("/{}", "a".repeat(9000));
         assert_eq!(status(&req(&long, &[("host", "a")])), 414);
+        let at_limit = "v".repeat(8192 - "x-big: ".len());
+        assert_eq!(
+            status(&req("/", &[("host", "a"), ("x-big", &at_limit)])),
+            200
+        );
+        let over = format!("{at_limit}v");
+        assert_eq!(status(&req("/", &[("host", "a"), ("x-big", &over)])), 431);
         let mut http10 = req("/", &[]);
         *http10.version_mut() = Version::HTTP_10;
         assert!(inspect(&http10, 8192).unwrap().host.is_none());

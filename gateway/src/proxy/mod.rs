@@ -109,18 +109,19 @@ impl ListenerInfo {
         Self {
             scheme: HeaderValue::from_static(settings.scheme.as_str()),
             forwarded_port: HeaderValue::from(settings.forwarded_port),
-            settings: settings.clone(),
+            settings: *settings,
         }
     }
 }
 
-/// One client connection: who is on the other end, and how many requests
-/// it has made.
+/// One client connection: who is on the other end, the limits it was
+/// accepted with, and how many requests it has made.
 #[derive(Debug)]
 pub struct ConnInfo {
     peer: SocketAddr,
     client_ip: HeaderValue,
     listener: Arc<ListenerInfo>,
+    settings: ListenerSettings,
     served: AtomicU32,
     http2: bool,
 }
@@ -133,10 +134,18 @@ impl ConnInfo {
         Self {
             peer,
             client_ip: HeaderValue::from_str(&ip).unwrap_or_else(|_| HeaderValue::from_static("")),
+            settings: listener.settings,
             listener,
             served: AtomicU32::new(0),
             http2,
         }
+    }
+
+    /// This connection's limits instead of the listener's own: the
+    /// ConfigMap's, as they were when it was accepted.
+    pub fn with_settings(mut self, settings: ListenerSettings) -> Self {
+        self.settings = settings;
+        self
     }
 
     /// The client's socket address.
@@ -162,6 +171,11 @@ impl Proxy {
             observer,
             auth_clients: AuthClients::default(),
         }
+    }
+
+    /// The ConfigMap's client-connection limits in the current table.
+    pub(crate) fn listener_overrides(&self) -> crate::settings::ListenerOverrides {
+        self.table.load().globals().listener
     }
 
     /// The metrics this proxy records into, if any.
@@ -198,7 +212,7 @@ impl Proxy {
         let served = conn.served.fetch_add(1, Ordering::Relaxed) + 1;
         // HTTP/2 has no Connection header; its requests are streams.
         if !conn.http2
-            && served >= conn.listener.settings.keepalive_requests
+            && served >= conn.settings.keepalive_requests
             && response.status() != StatusCode::SWITCHING_PROTOCOLS
         {
             response
@@ -395,7 +409,7 @@ fn route<'t>(
     client: &Client,
     req: &Request<Incoming>,
 ) -> Result<Routed<'t>, ProxyError> {
-    let target = inspect::inspect(req, conn.listener.settings.max_uri_bytes)?;
+    let target = inspect::inspect(req, conn.settings.max_uri_bytes)?;
     let found = table.find(target.host.as_deref(), &target.path);
     let settings = &conn.listener.settings;
     let scheme = settings.scheme.as_str();

@@ -31,3 +31,11 @@ pub fn server_config(resolver: Arc<CertResolver>) -> Result<Arc<ServerConfig>, r
     config.session_storage = ServerSessionMemoryCache::new(SESSION_CACHE_ENTRIES);
     Ok(Arc::new(config))
 }
+
+/// `config` offering only `http/1.1` by ALPN (`use-http2: false`); the
+/// certificates and the session cache stay shared.
+pub fn http1_only(config: &ServerConfig) -> Arc<ServerConfig> {
+    let mut config = config.clone();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Arc::new(config)
+}
