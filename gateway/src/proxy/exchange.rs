@@ -23,6 +23,9 @@ use crate::access_log::{AccessLog, Entry};
 use crate::metrics::{Metrics, Observation};
 use crate::table::{RouteAction, RouteId, RouteTable};
 
+/// ingress-nginx's `$proxy_upstream_name` for `--default-backend-service`.
+const DEFAULT_UPSTREAM: &str = "upstream-default-backend";
+
 /// Where finished requests go.
 #[derive(Debug, Default, Clone)]
 pub struct Observer {
@@ -199,7 +202,16 @@ impl Exchange {
         let Some(log) = &self.observer.access_log else {
             return;
         };
-        let logged = route.map_or(self.observer.log_default_backend, |r| r.policy.access_log);
+        // Requests that matched no rule, whether the built-in 404 or
+        // `--default-backend-service` answered them.
+        let default_backend = self
+            .trace
+            .route
+            .is_some_and(|id| self.table.is_default_route(id));
+        let logged = match route {
+            Some(r) if !default_backend => r.policy.access_log,
+            _ => self.observer.log_default_backend,
+        };
         if !logged {
             return;
         }
@@ -207,6 +219,11 @@ impl Exchange {
             RouteAction::Proxy(id) => self.table.backend(id),
             RouteAction::Respond(_) => None,
         });
+        let upstream_name = if default_backend {
+            Some(DEFAULT_UPSTREAM.into())
+        } else {
+            backend.map(|b| b.name().into())
+        };
         let source = route.and_then(|r| r.source.as_ref());
         log.log(Entry {
             time: SystemTime::now(),
@@ -224,8 +241,11 @@ impl Exchange {
             request_id: self.trace.request_id.take(),
             namespace: source.map(|s| s.namespace.clone()),
             ingress: source.map(|s| s.name.clone()),
-            service: backend.map(|b| b.key().service.clone()),
-            upstream_name: backend.map(|b| b.name().into()),
+            // ingress-nginx's default server sets no `$service_name`.
+            service: backend
+                .filter(|_| !default_backend)
+                .map(|b| b.key().service.clone()),
+            upstream_name,
             alternative_upstream_name: canary.map(|c| c.upstream.clone()),
             upstream_addr: self.trace.upstream,
             upstream_status: self.trace.upstream_status,
