@@ -23,9 +23,6 @@ use crate::access_log::{AccessLog, Entry};
 use crate::metrics::{Metrics, Observation};
 use crate::table::{RouteAction, RouteId, RouteTable};
 
-/// ingress-nginx's `$proxy_upstream_name` for `--default-backend-service`.
-const DEFAULT_UPSTREAM: &str = "upstream-default-backend";
-
 /// Where finished requests go.
 #[derive(Debug, Default, Clone)]
 pub struct Observer {
@@ -219,11 +216,6 @@ impl Exchange {
             RouteAction::Proxy(id) => self.table.backend(id),
             RouteAction::Respond(_) => None,
         });
-        let upstream_name = if default_backend {
-            Some(DEFAULT_UPSTREAM.into())
-        } else {
-            backend.map(|b| b.name().into())
-        };
         let source = route.and_then(|r| r.source.as_ref());
         log.log(Entry {
             time: SystemTime::now(),
@@ -241,11 +233,8 @@ impl Exchange {
             request_id: self.trace.request_id.take(),
             namespace: source.map(|s| s.namespace.clone()),
             ingress: source.map(|s| s.name.clone()),
-            // ingress-nginx's default server sets no `$service_name`.
-            service: backend
-                .filter(|_| !default_backend)
-                .map(|b| b.key().service.clone()),
-            upstream_name,
+            service: backend.map(|b| b.key().service.clone()),
+            upstream_name: backend.map(|b| b.name().into()),
             alternative_upstream_name: canary.map(|c| c.upstream.clone()),
             upstream_addr: self.trace.upstream,
             upstream_status: self.trace.upstream_status,
