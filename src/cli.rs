@@ -366,6 +366,12 @@ pub(crate) struct ClassArgs {
     /// Only serve Ingresses of this namespace (default: all namespaces).
     #[arg(long, value_name = "NAMESPACE")]
     pub(crate) watch_namespace: Option<String>,
+
+    /// The Service (namespace/name, its first port) that answers requests
+    /// matching no Ingress rule, and the error pages of custom-http-errors
+    /// without a default-backend annotation (default: the built-in 404).
+    #[arg(long, value_name = "NAMESPACE/NAME", value_parser = parse_ns_name)]
+    pub(crate) default_backend_service: Option<(String, String)>,
 }
 
 impl ClassArgs {
@@ -380,6 +386,7 @@ impl ClassArgs {
             },
             watch_namespace: self.watch_namespace.clone(),
             configmap: ns_name(self.configmap.as_ref()),
+            default_backend_service: ns_name(self.default_backend_service.as_ref()),
             ..CompileOptions::default()
         }
     }
@@ -560,6 +567,7 @@ mod tests {
             "--ingress-class=internal",
             "--watch-ingress-without-class",
             "--configmap=ingress-nginx/controller",
+            "--default-backend-service=ingress-nginx/default-http-backend",
             "--output=json",
         ])
         .unwrap();
@@ -576,8 +584,13 @@ mod tests {
             options.configmap,
             Some(NsName::new("ingress-nginx", "controller"))
         );
+        assert_eq!(
+            options.default_backend_service,
+            Some(NsName::new("ingress-nginx", "default-http-backend"))
+        );
         for bad in [
-            &["check", "--manifests", "a", "--kubeconfig", "b"][..],
+            &["check", "--default-backend-service", "default-http-backend"][..],
+            &["check", "--manifests", "a", "--kubeconfig", "b"],
             &["check", "--output", "yaml"],
             &["check", "--http-port", "1"],
         ] {

@@ -53,7 +53,12 @@ fn annotation_map() -> impl Strategy<Value = BTreeMap<String, String>> {
 }
 
 fn parse(map: &BTreeMap<String, String>) -> IngressAnnotations {
-    annotations::parse(Some(map), &ProxySettings::default(), &Policy::default())
+    annotations::parse(
+        Some(map),
+        &ProxySettings::default(),
+        &Policy::default(),
+        false,
+    )
 }
 
 /// The registry's verdict on each key under the prefix.

@@ -43,11 +43,13 @@ fuzz_target!(|data: &[u8]| {
             Some(&annotation_map),
             &ProxySettings::default(),
             &Policy::default(),
+            false,
         ),
         annotations::parse(
             Some(&annotation_map),
             &read.config.proxy,
             &read.config.policy,
+            true,
         )
         .with_admission_defaults(&read.config.admission),
     ] {

@@ -3,7 +3,8 @@
 //!
 //! Lookup is host first (exact name, then the one-label wildcard, then the
 //! default server), then path within that server (exact, then the longest
-//! element-wise prefix, then the server's fallback route).
+//! element-wise prefix, then the server's fallback route), then the
+//! table's default route (`--default-backend-service`).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -157,6 +158,9 @@ pub struct RouteTable {
     servers: Box<[Server]>,
     routes: Box<[Route]>,
     backends: Box<[Arc<Backend>]>,
+    /// `--default-backend-service`: the route of requests no server's
+    /// path or fallback takes.
+    default_route: Option<RouteId>,
     certificates: CertIndex,
     globals: Globals,
     /// Each route's inference series (by route index), set at publish
@@ -183,14 +187,17 @@ impl RouteTable {
         } else {
             server.regex.lookup(path)
         };
-        let route = id.or(server.fallback).and_then(|id| {
-            let route = self.routes.get(id.0)?;
-            Some(RouteMatch {
-                id,
-                route,
-                tls: server.tls,
-            })
-        });
+        let route = id
+            .or(server.fallback)
+            .or(self.default_route)
+            .and_then(|id| {
+                let route = self.routes.get(id.0)?;
+                Some(RouteMatch {
+                    id,
+                    route,
+                    tls: server.tls,
+                })
+            });
         Found {
             server: ServerView {
                 tls: server.tls,
@@ -252,6 +259,20 @@ impl RouteTable {
     /// Settings that apply to the whole gateway.
     pub fn globals(&self) -> &Globals {
         &self.globals
+    }
+
+    /// Whether `id` is the default route (`--default-backend-service`).
+    pub fn is_default_route(&self, id: RouteId) -> bool {
+        self.default_route == Some(id)
+    }
+
+    /// The default route's backend (`--default-backend-service`), if any.
+    pub fn default_backend(&self) -> Option<BackendId> {
+        let route = self.routes.get(self.default_route?.0)?;
+        match route.action {
+            RouteAction::Proxy(id) => Some(id),
+            RouteAction::Respond(_) => None,
+        }
     }
 
     /// The backend a route's action names.
@@ -321,6 +342,7 @@ pub struct RouteTableBuilder {
     routes: Vec<Route>,
     backends: Vec<Arc<Backend>>,
     backend_ids: HashMap<BackendKey, BackendId>,
+    default_route: Option<RouteId>,
     certificates: CertIndex,
     globals: Globals,
     /// The policy of backends no one sets one for.
@@ -337,6 +359,7 @@ impl Default for RouteTableBuilder {
             routes: Vec::new(),
             backends: Vec::new(),
             backend_ids: HashMap::new(),
+            default_route: None,
             certificates: CertIndex::default(),
             globals: Globals::default(),
             backend_policy: Arc::default(),
@@ -474,6 +497,15 @@ impl RouteTableBuilder {
         Ok(id)
     }
 
+    /// Sets the route of requests that no server's path or fallback takes
+    /// (`--default-backend-service`), replacing any.
+    pub fn set_default_route(&mut self, route: Route) -> RouteId {
+        let id = RouteId(self.routes.len());
+        self.routes.push(route);
+        self.default_route = Some(id);
+        id
+    }
+
     /// Marks a server's host as having a TLS section.
     pub fn set_tls(&mut self, server: ServerId) {
         self.servers[server.0].tls = true;
@@ -555,6 +587,7 @@ impl RouteTableBuilder {
             servers: self.servers.into_boxed_slice(),
             routes: self.routes.into_boxed_slice(),
             backends: self.backends.into_boxed_slice(),
+            default_route: self.default_route,
             certificates: self.certificates,
             globals: self.globals,
             inference: Box::default(),
@@ -643,6 +676,37 @@ mod tests {
         );
         assert_eq!(status(None, "/d/e"), Some(RouteAction::Respond(203)));
         assert_eq!(status(Some("other"), "/a"), None);
+    }
+
+    #[test]
+    fn default_route_takes_what_no_path_or_fallback_does() {
+        let mut b = RouteTableBuilder::default();
+        let foo = b.server(Some(&HostPattern::parse("foo.com").unwrap()));
+        let bar = b.server(Some(&HostPattern::parse("bar.com").unwrap()));
+        let prefix = |p: &str| PathRule::new(PathKind::Prefix, p).unwrap();
+        b.add_route(foo, prefix("/a"), route("/a", RouteAction::Respond(201)))
+            .unwrap();
+        b.set_fallback(bar, route("/", RouteAction::Respond(204)))
+            .unwrap();
+        let backend = b.backend(key("default-http-backend"), &endpoints(1));
+        let id = b.set_default_route(route("/", RouteAction::Proxy(backend)));
+        let table = b.build();
+        let found = |host: &str, path: &str| table.lookup(Some(host), path.as_bytes()).unwrap();
+        assert_eq!(
+            found("foo.com", "/a").route.action,
+            RouteAction::Respond(201)
+        );
+        // A known host's unmatched path, and an unknown host.
+        assert_eq!(found("foo.com", "/b").id, id);
+        assert_eq!(found("other", "/a").id, id);
+        // A host's own fallback (an Ingress defaultBackend) wins.
+        assert_eq!(
+            found("bar.com", "/x").route.action,
+            RouteAction::Respond(204)
+        );
+        assert!(table.is_default_route(id));
+        assert_eq!(table.default_backend(), Some(backend));
+        assert_eq!(RouteTable::default().default_backend(), None);
     }
 
     #[test]

@@ -12,6 +12,7 @@ mod check;
 mod cluster;
 mod config_map;
 mod custom_errors;
+mod default_backend;
 mod forwarded;
 mod limits;
 mod listener;

@@ -227,11 +227,14 @@ const ROUTING_ANNOTATIONS: [(&str, Apply<Routing>); 7] = [
     }),
 ];
 
-/// Parses the annotations of one Ingress, starting from the defaults.
+/// Parses the annotations of one Ingress, starting from the defaults;
+/// `default_backend_service`: whether `--default-backend-service` is set
+/// (it serves `custom-http-errors` without a `default-backend` annotation).
 pub fn parse(
     annotations: Option<&BTreeMap<String, String>>,
     proxy_defaults: &ProxySettings,
     policy_defaults: &Policy,
+    default_backend_service: bool,
 ) -> IngressAnnotations {
     let mut parsed = IngressAnnotations {
         proxy: proxy_defaults.clone(),
@@ -277,12 +280,13 @@ pub fn parse(
     if parsed.policy.custom_errors.is_some()
         && ours.contains_key("custom-http-errors")
         && parsed.routing.default_backend.is_none()
+        && !default_backend_service
     {
         errors.push(error(
             "custom-http-errors",
             ours["custom-http-errors"],
-            "has no effect without a default-backend annotation (there is no \
-             --default-backend-service flag yet); upstream errors pass through"
+            "has no effect without a default-backend annotation or \
+             --default-backend-service; upstream errors pass through"
                 .to_owned(),
         ));
     }
@@ -371,7 +375,12 @@ mod tests {
             .iter()
             .map(|(k, v)| (format!("{PREFIX}{k}"), (*v).to_owned()))
             .collect();
-        parse(Some(&map), &ProxySettings::default(), &Policy::default())
+        parse(
+            Some(&map),
+            &ProxySettings::default(),
+            &Policy::default(),
+            false,
+        )
     }
 
     fn error_keys(parsed: &IngressAnnotations) -> Vec<&str> {
@@ -469,6 +478,19 @@ mod tests {
         let p = parse_pairs(&[("custom-http-errors", "503")]);
         assert_eq!(error_keys(&p), ["custom-http-errors"]);
         assert!(p.errors[0].message.contains("default-backend"));
+        // --default-backend-service serves them.
+        let map: BTreeMap<String, String> =
+            [(format!("{PREFIX}custom-http-errors"), "503".to_owned())]
+                .into_iter()
+                .collect();
+        let p = parse(
+            Some(&map),
+            &ProxySettings::default(),
+            &Policy::default(),
+            true,
+        );
+        assert!(p.errors.is_empty(), "{:?}", p.errors);
+        assert!(p.policy.custom_errors.is_some());
         // With use-regex the cookie's default Path is the regex: reported.
         let p = parse_pairs(&[("affinity", "cookie"), ("use-regex", "true")]);
         assert_eq!(error_keys(&p), ["session-cookie-path"]);
@@ -547,7 +569,12 @@ mod tests {
     #[test]
     fn other_prefixes_are_not_ours() {
         let map = BTreeMap::from([("kubernetes.io/ingress.class".to_owned(), "nginx".to_owned())]);
-        let p = parse(Some(&map), &ProxySettings::default(), &Policy::default());
+        let p = parse(
+            Some(&map),
+            &ProxySettings::default(),
+            &Policy::default(),
+            false,
+        );
         assert!(p.unknown.is_empty() && !p.customized);
     }
 }

@@ -206,7 +206,7 @@ pub const ANNOTATIONS: &[Known] = &[
     ),
     d(
         "custom-http-errors",
-        "the upstream's answers with these codes are replaced by the default-backend annotation's Service (path /, X-Code, X-Format, X-Original-URI, X-Namespace, X-Ingress-Name, X-Service-Name, X-Service-Port, X-Request-ID), sent with the upstream's status code; without that annotation they pass through (no --default-backend-service flag yet); if the default backend cannot answer, the upstream's answer is sent",
+        "the upstream's answers with these codes are replaced by the default-backend annotation's Service, else --default-backend-service's (path /, X-Code, X-Format, X-Original-URI, X-Namespace, X-Ingress-Name, X-Service-Name, X-Service-Port, X-Request-ID), sent with the upstream's status code; with neither they pass through; if the default backend cannot answer, the upstream's answer is sent",
     ),
     s("default-backend"),
     s("denylist-source-range"),

@@ -60,6 +60,10 @@ pub struct CompileOptions {
     /// Balancing and admission every backend starts from (ConfigMap
     /// `load-balance` and friends).
     pub traffic: gateway::BackendPolicy,
+    /// `--default-backend-service`: the Service (its first port) answering
+    /// requests that match no rule, and the error pages of
+    /// `custom-http-errors` without a `default-backend` annotation.
+    pub default_backend_service: Option<NsName>,
 }
 
 /// The result of a compile.
@@ -127,6 +131,7 @@ pub fn compile_with(
                 ingress.metadata.annotations.as_ref(),
                 &options.proxy,
                 &options.policy,
+                options.default_backend_service.is_some(),
             )
             .with_admission_defaults(&admission_defaults),
         })
@@ -141,6 +146,7 @@ pub fn compile_with(
     compiler.canaries(&prepared);
     compiler.server_names();
     compiler.default_certificate(options.default_ssl_certificate.as_ref());
+    compiler.default_backend_service(options.default_backend_service.as_ref());
     compiler.builtin_routes();
     compiler.builder.set_globals(options.globals.clone());
     compiler.cache.certs.sweep();
@@ -586,6 +592,47 @@ impl<'s> Compiler<'s> {
             message: format!(
                 "--default-ssl-certificate: {problem}; the built-in certificate is served"
             ),
+        });
+    }
+
+    /// Routes the requests no rule takes to `--default-backend-service`
+    /// (the Service's first port, as ingress-nginx's `getDefaultUpstream`).
+    /// The route has no Ingress: it is counted and logged as ingress-nginx's
+    /// default backend. A missing Service leaves the built-in 404.
+    fn default_backend_service(&mut self, service: Option<&NsName>) {
+        let Some(id) = service else { return };
+        let first_port = self
+            .snapshot
+            .service(id)
+            .and_then(|s| s.spec.as_ref())
+            .and_then(|s| s.ports.as_ref())
+            .and_then(|p| p.first())
+            .map(|p| p.port);
+        let Some(port) = first_port else {
+            self.diagnostics.push(Diagnostic {
+                object: ObjectKey {
+                    kind: Kind::Service,
+                    id: id.clone(),
+                },
+                reason: Reason::ServiceNotFound,
+                message: "--default-backend-service: service not found (or has no port); requests that match no rule get the built-in 404".to_owned(),
+            });
+            return;
+        };
+        let (action, _) = self.service_backend(id.clone(), PortRef::Number(port), false);
+        self.builder.set_default_route(Route {
+            source: None,
+            host: "".into(),
+            path: "/".into(),
+            path_kind: PathKind::Prefix,
+            action,
+            settings: self.settings.clone(),
+            policy: self.policy.clone(),
+            admission: None,
+            stats: None,
+            rewrite: None,
+            fallback: None,
+            canary: None,
         });
     }
 

@@ -83,6 +83,12 @@ fn target(c: &Compiled, host: &str, path: &str) -> String {
     }
 }
 
+/// The route a request would take.
+fn found<'c>(c: &'c Compiled, host: &str, path: &str) -> Option<&'c gateway::Route> {
+    let normal = gateway::path::normalize_path(path.as_bytes()).unwrap();
+    c.table.lookup(Some(host), &normal).map(|m| m.route)
+}
+
 fn reasons(c: &Compiled) -> Vec<(String, Reason)> {
     c.diagnostics
         .iter()
@@ -280,6 +286,111 @@ fn default_backends() {
         reasons(&c),
         vec![("a/second".to_owned(), Reason::DefaultBackendConflict)]
     );
+}
+
+#[test]
+fn default_backend_service_takes_what_no_rule_does() {
+    // Two ports: the first one is used, as ingress-nginx does.
+    let mut pages = service("ingress-nginx", "pages");
+    pages["spec"]["ports"] = json!([{"name": "http", "port": 80, "targetPort": 8080},
+                                    {"name": "other", "port": 9000, "targetPort": 9090}]);
+    let mut with_rules = ingress(
+        "a",
+        "site",
+        T1,
+        Some("site.com"),
+        vec![path("/app", "Prefix", "app")],
+    );
+    with_rules["spec"]["defaultBackend"] =
+        json!({"service": {"name": "site-default", "port": {"number": 80}}});
+    let objects = [
+        class(),
+        pages,
+        slice("ingress-nginx", "pages", &["10.0.0.9"]),
+        service("a", "app"),
+        service("a", "site-default"),
+        ingress(
+            "a",
+            "api",
+            T1,
+            Some("api.com"),
+            vec![path("/v1", "Prefix", "app")],
+        ),
+        with_rules,
+    ];
+    let options = CompileOptions {
+        default_backend_service: Some(NsName::new("ingress-nginx", "pages")),
+        ..CompileOptions::default()
+    };
+    let c = compile(&snapshot(&objects), &options);
+    assert!(c.diagnostics.is_empty(), "{:?}", c.diagnostics);
+    assert_eq!(target(&c, "unknown.host", "/x"), "pages@10.0.0.9:8080");
+    assert_eq!(target(&c, "api.com", "/v2"), "pages@10.0.0.9:8080");
+    assert_eq!(target(&c, "api.com", "/v1/x"), "app@");
+    // An Ingress defaultBackend still wins on its hosts, and /healthz stays.
+    assert_eq!(target(&c, "site.com", "/other"), "site-default@");
+    assert_eq!(target(&c, "unknown.host", "/healthz"), "200");
+    let default = c.table.default_backend().unwrap();
+    assert_eq!(
+        c.table.backend(default).unwrap().name(),
+        "ingress-nginx-pages-80"
+    );
+    let route = found(&c, "unknown.host", "/x").unwrap();
+    assert!(route.source.is_none(), "not an Ingress's route");
+
+    // A rule-less Ingress's defaultBackend wins on the default server.
+    let catch_all = json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+        "metadata": {"name": "catch-all", "namespace": "a", "creationTimestamp": T1},
+        "spec": {"ingressClassName": "nginx",
+                 "defaultBackend": {"service": {"name": "app", "port": {"number": 80}}}}});
+    let mut more = objects.to_vec();
+    more.push(catch_all);
+    let c = compile(&snapshot(&more), &options);
+    assert_eq!(target(&c, "unknown.host", "/x"), "app@");
+    // ... but not on a host's unmatched paths, as ingress-nginx's
+    // `createServers` gives hosts the flag's upstream.
+    assert_eq!(target(&c, "api.com", "/v2"), "pages@10.0.0.9:8080");
+
+    // A missing Service: the built-in 404, with a diagnostic.
+    let missing = CompileOptions {
+        default_backend_service: Some(NsName::new("ingress-nginx", "nope")),
+        ..CompileOptions::default()
+    };
+    let c = compile(&snapshot(&objects), &missing);
+    assert_eq!(target(&c, "unknown.host", "/x"), "404");
+    assert_eq!(c.table.default_backend(), None);
+    assert_eq!(
+        reasons(&c),
+        vec![("ingress-nginx/nope".to_owned(), Reason::ServiceNotFound)]
+    );
+}
+
+#[test]
+fn custom_errors_use_the_default_backend_service() {
+    let mut erroring = ingress("a", "e", T1, None, vec![path("/e", "Prefix", "s")]);
+    erroring["metadata"]["annotations"] =
+        json!({"nginx.ingress.kubernetes.io/custom-http-errors": "503"});
+    let objects = [class(), service("a", "s"), service("a", "pages"), erroring];
+    // Without the flag the list is reported unused.
+    let c = compiled(&objects);
+    assert_eq!(
+        reasons(&c),
+        vec![("a/e".to_owned(), Reason::InvalidAnnotation)]
+    );
+    let options = CompileOptions {
+        default_backend_service: Some(NsName::new("a", "pages")),
+        ..CompileOptions::default()
+    };
+    let c = compile(&snapshot(&objects), &options);
+    assert!(c.diagnostics.is_empty(), "{:?}", c.diagnostics);
+    let route = found(&c, "x", "/e").unwrap();
+    assert!(route.policy.custom_errors.is_some());
+    assert_eq!(
+        route.fallback, None,
+        "no-endpoint fallback stays the annotation's"
+    );
+    let pages = c.table.backend(c.table.default_backend().unwrap()).unwrap();
+    assert_eq!(&*pages.key().service, "pages");
 }
 
 #[test]
@@ -765,11 +876,6 @@ mod routing_annotations {
         }
         ingress["metadata"]["annotations"] = Value::Object(map);
         ingress
-    }
-
-    fn found<'c>(c: &'c Compiled, host: &str, path: &str) -> Option<&'c gateway::Route> {
-        let normal = gateway::path::normalize_path(path.as_bytes()).unwrap();
-        c.table.lookup(Some(host), &normal).map(|m| m.route)
     }
 
     #[test]

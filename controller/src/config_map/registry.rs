@@ -58,7 +58,7 @@ pub const KEYS: &[Known] = &[
     s("compute-full-forwarded-for"),
     d(
         "custom-http-errors",
-        "the default for Ingresses without the annotation; it applies on routes with a default-backend annotation (there is no --default-backend-service flag yet, so other routes pass upstream errors through)",
+        "the default for Ingresses without the annotation; it applies on routes with a default-backend annotation, or on every route with --default-backend-service (without either, upstream errors pass through)",
     ),
     n("datadog-collector-host", NO_TRACING),
     n("datadog-collector-port", NO_TRACING),

@@ -1,6 +1,7 @@
 //! `custom-http-errors`: when the upstream answers one of the route's
 //! codes, the request is sent again to the route's default backend
-//! (`default-backend`), as ingress-nginx's `@custom_<upstream>_<code>`
+//! (`default-backend`, else `--default-backend-service`), as
+//! ingress-nginx's `@custom_<upstream>_<code>`
 //! location does: path `/`, the client's method and Host, no body, and the
 //! headers the default-backend contract names (`X-Code`, `X-Format`,
 //! `X-Original-URI`, `X-Namespace`, `X-Ingress-Name`, `X-Service-Name`,
@@ -19,7 +20,7 @@ use super::exchange::Trace;
 use super::forward;
 use crate::backend::Backend;
 use crate::balance::affinity::Sticky;
-use crate::table::{Route, RouteTable};
+use crate::table::{BackendId, Route, RouteTable};
 use crate::upstream::Wire;
 
 static X_CODE: HeaderName = HeaderName::from_static("x-code");
@@ -45,9 +46,14 @@ pub(crate) struct Original {
 impl Original {
     /// Keeps what an error page would need, if `route` replaces errors and
     /// has a default backend to ask.
-    pub(crate) fn read<B>(route: &Route, req: &Request<B>, client: IpAddr) -> Option<Self> {
+    pub(crate) fn read<B>(
+        table: &RouteTable,
+        route: &Route,
+        req: &Request<B>,
+        client: IpAddr,
+    ) -> Option<Self> {
         route.policy.custom_errors.as_ref()?;
-        route.fallback?;
+        error_backend(table, route)?;
         Some(Self {
             method: req.method().clone(),
             uri: req.uri().clone(),
@@ -72,7 +78,7 @@ pub(crate) async fn replace(
     let (Some(original), Some(codes), Some(fallback)) = (
         original,
         route.policy.custom_errors.as_ref(),
-        route.fallback.and_then(|id| table.backend(id)),
+        error_backend(table, route).and_then(|id| table.backend(id)),
     ) else {
         return response;
     };
@@ -92,6 +98,12 @@ pub(crate) async fn replace(
             response
         }
     }
+}
+
+/// Where a route's error pages come from: its `default-backend`
+/// annotation's Service, else `--default-backend-service`'s.
+fn error_backend(table: &RouteTable, route: &Route) -> Option<BackendId> {
+    route.fallback.or_else(|| table.default_backend())
 }
 
 /// Sends the error page request like any other, retries included, without

@@ -199,7 +199,16 @@ impl Exchange {
         let Some(log) = &self.observer.access_log else {
             return;
         };
-        let logged = route.map_or(self.observer.log_default_backend, |r| r.policy.access_log);
+        // Requests that matched no rule, whether the built-in 404 or
+        // `--default-backend-service` answered them.
+        let default_backend = self
+            .trace
+            .route
+            .is_some_and(|id| self.table.is_default_route(id));
+        let logged = match route {
+            Some(r) if !default_backend => r.policy.access_log,
+            _ => self.observer.log_default_backend,
+        };
         if !logged {
             return;
         }

@@ -268,6 +268,11 @@ impl Proxy {
             Some(fallback) if backend.endpoints().endpoints().is_empty() => fallback,
             _ => backend,
         };
+        // `--default-backend-service` without a ready endpoint: the built-in
+        // 404, as ingress-nginx falls back to its own default endpoint.
+        if table.is_default_route(found.id) && backend.endpoints().endpoints().is_empty() {
+            return Err(ProxyError::NoRoute);
+        }
 
         // 4. admit
         check_body_size(&req, &route.settings)?;
@@ -306,7 +311,7 @@ impl Proxy {
         // backend protocol.
         let https = conn.listener.settings.scheme == Scheme::Https;
         let mut sticky = Sticky::read(backend, &req, client.ip, https, &route.path);
-        let original = error_pages::Original::read(route, &req, client.ip);
+        let original = error_pages::Original::read(table, route, &req, client.ip);
         let mut client_upgrade = upgrade::take(&mut req);
         let from = headers::Upstream {
             conn,
