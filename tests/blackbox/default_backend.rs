@@ -11,10 +11,11 @@ use std::process::Command;
 use std::time::Duration;
 
 use testkit::{
-    EchoBackend, Gateway, IngressBuilder, TestResponse, endpoint_slice, eventually, get,
-    ingress_class, join_docs, service,
+    EchoBackend, IngressBuilder, TestResponse, endpoint_slice, eventually, get, ingress_class,
+    join_docs, service,
 };
 
+use crate::metrics::access_lines;
 use crate::{BIN, Setup, answered_by, service_for};
 
 const P: &str = "nginx.ingress.kubernetes.io/";
@@ -58,16 +59,6 @@ fn seen(response: &TestResponse) -> (String, String, String) {
         json["headers"]["host"].as_str().unwrap_or("").to_owned(),
         json["path"].as_str().unwrap_or("").to_owned(),
     )
-}
-
-/// The access log lines written so far (stdout without the listening lines).
-fn access_lines(gateway: &Gateway) -> Vec<String> {
-    gateway
-        .stdout()
-        .lines()
-        .filter(|l| !l.starts_with("listening "))
-        .map(str::to_owned)
-        .collect()
 }
 
 #[tokio::test]

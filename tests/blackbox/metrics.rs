@@ -594,7 +594,7 @@ async fn orphan_ingresses_appear_and_go_with_the_manifests() {
 }
 
 /// The lines the access log wrote so far (stdout without the listening lines).
-fn access_lines(gateway: &Gateway) -> Vec<String> {
+pub(crate) fn access_lines(gateway: &Gateway) -> Vec<String> {
     gateway
         .stdout()
         .lines()

@@ -620,10 +620,17 @@ impl<'s> Compiler<'s> {
             return;
         };
         let (action, _) = self.service_backend(id.clone(), PortRef::Number(port), false);
-        self.builder.set_default_route(Route {
+        let route = self.built_in_route("/", action);
+        self.builder.set_default_route(route);
+    }
+
+    /// A route no Ingress defines: host-less, a Prefix path, the global
+    /// settings and policy.
+    fn built_in_route(&self, path: &str, action: RouteAction) -> Route {
+        Route {
             source: None,
             host: "".into(),
-            path: "/".into(),
+            path: path.into(),
             path_kind: PathKind::Prefix,
             action,
             settings: self.settings.clone(),
@@ -633,7 +640,7 @@ impl<'s> Compiler<'s> {
             rewrite: None,
             fallback: None,
             canary: None,
-        });
+        }
     }
 
     /// The action for an Ingress backend: its Service port's backend.
@@ -814,20 +821,7 @@ impl<'s> Compiler<'s> {
         let Ok(rule) = PathRule::new(PathKind::Prefix, "/healthz") else {
             return;
         };
-        let route = Route {
-            source: None,
-            host: "".into(),
-            path: "/healthz".into(),
-            path_kind: PathKind::Prefix,
-            action: RouteAction::Respond(200),
-            settings: self.settings.clone(),
-            policy: self.policy.clone(),
-            admission: None,
-            stats: None,
-            rewrite: None,
-            fallback: None,
-            canary: None,
-        };
+        let route = self.built_in_route("/healthz", RouteAction::Respond(200));
         // Taken means an Ingress routes /healthz itself, which is its right.
         let _ = self.builder.add_route(ServerId::DEFAULT, rule, route);
     }
