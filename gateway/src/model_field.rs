@@ -374,7 +374,10 @@ mod tests {
 
     #[test]
     fn top_level_model() {
-        assert_eq!(whole(r#"{"model":"llama-70b"}"#).as_deref(), Some("llama-70b"));
+        assert_eq!(
+            whole(r#"{"model":"llama-70b"}"#).as_deref(),
+            Some("llama-70b")
+        );
         assert_eq!(
             whole(" {\n \"model\" : \"gpt 4\" , \"stream\": true }\n").as_deref(),
             Some("gpt 4")
@@ -399,8 +402,14 @@ mod tests {
     #[test]
     fn escapes() {
         assert_eq!(whole(r#"{"mod\u0065l":"a\/b"}"#).as_deref(), Some("a/b"));
-        assert_eq!(whole(r#"{"model":"q\"uote\\d"}"#).as_deref(), Some("q\"uote\\d"));
-        assert_eq!(whole(r#"{"k\"model":"x","model":"\u0041"}"#).as_deref(), Some("A"));
+        assert_eq!(
+            whole(r#"{"model":"q\"uote\\d"}"#).as_deref(),
+            Some("q\"uote\\d")
+        );
+        assert_eq!(
+            whole(r#"{"k\"model":"x","model":"\u0041"}"#).as_deref(),
+            Some("A")
+        );
         // Characters a header value cannot carry.
         assert_eq!(whole(r#"{"model":"a\nb"}"#), None);
         assert_eq!(whole(r#"{"model":"caf\u00e9"}"#), None);
@@ -445,9 +454,17 @@ mod tests {
         ] {
             assert_eq!(whole(body), None, "{body}");
         }
-        let deep = format!(r#"{{"model":"x","a":{}{}}}"#, "[".repeat(200), "]".repeat(200));
+        let deep = format!(
+            r#"{{"model":"x","a":{}{}}}"#,
+            "[".repeat(200),
+            "]".repeat(200)
+        );
         assert_eq!(whole(&deep), None);
-        let fits = format!(r#"{{"model":"x","a":{}{}}}"#, "[".repeat(126), "]".repeat(126));
+        let fits = format!(
+            r#"{{"model":"x","a":{}{}}}"#,
+            "[".repeat(126),
+            "]".repeat(126)
+        );
         assert_eq!(whole(&fits).as_deref(), Some("x"));
     }
 

@@ -133,10 +133,7 @@ async fn bodies_longer_than_the_window_pass_unchanged() {
     assert_eq!(who, "next");
     assert_eq!(seen.body.len(), body.len());
     assert!(seen.body.as_ref() == body.as_slice());
-    assert_eq!(
-        seen.header("content-length"),
-        Some(body.len().to_string())
-    );
+    assert_eq!(seen.header("content-length"), Some(body.len().to_string()));
 
     // The model after the window: not found.
     let late = format!(r#"{{"prompt":"{}","model":"llama-70b"}}"#, "x".repeat(2000));
@@ -156,8 +153,14 @@ async fn bodies_longer_than_the_window_pass_unchanged() {
     }
     wire.push_str("0\r\n\r\n");
     let response = raw(s.http(), wire.as_bytes()).await;
-    assert!(response.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&response));
-    let seen = next.last_request().expect("the canary saw the chunked request");
+    assert!(
+        response.starts_with(b"HTTP/1.1 200"),
+        "{}",
+        String::from_utf8_lossy(&response)
+    );
+    let seen = next
+        .last_request()
+        .expect("the canary saw the chunked request");
     assert_eq!(seen.body.as_ref(), chunks.concat().as_bytes());
     assert_eq!(seen.header("x-model").as_deref(), Some("llama-70b"));
 }

@@ -557,9 +557,15 @@ mod tests {
             assert_eq!(errors, ["edge-gateway.io/model-body-peek"], "{bad}");
             assert_eq!(proxy.model_from_body, None, "{bad}");
         }
-        for bad in ["", "X Model", "Host", "content-length", "Transfer-Encoding", "x:y"] {
-            let (_, proxy, errors, _) =
-                parse_pairs(&[("edge-gateway.io/model-from-body", bad)]);
+        for bad in [
+            "",
+            "X Model",
+            "Host",
+            "content-length",
+            "Transfer-Encoding",
+            "x:y",
+        ] {
+            let (_, proxy, errors, _) = parse_pairs(&[("edge-gateway.io/model-from-body", bad)]);
             assert_eq!(errors, ["edge-gateway.io/model-from-body"], "{bad}");
             assert_eq!(proxy.model_from_body, None, "{bad}");
         }

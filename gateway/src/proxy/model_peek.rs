@@ -63,8 +63,7 @@ pub(crate) async fn peek(
     let Some(model) = &settings.model_from_body else {
         return Ok(());
     };
-    if req.body().is_end_stream() || !is_json(req.headers()) || too_large(req.headers(), settings)
-    {
+    if req.body().is_end_stream() || !is_json(req.headers()) || too_large(req.headers(), settings) {
         return Ok(());
     }
     let mut scanner = ModelScanner::new();
