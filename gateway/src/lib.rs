@@ -28,6 +28,7 @@ pub mod canary;
 pub mod host;
 mod keepalive;
 pub mod metrics;
+pub mod model_field;
 pub mod path;
 pub mod policy;
 pub mod proxy;

@@ -167,6 +167,27 @@ pub struct ProxySettings {
     /// start of forwarding (holding and queueing included) to the last
     /// response byte.
     pub request_deadline: Option<Duration>,
+    /// `edge-gateway.io/model-from-body`: copy a JSON body's top-level
+    /// `model` into a header before the canary decision; `None`: off.
+    pub model_from_body: Option<ModelFromBody>,
+}
+
+/// `edge-gateway.io/model-from-body` and `model-body-peek`: which header
+/// carries a JSON request body's top-level `model`, and how many body
+/// bytes may be read to find it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ModelFromBody {
+    /// The header set from the body (or removed when it names no model).
+    pub header: http::HeaderName,
+    /// The most body bytes read before forwarding (16 KiB, at most 1 MiB).
+    pub peek: usize,
+}
+
+impl ModelFromBody {
+    /// `model-body-peek`'s default.
+    pub const DEFAULT_PEEK: usize = 16 * 1024;
+    /// `model-body-peek`'s largest value.
+    pub const MAX_PEEK: usize = 1024 * 1024;
 }
 
 impl Default for ProxySettings {
@@ -188,6 +209,7 @@ impl Default for ProxySettings {
             first_byte_timeout: None,
             stream_idle_timeout: None,
             request_deadline: None,
+            model_from_body: None,
         }
     }
 }

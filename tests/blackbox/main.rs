@@ -17,6 +17,7 @@ mod forwarded;
 mod limits;
 mod listener;
 mod metrics;
+mod model_routing;
 mod platform;
 mod process;
 mod prometheus;

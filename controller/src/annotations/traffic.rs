@@ -5,11 +5,12 @@
 //! `load-balance`, `max-inflight-per-endpoint`, `max-queue`,
 //! `queue-timeout`, `queue-overflow-status`, `hold-when-no-endpoints`,
 //! `max-pending`, `proxy-first-byte-timeout`, `stream-idle-timeout`,
-//! `request-deadline`. ingress-nginx's own
+//! `request-deadline`, `model-from-body`, `model-body-peek`.
+//! ingress-nginx's own
 //! `nginx.ingress.kubernetes.io/load-balance` is read too, with the new
 //! algorithm names accepted; the `edge-gateway.io/` key wins when both are
-//! set. The same keys without prefix are ConfigMap defaults
-//! ([`traffic_defaults`]).
+//! set. The same keys without prefix (but the two `model-` keys, which are
+//! per Ingress only) are ConfigMap defaults ([`traffic_defaults`]).
 //!
 //! Values: an algorithm name; a whole number (`0` on
 //! `max-inflight-per-endpoint` means no cap); a duration such as `90`
@@ -24,8 +25,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use gateway::balance::{Affinity, Algorithm, BackendPolicy};
-use gateway::settings::ProxySettings;
+use gateway::settings::{ModelFromBody, ProxySettings};
 use http::StatusCode;
+use http::header::HeaderName;
 
 use super::{AnnotationError, PREFIX};
 use crate::compile::CompileOptions;
@@ -149,7 +151,9 @@ pub(crate) fn parse(
         .filter_map(|(k, v)| Some((k.strip_prefix(EDGE_PREFIX)?, v.trim())))
         .collect();
     let known = |name: &str| {
-        POLICY_KEYS.iter().any(|(k, _)| *k == name) || TIMEOUT_KEYS.iter().any(|(k, _)| *k == name)
+        POLICY_KEYS.iter().any(|(k, _)| *k == name)
+            || TIMEOUT_KEYS.iter().any(|(k, _)| *k == name)
+            || MODEL_KEYS.contains(&name)
     };
     unknown.extend(
         ours.keys()
@@ -180,7 +184,91 @@ pub(crate) fn parse(
             errors.push(error(EDGE_PREFIX, name, value, message));
         }
     }
+    proxy.model_from_body = model_from_body(&ours, errors);
     traffic
+}
+
+/// The keys of body-based model routing.
+const MODEL_KEYS: [&str; 2] = ["model-from-body", "model-body-peek"];
+
+/// Headers the model cannot go into: the message's framing, routing and
+/// hop-by-hop headers.
+const RESERVED_HEADERS: [&str; 11] = [
+    "host",
+    "content-length",
+    "content-type",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "upgrade",
+    "expect",
+];
+
+/// `model-from-body` (a header name) and `model-body-peek` (a size, 16Ki by
+/// default, at most 1Mi); a bad value turns the feature off with a
+/// diagnostic.
+fn model_from_body(
+    ours: &BTreeMap<&str, &str>,
+    errors: &mut Vec<AnnotationError>,
+) -> Option<ModelFromBody> {
+    let peek = match ours.get("model-body-peek") {
+        None => Some(ModelFromBody::DEFAULT_PEEK),
+        Some(value) => match peek_size(value) {
+            Ok(size) => Some(size),
+            Err(message) => {
+                errors.push(error(EDGE_PREFIX, "model-body-peek", value, message));
+                None
+            }
+        },
+    };
+    let Some(value) = ours.get("model-from-body") else {
+        if let Some(value) = ours.get("model-body-peek") {
+            let message = "needs edge-gateway.io/model-from-body".to_owned();
+            errors.push(error(EDGE_PREFIX, "model-body-peek", value, message));
+        }
+        return None;
+    };
+    let header = match model_header(value) {
+        Ok(header) => header,
+        Err(message) => {
+            errors.push(error(EDGE_PREFIX, "model-from-body", value, message));
+            return None;
+        }
+    };
+    Some(ModelFromBody {
+        header,
+        peek: peek?,
+    })
+}
+
+fn model_header(value: &str) -> Result<HeaderName, String> {
+    let header = HeaderName::from_bytes(value.as_bytes())
+        .map_err(|_| "must be a header name such as X-Model".to_owned())?;
+    if RESERVED_HEADERS.contains(&header.as_str()) {
+        return Err("must not be a framing, routing or hop-by-hop header".to_owned());
+    }
+    Ok(header)
+}
+
+/// A size in bytes: a whole number with an optional unit `k`/`Ki`/`KiB`
+/// or `m`/`Mi`/`MiB` (powers of 1024, any case), from 1 byte to 1 MiB.
+fn peek_size(value: &str) -> Result<usize, String> {
+    const SYNTAX: &str = "must be a size such as 16Ki, 64k or 1Mi, at most 1Mi";
+    let digits = value.bytes().take_while(u8::is_ascii_digit).count();
+    let number: usize = value[..digits].parse().map_err(|_| SYNTAX.to_owned())?;
+    let multiplier = match value[digits..].to_ascii_lowercase().as_str() {
+        "" => 1,
+        "k" | "ki" | "kib" => 1 << 10,
+        "m" | "mi" | "mib" => 1 << 20,
+        _ => return Err(SYNTAX.to_owned()),
+    };
+    match number.checked_mul(multiplier) {
+        Some(size) if (1..=ModelFromBody::MAX_PEEK).contains(&size) => Ok(size),
+        _ => Err(SYNTAX.to_owned()),
+    }
 }
 
 fn error(prefix: &str, name: &str, value: &str, message: String) -> AnnotationError {
@@ -435,6 +523,55 @@ mod tests {
             ]
         );
         assert_eq!(unknown, ["edge-gateway.io/max-inflight"]);
+    }
+
+    #[test]
+    fn model_from_body_keys() {
+        let (traffic, proxy, errors, unknown) =
+            parse_pairs(&[("edge-gateway.io/model-from-body", "X-Model")]);
+        assert!(errors.is_empty() && unknown.is_empty() && traffic.is_empty());
+        let model = proxy.model_from_body.unwrap();
+        assert_eq!(model.header, "x-model");
+        assert_eq!(model.peek, 16 * 1024);
+        for (value, bytes) in [
+            ("1", 1),
+            ("4096", 4096),
+            ("64k", 65536),
+            ("16Ki", 16384),
+            ("32KiB", 32768),
+            ("1Mi", 1 << 20),
+            ("1m", 1 << 20),
+        ] {
+            let (_, proxy, errors, _) = parse_pairs(&[
+                ("edge-gateway.io/model-from-body", "x-llm-model"),
+                ("edge-gateway.io/model-body-peek", value),
+            ]);
+            assert!(errors.is_empty(), "{value}: {errors:?}");
+            assert_eq!(proxy.model_from_body.unwrap().peek, bytes, "{value}");
+        }
+        for bad in ["0", "1025Ki", "2Mi", "16KB", "-1", "", "1.5k", "k"] {
+            let (_, proxy, errors, _) = parse_pairs(&[
+                ("edge-gateway.io/model-from-body", "X-Model"),
+                ("edge-gateway.io/model-body-peek", bad),
+            ]);
+            assert_eq!(errors, ["edge-gateway.io/model-body-peek"], "{bad}");
+            assert_eq!(proxy.model_from_body, None, "{bad}");
+        }
+        for bad in [
+            "",
+            "X Model",
+            "Host",
+            "content-length",
+            "Transfer-Encoding",
+            "x:y",
+        ] {
+            let (_, proxy, errors, _) = parse_pairs(&[("edge-gateway.io/model-from-body", bad)]);
+            assert_eq!(errors, ["edge-gateway.io/model-from-body"], "{bad}");
+            assert_eq!(proxy.model_from_body, None, "{bad}");
+        }
+        let (_, proxy, errors, _) = parse_pairs(&[("edge-gateway.io/model-body-peek", "8k")]);
+        assert_eq!(errors, ["edge-gateway.io/model-body-peek"]);
+        assert_eq!(proxy.model_from_body, None);
     }
 
     #[test]

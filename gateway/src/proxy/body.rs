@@ -3,6 +3,7 @@
 //! its way to the client ([`ResponseBody`]). Neither buffers: each frame is
 //! passed on as it arrives, under a size limit and idle timeouts.
 
+use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -120,6 +121,8 @@ pub struct RequestBody {
 
 #[derive(Debug)]
 struct ClientBody {
+    /// Frames read before forwarding (`model-from-body`), sent first.
+    peeked: VecDeque<Frame<Bytes>>,
     incoming: Incoming,
     limit: Option<u64>,
     idle: IdleTimer,
@@ -132,15 +135,18 @@ impl RequestBody {
         Self { inner: None }
     }
 
-    /// Streams the client's body; returns the progress record the response
-    /// wait reads for its send timeout.
+    /// Streams the client's body, `peeked` (frames already read from it)
+    /// first; returns the progress record the response wait reads for its
+    /// send timeout.
     pub(crate) fn client(
+        peeked: VecDeque<Frame<Bytes>>,
         incoming: Incoming,
         limit: Option<u64>,
         idle_timeout: Duration,
     ) -> (Self, Arc<SendProgress>) {
         let progress = Arc::new(SendProgress::new());
         let body = ClientBody {
+            peeked,
             incoming,
             limit,
             idle: IdleTimer::new(idle_timeout),
@@ -161,7 +167,11 @@ impl Body for RequestBody {
         let Some(body) = self.get_mut().inner.as_mut() else {
             return Poll::Ready(None);
         };
-        match Pin::new(&mut body.incoming).poll_frame(cx) {
+        let next = match body.peeked.pop_front() {
+            Some(frame) => Poll::Ready(Some(Ok(frame))),
+            None => Pin::new(&mut body.incoming).poll_frame(cx),
+        };
+        match next {
             Poll::Ready(Some(Ok(frame))) => {
                 let bytes = frame.data_ref().map_or(0, |d| d.len() as u64);
                 let received = body.progress.record(bytes);
@@ -171,7 +181,7 @@ impl Body for RequestBody {
                 body.idle.progressed();
                 // With a known length the sender may never poll for the
                 // end: the last byte is the end.
-                if body.incoming.is_end_stream() {
+                if body.peeked.is_empty() && body.incoming.is_end_stream() {
                     body.progress.finish();
                 }
                 Poll::Ready(Some(Ok(frame)))
@@ -193,13 +203,25 @@ impl Body for RequestBody {
     fn is_end_stream(&self) -> bool {
         self.inner
             .as_ref()
-            .is_none_or(|b| b.incoming.is_end_stream())
+            .is_none_or(|b| b.peeked.is_empty() && b.incoming.is_end_stream())
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner
-            .as_ref()
-            .map_or_else(|| SizeHint::with_exact(0), |b| b.incoming.size_hint())
+        let Some(body) = &self.inner else {
+            return SizeHint::with_exact(0);
+        };
+        let rest = body.incoming.size_hint();
+        let peeked: u64 = body
+            .peeked
+            .iter()
+            .filter_map(|f| f.data_ref().map(|d| d.len() as u64))
+            .sum();
+        let mut hint = SizeHint::new();
+        hint.set_lower(rest.lower().saturating_add(peeked));
+        if let Some(upper) = rest.upper() {
+            hint.set_upper(upper.saturating_add(peeked));
+        }
+        hint
     }
 }
 

@@ -9,7 +9,9 @@
 //!    requests; normalise host and path;
 //! 2. **route**: look the host and path up in the current table (loaded once);
 //!    a route with a canary picks its backend once the route's redirects
-//!    are passed, before admission (see [`crate::canary`]);
+//!    are passed, before admission (see [`crate::canary`]); with
+//!    `model-from-body`, a JSON body's `model` is first put in a header
+//!    that canary rules can read (see [`model_peek`]);
 //! 3. **policy**: nginx's rewrite phase: redirects (from-to-www, app-root,
 //!    permanent/temporal, HTTPS) and `rewrite-target`;
 //! 4. **admit**: the declared body size, then the route's admission checks
@@ -36,6 +38,7 @@ mod exchange;
 mod forward;
 mod headers;
 mod inspect;
+mod model_peek;
 mod protocol;
 mod stream;
 mod upgrade;
@@ -257,6 +260,8 @@ impl Proxy {
         let backend = match route.action {
             // The canary decision, once: the rest is the main route's.
             RouteAction::Proxy(id) => {
+                // 2a. model: the body's `model` in a header, if asked.
+                model_peek::peek(&mut req, &route.settings).await?;
                 let (backend, canary) = crate::canary::pick(table, route, id, req.headers());
                 trace.canary = canary;
                 backend.ok_or(ProxyError::NoRoute)?
@@ -559,10 +564,12 @@ fn rewrite(
     } = target;
     let (mut parts, incoming) = req.into_parts();
     let settings = &route.settings;
-    let (body, progress) = if incoming.is_end_stream() {
+    let peeked = model_peek::take(&mut parts.extensions);
+    let (body, progress) = if incoming.is_end_stream() && peeked.is_empty() {
         (RequestBody::empty(), None)
     } else {
         let (body, progress) = RequestBody::client(
+            peeked,
             incoming,
             settings.max_body_size,
             settings.client_body_timeout,
