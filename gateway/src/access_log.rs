@@ -186,59 +186,94 @@ fn text_line(e: &Entry, out: &mut String) {
 }
 
 fn json_line(e: &Entry, out: &mut String) {
-    let time = jiff::Timestamp::try_from(e.time)
-        .map(|t| t.to_string())
-        .unwrap_or_default();
     let target = e.uri.path_and_query().map_or("/", |pq| pq.as_str());
-    out.push('{');
-    let mut first = true;
-    let mut field = |name: &str, value: &str| {
-        if !first {
-            out.push(',');
-        }
-        first = false;
-        out.push('"');
-        out.push_str(name);
-        out.push_str("\":\"");
-        escape_json(value, out);
-        out.push('"');
-    };
-    field("time", &time);
-    field("remote_addr", &e.client.ip().to_string());
-    field("request_id", header(e.request_id.as_ref()));
-    field("method", e.method.as_str());
-    field("host", header(e.host.as_ref()));
-    field("path", e.uri.path());
-    field("request", target);
-    field("request_proto", &format!("{:?}", e.version));
-    field("status", &e.status.to_string());
-    field("bytes_sent", &e.body_bytes.to_string());
-    field("request_length", &e.request_bytes.to_string());
-    field("request_time", &seconds(Some(e.request_time)));
-    field("http_referer", header(e.referer.as_ref()));
-    field("http_user_agent", header(e.user_agent.as_ref()));
-    field("namespace", e.namespace.as_deref().unwrap_or(""));
-    field("ingress", e.ingress.as_deref().unwrap_or(""));
-    field("service", e.service.as_deref().unwrap_or(""));
-    field(
+    let mut line = JsonLine::start(out);
+    match jiff::Timestamp::try_from(e.time) {
+        Ok(time) => line.plain("time", format_args!("{time}")),
+        Err(_) => line.text("time", ""),
+    }
+    line.plain("remote_addr", format_args!("{}", e.client.ip()));
+    line.text("request_id", header(e.request_id.as_ref()));
+    line.text("method", e.method.as_str());
+    line.text("host", header(e.host.as_ref()));
+    line.text("path", e.uri.path());
+    line.text("request", target);
+    line.plain("request_proto", format_args!("{:?}", e.version));
+    line.plain("status", format_args!("{}", e.status));
+    line.plain("bytes_sent", format_args!("{}", e.body_bytes));
+    line.plain("request_length", format_args!("{}", e.request_bytes));
+    line.seconds("request_time", Some(e.request_time));
+    line.text("http_referer", header(e.referer.as_ref()));
+    line.text("http_user_agent", header(e.user_agent.as_ref()));
+    line.text("namespace", e.namespace.as_deref().unwrap_or(""));
+    line.text("ingress", e.ingress.as_deref().unwrap_or(""));
+    line.text("service", e.service.as_deref().unwrap_or(""));
+    line.text(
         "proxy_upstream_name",
         e.upstream_name.as_deref().unwrap_or(""),
     );
-    field(
+    line.text(
         "proxy_alternative_upstream_name",
         e.alternative_upstream_name.as_deref().unwrap_or(""),
     );
-    field(
-        "upstream_addr",
-        &e.upstream_addr.map_or_else(String::new, |a| a.to_string()),
-    );
-    field(
-        "upstream_status",
-        &e.upstream_status
-            .map_or_else(String::new, |s| s.to_string()),
-    );
-    field("upstream_response_time", &seconds(e.upstream_response_time));
+    match e.upstream_addr {
+        Some(addr) => line.plain("upstream_addr", format_args!("{addr}")),
+        None => line.text("upstream_addr", ""),
+    }
+    match e.upstream_status {
+        Some(status) => line.plain("upstream_status", format_args!("{status}")),
+        None => line.text("upstream_status", ""),
+    }
+    line.seconds("upstream_response_time", e.upstream_response_time);
     out.push('}');
+}
+
+/// One JSON object being written field by field straight into the line,
+/// with no string per field: the writer thread formats every request.
+struct JsonLine<'a> {
+    out: &'a mut String,
+    first: bool,
+}
+
+impl<'a> JsonLine<'a> {
+    fn start(out: &'a mut String) -> Self {
+        out.push('{');
+        Self { out, first: true }
+    }
+
+    /// `"name":"` after a comma when needed.
+    fn key(&mut self, name: &str) {
+        if !self.first {
+            self.out.push(',');
+        }
+        self.first = false;
+        self.out.push('"');
+        self.out.push_str(name);
+        self.out.push_str("\":\"");
+    }
+
+    /// A string from the request or the configuration, escaped.
+    fn text(&mut self, name: &str, value: &str) {
+        self.key(name);
+        escape_json(value, self.out);
+        self.out.push('"');
+    }
+
+    /// A value whose text never needs escaping (numbers, addresses,
+    /// timestamps, protocol names).
+    fn plain(&mut self, name: &str, value: std::fmt::Arguments<'_>) {
+        self.key(name);
+        let _ = self.out.write_fmt(value);
+        self.out.push('"');
+    }
+
+    /// A duration in seconds with milliseconds, or `-`.
+    fn seconds(&mut self, name: &str, value: Option<Duration>) {
+        match value {
+            Some(d) => self.plain(name, format_args!("{:.3}", d.as_secs_f64())),
+            None => self.text(name, "-"),
+        }
+    }
 }
 
 /// Quotes and control characters would let a client forge log lines.
@@ -250,6 +285,14 @@ fn escape_text(value: &str) -> String {
 }
 
 fn escape_json(value: &str, out: &mut String) {
+    // Almost every value is printable ASCII without quotes or backslashes.
+    if !value
+        .bytes()
+        .any(|b| !(0x20..0x7f).contains(&b) || b == b'"' || b == b'\\')
+    {
+        out.push_str(value);
+        return;
+    }
     for c in value.chars() {
         match c {
             '"' => out.push_str("\\\""),
@@ -330,6 +373,35 @@ mod tests {
         );
         assert!(line.contains("\"upstream_addr\":\"127.0.0.11:8080\""));
         assert!(line.ends_with('}'));
+    }
+
+    #[test]
+    fn json_lines_parse_back_to_every_field() {
+        let mut e = entry();
+        e.user_agent = Some(HeaderValue::from_static("bot \"x\" \\ y"));
+        e.upstream_addr = None;
+        e.upstream_status = None;
+        e.upstream_response_time = None;
+        let mut line = String::new();
+        json_line(&e, &mut line);
+        let parsed: serde_json::Value = serde_json::from_str(&line).expect(&line);
+        let field = |name: &str| parsed[name].as_str().unwrap_or("<missing>").to_owned();
+        assert_eq!(field("time"), "2025-11-24T16:00:00Z");
+        assert_eq!(field("remote_addr"), "10.0.0.1");
+        assert_eq!(field("request_proto"), "HTTP/1.1");
+        assert_eq!(field("request"), "/api/v1/predict/1?x=1");
+        assert_eq!(field("status"), "200");
+        assert_eq!(field("bytes_sent"), "42");
+        assert_eq!(field("request_length"), "180");
+        assert_eq!(field("request_time"), "0.012");
+        assert_eq!(field("http_user_agent"), "bot \"x\" \\ y");
+        assert_eq!(field("upstream_addr"), "");
+        assert_eq!(field("upstream_status"), "");
+        assert_eq!(field("upstream_response_time"), "-");
+        assert_eq!(parsed.as_object().map(serde_json::Map::len), Some(22));
+        let mut escaped = String::new();
+        escape_json("a\u{1}\"\\é\u{85}z", &mut escaped);
+        assert_eq!(escaped, "a\\u0001\\\"\\\\é\\u0085z");
     }
 
     #[test]
