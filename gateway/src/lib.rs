@@ -19,6 +19,11 @@
 //! - [`metrics`]: Prometheus metrics under ingress-nginx's names;
 //! - [`access_log`]: one line per request, written off the request path;
 //! - [`server`], [`admin`]: listeners.
+//!
+//! Everything here reads network input: no `unwrap`/`expect` outside tests
+//! (clippy enforces it; tests may, see `clippy.toml`).
+
+#![deny(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod access_log;
 pub mod admin;
