@@ -29,8 +29,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use prometheus::proto::{Bucket, Histogram as ProtoHistogram, Metric, MetricFamily, MetricType};
+use prometheus::proto::{Histogram as ProtoHistogram, Metric, MetricFamily, MetricType};
 
+use super::histogram::Histogram;
 use super::{counter, family_raw, gauge, labels};
 use crate::table::{RouteAction, RouteTable};
 
@@ -86,52 +87,27 @@ impl Rejection {
     }
 }
 
-/// Fixed buckets (the last is +Inf) and the sum as f64 bits.
+/// A histogram of durations in seconds, with its fixed bounds.
 #[derive(Debug)]
-struct Histogram {
+struct Durations {
     bounds: &'static [f64],
-    counts: Box<[AtomicU64]>,
-    sum: AtomicU64,
+    histogram: Histogram,
 }
 
-impl Histogram {
+impl Durations {
     fn new(bounds: &'static [f64]) -> Self {
         Self {
             bounds,
-            counts: (0..=bounds.len()).map(|_| AtomicU64::new(0)).collect(),
-            sum: AtomicU64::new(0),
+            histogram: Histogram::new(bounds.len()),
         }
     }
 
     fn observe(&self, value: Duration) {
-        let value = value.as_secs_f64();
-        let i = self.bounds.partition_point(|b| *b < value);
-        if let Some(count) = self.counts.get(i) {
-            count.fetch_add(1, Ordering::Relaxed);
-        }
-        let _ = self
-            .sum
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |bits| {
-                Some((f64::from_bits(bits) + value).to_bits())
-            });
+        self.histogram.observe(self.bounds, value.as_secs_f64());
     }
 
     fn export(&self) -> ProtoHistogram {
-        let mut cumulative = 0;
-        let mut buckets = Vec::with_capacity(self.bounds.len());
-        for (bound, count) in self.bounds.iter().zip(self.counts.iter()) {
-            cumulative += count.load(Ordering::Relaxed);
-            let mut bucket = Bucket::default();
-            bucket.set_upper_bound(*bound);
-            bucket.set_cumulative_count(cumulative);
-            buckets.push(bucket);
-        }
-        let total = cumulative + self.counts.last().map_or(0, |c| c.load(Ordering::Relaxed));
-        let mut histogram = ProtoHistogram::default();
-        histogram.set_sample_count(total);
-        histogram.set_sample_sum(f64::from_bits(self.sum.load(Ordering::Relaxed)));
-        histogram.set_bucket(buckets);
-        histogram
+        self.histogram.export(self.bounds)
     }
 }
 
@@ -147,10 +123,10 @@ struct Labels {
 #[derive(Debug)]
 pub(crate) struct InferenceStats {
     labels: Labels,
-    first_byte: Histogram,
-    chunk_gap: Histogram,
-    queue: Histogram,
-    hold: Histogram,
+    first_byte: Durations,
+    chunk_gap: Durations,
+    queue: Durations,
+    hold: Durations,
     pending: AtomicU64,
     rejected: [AtomicU64; 5],
 }
@@ -159,10 +135,10 @@ impl InferenceStats {
     fn new(labels: Labels) -> Self {
         Self {
             labels,
-            first_byte: Histogram::new(&FIRST_BYTE_BUCKETS),
-            chunk_gap: Histogram::new(&GAP_BUCKETS),
-            queue: Histogram::new(&WAIT_BUCKETS),
-            hold: Histogram::new(&WAIT_BUCKETS),
+            first_byte: Durations::new(&FIRST_BYTE_BUCKETS),
+            chunk_gap: Durations::new(&GAP_BUCKETS),
+            queue: Durations::new(&WAIT_BUCKETS),
+            hold: Durations::new(&WAIT_BUCKETS),
             pending: AtomicU64::new(0),
             rejected: Default::default(),
         }
@@ -253,7 +229,7 @@ impl InferenceStore {
             let series = self.series.lock().unwrap_or_else(PoisonError::into_inner);
             series.values().cloned().collect()
         };
-        type Pick = fn(&InferenceStats) -> &Histogram;
+        type Pick = fn(&InferenceStats) -> &Durations;
         let histograms: [(&str, &str, Pick); 4] = [
             (
                 "time_to_first_byte_seconds",

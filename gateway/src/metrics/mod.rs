@@ -14,6 +14,7 @@
 //! Figures derived from the routing table (orphans, certificates, config
 //! hash) are computed when scraped, from the table in use at that moment.
 
+mod histogram;
 pub(crate) mod inference;
 mod process;
 mod requests;

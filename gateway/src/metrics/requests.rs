@@ -16,10 +16,9 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use http::Method;
-use prometheus::proto::{
-    Bucket, Counter, Histogram as ProtoHistogram, LabelPair, Metric, MetricFamily, MetricType,
-    Summary,
-};
+use prometheus::proto::{Counter, LabelPair, Metric, MetricFamily, MetricType, Summary};
+
+use super::histogram::Histogram;
 
 /// The label values of one route's series, fixed when the route is built.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -81,59 +80,6 @@ fn method_index(method: &Method) -> u8 {
 
 fn method_label(index: u8) -> &'static str {
     METHODS.get(usize::from(index)).copied().unwrap_or("OTHER")
-}
-
-/// A fixed-bucket histogram: per-bucket counts (the last is +Inf) and the
-/// sum, as f64 bits.
-#[derive(Debug)]
-struct Histogram {
-    counts: Box<[AtomicU64]>,
-    sum: AtomicU64,
-}
-
-impl Histogram {
-    fn new(buckets: usize) -> Self {
-        Self {
-            counts: (0..=buckets).map(|_| AtomicU64::new(0)).collect(),
-            sum: AtomicU64::new(0),
-        }
-    }
-
-    fn observe(&self, bounds: &[f64], value: f64) {
-        let i = bounds.partition_point(|b| *b < value);
-        if let Some(count) = self.counts.get(i) {
-            count.fetch_add(1, Ordering::Relaxed);
-        }
-        let _ = self
-            .sum
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |bits| {
-                Some((f64::from_bits(bits) + value).to_bits())
-            });
-    }
-
-    /// The number of observations and their sum.
-    fn totals(&self) -> (u64, f64) {
-        let count = self.counts.iter().map(|c| c.load(Ordering::Relaxed)).sum();
-        (count, f64::from_bits(self.sum.load(Ordering::Relaxed)))
-    }
-
-    fn export(&self, bounds: &[f64]) -> ProtoHistogram {
-        let mut cumulative = 0;
-        let mut buckets = Vec::with_capacity(bounds.len());
-        for (bound, count) in bounds.iter().zip(self.counts.iter()) {
-            cumulative += count.load(Ordering::Relaxed);
-            let mut bucket = Bucket::default();
-            bucket.set_upper_bound(*bound);
-            bucket.set_cumulative_count(cumulative);
-            buckets.push(bucket);
-        }
-        let total = cumulative + self.counts.last().map_or(0, |c| c.load(Ordering::Relaxed));
-        let mut histogram = ProtoHistogram::default();
-        histogram.set_sample_count(total);
-        histogram.set_sample_sum(f64::from_bits(self.sum.load(Ordering::Relaxed)));
-        histogram.set_bucket(buckets);
-        histogram
-    }
 }
 
 /// What one finished request contributes to its series.
