@@ -3,8 +3,9 @@ Names follow ingress-nginx's chart:
   edge-gateway.name                  chart name (or nameOverride)
   edge-gateway.fullname              <release>-<name>, or <release> when it already
                                      contains <name>, or fullnameOverride
-  edge-gateway.controller.fullname   <fullname>-controller: Deployment, Service,
-                                     ConfigMap, PodDisruptionBudget
+  edge-gateway.controller.fullname   <fullname>-controller: Deployment, DaemonSet,
+                                     Services, ConfigMap, PodDisruptionBudget, ...
+  edge-gateway.namespace             namespaceOverride, else the release namespace
 All are truncated to 63 characters (DNS label).
 */}}
 {{- define "edge-gateway.name" -}}
@@ -28,9 +29,26 @@ All are truncated to 63 characters (DNS label).
 {{- printf "%s-%s" (include "edge-gateway.fullname" .) .Values.controller.name | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
 
+{{- define "edge-gateway.namespace" -}}
+{{- default .Release.Namespace .Values.namespaceOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
 {{- define "edge-gateway.chart" -}}
 {{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
+
+{{/*
+ingress-nginx's template names, for values that embed Helm templates
+(affinity, topologySpreadConstraints, extraInitContainers, hostAliases,
+config, Service annotations): an ingress-nginx values file that says
+'{{ include "ingress-nginx.name" . }}' renders the same here.
+*/}}
+{{- define "ingress-nginx.name" -}}{{ include "edge-gateway.name" . }}{{- end -}}
+{{- define "ingress-nginx.fullname" -}}{{ include "edge-gateway.fullname" . }}{{- end -}}
+{{- define "ingress-nginx.controller.fullname" -}}{{ include "edge-gateway.controller.fullname" . }}{{- end -}}
+{{- define "ingress-nginx.namespace" -}}{{ include "edge-gateway.namespace" . }}{{- end -}}
+{{- define "ingress-nginx.selectorLabels" -}}{{ include "edge-gateway.selectorLabels" . }}{{- end -}}
+{{- define "ingress-nginx.labels" -}}{{ include "edge-gateway.labels" . }}{{- end -}}
 
 {{/* Labels of every object. */}}
 {{- define "edge-gateway.labels" -}}
@@ -44,16 +62,19 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 {{- end -}}
 
-{{/* Labels that select the release's objects (Service and PDB selectors add component). */}}
+{{/* Labels that select the release's objects (selectors add component). */}}
 {{- define "edge-gateway.selectorLabels" -}}
 app.kubernetes.io/name: {{ include "edge-gateway.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 
-{{/* Labels of the controller's objects, and the selector of its pods. */}}
+{{/* Labels of the controller's objects and pods: controller.labels too, as in ingress-nginx's chart. */}}
 {{- define "edge-gateway.controller.labels" -}}
 {{ include "edge-gateway.labels" . }}
 app.kubernetes.io/component: controller
+{{- with .Values.controller.labels }}
+{{ toYaml . }}
+{{- end }}
 {{- end -}}
 
 {{- define "edge-gateway.controller.selectorLabels" -}}
@@ -69,29 +90,54 @@ app.kubernetes.io/component: controller
 {{- end -}}
 {{- end -}}
 
-{{/* registry/image:tag@digest; the tag defaults to the chart's appVersion. */}}
-{{- define "edge-gateway.image" -}}
-{{- $image := .Values.controller.image -}}
-{{- $repository := $image.image -}}
-{{- if $image.registry -}}
-{{- $repository = printf "%s/%s" $image.registry $image.image -}}
+{{/*
+An image reference from {repository, registry, image, tag, digest} and a
+default registry: repository wins over registry/image; the tag defaults to
+the chart's appVersion.
+*/}}
+{{- define "edge-gateway.imageRef" -}}
+{{- $image := .image -}}
+{{- $repository := $image.repository | default "" -}}
+{{- if not $repository -}}
+{{- $registry := $image.registry | default .registry -}}
+{{- $repository = ternary (printf "%s/%s" $registry $image.image) $image.image (ne $registry "") -}}
 {{- end -}}
-{{- $ref := printf "%s:%s" $repository (default .Chart.AppVersion ($image.tag | toString)) -}}
-{{- if $image.digest -}}
-{{- $ref = printf "%s@%s" $ref $image.digest -}}
+{{- $ref := printf "%s:%s" $repository (default .appVersion ($image.tag | toString)) -}}
+{{- with $image.digest -}}
+{{- $ref = printf "%s@%s" $ref . -}}
 {{- end -}}
 {{- $ref -}}
 {{- end -}}
 
+{{- define "edge-gateway.image" -}}
+{{- include "edge-gateway.imageRef" (dict "image" .Values.controller.image "registry" .Values.global.image.registry "appVersion" .Chart.AppVersion) -}}
+{{- end -}}
+
 {{/* <namespace>/<service> given to --publish-service. */}}
 {{- define "edge-gateway.publishServicePath" -}}
-{{- $default := printf "$(POD_NAMESPACE)/%s" (include "edge-gateway.controller.fullname" .) -}}
-{{- default $default .Values.controller.publishService.pathOverride -}}
+{{- $service := include "edge-gateway.controller.fullname" . -}}
+{{- if not .Values.controller.service.external.enabled -}}
+{{- $service = printf "%s-internal" $service -}}
+{{- end -}}
+{{- default (printf "$(POD_NAMESPACE)/%s" $service) .Values.controller.publishService.pathOverride -}}
+{{- end -}}
+
+{{/* Whether a Service of the chart is published (--publish-service). */}}
+{{- define "edge-gateway.publishesService" -}}
+{{- $s := .Values.controller.service -}}
+{{- if and .Values.controller.publishService.enabled (or .Values.controller.publishService.pathOverride (and $s.enabled (or $s.external.enabled $s.internal.enabled))) -}}
+true
+{{- end -}}
 {{- end -}}
 
 {{/* The namespace served with controller.scope.enabled. */}}
 {{- define "edge-gateway.watchNamespace" -}}
-{{- default .Release.Namespace .Values.controller.scope.namespace -}}
+{{- default (include "edge-gateway.namespace" .) .Values.controller.scope.namespace -}}
+{{- end -}}
+
+{{/* The namespace of the controller ConfigMap. */}}
+{{- define "edge-gateway.configMapNamespace" -}}
+{{- default (include "edge-gateway.namespace" .) .Values.controller.configMapNamespace -}}
 {{- end -}}
 
 {{/* Name of the Lease used for leader election (extraArgs.election-id wins, as on the command line). */}}
@@ -100,35 +146,30 @@ app.kubernetes.io/component: controller
 {{- coalesce $fromArgs .Values.controller.electionID (printf "%s-leader" (include "edge-gateway.fullname" .)) -}}
 {{- end -}}
 
-{{/*
-The controller's flags as a dict (flag name -> value), before extraArgs.
-The container gets POD_NAMESPACE from the downward API; Kubernetes expands
-$(POD_NAMESPACE) in args.
-*/}}
-{{- define "edge-gateway.controller.flags" -}}
+{{/* The workload kinds rendered for controller.kind. */}}
+{{- define "edge-gateway.controller.kinds" -}}
+{{- if eq .Values.controller.kind "Both" -}}
+[Deployment, DaemonSet]
+{{- else -}}
+[{{ .Values.controller.kind }}]
+{{- end -}}
+{{- end -}}
+
+{{/* Whether a Deployment is rendered. */}}
+{{- define "edge-gateway.controller.hasDeployment" -}}
+{{- if has "Deployment" (include "edge-gateway.controller.kinds" . | fromYamlArray) -}}
+true
+{{- end -}}
+{{- end -}}
+
+{{/* The most pods the Deployment keeps at the least: what the PDB protects. */}}
+{{- define "edge-gateway.controller.minReplicas" -}}
 {{- $c := .Values.controller -}}
-{{- $flags := dict -}}
-{{- if and $c.publishService.enabled (or $c.service.enabled $c.publishService.pathOverride) -}}
-{{- $_ := set $flags "publish-service" (include "edge-gateway.publishServicePath" .) -}}
+{{- if $c.autoscaling.enabled -}}
+{{- $c.autoscaling.minReplicas -}}
+{{- else if $c.keda.enabled -}}
+{{- $c.keda.minReplicas -}}
+{{- else -}}
+{{- $c.replicaCount -}}
 {{- end -}}
-{{- $_ := set $flags "election-id" (include "edge-gateway.electionID" .) -}}
-{{- $_ := set $flags "controller-class" $c.ingressClassResource.controllerValue -}}
-{{- $_ := set $flags "ingress-class" $c.ingressClass -}}
-{{- $_ := set $flags "configmap" (printf "$(POD_NAMESPACE)/%s" (include "edge-gateway.controller.fullname" .)) -}}
-{{- if $c.watchIngressWithoutClass -}}
-{{- $_ := set $flags "watch-ingress-without-class" "true" -}}
-{{- end -}}
-{{- if $c.ingressClassByName -}}
-{{- $_ := set $flags "ingress-class-by-name" "true" -}}
-{{- end -}}
-{{- if $c.scope.enabled -}}
-{{- $_ := set $flags "watch-namespace" (default "$(POD_NAMESPACE)" $c.scope.namespace) -}}
-{{- end -}}
-{{- $_ := set $flags "http-port" ($c.containerPort.http | toString) -}}
-{{- $_ := set $flags "https-port" ($c.containerPort.https | toString) -}}
-{{- $_ := set $flags "metrics-port" ($c.metrics.port | toString) -}}
-{{- $_ := set $flags "enable-metrics" ($c.metrics.enabled | toString) -}}
-{{- $_ := set $flags "shutdown-grace-period" ($c.shutdownGracePeriod | toString) -}}
-{{- $_ := set $flags "drain-timeout" ($c.drainTimeout | toString) -}}
-{{- toYaml $flags -}}
 {{- end -}}

@@ -52,4 +52,19 @@ of the served namespace instead.
 - apiGroups: [""]
   resources: ["nodes"]
   verbs: ["get"]
+{{- if and (not .Values.controller.scope.enabled) .Values.controller.scope.namespaceSelector }}
+# --watch-namespace-selector: which namespaces' labels match.
+- apiGroups: [""]
+  resources: ["namespaces"]
+  verbs: ["get", "list", "watch"]
+{{- end }}
+{{- end -}}
+
+{{/* The controller ConfigMap (--configmap) and the ConfigMaps its
+     proxy-set-headers and add-headers keys name: the ConfigMaps of its
+     namespace (as ingress-nginx's Role), never cluster-wide. */}}
+{{- define "edge-gateway.rbac.configMapRules" -}}
+- apiGroups: [""]
+  resources: ["configmaps"]
+  verbs: ["get", "list", "watch"]
 {{- end -}}

@@ -1,0 +1,120 @@
+{{/*
+Values of ingress-nginx's chart that edge-gateway cannot honour: setting one
+stops `helm install` / `helm template` with every such value named at once,
+each with what to do instead, rather than the value being ignored. A value
+left at a setting with no effect (ingress-nginx's default, or empty) passes.
+VALUES.md lists every ingress-nginx value with its status here.
+*/}}
+{{- define "edge-gateway.refusals" -}}
+{{- $v := .Values -}}
+{{- $c := .Values.controller -}}
+{{- $out := list -}}
+
+{{- /* The image: ingress-nginx's own would run nginx with edge-gateway's flags. */ -}}
+{{- $image := include "edge-gateway.image" . -}}
+{{- if or (contains "ingress-nginx/controller" $image) (hasPrefix "registry.k8s.io/" $image) (contains (include "edge-gateway.ingressNginxDigest" .) $image) -}}
+{{- $out = append $out (printf "controller.image (%s) is ingress-nginx's image or registry: this chart runs edge-gateway, whose image is not published there. Build it with scripts/build-image.sh (then kind load image-archive edge-gateway.tar, or push it) and set controller.image.image: edge-gateway, controller.image.tag: \"\" (the chart's appVersion), controller.image.digest: \"\", and controller.image.registry or global.image.registry to your registry (empty for a locally loaded image)." $image) -}}
+{{- end -}}
+{{- if $c.image.chroot -}}
+{{- $out = append $out "controller.image.chroot: true selects ingress-nginx's chroot image (nginx isolated from the controller); edge-gateway has one process and no such variant. Remove it." -}}
+{{- end -}}
+{{- if not (has $c.image.digestChroot (list "" (include "edge-gateway.ingressNginxDigestChroot" .))) -}}
+{{- $out = append $out "controller.image.digestChroot pins ingress-nginx's chroot image, which edge-gateway has no counterpart of. Remove it." -}}
+{{- end -}}
+
+{{- /* nginx-only features. */ -}}
+{{- if not $c.enableAnnotationValidations -}}
+{{- $out = append $out "controller.enableAnnotationValidations: false would accept annotation values that fail validation; edge-gateway always parses annotations into typed values and skips an invalid one with a diagnostic. Remove it (and fix the annotations edge-gateway check reports)." -}}
+{{- end -}}
+{{- if $c.allowSnippetAnnotations -}}
+{{- $out = append $out "controller.allowSnippetAnnotations: true would allow raw nginx configuration in *-snippet annotations; edge-gateway has no nginx.conf and refuses those annotations. Remove it; edge-gateway check lists the Ingresses that use snippets." -}}
+{{- end -}}
+{{- if $c.enableTopologyAwareRouting -}}
+{{- $out = append $out "controller.enableTopologyAwareRouting: true asks for EndpointSlice zone hints, which edge-gateway does not use yet (it balances over every ready endpoint). Remove it." -}}
+{{- end -}}
+{{- if $c.reportNodeInternalIp -}}
+{{- $out = append $out "controller.reportNodeInternalIp: true (--report-node-internal-ip-address) is not supported yet: Ingress status shows the node's ExternalIP, else its InternalIP. Remove it, or publish the addresses you want with controller.extraArgs.publish-status-address." -}}
+{{- end -}}
+{{- if ne $c.healthCheckPath "/healthz" -}}
+{{- $out = append $out (printf "controller.healthCheckPath: %s: edge-gateway answers its health check at /healthz only. Set it to /healthz and point the probes there." $c.healthCheckPath) -}}
+{{- end -}}
+{{- if $c.healthCheckHost -}}
+{{- $out = append $out "controller.healthCheckHost (--healthz-host) is not supported: the health and metrics listener binds --bind-address like the others. Remove it (or set controller.extraArgs.bind-address)." -}}
+{{- end -}}
+{{- if $c.maxmindLicenseKey -}}
+{{- $out = append $out "controller.maxmindLicenseKey: edge-gateway has no GeoIP module. Remove it." -}}
+{{- end -}}
+{{- if or $c.customTemplate.configMapName $c.customTemplate.configMapKey -}}
+{{- $out = append $out "controller.customTemplate replaces nginx.conf's template; edge-gateway has no nginx.conf. Remove it and express the settings as ConfigMap keys (controller.config) and annotations." -}}
+{{- end -}}
+{{- if $c.extraModules -}}
+{{- $out = append $out "controller.extraModules adds nginx modules; edge-gateway runs no nginx. Remove it." -}}
+{{- end -}}
+{{- if $v.dhParam -}}
+{{- $out = append $out "dhParam: edge-gateway's TLS offers ECDHE key exchange only and needs no Diffie-Hellman parameter. Remove it." -}}
+{{- end -}}
+{{- if $v.rbac.scope -}}
+{{- $out = append $out "rbac.scope: true drops the ClusterRole, but edge-gateway reads IngressClasses (cluster-wide) to know which Ingresses are its own. Remove it: with controller.scope.enabled the ClusterRole already holds only IngressClasses and node reads, the rest is a Role in the served namespace." -}}
+{{- end -}}
+
+{{- /* TCP and UDP services: edge-gateway's L4 proxy is not there yet. */ -}}
+{{- $l4 := "edge-gateway does not proxy TCP/UDP services yet (it comes with its L4 proxy). Remove it, or keep ingress-nginx for those ports until then." -}}
+{{- range $key, $value := dict "tcp" $v.tcp "udp" $v.udp "controller.tcp.configMapNamespace" $c.tcp.configMapNamespace "controller.tcp.annotations" $c.tcp.annotations "controller.udp.configMapNamespace" $c.udp.configMapNamespace "controller.udp.annotations" $c.udp.annotations "controller.service.nodePorts.tcp" $c.service.nodePorts.tcp "controller.service.nodePorts.udp" $c.service.nodePorts.udp "controller.service.internal.nodePorts.tcp" $c.service.internal.nodePorts.tcp "controller.service.internal.nodePorts.udp" $c.service.internal.nodePorts.udp "portNamePrefix" $v.portNamePrefix }}
+{{- if $value -}}
+{{- $out = append $out (printf "%s: %s" $key $l4) -}}
+{{- end -}}
+{{- end -}}
+
+{{- /* Combinations that ingress-nginx's chart renders to nothing, silently. */ -}}
+{{- if not (has $c.kind (list "Deployment" "DaemonSet" "Both")) -}}
+{{- $out = append $out (printf "controller.kind: %s: use Deployment, DaemonSet or Both." $c.kind) -}}
+{{- end -}}
+{{- if and $c.autoscaling.enabled $c.keda.enabled -}}
+{{- $out = append $out "controller.autoscaling.enabled and controller.keda.enabled: two autoscalers for one Deployment. Enable one of them." -}}
+{{- end -}}
+{{- if and (or $c.autoscaling.enabled $c.keda.enabled) (eq $c.kind "DaemonSet") -}}
+{{- $out = append $out "controller.autoscaling / controller.keda with controller.kind: DaemonSet: a DaemonSet runs one pod per node and cannot be scaled. Use kind Deployment (or Both), or disable the autoscaler." -}}
+{{- end -}}
+{{- if and $c.scope.enabled $c.scope.namespaceSelector -}}
+{{- $out = append $out "controller.scope.namespaceSelector is used only without controller.scope.enabled (which serves one namespace). Keep one of them." -}}
+{{- end -}}
+{{- if and $c.service.enabled $c.service.internal.enabled (not $c.service.internal.annotations) -}}
+{{- $out = append $out "controller.service.internal.enabled needs controller.service.internal.annotations: your cloud's internal load balancer annotation (e.g. service.beta.kubernetes.io/aws-load-balancer-internal: \"true\"); without it the internal Service would be a second public load balancer." -}}
+{{- end -}}
+{{- if and (not $c.metrics.enabled) (or $c.metrics.serviceMonitor.enabled $c.metrics.prometheusRule.enabled) -}}
+{{- $out = append $out "controller.metrics.serviceMonitor / prometheusRule need controller.metrics.enabled: true (the request metrics and the metrics Service)." -}}
+{{- end -}}
+{{- if and $c.containerSecurityContext (include "edge-gateway.controller.lowPorts" .) (not (has "NET_BIND_SERVICE" (dig "capabilities" "add" list $c.containerSecurityContext))) -}}
+{{- $out = append $out (printf "controller.containerSecurityContext must add the NET_BIND_SERVICE capability for the container ports below 1024 (%s), or set controller.containerPort to ports of 1024 and above." (include "edge-gateway.controller.lowPorts" . | trim)) -}}
+{{- end -}}
+{{- if and $c.metrics.enabled $c.metrics.prometheusRule.enabled -}}
+{{- $served := include "edge-gateway.servedMetrics" . | fromYamlArray -}}
+{{- range $rule := $c.metrics.prometheusRule.rules -}}
+{{- range $name := regexFindAll "nginx_ingress_controller_[a-zA-Z0-9_]+" (toString $rule.expr) -1 -}}
+{{- if not (has (regexReplaceAll "_(bucket|sum|count)$" $name "") $served) -}}
+{{- $out = append $out (printf "controller.metrics.prometheusRule.rules: %s uses %s, which edge-gateway does not serve (docs/metrics.md lists what it does): the rule would never fire. Change or remove it." (coalesce $rule.alert $rule.record "a rule") $name) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- with $out -}}
+{{- fail (printf "\n\nedge-gateway cannot honour these values (charts/edge-gateway/VALUES.md lists every ingress-nginx value):\n- %s\n" (join "\n- " (uniq .))) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* ingress-nginx v1.15.1's image digests (its chart's defaults). */}}
+{{- define "edge-gateway.ingressNginxDigest" -}}sha256:594ceea76b01c592858f803f9ff4d2cb40542cae2060410b2c95f75907d659e1{{- end -}}
+{{- define "edge-gateway.ingressNginxDigestChroot" -}}sha256:af31d00c9d82c612896b380a9003bd36843b7647b98e4588251c66325317bc72{{- end -}}
+
+{{/*
+The nginx_ingress_controller_* metrics edge-gateway serves (docs/metrics.md;
+histograms without their _bucket/_sum/_count suffix). The image test checks
+that the binary serves nothing outside this list.
+*/}}
+{{- define "edge-gateway.servedMetrics" -}}
+{{- $names := list "requests" "request_duration_seconds" "response_duration_seconds" "header_duration_seconds" "connect_duration_seconds" "request_size" "response_size" "bytes_sent" "ingress_upstream_latency_seconds" "config_hash" "config_last_reload_successful" "config_last_reload_successful_timestamp_seconds" "success" "errors" "orphan_ingress" "ssl_expire_time_seconds" "ssl_certificate_info" "leader_election_status" "build_info" "nginx_process_connections" "nginx_process_connections_total" "nginx_process_requests_total" "nginx_process_cpu_seconds_total" "nginx_process_resident_memory_bytes" "nginx_process_virtual_memory_bytes" "nginx_process_oldest_start_time_seconds" "nginx_process_read_bytes_total" "nginx_process_write_bytes_total" "nginx_process_num_procs" -}}
+{{- $out := list -}}
+{{- range $names }}{{ $out = append $out (printf "nginx_ingress_controller_%s" .) }}{{ end -}}
+{{- toYaml $out -}}
+{{- end -}}
