@@ -44,8 +44,10 @@ VALUES.md lists every ingress-nginx value with its status here.
 {{- if $c.maxmindLicenseKey -}}
 {{- $out = append $out "controller.maxmindLicenseKey: edge-gateway has no GeoIP module. Remove it." -}}
 {{- end -}}
-{{- if or $c.customTemplate.configMapName $c.customTemplate.configMapKey -}}
-{{- $out = append $out "controller.customTemplate replaces nginx.conf's template; edge-gateway has no nginx.conf. Remove it and express the settings as ConfigMap keys (controller.config) and annotations." -}}
+{{- range $key, $value := $c.customTemplate -}}
+{{- if $value -}}
+{{- $out = append $out (printf "controller.customTemplate.%s: a custom nginx.conf template; edge-gateway has no nginx.conf. Remove it and express the settings as ConfigMap keys (controller.config) and annotations." $key) -}}
+{{- end -}}
 {{- end -}}
 {{- if $c.extraModules -}}
 {{- $out = append $out "controller.extraModules adds nginx modules; edge-gateway runs no nginx. Remove it." -}}
