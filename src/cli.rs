@@ -227,6 +227,12 @@ pub(crate) struct ServeArgs {
     #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = parse_duration)]
     pub(crate) election_ttl: Duration,
 
+    /// No leader election: every replica writes Ingress status, as if it led
+    /// (ingress-nginx's `--disable-leader-election`).
+    #[arg(long, default_value_t = false, action = ArgAction::Set, num_args = 0..=1,
+          default_missing_value = "true", value_name = "BOOL")]
+    pub(crate) disable_leader_election: bool,
+
     /// Write the load-balancer address into the status of served Ingresses.
     #[arg(long, default_value_t = true, action = ArgAction::Set, num_args = 0..=1,
           default_missing_value = "true", value_name = "BOOL")]
@@ -493,9 +499,11 @@ mod tests {
             "--election-ttl=1m30s",
             "--configmap=ingress-nginx/ingress-nginx-controller",
             "--update-status-on-shutdown=false",
+            "--disable-leader-election",
         ])
         .unwrap();
         let s = cli.serve;
+        assert!(s.disable_leader_election);
         assert_eq!(
             s.publish_service,
             Some((

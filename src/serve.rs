@@ -301,6 +301,7 @@ fn cluster_options(args: &ServeArgs) -> ClusterOptions {
         },
         election_id: args.election_id.clone(),
         election_ttl: args.election_ttl.max(Duration::from_secs(1)),
+        leader_election: !args.disable_leader_election,
         pod,
     }
 }

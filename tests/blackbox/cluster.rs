@@ -436,6 +436,37 @@ async fn one_leader_writes_status_and_a_replica_takes_over() {
     );
 }
 
+/// `--disable-leader-election` (the chart's controller.disableLeaderElection):
+/// no Lease is taken, and the replica writes status on its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_leader_election_every_replica_writes_status() {
+    let backend = EchoBackend::start([127, 0, 76, 1]).await;
+    let mut docs = service_for("user-1", "model-serving-1", &[&backend]);
+    docs.push(model_ingress("user-1", 1, "/api/v1/predict/1"));
+    let api = Api::start(&docs).await;
+    let gw = api
+        .gateway(
+            "gw-solo",
+            &[
+                "--disable-leader-election",
+                "--publish-status-address",
+                "10.0.0.7",
+            ],
+        )
+        .await;
+    gw.wait_ready().await;
+    eventually(Duration::from_secs(10), || async {
+        let ips = status_ips(&api, "user-1", "model-serving-1");
+        if ips == ["10.0.0.7"] {
+            Ok(())
+        } else {
+            Err(format!("status {ips:?}, want [10.0.0.7]"))
+        }
+    })
+    .await;
+    assert_eq!(lease_holder(&api), None, "no Lease without leader election");
+}
+
 fn follower_name(leader: &str) -> String {
     if leader == "gw-a" {
         "gw-b".to_owned()

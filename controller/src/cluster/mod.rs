@@ -59,6 +59,9 @@ pub struct ClusterOptions {
     pub election_id: String,
     /// How long a leader's Lease lasts without renewal.
     pub election_ttl: Duration,
+    /// Elect a leader; when false (`--disable-leader-election`) every
+    /// replica leads: no Lease, each writes status.
+    pub leader_election: bool,
     /// The pod this replica runs in, if known.
     pub pod: Option<PodIdentity>,
 }
@@ -188,7 +191,7 @@ impl Control {
         reports: channel::Receiver<Arc<Report>>,
     ) -> Control {
         let (stop, stopped) = channel::channel(false);
-        let (leading_tx, leading) = channel::channel(false);
+        let (leading_tx, leading) = channel::channel(!options.leader_election);
         let (holder, lease_namespace) = match &options.pod {
             Some(pod) => (pod.name.clone(), pod.namespace.clone()),
             None => {
@@ -203,12 +206,23 @@ impl Control {
             ttl: options.election_ttl,
         };
         let leases: Api<Lease> = Api::namespaced(client.clone(), &lease_namespace);
-        let mut tasks = vec![tokio::spawn(leader::run(
-            leases,
-            election,
-            leading_tx,
-            stopped.clone(),
-        ))];
+        let mut tasks = Vec::new();
+        if options.leader_election {
+            tasks.push(tokio::spawn(leader::run(
+                leases,
+                election,
+                leading_tx,
+                stopped.clone(),
+            )));
+        } else {
+            // Every replica leads. The sender stays open until stop: a
+            // closed channel would wake the status writer in a loop.
+            let mut stop = stopped.clone();
+            tasks.push(tokio::spawn(async move {
+                let _leading = leading_tx;
+                let _ = stop.wait_for(|s| *s).await;
+            }));
+        }
         if options.update_status {
             tasks.push(tokio::spawn(status::run(
                 client.clone(),
