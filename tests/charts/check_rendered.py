@@ -25,13 +25,14 @@ CLUSTER_ALLOWED = {
     ("", "secrets"): READ,
     ("discovery.k8s.io", "endpointslices"): READ,
     ("", "nodes"): {"get"},
+    ("", "namespaces"): READ,
     ("", "events"): {"create", "patch"},
     ("events.k8s.io", "events"): {"create", "patch"},
 }
 # In a namespace (its own, or the served one with scope): the same, plus
 # leader election, its ConfigMaps and its pods.
 NAMESPACE_ALLOWED = {
-    **{k: v for k, v in CLUSTER_ALLOWED.items() if k[1] not in ("nodes", "ingressclasses")},
+    **{k: v for k, v in CLUSTER_ALLOWED.items() if k[1] not in ("nodes", "ingressclasses", "namespaces")},
     ("coordination.k8s.io", "leases"): {"get", "create", "update"},
     ("", "configmaps"): READ,
     ("", "pods"): {"get", "list"},
@@ -72,6 +73,15 @@ def container(deployment):
     return deployment["spec"]["template"]["spec"]["containers"][0]
 
 
+def workloads(docs):
+    return of_kind(docs, "Deployment") + of_kind(docs, "DaemonSet")
+
+
+def controllers(docs):
+    """The controller's Deployment and/or DaemonSet (not the default backend)."""
+    return [d for d in workloads(docs) if d["metadata"]["labels"].get("app.kubernetes.io/component") == "controller"]
+
+
 def flags(deployment):
     """--name=value arguments as {name: [values]}."""
     out = {}
@@ -92,7 +102,7 @@ def flag(deployment, name):
 
 
 def check_common(docs, namespace):
-    pods = [(d["metadata"].get("namespace"), d["spec"]["template"]["metadata"]["labels"]) for d in of_kind(docs, "Deployment")]
+    pods = [(d["metadata"].get("namespace"), d["spec"]["template"]["metadata"]["labels"]) for d in workloads(docs)]
     for d in docs:
         meta = d["metadata"]
         expect(len(meta["name"]) <= 63, f"{d['kind']} name {meta['name']} is longer than 63")
@@ -106,12 +116,12 @@ def check_common(docs, namespace):
         for port in d["spec"]["ports"]:
             target = port.get("targetPort")
             if isinstance(target, str):
-                names = {p["name"] for dep in of_kind(docs, "Deployment") for c in dep["spec"]["template"]["spec"]["containers"] for p in c.get("ports", [])}
+                names = {p["name"] for dep in workloads(docs) for c in dep["spec"]["template"]["spec"]["containers"] for p in c.get("ports", [])}
                 expect(target in names, f"Service {d['metadata']['name']} targets port {target!r}, which no container has")
     for d in of_kind(docs, "PodDisruptionBudget"):
         selector = d["spec"]["selector"]["matchLabels"]
         expect(any(matches(selector, labels) for _, labels in pods), f"PDB {d['metadata']['name']} selects no pod")
-    for d in of_kind(docs, "Deployment"):
+    for d in workloads(docs):
         expect(matches(d["spec"]["selector"]["matchLabels"], d["spec"]["template"]["metadata"]["labels"]),
                f"Deployment {d['metadata']['name']}: selector does not match its pod labels")
         expect(d["metadata"]["namespace"] == namespace, f"Deployment in {d['metadata']['namespace']}, not {namespace}")
@@ -141,11 +151,18 @@ def check_rbac_allowlist(role, allowed):
             expect(not verbs & WRITE_VERBS, f"{where}: Secrets must be read-only")
 
 
-def check_edge_gateway(docs, release_ns):
+def check_edge_gateway(docs, release_ns, read_only=True):
+    """General facts; returns the controller's Deployment (else its DaemonSet).
+    read_only: the chart's readOnlyRootFilesystem (ingress-nginx's values say false)."""
     check_common(docs, release_ns)
-    dep = one(docs, "Deployment")
-    if not dep:
-        return
+    found = controllers(docs)
+    expect(found, "no controller Deployment or DaemonSet")
+    for dep in found[1:]:
+        check_controller(docs, release_ns, dep, read_only)
+    return check_controller(docs, release_ns, found[0], read_only) if found else {}
+
+
+def check_controller(docs, release_ns, dep, read_only):
     name = dep["metadata"]["name"]
     pod = dep["spec"]["template"]["spec"]
     c = container(dep)
@@ -154,9 +171,11 @@ def check_edge_gateway(docs, release_ns):
     sc = c["securityContext"]
     expect(sc.get("runAsNonRoot") is True, "container: runAsNonRoot")
     expect(sc.get("runAsUser") == 101, "container: runAsUser 101")
-    expect(sc.get("readOnlyRootFilesystem") is True, "container: readOnlyRootFilesystem")
+    expect(sc.get("readOnlyRootFilesystem") is read_only, f"container: readOnlyRootFilesystem {read_only}")
     expect(sc.get("allowPrivilegeEscalation") is False, "container: allowPrivilegeEscalation false")
-    expect(sc.get("capabilities") == {"drop": ["ALL"]}, f"container: capabilities {sc.get('capabilities')}")
+    low = sorted(p["containerPort"] for p in c["ports"] if p["containerPort"] < 1024)
+    want_caps = {"drop": ["ALL"], "add": ["NET_BIND_SERVICE"]} if low else {"drop": ["ALL"]}
+    expect(sc.get("capabilities") == want_caps, f"container: capabilities {sc.get('capabilities')} with ports below 1024 {low}")
     expect(sc.get("seccompProfile") == {"type": "RuntimeDefault"}, "container: seccomp RuntimeDefault")
     expect(pod["securityContext"].get("runAsNonRoot") is True, "pod: runAsNonRoot")
 
@@ -173,7 +192,6 @@ def check_edge_gateway(docs, release_ns):
     for probe in ("livenessProbe", "readinessProbe"):
         get = c.get(probe, {}).get("httpGet", {})
         expect(get.get("path") == "/healthz" and get.get("port") in (ports.get("metrics"), "metrics"), f"{probe}: {get}")
-    expect(all(p >= 1024 for p in ports.values()), f"container ports below 1024 need a capability: {ports}")
 
     # Flags that name objects name objects of the render.
     cm = flag(dep, "configmap")
@@ -259,8 +277,9 @@ def eg_default(docs):
     expect((ports["http"]["port"], ports["http"]["targetPort"], ports["http"].get("nodePort")) == (80, "http", 30080), f"http port {ports['http']}")
     expect((ports["https"]["port"], ports["https"]["targetPort"], ports["https"].get("nodePort")) == (443, "https", 30443), f"https port {ports['https']}")
     c = container(dep)
-    expect({p["name"]: p["containerPort"] for p in c["ports"]} == {"http": 8080, "https": 8443, "metrics": 10254}, "container ports 8080/8443/10254")
+    expect({p["name"]: p["containerPort"] for p in c["ports"]} == {"http": 80, "https": 443, "metrics": 10254}, "container ports 80/443/10254")
     expect(c["image"] == "edge-gateway:0.1.0", f"image {c['image']}")
+    expect(c.get("lifecycle") is None and not any(e["name"] == "LD_PRELOAD" for e in c["env"]), "no preStop hook, no mimalloc by default")
     ic = one(docs, "IngressClass", "nginx")
     expect(ic["spec"]["controller"] == CONTROLLER_CLASS, "IngressClass nginx has controller k8s.io/ingress-nginx")
     expect("ingressclass.kubernetes.io/is-default-class" not in ic["metadata"].get("annotations", {}), "not the default class")
@@ -268,9 +287,9 @@ def eg_default(docs):
         "configmap": "$(POD_NAMESPACE)/edge-gateway-controller",
         "controller-class": CONTROLLER_CLASS,
         "election-id": "ingress-nginx-leader",
-        "enable-metrics": "false",
-        "http-port": "8080",
-        "https-port": "8443",
+        "enable-metrics": "true",
+        "http-port": "80",
+        "https-port": "443",
         "ingress-class": "nginx",
         "metrics-port": "10254",
         "publish-service": "$(POD_NAMESPACE)/edge-gateway-controller",
@@ -281,9 +300,10 @@ def eg_default(docs):
         expect(flag(dep, absent) is None, f"--{absent} is not set by default")
     expect(dep["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] == 300, "terminationGracePeriodSeconds 300")
     expect(dep["spec"]["replicas"] == 1, "one replica")
-    for kind in ("PodDisruptionBudget", "ServiceMonitor"):
+    for kind in ("PodDisruptionBudget", "ServiceMonitor", "PrometheusRule", "DaemonSet", "HorizontalPodAutoscaler", "NetworkPolicy"):
         expect(not of_kind(docs, kind), f"no {kind} by default")
-    expect(len(of_kind(docs, "Service")) == 1, "no metrics Service by default")
+    metrics = one(docs, "Service", "edge-gateway-controller-metrics")
+    expect(service_ports(metrics).get("metrics", {}).get("port") == 10254, "request metrics on by default, with their Service")
     cr = one(docs, "ClusterRole")
     resources = {r[1] for r in rbac_rules(cr)}
     expect({"ingresses", "ingressclasses", "services", "endpointslices", "secrets", "nodes", "ingresses/status", "events"} == resources,
@@ -408,6 +428,107 @@ def eg_ingress_nginx_values(docs):
     expect(dep["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/name"] == "ingress-nginx", "ingress-nginx's name label")
     expect(flag(dep, "publish-service") == "$(POD_NAMESPACE)/ingress-nginx-controller", "publish-service")
     expect(one(docs, "ServiceMonitor")["spec"]["endpoints"][0]["interval"] == "60s", "scrapeInterval is read")
+
+
+def eg_upstream_defaults(docs):
+    """ingress-nginx's own default values.yaml (with the image it asks for)."""
+    dep = check_edge_gateway(docs, "ingress-nginx", read_only=False)
+    c = container(dep)
+    svc = one(docs, "Service", "ingress-nginx-edge-gateway-controller")
+    expect(svc["spec"]["type"] == "LoadBalancer", "ingress-nginx's default Service type")
+    expect(svc["spec"].get("ipFamilyPolicy") == "SingleStack" and svc["spec"].get("ipFamilies") == ["IPv4"], "ingress-nginx's ip families")
+    expect(all("nodePort" not in p for p in svc["spec"]["ports"]), "no node ports (ingress-nginx's empty nodePorts)")
+    expect(flag(dep, "enable-metrics") == "false", "ingress-nginx's metrics.enabled: false")
+    expect(flag(dep, "election-id") == "ingress-nginx-edge-gateway-leader", "electionID empty: <fullname>-leader")
+    expect("lifecycle" not in c, "ingress-nginx's preStop /wait-shutdown is left out (edge-gateway drains on SIGTERM)")
+    expect({"name": "LD_PRELOAD", "value": "/usr/local/lib/libmimalloc.so"} in c["env"], "enableMimalloc: true preloads mimalloc")
+    expect(c["securityContext"]["readOnlyRootFilesystem"] is False and c["securityContext"]["runAsGroup"] == 82, "ingress-nginx's image securityContext values")
+
+
+def eg_cloud_internal(docs):
+    dep = check_edge_gateway(docs, "ingress-nginx")
+    external = one(docs, "Service", "edge-gateway-controller")
+    internal = one(docs, "Service", "edge-gateway-controller-internal")
+    expect(external["metadata"]["annotations"]["service.beta.kubernetes.io/aws-load-balancer-scheme"] == "internet-facing", "external NLB")
+    expect(internal["metadata"]["annotations"]["service.beta.kubernetes.io/aws-load-balancer-scheme"] == "internal", "internal NLB")
+    for svc in (external, internal):
+        expect(svc["spec"]["type"] == "LoadBalancer" and svc["spec"].get("externalTrafficPolicy") == "Local", f"{svc['metadata']['name']}: LoadBalancer, Local")
+        expect(service_ports(svc)["http"]["targetPort"] == "http", "targets the container's http port")
+    expect(internal["spec"].get("loadBalancerSourceRanges") == ["10.0.0.0/8"], "internal source ranges")
+    expect(flag(dep, "publish-service") == "$(POD_NAMESPACE)/edge-gateway-controller", "the external Service is published")
+    tsc = dep["spec"]["template"]["spec"]["topologySpreadConstraints"][0]
+    expect(tsc["labelSelector"]["matchLabels"] == {"app.kubernetes.io/name": "edge-gateway", "app.kubernetes.io/instance": "edge-gateway",
+                                                   "app.kubernetes.io/component": "controller"}, f"templated spread selector {tsc['labelSelector']}")
+    expect(matches(tsc["labelSelector"]["matchLabels"], dep["spec"]["template"]["metadata"]["labels"]), "the spread selector selects the pods")
+    expect(one(docs, "ConfigMap", "edge-gateway-controller")["data"]["proxy-body-size"] == "64m", "config")
+    one(docs, "PodDisruptionBudget")
+
+
+def eg_daemonset_hostnetwork(docs):
+    ds = check_edge_gateway(docs, "ingress-nginx")
+    expect(ds.get("kind") == "DaemonSet" and not of_kind(docs, "Deployment"), "a DaemonSet, no Deployment")
+    pod = ds["spec"]["template"]["spec"]
+    expect(pod.get("hostNetwork") is True and pod.get("dnsPolicy") == "ClusterFirstWithHostNet", "host network, cluster DNS")
+    c = container(ds)
+    expect((flag(ds, "http-port"), flag(ds, "https-port")) == ("80", "443"), "listens on the node's 80/443")
+    expect("lifecycle" not in c, "/wait-shutdown left out")
+    expect(flag(ds, "publish-service") is None, "status from node addresses")
+    expect(ds["spec"].get("updateStrategy", {}).get("rollingUpdate") == {"maxUnavailable": 1}, "DaemonSet updateStrategy")
+    expect(not of_kind(docs, "PodDisruptionBudget") and not of_kind(docs, "HorizontalPodAutoscaler"), "no PDB or HPA for a DaemonSet")
+    expect(pod["nodeSelector"] == {"kubernetes.io/os": "linux", "node-role.kubernetes.io/edge": ""}, f"nodeSelector {pod['nodeSelector']}")
+
+
+def eg_hpa_monitoring(docs):
+    dep = check_edge_gateway(docs, "ingress-nginx")
+    expect("replicas" not in dep["spec"], "the HPA owns the replica count")
+    hpa = one(docs, "HorizontalPodAutoscaler")
+    spec = hpa.get("spec", {})
+    expect(hpa.get("apiVersion") == "autoscaling/v2" and spec.get("scaleTargetRef") == {"apiVersion": "apps/v1", "kind": "Deployment", "name": dep["metadata"]["name"]},
+           f"HPA target {spec.get('scaleTargetRef')}")
+    expect((spec.get("minReplicas"), spec.get("maxReplicas")) == (2, 10), "HPA bounds")
+    targets = {m["resource"]["name"]: m["resource"]["target"]["averageUtilization"] for m in spec.get("metrics", [])}
+    expect(targets == {"cpu": 60, "memory": 80}, f"HPA targets {targets}")
+    expect(spec.get("behavior", {}).get("scaleDown", {}).get("stabilizationWindowSeconds") == 300, "HPA behavior")
+    expect(one(docs, "PodDisruptionBudget").get("spec", {}).get("minAvailable") == 1, "a PDB (minReplicas 2)")
+    sm = one(docs, "ServiceMonitor")
+    expect(sm["spec"].get("sampleLimit") == 50000, "ServiceMonitor sampleLimit")
+    rule = one(docs, "PrometheusRule")
+    groups = rule.get("spec", {}).get("groups", [])
+    alerts = [r["alert"] for g in groups for r in g["rules"]]
+    expect(alerts == ["NGINXConfigFailed", "NGINXCertificateExpiry", "NGINXTooMany500s", "NGINXTooMany400s"], f"the user's alerts: {alerts}")
+    expect(rule["metadata"]["labels"].get("release") == "kube-prometheus-stack", "PrometheusRule labels")
+    expect(flag(dep, "enable-metrics") == "true", "request metrics for the alerts")
+
+
+def eg_keda(docs):
+    dep = check_edge_gateway(docs, "ingress-nginx")
+    expect("replicas" not in dep["spec"], "KEDA owns the replica count")
+    so = one(docs, "ScaledObject")
+    spec = so.get("spec", {})
+    expect(so.get("apiVersion") == "keda.sh/v1alpha1" and spec.get("scaleTargetRef") == {"name": dep["metadata"]["name"]}, "ScaledObject target")
+    expect((spec.get("minReplicaCount"), spec.get("maxReplicaCount")) == (2, 8), "ScaledObject bounds")
+    expect(spec.get("triggers", [{}])[0].get("type") == "prometheus", "the user's trigger")
+    one(docs, "PodDisruptionBudget")
+    expect(not of_kind(docs, "HorizontalPodAutoscaler"), "no HPA beside KEDA")
+
+
+def eg_headers(docs):
+    dep = check_edge_gateway(docs, "ingress-nginx")
+    cm = one(docs, "ConfigMap", "edge-gateway-controller")["data"]
+    expect(cm.get("add-headers") == "ingress-nginx/edge-gateway-custom-add-headers", f"add-headers {cm.get('add-headers')}")
+    expect(cm.get("proxy-set-headers") == "ingress-nginx/edge-gateway-custom-proxy-headers", f"proxy-set-headers {cm.get('proxy-set-headers')}")
+    expect(one(docs, "ConfigMap", "edge-gateway-custom-add-headers")["data"] == {"X-Frame-Options": "DENY", "Strict-Transport-Security": "max-age=63072000"}, "add-headers ConfigMap")
+    expect(one(docs, "ConfigMap", "edge-gateway-custom-proxy-headers")["data"] == {"X-Forwarded-Team": "ml-platform", "X-Team": "ml-platform"}, "proxy-set-headers ConfigMap")
+    # The default backend: Deployment + Service, named by the flag, selected by its Service.
+    backend = flag(dep, "default-backend-service")
+    expect(backend == "$(POD_NAMESPACE)/edge-gateway-defaultbackend", f"--default-backend-service={backend}")
+    svc = one(docs, "Service", "edge-gateway-defaultbackend")
+    db = next((d for d in of_kind(docs, "Deployment") if d["metadata"]["name"] == "edge-gateway-defaultbackend"), {})
+    expect(bool(db) and matches(svc["spec"]["selector"], db["spec"]["template"]["metadata"]["labels"]), "the default backend Service selects its pods")
+    expect(not matches(svc["spec"]["selector"], dep["spec"]["template"]["metadata"]["labels"]), "and not the controller's")
+    expect(container(db)["image"] == "registry.k8s.io/defaultbackend-amd64:1.5", "ingress-nginx's default backend image")
+    one(docs, "PodDisruptionBudget", "edge-gateway-defaultbackend")
+    expect(flag(dep, "default-ssl-certificate") == "ingress-nginx/wildcard-tls", "extraArgs")
 
 
 def eg_norbac(docs):

@@ -4,7 +4,12 @@
 #     their defaults and with values away from them;
 #   - helm template of each, validated with kubernetes-validate --strict
 #     against Kubernetes 1.30 and 1.37 (CRD kinds such as ServiceMonitor are
-#     checked by check_rendered.py instead);
+#     checked by check_rendered.py instead), for our own values files, for
+#     ingress-nginx's default values.yaml and for ingress-nginx users' values
+#     files (cloud load balancers, DaemonSet on the host network, HPA and
+#     KEDA with Prometheus alerts, headers and the default backend);
+#   - parity.py: every value of ingress-nginx's chart honoured or refused at
+#     `helm template`, never silently ignored, and VALUES.md up to date;
 #   - facts about the rendered objects (check_rendered.py): node ports, the
 #     IngressClass, flags, least-privilege RBAC, model paths and backends;
 #   - values the schemas or templates must refuse;
@@ -124,7 +129,7 @@ validate() {
             cat "$work/validate"
             return 1
         }
-        if grep -v '^INFO' "$work/validate" | grep -v "Couldn't find schema for kind ServiceMonitor with api version monitoring.coreos.com/v1" | grep .; then
+        if grep -v '^INFO' "$work/validate" | grep -Ev "Couldn't find schema for kind (ServiceMonitor|PrometheusRule) with api version monitoring.coreos.com/v1|Couldn't find schema for kind ScaledObject with api version keda.sh/v1alpha1" | grep .; then
             return 1
         fi
     done
@@ -158,6 +163,37 @@ scenario eg-scope-own "$eg" gateway tenant-a -f "$values/eg-scope-own.yaml"
 scenario eg-custom "$eg" edge-gateway ingress-nginx -f "$values/eg-custom.yaml"
 scenario eg-ingress-nginx-values "$eg" ingress-nginx ingress-nginx -f "$values/eg-ingress-nginx-values.yaml"
 scenario eg-norbac "$eg" edge-gateway ingress-nginx -f "$values/eg-norbac.yaml"
+
+section "charts/edge-gateway with ingress-nginx users' values"
+upstream=$here/upstream/ingress-nginx-4.15.1-values.yaml
+scenario eg-upstream-defaults "$eg" ingress-nginx ingress-nginx -f "$upstream" -f "$values/eg-upstream-image.yaml"
+check "refuses  ingress-nginx's default values as they are: its image, saying what to do" \
+    refuses "controller.image \(registry.k8s.io/ingress-nginx/controller:v1.15.1@sha256:.*scripts/build-image.sh" \
+    "$helm" template ingress-nginx "$eg" -f "$upstream"
+scenario eg-cloud-internal "$eg" edge-gateway ingress-nginx -f "$values/eg-cloud-internal.yaml"
+scenario eg-daemonset-hostnetwork "$eg" edge-gateway ingress-nginx -f "$values/eg-daemonset-hostnetwork.yaml"
+scenario eg-hpa-monitoring "$eg" edge-gateway ingress-nginx -f "$values/eg-hpa-monitoring.yaml"
+scenario eg-keda "$eg" edge-gateway ingress-nginx -f "$values/eg-keda.yaml"
+scenario eg-headers "$eg" edge-gateway ingress-nginx -f "$values/eg-headers.yaml"
+tcp_udp_refused() {
+    refuses "tcp: edge-gateway does not proxy TCP/UDP services yet" "$helm" template x "$eg" -f "$values/eg-tcp-udp.yaml"
+    # Every refused value at once, each named.
+    for value in "- tcp:" "- udp:" "- controller.service.nodePorts.tcp:"; do
+        grep -qF -- "$value" "$work/refused" || {
+            echo "the refusal does not name ${value#- }"
+            cat "$work/refused"
+            return 1
+        }
+    done
+}
+check "refuses  tcp/udp services until the L4 proxy lands, naming each value" tcp_udp_refused
+parity() {
+    "$py" "$here/parity.py" "$helm" "$eg" "$upstream" "$here/parity.yaml" "$eg/VALUES.md" || {
+        echo "(after changing parity.yaml: $py tests/charts/parity.py $helm charts/edge-gateway $upstream tests/charts/parity.yaml charts/edge-gateway/VALUES.md --write)"
+        return 1
+    }
+}
+check "parity   every ingress-nginx chart value honoured or refused (parity.py)" parity
 check "refuses  an unknown Service type" \
     refuses "controller/service/type" "$helm" template x "$eg" --set controller.service.type=External
 check "refuses  a node port that is not a number" \
