@@ -6,10 +6,18 @@
 #
 #   /usr/local/bin/edge-gateway   the entrypoint; file capability
 #                                 cap_net_bind_service+ep, so that uid 101
-#                                 binds ports 80/443 when the container keeps
-#                                 NET_BIND_SERVICE (as ingress-nginx's image)
+#                                 binds ports 80/443, as ingress-nginx's
+#                                 image does. The container must keep
+#                                 NET_BIND_SERVICE (the chart's does), else
+#                                 the kernel refuses to run the binary.
 #   /usr/local/bin/demo-model     the model server charts/model-serving runs
-#   /usr/local/lib/libmimalloc.so preloaded with the chart's enableMimalloc
+#   /lib/x86_64-linux-gnu/libmimalloc.so.2
+#                                 preloaded with the chart's enableMimalloc
+#                                 (LD_PRELOAD=libmimalloc.so.2: the file
+#                                 capability makes the loader run in secure
+#                                 mode, where it preloads only libraries of
+#                                 the system directories with the set-user-ID
+#                                 bit, and no path with a slash; see ld.so(8))
 #   /lib/..., /lib64/...          the shared libraries `ldd` lists (glibc,
 #                                 libgcc_s, libm) and the dynamic loader
 #   /etc/ssl/certs/ca-certificates.crt, /etc/passwd and /etc/group (root,
@@ -43,20 +51,21 @@ done
 command -v setcap >/dev/null || fail "setcap is missing: apt-get install -y libcap2-bin"
 
 rm -rf "$root"
-mkdir -p "$root"/{usr/local/bin,usr/local/lib,etc/ssl/certs,tmp}
+mkdir -p "$root"/{usr/local/bin,etc/ssl/certs,tmp}
 chmod 1777 "$root/tmp"
 
 for binary in "${binaries[@]}"; do
     install -m 0755 "$bindir/$binary" "$root/usr/local/bin/$binary"
 done
 setcap cap_net_bind_service=+ep "$root/usr/local/bin/edge-gateway"
-install -m 0644 "$(readlink -f "$mimalloc")" "$root/usr/local/lib/libmimalloc.so"
+mkdir -p "$root/lib/x86_64-linux-gnu"
+install -m 4644 "$(readlink -f "$mimalloc")" "$root/lib/x86_64-linux-gnu/libmimalloc.so.2"
 
 # Every shared object the binaries and mimalloc load, at the path the loader
 # looks for it (the file itself, not the symlink), plus its package's
 # copyright file.
 mapfile -t libraries < <(
-    ldd "$root/usr/local/bin/edge-gateway" "$root/usr/local/bin/demo-model" "$root/usr/local/lib/libmimalloc.so" |
+    ldd "$root/usr/local/bin/edge-gateway" "$root/usr/local/bin/demo-model" "$root/lib/x86_64-linux-gnu/libmimalloc.so.2" |
         awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// && $2 ~ /^\(/ { print $1 }' | sort -u
 )
 if ldd "$root/usr/local/bin/edge-gateway" | grep -q "not found"; then
@@ -71,6 +80,7 @@ package_of() {
 }
 packages=(ca-certificates libmimalloc2.0)
 for library in "${libraries[@]}"; do
+    [[ $library == */libmimalloc.so.2 ]] && continue
     mkdir -p "$root$(dirname "$library")"
     cp -L "$library" "$root$library"
     package=$(package_of "$library")

@@ -15,7 +15,7 @@
 #   - values the schemas or templates must refuse;
 #   - scripts/install-ingress-controller.sh: --dry-run, options, errors, and a
 #     whole install against a stand-in kubectl and helm (tests/charts/fake);
-#   - shellcheck on scripts/, tests/charts/, loadtest/ and .ci/run.
+#   - shellcheck on scripts/, tests/charts/, tests/image/, loadtest/ and .ci/run.
 #
 #   bash tests/charts/test.sh
 #
@@ -384,7 +384,7 @@ check "install: API down -> exit 1 before helm runs" install_api_down
 section "shellcheck"
 # loadtest/common.sh is sourced: checked through the scripts that source it (-x).
 mapfile -t scripts < <(
-    ls scripts/*.sh tests/charts/*.sh .ci/run 2>/dev/null
+    ls scripts/*.sh tests/charts/*.sh tests/image/*.sh .ci/run 2>/dev/null
     grep -l '^#!' loadtest/*.sh 2>/dev/null
 )
 for script in "${scripts[@]}"; do

@@ -3,13 +3,6 @@ The controller pod, shared by the Deployment and the DaemonSet
 (controller.kind), with ingress-nginx's chart's values.
 */}}
 
-{{/* The container ports below 1024: they need NET_BIND_SERVICE. */}}
-{{- define "edge-gateway.controller.lowPorts" -}}
-{{- range $name, $port := .Values.controller.containerPort -}}
-{{- if lt (int $port) 1024 }}{{ $name }}={{ $port }} {{ end -}}
-{{- end -}}
-{{- end -}}
-
 {{/* The container's securityContext built from controller.image.* (ingress-nginx's, least privilege). */}}
 {{- define "edge-gateway.controller.containerSecurityContext" -}}
 {{- $image := .Values.controller.image -}}
@@ -22,15 +15,14 @@ readOnlyRootFilesystem: {{ $image.readOnlyRootFilesystem }}
 seccompProfile:
   {{- toYaml . | nindent 2 }}
 {{- end }}
+# The image's binary has the file capability cap_net_bind_service (ports
+# 80/443 as uid 101, as ingress-nginx's image); the kernel runs it only when
+# the container keeps that capability.
 capabilities:
   drop:
     - ALL
-  {{- if include "edge-gateway.controller.lowPorts" . }}
-  # The image grants the binary cap_net_bind_service (a file capability),
-  # effective only when the container keeps it.
   add:
     - NET_BIND_SERVICE
-  {{- end }}
 {{- end -}}
 
 {{/* The lifecycle hooks, without ingress-nginx's /wait-shutdown (edge-gateway drains on SIGTERM). */}}
@@ -130,8 +122,10 @@ spec:
             fieldRef:
               fieldPath: metadata.namespace
         {{- if $c.enableMimalloc }}
+        # The image's /lib/x86_64-linux-gnu/libmimalloc.so.2: by name, as the
+        # loader runs in secure mode for a binary with a file capability.
         - name: LD_PRELOAD
-          value: /usr/local/lib/libmimalloc.so
+          value: libmimalloc.so.2
         {{- end }}
         {{- with $c.extraEnvs }}
         {{- toYaml . | nindent 8 }}

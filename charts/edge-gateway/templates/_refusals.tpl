@@ -86,8 +86,8 @@ VALUES.md lists every ingress-nginx value with its status here.
 {{- if and (not $c.metrics.enabled) (or $c.metrics.serviceMonitor.enabled $c.metrics.prometheusRule.enabled) -}}
 {{- $out = append $out "controller.metrics.serviceMonitor / prometheusRule need controller.metrics.enabled: true (the request metrics and the metrics Service)." -}}
 {{- end -}}
-{{- if and $c.containerSecurityContext (include "edge-gateway.controller.lowPorts" .) (not (has "NET_BIND_SERVICE" (dig "capabilities" "add" list $c.containerSecurityContext))) -}}
-{{- $out = append $out (printf "controller.containerSecurityContext must add the NET_BIND_SERVICE capability for the container ports below 1024 (%s), or set controller.containerPort to ports of 1024 and above." (include "edge-gateway.controller.lowPorts" . | trim)) -}}
+{{- if and $c.containerSecurityContext (not (has "NET_BIND_SERVICE" (dig "capabilities" "add" list $c.containerSecurityContext))) -}}
+{{- $out = append $out "controller.containerSecurityContext must add the NET_BIND_SERVICE capability (capabilities: {drop: [ALL], add: [NET_BIND_SERVICE]}, as ingress-nginx's chart does): the image's binary carries it as a file capability, to bind ports 80/443 as uid 101, and the kernel does not run it without." -}}
 {{- end -}}
 {{- if and $c.metrics.enabled $c.metrics.prometheusRule.enabled -}}
 {{- $served := include "edge-gateway.servedMetrics" . | fromYamlArray -}}
