@@ -203,7 +203,8 @@ if ! "${kube[@]}" rollout status "$deployment" -n "$namespace" --timeout "$timeo
             done
         printf '\nMore: kubectl describe pods -n %s -l %s\n' "$namespace" "$selector"
         printf 'ErrImagePull/ImagePullBackOff: the image is built from this repository:\n'
-        printf '  docker build -t edge-gateway:0.1.0 . && kind load docker-image edge-gateway:0.1.0\n'
+        printf '  scripts/build-image.sh && kind load image-archive edge-gateway.tar\n'
+        printf '  (with a container engine: docker build -t edge-gateway:0.1.0 . && kind load docker-image edge-gateway:0.1.0)\n'
         printf 'or set controller.image.registry/image/tag to an image your cluster can pull.\n'
     } >&2
     exit 1
