@@ -200,6 +200,10 @@ check "refuses  a node port that is not a number" \
     refuses "nodePorts/http" "$helm" template x "$eg" --set controller.service.nodePorts.http=http
 check "refuses  a malformed controller class" \
     refuses "controllerValue" "$helm" template x "$eg" --set controller.ingressClassResource.controllerValue=nginx
+check "refuses  the chart's former controller.revisionHistoryLimit, saying where it went" \
+    refuses "controller.revisionHistoryLimit is now revisionHistoryLimit" "$helm" template x "$eg" --set controller.revisionHistoryLimit=3
+check "refuses  the chart's former serviceMonitor.interval, saying where it went" \
+    refuses "serviceMonitor.interval is now scrapeInterval" "$helm" template x "$eg" --set controller.metrics.serviceMonitor.interval=15s
 
 section "charts/model-serving"
 scenario ms-default "$ms" test-deployment user-1

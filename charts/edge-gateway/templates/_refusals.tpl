@@ -59,6 +59,14 @@ VALUES.md lists every ingress-nginx value with its status here.
 {{- $out = append $out "rbac.scope: true drops the ClusterRole, but edge-gateway reads IngressClasses (cluster-wide) to know which Ingresses are its own. Remove it: with controller.scope.enabled the ClusterRole already holds only IngressClasses and node reads, the rest is a Role in the served namespace." -}}
 {{- end -}}
 
+{{- /* Values this chart had before it took ingress-nginx's names. */ -}}
+{{- if hasKey $c "revisionHistoryLimit" -}}
+{{- $out = append $out "controller.revisionHistoryLimit is now revisionHistoryLimit (top level, as in ingress-nginx's chart). Move it." -}}
+{{- end -}}
+{{- if hasKey $c.metrics.serviceMonitor "interval" -}}
+{{- $out = append $out "controller.metrics.serviceMonitor.interval is now scrapeInterval (as in ingress-nginx's chart). Rename it." -}}
+{{- end -}}
+
 {{- /* TCP and UDP services: edge-gateway's L4 proxy is not there yet. */ -}}
 {{- $l4 := "edge-gateway does not proxy TCP/UDP services yet (it comes with its L4 proxy). Remove it, or keep ingress-nginx for those ports until then." -}}
 {{- range $key, $value := dict "tcp" $v.tcp "udp" $v.udp "controller.tcp.configMapNamespace" $c.tcp.configMapNamespace "controller.tcp.annotations" $c.tcp.annotations "controller.udp.configMapNamespace" $c.udp.configMapNamespace "controller.udp.annotations" $c.udp.annotations "controller.service.nodePorts.tcp" $c.service.nodePorts.tcp "controller.service.nodePorts.udp" $c.service.nodePorts.udp "controller.service.internal.nodePorts.tcp" $c.service.internal.nodePorts.tcp "controller.service.internal.nodePorts.udp" $c.service.internal.nodePorts.udp "portNamePrefix" $v.portNamePrefix }}
