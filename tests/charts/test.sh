@@ -200,6 +200,10 @@ check "refuses  a node port that is not a number" \
     refuses "nodePorts/http" "$helm" template x "$eg" --set controller.service.nodePorts.http=http
 check "refuses  a malformed controller class" \
     refuses "controllerValue" "$helm" template x "$eg" --set controller.ingressClassResource.controllerValue=nginx
+check "refuses  a value the chart does not know (a typo), naming it" \
+    refuses "controller.replicaCunt is not a value of this chart" "$helm" template x "$eg" --set controller.replicaCunt=3
+check "templates/_known_values.tpl is generated from values.yaml (known_values.py)" \
+    "$py" "$here/known_values.py" "$eg/values.yaml" "$eg/templates/_known_values.tpl" --check
 check "refuses  the chart's former controller.revisionHistoryLimit, saying where it went" \
     refuses "controller.revisionHistoryLimit is now revisionHistoryLimit" "$helm" template x "$eg" --set controller.revisionHistoryLimit=3
 check "refuses  the chart's former serviceMonitor.interval, saying where it went" \

@@ -59,6 +59,13 @@ VALUES.md lists every ingress-nginx value with its status here.
 {{- $out = append $out "rbac.scope: true drops the ClusterRole, but edge-gateway reads IngressClasses (cluster-wide) to know which Ingresses are its own. Remove it: with controller.scope.enabled the ClusterRole already holds only IngressClasses and node reads, the rest is a Role in the served namespace." -}}
 {{- end -}}
 
+{{- /* Names this chart does not know: a typo, or a value of another chart version. */ -}}
+{{- range include "edge-gateway.unknownValues" (dict "values" $v "known" (include "edge-gateway.knownValues" . | fromYaml) "path" "") | splitList "\n" | compact -}}
+{{- if not (has . (list "controller.revisionHistoryLimit" "controller.metrics.serviceMonitor.interval")) -}}
+{{- $out = append $out (printf "%s is not a value of this chart, nor of ingress-nginx's chart v4.15 (values.yaml lists them): a typo, or a value of another version? Rename or remove it." .) -}}
+{{- end -}}
+{{- end -}}
+
 {{- /* Values this chart had before it took ingress-nginx's names. */ -}}
 {{- if hasKey $c "revisionHistoryLimit" -}}
 {{- $out = append $out "controller.revisionHistoryLimit is now revisionHistoryLimit (top level, as in ingress-nginx's chart). Move it." -}}
@@ -110,6 +117,22 @@ VALUES.md lists every ingress-nginx value with its status here.
 
 {{- with $out -}}
 {{- fail (printf "\n\nedge-gateway cannot honour these values (charts/edge-gateway/VALUES.md lists every ingress-nginx value):\n- %s\n" (join "\n- " (uniq .))) -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+The paths under dict "values" that dict "known" (_known_values.tpl) does
+not name, one a line; "*" in known allows any key below.
+*/}}
+{{- define "edge-gateway.unknownValues" -}}
+{{- $known := .known -}}
+{{- range $key, $value := .values -}}
+{{- $path := ternary $key (printf "%s.%s" $.path $key) (eq $.path "") -}}
+{{- if not (hasKey $known $key) }}
+{{ $path }}
+{{- else if and (kindIs "map" $value) (kindIs "map" (index $known $key)) -}}
+{{- include "edge-gateway.unknownValues" (dict "values" $value "known" (index $known $key) "path" $path) -}}
+{{- end -}}
 {{- end -}}
 {{- end -}}
 
