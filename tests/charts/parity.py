@@ -177,7 +177,8 @@ def main():
     probes = [(name, by_name[name], spec) for name, entry in keys.items() if name in by_name for spec in specs_of(entry)]
     with tempfile.TemporaryDirectory() as work:
         r = Renderer(helm, chart, work)
-        r.prepare([v for _, path, spec in probes for v in (spec.get("base", spec.get("with", {})), probed_values(path, spec))])
+        bases = [spec.get("base", spec.get("with", {})) for _, _, spec in probes if spec["status"] == "honoured"]
+        r.prepare(bases + [probed_values(path, spec) for _, path, spec in probes])
         for name, path, spec in probes:
             base_values = spec.get("base", spec.get("with", {}))
             ok, probe_out = r.render(probed_values(path, spec))
