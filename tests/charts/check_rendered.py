@@ -511,6 +511,17 @@ def eg_keda(docs):
     expect(not of_kind(docs, "HorizontalPodAutoscaler"), "no HPA beside KEDA")
 
 
+def eg_both(docs):
+    """controller.kind: Both: a Deployment and a DaemonSet of the same pods."""
+    check_edge_gateway(docs, "ingress-nginx")
+    kinds = sorted(d["kind"] for d in controllers(docs))
+    expect(kinds == ["DaemonSet", "Deployment"], f"controller workloads {kinds}")
+    svc = one(docs, "Service", "edge-gateway-controller")
+    expect(all(matches(svc["spec"]["selector"], d["spec"]["template"]["metadata"]["labels"]) for d in controllers(docs)),
+           "the Service selects the pods of both")
+    one(docs, "PodDisruptionBudget")
+
+
 def eg_headers(docs):
     dep = check_edge_gateway(docs, "ingress-nginx")
     cm = one(docs, "ConfigMap", "edge-gateway-controller")["data"]

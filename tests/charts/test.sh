@@ -174,6 +174,7 @@ scenario eg-cloud-internal "$eg" edge-gateway ingress-nginx -f "$values/eg-cloud
 scenario eg-daemonset-hostnetwork "$eg" edge-gateway ingress-nginx -f "$values/eg-daemonset-hostnetwork.yaml"
 scenario eg-hpa-monitoring "$eg" edge-gateway ingress-nginx -f "$values/eg-hpa-monitoring.yaml"
 scenario eg-keda "$eg" edge-gateway ingress-nginx -f "$values/eg-keda.yaml"
+scenario eg-both "$eg" edge-gateway ingress-nginx --set controller.kind=Both --set controller.replicaCount=2
 scenario eg-headers "$eg" edge-gateway ingress-nginx -f "$values/eg-headers.yaml"
 tcp_udp_refused() {
     refuses "tcp: edge-gateway does not proxy TCP/UDP services yet" "$helm" template x "$eg" -f "$values/eg-tcp-udp.yaml"
