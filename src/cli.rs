@@ -173,13 +173,15 @@ pub(crate) enum LogFormat {
     Json,
 }
 
-/// Where access log lines go, and in what form.
+/// The access log's line format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub(crate) enum AccessLog {
-    /// One JSON object per request.
+    /// ingress-nginx's: the ConfigMap's log-format-upstream, its
+    /// upstreaminfo format unless set.
+    #[value(alias = "text")]
+    Nginx,
+    /// The gateway's fixed JSON object per request.
     Json,
-    /// ingress-nginx's text format (upstreaminfo).
-    Text,
     /// No access log.
     Off,
 }
@@ -330,8 +332,11 @@ pub(crate) struct ServeArgs {
     )]
     pub(crate) size_buckets: Vec<f64>,
 
-    /// One access log line per request on stdout: json (default), text, or off.
-    #[arg(long, value_enum, default_value_t = AccessLog::Json)]
+    /// The access log's line format: nginx (default: the ConfigMap's
+    /// log-format-upstream, ingress-nginx's upstreaminfo unless set; `text`
+    /// is an alias), json, or off. Where lines go follows the ConfigMap
+    /// (stdout unless http-access-log-path or enable-syslog say otherwise).
+    #[arg(long, value_enum, default_value_t = AccessLog::Nginx)]
     pub(crate) access_log: AccessLog,
 }
 

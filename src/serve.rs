@@ -134,12 +134,18 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), ServeError> {
     let health = Arc::new(Health::default());
     let metrics =
         Metrics::new(&metrics_config(&args), table.clone()).map_err(ServeError::Metrics)?;
+    let access_log =
+        access_log(args.access_log, &table).map_err(|e| ServeError::Thread("access-log", e))?;
+    if let Some(log) = &access_log {
+        metrics.watch_access_log(log.clone());
+        tokio::spawn(reopen_on_usr1(log.clone()));
+    }
     let observer = Observer {
         metrics: Some(metrics.clone()),
-        access_log: access_log(args.access_log).map_err(|e| ServeError::Thread("access-log", e))?,
-        log_default_backend: false,
+        access_log: access_log.clone(),
     };
-    let publisher = Publisher::new(table.clone(), Some(metrics.clone()));
+    let publisher =
+        Publisher::new(table.clone(), Some(metrics.clone())).with_access_log(access_log.clone());
     let control = start_control_plane(&args, source, publisher, health.clone())?;
     if let Some(control) = &control {
         tokio::spawn(report_leadership(
@@ -172,6 +178,10 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), ServeError> {
     let _ = http_task.await;
     let _ = https_task.await;
     let _ = admin_task.await;
+    if let Some(log) = access_log {
+        // The last lines, buffered by the workers, are written.
+        let _ = tokio::task::spawn_blocking(move || log.close()).await;
+    }
     tracing::info!("stopped");
     Ok(())
 }
@@ -259,13 +269,28 @@ fn sorted(buckets: &[f64]) -> Vec<f64> {
     buckets
 }
 
-fn access_log(format: AccessLog) -> std::io::Result<Option<Arc<gateway::access_log::AccessLog>>> {
+fn access_log(
+    format: AccessLog,
+    table: &TableHandle,
+) -> std::io::Result<Option<Arc<gateway::access_log::AccessLog>>> {
     let format = match format {
         AccessLog::Off => return Ok(None),
         AccessLog::Json => AccessLogFormat::Json,
-        AccessLog::Text => AccessLogFormat::Text,
+        AccessLog::Nginx => AccessLogFormat::Nginx,
     };
-    gateway::access_log::AccessLog::start(format).map(Some)
+    gateway::access_log::AccessLog::start(format, table.clone()).map(Some)
+}
+
+/// Reopens the access log file on SIGUSR1, as nginx does.
+async fn reopen_on_usr1(log: Arc<gateway::access_log::AccessLog>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut usr1) = signal(SignalKind::user_defined1()) else {
+        return;
+    };
+    while usr1.recv().await.is_some() {
+        tracing::info!("SIGUSR1: reopening the access log");
+        log.reopen();
+    }
 }
 
 /// Keeps `leader_election_status` in step with the election.

@@ -1,439 +1,308 @@
-//! The access log: one line per request on stdout, as ingress-nginx writes
-//! it (JSON, or its `upstreaminfo` text format), formatted and written on a
-//! thread of its own. The request path only hands over a record through a
-//! bounded channel and never waits: when the writer falls behind, records
-//! are dropped and counted rather than slowing requests down.
+//! The access log: one line per request, as ingress-nginx writes it.
+//!
+//! - **Format**: the ConfigMap's `log-format-upstream` (ingress-nginx's
+//!   `upstreaminfo` by default) compiled once into a typed template
+//!   ([`template`]), with `log-format-escape-json` / `-none`; or, with
+//!   `--access-log json`, the gateway's fixed JSON line.
+//! - **Where**: stdout (the default, as ingress-nginx's `access.log` is a
+//!   symlink to it), a file (`http-access-log-path`, `access-log-path`), or
+//!   syslog over UDP (`enable-syslog`, `syslog-host`, `syslog-port`).
+//! - **What**: every request of a route unless its Ingress says
+//!   `enable-access-log: "false"` or the ConfigMap `disable-access-log`;
+//!   requests no rule matched only with
+//!   `enable-access-log-for-default-backend`; never a request whose
+//!   `$request_uri` `skip-access-log-urls` lists (nginx `map` semantics).
+//!
+//! The line is rendered on the worker that finished the request, into a
+//! per-worker buffer ([`buffer`]), with the route's own values rendered
+//! when the table was published; a writer thread takes the buffers in
+//! batches ([`writer`]). The buffers are bounded in bytes
+//! ([`QUEUE_BYTES`]): when the writer falls behind, lines are dropped and
+//! counted (`edge_gateway_access_log_dropped_lines_total`), never waited
+//! for.
 
-use std::fmt::Write as _;
-use std::io::{self, Write};
-use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
-use std::time::{Duration, SystemTime};
+mod buffer;
+mod clock;
+pub(crate) mod render;
+mod syslog;
+pub mod template;
+mod writer;
 
-use http::header::HeaderValue;
-use http::{Method, Uri, Version};
+use std::io;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, Weak};
 
-/// Records buffered between the request path and the writer.
-const QUEUE: usize = 16_384;
+use arc_swap::{ArcSwap, ArcSwapOption};
+use http::HeaderMap;
+use http::header::{COOKIE, HeaderValue};
 
-/// How long the writer lets records gather while they keep coming.
-const GATHER: Duration = Duration::from_millis(10);
+pub use template::{Escape, LogFormat, TemplateError};
 
-/// The line format.
+use crate::policy::block::Blocklist;
+use crate::table::{RouteAction, RouteId, RouteTable};
+use buffer::Buffers;
+use render::{Captured, Record, RouteInfo};
+use template::Piece;
+use writer::Control;
+
+/// The bytes of lines buffered at most, all workers together: long
+/// headers or a stalled writer cannot make the log hold more.
+pub const QUEUE_BYTES: usize = 16 << 20;
+
+/// ingress-nginx's upstream name for requests no rule matched.
+const DEFAULT_UPSTREAM: &str = "upstream-default-backend";
+
+/// Which line format the log writes (`--access-log`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AccessLogFormat {
-    /// One JSON object per line.
+    /// The ConfigMap's `log-format-upstream` (ingress-nginx's `upstreaminfo`
+    /// unless set), escaped as its escape keys say.
+    Nginx,
+    /// The gateway's fixed JSON line.
     Json,
-    /// ingress-nginx's `upstreaminfo` text format.
-    Text,
 }
 
-/// What one finished request leaves in the log.
+/// Where lines go.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Target {
+    /// Standard output (ingress-nginx's `/var/log/nginx/access.log` is a
+    /// symlink to it).
+    #[default]
+    Stdout,
+    /// Standard error.
+    Stderr,
+    /// A file, appended to, created if missing.
+    File(PathBuf),
+    /// Syslog over UDP.
+    Syslog {
+        /// Host name or address.
+        host: String,
+        /// UDP port (514).
+        port: u16,
+    },
+}
+
+/// The ConfigMap's access log settings, carried by the table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccessLogConfig {
+    /// `log-format-upstream` with its escape keys, compiled.
+    pub format: Arc<LogFormat>,
+    /// Where lines go.
+    pub target: Target,
+    /// `skip-access-log-urls`: `$request_uri`s never logged.
+    pub skip: Option<Blocklist>,
+    /// `enable-access-log-for-default-backend` (false): log requests no
+    /// rule matched.
+    pub default_backend: bool,
+}
+
+impl Default for AccessLogConfig {
+    fn default() -> Self {
+        Self {
+            format: Arc::new(LogFormat::upstreaminfo()),
+            target: Target::Stdout,
+            skip: None,
+            default_backend: false,
+        }
+    }
+}
+
+/// The table requests are served from, as the writer reads its target.
+type Table = Arc<ArcSwap<RouteTable>>;
+
+/// One route's pieces, rendered (and escaped) once.
+type RoutePieces = Box<[Box<[u8]>]>;
+
+/// The route pieces of one published table, per route.
 #[derive(Debug)]
-pub(crate) struct Entry {
-    pub(crate) time: SystemTime,
-    pub(crate) client: SocketAddr,
-    pub(crate) method: Method,
-    pub(crate) uri: Uri,
-    pub(crate) version: Version,
-    pub(crate) host: Option<HeaderValue>,
-    pub(crate) status: u16,
-    pub(crate) body_bytes: u64,
-    pub(crate) request_bytes: u64,
-    pub(crate) request_time: Duration,
-    pub(crate) referer: Option<HeaderValue>,
-    pub(crate) user_agent: Option<HeaderValue>,
-    pub(crate) request_id: Option<HeaderValue>,
-    pub(crate) namespace: Option<Arc<str>>,
-    pub(crate) ingress: Option<Arc<str>>,
-    pub(crate) service: Option<Arc<str>>,
-    /// ingress-nginx's `$proxy_upstream_name`.
-    pub(crate) upstream_name: Option<Box<str>>,
-    /// ingress-nginx's `$proxy_alternative_upstream_name`: the canary's
-    /// upstream when the canary served the request.
-    pub(crate) alternative_upstream_name: Option<Arc<str>>,
-    pub(crate) upstream_addr: Option<SocketAddr>,
-    pub(crate) upstream_status: Option<u16>,
-    pub(crate) upstream_response_time: Option<Duration>,
+struct Prepared {
+    table: Weak<RouteTable>,
+    format: Arc<LogFormat>,
+    routes: Box<[RoutePieces]>,
 }
 
-/// The log writer's handle.
+/// The access log's handle, shared by every worker.
 #[derive(Debug)]
 pub struct AccessLog {
-    sender: SyncSender<Entry>,
-    dropped: AtomicU64,
+    mode: AccessLogFormat,
+    /// The JSON line, for [`AccessLogFormat::Json`].
+    json: Arc<LogFormat>,
+    buffers: Arc<Buffers>,
+    control: Arc<Control>,
+    prepared: ArcSwapOption<Prepared>,
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 impl AccessLog {
-    /// Starts the writer thread, writing to stdout.
-    pub fn start(format: AccessLogFormat) -> io::Result<Arc<AccessLog>> {
-        let (sender, receiver) = std::sync::mpsc::sync_channel(QUEUE);
-        std::thread::Builder::new()
-            .name("access-log".to_owned())
-            .spawn(move || write_loop(&receiver, format, &mut io::stdout()))?;
+    /// Starts the writer thread, which writes where `table`'s ConfigMap
+    /// settings say.
+    pub fn start(mode: AccessLogFormat, table: Table) -> io::Result<Arc<AccessLog>> {
+        let buffers = Arc::new(Buffers::new(QUEUE_BYTES));
+        let control = Arc::new(Control::default());
+        let target = move || table.load().globals().access_log.target.clone();
+        let writer = writer::spawn(buffers.clone(), control.clone(), Box::new(target))?;
         Ok(Arc::new(AccessLog {
-            sender,
-            dropped: AtomicU64::new(0),
+            mode,
+            json: Arc::new(LogFormat::json_line()),
+            buffers,
+            control,
+            prepared: ArcSwapOption::empty(),
+            writer: Mutex::new(Some(writer)),
         }))
     }
 
-    /// Hands a record to the writer, or drops it if the writer is behind.
-    pub(crate) fn log(&self, entry: Entry) {
-        if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) =
-            self.sender.try_send(entry)
-        {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
-    /// Records dropped because the writer fell behind.
+    /// Lines dropped because the buffers were full or the target could not
+    /// be written.
     pub fn dropped(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
+        self.buffers.dropped()
     }
-}
 
-/// Writes records as they come, flushing whenever the queue runs dry, so
-/// lines appear promptly without a syscall each under load. While records
-/// keep coming, the writer drains the queue every [`GATHER`] instead of
-/// waiting on it: a waiting writer must be woken by the request path, a
-/// futex call and a context switch for every record.
-fn write_loop(receiver: &Receiver<Entry>, format: AccessLogFormat, out: &mut dyn Write) {
-    let mut buffer = io::BufWriter::with_capacity(64 * 1024, out);
-    let mut line = String::with_capacity(512);
-    let mut write = |entry: &Entry, buffer: &mut io::BufWriter<&mut dyn Write>| {
-        line.clear();
-        match format {
-            AccessLogFormat::Json => json_line(entry, &mut line),
-            AccessLogFormat::Text => text_line(entry, &mut line),
+    /// Reopens the log file (SIGUSR1, nginx's `reopen`).
+    pub fn reopen(&self) {
+        self.control.reopen.store(true, Ordering::SeqCst);
+        self.buffers.wake();
+    }
+
+    /// Writes what is buffered and stops the writer; lines logged later
+    /// are dropped.
+    pub fn close(&self) {
+        self.control.stop.store(true, Ordering::SeqCst);
+        self.buffers.wake();
+        let handle = self
+            .writer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(handle) = handle {
+            let _ = handle.join();
         }
-        line.push('\n');
-        buffer.write_all(line.as_bytes())
-    };
-    loop {
-        let first = match receiver.recv_timeout(Duration::from_millis(100)) {
-            Ok(entry) => entry,
-            Err(RecvTimeoutError::Timeout) => continue,
-            Err(RecvTimeoutError::Disconnected) => break,
+    }
+
+    /// The format lines of `table`'s requests are written in.
+    pub(crate) fn format<'a>(&'a self, table: &'a RouteTable) -> &'a LogFormat {
+        match self.mode {
+            AccessLogFormat::Json => &self.json,
+            AccessLogFormat::Nginx => &table.globals().access_log.format,
+        }
+    }
+
+    /// Renders the route pieces of every route of `table`, just before it
+    /// is published.
+    pub fn prepare(&self, table: &Arc<RouteTable>) {
+        let format = match self.mode {
+            AccessLogFormat::Json => self.json.clone(),
+            AccessLogFormat::Nginx => table.globals().access_log.format.clone(),
         };
-        if write(&first, &mut buffer).is_err() {
-            return;
+        let routes = (0..table.routes().len())
+            .map(|i| route_pieces(&format, &route_info(table, Some(RouteId(i)))))
+            .collect();
+        self.prepared.store(Some(Arc::new(Prepared {
+            table: Arc::downgrade(table),
+            format,
+            routes,
+        })));
+    }
+
+    /// Writes a finished request's line into this worker's buffer.
+    pub(crate) fn write(
+        &self,
+        table: &Arc<RouteTable>,
+        route: Option<RouteId>,
+        record: &Record<'_>,
+    ) {
+        let format = self.format(table);
+        let prepared = self.prepared.load();
+        let pieces = prepared
+            .as_ref()
+            .filter(|p| p.table.as_ptr() == Arc::as_ptr(table) && std::ptr::eq(&*p.format, format))
+            .and_then(|p| p.routes.get(route?.0))
+            .map(|pieces| &**pieces);
+        let info = match pieces {
+            Some(_) => RouteInfo::default(),
+            None => route_info(table, route),
+        };
+        self.buffers
+            .append(|out| render::line(format, record, pieces, &info, out));
+    }
+}
+
+impl Drop for AccessLog {
+    fn drop(&mut self) {
+        self.control.stop.store(true, Ordering::SeqCst);
+        self.buffers.wake();
+    }
+}
+
+/// What the route variables of a request on `route` read.
+fn route_info(table: &RouteTable, route: Option<RouteId>) -> RouteInfo<'_> {
+    let Some(found) = route.and_then(|id| table.routes().get(id.0)) else {
+        return RouteInfo {
+            upstream_name: Some(DEFAULT_UPSTREAM),
+            ..RouteInfo::default()
+        };
+    };
+    let backend = match found.action {
+        RouteAction::Proxy(id) => table.backend(id),
+        RouteAction::Respond(_) => None,
+    };
+    let default = route.is_some_and(|id| table.is_default_route(id));
+    RouteInfo {
+        source: found.source.as_ref(),
+        backend: backend.map(|b| b.key()),
+        upstream_name: backend
+            .map(|b| b.name())
+            .or(default.then_some(DEFAULT_UPSTREAM)),
+        path: Some(&found.path),
+        host: Some(&found.host),
+    }
+}
+
+/// A route's pieces, rendered once.
+fn route_pieces(format: &LogFormat, info: &RouteInfo<'_>) -> RoutePieces {
+    let mut pieces = Vec::with_capacity(format.route_pieces());
+    for piece in format.pieces() {
+        if let Piece::Route { var, dash } = piece {
+            let mut out = Vec::new();
+            render::route_value(*var, info, format.escape(), *dash, &mut out);
+            pieces.push(out.into_boxed_slice());
         }
-        // Take what else is queued, let it all out in one write, and while
-        // more keeps coming, let it gather before the next round.
-        loop {
-            let mut taken = 0_usize;
-            while let Ok(more) = receiver.try_recv() {
-                if write(&more, &mut buffer).is_err() {
-                    return;
+    }
+    pieces.into_boxed_slice()
+}
+
+/// Captures the headers `names` (a format's request or response headers).
+pub(crate) fn capture(names: &[http::HeaderName], headers: &HeaderMap) -> Captured {
+    names
+        .iter()
+        .map(|name| {
+            let mut values = headers.get_all(name).iter();
+            let first = values.next()?;
+            match values.next() {
+                None => Some(first.clone()),
+                // nginx joins repeated Cookie headers with `; ` and other
+                // repeated headers it reads with `, `.
+                Some(second) => {
+                    let separator: &[u8] = if name == COOKIE { b"; " } else { b", " };
+                    let mut joined = first.as_bytes().to_vec();
+                    for value in std::iter::once(second).chain(values) {
+                        joined.extend_from_slice(separator);
+                        joined.extend_from_slice(value.as_bytes());
+                    }
+                    HeaderValue::from_bytes(&joined).ok()
                 }
-                taken += 1;
             }
-            if buffer.flush().is_err() {
-                return;
-            }
-            if taken == 0 {
-                break;
-            }
-            std::thread::sleep(GATHER);
-        }
-    }
-    let _ = buffer.flush();
-}
-
-fn seconds(d: Option<Duration>) -> String {
-    d.map_or_else(|| "-".to_owned(), |d| format!("{:.3}", d.as_secs_f64()))
-}
-
-fn header(value: Option<&HeaderValue>) -> &str {
-    value.and_then(|v| v.to_str().ok()).unwrap_or("-")
-}
-
-/// `$remote_addr - $remote_user [$time_local] "$request" $status
-/// $body_bytes_sent "$http_referer" "$http_user_agent" $request_length
-/// $request_time [$proxy_upstream_name] [$proxy_alternative_upstream_name]
-/// $upstream_addr $upstream_response_length $upstream_response_time
-/// $upstream_status $req_id`
-fn text_line(e: &Entry, out: &mut String) {
-    let time = jiff::Timestamp::try_from(e.time)
-        .map(|t| t.strftime("%d/%b/%Y:%H:%M:%S %z").to_string())
-        .unwrap_or_default();
-    let target = e.uri.path_and_query().map_or("/", |pq| pq.as_str());
-    let _ = write!(
-        out,
-        "{} - - [{}] \"{} {} {:?}\" {} {} \"{}\" \"{}\" {} {} [{}] [{}] {} - {} {} {}",
-        e.client.ip(),
-        time,
-        e.method,
-        target,
-        e.version,
-        e.status,
-        e.body_bytes,
-        escape_text(header(e.referer.as_ref())),
-        escape_text(header(e.user_agent.as_ref())),
-        e.request_bytes,
-        seconds(Some(e.request_time)),
-        e.upstream_name.as_deref().unwrap_or(""),
-        e.alternative_upstream_name.as_deref().unwrap_or(""),
-        e.upstream_addr
-            .map_or_else(|| "-".to_owned(), |a| a.to_string()),
-        seconds(e.upstream_response_time),
-        e.upstream_status
-            .map_or_else(|| "-".to_owned(), |s| s.to_string()),
-        header(e.request_id.as_ref()),
-    );
-}
-
-fn json_line(e: &Entry, out: &mut String) {
-    let target = e.uri.path_and_query().map_or("/", |pq| pq.as_str());
-    let mut line = JsonLine::start(out);
-    match jiff::Timestamp::try_from(e.time) {
-        Ok(time) => line.plain("time", format_args!("{time}")),
-        Err(_) => line.text("time", ""),
-    }
-    line.plain("remote_addr", format_args!("{}", e.client.ip()));
-    line.text("request_id", header(e.request_id.as_ref()));
-    line.text("method", e.method.as_str());
-    line.text("host", header(e.host.as_ref()));
-    line.text("path", e.uri.path());
-    line.text("request", target);
-    line.plain("request_proto", format_args!("{:?}", e.version));
-    line.plain("status", format_args!("{}", e.status));
-    line.plain("bytes_sent", format_args!("{}", e.body_bytes));
-    line.plain("request_length", format_args!("{}", e.request_bytes));
-    line.seconds("request_time", Some(e.request_time));
-    line.text("http_referer", header(e.referer.as_ref()));
-    line.text("http_user_agent", header(e.user_agent.as_ref()));
-    line.text("namespace", e.namespace.as_deref().unwrap_or(""));
-    line.text("ingress", e.ingress.as_deref().unwrap_or(""));
-    line.text("service", e.service.as_deref().unwrap_or(""));
-    line.text(
-        "proxy_upstream_name",
-        e.upstream_name.as_deref().unwrap_or(""),
-    );
-    line.text(
-        "proxy_alternative_upstream_name",
-        e.alternative_upstream_name.as_deref().unwrap_or(""),
-    );
-    match e.upstream_addr {
-        Some(addr) => line.plain("upstream_addr", format_args!("{addr}")),
-        None => line.text("upstream_addr", ""),
-    }
-    match e.upstream_status {
-        Some(status) => line.plain("upstream_status", format_args!("{status}")),
-        None => line.text("upstream_status", ""),
-    }
-    line.seconds("upstream_response_time", e.upstream_response_time);
-    out.push('}');
-}
-
-/// One JSON object being written field by field straight into the line,
-/// with no string per field: the writer thread formats every request.
-struct JsonLine<'a> {
-    out: &'a mut String,
-    first: bool,
-}
-
-impl<'a> JsonLine<'a> {
-    fn start(out: &'a mut String) -> Self {
-        out.push('{');
-        Self { out, first: true }
-    }
-
-    /// `"name":"` after a comma when needed.
-    fn key(&mut self, name: &str) {
-        if !self.first {
-            self.out.push(',');
-        }
-        self.first = false;
-        self.out.push('"');
-        self.out.push_str(name);
-        self.out.push_str("\":\"");
-    }
-
-    /// A string from the request or the configuration, escaped.
-    fn text(&mut self, name: &str, value: &str) {
-        self.key(name);
-        escape_json(value, self.out);
-        self.out.push('"');
-    }
-
-    /// A value whose text never needs escaping (numbers, addresses,
-    /// timestamps, protocol names).
-    fn plain(&mut self, name: &str, value: std::fmt::Arguments<'_>) {
-        self.key(name);
-        let _ = self.out.write_fmt(value);
-        self.out.push('"');
-    }
-
-    /// A duration in seconds with milliseconds, or `-`.
-    fn seconds(&mut self, name: &str, value: Option<Duration>) {
-        match value {
-            Some(d) => self.plain(name, format_args!("{:.3}", d.as_secs_f64())),
-            None => self.text(name, "-"),
-        }
-    }
-}
-
-/// Quotes and control characters would let a client forge log lines.
-fn escape_text(value: &str) -> String {
-    value
-        .chars()
-        .map(|c| if c == '"' || c.is_control() { '?' } else { c })
+        })
         .collect()
 }
 
-fn escape_json(value: &str, out: &mut String) {
-    // Almost every value is printable ASCII without quotes or backslashes.
-    if !value
-        .bytes()
-        .any(|b| !(0x20..0x7f).contains(&b) || b == b'"' || b == b'\\')
-    {
-        out.push_str(value);
-        return;
-    }
-    for c in value.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c.is_control() => {
-                let _ = write!(out, "\\u{:04x}", u32::from(c));
-            }
-            c => out.push(c),
-        }
-    }
+/// Whether `skip-access-log-urls` keeps a request out of the log.
+pub(crate) fn skipped(config: &AccessLogConfig, request_uri: &[u8]) -> bool {
+    config
+        .skip
+        .as_ref()
+        .is_some_and(|skip| skip.matches(request_uri))
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn entry() -> Entry {
-        Entry {
-            time: SystemTime::UNIX_EPOCH + Duration::from_secs(1_764_000_000),
-            client: SocketAddr::from(([10, 0, 0, 1], 5000)),
-            method: Method::POST,
-            uri: Uri::from_static("/api/v1/predict/1?x=1"),
-            version: Version::HTTP_11,
-            host: Some(HeaderValue::from_static("localhost")),
-            status: 200,
-            body_bytes: 42,
-            request_bytes: 180,
-            request_time: Duration::from_millis(12),
-            referer: None,
-            user_agent: Some(HeaderValue::from_static("oha/1 \"quoted\"")),
-            request_id: Some(HeaderValue::from_static("abc123")),
-            namespace: Some("user-1".into()),
-            ingress: Some("model-serving-1".into()),
-            service: Some("model-serving-1".into()),
-            upstream_name: Some("user-1-model-serving-1-80".into()),
-            alternative_upstream_name: None,
-            upstream_addr: Some(SocketAddr::from(([127, 0, 0, 11], 8080))),
-            upstream_status: Some(200),
-            upstream_response_time: Some(Duration::from_millis(11)),
-        }
-    }
-
-    #[test]
-    fn text_lines_follow_upstreaminfo() {
-        let mut line = String::new();
-        text_line(&entry(), &mut line);
-        assert_eq!(
-            line,
-            "10.0.0.1 - - [24/Nov/2025:16:00:00 +0000] \"POST /api/v1/predict/1?x=1 HTTP/1.1\" 200 42 \"-\" \
-             \"oha/1 ?quoted?\" 180 0.012 [user-1-model-serving-1-80] [] 127.0.0.11:8080 - 0.011 200 abc123"
-        );
-        let mut canary = entry();
-        canary.alternative_upstream_name = Some("user-1-model-serving-1-canary-80".into());
-        let mut line = String::new();
-        text_line(&canary, &mut line);
-        assert!(
-            line.contains("[user-1-model-serving-1-80] [user-1-model-serving-1-canary-80] "),
-            "{line}"
-        );
-    }
-
-    #[test]
-    fn json_lines_are_valid_and_escaped() {
-        let mut line = String::new();
-        let mut e = entry();
-        e.uri = Uri::from_static("/a%22b");
-        json_line(&e, &mut line);
-        assert!(
-            line.starts_with("{\"time\":\"2025-11-24T16:00:00Z\""),
-            "{line}"
-        );
-        assert!(
-            line.contains("\"http_user_agent\":\"oha/1 \\\"quoted\\\"\""),
-            "{line}"
-        );
-        assert!(line.contains("\"upstream_addr\":\"127.0.0.11:8080\""));
-        assert!(line.ends_with('}'));
-    }
-
-    #[test]
-    fn json_lines_parse_back_to_every_field() {
-        let mut e = entry();
-        e.user_agent = Some(HeaderValue::from_static("bot \"x\" \\ y"));
-        e.upstream_addr = None;
-        e.upstream_status = None;
-        e.upstream_response_time = None;
-        let mut line = String::new();
-        json_line(&e, &mut line);
-        let parsed: serde_json::Value = serde_json::from_str(&line).expect(&line);
-        let field = |name: &str| parsed[name].as_str().unwrap_or("<missing>").to_owned();
-        assert_eq!(field("time"), "2025-11-24T16:00:00Z");
-        assert_eq!(field("remote_addr"), "10.0.0.1");
-        assert_eq!(field("request_proto"), "HTTP/1.1");
-        assert_eq!(field("request"), "/api/v1/predict/1?x=1");
-        assert_eq!(field("status"), "200");
-        assert_eq!(field("bytes_sent"), "42");
-        assert_eq!(field("request_length"), "180");
-        assert_eq!(field("request_time"), "0.012");
-        assert_eq!(field("http_user_agent"), "bot \"x\" \\ y");
-        assert_eq!(field("upstream_addr"), "");
-        assert_eq!(field("upstream_status"), "");
-        assert_eq!(field("upstream_response_time"), "-");
-        assert_eq!(parsed.as_object().map(serde_json::Map::len), Some(22));
-        let mut escaped = String::new();
-        escape_json("a\u{1}\"\\é\u{85}z", &mut escaped);
-        assert_eq!(escaped, "a\\u0001\\\"\\\\é\\u0085z");
-    }
-
-    #[test]
-    fn the_writer_writes_and_flushes() {
-        let (sender, receiver) = std::sync::mpsc::sync_channel(4);
-        sender.send(entry()).unwrap();
-        sender.send(entry()).unwrap();
-        drop(sender);
-        let mut out = Vec::new();
-        write_loop(&receiver, AccessLogFormat::Json, &mut out);
-        let text = String::from_utf8(out).unwrap();
-        assert_eq!(text.lines().count(), 2);
-    }
-
-    #[test]
-    fn records_sent_while_the_writer_gathers_are_all_written() {
-        let (sender, receiver) = std::sync::mpsc::sync_channel(QUEUE);
-        let writer = std::thread::spawn(move || {
-            let mut out = Vec::new();
-            write_loop(&receiver, AccessLogFormat::Text, &mut out);
-            out
-        });
-        for burst in 0..5 {
-            for _ in 0..100 {
-                sender.send(entry()).unwrap();
-            }
-            if burst % 2 == 0 {
-                std::thread::sleep(GATHER / 2);
-            }
-        }
-        drop(sender);
-        let out = writer.join().unwrap();
-        assert_eq!(String::from_utf8(out).unwrap().lines().count(), 500);
-    }
-}
+mod tests;

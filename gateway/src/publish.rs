@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use crate::access_log::AccessLog;
 use crate::metrics::Metrics;
 use crate::proxy::TableHandle;
 use crate::table::RouteTable;
@@ -12,12 +13,23 @@ use crate::table::RouteTable;
 pub struct Publisher {
     table: TableHandle,
     metrics: Option<Arc<Metrics>>,
+    access_log: Option<Arc<AccessLog>>,
 }
 
 impl Publisher {
     /// Publishes into `table`; routes get metric series from `metrics`.
     pub fn new(table: TableHandle, metrics: Option<Arc<Metrics>>) -> Self {
-        Self { table, metrics }
+        Self {
+            table,
+            metrics,
+            access_log: None,
+        }
+    }
+
+    /// Also renders `log`'s per-route pieces of every table published.
+    pub fn with_access_log(mut self, log: Option<Arc<AccessLog>>) -> Self {
+        self.access_log = log;
+        self
     }
 
     /// The table requests use now.
@@ -26,14 +38,17 @@ impl Publisher {
     }
 
     /// Takes over the live backends (their endpoints keep in-flight counts
-    /// and idle connections), gives routes their metric series, and swaps
-    /// the table in. Requests already running finish on the old one.
+    /// and idle connections), gives routes their metric series and their
+    /// access log pieces, and swaps the table in. Requests already running finish on the old one.
     pub fn publish(&self, mut table: RouteTable) -> Arc<RouteTable> {
         table.adopt_backends(&self.table.load());
         if let Some(metrics) = &self.metrics {
             metrics.attach(&mut table);
         }
         let table = Arc::new(table);
+        if let Some(log) = &self.access_log {
+            log.prepare(&table);
+        }
         self.table.store(table.clone());
         if let Some(metrics) = &self.metrics {
             metrics.configuration_applied();

@@ -230,7 +230,7 @@ fn write_host(hash: &mut StableHash, vars: &RequestVars<'_>) {
 
 /// nginx's `$arg_<name>`: the raw value of the first argument of that
 /// name (compared case-insensitively).
-fn arg<'q>(query: &'q [u8], name: &[u8]) -> Option<&'q [u8]> {
+pub(crate) fn arg<'q>(query: &'q [u8], name: &[u8]) -> Option<&'q [u8]> {
     query.split(|b| *b == b'&').find_map(|pair| {
         let (key, value) = match pair.iter().position(|b| *b == b'=') {
             Some(eq) => (&pair[..eq], &pair[eq + 1..]),

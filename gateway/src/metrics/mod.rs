@@ -18,6 +18,7 @@ mod histogram;
 pub(crate) mod inference;
 mod process;
 mod requests;
+mod telemetry;
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};

@@ -117,6 +117,8 @@ pub struct Globals {
     /// Client-connection limits (`keep-alive`, `client-header-timeout`,
     /// `use-http2`, ...), applied to each new connection.
     pub listener: ListenerOverrides,
+    /// The access log's format, target and filters.
+    pub access_log: crate::access_log::AccessLogConfig,
 }
 
 impl Default for Globals {
@@ -132,6 +134,7 @@ impl Default for Globals {
             forwarded: forwarded::Forwarded::default(),
             headers: header_rules::HeaderRules::default(),
             listener: ListenerOverrides::default(),
+            access_log: crate::access_log::AccessLogConfig::default(),
         }
     }
 }

@@ -14,14 +14,15 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime};
 
-use http::header::{HOST, REFERER, USER_AGENT};
 use http::{Method, Request, Uri, Version};
 use tokio::time::Instant;
 
 use super::body::SendProgress;
-use crate::access_log::{AccessLog, Entry};
+use crate::access_log::render::{Attempt, Captured, Record};
+use crate::access_log::{self, AccessLog};
 use crate::metrics::{Metrics, Observation};
-use crate::table::{RouteAction, RouteId, RouteTable};
+use crate::settings::Scheme;
+use crate::table::{RouteId, RouteTable};
 
 /// Where finished requests go.
 #[derive(Debug, Default, Clone)]
@@ -30,9 +31,6 @@ pub struct Observer {
     pub metrics: Option<Arc<Metrics>>,
     /// The access log, when on.
     pub access_log: Option<Arc<AccessLog>>,
-    /// ConfigMap `enable-access-log-for-default-backend` (false): log
-    /// requests that matched no route.
-    pub log_default_backend: bool,
 }
 
 /// What the phases learn about a request on its way through.
@@ -46,9 +44,32 @@ pub(crate) struct Trace {
     pub(crate) connect: Option<Duration>,
     pub(crate) header: Option<Duration>,
     pub(crate) upstream_status: Option<u16>,
+    /// The attempts before the last one, when the request was retried.
+    pub(crate) retried: Vec<Attempt>,
     pub(crate) request_body: Option<Arc<SendProgress>>,
     /// The `X-Request-ID` sent upstream (the client's or a generated one).
     pub(crate) request_id: Option<http::HeaderValue>,
+    /// `$global_rate_limit_exceeding`: `y` refused, `c` refused by the
+    /// cached decision, else `n`.
+    pub(crate) rate_limited: Option<u8>,
+}
+
+impl Trace {
+    /// Keeps the attempt that just ended for the log, before a retry:
+    /// `status` is the upstream's, or the one nginx records for a failed
+    /// attempt (502, 504).
+    pub(crate) fn retrying(&mut self, status: Option<u16>) {
+        if let Some(addr) = self.upstream.take() {
+            self.retried.push(Attempt {
+                addr,
+                status: self.upstream_status.take().or(status),
+                response_time: self.upstream_started.take().map(|s| s.elapsed()),
+                connect_time: self.connect.take(),
+                header_time: self.header.take(),
+                length: Some(0),
+            });
+        }
+    }
 }
 
 /// One request being recorded, or only counted in flight.
@@ -72,20 +93,27 @@ struct Head {
     method: Method,
     uri: Uri,
     version: Version,
-    host: Option<http::HeaderValue>,
-    referer: Option<http::HeaderValue>,
-    user_agent: Option<http::HeaderValue>,
     bytes: u64,
+    scheme: Scheme,
+    port: u16,
+    /// The request headers the log format reads.
+    captured: Captured,
+    /// The response headers the log format reads.
+    sent: Captured,
+    /// The response head's size, when the log format reads `$bytes_sent`.
+    sent_head_bytes: u64,
 }
 
 impl Observer {
-    /// Starts recording a request, if anything records; with metrics, also
-    /// counts it among the process's requests and in flight until the
-    /// exchange is finished or dropped.
+    /// Starts recording a request that came in on a listener of `scheme`
+    /// (whose port ingress-nginx would report is `port`), if anything
+    /// records; with metrics, also counts it among the process's requests
+    /// and in flight until the exchange is finished or dropped.
     pub(crate) fn begin<B>(
         &self,
         table: &Arc<RouteTable>,
         client: SocketAddr,
+        (scheme, port): (Scheme, u16),
         req: &Request<B>,
     ) -> Option<Exchange> {
         if let Some(metrics) = &self.metrics {
@@ -98,7 +126,10 @@ impl Observer {
         if !records && self.metrics.is_none() {
             return None;
         }
-        let headers = req.headers();
+        let captured = match &self.access_log {
+            Some(log) => access_log::capture(log.format(table).headers(), req.headers()),
+            None => Captured::new(),
+        };
         Some(Exchange {
             observer: self.clone(),
             table: table.clone(),
@@ -108,10 +139,12 @@ impl Observer {
                 method: req.method().clone(),
                 uri: req.uri().clone(),
                 version: req.version(),
-                host: headers.get(HOST).cloned(),
-                referer: headers.get(REFERER).cloned(),
-                user_agent: headers.get(USER_AGENT).cloned(),
                 bytes: head_bytes(req),
+                scheme,
+                port,
+                captured,
+                sent: Captured::new(),
+                sent_head_bytes: 0,
             }),
             ended: false,
             trace: Trace::default(),
@@ -149,6 +182,27 @@ impl Exchange {
         if !self.ended {
             self.ended = true;
             self.observer.end_unrecorded();
+        }
+    }
+
+    /// Takes note of the response head the client gets: its status, and
+    /// what the log format reads of it.
+    pub(crate) fn respond(&mut self, status: http::StatusCode, headers: &http::HeaderMap) {
+        self.status = status.as_u16();
+        let (Some(head), Some(log)) = (&mut self.head, &self.observer.access_log) else {
+            return;
+        };
+        let format = log.format(&self.table);
+        if !format.sent_headers().is_empty() {
+            head.sent = access_log::capture(format.sent_headers(), headers);
+        }
+        if format.reads_bytes_sent() {
+            // Status line, fields, the `date` hyper adds, the blank line.
+            let fields: usize = headers
+                .iter()
+                .map(|(n, v)| n.as_str().len() + v.len() + 4)
+                .sum();
+            head.sent_head_bytes = (17 + fields + 37 + 2) as u64;
         }
     }
 
@@ -199,47 +253,53 @@ impl Exchange {
         let Some(log) = &self.observer.access_log else {
             return;
         };
+        let config = &self.table.globals().access_log;
         // Requests that matched no rule, whether the built-in 404 or
         // `--default-backend-service` answered them.
         let default_backend = self
             .trace
             .route
-            .is_some_and(|id| self.table.is_default_route(id));
+            .is_none_or(|id| self.table.is_default_route(id));
         let logged = match route {
             Some(r) if !default_backend => r.policy.access_log,
-            _ => self.observer.log_default_backend,
+            _ => config.default_backend,
         };
-        if !logged {
+        let request_uri = head.uri.path_and_query().map_or("/", |pq| pq.as_str());
+        if !logged || access_log::skipped(config, request_uri.as_bytes()) {
             return;
         }
-        let backend = route.and_then(|r| match r.action {
-            RouteAction::Proxy(id) => self.table.backend(id),
-            RouteAction::Respond(_) => None,
-        });
-        let source = route.and_then(|r| r.source.as_ref());
-        log.log(Entry {
-            time: SystemTime::now(),
+        let mut upstreams = std::mem::take(&mut self.trace.retried);
+        if let Some(addr) = self.trace.upstream {
+            upstreams.push(Attempt {
+                addr,
+                status: self.trace.upstream_status,
+                response_time: upstream_time,
+                connect_time: self.trace.connect,
+                header_time: self.trace.header,
+                length: Some(sent),
+            });
+        }
+        let record = Record {
+            now: SystemTime::now(),
             client: self.client,
-            method: head.method,
-            uri: head.uri,
+            method: &head.method,
+            uri: &head.uri,
             version: head.version,
-            host: head.host,
+            headers: &head.captured,
+            sent_headers: &head.sent,
+            scheme: head.scheme,
+            server_port: head.port,
             status: self.status,
             body_bytes: sent,
+            head_bytes: head.sent_head_bytes,
             request_bytes,
             request_time,
-            referer: head.referer,
-            user_agent: head.user_agent,
-            request_id: self.trace.request_id.take(),
-            namespace: source.map(|s| s.namespace.clone()),
-            ingress: source.map(|s| s.name.clone()),
-            service: backend.map(|b| b.key().service.clone()),
-            upstream_name: backend.map(|b| b.name().into()),
-            alternative_upstream_name: canary.map(|c| c.upstream.clone()),
-            upstream_addr: self.trace.upstream,
-            upstream_status: self.trace.upstream_status,
-            upstream_response_time: upstream_time,
-        });
+            request_id: self.trace.request_id.as_ref(),
+            alternative_upstream: canary.map(|c| &*c.upstream),
+            upstreams: &upstreams,
+            rate_limited: self.trace.rate_limited.unwrap_or(b'n'),
+        };
+        log.write(&self.table, self.trace.route, &record);
     }
 }
 

@@ -123,6 +123,7 @@ pub(crate) async fn forward(
             Ok(response) => match &replay {
                 Some(head) if more && settings.next_upstream.retries_status(response.status()) => {
                     tracing::debug!(upstream = %addr, status = %response.status(), "trying the next endpoint");
+                    trace.retrying(None);
                     // Dropping the response closes its connection.
                     request = rebuild(head);
                     continue;
@@ -138,6 +139,7 @@ pub(crate) async fn forward(
             _ => return Err(failure.error),
         };
         tracing::debug!(upstream = %addr, error = %failure.error, "trying the next endpoint");
+        trace.retrying(Some(failure.error.status().as_u16()));
     }
 }
 

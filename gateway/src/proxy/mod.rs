@@ -107,6 +107,12 @@ pub struct ListenerInfo {
 }
 
 impl ListenerInfo {
+    /// The scheme and the port ingress-nginx would report (`$scheme`,
+    /// `$server_port`).
+    fn log_view(&self) -> (Scheme, u16) {
+        (self.settings.scheme, self.settings.forwarded_port)
+    }
+
     /// Derives the per-listener header values.
     pub fn new(settings: &ListenerSettings) -> Self {
         Self {
@@ -198,9 +204,12 @@ impl Proxy {
             .forwarded
             .client(conn.peer.ip(), req.headers());
         let mut pending = Pending {
-            exchange: self
-                .observer
-                .begin(&table, client.socket_addr(conn.peer), &req),
+            exchange: self.observer.begin(
+                &table,
+                client.socket_addr(conn.peer),
+                conn.listener.log_view(),
+                &req,
+            ),
             trace: Trace::default(),
         };
         let mut response = match self
@@ -225,7 +234,7 @@ impl Proxy {
         match pending.exchange.take() {
             Some(mut exchange) => {
                 exchange.trace = std::mem::take(&mut pending.trace);
-                exchange.status = response.status().as_u16();
+                exchange.respond(response.status(), response.headers());
                 response.body_mut().attach(exchange);
             }
             None => self.observer.end_unrecorded(),
