@@ -8,7 +8,8 @@
 //!   symlink to it), a file (`http-access-log-path`, `access-log-path`), or
 //!   syslog over UDP (`enable-syslog`, `syslog-host`, `syslog-port`).
 //! - **What**: every request of a route unless its Ingress says
-//!   `enable-access-log: "false"` or the ConfigMap `disable-access-log`;
+//!   `enable-access-log: "false"`, nothing with the ConfigMap's
+//!   `disable-access-log`;
 //!   requests no rule matched only with
 //!   `enable-access-log-for-default-backend`; never a request whose
 //!   `$request_uri` `skip-access-log-urls` lists (nginx `map` semantics).
@@ -95,6 +96,10 @@ pub struct AccessLogConfig {
     /// `enable-access-log-for-default-backend` (false): log requests no
     /// rule matched.
     pub default_backend: bool,
+    /// `disable-access-log` (false): log nothing, whatever an Ingress's
+    /// `enable-access-log` says (nginx's `access_log off` at the `http`
+    /// level, which no location turns back on).
+    pub disabled: bool,
 }
 
 impl Default for AccessLogConfig {
@@ -104,6 +109,7 @@ impl Default for AccessLogConfig {
             target: Target::Stdout,
             skip: None,
             default_backend: false,
+            disabled: false,
         }
     }
 }

@@ -9,6 +9,7 @@
 //! ConfigMap does not do here; [`registry`] lists every key ingress-nginx
 //! documents with its status.
 
+mod access_log;
 mod header_maps;
 mod listener;
 pub mod registry;
@@ -193,10 +194,6 @@ const PARSERS: &[(&str, Apply)] = &[
         c.policy.custom_errors = CustomErrors::parse(v)?.map(Arc::new);
         Ok(())
     }),
-    ("disable-access-log", |c, v| {
-        c.policy.access_log = !boolean(v)?;
-        Ok(())
-    }),
     ("http-redirect-code", |c, v| {
         let code = v
             .parse::<u16>()
@@ -320,6 +317,7 @@ pub fn read(data: &BTreeMap<String, String>) -> Read {
         }
     }
     hsts(data, &mut read);
+    access_log::read(data, &mut read.config.globals.access_log, &mut read.errors);
     read
 }
 

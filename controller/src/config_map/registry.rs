@@ -15,15 +15,21 @@ const HEADER_MAP: &str = "names a ConfigMap (`namespace/name`) of header name â†
 const BLOCK_LIST: &str = "plain entries and `~` / `~*` patterns as nginx's `map`, 403; patterns use Rust regex syntax (no look-around or backreferences): a pattern that does not compile is a diagnostic and the list is not applied";
 const STREAM: &str = "TCP/UDP stream proxying is not built";
 const LOGS: &str =
-    "the access log goes to stdout and the error log to stderr, as ingress-nginx's symlinks do";
+    "the gateway's own log goes to stderr, as ingress-nginx's error.log symlink does";
 const TLS_FIXED: &str = "TLS 1.2 and 1.3 with rustls' AEAD suites and curves, ingress-nginx's defaults in effect; not configurable";
 const GLOBAL_AUTH: &str = "not applied yet: only per-Ingress auth-url";
 const GLOBAL_RATE_LIMIT: &str = "only per-replica limits (limit-rps, limit-rpm, limit-connections)";
 
 /// The keys, alphabetically.
 pub const KEYS: &[Known] = &[
-    i("access-log-params", LOGS),
-    i("access-log-path", LOGS),
+    i(
+        "access-log-params",
+        "nginx's buffer=, flush= and gzip are not applied: lines are buffered per worker and written every 10 ms (see docs/metrics.md)",
+    ),
+    d(
+        "access-log-path",
+        "the access log's path unless http-access-log-path is set; /var/log/nginx/access.log (the default, ingress-nginx's symlink) and /dev/stdout mean stdout; there is no stream log",
+    ),
     d("add-headers", HEADER_MAP),
     s("allow-backend-server-header"),
     d(
@@ -78,10 +84,7 @@ pub const KEYS: &[Known] = &[
         "disable-ipv6-dns",
         "no DNS resolver: endpoints come from EndpointSlices",
     ),
-    n(
-        "enable-access-log-for-default-backend",
-        "not applied yet: requests no route matches are not logged",
-    ),
+    s("enable-access-log-for-default-backend"),
     n("enable-brotli", NO_COMPRESSION),
     n("enable-modsecurity", "no WAF"),
     i("enable-multi-accept", NGINX_TUNING),
@@ -89,7 +92,10 @@ pub const KEYS: &[Known] = &[
     n("enable-opentracing", NO_TRACING),
     n("enable-owasp-modsecurity-crs", "no WAF"),
     s("enable-real-ip"),
-    n("enable-syslog", LOGS),
+    d(
+        "enable-syslog",
+        "access log lines go to syslog over UDP in nginx's message form (`<190>Mmm dd hh:mm:ss host nginx: line`); the gateway's own log stays on stderr",
+    ),
     s("enable-underscores-in-headers"),
     i("error-log-level", "RUST_LOG filters the log lines"),
     i("error-log-path", LOGS),
@@ -127,9 +133,9 @@ pub const KEYS: &[Known] = &[
     s("hsts-include-subdomains"),
     s("hsts-max-age"),
     s("hsts-preload"),
-    n(
+    d(
         "http-access-log-path",
-        "the access log goes to stdout (--access-log)",
+        "an absolute path, appended to; reopened on SIGUSR1 (nginx's reopen) and when the path names another file (rotation)",
     ),
     s("http-redirect-code"),
     r("http-snippet", SNIPPET),
@@ -185,15 +191,12 @@ pub const KEYS: &[Known] = &[
         "round_robin (default) and ewma as ingress-nginx; least_request, p2c and peak_ewma too (see the edge-gateway.io/ keys)",
     ),
     r("location-snippet", SNIPPET),
-    d(
-        "log-format-escape-json",
-        "the JSON access log escapes as JSON",
-    ),
-    i("log-format-escape-none", "the access log formats are fixed"),
+    s("log-format-escape-json"),
+    s("log-format-escape-none"),
     i("log-format-stream", STREAM),
     d(
         "log-format-upstream",
-        "the access log has two fixed formats (--access-log json or text, the text one being ingress-nginx's default format)",
+        "compiled once into a typed template; a variable nginx does not know, or one edge-gateway does not provide, is refused by name and upstreaminfo applies (docs/metrics.md lists the variables); times are UTC; --access-log json writes the gateway's JSON line instead",
     ),
     i("lua-shared-dicts", "no Lua"),
     r("main-snippet", SNIPPET),
@@ -265,7 +268,7 @@ pub const KEYS: &[Known] = &[
         "service-upstream",
         "not applied yet: the per-Ingress annotation works",
     ),
-    i("skip-access-log-urls", "not applied yet"),
+    s("skip-access-log-urls"),
     d("ssl-buffer-size", TLS_FIXED),
     d("ssl-ciphers", TLS_FIXED),
     i("ssl-dh-param", "no DHE suites: ECDHE only"),
@@ -293,8 +296,8 @@ pub const KEYS: &[Known] = &[
     d("ssl-session-timeout", TLS_FIXED),
     i("stream-access-log-path", STREAM),
     r("stream-snippet", SNIPPET),
-    n("syslog-host", LOGS),
-    n("syslog-port", LOGS),
+    s("syslog-host"),
+    s("syslog-port"),
     s("upstream-keepalive-connections"),
     s("upstream-keepalive-requests"),
     s("upstream-keepalive-time"),

@@ -265,7 +265,7 @@ impl Exchange {
             _ => config.default_backend,
         };
         let request_uri = head.uri.path_and_query().map_or("/", |pq| pq.as_str());
-        if !logged || access_log::skipped(config, request_uri.as_bytes()) {
+        if !logged || config.disabled || access_log::skipped(config, request_uri.as_bytes()) {
             return;
         }
         let mut upstreams = std::mem::take(&mut self.trace.retried);
