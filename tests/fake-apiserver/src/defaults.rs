@@ -9,18 +9,22 @@ use crate::resources::ResourceType;
 
 /// The status an object of this kind starts with when created through the
 /// API (Kubernetes ignores a client-supplied status on create).
-pub(crate) fn initial_status(rt: &ResourceType) -> Option<Value> {
-    match rt.kind {
+pub(crate) fn initial_status(rt: &ResourceType, obj: &Value) -> Option<Value> {
+    match rt.kind.as_str() {
         "Ingress" | "Service" => Some(json!({"loadBalancer": {}})),
         "Namespace" => Some(json!({"phase": "Active"})),
         "Pod" => Some(json!({"phase": "Pending"})),
+        "CustomResourceDefinition" => Some(crate::crd::established_status(obj)),
         _ => None,
     }
 }
 
 /// Per-kind defaults. `old` is the stored object on updates.
 pub(crate) fn apply(rt: &ResourceType, obj: &mut Value, old: Option<&Value>) {
-    match rt.kind {
+    if rt.custom {
+        return;
+    }
+    match rt.kind.as_str() {
         "Secret" => secret_defaults(obj),
         "Service" => service_defaults(obj, old),
         "Namespace" => {
@@ -130,10 +134,10 @@ pub(crate) fn base64(data: &[u8]) -> String {
 mod tests {
     use super::*;
     use crate::objects::prepare_create;
-    use crate::resources::resolve;
+    use crate::resources::{Res, builtin};
 
-    fn rt(name: &str) -> &'static ResourceType {
-        match resolve(name) {
+    fn rt(name: &str) -> Res {
+        match builtin(name) {
             Some(r) => r,
             None => panic!("{name} is served"),
         }
@@ -155,7 +159,7 @@ mod tests {
     #[test]
     fn kind_defaults() {
         let svc = prepare_create(
-            rt("svc"),
+            &rt("svc"),
             "default",
             json!({"metadata": {"name": "s"}, "spec": {"ports": [{"port": 80}]}}),
             true,
@@ -169,7 +173,7 @@ mod tests {
                 .is_some_and(|s| s.starts_with("10.96."))
         );
         let sec = prepare_create(
-            rt("secret"),
+            &rt("secret"),
             "default",
             json!({"metadata": {"name": "s"}, "stringData": {"k": "foo"}}),
             true,
@@ -178,7 +182,7 @@ mod tests {
         assert_eq!(sec["data"]["k"], "Zm9v");
         assert_eq!(sec["type"], "Opaque");
         assert!(sec.get("stringData").is_none());
-        let ns = prepare_create(rt("ns"), "", json!({"metadata": {"name": "prod"}}), true)
+        let ns = prepare_create(&rt("ns"), "", json!({"metadata": {"name": "prod"}}), true)
             .unwrap_or_default();
         assert_eq!(
             ns["metadata"]["labels"]["kubernetes.io/metadata.name"],

@@ -34,27 +34,44 @@
 //! `table` (Accept-driven renderings), `protobuf` (kubectl's generator
 //! bodies), `status` (errors), `resources` (the table of served kinds).
 
+mod admission;
+mod after_write;
 mod body;
+mod builtin;
+mod convert;
+mod crd;
 mod defaults;
+mod deletes;
 mod direct;
 mod discovery;
+mod fieldcheck;
 mod handlers;
+mod ingress_class;
 mod objects;
 mod openapi;
+mod openapi_proto;
 mod patch;
+mod patch_meta;
 mod protobuf;
 mod query;
 mod resources;
+mod reviews;
 mod router;
+mod schemas;
 mod selectors;
 mod server;
 mod service;
+mod simulate;
 mod state;
 mod status;
 mod store;
 mod table;
+mod validation;
 mod views;
 mod watch;
+mod webhook_call;
+mod webhooks;
+mod writes;
 
 pub use server::FakeApiServer;
 pub use state::{Options, RecordedRequest};

@@ -103,7 +103,7 @@ pub(crate) fn is_protobuf(mime: &str) -> bool {
 
 /// Decodes a protobuf request body (`k8s\0` + `runtime.Unknown`) of `rt`.
 pub(crate) fn decode(rt: &ResourceType, body: &[u8]) -> Result<Value, ApiError> {
-    let schema = match rt.kind {
+    let schema = match rt.kind.as_str() {
         "Secret" => SECRET,
         "ConfigMap" => CONFIG_MAP,
         "Namespace" => NAMESPACE,
@@ -339,20 +339,20 @@ mod tests {
         field(2, &secret, &mut unknown);
         field(4, b"application/vnd.kubernetes.protobuf", &mut unknown);
         let body = [b"k8s\0".as_slice(), &unknown].concat();
-        let Some(rt) = crate::resources::resolve("secret") else {
+        let Some(rt) = crate::resources::builtin("secret") else {
             panic!("secrets are served");
         };
-        let obj = decode(rt, &body).unwrap_or_default();
+        let obj = decode(&rt, &body).unwrap_or_default();
         assert_eq!(
             obj,
             json!({"apiVersion": "v1", "kind": "Secret",
                 "metadata": {"name": "tls", "labels": {"app": "web"}},
                 "data": {"tls.key": "Zm9v"}, "type": "kubernetes.io/tls"})
         );
-        assert!(decode(rt, b"nope").is_err());
-        let Some(ing) = crate::resources::resolve("ing") else {
+        assert!(decode(&rt, b"nope").is_err());
+        let Some(ing) = crate::resources::builtin("ing") else {
             panic!("ingresses are served");
         };
-        assert_eq!(decode(ing, &body).map_err(|e| e.code), Err(415));
+        assert_eq!(decode(&ing, &body).map_err(|e| e.code), Err(415));
     }
 }

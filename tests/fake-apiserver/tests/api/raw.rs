@@ -116,7 +116,7 @@ async fn create_get_list_update_delete() {
         "MethodNotAllowed",
     );
     assert_status(
-        &get(&base, "/apis/apps/v1/deployments").await,
+        &get(&base, "/apis/gateway.networking.k8s.io/v1/gateways").await,
         404,
         "NotFound",
     );
@@ -133,7 +133,12 @@ async fn create_get_list_update_delete() {
 
     let deleted = delete(&base, &format!("{INGS}/web")).await;
     assert_eq!(deleted.code, 200);
-    assert_eq!(deleted.body["metadata"]["name"], "web");
+    assert_eq!(deleted.body["kind"], "Status");
+    assert_eq!(deleted.body["status"], "Success");
+    assert_eq!(deleted.body["details"]["name"], "web");
+    assert_eq!(deleted.body["details"]["group"], "networking.k8s.io");
+    assert_eq!(deleted.body["details"]["kind"], "ingresses");
+    assert_eq!(deleted.body["details"]["uid"], obj["metadata"]["uid"]);
     assert_status(&get(&base, &format!("{INGS}/web")).await, 404, "NotFound");
     assert_status(
         &delete(&base, &format!("{INGS}/web")).await,
