@@ -1,6 +1,6 @@
 //! `/openapi/v2` in the protobuf encoding client-go asks for (`Accept:
-//! application/com.github.proto-openapi.spec.v2@v1.0+protobuf`, and which it
-//! decodes whatever the answer's type): gnostic's `openapi.v2.Document`
+//! application/com.github.proto-openapi.spec.v2@v1.0+protobuf`), which it
+//! decodes whatever the answer's type: gnostic's `openapi.v2.Document`
 //! message (google/gnostic `openapiv2/OpenAPIv2.proto`). Written by hand for
 //! the fields a Kubernetes document uses: the swagger version, info and the
 //! definitions with their schemas; vendor extensions (`x-kubernetes-*`) and
@@ -9,8 +9,10 @@
 
 use serde_json::Value;
 
-/// The media type client-go asks for.
-pub(crate) const MEDIA_TYPE: &str = "application/com.github.proto-openapi.spec.v2@v1.0+protobuf";
+/// The media type the answer carries (kube-openapi answers this one also
+/// to the `...spec.v2@v1.0+protobuf` client-go asks for, which Go's
+/// media-type parser would refuse in a Content-Type).
+pub(crate) const MEDIA_TYPE: &str = "application/com.github.proto-openapi.spec.v2.v1.0+protobuf";
 
 /// A protobuf message being written.
 #[derive(Debug, Default)]
