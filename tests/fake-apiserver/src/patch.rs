@@ -108,7 +108,7 @@ fn smp_value(target: &mut Value, patch: &Value, schema: Option<&Value>) {
         match (map.get_mut(k), v) {
             (Some(Value::Array(cur)), Value::Array(items)) => merge_list(cur, items, child),
             (_, Value::Object(_)) => {
-                smp_value(map.entry(k.clone()).or_insert(Value::Null), v, child)
+                smp_value(map.entry(k.clone()).or_insert(Value::Null), v, child);
             }
             _ => {
                 map.insert(k.clone(), strip_directives(v));
