@@ -1,6 +1,7 @@
 //! Black-box tests of the fake API server: raw HTTP, kube-rs, kubectl and
 //! admission webhooks.
 
+mod cluster;
 mod http;
 mod kube_rs;
 mod kubectl;
