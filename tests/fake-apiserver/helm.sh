@@ -106,18 +106,23 @@ kubectl --kubeconfig "$kc" create namespace user-2 >/dev/null
 
 model_serving() {
     local k=(kubectl --kubeconfig "$kc" -n user-1)
-    helm --kubeconfig "$kc" install test-deployment charts/model-serving --set ingress.enabled=true --namespace user-1
+    local svc=service/model-serving-test-deployment-user-1
+    helm --kubeconfig "$kc" install test-deployment charts/model-serving --set ingress.enabled=true \
+        --set service.annotations.team=models --namespace user-1
     helm --kubeconfig "$kc" status test-deployment --namespace user-1 | grep -q 'STATUS: deployed'
     "${k[@]}" get deployment,service,ingress model-serving-test-deployment-user-1 -o name
+    [[ $("${k[@]}" get "$svc" -o 'jsonpath={.metadata.annotations.team}') == models ]]
     helm --kubeconfig "$kc" upgrade test-deployment charts/model-serving --set ingress.enabled=true \
         --set replicaCount=2 --namespace user-1 --wait --timeout 60s
     [[ $("${k[@]}" get deployment model-serving-test-deployment-user-1 -o 'jsonpath={.status.readyReplicas}') == 2 ]]
+    # Server-side apply: the annotation the upgrade no longer sets is gone.
+    [[ -z $("${k[@]}" get "$svc" -o 'jsonpath={.metadata.annotations.team}') ]]
     [[ $("${k[@]}" get pods -o name | wc -l) == 2 ]]
     helm --kubeconfig "$kc" status test-deployment --namespace user-1 | grep -q 'REVISION: 2'
     helm --kubeconfig "$kc" uninstall test-deployment --namespace user-1 --wait --timeout 60s
     [[ -z $("${k[@]}" get deployments,services,ingresses,pods,endpointslices,secrets -o name) ]]
 }
-check "model-serving: install, status, upgrade --wait, uninstall" model_serving
+check "model-serving: install, status, upgrade --wait (a dropped value leaves), uninstall" model_serving
 
 # edge_gateway NAME [HELM ARGS...]: installs charts/edge-gateway as release
 # NAME into namespace NAME (--wait), then uninstalls it; nothing of it may

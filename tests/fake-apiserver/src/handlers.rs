@@ -26,6 +26,27 @@ pub(crate) struct Request<'a> {
     pub(crate) query: &'a Query,
     pub(crate) content_type: &'a str,
     pub(crate) body: &'a [u8],
+    /// The client's User-Agent (the default field manager).
+    pub(crate) user_agent: &'a str,
+}
+
+impl Request<'_> {
+    /// The field manager of a write: `fieldManager`, else the User-Agent's
+    /// product (`kubectl` of `kubectl/v1.35.2 (linux/amd64) ...`), as
+    /// kube-apiserver names it.
+    pub(crate) fn field_manager(&self) -> String {
+        match self.query.non_empty("fieldManager") {
+            Some(m) => m.to_owned(),
+            None => {
+                let product = self.user_agent.split(['/', ' ']).next().unwrap_or("");
+                if product.is_empty() {
+                    "unknown".to_owned()
+                } else {
+                    product.to_owned()
+                }
+            }
+        }
+    }
 }
 
 /// An answer: HTTP code, JSON body and `Warning` headers.

@@ -33,7 +33,7 @@
 //! concurrency, `/status`), `defaults` (per-kind defaults), `convert`
 //! (versions), `admission` with `ingress_class`, `webhooks` and
 //! `webhook_call`, `validation`, `fieldcheck`, `after_write` with `crd` and
-//! `simulate`, `patch` with `patch_meta`, `selectors`, `discovery`,
+//! `simulate`, `ssa` (field ownership), `patch` with `patch_meta`, `selectors`, `discovery`,
 //! `schemas`, `openapi` and `openapi_proto`, `views` and `table`
 //! (Accept-driven renderings), `protobuf` (kubectl's protobuf bodies),
 //! `status` (errors), `builtin` and `resources` (the kind table).
@@ -66,6 +66,7 @@ mod selectors;
 mod server;
 mod service;
 mod simulate;
+mod ssa;
 mod state;
 mod status;
 mod store;

@@ -146,6 +146,7 @@ async fn resource(
     }
     let content_type = header_str(&req, header::CONTENT_TYPE).to_owned();
     let accept = header_str(&req, header::ACCEPT).to_owned();
+    let user_agent = header_str(&req, header::USER_AGENT).to_owned();
     let body: Bytes = match Limited::new(req.into_body(), BODY_LIMIT).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(e)
@@ -162,6 +163,7 @@ async fn resource(
         query,
         content_type: &content_type,
         body: &body,
+        user_agent: &user_agent,
     };
     let Reply {
         code,

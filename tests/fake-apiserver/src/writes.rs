@@ -18,6 +18,7 @@ use crate::handlers::{
 use crate::ingress_class;
 use crate::objects::{UpdateMode, meta_mut, meta_str, prepare_create, prepare_update};
 use crate::patch::{json_patch, merge_patch, strategic_merge_patch};
+use crate::ssa;
 use crate::state::{Shared, lock};
 use crate::status::ApiError;
 use crate::store::{Key, Store};
@@ -150,7 +151,15 @@ pub(crate) async fn update(
     let k = key(p, name);
     let mut reply = write(shared, req, |store| {
         let old = existing(store, req, &k)?;
-        let object = prepare_update(&p.rt, &to_served(&p.rt, &old), body.clone(), mode(p.status))?;
+        let old_served = to_served(&p.rt, &old);
+        let mut object = prepare_update(&p.rt, &old_served, body.clone(), mode(p.status))?;
+        ssa::update(
+            &p.rt,
+            &old_served,
+            &mut object,
+            &req.field_manager(),
+            p.status,
+        );
         Ok(Planned {
             key: k.clone(),
             old: Some(old),
@@ -232,7 +241,14 @@ pub(crate) async fn patch(
             _ => strategic_merge_patch(&p.rt, &mut doc, &body),
         }
         warnings = fieldcheck::check(&p.rt, &doc, req.query)?;
-        let object = prepare_update(&p.rt, &old_served, doc, mode(p.status))?;
+        let mut object = prepare_update(&p.rt, &old_served, doc, mode(p.status))?;
+        ssa::update(
+            &p.rt,
+            &old_served,
+            &mut object,
+            &req.field_manager(),
+            p.status,
+        );
         Ok(Planned {
             key: k.clone(),
             old: Some(old),
@@ -244,9 +260,9 @@ pub(crate) async fn patch(
     Ok(reply)
 }
 
-/// Server-side apply, approximated: creates the object when missing, else
-/// merges the given fields into it (strategic-merge rules); field ownership
-/// is not tracked, so `force` changes nothing and there are no conflicts.
+/// Server-side apply: creates the object when missing, else applies the
+/// configuration with field ownership ([`crate::ssa`]; no conflicts, as if
+/// `force` were always set).
 async fn apply(shared: &Shared, req: &Request<'_>, name: &str) -> Result<Reply, ApiError> {
     let p = req.path;
     if req.query.non_empty("fieldManager").is_none() {
@@ -276,6 +292,7 @@ async fn apply(shared: &Shared, req: &Request<'_>, name: &str) -> Result<Reply, 
     let warnings = fieldcheck::check(&p.rt, &body, req.query)?;
     let k = key(p, name);
     let ns = namespace(p);
+    let manager = req.field_manager();
     let mut reply = write(shared, req, |store| {
         let Some(old) = store.get(&k).cloned() else {
             if p.status {
@@ -284,6 +301,7 @@ async fn apply(shared: &Shared, req: &Request<'_>, name: &str) -> Result<Reply, 
             let mut object = prepare_create(&p.rt, &ns, body.clone(), true)?;
             require_namespace(shared, store, &p.rt, &ns)?;
             ingress_class::default_class(store, &p.rt, &mut object);
+            ssa::created(&p.rt, &mut object, &body, &manager, false);
             return Ok(Planned {
                 key: k.clone(),
                 old: None,
@@ -291,8 +309,7 @@ async fn apply(shared: &Shared, req: &Request<'_>, name: &str) -> Result<Reply, 
             });
         };
         let old_served = to_served(&p.rt, &old);
-        let mut doc = old_served.clone();
-        strategic_merge_patch(&p.rt, &mut doc, &body);
+        let doc = ssa::apply(&p.rt, &old_served, &body, &manager, p.status);
         let object = prepare_update(&p.rt, &old_served, doc, mode(p.status))?;
         Ok(Planned {
             key: k.clone(),

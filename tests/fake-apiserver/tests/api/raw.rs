@@ -284,7 +284,8 @@ async fn patch_kinds() {
         "NotFound",
     );
 
-    // Server-side apply: creates, then merges; fieldManager is required.
+    // Server-side apply: creates, then applies with field ownership;
+    // fieldManager is required.
     let cms = "/api/v1/namespaces/default/configmaps";
     let apply_ct = "application/apply-patch+yaml";
     let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg"}, "data": {"a": "1"}});
@@ -304,7 +305,26 @@ async fn patch_kinds() {
     )
     .await;
     assert_eq!(second.code, 200, "{:#}", second.body);
-    assert_eq!(second.body["data"], json!({"a": "1", "b": "2"}));
+    // The manager no longer applies `a`: it goes, as on a real server.
+    assert_eq!(second.body["data"], json!({"b": "2"}));
+    assert_eq!(
+        second.body["metadata"]["managedFields"][0]["manager"],
+        "test"
+    );
+    // Another manager's field stays when the first one re-applies.
+    let other = format!("{cms}/cfg?fieldManager=other");
+    let c = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg"}, "data": {"c": "3"}});
+    assert_eq!(patch(&base, &other, apply_ct, c).await.code, 200);
+    let again = call_raw(
+        &base,
+        "PATCH",
+        &url,
+        Some(apply_ct),
+        None,
+        Some(yaml.to_owned()),
+    )
+    .await;
+    assert_eq!(again.body["data"], json!({"b": "2", "c": "3"}));
     assert_eq!(
         second.body["metadata"]["uid"],
         first.body["metadata"]["uid"]
