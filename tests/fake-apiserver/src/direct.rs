@@ -159,25 +159,35 @@ fn collect_files(dir: &Path, out: &mut Vec<std::path::PathBuf>) -> std::io::Resu
     Ok(())
 }
 
-/// Applies every manifest file under a folder; returns the object count.
+/// Applies every manifest file under a folder, CRDs of every file first;
+/// returns the object count.
 pub(crate) fn seed_dir(shared: &Shared, dir: &Path) -> Result<usize, ApiError> {
     let io_err = |e: std::io::Error| ApiError::bad_request(format!("{}: {e}", dir.display()));
     let mut files = Vec::new();
     collect_files(dir, &mut files).map_err(io_err)?;
     files.sort();
-    let mut count = 0;
+    let mut objects = Vec::new();
     for file in files {
         let text = std::fs::read_to_string(&file).map_err(io_err)?;
-        let applied = apply_yaml(shared, &text).map_err(|e| {
-            ApiError::new(
-                e.code,
-                &e.reason,
-                format!("{}: {}", file.display(), e.message),
-            )
-        })?;
-        count += applied.len();
+        let in_file = objects_of(&text).map_err(|e| in_file_error(&file, &e))?;
+        objects.extend(in_file.into_iter().map(|o| (file.clone(), o)));
+    }
+    let is_crd =
+        |o: &Value| o.get("kind").and_then(Value::as_str) == Some("CustomResourceDefinition");
+    objects.sort_by_key(|(_, o)| !is_crd(o));
+    let count = objects.len();
+    for (file, object) in objects {
+        apply(shared, object).map_err(|e| in_file_error(&file, &e))?;
     }
     Ok(count)
+}
+
+fn in_file_error(file: &Path, e: &ApiError) -> ApiError {
+    ApiError::new(
+        e.code,
+        &e.reason,
+        format!("{}: {}", file.display(), e.message),
+    )
 }
 
 /// One object by resource name, namespace and name.
