@@ -56,7 +56,8 @@ async fn answer(path: &str, review: &Value) -> Value {
     let uid = review["request"]["uid"].clone();
     let response = match path {
         "/deny" => json!({"uid": uid, "allowed": false,
-            "status": {"code": 403, "message": "nginx.ingress.kubernetes.io/server-snippet: snippets are refused"}}),
+            "status": {"code": 403, "reason": "Forbidden",
+                "message": "nginx.ingress.kubernetes.io/server-snippet: snippets are refused"}}),
         "/slow" => {
             tokio::time::sleep(Duration::from_secs(3)).await;
             json!({"uid": uid, "allowed": true})
@@ -222,6 +223,25 @@ async fn denial_is_the_webhooks_message_and_code() {
     assert_eq!(dry.code, 403);
     assert_eq!(hook.seen().len(), 2);
     assert_eq!(hook.seen()[1]["review"]["request"]["dryRun"], true);
+    assert_eq!(denied.body["reason"], "Forbidden");
+    // kubectl prints the webhook's reason and message, as against a cluster.
+    if crate::kubectl::have_kubectl().await {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let kc = dir.path().join("kubeconfig");
+        server.write_kubeconfig(&kc).expect("kubeconfig");
+        let file = dir.path().join("ingress.json");
+        std::fs::write(&file, ingress("snippet").to_string()).expect("write");
+        let stderr =
+            crate::kubectl::kubectl_fails(&kc, &["apply", "-f", file.to_str().expect("utf-8")])
+                .await;
+        assert_eq!(
+            stderr.trim(),
+            format!(
+                "Error from server (Forbidden): error when creating \"{}\": admission webhook \"deny.test.io\" denied the request: nginx.ingress.kubernetes.io/server-snippet: snippets are refused",
+                file.display()
+            )
+        );
+    }
 }
 
 #[tokio::test]
