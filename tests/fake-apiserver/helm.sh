@@ -223,17 +223,37 @@ run_line() {
         eval "$cmd"
         return
     fi
-    eval "$cmd" >"$work/bg-${#pids[@]}.log" 2>&1 &
-    pids+=($!)
+    # `exec`: the background job is the process itself, so cleanup's kill
+    # reaches it.
+    eval "exec $cmd" >"$work/bg-${#pids[@]}.log" 2>&1 &
+    local pid=$!
+    pids+=("$pid")
     case $line in
         *fake-apiserver*) eventually 30 kubectl --kubeconfig /tmp/fake.kubeconfig get --raw /healthz ;;
         *demo-model*) eventually 30 curl -sf http://127.0.0.50:8080/health ;;
         *) eventually 60 curl -sf http://localhost:10254/healthz ;;
     esac
+    # What answered must be this process, not one left from elsewhere.
+    kill -0 "$pid" 2>/dev/null || {
+        echo "\$ $line exited:"
+        cat "$work/bg-$((${#pids[@]} - 1)).log"
+        return 1
+    }
+}
+
+# in_use HOST PORT: whether something listens there.
+in_use() {
+    (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null
 }
 
 walkthrough() {
-    local line out
+    local line out addr
+    for addr in 127.0.0.1/6443 127.0.0.50/8080 127.0.0.1/30080 127.0.0.1/30443 127.0.0.1/10254; do
+        if in_use "${addr%/*}" "${addr#*/}"; then
+            echo "${addr%/*}:${addr#*/} is in use: the walkthrough needs it free"
+            return 1
+        fi
+    done
     while IFS= read -r line; do
         case $line in
             curl*)
