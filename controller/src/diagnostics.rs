@@ -56,6 +56,10 @@ pub enum Reason {
     InvalidConfigKey,
     /// Controller ConfigMap keys this gateway does not apply.
     UnsupportedConfigKey,
+    /// A route asks for a WAF this gateway does not have, and is served
+    /// without it because the operator said so
+    /// (`edge-gateway.io/serve-without-waf`).
+    WafNotApplied,
 }
 
 impl Reason {
@@ -82,6 +86,7 @@ impl Reason {
             Self::InvalidConfigKey => "InvalidConfigKey",
             Self::UnsupportedConfigKey => "UnsupportedConfigKey",
             Self::BackendSettingsConflict => "BackendSettingsConflict",
+            Self::WafNotApplied => "WafNotApplied",
         }
     }
 }

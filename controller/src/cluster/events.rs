@@ -67,18 +67,25 @@ pub(crate) async fn run(
     }
 }
 
-/// The Event's subject: the Ingress a diagnostic is about.
+/// The Event's subject: the Ingress, or the controller ConfigMap, a
+/// diagnostic is about.
 fn reference(diagnostic: &Diagnostic, report: &Report) -> Option<ObjectReference> {
-    if diagnostic.object.kind != Kind::Ingress {
-        return None;
-    }
     let id = &diagnostic.object.id;
+    let (api_version, kind, uid) = match diagnostic.object.kind {
+        Kind::Ingress => (
+            "networking.k8s.io/v1",
+            "Ingress",
+            report.ingresses.get(id).and_then(|s| s.uid.clone()),
+        ),
+        Kind::ConfigMap => ("v1", "ConfigMap", None),
+        _ => return None,
+    };
     Some(ObjectReference {
-        api_version: Some("networking.k8s.io/v1".to_owned()),
-        kind: Some("Ingress".to_owned()),
+        api_version: Some(api_version.to_owned()),
+        kind: Some(kind.to_owned()),
         name: Some(id.name.clone()),
         namespace: Some(id.namespace.clone()),
-        uid: report.ingresses.get(id).and_then(|s| s.uid.clone()),
+        uid,
         ..ObjectReference::default()
     })
 }

@@ -85,7 +85,9 @@ impl Compiler<'_> {
             settings: self.settings.clone(),
             policy: self.policy.clone(),
             admission: None,
+            exempt_admission: None,
             denied: false,
+            auth_denied: false,
             annotations: &prepared.annotations,
         };
         for note in &spec.notes {

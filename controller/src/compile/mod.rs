@@ -137,6 +137,9 @@ pub fn compile_with(
         })
         .collect();
     let mut compiler = Compiler::new(snapshot, options, cache, now, regex_hosts(&prepared));
+    compiler
+        .no_auth_locations
+        .clone_from(&admission_defaults.no_auth_locations);
     let mut served = Vec::new();
     for ingress in &prepared {
         if compiler.ingress(ingress) {
@@ -211,6 +214,8 @@ struct Compiler<'s> {
     aliases: Vec<(HostPattern, ServerId)>,
     /// Which Ingress decided each backend's balancing.
     claims: traffic::Claims,
+    /// `no-auth-locations`: Ingress paths that skip authentication.
+    no_auth_locations: Vec<String>,
 }
 
 /// A rule's path, literal or in regex mode.
@@ -233,8 +238,15 @@ struct Current<'i> {
     policy: Arc<Policy>,
     /// Its admission checks (CORS, limits, address lists, authentication).
     admission: Option<Arc<Admission>>,
+    /// The checks of its routes under `no-auth-locations` (no
+    /// authentication).
+    exempt_admission: Option<Arc<Admission>>,
     /// Whether its routes answer 503 (an unusable access or auth annotation).
     denied: bool,
+    /// Whether its routes under global auth answer 503 (the ConfigMap's
+    /// `global-auth-*` cannot be used); those under `no-auth-locations`
+    /// serve.
+    auth_denied: bool,
     /// Its annotations.
     annotations: &'i IngressAnnotations,
 }
@@ -263,6 +275,7 @@ impl<'s> Compiler<'s> {
             www: Vec::new(),
             aliases: Vec::new(),
             claims,
+            no_auth_locations: Vec::new(),
         }
     }
 
@@ -298,7 +311,9 @@ impl<'s> Compiler<'s> {
                 self.policy.clone()
             },
             admission: None,
+            exempt_admission: None,
             denied: false,
+            auth_denied: false,
             annotations: parsed,
         };
         for error in &parsed.errors {
@@ -728,56 +743,6 @@ impl<'s> Compiler<'s> {
         }
     }
 
-    /// Builds (or reuses) the Ingress's admission checks; an unusable
-    /// access or auth annotation denies its routes instead.
-    fn admission(&mut self, current: &mut Current<'_>, id: &NsName) {
-        let spec = &current.annotations.admission;
-        if let Some(error) = &spec.denied {
-            let message = format!(
-                "{}: {:?} {}; the Ingress's routes answer 503",
-                error.key, error.value, error.message
-            );
-            current.denied = true;
-            self.diagnose(current, Reason::LocationDenied, message);
-            return;
-        }
-        if spec.is_empty() {
-            return;
-        }
-        let built = self.cache.admissions.get(self.snapshot, id, spec);
-        for warning in built.warnings {
-            self.diagnose(current, Reason::InvalidAnnotation, warning);
-        }
-        match built.admission {
-            Ok(admission) => current.admission = Some(admission),
-            Err(message) => {
-                current.denied = true;
-                let message = format!("{message}; the Ingress's routes answer 503");
-                self.diagnose(current, Reason::LocationDenied, message);
-            }
-        }
-    }
-
-    /// Reads the `proxy-ssl-secret` into the Ingress's proxy settings; an
-    /// unusable one denies its routes (503), as ingress-nginx does.
-    fn upstream_tls(&mut self, current: &mut Current<'_>, id: &NsName) {
-        let Some(spec) = &current.annotations.upstream_tls else {
-            return;
-        };
-        match upstream_tls::build(self.snapshot, id, spec) {
-            Ok(tls) => {
-                let mut settings = ProxySettings::clone(&current.settings);
-                settings.upstream_tls = Some(tls);
-                current.settings = Arc::new(settings);
-            }
-            Err(message) => {
-                current.denied = true;
-                let message = format!("{message}; the Ingress's routes answer 503");
-                self.diagnose(current, Reason::LocationDenied, message);
-            }
-        }
-    }
-
     fn route(
         &mut self,
         current: &Current<'_>,
@@ -786,10 +751,16 @@ impl<'s> Compiler<'s> {
         kind: PathKind,
         action: RouteAction,
     ) -> Route {
-        let action = if current.denied {
+        let exempt = self.no_auth(path);
+        let action = if current.denied || (current.auth_denied && !exempt) {
             RouteAction::Respond(503)
         } else {
             action
+        };
+        let admission = if exempt {
+            &current.exempt_admission
+        } else {
+            &current.admission
         };
         Route {
             source: Some(current.source.clone()),
@@ -799,7 +770,7 @@ impl<'s> Compiler<'s> {
             action,
             settings: current.settings.clone(),
             policy: current.policy.clone(),
-            admission: current.admission.clone(),
+            admission: admission.clone(),
             stats: None,
             rewrite: None,
             fallback: self.annotation_fallback(current),
@@ -827,5 +798,7 @@ impl<'s> Compiler<'s> {
     }
 }
 
+#[cfg(test)]
+mod fail_closed_tests;
 #[cfg(test)]
 mod tests;
