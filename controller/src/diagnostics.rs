@@ -60,6 +60,14 @@ pub enum Reason {
     /// without it because the operator said so
     /// (`edge-gateway.io/serve-without-waf`).
     WafNotApplied,
+    /// An Ingress over a regex limit (paths per Ingress or host, compiled
+    /// size): not served.
+    RegexLimit,
+    /// An Ingress puts a host shared with other namespaces in regex mode.
+    SharedHostRegexMode,
+    /// A canary Ingress names a route of another namespace, which is not
+    /// allowed: it serves nothing there.
+    CanaryCrossNamespace,
 }
 
 impl Reason {
@@ -87,6 +95,9 @@ impl Reason {
             Self::UnsupportedConfigKey => "UnsupportedConfigKey",
             Self::BackendSettingsConflict => "BackendSettingsConflict",
             Self::WafNotApplied => "WafNotApplied",
+            Self::RegexLimit => "RegexLimit",
+            Self::SharedHostRegexMode => "SharedHostRegexMode",
+            Self::CanaryCrossNamespace => "CanaryCrossNamespace",
         }
     }
 }

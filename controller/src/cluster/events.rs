@@ -26,13 +26,12 @@ const REPEAT_AFTER: Duration = Duration::from_secs(600);
 const BURST: usize = 20;
 /// The window of [`BURST`].
 const WINDOW: Duration = Duration::from_secs(60);
-/// How long one Event write may take.
-const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Sends Events for new diagnostics until `stop`.
 pub(crate) async fn run(
     client: Client,
     reporter: Reporter,
+    call_timeout: Duration,
     mut reports: watch::Receiver<Arc<Report>>,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -58,7 +57,7 @@ pub(crate) async fn run(
                 action: "Sync".to_owned(),
                 secondary: None,
             };
-            match tokio::time::timeout(CALL_TIMEOUT, recorder.publish(&event, &reference)).await {
+            match tokio::time::timeout(call_timeout, recorder.publish(&event, &reference)).await {
                 Ok(Ok(())) => {}
                 Ok(Err(error)) => tracing::debug!(%error, "event not recorded"),
                 Err(_) => tracing::debug!("event not recorded: timed out"),

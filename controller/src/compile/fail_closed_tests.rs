@@ -3,60 +3,11 @@
 //! answer 503 with a `LocationDenied` diagnostic; global auth and
 //! `no-auth-locations`.
 
-use serde_json::{Value, json};
+use serde_json::json;
 
+use super::test_support::{compiled, config_map, ingress};
 use super::*;
-use crate::annotations::{ANNOTATIONS, PREFIX, Support};
-use crate::objects::Object;
-
-const CONFIG: (&str, &str) = ("ingress-nginx", "controller");
-
-fn snapshot(objects: &[Value]) -> Snapshot {
-    let mut s = Snapshot::default();
-    for o in objects {
-        s.apply(Object::from_value(o.clone()).unwrap().unwrap());
-    }
-    s
-}
-
-fn ingress(name: &str, path: &str, annotations: &[(&str, &str)]) -> Value {
-    let annotations: serde_json::Map<String, Value> = annotations
-        .iter()
-        .map(|(k, v)| (format!("{PREFIX}{k}"), json!(v)))
-        .collect();
-    json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
-           "metadata": {"name": name, "namespace": "user-1",
-                        "creationTimestamp": "2025-01-01T00:00:00Z",
-                        "annotations": annotations},
-           "spec": {"ingressClassName": "nginx", "rules": [{"host": "a.example",
-               "http": {"paths": [{"path": path, "pathType": "Prefix",
-                   "backend": {"service": {"name": "svc", "port": {"number": 80}}}}]}}]}})
-}
-
-fn base() -> Vec<Value> {
-    vec![
-        json!({"apiVersion": "networking.k8s.io/v1", "kind": "IngressClass",
-               "metadata": {"name": "nginx"}, "spec": {"controller": "k8s.io/ingress-nginx"}}),
-        json!({"apiVersion": "v1", "kind": "Service",
-               "metadata": {"name": "svc", "namespace": "user-1"},
-               "spec": {"ports": [{"port": 80}]}}),
-    ]
-}
-
-fn config_map(data: Value) -> Value {
-    json!({"apiVersion": "v1", "kind": "ConfigMap",
-           "metadata": {"namespace": CONFIG.0, "name": CONFIG.1}, "data": data})
-}
-
-fn compiled(objects: Vec<Value>) -> Compiled {
-    let mut all = base();
-    all.extend(objects);
-    let options = CompileOptions {
-        configmap: Some(NsName::new(CONFIG.0, CONFIG.1)),
-        ..CompileOptions::default()
-    };
-    compile(&snapshot(&all), &options)
-}
+use crate::annotations::{ANNOTATIONS, Support};
 
 fn route<'c>(c: &'c Compiled, path: &str) -> &'c gateway::Route {
     let normal = gateway::path::normalize_path(path.as_bytes()).unwrap();

@@ -13,6 +13,7 @@ mod header_maps;
 mod listener;
 pub mod protective;
 pub mod registry;
+pub mod tenancy;
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -50,6 +51,8 @@ pub struct GlobalConfig {
     pub admission: AdmissionDefaults,
     /// The ConfigMaps `proxy-set-headers` and `add-headers` name.
     pub header_maps: HeaderMaps,
+    /// What keeps tenants apart (`edge-gateway.io/` keys).
+    pub tenancy: tenancy::Tenancy,
 }
 
 /// ConfigMap defaults of the admission annotations, and the protective
@@ -354,7 +357,10 @@ pub fn read(data: &BTreeMap<String, String>) -> Read {
             }
             continue;
         }
-        if traffic::config_keys().any(|k| k == key) || protective::KEYS.contains(&key.as_str()) {
+        if traffic::config_keys().any(|k| k == key)
+            || protective::KEYS.contains(&key.as_str())
+            || tenancy::KEYS.contains(&key.as_str())
+        {
             continue;
         }
         match registry::known(key).map(|k| k.support) {
@@ -369,6 +375,7 @@ pub fn read(data: &BTreeMap<String, String>) -> Read {
         }
     }
     hsts(data, &mut read);
+    read.config.tenancy = tenancy::read(data, &mut read.errors);
     protective::read(data, &mut read.config.admission, &mut read.errors);
     protective::deny_for_errors(&read.errors, &mut read.config.admission);
     read
@@ -476,6 +483,7 @@ pub(crate) fn layered<'o>(
         ..options.clone()
     };
     traffic.apply(&mut layered);
+    read.config.tenancy.apply(&mut layered);
     (Cow::Owned(layered), read.config.admission, diagnostics)
 }
 

@@ -26,7 +26,7 @@ pub const SERVE_WITHOUT_WAF: &str = "edge-gateway.io/serve-without-waf";
 
 /// The keys read here, so that the ConfigMap reader neither reports them
 /// unknown nor not applied.
-pub(super) const KEYS: [&str; 15] = [
+pub(super) const KEYS: [&str; 14] = [
     "global-auth-url",
     "global-auth-method",
     "global-auth-signin",
@@ -41,7 +41,6 @@ pub(super) const KEYS: [&str; 15] = [
     "enable-owasp-modsecurity-crs",
     "modsecurity-snippet",
     SERVE_WITHOUT_WAF,
-    "edge-gateway.io/allow-cross-namespace-canary",
 ];
 
 /// Keys whose unusable value denies every route with an address list:

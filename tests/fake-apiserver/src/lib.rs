@@ -39,6 +39,7 @@ mod defaults;
 mod direct;
 mod discovery;
 mod handlers;
+mod hang;
 mod objects;
 mod openapi;
 mod patch;
