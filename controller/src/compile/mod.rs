@@ -115,7 +115,8 @@ impl CompileCache {
         self.regexes.pending()
     }
 
-    /// Whether background regex compiles finished that no compile used yet.
+    /// Whether the background regex compiles all finished, and no compile
+    /// took them in yet.
     pub fn regexes_arrived(&self) -> bool {
         self.regexes.arrived()
     }

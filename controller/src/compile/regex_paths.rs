@@ -148,12 +148,13 @@ impl RegexCache {
         self.worker.as_ref().is_some_and(|w| !w.queued.is_empty())
     }
 
-    /// Whether background compiles finished since the last compile used
-    /// them (the reconciler then compiles again).
+    /// Whether every expression queued has been compiled and no compile
+    /// took them in yet (the reconciler then compiles again).
     pub fn arrived(&self) -> bool {
-        self.worker
-            .as_ref()
-            .is_some_and(|w| !lock(&w.done).is_empty())
+        self.worker.as_ref().is_some_and(|w| {
+            let done = lock(&w.done).len();
+            done > 0 && done >= w.queued.len()
+        })
     }
 
     /// Takes in what the background thread finished.
