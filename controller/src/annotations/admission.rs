@@ -75,9 +75,6 @@ pub struct AdmissionSpec {
     /// `enable-global-auth: "false"`: the ConfigMap's global auth does not
     /// apply to this Ingress.
     pub global_auth_off: bool,
-    /// Whether `external` is the ConfigMap's global auth (set by
-    /// [`AdmissionSpec::apply_defaults`]).
-    pub external_is_global: bool,
     /// Why the routes global auth covers are denied: the ConfigMap's
     /// `global-auth-*` cannot be used. Routes under `no-auth-locations` are
     /// not covered, so this is kept apart from `denied`.
@@ -118,10 +115,7 @@ impl AdmissionSpec {
         denials.extend(defaults.everywhere.iter().cloned());
         if self.external.is_none() && !self.global_auth_off {
             match &defaults.global_auth {
-                Some(Ok(config)) => {
-                    self.external = Some(config.clone());
-                    self.external_is_global = true;
-                }
+                Some(Ok(config)) => self.external = Some(config.clone()),
                 Some(Err(denial)) => self.global_auth_denied = Some(denial.clone()),
                 None => {}
             }

@@ -158,6 +158,22 @@ mod tests {
     }
 
     #[test]
+    fn ingresses_and_the_config_map_are_event_subjects() {
+        let report = Report::default();
+        let mut d = diagnostic(0);
+        let ingress = reference(&d, &report).unwrap();
+        assert_eq!(ingress.kind.as_deref(), Some("Ingress"));
+        d.object.kind = Kind::ConfigMap;
+        let config_map = reference(&d, &report).unwrap();
+        assert_eq!(
+            (config_map.api_version.as_deref(), config_map.kind.as_deref()),
+            (Some("v1"), Some("ConfigMap"))
+        );
+        d.object.kind = Kind::Secret;
+        assert!(reference(&d, &report).is_none());
+    }
+
+    #[test]
     fn long_messages_are_truncated_on_a_char_boundary() {
         let message = "é".repeat(600);
         let short = truncate(&message, 1023);
