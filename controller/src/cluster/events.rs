@@ -166,7 +166,10 @@ mod tests {
         d.object.kind = Kind::ConfigMap;
         let config_map = reference(&d, &report).unwrap();
         assert_eq!(
-            (config_map.api_version.as_deref(), config_map.kind.as_deref()),
+            (
+                config_map.api_version.as_deref(),
+                config_map.kind.as_deref()
+            ),
             (Some("v1"), Some("ConfigMap"))
         );
         d.object.kind = Kind::Secret;

@@ -588,69 +588,6 @@ impl<'s> Compiler<'s> {
         }
     }
 
-    /// Decides a host's TLS from this Ingress's TLS section, unless an
-    /// older Ingress decided it.
-    fn tls(&mut self, current: &Current<'_>, server: ServerId, host: &HostPattern) {
-        let entries = current
-            .ingress
-            .spec
-            .as_ref()
-            .and_then(|s| s.tls.as_deref())
-            .unwrap_or(&[]);
-        if entries.is_empty() || self.tls_decided.contains(&server) {
-            return;
-        }
-        let namespace = &current.key.id.namespace;
-        match tls::host_tls(
-            &mut self.cache.certs,
-            self.snapshot,
-            namespace,
-            entries,
-            host,
-            self.now,
-        ) {
-            tls::HostTls::None => return,
-            tls::HostTls::DefaultCertificate(problem) => {
-                if let Some(problem) = problem {
-                    let host = host.as_string();
-                    self.diagnose(
-                        current,
-                        Reason::InvalidCertificate,
-                        format!("{problem}; {host} is served with the default certificate"),
-                    );
-                }
-            }
-            tls::HostTls::Certificate(cert) => {
-                self.builder.set_certificate(host, cert);
-            }
-        }
-        self.builder.set_tls(server);
-        self.tls_decided.insert(server);
-    }
-
-    /// Serves `--default-ssl-certificate` to names no Ingress covers.
-    fn default_certificate(&mut self, secret: Option<&NsName>) {
-        let Some(id) = secret else { return };
-        let problem = match self.cache.certs.get(self.snapshot, id) {
-            Ok(cert) if !cert.is_expired_at(self.now) => {
-                self.builder.set_default_certificate(cert);
-                return;
-            }
-            Ok(_) => "the certificate is not valid now".to_owned(),
-            Err(message) => message,
-        };
-        self.diagnostics.push(Diagnostic {
-            object: ObjectKey {
-                kind: Kind::Secret,
-                id: id.clone(),
-            },
-            reason: Reason::InvalidCertificate,
-            message: format!(
-                "--default-ssl-certificate: {problem}; the built-in certificate is served"
-            ),
-        });
-    }
-
     /// Routes the requests no rule takes to `--default-backend-service`
     /// (the Service's first port, as ingress-nginx's `getDefaultUpstream`).
     /// The route has no Ingress: it is counted and logged as ingress-nginx's
