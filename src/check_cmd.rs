@@ -368,11 +368,17 @@ impl Report {
             out.push('\n');
         }
         let counts = self.annotation_counts();
-        let annotation_summary: Vec<String> =
-            ["refused", "unknown", "not yet", "differs", "ignored"]
-                .iter()
-                .map(|status| format!("{} {status}", counts.get(status).copied().unwrap_or(0)))
-                .collect();
+        let annotation_summary: Vec<String> = [
+            "refused",
+            "fails closed",
+            "unknown",
+            "not yet",
+            "differs",
+            "ignored",
+        ]
+        .iter()
+        .map(|status| format!("{} {status}", counts.get(status).copied().unwrap_or(0)))
+        .collect();
         let verdict = if self.exit_code() == 0 {
             "nothing would be refused"
         } else {
@@ -527,8 +533,11 @@ impl ConfigMapReport {
         }
         for error in &self.invalid {
             out.push_str(&format!(
-                "  invalid: {}: {:?} {}; the default is used\n",
-                error.key, error.value, error.message
+                "  invalid: {}: {:?} {}; {}\n",
+                error.key,
+                error.value,
+                error.message,
+                error.outcome()
             ));
         }
     }

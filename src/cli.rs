@@ -233,6 +233,12 @@ pub(crate) struct ServeArgs {
           default_missing_value = "true", value_name = "BOOL")]
     pub(crate) disable_leader_election: bool,
 
+    /// edge-gateway only: how long one Kubernetes API call may take (leader
+    /// election calls, status writes, Events, each page of a list) before
+    /// it is given up and retried (Go duration).
+    #[arg(long, default_value = "30s", value_name = "DURATION", value_parser = parse_duration)]
+    pub(crate) api_call_timeout: Duration,
+
     /// Write the load-balancer address into the status of served Ingresses.
     #[arg(long, default_value_t = true, action = ArgAction::Set, num_args = 0..=1,
           default_missing_value = "true", value_name = "BOOL")]

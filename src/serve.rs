@@ -33,6 +33,9 @@ const MANIFESTS_POLL: Duration = Duration::from_millis(250);
 const API_DEBOUNCE: Duration = Duration::from_millis(20);
 /// How long the cluster writers get to clear status and release the Lease.
 const CLUSTER_SHUTDOWN: Duration = Duration::from_secs(10);
+/// The longest drain after the control plane stopped: open connections get
+/// this long to finish, with a table that no longer follows the cluster.
+const FAILED_DRAIN: Duration = Duration::from_secs(10);
 
 /// Why serving could not start or went wrong.
 #[derive(Debug, thiserror::Error)]
@@ -65,6 +68,9 @@ pub(crate) enum ServeError {
     /// The metrics registry refused a metric (a bad bucket list).
     #[error("invalid metrics configuration: {0}")]
     Metrics(#[source] prometheus::Error),
+    /// The reconcile thread stopped: nothing would follow the cluster.
+    #[error("the control plane stopped: {0}")]
+    ControlPlane(String),
 }
 
 impl ServeError {
@@ -78,7 +84,8 @@ impl ServeError {
             | Self::Bind { .. }
             | Self::Thread(..)
             | Self::Tls(_)
-            | Self::TlsConfig(_) => 1,
+            | Self::TlsConfig(_)
+            | Self::ControlPlane(_) => 1,
         }
     }
 }
@@ -140,7 +147,8 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), ServeError> {
         log_default_backend: false,
     };
     let publisher = Publisher::new(table.clone(), Some(metrics.clone()));
-    let control = start_control_plane(&args, source, publisher, health.clone())?;
+    let (control, reconcile_stopped) =
+        start_control_plane(&args, source, publisher, health.clone())?;
     if let Some(control) = &control {
         tokio::spawn(report_leadership(
             control.leading(),
@@ -156,9 +164,20 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), ServeError> {
     let https_task = tokio::spawn(https.serve(proxy, shutdown.clone(), drain));
     let admin_task = tokio::spawn(admin.serve(health.clone(), metrics, shutdown));
 
-    stop_signal().await;
+    let failure = tokio::select! {
+        () = stop_signal() => None,
+        why = reconcile_stopped => {
+            let why = why.unwrap_or_else(|_| "the reconcile thread vanished".to_owned());
+            tracing::error!(%why, "the control plane stopped; /healthz fails and the process exits");
+            health.fail();
+            Some(why)
+        }
+    };
     health.begin_shutdown();
-    let grace = Duration::from_secs(args.shutdown_grace_period);
+    let grace = match failure {
+        None => Duration::from_secs(args.shutdown_grace_period),
+        Some(_) => Duration::ZERO,
+    };
     tracing::info!(
         ?grace,
         ?drain,
@@ -169,9 +188,19 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), ServeError> {
     }
     tokio::time::sleep(grace).await;
     trigger.trigger();
-    let _ = http_task.await;
-    let _ = https_task.await;
-    let _ = admin_task.await;
+    let listeners = async {
+        let _ = http_task.await;
+        let _ = https_task.await;
+        let _ = admin_task.await;
+    };
+    match failure {
+        None => listeners.await,
+        Some(why) => {
+            // Open connections get a short drain; the table is stale.
+            let _ = tokio::time::timeout(FAILED_DRAIN, listeners).await;
+            return Err(ServeError::ControlPlane(why));
+        }
+    }
     tracing::info!("stopped");
     Ok(())
 }
@@ -191,14 +220,18 @@ enum Source {
     Cluster(kube::Client),
 }
 
+/// Resolves with why the reconcile thread stopped, if it ever does.
+type Stopped = tokio::sync::oneshot::Receiver<String>;
+
 /// Starts the configuration source and the reconcile thread; with the
-/// Kubernetes API, also the cluster writers.
+/// Kubernetes API, also the cluster writers. The thread is supervised: the
+/// returned receiver resolves if it returns or panics.
 fn start_control_plane(
     args: &ServeArgs,
     source: Source,
     publisher: Publisher,
     health: Arc<Health>,
-) -> Result<Option<Control>, ServeError> {
+) -> Result<(Option<Control>, Stopped), ServeError> {
     let options = CompileOptions {
         default_ssl_certificate: ns_name(args.default_ssl_certificate.as_ref()),
         ..args.class.compile_options()
@@ -227,11 +260,28 @@ fn start_control_plane(
             (reconciler, Some(control))
         }
     };
+    let (stopped_tx, stopped) = tokio::sync::oneshot::channel();
     std::thread::Builder::new()
         .name("reconcile".to_owned())
-        .spawn(move || reconciler.run(&received))
+        .spawn(move || {
+            let run = std::panic::AssertUnwindSafe(|| reconciler.run(&received));
+            let why = match std::panic::catch_unwind(run) {
+                Ok(()) => "every configuration source stopped".to_owned(),
+                Err(panic) => format!("the reconcile thread panicked: {}", panic_text(&*panic)),
+            };
+            let _ = stopped_tx.send(why);
+        })
         .map_err(|e| ServeError::Thread("reconcile", e))?;
-    Ok(control)
+    Ok((control, stopped))
+}
+
+/// A panic's message, when it has one.
+fn panic_text(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("no message")
 }
 
 /// The metrics endpoint's shape, from the flags.
@@ -283,6 +333,7 @@ async fn report_leadership(
 }
 
 fn cluster_options(args: &ServeArgs) -> ClusterOptions {
+    let api_call_timeout = args.api_call_timeout.max(Duration::from_millis(100));
     let pod = match (std::env::var("POD_NAME"), std::env::var("POD_NAMESPACE")) {
         (Ok(name), Ok(namespace)) if !name.is_empty() && !namespace.is_empty() => {
             Some(PodIdentity { name, namespace })
@@ -298,11 +349,13 @@ fn cluster_options(args: &ServeArgs) -> ClusterOptions {
             publish_service: ns_name(args.publish_service.as_ref()),
             interval: Duration::from_secs(args.status_update_interval.max(1)),
             update_on_shutdown: args.update_status_on_shutdown,
+            call_timeout: api_call_timeout,
         },
         election_id: args.election_id.clone(),
         election_ttl: args.election_ttl.max(Duration::from_secs(1)),
         leader_election: !args.disable_leader_election,
         pod,
+        api_call_timeout,
     }
 }
 

@@ -56,6 +56,18 @@ pub enum Reason {
     InvalidConfigKey,
     /// Controller ConfigMap keys this gateway does not apply.
     UnsupportedConfigKey,
+    /// A route asks for a WAF this gateway does not have, and is served
+    /// without it because the operator said so
+    /// (`edge-gateway.io/serve-without-waf`).
+    WafNotApplied,
+    /// An Ingress over a regex limit (paths per Ingress or host, compiled
+    /// size): not served.
+    RegexLimit,
+    /// An Ingress puts a host shared with other namespaces in regex mode.
+    SharedHostRegexMode,
+    /// A canary Ingress names a route of another namespace, which is not
+    /// allowed: it serves nothing there.
+    CanaryCrossNamespace,
 }
 
 impl Reason {
@@ -82,6 +94,10 @@ impl Reason {
             Self::InvalidConfigKey => "InvalidConfigKey",
             Self::UnsupportedConfigKey => "UnsupportedConfigKey",
             Self::BackendSettingsConflict => "BackendSettingsConflict",
+            Self::WafNotApplied => "WafNotApplied",
+            Self::RegexLimit => "RegexLimit",
+            Self::SharedHostRegexMode => "SharedHostRegexMode",
+            Self::CanaryCrossNamespace => "CanaryCrossNamespace",
         }
     }
 }

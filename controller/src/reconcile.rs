@@ -6,6 +6,10 @@
 //! straight to the affected backends' endpoint sets; anything else recompiles
 //! the table and swaps it in whole. Nothing is published before every source
 //! has delivered its first full list, and readiness turns true only then.
+//!
+//! Regex paths are compiled inline for the first table, then on a thread of
+//! their own (see [`crate::compile::regex_paths`]): while some compile,
+//! the loop wakes every [`REGEX_POLL`] to publish them once ready.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -22,6 +26,9 @@ use crate::compile::{CompileCache, CompileOptions, compile_with, resolve_key};
 use crate::diagnostics::Diagnostic;
 use crate::objects::{NsName, Object, ObjectKey};
 use crate::snapshot::{Changed, Snapshot};
+
+/// How often the loop looks for regex paths compiled in the background.
+const REGEX_POLL: Duration = Duration::from_millis(20);
 
 /// One change to one object.
 #[derive(Clone, Debug, PartialEq)]
@@ -128,7 +135,25 @@ impl Reconciler {
     /// a change that needs a recompile waits for quiet (`debounce`, at most
     /// ten times that in all) so that a burst compiles once.
     pub fn run(mut self, updates: &Receiver<SourceUpdate>) {
-        while let Ok(first) = updates.recv() {
+        loop {
+            let first = if self.cache.regexes_pending() {
+                match updates.recv_timeout(REGEX_POLL) {
+                    Ok(update) => update,
+                    Err(RecvTimeoutError::Timeout) => {
+                        if self.cache.regexes_arrived() {
+                            self.needs_compile = true;
+                            self.publish();
+                        }
+                        continue;
+                    }
+                    Err(RecvTimeoutError::Disconnected) => return,
+                }
+            } else {
+                match updates.recv() {
+                    Ok(update) => update,
+                    Err(_) => return,
+                }
+            };
             self.absorb(first);
             while let Ok(more) = updates.try_recv() {
                 self.absorb(more);
@@ -178,6 +203,9 @@ impl Reconciler {
         if self.unsynced > 0 {
             return;
         }
+        if self.cache.regexes_arrived() {
+            self.needs_compile = true;
+        }
         if self.needs_compile {
             self.recompile();
             self.needs_report = true;
@@ -224,6 +252,8 @@ impl Reconciler {
     }
 
     fn recompile(&mut self) {
+        #[cfg(debug_assertions)]
+        self.injected_fault();
         let started = Instant::now();
         let now = jiff::Timestamp::now().as_second();
         let compiled = compile_with(&self.snapshot, &self.options, &mut self.cache, now);
@@ -240,6 +270,11 @@ impl Reconciler {
         }
         self.report(compiled.diagnostics);
         self.served = compiled.served.iter().cloned().collect();
+        if !self.health.is_ready()
+            && let Err(error) = self.cache.compile_regexes_in_background()
+        {
+            tracing::warn!(%error, "cannot start the regex thread; regex paths are compiled inline");
+        }
         tracing::info!(
             ingresses = compiled.served.len(),
             routes = table.routes().len(),
@@ -280,6 +315,23 @@ impl Reconciler {
     /// The diagnostics of the last compile.
     pub fn diagnostics(&self) -> impl Iterator<Item = &Diagnostic> {
         self.reported.iter()
+    }
+
+    /// Debug builds only, for the black-box tests of the reconcile thread's
+    /// supervision: panics when the Ingress named by
+    /// `EDGE_GATEWAY_TEST_PANIC_ON_INGRESS` (`namespace/name`) exists.
+    #[cfg(debug_assertions)]
+    fn injected_fault(&self) {
+        let Ok(name) = std::env::var("EDGE_GATEWAY_TEST_PANIC_ON_INGRESS") else {
+            return;
+        };
+        if self
+            .snapshot
+            .ingresses()
+            .any(|(id, _)| id.to_string() == name)
+        {
+            panic!("injected fault: Ingress {name} exists");
+        }
     }
 }
 

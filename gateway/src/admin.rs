@@ -26,6 +26,7 @@ use crate::server::ShutdownSignal;
 pub struct Health {
     ready: AtomicBool,
     shutting_down: AtomicBool,
+    failed: AtomicBool,
 }
 
 impl Health {
@@ -40,9 +41,22 @@ impl Health {
         self.shutting_down.store(true, Ordering::Release);
     }
 
+    /// Reports unhealthy from now on: the control plane stopped, so the
+    /// table would go stale (the process is about to exit).
+    pub fn fail(&self) {
+        self.failed.store(true, Ordering::Release);
+    }
+
+    /// Whether the control plane stopped.
+    pub fn has_failed(&self) -> bool {
+        self.failed.load(Ordering::Acquire)
+    }
+
     /// Whether the gateway is ready to take traffic.
     pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::Acquire) && !self.shutting_down.load(Ordering::Acquire)
+        self.ready.load(Ordering::Acquire)
+            && !self.shutting_down.load(Ordering::Acquire)
+            && !self.has_failed()
     }
 }
 
@@ -107,6 +121,11 @@ fn answer<B>(health: &Health, metrics: &Metrics, req: &Request<B>) -> Response<F
         (true, "/healthz") if health.is_ready() => {
             (StatusCode::OK, "text/plain", Bytes::from_static(b"ok"))
         }
+        (true, "/healthz") if health.has_failed() => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "text/plain",
+            Bytes::from_static(b"unhealthy: the control plane stopped"),
+        ),
         (true, "/healthz") => (
             StatusCode::SERVICE_UNAVAILABLE,
             "text/plain",
@@ -146,6 +165,10 @@ mod tests {
         health.begin_shutdown();
         health.set_ready(true);
         assert_eq!(answer(&health, &metrics, &req).status(), 503);
+        let failed = Health::default();
+        failed.set_ready(true);
+        failed.fail();
+        assert_eq!(answer(&failed, &metrics, &req).status(), 503);
         let other = Request::get("/other").body(()).unwrap();
         assert_eq!(answer(&health, &metrics, &other).status(), 404);
     }

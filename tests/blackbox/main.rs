@@ -11,8 +11,10 @@ mod canary;
 mod check;
 mod cluster;
 mod config_map;
+mod control_plane;
 mod custom_errors;
 mod default_backend;
+mod fail_closed;
 mod forwarded;
 mod limits;
 mod listener;
@@ -25,6 +27,7 @@ mod protocols;
 mod reload;
 mod routing;
 mod streaming;
+mod tenancy;
 mod tls;
 mod traffic;
 

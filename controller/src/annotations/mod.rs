@@ -4,13 +4,15 @@
 //! configuration text. An unparseable value keeps the default and yields a
 //! diagnostic naming the annotation and the value, as ingress-nginx does
 //! for these keys. Annotations that would need raw configuration text
-//! (`*-snippet`) make the whole Ingress refused. Unknown keys under the
+//! (`*-snippet`) make the whole Ingress refused. Protective annotations
+//! that are not built fail closed ([`fail_closed`]). Unknown keys under the
 //! prefix are reported, not fatal. [`registry`] lists every annotation with
 //! its support status.
 
 pub mod admission;
 pub(crate) mod affinity;
 pub mod canary;
+pub mod fail_closed;
 pub mod registry;
 pub mod traffic;
 pub mod upstream;

@@ -3,6 +3,13 @@
 //! truth: `docs/compatibility.md` shows it (a test fails when the page and
 //! the table differ), unknown keys are reported, and `edge-gateway check`
 //! reads it.
+//!
+//! Keys marked [`Known::protective`] restrict who gets in (authentication,
+//! client certificates, address lists, WAF, `satisfy`, global auth). The
+//! rule, tested below: a protective key is enforced
+//! ([`Support::Supported`] or [`Support::Differs`]) or it fails closed
+//! ([`Support::FailsClosed`]: the routes it covers answer 503 with a
+//! diagnostic); it is never "not yet", "ignored" or silently dropped.
 
 /// How an annotation is supported.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -19,6 +26,10 @@ pub enum Support {
     /// Not built yet: the annotation has no effect (the note says what
     /// happens instead).
     NotYet(&'static str),
+    /// Not built, and protective: the routes it covers answer 503 with a
+    /// `LocationDenied` diagnostic rather than serve without it (the note
+    /// says when it applies).
+    FailsClosed(&'static str),
 }
 
 impl Support {
@@ -30,6 +41,7 @@ impl Support {
             Self::Refused(_) => "refused",
             Self::Ignored(_) => "ignored",
             Self::NotYet(_) => "not yet",
+            Self::FailsClosed(_) => "fails closed",
         }
     }
 
@@ -37,7 +49,11 @@ impl Support {
     pub fn note(self) -> &'static str {
         match self {
             Self::Supported => "",
-            Self::Differs(n) | Self::Refused(n) | Self::Ignored(n) | Self::NotYet(n) => n,
+            Self::Differs(n)
+            | Self::Refused(n)
+            | Self::Ignored(n)
+            | Self::NotYet(n)
+            | Self::FailsClosed(n) => n,
         }
     }
 }
@@ -49,47 +65,80 @@ pub struct Known {
     pub name: &'static str,
     /// What edge-gateway does with it.
     pub support: Support,
+    /// Whether its purpose is to restrict who gets in; such a key is
+    /// enforced or fails closed (see the module documentation).
+    pub protective: bool,
+}
+
+const fn known_as(name: &'static str, support: Support) -> Known {
+    Known {
+        name,
+        support,
+        protective: false,
+    }
 }
 
 pub(crate) const fn s(name: &'static str) -> Known {
-    Known {
-        name,
-        support: Support::Supported,
-    }
+    known_as(name, Support::Supported)
 }
 
 pub(crate) const fn d(name: &'static str, note: &'static str) -> Known {
-    Known {
-        name,
-        support: Support::Differs(note),
-    }
+    known_as(name, Support::Differs(note))
 }
 
 pub(crate) const fn r(name: &'static str, note: &'static str) -> Known {
-    Known {
-        name,
-        support: Support::Refused(note),
-    }
+    known_as(name, Support::Refused(note))
 }
 
 pub(crate) const fn i(name: &'static str, note: &'static str) -> Known {
-    Known {
-        name,
-        support: Support::Ignored(note),
-    }
+    known_as(name, Support::Ignored(note))
 }
 
 pub(crate) const fn n(name: &'static str, note: &'static str) -> Known {
+    known_as(name, Support::NotYet(note))
+}
+
+/// A protective key that is not built: it fails closed.
+pub(crate) const fn f(name: &'static str, note: &'static str) -> Known {
     Known {
         name,
-        support: Support::NotYet(note),
+        support: Support::FailsClosed(note),
+        protective: true,
     }
+}
+
+/// Marks a key protective.
+pub(crate) const fn p(known: Known) -> Known {
+    Known {
+        protective: true,
+        ..known
+    }
+}
+
+/// Whether the table keeps the rule: every protective key is enforced or
+/// fails closed, and only protective keys fail closed. Returns the keys
+/// that break it.
+pub fn rule_breakers(table: &[Known]) -> Vec<&'static str> {
+    table
+        .iter()
+        .filter(|k| {
+            let enforced_or_closed = matches!(
+                k.support,
+                Support::Supported | Support::Differs(_) | Support::FailsClosed(_)
+            );
+            (k.protective && !enforced_or_closed)
+                || (!k.protective && matches!(k.support, Support::FailsClosed(_)))
+        })
+        .map(|k| k.name)
+        .collect()
 }
 
 const SNIPPET: &str = "raw nginx configuration text: never pasted into anything here; the Ingress is not served (ingress-nginx refuses it too by default, above annotations-risk-level)";
 const NO_TRACING: &str = "no tracing exporter yet; requests are served without spans";
 const PENDING: &str = "not applied yet: the route is served without it";
 const BUFFERS: &str = "nginx buffer tuning; bodies stream here without these buffers";
+const AUTH_TLS: &str = "client-certificate authentication is not built yet: the routes of an Ingress with auth-tls-secret answer 503 rather than serve without the check";
+const WAF: &str = "no WAF (ModSecurity) here: a route the WAF would cover (this annotation true, or the ConfigMap's enable-modsecurity unless the Ingress sets enable-modsecurity: \"false\") answers 503, unless the ConfigMap says edge-gateway.io/serve-without-waf: \"true\" (then it is served without the WAF, with a warning)";
 
 /// The annotations, alphabetically.
 pub const ANNOTATIONS: &[Known] = &[
@@ -99,11 +148,11 @@ pub const ANNOTATIONS: &[Known] = &[
     ),
     s("affinity-canary-behavior"),
     s("affinity-mode"),
-    s("allowlist-source-range"),
+    p(s("allowlist-source-range")),
     s("app-root"),
     n("auth-always-set-cookie", PENDING),
-    s("auth-cache-duration"),
-    s("auth-cache-key"),
+    p(s("auth-cache-duration")),
+    p(s("auth-cache-key")),
     i(
         "auth-keepalive",
         "keep-alive to the auth service is the auth client's own business",
@@ -120,54 +169,39 @@ pub const ANNOTATIONS: &[Known] = &[
         "auth-keepalive-timeout",
         "keep-alive to the auth service is the auth client's own business",
     ),
-    s("auth-method"),
-    n(
+    p(s("auth-method")),
+    f(
         "auth-proxy-set-headers",
-        "the auth subrequest carries the client's headers; extra headers from a ConfigMap are not added",
+        "the ConfigMap of headers for the auth subrequest is not read (that would need ConfigMaps watched in every Ingress namespace): the Ingress's routes answer 503 rather than ask the auth service without them",
     ),
-    s("auth-realm"),
-    s("auth-request-redirect"),
-    s("auth-response-headers"),
-    d(
+    p(s("auth-realm")),
+    p(s("auth-request-redirect")),
+    p(s("auth-response-headers")),
+    p(d(
         "auth-secret",
         "only a Secret in the Ingress's own namespace is read (ingress-nginx's allow-cross-namespace-resources: false); another namespace denies the routes (503)",
+    )),
+    p(s("auth-secret-type")),
+    p(s("auth-signin")),
+    p(s("auth-signin-redirect-param")),
+    f(
+        "auth-snippet",
+        "raw nginx configuration for the auth subrequest, never applied: the Ingress's routes answer 503",
     ),
-    s("auth-secret-type"),
-    s("auth-signin"),
-    s("auth-signin-redirect-param"),
-    r("auth-snippet", SNIPPET),
-    n(
-        "auth-tls-error-page",
-        "client certificate authentication is not built yet; requests are served without it",
-    ),
-    n(
-        "auth-tls-match-cn",
-        "client certificate authentication is not built yet; requests are served without it",
-    ),
-    n(
-        "auth-tls-pass-certificate-to-upstream",
-        "client certificate authentication is not built yet; requests are served without it",
-    ),
-    n(
-        "auth-tls-secret",
-        "client certificate authentication is not built yet; requests are served without it",
-    ),
-    n(
-        "auth-tls-verify-client",
-        "client certificate authentication is not built yet; requests are served without it",
-    ),
-    n(
-        "auth-tls-verify-depth",
-        "client certificate authentication is not built yet; requests are served without it",
-    ),
-    d(
+    f("auth-tls-error-page", AUTH_TLS),
+    f("auth-tls-match-cn", AUTH_TLS),
+    f("auth-tls-pass-certificate-to-upstream", AUTH_TLS),
+    f("auth-tls-secret", AUTH_TLS),
+    f("auth-tls-verify-client", AUTH_TLS),
+    f("auth-tls-verify-depth", AUTH_TLS),
+    p(d(
         "auth-type",
         "basic only; digest is refused and denies the routes (503) rather than serving them unprotected",
-    ),
-    d(
+    )),
+    p(d(
         "auth-url",
         "an HTTPS auth service's certificate is verified against the system CAs (nginx does not verify by default); the default timeout is 5 s; Set-Cookie of a 2xx auth answer is not passed to the client",
-    ),
+    )),
     d(
         "backend-protocol",
         "HTTP, HTTPS, GRPC (h2c), GRPCS and AUTO_HTTP (nginx's $scheme); FCGI is refused as an invalid value and HTTP applies",
@@ -209,27 +243,18 @@ pub const ANNOTATIONS: &[Known] = &[
         "the upstream's answers with these codes are replaced by the default-backend annotation's Service, else --default-backend-service's (path /, X-Code, X-Format, X-Original-URI, X-Namespace, X-Ingress-Name, X-Service-Name, X-Service-Port, X-Request-ID), sent with the upstream's status code; with neither they pass through; if the default backend cannot answer, the upstream's answer is sent",
     ),
     s("default-backend"),
-    s("denylist-source-range"),
+    p(s("denylist-source-range")),
     s("enable-access-log"),
     s("enable-cors"),
-    n(
-        "enable-global-auth",
-        "there is no global-auth-url yet, so nothing to disable",
-    ),
+    p(s("enable-global-auth")),
     i(
         "enable-influxdb",
         "InfluxDB export is not supported; use the Prometheus metrics",
     ),
-    n(
-        "enable-modsecurity",
-        "no WAF; requests are served unfiltered",
-    ),
+    f("enable-modsecurity", WAF),
     i("enable-opentelemetry", NO_TRACING),
     i("enable-opentracing", NO_TRACING),
-    n(
-        "enable-owasp-core-rules",
-        "no WAF; requests are served unfiltered",
-    ),
+    f("enable-owasp-core-rules", WAF),
     i(
         "enable-rewrite-log",
         "rewrites are visible in the access log",
@@ -265,8 +290,14 @@ pub const ANNOTATIONS: &[Known] = &[
     n("mirror-host", "request mirroring is not built yet"),
     n("mirror-request-body", "request mirroring is not built yet"),
     n("mirror-target", "request mirroring is not built yet"),
-    r("modsecurity-snippet", SNIPPET),
-    n("modsecurity-transaction-id", "no WAF"),
+    f(
+        "modsecurity-snippet",
+        "raw ModSecurity rules, never applied: the Ingress's routes answer 503 unless the ConfigMap says edge-gateway.io/serve-without-waf: \"true\"",
+    ),
+    f(
+        "modsecurity-transaction-id",
+        "no WAF: the Ingress's routes answer 503 unless the ConfigMap says edge-gateway.io/serve-without-waf: \"true\"",
+    ),
     i("opentelemetry-operation-name", NO_TRACING),
     i("opentelemetry-trust-incoming-span", NO_TRACING),
     i("opentracing-trust-incoming-span", NO_TRACING),
@@ -328,10 +359,10 @@ pub const ANNOTATIONS: &[Known] = &[
         "the chain is verified up to ca.crt whatever its length (nginx's default depth is 1)",
     ),
     s("rewrite-target"),
-    n(
+    p(d(
         "satisfy",
-        "basic and external auth both apply when both are set (satisfy all)",
-    ),
+        "`all` (the default): the address lists, basic and external auth (the Ingress's or the global one) must all let a request in; `any`: one of them suffices, as nginx's `satisfy any` (401 before 403 when none does, an auth service failure is a 500 at once); another value is `all`, with a diagnostic",
+    )),
     s("server-alias"),
     r("server-snippet", SNIPPET),
     s("service-upstream"),
@@ -377,7 +408,7 @@ pub const ANNOTATIONS: &[Known] = &[
     ),
     s("upstream-vhost"),
     s("use-regex"),
-    s("whitelist-source-range"),
+    p(s("whitelist-source-range")),
     s("x-forwarded-prefix"),
 ];
 
@@ -424,10 +455,45 @@ mod tests {
     }
 
     #[test]
-    fn every_snippet_is_refused() {
+    fn every_snippet_is_refused_or_fails_closed() {
         for k in ANNOTATIONS.iter().filter(|k| k.name.ends_with("-snippet")) {
-            assert!(matches!(k.support, Support::Refused(_)), "{}", k.name);
+            assert!(
+                matches!(k.support, Support::Refused(_) | Support::FailsClosed(_)),
+                "{}",
+                k.name
+            );
         }
+    }
+
+    /// The fail-closed rule: a protective annotation is enforced or fails
+    /// closed, never "not yet" or "ignored" (see the module documentation;
+    /// `compile::tests` checks that failing closed really answers 503).
+    #[test]
+    fn no_protective_annotation_is_dropped() {
+        assert_eq!(rule_breakers(ANNOTATIONS), Vec::<&str>::new());
+        let protective: Vec<&str> = ANNOTATIONS
+            .iter()
+            .filter(|k| k.protective)
+            .map(|k| k.name)
+            .collect();
+        for name in [
+            "auth-tls-secret",
+            "auth-url",
+            "auth-type",
+            "whitelist-source-range",
+            "denylist-source-range",
+            "enable-modsecurity",
+            "satisfy",
+            "enable-global-auth",
+        ] {
+            assert!(
+                protective.contains(&name),
+                "{name} is not marked protective"
+            );
+        }
+        // The check itself catches a protective key left "not yet".
+        let dropped = [p(n("auth-x", "later")), p(i("auth-y", "no")), s("fine")];
+        assert_eq!(rule_breakers(&dropped), ["auth-x", "auth-y"]);
     }
 
     /// docs/compatibility.md shows this table between markers.

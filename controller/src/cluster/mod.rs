@@ -64,6 +64,9 @@ pub struct ClusterOptions {
     pub leader_election: bool,
     /// The pod this replica runs in, if known.
     pub pod: Option<PodIdentity>,
+    /// How long one API call may take (`--api-call-timeout`): leader
+    /// election, status writes, Events, and each page of a watcher's list.
+    pub api_call_timeout: Duration,
 }
 
 /// Why the cluster could not be reached or written.
@@ -119,28 +122,33 @@ pub async fn connect(kubeconfig: Option<&Path>) -> Result<Client, ClusterError> 
 pub fn watch(client: &Client, options: &ClusterOptions, updates: &Sender<SourceUpdate>) -> usize {
     let ns = options.watch_namespace.as_deref();
     let config = watcher::Config::default;
+    let timeout = options.api_call_timeout;
     watch::spawn(
         Kind::Ingress,
         scoped::<Ingress>(client, ns),
         config(),
+        timeout,
         updates.clone(),
     );
     watch::spawn(
         Kind::IngressClass,
         Api::<IngressClass>::all(client.clone()),
         config(),
+        timeout,
         updates.clone(),
     );
     watch::spawn(
         Kind::Service,
         scoped::<Service>(client, ns),
         config(),
+        timeout,
         updates.clone(),
     );
     watch::spawn(
         Kind::EndpointSlice,
         scoped::<EndpointSlice>(client, ns),
         config(),
+        timeout,
         updates.clone(),
     );
     for secret_type in SECRET_TYPES {
@@ -148,6 +156,7 @@ pub fn watch(client: &Client, options: &ClusterOptions, updates: &Sender<SourceU
             Kind::Secret,
             scoped::<Secret>(client, ns),
             config().fields(secret_type),
+            timeout,
             updates.clone(),
         );
     }
@@ -157,7 +166,7 @@ pub fn watch(client: &Client, options: &ClusterOptions, updates: &Sender<SourceU
     // ingress-nginx's Role allows; the compile reads only those named.
     if let Some(id) = &options.configmap {
         let api = Api::<ConfigMap>::namespaced(client.clone(), &id.namespace);
-        watch::spawn(Kind::ConfigMap, api, config(), updates.clone());
+        watch::spawn(Kind::ConfigMap, api, config(), timeout, updates.clone());
         sources += 1;
     }
     sources
@@ -178,8 +187,10 @@ where
 /// and the event recorder.
 #[derive(Debug)]
 pub struct Control {
-    stop: channel::Sender<bool>,
-    tasks: Vec<JoinHandle<()>>,
+    stop_writers: channel::Sender<bool>,
+    writers: Vec<JoinHandle<()>>,
+    stop_election: channel::Sender<bool>,
+    election: JoinHandle<()>,
     leading: Leadership,
 }
 
@@ -190,7 +201,8 @@ impl Control {
         options: &ClusterOptions,
         reports: channel::Receiver<Arc<Report>>,
     ) -> Control {
-        let (stop, stopped) = channel::channel(false);
+        let (stop_writers, writers_stopped) = channel::channel(false);
+        let (stop_election, election_stopped) = channel::channel(false);
         let (leading_tx, leading) = channel::channel(!options.leader_election);
         let (holder, lease_namespace) = match &options.pod {
             Some(pod) => (pod.name.clone(), pod.namespace.clone()),
@@ -204,48 +216,51 @@ impl Control {
             lease: options.election_id.clone(),
             holder: holder.clone(),
             ttl: options.election_ttl,
+            call_timeout: options.api_call_timeout,
         };
         let leases: Api<Lease> = Api::namespaced(client.clone(), &lease_namespace);
-        let mut tasks = Vec::new();
-        if options.leader_election {
-            tasks.push(tokio::spawn(leader::run(
-                leases,
-                election,
-                leading_tx,
-                stopped.clone(),
-            )));
+        let election = if options.leader_election {
+            tokio::spawn(leader::run(leases, election, leading_tx, election_stopped))
         } else {
             // Every replica leads. The sender stays open until stop: a
             // closed channel would wake the status writer in a loop.
-            let mut stop = stopped.clone();
-            tasks.push(tokio::spawn(async move {
+            let mut stop = election_stopped;
+            tokio::spawn(async move {
                 let _leading = leading_tx;
                 let _ = stop.wait_for(|s| *s).await;
-            }));
-        }
+            })
+        };
+        let mut writers = Vec::new();
         if options.update_status {
-            tasks.push(tokio::spawn(status::run(
+            let status = StatusOptions {
+                call_timeout: options.api_call_timeout,
+                ..options.status.clone()
+            };
+            writers.push(tokio::spawn(status::run(
                 client.clone(),
-                options.status.clone(),
+                status,
                 options.pod.clone(),
                 leading.clone(),
                 reports.clone(),
-                stopped.clone(),
+                writers_stopped.clone(),
             )));
         }
         let reporter = Reporter {
             controller: "edge-gateway".to_owned(),
             instance: Some(holder),
         };
-        tasks.push(tokio::spawn(events::run(
+        writers.push(tokio::spawn(events::run(
             client.clone(),
             reporter,
+            options.api_call_timeout,
             reports,
-            stopped,
+            writers_stopped,
         )));
         Control {
-            stop,
-            tasks,
+            stop_writers,
+            writers,
+            stop_election,
+            election,
             leading,
         }
     }
@@ -255,13 +270,19 @@ impl Control {
         self.leading.clone()
     }
 
-    /// Stops the tasks: the status writer clears status if asked to and the
-    /// Lease is released, within `deadline`.
+    /// Stops the tasks within `deadline`: first the writers (the status
+    /// writer clears status if asked to, while this replica still leads),
+    /// then the election, which releases the Lease.
     pub async fn shutdown(self, deadline: Duration) {
-        self.stop.send_replace(true);
-        let all = futures::future::join_all(self.tasks);
-        if tokio::time::timeout(deadline, all).await.is_err() {
+        let end = tokio::time::Instant::now() + deadline;
+        self.stop_writers.send_replace(true);
+        let writers = futures::future::join_all(self.writers);
+        if tokio::time::timeout_at(end, writers).await.is_err() {
             tracing::warn!("cluster writers did not stop in time");
+        }
+        self.stop_election.send_replace(true);
+        if tokio::time::timeout_at(end, self.election).await.is_err() {
+            tracing::warn!("leader election did not stop in time");
         }
     }
 }

@@ -28,9 +28,6 @@ use super::{ClusterError, PodIdentity};
 use crate::objects::NsName;
 use crate::reconcile::Report;
 
-/// How long one API call of the status writer may take.
-const CALL_TIMEOUT: Duration = Duration::from_secs(10);
-
 /// Where the published addresses come from, and when status is written.
 #[derive(Clone, Debug, Default)]
 pub struct StatusOptions {
@@ -42,6 +39,8 @@ pub struct StatusOptions {
     pub interval: Duration,
     /// `--update-status-on-shutdown`.
     pub update_on_shutdown: bool,
+    /// How long one API call may take (`--api-call-timeout`).
+    pub call_timeout: Duration,
 }
 
 /// Writes status while this replica leads, until `stop`.
@@ -142,7 +141,7 @@ impl Writer {
         let body = json!({"status": {"loadBalancer": {"ingress": addresses}}});
         let (params, patch) = (PatchParams::default(), Patch::Merge(&body));
         let call = api.patch_status(&id.name, &params, &patch);
-        match tokio::time::timeout(CALL_TIMEOUT, call).await {
+        match tokio::time::timeout(self.options.call_timeout, call).await {
             Ok(Ok(_)) => {
                 tracing::debug!(ingress = %id, ?addresses, "ingress status written");
                 Ok(())
@@ -167,7 +166,12 @@ impl Writer {
         }
         if let Some(id) = &self.options.publish_service {
             let api: Api<Service> = Api::namespaced(self.client.clone(), &id.namespace);
-            let service = call(api.get_opt(&id.name), "reading the publish service").await?;
+            let service = call(
+                api.get_opt(&id.name),
+                self.options.call_timeout,
+                "reading the publish service",
+            )
+            .await?;
             let Some(service) = service else {
                 return Err(ClusterError::NotFound(format!("publish service {id}")));
             };
@@ -177,13 +181,22 @@ impl Writer {
             return Err(ClusterError::NoAddress);
         };
         let pods: Api<Pod> = Api::namespaced(self.client.clone(), &pod.namespace);
-        let node_name = call(pods.get_opt(&pod.name), "reading this pod")
-            .await?
-            .and_then(|p| p.spec)
-            .and_then(|s| s.node_name)
-            .ok_or(ClusterError::NoAddress)?;
+        let node_name = call(
+            pods.get_opt(&pod.name),
+            self.options.call_timeout,
+            "reading this pod",
+        )
+        .await?
+        .and_then(|p| p.spec)
+        .and_then(|s| s.node_name)
+        .ok_or(ClusterError::NoAddress)?;
         let nodes: Api<Node> = Api::all(self.client.clone());
-        let node = call(nodes.get_opt(&node_name), "reading this node").await?;
+        let node = call(
+            nodes.get_opt(&node_name),
+            self.options.call_timeout,
+            "reading this node",
+        )
+        .await?;
         Ok(node.as_ref().map(node_addresses).unwrap_or_default())
     }
 
@@ -192,7 +205,13 @@ impl Writer {
             return Ok(false);
         };
         let pods: Api<Pod> = Api::namespaced(self.client.clone(), &pod.namespace);
-        let Some(me) = call(pods.get_opt(&pod.name), "reading this pod").await? else {
+        let Some(me) = call(
+            pods.get_opt(&pod.name),
+            self.options.call_timeout,
+            "reading this pod",
+        )
+        .await?
+        else {
             return Ok(false);
         };
         let labels = me.metadata.labels.unwrap_or_default();
@@ -206,6 +225,7 @@ impl Writer {
         }
         let list = call(
             pods.list(&ListParams::default().labels(&selector.join(","))),
+            self.options.call_timeout,
             "listing replicas",
         )
         .await?;
@@ -216,12 +236,13 @@ impl Writer {
     }
 }
 
-/// Runs an API call under [`CALL_TIMEOUT`].
+/// Runs an API call under `timeout`.
 async fn call<T>(
     future: impl Future<Output = Result<T, kube::Error>>,
+    timeout: Duration,
     what: &'static str,
 ) -> Result<T, ClusterError> {
-    match tokio::time::timeout(CALL_TIMEOUT, future).await {
+    match tokio::time::timeout(timeout, future).await {
         Ok(result) => result.map_err(ClusterError::Api),
         Err(_) => Err(ClusterError::Timeout(what)),
     }

@@ -8,6 +8,12 @@
 //! from 0.5 s, capped at [`BACKOFF_CAP`] (client-go and kube-runtime cap at
 //! 30 s; for a proxy, stale endpoints cost more than a few extra requests),
 //! and are logged once per state change, while the last table keeps serving.
+//!
+//! Every wait is bounded: while a list is under way, each page must arrive
+//! within the API call timeout, else the watcher starts over (a hung list
+//! would otherwise keep the gateway unready, or a kind stale, for ever);
+//! an open watch is ended by the API server after its `timeoutSeconds`
+//! (290 s) and by kube-runtime's idle timeout if it goes silent.
 
 use std::collections::BTreeSet;
 use std::fmt::Debug;
@@ -33,40 +39,74 @@ pub(crate) fn spawn<K>(
     kind: Kind,
     api: Api<K>,
     config: watcher::Config,
+    list_timeout: Duration,
     updates: Sender<SourceUpdate>,
 ) where
     K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
     Object: From<K>,
 {
     tokio::spawn(async move {
-        let mut stream = watcher::watcher(api, config)
-            .backoff(CappedBackoff::default())
-            .boxed();
         let mut state = KindState::default();
-        while let Some(event) = stream.next().await {
-            let update = match event {
-                Ok(event) => {
-                    if state.failing {
-                        tracing::info!(%kind, "watch recovered");
-                        state.failing = false;
-                    }
-                    state.apply(event)
-                }
-                Err(error) => {
-                    if !state.failing {
-                        tracing::warn!(%kind, %error, "watch failed; retrying with backoff, the last configuration keeps serving");
-                        state.failing = true;
-                    }
-                    None
-                }
-            };
-            if let Some(update) = update
-                && updates.send(update).is_err()
-            {
+        loop {
+            let stream = watcher::watcher(api.clone(), config.clone())
+                .backoff(CappedBackoff::default())
+                .boxed();
+            if !follow(kind, stream, list_timeout, &mut state, &updates).await {
                 return;
             }
+            tracing::warn!(%kind, timeout = ?list_timeout, "listing took longer than the API call timeout; listing again");
         }
     });
+}
+
+/// Feeds the reconciler from one watcher stream. `false` when the
+/// reconciler is gone (or the stream ended), `true` when a page of a list
+/// did not come within `list_timeout` and the watcher must start over.
+async fn follow<K>(
+    kind: Kind,
+    mut stream: futures::stream::BoxStream<'static, watcher::Result<Event<K>>>,
+    list_timeout: Duration,
+    state: &mut KindState,
+    updates: &Sender<SourceUpdate>,
+) -> bool
+where
+    Object: From<K>,
+{
+    state.listing = Some(Vec::new());
+    loop {
+        let next = if state.listing.is_some() {
+            match tokio::time::timeout(list_timeout, stream.next()).await {
+                Ok(next) => next,
+                Err(_) => return true,
+            }
+        } else {
+            stream.next().await
+        };
+        let Some(event) = next else {
+            return false;
+        };
+        let update = match event {
+            Ok(event) => {
+                if state.failing {
+                    tracing::info!(%kind, "watch recovered");
+                    state.failing = false;
+                }
+                state.apply(event)
+            }
+            Err(error) => {
+                if !state.failing {
+                    tracing::warn!(%kind, %error, "watch failed; retrying with backoff, the last configuration keeps serving");
+                    state.failing = true;
+                }
+                None
+            }
+        };
+        if let Some(update) = update
+            && updates.send(update).is_err()
+        {
+            return false;
+        }
+    }
 }
 
 /// Exponential backoff from 0.5 s, doubling up to [`BACKOFF_CAP`], each
@@ -108,8 +148,8 @@ impl Backoff for CappedBackoff {
 struct KindState {
     /// Keys of the objects sent so far (the reconciler holds them).
     known: BTreeSet<ObjectKey>,
-    /// Objects of a list in progress.
-    listing: Vec<Object>,
+    /// Objects of a list in progress (`Some` while listing).
+    listing: Option<Vec<Object>>,
     /// Whether the first full list was sent.
     synced: bool,
     /// Whether the last event was an error (for logging state changes only).
@@ -124,15 +164,17 @@ impl KindState {
     {
         let changes = match event {
             Event::Init => {
-                self.listing.clear();
+                self.listing = Some(Vec::new());
                 return None;
             }
             Event::InitApply(object) => {
-                self.listing.push(Object::from(object));
+                self.listing
+                    .get_or_insert_with(Vec::new)
+                    .push(Object::from(object));
                 return None;
             }
             Event::InitDone => {
-                let listed = std::mem::take(&mut self.listing);
+                let listed = self.listing.take().unwrap_or_default();
                 let keys: BTreeSet<ObjectKey> = listed.iter().map(Object::key).collect();
                 let gone = self.known.difference(&keys).cloned().map(Change::Delete);
                 let changes = gone.chain(listed.into_iter().map(Change::Apply)).collect();

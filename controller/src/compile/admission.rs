@@ -20,9 +20,68 @@ use gateway::policy::htpasswd::Htpasswd;
 use gateway::policy::limits::RateLimiter;
 use k8s_openapi::api::core::v1::Secret;
 
+use super::{Compiler, Current};
 use crate::annotations::admission::{AdmissionSpec, BasicAuthSpec};
+use crate::diagnostics::Reason;
 use crate::objects::NsName;
 use crate::snapshot::Snapshot;
+
+impl Compiler<'_> {
+    /// Builds (or reuses) the Ingress's admission checks; an unusable
+    /// access or auth annotation, or a protective one this gateway does
+    /// not build, denies its routes instead (503), and an unusable global
+    /// auth the routes it covers.
+    pub(super) fn admission(&mut self, current: &mut Current<'_>, id: &NsName) {
+        let spec = &current.annotations.admission;
+        for warning in &spec.warnings {
+            self.diagnose(current, Reason::WafNotApplied, warning.clone());
+        }
+        if let Some(error) = &spec.denied {
+            let message = format!(
+                "{}: {:?} {}; the Ingress's routes answer 503",
+                error.key, error.value, error.message
+            );
+            current.denied = true;
+            self.diagnose(current, Reason::LocationDenied, message);
+            return;
+        }
+        if let Some(error) = &spec.global_auth_denied {
+            let message = format!(
+                "{}: {:?} {}; the Ingress's routes under global auth answer 503",
+                error.key, error.value, error.message
+            );
+            current.auth_denied = true;
+            self.diagnose(current, Reason::LocationDenied, message);
+        }
+        if spec.is_empty() {
+            return;
+        }
+        let built = self.cache.admissions.get(self.snapshot, id, spec);
+        for warning in built.warnings {
+            self.diagnose(current, Reason::InvalidAnnotation, warning);
+        }
+        match built.admission {
+            Ok(admission) => {
+                current.admission = (!admission.is_empty()).then_some(admission);
+                current.exempt_admission = built.exempt;
+            }
+            Err(message) => {
+                current.denied = true;
+                let message = format!("{message}; the Ingress's routes answer 503");
+                self.diagnose(current, Reason::LocationDenied, message);
+            }
+        }
+    }
+
+    /// Whether a route of Ingress path `path` skips authentication
+    /// (`no-auth-locations`: the path starts with a listed one, as
+    /// ingress-nginx's `isLocationInLocationList` compares).
+    pub(super) fn no_auth(&self, path: &str) -> bool {
+        self.no_auth_locations
+            .iter()
+            .any(|l| path.starts_with(l.as_str()))
+    }
+}
 
 /// Admission checks by Ingress, reused across compiles (see the module
 /// documentation).
@@ -37,6 +96,7 @@ struct Entry {
     /// The fingerprint of the users Secret's data, when basic auth reads one.
     users: Option<u64>,
     admission: Arc<Admission>,
+    exempt: Option<Arc<Admission>>,
     used: bool,
 }
 
@@ -45,8 +105,22 @@ struct Entry {
 pub(crate) struct Built {
     /// The checks; `Err` says why the Ingress's routes are denied (503).
     pub(crate) admission: Result<Arc<Admission>, String>,
+    /// The checks of its routes under `no-auth-locations`: the same
+    /// without authentication (`None` when nothing is left), sharing the
+    /// limiter's state.
+    pub(crate) exempt: Option<Arc<Admission>>,
     /// Problems that did not deny the routes (users entries skipped).
     pub(crate) warnings: Vec<String>,
+}
+
+impl Built {
+    fn denied(message: String, warnings: Vec<String>) -> Self {
+        Self {
+            admission: Err(message),
+            exempt: None,
+            warnings,
+        }
+    }
 }
 
 impl AdmissionCache {
@@ -61,12 +135,7 @@ impl AdmissionCache {
             None => None,
             Some(basic) => match users_secret(snapshot, ingress, basic) {
                 Ok((id, secret)) => Some((id, secret, secret_fingerprint(secret))),
-                Err(message) => {
-                    return Built {
-                        admission: Err(message),
-                        warnings: Vec::new(),
-                    };
-                }
+                Err(message) => return Built::denied(message, Vec::new()),
             },
         };
         let fingerprint = users.as_ref().map(|(_, _, f)| *f);
@@ -77,6 +146,7 @@ impl AdmissionCache {
             entry.used = true;
             return Built {
                 admission: Ok(entry.admission.clone()),
+                exempt: entry.exempt.clone(),
                 warnings: Vec::new(),
             };
         }
@@ -85,37 +155,45 @@ impl AdmissionCache {
             (Some(basic), Some((id, secret, _))) => {
                 match basic_auth(basic, id, secret, &mut warnings) {
                     Ok(auth) => Some(Arc::new(auth)),
-                    Err(message) => {
-                        return Built {
-                            admission: Err(message),
-                            warnings,
-                        };
-                    }
+                    Err(message) => return Built::denied(message, warnings),
                 }
             }
             _ => None,
         };
+        let limiter = spec
+            .limits
+            .is_active()
+            .then(|| RateLimiter::new(spec.limits.clone()));
         let admission = Arc::new(Admission {
             cors: spec.cors.clone().map(Cors::new),
-            limiter: spec
-                .limits
-                .is_active()
-                .then(|| RateLimiter::new(spec.limits.clone())),
+            limiter: limiter.clone(),
             access: spec.access.clone(),
             basic_auth,
             external_auth: spec.external.clone().map(ExternalAuth::new).map(Arc::new),
+            satisfy_any: spec.satisfy_any,
         });
+        let exempt = Admission {
+            cors: spec.cors.clone().map(Cors::new),
+            limiter,
+            access: spec.access.clone(),
+            basic_auth: None,
+            external_auth: None,
+            satisfy_any: spec.satisfy_any,
+        };
+        let exempt = (!exempt.is_empty()).then(|| Arc::new(exempt));
         self.entries.insert(
             ingress.clone(),
             Entry {
                 spec: spec.clone(),
                 users: fingerprint,
                 admission: admission.clone(),
+                exempt: exempt.clone(),
                 used: true,
             },
         );
         Built {
             admission: Ok(admission),
+            exempt,
             warnings,
         }
     }

@@ -11,7 +11,9 @@
 
 mod header_maps;
 mod listener;
+pub mod protective;
 pub mod registry;
+pub mod tenancy;
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -20,12 +22,14 @@ use std::time::Duration;
 
 use gateway::policy::access::{Cidr, parse_cidrs};
 use gateway::policy::block::Blocklist;
+use gateway::policy::external_auth::ExternalAuthConfig;
 use gateway::policy::{CustomErrors, Globals, Policy};
 use gateway::settings::ProxySettings;
 use http::{HeaderName, HeaderValue, StatusCode};
 
 pub use header_maps::HeaderMaps;
 
+use crate::annotations::AnnotationError;
 use crate::annotations::registry::Support;
 use crate::annotations::traffic;
 use crate::annotations::values::{body_size, boolean, seconds, tries};
@@ -47,30 +51,58 @@ pub struct GlobalConfig {
     pub admission: AdmissionDefaults,
     /// The ConfigMaps `proxy-set-headers` and `add-headers` name.
     pub header_maps: HeaderMaps,
+    /// What keeps tenants apart (`edge-gateway.io/` keys).
+    pub tenancy: tenancy::Tenancy,
 }
 
-/// ConfigMap defaults of the admission annotations.
+/// ConfigMap defaults of the admission annotations, and the protective
+/// settings that deny routes when they cannot be enforced (each `Err` or
+/// denial names the key; see [`protective`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AdmissionDefaults {
     /// `whitelist-source-range`: the allow list of Ingresses that set none.
-    pub allowlist: Option<String>,
+    pub allowlist: Option<Result<Vec<Cidr>, AnnotationError>>,
+    /// `denylist-source-range`: the deny list of Ingresses that set none.
+    pub denylist: Option<Result<Vec<Cidr>, AnnotationError>>,
     /// `limit-req-status-code` (503).
     pub limit_req_status: StatusCode,
     /// `limit-conn-status-code` (503).
     pub limit_conn_status: StatusCode,
+    /// `global-auth-url` and its companions.
+    pub global_auth: Option<Result<ExternalAuthConfig, AnnotationError>>,
+    /// `no-auth-locations`: Ingress paths starting with one of these skip
+    /// authentication.
+    pub no_auth_locations: Vec<String>,
+    /// The key that turns the WAF on for every Ingress, if any.
+    pub waf: Option<AnnotationError>,
+    /// `edge-gateway.io/serve-without-waf`: serve what asks for a WAF.
+    pub serve_without_waf: bool,
+    /// A client-address key that cannot be used: routes with an address
+    /// list are denied.
+    pub client_address: Option<AnnotationError>,
+    /// A block list that cannot be used: every route is denied.
+    pub everywhere: Option<AnnotationError>,
 }
 
 impl Default for AdmissionDefaults {
     fn default() -> Self {
         Self {
             allowlist: None,
+            denylist: None,
             limit_req_status: StatusCode::SERVICE_UNAVAILABLE,
             limit_conn_status: StatusCode::SERVICE_UNAVAILABLE,
+            global_auth: None,
+            no_auth_locations: vec![protective::DEFAULT_NO_AUTH_LOCATIONS.to_owned()],
+            waf: None,
+            serve_without_waf: false,
+            client_address: None,
+            everywhere: None,
         }
     }
 }
 
-/// A ConfigMap value that could not be used (its default applies).
+/// A ConfigMap value that could not be used (its default applies, or, for
+/// a protective key, the routes it covers answer 503).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KeyError {
     /// The key.
@@ -79,6 +111,18 @@ pub struct KeyError {
     pub value: String,
     /// Why it was refused.
     pub message: String,
+}
+
+impl KeyError {
+    /// What happens instead, for messages: the default applies, or the
+    /// routes the key covers answer 503.
+    pub fn outcome(&self) -> &'static str {
+        if protective::denies(&self.key) {
+            "the routes it covers answer 503"
+        } else {
+            "the default is used"
+        }
+    }
 }
 
 /// What reading a ConfigMap gave.
@@ -212,8 +256,11 @@ const PARSERS: &[(&str, Apply)] = &[
         Ok(())
     }),
     ("whitelist-source-range", |c, v| {
-        cidrs(v)?;
-        c.admission.allowlist = Some(v.to_owned());
+        c.admission.allowlist = Some(Ok(cidrs(v)?));
+        Ok(())
+    }),
+    ("denylist-source-range", |c, v| {
+        c.admission.denylist = Some(Ok(cidrs(v)?));
         Ok(())
     }),
     ("limit-req-status-code", |c, v| {
@@ -310,16 +357,27 @@ pub fn read(data: &BTreeMap<String, String>) -> Read {
             }
             continue;
         }
-        if traffic::config_keys().any(|k| k == key) {
+        if traffic::config_keys().any(|k| k == key)
+            || protective::KEYS.contains(&key.as_str())
+            || tenancy::KEYS.contains(&key.as_str())
+        {
             continue;
         }
         match registry::known(key).map(|k| k.support) {
             None => read.unknown.push(key.clone()),
             Some(Support::NotYet(_) | Support::Refused(_)) => read.not_applied.push(key.clone()),
-            Some(Support::Supported | Support::Differs(_) | Support::Ignored(_)) => {}
+            Some(
+                Support::Supported
+                | Support::Differs(_)
+                | Support::Ignored(_)
+                | Support::FailsClosed(_),
+            ) => {}
         }
     }
     hsts(data, &mut read);
+    read.config.tenancy = tenancy::read(data, &mut read.errors);
+    protective::read(data, &mut read.config.admission, &mut read.errors);
+    protective::deny_for_errors(&read.errors, &mut read.config.admission);
     read
 }
 
@@ -358,10 +416,7 @@ pub(crate) fn layered<'o>(
         .map(|e| Diagnostic {
             object: object.clone(),
             reason: Reason::InvalidConfigKey,
-            message: format!(
-                "{}: {:?} {}; the default is used",
-                e.key, e.value, e.message
-            ),
+            message: format!("{}: {:?} {}; {}", e.key, e.value, e.message, e.outcome()),
         })
         .chain(traffic_errors.into_iter().map(|message| Diagnostic {
             object: object.clone(),
@@ -369,6 +424,24 @@ pub(crate) fn layered<'o>(
             message,
         }))
         .collect();
+    if let Some(waf) = &read.config.admission.waf {
+        let (reason, outcome) = if read.config.admission.serve_without_waf {
+            (
+                Reason::WafNotApplied,
+                "Ingress routes are served without a WAF, as edge-gateway.io/serve-without-waf says",
+            )
+        } else {
+            (
+                Reason::LocationDenied,
+                "every Ingress route answers 503 but those of Ingresses with enable-modsecurity: \"false\"",
+            )
+        };
+        diagnostics.push(Diagnostic {
+            object: object.clone(),
+            reason,
+            message: format!("{}: {:?} {}; {outcome}", waf.key, waf.value, waf.message),
+        });
+    }
     if !read.not_applied.is_empty() {
         diagnostics.push(Diagnostic {
             object: object.clone(),
@@ -410,6 +483,7 @@ pub(crate) fn layered<'o>(
         ..options.clone()
     };
     traffic.apply(&mut layered);
+    read.config.tenancy.apply(&mut layered);
     (Cow::Owned(layered), read.config.admission, diagnostics)
 }
 
@@ -617,7 +691,34 @@ mod tests {
             .iter()
             .filter(|k| k.name.ends_with("-snippet"))
         {
-            assert!(matches!(k.support, Support::Refused(_)), "{}", k.name);
+            assert!(
+                matches!(k.support, Support::Refused(_) | Support::FailsClosed(_)),
+                "{}",
+                k.name
+            );
+        }
+    }
+
+    /// The fail-closed rule for ConfigMap keys: a protective key is
+    /// enforced or fails closed; an unusable value of one denies routes
+    /// rather than keep a default.
+    #[test]
+    fn no_protective_key_is_dropped() {
+        use crate::annotations::registry::rule_breakers;
+        assert_eq!(rule_breakers(registry::KEYS), Vec::<&str>::new());
+        for k in registry::KEYS.iter().filter(|k| k.protective) {
+            let handled = PARSERS.iter().any(|(key, _)| *key == k.name)
+                || protective::KEYS.contains(&k.name)
+                || k.name.starts_with("nginx-status-")
+                || k.name == "allow-cross-namespace-resources";
+            assert!(handled, "{} is protective but nothing reads it", k.name);
+            if PARSERS.iter().any(|(key, _)| *key == k.name) {
+                assert!(
+                    protective::denies(k.name),
+                    "a bad {} keeps a default",
+                    k.name
+                );
+            }
         }
     }
 
@@ -695,7 +796,28 @@ mod tests {
             ("proxy-set-headers", "a/b/c"),
         ]));
         assert_eq!(r.errors.len(), 6, "{:?}", r.errors);
-        assert_eq!(r.config, GlobalConfig::default());
+        let denied = &r.config.admission;
+        assert!(
+            denied
+                .client_address
+                .as_ref()
+                .unwrap()
+                .key
+                .contains("forwarded-for-header")
+        );
+        assert!(
+            denied
+                .everywhere
+                .as_ref()
+                .unwrap()
+                .key
+                .contains("block-user-agents")
+        );
+        let kept = GlobalConfig {
+            admission: AdmissionDefaults::default(),
+            ..r.config
+        };
+        assert_eq!(kept, GlobalConfig::default());
         let proxy_protocol = read(&data(&[("forwarded-for-header", "proxy_protocol")]));
         assert_eq!(proxy_protocol.errors.len(), 1);
     }
@@ -756,6 +878,13 @@ mod tests {
             ("limit-conn-status-code", "200"),
         ]));
         assert_eq!(r.errors.len(), 4);
-        assert_eq!(r.config, GlobalConfig::default());
+        let admission = &r.config.admission;
+        assert!(matches!(admission.allowlist, Some(Err(_))));
+        assert!(admission.everywhere.is_some());
+        let kept = GlobalConfig {
+            admission: AdmissionDefaults::default(),
+            ..r.config
+        };
+        assert_eq!(kept, GlobalConfig::default());
     }
 }

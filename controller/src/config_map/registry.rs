@@ -4,20 +4,27 @@
 //! source of truth: `docs/compatibility.md` shows it (a test fails when they
 //! differ), the ConfigMap reader reports keys by it, and `edge-gateway check`
 //! reads it.
+//!
+//! Protective keys follow the annotation registry's rule (enforced or
+//! failing closed, never dropped); for a ConfigMap key "fails closed" means
+//! the Ingress routes it covers answer 503, each with a `LocationDenied`
+//! diagnostic, and so does a protective key whose value does not parse.
 
-use crate::annotations::registry::{Known, d, i, n, r, s};
+use crate::annotations::registry::{Known, d, f, i, n, p, r, s};
 
 const SNIPPET: &str = "raw nginx configuration text: never applied; the key is reported and ignored, everything else in the ConfigMap applies";
 const NGINX_TUNING: &str = "nginx worker, buffer or hash-table tuning with no counterpart here";
 const NO_TRACING: &str = "no tracing exporter yet";
 const NO_COMPRESSION: &str = "responses pass through uncompressed (streams stay unbuffered)";
 const HEADER_MAP: &str = "names a ConfigMap (`namespace/name`) of header name → value, re-read when it changes; values are sent as written: a value using an nginx variable (`$host`, `${...}`, `$1`) is refused with a diagnostic, not substituted, as are invalid names and values (that header is skipped); from the Kubernetes API the named ConfigMap must be in the controller ConfigMap's namespace";
-const BLOCK_LIST: &str = "plain entries and `~` / `~*` patterns as nginx's `map`, 403; patterns use Rust regex syntax (no look-around or backreferences): a pattern that does not compile is a diagnostic and the list is not applied";
+const BLOCK_LIST: &str = "plain entries and `~` / `~*` patterns as nginx's `map`, 403; patterns use Rust regex syntax (no look-around or backreferences): a pattern that does not compile makes every Ingress route answer 503 (diagnostic) rather than serve unblocked";
 const STREAM: &str = "TCP/UDP stream proxying is not built";
 const LOGS: &str =
     "the access log goes to stdout and the error log to stderr, as ingress-nginx's symlinks do";
 const TLS_FIXED: &str = "TLS 1.2 and 1.3 with rustls' AEAD suites and curves, ingress-nginx's defaults in effect; not configurable";
-const GLOBAL_AUTH: &str = "not applied yet: only per-Ingress auth-url";
+const GLOBAL_AUTH: &str = "as ingress-nginx, for every route of an Ingress without its own auth-url nor enable-global-auth: \"false\", except no-auth-locations; a value that does not parse makes those routes answer 503 (ingress-nginx drops global auth instead)";
+const WAF: &str = "no WAF (ModSecurity) here: while it is on, every Ingress route answers 503 (but those of Ingresses with enable-modsecurity: \"false\"), unless this ConfigMap also says edge-gateway.io/serve-without-waf: \"true\" (served without the WAF, with a warning)";
+const CLIENT_ADDRESS: &str = "decides the client address the address lists judge: a value that does not parse makes every route with an allow or deny list answer 503";
 const GLOBAL_RATE_LIMIT: &str = "only per-replica limits (limit-rps, limit-rpm, limit-connections)";
 
 /// The keys, alphabetically.
@@ -26,6 +33,10 @@ pub const KEYS: &[Known] = &[
     i("access-log-path", LOGS),
     d("add-headers", HEADER_MAP),
     s("allow-backend-server-header"),
+    p(d(
+        "allow-cross-namespace-resources",
+        "always false here: auth-secret, proxy-ssl-secret and TLS Secrets are read from the Ingress's own namespace only; true is not applied, so a Secret named in another namespace still makes the routes answer 503",
+    )),
     d(
         "allow-snippet-annotations",
         "snippets are always refused, whatever this says",
@@ -42,9 +53,9 @@ pub const KEYS: &[Known] = &[
         "bind-address",
         "the --bind-address flag sets the listening address",
     ),
-    s("block-cidrs"),
-    d("block-referers", BLOCK_LIST),
-    d("block-user-agents", BLOCK_LIST),
+    p(s("block-cidrs")),
+    p(d("block-referers", BLOCK_LIST)),
+    p(d("block-user-agents", BLOCK_LIST)),
     n("brotli-level", NO_COMPRESSION),
     n("brotli-min-length", NO_COMPRESSION),
     n("brotli-types", NO_COMPRESSION),
@@ -55,7 +66,7 @@ pub const KEYS: &[Known] = &[
         "client-header-timeout",
         "applies to new client connections: the TLS handshake and the first request head; a later head on a kept-alive connection must arrive within keep-alive instead",
     ),
-    s("compute-full-forwarded-for"),
+    p(d("compute-full-forwarded-for", CLIENT_ADDRESS)),
     d(
         "custom-http-errors",
         "the default for Ingresses without the annotation; it applies on routes with a default-backend annotation, or on every route with --default-backend-service (without either, upstream errors pass through)",
@@ -69,6 +80,7 @@ pub const KEYS: &[Known] = &[
     n("datadog-service-name", NO_TRACING),
     i("debug-connections", NGINX_TUNING),
     i("default-type", "error pages carry their own Content-Type"),
+    p(s("denylist-source-range")),
     s("disable-access-log"),
     n(
         "disable-ipv6",
@@ -83,31 +95,38 @@ pub const KEYS: &[Known] = &[
         "not applied yet: requests no route matches are not logged",
     ),
     n("enable-brotli", NO_COMPRESSION),
-    n("enable-modsecurity", "no WAF"),
+    f("enable-modsecurity", WAF),
     i("enable-multi-accept", NGINX_TUNING),
     n("enable-ocsp", "no OCSP stapling yet"),
     n("enable-opentracing", NO_TRACING),
-    n("enable-owasp-modsecurity-crs", "no WAF"),
-    s("enable-real-ip"),
+    f("enable-owasp-modsecurity-crs", WAF),
+    p(d("enable-real-ip", CLIENT_ADDRESS)),
     n("enable-syslog", LOGS),
     s("enable-underscores-in-headers"),
     i("error-log-level", "RUST_LOG filters the log lines"),
     i("error-log-path", LOGS),
     s("force-ssl-redirect"),
-    d(
+    p(d(
         "forwarded-for-header",
-        "any header name; `proxy_protocol` is refused (no PROXY protocol)",
-    ),
+        "any header name; `proxy_protocol` is refused (no PROXY protocol); a value that does not parse makes every route with an allow or deny list answer 503",
+    )),
     s("generate-request-id"),
-    n("global-auth-cache-duration", GLOBAL_AUTH),
-    n("global-auth-cache-key", GLOBAL_AUTH),
-    n("global-auth-method", GLOBAL_AUTH),
-    n("global-auth-request-redirect", GLOBAL_AUTH),
-    n("global-auth-response-headers", GLOBAL_AUTH),
-    n("global-auth-signin", GLOBAL_AUTH),
-    n("global-auth-signin-redirect-param", GLOBAL_AUTH),
-    r("global-auth-snippet", SNIPPET),
-    n("global-auth-url", GLOBAL_AUTH),
+    n(
+        "global-auth-always-set-cookie",
+        "not applied yet: Set-Cookie of a 2xx auth answer is not passed to the client (as auth-always-set-cookie)",
+    ),
+    p(d("global-auth-cache-duration", GLOBAL_AUTH)),
+    p(d("global-auth-cache-key", GLOBAL_AUTH)),
+    p(d("global-auth-method", GLOBAL_AUTH)),
+    p(d("global-auth-request-redirect", GLOBAL_AUTH)),
+    p(d("global-auth-response-headers", GLOBAL_AUTH)),
+    p(d("global-auth-signin", GLOBAL_AUTH)),
+    p(d("global-auth-signin-redirect-param", GLOBAL_AUTH)),
+    f(
+        "global-auth-snippet",
+        "raw nginx configuration for the global auth subrequest, never applied: the routes global auth covers answer 503",
+    ),
+    p(d("global-auth-url", GLOBAL_AUTH)),
     n(
         "global-rate-limit-memcached-connect-timeout",
         GLOBAL_RATE_LIMIT,
@@ -200,16 +219,22 @@ pub const KEYS: &[Known] = &[
     i("map-hash-bucket-size", NGINX_TUNING),
     i("max-worker-connections", NGINX_TUNING),
     i("max-worker-open-files", NGINX_TUNING),
-    r("modsecurity-snippet", SNIPPET),
-    n(
+    f(
+        "modsecurity-snippet",
+        "raw ModSecurity rules, never applied: every Ingress route answers 503 (but those of Ingresses with enable-modsecurity: \"false\"), unless edge-gateway.io/serve-without-waf: \"true\"",
+    ),
+    p(d(
         "nginx-status-ipv4-whitelist",
-        "no /nginx_status page; metrics are on :10254/metrics",
-    ),
-    n(
+        "there is no /nginx_status page here to protect; metrics are on :10254/metrics",
+    )),
+    p(d(
         "nginx-status-ipv6-whitelist",
-        "no /nginx_status page; metrics are on :10254/metrics",
-    ),
-    n("no-auth-locations", GLOBAL_AUTH),
+        "there is no /nginx_status page here to protect; metrics are on :10254/metrics",
+    )),
+    p(d(
+        "no-auth-locations",
+        "as ingress-nginx: a route whose Ingress path starts with a listed path skips authentication (basic, the Ingress's auth-url and global auth); default /.well-known/acme-challenge",
+    )),
     d(
         "no-tls-redirect-locations",
         "/.well-known/acme-challenge is exempt from the HTTPS redirect, the default; other values are not applied",
@@ -238,7 +263,7 @@ pub const KEYS: &[Known] = &[
         "PROXY protocol is not built yet",
     ),
     s("proxy-read-timeout"),
-    s("proxy-real-ip-cidr"),
+    p(d("proxy-real-ip-cidr", CLIENT_ADDRESS)),
     n("proxy-redirect-from", "not applied yet"),
     d(
         "proxy-request-buffering",
@@ -299,10 +324,10 @@ pub const KEYS: &[Known] = &[
     s("upstream-keepalive-requests"),
     s("upstream-keepalive-time"),
     s("upstream-keepalive-timeout"),
-    d(
+    p(d(
         "use-forwarded-headers",
-        "X-Forwarded-Proto, -Host and -Port are trusted only from peers in proxy-real-ip-cidr (ingress-nginx trusts them from any peer; the same with the default 0.0.0.0/0 for IPv4 peers); the client address follows nginx's realip module",
-    ),
+        "X-Forwarded-Proto, -Host and -Port are trusted only from peers in proxy-real-ip-cidr (ingress-nginx trusts them from any peer; the same with the default 0.0.0.0/0 for IPv4 peers); the client address follows nginx's realip module; a value that does not parse makes every route with an allow or deny list answer 503",
+    )),
     n("use-geoip", "no GeoIP"),
     n("use-geoip2", "no GeoIP"),
     n("use-gzip", NO_COMPRESSION),
@@ -310,7 +335,7 @@ pub const KEYS: &[Known] = &[
     n("use-proxy-protocol", "PROXY protocol is not built yet"),
     i("variables-hash-bucket-size", NGINX_TUNING),
     i("variables-hash-max-size", NGINX_TUNING),
-    s("whitelist-source-range"),
+    p(s("whitelist-source-range")),
     i("worker-cpu-affinity", NGINX_TUNING),
     i(
         "worker-processes",

@@ -50,6 +50,7 @@ mod direct;
 mod discovery;
 mod fieldcheck;
 mod handlers;
+mod hang;
 mod ingress_class;
 mod objects;
 mod openapi;

@@ -60,17 +60,19 @@ pub(crate) async fn serve(
 ) -> Result<Response<Body>, Infallible> {
     let path = req.uri().path().to_owned();
     let raw_query = req.uri().query().unwrap_or("").to_owned();
+    let recorded = RecordedRequest {
+        method: req.method().as_str().to_owned(),
+        path: path.clone(),
+        query: raw_query.clone(),
+    };
     {
         let mut log = lock(&shared.requests);
         if log.len() >= REQUEST_LOG_LIMIT {
             log.drain(..REQUEST_LOG_LIMIT / 2);
         }
-        log.push(RecordedRequest {
-            method: req.method().as_str().to_owned(),
-            path: path.clone(),
-            query: raw_query.clone(),
-        });
+        log.push(recorded.clone());
     }
+    shared.hang.hold_if_matching(&recorded).await;
     tracing::debug!(method = %req.method(), %path, query = %raw_query, "request");
     if shared.is_unavailable() {
         return Ok(error_response(&ApiError::unavailable()));

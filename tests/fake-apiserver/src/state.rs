@@ -90,6 +90,8 @@ pub(crate) struct Shared {
     pub(crate) options: Options,
     /// Bumped to cut every open connection and watch.
     pub(crate) cut: watch::Sender<u64>,
+    /// Requests to hold unanswered ([`crate::hang`]).
+    pub(crate) hang: crate::hang::Hang,
 }
 
 impl Shared {
@@ -102,6 +104,7 @@ impl Shared {
             active_watches: AtomicUsize::new(0),
             options,
             cut: watch::Sender::new(0),
+            hang: crate::hang::Hang::default(),
         }
     }
 
