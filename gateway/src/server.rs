@@ -22,13 +22,12 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
-use tokio_rustls::TlsAcceptor;
 
 use crate::keepalive::HeadTimer;
 use crate::metrics::ConnectionGuard;
 use crate::proxy::{ConnInfo, ListenerInfo, Proxy, ResponseBody};
 use crate::settings::ListenerSettings;
-use crate::tls::http1_only;
+use crate::tls::{ClientTls, TlsConfigs, http1_only};
 
 /// How often an idle HTTP/2 connection is pinged, and how long the answer
 /// may take before the connection is considered dead.
@@ -67,26 +66,7 @@ impl ShutdownSignal {
 pub struct HttpListener {
     tcp: TcpListener,
     info: Arc<ListenerInfo>,
-    tls: Option<Tls>,
-}
-
-/// TLS termination: the configuration offering `h2` and `http/1.1` by
-/// ALPN, and the same offering `http/1.1` alone (`use-http2: false`).
-#[derive(Clone)]
-struct Tls {
-    http2: TlsAcceptor,
-    http1_only: TlsAcceptor,
-}
-
-impl Tls {
-    /// The acceptor for a connection with these settings.
-    fn acceptor(&self, settings: &ListenerSettings) -> &TlsAcceptor {
-        if settings.http2 {
-            &self.http2
-        } else {
-            &self.http1_only
-        }
-    }
+    tls: Option<Arc<TlsConfigs>>,
 }
 
 impl std::fmt::Debug for HttpListener {
@@ -118,10 +98,10 @@ impl HttpListener {
 
     /// Terminates TLS on this listener with `config`.
     pub fn with_tls(mut self, config: Arc<rustls::ServerConfig>) -> Self {
-        self.tls = Some(Tls {
-            http1_only: TlsAcceptor::from(http1_only(&config)),
-            http2: TlsAcceptor::from(config),
-        });
+        self.tls = Some(Arc::new(TlsConfigs {
+            http1_only: http1_only(&config),
+            http2: config,
+        }));
         self
     }
 
@@ -225,14 +205,14 @@ impl Connection {
     /// Completes the TLS handshake if any (bounded by the client header
     /// timeout, so a stalled or garbage handshake is closed), then serves
     /// the protocol ALPN chose.
-    async fn serve(self, stream: TcpStream, tls: Option<Tls>) {
+    async fn serve(self, stream: TcpStream, tls: Option<Arc<TlsConfigs>>) {
         let Some(tls) = tls else {
-            return self.serve_http1(TokioIo::new(stream)).await;
+            return self.serve_http1(TokioIo::new(stream), None).await;
         };
         let timeout = self.settings.client_header_timeout;
-        let accept = tls.acceptor(&self.settings).accept(stream);
-        let stream = match tokio::time::timeout(timeout, accept).await {
-            Ok(Ok(stream)) => stream,
+        let accept = crate::tls::accept(stream, &tls, self.settings.http2, self.proxy.table());
+        let (stream, client) = match tokio::time::timeout(timeout, accept).await {
+            Ok(Ok(accepted)) => accepted,
             Ok(Err(error)) => {
                 tracing::debug!(client = %self.peer, %error, "TLS handshake failed");
                 return;
@@ -243,17 +223,21 @@ impl Connection {
             }
         };
         if stream.get_ref().1.alpn_protocol() == Some(b"h2") {
-            self.serve_http2(TokioIo::new(stream)).await;
+            self.serve_http2(TokioIo::new(stream), Some(client)).await;
         } else {
-            self.serve_http1(TokioIo::new(stream)).await;
+            self.serve_http1(TokioIo::new(stream), Some(client)).await;
         }
     }
 
     /// HTTP/1.1 with upgrades (WebSockets). hyper-util's watcher cannot
     /// watch an upgradeable connection, so the shutdown signal is followed
     /// here; holding the watcher still counts the connection as open.
-    async fn serve_http1<I: Read + Write + Unpin + Send + 'static>(mut self, io: I) {
-        let service = self.service(false);
+    async fn serve_http1<I: Read + Write + Unpin + Send + 'static>(
+        mut self,
+        io: I,
+        tls: Option<ClientTls>,
+    ) {
+        let service = self.service(false, tls);
         let conn = self
             .protocols
             .http1(&self.settings)
@@ -271,8 +255,12 @@ impl Connection {
         log_end(self.peer, result);
     }
 
-    async fn serve_http2<I: Read + Write + Unpin + Send + 'static>(self, io: I) {
-        let service = self.service(true);
+    async fn serve_http2<I: Read + Write + Unpin + Send + 'static>(
+        self,
+        io: I,
+        tls: Option<ClientTls>,
+    ) {
+        let service = self.service(true, tls);
         let conn = self
             .protocols
             .http2(&self.settings)
@@ -283,6 +271,7 @@ impl Connection {
     fn service(
         &self,
         http2: bool,
+        tls: Option<ClientTls>,
     ) -> impl hyper::service::Service<
         Request<Incoming>,
         Response = Response<ResponseBody>,
@@ -291,7 +280,9 @@ impl Connection {
     > + Clone
     + Send
     + 'static {
-        let info = ConnInfo::new(self.peer, self.info.clone(), http2).with_settings(self.settings);
+        let info = ConnInfo::new(self.peer, self.info.clone(), http2)
+            .with_settings(self.settings)
+            .with_tls(tls);
         let info = Arc::new(info);
         let proxy = self.proxy.clone();
         service_fn(move |req| {

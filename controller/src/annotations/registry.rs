@@ -136,30 +136,24 @@ pub const ANNOTATIONS: &[Known] = &[
     s("auth-signin"),
     s("auth-signin-redirect-param"),
     r("auth-snippet", SNIPPET),
-    n(
+    d(
         "auth-tls-error-page",
-        "client certificate authentication is not built yet; requests are served without it",
+        "a URL: a 302 to it, as nginx; a path: served by the host's route for that path as a GET without body (nginx's internal redirect; that route's redirects and rewrite-target are not applied); a named location (@name) or a value ingress-nginx rejects denies the routes (503)",
     ),
-    n(
+    d(
         "auth-tls-match-cn",
-        "client certificate authentication is not built yet; requests are served without it",
+        "matched anywhere in the subject (RFC 2253), as nginx's `$ssl_client_s_dn !~`, but with Rust regex syntax (no look-around or back-references); a value without CN= or that does not compile denies the routes (503); without auth-tls-secret it denies them too (ingress-nginx ignores it)",
     ),
-    n(
-        "auth-tls-pass-certificate-to-upstream",
-        "client certificate authentication is not built yet; requests are served without it",
-    ),
-    n(
+    s("auth-tls-pass-certificate-to-upstream"),
+    d(
         "auth-tls-secret",
-        "client certificate authentication is not built yet; requests are served without it",
+        "ca.crt (every certificate in it a trust anchor) and, when present, ca.crl; the oldest Ingress of a host with this key decides the host's client certificates, as ingress-nginx. Only the Ingress's own namespace; a missing Secret, no ca.crt (ingress-nginx then serves without client certificates) or an unusable ca.crt/ca.crl denies the Ingress's routes and every host whose client certificates it decides (503). Every ssl-client-* header a client sends is replaced on these hosts",
     ),
-    n(
+    d(
         "auth-tls-verify-client",
-        "client certificate authentication is not built yet; requests are served without it",
+        "on, optional, optional_no_ca, off as nginx (400 \"No required SSL certificate was sent\" / \"The SSL certificate error\", nginx's 496/495); a CA change applies to open connections' next request; over plain HTTP a request counts as sent without a certificate (ingress-nginx does not check there), so on answers 400 after the HTTPS redirect; without auth-tls-secret any value but off denies the routes",
     ),
-    n(
-        "auth-tls-verify-depth",
-        "client certificate authentication is not built yet; requests are served without it",
-    ),
+    s("auth-tls-verify-depth"),
     d(
         "auth-type",
         "basic only; digest is refused and denies the routes (503) rather than serving them unprotected",

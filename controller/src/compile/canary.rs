@@ -86,6 +86,7 @@ impl Compiler<'_> {
             policy: self.policy.clone(),
             admission: None,
             denied: false,
+            client_auth: None,
             annotations: &prepared.annotations,
         };
         for note in &spec.notes {

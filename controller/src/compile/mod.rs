@@ -10,6 +10,7 @@
 
 mod admission;
 mod canary;
+mod client_auth;
 mod endpoints;
 pub(crate) mod paths;
 mod tls;
@@ -26,10 +27,12 @@ use gateway::policy::{Globals, Policy};
 use gateway::rewrite::{RegexPath, Rewrite};
 use gateway::settings::ProxySettings;
 use gateway::table::{RouteConflict, ServerId};
+use gateway::tls::HostClientAuth;
 use gateway::{BackendKey, Route, RouteAction, RouteSource, RouteTable, RouteTableBuilder};
 use k8s_openapi::api::networking::v1::{HTTPIngressPath, Ingress, IngressBackend, IngressRule};
 
 pub use admission::AdmissionCache;
+pub use client_auth::ClientAuthCache;
 pub use endpoints::{PortRef, Resolved, resolve, resolve_key};
 pub use tls::CertCache;
 
@@ -92,6 +95,7 @@ pub fn compile(snapshot: &Snapshot, options: &CompileOptions) -> Compiled {
 pub struct CompileCache {
     certs: CertCache,
     admissions: AdmissionCache,
+    client_auths: ClientAuthCache,
 }
 
 /// Compiles the routing table for `snapshot`, reusing what earlier
@@ -151,6 +155,7 @@ pub fn compile_with(
     compiler.builder.set_globals(options.globals.clone());
     compiler.cache.certs.sweep();
     compiler.cache.admissions.sweep();
+    compiler.cache.client_auths.sweep();
     let mut diagnostics = compiler.diagnostics;
     diagnostics.extend(config_diagnostics);
     diagnostics.sort();
@@ -211,6 +216,8 @@ struct Compiler<'s> {
     aliases: Vec<(HostPattern, ServerId)>,
     /// Which Ingress decided each backend's balancing.
     claims: traffic::Claims,
+    /// Which Ingress decided each host's client certificates.
+    client_auth_owners: HashMap<ServerId, NsName>,
 }
 
 /// A rule's path, literal or in regex mode.
@@ -235,6 +242,8 @@ struct Current<'i> {
     admission: Option<Arc<Admission>>,
     /// Whether its routes answer 503 (an unusable access or auth annotation).
     denied: bool,
+    /// Its client-certificate rule (`auth-tls-*`), for the hosts it decides.
+    client_auth: Option<HostClientAuth>,
     /// Its annotations.
     annotations: &'i IngressAnnotations,
 }
@@ -263,6 +272,7 @@ impl<'s> Compiler<'s> {
             www: Vec::new(),
             aliases: Vec::new(),
             claims,
+            client_auth_owners: HashMap::new(),
         }
     }
 
@@ -299,6 +309,7 @@ impl<'s> Compiler<'s> {
             },
             admission: None,
             denied: false,
+            client_auth: None,
             annotations: parsed,
         };
         for error in &parsed.errors {
@@ -335,6 +346,7 @@ impl<'s> Compiler<'s> {
         }
         self.admission(&mut current, id);
         self.upstream_tls(&mut current, id);
+        self.client_auth(&mut current, id);
         let Some(spec) = &ingress.spec else {
             return true;
         };
@@ -413,6 +425,7 @@ impl<'s> Compiler<'s> {
                 return;
             }
         };
+        self.host_client_auth(current, server, &host_label);
         let routing = &current.annotations.routing;
         if let Some(root) = &routing.app_root {
             self.builder.set_app_root(server, root.clone());
@@ -756,6 +769,58 @@ impl<'s> Compiler<'s> {
                 self.diagnose(current, Reason::LocationDenied, message);
             }
         }
+    }
+
+    /// Builds (or reuses) the Ingress's client-certificate rule; an
+    /// unusable one denies its routes, and the hosts it decides.
+    fn client_auth(&mut self, current: &mut Current<'_>, id: &NsName) {
+        let Some(spec) = &current.annotations.client_auth else {
+            return;
+        };
+        let built = match spec {
+            Err(error) => Err(format!(
+                "{}: {:?} {}",
+                error.key, error.value, error.message
+            )),
+            Ok(spec) => self.cache.client_auths.get(self.snapshot, id, spec),
+        };
+        match built {
+            Ok(auth) => current.client_auth = Some(HostClientAuth::Verify(auth)),
+            Err(message) => {
+                current.denied = true;
+                current.client_auth = Some(HostClientAuth::Denied);
+                let message = format!(
+                    "{message}; the Ingress's routes answer 503, and so does every host whose client certificates it decides"
+                );
+                self.diagnose(current, Reason::LocationDenied, message);
+            }
+        }
+    }
+
+    /// Gives a host the Ingress's client-certificate rule, unless an older
+    /// Ingress of the host gave one (ingress-nginx: the server's
+    /// `CertificateAuth` comes from the first Ingress that has one).
+    fn host_client_auth(&mut self, current: &Current<'_>, server: ServerId, host: &str) {
+        let Some(auth) = &current.client_auth else {
+            return;
+        };
+        let owner = &current.key.id;
+        if self.builder.set_client_auth(server, auth.clone()) {
+            self.client_auth_owners.insert(server, owner.clone());
+            return;
+        }
+        if self.client_auth_owners.get(&server) == Some(owner) {
+            return;
+        }
+        let shown = if host.is_empty() { "*" } else { host };
+        self.diagnose(
+            current,
+            Reason::InvalidAnnotation,
+            format!(
+                "{}auth-tls-*: the client certificates of {shown} are decided by an older Ingress of that host; this Ingress's settings do not apply there",
+                annotations::PREFIX
+            ),
+        );
     }
 
     /// Reads the `proxy-ssl-secret` into the Ingress's proxy settings; an
