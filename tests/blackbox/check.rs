@@ -460,3 +460,23 @@ async fn an_unreadable_source_or_bad_flags_exit_2() {
     );
     assert!(run.stdout.is_empty());
 }
+
+#[test]
+fn an_unusable_client_certificate_secret_is_reported_and_fails_the_check() {
+    let mut docs = clean_docs();
+    docs.push(
+        model("user-1", 3)
+            .annotation(&format!("{PREFIX}auth-tls-secret"), "missing-ca")
+            .annotation(&format!("{PREFIX}auth-tls-verify-client"), "on")
+            .build(),
+    );
+    let dir = write(&docs);
+    let run = folder(&[], dir.path());
+    assert_eq!(run.code, Some(1), "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout
+            .contains("auth-tls-secret user-1/missing-ca not found"),
+        "{}",
+        run.stdout
+    );
+}

@@ -9,6 +9,7 @@ mod annotations;
 mod backends;
 mod canary;
 mod check;
+mod client_certs;
 mod cluster;
 mod config_map;
 mod custom_errors;

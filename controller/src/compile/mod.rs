@@ -149,6 +149,7 @@ pub fn compile_with(
     }
     compiler.canaries(&prepared);
     compiler.server_names();
+    compiler.shared_client_auth();
     compiler.default_certificate(options.default_ssl_certificate.as_ref());
     compiler.default_backend_service(options.default_backend_service.as_ref());
     compiler.builtin_routes();
@@ -218,6 +219,8 @@ struct Compiler<'s> {
     claims: traffic::Claims,
     /// Which Ingress decided each host's client certificates.
     client_auth_owners: HashMap<ServerId, NsName>,
+    /// The namespaces whose Ingresses route each host, and the host's name.
+    host_namespaces: HashMap<ServerId, (String, HashSet<String>)>,
 }
 
 /// A rule's path, literal or in regex mode.
@@ -273,6 +276,7 @@ impl<'s> Compiler<'s> {
             aliases: Vec::new(),
             claims,
             client_auth_owners: HashMap::new(),
+            host_namespaces: HashMap::new(),
         }
     }
 
@@ -426,6 +430,11 @@ impl<'s> Compiler<'s> {
             }
         };
         self.host_client_auth(current, server, &host_label);
+        self.host_namespaces
+            .entry(server)
+            .or_insert_with(|| (host_label.clone(), HashSet::new()))
+            .1
+            .insert(current.key.id.namespace.clone());
         let routing = &current.annotations.routing;
         if let Some(root) = &routing.app_root {
             self.builder.set_app_root(server, root.clone());
@@ -769,58 +778,6 @@ impl<'s> Compiler<'s> {
                 self.diagnose(current, Reason::LocationDenied, message);
             }
         }
-    }
-
-    /// Builds (or reuses) the Ingress's client-certificate rule; an
-    /// unusable one denies its routes, and the hosts it decides.
-    fn client_auth(&mut self, current: &mut Current<'_>, id: &NsName) {
-        let Some(spec) = &current.annotations.client_auth else {
-            return;
-        };
-        let built = match spec {
-            Err(error) => Err(format!(
-                "{}: {:?} {}",
-                error.key, error.value, error.message
-            )),
-            Ok(spec) => self.cache.client_auths.get(self.snapshot, id, spec),
-        };
-        match built {
-            Ok(auth) => current.client_auth = Some(HostClientAuth::Verify(auth)),
-            Err(message) => {
-                current.denied = true;
-                current.client_auth = Some(HostClientAuth::Denied);
-                let message = format!(
-                    "{message}; the Ingress's routes answer 503, and so does every host whose client certificates it decides"
-                );
-                self.diagnose(current, Reason::LocationDenied, message);
-            }
-        }
-    }
-
-    /// Gives a host the Ingress's client-certificate rule, unless an older
-    /// Ingress of the host gave one (ingress-nginx: the server's
-    /// `CertificateAuth` comes from the first Ingress that has one).
-    fn host_client_auth(&mut self, current: &Current<'_>, server: ServerId, host: &str) {
-        let Some(auth) = &current.client_auth else {
-            return;
-        };
-        let owner = &current.key.id;
-        if self.builder.set_client_auth(server, auth.clone()) {
-            self.client_auth_owners.insert(server, owner.clone());
-            return;
-        }
-        if self.client_auth_owners.get(&server) == Some(owner) {
-            return;
-        }
-        let shown = if host.is_empty() { "*" } else { host };
-        self.diagnose(
-            current,
-            Reason::InvalidAnnotation,
-            format!(
-                "{}auth-tls-*: the client certificates of {shown} are decided by an older Ingress of that host; this Ingress's settings do not apply there",
-                annotations::PREFIX
-            ),
-        );
     }
 
     /// Reads the `proxy-ssl-secret` into the Ingress's proxy settings; an

@@ -228,7 +228,7 @@ impl ClientAuth {
             .transpose()?;
         let hints: Arc<[DistinguishedName]> = anchors
             .iter()
-            .map(|anchor| DistinguishedName::from(anchor.subject.as_ref().to_vec()))
+            .map(|anchor| DistinguishedName::in_sequence(anchor.subject.as_ref()))
             .collect();
         Ok(Self {
             settings,
