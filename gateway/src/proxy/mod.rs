@@ -7,16 +7,18 @@
 //! 1. **inspect**: refuse blocked clients (`block-cidrs`,
 //!    `block-user-agents`, `block-referers`), then malformed or ambiguous
 //!    requests; normalise host and path;
-//! 2. **route**: look the host and path up in the current table (loaded once);
-//!    a route with a canary picks its backend once the route's redirects
-//!    are passed, before admission (see [`crate::canary`]); with
-//!    `model-from-body`, a JSON body's `model` is first put in a header
-//!    that canary rules can read (see [`model_peek`]);
+//! 2. **route**: look the host and path up in the current table (loaded
+//!    once); on a host that checks client certificates, judge the
+//!    connection's (see [`crate::policy::client_cert`]);
 //! 3. **policy**: nginx's rewrite phase: redirects (from-to-www, app-root,
 //!    permanent/temporal, HTTPS) and `rewrite-target`;
 //! 4. **admit**: the declared body size, then the route's admission checks
 //!    (CORS preflight, limits, address lists, authentication: see
-//!    [`crate::policy::admission`]);
+//!    [`crate::policy::admission`]); only then, with `model-from-body`, is
+//!    the body read: its JSON `model` goes in a header that canary rules
+//!    can read (see [`model_peek`]), and a route with a canary picks its
+//!    backend (see [`crate::canary`]), as nginx's balancer runs after the
+//!    access phase. A refused request's body is never read;
 //! 5. **rewrite**: read what the backend's affinity needs (session cookie,
 //!    `upstream-hash-by` key), then turn the client request into the
 //!    upstream request, for the route's backend protocol (see [`protocol`]);
@@ -290,27 +292,10 @@ impl Proxy {
         }
         let route = found.route;
         trace.route = Some(found.id);
-        let backend = match route.action {
-            // The canary decision, once: the rest is the main route's.
-            RouteAction::Proxy(id) => {
-                // 2a. model: the body's `model` in a header, if asked.
-                model_peek::peek(&mut req, &route.settings).await?;
-                let (backend, canary) = crate::canary::pick(table, route, id, req.headers());
-                trace.canary = canary;
-                backend.ok_or(ProxyError::NoRoute)?
-            }
+        let main_backend = match route.action {
+            RouteAction::Proxy(id) => id,
             RouteAction::Respond(code) => return Ok(fixed_response(code)),
         };
-        // `default-backend`: its Service answers when the route's has no pod.
-        let backend = match route.fallback.and_then(|id| table.backend(id)) {
-            Some(fallback) if backend.endpoints().endpoints().is_empty() => fallback,
-            _ => backend,
-        };
-        // `--default-backend-service` without a ready endpoint: the built-in
-        // 404, as ingress-nginx falls back to its own default endpoint.
-        if table.is_default_route(found.id) && backend.endpoints().endpoints().is_empty() {
-            return Err(ProxyError::NoRoute);
-        }
 
         // 4. admit
         check_body_size(&req, &route.settings)?;
@@ -337,6 +322,22 @@ impl Proxy {
                 }
             }
         };
+        // 4a. model: the body's `model` in a header, if asked; then the
+        // canary decision, once: the rest is the main route's.
+        model_peek::peek(&mut req, &route.settings).await?;
+        let (backend, canary) = crate::canary::pick(table, route, main_backend, req.headers());
+        trace.canary = canary;
+        let backend = backend.ok_or(ProxyError::NoRoute)?;
+        // `default-backend`: its Service answers when the route's has no pod.
+        let backend = match route.fallback.and_then(|id| table.backend(id)) {
+            Some(fallback) if backend.endpoints().endpoints().is_empty() => fallback,
+            _ => backend,
+        };
+        // `--default-backend-service` without a ready endpoint: the built-in
+        // 404, as ingress-nginx falls back to its own default endpoint.
+        if table.is_default_route(found.id) && backend.endpoints().endpoints().is_empty() {
+            return Err(ProxyError::NoRoute);
+        }
         // Gateway-made errors carry CORS headers too: keep what their log
         // line needs.
         let error_context = admitted
