@@ -68,6 +68,9 @@ pub enum ProxyError {
     /// `request-deadline` passed before the response started.
     #[error("request deadline passed")]
     DeadlineExceeded,
+    /// `rewrite-target` made a request target that does not parse.
+    #[error("rewrite-target made an invalid request target {0:?}")]
+    Rewrite(String),
     /// The backend's queue or hold refused the request (full, or waited
     /// too long); the client is told when to retry.
     #[error("backend overloaded: {why}")]
@@ -131,6 +134,7 @@ impl ProxyError {
             | Self::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
             Self::Overloaded { status, .. } => *status,
             Self::Connect(_) | Self::Upstream(_) => StatusCode::BAD_GATEWAY,
+            Self::Rewrite(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -253,6 +257,7 @@ mod tests {
             ),
             (ProxyError::ClientClosed, 499),
             (ProxyError::NotImplemented, 501),
+            (ProxyError::Rewrite("/\\".to_owned()), 500),
         ];
         for (error, status) in cases {
             assert_eq!(error.status().as_u16(), status, "{error}");

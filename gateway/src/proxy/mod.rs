@@ -430,7 +430,7 @@ struct Routing {
     /// The authority of an absolute-form target (the Host upstream).
     authority: Option<HeaderValue>,
     /// The path and query `rewrite-target` made, if any.
-    rewritten: Option<String>,
+    rewritten: Option<Uri>,
     /// The normalised host, kept only for external authentication.
     auth_host: Option<String>,
     /// The `ssl-client-*` headers, on a host that checks client
@@ -523,10 +523,18 @@ fn route<'t>(
             }
         }
     }
-    let rewritten = found_route.route.rewrite.as_ref().and_then(|rewrite| {
-        let path = std::str::from_utf8(&target.path).ok()?;
-        rewrite.apply(path, req.uri().query())
-    });
+    let rewritten = match &found_route.route.rewrite {
+        None => None,
+        Some(rewrite) => std::str::from_utf8(&target.path)
+            .ok()
+            .and_then(|path| rewrite.apply(path, req.uri().path(), req.uri().query()))
+            .map(|target| {
+                target
+                    .parse::<Uri>()
+                    .map_err(|_| ProxyError::Rewrite(target))
+            })
+            .transpose()?,
+    };
     let wants_host = found_route
         .route
         .admission
@@ -568,7 +576,10 @@ fn error_page_route<'t>(
         found,
         target: Routing {
             authority: target.authority,
-            rewritten: Some(path.to_owned()),
+            rewritten: Some(
+                path.parse::<Uri>()
+                    .map_err(|_| ProxyError::Rewrite(path.to_owned()))?,
+            ),
             auth_host: target.host.map(Cow::into_owned),
             client_cert: Some(headers),
             error_page: true,
@@ -685,9 +696,7 @@ fn rewrite(
     }
     match rewritten {
         Some(target) => {
-            parts.uri = target
-                .parse::<Uri>()
-                .unwrap_or_else(|_| Uri::from_static("/"));
+            parts.uri = target;
             if let Some(prefix) = &policy.x_forwarded_prefix {
                 parts
                     .headers
@@ -696,10 +705,10 @@ fn rewrite(
         }
         None if parts.uri.scheme().is_some() => {
             // Absolute form from the client; origin form to the upstream.
-            let origin = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
-            parts.uri = origin
-                .parse::<Uri>()
-                .unwrap_or_else(|_| Uri::from_static("/"));
+            parts.uri = match parts.uri.path_and_query() {
+                Some(origin) => Uri::from(origin.clone()),
+                None => Uri::from_static("/"),
+            };
         }
         None => {}
     }
