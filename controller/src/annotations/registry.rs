@@ -156,7 +156,7 @@ pub const ANNOTATIONS: &[Known] = &[
     s("auth-tls-verify-depth"),
     d(
         "auth-type",
-        "basic only; digest is refused and denies the routes (503) rather than serving them unprotected",
+        "basic only; digest is refused and denies the routes (503) rather than serving them unprotected. Password hashes run at most one per core at a time (at least 2): a request that finds no free slot within 2 s gets 503 with Retry-After: 1 (nginx hashes in its worker); an unknown user costs the verification of the file's costliest hash, so no timing tells users apart; successful checks are remembered",
     ),
     d(
         "auth-url",
