@@ -33,6 +33,13 @@ use crate::tls::{ClientTls, TlsConfigs, http1_only};
 /// may take before the connection is considered dead.
 const H2_KEEPALIVE: (Duration, Duration) = (Duration::from_secs(60), Duration::from_secs(20));
 
+/// How much longer than `large-client-header-buffers` a request head may
+/// be when read: enough for a 64 KiB request target, which then gets 414
+/// (hyper's URI limit, or the proxy's one-buffer limit) rather than 431
+/// for the whole head; the proxy then holds the head to the configured
+/// size (431).
+const LONG_TARGET: usize = 64 * 1024;
+
 /// Tells servers to stop accepting and drain. Cloned into every server.
 #[derive(Clone, Debug)]
 pub struct ShutdownSignal(watch::Receiver<bool>);
@@ -172,7 +179,7 @@ impl Protocols {
         http1
             .timer(HeadTimer::new(settings.keepalive_timeout))
             .header_read_timeout(settings.client_header_timeout)
-            .max_header_size(settings.max_header_bytes)
+            .max_header_size(settings.max_header_bytes + LONG_TARGET)
             .keep_alive(keepalive);
         http1
     }

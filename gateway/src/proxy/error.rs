@@ -102,13 +102,41 @@ impl ProxyError {
     }
 }
 
+impl From<&RequestBodyError> for ProxyError {
+    fn from(error: &RequestBodyError) -> Self {
+        match error {
+            RequestBodyError::TooLarge(limit) => Self::BodyTooLarge(*limit),
+            RequestBodyError::Timeout(_) => Self::ClientBodyTimeout,
+            RequestBodyError::Client(error) => Self::client_body(error),
+        }
+    }
+}
+
 impl From<RequestBodyError> for ProxyError {
     fn from(error: RequestBodyError) -> Self {
-        match error {
-            RequestBodyError::TooLarge(limit) => Self::BodyTooLarge(limit),
-            RequestBodyError::Timeout(_) => Self::ClientBodyTimeout,
-            RequestBodyError::Client(_) => Self::ClientClosed,
+        Self::from(&error)
+    }
+}
+
+impl ProxyError {
+    /// A failure reading the client's body: malformed framing (a bad
+    /// chunk size, a chunk that does not end where it says) is the
+    /// client's error, 400 and the connection closed; anything else means
+    /// the client went away (499, recorded, never read by anyone).
+    pub(crate) fn client_body(error: &hyper::Error) -> Self {
+        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+        while let Some(cause) = source {
+            if let Some(io) = cause.downcast_ref::<std::io::Error>()
+                && matches!(
+                    io.kind(),
+                    std::io::ErrorKind::InvalidInput | std::io::ErrorKind::InvalidData
+                )
+            {
+                return Self::BadRequest("malformed request body");
+            }
+            source = cause.source();
         }
+        Self::ClientClosed
     }
 }
 

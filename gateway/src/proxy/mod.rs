@@ -452,7 +452,8 @@ fn route<'t>(
     req: &Request<Incoming>,
     trace: &mut exchange::Trace,
 ) -> Result<Routed<'t>, ProxyError> {
-    let target = inspect::inspect(req, conn.settings.max_uri_bytes)?;
+    let limits = &conn.settings;
+    let target = inspect::inspect(req, limits.max_uri_bytes, limits.max_header_bytes)?;
     let found = table.find(target.host.as_deref(), &target.path);
     trace.tls_host = found.server.tls;
     let settings = &conn.listener.settings;

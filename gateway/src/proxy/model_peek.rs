@@ -80,7 +80,7 @@ pub(crate) async fn peek(
                 ended = true;
                 break;
             }
-            Ok(Some(Err(_))) => return Err(ProxyError::ClientClosed),
+            Ok(Some(Err(error))) => return Err(ProxyError::client_body(&error)),
             Ok(Some(Ok(frame))) => frame,
         };
         if let Some(data) = frame.data_ref() {
