@@ -5,13 +5,18 @@
 //! The limits are the listener's, overridden by the controller ConfigMap's
 //! (`keep-alive`, `client-header-timeout`, `use-http2`, ...) as the current
 //! table holds them when a connection is accepted: a change applies to new
-//! connections, and open ones keep what they started with.
+//! connections, and open ones keep what they started with. Besides hyper's
+//! own: at most `max-worker-connections` connections per listener (more
+//! are closed when accepted, and counted), a send timeout on every write
+//! to the client, HTTP/2's flood check and its idle close after
+//! `keep-alive` (see [`crate::client_io`]).
 
 use std::convert::Infallible;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use hyper::body::Incoming;
 use hyper::rt::{Read, Write};
@@ -23,6 +28,7 @@ use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
+use crate::client_io::{ClientIo, StreamActivity};
 use crate::keepalive::HeadTimer;
 use crate::metrics::ConnectionGuard;
 use crate::proxy::{ConnInfo, ListenerInfo, Proxy, ResponseBody};
@@ -123,6 +129,8 @@ impl HttpListener {
         let graceful = GracefulShutdown::new();
         let protocols = Arc::new(self.protocols());
         let mut backoff = AcceptBackoff::default();
+        let open = Arc::new(AtomicUsize::new(0));
+        let mut refusals = Refusals::default();
         loop {
             let (stream, peer) = tokio::select! {
                 accepted = self.tcp.accept() => match accepted {
@@ -131,11 +139,25 @@ impl HttpListener {
                 },
                 () = shutdown.triggered() => break,
             };
+            let settings = self.info.settings.overridden(&proxy.listener_overrides());
+            if settings
+                .max_connections
+                .is_some_and(|cap| open.load(Ordering::Relaxed) >= cap)
+            {
+                // nginx, out of worker_connections, closes what it accepted.
+                drop(stream);
+                if let Some(metrics) = proxy.metrics() {
+                    metrics.connection_refused(settings.scheme);
+                }
+                refusals.note(settings.max_connections, settings.scheme);
+                continue;
+            }
             // Best effort: without it small responses wait for Nagle.
             let _ = stream.set_nodelay(true);
             let connection = Connection {
                 peer,
-                settings: self.info.settings.overridden(&proxy.listener_overrides()),
+                settings,
+                _slot: ListenerSlot::take(&open),
                 _counted: proxy.metrics().map(ConnectionGuard::open),
                 proxy: proxy.clone(),
                 info: self.info.clone(),
@@ -199,6 +221,8 @@ struct Connection {
     peer: SocketAddr,
     /// The limits this connection was accepted with.
     settings: ListenerSettings,
+    /// Counts the connection against `max-worker-connections`.
+    _slot: ListenerSlot,
     /// Counts the connection as active while it lives.
     _counted: Option<ConnectionGuard>,
     proxy: Arc<Proxy>,
@@ -213,8 +237,10 @@ impl Connection {
     /// timeout, so a stalled or garbage handshake is closed), then serves
     /// the protocol ALPN chose.
     async fn serve(self, stream: TcpStream, tls: Option<Arc<TlsConfigs>>) {
+        let send_timeout = self.settings.send_timeout;
         let Some(tls) = tls else {
-            return self.serve_http1(TokioIo::new(stream), None).await;
+            let io = ClientIo::new(stream, send_timeout);
+            return self.serve_http1(TokioIo::new(io), None).await;
         };
         let timeout = self.settings.client_header_timeout;
         let accept = crate::tls::accept(stream, &tls, self.settings.http2, self.proxy.table());
@@ -229,10 +255,13 @@ impl Connection {
                 return;
             }
         };
-        if stream.get_ref().1.alpn_protocol() == Some(b"h2") {
-            self.serve_http2(TokioIo::new(stream), Some(client)).await;
+        let http2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+        let io = ClientIo::new(stream, send_timeout);
+        if http2 {
+            self.serve_http2(TokioIo::new(io.http2()), Some(client))
+                .await;
         } else {
-            self.serve_http1(TokioIo::new(stream), Some(client)).await;
+            self.serve_http1(TokioIo::new(io), Some(client)).await;
         }
     }
 
@@ -244,7 +273,7 @@ impl Connection {
         io: I,
         tls: Option<ClientTls>,
     ) {
-        let service = self.service(false, tls);
+        let service = self.service(None, tls);
         let conn = self
             .protocols
             .http1(&self.settings)
@@ -262,22 +291,42 @@ impl Connection {
         log_end(self.peer, result);
     }
 
+    /// HTTP/2, closed (GOAWAY) once no stream has been open for
+    /// `keep-alive`, pings answered or not.
     async fn serve_http2<I: Read + Write + Unpin + Send + 'static>(
-        self,
+        mut self,
         io: I,
         tls: Option<ClientTls>,
     ) {
-        let service = self.service(true, tls);
+        let activity = StreamActivity::new();
+        let service = self.service(Some(activity.clone()), tls);
         let conn = self
             .protocols
             .http2(&self.settings)
             .serve_connection(io, service);
-        log_end(self.peer, self.watcher.watch(conn).await);
+        let mut conn = std::pin::pin!(conn);
+        let idle = self.settings.keepalive_timeout;
+        let result = tokio::select! {
+            result = conn.as_mut() => result,
+            () = self.shutdown.triggered() => {
+                conn.as_mut().graceful_shutdown();
+                conn.await
+            }
+            () = activity.idle_for(idle) => {
+                tracing::debug!(client = %self.peer, ?idle, "idle HTTP/2 connection closed");
+                conn.as_mut().graceful_shutdown();
+                conn.await
+            }
+        };
+        drop(self.watcher);
+        log_end(self.peer, result);
     }
 
+    /// The request handler; `streams` (HTTP/2) counts each request's
+    /// stream open until its response body is done.
     fn service(
         &self,
-        http2: bool,
+        streams: Option<Arc<StreamActivity>>,
         tls: Option<ClientTls>,
     ) -> impl hyper::service::Service<
         Request<Incoming>,
@@ -287,7 +336,7 @@ impl Connection {
     > + Clone
     + Send
     + 'static {
-        let info = ConnInfo::new(self.peer, self.info.clone(), http2)
+        let info = ConnInfo::new(self.peer, self.info.clone(), streams.is_some())
             .with_settings(self.settings)
             .with_tls(tls);
         let info = Arc::new(info);
@@ -295,7 +344,14 @@ impl Connection {
         service_fn(move |req| {
             let proxy = proxy.clone();
             let info = info.clone();
-            async move { Ok::<_, Infallible>(proxy.handle(&info, req).await) }
+            let stream = streams.as_ref().map(StreamActivity::open);
+            async move {
+                let mut response = proxy.handle(&info, req).await;
+                if let Some(stream) = stream {
+                    response.body_mut().track(stream);
+                }
+                Ok::<_, Infallible>(response)
+            }
         })
     }
 }
@@ -308,6 +364,50 @@ fn log_end(peer: SocketAddr, result: Result<(), hyper::Error>) {
         tracing::info!(client = %peer, %error, "closed client connection");
     } else {
         tracing::debug!(client = %peer, %error, "client connection ended");
+    }
+}
+
+/// A connection's place under its listener's `max-worker-connections`.
+#[derive(Debug)]
+struct ListenerSlot(Arc<AtomicUsize>);
+
+impl ListenerSlot {
+    fn take(open: &Arc<AtomicUsize>) -> Self {
+        open.fetch_add(1, Ordering::Relaxed);
+        Self(open.clone())
+    }
+}
+
+impl Drop for ListenerSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Logs connections refused at the cap, at most once every 10 s.
+#[derive(Debug, Default)]
+struct Refusals {
+    last_log: Option<Instant>,
+    since: u64,
+}
+
+impl Refusals {
+    fn note(&mut self, cap: Option<usize>, scheme: crate::settings::Scheme) {
+        self.since += 1;
+        if self
+            .last_log
+            .is_some_and(|at| at.elapsed() < Duration::from_secs(10))
+        {
+            return;
+        }
+        tracing::warn!(
+            listener = scheme.as_str(),
+            max_worker_connections = cap,
+            refused = self.since,
+            "max-worker-connections reached: new client connections are closed"
+        );
+        self.last_log = Some(Instant::now());
+        self.since = 0;
     }
 }
 

@@ -235,6 +235,8 @@ impl Metrics {
     pub(crate) fn connection_refused(&self, scheme: Scheme) {
         let at = usize::from(scheme == Scheme::Https);
         self.connections.refused[at].fetch_add(1, Ordering::Relaxed);
+        // Accepted, not handled: nginx's counters differ by such drops.
+        self.connections.accepted.fetch_add(1, Ordering::Relaxed);
     }
 }
 
