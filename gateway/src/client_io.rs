@@ -79,7 +79,11 @@ impl<S> ClientIo<S> {
         )))
     }
 
-    fn progressed<T>(&mut self, result: Poll<io::Result<T>>, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
+    fn progressed<T>(
+        &mut self,
+        result: Poll<io::Result<T>>,
+        cx: &mut Context<'_>,
+    ) -> Poll<io::Result<T>> {
         match result {
             Poll::Pending => self.poll_stalled(cx),
             ready => {
@@ -177,7 +181,8 @@ impl StreamActivity {
             let wake = if self.open.load(Ordering::Relaxed) > 0 {
                 now + idle
             } else {
-                let ended = self.start + Duration::from_millis(self.last_end.load(Ordering::Relaxed));
+                let ended =
+                    self.start + Duration::from_millis(self.last_end.load(Ordering::Relaxed));
                 if now >= ended + idle {
                     return;
                 }
@@ -271,7 +276,17 @@ mod tests {
 
     fn frame(kind: u8, payload: &[u8]) -> Vec<u8> {
         let len = payload.len();
-        let mut out = vec![(len >> 16) as u8, (len >> 8) as u8, len as u8, kind, 0, 0, 0, 0, 1];
+        let mut out = vec![
+            (len >> 16) as u8,
+            (len >> 8) as u8,
+            len as u8,
+            kind,
+            0,
+            0,
+            0,
+            0,
+            1,
+        ];
         out.extend_from_slice(payload);
         out
     }

@@ -360,11 +360,30 @@ impl Connection {
 /// timeout is the client's doing (hyper has answered 400/408/431 already).
 fn log_end(peer: SocketAddr, result: Result<(), hyper::Error>) {
     let Err(error) = result else { return };
-    if error.is_parse() || error.is_timeout() || error.is_parse_too_large() {
+    if let Some(reason) = cut_off(&error) {
+        tracing::info!(client = %peer, %reason, "closed client connection");
+    } else if error.is_parse() || error.is_timeout() || error.is_parse_too_large() {
         tracing::info!(client = %peer, %error, "closed client connection");
     } else {
         tracing::debug!(client = %peer, %error, "client connection ended");
     }
+}
+
+/// The bound of [`ClientIo`] that cut the connection, if one did (the
+/// send timeout, the HTTP/2 flood check).
+fn cut_off(error: &hyper::Error) -> Option<&io::Error> {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<io::Error>() {
+            return matches!(
+                io.kind(),
+                io::ErrorKind::TimedOut | io::ErrorKind::InvalidData
+            )
+            .then_some(io);
+        }
+        source = cause.source();
+    }
+    None
 }
 
 /// A connection's place under its listener's `max-worker-connections`.

@@ -7,6 +7,7 @@ mod admission;
 mod affinity;
 mod annotations;
 mod backends;
+mod bounds;
 mod canary;
 mod check;
 mod client_certs;
