@@ -231,3 +231,43 @@ async fn a_ping_flood_is_cut_off() {
         .wait_for_log("http2 flood detected", Duration::from_secs(5))
         .await;
 }
+
+/// `proxy-send-timeout` on the upstream side: an upstream that stops
+/// reading the request body gets the request cut after the timeout (504),
+/// long before `proxy-read-timeout`.
+#[tokio::test]
+async fn an_upstream_that_stops_reading_the_body_times_out() {
+    let silent = testkit::SilentBackend::start([127, 0, 214, 5]).await;
+    let mut docs = vec![
+        testkit::service("bd", "silent", 80, silent.addr().port()),
+        testkit::endpoint_slice(
+            "bd",
+            "silent",
+            silent.addr().port(),
+            &[(silent.addr().ip(), Some(true))],
+        ),
+    ];
+    docs.push(
+        IngressBuilder::new("bd", "upload")
+            .class("nginx")
+            .annotation("nginx.ingress.kubernetes.io/proxy-send-timeout", "1")
+            .annotation("nginx.ingress.kubernetes.io/proxy-read-timeout", "120")
+            .annotation("nginx.ingress.kubernetes.io/proxy-body-size", "0")
+            .host(HOST)
+            .path("/", "Prefix", "silent", 80)
+            .build(),
+    );
+    let s = Setup::start(&docs).await;
+    let body = vec![b'x'; 64 << 20];
+    let response = tokio::time::timeout(
+        Duration::from_secs(60),
+        testkit::try_request(s.http(), "POST", HOST, "/upload", &[], body),
+    )
+    .await;
+    match response {
+        Ok(Ok(response)) => assert_eq!(response.status, 504),
+        // The gateway may answer and close before reading the whole body.
+        Ok(Err(error)) => assert!(!error.contains("timed out"), "{error}"),
+        Err(_) => panic!("no answer within 60 s: proxy-send-timeout was not applied"),
+    }
+}
