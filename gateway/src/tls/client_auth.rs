@@ -437,7 +437,7 @@ mod tests {
             .pem();
         assert!(ClientAuth::new(ca.as_bytes(), None, settings.clone()).is_ok());
         assert!(matches!(
-            ClientAuth::new(ca.as_bytes(), Some(b"nope"), settings.clone()).unwrap_err(),
+            ClientAuth::new(ca.as_bytes(), Some(b"nope"), settings).unwrap_err(),
             ClientAuthError::BadCrl(_)
         ));
         for cn in ["client", "CN=(a"] {
