@@ -136,14 +136,20 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), ServeError> {
 
     let table: TableHandle = Arc::new(ArcSwap::from_pointee(RouteTable::default()));
     let fallback = Arc::new(tls::fake_certificate().map_err(ServeError::Tls)?);
-    let resolver = Arc::new(tls::CertResolver::new(table.clone(), fallback));
+    let resolver = Arc::new(tls::CertResolver::new(table.clone(), fallback.clone()));
     let https = https.with_tls(tls::server_config(resolver).map_err(ServeError::TlsConfig)?);
     let health = Arc::new(Health::default());
     let metrics =
         Metrics::new(&metrics_config(&args), table.clone()).map_err(ServeError::Metrics)?;
+    metrics.set_fallback_certificate(fallback);
+    let access_log =
+        access_log(args.access_log).map_err(|e| ServeError::Thread("access-log", e))?;
+    if let Some(log) = &access_log {
+        metrics.watch_access_log(log.clone());
+    }
     let observer = Observer {
         metrics: Some(metrics.clone()),
-        access_log: access_log(args.access_log).map_err(|e| ServeError::Thread("access-log", e))?,
+        access_log,
         log_default_backend: false,
     };
     let publisher = Publisher::new(table.clone(), Some(metrics.clone()));

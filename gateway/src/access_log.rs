@@ -1,14 +1,16 @@
 //! The access log: one line per request on stdout, as ingress-nginx writes
 //! it (JSON, or its `upstreaminfo` text format), formatted and written on a
 //! thread of its own. The request path only hands over a record through a
-//! bounded channel and never waits: when the writer falls behind, records
-//! are dropped and counted rather than slowing requests down.
+//! channel bounded in records ([`QUEUE`]) and in bytes ([`QUEUE_BYTES`])
+//! and never waits: when the writer falls behind, records are dropped and
+//! counted (`edge_gateway_access_log_dropped_lines_total`) rather than
+//! slowing requests down or growing memory.
 
 use std::fmt::Write as _;
 use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::time::{Duration, SystemTime};
 
@@ -16,7 +18,15 @@ use http::header::HeaderValue;
 use http::{Method, Uri, Version};
 
 /// Records buffered between the request path and the writer.
-const QUEUE: usize = 16_384;
+pub const QUEUE: usize = 16_384;
+
+/// Bytes of records buffered at most, counting what a record carries from
+/// the request (target, Host, Referer, User-Agent, request id) plus a
+/// fixed part: long headers cannot make the queue hold hundreds of MiB.
+pub const QUEUE_BYTES: usize = 16 << 20;
+
+/// What a record counts for in [`QUEUE_BYTES`] besides its variable parts.
+const ENTRY_BYTES: usize = 256;
 
 /// How long the writer lets records gather while they keep coming.
 const GATHER: Duration = Duration::from_millis(10);
@@ -59,31 +69,56 @@ pub(crate) struct Entry {
     pub(crate) upstream_response_time: Option<Duration>,
 }
 
+impl Entry {
+    /// What the record counts for in [`QUEUE_BYTES`].
+    fn weight(&self) -> usize {
+        let value = |v: &Option<HeaderValue>| v.as_ref().map_or(0, HeaderValue::len);
+        ENTRY_BYTES
+            + self.uri.path_and_query().map_or(0, |pq| pq.as_str().len())
+            + value(&self.host)
+            + value(&self.referer)
+            + value(&self.user_agent)
+            + value(&self.request_id)
+    }
+}
+
 /// The log writer's handle.
 #[derive(Debug)]
 pub struct AccessLog {
     sender: SyncSender<Entry>,
     dropped: AtomicU64,
+    /// The weight of the records queued (see [`QUEUE_BYTES`]).
+    queued: Arc<AtomicUsize>,
 }
 
 impl AccessLog {
     /// Starts the writer thread, writing to stdout.
     pub fn start(format: AccessLogFormat) -> io::Result<Arc<AccessLog>> {
         let (sender, receiver) = std::sync::mpsc::sync_channel(QUEUE);
+        let queued = Arc::new(AtomicUsize::new(0));
+        let writer_queued = queued.clone();
         std::thread::Builder::new()
             .name("access-log".to_owned())
-            .spawn(move || write_loop(&receiver, format, &mut io::stdout()))?;
+            .spawn(move || write_loop(&receiver, format, &mut io::stdout(), &writer_queued))?;
         Ok(Arc::new(AccessLog {
             sender,
             dropped: AtomicU64::new(0),
+            queued,
         }))
     }
 
-    /// Hands a record to the writer, or drops it if the writer is behind.
+    /// Hands a record to the writer, or drops it if the writer is behind
+    /// (the queue is full in records or in bytes).
     pub(crate) fn log(&self, entry: Entry) {
-        if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) =
-            self.sender.try_send(entry)
-        {
+        let weight = entry.weight();
+        let before = self.queued.fetch_add(weight, Ordering::Relaxed);
+        let sent = before + weight <= QUEUE_BYTES
+            && !matches!(
+                self.sender.try_send(entry),
+                Err(TrySendError::Full(_) | TrySendError::Disconnected(_))
+            );
+        if !sent {
+            self.queued.fetch_sub(weight, Ordering::Relaxed);
             self.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -99,10 +134,16 @@ impl AccessLog {
 /// keep coming, the writer drains the queue every [`GATHER`] instead of
 /// waiting on it: a waiting writer must be woken by the request path, a
 /// futex call and a context switch for every record.
-fn write_loop(receiver: &Receiver<Entry>, format: AccessLogFormat, out: &mut dyn Write) {
+fn write_loop(
+    receiver: &Receiver<Entry>,
+    format: AccessLogFormat,
+    out: &mut dyn Write,
+    queued: &AtomicUsize,
+) {
     let mut buffer = io::BufWriter::with_capacity(64 * 1024, out);
     let mut line = String::with_capacity(512);
     let mut write = |entry: &Entry, buffer: &mut io::BufWriter<&mut dyn Write>| {
+        queued.fetch_sub(entry.weight(), Ordering::Relaxed);
         line.clear();
         match format {
             AccessLogFormat::Json => json_line(entry, &mut line),
@@ -166,12 +207,12 @@ fn text_line(e: &Entry, out: &mut String) {
         e.client.ip(),
         time,
         e.method,
-        target,
+        Escaped(target.as_bytes()),
         e.version,
         e.status,
         e.body_bytes,
-        escape_text(header(e.referer.as_ref())),
-        escape_text(header(e.user_agent.as_ref())),
+        Escaped(header_bytes(e.referer.as_ref())),
+        Escaped(header_bytes(e.user_agent.as_ref())),
         e.request_bytes,
         seconds(Some(e.request_time)),
         e.upstream_name.as_deref().unwrap_or(""),
@@ -181,8 +222,12 @@ fn text_line(e: &Entry, out: &mut String) {
         seconds(e.upstream_response_time),
         e.upstream_status
             .map_or_else(|| "-".to_owned(), |s| s.to_string()),
-        header(e.request_id.as_ref()),
+        Escaped(header_bytes(e.request_id.as_ref())),
     );
+}
+
+fn header_bytes(value: Option<&HeaderValue>) -> &[u8] {
+    value.map_or(b"-", HeaderValue::as_bytes)
 }
 
 fn json_line(e: &Entry, out: &mut String) {
@@ -276,12 +321,22 @@ impl<'a> JsonLine<'a> {
     }
 }
 
-/// Quotes and control characters would let a client forge log lines.
-fn escape_text(value: &str) -> String {
-    value
-        .chars()
-        .map(|c| if c == '"' || c.is_control() { '?' } else { c })
-        .collect()
+/// A value as nginx writes it in a text log line (`escape=default`): `"`,
+/// `\\`, control bytes and bytes above 0x7E as `\\xXX`, so that no client
+/// can end a field or forge a line.
+struct Escaped<'a>(&'a [u8]);
+
+impl std::fmt::Display for Escaped<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for &b in self.0 {
+            if b == b'"' || b == b'\\' || !(0x20..0x7f).contains(&b) {
+                write!(f, "\\x{b:02X}")?;
+            } else {
+                f.write_char(char::from(b))?;
+            }
+        }
+        Ok(())
+    }
 }
 
 fn escape_json(value: &str, out: &mut String) {
@@ -345,7 +400,7 @@ mod tests {
         assert_eq!(
             line,
             "10.0.0.1 - - [24/Nov/2025:16:00:00 +0000] \"POST /api/v1/predict/1?x=1 HTTP/1.1\" 200 42 \"-\" \
-             \"oha/1 ?quoted?\" 180 0.012 [user-1-model-serving-1-80] [] 127.0.0.11:8080 - 0.011 200 abc123"
+             \"oha/1 \\x22quoted\\x22\" 180 0.012 [user-1-model-serving-1-80] [] 127.0.0.11:8080 - 0.011 200 abc123"
         );
         let mut canary = entry();
         canary.alternative_upstream_name = Some("user-1-model-serving-1-canary-80".into());
@@ -355,6 +410,52 @@ mod tests {
             line.contains("[user-1-model-serving-1-80] [user-1-model-serving-1-canary-80] "),
             "{line}"
         );
+    }
+
+    #[test]
+    fn text_lines_escape_as_nginx_does() {
+        let mut e = entry();
+        e.user_agent = Some(HeaderValue::from_bytes(b"a\"b\\c\te\xe9").unwrap());
+        e.referer = Some(HeaderValue::from_static("\" 200 0 \"x"));
+        let mut line = String::new();
+        text_line(&e, &mut line);
+        assert!(line.contains("\"\\x22 200 0 \\x22x\""), "{line}");
+        assert!(line.contains("\"a\\x22b\\x5Cc\\x09e\\xE9\""), "{line}");
+        assert_eq!(line.matches('"').count(), 6, "{line}");
+    }
+
+    #[test]
+    fn the_queue_is_bounded_in_bytes() {
+        let (sender, receiver) = std::sync::mpsc::sync_channel(QUEUE);
+        let log = AccessLog {
+            sender,
+            dropped: AtomicU64::new(0),
+            queued: Arc::new(AtomicUsize::new(0)),
+        };
+        let mut big = entry();
+        let agent = "a".repeat(60 * 1024);
+        big.user_agent = Some(HeaderValue::from_str(&agent).unwrap());
+        let fits = QUEUE_BYTES / big.weight();
+        for _ in 0..fits + 10 {
+            let mut e = entry();
+            e.user_agent = big.user_agent.clone();
+            log.log(e);
+        }
+        assert_eq!(log.dropped(), 10);
+        // Writing frees the bytes: the next record is queued again.
+        let mut out = Vec::new();
+        let first = receiver.recv().unwrap();
+        queued_write(&first, &log.queued, &mut out);
+        log.log(entry());
+        assert_eq!(log.dropped(), 10);
+    }
+
+    /// What the writer does for one record, for the byte accounting.
+    fn queued_write(entry: &Entry, queued: &AtomicUsize, out: &mut Vec<u8>) {
+        queued.fetch_sub(entry.weight(), Ordering::Relaxed);
+        let mut line = String::new();
+        text_line(entry, &mut line);
+        out.extend_from_slice(line.as_bytes());
     }
 
     #[test]
@@ -411,7 +512,12 @@ mod tests {
         sender.send(entry()).unwrap();
         drop(sender);
         let mut out = Vec::new();
-        write_loop(&receiver, AccessLogFormat::Json, &mut out);
+        write_loop(
+            &receiver,
+            AccessLogFormat::Json,
+            &mut out,
+            &AtomicUsize::new(usize::MAX / 2),
+        );
         let text = String::from_utf8(out).unwrap();
         assert_eq!(text.lines().count(), 2);
     }
@@ -421,7 +527,12 @@ mod tests {
         let (sender, receiver) = std::sync::mpsc::sync_channel(QUEUE);
         let writer = std::thread::spawn(move || {
             let mut out = Vec::new();
-            write_loop(&receiver, AccessLogFormat::Text, &mut out);
+            write_loop(
+                &receiver,
+                AccessLogFormat::Text,
+                &mut out,
+                &AtomicUsize::new(usize::MAX / 2),
+            );
             out
         });
         for burst in 0..5 {

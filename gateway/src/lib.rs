@@ -30,6 +30,7 @@ pub mod admin;
 pub mod backend;
 pub mod balance;
 pub mod canary;
+mod client_io;
 pub mod host;
 mod keepalive;
 pub mod metrics;

@@ -260,6 +260,14 @@ pub struct ListenerSettings {
     pub http2: bool,
     /// `http2-max-concurrent-streams`: open streams per HTTP/2 connection (128).
     pub http2_max_concurrent_streams: u32,
+    /// `edge-gateway.io/client-send-timeout` (nginx's `send_timeout`, 60 s):
+    /// the longest a write to the client may stall (a client that stops
+    /// reading); then the connection closes, releasing what its request
+    /// held (upstream connection, in-flight slot).
+    pub send_timeout: Duration,
+    /// `max-worker-connections` (16384): client connections this listener
+    /// holds at once; more are closed as soon as accepted. `None`: no cap.
+    pub max_connections: Option<usize>,
 }
 
 impl ListenerSettings {
@@ -278,6 +286,8 @@ impl ListenerSettings {
             max_uri_bytes: 8 * 1024,
             http2: true,
             http2_max_concurrent_streams: 128,
+            send_timeout: Duration::from_secs(60),
+            max_connections: Some(16_384),
         }
     }
 
@@ -303,6 +313,12 @@ impl ListenerSettings {
         }
         if let Some(streams) = o.http2_max_concurrent_streams {
             settings.http2_max_concurrent_streams = streams;
+        }
+        if let Some(timeout) = o.send_timeout {
+            settings.send_timeout = timeout;
+        }
+        if let Some(cap) = o.max_connections {
+            settings.max_connections = cap;
         }
         settings
     }
@@ -342,6 +358,10 @@ pub struct ListenerOverrides {
     pub http2: Option<bool>,
     /// `http2-max-concurrent-streams`.
     pub http2_max_concurrent_streams: Option<u32>,
+    /// `edge-gateway.io/client-send-timeout`.
+    pub send_timeout: Option<Duration>,
+    /// `max-worker-connections` (`Some(None)`: `0`, no cap).
+    pub max_connections: Option<Option<usize>>,
 }
 
 #[cfg(test)]

@@ -23,10 +23,10 @@ use crate::policy::admission::Admission;
 use crate::policy::{Globals, Policy};
 use crate::rewrite::{RegexIndex, RegexPath, Rewrite};
 use crate::settings::ProxySettings;
-use crate::tls::Certificate;
+use crate::tls::{Certificate, ClientAuth, HostClientAuth};
 
 /// Index of a server (one per host) in a [`RouteTable`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct ServerId(pub(crate) usize);
 
 impl ServerId {
@@ -119,18 +119,24 @@ struct Server {
     app_root: Option<HeaderValue>,
     /// `from-to-www-redirect`: the host every request is redirected to.
     redirect_to: Option<Arc<str>>,
+    /// `auth-tls-*`: how the host checks client certificates.
+    client_auth: Option<HostClientAuth>,
 }
 
 /// What a request's host says before any path is looked at (nginx's
 /// server-level rewrite phase).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ServerView<'t> {
+    /// The server's index, to compare with the one a TLS handshake named.
+    pub id: ServerId,
     /// Whether the host has a TLS section.
     pub tls: bool,
     /// `app-root` of the host.
     pub app_root: Option<&'t HeaderValue>,
     /// `from-to-www-redirect`: redirect everything to this host.
     pub redirect_to: Option<&'t str>,
+    /// `auth-tls-*`: how the host checks client certificates.
+    pub client_auth: Option<&'t HostClientAuth>,
 }
 
 /// The result of looking a request up: its server, and its route if any.
@@ -179,9 +185,8 @@ impl RouteTable {
     /// Finds the server and route for a normalised host (`None`: no usable
     /// Host) and a normalised path.
     pub fn find(&self, host: Option<&str>, path: &[u8]) -> Found<'_> {
-        let server = host
-            .and_then(|h| self.hosts.lookup(h))
-            .map_or(&self.servers[0], |id| &self.servers[id.0]);
+        let server_id = self.server_id(host);
+        let server = &self.servers[server_id.0];
         let id = if server.regex.is_empty() {
             server.paths.lookup(path)
         } else {
@@ -200,11 +205,31 @@ impl RouteTable {
             });
         Found {
             server: ServerView {
+                id: server_id,
                 tls: server.tls,
                 app_root: server.app_root.as_ref(),
                 redirect_to: server.redirect_to.as_deref(),
+                client_auth: server.client_auth.as_ref(),
             },
             route,
+        }
+    }
+
+    /// The server of a normalised host (`None`, or a host no server has:
+    /// the default server), as nginx picks one for a Host header or a TLS
+    /// server name.
+    pub fn server_id(&self, host: Option<&str>) -> ServerId {
+        host.and_then(|h| self.hosts.lookup(h))
+            .filter(|id| id.0 < self.servers.len())
+            .unwrap_or(ServerId::DEFAULT)
+    }
+
+    /// The client-certificate rule of the host a TLS server name picks,
+    /// when it checks certificates.
+    pub fn client_auth_for_sni(&self, server_name: Option<&str>) -> Option<&Arc<ClientAuth>> {
+        match &self.servers[self.server_id(server_name).0].client_auth {
+            Some(HostClientAuth::Verify(auth)) => Some(auth),
+            Some(HostClientAuth::Denied) | None => None,
         }
     }
 
@@ -504,6 +529,17 @@ impl RouteTableBuilder {
         self.routes.push(route);
         self.default_route = Some(id);
         id
+    }
+
+    /// Sets how a server's host checks client certificates, unless an
+    /// older Ingress decided it. Returns whether it was taken.
+    pub fn set_client_auth(&mut self, server: ServerId, auth: HostClientAuth) -> bool {
+        let slot = &mut self.servers[server.0].client_auth;
+        if slot.is_some() {
+            return false;
+        }
+        *slot = Some(auth);
+        true
     }
 
     /// Marks a server's host as having a TLS section.

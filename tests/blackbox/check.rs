@@ -461,16 +461,18 @@ async fn an_unreadable_source_or_bad_flags_exit_2() {
     assert!(run.stdout.is_empty());
 }
 
-/// The case: an Ingress asking for client certificates passed the
-/// check (exit 0) and was served to anyone. It is denied now, as are the
-/// other protective keys that are not built, and the check exits 1.
+/// Protective keys that are not built (the auth subrequest's extra
+/// headers, ModSecurity) deny their Ingress's routes, and the check exits 1.
 #[test]
 fn protective_keys_that_are_not_built_fail_the_check() {
     let mut docs = clean_docs();
     docs.push(
         model("user-2", 3)
-            .annotation(&format!("{PREFIX}auth-tls-verify-client"), "on")
-            .annotation(&format!("{PREFIX}auth-tls-secret"), "user-2/ca")
+            .annotation(&format!("{PREFIX}auth-url"), "http://auth.user-2/check")
+            .annotation(
+                &format!("{PREFIX}auth-proxy-set-headers"),
+                "user-2/auth-headers",
+            )
             .build(),
     );
     docs.extend(backend("user-2", "model-serving-3", 1));
@@ -492,11 +494,10 @@ fn protective_keys_that_are_not_built_fail_the_check() {
     }
     assert!(
         out.lines()
-            .any(|l| l.contains(&format!("{PREFIX}auth-tls-secret "))
+            .any(|l| l.contains(&format!("{PREFIX}auth-proxy-set-headers "))
                 && l.contains(" fails closed: ")),
         "{out}"
     );
-    assert!(out.contains("client-certificate authentication"), "{out}");
     let summary = out.lines().last().unwrap();
     assert!(
         summary.contains("2 served, 0 refused, 2 denied"),
@@ -546,6 +547,26 @@ fn global_auth_and_shared_regex_hosts_are_reported() {
     );
     assert!(
         run.stdout.contains("routes under global auth answer 503"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn an_unusable_client_certificate_secret_is_reported_and_fails_the_check() {
+    let mut docs = clean_docs();
+    docs.push(
+        model("user-1", 3)
+            .annotation(&format!("{PREFIX}auth-tls-secret"), "missing-ca")
+            .annotation(&format!("{PREFIX}auth-tls-verify-client"), "on")
+            .build(),
+    );
+    let dir = write(&docs);
+    let run = folder(&[], dir.path());
+    assert_eq!(run.code, Some(1), "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout
+            .contains("auth-tls-secret user-1/missing-ca not found"),
         "{}",
         run.stdout
     );

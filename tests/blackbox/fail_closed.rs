@@ -39,10 +39,11 @@ async fn until(s: &Setup, host: &str, path: &str, want: u16) {
 }
 
 /// The first case: a client-certificate Ingress answered 200 to a
-/// client without a certificate. Until client certificates are built it
-/// answers 503, over HTTP and HTTPS, and its neighbour still serves.
+/// client without a certificate. With its CA Secret missing it answers
+/// 503, over HTTP and HTTPS, and its neighbour still serves (the mTLS
+/// matrix with a usable CA is in `client_certs.rs`).
 #[tokio::test]
-async fn client_certificate_ingresses_fail_closed_until_built() {
+async fn client_certificate_ingresses_without_their_ca_fail_closed() {
     let backend = EchoBackend::start([127, 0, 180, 1]).await;
     let mut docs = service_for("fc", "svc", &[&backend]);
     docs.push(ingress(
@@ -76,11 +77,7 @@ async fn client_certificate_ingresses_fail_closed_until_built() {
     s.gateway
         .wait_for_log("LocationDenied", Duration::from_secs(5))
         .await;
-    assert!(
-        s.gateway
-            .logs()
-            .contains("client-certificate authentication (auth-tls-*) is not built yet")
-    );
+    assert!(s.gateway.logs().contains("auth-tls-secret fc/ca not found"));
 }
 
 #[tokio::test]

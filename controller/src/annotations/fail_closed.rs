@@ -8,10 +8,8 @@
 //!   `edge-gateway.io/serve-without-waf` opt-out), so they are collected
 //!   here as a [`WafRequest`] and decided with the ConfigMap's defaults
 //!   (`AdmissionSpec::apply_defaults`);
-//! - every other such key denies the routes by itself ([`unbuilt`]).
-//!   Client-certificate authentication is one: until it is built, an
-//!   Ingress with `auth-tls-secret` answers 503 (the other `auth-tls-*`
-//!   keys do nothing without it, in ingress-nginx too).
+//! - every other such key (`auth-proxy-set-headers`, `auth-snippet`, ...)
+//!   denies the routes by itself ([`unbuilt`]).
 
 use std::collections::BTreeMap;
 
@@ -75,15 +73,11 @@ pub(super) fn unbuilt(annotations: &BTreeMap<&str, &str>) -> Option<AnnotationEr
         if !matches!(known(name)?.support, Support::FailsClosed(_)) || WAF_KEYS.contains(name) {
             return None;
         }
-        let message = if name.starts_with("auth-tls-") {
-            if !annotations.contains_key("auth-tls-secret") {
-                return None;
-            }
-            "client-certificate authentication (auth-tls-*) is not built yet"
-        } else {
-            "is not applied by edge-gateway (see docs/compatibility.md)"
-        };
-        Some(error(name, value, message.to_owned()))
+        Some(error(
+            name,
+            value,
+            "is not applied by edge-gateway (see docs/compatibility.md)".to_owned(),
+        ))
     })
 }
 
@@ -114,14 +108,8 @@ mod tests {
     }
 
     #[test]
-    fn client_certificates_deny_only_with_a_secret() {
+    fn unbuilt_keys_deny_by_themselves() {
         assert_eq!(unbuilt(&map(&[("auth-tls-verify-client", "on")])), None);
-        let denied = unbuilt(&map(&[
-            ("auth-tls-verify-client", "on"),
-            ("auth-tls-secret", "ns/ca"),
-        ]))
-        .unwrap();
-        assert!(denied.message.contains("client-certificate"), "{denied:?}");
         let headers = unbuilt(&map(&[("auth-proxy-set-headers", "ns/h")])).unwrap();
         assert!(headers.key.ends_with("auth-proxy-set-headers"));
         assert_eq!(unbuilt(&map(&[("enable-modsecurity", "true")])), None);

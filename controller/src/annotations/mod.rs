@@ -12,6 +12,7 @@
 pub mod admission;
 pub(crate) mod affinity;
 pub mod canary;
+pub mod client_auth;
 pub mod fail_closed;
 pub mod registry;
 pub mod traffic;
@@ -92,6 +93,8 @@ pub struct IngressAnnotations {
     pub routing: Routing,
     /// CORS, limits, address lists and authentication.
     pub admission: admission::AdmissionSpec,
+    /// `auth-tls-*`: client certificates; `Err` denies the routes.
+    pub client_auth: Option<Result<client_auth::ClientAuthSpec, AnnotationError>>,
     /// `canary: "true"` and its rule: the Ingress is a canary of the
     /// routes with the same host and path.
     pub canary: Option<canary::CanarySpec>,
@@ -274,6 +277,7 @@ pub fn parse(
     );
     parsed.policy.redirect = redirect(&ours, &mut errors).map(std::sync::Arc::new);
     parsed.admission = admission::parse(&ours, &mut errors);
+    parsed.client_auth = client_auth::parse(&ours, &mut errors);
     parsed.canary = canary::parse(&ours, &mut errors);
     let regex_mode = parsed.routing.regex_mode();
     parsed

@@ -137,7 +137,6 @@ const SNIPPET: &str = "raw nginx configuration text: never pasted into anything 
 const NO_TRACING: &str = "no tracing exporter yet; requests are served without spans";
 const PENDING: &str = "not applied yet: the route is served without it";
 const BUFFERS: &str = "nginx buffer tuning; bodies stream here without these buffers";
-const AUTH_TLS: &str = "client-certificate authentication is not built yet: the routes of an Ingress with auth-tls-secret answer 503 rather than serve without the check";
 const WAF: &str = "no WAF (ModSecurity) here: a route the WAF would cover (this annotation true, or the ConfigMap's enable-modsecurity unless the Ingress sets enable-modsecurity: \"false\") answers 503, unless the ConfigMap says edge-gateway.io/serve-without-waf: \"true\" (then it is served without the WAF, with a warning)";
 
 /// The annotations, alphabetically.
@@ -188,15 +187,27 @@ pub const ANNOTATIONS: &[Known] = &[
         "auth-snippet",
         "raw nginx configuration for the auth subrequest, never applied: the Ingress's routes answer 503",
     ),
-    f("auth-tls-error-page", AUTH_TLS),
-    f("auth-tls-match-cn", AUTH_TLS),
-    f("auth-tls-pass-certificate-to-upstream", AUTH_TLS),
-    f("auth-tls-secret", AUTH_TLS),
-    f("auth-tls-verify-client", AUTH_TLS),
-    f("auth-tls-verify-depth", AUTH_TLS),
+    p(d(
+        "auth-tls-error-page",
+        "a URL: a 302 to it, as nginx; a path: served by the host's route for that path as a GET without body (nginx's internal redirect; that route's redirects and rewrite-target are not applied); a named location (@name) or a value ingress-nginx rejects denies the routes (503)",
+    )),
+    p(d(
+        "auth-tls-match-cn",
+        "matched anywhere in the subject (RFC 2253), as nginx's `$ssl_client_s_dn !~`, but with Rust regex syntax (no look-around or back-references); a value without CN= or that does not compile denies the routes (503); without auth-tls-secret it denies them too (ingress-nginx ignores it)",
+    )),
+    p(s("auth-tls-pass-certificate-to-upstream")),
+    p(d(
+        "auth-tls-secret",
+        "ca.crt (every certificate in it a trust anchor) and, when present, ca.crl; the oldest Ingress of a host with this key decides the host's client certificates, as ingress-nginx. Only the Ingress's own namespace; a missing Secret, no ca.crt (ingress-nginx then serves without client certificates) or an unusable ca.crt/ca.crl denies the Ingress's routes and every host whose client certificates it decides (503). Every ssl-client-* header a client sends is replaced on these hosts",
+    )),
+    p(d(
+        "auth-tls-verify-client",
+        "on, optional, optional_no_ca, off as nginx (400 \"No required SSL certificate was sent\" / \"The SSL certificate error\", nginx's 496/495); a CA change applies to open connections' next request; over plain HTTP a request counts as sent without a certificate (ingress-nginx does not check there), so on answers 400 after the HTTPS redirect; without auth-tls-secret any value but off denies the routes",
+    )),
+    p(s("auth-tls-verify-depth")),
     p(d(
         "auth-type",
-        "basic only; digest is refused and denies the routes (503) rather than serving them unprotected",
+        "basic only; digest is refused and denies the routes (503) rather than serving them unprotected. Password hashes run at most one per core at a time (at least 2): a request that finds no free slot within 2 s gets 503 with Retry-After: 1 (nginx hashes in its worker); an unknown user costs the verification of the file's costliest hash, so no timing tells users apart; successful checks are remembered",
     )),
     p(d(
         "auth-url",

@@ -92,6 +92,7 @@ impl Compiler<'_> {
             exempt_admission: None,
             denied: false,
             auth_denied: false,
+            client_auth: None,
             annotations: &prepared.annotations,
         };
         for note in &spec.notes {

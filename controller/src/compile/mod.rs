@@ -10,6 +10,7 @@
 
 mod admission;
 mod canary;
+mod client_auth;
 mod endpoints;
 pub(crate) mod paths;
 pub mod regex_paths;
@@ -27,10 +28,12 @@ use gateway::policy::{Globals, Policy};
 use gateway::rewrite::RegexPath;
 use gateway::settings::ProxySettings;
 use gateway::table::{RouteConflict, ServerId};
+use gateway::tls::HostClientAuth;
 use gateway::{BackendKey, Route, RouteAction, RouteSource, RouteTable, RouteTableBuilder};
 use k8s_openapi::api::networking::v1::{HTTPIngressPath, Ingress, IngressBackend, IngressRule};
 
 pub use admission::AdmissionCache;
+pub use client_auth::ClientAuthCache;
 pub use endpoints::{PortRef, Resolved, resolve, resolve_key};
 pub use tls::CertCache;
 
@@ -99,6 +102,7 @@ pub struct CompileCache {
     certs: CertCache,
     admissions: AdmissionCache,
     regexes: regex_paths::RegexCache,
+    client_auths: ClientAuthCache,
     /// The version of each Ingress the last compile served.
     served_versions: HashMap<NsName, Arc<Ingress>>,
 }
@@ -198,6 +202,7 @@ pub fn compile_with(
     }
     compiler.canaries(&prepared);
     compiler.server_names();
+    compiler.shared_client_auth();
     compiler.default_certificate(options.default_ssl_certificate.as_ref());
     compiler.default_backend_service(options.default_backend_service.as_ref());
     compiler.builtin_routes();
@@ -211,6 +216,7 @@ pub fn compile_with(
         .filter(|p| served_ids.contains(p.id))
         .map(|p| (p.id.clone(), p.ingress.clone()))
         .collect();
+    compiler.cache.client_auths.sweep();
     let mut diagnostics = compiler.diagnostics;
     diagnostics.extend(config_diagnostics);
     diagnostics.sort();
@@ -258,6 +264,10 @@ struct Compiler<'s> {
     no_auth_locations: Vec<String>,
     /// Whether canaries may join routes of another namespace.
     allow_cross_namespace_canary: bool,
+    /// Which Ingress decided each host's client certificates.
+    client_auth_owners: HashMap<ServerId, NsName>,
+    /// The namespaces whose Ingresses route each host, and the host's name.
+    host_namespaces: HashMap<ServerId, (String, HashSet<String>)>,
 }
 
 /// A rule's path, literal or in regex mode.
@@ -289,6 +299,8 @@ struct Current<'i> {
     /// `global-auth-*` cannot be used); those under `no-auth-locations`
     /// serve.
     auth_denied: bool,
+    /// Its client-certificate rule (`auth-tls-*`), for the hosts it decides.
+    client_auth: Option<HostClientAuth>,
     /// Its annotations.
     annotations: &'i IngressAnnotations,
 }
@@ -319,6 +331,8 @@ impl<'s> Compiler<'s> {
             claims,
             no_auth_locations: Vec::new(),
             allow_cross_namespace_canary: options.allow_cross_namespace_canary,
+            client_auth_owners: HashMap::new(),
+            host_namespaces: HashMap::new(),
         }
     }
 
@@ -357,6 +371,7 @@ impl<'s> Compiler<'s> {
             exempt_admission: None,
             denied: false,
             auth_denied: false,
+            client_auth: None,
             annotations: parsed,
         };
         for error in &parsed.errors {
@@ -393,6 +408,7 @@ impl<'s> Compiler<'s> {
         }
         self.admission(&mut current, id);
         self.upstream_tls(&mut current, id);
+        self.client_auth(&mut current, id);
         let Some(spec) = &ingress.spec else {
             return true;
         };
@@ -471,6 +487,12 @@ impl<'s> Compiler<'s> {
                 return;
             }
         };
+        self.host_client_auth(current, server, &host_label);
+        self.host_namespaces
+            .entry(server)
+            .or_insert_with(|| (host_label.clone(), HashSet::new()))
+            .1
+            .insert(current.key.id.namespace.clone());
         let routing = &current.annotations.routing;
         if let Some(root) = &routing.app_root {
             self.builder.set_app_root(server, root.clone());

@@ -124,7 +124,7 @@ impl CertCache {
             return entry.result.clone();
         }
         let result = Certificate::from_pem(&crt, &key)
-            .map(Arc::new)
+            .map(|cert| Arc::new(cert.with_source(&id.namespace, &id.name)))
             .map_err(|e| format!("secret {id}: {e}"));
         self.entries.insert(
             id.clone(),

@@ -183,6 +183,14 @@ const PARSERS: &[(&str, Apply)] = &[
         c.globals.listener.http2_max_concurrent_streams = Some(listener::max_streams(v)?);
         Ok(())
     }),
+    ("max-worker-connections", |c, v| {
+        c.globals.listener.max_connections = Some(listener::max_connections(v)?);
+        Ok(())
+    }),
+    ("edge-gateway.io/client-send-timeout", |c, v| {
+        c.globals.listener.send_timeout = Some(seconds(v)?);
+        Ok(())
+    }),
     ("client-body-timeout", |c, v| {
         c.proxy.client_body_timeout = seconds(v)?;
         Ok(())

@@ -90,6 +90,10 @@ pub const KEYS: &[Known] = &[
         "disable-ipv6-dns",
         "no DNS resolver: endpoints come from EndpointSlices",
     ),
+    d(
+        "edge-gateway.io/client-send-timeout",
+        "edge-gateway only (ingress-nginx has no key for nginx's send_timeout, fixed at 60 s): seconds a write to a client may stall before the connection closes, releasing its upstream connection; default 60; applies to new connections",
+    ),
     n(
         "enable-access-log-for-default-backend",
         "not applied yet: requests no route matches are not logged",
@@ -181,7 +185,7 @@ pub const KEYS: &[Known] = &[
     n("jaeger-trace-context-header-name", NO_TRACING),
     d(
         "keep-alive",
-        "applies to new HTTP/1 client connections: the wait for each request head after the first, counted from the previous response; 0 turns keep-alive off. Idle HTTP/2 connections are pinged every 60 s instead",
+        "applies to new client connections: for HTTP/1 the wait for each request head after the first, counted from the previous response (0 turns keep-alive off); an HTTP/2 connection with no open stream for this long is closed (GOAWAY) whether or not it answers pings",
     ),
     s("keep-alive-requests"),
     d(
@@ -217,7 +221,10 @@ pub const KEYS: &[Known] = &[
     i("lua-shared-dicts", "no Lua"),
     r("main-snippet", SNIPPET),
     i("map-hash-bucket-size", NGINX_TUNING),
-    i("max-worker-connections", NGINX_TUNING),
+    d(
+        "max-worker-connections",
+        "a cap per listener (HTTP, HTTPS) on open client connections, default 16384 as ingress-nginx's per worker; more are closed as soon as accepted, as nginx closes what it cannot serve, and counted in edge_gateway_refused_connections_total; 0 sets no cap (ingress-nginx derives one from max-worker-open-files); applies to new connections",
+    ),
     i("max-worker-open-files", NGINX_TUNING),
     f(
         "modsecurity-snippet",

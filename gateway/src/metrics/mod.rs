@@ -21,8 +21,8 @@ mod requests;
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, OnceLock};
 
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::{Counter, Gauge, LabelPair, Metric, MetricFamily, MetricType};
@@ -32,8 +32,11 @@ pub use process::ConnectionStats;
 pub(crate) use requests::{Observation, RouteLabels};
 pub use requests::{RequestMetricsConfig, RouteStats};
 
+use crate::access_log::AccessLog;
 use crate::proxy::TableHandle;
+use crate::settings::Scheme;
 use crate::table::{RouteAction, RouteTable};
+use crate::tls::Certificate;
 use inference::InferenceStore;
 use process::ProcessSample;
 use requests::RequestStore;
@@ -65,6 +68,11 @@ pub struct Metrics {
     errors: IntCounter,
     last_success: prometheus::Gauge,
     leader: IntGaugeVec,
+    /// The certificate served when nothing else applies (the generated
+    /// one), reported as host `_` unless `--default-ssl-certificate` is set.
+    fallback_certificate: OnceLock<Arc<Certificate>>,
+    /// The access log, whose dropped lines are reported.
+    access_log: OnceLock<Arc<AccessLog>>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -119,10 +127,13 @@ impl Metrics {
             errors,
             last_success,
             leader,
+            fallback_certificate: OnceLock::new(),
+            access_log: OnceLock::new(),
         });
         metrics.registry.register(Box::new(Scraped {
             metrics: Arc::downgrade(&metrics),
             table,
+            class: config.class.clone(),
             desc: Vec::new(),
         }))?;
         Ok(metrics)
@@ -208,6 +219,25 @@ impl Metrics {
     pub fn connections(&self) -> &ConnectionStats {
         &self.connections
     }
+
+    /// Reports `certificate` (the generated default) as host `_` while no
+    /// `--default-ssl-certificate` is in the table, as ingress-nginx does.
+    pub fn set_fallback_certificate(&self, certificate: Arc<Certificate>) {
+        let _ = self.fallback_certificate.set(certificate);
+    }
+
+    /// Reports the lines `log` dropped (see [`AccessLog`]).
+    pub fn watch_access_log(&self, log: Arc<AccessLog>) {
+        let _ = self.access_log.set(log);
+    }
+
+    /// Counts a connection refused at `scheme`'s listener cap.
+    pub(crate) fn connection_refused(&self, scheme: Scheme) {
+        let at = usize::from(scheme == Scheme::Https);
+        self.connections.refused[at].fetch_add(1, Ordering::Relaxed);
+        // Accepted, not handled: nginx's counters differ by such drops.
+        self.connections.accepted.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 /// An open client connection, counted as active until dropped.
@@ -235,6 +265,8 @@ impl Drop for ConnectionGuard {
 struct Scraped {
     metrics: std::sync::Weak<Metrics>,
     table: TableHandle,
+    /// The controller class, ingress-nginx's `class` label.
+    class: String,
     desc: Vec<Desc>,
 }
 
@@ -256,10 +288,16 @@ impl Collector for Scraped {
             families.extend(inference.collect(&table));
         }
         families.extend(table_families(&table));
+        families.extend(certificate_families(
+            &table,
+            metrics.fallback_certificate.get(),
+            &self.class,
+        ));
         families.extend(process_families(
             &metrics.connections,
             &ProcessSample::read(),
         ));
+        families.extend(gateway_families(&metrics));
         families
     }
 }
@@ -312,41 +350,6 @@ fn table_families(table: &RouteTable) -> Vec<MetricFamily> {
         }
     }
 
-    let mut expire = family(
-        "ssl_expire_time_seconds",
-        "Number of seconds since 1970 to the SSL Certificate expire.",
-        MetricType::GAUGE,
-    );
-    let mut info = family(
-        "ssl_certificate_info",
-        "Hold all labels associated to a certificate",
-        MetricType::GAUGE,
-    );
-    for (host, cert) in table.certificates() {
-        let host = host.unwrap_or_default();
-        let (namespace, secret) = cert.source().unwrap_or(("", ""));
-        let labels = [
-            ("host", host.as_str()),
-            ("namespace", namespace),
-            ("secret_name", secret),
-        ];
-        expire
-            .mut_metric()
-            .push(gauge(&labels, cert.not_after() as f64));
-        info.mut_metric().push(gauge(
-            &[
-                ("host", host.as_str()),
-                ("namespace", namespace),
-                ("secret_name", secret),
-                ("identifier", cert.serial()),
-                ("issuer_common_name", cert.issuer()),
-                ("serial_number", cert.serial()),
-                ("public_key_algorithm", cert.key_algorithm()),
-            ],
-            1.0,
-        ));
-    }
-
     let mut build = family(
         "build_info",
         "A metric with a constant '1' labeled with information about the build.",
@@ -360,7 +363,78 @@ fn table_families(table: &RouteTable) -> Vec<MetricFamily> {
         ],
         1.0,
     ));
-    vec![hash, ok, orphans, expire, info, build]
+    vec![hash, ok, orphans, build]
+}
+
+/// `ssl_expire_time_seconds` and `ssl_certificate_info` with ingress-nginx's
+/// labels (`SetSSLExpireTime`, `SetSSLInfo`): the Secret's namespace and
+/// name, the controller `class`, the host (`_` for the default
+/// certificate), and the certificate's identifier, issuer and serial.
+fn certificate_families(
+    table: &RouteTable,
+    fallback: Option<&Arc<Certificate>>,
+    class: &str,
+) -> Vec<MetricFamily> {
+    let mut expire = family(
+        "ssl_expire_time_seconds",
+        "Number of seconds since 1970 to the SSL Certificate expire.",
+        MetricType::GAUGE,
+    );
+    let mut info = family(
+        "ssl_certificate_info",
+        "Hold all labels associated to a certificate",
+        MetricType::GAUGE,
+    );
+    let fallback = fallback
+        .filter(|_| table.certificate(None).is_none())
+        .map(|cert| (None, cert));
+    for (host, cert) in table.certificates().chain(fallback) {
+        let host = host.unwrap_or_else(|| "_".to_owned());
+        let (namespace, secret) = cert.source().unwrap_or(("", ""));
+        let labels = [
+            ("namespace", namespace),
+            ("class", class),
+            ("host", host.as_str()),
+            ("secret_name", secret),
+            ("identifier", cert.identifier()),
+        ];
+        expire
+            .mut_metric()
+            .push(gauge(&labels, cert.not_after() as f64));
+        let mut all = labels.to_vec();
+        all.extend([
+            ("issuer_organization", cert.issuer_organization()),
+            ("issuer_common_name", cert.issuer()),
+            ("serial_number", cert.serial()),
+            ("public_key_algorithm", cert.key_algorithm()),
+        ]);
+        info.mut_metric().push(gauge(&all, 1.0));
+    }
+    vec![expire, info]
+}
+
+/// The gateway's own counters: access log lines dropped, connections
+/// refused at a listener's cap.
+fn gateway_families(metrics: &Metrics) -> Vec<MetricFamily> {
+    let mut dropped = family_raw(
+        &format!("{}access_log_dropped_lines_total", inference::PREFIX),
+        "Access log lines dropped because the writer fell behind (queue full by count or bytes)",
+        MetricType::COUNTER,
+    );
+    let lines = metrics.access_log.get().map_or(0, |log| log.dropped());
+    dropped.mut_metric().push(counter(&[], lines as f64));
+    let mut refused = family_raw(
+        &format!("{}refused_connections_total", inference::PREFIX),
+        "Client connections closed at once because the listener was at max-worker-connections",
+        MetricType::COUNTER,
+    );
+    for (listener, count) in ["http", "https"].iter().zip(&metrics.connections.refused) {
+        refused.mut_metric().push(counter(
+            &[("listener", listener)],
+            count.load(Ordering::Relaxed) as f64,
+        ));
+    }
+    vec![dropped, refused]
 }
 
 /// A stable hash of what the table routes where (ingress-nginx exposes the

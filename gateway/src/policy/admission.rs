@@ -27,7 +27,7 @@
 use std::net::IpAddr;
 use std::sync::{Arc, OnceLock};
 
-use http::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
+use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Response, StatusCode};
 
 use super::access::{AccessList, Judged};
@@ -148,7 +148,7 @@ impl Admission {
             .check(request.client_ip)
             .map_err(|status| self.refuse(status, &admitted))?;
         if let Some(basic) = &self.basic_auth {
-            check_basic(basic, headers)
+            basic_auth::check_offloaded(basic, headers)
                 .await
                 .map_err(|r| self.decorate(r, &admitted))?;
         }
@@ -183,7 +183,7 @@ impl Admission {
             Err(status) => return Err(self.refuse(status, &admitted)),
         }
         if let Some(basic) = &self.basic_auth {
-            match check_basic(basic, request.auth.headers).await {
+            match basic_auth::check_offloaded(basic, request.auth.headers).await {
                 Ok(()) => return Ok(self.without_auth(admitted)),
                 Err(refusal) if refusal.status() == StatusCode::UNAUTHORIZED => {
                     unauthorized = Some(refusal);
@@ -258,29 +258,12 @@ impl Admission {
     }
 }
 
-/// Basic authentication, hashing the password (milliseconds of CPU for
-/// bcrypt) on Tokio's blocking pool so that other requests on this thread
-/// do not wait for it.
-async fn check_basic(basic: &Arc<BasicAuth>, headers: &HeaderMap) -> Result<(), Refusal> {
-    if let Some(decided) = basic.check_cached(headers) {
-        return decided;
-    }
-    let mut credentials = HeaderMap::new();
-    if let Some(value) = headers.get(AUTHORIZATION) {
-        credentials.insert(AUTHORIZATION, value.clone());
-    }
-    let basic = basic.clone();
-    tokio::task::spawn_blocking(move || basic.check_hashing(&credentials))
-        .await
-        .unwrap_or_else(|_| Err(Box::new(error_page(StatusCode::INTERNAL_SERVER_ERROR))))
-}
-
 #[cfg(test)]
 mod tests {
     use std::net::Ipv4Addr;
 
     use http::Uri;
-    use http::header::{ACCESS_CONTROL_ALLOW_ORIGIN, ORIGIN};
+    use http::header::{ACCESS_CONTROL_ALLOW_ORIGIN, AUTHORIZATION, ORIGIN};
 
     use super::*;
     use crate::policy::cors::{CorsConfig, parse_origins};

@@ -12,6 +12,7 @@ pub mod access;
 pub mod admission;
 pub mod basic_auth;
 pub mod block;
+pub mod client_cert;
 pub mod cors;
 pub mod custom_errors;
 pub mod external_auth;

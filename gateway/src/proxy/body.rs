@@ -18,6 +18,7 @@ use tokio::time::{Instant, Sleep};
 use super::exchange::Exchange;
 use super::stream::StreamClock;
 use crate::backend::InFlight;
+use crate::client_io::OpenStream;
 use crate::policy::limits::ConnectionPermit;
 use crate::upstream::{Conn, PoolSettings};
 
@@ -316,6 +317,8 @@ pub struct ResponseBody {
     exchange: Option<Box<Exchange>>,
     /// The client's `limit-connections` slot, freed when the body is done.
     permit: Option<ConnectionPermit>,
+    /// The HTTP/2 stream this body answers, counted open until it is done.
+    stream: Option<OpenStream>,
     sent: u64,
 }
 
@@ -346,8 +349,14 @@ impl ResponseBody {
             kind,
             exchange: None,
             permit: None,
+            stream: None,
             sent: 0,
         }
+    }
+
+    /// Counts the HTTP/2 stream as open until this body is done.
+    pub(crate) fn track(&mut self, stream: OpenStream) {
+        self.stream = Some(stream);
     }
 
     /// Records the request when this body is done.
@@ -368,6 +377,7 @@ impl ResponseBody {
 
     fn finish(&mut self) {
         self.permit = None;
+        self.stream = None;
         if let Some(exchange) = self.exchange.take() {
             exchange.finish(self.sent);
         }

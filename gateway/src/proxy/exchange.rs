@@ -49,6 +49,9 @@ pub(crate) struct Trace {
     pub(crate) request_body: Option<Arc<SendProgress>>,
     /// The `X-Request-ID` sent upstream (the client's or a generated one).
     pub(crate) request_id: Option<http::HeaderValue>,
+    /// Whether the request's host has a TLS section: its HTTPS answers,
+    /// the gateway's own included, carry HSTS.
+    pub(crate) tls_host: bool,
 }
 
 /// One request being recorded, or only counted in flight.

@@ -7,16 +7,18 @@
 //! 1. **inspect**: refuse blocked clients (`block-cidrs`,
 //!    `block-user-agents`, `block-referers`), then malformed or ambiguous
 //!    requests; normalise host and path;
-//! 2. **route**: look the host and path up in the current table (loaded once);
-//!    a route with a canary picks its backend once the route's redirects
-//!    are passed, before admission (see [`crate::canary`]); with
-//!    `model-from-body`, a JSON body's `model` is first put in a header
-//!    that canary rules can read (see [`model_peek`]);
+//! 2. **route**: look the host and path up in the current table (loaded
+//!    once); on a host that checks client certificates, judge the
+//!    connection's (see [`crate::policy::client_cert`]);
 //! 3. **policy**: nginx's rewrite phase: redirects (from-to-www, app-root,
 //!    permanent/temporal, HTTPS) and `rewrite-target`;
 //! 4. **admit**: the declared body size, then the route's admission checks
 //!    (CORS preflight, limits, address lists, authentication: see
-//!    [`crate::policy::admission`]);
+//!    [`crate::policy::admission`]); only then, with `model-from-body`, is
+//!    the body read: its JSON `model` goes in a header that canary rules
+//!    can read (see [`model_peek`]), and a route with a canary picks its
+//!    backend (see [`crate::canary`]), as nginx's balancer runs after the
+//!    access phase. A refused request's body is never read;
 //! 5. **rewrite**: read what the backend's affinity needs (session cookie,
 //!    `upstream-hash-by` key), then turn the client request into the
 //!    upstream request, for the route's backend protocol (see [`protocol`]);
@@ -67,10 +69,12 @@ use crate::balance::affinity::Sticky;
 use crate::metrics;
 use crate::policy;
 use crate::policy::admission::{Admitted, AuthClients, Candidate};
+use crate::policy::client_cert::{self, CertHeaders, Checked};
 use crate::policy::external_auth::AuthRequest;
 use crate::policy::forwarded::Client;
 use crate::settings::{ListenerSettings, ProxySettings, Scheme};
-use crate::table::{Route, RouteAction, RouteMatch, RouteTable};
+use crate::table::{Route, RouteAction, RouteMatch, RouteTable, ServerId};
+use crate::tls::ClientTls;
 
 /// Sent upstream with `rewrite-target` when `x-forwarded-prefix` is set.
 static X_FORWARDED_PREFIX: HeaderName = HeaderName::from_static("x-forwarded-prefix");
@@ -127,6 +131,8 @@ pub struct ConnInfo {
     settings: ListenerSettings,
     served: AtomicU32,
     http2: bool,
+    /// The TLS server name and client certificate, on TLS connections.
+    tls: Option<ClientTls>,
 }
 
 impl ConnInfo {
@@ -141,7 +147,14 @@ impl ConnInfo {
             listener,
             served: AtomicU32::new(0),
             http2,
+            tls: None,
         }
+    }
+
+    /// What the TLS handshake learned (server name, client certificate).
+    pub fn with_tls(mut self, tls: Option<ClientTls>) -> Self {
+        self.tls = tls;
+        self
     }
 
     /// This connection's limits instead of the listener's own: the
@@ -174,6 +187,11 @@ impl Proxy {
             observer,
             auth_clients: AuthClients::default(),
         }
+    }
+
+    /// The table requests are served from.
+    pub(crate) fn table(&self) -> &TableHandle {
+        &self.table
     }
 
     /// The ConfigMap's client-connection limits in the current table.
@@ -210,8 +228,17 @@ impl Proxy {
             Ok(response) => response,
             Err(error) => error.into_response(client.socket_addr(conn.peer), &method, &uri),
         };
-        // 7. respond: `add-headers` go on every response.
+        // 7. respond: `add-headers` go on every response, and HSTS on every
+        // HTTPS response for a host with TLS, the gateway's own included.
         policy::header_rules::set_all(response.headers_mut(), &table.globals().headers.to_client);
+        if pending.trace.tls_host
+            && conn.listener.settings.scheme == Scheme::Https
+            && let Some(hsts) = &table.globals().hsts
+        {
+            response
+                .headers_mut()
+                .insert(STRICT_TRANSPORT_SECURITY, hsts.clone());
+        }
         let served = conn.served.fetch_add(1, Ordering::Relaxed) + 1;
         // HTTP/2 has no Connection header; its requests are streams.
         if !conn.http2
@@ -248,36 +275,27 @@ impl Proxy {
         }
         // 1-3. inspect, route, and the rewrite-phase policy (redirects,
         // rewrite-target). Routing borrows the request only inside `route`.
-        let (found, target) = match route(table, conn, client, &req)? {
+        let (found, mut target) = match route(table, conn, client, &req, trace)? {
             Routed::Respond(response, id) => {
                 trace.route = id;
                 return Ok(*response);
             }
             Routed::Proxy { found, target } => (found, target),
         };
+        // `auth-tls-*`: the gateway's `ssl-client-*` replace the client's,
+        // for the auth service and the upstream alike.
+        if let Some(headers) = target.client_cert.take() {
+            headers.apply(req.headers_mut());
+        }
+        if target.error_page {
+            internal_redirect(&mut req);
+        }
         let route = found.route;
         trace.route = Some(found.id);
-        let backend = match route.action {
-            // The canary decision, once: the rest is the main route's.
-            RouteAction::Proxy(id) => {
-                // 2a. model: the body's `model` in a header, if asked.
-                model_peek::peek(&mut req, &route.settings).await?;
-                let (backend, canary) = crate::canary::pick(table, route, id, req.headers());
-                trace.canary = canary;
-                backend.ok_or(ProxyError::NoRoute)?
-            }
+        let main_backend = match route.action {
+            RouteAction::Proxy(id) => id,
             RouteAction::Respond(code) => return Ok(fixed_response(code)),
         };
-        // `default-backend`: its Service answers when the route's has no pod.
-        let backend = match route.fallback.and_then(|id| table.backend(id)) {
-            Some(fallback) if backend.endpoints().endpoints().is_empty() => fallback,
-            _ => backend,
-        };
-        // `--default-backend-service` without a ready endpoint: the built-in
-        // 404, as ingress-nginx falls back to its own default endpoint.
-        if table.is_default_route(found.id) && backend.endpoints().endpoints().is_empty() {
-            return Err(ProxyError::NoRoute);
-        }
 
         // 4. admit
         check_body_size(&req, &route.settings)?;
@@ -304,6 +322,22 @@ impl Proxy {
                 }
             }
         };
+        // 4a. model: the body's `model` in a header, if asked; then the
+        // canary decision, once: the rest is the main route's.
+        model_peek::peek(&mut req, &route.settings).await?;
+        let (backend, canary) = crate::canary::pick(table, route, main_backend, req.headers());
+        trace.canary = canary;
+        let backend = backend.ok_or(ProxyError::NoRoute)?;
+        // `default-backend`: its Service answers when the route's has no pod.
+        let backend = match route.fallback.and_then(|id| table.backend(id)) {
+            Some(fallback) if backend.endpoints().endpoints().is_empty() => fallback,
+            _ => backend,
+        };
+        // `--default-backend-service` without a ready endpoint: the built-in
+        // 404, as ingress-nginx falls back to its own default endpoint.
+        if table.is_default_route(found.id) && backend.endpoints().endpoints().is_empty() {
+            return Err(ProxyError::NoRoute);
+        }
         // Gateway-made errors carry CORS headers too: keep what their log
         // line needs.
         let error_context = admitted
@@ -374,14 +408,6 @@ impl Proxy {
             response.body_mut().hold(permit);
         }
         upgrade::splice(client_upgrade, &mut response, &route.settings);
-        if found.tls
-            && conn.listener.settings.scheme == Scheme::Https
-            && let Some(hsts) = &table.globals().hsts
-        {
-            response
-                .headers_mut()
-                .insert(STRICT_TRANSPORT_SECURITY, hsts.clone());
-        }
         Ok(response)
     }
 }
@@ -404,9 +430,15 @@ struct Routing {
     /// The authority of an absolute-form target (the Host upstream).
     authority: Option<HeaderValue>,
     /// The path and query `rewrite-target` made, if any.
-    rewritten: Option<String>,
+    rewritten: Option<Uri>,
     /// The normalised host, kept only for external authentication.
     auth_host: Option<String>,
+    /// The `ssl-client-*` headers, on a host that checks client
+    /// certificates.
+    client_cert: Option<Box<CertHeaders>>,
+    /// Whether this is `auth-tls-error-page`'s internal redirect: a GET
+    /// without body to the error page's path.
+    error_page: bool,
 }
 
 /// Phases 1-3: inspect the request, find its server and route, and apply
@@ -418,9 +450,12 @@ fn route<'t>(
     conn: &ConnInfo,
     client: &Client,
     req: &Request<Incoming>,
+    trace: &mut exchange::Trace,
 ) -> Result<Routed<'t>, ProxyError> {
-    let target = inspect::inspect(req, conn.settings.max_uri_bytes)?;
+    let limits = &conn.settings;
+    let target = inspect::inspect(req, limits.max_uri_bytes, limits.max_header_bytes)?;
     let found = table.find(target.host.as_deref(), &target.path);
+    trace.tls_host = found.server.tls;
     let settings = &conn.listener.settings;
     let scheme = settings.scheme.as_str();
     let code = table.globals().redirect_code;
@@ -428,6 +463,20 @@ fn route<'t>(
     let respond = |status, location: Option<HeaderValue>| {
         location.map(|l| Routed::Respond(Box::new(redirect_response(status, l)), route_id))
     };
+    // Client certificates are judged before anything else over HTTPS (as
+    // nginx does when it reads the request), after the redirects over HTTP.
+    let https = settings.scheme == Scheme::Https;
+    let mut client_cert = None;
+    if https && let Some(rule) = found.server.client_auth {
+        let misdirected = misdirected(conn.tls.as_ref(), table, found.server.id);
+        match client_cert::check(rule, conn.tls.as_ref(), misdirected) {
+            Checked::Pass(headers) => client_cert = Some(headers),
+            Checked::Respond(response) => return Ok(Routed::Respond(response, route_id)),
+            Checked::ErrorPage(path, headers) => {
+                return error_page_route(table, target, path, headers);
+            }
+        }
+    }
     if let Some(host) = found.server.redirect_to
         && let Some(done) = respond(
             code,
@@ -466,10 +515,27 @@ fn route<'t>(
     {
         return Ok(done);
     }
-    let rewritten = found_route.route.rewrite.as_ref().and_then(|rewrite| {
-        let path = std::str::from_utf8(&target.path).ok()?;
-        rewrite.apply(path, req.uri().query())
-    });
+    if !https && let Some(rule) = found.server.client_auth {
+        match client_cert::check(rule, None, false) {
+            Checked::Pass(headers) => client_cert = Some(headers),
+            Checked::Respond(response) => return Ok(Routed::Respond(response, route_id)),
+            Checked::ErrorPage(path, headers) => {
+                return error_page_route(table, target, path, headers);
+            }
+        }
+    }
+    let rewritten = match &found_route.route.rewrite {
+        None => None,
+        Some(rewrite) => std::str::from_utf8(&target.path)
+            .ok()
+            .and_then(|path| rewrite.apply(path, req.uri().path(), req.uri().query()))
+            .map(|target| {
+                target
+                    .parse::<Uri>()
+                    .map_err(|_| ProxyError::Rewrite(target))
+            })
+            .transpose()?,
+    };
     let wants_host = found_route
         .route
         .admission
@@ -481,8 +547,55 @@ fn route<'t>(
             authority: target.authority,
             rewritten,
             auth_host: target.host.filter(|_| wants_host).map(Cow::into_owned),
+            client_cert,
+            error_page: false,
         },
     })
+}
+
+/// Whether a TLS connection's server name picks another server than the
+/// request's Host does (nginx answers 421 when the Host's server checks
+/// client certificates).
+fn misdirected(tls: Option<&ClientTls>, table: &RouteTable, server: ServerId) -> bool {
+    tls.and_then(ClientTls::sni)
+        .is_some_and(|sni| table.server_id(Some(sni)) != server)
+}
+
+/// `auth-tls-error-page` as a path: nginx's internal redirect to it on the
+/// same host, served by whichever route takes that path there.
+fn error_page_route<'t>(
+    table: &'t RouteTable,
+    target: inspect::Target<'_>,
+    path: &str,
+    headers: Box<CertHeaders>,
+) -> Result<Routed<'t>, ProxyError> {
+    let found = table
+        .find(target.host.as_deref(), path.as_bytes())
+        .route
+        .ok_or(ProxyError::NoRoute)?;
+    Ok(Routed::Proxy {
+        found,
+        target: Routing {
+            authority: target.authority,
+            rewritten: Some(
+                path.parse::<Uri>()
+                    .map_err(|_| ProxyError::Rewrite(path.to_owned()))?,
+            ),
+            auth_host: target.host.map(Cow::into_owned),
+            client_cert: Some(headers),
+            error_page: true,
+        },
+    })
+}
+
+/// Turns the request into the GET (or HEAD) without body that nginx's
+/// internal redirect to an error page makes.
+fn internal_redirect(req: &mut Request<Incoming>) {
+    if req.method() != http::Method::HEAD {
+        *req.method_mut() = http::Method::GET;
+    }
+    req.headers_mut().remove(CONTENT_LENGTH);
+    req.headers_mut().remove(http::header::TRANSFER_ENCODING);
 }
 
 fn redirect_response(code: StatusCode, location: HeaderValue) -> Response<ResponseBody> {
@@ -560,12 +673,13 @@ fn rewrite(
     let Routing {
         authority,
         rewritten,
+        error_page,
         ..
     } = target;
     let (mut parts, incoming) = req.into_parts();
     let settings = &route.settings;
     let peeked = model_peek::take(&mut parts.extensions);
-    let (body, progress) = if incoming.is_end_stream() && peeked.is_empty() {
+    let (body, progress) = if error_page || (incoming.is_end_stream() && peeked.is_empty()) {
         (RequestBody::empty(), None)
     } else {
         let (body, progress) = RequestBody::client(
@@ -583,9 +697,7 @@ fn rewrite(
     }
     match rewritten {
         Some(target) => {
-            parts.uri = target
-                .parse::<Uri>()
-                .unwrap_or_else(|_| Uri::from_static("/"));
+            parts.uri = target;
             if let Some(prefix) = &policy.x_forwarded_prefix {
                 parts
                     .headers
@@ -594,10 +706,10 @@ fn rewrite(
         }
         None if parts.uri.scheme().is_some() => {
             // Absolute form from the client; origin form to the upstream.
-            let origin = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
-            parts.uri = origin
-                .parse::<Uri>()
-                .unwrap_or_else(|_| Uri::from_static("/"));
+            parts.uri = match parts.uri.path_and_query() {
+                Some(origin) => Uri::from(origin.clone()),
+                None => Uri::from_static("/"),
+            };
         }
         None => {}
     }

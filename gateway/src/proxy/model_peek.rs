@@ -1,4 +1,6 @@
-//! Phase 2a, `edge-gateway.io/model-from-body`: before the canary decision,
+//! Phase 4a, `edge-gateway.io/model-from-body`: once the request passed the
+//! route's admission checks (limits, address lists, authentication: a
+//! refused request's body is never read) and before the canary decision,
 //! read the first bytes of a JSON request body (at most `model-body-peek`,
 //! each read within `client-body-timeout`), find its top-level `model`
 //! string (see [`crate::model_field`]) and put it in the configured header,
@@ -78,7 +80,7 @@ pub(crate) async fn peek(
                 ended = true;
                 break;
             }
-            Ok(Some(Err(_))) => return Err(ProxyError::ClientClosed),
+            Ok(Some(Err(error))) => return Err(ProxyError::client_body(&error)),
             Ok(Some(Ok(frame))) => frame,
         };
         if let Some(data) = frame.data_ref() {

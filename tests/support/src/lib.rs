@@ -31,5 +31,5 @@ pub use manifests::{
     service,
 };
 pub use metrics::{Sample, scrape};
-pub use tls::{CurlOutput, IssuedCert, TestCa, curl_https, tls_secret};
+pub use tls::{CurlOutput, IssuedCert, TestCa, ca_secret, curl_https, tls_secret};
 pub use wait::{POLL_INTERVAL, eventually, eventually_sync};
