@@ -11,12 +11,12 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use controller::CompileOptions;
 use controller::cluster::{
-    self, ClusterError, ClusterOptions, Control, PodIdentity, StatusOptions,
+    self, ApiServer, ClusterError, ClusterOptions, Control, PodIdentity, StatusOptions,
 };
 use controller::manifests::ManifestDir;
 use controller::reconcile::Reconciler;
 use gateway::access_log::AccessLogFormat;
-use gateway::admin::{AdminListener, Health};
+use gateway::admin::{AdminListener, AdminState, Health};
 use gateway::metrics::{Metrics, MetricsConfig, RequestMetricsConfig};
 use gateway::server::{HttpListener, shutdown_channel};
 use gateway::settings::{ListenerSettings, Scheme};
@@ -33,6 +33,13 @@ const MANIFESTS_POLL: Duration = Duration::from_millis(250);
 const API_DEBOUNCE: Duration = Duration::from_millis(20);
 /// How long the cluster writers get to clear status and release the Lease.
 const CLUSTER_SHUTDOWN: Duration = Duration::from_secs(10);
+/// The shortest `--status-update-interval` (ingress-nginx raises lower
+/// values to it).
+const MIN_STATUS_INTERVAL: u64 = 5;
+/// The shortest `--sync-period` (client-go's minimum resync period).
+const MIN_SYNC_PERIOD: Duration = Duration::from_secs(1);
+/// `--election-ttl` when given as zero (ingress-nginx's default).
+const DEFAULT_ELECTION_TTL: Duration = Duration::from_secs(30);
 
 /// Why serving could not start or went wrong.
 #[derive(Debug, thiserror::Error)]
@@ -93,9 +100,13 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), ServeError> {
     let source = match &args.manifests {
         Some(dir) => Source::Folder(dir.clone()),
         None => Source::Cluster(
-            cluster::connect(args.kubeconfig.as_deref())
-                .await
-                .map_err(ServeError::Cluster)?,
+            cluster::connect_to(&ApiServer {
+                kubeconfig: args.kubeconfig.as_deref(),
+                host: args.apiserver_host.as_deref(),
+                certificate_authority: args.certificate_authority.as_deref(),
+            })
+            .await
+            .map_err(ServeError::Cluster)?,
         ),
     };
 
@@ -115,7 +126,12 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), ServeError> {
             addr: https_addr,
             source,
         })?;
-    let admin_addr = SocketAddr::new(args.bind_address, args.metrics_port);
+    let admin_ip = args
+        .healthz_host
+        .as_deref()
+        .and_then(|h| h.parse().ok())
+        .unwrap_or(args.bind_address);
+    let admin_addr = SocketAddr::new(admin_ip, args.metrics_port);
     let admin = AdminListener::bind(admin_addr)
         .await
         .map_err(|source| ServeError::Bind {
@@ -151,10 +167,16 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), ServeError> {
 
     let (trigger, shutdown) = shutdown_channel();
     let drain = Duration::from_secs(args.drain_timeout);
+    let admin_state = AdminState {
+        health: health.clone(),
+        metrics,
+        health_path: args.health_check_path.clone(),
+        view: args.enable_configuration_view.then(|| table.clone()),
+    };
     let proxy = Arc::new(Proxy::new(table, observer));
     let http_task = tokio::spawn(http.serve(proxy.clone(), shutdown.clone(), drain));
     let https_task = tokio::spawn(https.serve(proxy, shutdown.clone(), drain));
-    let admin_task = tokio::spawn(admin.serve(health.clone(), metrics, shutdown));
+    let admin_task = tokio::spawn(admin.serve(admin_state, shutdown));
 
     stop_signal().await;
     health.begin_shutdown();
@@ -172,6 +194,11 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), ServeError> {
     let _ = http_task.await;
     let _ = https_task.await;
     let _ = admin_task.await;
+    let post = Duration::from_secs(args.post_shutdown_grace_period);
+    if !post.is_zero() {
+        tracing::info!(?post, "stopped serving; waiting before exit (--post-shutdown-grace-period)");
+        tokio::time::sleep(post).await;
+    }
     tracing::info!("stopped");
     Ok(())
 }
@@ -199,10 +226,7 @@ fn start_control_plane(
     publisher: Publisher,
     health: Arc<Health>,
 ) -> Result<Option<Control>, ServeError> {
-    let options = CompileOptions {
-        default_ssl_certificate: ns_name(args.default_ssl_certificate.as_ref()),
-        ..args.class.compile_options()
-    };
+    let options = compile_options(args);
     let (updates, received) = std::sync::mpsc::channel();
     let (reconciler, control) = match source {
         Source::Folder(dir) => {
@@ -234,6 +258,14 @@ fn start_control_plane(
     Ok(control)
 }
 
+/// What the compile is told by the flags.
+fn compile_options(args: &ServeArgs) -> CompileOptions {
+    CompileOptions {
+        default_ssl_certificate: ns_name(args.default_ssl_certificate.as_ref()),
+        ..args.class.compile_options()
+    }
+}
+
 /// The metrics endpoint's shape, from the flags.
 fn metrics_config(args: &ServeArgs) -> MetricsConfig {
     let requests = args.enable_metrics.then(|| RequestMetricsConfig {
@@ -246,9 +278,10 @@ fn metrics_config(args: &ServeArgs) -> MetricsConfig {
     });
     MetricsConfig {
         requests,
-        namespace: std::env::var("POD_NAMESPACE").unwrap_or_default(),
+        namespace: args.pod.pod_namespace.clone().unwrap_or_default(),
         class: args.class.controller_class.clone(),
-        pod: std::env::var("POD_NAME").unwrap_or_default(),
+        pod: args.pod.pod_name.clone().unwrap_or_default(),
+        exclude: args.exclude_socket_metrics.clone(),
     }
 }
 
@@ -283,25 +316,46 @@ async fn report_leadership(
 }
 
 fn cluster_options(args: &ServeArgs) -> ClusterOptions {
-    let pod = match (std::env::var("POD_NAME"), std::env::var("POD_NAMESPACE")) {
-        (Ok(name), Ok(namespace)) if !name.is_empty() && !namespace.is_empty() => {
-            Some(PodIdentity { name, namespace })
-        }
-        _ => None,
+    let pod = args
+        .pod
+        .identity()
+        .map(|(namespace, name)| PodIdentity { name, namespace });
+    let interval = if args.status_update_interval < MIN_STATUS_INTERVAL {
+        tracing::warn!(
+            seconds = args.status_update_interval,
+            "--status-update-interval is too low; using {MIN_STATUS_INTERVAL} seconds"
+        );
+        MIN_STATUS_INTERVAL
+    } else {
+        args.status_update_interval
+    };
+    let election_ttl = match args.election_ttl {
+        Duration::ZERO => DEFAULT_ELECTION_TTL,
+        ttl => ttl.max(Duration::from_secs(1)),
     };
     ClusterOptions {
         watch_namespace: args.class.watch_namespace.clone(),
+        namespace_selector: args.class.namespace_selector(),
+        sync_period: (!args.sync_period.is_zero()).then(|| args.sync_period.max(MIN_SYNC_PERIOD)),
         configmap: ns_name(args.class.configmap.as_ref()),
         update_status: args.update_status,
         status: StatusOptions {
             publish_status_address: args.publish_status_address.clone(),
             publish_service: ns_name(args.publish_service.as_ref()),
-            interval: Duration::from_secs(args.status_update_interval.max(1)),
+            interval: Duration::from_secs(interval),
             update_on_shutdown: args.update_status_on_shutdown,
+            node_internal_ip: args.report_node_internal_ip_address,
         },
         election_id: args.election_id.clone(),
-        election_ttl: args.election_ttl.max(Duration::from_secs(1)),
+        election_ttl,
         pod,
+        fallback_holder: args
+            .pod
+            .hostname
+            .clone()
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "edge-gateway".to_owned()),
+        leader_election: !args.disable_leader_election,
     }
 }
 

@@ -10,7 +10,8 @@
 //! - [`manifests`]: the manifests-folder source;
 //! - [`cluster`]: the Kubernetes API source, leader election, status and Events;
 //! - [`client`]: the platform's Ingress client API (create, delete, list; URLs);
-//! - [`reconcile`]: the loop that applies source updates and publishes tables.
+//! - [`reconcile`]: the loop that applies source updates and publishes tables;
+//! - [`selector`]: label selectors (`--watch-namespace-selector`).
 
 pub mod annotations;
 pub mod class;
@@ -24,6 +25,7 @@ mod generated_docs;
 pub mod manifests;
 pub mod objects;
 pub mod reconcile;
+pub mod selector;
 pub mod snapshot;
 
 pub use compile::{CompileOptions, Compiled, compile};

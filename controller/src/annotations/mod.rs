@@ -11,6 +11,7 @@
 pub mod admission;
 pub(crate) mod affinity;
 pub mod canary;
+pub mod prefix;
 pub mod registry;
 pub mod traffic;
 pub mod upstream;

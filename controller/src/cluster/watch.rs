@@ -15,6 +15,7 @@ use std::sync::mpsc::Sender;
 use std::time::Duration;
 
 use futures::StreamExt;
+use tokio::time::Instant;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::utils::Backoff;
 use kube::runtime::watcher::{self, Event};
@@ -28,22 +29,46 @@ use crate::reconcile::{Change, SourceUpdate};
 const BACKOFF_CAP: Duration = Duration::from_secs(5);
 
 /// Starts watching `api` with `config`, sending updates until the receiver
-/// is gone. The first complete list is marked `synced`.
+/// is gone. The first complete list is marked `synced`. With `resync`
+/// (`--sync-period`), the watch is restarted that often: a fresh list
+/// replaces the kind's objects, as ingress-nginx's informers repopulate
+/// their stores.
 pub(crate) fn spawn<K>(
     kind: Kind,
     api: Api<K>,
     config: watcher::Config,
+    resync: Option<Duration>,
     updates: Sender<SourceUpdate>,
 ) where
     K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
     Object: From<K>,
 {
     tokio::spawn(async move {
-        let mut stream = watcher::watcher(api, config)
-            .backoff(CappedBackoff::default())
-            .boxed();
+        let start = || {
+            watcher::watcher(api.clone(), config.clone())
+                .backoff(CappedBackoff::default())
+                .boxed()
+        };
+        let mut stream = start();
         let mut state = KindState::default();
-        while let Some(event) = stream.next().await {
+        let mut resync_timer = resync.map(|period| {
+            let mut timer = tokio::time::interval_at(Instant::now() + period, period);
+            timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            timer
+        });
+        loop {
+            let next = match &mut resync_timer {
+                Some(timer) => tokio::select! {
+                    event = stream.next() => event,
+                    _ = timer.tick() => {
+                        tracing::debug!(%kind, "sync period: listing again");
+                        stream = start();
+                        continue;
+                    }
+                },
+                None => stream.next().await,
+            };
+            let Some(event) = next else { break };
             let update = match event {
                 Ok(event) => {
                     if state.failing {

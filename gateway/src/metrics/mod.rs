@@ -52,7 +52,24 @@ pub struct MetricsConfig {
     pub class: String,
     /// The pod name.
     pub pod: String,
+    /// `--exclude-socket-metrics`: request metric families not exported
+    /// (names with or without [`PREFIX`]; others are not excludable, as in
+    /// ingress-nginx).
+    pub exclude: Vec<String>,
 }
+
+/// The request ("socket") metric families `--exclude-socket-metrics` can
+/// name (ingress-nginx's `collectors/socket.go`).
+const EXCLUDABLE: [&str; 8] = [
+    "requests",
+    "request_duration_seconds",
+    "request_size",
+    "response_duration_seconds",
+    "response_size",
+    "bytes_sent",
+    "header_duration_seconds",
+    "connect_duration_seconds",
+];
 
 /// All metrics of one gateway process.
 pub struct Metrics {
@@ -65,6 +82,8 @@ pub struct Metrics {
     errors: IntCounter,
     last_success: prometheus::Gauge,
     leader: IntGaugeVec,
+    /// Full names of the families left out of the exposition.
+    excluded: Vec<String>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -119,6 +138,13 @@ impl Metrics {
             errors,
             last_success,
             leader,
+            excluded: config
+                .exclude
+                .iter()
+                .map(|name| name.trim().trim_start_matches(PREFIX))
+                .filter(|name| EXCLUDABLE.contains(name))
+                .map(|name| format!("{PREFIX}{name}"))
+                .collect(),
         });
         metrics.registry.register(Box::new(Scraped {
             metrics: Arc::downgrade(&metrics),
@@ -131,7 +157,9 @@ impl Metrics {
     /// The text exposition of every metric.
     pub fn render(&self) -> Vec<u8> {
         let mut out = Vec::new();
-        if let Err(error) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
+        let mut families = self.registry.gather();
+        families.retain(|f| !self.excluded.iter().any(|name| name == f.name()));
+        if let Err(error) = TextEncoder::new().encode(&families, &mut out) {
             tracing::warn!(%error, "cannot encode metrics");
         }
         out
