@@ -11,7 +11,8 @@
 //! - [`cluster`]: the Kubernetes API source, leader election, status and Events;
 //! - [`client`]: the platform's Ingress client API (create, delete, list; URLs);
 //! - [`reconcile`]: the loop that applies source updates and publishes tables;
-//! - [`selector`]: label selectors (`--watch-namespace-selector`).
+//! - [`selector`]: label selectors (`--watch-namespace-selector`);
+//! - [`webhook`]: the validating admission webhook's decisions.
 
 pub mod annotations;
 pub mod class;
@@ -27,6 +28,7 @@ pub mod objects;
 pub mod reconcile;
 pub mod selector;
 pub mod snapshot;
+pub mod webhook;
 
 pub use compile::{CompileOptions, Compiled, compile};
 pub use diagnostics::{Diagnostic, Reason};
