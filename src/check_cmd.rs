@@ -21,8 +21,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use controller::annotations::{self, Support};
-use controller::compile::selects;
 use controller::cluster::{self, ClusterError};
+use controller::compile::selects;
 use controller::config_map::{self, KeyError};
 use controller::manifests::ManifestDir;
 use controller::reconcile::Change;

@@ -55,13 +55,20 @@ pub(crate) fn main(url: &str, output: CheckOutput) -> ExitCode {
     match result {
         Ok(printed) => {
             let mut out = std::io::stdout().lock();
-            if out.write_all(printed.as_bytes()).and_then(|()| out.flush()).is_err() {
+            if out
+                .write_all(printed.as_bytes())
+                .and_then(|()| out.flush())
+                .is_err()
+            {
                 return ExitCode::from(2);
             }
             ExitCode::SUCCESS
         }
         Err(error) => {
-            let _ = writeln!(std::io::stderr().lock(), "edge-gateway check --live: {error}");
+            let _ = writeln!(
+                std::io::stderr().lock(),
+                "edge-gateway check --live: {error}"
+            );
             ExitCode::from(2)
         }
     }
@@ -106,7 +113,10 @@ fn read(url: &str) -> Result<Value, LiveError> {
     let view: Value = serde_json::from_slice(&body)
         .map_err(|e| LiveError::Document(shown.clone(), e.to_string()))?;
     if !view["routes"].is_array() || !view["backends"].is_array() {
-        return Err(LiveError::Document(shown, "no routes or backends".to_owned()));
+        return Err(LiveError::Document(
+            shown,
+            "no routes or backends".to_owned(),
+        ));
     }
     Ok(view)
 }
@@ -161,7 +171,10 @@ fn text(view: &Value) -> String {
         })
         .collect();
     out.push_str(&format!("Routes ({})\n", rows.len()));
-    out.push_str(&table(&["HOST", "PATH", "TYPE", "INGRESS", "BACKEND"], &rows));
+    out.push_str(&table(
+        &["HOST", "PATH", "TYPE", "INGRESS", "BACKEND"],
+        &rows,
+    ));
     let backends = view["backends"].as_array().map_or(&[][..], Vec::as_slice);
     out.push_str(&format!("\nBackends ({})\n", backends.len()));
     for b in backends {
@@ -184,7 +197,9 @@ fn text(view: &Value) -> String {
             ));
         }
     }
-    let certificates = view["certificates"].as_array().map_or(&[][..], Vec::as_slice);
+    let certificates = view["certificates"]
+        .as_array()
+        .map_or(&[][..], Vec::as_slice);
     out.push_str(&format!("\nCertificates ({})\n", certificates.len()));
     let rows: Vec<[String; 5]> = certificates
         .iter()
@@ -202,7 +217,10 @@ fn text(view: &Value) -> String {
             ]
         })
         .collect();
-    out.push_str(&table(&["HOST", "SUBJECT", "NOT AFTER", "SECRET", ""], &rows));
+    out.push_str(&table(
+        &["HOST", "SUBJECT", "NOT AFTER", "SECRET", ""],
+        &rows,
+    ));
     if view["truncated"] == Value::Bool(true) {
         out.push_str("\n(truncated: the gateway lists at most 10000 of each)\n");
     }
@@ -268,12 +286,23 @@ mod tests {
         let text = text(&view);
         assert!(text.contains("Routes (2)"), "{text}");
         assert!(
-            text.contains("a.example.com  /v1       Prefix  ns/web      ns-svc-80 (canary ns-svc2-80)"),
+            text.contains(
+                "a.example.com  /v1       Prefix  ns/web      ns-svc-80 (canary ns-svc2-80)"
+            ),
             "{text}"
         );
-        assert!(text.contains("*              /healthz  Prefix  (built-in)  answers 200"), "{text}");
-        assert!(text.contains("ns-svc-80  round_robin  1 ready endpoints"), "{text}");
+        assert!(
+            text.contains("*              /healthz  Prefix  (built-in)  answers 200"),
+            "{text}"
+        );
+        assert!(
+            text.contains("ns-svc-80  round_robin  1 ready endpoints"),
+            "{text}"
+        );
         assert!(text.contains("  10.0.0.1:8080  in flight 2"), "{text}");
-        assert!(text.contains("(default)  CN=x     1970-01-01T00:00:00Z  (built-in)"), "{text}");
+        assert!(
+            text.contains("(default)  CN=x     1970-01-01T00:00:00Z  (built-in)"),
+            "{text}"
+        );
     }
 }

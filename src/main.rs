@@ -11,6 +11,7 @@ mod demo;
 mod ingress_cmd;
 mod live_cmd;
 mod serve;
+mod webhook;
 
 use std::process::ExitCode;
 

@@ -15,6 +15,7 @@ use controller::cluster::{
 };
 use controller::manifests::ManifestDir;
 use controller::reconcile::Reconciler;
+use controller::webhook::BaselineHandle;
 use gateway::access_log::AccessLogFormat;
 use gateway::admin::{AdminListener, AdminState, Health};
 use gateway::metrics::{Metrics, MetricsConfig, RequestMetricsConfig};
@@ -25,6 +26,7 @@ use gateway::{Observer, Proxy, Publisher, RouteTable, TableHandle};
 use tokio::sync::watch;
 
 use crate::cli::{AccessLog, ServeArgs, ns_name};
+use crate::webhook::{WebhookError, WebhookServer};
 
 /// How often the manifests folder is polled for changes.
 const MANIFESTS_POLL: Duration = Duration::from_millis(250);
@@ -72,6 +74,9 @@ pub(crate) enum ServeError {
     /// The metrics registry refused a metric (a bad bucket list).
     #[error("invalid metrics configuration: {0}")]
     Metrics(#[source] prometheus::Error),
+    /// The admission webhook could not start.
+    #[error("{0}")]
+    Webhook(#[from] WebhookError),
 }
 
 impl ServeError {
@@ -85,7 +90,8 @@ impl ServeError {
             | Self::Bind { .. }
             | Self::Thread(..)
             | Self::Tls(_)
-            | Self::TlsConfig(_) => 1,
+            | Self::TlsConfig(_)
+            | Self::Webhook(_) => 1,
         }
     }
 }
@@ -110,6 +116,21 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), ServeError> {
         ),
     };
 
+    let baseline: BaselineHandle = Arc::default();
+    // clap requires the certificate and key with the address.
+    let webhook = match (
+        &args.validating_webhook,
+        &args.validating_webhook_certificate,
+        &args.validating_webhook_key,
+    ) {
+        (Some(listen), Some(cert), Some(key)) => {
+            let addr = listen.with_default(args.bind_address);
+            let server = WebhookServer::bind(addr, cert, key, baseline.clone()).await?;
+            announce("webhook", server.local_addr().unwrap_or(addr));
+            Some(server)
+        }
+        _ => None,
+    };
     let http_addr = SocketAddr::new(args.bind_address, args.http_port);
     let http = HttpListener::bind(http_addr, &ListenerSettings::new(Scheme::Http))
         .await
@@ -156,7 +177,8 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), ServeError> {
         log_default_backend: false,
     };
     let publisher = Publisher::new(table.clone(), Some(metrics.clone()));
-    let control = start_control_plane(&args, source, publisher, health.clone())?;
+    let webhook_baseline = webhook.is_some().then(|| baseline.clone());
+    let control = start_control_plane(&args, source, publisher, health.clone(), webhook_baseline)?;
     if let Some(control) = &control {
         tokio::spawn(report_leadership(
             control.leading(),
@@ -176,7 +198,8 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), ServeError> {
     let proxy = Arc::new(Proxy::new(table, observer));
     let http_task = tokio::spawn(http.serve(proxy.clone(), shutdown.clone(), drain));
     let https_task = tokio::spawn(https.serve(proxy, shutdown.clone(), drain));
-    let admin_task = tokio::spawn(admin.serve(admin_state, shutdown));
+    let admin_task = tokio::spawn(admin.serve(admin_state, shutdown.clone()));
+    let webhook_task = webhook.map(|webhook| tokio::spawn(webhook.serve(shutdown)));
 
     stop_signal().await;
     health.begin_shutdown();
@@ -194,9 +217,15 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), ServeError> {
     let _ = http_task.await;
     let _ = https_task.await;
     let _ = admin_task.await;
+    if let Some(task) = webhook_task {
+        let _ = task.await;
+    }
     let post = Duration::from_secs(args.post_shutdown_grace_period);
     if !post.is_zero() {
-        tracing::info!(?post, "stopped serving; waiting before exit (--post-shutdown-grace-period)");
+        tracing::info!(
+            ?post,
+            "stopped serving; waiting before exit (--post-shutdown-grace-period)"
+        );
         tokio::time::sleep(post).await;
     }
     tracing::info!("stopped");
@@ -225,6 +254,7 @@ fn start_control_plane(
     source: Source,
     publisher: Publisher,
     health: Arc<Health>,
+    baseline: Option<BaselineHandle>,
 ) -> Result<Option<Control>, ServeError> {
     let options = compile_options(args);
     let (updates, received) = std::sync::mpsc::channel();
@@ -250,6 +280,10 @@ fn start_control_plane(
             );
             (reconciler, Some(control))
         }
+    };
+    let reconciler = match baseline {
+        Some(baseline) => reconciler.with_baseline(baseline),
+        None => reconciler,
     };
     std::thread::Builder::new()
         .name("reconcile".to_owned())

@@ -121,7 +121,10 @@ fn requirement(part: &str) -> Result<Requirement, String> {
         return Ok(Requirement::DoesNotExist(key_of(key.trim())?));
     }
     for (op, build) in [
-        ("==", Requirement::Equals as fn(String, String) -> Requirement),
+        (
+            "==",
+            Requirement::Equals as fn(String, String) -> Requirement,
+        ),
         ("!=", Requirement::NotEquals),
         ("=", Requirement::Equals),
     ] {
@@ -130,7 +133,10 @@ fn requirement(part: &str) -> Result<Requirement, String> {
         }
     }
     for (op, build) in [
-        (">", Requirement::GreaterThan as fn(String, i64) -> Requirement),
+        (
+            ">",
+            Requirement::GreaterThan as fn(String, i64) -> Requirement,
+        ),
         ("<", Requirement::LessThan),
     ] {
         if let Some((key, value)) = part.split_once(op) {
@@ -188,7 +194,9 @@ fn key_of(key: &str) -> Result<String, String> {
                     && !label.ends_with('-')
             });
         if !valid {
-            return Err(format!("label key prefix {prefix:?} is not a DNS subdomain"));
+            return Err(format!(
+                "label key prefix {prefix:?} is not a DNS subdomain"
+            ));
         }
     }
     if name.is_empty() || !is_label_value(name) {
@@ -272,7 +280,11 @@ mod tests {
     fn empty_selects_everything_and_bad_input_is_refused() {
         let all = LabelSelector::parse("").unwrap();
         assert!(all.is_empty() && all.matches(None));
-        assert!(LabelSelector::parse("a==b").unwrap().matches(Some(&labels(&[("a", "b")]))));
+        assert!(
+            LabelSelector::parse("a==b")
+                .unwrap()
+                .matches(Some(&labels(&[("a", "b")])))
+        );
         assert!(
             LabelSelector::parse("example.com/team=x")
                 .unwrap()

@@ -201,7 +201,6 @@ pub(crate) enum AccessLog {
     Off,
 }
 
-
 /// What the command line asked for.
 #[derive(Debug)]
 pub(crate) struct Parsed {
@@ -260,8 +259,7 @@ pub(crate) fn command() -> clap::Command {
         .args_override_self(true)
         .args(ingress_nginx::args())
         .mut_subcommand("demo", |demo| {
-            demo.args_override_self(true)
-                .args(ingress_nginx::args())
+            demo.args_override_self(true).args(ingress_nginx::args())
         })
 }
 

@@ -109,7 +109,12 @@ pub(crate) struct ServeArgs {
     /// Port of the admin listener (ingress-nginx's --healthz-port): the
     /// health check is 200 once the first full configuration load is done,
     /// 503 before and while shutting down; /metrics.
-    #[arg(long, alias = "healthz-port", default_value_t = 10254, value_name = "PORT")]
+    #[arg(
+        long,
+        alias = "healthz-port",
+        default_value_t = 10254,
+        value_name = "PORT"
+    )]
     pub(crate) metrics_port: u16,
 
     /// The address the admin listener binds (default: --bind-address).

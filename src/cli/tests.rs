@@ -279,7 +279,11 @@ fn ignored_flags_are_reported_once_with_their_value() {
         ]
     );
     assert!(ingress_nginx::apply(&parsed.ingress_nginx).is_ok());
-    for bad in ["--sync-rate-limit=fast", "--profiler-address=nowhere", "--stderrthreshold=LOUD"] {
+    for bad in [
+        "--sync-rate-limit=fast",
+        "--profiler-address=nowhere",
+        "--stderrthreshold=LOUD",
+    ] {
         let error = parse_from(["edge-gateway", bad]).unwrap_err();
         assert_eq!(error.exit_code(), 2, "{bad}");
     }
@@ -345,7 +349,11 @@ fn ingress_nginx_chart_arguments_parse_unchanged() {
     assert_eq!(s.validating_webhook.map(|w| w.port), Some(8443));
     assert!(s.default_ssl_certificate.is_none());
     assert_eq!(
-        parsed.dropped.iter().map(|(a, _)| a.as_str()).collect::<Vec<_>>(),
+        parsed
+            .dropped
+            .iter()
+            .map(|(a, _)| a.as_str())
+            .collect::<Vec<_>>(),
         ["/nginx-ingress-controller", "--default-ssl-certificate="]
     );
     // The webhook needs its certificate and key.

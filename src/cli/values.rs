@@ -166,7 +166,9 @@ mod tests {
             Some("::1".parse().unwrap())
         );
         assert_eq!(
-            listen_addr("localhost:9").unwrap().with_default(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
+            listen_addr("localhost:9")
+                .unwrap()
+                .with_default(IpAddr::V4(Ipv4Addr::UNSPECIFIED)),
             "127.0.0.1:9".parse().unwrap()
         );
         for bad in ["8443", "host:1", ":x", ":70000"] {

@@ -13,9 +13,11 @@ mod cluster;
 mod config_map;
 mod custom_errors;
 mod default_backend;
+mod flags;
 mod forwarded;
 mod limits;
 mod listener;
+mod live;
 mod metrics;
 mod model_routing;
 mod platform;
@@ -27,6 +29,7 @@ mod routing;
 mod streaming;
 mod tls;
 mod traffic;
+mod webhook;
 
 use std::net::IpAddr;
 

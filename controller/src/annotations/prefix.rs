@@ -55,18 +55,33 @@ mod tests {
         assert_eq!(prefix, "ingress.example.com/");
         let mut ingress = Ingress::default();
         ingress.metadata.annotations = Some(BTreeMap::from([
-            ("ingress.example.com/ssl-redirect".to_owned(), "false".to_owned()),
+            (
+                "ingress.example.com/ssl-redirect".to_owned(),
+                "false".to_owned(),
+            ),
             (format!("{PREFIX}rewrite-target"), "/".to_owned()),
             ("kubernetes.io/ingress.class".to_owned(), "nginx".to_owned()),
         ]));
         let renamed = renamed(&ingress, &prefix);
-        let keys: Vec<&String> = renamed.metadata.annotations.as_ref().unwrap().keys().collect();
+        let keys: Vec<&String> = renamed
+            .metadata
+            .annotations
+            .as_ref()
+            .unwrap()
+            .keys()
+            .collect();
         assert_eq!(
             keys,
-            ["kubernetes.io/ingress.class", &format!("{PREFIX}ssl-redirect")]
+            [
+                "kubernetes.io/ingress.class",
+                &format!("{PREFIX}ssl-redirect")
+            ]
         );
         assert_eq!(
-            spelled(&format!("{PREFIX}ssl-redirect: \"x\" is not a boolean"), &prefix),
+            spelled(
+                &format!("{PREFIX}ssl-redirect: \"x\" is not a boolean"),
+                &prefix
+            ),
             "ingress.example.com/ssl-redirect: \"x\" is not a boolean"
         );
     }

@@ -161,7 +161,9 @@ fn api_url(host: &str) -> Result<http::Uri, ClusterError> {
 
 /// The DER certificates of a PEM file.
 fn ca_certificates(path: &Path) -> Result<Vec<Vec<u8>>, ClusterError> {
-    let fail = |e: String| ClusterError::Config(format!("--certificate-authority {}: {e}", path.display()));
+    let fail = |e: String| {
+        ClusterError::Config(format!("--certificate-authority {}: {e}", path.display()))
+    };
     let pem = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
     let certs = pem_certificates(&pem).map_err(fail)?;
     if certs.is_empty() {
@@ -246,7 +248,11 @@ pub fn watch(client: &Client, options: &ClusterOptions, updates: &Sender<SourceU
     // Only the selected Namespaces, as ingress-nginx's informer lists them:
     // one that stops matching arrives as a deletion, one that starts as an
     // addition, so label changes are followed.
-    if let Some(selector) = options.namespace_selector.as_ref().filter(|s| !s.is_empty()) {
+    if let Some(selector) = options
+        .namespace_selector
+        .as_ref()
+        .filter(|s| !s.is_empty())
+    {
         let api = Api::<Namespace>::all(client.clone());
         let selected = config().labels(&selector.to_string());
         watch::spawn(Kind::Namespace, api, selected, resync, updates.clone());
@@ -373,7 +379,10 @@ mod tests {
             [vec![1, 2, 3, 4], vec![5, 6]]
         );
         assert!(pem_certificates(b"-----BEGIN CERTIFICATE-----\nAQID").is_err());
-        assert!(pem_certificates(b"-----BEGIN CERTIFICATE-----\n!!\n-----END CERTIFICATE-----").is_err());
+        assert!(
+            pem_certificates(b"-----BEGIN CERTIFICATE-----\n!!\n-----END CERTIFICATE-----")
+                .is_err()
+        );
         assert!(api_url("not a url").is_err());
     }
 }

@@ -304,7 +304,10 @@ fn node_addresses(node: &Node, internal: bool) -> Vec<IngressLoadBalancerIngress
             .map(|a| address(&a.address))
     };
     let external = if internal { None } else { pick("ExternalIP") };
-    external.or_else(|| pick("InternalIP")).into_iter().collect()
+    external
+        .or_else(|| pick("InternalIP"))
+        .into_iter()
+        .collect()
 }
 
 fn sorted(mut addresses: Vec<IngressLoadBalancerIngress>) -> Vec<IngressLoadBalancerIngress> {

@@ -15,12 +15,12 @@ use std::sync::mpsc::Sender;
 use std::time::Duration;
 
 use futures::StreamExt;
-use tokio::time::Instant;
 use kube::runtime::WatchStreamExt;
 use kube::runtime::utils::Backoff;
 use kube::runtime::watcher::{self, Event};
 use kube::{Api, Resource};
 use serde::de::DeserializeOwned;
+use tokio::time::Instant;
 
 use crate::objects::{Kind, Object, ObjectKey};
 use crate::reconcile::{Change, SourceUpdate};

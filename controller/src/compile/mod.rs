@@ -37,9 +37,9 @@ pub use tls::CertCache;
 
 use crate::annotations::{self, IngressAnnotations};
 use crate::class::ClassOptions;
-use crate::selector::LabelSelector;
 use crate::diagnostics::{Diagnostic, Reason};
 use crate::objects::{Kind, NsName, ObjectKey};
+use crate::selector::LabelSelector;
 use crate::snapshot::Snapshot;
 
 /// Everything `compile()` needs besides the objects.

@@ -169,12 +169,21 @@ mod tests {
         // Refused under the custom prefix, named as written; the default
         // prefix's invalid value is not read at all.
         assert!(compiled.served.is_empty());
-        let messages: Vec<&str> = compiled.diagnostics.iter().map(|d| d.message.as_str()).collect();
+        let messages: Vec<&str> = compiled
+            .diagnostics
+            .iter()
+            .map(|d| d.message.as_str())
+            .collect();
         assert!(
-            messages.iter().any(|m| m.starts_with("custom.io/server-snippet")),
+            messages
+                .iter()
+                .any(|m| m.starts_with("custom.io/server-snippet")),
             "{messages:?}"
         );
-        assert!(!messages.iter().any(|m| m.contains("proxy-read-timeout")), "{messages:?}");
+        assert!(
+            !messages.iter().any(|m| m.contains("proxy-read-timeout")),
+            "{messages:?}"
+        );
         // With the default prefix it is the other way round.
         let compiled = compile(&s, &CompileOptions::default());
         assert_eq!(compiled.served.len(), 1);

@@ -160,7 +160,10 @@ mod tests {
         assert_eq!(view["routes"][0]["ingress"], "ns/web");
         assert_eq!(view["routes"][0]["host"], "a.example.com");
         assert_eq!(view["routes"][0]["action"]["backend"], "ns-svc-80");
-        assert_eq!(view["backends"][0]["endpoints"][0]["address"], "10.0.0.1:8080");
+        assert_eq!(
+            view["backends"][0]["endpoints"][0]["address"],
+            "10.0.0.1:8080"
+        );
         assert_eq!(view["backends"][0]["loadBalance"], "round_robin");
         assert_eq!(view["truncated"], false);
         let compat = backends(&table());

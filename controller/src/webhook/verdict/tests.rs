@@ -91,7 +91,12 @@ fn snippets_and_invalid_values_are_denied_with_every_diagnostic() {
     let b = baseline(vec![service()]);
     let v = create(
         &b,
-        &ingress("web", "a.example.com", "/", &[("configuration-snippet", "return 200;")]),
+        &ingress(
+            "web",
+            "a.example.com",
+            "/",
+            &[("configuration-snippet", "return 200;")],
+        ),
     );
     assert!(!v.allowed);
     let message = v.message.unwrap();
@@ -109,7 +114,10 @@ fn snippets_and_invalid_values_are_denied_with_every_diagnostic() {
     );
     let message = v.message.unwrap();
     assert!(message.contains("(2 problems)"), "{message}");
-    assert!(message.contains("proxy-read-timeout") && message.contains("ssl-redirect"), "{message}");
+    assert!(
+        message.contains("proxy-read-timeout") && message.contains("ssl-redirect"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -117,7 +125,12 @@ fn a_protective_annotation_that_fails_closed_is_denied() {
     let b = baseline(vec![service()]);
     let v = create(
         &b,
-        &ingress("web", "a.example.com", "/", &[("whitelist-source-range", "10.0.0.0/99")]),
+        &ingress(
+            "web",
+            "a.example.com",
+            "/",
+            &[("whitelist-source-range", "10.0.0.0/99")],
+        ),
     );
     assert!(!v.allowed);
     assert!(v.message.unwrap().contains("LocationDenied"));
@@ -143,7 +156,10 @@ fn a_conflicting_path_is_denied_whichever_ingress_is_older() {
     changed["spec"]["rules"][0]["http"]["paths"][0]["path"] = "/x".into();
     let v = verdict(&b, "UPDATE", &changed, Some(&older));
     let message = v.message.unwrap();
-    assert!(message.contains("would take a route of Ingress team/newer"), "{message}");
+    assert!(
+        message.contains("would take a route of Ingress team/newer"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -156,7 +172,11 @@ fn what_would_still_serve_is_allowed_with_warnings() {
     assert!(v.allowed, "{v:?}");
     assert_eq!(v.warnings.len(), 2, "{v:?}");
     assert!(v.warnings.iter().any(|w| w.starts_with("ServiceNotFound")));
-    assert!(v.warnings.iter().any(|w| w.starts_with("UnknownAnnotation")));
+    assert!(
+        v.warnings
+            .iter()
+            .any(|w| w.starts_with("UnknownAnnotation"))
+    );
 }
 
 #[test]
@@ -202,7 +222,10 @@ fn an_unreadable_object_is_denied_and_other_resources_allowed() {
     let mut broken = ingress("web", "a.example.com", "/", &[]);
     broken["spec"]["rules"][0]["http"]["paths"][0]["path"] = 7.into();
     let message = create(&b, &broken).message.unwrap();
-    assert!(message.contains("spec.rules[0].http.paths[0].path"), "{message}");
+    assert!(
+        message.contains("spec.rules[0].http.paths[0].path"),
+        "{message}"
+    );
 
     let mut other = review("CREATE", &service(), None);
     other["request"]["resource"] = json!({"group": "", "version": "v1", "resource": "services"});
@@ -227,22 +250,35 @@ fn the_wire_format_echoes_the_uid_and_denies_with_400() {
         &ingress("web", "a.example.com", "/", &[("server-snippet", "x")]),
         None,
     );
-    let response: Value = serde_json::from_slice(&answer(&b, body.to_string().as_bytes()).unwrap()).unwrap();
+    let response: Value =
+        serde_json::from_slice(&answer(&b, body.to_string().as_bytes()).unwrap()).unwrap();
     assert_eq!(response["apiVersion"], "admission.k8s.io/v1");
     assert_eq!(response["kind"], "AdmissionReview");
     let r = &response["response"];
     assert_eq!(r["uid"], "705ab4f5-6393-11e8-b7cc-42010a800002");
     assert_eq!(r["allowed"], false);
     assert_eq!(r["status"]["code"], 400);
-    assert!(r["status"]["message"].as_str().unwrap().contains("server-snippet"));
+    assert!(
+        r["status"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("server-snippet")
+    );
 
     let ok = review("CREATE", &ingress("web", "a.example.com", "/", &[]), None);
-    let response: Value = serde_json::from_slice(&answer(&b, ok.to_string().as_bytes()).unwrap()).unwrap();
+    let response: Value =
+        serde_json::from_slice(&answer(&b, ok.to_string().as_bytes()).unwrap()).unwrap();
     assert_eq!(response["response"]["allowed"], true);
 
-    assert!(matches!(answer(&b, b"{not json"), Err(ReviewError::Malformed(_))));
     assert!(matches!(
-        answer(&b, br#"{"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview"}"#),
+        answer(&b, b"{not json"),
+        Err(ReviewError::Malformed(_))
+    ));
+    assert!(matches!(
+        answer(
+            &b,
+            br#"{"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview"}"#
+        ),
         Err(ReviewError::NoRequest)
     ));
     assert!(matches!(
