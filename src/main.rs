@@ -1,10 +1,12 @@
 //! The `edge-gateway` binary: parses the command line, sets up logging and
 //! the runtime, and hands over to [`serve`] or [`demo`]; `edge-gateway
 //! ingress ...` goes to [`ingress_cmd`], `edge-gateway check` to
-//! [`check_cmd`] (`check --live` to [`live_cmd`]). Usage errors exit with
+//! [`check_cmd`] (`check --live` to [`live_cmd`]), `edge-gateway
+//! webhook-certgen` to [`certgen`]. Usage errors exit with
 //! status 2, runtime failures (and an ingress-nginx flag whose feature is
 //! not built yet) with 1.
 
+mod certgen;
 mod check_cmd;
 mod cli;
 mod demo;
@@ -25,6 +27,7 @@ fn main() -> ExitCode {
         // A client command: no serving logs, its own runtime and output.
         Some(Command::Ingress(args)) => return ingress_cmd::main(args),
         Some(Command::Check(args)) => return check_cmd::main(args),
+        Some(Command::WebhookCertgen(args)) => return certgen::main(args),
         None => &cli.serve,
     };
     init_logging(args.log_format, args.verbosity);
@@ -49,7 +52,7 @@ fn main() -> ExitCode {
         match cli.command {
             Some(Command::Demo(args)) => demo::run(args).await,
             // Returned above, before logging was set up.
-            Some(Command::Ingress(_) | Command::Check(_)) => Ok(()),
+            Some(Command::Ingress(_) | Command::Check(_) | Command::WebhookCertgen(_)) => Ok(()),
             None => serve::run(cli.serve).await,
         }
     });

@@ -6,8 +6,10 @@
 //!
 //! - [`serve`]: the serving options (and the class options `check` shares);
 //! - [`ingress_nginx`]: the registry of ingress-nginx's flags;
+//! - [`certgen`]: `webhook-certgen`'s options;
 //! - [`values`]: value parsers in Go's syntax.
 
+mod certgen;
 pub(crate) mod ingress_nginx;
 mod serve;
 pub(crate) mod values;
@@ -19,6 +21,7 @@ use std::time::Duration;
 use clap::error::ErrorKind;
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
+pub(crate) use certgen::{CertgenAction, CertgenArgs, CreateArgs, PatchArgs};
 pub(crate) use serve::{ClassArgs, ServeArgs, ns_name};
 
 /// edge-gateway: a drop-in replacement for the NGINX Ingress Controller,
@@ -57,6 +60,10 @@ pub(crate) enum Command {
     /// Report what this gateway would do with the Ingresses and ConfigMap a
     /// cluster (or a manifests folder) already has, without serving.
     Check(CheckArgs),
+    /// The admission webhook's certificate, as ingress-nginx's
+    /// kube-webhook-certgen: create the Secret, then patch the webhook
+    /// configuration's CA (the chart runs both as Helm hook Jobs).
+    WebhookCertgen(CertgenArgs),
 }
 
 /// `edge-gateway check`: reads the objects once, compiles them as serving

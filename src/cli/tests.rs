@@ -407,3 +407,50 @@ fn compatibility_page_lists_every_flag() {
         "docs/compatibility.md is out of date: run UPDATE_DOCS=1 cargo test --bin edge-gateway compatibility_page"
     );
 }
+
+#[test]
+fn webhook_certgen_takes_kube_webhook_certgens_arguments() {
+    // As ingress-nginx's chart runs the image (job-createSecret.yaml,
+    // job-patchWebhook.yaml), plus its global flags.
+    let cli = try_parse([
+        "edge-gateway",
+        "webhook-certgen",
+        "create",
+        "--host=a-admission,a-admission.ns.svc",
+        "--namespace=ns",
+        "--secret-name=a-admission",
+        "--log-format=json",
+        "--log-level=info",
+    ])
+    .unwrap();
+    let Some(Command::WebhookCertgen(args)) = cli.command else {
+        panic!("not webhook-certgen");
+    };
+    let CertgenAction::Create(create) = args.action else {
+        panic!("not create");
+    };
+    assert_eq!(create.host, ["a-admission", "a-admission.ns.svc"]);
+    assert_eq!(
+        (create.cert_name.as_str(), create.key_name.as_str()),
+        ("cert", "key")
+    );
+    let cli = try_parse([
+        "edge-gateway",
+        "webhook-certgen",
+        "patch",
+        "--webhook-name=a-admission",
+        "--namespace=ns",
+        "--patch-mutating=false",
+        "--secret-name=a-admission",
+        "--patch-failure-policy=Fail",
+    ])
+    .unwrap();
+    let Some(Command::WebhookCertgen(args)) = cli.command else {
+        panic!("not webhook-certgen");
+    };
+    let CertgenAction::Patch(patch) = args.action else {
+        panic!("not patch");
+    };
+    assert!(patch.patch_validating && !patch.patch_mutating);
+    assert_eq!(patch.patch_failure_policy, "Fail");
+}

@@ -8,6 +8,7 @@ mod affinity;
 mod annotations;
 mod backends;
 mod canary;
+mod certgen;
 mod check;
 mod cluster;
 mod config_map;
