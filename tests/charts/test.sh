@@ -164,6 +164,8 @@ check "refuses  a node port that is not a number" \
     refuses "nodePorts/http" "$helm" template x "$eg" --set controller.service.nodePorts.http=http
 check "refuses  a malformed controller class" \
     refuses "controllerValue" "$helm" template x "$eg" --set controller.ingressClassResource.controllerValue=nginx
+# shellcheck source=tests/charts/webhook.sh
+source "$here/webhook.sh"
 
 section "charts/model-serving"
 scenario ms-default "$ms" test-deployment user-1

@@ -52,4 +52,11 @@ of the served namespace instead.
 - apiGroups: [""]
   resources: ["nodes"]
   verbs: ["get"]
+{{- if or (.Values.controller.scope | default dict).namespaceSelector (index .Values.controller.extraArgs "watch-namespace-selector") }}
+# --watch-namespace-selector: the labels of Namespaces decide which
+# Ingresses are served; the selected ones are listed and watched.
+- apiGroups: [""]
+  resources: ["namespaces"]
+  verbs: ["list", "watch"]
+{{- end }}
 {{- end -}}
