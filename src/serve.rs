@@ -201,7 +201,7 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), ServeError> {
     let admin_task = tokio::spawn(admin.serve(admin_state, shutdown.clone()));
     let webhook_task = webhook.map(|webhook| tokio::spawn(webhook.serve(shutdown)));
 
-    stop_signal().await;
+    let signal = stop_signal().await;
     health.begin_shutdown();
     let grace = Duration::from_secs(args.shutdown_grace_period);
     tracing::info!(
@@ -220,8 +220,10 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), ServeError> {
     if let Some(task) = webhook_task {
         let _ = task.await;
     }
+    // ingress-nginx waits on SIGTERM only (Kubernetes stopping the pod);
+    // Ctrl-C at a terminal exits at once.
     let post = Duration::from_secs(args.post_shutdown_grace_period);
-    if !post.is_zero() {
+    if signal == Stop::Terminate && !post.is_zero() {
         tracing::info!(
             ?post,
             "stopped serving; waiting before exit (--post-shutdown-grace-period)"
@@ -393,8 +395,17 @@ fn cluster_options(args: &ServeArgs) -> ClusterOptions {
     }
 }
 
+/// What asked the gateway to stop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stop {
+    /// SIGTERM: Kubernetes stopping the pod.
+    Terminate,
+    /// SIGINT: Ctrl-C.
+    Interrupt,
+}
+
 /// Resolves on SIGTERM (Kubernetes stopping the pod) or SIGINT (Ctrl-C).
-async fn stop_signal() {
+async fn stop_signal() -> Stop {
     let ctrl_c = async {
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;
@@ -412,7 +423,13 @@ async fn stop_signal() {
     #[cfg(not(unix))]
     let terminate = std::future::pending::<()>();
     tokio::select! {
-        () = ctrl_c => tracing::info!("received Ctrl-C"),
-        () = terminate => tracing::info!("received SIGTERM"),
+        () = ctrl_c => {
+            tracing::info!("received Ctrl-C");
+            Stop::Interrupt
+        }
+        () = terminate => {
+            tracing::info!("received SIGTERM");
+            Stop::Terminate
+        }
     }
 }

@@ -161,7 +161,7 @@ pub(crate) struct ServeArgs {
     pub(crate) drain_timeout: u64,
 
     /// Seconds to wait after the listeners closed and connections drained,
-    /// before exiting.
+    /// before exiting on SIGTERM (Ctrl-C exits at once).
     #[arg(long, default_value_t = 10, value_name = "SECONDS")]
     pub(crate) post_shutdown_grace_period: u64,
 

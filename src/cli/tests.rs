@@ -454,3 +454,27 @@ fn webhook_certgen_takes_kube_webhook_certgens_arguments() {
     assert!(patch.patch_validating && !patch.patch_mutating);
     assert_eq!(patch.patch_failure_policy, "Fail");
 }
+
+#[test]
+fn the_registry_lists_each_flag_of_ingress_nginx_once() {
+    // 72 in pkg/flags/flags.go, 15 registered by klog v2.140's InitFlags.
+    assert_eq!(ingress_nginx::FLAGS.len(), 87);
+    let mut names: Vec<&str> = ingress_nginx::FLAGS.iter().map(|f| f.name).collect();
+    names.sort_unstable();
+    names.dedup();
+    assert_eq!(names.len(), 87, "a flag is listed twice");
+    // Every one is an argument of the serving command, and of `demo`.
+    let command = command();
+    let demo = command.find_subcommand("demo").unwrap();
+    for f in ingress_nginx::FLAGS.iter().filter(|f| f.name != "version") {
+        for cmd in [&command, demo] {
+            assert!(
+                cmd.get_arguments().any(|a| a.get_long() == Some(f.name)
+                    || a.get_all_aliases().is_some_and(|all| all.contains(&f.name))),
+                "--{} is not an argument of {}",
+                f.name,
+                cmd.get_name()
+            );
+        }
+    }
+}

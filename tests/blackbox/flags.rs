@@ -409,3 +409,42 @@ async fn the_sync_period_lists_again_and_leader_election_can_be_off() {
     );
     assert!(gw.logs().contains("leader election disabled"));
 }
+
+#[test]
+fn check_reads_namespaces_with_the_selector_and_the_prefix() {
+    let dir = ManifestDir::new();
+    dir.write("class.yaml", &ingress_class());
+    let mut docs = vec![
+        namespace("blue", "blue").to_string(),
+        namespace("green", "green").to_string(),
+    ];
+    for ns in ["blue", "green"] {
+        docs.push(
+            IngressBuilder::new(ns, "web")
+                .class("nginx")
+                .annotation("custom.io/server-snippet", "x")
+                .host(&format!("{ns}.example.com"))
+                .path("/", "Prefix", "svc", 80)
+                .build(),
+        );
+    }
+    dir.write("objects.yaml", &testkit::join_docs(&docs));
+    let out = Command::new(BIN)
+        .args(["check", "--output=json", "--annotations-prefix=custom.io"])
+        .arg("--watch-namespace-selector=team=blue")
+        .arg("--manifests")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let ingresses = report["ingresses"].as_array().unwrap();
+    assert_eq!(ingresses.len(), 1, "{report}");
+    assert_eq!(ingresses[0]["namespace"], "blue");
+    assert_eq!(ingresses[0]["status"], "refused", "{report}");
+    assert_eq!(
+        ingresses[0]["annotations"][0]["key"],
+        "custom.io/server-snippet"
+    );
+    // The snippet under the configured prefix is refused.
+    assert_eq!(out.status.code(), Some(1), "{report}");
+}

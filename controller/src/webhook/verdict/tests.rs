@@ -139,7 +139,7 @@ fn a_protective_annotation_that_fails_closed_is_denied() {
 #[test]
 fn a_conflicting_path_is_denied_whichever_ingress_is_older() {
     let existing = ingress("first", "a.example.com", "/api", &[]);
-    let b = baseline(vec![service(), existing.clone()]);
+    let b = baseline(vec![service(), existing]);
     // A new Ingress for the same host and path loses to the existing one.
     let v = create(&b, &ingress("second", "a.example.com", "/api", &[]));
     let message = v.message.unwrap();
