@@ -201,6 +201,22 @@ async fn oversized_malformed_and_non_post_requests_are_refused() {
     )
     .await;
     assert_eq!(get.stdout.trim(), "405", "{}", get.stderr);
+    // By address, as `webhook_configuration` registers it for a test API
+    // server: the certificate covers 127.0.0.1 too.
+    let by_ip = curl_https(
+        addr,
+        "127.0.0.1",
+        "/networking/v1/ingresses",
+        Some(&w.cert.ca_file()),
+        &["-w", "%{http_code}", "-o", "/dev/null"],
+    )
+    .await;
+    assert_eq!(by_ip.stdout.trim(), "405", "{}", by_ip.stderr);
+    let registered = testkit::webhook_configuration(addr, &w.cert, "Fail");
+    assert_eq!(
+        registered["webhooks"][0]["clientConfig"]["url"],
+        format!("https://127.0.0.1:{}/networking/v1/ingresses", addr.port())
+    );
     // The gateway is still fine.
     let ok = w
         .review("CREATE", &ingress("good", "nginx", "a.example.com", &[]))

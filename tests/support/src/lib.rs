@@ -35,4 +35,6 @@ pub use manifests::{
 pub use metrics::{Sample, scrape};
 pub use tls::{CurlOutput, IssuedCert, TestCa, curl_https, tls_secret};
 pub use wait::{POLL_INTERVAL, eventually, eventually_sync};
-pub use webhook::{WEBHOOK_HOST, WebhookCert, admission_review, post_review};
+pub use webhook::{
+    WEBHOOK_HOST, WebhookCert, admission_review, post_review, webhook_configuration,
+};

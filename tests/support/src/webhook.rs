@@ -8,6 +8,8 @@
 //! let addr = gateway.listening("webhook").unwrap();
 //! let review = admission_review("CREATE", &ingress_json, None);
 //! let (status, body) = post_review(addr, &cert, &review.to_string()).await;
+//! // Or register it with an API server that calls webhooks:
+//! api.apply(webhook_configuration(addr, &cert, "Fail"));
 //! ```
 
 use std::net::SocketAddr;
@@ -41,7 +43,9 @@ impl WebhookCert {
     /// Issues the certificate and writes `ca.crt`, `cert` and `key`.
     pub fn new() -> WebhookCert {
         let ca = TestCa::new();
-        let issued = ca.issue(&[WEBHOOK_HOST], 30);
+        // The Service name, and loopback for an API server in the test
+        // calling it by URL (see `webhook_configuration`).
+        let issued = ca.issue(&[WEBHOOK_HOST, "127.0.0.1", "localhost"], 30);
         let dir = tempfile::tempdir().expect("a temporary folder");
         std::fs::write(dir.path().join("ca.crt"), ca.pem()).expect("write ca.crt");
         std::fs::write(dir.path().join("cert"), &issued.cert_pem).expect("write cert");
@@ -110,6 +114,34 @@ pub fn admission_review(operation: &str, object: &Value, old: Option<&Value>) ->
             "dryRun": false,
             "options": {"apiVersion": "meta.k8s.io/v1", "kind": "CreateOptions"},
         }
+    })
+}
+
+/// A ValidatingWebhookConfiguration registering the webhook at `addr` by
+/// URL (`https://127.0.0.1:<port>/networking/v1/ingresses`, as a test API
+/// server can call it) and trusting `cert`'s CA, with ingress-nginx's
+/// rules and this `failure_policy` (`Fail` or `Ignore`).
+pub fn webhook_configuration(addr: SocketAddr, cert: &WebhookCert, failure_policy: &str) -> Value {
+    use base64::Engine as _;
+    let ca = base64::engine::general_purpose::STANDARD.encode(cert.ca.pem());
+    json!({
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingWebhookConfiguration",
+        "metadata": {"name": "edge-gateway-admission"},
+        "webhooks": [{
+            "name": "validate.nginx.ingress.kubernetes.io",
+            "matchPolicy": "Equivalent",
+            "rules": [{"apiGroups": ["networking.k8s.io"], "apiVersions": ["v1"],
+                       "operations": ["CREATE", "UPDATE"], "resources": ["ingresses"]}],
+            "failurePolicy": failure_policy,
+            "sideEffects": "None",
+            "admissionReviewVersions": ["v1"],
+            "timeoutSeconds": 10,
+            "clientConfig": {
+                "url": format!("https://127.0.0.1:{}/networking/v1/ingresses", addr.port()),
+                "caBundle": ca,
+            },
+        }],
     })
 }
 
