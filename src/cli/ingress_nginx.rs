@@ -560,14 +560,22 @@ pub(crate) fn given(matches: &ArgMatches) -> Vec<Given> {
 #[error("--{}={}: {}", .0.flag.name, .0.value, .0.flag.here.note())]
 pub(crate) struct Refusal(pub(crate) Given);
 
+/// Flags whose value is a credential: never logged.
+const SECRET_VALUES: [&str; 1] = ["maxmind-license-key"];
+
 /// Logs each ignored flag once, with its reason; fails on the first
 /// refused flag whose value would change behaviour.
 pub(crate) fn apply(given: &[Given]) -> Result<(), Refusal> {
     for g in given {
+        let value = if SECRET_VALUES.contains(&g.flag.name) {
+            "<redacted>"
+        } else {
+            g.value.as_str()
+        };
         match g.flag.here {
             Ignored(reason) => tracing::warn!(
                 flag = g.flag.name,
-                value = %g.value,
+                value,
                 "ingress-nginx flag --{} ignored: {reason}",
                 g.flag.name
             ),

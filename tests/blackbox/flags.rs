@@ -119,7 +119,7 @@ const ISSUE_FLAGS: &[&str] = &[
     "--sync-period=10m",
     "--exclude-socket-metrics=nginx_ingress_controller_bytes_sent",
     "--enable-topology-aware-routing",
-    "--maxmind-license-key=abc",
+    "--maxmind-license-key=lic-0f9e2b",
     "--post-shutdown-grace-period=0",
     "--health-check-path=/healthz",
 ];
@@ -158,6 +158,10 @@ async fn every_ingress_nginx_flag_starts_the_gateway_and_the_ignored_ones_are_lo
     assert!(
         logs.contains("argument left out: an empty value is the default"),
         "{logs}"
+    );
+    assert!(
+        !logs.contains("lic-0f9e2b"),
+        "a license key is never logged"
     );
     // Applied ones: nothing logged about them.
     assert!(!logs.contains("--health-check-path ignored"), "{logs}");
