@@ -456,7 +456,7 @@ pub(crate) const FLAGS: &[Flag] = &[
 ];
 
 /// The help heading of the flags added from this table.
-const HEADING: &str = "ingress-nginx flags accepted without effect here";
+const HEADING: &str = "ingress-nginx flags ignored here, or refused until built";
 
 /// The command-line arguments of the ignored and refused flags.
 pub(crate) fn args() -> impl Iterator<Item = Arg> {
