@@ -21,8 +21,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use controller::annotations::{self, Support};
-use controller::class::is_ours;
 use controller::cluster::{self, ClusterError};
+use controller::compile::selects;
 use controller::config_map::{self, KeyError};
 use controller::manifests::ManifestDir;
 use controller::reconcile::Change;
@@ -48,6 +48,9 @@ enum SourceError {
 
 /// Runs the check and returns the exit status.
 pub(crate) fn main(args: &CheckArgs) -> ExitCode {
+    if let Some(url) = &args.live {
+        return crate::live_cmd::main(url, args.output);
+    }
     init_warnings();
     let snapshot = match read(args) {
         Ok(snapshot) => snapshot,
@@ -103,6 +106,7 @@ fn read(args: &CheckArgs) -> Result<Snapshot, SourceError> {
                         &client,
                         args.class.watch_namespace.as_deref(),
                         configmap.as_ref(),
+                        args.class.namespace_selector().is_some(),
                         args.request_timeout,
                     )
                     .await
@@ -266,11 +270,7 @@ impl Report {
         let mut ingresses = Vec::new();
         let mut skipped = 0;
         for (id, ingress) in snapshot.ingresses() {
-            let in_scope = options
-                .watch_namespace
-                .as_deref()
-                .is_none_or(|ns| id.namespace == ns);
-            if !in_scope || !is_ours(ingress, snapshot, &options.class) {
+            if !selects(snapshot, options, id, ingress) {
                 skipped += 1;
                 continue;
             }
@@ -291,7 +291,11 @@ impl Report {
                 .iter()
                 .flatten()
                 .filter_map(|(key, _)| {
-                    let name = key.strip_prefix(annotations::PREFIX)?;
+                    let prefix = options
+                        .annotations_prefix
+                        .as_deref()
+                        .unwrap_or(annotations::PREFIX);
+                    let name = key.strip_prefix(prefix)?;
                     Some(KeyLine {
                         key: key.clone(),
                         support: annotations::known(name).map(|k| k.support),

@@ -11,12 +11,13 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use controller::CompileOptions;
 use controller::cluster::{
-    self, ClusterError, ClusterOptions, Control, PodIdentity, StatusOptions,
+    self, ApiServer, ClusterError, ClusterOptions, Control, PodIdentity, StatusOptions,
 };
 use controller::manifests::ManifestDir;
 use controller::reconcile::Reconciler;
+use controller::webhook::BaselineHandle;
 use gateway::access_log::AccessLogFormat;
-use gateway::admin::{AdminListener, Health};
+use gateway::admin::{AdminListener, AdminState, Health};
 use gateway::metrics::{Metrics, MetricsConfig, RequestMetricsConfig};
 use gateway::server::{HttpListener, shutdown_channel};
 use gateway::settings::{ListenerSettings, Scheme};
@@ -25,6 +26,7 @@ use gateway::{Observer, Proxy, Publisher, RouteTable, TableHandle};
 use tokio::sync::watch;
 
 use crate::cli::{AccessLog, ServeArgs, ns_name};
+use crate::webhook::{WebhookError, WebhookServer};
 
 /// How often the manifests folder is polled for changes.
 const MANIFESTS_POLL: Duration = Duration::from_millis(250);
@@ -36,6 +38,13 @@ const CLUSTER_SHUTDOWN: Duration = Duration::from_secs(10);
 /// The longest drain after the control plane stopped: open connections get
 /// this long to finish, with a table that no longer follows the cluster.
 const FAILED_DRAIN: Duration = Duration::from_secs(10);
+/// The shortest `--status-update-interval` (ingress-nginx raises lower
+/// values to it).
+const MIN_STATUS_INTERVAL: u64 = 5;
+/// The shortest `--sync-period` (client-go's minimum resync period).
+const MIN_SYNC_PERIOD: Duration = Duration::from_secs(1);
+/// `--election-ttl` when given as zero (ingress-nginx's default).
+const DEFAULT_ELECTION_TTL: Duration = Duration::from_secs(30);
 
 /// Why serving could not start or went wrong.
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +80,9 @@ pub(crate) enum ServeError {
     /// The reconcile thread stopped: nothing would follow the cluster.
     #[error("the control plane stopped: {0}")]
     ControlPlane(String),
+    /// The admission webhook could not start.
+    #[error("{0}")]
+    Webhook(#[from] WebhookError),
 }
 
 impl ServeError {
@@ -85,7 +97,8 @@ impl ServeError {
             | Self::Thread(..)
             | Self::Tls(_)
             | Self::TlsConfig(_)
-            | Self::ControlPlane(_) => 1,
+            | Self::ControlPlane(_)
+            | Self::Webhook(_) => 1,
         }
     }
 }
@@ -100,12 +113,31 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), ServeError> {
     let source = match &args.manifests {
         Some(dir) => Source::Folder(dir.clone()),
         None => Source::Cluster(
-            cluster::connect(args.kubeconfig.as_deref())
-                .await
-                .map_err(ServeError::Cluster)?,
+            cluster::connect_to(&ApiServer {
+                kubeconfig: args.kubeconfig.as_deref(),
+                host: args.apiserver_host.as_deref(),
+                certificate_authority: args.certificate_authority.as_deref(),
+            })
+            .await
+            .map_err(ServeError::Cluster)?,
         ),
     };
 
+    let baseline: BaselineHandle = Arc::default();
+    // clap requires the certificate and key with the address.
+    let webhook = match (
+        &args.validating_webhook,
+        &args.validating_webhook_certificate,
+        &args.validating_webhook_key,
+    ) {
+        (Some(listen), Some(cert), Some(key)) => {
+            let addr = listen.with_default(args.bind_address);
+            let server = WebhookServer::bind(addr, cert, key, baseline.clone()).await?;
+            announce("webhook", server.local_addr().unwrap_or(addr));
+            Some(server)
+        }
+        _ => None,
+    };
     let http_addr = SocketAddr::new(args.bind_address, args.http_port);
     let http = HttpListener::bind(http_addr, &ListenerSettings::new(Scheme::Http))
         .await
@@ -122,7 +154,12 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), ServeError> {
             addr: https_addr,
             source,
         })?;
-    let admin_addr = SocketAddr::new(args.bind_address, args.metrics_port);
+    let admin_ip = args
+        .healthz_host
+        .as_deref()
+        .and_then(|h| h.parse().ok())
+        .unwrap_or(args.bind_address);
+    let admin_addr = SocketAddr::new(admin_ip, args.metrics_port);
     let admin = AdminListener::bind(admin_addr)
         .await
         .map_err(|source| ServeError::Bind {
@@ -153,8 +190,9 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), ServeError> {
         log_default_backend: false,
     };
     let publisher = Publisher::new(table.clone(), Some(metrics.clone()));
+    let webhook_baseline = webhook.is_some().then(|| baseline.clone());
     let (control, reconcile_stopped) =
-        start_control_plane(&args, source, publisher, health.clone())?;
+        start_control_plane(&args, source, publisher, health.clone(), webhook_baseline)?;
     if let Some(control) = &control {
         tokio::spawn(report_leadership(
             control.leading(),
@@ -165,24 +203,31 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), ServeError> {
 
     let (trigger, shutdown) = shutdown_channel();
     let drain = Duration::from_secs(args.drain_timeout);
+    let admin_state = AdminState {
+        health: health.clone(),
+        metrics,
+        health_path: args.health_check_path.clone(),
+        view: args.enable_configuration_view.then(|| table.clone()),
+    };
     let proxy = Arc::new(Proxy::new(table, observer));
     let http_task = tokio::spawn(http.serve(proxy.clone(), shutdown.clone(), drain));
     let https_task = tokio::spawn(https.serve(proxy, shutdown.clone(), drain));
-    let admin_task = tokio::spawn(admin.serve(health.clone(), metrics, shutdown));
+    let admin_task = tokio::spawn(admin.serve(admin_state, shutdown.clone()));
+    let webhook_task = webhook.map(|webhook| tokio::spawn(webhook.serve(shutdown)));
 
-    let failure = tokio::select! {
-        () = stop_signal() => None,
+    let stopped_by = tokio::select! {
+        signal = stop_signal() => Ok(signal),
         why = reconcile_stopped => {
             let why = why.unwrap_or_else(|_| "the reconcile thread vanished".to_owned());
             tracing::error!(%why, "the control plane stopped; /healthz fails and the process exits");
             health.fail();
-            Some(why)
+            Err(why)
         }
     };
     health.begin_shutdown();
-    let grace = match failure {
-        None => Duration::from_secs(args.shutdown_grace_period),
-        Some(_) => Duration::ZERO,
+    let grace = match stopped_by {
+        Ok(_) => Duration::from_secs(args.shutdown_grace_period),
+        Err(_) => Duration::ZERO,
     };
     tracing::info!(
         ?grace,
@@ -198,14 +243,28 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), ServeError> {
         let _ = http_task.await;
         let _ = https_task.await;
         let _ = admin_task.await;
+        if let Some(task) = webhook_task {
+            let _ = task.await;
+        }
     };
-    match failure {
-        None => listeners.await,
-        Some(why) => {
+    let signal = match stopped_by {
+        Ok(signal) => signal,
+        Err(why) => {
             // Open connections get a short drain; the table is stale.
             let _ = tokio::time::timeout(FAILED_DRAIN, listeners).await;
             return Err(ServeError::ControlPlane(why));
         }
+    };
+    listeners.await;
+    // ingress-nginx waits on SIGTERM only (Kubernetes stopping the pod);
+    // Ctrl-C at a terminal exits at once.
+    let post = Duration::from_secs(args.post_shutdown_grace_period);
+    if signal == Stop::Terminate && !post.is_zero() {
+        tracing::info!(
+            ?post,
+            "stopped serving; waiting before exit (--post-shutdown-grace-period)"
+        );
+        tokio::time::sleep(post).await;
     }
     tracing::info!("stopped");
     Ok(())
@@ -237,11 +296,9 @@ fn start_control_plane(
     source: Source,
     publisher: Publisher,
     health: Arc<Health>,
+    baseline: Option<BaselineHandle>,
 ) -> Result<(Option<Control>, Stopped), ServeError> {
-    let options = CompileOptions {
-        default_ssl_certificate: ns_name(args.default_ssl_certificate.as_ref()),
-        ..args.class.compile_options()
-    };
+    let options = compile_options(args);
     let (updates, received) = std::sync::mpsc::channel();
     let (reconciler, control) = match source {
         Source::Folder(dir) => {
@@ -265,6 +322,10 @@ fn start_control_plane(
             );
             (reconciler, Some(control))
         }
+    };
+    let reconciler = match baseline {
+        Some(baseline) => reconciler.with_baseline(baseline),
+        None => reconciler,
     };
     let (stopped_tx, stopped) = tokio::sync::oneshot::channel();
     std::thread::Builder::new()
@@ -290,6 +351,14 @@ fn panic_text(panic: &(dyn std::any::Any + Send)) -> &str {
         .unwrap_or("no message")
 }
 
+/// What the compile is told by the flags.
+fn compile_options(args: &ServeArgs) -> CompileOptions {
+    CompileOptions {
+        default_ssl_certificate: ns_name(args.default_ssl_certificate.as_ref()),
+        ..args.class.compile_options()
+    }
+}
+
 /// The metrics endpoint's shape, from the flags.
 fn metrics_config(args: &ServeArgs) -> MetricsConfig {
     let requests = args.enable_metrics.then(|| RequestMetricsConfig {
@@ -302,9 +371,10 @@ fn metrics_config(args: &ServeArgs) -> MetricsConfig {
     });
     MetricsConfig {
         requests,
-        namespace: std::env::var("POD_NAMESPACE").unwrap_or_default(),
+        namespace: args.pod.pod_namespace.clone().unwrap_or_default(),
         class: args.class.controller_class.clone(),
-        pod: std::env::var("POD_NAME").unwrap_or_default(),
+        pod: args.pod.pod_name.clone().unwrap_or_default(),
+        exclude: args.exclude_socket_metrics.clone(),
     }
 }
 
@@ -340,33 +410,62 @@ async fn report_leadership(
 
 fn cluster_options(args: &ServeArgs) -> ClusterOptions {
     let api_call_timeout = args.api_call_timeout.max(Duration::from_millis(100));
-    let pod = match (std::env::var("POD_NAME"), std::env::var("POD_NAMESPACE")) {
-        (Ok(name), Ok(namespace)) if !name.is_empty() && !namespace.is_empty() => {
-            Some(PodIdentity { name, namespace })
-        }
-        _ => None,
+    let pod = args
+        .pod
+        .identity()
+        .map(|(namespace, name)| PodIdentity { name, namespace });
+    let interval = if args.status_update_interval < MIN_STATUS_INTERVAL {
+        tracing::warn!(
+            seconds = args.status_update_interval,
+            "--status-update-interval is too low; using {MIN_STATUS_INTERVAL} seconds"
+        );
+        MIN_STATUS_INTERVAL
+    } else {
+        args.status_update_interval
+    };
+    let election_ttl = match args.election_ttl {
+        Duration::ZERO => DEFAULT_ELECTION_TTL,
+        ttl => ttl.max(Duration::from_secs(1)),
     };
     ClusterOptions {
         watch_namespace: args.class.watch_namespace.clone(),
+        namespace_selector: args.class.namespace_selector(),
+        sync_period: (!args.sync_period.is_zero()).then(|| args.sync_period.max(MIN_SYNC_PERIOD)),
         configmap: ns_name(args.class.configmap.as_ref()),
         update_status: args.update_status,
         status: StatusOptions {
             publish_status_address: args.publish_status_address.clone(),
             publish_service: ns_name(args.publish_service.as_ref()),
-            interval: Duration::from_secs(args.status_update_interval.max(1)),
+            interval: Duration::from_secs(interval),
             update_on_shutdown: args.update_status_on_shutdown,
             call_timeout: api_call_timeout,
+            node_internal_ip: args.report_node_internal_ip_address,
         },
         election_id: args.election_id.clone(),
-        election_ttl: args.election_ttl.max(Duration::from_secs(1)),
-        leader_election: !args.disable_leader_election,
+        election_ttl,
         pod,
+        fallback_holder: args
+            .pod
+            .hostname
+            .clone()
+            .filter(|h| !h.is_empty())
+            .unwrap_or_else(|| "edge-gateway".to_owned()),
+        leader_election: !args.disable_leader_election,
         api_call_timeout,
     }
 }
 
+/// What asked the gateway to stop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stop {
+    /// SIGTERM: Kubernetes stopping the pod.
+    Terminate,
+    /// SIGINT: Ctrl-C.
+    Interrupt,
+}
+
 /// Resolves on SIGTERM (Kubernetes stopping the pod) or SIGINT (Ctrl-C).
-async fn stop_signal() {
+async fn stop_signal() -> Stop {
     let ctrl_c = async {
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;
@@ -384,7 +483,13 @@ async fn stop_signal() {
     #[cfg(not(unix))]
     let terminate = std::future::pending::<()>();
     tokio::select! {
-        () = ctrl_c => tracing::info!("received Ctrl-C"),
-        () = terminate => tracing::info!("received SIGTERM"),
+        () = ctrl_c => {
+            tracing::info!("received Ctrl-C");
+            Stop::Interrupt
+        }
+        () = terminate => {
+            tracing::info!("received SIGTERM");
+            Stop::Terminate
+        }
     }
 }

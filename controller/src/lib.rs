@@ -10,7 +10,9 @@
 //! - [`manifests`]: the manifests-folder source;
 //! - [`cluster`]: the Kubernetes API source, leader election, status and Events;
 //! - [`client`]: the platform's Ingress client API (create, delete, list; URLs);
-//! - [`reconcile`]: the loop that applies source updates and publishes tables.
+//! - [`reconcile`]: the loop that applies source updates and publishes tables;
+//! - [`selector`]: label selectors (`--watch-namespace-selector`);
+//! - [`webhook`]: the validating admission webhook's decisions.
 
 pub mod annotations;
 pub mod class;
@@ -24,7 +26,9 @@ mod generated_docs;
 pub mod manifests;
 pub mod objects;
 pub mod reconcile;
+pub mod selector;
 pub mod snapshot;
+pub mod webhook;
 
 pub use compile::{CompileOptions, Compiled, compile};
 pub use diagnostics::{Diagnostic, Reason};

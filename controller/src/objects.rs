@@ -4,7 +4,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -25,6 +25,9 @@ pub enum Kind {
     Secret,
     /// v1 ConfigMap.
     ConfigMap,
+    /// v1 Namespace (cluster-scoped): its labels, for
+    /// `--watch-namespace-selector`.
+    Namespace,
 }
 
 impl Kind {
@@ -37,6 +40,7 @@ impl Kind {
             ("discovery.k8s.io/v1", "EndpointSlice") => Some(Self::EndpointSlice),
             ("v1", "Secret") => Some(Self::Secret),
             ("v1", "ConfigMap") => Some(Self::ConfigMap),
+            ("v1", "Namespace") => Some(Self::Namespace),
             _ => None,
         }
     }
@@ -50,12 +54,13 @@ impl Kind {
             Self::EndpointSlice => "EndpointSlice",
             Self::Secret => "Secret",
             Self::ConfigMap => "ConfigMap",
+            Self::Namespace => "Namespace",
         }
     }
 
     /// Whether objects of this kind live in a namespace.
     pub fn is_namespaced(self) -> bool {
-        self != Self::IngressClass
+        !matches!(self, Self::IngressClass | Self::Namespace)
     }
 }
 
@@ -124,6 +129,8 @@ pub enum Object {
     Secret(Arc<Secret>),
     /// A ConfigMap.
     ConfigMap(Arc<ConfigMap>),
+    /// A Namespace.
+    Namespace(Arc<Namespace>),
 }
 
 impl Object {
@@ -136,6 +143,7 @@ impl Object {
             Self::EndpointSlice(o) => &o.metadata,
             Self::Secret(o) => &o.metadata,
             Self::ConfigMap(o) => &o.metadata,
+            Self::Namespace(o) => &o.metadata,
         }
     }
 
@@ -148,6 +156,7 @@ impl Object {
             Self::EndpointSlice(o) => &mut Arc::make_mut(o).metadata,
             Self::Secret(o) => &mut Arc::make_mut(o).metadata,
             Self::ConfigMap(o) => &mut Arc::make_mut(o).metadata,
+            Self::Namespace(o) => &mut Arc::make_mut(o).metadata,
         }
     }
 
@@ -160,6 +169,7 @@ impl Object {
             Self::EndpointSlice(_) => Kind::EndpointSlice,
             Self::Secret(_) => Kind::Secret,
             Self::ConfigMap(_) => Kind::ConfigMap,
+            Self::Namespace(_) => Kind::Namespace,
         }
     }
 
@@ -213,6 +223,7 @@ impl Object {
             Kind::EndpointSlice => Self::EndpointSlice(typed(value).map_err(fail)?),
             Kind::Secret => Self::Secret(typed(value).map_err(fail)?),
             Kind::ConfigMap => Self::ConfigMap(typed(value).map_err(fail)?),
+            Kind::Namespace => Self::Namespace(typed(value).map_err(fail)?),
         };
         let meta = object.metadata_mut();
         if kind.is_namespaced() {
@@ -249,7 +260,8 @@ from_api!(
     Service,
     EndpointSlice,
     Secret,
-    ConfigMap
+    ConfigMap,
+    Namespace
 );
 
 /// Deserialises a typed object, naming the failing field's path.

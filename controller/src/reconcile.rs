@@ -26,6 +26,7 @@ use crate::compile::{CompileCache, CompileOptions, compile_with, resolve_key};
 use crate::diagnostics::Diagnostic;
 use crate::objects::{NsName, Object, ObjectKey};
 use crate::snapshot::{Changed, Snapshot};
+use crate::webhook::{Baseline, BaselineHandle};
 
 /// How often the loop looks for regex paths compiled in the background.
 const REGEX_POLL: Duration = Duration::from_millis(20);
@@ -94,6 +95,8 @@ pub struct Reconciler {
     reports: Option<watch::Sender<Arc<Report>>>,
     /// Parsed certificates, kept between compiles.
     cache: CompileCache,
+    /// Where the admission webhook's baseline goes, when it runs.
+    baseline: Option<BaselineHandle>,
 }
 
 impl Reconciler {
@@ -121,7 +124,15 @@ impl Reconciler {
             debounce,
             reports: None,
             cache: CompileCache::default(),
+            baseline: None,
         }
+    }
+
+    /// Also publishes the objects, options and diagnostics of every compile
+    /// for the admission webhook.
+    pub fn with_baseline(mut self, baseline: BaselineHandle) -> Self {
+        self.baseline = Some(baseline);
+        self
     }
 
     /// Also publishes a [`Report`] after every change that affects it.
@@ -267,6 +278,13 @@ impl Reconciler {
                 .entry(NsName::new(&*key.namespace, &*key.service))
                 .or_default()
                 .push(backend.clone());
+        }
+        if let Some(baseline) = &self.baseline {
+            baseline.store(Some(Arc::new(Baseline {
+                snapshot: self.snapshot.clone(),
+                options: self.options.clone(),
+                diagnostics: compiled.diagnostics.clone(),
+            })));
         }
         self.report(compiled.diagnostics);
         self.served = compiled.served.iter().cloned().collect();

@@ -10,7 +10,7 @@ use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 
@@ -43,6 +43,7 @@ pub struct Snapshot {
     slices_by_service: BTreeMap<NsName, BTreeSet<String>>,
     secrets: BTreeMap<NsName, Arc<Secret>>,
     config_maps: BTreeMap<NsName, Arc<ConfigMap>>,
+    namespaces: BTreeMap<String, Arc<Namespace>>,
 }
 
 /// Inserts into a map, reporting whether the value differs from the old one.
@@ -86,6 +87,11 @@ impl Snapshot {
             Object::Service(o) => routes_if(put(&mut self.services, id, o)),
             Object::Secret(o) => routes_if(put(&mut self.secrets, id, o)),
             Object::ConfigMap(o) => routes_if(put(&mut self.config_maps, id, o)),
+            // Only their labels matter (`--watch-namespace-selector`).
+            Object::Namespace(o) => match self.namespaces.insert(id.name, o.clone()) {
+                Some(old) if old.metadata.labels == o.metadata.labels => Changed::Nothing,
+                _ => Changed::Routes,
+            },
             Object::EndpointSlice(slice) => {
                 let new_service = service_of(&id.namespace, &slice);
                 let old = self.endpoint_slices.insert(id.clone(), slice.clone());
@@ -108,6 +114,7 @@ impl Snapshot {
             Kind::Service => routes_if(self.services.remove(id).is_some()),
             Kind::Secret => routes_if(self.secrets.remove(id).is_some()),
             Kind::ConfigMap => routes_if(self.config_maps.remove(id).is_some()),
+            Kind::Namespace => routes_if(self.namespaces.remove(&id.name).is_some()),
             Kind::EndpointSlice => match self.endpoint_slices.remove(id) {
                 None => Changed::Nothing,
                 Some(old) => {
@@ -166,6 +173,11 @@ impl Snapshot {
         self.config_maps.get(id).map(AsRef::as_ref)
     }
 
+    /// A Namespace by name.
+    pub fn namespace(&self, name: &str) -> Option<&Namespace> {
+        self.namespaces.get(name).map(AsRef::as_ref)
+    }
+
     /// The EndpointSlices labelled for a Service.
     pub fn endpoint_slices_of(&self, service: &NsName) -> impl Iterator<Item = &EndpointSlice> {
         self.slices_by_service
@@ -180,7 +192,7 @@ impl Snapshot {
     }
 
     /// Number of objects of each kind, for logs.
-    pub fn counts(&self) -> [(Kind, usize); 6] {
+    pub fn counts(&self) -> [(Kind, usize); 7] {
         [
             (Kind::Ingress, self.ingresses.len()),
             (Kind::IngressClass, self.ingress_classes.len()),
@@ -188,6 +200,7 @@ impl Snapshot {
             (Kind::EndpointSlice, self.endpoint_slices.len()),
             (Kind::Secret, self.secrets.len()),
             (Kind::ConfigMap, self.config_maps.len()),
+            (Kind::Namespace, self.namespaces.len()),
         ]
     }
 }

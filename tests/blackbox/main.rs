@@ -9,6 +9,7 @@ mod annotations;
 mod backends;
 mod bounds;
 mod canary;
+mod certgen;
 mod check;
 mod client_certs;
 mod cluster;
@@ -17,9 +18,11 @@ mod control_plane;
 mod custom_errors;
 mod default_backend;
 mod fail_closed;
+mod flags;
 mod forwarded;
 mod limits;
 mod listener;
+mod live;
 mod metrics;
 mod model_routing;
 mod platform;
@@ -32,6 +35,7 @@ mod streaming;
 mod tenancy;
 mod tls;
 mod traffic;
+mod webhook;
 
 use std::net::IpAddr;
 

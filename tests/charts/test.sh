@@ -209,6 +209,8 @@ check "refuses  the chart's former controller.revisionHistoryLimit, saying where
     refuses "controller.revisionHistoryLimit is now revisionHistoryLimit" "$helm" template x "$eg" --set controller.revisionHistoryLimit=3
 check "refuses  the chart's former serviceMonitor.interval, saying where it went" \
     refuses "serviceMonitor.interval is now scrapeInterval" "$helm" template x "$eg" --set controller.metrics.serviceMonitor.interval=15s
+# shellcheck source=tests/charts/webhook.sh
+source "$here/webhook.sh"
 
 section "charts/model-serving"
 scenario ms-default "$ms" test-deployment user-1

@@ -42,6 +42,7 @@ $(POD_NAMESPACE) in args.
 {{- $_ := set $flags "enable-metrics" ($c.metrics.enabled | toString) -}}
 {{- $_ := set $flags "shutdown-grace-period" ($c.shutdownGracePeriod | toString) -}}
 {{- $_ := set $flags "drain-timeout" ($c.drainTimeout | toString) -}}
+{{- $flags = mergeOverwrite $flags (include "edge-gateway.admissionWebhooks.flags" . | fromYaml) -}}
 {{- toYaml $flags -}}
 {{- end -}}
 

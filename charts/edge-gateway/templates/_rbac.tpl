@@ -52,7 +52,7 @@ of the served namespace instead.
 - apiGroups: [""]
   resources: ["nodes"]
   verbs: ["get"]
-{{- if and (not .Values.controller.scope.enabled) .Values.controller.scope.namespaceSelector }}
+{{- if or (and (not .Values.controller.scope.enabled) .Values.controller.scope.namespaceSelector) (index .Values.controller.extraArgs "watch-namespace-selector") }}
 # --watch-namespace-selector: which namespaces' labels match.
 - apiGroups: [""]
   resources: ["namespaces"]

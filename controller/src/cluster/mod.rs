@@ -18,7 +18,7 @@ use std::sync::mpsc::Sender;
 use std::time::Duration;
 
 use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use kube::config::{KubeConfigOptions, Kubeconfig};
@@ -34,6 +34,7 @@ pub use status::StatusOptions;
 
 use crate::objects::{Kind, NsName};
 use crate::reconcile::{Report, SourceUpdate};
+use crate::selector::LabelSelector;
 
 /// The pod this controller runs in (`POD_NAME`, `POD_NAMESPACE`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -49,6 +50,11 @@ pub struct PodIdentity {
 pub struct ClusterOptions {
     /// `--watch-namespace`: watch namespaced kinds in this namespace only.
     pub watch_namespace: Option<String>,
+    /// `--watch-namespace-selector`: also watch the Namespaces it selects
+    /// (their labels decide which Ingresses are served).
+    pub namespace_selector: Option<LabelSelector>,
+    /// `--sync-period`: list every kind again this often.
+    pub sync_period: Option<Duration>,
     /// `--configmap ns/name`: the controller's ConfigMap.
     pub configmap: Option<NsName>,
     /// `--update-status`: write Ingress status at all.
@@ -67,6 +73,8 @@ pub struct ClusterOptions {
     /// How long one API call may take (`--api-call-timeout`): leader
     /// election, status writes, Events, and each page of a watcher's list.
     pub api_call_timeout: Duration,
+    /// The leader election identity without a pod identity (the host name).
+    pub fallback_holder: String,
 }
 
 /// Why the cluster could not be reached or written.
@@ -102,19 +110,90 @@ const SECRET_TYPES: [&str; 2] = ["type=kubernetes.io/tls", "type=Opaque"];
 /// A client for the API server: from `kubeconfig` if given, else inferred
 /// (`KUBECONFIG`, `~/.kube/config`, or the in-cluster service account).
 pub async fn connect(kubeconfig: Option<&Path>) -> Result<Client, ClusterError> {
-    let config = match kubeconfig {
-        Some(path) => {
+    connect_to(&ApiServer {
+        kubeconfig,
+        ..ApiServer::default()
+    })
+    .await
+}
+
+/// Where the API server is, from the command line.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ApiServer<'a> {
+    /// `--kubeconfig`.
+    pub kubeconfig: Option<&'a Path>,
+    /// `--apiserver-host`: this URL instead of the configuration's, with
+    /// its credentials (none when there is no configuration).
+    pub host: Option<&'a str>,
+    /// `--certificate-authority`: CA certificates (PEM) trusted for `host`.
+    pub certificate_authority: Option<&'a Path>,
+}
+
+/// A client for the API server described by `server`, as ingress-nginx's
+/// `createApiserverClient`.
+pub async fn connect_to(server: &ApiServer<'_>) -> Result<Client, ClusterError> {
+    let mut config = match (server.kubeconfig, server.host) {
+        (Some(path), _) => {
             let file = Kubeconfig::read_from(path)
                 .map_err(|e| ClusterError::Config(format!("{}: {e}", path.display())))?;
             Config::from_custom_kubeconfig(file, &KubeConfigOptions::default())
                 .await
                 .map_err(|e| ClusterError::Config(format!("{}: {e}", path.display())))?
         }
-        None => Config::infer()
+        (None, None) => Config::infer()
             .await
             .map_err(|e| ClusterError::Config(e.to_string()))?,
+        (None, Some(host)) => match Config::infer().await {
+            Ok(config) => config,
+            Err(_) => Config::new(api_url(host)?),
+        },
     };
+    if let Some(host) = server.host {
+        config.cluster_url = api_url(host)?;
+        if let Some(path) = server.certificate_authority {
+            config.root_cert = Some(ca_certificates(path)?);
+        }
+    }
     Client::try_from(config).map_err(ClusterError::Api)
+}
+
+fn api_url(host: &str) -> Result<http::Uri, ClusterError> {
+    host.parse()
+        .map_err(|e| ClusterError::Config(format!("--apiserver-host {host:?}: {e}")))
+}
+
+/// The DER certificates of a PEM file.
+fn ca_certificates(path: &Path) -> Result<Vec<Vec<u8>>, ClusterError> {
+    let fail = |e: String| {
+        ClusterError::Config(format!("--certificate-authority {}: {e}", path.display()))
+    };
+    let pem = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
+    let certs = pem_certificates(&pem).map_err(fail)?;
+    if certs.is_empty() {
+        return Err(fail("no certificate found".to_owned()));
+    }
+    Ok(certs)
+}
+
+/// The `CERTIFICATE` blocks of a PEM text, decoded.
+fn pem_certificates(pem: &[u8]) -> Result<Vec<Vec<u8>>, String> {
+    use base64::Engine as _;
+    let text = std::str::from_utf8(pem).map_err(|_| "not PEM text".to_owned())?;
+    let mut certs = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("-----BEGIN CERTIFICATE-----") {
+        let body = &rest[start + "-----BEGIN CERTIFICATE-----".len()..];
+        let end = body
+            .find("-----END CERTIFICATE-----")
+            .ok_or("a certificate block is not closed")?;
+        let b64: String = body[..end].split_whitespace().collect();
+        let der = base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .map_err(|e| format!("bad base64 in a certificate: {e}"))?;
+        certs.push(der);
+        rest = &body[end..];
+    }
+    Ok(certs)
 }
 
 /// Starts one watcher per kind. Returns how many sources the reconciler
@@ -123,11 +202,13 @@ pub fn watch(client: &Client, options: &ClusterOptions, updates: &Sender<SourceU
     let ns = options.watch_namespace.as_deref();
     let config = watcher::Config::default;
     let timeout = options.api_call_timeout;
+    let resync = options.sync_period;
     watch::spawn(
         Kind::Ingress,
         scoped::<Ingress>(client, ns),
         config(),
         timeout,
+        resync,
         updates.clone(),
     );
     watch::spawn(
@@ -135,6 +216,7 @@ pub fn watch(client: &Client, options: &ClusterOptions, updates: &Sender<SourceU
         Api::<IngressClass>::all(client.clone()),
         config(),
         timeout,
+        resync,
         updates.clone(),
     );
     watch::spawn(
@@ -142,6 +224,7 @@ pub fn watch(client: &Client, options: &ClusterOptions, updates: &Sender<SourceU
         scoped::<Service>(client, ns),
         config(),
         timeout,
+        resync,
         updates.clone(),
     );
     watch::spawn(
@@ -149,6 +232,7 @@ pub fn watch(client: &Client, options: &ClusterOptions, updates: &Sender<SourceU
         scoped::<EndpointSlice>(client, ns),
         config(),
         timeout,
+        resync,
         updates.clone(),
     );
     for secret_type in SECRET_TYPES {
@@ -157,6 +241,7 @@ pub fn watch(client: &Client, options: &ClusterOptions, updates: &Sender<SourceU
             scoped::<Secret>(client, ns),
             config().fields(secret_type),
             timeout,
+            resync,
             updates.clone(),
         );
     }
@@ -166,7 +251,34 @@ pub fn watch(client: &Client, options: &ClusterOptions, updates: &Sender<SourceU
     // ingress-nginx's Role allows; the compile reads only those named.
     if let Some(id) = &options.configmap {
         let api = Api::<ConfigMap>::namespaced(client.clone(), &id.namespace);
-        watch::spawn(Kind::ConfigMap, api, config(), timeout, updates.clone());
+        watch::spawn(
+            Kind::ConfigMap,
+            api,
+            config(),
+            timeout,
+            resync,
+            updates.clone(),
+        );
+        sources += 1;
+    }
+    // Only the selected Namespaces, as ingress-nginx's informer lists them:
+    // one that stops matching arrives as a deletion, one that starts as an
+    // addition, so label changes are followed.
+    if let Some(selector) = options
+        .namespace_selector
+        .as_ref()
+        .filter(|s| !s.is_empty())
+    {
+        let api = Api::<Namespace>::all(client.clone());
+        let selected = config().labels(&selector.to_string());
+        watch::spawn(
+            Kind::Namespace,
+            api,
+            selected,
+            timeout,
+            resync,
+            updates.clone(),
+        );
         sources += 1;
     }
     sources
@@ -207,8 +319,10 @@ impl Control {
         let (holder, lease_namespace) = match &options.pod {
             Some(pod) => (pod.name.clone(), pod.namespace.clone()),
             None => {
-                let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "edge-gateway".to_owned());
-                tracing::warn!(holder = %host, "POD_NAME/POD_NAMESPACE not set; electing in namespace default");
+                let host = options.fallback_holder.clone();
+                if options.leader_election {
+                    tracing::warn!(holder = %host, "POD_NAME/POD_NAMESPACE not set; electing in namespace default");
+                }
                 (host, "default".to_owned())
             }
         };
@@ -222,6 +336,7 @@ impl Control {
         let election = if options.leader_election {
             tokio::spawn(leader::run(leases, election, leading_tx, election_stopped))
         } else {
+            tracing::info!("leader election disabled: this replica writes Ingress status");
             // Every replica leads. The sender stays open until stop: a
             // closed channel would wake the status writer in a loop.
             let mut stop = election_stopped;
@@ -284,5 +399,26 @@ impl Control {
         if tokio::time::timeout_at(end, self.election).await.is_err() {
             tracing::warn!("leader election did not stop in time");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ca_files_are_read_block_by_block() {
+        let pem = b"junk\n-----BEGIN CERTIFICATE-----\nAQID\nBA==\n-----END CERTIFICATE-----\n\
+                    -----BEGIN CERTIFICATE-----\nBQY=\n-----END CERTIFICATE-----\n";
+        assert_eq!(
+            pem_certificates(pem).unwrap(),
+            [vec![1, 2, 3, 4], vec![5, 6]]
+        );
+        assert!(pem_certificates(b"-----BEGIN CERTIFICATE-----\nAQID").is_err());
+        assert!(
+            pem_certificates(b"-----BEGIN CERTIFICATE-----\n!!\n-----END CERTIFICATE-----")
+                .is_err()
+        );
+        assert!(api_url("not a url").is_err());
     }
 }

@@ -41,6 +41,9 @@ pub struct StatusOptions {
     pub update_on_shutdown: bool,
     /// How long one API call may take (`--api-call-timeout`).
     pub call_timeout: Duration,
+    /// `--report-node-internal-ip-address`: a node's InternalIP rather than
+    /// its ExternalIP.
+    pub node_internal_ip: bool,
 }
 
 /// Writes status while this replica leads, until `stop`.
@@ -197,7 +200,10 @@ impl Writer {
             "reading this node",
         )
         .await?;
-        Ok(node.as_ref().map(node_addresses).unwrap_or_default())
+        Ok(node
+            .as_ref()
+            .map(|n| node_addresses(n, self.options.node_internal_ip))
+            .unwrap_or_default())
     }
 
     async fn other_replicas_running(&self) -> Result<bool, ClusterError> {
@@ -304,8 +310,9 @@ fn service_addresses(service: &Service) -> Vec<IngressLoadBalancerIngress> {
     }
 }
 
-/// A node's ExternalIP, else its InternalIP.
-fn node_addresses(node: &Node) -> Vec<IngressLoadBalancerIngress> {
+/// A node's ExternalIP, else its InternalIP; only its InternalIP with
+/// `internal` (ingress-nginx's `GetNodeIPOrName`).
+fn node_addresses(node: &Node, internal: bool) -> Vec<IngressLoadBalancerIngress> {
     let addresses = node
         .status
         .as_ref()
@@ -317,7 +324,8 @@ fn node_addresses(node: &Node) -> Vec<IngressLoadBalancerIngress> {
             .find(|a| a.type_ == kind)
             .map(|a| address(&a.address))
     };
-    pick("ExternalIP")
+    let external = if internal { None } else { pick("ExternalIP") };
+    external
         .or_else(|| pick("InternalIP"))
         .into_iter()
         .collect()
@@ -387,10 +395,11 @@ mod tests {
             {"type": "InternalIP", "address": "10.0.0.9"},
             {"type": "ExternalIP", "address": "34.1.2.3"}]}}))
         .unwrap();
-        assert_eq!(shown(&node_addresses(&node)), ["34.1.2.3"]);
+        assert_eq!(shown(&node_addresses(&node, false)), ["34.1.2.3"]);
+        assert_eq!(shown(&node_addresses(&node, true)), ["10.0.0.9"]);
         let internal: Node = serde_json::from_value(json!({"status": {"addresses": [
             {"type": "InternalIP", "address": "10.0.0.9"}]}}))
         .unwrap();
-        assert_eq!(shown(&node_addresses(&internal)), ["10.0.0.9"]);
+        assert_eq!(shown(&node_addresses(&internal, false)), ["10.0.0.9"]);
     }
 }

@@ -14,6 +14,10 @@
 //! would otherwise keep the gateway unready, or a kind stale, for ever);
 //! an open watch is ended by the API server after its `timeoutSeconds`
 //! (290 s) and by kube-runtime's idle timeout if it goes silent.
+//!
+//! With `--sync-period`, each watcher also starts over that often: a fresh
+//! list replaces the kind's objects, as ingress-nginx's informers
+//! repopulate their stores.
 
 use std::collections::BTreeSet;
 use std::fmt::Debug;
@@ -26,6 +30,7 @@ use kube::runtime::utils::Backoff;
 use kube::runtime::watcher::{self, Event};
 use kube::{Api, Resource};
 use serde::de::DeserializeOwned;
+use tokio::time::Instant;
 
 use crate::objects::{Kind, Object, ObjectKey};
 use crate::reconcile::{Change, SourceUpdate};
@@ -34,12 +39,15 @@ use crate::reconcile::{Change, SourceUpdate};
 const BACKOFF_CAP: Duration = Duration::from_secs(5);
 
 /// Starts watching `api` with `config`, sending updates until the receiver
-/// is gone. The first complete list is marked `synced`.
+/// is gone. The first complete list is marked `synced`. A list page must
+/// come within `list_timeout`; with `resync` the watcher starts over that
+/// often.
 pub(crate) fn spawn<K>(
     kind: Kind,
     api: Api<K>,
     config: watcher::Config,
     list_timeout: Duration,
+    resync: Option<Duration>,
     updates: Sender<SourceUpdate>,
 ) where
     K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
@@ -51,39 +59,69 @@ pub(crate) fn spawn<K>(
             let stream = watcher::watcher(api.clone(), config.clone())
                 .backoff(CappedBackoff::default())
                 .boxed();
-            if !follow(kind, stream, list_timeout, &mut state, &updates).await {
-                return;
+            let resync_at = resync.map(|period| Instant::now() + period);
+            match follow(kind, stream, list_timeout, resync_at, &mut state, &updates).await {
+                Ended::Stop => return,
+                Ended::ListTimedOut => {
+                    tracing::warn!(%kind, timeout = ?list_timeout, "listing took longer than the API call timeout; listing again");
+                }
+                Ended::Resync => tracing::debug!(%kind, "sync period: listing again"),
             }
-            tracing::warn!(%kind, timeout = ?list_timeout, "listing took longer than the API call timeout; listing again");
         }
     });
 }
 
-/// Feeds the reconciler from one watcher stream. `false` when the
-/// reconciler is gone (or the stream ended), `true` when a page of a list
-/// did not come within `list_timeout` and the watcher must start over.
+/// Why [`follow`] returned.
+enum Ended {
+    /// The reconciler is gone, or the stream ended.
+    Stop,
+    /// A page of a list did not come within the list timeout.
+    ListTimedOut,
+    /// The sync period passed.
+    Resync,
+}
+
+/// Feeds the reconciler from one watcher stream until it must start over
+/// or stop.
 async fn follow<K>(
     kind: Kind,
     mut stream: futures::stream::BoxStream<'static, watcher::Result<Event<K>>>,
     list_timeout: Duration,
+    resync_at: Option<Instant>,
     state: &mut KindState,
     updates: &Sender<SourceUpdate>,
-) -> bool
+) -> Ended
 where
     Object: From<K>,
 {
     state.listing = Some(Vec::new());
+    let resync = async {
+        match resync_at {
+            Some(at) => tokio::time::sleep_until(at).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(resync);
     loop {
-        let next = if state.listing.is_some() {
-            match tokio::time::timeout(list_timeout, stream.next()).await {
-                Ok(next) => next,
-                Err(_) => return true,
+        let event = async {
+            if state.listing.is_some() {
+                tokio::time::timeout(list_timeout, stream.next())
+                    .await
+                    .map_err(|_| Ended::ListTimedOut)
+            } else {
+                Ok(stream.next().await)
             }
-        } else {
-            stream.next().await
+        };
+        let next = tokio::select! {
+            next = event => next,
+            () = &mut resync => Err(Ended::Resync),
+        };
+        let next = match next {
+            Ok(next) => next,
+            Err(ended) => return ended,
         };
         let Some(event) = next else {
-            return false;
+            return Ended::Stop;
         };
         let update = match event {
             Ok(event) => {
@@ -104,7 +142,7 @@ where
         if let Some(update) = update
             && updates.send(update).is_err()
         {
-            return false;
+            return Ended::Stop;
         }
     }
 }

@@ -14,6 +14,7 @@ mod client_auth;
 mod endpoints;
 pub(crate) mod paths;
 pub mod regex_paths;
+mod select;
 mod tls;
 mod traffic;
 mod upstream_tls;
@@ -35,12 +36,14 @@ use k8s_openapi::api::networking::v1::{HTTPIngressPath, Ingress, IngressBackend,
 pub use admission::AdmissionCache;
 pub use client_auth::ClientAuthCache;
 pub use endpoints::{PortRef, Resolved, resolve, resolve_key};
+pub use select::selects;
 pub use tls::CertCache;
 
 use crate::annotations::{self, IngressAnnotations};
-use crate::class::{ClassOptions, is_ours};
+use crate::class::ClassOptions;
 use crate::diagnostics::{Diagnostic, Reason};
 use crate::objects::{Kind, NsName, ObjectKey};
+use crate::selector::LabelSelector;
 use crate::snapshot::Snapshot;
 
 /// Everything `compile()` needs besides the objects.
@@ -50,6 +53,16 @@ pub struct CompileOptions {
     pub class: ClassOptions,
     /// `--watch-namespace`: only Ingresses of this namespace (all if `None`).
     pub watch_namespace: Option<String>,
+    /// `--watch-namespace-selector`: only Ingresses of the Namespaces whose
+    /// labels it selects (a Namespace not in the snapshot is not selected).
+    pub namespace_selector: Option<LabelSelector>,
+    /// `--annotations-prefix` when it is not the default: the prefix the
+    /// annotations are read under, ending in `/` (see
+    /// [`annotations::prefix`]).
+    pub annotations_prefix: Option<String>,
+    /// `--disable-catch-all`: Ingresses with a `spec.defaultBackend` are
+    /// ignored.
+    pub disable_catch_all: bool,
     /// Proxy settings every route starts from.
     pub proxy: ProxySettings,
     /// Policy every route starts from.
@@ -137,16 +150,8 @@ pub fn compile_with(
     let (options, admission_defaults, config_diagnostics) =
         crate::config_map::layered(options, snapshot);
     let options = options.as_ref();
-    let mut ingresses: Vec<(&NsName, &Arc<Ingress>)> = snapshot
-        .ingresses()
-        .filter(|(id, _)| {
-            options
-                .watch_namespace
-                .as_deref()
-                .is_none_or(|ns| id.namespace == ns)
-        })
-        .filter(|(_, ingress)| is_ours(ingress, snapshot, &options.class))
-        .collect();
+    let selected = select::Selected::new(snapshot, options);
+    let mut ingresses = selected.ingresses();
     ingresses.sort_by(|(a_id, a), (b_id, b)| {
         let created = |i: &Ingress| i.metadata.creation_timestamp.clone();
         created(a).cmp(&created(b)).then_with(|| a_id.cmp(b_id))
@@ -218,6 +223,11 @@ pub fn compile_with(
         .collect();
     compiler.cache.client_auths.sweep();
     let mut diagnostics = compiler.diagnostics;
+    if let Some(prefix) = &options.annotations_prefix {
+        for d in &mut diagnostics {
+            d.message = annotations::prefix::spelled(&d.message, prefix);
+        }
+    }
     diagnostics.extend(config_diagnostics);
     diagnostics.sort();
     diagnostics.dedup();

@@ -55,7 +55,24 @@ pub struct MetricsConfig {
     pub class: String,
     /// The pod name.
     pub pod: String,
+    /// `--exclude-socket-metrics`: request metric families not exported
+    /// (names with or without [`PREFIX`]; others are not excludable, as in
+    /// ingress-nginx).
+    pub exclude: Vec<String>,
 }
+
+/// The request ("socket") metric families `--exclude-socket-metrics` can
+/// name (ingress-nginx's `collectors/socket.go`).
+const EXCLUDABLE: [&str; 8] = [
+    "requests",
+    "request_duration_seconds",
+    "request_size",
+    "response_duration_seconds",
+    "response_size",
+    "bytes_sent",
+    "header_duration_seconds",
+    "connect_duration_seconds",
+];
 
 /// All metrics of one gateway process.
 pub struct Metrics {
@@ -73,6 +90,8 @@ pub struct Metrics {
     fallback_certificate: OnceLock<Arc<Certificate>>,
     /// The access log, whose dropped lines are reported.
     access_log: OnceLock<Arc<AccessLog>>,
+    /// Full names of the families left out of the exposition.
+    excluded: Vec<String>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -129,6 +148,13 @@ impl Metrics {
             leader,
             fallback_certificate: OnceLock::new(),
             access_log: OnceLock::new(),
+            excluded: config
+                .exclude
+                .iter()
+                .map(|name| name.trim().trim_start_matches(PREFIX))
+                .filter(|name| EXCLUDABLE.contains(name))
+                .map(|name| format!("{PREFIX}{name}"))
+                .collect(),
         });
         metrics.registry.register(Box::new(Scraped {
             metrics: Arc::downgrade(&metrics),
@@ -142,7 +168,9 @@ impl Metrics {
     /// The text exposition of every metric.
     pub fn render(&self) -> Vec<u8> {
         let mut out = Vec::new();
-        if let Err(error) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
+        let mut families = self.registry.gather();
+        families.retain(|f| !self.excluded.iter().any(|name| name == f.name()));
+        if let Err(error) = TextEncoder::new().encode(&families, &mut out) {
             tracing::warn!(%error, "cannot encode metrics");
         }
         out

@@ -8,6 +8,7 @@
 //! - HTTP helpers ([`get`], [`request`], [`get_frames`], [`Client`], [`raw`]);
 //! - [`TestCa`], [`tls_secret`], [`curl_https`]: certificates and an HTTPS client;
 //! - [`metrics::scrape`] and [`metrics::parse`]: the Prometheus text exposition;
+//! - [`WebhookCert`], [`admission_review`], [`post_review`]: the admission webhook;
 //! - [`eventually`]: polling with a deadline instead of sleeping.
 //!
 //! Everything async works on a current-thread Tokio runtime.
@@ -19,6 +20,7 @@ pub mod manifests;
 pub mod metrics;
 pub mod tls;
 pub mod wait;
+pub mod webhook;
 
 pub use backend::{BYTES_FRAME_SIZE, EchoBackend, SeenRequest, SilentBackend, closed_port};
 pub use client::{
@@ -33,3 +35,6 @@ pub use manifests::{
 pub use metrics::{Sample, scrape};
 pub use tls::{CurlOutput, IssuedCert, TestCa, ca_secret, curl_https, tls_secret};
 pub use wait::{POLL_INTERVAL, eventually, eventually_sync};
+pub use webhook::{
+    WEBHOOK_HOST, WebhookCert, admission_review, post_review, webhook_configuration,
+};

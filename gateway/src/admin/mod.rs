@@ -1,6 +1,10 @@
-//! The admin listener on the metrics port (10254): `/healthz` for the
-//! kubelet's probes, answering 200 only once the first full configuration
-//! load is done, as ingress-nginx's probes expect.
+//! The admin listener on the metrics port (10254): the health check
+//! (`--health-check-path`, `/healthz`) for the kubelet's probes, answering
+//! 200 only once the first full configuration load is done, as
+//! ingress-nginx's probes expect; `/metrics`; and, when enabled, the live
+//! configuration ([`view`]). Read only: GET and HEAD.
+
+pub mod view;
 
 use std::convert::Infallible;
 use std::io;
@@ -18,6 +22,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 
 use crate::metrics::Metrics;
+use crate::proxy::TableHandle;
 use crate::server::ShutdownSignal;
 
 /// Readiness shared between the control plane (which sets it) and the
@@ -60,6 +65,19 @@ impl Health {
     }
 }
 
+/// What the admin listener serves.
+#[derive(Clone, Debug)]
+pub struct AdminState {
+    /// Readiness.
+    pub health: Arc<Health>,
+    /// The metrics registry.
+    pub metrics: Arc<Metrics>,
+    /// The health check's path (`--health-check-path`).
+    pub health_path: String,
+    /// The served table, when the configuration view is enabled.
+    pub view: Option<TableHandle>,
+}
+
 /// The bound admin listener.
 #[derive(Debug)]
 pub struct AdminListener {
@@ -80,12 +98,8 @@ impl AdminListener {
     }
 
     /// Serves until shutdown.
-    pub async fn serve(
-        self,
-        health: Arc<Health>,
-        metrics: Arc<Metrics>,
-        mut shutdown: ShutdownSignal,
-    ) {
+    pub async fn serve(self, state: AdminState, mut shutdown: ShutdownSignal) {
+        let state = Arc::new(state);
         loop {
             let (stream, _) = tokio::select! {
                 accepted = self.tcp.accept() => match accepted {
@@ -98,10 +112,9 @@ impl AdminListener {
                 },
                 () = shutdown.triggered() => return,
             };
-            let health = health.clone();
-            let metrics = metrics.clone();
+            let state = state.clone();
             let service = service_fn(move |req| {
-                let response = answer(&health, &metrics, &req);
+                let response = answer(&state, &req);
                 async move { Ok::<_, Infallible>(response) }
             });
             tokio::spawn(async move {
@@ -115,27 +128,30 @@ impl AdminListener {
     }
 }
 
-fn answer<B>(health: &Health, metrics: &Metrics, req: &Request<B>) -> Response<Full<Bytes>> {
+fn answer<B>(state: &AdminState, req: &Request<B>) -> Response<Full<Bytes>> {
     let get = matches!(*req.method(), Method::GET | Method::HEAD);
-    let (status, content_type, body) = match (get, req.uri().path()) {
-        (true, "/healthz") if health.is_ready() => {
+    let path = req.uri().path();
+    let (status, content_type, body) = match (get, path, &state.view) {
+        (true, p, _) if p == state.health_path && state.health.is_ready() => {
             (StatusCode::OK, "text/plain", Bytes::from_static(b"ok"))
         }
-        (true, "/healthz") if health.has_failed() => (
+        (true, p, _) if p == state.health_path && state.health.has_failed() => (
             StatusCode::SERVICE_UNAVAILABLE,
             "text/plain",
             Bytes::from_static(b"unhealthy: the control plane stopped"),
         ),
-        (true, "/healthz") => (
+        (true, p, _) if p == state.health_path => (
             StatusCode::SERVICE_UNAVAILABLE,
             "text/plain",
             Bytes::from_static(b"not ready: first configuration load not done"),
         ),
-        (true, "/metrics") => (
+        (true, "/metrics", _) => (
             StatusCode::OK,
             "text/plain; version=0.0.4; charset=utf-8",
-            Bytes::from(metrics.render()),
+            Bytes::from(state.metrics.render()),
         ),
+        (true, "/configuration", Some(table)) => json(&view::configuration(&table.load())),
+        (true, "/configuration/backends", Some(table)) => json(&view::backends(&table.load())),
         _ => (
             StatusCode::NOT_FOUND,
             "text/plain",
@@ -150,33 +166,67 @@ fn answer<B>(health: &Health, metrics: &Metrics, req: &Request<B>) -> Response<F
     response
 }
 
+fn json(value: &serde_json::Value) -> (StatusCode, &'static str, Bytes) {
+    (
+        StatusCode::OK,
+        "application/json",
+        Bytes::from(value.to_string()),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn state(view: bool) -> AdminState {
+        let table: TableHandle = Arc::default();
+        AdminState {
+            health: Arc::new(Health::default()),
+            metrics: Metrics::new(&crate::metrics::MetricsConfig::default(), table.clone())
+                .unwrap(),
+            health_path: "/healthz".to_owned(),
+            view: view.then_some(table),
+        }
+    }
+
     #[test]
     fn healthz_follows_readiness() {
-        let health = Health::default();
-        let metrics = metrics();
+        let state = state(false);
         let req = Request::get("/healthz").body(()).unwrap();
-        assert_eq!(answer(&health, &metrics, &req).status(), 503);
-        health.set_ready(true);
-        assert_eq!(answer(&health, &metrics, &req).status(), 200);
-        health.begin_shutdown();
-        health.set_ready(true);
-        assert_eq!(answer(&health, &metrics, &req).status(), 503);
-        let failed = Health::default();
-        failed.set_ready(true);
-        failed.fail();
-        assert_eq!(answer(&failed, &metrics, &req).status(), 503);
+        assert_eq!(answer(&state, &req).status(), 503);
+        state.health.set_ready(true);
+        assert_eq!(answer(&state, &req).status(), 200);
+        state.health.begin_shutdown();
+        state.health.set_ready(true);
+        assert_eq!(answer(&state, &req).status(), 503);
         let other = Request::get("/other").body(()).unwrap();
-        assert_eq!(answer(&health, &metrics, &other).status(), 404);
+        assert_eq!(answer(&state, &other).status(), 404);
+        let failed = AdminState {
+            health: Arc::new(Health::default()),
+            ..state
+        };
+        failed.health.set_ready(true);
+        failed.health.fail();
+        assert_eq!(answer(&failed, &req).status(), 503);
+    }
+
+    #[test]
+    fn the_health_path_is_configurable() {
+        let state = AdminState {
+            health_path: "/ready".to_owned(),
+            ..state(false)
+        };
+        state.health.set_ready(true);
+        let ready = Request::get("/ready").body(()).unwrap();
+        assert_eq!(answer(&state, &ready).status(), 200);
+        let healthz = Request::get("/healthz").body(()).unwrap();
+        assert_eq!(answer(&state, &healthz).status(), 404);
     }
 
     #[test]
     fn metrics_are_served_in_the_text_format() {
         let req = Request::get("/metrics").body(()).unwrap();
-        let response = answer(&Health::default(), &metrics(), &req);
+        let response = answer(&state(false), &req);
         assert_eq!(response.status(), 200);
         assert!(
             response.headers()[CONTENT_TYPE]
@@ -186,8 +236,17 @@ mod tests {
         );
     }
 
-    fn metrics() -> Arc<Metrics> {
-        let table: crate::proxy::TableHandle = Arc::default();
-        Metrics::new(&crate::metrics::MetricsConfig::default(), table).unwrap()
+    #[test]
+    fn the_configuration_view_is_off_unless_enabled_and_read_only() {
+        let req = || Request::get("/configuration").body(()).unwrap();
+        assert_eq!(answer(&state(false), &req()).status(), 404);
+        let on = state(true);
+        let response = answer(&on, &req());
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.headers()[CONTENT_TYPE], "application/json");
+        let post = Request::post("/configuration").body(()).unwrap();
+        assert_eq!(answer(&on, &post).status(), 404);
+        let backends = Request::get("/configuration/backends").body(()).unwrap();
+        assert_eq!(answer(&on, &backends).status(), 200);
     }
 }
