@@ -2,26 +2,30 @@
 //! swapped in whole; requests load it once and read it without locks.
 //!
 //! Lookup is host first (exact name, then the one-label wildcard, then the
-//! default server), then path within that server (exact, then the longest
+//! Gateway API suffix wildcards, then the default server), then path within
+//! that server (exact, then Gateway API expressions, then the longest
 //! element-wise prefix, then the server's fallback route), then the
-//! table's default route (`--default-backend-service`).
+//! table's default route (`--default-backend-service`). Gateway API routes
+//! add conditions to a path (see [`crate::path`] and [`crate::matches`]):
+//! [`RouteTable::find_for`] checks them against the request.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use foldhash::fast::RandomState;
 use http::header::HeaderValue;
 
 use crate::backend::{Backend, BackendKey, EndpointUpdate};
 use crate::balance::BackendPolicy;
 use crate::canary::Canary;
-use crate::host::{HostIndex, HostPattern};
+use crate::host::{HostIndex, HostMap, HostPattern};
+use crate::matches::{Conditions, RequestFacts};
 use crate::metrics::RouteStats;
 use crate::metrics::inference::InferenceStats;
-use crate::path::{PathIndex, PathKind, PathRule};
+use crate::path::{PathIndex, PathKind, PathRegex, PathRule};
 use crate::policy::admission::Admission;
 use crate::policy::{Globals, Policy};
 use crate::rewrite::{RegexIndex, RegexPath, Rewrite};
+use crate::route_filter::RouteFilters;
 use crate::settings::ProxySettings;
 use crate::tls::Certificate;
 
@@ -43,7 +47,16 @@ pub struct RouteId(pub(crate) usize);
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct BackendId(usize);
 
-/// The Ingress a route came from, for logs, metrics and diagnostics.
+impl BackendId {
+    /// An id for unit tests that need one without a table.
+    #[cfg(test)]
+    pub(crate) fn for_tests(index: usize) -> Self {
+        Self(index)
+    }
+}
+
+/// The Ingress (or Gateway API route) a route came from, for logs, metrics
+/// and diagnostics.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct RouteSource {
     /// Namespace of the Ingress.
@@ -92,6 +105,9 @@ pub struct Route {
     /// A canary Ingress's backend and when it takes a request instead of
     /// the route's own (see [`crate::canary`]).
     pub canary: Option<Box<Canary>>,
+    /// A Gateway API rule's filters and weighted backends (see
+    /// [`crate::route_filter`]); `None` for Ingress routes.
+    pub filters: Option<Box<RouteFilters>>,
 }
 
 /// A route found for a request, with what its server knows.
@@ -145,8 +161,7 @@ pub struct Found<'t> {
 /// Server certificates by the host names they serve.
 #[derive(Debug, Default)]
 struct CertIndex {
-    exact: HashMap<Box<str>, Arc<Certificate>, RandomState>,
-    wildcard: HashMap<Box<str>, Arc<Certificate>, RandomState>,
+    names: HostMap<Arc<Certificate>>,
     default: Option<Arc<Certificate>>,
 }
 
@@ -177,13 +192,29 @@ impl Default for RouteTable {
 
 impl RouteTable {
     /// Finds the server and route for a normalised host (`None`: no usable
-    /// Host) and a normalised path.
+    /// Host) and a normalised path, by host and path alone: routes with
+    /// conditions are not taken (see [`RouteTable::find_for`]).
     pub fn find(&self, host: Option<&str>, path: &[u8]) -> Found<'_> {
+        self.find_with(host, path, None)
+    }
+
+    /// Finds the server and route for a request: as [`RouteTable::find`],
+    /// with the conditions of Gateway API routes checked against `facts`.
+    pub fn find_for(&self, host: Option<&str>, path: &[u8], facts: &RequestFacts<'_>) -> Found<'_> {
+        self.find_with(host, path, Some(facts))
+    }
+
+    fn find_with(
+        &self,
+        host: Option<&str>,
+        path: &[u8],
+        facts: Option<&RequestFacts<'_>>,
+    ) -> Found<'_> {
         let server = host
             .and_then(|h| self.hosts.lookup(h))
             .map_or(&self.servers[0], |id| &self.servers[id.0]);
         let id = if server.regex.is_empty() {
-            server.paths.lookup(path)
+            server.paths.lookup(path, facts)
         } else {
             server.regex.lookup(path)
         };
@@ -214,16 +245,12 @@ impl RouteTable {
     }
 
     /// The certificate for a TLS server name (lower case): the exact name,
-    /// then the `*.parent` wildcard, then the configured default
-    /// (`--default-ssl-certificate`); `None` means the built-in fallback.
+    /// then the `*.parent` wildcard, then the most specific Gateway API
+    /// suffix, then the configured default (`--default-ssl-certificate`);
+    /// `None` means the built-in fallback.
     pub fn certificate(&self, server_name: Option<&str>) -> Option<&Arc<Certificate>> {
         let certs = &self.certificates;
-        let found = server_name.and_then(|name| {
-            certs.exact.get(name).or_else(|| {
-                let (_, parent) = name.split_once('.')?;
-                certs.wildcard.get(parent)
-            })
-        });
+        let found = server_name.and_then(|name| certs.names.lookup(name));
         found.or(certs.default.as_ref())
     }
 
@@ -231,13 +258,10 @@ impl RouteTable {
     /// certificate under `None`), for metrics.
     pub fn certificates(&self) -> impl Iterator<Item = (Option<String>, &Arc<Certificate>)> {
         let certs = &self.certificates;
-        let exact = certs.exact.iter().map(|(h, c)| (Some(h.to_string()), c));
-        let wildcard = certs
-            .wildcard
+        certs
+            .names
             .iter()
-            .map(|(p, c)| (Some(format!("*.{p}")), c));
-        exact
-            .chain(wildcard)
+            .map(|(pattern, c)| (Some(pattern.as_string()), c))
             .chain(certs.default.iter().map(|c| (None, c)))
     }
 
@@ -433,6 +457,54 @@ impl RouteTableBuilder {
         Ok(id)
     }
 
+    /// Adds a Gateway API route for `rule` with conditions on `server`,
+    /// after the routes with conditions the path already has (the caller
+    /// adds them in precedence order); refused when an Ingress rule holds
+    /// the path (every request reaching it takes the Ingress's route).
+    pub fn add_guarded_route(
+        &mut self,
+        server: ServerId,
+        rule: PathRule,
+        when: Conditions,
+        route: Route,
+    ) -> Result<RouteId, RouteConflict> {
+        let id = RouteId(self.routes.len());
+        self.servers[server.0]
+            .paths
+            .insert_guarded(rule, when, id)
+            .map_err(RouteConflict::Taken)?;
+        self.routes.push(route);
+        Ok(id)
+    }
+
+    /// Adds a Gateway API route for a path expression on `server`, after
+    /// the expressions and routes already there (precedence order).
+    pub fn add_regex_match(
+        &mut self,
+        server: ServerId,
+        regex: PathRegex,
+        when: Conditions,
+        route: Route,
+    ) -> RouteId {
+        let id = RouteId(self.routes.len());
+        self.servers[server.0].paths.insert_regex(regex, when, id);
+        self.routes.push(route);
+        id
+    }
+
+    /// Whether a server is in ingress-nginx's regex mode (an Ingress of
+    /// the host sets `use-regex` or `rewrite-target`): its paths are
+    /// expressions tried in nginx's order, and no Gateway API route can be
+    /// added beside them.
+    pub fn is_regex_mode(&self, server: ServerId) -> bool {
+        !self.servers[server.0].regex.is_empty()
+    }
+
+    /// The server a host pattern already has, if any.
+    pub fn existing_server(&self, host: &HostPattern) -> Option<ServerId> {
+        self.hosts.get(host)
+    }
+
     /// Adds a regex-mode route for `path` on `server`, unless another route
     /// has the same path there.
     pub fn add_regex_route(
@@ -514,11 +586,7 @@ impl RouteTableBuilder {
     /// Serves `certificate` for `host`, unless the host has one already
     /// (first come, first served). Returns whether it was taken.
     pub fn set_certificate(&mut self, host: &HostPattern, certificate: Arc<Certificate>) -> bool {
-        let map = match host {
-            HostPattern::Exact(name) => (&mut self.certificates.exact, name),
-            HostPattern::Wildcard(parent) => (&mut self.certificates.wildcard, parent),
-        };
-        match map.0.entry(map.1.clone()) {
+        match self.certificates.names.entry(host.clone()) {
             std::collections::hash_map::Entry::Occupied(_) => false,
             std::collections::hash_map::Entry::Vacant(slot) => {
                 slot.insert(certificate);
@@ -530,6 +598,11 @@ impl RouteTableBuilder {
     /// The certificate for server names no other certificate covers.
     pub fn set_default_certificate(&mut self, certificate: Arc<Certificate>) {
         self.certificates.default = Some(certificate);
+    }
+
+    /// Whether a default certificate is set.
+    pub fn has_default_certificate(&self) -> bool {
+        self.certificates.default.is_some()
     }
 
     /// Sets the gateway-wide settings.
@@ -614,6 +687,7 @@ mod tests {
             rewrite: None,
             fallback: None,
             canary: None,
+            filters: None,
         }
     }
 

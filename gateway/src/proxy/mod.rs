@@ -7,24 +7,30 @@
 //! 1. **inspect**: refuse blocked clients (`block-cidrs`,
 //!    `block-user-agents`, `block-referers`), then malformed or ambiguous
 //!    requests; normalise host and path;
-//! 2. **route**: look the host and path up in the current table (loaded once);
-//!    a route with a canary picks its backend once the route's redirects
-//!    are passed, before admission (see [`crate::canary`]); with
-//!    `model-from-body`, a JSON body's `model` is first put in a header
-//!    that canary rules can read (see [`model_peek`]);
+//! 2. **route**: look the host and path up in the current table (loaded once),
+//!    with the method, headers, query and listener for Gateway API
+//!    conditions; a route with a canary picks its backend once the route's
+//!    redirects are passed, before admission (see [`crate::canary`]), and a
+//!    Gateway API rule with weighted backends draws one (see
+//!    [`crate::route_filter`]); with `model-from-body`, a JSON body's
+//!    `model` is first put in a header that canary rules can read (see
+//!    [`model_peek`]);
 //! 3. **policy**: nginx's rewrite phase: redirects (from-to-www, app-root,
-//!    permanent/temporal, HTTPS) and `rewrite-target`;
-//! 4. **admit**: the declared body size, then the route's admission checks
-//!    (CORS preflight, limits, address lists, authentication: see
-//!    [`crate::policy::admission`]);
+//!    permanent/temporal, HTTPS, a Gateway API `RequestRedirect`) and
+//!    `rewrite-target` (or a Gateway API `URLRewrite` path);
+//! 4. **admit**: a Gateway API `CORS` preflight, the declared body size,
+//!    then the route's admission checks (CORS preflight, limits, address
+//!    lists, authentication: see [`crate::policy::admission`]);
 //! 5. **rewrite**: read what the backend's affinity needs (session cookie,
 //!    `upstream-hash-by` key), then turn the client request into the
-//!    upstream request, for the route's backend protocol (see [`protocol`]);
+//!    upstream request, for the route's backend protocol (see [`protocol`]),
+//!    and apply Gateway API `RequestHeaderModifier`s;
 //! 6. **forward**: pick an endpoint (the sticky one first), send, retry
 //!    where allowed; an answer whose status the route's
 //!    `custom-http-errors` lists is replaced by its default backend's;
 //! 7. **respond**: clean the upstream response head (`hide-headers`, CORS,
-//!    HSTS on HTTPS, a new session cookie) and stream its body back, or
+//!    HSTS on HTTPS, a new session cookie, Gateway API
+//!    `ResponseHeaderModifier`s) and stream its body back, or
 //!    splice an upgraded connection (see [`upgrade`]); `add-headers` go on
 //!    every response, the gateway's own answers included.
 //!
@@ -64,11 +70,14 @@ pub use exchange::Observer;
 pub use headers::{X_REQUEST_ID, bench_header_work};
 
 use crate::balance::affinity::Sticky;
+use crate::matches::RequestFacts;
 use crate::metrics;
 use crate::policy;
 use crate::policy::admission::{Admitted, AuthClients, Candidate};
 use crate::policy::external_auth::AuthRequest;
 use crate::policy::forwarded::Client;
+use crate::route_filter::redirect::RedirectRequest;
+use crate::route_filter::{RouteFilters, Slot};
 use crate::settings::{ListenerSettings, ProxySettings, Scheme};
 use crate::table::{Route, RouteAction, RouteMatch, RouteTable};
 
@@ -257,14 +266,38 @@ impl Proxy {
         };
         let route = found.route;
         trace.route = Some(found.id);
+        let filters = route.filters.as_deref();
+        // 4a. A Gateway API CORS preflight is answered before anything else.
+        let gateway_cors = filters.and_then(|f| f.cors.as_ref());
+        if let Some(answer) = gateway_cors.and_then(|c| c.preflight(req.method(), req.headers())) {
+            return Ok(answer);
+        }
+        let gateway_origin = gateway_cors.and_then(|c| c.allowed_origin(req.headers()));
+        let mut slot: Option<&Slot> = None;
         let backend = match route.action {
             // The canary decision, once: the rest is the main route's.
             RouteAction::Proxy(id) => {
                 // 2a. model: the body's `model` in a header, if asked.
                 model_peek::peek(&mut req, &route.settings).await?;
-                let (backend, canary) = crate::canary::pick(table, route, id, req.headers());
-                trace.canary = canary;
-                backend.ok_or(ProxyError::NoRoute)?
+                match filters.and_then(|f| f.split.as_ref()) {
+                    // A Gateway API rule's weighted backends; an invalid
+                    // one answers its share with 500.
+                    Some(split) => {
+                        let drawn = split.draw();
+                        slot = Some(drawn);
+                        trace.backend = drawn.backend;
+                        match drawn.backend.and_then(|id| table.backend(id)) {
+                            Some(backend) => backend,
+                            None => return Ok(error_page(StatusCode::INTERNAL_SERVER_ERROR)),
+                        }
+                    }
+                    None => {
+                        let (backend, canary) =
+                            crate::canary::pick(table, route, id, req.headers());
+                        trace.canary = canary;
+                        backend.ok_or(ProxyError::NoRoute)?
+                    }
+                }
             }
             RouteAction::Respond(code) => return Ok(fixed_response(code)),
         };
@@ -333,6 +366,7 @@ impl Proxy {
         if let Some(admission) = &route.admission {
             admission.to_upstream(upstream_req.headers_mut(), admitted.granted);
         }
+        edit_request_headers(filters, slot, upstream_req.headers_mut());
         trace.request_body = progress.clone();
         trace.request_id = upstream_req.headers().get(&X_REQUEST_ID).cloned();
 
@@ -369,6 +403,10 @@ impl Proxy {
         sticky.to_client(response.headers_mut());
         if let Some(admission) = &route.admission {
             admission.to_client(admitted.cors_origin, response.headers_mut());
+        }
+        edit_response_headers(filters, slot, response.headers_mut());
+        if let (Some(cors), Some(origin)) = (gateway_cors, gateway_origin) {
+            cors.apply(origin, response.headers_mut());
         }
         if let Some(permit) = admitted.permit {
             response.body_mut().hold(permit);
@@ -420,8 +458,14 @@ fn route<'t>(
     req: &Request<Incoming>,
 ) -> Result<Routed<'t>, ProxyError> {
     let target = inspect::inspect(req, conn.settings.max_uri_bytes)?;
-    let found = table.find(target.host.as_deref(), &target.path);
     let settings = &conn.listener.settings;
+    let facts = RequestFacts {
+        scheme: settings.scheme,
+        method: req.method(),
+        headers: req.headers(),
+        query: req.uri().query(),
+    };
+    let found = table.find_for(target.host.as_deref(), &target.path, &facts);
     let scheme = settings.scheme.as_str();
     let code = table.globals().redirect_code;
     let route_id = found.route.map(|m| m.id);
@@ -466,10 +510,28 @@ fn route<'t>(
     {
         return Ok(done);
     }
-    let rewritten = found_route.route.rewrite.as_ref().and_then(|rewrite| {
-        let path = std::str::from_utf8(&target.path).ok()?;
-        rewrite.apply(path, req.uri().query())
-    });
+    let filters = found_route.route.filters.as_deref();
+    if let Some(redirect) = filters.and_then(|f| f.redirect.as_ref()) {
+        let location = redirect.location(&RedirectRequest {
+            scheme: settings.scheme,
+            host: target.host.as_deref().unwrap_or(""),
+            raw_path: req.uri().path(),
+            normalised: &target.path,
+            query: req.uri().query(),
+        });
+        let location = location.ok_or(ProxyError::BadRequest("no host to redirect to"))?;
+        return Ok(Routed::Respond(
+            Box::new(redirect_response(redirect.status, location)),
+            route_id,
+        ));
+    }
+    let rewritten = match filters.and_then(|f| f.rewrite.as_ref()) {
+        Some(modifier) => Some(modifier.target(&target.path, req.uri().query())),
+        None => found_route.route.rewrite.as_ref().and_then(|rewrite| {
+            let path = std::str::from_utf8(&target.path).ok()?;
+            rewrite.apply(path, req.uri().query())
+        }),
+    };
     let wants_host = found_route
         .route
         .admission
@@ -483,6 +545,32 @@ fn route<'t>(
             auth_host: target.host.filter(|_| wants_host).map(Cow::into_owned),
         },
     })
+}
+
+/// A Gateway API rule's `RequestHeaderModifier`, then its drawn backend's.
+fn edit_request_headers(
+    filters: Option<&RouteFilters>,
+    slot: Option<&Slot>,
+    headers: &mut http::HeaderMap,
+) {
+    let rule = filters.and_then(|f| f.request_headers.as_ref());
+    let backend = slot.and_then(|s| s.request_headers.as_ref());
+    for edits in rule.into_iter().chain(backend) {
+        edits.apply(headers);
+    }
+}
+
+/// A Gateway API rule's `ResponseHeaderModifier`, then its drawn backend's.
+fn edit_response_headers(
+    filters: Option<&RouteFilters>,
+    slot: Option<&Slot>,
+    headers: &mut http::HeaderMap,
+) {
+    let rule = filters.and_then(|f| f.response_headers.as_ref());
+    let backend = slot.and_then(|s| s.response_headers.as_ref());
+    for edits in rule.into_iter().chain(backend) {
+        edits.apply(headers);
+    }
 }
 
 fn redirect_response(code: StatusCode, location: HeaderValue) -> Response<ResponseBody> {
