@@ -327,6 +327,10 @@ pub(crate) struct ServeArgs {
     /// One access log line per request on stdout: json (default), text, or off.
     #[arg(long, value_enum, default_value_t = AccessLog::Json)]
     pub(crate) access_log: AccessLog,
+
+    /// The Gateway API beside Ingress (flags in `gateway_api_args.rs`).
+    #[command(flatten)]
+    pub(crate) gateway_api: crate::gateway_api_args::GatewayApiArgs,
 }
 
 /// Which Ingresses are ours and the controller ConfigMap: the flags that

@@ -7,6 +7,7 @@
 mod check_cmd;
 mod cli;
 mod demo;
+mod gateway_api_args;
 mod ingress_cmd;
 mod serve;
 

@@ -201,6 +201,7 @@ fn start_control_plane(
 ) -> Result<Option<Control>, ServeError> {
     let options = CompileOptions {
         default_ssl_certificate: ns_name(args.default_ssl_certificate.as_ref()),
+        gateway_api: args.gateway_api.options(args.http_port, args.https_port),
         ..args.class.compile_options()
     };
     let (updates, received) = std::sync::mpsc::channel();

@@ -56,6 +56,13 @@ pub enum Reason {
     InvalidConfigKey,
     /// Controller ConfigMap keys this gateway does not apply.
     UnsupportedConfigKey,
+    /// A Gateway API object is not served (or only in part): a Gateway or
+    /// listener not accepted, a route not attached, rules answering 500,
+    /// a backendRef that does not resolve (its status says the same).
+    GatewayApi,
+    /// An HTTPRoute rule's path on a host is held by an Ingress rule,
+    /// which keeps it.
+    RouteShadowed,
 }
 
 impl Reason {
@@ -82,6 +89,8 @@ impl Reason {
             Self::InvalidConfigKey => "InvalidConfigKey",
             Self::UnsupportedConfigKey => "UnsupportedConfigKey",
             Self::BackendSettingsConflict => "BackendSettingsConflict",
+            Self::GatewayApi => "GatewayApi",
+            Self::RouteShadowed => "RouteShadowed",
         }
     }
 }

@@ -428,6 +428,16 @@ impl RouteTableBuilder {
         id
     }
 
+    /// The balancing and admission rules backends start from.
+    pub fn default_backend_policy(&self) -> Arc<BackendPolicy> {
+        self.backend_policy.clone()
+    }
+
+    /// A backend's current balancing and admission rules.
+    pub fn backend_policy(&self, id: BackendId) -> Option<Arc<BackendPolicy>> {
+        self.backends.get(id.0).map(|b| b.policy())
+    }
+
     /// A backend's ingress-nginx upstream name, for messages.
     pub fn backend_name(&self, id: BackendId) -> Option<&str> {
         self.backends.get(id.0).map(|b| b.name())

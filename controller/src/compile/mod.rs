@@ -64,6 +64,9 @@ pub struct CompileOptions {
     /// requests that match no rule, and the error pages of
     /// `custom-http-errors` without a `default-backend` annotation.
     pub default_backend_service: Option<NsName>,
+    /// `--enable-gateway-api`: serve Gateway API objects too (see
+    /// [`crate::gateway_api`]); `None`: off.
+    pub gateway_api: Option<crate::gateway_api::GatewayApiOptions>,
 }
 
 /// The result of a compile.
@@ -75,6 +78,8 @@ pub struct Compiled {
     pub diagnostics: Vec<Diagnostic>,
     /// The Ingresses this controller serves (for status and logs).
     pub served: Vec<NsName>,
+    /// The status the Gateway API objects should have.
+    pub gateway_api: crate::gateway_api::GatewayApiStatus,
 }
 
 /// Compiles the routing table for `snapshot`, parsing certificates afresh
@@ -144,6 +149,22 @@ pub fn compile_with(
         }
     }
     compiler.canaries(&prepared);
+    // The Gateway API's routes, after every Ingress: an Ingress keeps its paths.
+    let gateway_api = match &options.gateway_api {
+        Some(gateway_api) => crate::gateway_api::compile::compile(
+            &mut compiler.builder,
+            snapshot,
+            gateway_api,
+            &crate::gateway_api::Defaults {
+                proxy: &options.proxy,
+                policy: &options.policy,
+            },
+            &mut compiler.cache.certs,
+            now,
+        ),
+        None => crate::gateway_api::compile::disabled(snapshot),
+    };
+    compiler.diagnostics.extend(gateway_api.diagnostics);
     compiler.server_names();
     compiler.default_certificate(options.default_ssl_certificate.as_ref());
     compiler.default_backend_service(options.default_backend_service.as_ref());
@@ -159,6 +180,7 @@ pub fn compile_with(
         table: compiler.builder.build(),
         diagnostics,
         served,
+        gateway_api: gateway_api.status,
     }
 }
 
@@ -640,6 +662,7 @@ impl<'s> Compiler<'s> {
             rewrite: None,
             fallback: None,
             canary: None,
+            filters: None,
         }
     }
 
@@ -804,6 +827,7 @@ impl<'s> Compiler<'s> {
             rewrite: None,
             fallback: self.annotation_fallback(current),
             canary: None,
+            filters: None,
         }
     }
 

@@ -145,7 +145,7 @@ mod tests {
         );
         let https_8443 = RequestRedirect {
             port: Some(8443),
-            ..https.clone()
+            ..https
         };
         assert_eq!(at(&https_8443, "/", None), "https://example.org:8443/");
         let http_port_443 = RequestRedirect {
