@@ -38,7 +38,10 @@ mod tests {
         let cli = Cli::try_parse_from(["edge-gateway"]).unwrap();
         let args = &cli.serve.gateway_api;
         assert!(!args.enable_gateway_api);
-        assert_eq!(args.gateway_controller_name, "edge-gateway.io/gateway-controller");
+        assert_eq!(
+            args.gateway_controller_name,
+            "edge-gateway.io/gateway-controller"
+        );
         assert!(args.options(30080, 30443).is_none());
         let cli = Cli::try_parse_from([
             "edge-gateway",

@@ -56,6 +56,9 @@ pub(crate) enum ServeError {
     /// A control-plane thread could not start.
     #[error("cannot start the {0} thread: {1}")]
     Thread(&'static str, std::io::Error),
+    /// `--enable-gateway-api` without the Gateway API CRDs.
+    #[error("{0}")]
+    GatewayApi(#[source] controller::gateway_api::cluster::CrdError),
     /// The built-in certificate could not be made.
     #[error("cannot generate the default certificate: {0}")]
     Tls(#[source] tls::CertError),
@@ -73,7 +76,8 @@ impl ServeError {
         match self {
             Self::ManifestsNotAFolder(_)
             | Self::Cluster(ClusterError::Config(_))
-            | Self::Metrics(_) => 2,
+            | Self::Metrics(_)
+            | Self::GatewayApi(_) => 2,
             Self::Cluster(_)
             | Self::Bind { .. }
             | Self::Thread(..)
@@ -92,11 +96,21 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), ServeError> {
     }
     let source = match &args.manifests {
         Some(dir) => Source::Folder(dir.clone()),
-        None => Source::Cluster(
-            cluster::connect(args.kubeconfig.as_deref())
+        None => {
+            let client = cluster::connect(args.kubeconfig.as_deref())
                 .await
-                .map_err(ServeError::Cluster)?,
-        ),
+                .map_err(ServeError::Cluster)?;
+            // Refused before anything binds when the CRDs are missing.
+            let gateway_api = match args.gateway_api.enable_gateway_api {
+                true => Some(
+                    controller::gateway_api::cluster::check(&client)
+                        .await
+                        .map_err(ServeError::GatewayApi)?,
+                ),
+                false => None,
+            };
+            Source::Cluster(client, gateway_api)
+        }
     };
 
     let http_addr = SocketAddr::new(args.bind_address, args.http_port);
@@ -187,8 +201,11 @@ fn announce(what: &str, addr: SocketAddr) {
 enum Source {
     /// A manifests folder (`--manifests`).
     Folder(PathBuf),
-    /// The Kubernetes API.
-    Cluster(kube::Client),
+    /// The Kubernetes API, and the Gateway API kinds it serves (when on).
+    Cluster(
+        kube::Client,
+        Option<controller::gateway_api::cluster::Installed>,
+    ),
 }
 
 /// Starts the configuration source and the reconcile thread; with the
@@ -214,13 +231,19 @@ fn start_control_plane(
             let reconciler = Reconciler::new(options, publisher, health, 1, Duration::ZERO);
             (reconciler, None)
         }
-        Source::Cluster(client) => {
-            let cluster = cluster_options(args);
+        Source::Cluster(client, gateway_api) => {
+            let cluster = ClusterOptions {
+                gateway_api,
+                ..cluster_options(args)
+            };
             let sources = cluster::watch(&client, &cluster, &updates);
             let (reports, reports_rx) = watch::channel(Arc::default());
-            let control = Control::start(&client, &cluster, reports_rx);
+            let (gateway_reports, gateway_reports_rx) = watch::channel(Default::default());
+            let gateway_reports_rx = gateway_api.map(|_| gateway_reports_rx);
+            let control = Control::start(&client, &cluster, reports_rx, gateway_reports_rx);
             let reconciler = Reconciler::new(options, publisher, health, sources, API_DEBOUNCE)
-                .with_reports(reports);
+                .with_reports(reports)
+                .with_gateway_api_reports(gateway_reports);
             tracing::info!(
                 namespace = args.class.watch_namespace.as_deref().unwrap_or("all"),
                 "watching the Kubernetes API"
@@ -303,6 +326,7 @@ fn cluster_options(args: &ServeArgs) -> ClusterOptions {
         election_id: args.election_id.clone(),
         election_ttl: args.election_ttl.max(Duration::from_secs(1)),
         pod,
+        gateway_api: None,
     }
 }
 

@@ -20,6 +20,8 @@ use tokio::sync::watch;
 
 use crate::compile::{CompileCache, CompileOptions, compile_with, resolve_key};
 use crate::diagnostics::Diagnostic;
+use crate::gateway_api::GatewayApiStatus;
+use crate::gateway_api::writer::{GatewayApiReport, Observed};
 use crate::objects::{NsName, Object, ObjectKey};
 use crate::snapshot::{Changed, Snapshot};
 
@@ -87,6 +89,10 @@ pub struct Reconciler {
     reports: Option<watch::Sender<Arc<Report>>>,
     /// Parsed certificates, kept between compiles.
     cache: CompileCache,
+    /// Where Gateway API reports go, when its status writer listens.
+    gateway_api_reports: Option<watch::Sender<GatewayApiReport>>,
+    /// The Gateway API status the last compile wants.
+    gateway_api: Arc<GatewayApiStatus>,
 }
 
 impl Reconciler {
@@ -114,7 +120,16 @@ impl Reconciler {
             debounce,
             reports: None,
             cache: CompileCache::default(),
+            gateway_api_reports: None,
+            gateway_api: Arc::default(),
         }
+    }
+
+    /// Also publishes a [`GatewayApiReport`] after every change that
+    /// affects it (the Gateway API status writer listens).
+    pub fn with_gateway_api_reports(mut self, reports: watch::Sender<GatewayApiReport>) -> Self {
+        self.gateway_api_reports = Some(reports);
+        self
     }
 
     /// Also publishes a [`Report`] after every change that affects it.
@@ -191,6 +206,7 @@ impl Reconciler {
     }
 
     fn send_report(&self) {
+        self.send_gateway_api_report();
         let Some(reports) = &self.reports else { return };
         let ingresses = self
             .snapshot
@@ -223,6 +239,38 @@ impl Reconciler {
         });
     }
 
+    fn send_gateway_api_report(&self) {
+        let Some(reports) = &self.gateway_api_reports else {
+            return;
+        };
+        let s = &self.snapshot;
+        let report = GatewayApiReport {
+            wanted: self.gateway_api.clone(),
+            observed: Observed {
+                classes: s
+                    .gateway_classes()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+                gateways: s.gateways().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                http_routes: s
+                    .http_routes()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+                grpc_routes: s
+                    .grpc_routes()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+            },
+        };
+        reports.send_if_modified(|current| {
+            let changed = *current != report;
+            if changed {
+                *current = report;
+            }
+            changed
+        });
+    }
+
     fn recompile(&mut self) {
         let started = Instant::now();
         let now = jiff::Timestamp::now().as_second();
@@ -240,6 +288,7 @@ impl Reconciler {
         }
         self.report(compiled.diagnostics);
         self.served = compiled.served.iter().cloned().collect();
+        self.gateway_api = Arc::new(compiled.gateway_api);
         tracing::info!(
             ingresses = compiled.served.len(),
             routes = table.routes().len(),

@@ -122,11 +122,9 @@ impl Snapshot {
             Object::Service(o) => routes_if(put(&mut self.services, id, o)),
             Object::Secret(o) => routes_if(put(&mut self.secrets, id, o)),
             Object::ConfigMap(o) => routes_if(put(&mut self.config_maps, id, o)),
-            Object::Namespace(o) => {
-                put_with_status(&mut self.namespaces, id.name, o, |a, b| {
-                    a.metadata.labels == b.metadata.labels
-                })
-            }
+            Object::Namespace(o) => put_with_status(&mut self.namespaces, id.name, o, |a, b| {
+                a.metadata.labels == b.metadata.labels
+            }),
             Object::GatewayClass(o) => {
                 put_with_status(&mut self.gateway_classes, id.name, o, |a, b| {
                     a.spec == b.spec && same_meta(&a.metadata, &b.metadata)

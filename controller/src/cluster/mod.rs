@@ -31,6 +31,7 @@ use tokio::task::JoinHandle;
 pub use leader::{Election, Leadership};
 pub use list::list_once;
 pub use status::StatusOptions;
+pub(crate) use status::published_addresses;
 
 use crate::objects::{Kind, NsName};
 use crate::reconcile::{Report, SourceUpdate};
@@ -61,6 +62,9 @@ pub struct ClusterOptions {
     pub election_ttl: Duration,
     /// The pod this replica runs in, if known.
     pub pod: Option<PodIdentity>,
+    /// `--enable-gateway-api`: the Gateway API kinds installed (see
+    /// [`crate::gateway_api::cluster`]); `None`: off.
+    pub gateway_api: Option<crate::gateway_api::cluster::Installed>,
 }
 
 /// Why the cluster could not be reached or written.
@@ -149,6 +153,28 @@ pub fn watch(client: &Client, options: &ClusterOptions, updates: &Sender<SourceU
         );
     }
     let mut sources = 4 + SECRET_TYPES.len();
+    // The Gateway API kinds (and Namespaces, for `allowedRoutes` selectors).
+    if let Some(installed) = &options.gateway_api {
+        use crate::gateway_api::types::{
+            GRPCRoute, Gateway, GatewayClass, HTTPRoute, ReferenceGrant,
+        };
+        let namespaces = Api::<k8s_openapi::api::core::v1::Namespace>::all(client.clone());
+        watch::spawn(Kind::Namespace, namespaces, config(), updates.clone());
+        let classes = Api::<GatewayClass>::all(client.clone());
+        watch::spawn(Kind::GatewayClass, classes, config(), updates.clone());
+        let gateways = scoped::<Gateway>(client, ns);
+        watch::spawn(Kind::Gateway, gateways, config(), updates.clone());
+        let routes = scoped::<HTTPRoute>(client, ns);
+        watch::spawn(Kind::HTTPRoute, routes, config(), updates.clone());
+        let grants = scoped::<ReferenceGrant>(client, ns);
+        watch::spawn(Kind::ReferenceGrant, grants, config(), updates.clone());
+        sources += 5;
+        if installed.grpc_routes {
+            let routes = scoped::<GRPCRoute>(client, ns);
+            watch::spawn(Kind::GRPCRoute, routes, config(), updates.clone());
+            sources += 1;
+        }
+    }
     // The controller ConfigMap and those its `proxy-set-headers` and
     // `add-headers` name: every ConfigMap of its namespace, as
     // ingress-nginx's Role allows; the compile reads only those named.
@@ -181,11 +207,13 @@ pub struct Control {
 }
 
 impl Control {
-    /// Starts them. `reports` comes from the reconciler.
+    /// Starts them. `reports` (and `gateway_api`, with the Gateway API on)
+    /// come from the reconciler.
     pub fn start(
         client: &Client,
         options: &ClusterOptions,
         reports: channel::Receiver<Arc<Report>>,
+        gateway_api: Option<channel::Receiver<crate::gateway_api::writer::GatewayApiReport>>,
     ) -> Control {
         let (stop, stopped) = channel::channel(false);
         let (leading_tx, leading) = channel::channel(false);
@@ -209,6 +237,15 @@ impl Control {
             leading_tx,
             stopped.clone(),
         ))];
+        if let (Some(gateway_api), true) = (gateway_api, options.update_status) {
+            tasks.push(tokio::spawn(crate::gateway_api::cluster::write_status(
+                client.clone(),
+                options.clone(),
+                leading.clone(),
+                gateway_api,
+                stopped.clone(),
+            )));
+        }
         if options.update_status {
             tasks.push(tokio::spawn(status::run(
                 client.clone(),

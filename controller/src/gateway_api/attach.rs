@@ -80,9 +80,7 @@ pub(crate) fn attach(
                 .section_name
                 .as_deref()
                 .is_none_or(|s| s == listener.name)
-                && parent
-                    .port
-                    .is_none_or(|p| i32::from(listener.port) == p)
+                && parent.port.is_none_or(|p| i32::from(listener.port) == p)
         })
         .collect();
     if selected.is_empty() {
@@ -208,22 +206,43 @@ mod tests {
             shown(intersect(Some(&h(l)), &route))
         };
         let some = |v: &[&str]| Some(v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>());
-        assert_eq!(listener("test.example.com", &[]), some(&["test.example.com"]));
-        assert_eq!(listener("test.example.com", &["test.example.com"]), some(&["test.example.com"]));
-        assert_eq!(listener("test.example.com", &["*.example.com"]), some(&["test.example.com"]));
+        assert_eq!(
+            listener("test.example.com", &[]),
+            some(&["test.example.com"])
+        );
+        assert_eq!(
+            listener("test.example.com", &["test.example.com"]),
+            some(&["test.example.com"])
+        );
+        assert_eq!(
+            listener("test.example.com", &["*.example.com"]),
+            some(&["test.example.com"])
+        );
         assert_eq!(listener("test.example.com", &["other.example.com"]), None);
         assert_eq!(
-            listener("*.example.com", &["*.example.com", "test.example.com", "foo.test.example.com"]),
+            listener(
+                "*.example.com",
+                &["*.example.com", "test.example.com", "foo.test.example.com"]
+            ),
             some(&["*.example.com", "test.example.com", "foo.test.example.com"])
         );
-        assert_eq!(listener("*.example.com", &["example.com", "test.example.net"]), None);
+        assert_eq!(
+            listener("*.example.com", &["example.com", "test.example.net"]),
+            None
+        );
         assert_eq!(
             listener("*.example.com", &["test.example.com", "test.example.net"]),
             some(&["test.example.com"]),
             "non-matching route hostnames are ignored"
         );
-        assert_eq!(listener("*.example.com", &["*.com"]), some(&["*.example.com"]));
-        assert_eq!(listener("*.example.com", &["*.a.example.com"]), some(&["*.a.example.com"]));
+        assert_eq!(
+            listener("*.example.com", &["*.com"]),
+            some(&["*.example.com"])
+        );
+        assert_eq!(
+            listener("*.example.com", &["*.a.example.com"]),
+            some(&["*.a.example.com"])
+        );
         assert_eq!(shown(intersect(None, &[])), some(&["*any*"]));
         assert_eq!(shown(intersect(None, &[h("a.com")])), some(&["a.com"]));
     }

@@ -133,7 +133,9 @@ pub fn compile(
             &mut pending,
             &mut out.diagnostics,
         );
-        out.status.routes.insert((route.kind, route.id.clone()), state);
+        out.status
+            .routes
+            .insert((route.kind, route.id.clone()), state);
     }
     pending.sort_by(|a, b| a.order.cmp(&b.order));
     add_routes(builder, pending, &mut out.diagnostics);
@@ -243,7 +245,9 @@ fn rule_verdict(route: &RouteObject<'_>, hostnames: Result<(), String>) -> RuleV
     }
     let mut unresolved: Vec<(&'static str, String)> = Vec::new();
     for rule in &route.rules {
-        let Ok(behaviour) = &rule.behaviour else { continue };
+        let Ok(behaviour) = &rule.behaviour else {
+            continue;
+        };
         for backend in &behaviour.backends {
             if let Err(problem) = &backend.target {
                 unresolved.push((problem.reason, problem.message.clone()));
@@ -252,12 +256,19 @@ fn rule_verdict(route: &RouteObject<'_>, hostnames: Result<(), String>) -> RuleV
         if let Some(extension) = &behaviour.extension {
             unresolved.push((
                 names::INVALID_KIND,
-                format!("rule {}: extensionRef {extension} is not supported; its requests get 500", rule.index),
+                format!(
+                    "rule {}: extensionRef {extension} is not supported; its requests get 500",
+                    rule.index
+                ),
             ));
         }
     }
     let resolved = match unresolved.first() {
-        None => Cond::yes(names::RESOLVED_REFS, names::RESOLVED_REFS, "all references resolved"),
+        None => Cond::yes(
+            names::RESOLVED_REFS,
+            names::RESOLVED_REFS,
+            "all references resolved",
+        ),
         Some((reason, _)) => Cond::no(
             names::RESOLVED_REFS,
             reason,
@@ -273,7 +284,10 @@ fn rule_verdict(route: &RouteObject<'_>, hostnames: Result<(), String>) -> RuleV
         Ok(()) if refused.len() == route.rules.len() => Err(Cond::no(
             names::ACCEPTED,
             first_reason,
-            format!("no rule can be served: {}; their requests get 500", refused.join("; ")),
+            format!(
+                "no rule can be served: {}; their requests get 500",
+                refused.join("; ")
+            ),
         )),
         Ok(()) => Ok(()),
     };
@@ -281,7 +295,10 @@ fn rule_verdict(route: &RouteObject<'_>, hostnames: Result<(), String>) -> RuleV
         Cond::yes(
             names::PARTIALLY_INVALID,
             first_reason,
-            format!("Dropped Rule(s): {}; their requests get 500", refused.join("; ")),
+            format!(
+                "Dropped Rule(s): {}; their requests get 500",
+                refused.join("; ")
+            ),
         )
     });
     RuleVerdict {
@@ -356,10 +373,19 @@ fn attach_route(
                 for attachment in &attachments {
                     let listener = &mut gateways.listeners[attachment.listener];
                     listener.attached += 1;
-                    listener.hosts.extend(attachment.hosts.iter().flatten().cloned());
+                    listener
+                        .hosts
+                        .extend(attachment.hosts.iter().flatten().cloned());
                 }
                 queue(
-                    gateways, snapshot, route, defaults, builder, &attachments, &object, pending,
+                    gateways,
+                    snapshot,
+                    route,
+                    defaults,
+                    builder,
+                    &attachments,
+                    &object,
+                    pending,
                     diagnostics,
                 );
             }
@@ -413,9 +439,9 @@ fn claim(
     for mut attachment in attachments {
         let held = claims.entry(attachment.listener).or_default();
         attachment.hosts.retain(|host| {
-            let other = held.iter().find(|(h, kind, _)| {
-                *kind != route.kind && overlaps(h.as_ref(), host.as_ref())
-            });
+            let other = held
+                .iter()
+                .find(|(h, kind, _)| *kind != route.kind && overlaps(h.as_ref(), host.as_ref()));
             if let Some((_, _, id)) = other {
                 taken_by = Some(id.clone());
                 return false;
@@ -470,7 +496,15 @@ fn queue(
         name: route.id.name.as_str().into(),
     };
     for rule in &route.rules {
-        let built = built_rule(snapshot, route.kind, rule, defaults, builder, object, diagnostics);
+        let built = built_rule(
+            snapshot,
+            route.kind,
+            rule,
+            defaults,
+            builder,
+            object,
+            diagnostics,
+        );
         for attachment in attachments {
             let listener = &gateways.listeners[attachment.listener];
             if !listener.serving {
@@ -483,7 +517,10 @@ fn queue(
                     let path = m.path.value();
                     let route_entry = Route {
                         source: Some(source.clone()),
-                        host: host.as_ref().map_or_else(String::new, HostPattern::as_string).into(),
+                        host: host
+                            .as_ref()
+                            .map_or_else(String::new, HostPattern::as_string)
+                            .into(),
                         path: path.into(),
                         path_kind: match m.path {
                             PathSpec::Exact(_) => PathKind::Exact,
@@ -651,7 +688,9 @@ fn session_policy(
     diagnostics: &mut Vec<Diagnostic>,
 ) {
     let default = builder.default_backend_policy();
-    let current = builder.backend_policy(id).unwrap_or_else(|| default.clone());
+    let current = builder
+        .backend_policy(id)
+        .unwrap_or_else(|| default.clone());
     let wanted = Affinity::Cookie(Arc::new(session.clone()));
     if current.affinity == wanted {
         return;
@@ -675,10 +714,17 @@ fn session_policy(
 }
 
 /// Adds the queued matches in precedence order.
-fn add_routes(builder: &mut RouteTableBuilder, pending: Vec<Pending>, diagnostics: &mut Vec<Diagnostic>) {
+fn add_routes(
+    builder: &mut RouteTableBuilder,
+    pending: Vec<Pending>,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
     for p in pending {
         for server in servers(builder, p.host.as_ref()) {
-            let shown = p.host.as_ref().map_or_else(|| "*".to_owned(), HostPattern::as_string);
+            let shown = p
+                .host
+                .as_ref()
+                .map_or_else(|| "*".to_owned(), HostPattern::as_string);
             if builder.is_regex_mode(server) {
                 diagnostics.push(Diagnostic {
                     object: p.object.clone(),
@@ -696,13 +742,17 @@ fn add_routes(builder: &mut RouteTableBuilder, pending: Vec<Pending>, diagnostic
                     } else {
                         PathKind::Prefix
                     };
-                    let Ok(rule) = PathRule::new(kind, v) else { continue };
+                    let Ok(rule) = PathRule::new(kind, v) else {
+                        continue;
+                    };
                     builder
                         .add_guarded_route(server, rule, p.when.clone(), p.route.clone())
                         .map(|_| ())
                 }
                 PathSpec::Regex(v) => {
-                    let Ok(regex) = PathRegex::new(v) else { continue };
+                    let Ok(regex) = PathRegex::new(v) else {
+                        continue;
+                    };
                     builder.add_regex_match(server, regex, p.when.clone(), p.route.clone());
                     Ok(())
                 }
@@ -711,7 +761,10 @@ fn add_routes(builder: &mut RouteTableBuilder, pending: Vec<Pending>, diagnostic
                 let holder = builder
                     .route(holder)
                     .and_then(|r| r.source.as_ref())
-                    .map_or_else(|| "a built-in route".to_owned(), |s| format!("Ingress {}/{}", s.namespace, s.name));
+                    .map_or_else(
+                        || "a built-in route".to_owned(),
+                        |s| format!("Ingress {}/{}", s.namespace, s.name),
+                    );
                 diagnostics.push(Diagnostic {
                     object: p.object.clone(),
                     reason: Reason::RouteShadowed,

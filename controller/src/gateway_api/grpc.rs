@@ -103,13 +103,16 @@ fn method_path(m: &GRPCMethodMatch) -> Result<PathSpec, RuleProblem> {
             path_spec(kind_name(&spec), spec.value().to_owned())
         }
         "RegularExpression" => {
-            let part = |p: Option<&str>| p.map_or_else(|| "[^/]+".to_owned(), |p| format!("(?:{p})"));
+            let part =
+                |p: Option<&str>| p.map_or_else(|| "[^/]+".to_owned(), |p| format!("(?:{p})"));
             path_spec(
                 "RegularExpression",
                 format!("/{}/{}", part(service), part(method)),
             )
         }
-        other => Err(unsupported(format!("method match type {other:?} is not supported"))),
+        other => Err(unsupported(format!(
+            "method match type {other:?} is not supported"
+        ))),
     }
 }
 
@@ -127,7 +130,9 @@ fn grpc_behaviour(
     rule: &GRPCRouteRule,
 ) -> Result<Behaviour, RuleProblem> {
     if rule.filters.len() > 16 || rule.backend_refs.len() > 16 {
-        return Err(unsupported("more than 16 filters or backendRefs".to_owned()));
+        return Err(unsupported(
+            "more than 16 filters or backendRefs".to_owned(),
+        ));
     }
     let mut behaviour = Behaviour::default();
     for filter in &rule.filters {
@@ -136,8 +141,7 @@ fn grpc_behaviour(
                 behaviour.request_headers = Some(edits(filter.request_header_modifier.as_ref())?);
             }
             "ResponseHeaderModifier" if behaviour.response_headers.is_none() => {
-                behaviour.response_headers =
-                    Some(edits(filter.response_header_modifier.as_ref())?);
+                behaviour.response_headers = Some(edits(filter.response_header_modifier.as_ref())?);
             }
             "RequestMirror" => {
                 return Err(unsupported(
@@ -146,13 +150,16 @@ fn grpc_behaviour(
                 ));
             }
             "ExtensionRef" => {
-                let reference = filter
-                    .extension_ref
-                    .as_ref()
-                    .map_or_else(String::new, |r| format!("{}.{} {}", r.kind, r.group, r.name));
+                let reference = filter.extension_ref.as_ref().map_or_else(String::new, |r| {
+                    format!("{}.{} {}", r.kind, r.group, r.name)
+                });
                 behaviour.extension = Some(reference);
             }
-            other => return Err(unsupported(format!("filter {other:?} is not supported or repeated"))),
+            other => {
+                return Err(unsupported(format!(
+                    "filter {other:?} is not supported or repeated"
+                )));
+            }
         }
     }
     for backend in &rule.backend_refs {
@@ -190,7 +197,11 @@ fn grpc_behaviour(
 mod tests {
     use super::*;
 
-    fn path(service: Option<&str>, method: Option<&str>, type_: Option<&str>) -> Result<PathSpec, RuleProblem> {
+    fn path(
+        service: Option<&str>,
+        method: Option<&str>,
+        type_: Option<&str>,
+    ) -> Result<PathSpec, RuleProblem> {
         method_path(&GRPCMethodMatch {
             type_: type_.map(str::to_owned),
             service: service.map(str::to_owned),
@@ -200,9 +211,18 @@ mod tests {
 
     #[test]
     fn service_and_method_become_paths() {
-        assert_eq!(path(Some("pkg.Svc"), Some("Get"), None), Ok(PathSpec::Exact("/pkg.Svc/Get".into())));
-        assert_eq!(path(Some("pkg.Svc"), None, None), Ok(PathSpec::Prefix("/pkg.Svc".into())));
-        assert_eq!(path(None, Some("Get"), None), Ok(PathSpec::Regex("/[^/]+/Get".into())));
+        assert_eq!(
+            path(Some("pkg.Svc"), Some("Get"), None),
+            Ok(PathSpec::Exact("/pkg.Svc/Get".into()))
+        );
+        assert_eq!(
+            path(Some("pkg.Svc"), None, None),
+            Ok(PathSpec::Prefix("/pkg.Svc".into()))
+        );
+        assert_eq!(
+            path(None, Some("Get"), None),
+            Ok(PathSpec::Regex("/[^/]+/Get".into()))
+        );
         assert_eq!(
             path(Some("pkg\\..*"), None, Some("RegularExpression")),
             Ok(PathSpec::Regex("/(?:pkg\\..*)/[^/]+".into()))

@@ -192,7 +192,12 @@ pub(crate) fn compile(
                     Cond::no(names::ACCEPTED, reason, message.clone()),
                     Cond::no(names::PROGRAMMED, names::INVALID, message),
                 ],
-                unlisted: gateway.spec.listeners.iter().map(|l| l.name.clone()).collect(),
+                unlisted: gateway
+                    .spec
+                    .listeners
+                    .iter()
+                    .map(|l| l.name.clone())
+                    .collect(),
             },
         };
         out.gateways.insert(id.clone(), entry);
@@ -424,9 +429,13 @@ fn namespaces(allowed: &AllowedRoutes) -> Result<Namespaces, String> {
                 validate_selector(&selector)?;
                 Ok(Namespaces::Selector(selector))
             }
-            None => Err("allowedRoutes.namespaces.from is Selector but no selector is set".to_owned()),
+            None => {
+                Err("allowedRoutes.namespaces.from is Selector but no selector is set".to_owned())
+            }
         },
-        other => Err(format!("allowedRoutes.namespaces.from {other:?} is not supported")),
+        other => Err(format!(
+            "allowedRoutes.namespaces.from {other:?} is not supported"
+        )),
     }
 }
 
@@ -493,7 +502,10 @@ fn certificate(
     if !group.is_empty() || kind != "Secret" {
         return Err((
             names::INVALID_CERTIFICATE_REF,
-            format!("certificateRef {}: kind {kind} is not supported (Secrets are)", reference.name),
+            format!(
+                "certificateRef {}: kind {kind} is not supported (Secrets are)",
+                reference.name
+            ),
         ));
     }
     let namespace = reference.namespace.as_deref().unwrap_or(&gateway.namespace);
@@ -565,13 +577,10 @@ fn mark_conflicts(listeners: &mut [Listener]) {
                 "no conflicts",
             )),
         }
-        listener.serving = listener
-            .conditions
-            .iter()
-            .all(|c| match c.type_ {
-                names::CONFLICTED => !c.status,
-                _ => c.status,
-            });
+        listener.serving = listener.conditions.iter().all(|c| match c.type_ {
+            names::CONFLICTED => !c.status,
+            _ => c.status,
+        });
     }
 }
 
@@ -604,7 +613,11 @@ impl Gateways {
                     conditions.push(if listener.serving {
                         Cond::yes(names::PROGRAMMED, names::PROGRAMMED, "listener programmed")
                     } else {
-                        Cond::no(names::PROGRAMMED, names::INVALID, "listener not programmed: see its other conditions")
+                        Cond::no(
+                            names::PROGRAMMED,
+                            names::INVALID,
+                            "listener not programmed: see its other conditions",
+                        )
                     });
                     state.listeners.push(super::status::ListenerState {
                         name: listener.name.clone(),
@@ -623,14 +636,32 @@ impl Gateways {
                     .count();
                 state.conditions = vec![
                     match (accepted_listeners, listeners.len()) {
-                        (0, _) => Cond::no(names::ACCEPTED, names::LISTENERS_NOT_VALID, "no listener is valid"),
-                        (a, n) if a < n => Cond::yes(names::ACCEPTED, names::LISTENERS_NOT_VALID, "some listeners are not valid; the others are served"),
-                        _ => Cond::yes(names::ACCEPTED, names::ACCEPTED, "accepted by edge-gateway"),
+                        (0, _) => Cond::no(
+                            names::ACCEPTED,
+                            names::LISTENERS_NOT_VALID,
+                            "no listener is valid",
+                        ),
+                        (a, n) if a < n => Cond::yes(
+                            names::ACCEPTED,
+                            names::LISTENERS_NOT_VALID,
+                            "some listeners are not valid; the others are served",
+                        ),
+                        _ => {
+                            Cond::yes(names::ACCEPTED, names::ACCEPTED, "accepted by edge-gateway")
+                        }
                     },
                     if serving > 0 {
-                        Cond::yes(names::PROGRAMMED, names::PROGRAMMED, "served by edge-gateway")
+                        Cond::yes(
+                            names::PROGRAMMED,
+                            names::PROGRAMMED,
+                            "served by edge-gateway",
+                        )
                     } else {
-                        Cond::no(names::PROGRAMMED, names::INVALID, "no listener can be served")
+                        Cond::no(
+                            names::PROGRAMMED,
+                            names::INVALID,
+                            "no listener can be served",
+                        )
                     },
                 ];
             }
@@ -699,27 +730,43 @@ mod tests {
     fn selectors_match_labels_and_expressions() {
         let labels: BTreeMap<String, String> =
             [("team".to_owned(), "a".to_owned())].into_iter().collect();
-        let selector = |labels: &[(&str, &str)], expr: Option<(&str, &str, &[&str])>| LabelSelector {
-            match_labels: (!labels.is_empty()).then(|| {
-                labels
-                    .iter()
-                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                    .collect()
-            }),
-            match_expressions: expr.map(|(key, op, values)| {
-                vec![LabelSelectorRequirement {
-                    key: key.to_owned(),
-                    operator: op.to_owned(),
-                    values: Some(values.iter().map(|v| (*v).to_owned()).collect()),
-                }]
-            }),
-        };
+        let selector =
+            |labels: &[(&str, &str)], expr: Option<(&str, &str, &[&str])>| LabelSelector {
+                match_labels: (!labels.is_empty()).then(|| {
+                    labels
+                        .iter()
+                        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                        .collect()
+                }),
+                match_expressions: expr.map(|(key, op, values)| {
+                    vec![LabelSelectorRequirement {
+                        key: key.to_owned(),
+                        operator: op.to_owned(),
+                        values: Some(values.iter().map(|v| (*v).to_owned()).collect()),
+                    }]
+                }),
+            };
         assert!(selects(&selector(&[("team", "a")], None), &labels));
         assert!(!selects(&selector(&[("team", "b")], None), &labels));
-        assert!(selects(&selector(&[], Some(("team", "In", &["a", "b"]))), &labels));
-        assert!(!selects(&selector(&[], Some(("team", "NotIn", &["a"]))), &labels));
-        assert!(selects(&selector(&[], Some(("env", "DoesNotExist", &[]))), &labels));
-        assert!(!selects(&selector(&[], Some(("env", "Exists", &[]))), &labels));
-        assert!(selects(&selector(&[], None), &labels), "an empty selector selects all");
+        assert!(selects(
+            &selector(&[], Some(("team", "In", &["a", "b"]))),
+            &labels
+        ));
+        assert!(!selects(
+            &selector(&[], Some(("team", "NotIn", &["a"]))),
+            &labels
+        ));
+        assert!(selects(
+            &selector(&[], Some(("env", "DoesNotExist", &[]))),
+            &labels
+        ));
+        assert!(!selects(
+            &selector(&[], Some(("env", "Exists", &[]))),
+            &labels
+        ));
+        assert!(
+            selects(&selector(&[], None), &labels),
+            "an empty selector selects all"
+        );
     }
 }

@@ -22,14 +22,16 @@
 //! never served on a host in ingress-nginx regex mode. Ingresses are
 //! served on both sockets, HTTPRoutes on their listeners' only.
 
-pub mod compile;
 mod attach;
+pub mod cluster;
+pub mod compile;
 mod grpc;
 mod listeners;
 mod refs;
 mod rules;
 pub mod status;
 pub mod types;
+pub mod writer;
 
 pub use compile::{Defaults, Output};
 pub use status::GatewayApiStatus;

@@ -19,7 +19,13 @@ use super::types::{BackendRef, GROUP};
 
 /// Whether a `from_kind` object in `from_ns` may refer to the core-group
 /// `to_kind` object `to` (Service, Secret).
-pub(crate) fn granted(snapshot: &Snapshot, from_kind: &str, from_ns: &str, to_kind: &str, to: &NsName) -> bool {
+pub(crate) fn granted(
+    snapshot: &Snapshot,
+    from_kind: &str,
+    from_ns: &str,
+    to_kind: &str,
+    to: &NsName,
+) -> bool {
     if from_ns == to.namespace {
         return true;
     }
@@ -69,10 +75,17 @@ pub(crate) fn backend(
     let group = reference.group.as_deref().unwrap_or("");
     let kind = reference.kind.as_deref().unwrap_or("Service");
     if !group.is_empty() || kind != "Service" {
-        let shown = if group.is_empty() { kind.to_owned() } else { format!("{kind}.{group}") };
+        let shown = if group.is_empty() {
+            kind.to_owned()
+        } else {
+            format!("{kind}.{group}")
+        };
         return Err(RefProblem {
             reason: names::INVALID_KIND,
-            message: format!("backendRef {}: kind {shown} is not supported (only core Services are)", reference.name),
+            message: format!(
+                "backendRef {}: kind {shown} is not supported (only core Services are)",
+                reference.name
+            ),
         });
     }
     let namespace = reference.namespace.as_deref().unwrap_or(route_ns);
@@ -98,12 +111,13 @@ pub(crate) fn backend(
         cluster_ip: false,
     };
     match resolve_key(snapshot, &key).problem {
-        Some((Reason::ServiceNotFound | Reason::ServicePortNotFound | Reason::UnsupportedService, message)) => {
-            Err(RefProblem {
-                reason: names::BACKEND_NOT_FOUND,
-                message,
-            })
-        }
+        Some((
+            Reason::ServiceNotFound | Reason::ServicePortNotFound | Reason::UnsupportedService,
+            message,
+        )) => Err(RefProblem {
+            reason: names::BACKEND_NOT_FOUND,
+            message,
+        }),
         _ => Ok(ResolvedBackend { key }),
     }
 }
@@ -156,24 +170,63 @@ mod tests {
 
     #[test]
     fn backend_refs_follow_the_spec_reasons() {
-        let s = snapshot(vec![service("app", "web"), service("other", "db"), service("other", "cache")]);
+        let s = snapshot(vec![
+            service("app", "web"),
+            service("other", "db"),
+            service("other", "cache"),
+        ]);
         assert_eq!(reason(&s, &reference(None, "web", Some(8080))), "ok");
-        assert_eq!(reason(&s, &reference(None, "web", Some(9))), "BackendNotFound");
-        assert_eq!(reason(&s, &reference(None, "nope", Some(8080))), "BackendNotFound");
+        assert_eq!(
+            reason(&s, &reference(None, "web", Some(9))),
+            "BackendNotFound"
+        );
+        assert_eq!(
+            reason(&s, &reference(None, "nope", Some(8080))),
+            "BackendNotFound"
+        );
         assert_eq!(reason(&s, &reference(None, "web", None)), "BackendNotFound");
-        assert_eq!(reason(&s, &reference(Some("other"), "db", Some(8080))), "RefNotPermitted");
+        assert_eq!(
+            reason(&s, &reference(Some("other"), "db", Some(8080))),
+            "RefNotPermitted"
+        );
         let mut wrong_kind = reference(None, "web", Some(8080));
         wrong_kind.kind = Some("ServiceImport".to_owned());
         wrong_kind.group = Some("multicluster.x-k8s.io".to_owned());
         assert_eq!(reason(&s, &wrong_kind), "InvalidKind");
 
-        let specific = snapshot(vec![service("other", "db"), service("other", "cache"), grant("other", "app", Some("db"))]);
-        assert_eq!(reason(&specific, &reference(Some("other"), "db", Some(8080))), "ok");
-        assert_eq!(reason(&specific, &reference(Some("other"), "cache", Some(8080))), "RefNotPermitted");
+        let specific = snapshot(vec![
+            service("other", "db"),
+            service("other", "cache"),
+            grant("other", "app", Some("db")),
+        ]);
+        assert_eq!(
+            reason(&specific, &reference(Some("other"), "db", Some(8080))),
+            "ok"
+        );
+        assert_eq!(
+            reason(&specific, &reference(Some("other"), "cache", Some(8080))),
+            "RefNotPermitted"
+        );
         let all = snapshot(vec![service("other", "cache"), grant("other", "app", None)]);
-        assert_eq!(reason(&all, &reference(Some("other"), "cache", Some(8080))), "ok");
+        assert_eq!(
+            reason(&all, &reference(Some("other"), "cache", Some(8080))),
+            "ok"
+        );
         let elsewhere = snapshot(vec![service("other", "cache"), grant("third", "app", None)]);
-        assert_eq!(reason(&elsewhere, &reference(Some("other"), "cache", Some(8080))), "RefNotPermitted", "a grant counts only in the target's namespace");
-        assert!(!granted(&all, "GRPCRoute", "app", "Service", &NsName::new("other", "cache")), "kinds must match");
+        assert_eq!(
+            reason(&elsewhere, &reference(Some("other"), "cache", Some(8080))),
+            "RefNotPermitted",
+            "a grant counts only in the target's namespace"
+        );
+        assert!(
+            !granted(
+                &all,
+                "GRPCRoute",
+                "app",
+                "Service",
+                &NsName::new("other", "cache")
+            ),
+            "kinds must match"
+        );
     }
 }

@@ -16,8 +16,8 @@ use std::time::Duration;
 
 use gateway::balance::session_cookie::{AffinityMode, SessionCookie};
 use gateway::matches::{Conditions, HeaderCondition, QueryCondition, ValueMatch};
-use gateway::route_filter::cors::{CorsFilter, CorsSpec};
 use gateway::route_filter::HeaderEdits;
+use gateway::route_filter::cors::{CorsFilter, CorsSpec};
 use http::header::{HeaderName, HeaderValue};
 use http::{Method, StatusCode};
 
@@ -250,7 +250,8 @@ pub(crate) fn path_spec(path_type: &str, value: String) -> Result<PathSpec, Rule
                 .map_err(|e| unsupported(format!("path {v:?}: {e}")))?;
         }
         PathSpec::Regex(v) => {
-            gateway::path::PathRegex::new(v).map_err(|e| unsupported(format!("path {v:?}: {e}")))?;
+            gateway::path::PathRegex::new(v)
+                .map_err(|e| unsupported(format!("path {v:?}: {e}")))?;
         }
     }
     Ok(spec)
@@ -258,9 +259,10 @@ pub(crate) fn path_spec(path_type: &str, value: String) -> Result<PathSpec, Rule
 
 fn parse_method(method: &str) -> Result<Method, RuleProblem> {
     match method {
-        "GET" | "HEAD" | "POST" | "PUT" | "DELETE" | "CONNECT" | "OPTIONS" | "TRACE"
-        | "PATCH" => Method::from_bytes(method.as_bytes())
-            .map_err(|_| unsupported(format!("method {method:?}"))),
+        "GET" | "HEAD" | "POST" | "PUT" | "DELETE" | "CONNECT" | "OPTIONS" | "TRACE" | "PATCH" => {
+            Method::from_bytes(method.as_bytes())
+                .map_err(|_| unsupported(format!("method {method:?}")))
+        }
         other => Err(unsupported(format!("method {other:?} is not supported"))),
     }
 }
@@ -271,7 +273,9 @@ fn value_match(type_: Option<&str>, value: &str) -> Result<ValueMatch, RuleProbl
         "RegularExpression" => {
             ValueMatch::regex(value).map_err(|e| unsupported(format!("{value:?}: {e}")))
         }
-        other => Err(unsupported(format!("match type {other:?} is not supported"))),
+        other => Err(unsupported(format!(
+            "match type {other:?} is not supported"
+        ))),
     }
 }
 
@@ -281,7 +285,9 @@ pub(crate) fn header_conditions(
     specs: &[ValueMatchSpec],
 ) -> Result<Vec<HeaderCondition>, RuleProblem> {
     if specs.len() > MAX_VALUES {
-        return Err(unsupported(format!("more than {MAX_VALUES} header matches")));
+        return Err(unsupported(format!(
+            "more than {MAX_VALUES} header matches"
+        )));
     }
     let mut out: Vec<HeaderCondition> = Vec::new();
     for spec in specs {
@@ -375,7 +381,11 @@ fn http_behaviour(
         behaviour.backends.push(spec);
     }
     if let Some(timeouts) = &rule.timeouts {
-        let request = timeouts.request.as_deref().map(parse_duration).transpose()?;
+        let request = timeouts
+            .request
+            .as_deref()
+            .map(parse_duration)
+            .transpose()?;
         let backend = timeouts
             .backend_request
             .as_deref()
@@ -505,14 +515,15 @@ fn rule_filter(
             ));
         }
         "ExtensionRef" => {
-            let reference = filter
-                .extension_ref
-                .as_ref()
-                .map_or_else(String::new, |r| format!("{}.{} {}", r.kind, r.group, r.name));
+            let reference = filter.extension_ref.as_ref().map_or_else(String::new, |r| {
+                format!("{}.{} {}", r.kind, r.group, r.name)
+            });
             behaviour.extension = Some(reference);
         }
         other => {
-            return Err(unsupported(format!("filter type {other:?} is not supported")));
+            return Err(unsupported(format!(
+                "filter type {other:?} is not supported"
+            )));
         }
     }
     Ok(())
@@ -552,7 +563,9 @@ fn modifier(spec: &PathModifierSpec, matches: &[MatchSpec]) -> Result<ModifierSp
 fn valid_path(path: &str) -> Result<(), RuleProblem> {
     if path.starts_with('/')
         && path.len() <= 1024
-        && !path.bytes().any(|b| b.is_ascii_control() || b == b' ' || b == b'?' || b == b'#')
+        && !path
+            .bytes()
+            .any(|b| b.is_ascii_control() || b == b' ' || b == b'?' || b == b'#')
     {
         Ok(())
     } else {
@@ -564,7 +577,9 @@ fn valid_path(path: &str) -> Result<(), RuleProblem> {
 fn precise_hostname(host: String) -> Result<String, RuleProblem> {
     match gateway::host::HostPattern::parse(&host) {
         Ok(gateway::host::HostPattern::Exact(name)) => Ok(name.into()),
-        _ => Err(unsupported(format!("hostname {host:?} is not a precise hostname"))),
+        _ => Err(unsupported(format!(
+            "hostname {host:?} is not a precise hostname"
+        ))),
     }
 }
 
@@ -616,7 +631,9 @@ pub(crate) fn session_cookie(spec: &SessionPersistence) -> Result<SessionCookie,
         )));
     }
     if spec.idle_timeout.is_some() {
-        return Err(unsupported("sessionPersistence.idleTimeout is not supported"));
+        return Err(unsupported(
+            "sessionPersistence.idleTimeout is not supported",
+        ));
     }
     let lifetime = spec
         .cookie_config
@@ -643,14 +660,19 @@ pub(crate) fn session_cookie(spec: &SessionPersistence) -> Result<SessionCookie,
         }
         (other, _) => return Err(unsupported(format!("cookie lifetimeType {other:?}"))),
     };
-    let name = spec.session_name.clone().unwrap_or_else(|| SESSION_COOKIE.to_owned());
+    let name = spec
+        .session_name
+        .clone()
+        .unwrap_or_else(|| SESSION_COOKIE.to_owned());
     let valid_name = !name.is_empty()
         && name.len() <= 128
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b));
     if !valid_name {
-        return Err(unsupported(format!("sessionName {name:?} is not a cookie name")));
+        return Err(unsupported(format!(
+            "sessionName {name:?} is not a cookie name"
+        )));
     }
     Ok(SessionCookie {
         name: name.into(),
@@ -663,7 +685,11 @@ pub(crate) fn session_cookie(spec: &SessionPersistence) -> Result<SessionCookie,
 
 /// A Gateway API duration (GEP-2257): one to four `<1-5 digits><h|m|s|ms>`.
 pub(crate) fn parse_duration(value: &str) -> Result<Duration, RuleProblem> {
-    let bad = || unsupported(format!("{value:?} is not a Gateway API duration (such as 10s or 1m30s)"));
+    let bad = || {
+        unsupported(format!(
+            "{value:?} is not a Gateway API duration (such as 10s or 1m30s)"
+        ))
+    };
     let mut rest = value;
     let mut total = Duration::ZERO;
     let mut parts = 0;
@@ -702,7 +728,10 @@ mod tests {
     #[test]
     fn gateway_durations() {
         assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
-        assert_eq!(parse_duration("1h2m3s4ms"), Ok(Duration::from_millis(3_723_004)));
+        assert_eq!(
+            parse_duration("1h2m3s4ms"),
+            Ok(Duration::from_millis(3_723_004))
+        );
         assert_eq!(parse_duration("0s"), Ok(Duration::ZERO));
         assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
         for bad in ["", "s", "10", "1.5s", "123456s", "1s1s1s1s1s", "10d", "-1s"] {
@@ -712,19 +741,22 @@ mod tests {
 
     #[test]
     fn session_cookies() {
-        let spec = |type_: Option<&str>, lifetime: Option<&str>, timeout: Option<&str>| SessionPersistence {
-            session_name: Some("s".into()),
-            absolute_timeout: timeout.map(str::to_owned),
-            type_: type_.map(str::to_owned),
-            cookie_config: lifetime.map(|l| super::super::types::CookieConfig {
-                lifetime_type: Some(l.to_owned()),
-            }),
-            ..SessionPersistence::default()
+        let spec = |type_: Option<&str>, lifetime: Option<&str>, timeout: Option<&str>| {
+            SessionPersistence {
+                session_name: Some("s".into()),
+                absolute_timeout: timeout.map(str::to_owned),
+                type_: type_.map(str::to_owned),
+                cookie_config: lifetime.map(|l| super::super::types::CookieConfig {
+                    lifetime_type: Some(l.to_owned()),
+                }),
+                ..SessionPersistence::default()
+            }
         };
         let cookie = session_cookie(&spec(None, None, None)).unwrap();
         assert_eq!(&*cookie.name, "s");
         assert_eq!(cookie.max_age, None);
-        let permanent = session_cookie(&spec(Some("Cookie"), Some("Permanent"), Some("1h"))).unwrap();
+        let permanent =
+            session_cookie(&spec(Some("Cookie"), Some("Permanent"), Some("1h"))).unwrap();
         assert_eq!(permanent.max_age, Some(3600));
         assert!(session_cookie(&spec(Some("Header"), None, None)).is_err());
         assert!(session_cookie(&spec(None, Some("Permanent"), None)).is_err());
@@ -736,12 +768,21 @@ mod tests {
         let m = |json: serde_json::Value| {
             http_match(&serde_json::from_value::<HTTPRouteMatch>(json).unwrap())
         };
-        let ok = m(serde_json::json!({"path": {"type": "Exact", "value": "/a"}, "method": "POST",
-            "headers": [{"name": "X", "value": "1"}, {"name": "x", "value": "2"}]}))
+        let ok = m(
+            serde_json::json!({"path": {"type": "Exact", "value": "/a"}, "method": "POST",
+            "headers": [{"name": "X", "value": "1"}, {"name": "x", "value": "2"}]}),
+        )
         .unwrap();
         assert_eq!(ok.path, PathSpec::Exact("/a".into()));
-        assert_eq!(ok.weight(), (true, 1, 0), "the second equivalent header name is ignored");
-        assert_eq!(m(serde_json::json!({})).unwrap().path, PathSpec::Prefix("/".into()));
+        assert_eq!(
+            ok.weight(),
+            (true, 1, 0),
+            "the second equivalent header name is ignored"
+        );
+        assert_eq!(
+            m(serde_json::json!({})).unwrap().path,
+            PathSpec::Prefix("/".into())
+        );
         for bad in [
             serde_json::json!({"path": {"type": "Glob", "value": "/a"}}),
             serde_json::json!({"path": {"type": "RegularExpression", "value": "("}}),

@@ -38,11 +38,20 @@ pub(crate) fn core_versions() -> Value {
 }
 
 fn group_doc(group: &str) -> Value {
-    let gv = format!("{group}/v1");
+    let mut versions: Vec<&str> = Vec::new();
+    for r in RESOURCES.iter().filter(|r| r.group == group) {
+        if !versions.contains(&r.version) {
+            versions.push(r.version);
+        }
+    }
+    let listed: Vec<Value> = versions
+        .iter()
+        .map(|v| json!({"groupVersion": format!("{group}/{v}"), "version": v}))
+        .collect();
     json!({
         "name": group,
-        "versions": [{"groupVersion": gv, "version": "v1"}],
-        "preferredVersion": {"groupVersion": gv, "version": "v1"},
+        "versions": listed,
+        "preferredVersion": {"groupVersion": format!("{group}/v1"), "version": "v1"},
     })
 }
 
@@ -122,6 +131,9 @@ mod tests {
         let ing = &net["resources"][0];
         assert_eq!(ing["shortNames"], json!(["ing"]));
         let groups = group_list();
-        assert_eq!(groups["groups"].as_array().map(Vec::len), Some(4));
+        assert_eq!(groups["groups"].as_array().map(Vec::len), Some(5));
+        let gateway = group("gateway.networking.k8s.io");
+        assert_eq!(gateway["versions"].as_array().map(Vec::len), Some(2));
+        assert_eq!(gateway["preferredVersion"]["version"], "v1");
     }
 }

@@ -5,8 +5,8 @@
 //! depend on, for the resources the gateway uses: namespaces, services,
 //! endpoints, secrets, configmaps, events, pods and nodes (v1), ingresses and
 //! ingressclasses (networking.k8s.io/v1), endpointslices
-//! (discovery.k8s.io/v1), leases (coordination.k8s.io/v1) and events
-//! (events.k8s.io/v1).
+//! (discovery.k8s.io/v1), leases (coordination.k8s.io/v1), events
+//! (events.k8s.io/v1), and the Gateway API kinds (`gateway_api`).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -38,6 +38,7 @@ mod body;
 mod defaults;
 mod direct;
 mod discovery;
+mod gateway_api;
 mod handlers;
 mod objects;
 mod openapi;

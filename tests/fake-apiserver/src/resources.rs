@@ -128,6 +128,11 @@ pub(crate) static RESOURCES: &[ResourceType] = &[
         &[],
         false,
     ),
+    crate::gateway_api::GATEWAY_CLASSES,
+    crate::gateway_api::GATEWAYS,
+    crate::gateway_api::HTTP_ROUTES,
+    crate::gateway_api::GRPC_ROUTES,
+    crate::gateway_api::REFERENCE_GRANTS_V1BETA1,
 ];
 
 /// The verbs every resource supports, as discovery lists them.

@@ -126,12 +126,24 @@ mod tests {
         }))
         .unwrap();
         let rule = &route.spec.rules[0];
-        assert_eq!(rule.matches[0].path.as_ref().unwrap().value.as_deref(), Some("/v2"));
+        assert_eq!(
+            rule.matches[0].path.as_ref().unwrap().value.as_deref(),
+            Some("/v2")
+        );
         assert_eq!(rule.backend_refs[0].backend_ref.weight, Some(3));
         assert_eq!(rule.filters[0].type_, "RequestHeaderModifier");
-        assert_eq!(HTTPRoute::url_path(&(), Some("ns")), "/apis/gateway.networking.k8s.io/v1/namespaces/ns/httproutes");
-        assert_eq!(GatewayClass::url_path(&(), None), "/apis/gateway.networking.k8s.io/v1/gatewayclasses");
-        assert_eq!(ReferenceGrant::api_version(&()), "gateway.networking.k8s.io/v1beta1");
+        assert_eq!(
+            HTTPRoute::url_path(&(), Some("ns")),
+            "/apis/gateway.networking.k8s.io/v1/namespaces/ns/httproutes"
+        );
+        assert_eq!(
+            GatewayClass::url_path(&(), None),
+            "/apis/gateway.networking.k8s.io/v1/gatewayclasses"
+        );
+        assert_eq!(
+            ReferenceGrant::api_version(&()),
+            "gateway.networking.k8s.io/v1beta1"
+        );
 
         let gateway: Gateway = serde_json::from_value(json!({
             "metadata": {"name": "gw", "namespace": "infra"},
@@ -144,9 +156,15 @@ mod tests {
         }))
         .unwrap();
         let listener = &gateway.spec.listeners[0];
-        assert_eq!(listener.tls.as_ref().unwrap().certificate_refs[0].namespace.as_deref(), Some("certs"));
+        assert_eq!(
+            listener.tls.as_ref().unwrap().certificate_refs[0]
+                .namespace
+                .as_deref(),
+            Some("certs")
+        );
         // Round trip: what is serialised parses back the same.
-        let again: HTTPRoute = serde_json::from_value(serde_json::to_value(&route).unwrap()).unwrap();
+        let again: HTTPRoute =
+            serde_json::from_value(serde_json::to_value(&route).unwrap()).unwrap();
         assert_eq!(again, route);
     }
 }
