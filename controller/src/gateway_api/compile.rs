@@ -43,6 +43,10 @@ const MAX_HOSTNAMES: usize = 16;
 const MAX_PARENTS: usize = 32;
 const MAX_RULES: usize = 16;
 
+/// Per listener, the hostnames a route kind serves there (and which
+/// route), to keep HTTPRoutes and GRPCRoutes apart.
+type Claims = HashMap<usize, Vec<(Option<HostPattern>, RouteKind, NsName)>>;
+
 /// What the Gateway API compile leaves besides the routes it added.
 #[derive(Debug, Default)]
 pub struct Output {
@@ -121,7 +125,7 @@ pub fn compile(
         (&a.meta.creation_timestamp, a.id, a.kind).cmp(&(&b.meta.creation_timestamp, b.id, b.kind))
     });
     let mut pending = Vec::new();
-    let mut claims: HashMap<usize, Vec<(Option<HostPattern>, RouteKind, NsName)>> = HashMap::new();
+    let mut claims: Claims = HashMap::new();
     for route in &routes {
         let state = attach_route(
             &mut gateways,
@@ -138,7 +142,7 @@ pub fn compile(
             .insert((route.kind, route.id.clone()), state);
     }
     pending.sort_by(|a, b| a.order.cmp(&b.order));
-    add_routes(builder, pending, &mut out.diagnostics);
+    add_routes(builder, &gateways, pending, &mut out.diagnostics);
     certificates(builder, &gateways);
     gateways.record(&mut out.status);
     out
@@ -317,7 +321,7 @@ fn attach_route(
     route: &RouteObject<'_>,
     defaults: &Defaults<'_>,
     builder: &mut RouteTableBuilder,
-    claims: &mut HashMap<usize, Vec<(Option<HostPattern>, RouteKind, NsName)>>,
+    claims: &mut Claims,
     pending: &mut Vec<Pending>,
     diagnostics: &mut Vec<Diagnostic>,
 ) -> RouteState {
@@ -430,7 +434,7 @@ fn attach_route(
 /// kind serves there is not served to the other (the older route keeps
 /// it, as the spec requires). `Err` when nothing is left.
 fn claim(
-    claims: &mut HashMap<usize, Vec<(Option<HostPattern>, RouteKind, NsName)>>,
+    claims: &mut Claims,
     route: &RouteObject<'_>,
     attachments: Vec<Attachment>,
 ) -> Result<Vec<Attachment>, Cond> {
@@ -716,9 +720,11 @@ fn session_policy(
 /// Adds the queued matches in precedence order.
 fn add_routes(
     builder: &mut RouteTableBuilder,
+    gateways: &Gateways,
     pending: Vec<Pending>,
     diagnostics: &mut Vec<Diagnostic>,
 ) {
+    claim_listener_hosts(builder, gateways);
     for p in pending {
         for server in servers(builder, p.host.as_ref()) {
             let shown = p
@@ -774,6 +780,31 @@ fn add_routes(
                     ),
                 });
             }
+        }
+    }
+}
+
+/// Gives each serving listener's hostname a server of its own, so that a
+/// request for it is routed by that listener's routes only (listener
+/// isolation), even with no route attached; unless an Ingress host (its
+/// own, or a one-label wildcard covering it) serves the name already: an
+/// Ingress keeps its traffic.
+fn claim_listener_hosts(builder: &mut RouteTableBuilder, gateways: &Gateways) {
+    for listener in gateways.listeners.iter().filter(|l| l.serving) {
+        let Some(host) = &listener.hostname else {
+            continue;
+        };
+        let wildcard = match host {
+            HostPattern::Exact(name) => name
+                .split_once('.')
+                .map(|(_, parent)| HostPattern::Wildcard(parent.into())),
+            HostPattern::Suffix(parent) | HostPattern::Wildcard(parent) => {
+                Some(HostPattern::Wildcard(parent.clone()))
+            }
+        };
+        let covered = wildcard.is_some_and(|w| builder.existing_server(&w).is_some());
+        if builder.existing_server(host).is_none() && !covered {
+            builder.server(Some(host));
         }
     }
 }

@@ -125,7 +125,8 @@ mod tests {
             }
         }))
         .unwrap();
-        let rule = &route.spec.rules[0];
+        let rules = route.spec.rules();
+        let rule = &rules[0];
         assert_eq!(
             rule.matches[0].path.as_ref().unwrap().value.as_deref(),
             Some("/v2")
