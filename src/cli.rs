@@ -46,6 +46,9 @@ pub(crate) enum Command {
     /// Report what this gateway would do with the Ingresses and ConfigMap a
     /// cluster (or a manifests folder) already has, without serving.
     Check(CheckArgs),
+    /// Print the Gateway API objects this gateway serves like a cluster's
+    /// (or a folder's) Ingresses, and what stays on the Ingresses.
+    Convert(crate::gateway_api_args::ConvertArgs),
 }
 
 /// `edge-gateway check`: reads the objects once, compiles them as serving
@@ -402,7 +405,7 @@ pub(crate) fn ns_name(pair: Option<&(String, String)>) -> Option<NsName> {
 }
 
 /// `namespace/name`, both non-empty.
-fn parse_ns_name(value: &str) -> Result<(String, String), String> {
+pub(crate) fn parse_ns_name(value: &str) -> Result<(String, String), String> {
     match value.split_once('/') {
         Some((ns, name)) if !ns.is_empty() && !name.is_empty() && !name.contains('/') => {
             Ok((ns.to_owned(), name.to_owned()))
@@ -413,7 +416,7 @@ fn parse_ns_name(value: &str) -> Result<(String, String), String> {
 
 /// A Go duration: one or more `<number><unit>` with unit ms, s, m or h
 /// (`30s`, `1m30s`, `500ms`).
-fn parse_duration(value: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(value: &str) -> Result<Duration, String> {
     let mut total = Duration::ZERO;
     let mut rest = value.trim();
     if rest.is_empty() {

@@ -56,3 +56,48 @@ mod tests {
         assert_eq!(options.https_ports, [443, 8443]);
     }
 }
+
+/// `edge-gateway convert`: prints the Gateway API objects this gateway
+/// serves like the Ingresses of our class (a GatewayClass, a Gateway,
+/// ReferenceGrants for TLS Secrets, HTTPRoutes), after comment lines that
+/// list each Ingress converted (with what still differs) or kept (with
+/// why: an annotation without a Gateway API equivalent, ...). The objects
+/// are YAML, ready for `kubectl apply -f -`. Nothing is written to the
+/// cluster.
+///
+/// Exit status: 0 when the objects were printed, 2 for usage errors or an
+/// unreadable source.
+#[derive(Debug, clap::Args)]
+pub(crate) struct ConvertArgs {
+    /// Folder of Kubernetes YAML/JSON manifests to convert instead of a
+    /// cluster's objects.
+    #[arg(long, value_name = "DIR", conflicts_with = "kubeconfig")]
+    pub(crate) manifests: Option<std::path::PathBuf>,
+
+    /// Kubeconfig of the cluster (default: $KUBECONFIG, ~/.kube/config, or
+    /// the in-cluster service account). Used when --manifests is not given.
+    #[arg(long, value_name = "PATH")]
+    pub(crate) kubeconfig: Option<std::path::PathBuf>,
+
+    /// How long reading the cluster may take in all (Go duration: 30s, 1m).
+    #[arg(long, default_value = "30s", value_name = "DURATION",
+          value_parser = crate::cli::parse_duration)]
+    pub(crate) request_timeout: std::time::Duration,
+
+    /// The Gateway to create, as namespace/name.
+    #[arg(long, default_value = "ingress-nginx/edge-gateway", value_name = "NAMESPACE/NAME",
+          value_parser = crate::cli::parse_ns_name)]
+    pub(crate) gateway: (String, String),
+
+    /// The GatewayClass to create and use.
+    #[arg(long, default_value = "edge-gateway", value_name = "NAME")]
+    pub(crate) gateway_class: String,
+
+    /// The controller name of that GatewayClass.
+    #[arg(long, default_value = DEFAULT_CONTROLLER_NAME, value_name = "NAME")]
+    pub(crate) gateway_controller_name: String,
+
+    /// Which Ingresses are ours, and the controller ConfigMap (as serving).
+    #[command(flatten)]
+    pub(crate) class: crate::cli::ClassArgs,
+}

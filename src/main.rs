@@ -1,11 +1,12 @@
 //! The `edge-gateway` binary: parses the command line, sets up logging and
 //! the runtime, and hands over to [`serve`] or [`demo`]; `edge-gateway
 //! ingress ...` goes to [`ingress_cmd`], `edge-gateway check` to
-//! [`check_cmd`]. Usage errors exit with status 2,
-//! runtime failures with 1.
+//! [`check_cmd`], `edge-gateway convert` to [`convert_cmd`]. Usage errors
+//! exit with status 2, runtime failures with 1.
 
 mod check_cmd;
 mod cli;
+mod convert_cmd;
 mod demo;
 mod gateway_api_args;
 mod ingress_cmd;
@@ -24,6 +25,7 @@ fn main() -> ExitCode {
         // A client command: no serving logs, its own runtime and output.
         Some(Command::Ingress(args)) => return ingress_cmd::main(args),
         Some(Command::Check(args)) => return check_cmd::main(args),
+        Some(Command::Convert(args)) => return convert_cmd::main(args),
         None => &cli.serve,
     };
     init_logging(args.log_format);
@@ -41,7 +43,7 @@ fn main() -> ExitCode {
         match cli.command {
             Some(Command::Demo(args)) => demo::run(args).await,
             // Returned above, before logging was set up.
-            Some(Command::Ingress(_) | Command::Check(_)) => Ok(()),
+            Some(Command::Ingress(_) | Command::Check(_) | Command::Convert(_)) => Ok(()),
             None => serve::run(cli.serve).await,
         }
     });

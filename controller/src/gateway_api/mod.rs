@@ -25,6 +25,7 @@
 mod attach;
 pub mod cluster;
 pub mod compile;
+pub mod convert;
 mod grpc;
 mod listeners;
 mod refs;

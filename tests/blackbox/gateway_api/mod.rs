@@ -5,6 +5,7 @@
 //! test it stands for (`conformance/tests/*.go` of
 //! kubernetes-sigs/gateway-api), written anew.
 
+mod convert;
 mod filters;
 mod listeners;
 mod matching;
