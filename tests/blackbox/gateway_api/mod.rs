@@ -7,6 +7,7 @@
 
 mod convert;
 mod filters;
+mod grpc;
 mod listeners;
 mod matching;
 mod mixed;
