@@ -158,6 +158,7 @@ scenario eg-scope-own "$eg" gateway tenant-a -f "$values/eg-scope-own.yaml"
 scenario eg-custom "$eg" edge-gateway ingress-nginx -f "$values/eg-custom.yaml"
 scenario eg-ingress-nginx-values "$eg" ingress-nginx ingress-nginx -f "$values/eg-ingress-nginx-values.yaml"
 scenario eg-norbac "$eg" edge-gateway ingress-nginx -f "$values/eg-norbac.yaml"
+scenario eg-gateway-api "$eg" edge-gateway ingress-nginx -f "$values/eg-gateway-api.yaml"
 check "refuses  an unknown Service type" \
     refuses "controller/service/type" "$helm" template x "$eg" --set controller.service.type=External
 check "refuses  a node port that is not a number" \

@@ -51,3 +51,18 @@ async fn ingress_and_httproute_share_a_host() {
         .wait_for_log("RouteShadowed", std::time::Duration::from_secs(5))
         .await;
 }
+
+/// The README's example (`examples/gateway-api`): the Ingress and the
+/// HTTPRoute both serve, from the folder as shipped.
+#[tokio::test]
+async fn the_side_by_side_example_serves_both_kinds() {
+    let four = EchoBackend::start_at("127.0.0.41:8080".parse().unwrap()).await;
+    let five = EchoBackend::start_at("127.0.0.51:8080".parse().unwrap()).await;
+    let folder = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/gateway-api");
+    let gw = testkit::Gateway::start(crate::BIN, &folder, &["--enable-gateway-api"]).await;
+    gw.wait_ready().await;
+    let r = get(gw.http_addr(), "localhost", "/api/v1/predict/4/health").await;
+    assert_eq!(who(&r), four.addr().to_string());
+    let r = get(gw.http_addr(), "localhost", "/api/v1/predict/5/health").await;
+    assert_eq!(who(&r), five.addr().to_string());
+}
