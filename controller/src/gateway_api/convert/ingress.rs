@@ -102,13 +102,16 @@ struct PathPlan {
     canary: Option<CanaryPlan>,
 }
 
+/// A canary Ingress's header rule, and its weight and total.
+type CanaryAnnotations = (Option<(String, HeaderRule)>, (u32, u32));
+
 /// One Ingress read for conversion.
 struct Read {
     id: NsName,
     /// Host → paths, in rule order; the host's default backend last.
     hosts: Vec<(Option<String>, Vec<PathPlan>)>,
     policy: gateway::policy::Policy,
-    canary: Option<(Option<(String, HeaderRule)>, (u32, u32))>,
+    canary: Option<CanaryAnnotations>,
     reasons: Vec<String>,
 }
 
@@ -273,9 +276,7 @@ fn default_path(backend: Backend) -> PathPlan {
 }
 
 /// A canary Ingress's header rule and weight, read as ingress-nginx does.
-fn canary_rule(
-    raw: Option<&BTreeMap<String, String>>,
-) -> (Option<(String, HeaderRule)>, (u32, u32)) {
+fn canary_rule(raw: Option<&BTreeMap<String, String>>) -> CanaryAnnotations {
     let get = |key: &str| {
         raw.and_then(|a| a.get(&format!("{PREFIX}{key}")))
             .map(String::as_str)
@@ -538,18 +539,15 @@ fn path_rules(path: &PathPlan, vhost: Option<&str>, sts: Option<&str>) -> Vec<Va
         let exact = |value: &str| json!([{"name": name, "value": value}]);
         match header {
             HeaderRule::Value(value) => {
-                rules.push(rule(matching(Some(exact(value))), vec![to_canary.clone()]));
+                rules.push(rule(matching(Some(exact(value))), vec![to_canary]));
             }
             HeaderRule::Pattern(pattern) => {
                 let unanchored = json!([{"type": "RegularExpression", "name": name,
                                          "value": format!(".*(?:{pattern}).*")}]);
-                rules.push(rule(matching(Some(unanchored)), vec![to_canary.clone()]));
+                rules.push(rule(matching(Some(unanchored)), vec![to_canary]));
             }
             HeaderRule::AlwaysNever => {
-                rules.push(rule(
-                    matching(Some(exact("always"))),
-                    vec![to_canary.clone()],
-                ));
+                rules.push(rule(matching(Some(exact("always"))), vec![to_canary]));
                 rules.push(rule(matching(Some(exact("never"))), vec![main.clone()]));
             }
         }
