@@ -203,12 +203,15 @@ def check_edge_gateway(docs, release_ns):
     for ic in of_kind(docs, "IngressClass"):
         expect(ic["spec"]["controller"] == flag(dep, "controller-class"), "IngressClass controller = --controller-class")
 
-    # RBAC: allow-lists; no cluster-wide write but Ingress status and Events.
+    # RBAC: allow-lists; no cluster-wide write but the status of Ingresses
+    # (and, with gatewayAPI.enabled, of Gateway API objects) and Events.
+    status_writes = ("ingresses/status", "events", "gatewayclasses/status", "gateways/status",
+                     "httproutes/status", "grpcroutes/status")
     for role in of_kind(docs, "ClusterRole"):
         check_rbac_allowlist(role, CLUSTER_ALLOWED)
         for group, resource, verbs, _ in rbac_rules(role):
             if verbs & WRITE_VERBS:
-                expect(resource in ("ingresses/status", "events"), f"ClusterRole writes {resource} cluster-wide")
+                expect(resource in status_writes, f"ClusterRole writes {resource} cluster-wide")
     for role in of_kind(docs, "Role"):
         check_rbac_allowlist(role, NAMESPACE_ALLOWED)
     own_roles = [r for r in of_kind(docs, "Role") if r["metadata"]["namespace"] == release_ns]
