@@ -34,6 +34,9 @@ pub mod status;
 pub mod types;
 pub mod writer;
 
+#[cfg(test)]
+mod tests;
+
 pub use compile::{Defaults, Output};
 pub use status::GatewayApiStatus;
 
