@@ -10,31 +10,26 @@
 //! first namespace/name, the first rule, the first match. The table tries
 //! a path's matches in the order they were added.
 
-use std::collections::HashMap;
-use std::sync::Arc;
-
-use gateway::balance::BackendPolicy;
-use gateway::balance::affinity::Affinity;
 use gateway::host::HostPattern;
-use gateway::matches::Conditions;
-use gateway::path::{PathKind, PathRegex, PathRule};
+use gateway::path::PathKind;
 use gateway::policy::Policy;
-use gateway::route_filter::{RequestRedirect, RouteFilters, Slot, Split};
-use gateway::settings::{BackendProtocol, ProxySettings, Scheme};
-use gateway::table::{BackendId, RouteConflict, ServerId};
-use gateway::{Route, RouteAction, RouteSource, RouteTableBuilder};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
+use gateway::settings::ProxySettings;
+use gateway::{Route, RouteSource, RouteTableBuilder};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use std::collections::HashMap;
 
-use crate::compile::{CertCache, resolve_key};
+use crate::compile::CertCache;
 use crate::diagnostics::{Diagnostic, Reason};
 use crate::objects::{Kind, NsName, ObjectKey};
 use crate::snapshot::Snapshot;
 
 use super::GatewayApiOptions;
 use super::attach::{self, Attachment, Parent};
+use super::build::built_rule;
 use super::grpc::grpc_rule;
 use super::listeners::{self, Gateways};
-use super::rules::{Behaviour, CompiledRule, PathSpec, http_rule};
+use super::place::{Order, Pending, add_routes, certificates};
+use super::rules::{CompiledRule, PathSpec, http_rule};
 use super::status::{Cond, GatewayApiStatus, ParentState, RouteKind, RouteState, names};
 use super::types::ParentReference;
 
@@ -74,29 +69,6 @@ struct RouteObject<'s> {
     parents: &'s [ParentReference],
     hostnames: &'s [String],
     rules: Vec<CompiledRule>,
-}
-
-/// One match of one rule on one host of one listener, waiting for its
-/// turn to be added.
-struct Pending {
-    order: Order,
-    host: Option<HostPattern>,
-    path: PathSpec,
-    when: Conditions,
-    route: Route,
-    object: ObjectKey,
-}
-
-/// The precedence of a pending match (smaller first).
-#[derive(PartialEq, Eq, PartialOrd, Ord)]
-struct Order {
-    class: u8,
-    chars: std::cmp::Reverse<usize>,
-    weight: std::cmp::Reverse<(bool, usize, usize)>,
-    created: Option<Time>,
-    id: NsName,
-    rule: usize,
-    at: usize,
 }
 
 /// Compiles the Gateway API objects of `snapshot` into `builder`.
@@ -561,294 +533,6 @@ fn queue(
                         route: route_entry,
                         object: object.clone(),
                     });
-                }
-            }
-        }
-    }
-}
-
-/// What a rule's routes share, built once per rule.
-struct BuiltRule {
-    action: RouteAction,
-    settings: Arc<ProxySettings>,
-    policy: Arc<Policy>,
-    behaviour: Option<Behaviour>,
-    split: Option<Split>,
-}
-
-impl BuiltRule {
-    /// The filters of the route for one match of the rule on a listener.
-    fn filters(&self, matched: &str, listener_port: u16) -> Option<Box<RouteFilters>> {
-        let behaviour = self.behaviour.as_ref()?;
-        let filters = RouteFilters {
-            request_headers: behaviour.request_headers.clone(),
-            response_headers: behaviour.response_headers.clone(),
-            redirect: behaviour.redirect.as_ref().map(|r| RequestRedirect {
-                scheme: r.scheme,
-                hostname: r.hostname.as_deref().map(Into::into),
-                path: r.path.as_ref().map(|p| p.build(matched)),
-                port: r.port,
-                status: r.status,
-                listener_port,
-            }),
-            rewrite: behaviour.rewrite.as_ref().map(|p| p.build(matched)),
-            cors: behaviour.cors.clone(),
-            split: self.split.clone(),
-        };
-        Some(Box::new(filters))
-    }
-}
-
-/// Builds a rule's backends, settings and policy.
-fn built_rule(
-    snapshot: &Snapshot,
-    kind: RouteKind,
-    rule: &CompiledRule,
-    defaults: &Defaults<'_>,
-    builder: &mut RouteTableBuilder,
-    object: &ObjectKey,
-    diagnostics: &mut Vec<Diagnostic>,
-) -> BuiltRule {
-    let mut policy = defaults.policy.clone();
-    policy.ssl_redirect = false;
-    policy.force_ssl_redirect = false;
-    policy.redirect = None;
-    policy.upstream_vhost = None;
-    policy.x_forwarded_prefix = None;
-    policy.custom_errors = None;
-    let refused = BuiltRule {
-        action: RouteAction::Respond(500),
-        settings: Arc::new(defaults.proxy.clone()),
-        policy: Arc::new(policy.clone()),
-        behaviour: None,
-        split: None,
-    };
-    let Ok(behaviour) = &rule.behaviour else {
-        return refused;
-    };
-    if behaviour.extension.is_some() {
-        return refused;
-    }
-    let mut settings = defaults.proxy.clone();
-    if kind == RouteKind::Grpc {
-        settings.protocol = BackendProtocol::Grpc;
-    }
-    if let Some(request) = behaviour.request_timeout {
-        settings.request_deadline = request;
-    }
-    if let Some(backend) = behaviour.backend_timeout {
-        settings.read_timeout = backend;
-        settings.send_timeout = backend;
-    }
-    policy.upstream_vhost = behaviour.rewrite_host.clone();
-    let mut slots = Vec::new();
-    for backend in &behaviour.backends {
-        let id = backend.target.as_ref().ok().map(|resolved| {
-            let endpoints = resolve_key(snapshot, &resolved.key).update;
-            builder.backend(resolved.key.clone(), &endpoints)
-        });
-        if let (Some(id), Some(session)) = (id, &behaviour.session) {
-            session_policy(builder, id, session, object, diagnostics);
-        }
-        slots.push(Slot {
-            weight: backend.weight,
-            backend: id,
-            request_headers: backend.request_headers.clone(),
-            response_headers: backend.response_headers.clone(),
-        });
-    }
-    // The action names the first backend that takes requests (the
-    // metrics `service` label); with several, invalid ones or backend
-    // filters, the split draws per request. No usable backend: 500.
-    let first_valid = slots
-        .iter()
-        .find(|s| s.weight > 0 && s.backend.is_some())
-        .and_then(|s| s.backend);
-    let plain = slots.len() == 1
-        && slots[0].request_headers.is_none()
-        && slots[0].response_headers.is_none();
-    let (action, split) = match first_valid {
-        _ if behaviour.redirect.is_some() => (RouteAction::Respond(500), None),
-        Some(id) if plain => (RouteAction::Proxy(id), None),
-        Some(id) => (RouteAction::Proxy(id), Split::new(slots)),
-        None => (RouteAction::Respond(500), None),
-    };
-    BuiltRule {
-        action,
-        settings: Arc::new(settings),
-        policy: Arc::new(policy),
-        behaviour: Some(behaviour.clone()),
-        split,
-    }
-}
-
-/// Gives a backend the rule's session cookie, unless an Ingress or an
-/// older rule already decided its balancing.
-fn session_policy(
-    builder: &mut RouteTableBuilder,
-    id: BackendId,
-    session: &gateway::balance::session_cookie::SessionCookie,
-    object: &ObjectKey,
-    diagnostics: &mut Vec<Diagnostic>,
-) {
-    let default = builder.default_backend_policy();
-    let current = builder
-        .backend_policy(id)
-        .unwrap_or_else(|| default.clone());
-    let wanted = Affinity::Cookie(Arc::new(session.clone()));
-    if current.affinity == wanted {
-        return;
-    }
-    if *current != *default {
-        diagnostics.push(Diagnostic {
-            object: object.clone(),
-            reason: Reason::BackendSettingsConflict,
-            message: format!(
-                "sessionPersistence not applied to backend {}: an Ingress or an older route decides its balancing",
-                builder.backend_name(id).unwrap_or("?")
-            ),
-        });
-        return;
-    }
-    let policy = BackendPolicy {
-        affinity: wanted,
-        ..(*default).clone()
-    };
-    builder.set_backend_policy(id, Arc::new(policy));
-}
-
-/// Adds the queued matches in precedence order.
-fn add_routes(
-    builder: &mut RouteTableBuilder,
-    gateways: &Gateways,
-    pending: Vec<Pending>,
-    diagnostics: &mut Vec<Diagnostic>,
-) {
-    claim_listener_hosts(builder, gateways);
-    for p in pending {
-        for server in servers(builder, p.host.as_ref()) {
-            let shown = p
-                .host
-                .as_ref()
-                .map_or_else(|| "*".to_owned(), HostPattern::as_string);
-            if builder.is_regex_mode(server) {
-                diagnostics.push(Diagnostic {
-                    object: p.object.clone(),
-                    reason: Reason::RouteShadowed,
-                    message: format!(
-                        "host {shown} is in ingress-nginx regex mode (an Ingress sets use-regex or rewrite-target): its HTTPRoute paths are not served there"
-                    ),
-                });
-                continue;
-            }
-            let added = match &p.path {
-                PathSpec::Exact(v) | PathSpec::Prefix(v) => {
-                    let kind = if matches!(p.path, PathSpec::Exact(_)) {
-                        PathKind::Exact
-                    } else {
-                        PathKind::Prefix
-                    };
-                    let Ok(rule) = PathRule::new(kind, v) else {
-                        continue;
-                    };
-                    builder
-                        .add_guarded_route(server, rule, p.when.clone(), p.route.clone())
-                        .map(|_| ())
-                }
-                PathSpec::Regex(v) => {
-                    let Ok(regex) = PathRegex::new(v) else {
-                        continue;
-                    };
-                    builder.add_regex_match(server, regex, p.when.clone(), p.route.clone());
-                    Ok(())
-                }
-            };
-            if let Err(RouteConflict::Taken(holder)) = added {
-                let holder = builder
-                    .route(holder)
-                    .and_then(|r| r.source.as_ref())
-                    .map_or_else(
-                        || "a built-in route".to_owned(),
-                        |s| format!("Ingress {}/{}", s.namespace, s.name),
-                    );
-                diagnostics.push(Diagnostic {
-                    object: p.object.clone(),
-                    reason: Reason::RouteShadowed,
-                    message: format!(
-                        "{shown}{} is served by {holder} (an Ingress keeps its paths); this match is not served there",
-                        p.path.value()
-                    ),
-                });
-            }
-        }
-    }
-}
-
-/// Gives each serving listener's hostname a server of its own, so that a
-/// request for it is routed by that listener's routes only (listener
-/// isolation), even with no route attached; unless an Ingress host (its
-/// own, or a one-label wildcard covering it) serves the name already: an
-/// Ingress keeps its traffic.
-fn claim_listener_hosts(builder: &mut RouteTableBuilder, gateways: &Gateways) {
-    for listener in gateways.listeners.iter().filter(|l| l.serving) {
-        let Some(host) = &listener.hostname else {
-            continue;
-        };
-        let wildcard = match host {
-            HostPattern::Exact(name) => name
-                .split_once('.')
-                .map(|(_, parent)| HostPattern::Wildcard(parent.into())),
-            HostPattern::Suffix(parent) | HostPattern::Wildcard(parent) => {
-                Some(HostPattern::Wildcard(parent.clone()))
-            }
-        };
-        let covered = wildcard.is_some_and(|w| builder.existing_server(&w).is_some());
-        if builder.existing_server(host).is_none() && !covered {
-            builder.server(Some(host));
-        }
-    }
-}
-
-/// The servers a hostname's matches go to: the default server for every
-/// host, the host's own server, and for a suffix wildcard also an
-/// Ingress's one-label wildcard server of the same parent (so that both
-/// kinds of route are tried for one-label names).
-fn servers(builder: &mut RouteTableBuilder, host: Option<&HostPattern>) -> Vec<ServerId> {
-    match host {
-        None => vec![ServerId::DEFAULT],
-        Some(HostPattern::Suffix(parent)) => {
-            let mut out = vec![builder.server(host)];
-            if let Some(ingress) = builder.existing_server(&HostPattern::Wildcard(parent.clone())) {
-                out.push(ingress);
-            }
-            out
-        }
-        Some(_) => vec![builder.server(host)],
-    }
-}
-
-/// Serves each serving HTTPS listener's certificate for its hostname, and
-/// for the hostnames routes attached to a listener without one; a
-/// catch-all listener's certificate is the default one when none is set.
-/// Ingress TLS hosts, compiled first, keep theirs.
-fn certificates(builder: &mut RouteTableBuilder, gateways: &Gateways) {
-    for listener in &gateways.listeners {
-        let (Some(cert), true) = (&listener.certificate, listener.serving) else {
-            continue;
-        };
-        if listener.scheme != Scheme::Https {
-            continue;
-        }
-        match &listener.hostname {
-            Some(host) => {
-                builder.set_certificate(host, cert.clone());
-            }
-            None => {
-                for host in &listener.hosts {
-                    builder.set_certificate(host, cert.clone());
-                }
-                if !builder.has_default_certificate() {
-                    builder.set_default_certificate(cert.clone());
                 }
             }
         }

@@ -23,11 +23,13 @@
 //! served on both sockets, HTTPRoutes on their listeners' only.
 
 mod attach;
+mod build;
 pub mod cluster;
 pub mod compile;
 pub mod convert;
 mod grpc;
 mod listeners;
+mod place;
 mod refs;
 mod rules;
 pub mod status;
