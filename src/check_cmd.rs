@@ -34,7 +34,7 @@ use crate::cli::{CheckArgs, CheckOutput};
 
 /// Why the objects could not be read (exit status 2).
 #[derive(Debug, thiserror::Error)]
-enum SourceError {
+pub(crate) enum SourceError {
     /// `--manifests` is not a readable folder.
     #[error("--manifests {}: not a folder", .0.display())]
     NotAFolder(PathBuf),
@@ -91,23 +91,39 @@ fn init_warnings() {
 
 /// Reads every object from the folder or the cluster.
 fn read(args: &CheckArgs) -> Result<Snapshot, SourceError> {
-    let objects = match &args.manifests {
+    read_source(
+        args.manifests.as_deref(),
+        args.kubeconfig.as_deref(),
+        &args.class,
+        args.request_timeout,
+    )
+}
+
+/// Reads every object from `manifests`, else the cluster of `kubeconfig`
+/// (also for `convert`).
+pub(crate) fn read_source(
+    manifests: Option<&Path>,
+    kubeconfig: Option<&Path>,
+    class: &crate::cli::ClassArgs,
+    request_timeout: std::time::Duration,
+) -> Result<Snapshot, SourceError> {
+    let objects = match manifests {
         Some(dir) => read_folder(dir)?,
         None => {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .map_err(SourceError::Runtime)?;
-            let configmap = crate::cli::ns_name(args.class.configmap.as_ref());
+            let configmap = crate::cli::ns_name(class.configmap.as_ref());
             runtime
                 .block_on(async {
-                    let client = cluster::connect(args.kubeconfig.as_deref()).await?;
+                    let client = cluster::connect(kubeconfig).await?;
                     cluster::list_once(
                         &client,
-                        args.class.watch_namespace.as_deref(),
+                        class.watch_namespace.as_deref(),
                         configmap.as_ref(),
-                        args.class.namespace_selector().is_some(),
-                        args.request_timeout,
+                        class.namespace_selector().is_some(),
+                        request_timeout,
                     )
                     .await
                 })

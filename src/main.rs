@@ -2,14 +2,16 @@
 //! the runtime, and hands over to [`serve`] or [`demo`]; `edge-gateway
 //! ingress ...` goes to [`ingress_cmd`], `edge-gateway check` to
 //! [`check_cmd`] (`check --live` to [`live_cmd`]), `edge-gateway
-//! webhook-certgen` to [`certgen`]. Usage errors exit with
-//! status 2, runtime failures (and an ingress-nginx flag whose feature is
-//! not built yet) with 1.
+//! webhook-certgen` to [`certgen`], `edge-gateway convert` to
+//! [`convert_cmd`]. Usage errors exit with status 2, runtime failures (and
+//! an ingress-nginx flag whose feature is not built yet) with 1.
 
 mod certgen;
 mod check_cmd;
 mod cli;
+mod convert_cmd;
 mod demo;
+mod gateway_api_args;
 mod ingress_cmd;
 mod live_cmd;
 mod serve;
@@ -28,6 +30,7 @@ fn main() -> ExitCode {
         Some(Command::Ingress(args)) => return ingress_cmd::main(args),
         Some(Command::Check(args)) => return check_cmd::main(args),
         Some(Command::WebhookCertgen(args)) => return certgen::main(args),
+        Some(Command::Convert(args)) => return convert_cmd::main(args),
         None => &cli.serve,
     };
     init_logging(args.log_format, args.verbosity);
@@ -52,7 +55,12 @@ fn main() -> ExitCode {
         match cli.command {
             Some(Command::Demo(args)) => demo::run(args).await,
             // Returned above, before logging was set up.
-            Some(Command::Ingress(_) | Command::Check(_) | Command::WebhookCertgen(_)) => Ok(()),
+            Some(
+                Command::Ingress(_)
+                | Command::Check(_)
+                | Command::WebhookCertgen(_)
+                | Command::Convert(_),
+            ) => Ok(()),
             None => serve::run(cli.serve).await,
         }
     });

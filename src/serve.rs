@@ -68,6 +68,9 @@ pub(crate) enum ServeError {
     /// A control-plane thread could not start.
     #[error("cannot start the {0} thread: {1}")]
     Thread(&'static str, std::io::Error),
+    /// `--enable-gateway-api` without the Gateway API CRDs.
+    #[error("{0}")]
+    GatewayApi(#[source] controller::gateway_api::cluster::CrdError),
     /// The built-in certificate could not be made.
     #[error("cannot generate the default certificate: {0}")]
     Tls(#[source] tls::CertError),
@@ -91,7 +94,8 @@ impl ServeError {
         match self {
             Self::ManifestsNotAFolder(_)
             | Self::Cluster(ClusterError::Config(_))
-            | Self::Metrics(_) => 2,
+            | Self::Metrics(_)
+            | Self::GatewayApi(_) => 2,
             Self::Cluster(_)
             | Self::Bind { .. }
             | Self::Thread(..)
@@ -112,15 +116,25 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), ServeError> {
     }
     let source = match &args.manifests {
         Some(dir) => Source::Folder(dir.clone()),
-        None => Source::Cluster(
-            cluster::connect_to(&ApiServer {
+        None => {
+            let client = cluster::connect_to(&ApiServer {
                 kubeconfig: args.kubeconfig.as_deref(),
                 host: args.apiserver_host.as_deref(),
                 certificate_authority: args.certificate_authority.as_deref(),
             })
             .await
-            .map_err(ServeError::Cluster)?,
-        ),
+            .map_err(ServeError::Cluster)?;
+            // Refused before anything binds when the CRDs are missing.
+            let gateway_api = match args.gateway_api.enable_gateway_api {
+                true => Some(
+                    controller::gateway_api::cluster::check(&client)
+                        .await
+                        .map_err(ServeError::GatewayApi)?,
+                ),
+                false => None,
+            };
+            Source::Cluster(client, gateway_api)
+        }
     };
 
     let baseline: BaselineHandle = Arc::default();
@@ -281,8 +295,11 @@ fn announce(what: &str, addr: SocketAddr) {
 enum Source {
     /// A manifests folder (`--manifests`).
     Folder(PathBuf),
-    /// The Kubernetes API.
-    Cluster(kube::Client),
+    /// The Kubernetes API, and the Gateway API kinds it serves (when on).
+    Cluster(
+        kube::Client,
+        Option<controller::gateway_api::cluster::Installed>,
+    ),
 }
 
 /// Resolves with why the reconcile thread stopped, if it ever does.
@@ -309,13 +326,19 @@ fn start_control_plane(
             let reconciler = Reconciler::new(options, publisher, health, 1, Duration::ZERO);
             (reconciler, None)
         }
-        Source::Cluster(client) => {
-            let cluster = cluster_options(args);
+        Source::Cluster(client, gateway_api) => {
+            let cluster = ClusterOptions {
+                gateway_api,
+                ..cluster_options(args)
+            };
             let sources = cluster::watch(&client, &cluster, &updates);
             let (reports, reports_rx) = watch::channel(Arc::default());
-            let control = Control::start(&client, &cluster, reports_rx);
+            let (gateway_reports, gateway_reports_rx) = watch::channel(Default::default());
+            let gateway_reports_rx = gateway_api.map(|_| gateway_reports_rx);
+            let control = Control::start(&client, &cluster, reports_rx, gateway_reports_rx);
             let reconciler = Reconciler::new(options, publisher, health, sources, API_DEBOUNCE)
-                .with_reports(reports);
+                .with_reports(reports)
+                .with_gateway_api_reports(gateway_reports);
             tracing::info!(
                 namespace = args.class.watch_namespace.as_deref().unwrap_or("all"),
                 "watching the Kubernetes API"
@@ -355,6 +378,7 @@ fn panic_text(panic: &(dyn std::any::Any + Send)) -> &str {
 fn compile_options(args: &ServeArgs) -> CompileOptions {
     CompileOptions {
         default_ssl_certificate: ns_name(args.default_ssl_certificate.as_ref()),
+        gateway_api: args.gateway_api.options(args.http_port, args.https_port),
         ..args.class.compile_options()
     }
 }
@@ -452,6 +476,7 @@ fn cluster_options(args: &ServeArgs) -> ClusterOptions {
             .unwrap_or_else(|| "edge-gateway".to_owned()),
         leader_election: !args.disable_leader_election,
         api_call_timeout,
+        gateway_api: None,
     }
 }
 

@@ -68,6 +68,13 @@ pub enum Reason {
     /// A canary Ingress names a route of another namespace, which is not
     /// allowed: it serves nothing there.
     CanaryCrossNamespace,
+    /// A Gateway API object is not served (or only in part): a Gateway or
+    /// listener not accepted, a route not attached, rules answering 500,
+    /// a backendRef that does not resolve (its status says the same).
+    GatewayApi,
+    /// An HTTPRoute rule's path on a host is held by an Ingress rule,
+    /// which keeps it.
+    RouteShadowed,
 }
 
 impl Reason {
@@ -98,6 +105,8 @@ impl Reason {
             Self::RegexLimit => "RegexLimit",
             Self::SharedHostRegexMode => "SharedHostRegexMode",
             Self::CanaryCrossNamespace => "CanaryCrossNamespace",
+            Self::GatewayApi => "GatewayApi",
+            Self::RouteShadowed => "RouteShadowed",
         }
     }
 }

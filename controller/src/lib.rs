@@ -7,6 +7,8 @@
 //! - [`class`]: which Ingresses are ours;
 //! - [`compile`]: the pure compiler from a snapshot to a table and diagnostics;
 //! - [`config_map`]: the controller ConfigMap's global settings;
+//! - [`gateway_api`]: Gateway API objects beside the Ingresses (compile,
+//!   status, conversion from Ingresses);
 //! - [`manifests`]: the manifests-folder source;
 //! - [`cluster`]: the Kubernetes API source, leader election, status and Events;
 //! - [`client`]: the platform's Ingress client API (create, delete, list; URLs);
@@ -21,6 +23,7 @@ pub mod cluster;
 pub mod compile;
 pub mod config_map;
 pub mod diagnostics;
+pub mod gateway_api;
 #[cfg(test)]
 mod generated_docs;
 pub mod manifests;

@@ -10,6 +10,8 @@ use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::Value;
 
+use crate::gateway_api::types::{GRPCRoute, Gateway, GatewayClass, HTTPRoute, ReferenceGrant};
+
 /// The kinds of object the controller watches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Kind {
@@ -26,8 +28,19 @@ pub enum Kind {
     /// v1 ConfigMap.
     ConfigMap,
     /// v1 Namespace (cluster-scoped): its labels, for
-    /// `--watch-namespace-selector`.
+    /// `--watch-namespace-selector` and Gateway API `allowedRoutes`
+    /// selectors.
     Namespace,
+    /// gateway.networking.k8s.io GatewayClass (cluster-scoped).
+    GatewayClass,
+    /// gateway.networking.k8s.io Gateway.
+    Gateway,
+    /// gateway.networking.k8s.io HTTPRoute.
+    HTTPRoute,
+    /// gateway.networking.k8s.io GRPCRoute.
+    GRPCRoute,
+    /// gateway.networking.k8s.io ReferenceGrant.
+    ReferenceGrant,
 }
 
 impl Kind {
@@ -41,8 +54,36 @@ impl Kind {
             ("v1", "Secret") => Some(Self::Secret),
             ("v1", "ConfigMap") => Some(Self::ConfigMap),
             ("v1", "Namespace") => Some(Self::Namespace),
+            (
+                "gateway.networking.k8s.io/v1" | "gateway.networking.k8s.io/v1beta1",
+                "GatewayClass",
+            ) => Some(Self::GatewayClass),
+            ("gateway.networking.k8s.io/v1" | "gateway.networking.k8s.io/v1beta1", "Gateway") => {
+                Some(Self::Gateway)
+            }
+            ("gateway.networking.k8s.io/v1" | "gateway.networking.k8s.io/v1beta1", "HTTPRoute") => {
+                Some(Self::HTTPRoute)
+            }
+            ("gateway.networking.k8s.io/v1", "GRPCRoute") => Some(Self::GRPCRoute),
+            (
+                "gateway.networking.k8s.io/v1" | "gateway.networking.k8s.io/v1beta1",
+                "ReferenceGrant",
+            ) => Some(Self::ReferenceGrant),
             _ => None,
         }
+    }
+
+    /// Whether the kind belongs to the Gateway API (read only when it is on).
+    pub fn is_gateway_api(self) -> bool {
+        matches!(
+            self,
+            Self::Namespace
+                | Self::GatewayClass
+                | Self::Gateway
+                | Self::HTTPRoute
+                | Self::GRPCRoute
+                | Self::ReferenceGrant
+        )
     }
 
     /// The `kind` field's spelling.
@@ -55,12 +96,20 @@ impl Kind {
             Self::Secret => "Secret",
             Self::ConfigMap => "ConfigMap",
             Self::Namespace => "Namespace",
+            Self::GatewayClass => "GatewayClass",
+            Self::Gateway => "Gateway",
+            Self::HTTPRoute => "HTTPRoute",
+            Self::GRPCRoute => "GRPCRoute",
+            Self::ReferenceGrant => "ReferenceGrant",
         }
     }
 
     /// Whether objects of this kind live in a namespace.
     pub fn is_namespaced(self) -> bool {
-        !matches!(self, Self::IngressClass | Self::Namespace)
+        !matches!(
+            self,
+            Self::IngressClass | Self::Namespace | Self::GatewayClass
+        )
     }
 }
 
@@ -131,33 +180,47 @@ pub enum Object {
     ConfigMap(Arc<ConfigMap>),
     /// A Namespace.
     Namespace(Arc<Namespace>),
+    /// A GatewayClass.
+    GatewayClass(Arc<GatewayClass>),
+    /// A Gateway.
+    Gateway(Arc<Gateway>),
+    /// An HTTPRoute.
+    HTTPRoute(Arc<HTTPRoute>),
+    /// A GRPCRoute.
+    GRPCRoute(Arc<GRPCRoute>),
+    /// A ReferenceGrant.
+    ReferenceGrant(Arc<ReferenceGrant>),
+}
+
+/// Applies `$body` to the typed value inside any [`Object`], bound to `$o`.
+macro_rules! each_kind {
+    ($object:expr, $o:ident => $body:expr) => {
+        match $object {
+            Object::Ingress($o) => $body,
+            Object::IngressClass($o) => $body,
+            Object::Service($o) => $body,
+            Object::EndpointSlice($o) => $body,
+            Object::Secret($o) => $body,
+            Object::ConfigMap($o) => $body,
+            Object::Namespace($o) => $body,
+            Object::GatewayClass($o) => $body,
+            Object::Gateway($o) => $body,
+            Object::HTTPRoute($o) => $body,
+            Object::GRPCRoute($o) => $body,
+            Object::ReferenceGrant($o) => $body,
+        }
+    };
 }
 
 impl Object {
     /// The object's metadata.
     pub fn metadata(&self) -> &ObjectMeta {
-        match self {
-            Self::Ingress(o) => &o.metadata,
-            Self::IngressClass(o) => &o.metadata,
-            Self::Service(o) => &o.metadata,
-            Self::EndpointSlice(o) => &o.metadata,
-            Self::Secret(o) => &o.metadata,
-            Self::ConfigMap(o) => &o.metadata,
-            Self::Namespace(o) => &o.metadata,
-        }
+        each_kind!(self, o => &o.metadata)
     }
 
     /// The object's metadata, for filling defaults the API server would set.
     pub fn metadata_mut(&mut self) -> &mut ObjectMeta {
-        match self {
-            Self::Ingress(o) => &mut Arc::make_mut(o).metadata,
-            Self::IngressClass(o) => &mut Arc::make_mut(o).metadata,
-            Self::Service(o) => &mut Arc::make_mut(o).metadata,
-            Self::EndpointSlice(o) => &mut Arc::make_mut(o).metadata,
-            Self::Secret(o) => &mut Arc::make_mut(o).metadata,
-            Self::ConfigMap(o) => &mut Arc::make_mut(o).metadata,
-            Self::Namespace(o) => &mut Arc::make_mut(o).metadata,
-        }
+        each_kind!(self, o => &mut Arc::make_mut(o).metadata)
     }
 
     /// The object's kind.
@@ -170,6 +233,11 @@ impl Object {
             Self::Secret(_) => Kind::Secret,
             Self::ConfigMap(_) => Kind::ConfigMap,
             Self::Namespace(_) => Kind::Namespace,
+            Self::GatewayClass(_) => Kind::GatewayClass,
+            Self::Gateway(_) => Kind::Gateway,
+            Self::HTTPRoute(_) => Kind::HTTPRoute,
+            Self::GRPCRoute(_) => Kind::GRPCRoute,
+            Self::ReferenceGrant(_) => Kind::ReferenceGrant,
         }
     }
 
@@ -224,6 +292,11 @@ impl Object {
             Kind::Secret => Self::Secret(typed(value).map_err(fail)?),
             Kind::ConfigMap => Self::ConfigMap(typed(value).map_err(fail)?),
             Kind::Namespace => Self::Namespace(typed(value).map_err(fail)?),
+            Kind::GatewayClass => Self::GatewayClass(typed(value).map_err(fail)?),
+            Kind::Gateway => Self::Gateway(typed(value).map_err(fail)?),
+            Kind::HTTPRoute => Self::HTTPRoute(typed(value).map_err(fail)?),
+            Kind::GRPCRoute => Self::GRPCRoute(typed(value).map_err(fail)?),
+            Kind::ReferenceGrant => Self::ReferenceGrant(typed(value).map_err(fail)?),
         };
         let meta = object.metadata_mut();
         if kind.is_namespaced() {
@@ -261,7 +334,12 @@ from_api!(
     EndpointSlice,
     Secret,
     ConfigMap,
-    Namespace
+    Namespace,
+    GatewayClass,
+    Gateway,
+    HTTPRoute,
+    GRPCRoute,
+    ReferenceGrant
 );
 
 /// Deserialises a typed object, naming the failing field's path.

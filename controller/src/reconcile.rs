@@ -24,6 +24,8 @@ use tokio::sync::watch;
 
 use crate::compile::{CompileCache, CompileOptions, compile_with, resolve_key};
 use crate::diagnostics::Diagnostic;
+use crate::gateway_api::GatewayApiStatus;
+use crate::gateway_api::writer::{GatewayApiReport, Observed};
 use crate::objects::{NsName, Object, ObjectKey};
 use crate::snapshot::{Changed, Snapshot};
 use crate::webhook::{Baseline, BaselineHandle};
@@ -97,6 +99,10 @@ pub struct Reconciler {
     cache: CompileCache,
     /// Where the admission webhook's baseline goes, when it runs.
     baseline: Option<BaselineHandle>,
+    /// Where Gateway API reports go, when its status writer listens.
+    gateway_api_reports: Option<watch::Sender<GatewayApiReport>>,
+    /// The Gateway API status the last compile wants.
+    gateway_api: Arc<GatewayApiStatus>,
 }
 
 impl Reconciler {
@@ -125,6 +131,8 @@ impl Reconciler {
             reports: None,
             cache: CompileCache::default(),
             baseline: None,
+            gateway_api_reports: None,
+            gateway_api: Arc::default(),
         }
     }
 
@@ -132,6 +140,13 @@ impl Reconciler {
     /// for the admission webhook.
     pub fn with_baseline(mut self, baseline: BaselineHandle) -> Self {
         self.baseline = Some(baseline);
+        self
+    }
+
+    /// Also publishes a [`GatewayApiReport`] after every change that
+    /// affects it (the Gateway API status writer listens).
+    pub fn with_gateway_api_reports(mut self, reports: watch::Sender<GatewayApiReport>) -> Self {
+        self.gateway_api_reports = Some(reports);
         self
     }
 
@@ -230,6 +245,7 @@ impl Reconciler {
     }
 
     fn send_report(&self) {
+        self.send_gateway_api_report();
         let Some(reports) = &self.reports else { return };
         let ingresses = self
             .snapshot
@@ -257,6 +273,38 @@ impl Reconciler {
             let changed = **current != report;
             if changed {
                 *current = Arc::new(report);
+            }
+            changed
+        });
+    }
+
+    fn send_gateway_api_report(&self) {
+        let Some(reports) = &self.gateway_api_reports else {
+            return;
+        };
+        let s = &self.snapshot;
+        let report = GatewayApiReport {
+            wanted: self.gateway_api.clone(),
+            observed: Observed {
+                classes: s
+                    .gateway_classes()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+                gateways: s.gateways().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                http_routes: s
+                    .http_routes()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+                grpc_routes: s
+                    .grpc_routes()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+            },
+        };
+        reports.send_if_modified(|current| {
+            let changed = *current != report;
+            if changed {
+                *current = report;
             }
             changed
         });
@@ -293,6 +341,7 @@ impl Reconciler {
         {
             tracing::warn!(%error, "cannot start the regex thread; regex paths are compiled inline");
         }
+        self.gateway_api = Arc::new(compiled.gateway_api);
         tracing::info!(
             ingresses = compiled.served.len(),
             routes = table.routes().len(),

@@ -4,7 +4,10 @@
 //! Kubernetes type: the controller crate compiles Kubernetes objects into a
 //! table, and this crate routes and proxies requests with it.
 //!
-//! - [`host`], [`path`]: the matching rules (Ingress semantics);
+//! - [`host`], [`path`]: the matching rules (Ingress semantics, and the
+//!   Gateway API's suffix wildcards and expressions);
+//! - [`matches`]: Gateway API method, header, query and listener conditions;
+//! - [`route_filter`]: Gateway API filters and weighted backends;
 //! - [`table`]: the immutable routing table and its builder;
 //! - [`rewrite`]: ingress-nginx's regex mode and `rewrite-target`;
 //! - [`backend`]: backends and their endpoint sets;
@@ -33,6 +36,7 @@ pub mod canary;
 mod client_io;
 pub mod host;
 mod keepalive;
+pub mod matches;
 pub mod metrics;
 pub mod model_field;
 pub mod path;
@@ -40,6 +44,7 @@ pub mod policy;
 pub mod proxy;
 pub mod publish;
 pub mod rewrite;
+pub mod route_filter;
 pub mod server;
 pub mod settings;
 pub mod table;

@@ -64,6 +64,9 @@ pub(crate) enum Command {
     /// kube-webhook-certgen: create the Secret, then patch the webhook
     /// configuration's CA (the chart runs both as Helm hook Jobs).
     WebhookCertgen(CertgenArgs),
+    /// Print the Gateway API objects this gateway serves like a cluster's
+    /// (or a folder's) Ingresses, and what stays on the Ingresses.
+    Convert(crate::gateway_api_args::ConvertArgs),
 }
 
 /// `edge-gateway check`: reads the objects once, compiles them as serving

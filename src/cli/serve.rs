@@ -241,6 +241,10 @@ pub(crate) struct ServeArgs {
     #[arg(long, value_enum, default_value_t = AccessLog::Json)]
     pub(crate) access_log: AccessLog,
 
+    /// The Gateway API beside Ingress (flags in `gateway_api_args.rs`).
+    #[command(flatten)]
+    pub(crate) gateway_api: crate::gateway_api_args::GatewayApiArgs,
+
     /// Where this replica runs: the pod's name and namespace (the
     /// Deployment sets POD_NAME and POD_NAMESPACE from the downward API),
     /// and the host name (the leader identity without POD_NAME).

@@ -20,6 +20,7 @@ mod default_backend;
 mod fail_closed;
 mod flags;
 mod forwarded;
+mod gateway_api;
 mod limits;
 mod listener;
 mod live;

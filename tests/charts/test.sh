@@ -195,6 +195,7 @@ parity() {
     }
 }
 check "parity   every ingress-nginx chart value honoured or refused (parity.py)" parity
+scenario eg-gateway-api "$eg" edge-gateway ingress-nginx -f "$values/eg-gateway-api.yaml"
 check "refuses  an unknown Service type" \
     refuses "controller/service/type" "$helm" template x "$eg" --set controller.service.type=External
 check "refuses  a node port that is not a number" \

@@ -369,6 +369,9 @@ defaultBackend:
   updateStrategy: '*'
 dhParam: ''
 fullnameOverride: ''
+gatewayAPI:
+  controllerName: ''
+  enabled: ''
 global:
   image:
     registry: ''

@@ -31,6 +31,7 @@ use tokio::task::JoinHandle;
 pub use leader::{Election, Leadership};
 pub use list::list_once;
 pub use status::StatusOptions;
+pub(crate) use status::published_addresses;
 
 use crate::objects::{Kind, NsName};
 use crate::reconcile::{Report, SourceUpdate};
@@ -75,6 +76,9 @@ pub struct ClusterOptions {
     pub api_call_timeout: Duration,
     /// The leader election identity without a pod identity (the host name).
     pub fallback_holder: String,
+    /// `--enable-gateway-api`: the Gateway API kinds installed (see
+    /// [`crate::gateway_api::cluster`]); `None`: off.
+    pub gateway_api: Option<crate::gateway_api::cluster::Installed>,
 }
 
 /// Why the cluster could not be reached or written.
@@ -246,6 +250,66 @@ pub fn watch(client: &Client, options: &ClusterOptions, updates: &Sender<SourceU
         );
     }
     let mut sources = 4 + SECRET_TYPES.len();
+    // The Gateway API kinds (and every Namespace, for `allowedRoutes`
+    // selectors; `--watch-namespace-selector` is then checked against their
+    // labels in the compile).
+    if let Some(installed) = &options.gateway_api {
+        use crate::gateway_api::types::{
+            GRPCRoute, Gateway, GatewayClass, HTTPRoute, ReferenceGrant,
+        };
+        watch::spawn(
+            Kind::Namespace,
+            Api::<Namespace>::all(client.clone()),
+            config(),
+            timeout,
+            resync,
+            updates.clone(),
+        );
+        watch::spawn(
+            Kind::GatewayClass,
+            Api::<GatewayClass>::all(client.clone()),
+            config(),
+            timeout,
+            resync,
+            updates.clone(),
+        );
+        watch::spawn(
+            Kind::Gateway,
+            scoped::<Gateway>(client, ns),
+            config(),
+            timeout,
+            resync,
+            updates.clone(),
+        );
+        watch::spawn(
+            Kind::HTTPRoute,
+            scoped::<HTTPRoute>(client, ns),
+            config(),
+            timeout,
+            resync,
+            updates.clone(),
+        );
+        watch::spawn(
+            Kind::ReferenceGrant,
+            scoped::<ReferenceGrant>(client, ns),
+            config(),
+            timeout,
+            resync,
+            updates.clone(),
+        );
+        sources += 5;
+        if installed.grpc_routes {
+            watch::spawn(
+                Kind::GRPCRoute,
+                scoped::<GRPCRoute>(client, ns),
+                config(),
+                timeout,
+                resync,
+                updates.clone(),
+            );
+            sources += 1;
+        }
+    }
     // The controller ConfigMap and those its `proxy-set-headers` and
     // `add-headers` name: every ConfigMap of its namespace, as
     // ingress-nginx's Role allows; the compile reads only those named.
@@ -267,7 +331,7 @@ pub fn watch(client: &Client, options: &ClusterOptions, updates: &Sender<SourceU
     if let Some(selector) = options
         .namespace_selector
         .as_ref()
-        .filter(|s| !s.is_empty())
+        .filter(|s| !s.is_empty() && options.gateway_api.is_none())
     {
         let api = Api::<Namespace>::all(client.clone());
         let selected = config().labels(&selector.to_string());
@@ -307,11 +371,13 @@ pub struct Control {
 }
 
 impl Control {
-    /// Starts them. `reports` comes from the reconciler.
+    /// Starts them. `reports` (and `gateway_api`, with the Gateway API on)
+    /// come from the reconciler.
     pub fn start(
         client: &Client,
         options: &ClusterOptions,
         reports: channel::Receiver<Arc<Report>>,
+        gateway_api: Option<channel::Receiver<crate::gateway_api::writer::GatewayApiReport>>,
     ) -> Control {
         let (stop_writers, writers_stopped) = channel::channel(false);
         let (stop_election, election_stopped) = channel::channel(false);
@@ -346,6 +412,15 @@ impl Control {
             })
         };
         let mut writers = Vec::new();
+        if let (Some(gateway_api), true) = (gateway_api, options.update_status) {
+            writers.push(tokio::spawn(crate::gateway_api::cluster::write_status(
+                client.clone(),
+                options.clone(),
+                leading.clone(),
+                gateway_api,
+                writers_stopped.clone(),
+            )));
+        }
         if options.update_status {
             let status = StatusOptions {
                 call_timeout: options.api_call_timeout,

@@ -100,6 +100,20 @@ struct Writer {
     pod: Option<PodIdentity>,
 }
 
+/// The addresses Ingress status publishes, for the Gateway status writer.
+pub(crate) async fn published_addresses(
+    client: &Client,
+    options: &StatusOptions,
+    pod: Option<&PodIdentity>,
+) -> Result<Vec<IngressLoadBalancerIngress>, ClusterError> {
+    let writer = Writer {
+        client: client.clone(),
+        options: options.clone(),
+        pod: pod.cloned(),
+    };
+    writer.addresses().await
+}
+
 impl Writer {
     /// Brings every Ingress's status in line with what it should be.
     async fn sync(&self, report: &Report) -> Result<(), ClusterError> {

@@ -86,6 +86,9 @@ pub struct CompileOptions {
     /// ConfigMap `edge-gateway.io/allow-cross-namespace-canary`: a canary
     /// Ingress may split the route of another namespace's Ingress.
     pub allow_cross_namespace_canary: bool,
+    /// `--enable-gateway-api`: serve Gateway API objects too (see
+    /// [`crate::gateway_api`]); `None`: off.
+    pub gateway_api: Option<crate::gateway_api::GatewayApiOptions>,
 }
 
 /// The result of a compile.
@@ -97,6 +100,8 @@ pub struct Compiled {
     pub diagnostics: Vec<Diagnostic>,
     /// The Ingresses this controller serves (for status and logs).
     pub served: Vec<NsName>,
+    /// The status the Gateway API objects should have.
+    pub gateway_api: crate::gateway_api::GatewayApiStatus,
 }
 
 /// Compiles the routing table for `snapshot`, parsing certificates afresh
@@ -206,6 +211,22 @@ pub fn compile_with(
         }
     }
     compiler.canaries(&prepared);
+    // The Gateway API's routes, after every Ingress: an Ingress keeps its paths.
+    let gateway_api = match &options.gateway_api {
+        Some(gateway_api) => crate::gateway_api::compile::compile(
+            &mut compiler.builder,
+            snapshot,
+            gateway_api,
+            &crate::gateway_api::Defaults {
+                proxy: &options.proxy,
+                policy: &options.policy,
+            },
+            &mut compiler.cache.certs,
+            now,
+        ),
+        None => crate::gateway_api::compile::disabled(snapshot),
+    };
+    compiler.diagnostics.extend(gateway_api.diagnostics);
     compiler.server_names();
     compiler.shared_client_auth();
     compiler.default_certificate(options.default_ssl_certificate.as_ref());
@@ -235,6 +256,7 @@ pub fn compile_with(
         table: compiler.builder.build(),
         diagnostics,
         served,
+        gateway_api: gateway_api.status,
     }
 }
 
@@ -665,6 +687,7 @@ impl<'s> Compiler<'s> {
             rewrite: None,
             fallback: None,
             canary: None,
+            filters: None,
         }
     }
 
@@ -785,6 +808,7 @@ impl<'s> Compiler<'s> {
             rewrite: None,
             fallback: self.annotation_fallback(current),
             canary: None,
+            filters: None,
         }
     }
 

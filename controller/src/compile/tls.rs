@@ -244,7 +244,7 @@ pub(crate) fn host_tls(
 fn covers(cert: &Certificate, host: &HostPattern) -> bool {
     match host {
         HostPattern::Exact(name) => cert.matches_host(name),
-        HostPattern::Wildcard(_) => {
+        HostPattern::Wildcard(_) | HostPattern::Suffix(_) => {
             let wanted = host.as_string();
             cert.names().iter().any(|n| n.eq_ignore_ascii_case(&wanted))
         }

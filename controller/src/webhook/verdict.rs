@@ -78,7 +78,9 @@ fn denies(reason: Reason) -> bool {
         | Reason::InvalidConfigKey
         | Reason::UnsupportedConfigKey
         | Reason::WafNotApplied
-        | Reason::SharedHostRegexMode => false,
+        | Reason::SharedHostRegexMode
+        | Reason::GatewayApi
+        | Reason::RouteShadowed => false,
     }
 }
 

@@ -148,6 +148,7 @@ mod tests {
             rewrite: None,
             fallback: None,
             canary: None,
+            filters: None,
         };
         let rule = PathRule::new(PathKind::Prefix, "/v1").unwrap();
         builder.add_route(server, rule, route).unwrap();

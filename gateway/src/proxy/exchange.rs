@@ -21,7 +21,7 @@ use tokio::time::Instant;
 use super::body::SendProgress;
 use crate::access_log::{AccessLog, Entry};
 use crate::metrics::{Metrics, Observation};
-use crate::table::{RouteAction, RouteId, RouteTable};
+use crate::table::{BackendId, RouteAction, RouteId, RouteTable};
 
 /// Where finished requests go.
 #[derive(Debug, Default, Clone)]
@@ -41,6 +41,8 @@ pub(crate) struct Trace {
     pub(crate) route: Option<RouteId>,
     /// Whether the route's canary served the request.
     pub(crate) canary: bool,
+    /// The backend a Gateway API rule's weighted split drew, if any.
+    pub(crate) backend: Option<BackendId>,
     pub(crate) upstream: Option<SocketAddr>,
     pub(crate) upstream_started: Option<Instant>,
     pub(crate) connect: Option<Duration>,
@@ -215,9 +217,12 @@ impl Exchange {
         if !logged {
             return;
         }
-        let backend = route.and_then(|r| match r.action {
-            RouteAction::Proxy(id) => self.table.backend(id),
-            RouteAction::Respond(_) => None,
+        let drawn = self.trace.backend.and_then(|id| self.table.backend(id));
+        let backend = drawn.or_else(|| {
+            route.and_then(|r| match r.action {
+                RouteAction::Proxy(id) => self.table.backend(id),
+                RouteAction::Respond(_) => None,
+            })
         });
         let source = route.and_then(|r| r.source.as_ref());
         log.log(Entry {

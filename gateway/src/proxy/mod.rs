@@ -8,25 +8,31 @@
 //!    `block-user-agents`, `block-referers`), then malformed or ambiguous
 //!    requests; normalise host and path;
 //! 2. **route**: look the host and path up in the current table (loaded
-//!    once); on a host that checks client certificates, judge the
+//!    once), with the method, headers, query and listener for Gateway API
+//!    conditions; on a host that checks client certificates, judge the
 //!    connection's (see [`crate::policy::client_cert`]);
 //! 3. **policy**: nginx's rewrite phase: redirects (from-to-www, app-root,
-//!    permanent/temporal, HTTPS) and `rewrite-target`;
-//! 4. **admit**: the declared body size, then the route's admission checks
-//!    (CORS preflight, limits, address lists, authentication: see
-//!    [`crate::policy::admission`]); only then, with `model-from-body`, is
-//!    the body read: its JSON `model` goes in a header that canary rules
-//!    can read (see [`model_peek`]), and a route with a canary picks its
-//!    backend (see [`crate::canary`]), as nginx's balancer runs after the
-//!    access phase. A refused request's body is never read;
+//!    permanent/temporal, HTTPS, a Gateway API `RequestRedirect`) and
+//!    `rewrite-target` (or a Gateway API `URLRewrite` path);
+//! 4. **admit**: a Gateway API `CORS` preflight, the declared body size,
+//!    then the route's admission checks (CORS preflight, limits, address
+//!    lists, authentication: see [`crate::policy::admission`]); only then,
+//!    with `model-from-body`, is the body read: its JSON `model` goes in a
+//!    header that canary rules can read (see [`model_peek`]), and the
+//!    backend is picked: a Gateway API rule's weighted draw (see
+//!    [`crate::route_filter`]) or a canary's (see [`crate::canary`]), as
+//!    nginx's balancer runs after the access phase. A refused request's
+//!    body is never read;
 //! 5. **rewrite**: read what the backend's affinity needs (session cookie,
 //!    `upstream-hash-by` key), then turn the client request into the
-//!    upstream request, for the route's backend protocol (see [`protocol`]);
+//!    upstream request, for the route's backend protocol (see [`protocol`]),
+//!    and apply Gateway API `RequestHeaderModifier`s;
 //! 6. **forward**: pick an endpoint (the sticky one first), send, retry
 //!    where allowed; an answer whose status the route's
 //!    `custom-http-errors` lists is replaced by its default backend's;
 //! 7. **respond**: clean the upstream response head (`hide-headers`, CORS,
-//!    HSTS on HTTPS, a new session cookie) and stream its body back, or
+//!    HSTS on HTTPS, a new session cookie, Gateway API
+//!    `ResponseHeaderModifier`s) and stream its body back, or
 //!    splice an upgraded connection (see [`upgrade`]); `add-headers` go on
 //!    every response, the gateway's own answers included.
 //!
@@ -66,12 +72,15 @@ pub use exchange::Observer;
 pub use headers::{X_REQUEST_ID, bench_header_work};
 
 use crate::balance::affinity::Sticky;
+use crate::matches::RequestFacts;
 use crate::metrics;
 use crate::policy;
 use crate::policy::admission::{Admitted, AuthClients, Candidate};
 use crate::policy::client_cert::{self, CertHeaders, Checked};
 use crate::policy::external_auth::AuthRequest;
 use crate::policy::forwarded::Client;
+use crate::route_filter::redirect::RedirectRequest;
+use crate::route_filter::{RouteFilters, Slot};
 use crate::settings::{ListenerSettings, ProxySettings, Scheme};
 use crate::table::{Route, RouteAction, RouteMatch, RouteTable, ServerId};
 use crate::tls::ClientTls;
@@ -292,6 +301,13 @@ impl Proxy {
         }
         let route = found.route;
         trace.route = Some(found.id);
+        let filters = route.filters.as_deref();
+        // A Gateway API CORS preflight is answered before anything else.
+        let gateway_cors = filters.and_then(|f| f.cors.as_ref());
+        if let Some(answer) = gateway_cors.and_then(|c| c.preflight(req.method(), req.headers())) {
+            return Ok(answer);
+        }
+        let gateway_origin = gateway_cors.and_then(|c| c.allowed_origin(req.headers()));
         let main_backend = match route.action {
             RouteAction::Proxy(id) => id,
             RouteAction::Respond(code) => return Ok(fixed_response(code)),
@@ -323,11 +339,29 @@ impl Proxy {
             }
         };
         // 4a. model: the body's `model` in a header, if asked; then the
-        // canary decision, once: the rest is the main route's.
+        // backend, once: a Gateway API rule's weighted draw, or the canary
+        // decision; the rest is the main route's.
         model_peek::peek(&mut req, &route.settings).await?;
-        let (backend, canary) = crate::canary::pick(table, route, main_backend, req.headers());
-        trace.canary = canary;
-        let backend = backend.ok_or(ProxyError::NoRoute)?;
+        let mut slot: Option<&Slot> = None;
+        let backend = match filters.and_then(|f| f.split.as_ref()) {
+            // A Gateway API rule's weighted backends; an invalid one
+            // answers its share with 500.
+            Some(split) => {
+                let drawn = split.draw();
+                slot = Some(drawn);
+                trace.backend = drawn.backend;
+                match drawn.backend.and_then(|id| table.backend(id)) {
+                    Some(backend) => backend,
+                    None => return Ok(error_page(StatusCode::INTERNAL_SERVER_ERROR)),
+                }
+            }
+            None => {
+                let (backend, canary) =
+                    crate::canary::pick(table, route, main_backend, req.headers());
+                trace.canary = canary;
+                backend.ok_or(ProxyError::NoRoute)?
+            }
+        };
         // `default-backend`: its Service answers when the route's has no pod.
         let backend = match route.fallback.and_then(|id| table.backend(id)) {
             Some(fallback) if backend.endpoints().endpoints().is_empty() => fallback,
@@ -367,6 +401,7 @@ impl Proxy {
         if let Some(admission) = &route.admission {
             admission.to_upstream(upstream_req.headers_mut(), admitted.granted);
         }
+        edit_request_headers(filters, slot, upstream_req.headers_mut());
         trace.request_body = progress.clone();
         trace.request_id = upstream_req.headers().get(&X_REQUEST_ID).cloned();
 
@@ -403,6 +438,10 @@ impl Proxy {
         sticky.to_client(response.headers_mut());
         if let Some(admission) = &route.admission {
             admission.to_client(admitted.cors_origin, response.headers_mut());
+        }
+        edit_response_headers(filters, slot, response.headers_mut());
+        if let (Some(cors), Some(origin)) = (gateway_cors, gateway_origin) {
+            cors.apply(origin, response.headers_mut());
         }
         if let Some(permit) = admitted.permit {
             response.body_mut().hold(permit);
@@ -454,9 +493,15 @@ fn route<'t>(
 ) -> Result<Routed<'t>, ProxyError> {
     let limits = &conn.settings;
     let target = inspect::inspect(req, limits.max_uri_bytes, limits.max_header_bytes)?;
-    let found = table.find(target.host.as_deref(), &target.path);
-    trace.tls_host = found.server.tls;
     let settings = &conn.listener.settings;
+    let facts = RequestFacts {
+        scheme: settings.scheme,
+        method: req.method(),
+        headers: req.headers(),
+        query: req.uri().query(),
+    };
+    let found = table.find_for(target.host.as_deref(), &target.path, &facts);
+    trace.tls_host = found.server.tls;
     let scheme = settings.scheme.as_str();
     let code = table.globals().redirect_code;
     let route_id = found.route.map(|m| m.id);
@@ -524,18 +569,35 @@ fn route<'t>(
             }
         }
     }
-    let rewritten = match &found_route.route.rewrite {
-        None => None,
-        Some(rewrite) => std::str::from_utf8(&target.path)
-            .ok()
-            .and_then(|path| rewrite.apply(path, req.uri().path(), req.uri().query()))
-            .map(|target| {
-                target
-                    .parse::<Uri>()
-                    .map_err(|_| ProxyError::Rewrite(target))
-            })
-            .transpose()?,
+    let filters = found_route.route.filters.as_deref();
+    if let Some(redirect) = filters.and_then(|f| f.redirect.as_ref()) {
+        let location = redirect.location(&RedirectRequest {
+            scheme: settings.scheme,
+            host: target.host.as_deref().unwrap_or(""),
+            raw_path: req.uri().path(),
+            normalised: &target.path,
+            query: req.uri().query(),
+        });
+        let location = location.ok_or(ProxyError::BadRequest("no host to redirect to"))?;
+        return Ok(Routed::Respond(
+            Box::new(redirect_response(redirect.status, location)),
+            route_id,
+        ));
+    }
+    let rewritten = match filters.and_then(|f| f.rewrite.as_ref()) {
+        Some(modifier) => Some(modifier.target(&target.path, req.uri().query())),
+        None => found_route.route.rewrite.as_ref().and_then(|rewrite| {
+            let path = std::str::from_utf8(&target.path).ok()?;
+            rewrite.apply(path, req.uri().path(), req.uri().query())
+        }),
     };
+    let rewritten = rewritten
+        .map(|target| {
+            target
+                .parse::<Uri>()
+                .map_err(|_| ProxyError::Rewrite(target))
+        })
+        .transpose()?;
     let wants_host = found_route
         .route
         .admission
@@ -596,6 +658,32 @@ fn internal_redirect(req: &mut Request<Incoming>) {
     }
     req.headers_mut().remove(CONTENT_LENGTH);
     req.headers_mut().remove(http::header::TRANSFER_ENCODING);
+}
+
+/// A Gateway API rule's `RequestHeaderModifier`, then its drawn backend's.
+fn edit_request_headers(
+    filters: Option<&RouteFilters>,
+    slot: Option<&Slot>,
+    headers: &mut http::HeaderMap,
+) {
+    let rule = filters.and_then(|f| f.request_headers.as_ref());
+    let backend = slot.and_then(|s| s.request_headers.as_ref());
+    for edits in rule.into_iter().chain(backend) {
+        edits.apply(headers);
+    }
+}
+
+/// A Gateway API rule's `ResponseHeaderModifier`, then its drawn backend's.
+fn edit_response_headers(
+    filters: Option<&RouteFilters>,
+    slot: Option<&Slot>,
+    headers: &mut http::HeaderMap,
+) {
+    let rule = filters.and_then(|f| f.response_headers.as_ref());
+    let backend = slot.and_then(|s| s.response_headers.as_ref());
+    for edits in rule.into_iter().chain(backend) {
+        edits.apply(headers);
+    }
 }
 
 fn redirect_response(code: StatusCode, location: HeaderValue) -> Response<ResponseBody> {
