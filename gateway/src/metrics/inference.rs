@@ -12,7 +12,8 @@
 //!   ready endpoint (`hold-when-no-endpoints`), histograms;
 //! - `edge_gateway_pending_requests`: requests held right now, the gauge an
 //!   autoscaler reads to scale a model from zero;
-//! - `edge_gateway_rejected_requests_total{reason}`: queue and hold refusals;
+//! - `edge_gateway_rejected_requests_total{reason}`: queue and hold
+//!   refusals, and sheddable requests shed under saturation;
 //!
 //! all labelled `namespace`, `ingress`, `service`; and, read from the live
 //! backends at scrape time (free on the request path):
@@ -65,15 +66,18 @@ pub(crate) enum Rejection {
     HoldTimeout,
     /// `request-deadline` passed while waiting.
     Deadline,
+    /// A sheddable request found its backend saturated.
+    Shed,
 }
 
 impl Rejection {
-    const ALL: [Rejection; 5] = [
+    const ALL: [Rejection; 6] = [
         Self::QueueFull,
         Self::QueueTimeout,
         Self::PendingFull,
         Self::HoldTimeout,
         Self::Deadline,
+        Self::Shed,
     ];
 
     fn label(self) -> &'static str {
@@ -83,6 +87,7 @@ impl Rejection {
             Self::PendingFull => "pending_full",
             Self::HoldTimeout => "hold_timeout",
             Self::Deadline => "deadline",
+            Self::Shed => "shed",
         }
     }
 }
@@ -128,7 +133,7 @@ pub(crate) struct InferenceStats {
     queue: Durations,
     hold: Durations,
     pending: AtomicU64,
-    rejected: [AtomicU64; 5],
+    rejected: [AtomicU64; Rejection::ALL.len()],
 }
 
 impl InferenceStats {
