@@ -151,6 +151,8 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), ServeError> {
 
     let (trigger, shutdown) = shutdown_channel();
     let drain = Duration::from_secs(args.drain_timeout);
+    // Model-server metrics of the backends with `endpoint-metrics`.
+    let scraper = tokio::spawn(gateway::balance::scrape::run(table.clone()));
     let proxy = Arc::new(Proxy::new(table, observer));
     let http_task = tokio::spawn(http.serve(proxy.clone(), shutdown.clone(), drain));
     let https_task = tokio::spawn(https.serve(proxy, shutdown.clone(), drain));
@@ -172,6 +174,7 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), ServeError> {
     let _ = http_task.await;
     let _ = https_task.await;
     let _ = admin_task.await;
+    scraper.abort();
     tracing::info!("stopped");
     Ok(())
 }

@@ -11,6 +11,7 @@
 pub mod admission;
 pub(crate) mod affinity;
 pub mod canary;
+pub(crate) mod inference;
 pub mod registry;
 pub mod traffic;
 pub mod upstream;

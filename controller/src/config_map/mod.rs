@@ -310,7 +310,7 @@ pub fn read(data: &BTreeMap<String, String>) -> Read {
             }
             continue;
         }
-        if traffic::config_keys().any(|k| k == key) {
+        if registry::edge_keys().any(|k| k.name == key) {
             continue;
         }
         match registry::known(key).map(|k| k.support) {
