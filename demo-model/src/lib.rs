@@ -144,6 +144,7 @@ impl ModelServer {
     /// listener and every open connection, like a replica going away.
     pub async fn run(self) {
         let mut connections = JoinSet::new();
+        connections.spawn(fake::Engine::watch_hang(self.replica.clone()));
         loop {
             let stream = tokio::select! {
                 accepted = self.listener.accept() => match accepted {
