@@ -22,6 +22,7 @@
 //! queue, and it serves `GET .../metrics` (see [`fake`]).
 
 pub mod fake;
+pub mod load;
 mod predict;
 mod stream;
 #[cfg(test)]
