@@ -14,6 +14,7 @@ mod config_map;
 mod custom_errors;
 mod default_backend;
 mod forwarded;
+mod inference;
 mod limits;
 mod listener;
 mod metrics;
