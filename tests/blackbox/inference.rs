@@ -202,7 +202,24 @@ async fn model_server_metrics_filter_saturation_follow_adapters_and_fall_back() 
         "vllm",
         &annotations("/metrics"),
     ));
-    let s = Setup::start(&docs).await;
+    let s = Setup::start_with(&docs, &["--enable-metrics"]).await;
+    let metrics = s.gateway.metrics_addr();
+    let fresh = || async move {
+        sum(
+            &scrape(metrics).await,
+            "edge_gateway_endpoint_metrics_fresh",
+            &[("service", "vllm")],
+        )
+    };
+    eventually(Duration::from_secs(20), || async move {
+        let n = fresh().await;
+        if n == 3.0 {
+            Ok(())
+        } else {
+            Err(format!("{n} endpoints fresh"))
+        }
+    })
+    .await;
 
     // The adapter's requests go where the metrics list it.
     until_all_go_to("sql-lora", 10, lora.addr, async || {
@@ -232,6 +249,15 @@ async fn model_server_metrics_filter_saturation_follow_adapters_and_fall_back() 
         &annotations("/no-metrics-here"),
     ));
     s.dir.write("objects.yaml", &testkit::join_docs(&broken));
+    eventually(Duration::from_secs(20), || async move {
+        let n = fresh().await;
+        if n == 0.0 {
+            Ok(())
+        } else {
+            Err(format!("{n} endpoints still fresh"))
+        }
+    })
+    .await;
     let full_addr = full.addr.to_string();
     let setup = &s;
     eventually(Duration::from_secs(20), || {

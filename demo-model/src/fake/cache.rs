@@ -118,7 +118,7 @@ impl PrefixCache {
                 chain
             })
             .collect();
-        let partial = u64::from(prompt.len() % self.profile.block_bytes != 0);
+        let partial = u64::from(!prompt.len().is_multiple_of(self.profile.block_bytes));
         let hits = hashes
             .iter()
             .take_while(|h| self.used.contains_key(h))

@@ -102,8 +102,12 @@ impl RequestSignals {
             .and_then(|name| req.headers().get(name))
             .and_then(|value| value.to_str().ok())
             .and_then(Criticality::parse);
+        let body = match route.body_peek {
+            Some(_) => req.extensions_mut().remove().unwrap_or_default(),
+            None => BodySignals::default(),
+        };
         Self {
-            body: req.extensions_mut().remove().unwrap_or_default(),
+            body,
             class: header.or(route.criticality),
         }
     }
@@ -170,7 +174,11 @@ mod tests {
         let mut req = Request::new(());
         req.extensions_mut()
             .insert(BodySignals::new(vec![1, 2, 3], Some("sql-lora")));
-        let signals = RequestSignals::read(&mut req, &RouteSignals::default());
+        let reads_body = RouteSignals {
+            body_peek: Some(16 * 1024),
+            ..RouteSignals::default()
+        };
+        let signals = RequestSignals::read(&mut req, &reads_body);
         assert_eq!(signals.blocks(), [1, 2, 3]);
         assert_eq!(
             signals.model(),

@@ -305,8 +305,9 @@ impl InferenceStore {
 }
 
 /// Per-endpoint in-flight counts and per-backend queue lengths, read from
-/// the live backends.
-fn backend_families(table: &RouteTable) -> [MetricFamily; 2] {
+/// the live backends; with `endpoint-metrics`, whether each endpoint's
+/// scraped values count now.
+fn backend_families(table: &RouteTable) -> [MetricFamily; 3] {
     let mut in_flight = family_raw(
         &format!("{PREFIX}endpoint_in_flight"),
         "Requests in flight per endpoint, until their last response byte",
@@ -317,8 +318,15 @@ fn backend_families(table: &RouteTable) -> [MetricFamily; 2] {
         "Requests waiting for a free endpoint slot now",
         MetricType::GAUGE,
     );
+    let mut scraped = family_raw(
+        &format!("{PREFIX}endpoint_metrics_fresh"),
+        "1 while an endpoint's model-server metrics (endpoint-metrics) are fresh, else 0: the gateway's own view is used",
+        MetricType::GAUGE,
+    );
+    let now = crate::balance::now();
     for backend in table.backends() {
         let key = backend.key();
+        let scrapes = backend.policy().endpoint_metrics.is_some();
         let pairs = [
             ("namespace", &*key.namespace),
             ("port", &*key.port),
@@ -336,9 +344,16 @@ fn backend_families(table: &RouteTable) -> [MetricFamily; 2] {
                 &[("endpoint", &addr), namespace, port, service],
                 endpoint.in_flight() as f64,
             ));
+            if scrapes {
+                let fresh = endpoint.server().fresh(now);
+                scraped.mut_metric().push(gauge(
+                    &[("endpoint", &addr), namespace, port, service],
+                    if fresh { 1.0 } else { 0.0 },
+                ));
+            }
         }
     }
-    [in_flight, queued]
+    [in_flight, queued, scraped]
 }
 
 #[cfg(test)]
