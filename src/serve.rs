@@ -223,6 +223,8 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), ServeError> {
         health_path: args.health_check_path.clone(),
         view: args.enable_configuration_view.then(|| table.clone()),
     };
+    // Model-server metrics of the backends with `endpoint-metrics`.
+    let scraper = tokio::spawn(gateway::balance::scrape::run(table.clone()));
     let proxy = Arc::new(Proxy::new(table, observer));
     let http_task = tokio::spawn(http.serve(proxy.clone(), shutdown.clone(), drain));
     let https_task = tokio::spawn(https.serve(proxy, shutdown.clone(), drain));
@@ -266,10 +268,12 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), ServeError> {
         Err(why) => {
             // Open connections get a short drain; the table is stale.
             let _ = tokio::time::timeout(FAILED_DRAIN, listeners).await;
+            scraper.abort();
             return Err(ServeError::ControlPlane(why));
         }
     };
     listeners.await;
+    scraper.abort();
     // ingress-nginx waits on SIGTERM only (Kubernetes stopping the pod);
     // Ctrl-C at a terminal exits at once.
     let post = Duration::from_secs(args.post_shutdown_grace_period);

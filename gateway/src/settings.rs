@@ -170,6 +170,9 @@ pub struct ProxySettings {
     /// `edge-gateway.io/model-from-body`: copy a JSON body's top-level
     /// `model` into a header before the canary decision; `None`: off.
     pub model_from_body: Option<ModelFromBody>,
+    /// What the route's requests tell the picker: their prompt and model
+    /// (`prefix-affinity`, `endpoint-metrics`) and their criticality.
+    pub signals: crate::balance::RouteSignals,
 }
 
 /// `edge-gateway.io/model-from-body` and `model-body-peek`: which header
@@ -210,6 +213,7 @@ impl Default for ProxySettings {
             stream_idle_timeout: None,
             request_deadline: None,
             model_from_body: None,
+            signals: crate::balance::RouteSignals::default(),
         }
     }
 }

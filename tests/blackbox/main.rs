@@ -21,6 +21,7 @@ mod fail_closed;
 mod flags;
 mod forwarded;
 mod gateway_api;
+mod inference;
 mod limits;
 mod listener;
 mod live;

@@ -14,6 +14,7 @@ pub(crate) mod affinity;
 pub mod canary;
 pub mod client_auth;
 pub mod fail_closed;
+pub(crate) mod inference;
 pub mod prefix;
 pub mod registry;
 pub mod traffic;

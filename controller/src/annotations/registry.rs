@@ -136,6 +136,8 @@ pub fn rule_breakers(table: &[Known]) -> Vec<&'static str> {
 const SNIPPET: &str = "raw nginx configuration text: never pasted into anything here; the Ingress is not served (ingress-nginx refuses it too by default, above annotations-risk-level)";
 const NO_TRACING: &str = "no tracing exporter yet; requests are served without spans";
 const PENDING: &str = "not applied yet: the route is served without it";
+/// `load-balance` here and in the ConfigMap.
+pub(crate) const LOAD_BALANCE: &str = "round_robin (default) as ingress-nginx; ewma as ingress-nginx except that an endpoint stalled on its requests (no first byte since its last one, or a silent stream) scores at least its stall, where ingress-nginx keeps its last score; least_request, p2c and peak_ewma too (see the edge-gateway.io/ keys)";
 const BUFFERS: &str = "nginx buffer tuning; bodies stream here without these buffers";
 const WAF: &str = "no WAF (ModSecurity) here: a route the WAF would cover (this annotation true, or the ConfigMap's enable-modsecurity unless the Ingress sets enable-modsecurity: \"false\") answers 503, unless the ConfigMap says edge-gateway.io/serve-without-waf: \"true\" (then it is served without the WAF, with a warning)";
 
@@ -297,7 +299,7 @@ pub const ANNOTATIONS: &[Known] = &[
     s("limit-rpm"),
     s("limit-rps"),
     s("limit-whitelist"),
-    s("load-balance"),
+    d("load-balance", LOAD_BALANCE),
     n("mirror-host", "request mirroring is not built yet"),
     n("mirror-request-body", "request mirroring is not built yet"),
     n("mirror-target", "request mirroring is not built yet"),
@@ -447,6 +449,149 @@ pub fn markdown() -> String {
     out
 }
 
+/// One of edge-gateway's own keys (`edge-gateway.io/<name>` on an Ingress,
+/// `<name>` in the controller ConfigMap), which ingress-nginx ignores:
+/// where it can be set and what it does (docs/traffic.md has the details).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EdgeKey {
+    /// The name after `edge-gateway.io/`, and the ConfigMap key.
+    pub name: &'static str,
+    /// Whether an Ingress annotation sets it.
+    pub annotation: bool,
+    /// Whether the controller ConfigMap sets its default.
+    pub config_map: bool,
+    /// What it does, in a line.
+    pub summary: &'static str,
+}
+
+const fn both(name: &'static str, summary: &'static str) -> EdgeKey {
+    EdgeKey {
+        name,
+        annotation: true,
+        config_map: true,
+        summary,
+    }
+}
+
+const fn ingress_only(name: &'static str, summary: &'static str) -> EdgeKey {
+    EdgeKey {
+        name,
+        annotation: true,
+        config_map: false,
+        summary,
+    }
+}
+
+/// edge-gateway's own keys, alphabetically.
+pub const EDGE_KEYS: &[EdgeKey] = &[
+    both(
+        "criticality",
+        "`critical`, `standard` or `sheddable`: the class of the route's requests under saturation (sheddable: 429 at once; critical: queued first)",
+    ),
+    both(
+        "criticality-header",
+        "a request header whose value (a class name) overrides `criticality`",
+    ),
+    both(
+        "endpoint-metrics",
+        "`off`, `vllm`, `sglang`, `trtllm`, `tgi` or `triton`: scrape each endpoint's model-server metrics (queue, running, KV cache, LoRA adapters) and pick by them",
+    ),
+    both(
+        "endpoint-metrics-interval",
+        "time between two scrapes of an endpoint (500ms, at least 50ms)",
+    ),
+    both(
+        "endpoint-metrics-max-age",
+        "how long a scrape's values count (2s); older or failed: the gateway's own view",
+    ),
+    both(
+        "endpoint-metrics-names",
+        "`waiting=…;running=…;kv-cache=…;lora=…`: metric selectors replacing the preset's",
+    ),
+    both("endpoint-metrics-path", "the metrics path (`/metrics`)"),
+    both(
+        "endpoint-metrics-port",
+        "the metrics port (the endpoint's own)",
+    ),
+    both(
+        "endpoint-metrics-timeout",
+        "connect, answer and body of one scrape (500ms; pages up to 1 MiB)",
+    ),
+    both(
+        "hold-when-no-endpoints",
+        "how long a request waits for a ready endpoint (scale from zero)",
+    ),
+    both(
+        "load-balance",
+        "`round_robin`, `ewma`, `least_request`, `p2c` or `peak_ewma`",
+    ),
+    both(
+        "max-inflight-per-endpoint",
+        "requests one endpoint serves at once",
+    ),
+    both(
+        "max-pending",
+        "requests held while no endpoint is ready (1000)",
+    ),
+    both("max-queue", "requests waiting for a slot (1000)"),
+    ingress_only(
+        "model-body-peek",
+        "the most body bytes read for `model-from-body`, `prefix-affinity` or LoRA affinity (16Ki, at most 1Mi)",
+    ),
+    ingress_only(
+        "model-from-body",
+        "a header set from a JSON body's top-level `model`, before the canary decision",
+    ),
+    both(
+        "prefix-affinity",
+        "`on`/`off`: prefer the endpoint that recently served the start of the request's prompt",
+    ),
+    both(
+        "prefix-affinity-slack",
+        "how many more requests than the balancer's pick the prompt's endpoint may have (2)",
+    ),
+    both(
+        "proxy-first-byte-timeout",
+        "the longest wait for the first response byte",
+    ),
+    both(
+        "queue-overflow-status",
+        "`503` or `429` for a full or slow queue",
+    ),
+    both("queue-timeout", "the longest wait for a slot (60s)"),
+    both("request-deadline", "the whole exchange, waits included"),
+    both(
+        "saturation-kv-cache",
+        "KV-cache use from which an endpoint counts as saturated (0.8)",
+    ),
+    both(
+        "saturation-queue",
+        "requests waiting from which an endpoint counts as saturated (5)",
+    ),
+    both(
+        "stream-idle-timeout",
+        "the longest gap between two response chunks",
+    ),
+];
+
+/// The edge-gateway keys as Markdown, for docs/compatibility.md.
+pub fn edge_markdown() -> String {
+    let mut out = String::from(
+        "| Key (`edge-gateway.io/…` on an Ingress) | Annotation | ConfigMap | What it does |\n|---|---|---|---|\n",
+    );
+    let yes = |b: bool| if b { "yes" } else { "no" };
+    for k in EDGE_KEYS {
+        out.push_str(&format!(
+            "| `{}` | {} | {} | {} |\n",
+            k.name,
+            yes(k.annotation),
+            yes(k.config_map),
+            k.summary
+        ));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -511,5 +656,29 @@ mod tests {
     #[test]
     fn the_compatibility_page_shows_this_table() {
         crate::generated_docs::check_section("annotations", &markdown());
+    }
+
+    /// The edge-gateway keys: sorted, the ones the parsers read, and shown
+    /// on docs/compatibility.md.
+    #[test]
+    fn the_edge_keys_are_the_parsed_ones_and_shown() {
+        for pair in EDGE_KEYS.windows(2) {
+            assert!(
+                pair[0].name < pair[1].name,
+                "{} before {}",
+                pair[0].name,
+                pair[1].name
+            );
+        }
+        let listed = |f: fn(&EdgeKey) -> bool| -> Vec<&str> {
+            EDGE_KEYS.iter().filter(|k| f(k)).map(|k| k.name).collect()
+        };
+        let mut annotations: Vec<&str> = super::super::traffic::annotation_keys().collect();
+        annotations.sort_unstable();
+        assert_eq!(listed(|k| k.annotation), annotations);
+        let mut config: Vec<&str> = super::super::traffic::config_keys().collect();
+        config.sort_unstable();
+        assert_eq!(listed(|k| k.config_map), config);
+        crate::generated_docs::check_section("edge-keys", &edge_markdown());
     }
 }

@@ -365,7 +365,7 @@ pub fn read(data: &BTreeMap<String, String>) -> Read {
             }
             continue;
         }
-        if traffic::config_keys().any(|k| k == key)
+        if registry::edge_keys().any(|k| k.name == key)
             || protective::KEYS.contains(&key.as_str())
             || tenancy::KEYS.contains(&key.as_str())
         {

@@ -203,10 +203,7 @@ pub const KEYS: &[Known] = &[
         "response bandwidth limits are not built yet",
     ),
     s("limit-req-status-code"),
-    d(
-        "load-balance",
-        "round_robin (default) and ewma as ingress-nginx; least_request, p2c and peak_ewma too (see the edge-gateway.io/ keys)",
-    ),
+    d("load-balance", crate::annotations::registry::LOAD_BALANCE),
     r("location-snippet", SNIPPET),
     d(
         "log-format-escape-json",
@@ -357,6 +354,15 @@ pub const KEYS: &[Known] = &[
     n("zipkin-sample-rate", NO_TRACING),
     n("zipkin-service-name", NO_TRACING),
 ];
+
+/// edge-gateway's own ConfigMap keys (defaults of the `edge-gateway.io/`
+/// annotations), listed with the annotations in
+/// [`crate::annotations::registry::EDGE_KEYS`].
+pub fn edge_keys() -> impl Iterator<Item = &'static crate::annotations::registry::EdgeKey> {
+    crate::annotations::registry::EDGE_KEYS
+        .iter()
+        .filter(|k| k.config_map)
+}
 
 /// The entry for a ConfigMap key.
 pub fn known(key: &str) -> Option<&'static Known> {

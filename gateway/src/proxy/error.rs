@@ -98,6 +98,10 @@ impl ProxyError {
                 status: StatusCode::SERVICE_UNAVAILABLE,
                 why,
             },
+            Refused::Shed => Self::Overloaded {
+                status: StatusCode::TOO_MANY_REQUESTS,
+                why,
+            },
         }
     }
 }

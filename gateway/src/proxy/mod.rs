@@ -23,10 +23,11 @@
 //!    [`crate::route_filter`]) or a canary's (see [`crate::canary`]), as
 //!    nginx's balancer runs after the access phase. A refused request's
 //!    body is never read;
-//! 5. **rewrite**: read what the backend's affinity needs (session cookie,
-//!    `upstream-hash-by` key), then turn the client request into the
-//!    upstream request, for the route's backend protocol (see [`protocol`]),
-//!    and apply Gateway API `RequestHeaderModifier`s;
+//! 5. **rewrite**: read what the backend's affinity and picker need
+//!    (session cookie, `upstream-hash-by` key, prompt blocks, model and
+//!    criticality), then turn the client request into the upstream
+//!    request, for the route's backend protocol (see [`protocol`]), and
+//!    apply Gateway API `RequestHeaderModifier`s;
 //! 6. **forward**: pick an endpoint (the sticky one first), send, retry
 //!    where allowed; an answer whose status the route's
 //!    `custom-http-errors` lists is replaced by its default backend's;
@@ -71,6 +72,7 @@ pub(crate) use error::error_page;
 pub use exchange::Observer;
 pub use headers::{X_REQUEST_ID, bench_header_work};
 
+use crate::balance::RequestSignals;
 use crate::balance::affinity::Sticky;
 use crate::matches::RequestFacts;
 use crate::metrics;
@@ -383,7 +385,9 @@ impl Proxy {
         // request (session cookie, `upstream-hash-by` key), for the route's
         // backend protocol.
         let https = conn.listener.settings.scheme == Scheme::Https;
-        let mut sticky = Sticky::read(backend, &req, client.ip, https, &route.path);
+        let signals = RequestSignals::read(&mut req, &route.settings.signals);
+        let mut sticky =
+            Sticky::read(backend, &req, client.ip, https, &route.path).with_signals(signals);
         let original = error_pages::Original::read(table, route, &req, client.ip);
         let mut client_upgrade = upgrade::take(&mut req);
         let from = headers::Upstream {
