@@ -18,7 +18,9 @@
 //! - [`upstream_tls`]: TLS to upstream endpoints (`proxy-ssl-*`);
 //! - [`metrics`]: Prometheus metrics under ingress-nginx's names;
 //! - [`access_log`]: one line per request, written off the request path;
-//! - [`server`], [`admin`]: listeners.
+//! - [`server`], [`admin`]: listeners; [`listener`]: what happens between
+//!   the accept and HTTP (the PROXY protocol, then SSL passthrough);
+//! - [`l4`]: TCP and UDP services.
 //!
 //! Everything here reads network input: no `unwrap`/`expect` outside tests
 //! (clippy enforces it; tests may, see `clippy.toml`).
@@ -32,8 +34,11 @@ pub mod balance;
 pub mod canary;
 pub mod host;
 mod keepalive;
+pub mod l4;
+pub mod listener;
 pub mod metrics;
 pub mod model_field;
+mod passthrough;
 pub mod path;
 pub mod policy;
 pub mod proxy;
@@ -41,6 +46,7 @@ pub mod publish;
 pub mod rewrite;
 pub mod server;
 pub mod settings;
+mod splice;
 pub mod table;
 pub mod tls;
 mod upstream;

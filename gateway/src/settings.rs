@@ -260,6 +260,15 @@ pub struct ListenerSettings {
     pub http2: bool,
     /// `http2-max-concurrent-streams`: open streams per HTTP/2 connection (128).
     pub http2_max_concurrent_streams: u32,
+    /// `use-proxy-protocol` (false): every connection starts with a PROXY
+    /// protocol header (v1 or v2), read before TLS or HTTP.
+    pub proxy_protocol: bool,
+    /// `proxy-protocol-header-timeout` (5 s): how long that header may take.
+    pub proxy_protocol_header_timeout: Duration,
+    /// `--enable-ssl-passthrough` (false, HTTPS only): read each
+    /// ClientHello's server name before terminating TLS, and splice
+    /// connections for passthrough hosts to their backend.
+    pub ssl_passthrough: bool,
 }
 
 impl ListenerSettings {
@@ -278,6 +287,9 @@ impl ListenerSettings {
             max_uri_bytes: 8 * 1024,
             http2: true,
             http2_max_concurrent_streams: 128,
+            proxy_protocol: false,
+            proxy_protocol_header_timeout: Duration::from_secs(5),
+            ssl_passthrough: false,
         }
     }
 
@@ -303,6 +315,12 @@ impl ListenerSettings {
         }
         if let Some(streams) = o.http2_max_concurrent_streams {
             settings.http2_max_concurrent_streams = streams;
+        }
+        if let Some(on) = o.proxy_protocol {
+            settings.proxy_protocol = on;
+        }
+        if let Some(timeout) = o.proxy_protocol_header_timeout {
+            settings.proxy_protocol_header_timeout = timeout;
         }
         settings
     }
@@ -342,6 +360,10 @@ pub struct ListenerOverrides {
     pub http2: Option<bool>,
     /// `http2-max-concurrent-streams`.
     pub http2_max_concurrent_streams: Option<u32>,
+    /// `use-proxy-protocol`.
+    pub proxy_protocol: Option<bool>,
+    /// `proxy-protocol-header-timeout`.
+    pub proxy_protocol_header_timeout: Option<Duration>,
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ use crate::backend::{Backend, BackendKey, EndpointUpdate};
 use crate::balance::BackendPolicy;
 use crate::canary::Canary;
 use crate::host::{HostIndex, HostPattern};
+use crate::l4::StreamService;
 use crate::metrics::RouteStats;
 use crate::metrics::inference::InferenceStats;
 use crate::path::{PathIndex, PathKind, PathRule};
@@ -166,6 +167,10 @@ pub struct RouteTable {
     /// Each route's inference series (by route index), set at publish
     /// time with metrics on.
     inference: Box<[Option<Arc<InferenceStats>>]>,
+    /// TCP and UDP services, by protocol and port.
+    streams: Box<[StreamService]>,
+    /// `ssl-passthrough` hosts (exact, lower case) and their backends.
+    passthrough: HashMap<Box<str>, BackendId, RandomState>,
 }
 
 impl Default for RouteTable {
@@ -295,6 +300,35 @@ impl RouteTable {
         self.inference.get(id.0)?.as_ref()
     }
 
+    /// The TCP and UDP services.
+    pub fn streams(&self) -> &[StreamService] {
+        &self.streams
+    }
+
+    /// The service listening on `port` for `protocol`, with its backend.
+    pub fn stream(
+        &self,
+        protocol: crate::l4::StreamProtocol,
+        port: u16,
+    ) -> Option<(&StreamService, &Arc<Backend>)> {
+        let service = self
+            .streams
+            .iter()
+            .find(|s| s.protocol == protocol && s.port == port)?;
+        Some((service, self.backends.get(service.backend.0)?))
+    }
+
+    /// Whether any host is served by SSL passthrough.
+    pub fn has_passthrough(&self) -> bool {
+        !self.passthrough.is_empty()
+    }
+
+    /// The passthrough backend for a TLS server name (lower case).
+    pub fn passthrough(&self, server_name: &str) -> Option<&Arc<Backend>> {
+        let id = self.passthrough.get(server_name)?;
+        self.backends.get(id.0)
+    }
+
     /// Sets every route's inference series, by route index.
     pub(crate) fn set_inference(&mut self, stats: Vec<Option<Arc<InferenceStats>>>) {
         self.inference = stats.into_boxed_slice();
@@ -349,6 +383,8 @@ pub struct RouteTableBuilder {
     backend_policy: Arc<BackendPolicy>,
     /// Regex-mode paths already routed, per server, for conflicts.
     regex_paths: HashMap<(ServerId, String), RouteId>,
+    streams: Vec<StreamService>,
+    passthrough: HashMap<Box<str>, BackendId, RandomState>,
 }
 
 impl Default for RouteTableBuilder {
@@ -364,6 +400,8 @@ impl Default for RouteTableBuilder {
             globals: Globals::default(),
             backend_policy: Arc::default(),
             regex_paths: HashMap::new(),
+            streams: Vec::new(),
+            passthrough: HashMap::default(),
         }
     }
 }
@@ -575,6 +613,31 @@ impl RouteTableBuilder {
         }
     }
 
+    /// Adds a TCP or UDP service, unless its protocol and port are taken
+    /// (then returns the holder).
+    pub fn add_stream(&mut self, service: StreamService) -> Result<(), StreamService> {
+        if let Some(holder) = self
+            .streams
+            .iter()
+            .find(|s| s.protocol == service.protocol && s.port == service.port)
+        {
+            return Err(holder.clone());
+        }
+        self.streams.push(service);
+        Ok(())
+    }
+
+    /// Serves TLS connections for `host` (an exact name, any case) by
+    /// splicing them to `backend`, unless the host has one already.
+    pub fn set_passthrough(&mut self, host: &str, backend: BackendId) -> bool {
+        let key: Box<str> = host.to_ascii_lowercase().into();
+        if self.passthrough.contains_key(&key) {
+            return false;
+        }
+        self.passthrough.insert(key, backend);
+        true
+    }
+
     /// A route added earlier, for naming the winner of a conflict.
     pub fn route(&self, id: RouteId) -> Option<&Route> {
         self.routes.get(id.0)
@@ -591,6 +654,8 @@ impl RouteTableBuilder {
             certificates: self.certificates,
             globals: self.globals,
             inference: Box::default(),
+            streams: self.streams.into_boxed_slice(),
+            passthrough: self.passthrough,
         }
     }
 }

@@ -117,6 +117,8 @@ pub struct Globals {
     /// Client-connection limits (`keep-alive`, `client-header-timeout`,
     /// `use-http2`, ...), applied to each new connection.
     pub listener: ListenerOverrides,
+    /// TCP/UDP services' timeouts and retries (`proxy-stream-*`).
+    pub streams: crate::l4::StreamSettings,
 }
 
 impl Default for Globals {
@@ -132,6 +134,7 @@ impl Default for Globals {
             forwarded: forwarded::Forwarded::default(),
             headers: header_rules::HeaderRules::default(),
             listener: ListenerOverrides::default(),
+            streams: crate::l4::StreamSettings::default(),
         }
     }
 }

@@ -64,6 +64,7 @@ pub use exchange::Observer;
 pub use headers::{X_REQUEST_ID, bench_header_work};
 
 use crate::balance::affinity::Sticky;
+use crate::listener::Origin;
 use crate::metrics;
 use crate::policy;
 use crate::policy::admission::{Admitted, AuthClients, Candidate};
@@ -127,6 +128,11 @@ pub struct ConnInfo {
     settings: ListenerSettings,
     served: AtomicU32,
     http2: bool,
+    /// What the connection's PROXY header said (`use-proxy-protocol`).
+    origin: Option<Arc<Origin>>,
+    /// `X-Forwarded-Port` when the PROXY header names the port the client
+    /// connected to (nginx's `$proxy_protocol_server_port`).
+    forwarded_port: Option<HeaderValue>,
 }
 
 impl ConnInfo {
@@ -141,7 +147,48 @@ impl ConnInfo {
             listener,
             served: AtomicU32::new(0),
             http2,
+            origin: None,
+            forwarded_port: None,
         }
+    }
+
+    /// A connection that started with a PROXY header: `peer` is already
+    /// the client it names (when trusted); the client address then comes
+    /// from the header, not from a forwarded-for header (unless
+    /// `use-forwarded-headers`), and `X-Forwarded-Port` is the port the
+    /// client connected to.
+    pub fn with_origin(mut self, origin: Option<Arc<Origin>>) -> Self {
+        self.forwarded_port = origin
+            .as_ref()
+            .and_then(|o| o.destination)
+            .map(|d| HeaderValue::from(d.port()));
+        self.origin = origin;
+        self
+    }
+
+    /// Who the client of a request on this connection is.
+    pub(crate) fn client(
+        &self,
+        forwarded: &policy::forwarded::Forwarded,
+        headers: &http::HeaderMap,
+    ) -> Client {
+        if self.origin.is_some() {
+            forwarded.client_behind_proxy_protocol(self.peer.ip(), headers)
+        } else {
+            forwarded.client(self.peer.ip(), headers)
+        }
+    }
+
+    /// The `X-Forwarded-Port` of this connection's requests.
+    pub(crate) fn forwarded_port(&self) -> &HeaderValue {
+        self.forwarded_port
+            .as_ref()
+            .unwrap_or(&self.listener.forwarded_port)
+    }
+
+    /// What the connection's PROXY header said, if it had one.
+    pub fn origin(&self) -> Option<&Origin> {
+        self.origin.as_deref()
     }
 
     /// This connection's limits instead of the listener's own: the
@@ -181,6 +228,11 @@ impl Proxy {
         self.table.load().globals().listener
     }
 
+    /// The current table.
+    pub(crate) fn table(&self) -> Arc<RouteTable> {
+        self.table.load_full()
+    }
+
     /// The metrics this proxy records into, if any.
     pub(crate) fn metrics(&self) -> Option<&Arc<metrics::Metrics>> {
         self.observer.metrics.as_ref()
@@ -193,10 +245,7 @@ impl Proxy {
         let uri = req.uri().clone();
         let table = self.table.load_full();
         // 0. client
-        let client = table
-            .globals()
-            .forwarded
-            .client(conn.peer.ip(), req.headers());
+        let client = conn.client(&table.globals().forwarded, req.headers());
         let mut pending = Pending {
             exchange: self
                 .observer
