@@ -327,6 +327,35 @@ pub(crate) struct ServeArgs {
     /// One access log line per request on stdout: json (default), text, or off.
     #[arg(long, value_enum, default_value_t = AccessLog::Json)]
     pub(crate) access_log: AccessLog,
+
+    /// TCP/UDP services and SSL passthrough.
+    #[command(flatten)]
+    pub(crate) edge: EdgeArgs,
+}
+
+// === The edge flags (issue 15): TCP/UDP services and SSL passthrough ===
+
+/// ingress-nginx's flags for what is not plain HTTP routing.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct EdgeArgs {
+    /// Read the ClientHello's server name on the HTTPS port before
+    /// terminating TLS, and splice connections for hosts whose Ingress has
+    /// `nginx.ingress.kubernetes.io/ssl-passthrough: "true"` to their `/`
+    /// backend, undecrypted.
+    #[arg(long, default_value_t = false, action = ArgAction::Set, num_args = 0..=1,
+          default_missing_value = "true", value_name = "BOOL")]
+    pub(crate) enable_ssl_passthrough: bool,
+
+    /// The ConfigMap (namespace/name) of TCP services: `"<port>":
+    /// "<namespace>/<service>:<port>[:PROXY][:PROXY]"`; ports are bound and
+    /// closed as it changes.
+    #[arg(long, value_name = "NAMESPACE/NAME", value_parser = parse_ns_name)]
+    pub(crate) tcp_services_configmap: Option<(String, String)>,
+
+    /// The ConfigMap (namespace/name) of UDP services: `"<port>":
+    /// "<namespace>/<service>:<port>"`.
+    #[arg(long, value_name = "NAMESPACE/NAME", value_parser = parse_ns_name)]
+    pub(crate) udp_services_configmap: Option<(String, String)>,
 }
 
 /// Which Ingresses are ours and the controller ConfigMap: the flags that
@@ -509,6 +538,28 @@ mod tests {
         assert!(s.update_status);
         assert!(Cli::try_parse_from(["edge-gateway", "--configmap=nope"]).is_err());
         assert!(Cli::try_parse_from(["edge-gateway", "--election-ttl=5x"]).is_err());
+    }
+
+    #[test]
+    fn edge_flags_parse_like_ingress_nginx() {
+        let cli = Cli::try_parse_from([
+            "edge-gateway",
+            "--enable-ssl-passthrough",
+            "--tcp-services-configmap=ingress-nginx/tcp-services",
+            "--udp-services-configmap",
+            "ingress-nginx/udp-services",
+        ])
+        .unwrap();
+        let edge = cli.serve.edge;
+        assert!(edge.enable_ssl_passthrough);
+        assert_eq!(
+            edge.tcp_services_configmap,
+            Some(("ingress-nginx".to_owned(), "tcp-services".to_owned()))
+        );
+        assert!(edge.udp_services_configmap.is_some());
+        let off = Cli::try_parse_from(["edge-gateway", "--enable-ssl-passthrough=false"]).unwrap();
+        assert!(!off.serve.edge.enable_ssl_passthrough);
+        assert!(Cli::try_parse_from(["edge-gateway", "--tcp-services-configmap=tcp"]).is_err());
     }
 
     #[test]

@@ -17,6 +17,7 @@ use controller::manifests::ManifestDir;
 use controller::reconcile::Reconciler;
 use gateway::access_log::AccessLogFormat;
 use gateway::admin::{AdminListener, Health};
+use gateway::l4::StreamListeners;
 use gateway::metrics::{Metrics, MetricsConfig, RequestMetricsConfig};
 use gateway::server::{HttpListener, shutdown_channel};
 use gateway::settings::{ListenerSettings, Scheme};
@@ -108,7 +109,9 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), ServeError> {
             source,
         })?;
     let https_addr = SocketAddr::new(args.bind_address, args.https_port);
-    let https = HttpListener::bind(https_addr, &ListenerSettings::new(Scheme::Https))
+    let mut https_settings = ListenerSettings::new(Scheme::Https);
+    https_settings.ssl_passthrough = args.edge.enable_ssl_passthrough;
+    let https = HttpListener::bind(https_addr, &https_settings)
         .await
         .map_err(|source| ServeError::Bind {
             what: "https",
@@ -140,7 +143,9 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), ServeError> {
         log_default_backend: false,
     };
     let publisher = Publisher::new(table.clone(), Some(metrics.clone()));
-    let control = start_control_plane(&args, source, publisher, health.clone())?;
+    let published = publisher.subscribe();
+    let reserved = [http_addr, https_addr, admin_addr].map(|a| a.port());
+    let control = start_control_plane(&args, source, publisher, health.clone(), &reserved)?;
     if let Some(control) = &control {
         tokio::spawn(report_leadership(
             control.leading(),
@@ -151,6 +156,8 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), ServeError> {
 
     let (trigger, shutdown) = shutdown_channel();
     let drain = Duration::from_secs(args.drain_timeout);
+    let streams = StreamListeners::new(args.bind_address, table.clone(), Some(metrics.clone()));
+    let streams_task = tokio::spawn(streams.run(published, shutdown.clone()));
     let proxy = Arc::new(Proxy::new(table, observer));
     let http_task = tokio::spawn(http.serve(proxy.clone(), shutdown.clone(), drain));
     let https_task = tokio::spawn(https.serve(proxy, shutdown.clone(), drain));
@@ -172,6 +179,7 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), ServeError> {
     let _ = http_task.await;
     let _ = https_task.await;
     let _ = admin_task.await;
+    let _ = streams_task.await;
     tracing::info!("stopped");
     Ok(())
 }
@@ -198,9 +206,14 @@ fn start_control_plane(
     source: Source,
     publisher: Publisher,
     health: Arc<Health>,
+    reserved_ports: &[u16],
 ) -> Result<Option<Control>, ServeError> {
     let options = CompileOptions {
         default_ssl_certificate: ns_name(args.default_ssl_certificate.as_ref()),
+        tcp_services: ns_name(args.edge.tcp_services_configmap.as_ref()),
+        udp_services: ns_name(args.edge.udp_services_configmap.as_ref()),
+        reserved_ports: reserved_ports.to_vec(),
+        ssl_passthrough: args.edge.enable_ssl_passthrough,
         ..args.class.compile_options()
     };
     let (updates, received) = std::sync::mpsc::channel();
@@ -292,6 +305,13 @@ fn cluster_options(args: &ServeArgs) -> ClusterOptions {
     ClusterOptions {
         watch_namespace: args.class.watch_namespace.clone(),
         configmap: ns_name(args.class.configmap.as_ref()),
+        other_configmaps: [
+            &args.edge.tcp_services_configmap,
+            &args.edge.udp_services_configmap,
+        ]
+        .into_iter()
+        .filter_map(|id| ns_name(id.as_ref()))
+        .collect(),
         update_status: args.update_status,
         status: StatusOptions {
             publish_status_address: args.publish_status_address.clone(),

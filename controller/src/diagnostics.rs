@@ -56,6 +56,8 @@ pub enum Reason {
     InvalidConfigKey,
     /// Controller ConfigMap keys this gateway does not apply.
     UnsupportedConfigKey,
+    /// An entry of a TCP/UDP services ConfigMap that cannot be served.
+    InvalidStreamService,
 }
 
 impl Reason {
@@ -82,6 +84,7 @@ impl Reason {
             Self::InvalidConfigKey => "InvalidConfigKey",
             Self::UnsupportedConfigKey => "UnsupportedConfigKey",
             Self::BackendSettingsConflict => "BackendSettingsConflict",
+            Self::InvalidStreamService => "InvalidStreamService",
         }
     }
 }

@@ -18,13 +18,16 @@ mod limits;
 mod listener;
 mod metrics;
 mod model_routing;
+mod passthrough;
 mod platform;
 mod process;
 mod prometheus;
 mod protocols;
+mod proxy_protocol;
 mod reload;
 mod routing;
 mod streaming;
+mod streams;
 mod tls;
 mod traffic;
 

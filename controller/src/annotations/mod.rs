@@ -58,6 +58,9 @@ pub struct Routing {
     pub default_backend: Option<String>,
     /// `service-upstream`: proxy to the Service's ClusterIP, not its pods.
     pub service_upstream: bool,
+    /// `ssl-passthrough`: TLS connections for this Ingress's hosts go to
+    /// the host's `/` backend undecrypted (with `--enable-ssl-passthrough`).
+    pub ssl_passthrough: bool,
 }
 
 impl IngressAnnotations {
@@ -188,7 +191,7 @@ const POLICY_ANNOTATIONS: [(&str, Apply<Policy>); 7] = [
 ];
 
 /// The routing annotations.
-const ROUTING_ANNOTATIONS: [(&str, Apply<Routing>); 7] = [
+const ROUTING_ANNOTATIONS: [(&str, Apply<Routing>); 8] = [
     ("use-regex", |r, v| {
         r.use_regex = boolean(v)?;
         Ok(())
@@ -223,6 +226,10 @@ const ROUTING_ANNOTATIONS: [(&str, Apply<Routing>); 7] = [
     }),
     ("service-upstream", |r, v| {
         r.service_upstream = boolean(v)?;
+        Ok(())
+    }),
+    ("ssl-passthrough", |r, v| {
+        r.ssl_passthrough = boolean(v)?;
         Ok(())
     }),
 ];

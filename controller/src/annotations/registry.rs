@@ -351,9 +351,9 @@ pub const ANNOTATIONS: &[Known] = &[
         "ssl-ciphers",
         "TLS cipher suites are the gateway's (AEAD only)",
     ),
-    n(
+    d(
         "ssl-passthrough",
-        "TLS is always terminated; the Ingress is served as an HTTPS route",
+        "with --enable-ssl-passthrough, TLS connections whose ClientHello names the host are spliced undecrypted to the backend of the host's / path (or default backend): its Service's ready endpoints (ingress-nginx: its ClusterIP), the next endpoint on a failed connect; exact hosts only, as ingress-nginx matches them literally; the ClientHello must arrive within client-header-timeout and 16.5 KiB. Plain HTTP for the host is routed as usual. Without the flag, or for a wildcard host or one without a / backend, a diagnostic says so and TLS is terminated (ingress-nginx: silently)",
     ),
     i(
         "ssl-prefer-server-ciphers",

@@ -79,10 +79,22 @@ impl Resolved {
     }
 }
 
+/// The start of a UDP service's backend port key (`udp:53`): its Service
+/// port must be a UDP one. Other keys prefer a TCP port.
+pub(super) const UDP_PORT_KEY: &str = "udp:";
+
 /// Resolves the endpoints of a backend key: the Service's pods, or its
 /// ClusterIP and port with `service-upstream`.
 pub fn resolve_key(snapshot: &Snapshot, key: &BackendKey) -> Resolved {
     let service_id = NsName::new(&*key.namespace, &*key.service);
+    if let Some(udp) = key.port.strip_prefix(UDP_PORT_KEY) {
+        return resolve_protocol(
+            snapshot,
+            &service_id,
+            &PortRef::from_key(udp),
+            Protocol::Udp,
+        );
+    }
     let port = PortRef::from_key(&key.port);
     if key.cluster_ip {
         resolve_cluster_ip(snapshot, &service_id, &port)
@@ -125,8 +137,59 @@ fn resolve_cluster_ip(snapshot: &Snapshot, service_id: &NsName, port: &PortRef) 
     }
 }
 
+/// A Service port's transport.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Protocol {
+    /// TCP (also: the protocol is not set).
+    Tcp,
+    /// UDP.
+    Udp,
+}
+
+impl Protocol {
+    fn of(port: &ServicePort) -> Option<Self> {
+        match port.protocol.as_deref().unwrap_or("TCP") {
+            "TCP" => Some(Self::Tcp),
+            "UDP" => Some(Self::Udp),
+            _ => None,
+        }
+    }
+}
+
+/// The transport of the Service port `port` names (a TCP one when both
+/// exist); `None` when the Service or the port is missing.
+pub(super) fn port_protocol(
+    snapshot: &Snapshot,
+    service_id: &NsName,
+    port: &PortRef,
+) -> Option<Protocol> {
+    let ports = snapshot
+        .service(service_id)?
+        .spec
+        .as_ref()?
+        .ports
+        .as_deref()?;
+    let mut matching = ports.iter().filter(|p| port.matches(p));
+    let first = matching.clone().next()?;
+    if matching.any(|p| Protocol::of(p) == Some(Protocol::Tcp)) {
+        return Some(Protocol::Tcp);
+    }
+    Protocol::of(first)
+}
+
 /// Resolves the ready endpoints of `service`'s `port`.
 pub fn resolve(snapshot: &Snapshot, service_id: &NsName, port: &PortRef) -> Resolved {
+    resolve_protocol(snapshot, service_id, port, Protocol::Tcp)
+}
+
+/// Resolves the ready endpoints of `service`'s `port`: of that transport
+/// for UDP; for TCP a TCP port first, else any.
+fn resolve_protocol(
+    snapshot: &Snapshot,
+    service_id: &NsName,
+    port: &PortRef,
+    protocol: Protocol,
+) -> Resolved {
     let Some(service) = snapshot.service(service_id) else {
         return Resolved::problem(
             Reason::ServiceNotFound,
@@ -144,10 +207,23 @@ pub fn resolve(snapshot: &Snapshot, service_id: &NsName, port: &PortRef) -> Reso
         .as_ref()
         .and_then(|s| s.ports.as_deref())
         .unwrap_or(&[]);
-    let Some(service_port) = ports.iter().find(|p| port.matches(p)) else {
+    let of = |wanted| move |p: &&ServicePort| port.matches(p) && Protocol::of(p) == Some(wanted);
+    let service_port = match protocol {
+        Protocol::Udp => ports.iter().find(of(Protocol::Udp)),
+        Protocol::Tcp => ports
+            .iter()
+            .find(of(Protocol::Tcp))
+            .or_else(|| ports.iter().find(|p| port.matches(p))),
+    };
+    let Some(service_port) = service_port else {
+        let udp = if protocol == Protocol::Udp {
+            "UDP "
+        } else {
+            ""
+        };
         return Resolved::problem(
             Reason::ServicePortNotFound,
-            format!("service {service_id} has no port {}", port.as_key()),
+            format!("service {service_id} has no {udp}port {}", port.as_key()),
         );
     };
     let mut addrs: Vec<SocketAddr> = snapshot

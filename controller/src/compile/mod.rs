@@ -11,7 +11,9 @@
 mod admission;
 mod canary;
 mod endpoints;
+mod passthrough;
 pub(crate) mod paths;
+mod streams;
 mod tls;
 mod traffic;
 mod upstream_tls;
@@ -64,6 +66,14 @@ pub struct CompileOptions {
     /// requests that match no rule, and the error pages of
     /// `custom-http-errors` without a `default-backend` annotation.
     pub default_backend_service: Option<NsName>,
+    /// `--tcp-services-configmap`: port → TCP service.
+    pub tcp_services: Option<NsName>,
+    /// `--udp-services-configmap`: port → UDP service.
+    pub udp_services: Option<NsName>,
+    /// The gateway's own listening ports, which stream services may not take.
+    pub reserved_ports: Vec<u16>,
+    /// `--enable-ssl-passthrough`: the `ssl-passthrough` annotation applies.
+    pub ssl_passthrough: bool,
 }
 
 /// The result of a compile.
@@ -144,6 +154,12 @@ pub fn compile_with(
         }
     }
     compiler.canaries(&prepared);
+    compiler.passthrough_hosts(options.ssl_passthrough);
+    compiler.streams(
+        options.tcp_services.as_ref(),
+        options.udp_services.as_ref(),
+        &options.reserved_ports,
+    );
     compiler.server_names();
     compiler.default_certificate(options.default_ssl_certificate.as_ref());
     compiler.default_backend_service(options.default_backend_service.as_ref());
@@ -211,6 +227,8 @@ struct Compiler<'s> {
     aliases: Vec<(HostPattern, ServerId)>,
     /// Which Ingress decided each backend's balancing.
     claims: traffic::Claims,
+    /// `ssl-passthrough` hosts, with the Ingress asking, oldest first.
+    passthrough: Vec<(HostPattern, ObjectKey)>,
 }
 
 /// A rule's path, literal or in regex mode.
@@ -263,6 +281,7 @@ impl<'s> Compiler<'s> {
             www: Vec::new(),
             aliases: Vec::new(),
             claims,
+            passthrough: Vec::new(),
         }
     }
 
@@ -414,6 +433,11 @@ impl<'s> Compiler<'s> {
             }
         };
         let routing = &current.annotations.routing;
+        if routing.ssl_passthrough
+            && let Some(Ok(pattern)) = host.map(HostPattern::parse)
+        {
+            self.passthrough.push((pattern, current.key.clone()));
+        }
         if let Some(root) = &routing.app_root {
             self.builder.set_app_root(server, root.clone());
         }

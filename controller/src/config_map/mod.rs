@@ -12,6 +12,7 @@
 mod header_maps;
 mod listener;
 pub mod registry;
+mod streams;
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -295,12 +296,17 @@ const HSTS_KEYS: [&str; 4] = [
     "hsts-preload",
 ];
 
+/// Every key applied, with its parser.
+fn parsers() -> impl Iterator<Item = &'static (&'static str, Apply)> {
+    PARSERS.iter().chain(streams::PARSERS)
+}
+
 /// Reads a ConfigMap's `data` over the built-in defaults.
 pub fn read(data: &BTreeMap<String, String>) -> Read {
     let mut read = Read::default();
     for (key, value) in data {
         let value = value.trim();
-        if let Some((_, apply)) = PARSERS.iter().find(|(k, _)| k == key) {
+        if let Some((_, apply)) = parsers().find(|(k, _)| k == key) {
             if let Err(message) = apply(&mut read.config, value) {
                 read.errors.push(KeyError {
                     key: key.clone(),
@@ -468,7 +474,9 @@ fn count(value: &str, max: usize) -> Result<usize, String> {
 /// A header name, as `forwarded-for-header` and `hide-headers` give them.
 fn header_name(value: &str) -> Result<HeaderName, String> {
     if value == "proxy_protocol" {
-        return Err("needs the PROXY protocol, which is not supported".to_owned());
+        return Err(
+            "is not a header: nginx's proxy_protocol variable; use-proxy-protocol: \"true\" takes the client address from the PROXY header".to_owned(),
+        );
     }
     HeaderName::from_bytes(value.as_bytes()).map_err(|_| format!("{value:?} is not a header name"))
 }
@@ -595,7 +603,7 @@ mod tests {
                 pair[1].name
             );
         }
-        for (key, _) in PARSERS {
+        for (key, _) in parsers() {
             let known = registry::known(key).map(|k| k.support);
             assert!(
                 matches!(known, Some(Support::Supported | Support::Differs(_))),
@@ -606,7 +614,7 @@ mod tests {
             .iter()
             .filter(|k| k.support == Support::Supported)
         {
-            let parsed = PARSERS.iter().any(|(key, _)| *key == k.name);
+            let parsed = parsers().any(|(key, _)| *key == k.name);
             assert!(
                 parsed || HSTS_KEYS.contains(&k.name),
                 "{} has no parser",

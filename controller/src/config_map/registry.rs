@@ -13,7 +13,7 @@ const NO_TRACING: &str = "no tracing exporter yet";
 const NO_COMPRESSION: &str = "responses pass through uncompressed (streams stay unbuffered)";
 const HEADER_MAP: &str = "names a ConfigMap (`namespace/name`) of header name → value, re-read when it changes; values are sent as written: a value using an nginx variable (`$host`, `${...}`, `$1`) is refused with a diagnostic, not substituted, as are invalid names and values (that header is skipped); from the Kubernetes API the named ConfigMap must be in the controller ConfigMap's namespace";
 const BLOCK_LIST: &str = "plain entries and `~` / `~*` patterns as nginx's `map`, 403; patterns use Rust regex syntax (no look-around or backreferences): a pattern that does not compile is a diagnostic and the list is not applied";
-const STREAM: &str = "TCP/UDP stream proxying is not built";
+const STREAM_LOG: &str = "TCP/UDP services and SSL passthrough write no access log lines; they are counted in the edge_gateway_stream_* metrics";
 const LOGS: &str =
     "the access log goes to stdout and the error log to stderr, as ingress-nginx's symlinks do";
 const TLS_FIXED: &str = "TLS 1.2 and 1.3 with rustls' AEAD suites and curves, ingress-nginx's defaults in effect; not configurable";
@@ -96,7 +96,11 @@ pub const KEYS: &[Known] = &[
     s("force-ssl-redirect"),
     d(
         "forwarded-for-header",
-        "any header name; `proxy_protocol` is refused (no PROXY protocol)",
+        "any header name; `proxy_protocol` is refused as a header name (use-proxy-protocol takes the client address from the PROXY header)",
+    ),
+    i(
+        "forwarded-for-proxy-protocol-header",
+        "with use-proxy-protocol and use-forwarded-headers the client address is resolved directly, without this intermediate request header (which ingress-nginx also sends upstream)",
     ),
     s("generate-request-id"),
     n("global-auth-cache-duration", GLOBAL_AUTH),
@@ -190,7 +194,7 @@ pub const KEYS: &[Known] = &[
         "the JSON access log escapes as JSON",
     ),
     i("log-format-escape-none", "the access log formats are fixed"),
-    i("log-format-stream", STREAM),
+    i("log-format-stream", STREAM_LOG),
     d(
         "log-format-upstream",
         "the access log has two fixed formats (--access-log json or text, the text one being ingress-nginx's default format)",
@@ -233,9 +237,9 @@ pub const KEYS: &[Known] = &[
     s("proxy-next-upstream"),
     s("proxy-next-upstream-timeout"),
     s("proxy-next-upstream-tries"),
-    n(
+    d(
         "proxy-protocol-header-timeout",
-        "PROXY protocol is not built yet",
+        "bounds the PROXY header on the HTTP and HTTPS listeners and on TCP services with :PROXY (nginx uses client-header-timeout there; ingress-nginx applies this key to its SSL passthrough listener only); a Go duration, at most 1h",
     ),
     s("proxy-read-timeout"),
     s("proxy-real-ip-cidr"),
@@ -247,11 +251,11 @@ pub const KEYS: &[Known] = &[
     s("proxy-send-timeout"),
     d("proxy-set-headers", HEADER_MAP),
     n("proxy-ssl-location-only", "not applied yet"),
-    i("proxy-stream-next-upstream", STREAM),
-    i("proxy-stream-next-upstream-timeout", STREAM),
-    i("proxy-stream-next-upstream-tries", STREAM),
-    i("proxy-stream-responses", STREAM),
-    i("proxy-stream-timeout", STREAM),
+    s("proxy-stream-next-upstream"),
+    s("proxy-stream-next-upstream-timeout"),
+    s("proxy-stream-next-upstream-tries"),
+    s("proxy-stream-responses"),
+    s("proxy-stream-timeout"),
     s("retry-non-idempotent"),
     i("reuse-port", NGINX_TUNING),
     i("server-name-hash-bucket-size", NGINX_TUNING),
@@ -291,7 +295,7 @@ pub const KEYS: &[Known] = &[
         "session tickets are off, ingress-nginx's default",
     ),
     d("ssl-session-timeout", TLS_FIXED),
-    i("stream-access-log-path", STREAM),
+    i("stream-access-log-path", STREAM_LOG),
     r("stream-snippet", SNIPPET),
     n("syslog-host", LOGS),
     n("syslog-port", LOGS),
@@ -307,7 +311,10 @@ pub const KEYS: &[Known] = &[
     n("use-geoip2", "no GeoIP"),
     n("use-gzip", NO_COMPRESSION),
     s("use-http2"),
-    n("use-proxy-protocol", "PROXY protocol is not built yet"),
+    d(
+        "use-proxy-protocol",
+        "PROXY protocol v1 and v2 on the HTTP and HTTPS listeners, read before TLS and before SSL passthrough; applies to new connections. A missing or broken header closes the connection; LOCAL (v2) and UNKNOWN (v1) keep the TCP peer. The header's address is the client (address lists, limits, X-Real-IP, X-Forwarded-For, the access log) when the TCP peer is in proxy-real-ip-cidr, as nginx's realip module; with use-forwarded-headers a trusted header address lets X-Forwarded-For name the client (ingress-nginx's X-Forwarded-For-Proxy-Protocol). X-Forwarded-Port is the header's destination port. v2 TLVs read: authority, unique id, AWS VPC endpoint id (at most 4 KiB of header)",
+    ),
     i("variables-hash-bucket-size", NGINX_TUNING),
     i("variables-hash-max-size", NGINX_TUNING),
     s("whitelist-source-range"),
