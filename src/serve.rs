@@ -17,6 +17,7 @@ use controller::manifests::ManifestDir;
 use controller::reconcile::Reconciler;
 use gateway::access_log::AccessLogFormat;
 use gateway::admin::{AdminListener, Health};
+use gateway::external_name::ExternalNames;
 use gateway::l4::StreamListeners;
 use gateway::metrics::{Metrics, MetricsConfig, RequestMetricsConfig};
 use gateway::server::{HttpListener, shutdown_channel};
@@ -144,6 +145,7 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), ServeError> {
     };
     let publisher = Publisher::new(table.clone(), Some(metrics.clone()));
     let published = publisher.subscribe();
+    let resolving = publisher.subscribe();
     let reserved = [http_addr, https_addr, admin_addr].map(|a| a.port());
     let control = start_control_plane(&args, source, publisher, health.clone(), &reserved)?;
     if let Some(control) = &control {
@@ -158,6 +160,9 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), ServeError> {
     let drain = Duration::from_secs(args.drain_timeout);
     let streams = StreamListeners::new(args.bind_address, table.clone(), Some(metrics.clone()));
     let streams_task = tokio::spawn(streams.run(published, shutdown.clone()));
+    if let Some(names) = ExternalNames::new(table.clone()) {
+        tokio::spawn(names.run(resolving, shutdown.clone()));
+    }
     let proxy = Arc::new(Proxy::new(table, observer));
     let http_task = tokio::spawn(http.serve(proxy.clone(), shutdown.clone(), drain));
     let https_task = tokio::spawn(https.serve(proxy, shutdown.clone(), drain));

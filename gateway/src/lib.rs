@@ -16,6 +16,7 @@
 //! - [`proxy`]: the request path, phase by phase;
 //! - [`tls`]: certificates, SNI selection, the rustls configuration;
 //! - [`upstream_tls`]: TLS to upstream endpoints (`proxy-ssl-*`);
+//! - [`compress`], [`body_filter`]: response compression and pacing;
 //! - [`metrics`]: Prometheus metrics under ingress-nginx's names;
 //! - [`access_log`]: one line per request, written off the request path;
 //! - [`server`], [`admin`]: listeners; [`listener`]: what happens between
@@ -31,12 +32,16 @@ pub mod access_log;
 pub mod admin;
 pub mod backend;
 pub mod balance;
+pub mod body_filter;
 pub mod canary;
+pub mod compress;
+pub mod external_name;
 pub mod host;
 mod keepalive;
 pub mod l4;
 pub mod listener;
 pub mod metrics;
+pub mod mirror;
 pub mod model_field;
 mod passthrough;
 pub mod path;

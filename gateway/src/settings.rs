@@ -265,6 +265,9 @@ pub struct ListenerSettings {
     pub proxy_protocol: bool,
     /// `proxy-protocol-header-timeout` (5 s): how long that header may take.
     pub proxy_protocol_header_timeout: Duration,
+    /// `disable-ipv6` (false): connections from IPv6 peers are closed at
+    /// once (a listener bound to `::` then serves IPv4 only).
+    pub disable_ipv6: bool,
     /// `--enable-ssl-passthrough` (false, HTTPS only): read each
     /// ClientHello's server name before terminating TLS, and splice
     /// connections for passthrough hosts to their backend.
@@ -289,6 +292,7 @@ impl ListenerSettings {
             http2_max_concurrent_streams: 128,
             proxy_protocol: false,
             proxy_protocol_header_timeout: Duration::from_secs(5),
+            disable_ipv6: false,
             ssl_passthrough: false,
         }
     }
@@ -321,6 +325,9 @@ impl ListenerSettings {
         }
         if let Some(timeout) = o.proxy_protocol_header_timeout {
             settings.proxy_protocol_header_timeout = timeout;
+        }
+        if let Some(disable) = o.disable_ipv6 {
+            settings.disable_ipv6 = disable;
         }
         settings
     }
@@ -364,6 +371,8 @@ pub struct ListenerOverrides {
     pub proxy_protocol: Option<bool>,
     /// `proxy-protocol-header-timeout`.
     pub proxy_protocol_header_timeout: Option<Duration>,
+    /// `disable-ipv6`.
+    pub disable_ipv6: Option<bool>,
 }
 
 #[cfg(test)]

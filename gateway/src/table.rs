@@ -15,6 +15,7 @@ use http::header::HeaderValue;
 use crate::backend::{Backend, BackendKey, EndpointUpdate};
 use crate::balance::BackendPolicy;
 use crate::canary::Canary;
+use crate::external_name::ExternalName;
 use crate::host::{HostIndex, HostPattern};
 use crate::l4::StreamService;
 use crate::metrics::RouteStats;
@@ -171,6 +172,8 @@ pub struct RouteTable {
     streams: Box<[StreamService]>,
     /// `ssl-passthrough` hosts (exact, lower case) and their backends.
     passthrough: HashMap<Box<str>, BackendId, RandomState>,
+    /// The backends of ExternalName Services, resolved by DNS.
+    external_names: Box<[(BackendId, ExternalName)]>,
 }
 
 impl Default for RouteTable {
@@ -211,6 +214,12 @@ impl RouteTable {
             },
             route,
         }
+    }
+
+    /// Whether a host (lower case) is one of the table's servers (exact,
+    /// wildcard or alias), not the default server.
+    pub fn has_host(&self, host: &str) -> bool {
+        self.hosts.lookup(host).is_some()
     }
 
     /// Finds the route for a normalised host and path (see [`RouteTable::find`]).
@@ -318,6 +327,13 @@ impl RouteTable {
         Some((service, self.backends.get(service.backend.0)?))
     }
 
+    /// The ExternalName backends and their names.
+    pub fn external_names(&self) -> impl Iterator<Item = (&Arc<Backend>, &ExternalName)> {
+        self.external_names
+            .iter()
+            .filter_map(|(id, name)| Some((self.backends.get(id.0)?, name)))
+    }
+
     /// Whether any host is served by SSL passthrough.
     pub fn has_passthrough(&self) -> bool {
         !self.passthrough.is_empty()
@@ -345,8 +361,16 @@ impl RouteTable {
         }
         let live: HashMap<&BackendKey, &Arc<Backend>> =
             previous.backends.iter().map(|b| (b.key(), b)).collect();
-        for backend in self.backends.iter_mut() {
+        let resolved: Vec<usize> = self.external_names.iter().map(|(id, _)| id.0).collect();
+        for (index, backend) in self.backends.iter_mut().enumerate() {
             if let Some(old) = live.get(backend.key()) {
+                // The DNS answers an ExternalName backend holds stay: the
+                // new table knows none.
+                if resolved.contains(&index) {
+                    old.set_policy(backend.policy());
+                    *backend = Arc::clone(old);
+                    continue;
+                }
                 let set = backend.endpoints();
                 old.update(&EndpointUpdate {
                     addrs: set.endpoints().iter().map(|e| e.addr()).collect(),
@@ -385,6 +409,7 @@ pub struct RouteTableBuilder {
     regex_paths: HashMap<(ServerId, String), RouteId>,
     streams: Vec<StreamService>,
     passthrough: HashMap<Box<str>, BackendId, RandomState>,
+    external_names: Vec<(BackendId, ExternalName)>,
 }
 
 impl Default for RouteTableBuilder {
@@ -402,6 +427,7 @@ impl Default for RouteTableBuilder {
             regex_paths: HashMap::new(),
             streams: Vec::new(),
             passthrough: HashMap::default(),
+            external_names: Vec::new(),
         }
     }
 }
@@ -638,6 +664,14 @@ impl RouteTableBuilder {
         true
     }
 
+    /// Marks a backend as an ExternalName Service's: its endpoints come
+    /// from resolving `name` (see [`crate::external_name`]).
+    pub fn set_external_name(&mut self, backend: BackendId, name: ExternalName) {
+        if !self.external_names.iter().any(|(id, _)| *id == backend) {
+            self.external_names.push((backend, name));
+        }
+    }
+
     /// A route added earlier, for naming the winner of a conflict.
     pub fn route(&self, id: RouteId) -> Option<&Route> {
         self.routes.get(id.0)
@@ -656,6 +690,7 @@ impl RouteTableBuilder {
             inference: Box::default(),
             streams: self.streams.into_boxed_slice(),
             passthrough: self.passthrough,
+            external_names: self.external_names.into_boxed_slice(),
         }
     }
 }

@@ -8,7 +8,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
 use serde_json::json;
-use testkit::{TcpEcho, UdpEcho, endpoint_slice, eventually, free_port, scrape};
+use testkit::{TcpEcho, UdpEcho, eventually, free_port, scrape};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 

@@ -11,7 +11,9 @@
 pub mod admission;
 pub(crate) mod affinity;
 pub mod canary;
+pub(crate) mod mirror;
 pub mod registry;
+pub mod response;
 pub mod traffic;
 pub mod upstream;
 pub(crate) mod values;
@@ -101,6 +103,8 @@ pub struct IngressAnnotations {
     pub traffic: traffic::Traffic,
     /// `proxy-ssl-*`: TLS to the upstream, with its Secret still to read.
     pub upstream_tls: Option<upstream::UpstreamTlsSpec>,
+    /// `custom-headers`: the ConfigMap of response headers, still to read.
+    pub custom_headers: Option<crate::objects::NsName>,
     /// Values that did not parse (their defaults apply).
     pub errors: Vec<AnnotationError>,
     /// Refused annotations present: the Ingress is not served.
@@ -237,7 +241,26 @@ const ROUTING_ANNOTATIONS: [(&str, Apply<Routing>); 8] = [
 /// Parses the annotations of one Ingress, starting from the defaults;
 /// `default_backend_service`: whether `--default-backend-service` is set
 /// (it serves `custom-http-errors` without a `default-backend` annotation).
+/// A bare `custom-headers` name is in namespace `default`; see
+/// [`parse_in`].
 pub fn parse(
+    annotations: Option<&BTreeMap<String, String>>,
+    proxy_defaults: &ProxySettings,
+    policy_defaults: &Policy,
+    default_backend_service: bool,
+) -> IngressAnnotations {
+    parse_in(
+        "default",
+        annotations,
+        proxy_defaults,
+        policy_defaults,
+        default_backend_service,
+    )
+}
+
+/// [`parse`] for an Ingress of `namespace`.
+pub fn parse_in(
+    namespace: &str,
     annotations: Option<&BTreeMap<String, String>>,
     proxy_defaults: &ProxySettings,
     policy_defaults: &Policy,
@@ -278,6 +301,17 @@ pub fn parse(
         &mut errors,
     );
     parsed.policy.redirect = redirect(&ours, &mut errors).map(std::sync::Arc::new);
+    if response::KEYS.iter().any(|k| ours.contains_key(k)) {
+        let spec = response::parse(
+            &ours,
+            namespace,
+            policy_defaults.response.as_deref(),
+            &mut errors,
+        );
+        parsed.policy.response = (!spec.rules.is_empty()).then(|| std::sync::Arc::new(spec.rules));
+        parsed.custom_headers = spec.custom_headers;
+    }
+    parsed.policy.mirror = mirror::parse(&ours, &mut errors);
     parsed.admission = admission::parse(&ours, &mut errors);
     parsed.canary = canary::parse(&ours, &mut errors);
     let regex_mode = parsed.routing.regex_mode();

@@ -7,6 +7,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
+use gateway::external_name::ExternalName;
 use gateway::{BackendKey, EndpointUpdate};
 use k8s_openapi::api::core::v1::{Service, ServicePort};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -68,6 +69,9 @@ pub struct Resolved {
     /// A configuration problem worth a diagnostic (not "no ready pod",
     /// which is a normal state during scaling).
     pub problem: Option<(Reason, String)>,
+    /// An ExternalName Service's name: the data plane resolves it (the
+    /// endpoints are not the controller's to give).
+    pub external: Option<ExternalName>,
 }
 
 impl Resolved {
@@ -75,6 +79,18 @@ impl Resolved {
         Self {
             update: EndpointUpdate::default(),
             problem: Some((reason, message)),
+            external: None,
+        }
+    }
+
+    fn addrs(addrs: Vec<SocketAddr>) -> Self {
+        Self {
+            update: EndpointUpdate {
+                addrs,
+                service_found: true,
+            },
+            problem: None,
+            external: None,
         }
     }
 }
@@ -128,13 +144,7 @@ fn resolve_cluster_ip(snapshot: &Snapshot, service_id: &NsName, port: &PortRef) 
             format!("service {service_id} has no ClusterIP for service-upstream"),
         );
     };
-    Resolved {
-        update: EndpointUpdate {
-            addrs: vec![SocketAddr::new(ip, number)],
-            service_found: true,
-        },
-        problem: None,
-    }
+    Resolved::addrs(vec![SocketAddr::new(ip, number)])
 }
 
 /// A Service port's transport.
@@ -197,10 +207,7 @@ fn resolve_protocol(
         );
     };
     if is_external_name(service) {
-        return Resolved::problem(
-            Reason::UnsupportedService,
-            format!("service {service_id} is of type ExternalName, which is not supported yet"),
-        );
+        return external_name(service, service_id, port);
     }
     let ports = service
         .spec
@@ -232,13 +239,87 @@ fn resolve_protocol(
         .collect();
     addrs.sort_unstable();
     addrs.dedup();
-    Resolved {
-        update: EndpointUpdate {
-            addrs,
-            service_found: true,
-        },
-        problem: None,
+    Resolved::addrs(addrs)
+}
+
+/// An ExternalName Service, as ingress-nginx takes it: `localhost` and
+/// loopback addresses are refused, an address is the endpoint, a DNS name
+/// (a valid subdomain) is resolved by the data plane; the port is the
+/// matched Service port's `targetPort` (its `port` when unset), or the
+/// backend's port number when the Service lists none.
+fn external_name(service: &Service, service_id: &NsName, port: &PortRef) -> Resolved {
+    let spec = service.spec.as_ref();
+    let name = spec
+        .and_then(|s| s.external_name.as_deref())
+        .unwrap_or("")
+        .trim_end_matches('.');
+    let ip = name.parse::<IpAddr>().ok();
+    if name.eq_ignore_ascii_case("localhost") || ip.is_some_and(|ip| ip.is_loopback()) {
+        return Resolved::problem(
+            Reason::UnsupportedService,
+            format!(
+                "service {service_id}: ExternalName {name:?} is a loopback name, which ingress-nginx refuses too"
+            ),
+        );
     }
+    if ip.is_none() && !is_subdomain(name) {
+        return Resolved::problem(
+            Reason::UnsupportedService,
+            format!("service {service_id}: ExternalName {name:?} is not a valid DNS name"),
+        );
+    }
+    let ports = spec.and_then(|s| s.ports.as_deref()).unwrap_or(&[]);
+    let number = match ports.iter().find(|p| port.matches(p)) {
+        Some(p) => match &p.target_port {
+            Some(IntOrString::Int(target)) => *target,
+            _ => p.port,
+        },
+        None => match port {
+            PortRef::Number(n) => *n,
+            PortRef::Name(name) => {
+                return Resolved::problem(
+                    Reason::ServicePortNotFound,
+                    format!("service {service_id} has no port {name}"),
+                );
+            }
+        },
+    };
+    let Some(number) = u16::try_from(number).ok().filter(|p| *p != 0) else {
+        return Resolved::problem(
+            Reason::ServicePortNotFound,
+            format!("service {service_id}: port {number} is not a port"),
+        );
+    };
+    match ip {
+        Some(ip) => Resolved::addrs(vec![SocketAddr::new(ip, number)]),
+        None => Resolved {
+            update: EndpointUpdate {
+                addrs: Vec::new(),
+                service_found: true,
+            },
+            problem: None,
+            external: Some(ExternalName {
+                name: name.to_ascii_lowercase().into(),
+                port: number,
+            }),
+        },
+    }
+}
+
+/// A DNS-1123 subdomain: dot-separated labels of lower-case letters,
+/// digits and `-`, at most 253 characters.
+fn is_subdomain(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
 }
 
 fn is_external_name(service: &Service) -> bool {

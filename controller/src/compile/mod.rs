@@ -13,6 +13,7 @@ mod canary;
 mod endpoints;
 mod passthrough;
 pub(crate) mod paths;
+mod response;
 mod streams;
 mod tls;
 mod traffic;
@@ -74,6 +75,9 @@ pub struct CompileOptions {
     pub reserved_ports: Vec<u16>,
     /// `--enable-ssl-passthrough`: the `ssl-passthrough` annotation applies.
     pub ssl_passthrough: bool,
+    /// `global-allowed-response-headers` (from the ConfigMap): what
+    /// `custom-headers` may set.
+    pub allowed_response_headers: Vec<String>,
 }
 
 /// The result of a compile.
@@ -137,7 +141,8 @@ pub fn compile_with(
         .map(|(id, ingress)| Prepared {
             id,
             ingress,
-            annotations: annotations::parse(
+            annotations: annotations::parse_in(
+                &id.namespace,
                 ingress.metadata.annotations.as_ref(),
                 &options.proxy,
                 &options.policy,
@@ -229,6 +234,8 @@ struct Compiler<'s> {
     claims: traffic::Claims,
     /// `ssl-passthrough` hosts, with the Ingress asking, oldest first.
     passthrough: Vec<(HostPattern, ObjectKey)>,
+    /// `global-allowed-response-headers`.
+    allowed_response_headers: Vec<String>,
 }
 
 /// A rule's path, literal or in regex mode.
@@ -282,6 +289,7 @@ impl<'s> Compiler<'s> {
             aliases: Vec::new(),
             claims,
             passthrough: Vec::new(),
+            allowed_response_headers: options.allowed_response_headers.clone(),
         }
     }
 
@@ -354,6 +362,7 @@ impl<'s> Compiler<'s> {
         }
         self.admission(&mut current, id);
         self.upstream_tls(&mut current, id);
+        self.custom_headers(&mut current);
         let Some(spec) = &ingress.spec else {
             return true;
         };
@@ -717,7 +726,11 @@ impl<'s> Compiler<'s> {
             cluster_ip,
         };
         let resolved = resolve_key(self.snapshot, &key);
-        let action = RouteAction::Proxy(self.builder.backend(key, &resolved.update));
+        let id = self.builder.backend(key, &resolved.update);
+        if let Some(name) = resolved.external {
+            self.builder.set_external_name(id, name);
+        }
+        let action = RouteAction::Proxy(id);
         let done = (action, resolved.problem);
         self.resolved.insert(cache_key, done.clone());
         done

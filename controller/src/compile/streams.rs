@@ -164,6 +164,9 @@ impl Compiler<'_> {
         };
         let resolved = resolve_key(self.snapshot, &key);
         let backend = self.builder.backend(key, &resolved.update);
+        if let Some(name) = resolved.external.clone() {
+            self.builder.set_external_name(backend, name);
+        }
         let service = StreamService {
             protocol,
             port: entry.port,

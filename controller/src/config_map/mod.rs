@@ -9,9 +9,11 @@
 //! ConfigMap does not do here; [`registry`] lists every key ingress-nginx
 //! documents with its status.
 
+mod compression;
 mod header_maps;
 mod listener;
 pub mod registry;
+mod response;
 mod streams;
 
 use std::borrow::Cow;
@@ -48,6 +50,9 @@ pub struct GlobalConfig {
     pub admission: AdmissionDefaults,
     /// The ConfigMaps `proxy-set-headers` and `add-headers` name.
     pub header_maps: HeaderMaps,
+    /// `global-allowed-response-headers`: the only headers `custom-headers`
+    /// may set (exact names, as ingress-nginx compares them).
+    pub allowed_response_headers: Vec<String>,
 }
 
 /// ConfigMap defaults of the admission annotations.
@@ -298,7 +303,10 @@ const HSTS_KEYS: [&str; 4] = [
 
 /// Every key applied, with its parser.
 fn parsers() -> impl Iterator<Item = &'static (&'static str, Apply)> {
-    PARSERS.iter().chain(streams::PARSERS)
+    PARSERS
+        .iter()
+        .chain(streams::PARSERS)
+        .chain(response::PARSERS)
 }
 
 /// Reads a ConfigMap's `data` over the built-in defaults.
@@ -316,7 +324,10 @@ pub fn read(data: &BTreeMap<String, String>) -> Read {
             }
             continue;
         }
-        if traffic::config_keys().any(|k| k == key) {
+        if traffic::config_keys().any(|k| k == key)
+            || compression::KEYS.contains(&key.as_str())
+            || response::KEYS.contains(&key.as_str())
+        {
             continue;
         }
         match registry::known(key).map(|k| k.support) {
@@ -326,6 +337,8 @@ pub fn read(data: &BTreeMap<String, String>) -> Read {
         }
     }
     hsts(data, &mut read);
+    compression::read(data, &mut read);
+    response::read(data, &mut read);
     read
 }
 
@@ -413,6 +426,7 @@ pub(crate) fn layered<'o>(
         proxy: read.config.proxy,
         policy: read.config.policy,
         globals,
+        allowed_response_headers: read.config.allowed_response_headers,
         ..options.clone()
     };
     traffic.apply(&mut layered);
@@ -616,7 +630,10 @@ mod tests {
         {
             let parsed = parsers().any(|(key, _)| *key == k.name);
             assert!(
-                parsed || HSTS_KEYS.contains(&k.name),
+                parsed
+                    || HSTS_KEYS.contains(&k.name)
+                    || compression::KEYS.contains(&k.name)
+                    || response::KEYS.contains(&k.name),
                 "{} has no parser",
                 k.name
             );

@@ -10,7 +10,8 @@ use crate::annotations::registry::{Known, d, i, n, r, s};
 const SNIPPET: &str = "raw nginx configuration text: never applied; the key is reported and ignored, everything else in the ConfigMap applies";
 const NGINX_TUNING: &str = "nginx worker, buffer or hash-table tuning with no counterpart here";
 const NO_TRACING: &str = "no tracing exporter yet";
-const NO_COMPRESSION: &str = "responses pass through uncompressed (streams stay unbuffered)";
+const COMPRESSION: &str = "as nginx's gzip / ngx_brotli: statuses 200, 403 and 404 of a listed type (text/html always) and at least the minimum length; never a HEAD, an already encoded body or a range (206) response; Vary: Accept-Encoding on eligible responses; Content-Length and Accept-Ranges removed, ETag weakened. Each upstream chunk is compressed and flushed at once, so streams (SSE, token streams) stay streams; the Accept-Encoding q-values choose between br and gzip (brotli on a tie; nginx takes brotli whenever accepted)";
+const LITERAL: &str = "literal values: a value using an nginx variable is refused with a diagnostic (the default applies)";
 const HEADER_MAP: &str = "names a ConfigMap (`namespace/name`) of header name → value, re-read when it changes; values are sent as written: a value using an nginx variable (`$host`, `${...}`, `$1`) is refused with a diagnostic, not substituted, as are invalid names and values (that header is skipped); from the Kubernetes API the named ConfigMap must be in the controller ConfigMap's namespace";
 const BLOCK_LIST: &str = "plain entries and `~` / `~*` patterns as nginx's `map`, 403; patterns use Rust regex syntax (no look-around or backreferences): a pattern that does not compile is a diagnostic and the list is not applied";
 const STREAM_LOG: &str = "TCP/UDP services and SSL passthrough write no access log lines; they are counted in the edge_gateway_stream_* metrics";
@@ -45,9 +46,9 @@ pub const KEYS: &[Known] = &[
     s("block-cidrs"),
     d("block-referers", BLOCK_LIST),
     d("block-user-agents", BLOCK_LIST),
-    n("brotli-level", NO_COMPRESSION),
-    n("brotli-min-length", NO_COMPRESSION),
-    n("brotli-types", NO_COMPRESSION),
+    s("brotli-level"),
+    s("brotli-min-length"),
+    s("brotli-types"),
     i("client-body-buffer-size", NGINX_TUNING),
     s("client-body-timeout"),
     i("client-header-buffer-size", NGINX_TUNING),
@@ -70,9 +71,9 @@ pub const KEYS: &[Known] = &[
     i("debug-connections", NGINX_TUNING),
     i("default-type", "error pages carry their own Content-Type"),
     s("disable-access-log"),
-    n(
+    d(
         "disable-ipv6",
-        "not applied yet: listeners bind --bind-address",
+        "the listeners bind --bind-address (0.0.0.0 by default: IPv4 only, where ingress-nginx also listens on [::]; `--bind-address ::` listens on both); with disable-ipv6 true, connections (and UDP datagrams) from IPv6 peers are dropped at accept, for new connections",
     ),
     i(
         "disable-ipv6-dns",
@@ -82,7 +83,7 @@ pub const KEYS: &[Known] = &[
         "enable-access-log-for-default-backend",
         "not applied yet: requests no route matches are not logged",
     ),
-    n("enable-brotli", NO_COMPRESSION),
+    d("enable-brotli", COMPRESSION),
     n("enable-modsecurity", "no WAF"),
     i("enable-multi-accept", NGINX_TUNING),
     n("enable-ocsp", "no OCSP stapling yet"),
@@ -103,6 +104,10 @@ pub const KEYS: &[Known] = &[
         "with use-proxy-protocol and use-forwarded-headers the client address is resolved directly, without this intermediate request header (which ingress-nginx also sends upstream)",
     ),
     s("generate-request-id"),
+    d(
+        "global-allowed-response-headers",
+        "the headers custom-headers may set, compared exactly (as ingress-nginx); a name that is not a header name is a diagnostic and the list is not applied",
+    ),
     n("global-auth-cache-duration", GLOBAL_AUTH),
     n("global-auth-cache-key", GLOBAL_AUTH),
     n("global-auth-method", GLOBAL_AUTH),
@@ -124,8 +129,13 @@ pub const KEYS: &[Known] = &[
     n("global-rate-limit-memcached-pool-size", GLOBAL_RATE_LIMIT),
     n("global-rate-limit-memcached-port", GLOBAL_RATE_LIMIT),
     n("global-rate-limit-status-code", GLOBAL_RATE_LIMIT),
-    n("gzip-level", NO_COMPRESSION),
-    n("gzip-types", NO_COMPRESSION),
+    d(
+        "gzip-disable",
+        "User-Agent patterns in Rust regex syntax, case-insensitive (`msie6` as nginx); a pattern that does not compile is a diagnostic and nothing is disabled",
+    ),
+    s("gzip-level"),
+    s("gzip-min-length"),
+    s("gzip-types"),
     s("hide-headers"),
     s("hsts"),
     s("hsts-include-subdomains"),
@@ -178,10 +188,13 @@ pub const KEYS: &[Known] = &[
         "limit-conn-zone-variable",
         "limits are keyed on the client address, ingress-nginx's default",
     ),
-    n("limit-rate", "response bandwidth limits are not built yet"),
-    n(
+    d(
+        "limit-rate",
+        "the default of the annotation, in kilobytes per second as ingress-nginx applies it (its documentation says bytes; its template writes `limit_rate <n>k`)",
+    ),
+    d(
         "limit-rate-after",
-        "response bandwidth limits are not built yet",
+        "the default of the annotation, in kilobytes as ingress-nginx applies it",
     ),
     s("limit-req-status-code"),
     d(
@@ -230,8 +243,8 @@ pub const KEYS: &[Known] = &[
     ),
     i("proxy-buffers-number", NGINX_TUNING),
     s("proxy-connect-timeout"),
-    n("proxy-cookie-domain", "not applied yet"),
-    n("proxy-cookie-path", "not applied yet"),
+    d("proxy-cookie-domain", LITERAL),
+    d("proxy-cookie-path", LITERAL),
     i("proxy-headers-hash-bucket-size", NGINX_TUNING),
     i("proxy-headers-hash-max-size", NGINX_TUNING),
     s("proxy-next-upstream"),
@@ -243,7 +256,10 @@ pub const KEYS: &[Known] = &[
     ),
     s("proxy-read-timeout"),
     s("proxy-real-ip-cidr"),
-    n("proxy-redirect-from", "not applied yet"),
+    d(
+        "proxy-redirect-from",
+        "the default of the annotations, with proxy-redirect-to: a literal prefix of Location and Refresh URLs (no nginx variables)",
+    ),
     d(
         "proxy-request-buffering",
         "request bodies stream to the upstream (ingress-nginx buffers them by default); proxy-body-size still applies",
@@ -280,9 +296,9 @@ pub const KEYS: &[Known] = &[
     d("ssl-ecdh-curve", TLS_FIXED),
     d("ssl-protocols", TLS_FIXED),
     s("ssl-redirect"),
-    n(
+    d(
         "ssl-reject-handshake",
-        "not applied yet: unknown names get the default certificate",
+        "handshakes naming no host of an Ingress (exact, wildcard or server-alias), and those without SNI, are refused; other names, hosts without a TLS section included, get their certificate or the default one",
     ),
     d("ssl-session-cache", "rustls' in-memory session cache is on"),
     d("ssl-session-cache-size", TLS_FIXED),
@@ -309,7 +325,7 @@ pub const KEYS: &[Known] = &[
     ),
     n("use-geoip", "no GeoIP"),
     n("use-geoip2", "no GeoIP"),
-    n("use-gzip", NO_COMPRESSION),
+    d("use-gzip", COMPRESSION),
     s("use-http2"),
     d(
         "use-proxy-protocol",

@@ -1,7 +1,8 @@
 //! The ConfigMap keys of what happens before HTTP and outside it: the
 //! PROXY protocol on the HTTP and HTTPS listeners (`use-proxy-protocol`,
-//! `proxy-protocol-header-timeout`) and the TCP/UDP services' timeouts and
-//! retries (`proxy-stream-*`).
+//! `proxy-protocol-header-timeout`), the TLS handshake
+//! (`ssl-reject-handshake`), IPv6 clients (`disable-ipv6`) and the TCP/UDP
+//! services' timeouts and retries (`proxy-stream-*`).
 
 use std::time::Duration;
 
@@ -23,6 +24,14 @@ pub(super) const PARSERS: &[(&str, Apply)] = &[
             return Err("must be between 1ms and 1h".to_owned());
         }
         c.globals.listener.proxy_protocol_header_timeout = Some(timeout);
+        Ok(())
+    }),
+    ("ssl-reject-handshake", |c, v| {
+        c.globals.reject_unknown_sni = boolean(v)?;
+        Ok(())
+    }),
+    ("disable-ipv6", |c, v| {
+        c.globals.listener.disable_ipv6 = Some(boolean(v)?);
         Ok(())
     }),
     ("proxy-stream-timeout", |c, v| {

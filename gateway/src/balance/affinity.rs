@@ -65,6 +65,8 @@ enum Want {
     Any,
     /// The request's `upstream-hash-by` key.
     Hash(u64),
+    /// The request's key with `upstream-hash-by-subset`, and the size.
+    Subset(u64, usize),
     /// The endpoint key of the request's session cookie, if it has one.
     Session(Option<u64>),
 }
@@ -92,14 +94,18 @@ impl Sticky {
     ) -> Self {
         match &backend.policy().affinity {
             Affinity::None => Self::default(),
-            Affinity::Hash(key) => Self {
-                want: Want::Hash(key.hash(&RequestVars {
+            Affinity::Hash(key) => {
+                let hash = key.hash(&RequestVars {
                     uri: req.uri(),
                     headers: req.headers(),
                     remote,
-                })),
-                cookie: None,
-            },
+                });
+                let want = match key.subset_size() {
+                    None => Want::Hash(hash),
+                    Some(size) => Want::Subset(hash, size),
+                };
+                Self { want, cookie: None }
+            }
             Affinity::Cookie(config) => {
                 let headers = req.headers();
                 let session = cookie(headers, &config.name).and_then(|(endpoint, _)| endpoint);
@@ -162,6 +168,7 @@ pub(crate) fn pick<'e>(
             .walk(key)
             .map(|i| &endpoints[i])
             .find(|e| eligible(e)),
+        Want::Subset(key, size) => super::subset::pick(endpoints, key, size, eligible),
         Want::Session(session) => {
             let Some(state) = sticky.cookie.as_mut() else {
                 return algorithm.pick(cursor, endpoints, eligible);

@@ -27,6 +27,7 @@ pub(crate) mod queue;
 pub mod ring;
 mod round_robin;
 pub mod session_cookie;
+mod subset;
 
 use std::fmt;
 use std::sync::Arc;

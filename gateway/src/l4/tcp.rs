@@ -74,6 +74,9 @@ async fn connection(
             Box::new(table.globals().clone()),
         )
     };
+    if globals.listener.disable_ipv6 == Some(true) && peer.ip().to_canonical().is_ipv6() {
+        return;
+    }
     let settings = globals.streams;
     let stats = super::stats(metrics.as_ref(), "tcp", port, &backend);
     let _active = stats.as_ref().map(|s| s.open());

@@ -110,6 +110,10 @@ pub(super) async fn serve(
         let Some((_, backend)) = current.stream(StreamProtocol::Udp, port) else {
             continue;
         };
+        let ipv6 = client.ip().to_canonical().is_ipv6();
+        if ipv6 && current.globals().listener.disable_ipv6 == Some(true) {
+            continue;
+        }
         let stats = super::stats(metrics.as_ref(), "udp", port, backend);
         if sessions.len() >= MAX_SESSIONS {
             count(stats.as_ref(), |s| &s.failed, 1);

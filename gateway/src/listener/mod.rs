@@ -5,7 +5,8 @@
 //! ([`crate::passthrough`]) instead of terminating TLS here.
 //!
 //! Neither step runs unless configured: the connection then goes on as it
-//! was accepted, with nothing read from it.
+//! was accepted, with nothing read from it. With `disable-ipv6`, a
+//! connection from an IPv6 peer is closed first.
 
 pub mod proxy_protocol;
 mod rewind;
@@ -44,6 +45,9 @@ pub(crate) async fn prepare(
     settings: &ListenerSettings,
     proxy: &Proxy,
 ) -> Option<Prepared> {
+    if settings.disable_ipv6 && peer.ip().to_canonical().is_ipv6() {
+        return None;
+    }
     let mut prepared = Prepared {
         stream: Rewind::new(stream),
         peer,

@@ -64,6 +64,7 @@ pub use exchange::Observer;
 pub use headers::{X_REQUEST_ID, bench_header_work};
 
 use crate::balance::affinity::Sticky;
+use crate::compress::Compression;
 use crate::listener::Origin;
 use crate::metrics;
 use crate::policy;
@@ -244,6 +245,9 @@ impl Proxy {
         let method = req.method().clone();
         let uri = req.uri().clone();
         let table = self.table.load_full();
+        // Compression reads the request before the phases take it apart.
+        let compression = table.globals().compression.as_deref();
+        let asked = compression.map(|_| Compression::asked(&method, req.version(), req.headers()));
         // 0. client
         let client = conn.client(&table.globals().forwarded, req.headers());
         let mut pending = Pending {
@@ -259,8 +263,12 @@ impl Proxy {
             Ok(response) => response,
             Err(error) => error.into_response(client.socket_addr(conn.peer), &method, &uri),
         };
-        // 7. respond: `add-headers` go on every response.
+        // 7. respond: `add-headers` go on every response, and so does
+        // compression.
         policy::header_rules::set_all(response.headers_mut(), &table.globals().headers.to_client);
+        if let (Some(compression), Some(asked)) = (compression, &asked) {
+            compression.apply(asked, &mut response);
+        }
         let served = conn.served.fetch_add(1, Ordering::Relaxed) + 1;
         // HTTP/2 has no Connection header; its requests are streams.
         if !conn.http2
@@ -367,6 +375,11 @@ impl Proxy {
         let mut sticky = Sticky::read(backend, &req, client.ip, https, &route.path);
         let original = error_pages::Original::read(table, route, &req, client.ip);
         let mut client_upgrade = upgrade::take(&mut req);
+        let shadow = route
+            .policy
+            .mirror
+            .as_ref()
+            .and_then(|mirror| self.shadow(mirror, route, &req, conn));
         let from = headers::Upstream {
             conn,
             client,
@@ -384,6 +397,15 @@ impl Proxy {
         }
         trace.request_body = progress.clone();
         trace.request_id = upstream_req.headers().get(&X_REQUEST_ID).cloned();
+        // 5b. mirror: the copy leaves now, its body teed from the client's.
+        if let Some(mut shadow) = shadow {
+            let has_body = !upstream_req.body().is_end_stream();
+            let body = shadow
+                .tee(has_body)
+                .and_then(|(tee, body)| upstream_req.body_mut().tee(tee).then_some(body));
+            let settings = &route.settings;
+            shadow.send(body, settings.connect_timeout, settings.read_timeout);
+        }
 
         // 6. forward
         let stats = table.inference(found.id);
@@ -415,6 +437,9 @@ impl Proxy {
 
         // 7. respond
         headers::to_client(response.headers_mut(), &table.globals().headers);
+        if let Some(rules) = &route.policy.response {
+            rules.apply(&mut response);
+        }
         sticky.to_client(response.headers_mut());
         if let Some(admission) = &route.admission {
             admission.to_client(admitted.cors_origin, response.headers_mut());
@@ -432,6 +457,35 @@ impl Proxy {
                 .insert(STRICT_TRANSPORT_SECURITY, hsts.clone());
         }
         Ok(response)
+    }
+}
+
+impl Proxy {
+    /// A copy of `req` for the route's mirror, if one may go.
+    fn shadow<B>(
+        &self,
+        mirror: &crate::mirror::Mirror,
+        route: &Route,
+        req: &Request<B>,
+        conn: &ConnInfo,
+    ) -> Option<crate::mirror::Shadow> {
+        let stats = self
+            .observer
+            .metrics
+            .as_ref()
+            .zip(route.source.as_ref())
+            .map(|(metrics, source)| {
+                metrics.mirror(metrics::MirrorLabels {
+                    namespace: source.namespace.clone(),
+                    ingress: source.name.clone(),
+                })
+            });
+        let host = req
+            .headers()
+            .get(HOST)
+            .and_then(|h| h.to_str().ok())
+            .map(|h| h.rsplit_once(':').map_or(h, |(name, _)| name));
+        mirror.copy(req, conn.listener.settings.scheme.as_str(), host, stats)
     }
 }
 
