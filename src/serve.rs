@@ -18,6 +18,8 @@ use controller::reconcile::Reconciler;
 use controller::webhook::BaselineHandle;
 use gateway::access_log::AccessLogFormat;
 use gateway::admin::{AdminListener, AdminState, Health};
+use gateway::external_name::ExternalNames;
+use gateway::l4::StreamListeners;
 use gateway::metrics::{Metrics, MetricsConfig, RequestMetricsConfig};
 use gateway::server::{HttpListener, shutdown_channel};
 use gateway::settings::{ListenerSettings, Scheme};
@@ -161,7 +163,9 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), ServeError> {
             source,
         })?;
     let https_addr = SocketAddr::new(args.bind_address, args.https_port);
-    let https = HttpListener::bind(https_addr, &ListenerSettings::new(Scheme::Https))
+    let mut https_settings = ListenerSettings::new(Scheme::Https);
+    https_settings.ssl_passthrough = args.edge.enable_ssl_passthrough;
+    let https = HttpListener::bind(https_addr, &https_settings)
         .await
         .map_err(|source| ServeError::Bind {
             what: "https",
@@ -204,9 +208,18 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), ServeError> {
         log_default_backend: false,
     };
     let publisher = Publisher::new(table.clone(), Some(metrics.clone()));
+    let published = publisher.subscribe();
+    let resolving = publisher.subscribe();
+    let reserved = [http_addr, https_addr, admin_addr].map(|a| a.port());
     let webhook_baseline = webhook.is_some().then(|| baseline.clone());
-    let (control, reconcile_stopped) =
-        start_control_plane(&args, source, publisher, health.clone(), webhook_baseline)?;
+    let (control, reconcile_stopped) = start_control_plane(
+        &args,
+        source,
+        publisher,
+        health.clone(),
+        webhook_baseline,
+        &reserved,
+    )?;
     if let Some(control) = &control {
         tokio::spawn(report_leadership(
             control.leading(),
@@ -217,6 +230,7 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), ServeError> {
 
     let (trigger, shutdown) = shutdown_channel();
     let drain = Duration::from_secs(args.drain_timeout);
+    let streams = StreamListeners::new(args.bind_address, table.clone(), Some(metrics.clone()));
     let admin_state = AdminState {
         health: health.clone(),
         metrics,
@@ -225,6 +239,10 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), ServeError> {
     };
     // Model-server metrics of the backends with `endpoint-metrics`.
     let scraper = tokio::spawn(gateway::balance::scrape::run(table.clone()));
+    let streams_task = tokio::spawn(streams.run(published, shutdown.clone()));
+    if let Some(names) = ExternalNames::new(table.clone()) {
+        tokio::spawn(names.run(resolving, shutdown.clone()));
+    }
     let proxy = Arc::new(Proxy::new(table, observer));
     let http_task = tokio::spawn(http.serve(proxy.clone(), shutdown.clone(), drain));
     let https_task = tokio::spawn(https.serve(proxy, shutdown.clone(), drain));
@@ -262,6 +280,7 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), ServeError> {
         if let Some(task) = webhook_task {
             let _ = task.await;
         }
+        let _ = streams_task.await;
     };
     let signal = match stopped_by {
         Ok(signal) => signal,
@@ -318,8 +337,9 @@ fn start_control_plane(
     publisher: Publisher,
     health: Arc<Health>,
     baseline: Option<BaselineHandle>,
+    reserved_ports: &[u16],
 ) -> Result<(Option<Control>, Stopped), ServeError> {
-    let options = compile_options(args);
+    let options = compile_options(args, reserved_ports);
     let (updates, received) = std::sync::mpsc::channel();
     let (reconciler, control) = match source {
         Source::Folder(dir) => {
@@ -379,9 +399,13 @@ fn panic_text(panic: &(dyn std::any::Any + Send)) -> &str {
 }
 
 /// What the compile is told by the flags.
-fn compile_options(args: &ServeArgs) -> CompileOptions {
+fn compile_options(args: &ServeArgs, reserved_ports: &[u16]) -> CompileOptions {
     CompileOptions {
         default_ssl_certificate: ns_name(args.default_ssl_certificate.as_ref()),
+        tcp_services: ns_name(args.edge.tcp_services_configmap.as_ref()),
+        udp_services: ns_name(args.edge.udp_services_configmap.as_ref()),
+        reserved_ports: reserved_ports.to_vec(),
+        ssl_passthrough: args.edge.enable_ssl_passthrough,
         gateway_api: args.gateway_api.options(args.http_port, args.https_port),
         ..args.class.compile_options()
     }
@@ -460,6 +484,13 @@ fn cluster_options(args: &ServeArgs) -> ClusterOptions {
         namespace_selector: args.class.namespace_selector(),
         sync_period: (!args.sync_period.is_zero()).then(|| args.sync_period.max(MIN_SYNC_PERIOD)),
         configmap: ns_name(args.class.configmap.as_ref()),
+        other_configmaps: [
+            &args.edge.tcp_services_configmap,
+            &args.edge.udp_services_configmap,
+        ]
+        .into_iter()
+        .filter_map(|id| ns_name(id.as_ref()))
+        .collect(),
         update_status: args.update_status,
         status: StatusOptions {
             publish_status_address: args.publish_status_address.clone(),

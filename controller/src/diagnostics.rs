@@ -75,6 +75,8 @@ pub enum Reason {
     /// An HTTPRoute rule's path on a host is held by an Ingress rule,
     /// which keeps it.
     RouteShadowed,
+    /// An entry of a TCP/UDP services ConfigMap that cannot be served.
+    InvalidStreamService,
 }
 
 impl Reason {
@@ -107,6 +109,7 @@ impl Reason {
             Self::CanaryCrossNamespace => "CanaryCrossNamespace",
             Self::GatewayApi => "GatewayApi",
             Self::RouteShadowed => "RouteShadowed",
+            Self::InvalidStreamService => "InvalidStreamService",
         }
     }
 }

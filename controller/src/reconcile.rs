@@ -355,6 +355,10 @@ impl Reconciler {
         for service in std::mem::take(&mut self.dirty_services) {
             for backend in self.backends_by_service.get(&service).into_iter().flatten() {
                 let resolved = resolve_key(&self.snapshot, backend.key());
+                // An ExternalName backend's endpoints come from DNS.
+                if resolved.external.is_some() {
+                    continue;
+                }
                 if backend.update(&resolved.update) {
                     tracing::debug!(
                         backend = backend.name(),

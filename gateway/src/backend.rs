@@ -367,6 +367,12 @@ impl Backend {
         self.policy.store(policy);
     }
 
+    /// The round-robin cursor, for pickers outside the request path
+    /// (TCP/UDP services, SSL passthrough).
+    pub(crate) fn cursor(&self) -> &AtomicUsize {
+        &self.cursor
+    }
+
     /// Where requests wait for a slot or for a ready endpoint.
     pub(crate) fn gate(&self) -> &Gate {
         &self.gate

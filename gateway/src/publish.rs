@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use tokio::sync::watch;
+
 use crate::metrics::Metrics;
 use crate::proxy::TableHandle;
 use crate::table::RouteTable;
@@ -12,12 +14,23 @@ use crate::table::RouteTable;
 pub struct Publisher {
     table: TableHandle,
     metrics: Option<Arc<Metrics>>,
+    /// Told of every published table (for the stream listeners).
+    published: Arc<watch::Sender<()>>,
 }
 
 impl Publisher {
     /// Publishes into `table`; routes get metric series from `metrics`.
     pub fn new(table: TableHandle, metrics: Option<Arc<Metrics>>) -> Self {
-        Self { table, metrics }
+        Self {
+            table,
+            metrics,
+            published: Arc::new(watch::Sender::new(())),
+        }
+    }
+
+    /// A receiver told each time a table is published.
+    pub fn subscribe(&self) -> watch::Receiver<()> {
+        self.published.subscribe()
     }
 
     /// The table requests use now.
@@ -38,6 +51,7 @@ impl Publisher {
         if let Some(metrics) = &self.metrics {
             metrics.configuration_applied();
         }
+        self.published.send_replace(());
         table
     }
 }

@@ -164,6 +164,7 @@ impl HttpListener {
                 protocols: protocols.clone(),
                 watcher: graceful.watcher(),
                 shutdown: shutdown.clone(),
+                origin: None,
             };
             tokio::spawn(connection.serve(stream, self.tls.clone()));
         }
@@ -230,13 +231,22 @@ struct Connection {
     protocols: Arc<Protocols>,
     watcher: Watcher,
     shutdown: ShutdownSignal,
+    /// What a PROXY protocol header said (`use-proxy-protocol`).
+    origin: Option<Arc<crate::listener::Origin>>,
 }
 
 impl Connection {
     /// Completes the TLS handshake if any (bounded by the client header
     /// timeout, so a stalled or garbage handshake is closed), then serves
     /// the protocol ALPN chose.
-    async fn serve(self, stream: TcpStream, tls: Option<Arc<TlsConfigs>>) {
+    async fn serve(mut self, stream: TcpStream, tls: Option<Arc<TlsConfigs>>) {
+        // The PROXY header and SSL passthrough, when configured.
+        let prepare = crate::listener::prepare(stream, self.peer, &self.settings, &self.proxy);
+        let Some(prepared) = prepare.await else {
+            return;
+        };
+        (self.peer, self.origin) = (prepared.peer, prepared.origin);
+        let stream = prepared.stream;
         let send_timeout = self.settings.send_timeout;
         let Some(tls) = tls else {
             let io = ClientIo::new(stream, send_timeout);
@@ -338,7 +348,8 @@ impl Connection {
     + 'static {
         let info = ConnInfo::new(self.peer, self.info.clone(), streams.is_some())
             .with_settings(self.settings)
-            .with_tls(tls);
+            .with_tls(tls)
+            .with_origin(self.origin.clone());
         let info = Arc::new(info);
         let proxy = self.proxy.clone();
         service_fn(move |req| {

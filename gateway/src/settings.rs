@@ -272,6 +272,18 @@ pub struct ListenerSettings {
     /// `max-worker-connections` (16384): client connections this listener
     /// holds at once; more are closed as soon as accepted. `None`: no cap.
     pub max_connections: Option<usize>,
+    /// `use-proxy-protocol` (false): every connection starts with a PROXY
+    /// protocol header (v1 or v2), read before TLS or HTTP.
+    pub proxy_protocol: bool,
+    /// `proxy-protocol-header-timeout` (5 s): how long that header may take.
+    pub proxy_protocol_header_timeout: Duration,
+    /// `disable-ipv6` (false): connections from IPv6 peers are closed at
+    /// once (a listener bound to `::` then serves IPv4 only).
+    pub disable_ipv6: bool,
+    /// `--enable-ssl-passthrough` (false, HTTPS only): read each
+    /// ClientHello's server name before terminating TLS, and splice
+    /// connections for passthrough hosts to their backend.
+    pub ssl_passthrough: bool,
 }
 
 impl ListenerSettings {
@@ -292,6 +304,10 @@ impl ListenerSettings {
             http2_max_concurrent_streams: 128,
             send_timeout: Duration::from_secs(60),
             max_connections: Some(16_384),
+            proxy_protocol: false,
+            proxy_protocol_header_timeout: Duration::from_secs(5),
+            disable_ipv6: false,
+            ssl_passthrough: false,
         }
     }
 
@@ -323,6 +339,15 @@ impl ListenerSettings {
         }
         if let Some(cap) = o.max_connections {
             settings.max_connections = cap;
+        }
+        if let Some(on) = o.proxy_protocol {
+            settings.proxy_protocol = on;
+        }
+        if let Some(timeout) = o.proxy_protocol_header_timeout {
+            settings.proxy_protocol_header_timeout = timeout;
+        }
+        if let Some(disable) = o.disable_ipv6 {
+            settings.disable_ipv6 = disable;
         }
         settings
     }
@@ -366,6 +391,12 @@ pub struct ListenerOverrides {
     pub send_timeout: Option<Duration>,
     /// `max-worker-connections` (`Some(None)`: `0`, no cap).
     pub max_connections: Option<Option<usize>>,
+    /// `use-proxy-protocol`.
+    pub proxy_protocol: Option<bool>,
+    /// `proxy-protocol-header-timeout`.
+    pub proxy_protocol_header_timeout: Option<Duration>,
+    /// `disable-ipv6`.
+    pub disable_ipv6: Option<bool>,
 }
 
 #[cfg(test)]

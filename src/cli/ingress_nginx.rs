@@ -105,7 +105,6 @@ const NATIVE_HISTOGRAMS: &str =
 const KLOG_FILES: &str = "logs always go to stderr, the container log; nothing is written to files";
 const KLOG_FORMAT: &str =
     "log lines are tracing's text or JSON (--log-format); set RUST_LOG for per-module levels";
-const TCP_UDP: &str = "TCP/UDP services are not built yet (issue 15): start-up stops when a ConfigMap is named; remove the flag or keep ingress-nginx for these ports";
 
 /// Every flag of ingress-nginx v1.15's controller, in its `--help` order,
 /// then the klog flags.
@@ -135,8 +134,20 @@ pub(crate) const FLAGS: &[Flag] = &[
     flag("ingress-class-by-name", Bool, "false", Applied("")),
     flag("configmap", Text, "", Applied("")),
     flag("publish-service", Text, "", Applied("")),
-    flag("tcp-services-configmap", Text, "", Refused(TCP_UDP)),
-    flag("udp-services-configmap", Text, "", Refused(TCP_UDP)),
+    flag(
+        "tcp-services-configmap",
+        Text,
+        "",
+        Applied(
+            "`\"<port>\": \"<namespace>/<service>:<port>[:PROXY][:PROXY]\"`; ports are bound and closed as the ConfigMap changes",
+        ),
+    ),
+    flag(
+        "udp-services-configmap",
+        Text,
+        "",
+        Applied("`\"<port>\": \"<namespace>/<service>:<port>\"`"),
+    ),
     flag(
         "sync-period",
         Duration,
@@ -193,8 +204,8 @@ pub(crate) const FLAGS: &[Flag] = &[
         "enable-ssl-passthrough",
         Bool,
         "false",
-        Refused(
-            "SSL passthrough is not built yet (issue 15): start-up stops when it is true; remove the flag (Ingresses with the ssl-passthrough annotation then have TLS terminated, as in ingress-nginx without the flag)",
+        Applied(
+            "the ClientHello's server name is read on the HTTPS port; hosts with ssl-passthrough are spliced to their backend undecrypted",
         ),
     ),
     flag(
@@ -207,8 +218,8 @@ pub(crate) const FLAGS: &[Flag] = &[
         "disable-svc-external-name",
         Bool,
         "false",
-        Ignored(
-            "ExternalName Services are never routed here (503 with a diagnostic), whatever this flag says",
+        Refused(
+            "ExternalName Services are routed (the gateway resolves their names); refusing them as this flag asks is not built: start-up stops when it is true",
         ),
     ),
     flag(
@@ -298,7 +309,9 @@ pub(crate) const FLAGS: &[Flag] = &[
         "ssl-passthrough-proxy-port",
         Int,
         "442",
-        Ignored("SSL passthrough is not built (see --enable-ssl-passthrough)"),
+        Ignored(
+            "no internal passthrough proxy: passthrough connections are spliced in process on the HTTPS port",
+        ),
     ),
     flag("default-server-port", Int, "8181", Ignored(NO_NGINX)),
     flag(

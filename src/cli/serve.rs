@@ -245,6 +245,10 @@ pub(crate) struct ServeArgs {
     #[command(flatten)]
     pub(crate) gateway_api: crate::gateway_api_args::GatewayApiArgs,
 
+    /// TCP/UDP services and SSL passthrough.
+    #[command(flatten)]
+    pub(crate) edge: EdgeArgs,
+
     /// Where this replica runs: the pod's name and namespace (the
     /// Deployment sets POD_NAME and POD_NAMESPACE from the downward API),
     /// and the host name (the leader identity without POD_NAME).
@@ -366,4 +370,28 @@ impl ClassArgs {
 /// A `namespace/name` flag's value as a [`NsName`].
 pub(crate) fn ns_name(pair: Option<&(String, String)>) -> Option<NsName> {
     pair.map(|(ns, name)| NsName::new(ns.clone(), name.clone()))
+}
+
+/// ingress-nginx's flags for what is not plain HTTP routing: TCP/UDP
+/// services and SSL passthrough.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct EdgeArgs {
+    /// Read the ClientHello's server name on the HTTPS port before
+    /// terminating TLS, and splice connections for hosts whose Ingress has
+    /// `nginx.ingress.kubernetes.io/ssl-passthrough: "true"` to their `/`
+    /// backend, undecrypted.
+    #[arg(long, default_value_t = false, action = ArgAction::Set, num_args = 0..=1,
+          default_missing_value = "true", value_name = "BOOL", value_parser = values::go_bool)]
+    pub(crate) enable_ssl_passthrough: bool,
+
+    /// The ConfigMap (namespace/name) of TCP services: `"<port>":
+    /// "<namespace>/<service>:<port>[:PROXY][:PROXY]"`; ports are bound and
+    /// closed as it changes.
+    #[arg(long, value_name = "NAMESPACE/NAME", value_parser = values::ns_name)]
+    pub(crate) tcp_services_configmap: Option<(String, String)>,
+
+    /// The ConfigMap (namespace/name) of UDP services: `"<port>":
+    /// "<namespace>/<service>:<port>"`.
+    #[arg(long, value_name = "NAMESPACE/NAME", value_parser = values::ns_name)]
+    pub(crate) udp_services_configmap: Option<(String, String)>,
 }

@@ -292,19 +292,41 @@ fn ignored_flags_are_reported_once_with_their_value() {
 #[test]
 fn unbuilt_features_refuse_to_start_only_when_they_would_change_behaviour() {
     for (args, refused) in [
-        (&["--tcp-services-configmap=ingress-nginx/tcp"][..], true),
-        (&["--udp-services-configmap", "ns/udp"], true),
-        (&["--enable-ssl-passthrough"], true),
-        (&["--enable-ssl-passthrough=false"], false),
-        (&["--tcp-services-configmap="], false),
+        (&["--disable-svc-external-name"][..], true),
+        (&["--disable-svc-external-name=false"], false),
+        (&["--tcp-services-configmap=ingress-nginx/tcp"], false),
+        (&["--udp-services-configmap", "ns/udp"], false),
+        (&["--enable-ssl-passthrough"], false),
     ] {
         let parsed = parse_from(["edge-gateway"].iter().chain(args)).unwrap();
         let result = ingress_nginx::apply(&parsed.ingress_nginx);
         assert_eq!(result.is_err(), refused, "{args:?}");
         if let Err(refusal) = result {
-            assert!(refusal.to_string().contains("not built yet"), "{refusal}");
+            assert!(refusal.to_string().contains("not built"), "{refusal}");
         }
     }
+}
+
+#[test]
+fn edge_flags_parse_like_ingress_nginx() {
+    let cli = try_parse([
+        "edge-gateway",
+        "--enable-ssl-passthrough",
+        "--tcp-services-configmap=ingress-nginx/tcp-services",
+        "--udp-services-configmap",
+        "ingress-nginx/udp-services",
+    ])
+    .unwrap();
+    let edge = cli.serve.edge;
+    assert!(edge.enable_ssl_passthrough);
+    assert_eq!(
+        edge.tcp_services_configmap,
+        Some(("ingress-nginx".to_owned(), "tcp-services".to_owned()))
+    );
+    assert!(edge.udp_services_configmap.is_some());
+    let off = try_parse(["edge-gateway", "--enable-ssl-passthrough=false"]).unwrap();
+    assert!(!off.serve.edge.enable_ssl_passthrough);
+    assert!(try_parse(["edge-gateway", "--tcp-services-configmap=tcp"]).is_err());
 }
 
 #[test]

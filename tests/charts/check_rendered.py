@@ -23,6 +23,7 @@ CLUSTER_ALLOWED = {
     ("networking.k8s.io", "ingresses/status"): {"update", "patch"},
     ("", "services"): READ,
     ("", "secrets"): READ,
+    ("", "configmaps"): READ,
     ("discovery.k8s.io", "endpointslices"): READ,
     ("", "nodes"): {"get"},
     ("", "namespaces"): READ,
@@ -322,9 +323,9 @@ def eg_default(docs):
     expect(service_ports(metrics).get("metrics", {}).get("port") == 10254, "request metrics on by default, with their Service")
     cr = one(docs, "ClusterRole")
     resources = {r[1] for r in rbac_rules(cr)}
-    expect({"ingresses", "ingressclasses", "services", "endpointslices", "secrets", "nodes", "ingresses/status", "events"} == resources,
+    expect({"ingresses", "ingressclasses", "services", "endpointslices", "secrets", "configmaps", "nodes", "ingresses/status", "events"} == resources,
            f"ClusterRole resources {sorted(resources)}")
-    expect(not {"namespaces", "pods", "configmaps"} & resources, "no namespaces, pods or ConfigMaps cluster-wide")
+    expect(not {"namespaces", "pods"} & resources, "no namespaces or pods cluster-wide")
     own = {(r[1], tuple(sorted(r[2]))) for r in rbac_rules(one(docs, "Role"))}
     expect(own == {("leases", ("create",)), ("leases", ("get", "update")), ("configmaps", ("get", "list", "watch")), ("pods", ("get", "list")),
                    ("services", ("get",))},
@@ -390,7 +391,7 @@ def eg_scope(docs):
     expect(len(watched) == 1, "a Role in the served namespace user-1")
     if watched:
         resources = {r[1] for r in rbac_rules(watched[0])}
-        expect({"ingresses", "ingresses/status", "services", "endpointslices", "secrets", "events"} == resources,
+        expect({"ingresses", "ingresses/status", "services", "endpointslices", "secrets", "configmaps", "events"} == resources,
                f"Role in user-1: {sorted(resources)}")
     binding = [b for b in of_kind(docs, "RoleBinding") if b["metadata"]["namespace"] == "user-1"]
     expect(len(binding) == 1, "a RoleBinding in user-1")

@@ -30,6 +30,12 @@ of the served namespace instead.
 - apiGroups: [""]
   resources: ["secrets"]
   verbs: ["get", "list", "watch"]
+# ConfigMaps named by Ingresses (custom-headers) and by the command line
+# (--tcp-services-configmap, --udp-services-configmap): read only, and only
+# the named ones are used. ingress-nginx's ClusterRole grants the same.
+- apiGroups: [""]
+  resources: ["configmaps"]
+  verbs: ["get", "list", "watch"]
 # Traffic goes to pod addresses from EndpointSlices, not to ClusterIPs.
 - apiGroups: ["discovery.k8s.io"]
   resources: ["endpointslices"]

@@ -247,9 +247,9 @@ pub const ANNOTATIONS: &[Known] = &[
     ),
     s("cors-expose-headers"),
     s("cors-max-age"),
-    n(
+    d(
         "custom-headers",
-        "the ConfigMap-wide add-headers works; per-Ingress header ConfigMaps (and global-allowed-response-headers) would need ConfigMaps watched in every Ingress namespace, which the RBAC does not grant",
+        "a ConfigMap of the Ingress's own namespace (`name` or `namespace/name`), re-read when it changes; as ingress-nginx 1.12+ every header must be listed exactly in the controller ConfigMap's global-allowed-response-headers, and names and values must match its patterns, else (or when the ConfigMap is missing) the routes answer 503 with a diagnostic. Set on the upstream's responses (not on the gateway's own error pages)",
     ),
     d(
         "custom-http-errors",
@@ -291,18 +291,24 @@ pub const ANNOTATIONS: &[Known] = &[
     i("influxdb-server-name", "InfluxDB export is not supported"),
     s("limit-burst-multiplier"),
     s("limit-connections"),
-    n("limit-rate", "response bandwidth limits are not built yet"),
-    n(
-        "limit-rate-after",
-        "response bandwidth limits are not built yet",
+    d(
+        "limit-rate",
+        "kilobytes per second, per request, as nginx's limit_rate (one second's worth goes at once); applies whether proxy-buffering is on or off",
     ),
+    s("limit-rate-after"),
     s("limit-rpm"),
     s("limit-rps"),
     s("limit-whitelist"),
     d("load-balance", LOAD_BALANCE),
-    n("mirror-host", "request mirroring is not built yet"),
-    n("mirror-request-body", "request mirroring is not built yet"),
-    n("mirror-target", "request mirroring is not built yet"),
+    s("mirror-host"),
+    d(
+        "mirror-request-body",
+        "the body is copied as the upstream reads it; a copy that falls 64 frames behind is abandoned (counted dropped), never waited for",
+    ),
+    d(
+        "mirror-target",
+        "an http:// or https:// URL (TLS not verified, as nginx's proxy_pass); variables $request_uri, $uri, $args, $is_args, $host and $scheme in its path (others are refused with a diagnostic and no mirror); without a path the client's URI is sent. Fire and forget: the client's answer is never delayed (nginx's mirror can delay it); at most 64 copies per Ingress in flight, more are dropped; each copy is bounded by the route's connect and read timeouts; carries the client's headers, Host (mirror-host or the target's host) and X-Original-URI; counted in edge_gateway_mirror_requests_total",
+    ),
     f(
         "modsecurity-snippet",
         "raw ModSecurity rules, never applied: the Ingress's routes answer 503 unless the ConfigMap says edge-gateway.io/serve-without-waf: \"true\"",
@@ -325,13 +331,13 @@ pub const ANNOTATIONS: &[Known] = &[
     ),
     i("proxy-buffers-number", BUFFERS),
     s("proxy-connect-timeout"),
-    n(
+    d(
         "proxy-cookie-domain",
-        "Set-Cookie domains are passed through unchanged",
+        "literal values: a value using an nginx variable is refused with a diagnostic (the default applies)",
     ),
-    n(
+    d(
         "proxy-cookie-path",
-        "Set-Cookie paths are passed through unchanged",
+        "literal values: a value using an nginx variable is refused with a diagnostic (the default applies)",
     ),
     d(
         "proxy-http-version",
@@ -342,13 +348,13 @@ pub const ANNOTATIONS: &[Known] = &[
     s("proxy-next-upstream-timeout"),
     s("proxy-next-upstream-tries"),
     s("proxy-read-timeout"),
-    n(
+    d(
         "proxy-redirect-from",
-        "Location headers are passed through unchanged",
+        "a literal, case-sensitive prefix of Location and Refresh URLs (no regex, no nginx variables: refused with a diagnostic); `off` and `default` rewrite nothing (`default` names ingress-nginx's internal upstream, which no upstream sends)",
     ),
-    n(
+    d(
         "proxy-redirect-to",
-        "Location headers are passed through unchanged",
+        "literal text (no nginx variables); only with proxy-redirect-from",
     ),
     d(
         "proxy-request-buffering",
@@ -395,9 +401,9 @@ pub const ANNOTATIONS: &[Known] = &[
         "ssl-ciphers",
         "TLS cipher suites are the gateway's (AEAD only)",
     ),
-    n(
+    d(
         "ssl-passthrough",
-        "TLS is always terminated; the Ingress is served as an HTTPS route",
+        "with --enable-ssl-passthrough, TLS connections whose ClientHello names the host are spliced undecrypted to the backend of the host's / path (or default backend): its Service's ready endpoints (ingress-nginx: its ClusterIP), the next endpoint on a failed connect; exact hosts only, as ingress-nginx matches them literally; the ClientHello must arrive within client-header-timeout and 16.5 KiB. Plain HTTP for the host is routed as usual. Without the flag, or for a wildcard host or one without a / backend, a diagnostic says so and TLS is terminated (ingress-nginx: silently)",
     ),
     i(
         "ssl-prefer-server-ciphers",
@@ -411,14 +417,11 @@ pub const ANNOTATIONS: &[Known] = &[
         "upstream-hash-by",
         "text and the variables `$request_uri`, `$remote_addr`, `$host`, `$http_<name>`, `$cookie_<name>` and `$arg_<name>`, parsed once (another variable is refused with a diagnostic); a consistent-hash ring of 160 points per pod like nginx's, with its own hash, so a key maps to another pod than under ingress-nginx, the same on every replica",
     ),
-    n(
+    d(
         "upstream-hash-by-subset",
-        "consistent hashing over all endpoints",
+        "endpoints in set order cut into subsets (the last filled up from the first), a key consistently mapped to one subset (rendezvous hashing; ingress-nginx: a ring over the subset names, so a key maps to another subset than under ingress-nginx), a random endpoint of it taking the request",
     ),
-    n(
-        "upstream-hash-by-subset-size",
-        "consistent hashing over all endpoints",
-    ),
+    s("upstream-hash-by-subset-size"),
     s("upstream-vhost"),
     s("use-regex"),
     p(s("whitelist-source-range")),

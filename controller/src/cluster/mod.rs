@@ -58,6 +58,9 @@ pub struct ClusterOptions {
     pub sync_period: Option<Duration>,
     /// `--configmap ns/name`: the controller's ConfigMap.
     pub configmap: Option<NsName>,
+    /// Other ConfigMaps named on the command line
+    /// (`--tcp-services-configmap`, `--udp-services-configmap`).
+    pub other_configmaps: Vec<NsName>,
     /// `--update-status`: write Ingress status at all.
     pub update_status: bool,
     /// Where status addresses come from.
@@ -310,20 +313,46 @@ pub fn watch(client: &Client, options: &ClusterOptions, updates: &Sender<SourceU
             sources += 1;
         }
     }
-    // The controller ConfigMap and those its `proxy-set-headers` and
-    // `add-headers` name: every ConfigMap of its namespace, as
-    // ingress-nginx's Role allows; the compile reads only those named.
-    if let Some(id) = &options.configmap {
-        let api = Api::<ConfigMap>::namespaced(client.clone(), &id.namespace);
-        watch::spawn(
-            Kind::ConfigMap,
-            api,
-            config(),
-            timeout,
-            resync,
-            updates.clone(),
-        );
-        sources += 1;
+    // ConfigMaps: the controller's, those its `proxy-set-headers` and
+    // `add-headers` name, the TCP/UDP services and the `custom-headers` of
+    // Ingresses, which may be in any watched namespace: every ConfigMap
+    // the Ingress scope covers (as ingress-nginx's ClusterRole allows),
+    // plus the namespaces the command line names outside it. The compile
+    // reads only those named.
+    match ns {
+        None => {
+            let api = Api::<ConfigMap>::all(client.clone());
+            watch::spawn(
+                Kind::ConfigMap,
+                api,
+                config(),
+                timeout,
+                resync,
+                updates.clone(),
+            );
+            sources += 1;
+        }
+        Some(ns) => {
+            let mut namespaces = vec![ns];
+            let named = options.configmap.iter().chain(&options.other_configmaps);
+            for id in named {
+                if !namespaces.contains(&id.namespace.as_str()) {
+                    namespaces.push(&id.namespace);
+                }
+            }
+            for namespace in namespaces {
+                let api = Api::<ConfigMap>::namespaced(client.clone(), namespace);
+                watch::spawn(
+                    Kind::ConfigMap,
+                    api,
+                    config(),
+                    timeout,
+                    resync,
+                    updates.clone(),
+                );
+                sources += 1;
+            }
+        }
     }
     // Only the selected Namespaces, as ingress-nginx's informer lists them:
     // one that stops matching arrives as a deletion, one that starts as an

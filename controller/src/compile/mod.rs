@@ -12,9 +12,12 @@ mod admission;
 mod canary;
 mod client_auth;
 mod endpoints;
+mod passthrough;
 pub(crate) mod paths;
 pub mod regex_paths;
+mod response;
 mod select;
+mod streams;
 mod tls;
 mod traffic;
 mod upstream_tls;
@@ -89,6 +92,17 @@ pub struct CompileOptions {
     /// `--enable-gateway-api`: serve Gateway API objects too (see
     /// [`crate::gateway_api`]); `None`: off.
     pub gateway_api: Option<crate::gateway_api::GatewayApiOptions>,
+    /// `--tcp-services-configmap`: port → TCP service.
+    pub tcp_services: Option<NsName>,
+    /// `--udp-services-configmap`: port → UDP service.
+    pub udp_services: Option<NsName>,
+    /// The gateway's own listening ports, which stream services may not take.
+    pub reserved_ports: Vec<u16>,
+    /// `--enable-ssl-passthrough`: the `ssl-passthrough` annotation applies.
+    pub ssl_passthrough: bool,
+    /// `global-allowed-response-headers` (from the ConfigMap): what
+    /// `custom-headers` may set.
+    pub allowed_response_headers: Vec<String>,
 }
 
 /// The result of a compile.
@@ -164,7 +178,8 @@ pub fn compile_with(
 
     // Annotations are parsed once; a refused Ingress is not served at all.
     let parse = |ingress: &Ingress| {
-        annotations::parse(
+        annotations::parse_in(
+            ingress.metadata.namespace.as_deref().unwrap_or("default"),
             ingress.metadata.annotations.as_ref(),
             &options.proxy,
             &options.policy,
@@ -227,6 +242,12 @@ pub fn compile_with(
         None => crate::gateway_api::compile::disabled(snapshot),
     };
     compiler.diagnostics.extend(gateway_api.diagnostics);
+    compiler.passthrough_hosts(options.ssl_passthrough);
+    compiler.streams(
+        options.tcp_services.as_ref(),
+        options.udp_services.as_ref(),
+        &options.reserved_ports,
+    );
     compiler.server_names();
     compiler.shared_client_auth();
     compiler.default_certificate(options.default_ssl_certificate.as_ref());
@@ -300,6 +321,10 @@ struct Compiler<'s> {
     client_auth_owners: HashMap<ServerId, NsName>,
     /// The namespaces whose Ingresses route each host, and the host's name.
     host_namespaces: HashMap<ServerId, (String, HashSet<String>)>,
+    /// `ssl-passthrough` hosts, with the Ingress asking, oldest first.
+    passthrough: Vec<(HostPattern, ObjectKey)>,
+    /// `global-allowed-response-headers`.
+    allowed_response_headers: Vec<String>,
 }
 
 /// A rule's path, literal or in regex mode.
@@ -365,6 +390,8 @@ impl<'s> Compiler<'s> {
             allow_cross_namespace_canary: options.allow_cross_namespace_canary,
             client_auth_owners: HashMap::new(),
             host_namespaces: HashMap::new(),
+            passthrough: Vec::new(),
+            allowed_response_headers: options.allowed_response_headers.clone(),
         }
     }
 
@@ -441,6 +468,7 @@ impl<'s> Compiler<'s> {
         self.admission(&mut current, id);
         self.upstream_tls(&mut current, id);
         self.client_auth(&mut current, id);
+        self.custom_headers(&mut current);
         let Some(spec) = &ingress.spec else {
             return true;
         };
@@ -526,6 +554,11 @@ impl<'s> Compiler<'s> {
             .1
             .insert(current.key.id.namespace.clone());
         let routing = &current.annotations.routing;
+        if routing.ssl_passthrough
+            && let Some(Ok(pattern)) = host.map(HostPattern::parse)
+        {
+            self.passthrough.push((pattern, current.key.clone()));
+        }
         if let Some(root) = &routing.app_root {
             self.builder.set_app_root(server, root.clone());
         }
@@ -741,7 +774,11 @@ impl<'s> Compiler<'s> {
             cluster_ip,
         };
         let resolved = resolve_key(self.snapshot, &key);
-        let action = RouteAction::Proxy(self.builder.backend(key, &resolved.update));
+        let id = self.builder.backend(key, &resolved.update);
+        if let Some(name) = resolved.external {
+            self.builder.set_external_name(id, name);
+        }
+        let action = RouteAction::Proxy(id);
         let done = (action, resolved.problem);
         self.resolved.insert(cache_key, done.clone());
         done

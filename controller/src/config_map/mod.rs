@@ -9,10 +9,13 @@
 //! ConfigMap does not do here; [`registry`] lists every key ingress-nginx
 //! documents with its status.
 
+mod compression;
 mod header_maps;
 mod listener;
 pub mod protective;
 pub mod registry;
+mod response;
+mod streams;
 pub mod tenancy;
 
 use std::borrow::Cow;
@@ -53,6 +56,9 @@ pub struct GlobalConfig {
     pub header_maps: HeaderMaps,
     /// What keeps tenants apart (`edge-gateway.io/` keys).
     pub tenancy: tenancy::Tenancy,
+    /// `global-allowed-response-headers`: the only headers `custom-headers`
+    /// may set (exact names, as ingress-nginx compares them).
+    pub allowed_response_headers: Vec<String>,
 }
 
 /// ConfigMap defaults of the admission annotations, and the protective
@@ -350,12 +356,20 @@ const HSTS_KEYS: [&str; 4] = [
     "hsts-preload",
 ];
 
+/// Every key applied, with its parser.
+fn parsers() -> impl Iterator<Item = &'static (&'static str, Apply)> {
+    PARSERS
+        .iter()
+        .chain(streams::PARSERS)
+        .chain(response::PARSERS)
+}
+
 /// Reads a ConfigMap's `data` over the built-in defaults.
 pub fn read(data: &BTreeMap<String, String>) -> Read {
     let mut read = Read::default();
     for (key, value) in data {
         let value = value.trim();
-        if let Some((_, apply)) = PARSERS.iter().find(|(k, _)| k == key) {
+        if let Some((_, apply)) = parsers().find(|(k, _)| k == key) {
             if let Err(message) = apply(&mut read.config, value) {
                 read.errors.push(KeyError {
                     key: key.clone(),
@@ -368,6 +382,8 @@ pub fn read(data: &BTreeMap<String, String>) -> Read {
         if registry::edge_keys().any(|k| k.name == key)
             || protective::KEYS.contains(&key.as_str())
             || tenancy::KEYS.contains(&key.as_str())
+            || compression::KEYS.contains(&key.as_str())
+            || response::KEYS.contains(&key.as_str())
         {
             continue;
         }
@@ -386,6 +402,8 @@ pub fn read(data: &BTreeMap<String, String>) -> Read {
     read.config.tenancy = tenancy::read(data, &mut read.errors);
     protective::read(data, &mut read.config.admission, &mut read.errors);
     protective::deny_for_errors(&read.errors, &mut read.config.admission);
+    compression::read(data, &mut read);
+    response::read(data, &mut read);
     read
 }
 
@@ -488,6 +506,7 @@ pub(crate) fn layered<'o>(
         proxy: read.config.proxy,
         policy: read.config.policy,
         globals,
+        allowed_response_headers: read.config.allowed_response_headers,
         ..options.clone()
     };
     traffic.apply(&mut layered);
@@ -550,7 +569,9 @@ fn count(value: &str, max: usize) -> Result<usize, String> {
 /// A header name, as `forwarded-for-header` and `hide-headers` give them.
 fn header_name(value: &str) -> Result<HeaderName, String> {
     if value == "proxy_protocol" {
-        return Err("needs the PROXY protocol, which is not supported".to_owned());
+        return Err(
+            "is not a header: nginx's proxy_protocol variable; use-proxy-protocol: \"true\" takes the client address from the PROXY header".to_owned(),
+        );
     }
     HeaderName::from_bytes(value.as_bytes()).map_err(|_| format!("{value:?} is not a header name"))
 }
@@ -677,7 +698,7 @@ mod tests {
                 pair[1].name
             );
         }
-        for (key, _) in PARSERS {
+        for (key, _) in parsers() {
             let known = registry::known(key).map(|k| k.support);
             assert!(
                 matches!(known, Some(Support::Supported | Support::Differs(_))),
@@ -688,9 +709,12 @@ mod tests {
             .iter()
             .filter(|k| k.support == Support::Supported)
         {
-            let parsed = PARSERS.iter().any(|(key, _)| *key == k.name);
+            let parsed = parsers().any(|(key, _)| *key == k.name);
             assert!(
-                parsed || HSTS_KEYS.contains(&k.name),
+                parsed
+                    || HSTS_KEYS.contains(&k.name)
+                    || compression::KEYS.contains(&k.name)
+                    || response::KEYS.contains(&k.name),
                 "{} has no parser",
                 k.name
             );

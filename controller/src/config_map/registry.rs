@@ -15,10 +15,11 @@ use crate::annotations::registry::{Known, d, f, i, n, p, r, s};
 const SNIPPET: &str = "raw nginx configuration text: never applied; the key is reported and ignored, everything else in the ConfigMap applies";
 const NGINX_TUNING: &str = "nginx worker, buffer or hash-table tuning with no counterpart here";
 const NO_TRACING: &str = "no tracing exporter yet";
-const NO_COMPRESSION: &str = "responses pass through uncompressed (streams stay unbuffered)";
+const COMPRESSION: &str = "as nginx's gzip / ngx_brotli: statuses 200, 403 and 404 of a listed type (text/html always) and at least the minimum length; never a HEAD, an already encoded body or a range (206) response; Vary: Accept-Encoding on eligible responses; Content-Length and Accept-Ranges removed, ETag weakened. Each upstream chunk is compressed and flushed at once, so streams (SSE, token streams) stay streams; the Accept-Encoding q-values choose between br and gzip (brotli on a tie; nginx takes brotli whenever accepted)";
+const LITERAL: &str = "literal values: a value using an nginx variable is refused with a diagnostic (the default applies)";
 const HEADER_MAP: &str = "names a ConfigMap (`namespace/name`) of header name → value, re-read when it changes; values are sent as written: a value using an nginx variable (`$host`, `${...}`, `$1`) is refused with a diagnostic, not substituted, as are invalid names and values (that header is skipped); from the Kubernetes API the named ConfigMap must be in the controller ConfigMap's namespace";
 const BLOCK_LIST: &str = "plain entries and `~` / `~*` patterns as nginx's `map`, 403; patterns use Rust regex syntax (no look-around or backreferences): a pattern that does not compile makes every Ingress route answer 503 (diagnostic) rather than serve unblocked";
-const STREAM: &str = "TCP/UDP stream proxying is not built";
+const STREAM_LOG: &str = "TCP/UDP services and SSL passthrough write no access log lines; they are counted in the edge_gateway_stream_* metrics";
 const LOGS: &str =
     "the access log goes to stdout and the error log to stderr, as ingress-nginx's symlinks do";
 const TLS_FIXED: &str = "TLS 1.2 and 1.3 with rustls' AEAD suites and curves, ingress-nginx's defaults in effect; not configurable";
@@ -56,9 +57,9 @@ pub const KEYS: &[Known] = &[
     p(s("block-cidrs")),
     p(d("block-referers", BLOCK_LIST)),
     p(d("block-user-agents", BLOCK_LIST)),
-    n("brotli-level", NO_COMPRESSION),
-    n("brotli-min-length", NO_COMPRESSION),
-    n("brotli-types", NO_COMPRESSION),
+    s("brotli-level"),
+    s("brotli-min-length"),
+    s("brotli-types"),
     i("client-body-buffer-size", NGINX_TUNING),
     s("client-body-timeout"),
     i("client-header-buffer-size", NGINX_TUNING),
@@ -82,9 +83,9 @@ pub const KEYS: &[Known] = &[
     i("default-type", "error pages carry their own Content-Type"),
     p(s("denylist-source-range")),
     s("disable-access-log"),
-    n(
+    d(
         "disable-ipv6",
-        "not applied yet: listeners bind --bind-address",
+        "the listeners bind --bind-address (0.0.0.0 by default: IPv4 only, where ingress-nginx also listens on [::]; `--bind-address ::` listens on both); with disable-ipv6 true, connections (and UDP datagrams) from IPv6 peers are dropped at accept, for new connections",
     ),
     i(
         "disable-ipv6-dns",
@@ -98,7 +99,7 @@ pub const KEYS: &[Known] = &[
         "enable-access-log-for-default-backend",
         "not applied yet: requests no route matches are not logged",
     ),
-    n("enable-brotli", NO_COMPRESSION),
+    d("enable-brotli", COMPRESSION),
     f("enable-modsecurity", WAF),
     i("enable-multi-accept", NGINX_TUNING),
     n("enable-ocsp", "no OCSP stapling yet"),
@@ -112,9 +113,17 @@ pub const KEYS: &[Known] = &[
     s("force-ssl-redirect"),
     p(d(
         "forwarded-for-header",
-        "any header name; `proxy_protocol` is refused (no PROXY protocol); a value that does not parse makes every route with an allow or deny list answer 503",
+        "any header name; `proxy_protocol` is refused as a header name (use-proxy-protocol takes the client address from the PROXY header); a value that does not parse makes every route with an allow or deny list answer 503",
     )),
+    i(
+        "forwarded-for-proxy-protocol-header",
+        "with use-proxy-protocol and use-forwarded-headers the client address is resolved directly, without this intermediate request header (which ingress-nginx also sends upstream)",
+    ),
     s("generate-request-id"),
+    d(
+        "global-allowed-response-headers",
+        "the headers custom-headers may set, compared exactly (as ingress-nginx); a name that is not a header name is a diagnostic and the list is not applied",
+    ),
     n(
         "global-auth-always-set-cookie",
         "not applied yet: Set-Cookie of a 2xx auth answer is not passed to the client (as auth-always-set-cookie)",
@@ -143,8 +152,13 @@ pub const KEYS: &[Known] = &[
     n("global-rate-limit-memcached-pool-size", GLOBAL_RATE_LIMIT),
     n("global-rate-limit-memcached-port", GLOBAL_RATE_LIMIT),
     n("global-rate-limit-status-code", GLOBAL_RATE_LIMIT),
-    n("gzip-level", NO_COMPRESSION),
-    n("gzip-types", NO_COMPRESSION),
+    d(
+        "gzip-disable",
+        "User-Agent patterns in Rust regex syntax, case-insensitive (`msie6` as nginx); a pattern that does not compile is a diagnostic and nothing is disabled",
+    ),
+    s("gzip-level"),
+    s("gzip-min-length"),
+    s("gzip-types"),
     s("hide-headers"),
     s("hsts"),
     s("hsts-include-subdomains"),
@@ -197,10 +211,13 @@ pub const KEYS: &[Known] = &[
         "limit-conn-zone-variable",
         "limits are keyed on the client address, ingress-nginx's default",
     ),
-    n("limit-rate", "response bandwidth limits are not built yet"),
-    n(
+    d(
+        "limit-rate",
+        "the default of the annotation, in kilobytes per second as ingress-nginx applies it (its documentation says bytes; its template writes `limit_rate <n>k`)",
+    ),
+    d(
         "limit-rate-after",
-        "response bandwidth limits are not built yet",
+        "the default of the annotation, in kilobytes as ingress-nginx applies it",
     ),
     s("limit-req-status-code"),
     d("load-balance", crate::annotations::registry::LOAD_BALANCE),
@@ -210,7 +227,7 @@ pub const KEYS: &[Known] = &[
         "the JSON access log escapes as JSON",
     ),
     i("log-format-escape-none", "the access log formats are fixed"),
-    i("log-format-stream", STREAM),
+    i("log-format-stream", STREAM_LOG),
     d(
         "log-format-upstream",
         "the access log has two fixed formats (--access-log json or text, the text one being ingress-nginx's default format)",
@@ -255,20 +272,23 @@ pub const KEYS: &[Known] = &[
     ),
     i("proxy-buffers-number", NGINX_TUNING),
     s("proxy-connect-timeout"),
-    n("proxy-cookie-domain", "not applied yet"),
-    n("proxy-cookie-path", "not applied yet"),
+    d("proxy-cookie-domain", LITERAL),
+    d("proxy-cookie-path", LITERAL),
     i("proxy-headers-hash-bucket-size", NGINX_TUNING),
     i("proxy-headers-hash-max-size", NGINX_TUNING),
     s("proxy-next-upstream"),
     s("proxy-next-upstream-timeout"),
     s("proxy-next-upstream-tries"),
-    n(
+    d(
         "proxy-protocol-header-timeout",
-        "PROXY protocol is not built yet",
+        "bounds the PROXY header on the HTTP and HTTPS listeners and on TCP services with :PROXY (nginx uses client-header-timeout there; ingress-nginx applies this key to its SSL passthrough listener only); a Go duration, at most 1h",
     ),
     s("proxy-read-timeout"),
     p(d("proxy-real-ip-cidr", CLIENT_ADDRESS)),
-    n("proxy-redirect-from", "not applied yet"),
+    d(
+        "proxy-redirect-from",
+        "the default of the annotations, with proxy-redirect-to: a literal prefix of Location and Refresh URLs (no nginx variables)",
+    ),
     d(
         "proxy-request-buffering",
         "request bodies stream to the upstream (ingress-nginx buffers them by default); proxy-body-size still applies",
@@ -276,11 +296,11 @@ pub const KEYS: &[Known] = &[
     s("proxy-send-timeout"),
     d("proxy-set-headers", HEADER_MAP),
     n("proxy-ssl-location-only", "not applied yet"),
-    i("proxy-stream-next-upstream", STREAM),
-    i("proxy-stream-next-upstream-timeout", STREAM),
-    i("proxy-stream-next-upstream-tries", STREAM),
-    i("proxy-stream-responses", STREAM),
-    i("proxy-stream-timeout", STREAM),
+    s("proxy-stream-next-upstream"),
+    s("proxy-stream-next-upstream-timeout"),
+    s("proxy-stream-next-upstream-tries"),
+    s("proxy-stream-responses"),
+    s("proxy-stream-timeout"),
     s("retry-non-idempotent"),
     i("reuse-port", NGINX_TUNING),
     i("server-name-hash-bucket-size", NGINX_TUNING),
@@ -305,9 +325,9 @@ pub const KEYS: &[Known] = &[
     d("ssl-ecdh-curve", TLS_FIXED),
     d("ssl-protocols", TLS_FIXED),
     s("ssl-redirect"),
-    n(
+    d(
         "ssl-reject-handshake",
-        "not applied yet: unknown names get the default certificate",
+        "handshakes naming no host of an Ingress (exact, wildcard or server-alias), and those without SNI, are refused; other names, hosts without a TLS section included, get their certificate or the default one",
     ),
     d("ssl-session-cache", "rustls' in-memory session cache is on"),
     d("ssl-session-cache-size", TLS_FIXED),
@@ -320,7 +340,7 @@ pub const KEYS: &[Known] = &[
         "session tickets are off, ingress-nginx's default",
     ),
     d("ssl-session-timeout", TLS_FIXED),
-    i("stream-access-log-path", STREAM),
+    i("stream-access-log-path", STREAM_LOG),
     r("stream-snippet", SNIPPET),
     n("syslog-host", LOGS),
     n("syslog-port", LOGS),
@@ -334,9 +354,12 @@ pub const KEYS: &[Known] = &[
     )),
     n("use-geoip", "no GeoIP"),
     n("use-geoip2", "no GeoIP"),
-    n("use-gzip", NO_COMPRESSION),
+    d("use-gzip", COMPRESSION),
     s("use-http2"),
-    n("use-proxy-protocol", "PROXY protocol is not built yet"),
+    d(
+        "use-proxy-protocol",
+        "PROXY protocol v1 and v2 on the HTTP and HTTPS listeners, read before TLS and before SSL passthrough; applies to new connections. A missing or broken header closes the connection; LOCAL (v2) and UNKNOWN (v1) keep the TCP peer. The header's address is the client (address lists, limits, X-Real-IP, X-Forwarded-For, the access log) when the TCP peer is in proxy-real-ip-cidr, as nginx's realip module; with use-forwarded-headers a trusted header address lets X-Forwarded-For name the client (ingress-nginx's X-Forwarded-For-Proxy-Protocol). X-Forwarded-Port is the header's destination port. v2 TLVs read: authority, unique id, AWS VPC endpoint id (at most 4 KiB of header)",
+    ),
     i("variables-hash-bucket-size", NGINX_TUNING),
     i("variables-hash-max-size", NGINX_TUNING),
     p(s("whitelist-source-range")),

@@ -80,7 +80,8 @@ fn denies(reason: Reason) -> bool {
         | Reason::WafNotApplied
         | Reason::SharedHostRegexMode
         | Reason::GatewayApi
-        | Reason::RouteShadowed => false,
+        | Reason::RouteShadowed
+        | Reason::InvalidStreamService => false,
     }
 }
 

@@ -69,6 +69,8 @@ enum Want {
     Any,
     /// The request's `upstream-hash-by` key.
     Hash(u64),
+    /// The request's key with `upstream-hash-by-subset`, and the size.
+    Subset(u64, usize),
     /// The endpoint key of the request's session cookie, if it has one.
     Session(Option<u64>),
 }
@@ -96,15 +98,22 @@ impl Sticky {
     ) -> Self {
         match &backend.policy().affinity {
             Affinity::None => Self::default(),
-            Affinity::Hash(key) => Self {
-                want: Want::Hash(key.hash(&RequestVars {
+            Affinity::Hash(key) => {
+                let hash = key.hash(&RequestVars {
                     uri: req.uri(),
                     headers: req.headers(),
                     remote,
-                })),
-                cookie: None,
-                signals: RequestSignals::default(),
-            },
+                });
+                let want = match key.subset_size() {
+                    None => Want::Hash(hash),
+                    Some(size) => Want::Subset(hash, size),
+                };
+                Self {
+                    want,
+                    cookie: None,
+                    signals: RequestSignals::default(),
+                }
+            }
             Affinity::Cookie(config) => {
                 let headers = req.headers();
                 let session = cookie(headers, &config.name).and_then(|(endpoint, _)| endpoint);
@@ -184,6 +193,7 @@ pub(crate) fn pick<'e>(
             .walk(key)
             .map(|i| &endpoints[i])
             .find(|e| eligible(e)),
+        Want::Subset(key, size) => super::subset::pick(endpoints, key, size, eligible),
         Want::Session(session) => {
             let Some(state) = cookie.as_mut() else {
                 return others(&eligible);

@@ -42,6 +42,7 @@ mod round_robin;
 pub mod scrape;
 pub mod server_load;
 pub mod session_cookie;
+mod subset;
 
 use std::fmt;
 use std::sync::Arc;

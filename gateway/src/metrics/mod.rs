@@ -18,6 +18,7 @@ mod histogram;
 pub(crate) mod inference;
 mod process;
 mod requests;
+mod streams;
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
@@ -31,6 +32,7 @@ use prometheus::{Encoder, IntCounter, IntGaugeVec, Registry, TextEncoder};
 pub use process::ConnectionStats;
 pub(crate) use requests::{Observation, RouteLabels};
 pub use requests::{RequestMetricsConfig, RouteStats};
+pub use streams::{ActiveGuard, MirrorLabels, MirrorStats, StreamLabels, StreamStats};
 
 use crate::access_log::AccessLog;
 use crate::proxy::TableHandle;
@@ -40,6 +42,7 @@ use crate::tls::Certificate;
 use inference::InferenceStore;
 use process::ProcessSample;
 use requests::RequestStore;
+use streams::StreamStore;
 
 /// The prefix of every ingress-nginx metric.
 pub const PREFIX: &str = "nginx_ingress_controller_";
@@ -81,6 +84,8 @@ pub struct Metrics {
     /// Recorded with the request series (`--enable-metrics`).
     inference: Option<InferenceStore>,
     pub(crate) connections: ConnectionStats,
+    /// TCP/UDP services, passthrough and mirroring (always recorded).
+    streams: StreamStore,
     success: IntCounter,
     errors: IntCounter,
     last_success: prometheus::Gauge,
@@ -142,6 +147,7 @@ impl Metrics {
             requests: config.requests.clone().map(RequestStore::new),
             inference: config.requests.as_ref().map(|_| InferenceStore::default()),
             connections: ConnectionStats::default(),
+            streams: StreamStore::default(),
             success,
             errors,
             last_success,
@@ -266,6 +272,16 @@ impl Metrics {
         // Accepted, not handled: nginx's counters differ by such drops.
         self.connections.accepted.fetch_add(1, Ordering::Relaxed);
     }
+
+    /// The series of a TCP/UDP service or passthrough backend.
+    pub fn stream(&self, labels: StreamLabels) -> Arc<StreamStats> {
+        self.streams.stream(labels)
+    }
+
+    /// The mirroring series of an Ingress.
+    pub fn mirror(&self, labels: MirrorLabels) -> Arc<MirrorStats> {
+        self.streams.mirror(labels)
+    }
 }
 
 /// An open client connection, counted as active until dropped.
@@ -321,6 +337,7 @@ impl Collector for Scraped {
             metrics.fallback_certificate.get(),
             &self.class,
         ));
+        families.extend(metrics.streams.collect());
         families.extend(process_families(
             &metrics.connections,
             &ProcessSample::read(),

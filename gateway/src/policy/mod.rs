@@ -21,6 +21,7 @@ pub mod header_rules;
 pub mod htpasswd;
 pub mod limits;
 pub mod redirect;
+pub mod response;
 
 use std::sync::Arc;
 
@@ -59,6 +60,11 @@ pub struct Policy {
     /// `custom-http-errors`: upstream answers with these codes are replaced
     /// by the route's default backend's.
     pub custom_errors: Option<Arc<CustomErrors>>,
+    /// `proxy-redirect-*`, `proxy-cookie-*`, `custom-headers`,
+    /// `limit-rate*`: what happens to the upstream's answer.
+    pub response: Option<Arc<response::ResponseRules>>,
+    /// `mirror-target`: where copies of the requests go.
+    pub mirror: Option<Arc<crate::mirror::Mirror>>,
 }
 
 impl Default for Policy {
@@ -72,6 +78,8 @@ impl Default for Policy {
             upstream_vhost: None,
             x_forwarded_prefix: None,
             custom_errors: None,
+            response: None,
+            mirror: None,
         }
     }
 }
@@ -118,6 +126,13 @@ pub struct Globals {
     /// Client-connection limits (`keep-alive`, `client-header-timeout`,
     /// `use-http2`, ...), applied to each new connection.
     pub listener: ListenerOverrides,
+    /// TCP/UDP services' timeouts and retries (`proxy-stream-*`).
+    pub streams: crate::l4::StreamSettings,
+    /// `use-gzip`, `enable-brotli` and their settings; `None`: off.
+    pub compression: Option<Arc<crate::compress::Compression>>,
+    /// `ssl-reject-handshake`: refuse TLS handshakes whose server name is
+    /// no host of the table (and those without one).
+    pub reject_unknown_sni: bool,
 }
 
 impl Default for Globals {
@@ -133,6 +148,9 @@ impl Default for Globals {
             forwarded: forwarded::Forwarded::default(),
             headers: header_rules::HeaderRules::default(),
             listener: ListenerOverrides::default(),
+            streams: crate::l4::StreamSettings::default(),
+            compression: None,
+            reject_unknown_sni: false,
         }
     }
 }

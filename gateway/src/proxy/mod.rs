@@ -74,6 +74,8 @@ pub use headers::{X_REQUEST_ID, bench_header_work};
 
 use crate::balance::RequestSignals;
 use crate::balance::affinity::Sticky;
+use crate::compress::Compression;
+use crate::listener::Origin;
 use crate::matches::RequestFacts;
 use crate::metrics;
 use crate::policy;
@@ -144,6 +146,11 @@ pub struct ConnInfo {
     http2: bool,
     /// The TLS server name and client certificate, on TLS connections.
     tls: Option<ClientTls>,
+    /// What the connection's PROXY header said (`use-proxy-protocol`).
+    origin: Option<Arc<Origin>>,
+    /// `X-Forwarded-Port` when the PROXY header names the port the client
+    /// connected to (nginx's `$proxy_protocol_server_port`).
+    forwarded_port: Option<HeaderValue>,
 }
 
 impl ConnInfo {
@@ -159,7 +166,48 @@ impl ConnInfo {
             served: AtomicU32::new(0),
             http2,
             tls: None,
+            origin: None,
+            forwarded_port: None,
         }
+    }
+
+    /// A connection that started with a PROXY header: `peer` is already
+    /// the client it names (when trusted); the client address then comes
+    /// from the header, not from a forwarded-for header (unless
+    /// `use-forwarded-headers`), and `X-Forwarded-Port` is the port the
+    /// client connected to.
+    pub fn with_origin(mut self, origin: Option<Arc<Origin>>) -> Self {
+        self.forwarded_port = origin
+            .as_ref()
+            .and_then(|o| o.destination)
+            .map(|d| HeaderValue::from(d.port()));
+        self.origin = origin;
+        self
+    }
+
+    /// Who the client of a request on this connection is.
+    pub(crate) fn client(
+        &self,
+        forwarded: &policy::forwarded::Forwarded,
+        headers: &http::HeaderMap,
+    ) -> Client {
+        if self.origin.is_some() {
+            forwarded.client_behind_proxy_protocol(self.peer.ip(), headers)
+        } else {
+            forwarded.client(self.peer.ip(), headers)
+        }
+    }
+
+    /// The `X-Forwarded-Port` of this connection's requests.
+    pub(crate) fn forwarded_port(&self) -> &HeaderValue {
+        self.forwarded_port
+            .as_ref()
+            .unwrap_or(&self.listener.forwarded_port)
+    }
+
+    /// What the connection's PROXY header said, if it had one.
+    pub fn origin(&self) -> Option<&Origin> {
+        self.origin.as_deref()
     }
 
     /// What the TLS handshake learned (server name, client certificate).
@@ -210,6 +258,11 @@ impl Proxy {
         self.table.load().globals().listener
     }
 
+    /// The current table.
+    pub(crate) fn current_table(&self) -> Arc<RouteTable> {
+        self.table.load_full()
+    }
+
     /// The metrics this proxy records into, if any.
     pub(crate) fn metrics(&self) -> Option<&Arc<metrics::Metrics>> {
         self.observer.metrics.as_ref()
@@ -221,11 +274,11 @@ impl Proxy {
         let method = req.method().clone();
         let uri = req.uri().clone();
         let table = self.table.load_full();
+        // Compression reads the request before the phases take it apart.
+        let compression = table.globals().compression.as_deref();
+        let asked = compression.map(|_| Compression::asked(&method, req.version(), req.headers()));
         // 0. client
-        let client = table
-            .globals()
-            .forwarded
-            .client(conn.peer.ip(), req.headers());
+        let client = conn.client(&table.globals().forwarded, req.headers());
         let mut pending = Pending {
             exchange: self
                 .observer
@@ -239,8 +292,9 @@ impl Proxy {
             Ok(response) => response,
             Err(error) => error.into_response(client.socket_addr(conn.peer), &method, &uri),
         };
-        // 7. respond: `add-headers` go on every response, and HSTS on every
-        // HTTPS response for a host with TLS, the gateway's own included.
+        // 7. respond: `add-headers` go on every response, HSTS on every
+        // HTTPS response for a host with TLS, the gateway's own included,
+        // and compression.
         policy::header_rules::set_all(response.headers_mut(), &table.globals().headers.to_client);
         if pending.trace.tls_host
             && conn.listener.settings.scheme == Scheme::Https
@@ -249,6 +303,9 @@ impl Proxy {
             response
                 .headers_mut()
                 .insert(STRICT_TRANSPORT_SECURITY, hsts.clone());
+        }
+        if let (Some(compression), Some(asked)) = (compression, &asked) {
+            compression.apply(asked, &mut response);
         }
         let served = conn.served.fetch_add(1, Ordering::Relaxed) + 1;
         // HTTP/2 has no Connection header; its requests are streams.
@@ -390,6 +447,11 @@ impl Proxy {
             Sticky::read(backend, &req, client.ip, https, &route.path).with_signals(signals);
         let original = error_pages::Original::read(table, route, &req, client.ip);
         let mut client_upgrade = upgrade::take(&mut req);
+        let shadow = route
+            .policy
+            .mirror
+            .as_ref()
+            .and_then(|mirror| self.shadow(mirror, route, &req, conn));
         let from = headers::Upstream {
             conn,
             client,
@@ -408,6 +470,15 @@ impl Proxy {
         edit_request_headers(filters, slot, upstream_req.headers_mut());
         trace.request_body = progress.clone();
         trace.request_id = upstream_req.headers().get(&X_REQUEST_ID).cloned();
+        // 5b. mirror: the copy leaves now, its body teed from the client's.
+        if let Some(mut shadow) = shadow {
+            let has_body = !upstream_req.body().is_end_stream();
+            let body = shadow
+                .tee(has_body)
+                .and_then(|(tee, body)| upstream_req.body_mut().tee(tee).then_some(body));
+            let settings = &route.settings;
+            shadow.send(body, settings.connect_timeout, settings.read_timeout);
+        }
 
         // 6. forward
         let stats = table.inference(found.id);
@@ -439,6 +510,9 @@ impl Proxy {
 
         // 7. respond
         headers::to_client(response.headers_mut(), &table.globals().headers);
+        if let Some(rules) = &route.policy.response {
+            rules.apply(&mut response);
+        }
         sticky.to_client(response.headers_mut());
         if let Some(admission) = &route.admission {
             admission.to_client(admitted.cors_origin, response.headers_mut());
@@ -452,6 +526,35 @@ impl Proxy {
         }
         upgrade::splice(client_upgrade, &mut response, &route.settings);
         Ok(response)
+    }
+}
+
+impl Proxy {
+    /// A copy of `req` for the route's mirror, if one may go.
+    fn shadow<B>(
+        &self,
+        mirror: &crate::mirror::Mirror,
+        route: &Route,
+        req: &Request<B>,
+        conn: &ConnInfo,
+    ) -> Option<crate::mirror::Shadow> {
+        let stats = self
+            .observer
+            .metrics
+            .as_ref()
+            .zip(route.source.as_ref())
+            .map(|(metrics, source)| {
+                metrics.mirror(metrics::MirrorLabels {
+                    namespace: source.namespace.clone(),
+                    ingress: source.name.clone(),
+                })
+            });
+        let host = req
+            .headers()
+            .get(HOST)
+            .and_then(|h| h.to_str().ok())
+            .map(|h| h.rsplit_once(':').map_or(h, |(name, _)| name));
+        mirror.copy(req, conn.listener.settings.scheme.as_str(), host, stats)
     }
 }
 

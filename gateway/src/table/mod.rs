@@ -10,6 +10,7 @@
 //! [`RouteTable::find_for`] checks them against the request.
 
 use std::collections::HashMap;
+use std::hash::RandomState;
 use std::sync::Arc;
 
 use http::header::HeaderValue;
@@ -17,7 +18,9 @@ use http::header::HeaderValue;
 use crate::backend::{Backend, BackendKey, EndpointUpdate};
 use crate::balance::BackendPolicy;
 use crate::canary::Canary;
+use crate::external_name::ExternalName;
 use crate::host::{HostIndex, HostMap, HostPattern};
+use crate::l4::StreamService;
 use crate::matches::{Conditions, RequestFacts};
 use crate::metrics::RouteStats;
 use crate::metrics::inference::InferenceStats;
@@ -187,6 +190,12 @@ pub struct RouteTable {
     /// Each route's inference series (by route index), set at publish
     /// time with metrics on.
     inference: Box<[Option<Arc<InferenceStats>>]>,
+    /// TCP and UDP services, by protocol and port.
+    streams: Box<[StreamService]>,
+    /// `ssl-passthrough` hosts (exact, lower case) and their backends.
+    passthrough: HashMap<Box<str>, BackendId, RandomState>,
+    /// The backends of ExternalName Services, resolved by DNS.
+    external_names: Box<[(BackendId, ExternalName)]>,
 }
 
 impl Default for RouteTable {
@@ -262,6 +271,12 @@ impl RouteTable {
             Some(HostClientAuth::Verify(auth)) => Some(auth),
             Some(HostClientAuth::Denied) | None => None,
         }
+    }
+
+    /// Whether a host (lower case) is one of the table's servers (exact,
+    /// wildcard or alias), not the default server.
+    pub fn has_host(&self, host: &str) -> bool {
+        self.hosts.lookup(host).is_some()
     }
 
     /// Finds the route for a normalised host and path (see [`RouteTable::find`]).
@@ -344,6 +359,42 @@ impl RouteTable {
         self.inference.get(id.0)?.as_ref()
     }
 
+    /// The TCP and UDP services.
+    pub fn streams(&self) -> &[StreamService] {
+        &self.streams
+    }
+
+    /// The service listening on `port` for `protocol`, with its backend.
+    pub fn stream(
+        &self,
+        protocol: crate::l4::StreamProtocol,
+        port: u16,
+    ) -> Option<(&StreamService, &Arc<Backend>)> {
+        let service = self
+            .streams
+            .iter()
+            .find(|s| s.protocol == protocol && s.port == port)?;
+        Some((service, self.backends.get(service.backend.0)?))
+    }
+
+    /// The ExternalName backends and their names.
+    pub fn external_names(&self) -> impl Iterator<Item = (&Arc<Backend>, &ExternalName)> {
+        self.external_names
+            .iter()
+            .filter_map(|(id, name)| Some((self.backends.get(id.0)?, name)))
+    }
+
+    /// Whether any host is served by SSL passthrough.
+    pub fn has_passthrough(&self) -> bool {
+        !self.passthrough.is_empty()
+    }
+
+    /// The passthrough backend for a TLS server name (lower case).
+    pub fn passthrough(&self, server_name: &str) -> Option<&Arc<Backend>> {
+        let id = self.passthrough.get(server_name)?;
+        self.backends.get(id.0)
+    }
+
     /// Sets every route's inference series, by route index.
     pub(crate) fn set_inference(&mut self, stats: Vec<Option<Arc<InferenceStats>>>) {
         self.inference = stats.into_boxed_slice();
@@ -360,8 +411,16 @@ impl RouteTable {
         }
         let live: HashMap<&BackendKey, &Arc<Backend>> =
             previous.backends.iter().map(|b| (b.key(), b)).collect();
-        for backend in self.backends.iter_mut() {
+        let resolved: Vec<usize> = self.external_names.iter().map(|(id, _)| id.0).collect();
+        for (index, backend) in self.backends.iter_mut().enumerate() {
             if let Some(old) = live.get(backend.key()) {
+                // The DNS answers an ExternalName backend holds stay: the
+                // new table knows none.
+                if resolved.contains(&index) {
+                    old.set_policy(backend.policy());
+                    *backend = Arc::clone(old);
+                    continue;
+                }
                 let set = backend.endpoints();
                 old.update(&EndpointUpdate {
                     addrs: set.endpoints().iter().map(|e| e.addr()).collect(),
@@ -398,6 +457,9 @@ pub struct RouteTableBuilder {
     backend_policy: Arc<BackendPolicy>,
     /// Regex-mode paths already routed, per server, for conflicts.
     regex_paths: HashMap<(ServerId, String), RouteId>,
+    streams: Vec<StreamService>,
+    passthrough: HashMap<Box<str>, BackendId, RandomState>,
+    external_names: Vec<(BackendId, ExternalName)>,
 }
 
 impl Default for RouteTableBuilder {
@@ -413,6 +475,9 @@ impl Default for RouteTableBuilder {
             globals: Globals::default(),
             backend_policy: Arc::default(),
             regex_paths: HashMap::new(),
+            streams: Vec::new(),
+            passthrough: HashMap::default(),
+            external_names: Vec::new(),
         }
     }
 }
@@ -694,6 +759,39 @@ impl RouteTableBuilder {
         }
     }
 
+    /// Adds a TCP or UDP service, unless its protocol and port are taken
+    /// (then returns the holder).
+    pub fn add_stream(&mut self, service: StreamService) -> Result<(), StreamService> {
+        if let Some(holder) = self
+            .streams
+            .iter()
+            .find(|s| s.protocol == service.protocol && s.port == service.port)
+        {
+            return Err(holder.clone());
+        }
+        self.streams.push(service);
+        Ok(())
+    }
+
+    /// Serves TLS connections for `host` (an exact name, any case) by
+    /// splicing them to `backend`, unless the host has one already.
+    pub fn set_passthrough(&mut self, host: &str, backend: BackendId) -> bool {
+        let key: Box<str> = host.to_ascii_lowercase().into();
+        if self.passthrough.contains_key(&key) {
+            return false;
+        }
+        self.passthrough.insert(key, backend);
+        true
+    }
+
+    /// Marks a backend as an ExternalName Service's: its endpoints come
+    /// from resolving `name` (see [`crate::external_name`]).
+    pub fn set_external_name(&mut self, backend: BackendId, name: ExternalName) {
+        if !self.external_names.iter().any(|(id, _)| *id == backend) {
+            self.external_names.push((backend, name));
+        }
+    }
+
     /// A route added earlier, for naming the winner of a conflict.
     pub fn route(&self, id: RouteId) -> Option<&Route> {
         self.routes.get(id.0)
@@ -710,6 +808,9 @@ impl RouteTableBuilder {
             certificates: self.certificates,
             globals: self.globals,
             inference: Box::default(),
+            streams: self.streams.into_boxed_slice(),
+            passthrough: self.passthrough,
+            external_names: self.external_names.into_boxed_slice(),
         }
     }
 }

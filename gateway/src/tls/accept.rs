@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use rustls::ServerConfig;
 use rustls::server::Acceptor;
-use tokio::net::TcpStream;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::LazyConfigAcceptor;
 use tokio_rustls::server::TlsStream;
 
@@ -24,12 +24,12 @@ pub(crate) struct TlsConfigs {
 }
 
 /// Completes the handshake of `stream` (the caller bounds it in time).
-pub(crate) async fn accept(
-    stream: TcpStream,
+pub(crate) async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: S,
     configs: &TlsConfigs,
     http2: bool,
     table: &TableHandle,
-) -> io::Result<(TlsStream<TcpStream>, ClientTls)> {
+) -> io::Result<(TlsStream<S>, ClientTls)> {
     let start = LazyConfigAcceptor::new(Acceptor::default(), stream).await?;
     let sni: Option<Box<str>> = start
         .client_hello()
