@@ -392,6 +392,10 @@ impl Reconciler {
     /// supervision: panics when the Ingress named by
     /// `EDGE_GATEWAY_TEST_PANIC_ON_INGRESS` (`namespace/name`) exists.
     #[cfg(debug_assertions)]
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "a debug-build fault injection for the black-box supervision test, not a setting"
+    )]
     fn injected_fault(&self) {
         let Ok(name) = std::env::var("EDGE_GATEWAY_TEST_PANIC_ON_INGRESS") else {
             return;

@@ -150,12 +150,9 @@ impl Mirror {
             count(stats.as_ref(), |s| &s.dropped);
             return None;
         };
-        let uri = match self.uri(req.uri(), scheme, host) {
-            Some(uri) => uri,
-            None => {
-                count(stats.as_ref(), |s| &s.failed);
-                return None;
-            }
+        let Some(uri) = self.uri(req.uri(), scheme, host) else {
+            count(stats.as_ref(), |s| &s.failed);
+            return None;
         };
         let mut headers = req.headers().clone();
         for name in [

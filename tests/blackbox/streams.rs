@@ -168,7 +168,7 @@ async fn tcp_services_follow_the_config_map_and_endpoints() {
     let last = received.last().cloned().unwrap_or_default();
     let text = String::from_utf8_lossy(&last);
     assert!(
-        text.starts_with(&format!("PROXY TCP4 127.0.0.1 127.0.0.1 ")),
+        text.starts_with("PROXY TCP4 127.0.0.1 127.0.0.1 "),
         "{text:?}"
     );
     assert!(text.ends_with(&format!(" {moved}\r\nmoved")), "{text:?}");

@@ -53,13 +53,13 @@ pub(super) fn read(data: &BTreeMap<String, String>, read: &mut Read) {
     if gzip_on {
         let mut codec = codec(1, 256, GZIP_TYPES);
         level(&mut codec, value("gzip-level"), 1..=9, &mut |r| {
-            parse("gzip-level", r)
+            parse("gzip-level", r);
         });
         min_length(&mut codec, value("gzip-min-length"), &mut |r| {
-            parse("gzip-min-length", r)
+            parse("gzip-min-length", r);
         });
         types(&mut codec, value("gzip-types"), &mut |r| {
-            parse("gzip-types", r)
+            parse("gzip-types", r);
         });
         compression.gzip = Some(codec);
         if let Some(list) = value("gzip-disable").filter(|v| !v.is_empty()) {
@@ -72,13 +72,13 @@ pub(super) fn read(data: &BTreeMap<String, String>, read: &mut Read) {
     if brotli_on {
         let mut codec = codec(4, 20, BROTLI_TYPES);
         level(&mut codec, value("brotli-level"), 0..=11, &mut |r| {
-            parse("brotli-level", r)
+            parse("brotli-level", r);
         });
         min_length(&mut codec, value("brotli-min-length"), &mut |r| {
-            parse("brotli-min-length", r)
+            parse("brotli-min-length", r);
         });
         types(&mut codec, value("brotli-types"), &mut |r| {
-            parse("brotli-types", r)
+            parse("brotli-types", r);
         });
         compression.brotli = Some(codec);
     }

@@ -17,12 +17,12 @@ use crate::backend::Endpoint;
 /// A random eligible endpoint of the subset `key` maps to (the next
 /// eligible one round the subset when the random one is not; none when no
 /// member of the subset is).
-pub(super) fn pick<'e>(
-    endpoints: &'e [Arc<Endpoint>],
+pub(super) fn pick(
+    endpoints: &[Arc<Endpoint>],
     key: u64,
     size: usize,
     eligible: impl Fn(&Endpoint) -> bool,
-) -> Option<&'e Arc<Endpoint>> {
+) -> Option<&Arc<Endpoint>> {
     let n = endpoints.len();
     if n == 0 {
         return None;

@@ -126,10 +126,10 @@ async fn connection(
     let client_side = Rewind::with_prefix(stream, rest);
     match crate::splice::splice(client_side, upstream, Some(settings.timeout), stats).await {
         Ok(ended) => {
-            tracing::debug!(%client, %upstream_addr, ?ended, "TCP service connection done")
+            tracing::debug!(%client, %upstream_addr, ?ended, "TCP service connection done");
         }
         Err(error) => {
-            tracing::debug!(%client, %upstream_addr, %error, "TCP service connection broke")
+            tracing::debug!(%client, %upstream_addr, %error, "TCP service connection broke");
         }
     }
 }
