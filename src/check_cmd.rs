@@ -21,8 +21,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use controller::annotations::{self, Support};
-use controller::class::is_ours;
 use controller::cluster::{self, ClusterError};
+use controller::compile::selects;
 use controller::config_map::{self, KeyError};
 use controller::manifests::ManifestDir;
 use controller::reconcile::Change;
@@ -34,7 +34,7 @@ use crate::cli::{CheckArgs, CheckOutput};
 
 /// Why the objects could not be read (exit status 2).
 #[derive(Debug, thiserror::Error)]
-enum SourceError {
+pub(crate) enum SourceError {
     /// `--manifests` is not a readable folder.
     #[error("--manifests {}: not a folder", .0.display())]
     NotAFolder(PathBuf),
@@ -48,6 +48,9 @@ enum SourceError {
 
 /// Runs the check and returns the exit status.
 pub(crate) fn main(args: &CheckArgs) -> ExitCode {
+    if let Some(url) = &args.live {
+        return crate::live_cmd::main(url, args.output);
+    }
     init_warnings();
     let snapshot = match read(args) {
         Ok(snapshot) => snapshot,
@@ -88,22 +91,39 @@ fn init_warnings() {
 
 /// Reads every object from the folder or the cluster.
 fn read(args: &CheckArgs) -> Result<Snapshot, SourceError> {
-    let objects = match &args.manifests {
+    read_source(
+        args.manifests.as_deref(),
+        args.kubeconfig.as_deref(),
+        &args.class,
+        args.request_timeout,
+    )
+}
+
+/// Reads every object from `manifests`, else the cluster of `kubeconfig`
+/// (also for `convert`).
+pub(crate) fn read_source(
+    manifests: Option<&Path>,
+    kubeconfig: Option<&Path>,
+    class: &crate::cli::ClassArgs,
+    request_timeout: std::time::Duration,
+) -> Result<Snapshot, SourceError> {
+    let objects = match manifests {
         Some(dir) => read_folder(dir)?,
         None => {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()
                 .map_err(SourceError::Runtime)?;
-            let configmap = crate::cli::ns_name(args.class.configmap.as_ref());
+            let configmap = crate::cli::ns_name(class.configmap.as_ref());
             runtime
                 .block_on(async {
-                    let client = cluster::connect(args.kubeconfig.as_deref()).await?;
+                    let client = cluster::connect(kubeconfig).await?;
                     cluster::list_once(
                         &client,
-                        args.class.watch_namespace.as_deref(),
+                        class.watch_namespace.as_deref(),
                         configmap.as_ref(),
-                        args.request_timeout,
+                        class.namespace_selector().is_some(),
+                        request_timeout,
                     )
                     .await
                 })
@@ -266,11 +286,7 @@ impl Report {
         let mut ingresses = Vec::new();
         let mut skipped = 0;
         for (id, ingress) in snapshot.ingresses() {
-            let in_scope = options
-                .watch_namespace
-                .as_deref()
-                .is_none_or(|ns| id.namespace == ns);
-            if !in_scope || !is_ours(ingress, snapshot, &options.class) {
+            if !selects(snapshot, options, id, ingress) {
                 skipped += 1;
                 continue;
             }
@@ -291,7 +307,11 @@ impl Report {
                 .iter()
                 .flatten()
                 .filter_map(|(key, _)| {
-                    let name = key.strip_prefix(annotations::PREFIX)?;
+                    let prefix = options
+                        .annotations_prefix
+                        .as_deref()
+                        .unwrap_or(annotations::PREFIX);
+                    let name = key.strip_prefix(prefix)?;
                     Some(KeyLine {
                         key: key.clone(),
                         support: annotations::known(name).map(|k| k.support),
@@ -368,11 +388,17 @@ impl Report {
             out.push('\n');
         }
         let counts = self.annotation_counts();
-        let annotation_summary: Vec<String> =
-            ["refused", "unknown", "not yet", "differs", "ignored"]
-                .iter()
-                .map(|status| format!("{} {status}", counts.get(status).copied().unwrap_or(0)))
-                .collect();
+        let annotation_summary: Vec<String> = [
+            "refused",
+            "fails closed",
+            "unknown",
+            "not yet",
+            "differs",
+            "ignored",
+        ]
+        .iter()
+        .map(|status| format!("{} {status}", counts.get(status).copied().unwrap_or(0)))
+        .collect();
         let verdict = if self.exit_code() == 0 {
             "nothing would be refused"
         } else {
@@ -527,8 +553,11 @@ impl ConfigMapReport {
         }
         for error in &self.invalid {
             out.push_str(&format!(
-                "  invalid: {}: {:?} {}; the default is used\n",
-                error.key, error.value, error.message
+                "  invalid: {}: {:?} {}; {}\n",
+                error.key,
+                error.value,
+                error.message,
+                error.outcome()
             ));
         }
     }

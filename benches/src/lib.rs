@@ -5,7 +5,9 @@
 //!   and the requests that hit it;
 //! - [`figures`]: the figures issue 10 sets targets for (lookup median,
 //!   compile time, endpoint update, header work), measured directly and
-//!   printed as one `figure <name> <value> <unit>` line each.
+//!   printed as one `figure <name> <value> <unit>` line each;
+//! - [`gateway_api`]: route lookup with HTTPRoutes beside Ingresses.
 
 pub mod figures;
 pub mod fleet;
+pub mod gateway_api;

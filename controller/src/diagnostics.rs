@@ -56,6 +56,27 @@ pub enum Reason {
     InvalidConfigKey,
     /// Controller ConfigMap keys this gateway does not apply.
     UnsupportedConfigKey,
+    /// A route asks for a WAF this gateway does not have, and is served
+    /// without it because the operator said so
+    /// (`edge-gateway.io/serve-without-waf`).
+    WafNotApplied,
+    /// An Ingress over a regex limit (paths per Ingress or host, compiled
+    /// size): not served.
+    RegexLimit,
+    /// An Ingress puts a host shared with other namespaces in regex mode.
+    SharedHostRegexMode,
+    /// A canary Ingress names a route of another namespace, which is not
+    /// allowed: it serves nothing there.
+    CanaryCrossNamespace,
+    /// A Gateway API object is not served (or only in part): a Gateway or
+    /// listener not accepted, a route not attached, rules answering 500,
+    /// a backendRef that does not resolve (its status says the same).
+    GatewayApi,
+    /// An HTTPRoute rule's path on a host is held by an Ingress rule,
+    /// which keeps it.
+    RouteShadowed,
+    /// An entry of a TCP/UDP services ConfigMap that cannot be served.
+    InvalidStreamService,
 }
 
 impl Reason {
@@ -82,6 +103,13 @@ impl Reason {
             Self::InvalidConfigKey => "InvalidConfigKey",
             Self::UnsupportedConfigKey => "UnsupportedConfigKey",
             Self::BackendSettingsConflict => "BackendSettingsConflict",
+            Self::WafNotApplied => "WafNotApplied",
+            Self::RegexLimit => "RegexLimit",
+            Self::SharedHostRegexMode => "SharedHostRegexMode",
+            Self::CanaryCrossNamespace => "CanaryCrossNamespace",
+            Self::GatewayApi => "GatewayApi",
+            Self::RouteShadowed => "RouteShadowed",
+            Self::InvalidStreamService => "InvalidStreamService",
         }
     }
 }

@@ -7,10 +7,14 @@
 //! - [`class`]: which Ingresses are ours;
 //! - [`compile`]: the pure compiler from a snapshot to a table and diagnostics;
 //! - [`config_map`]: the controller ConfigMap's global settings;
+//! - [`gateway_api`]: Gateway API objects beside the Ingresses (compile,
+//!   status, conversion from Ingresses);
 //! - [`manifests`]: the manifests-folder source;
 //! - [`cluster`]: the Kubernetes API source, leader election, status and Events;
 //! - [`client`]: the platform's Ingress client API (create, delete, list; URLs);
-//! - [`reconcile`]: the loop that applies source updates and publishes tables.
+//! - [`reconcile`]: the loop that applies source updates and publishes tables;
+//! - [`selector`]: label selectors (`--watch-namespace-selector`);
+//! - [`webhook`]: the validating admission webhook's decisions.
 
 pub mod annotations;
 pub mod class;
@@ -19,12 +23,15 @@ pub mod cluster;
 pub mod compile;
 pub mod config_map;
 pub mod diagnostics;
+pub mod gateway_api;
 #[cfg(test)]
 mod generated_docs;
 pub mod manifests;
 pub mod objects;
 pub mod reconcile;
+pub mod selector;
 pub mod snapshot;
+pub mod webhook;
 
 pub use compile::{CompileOptions, Compiled, compile};
 pub use diagnostics::{Diagnostic, Reason};

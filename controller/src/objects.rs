@@ -4,11 +4,13 @@
 use std::fmt;
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::Value;
+
+use crate::gateway_api::types::{GRPCRoute, Gateway, GatewayClass, HTTPRoute, ReferenceGrant};
 
 /// The kinds of object the controller watches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -25,6 +27,20 @@ pub enum Kind {
     Secret,
     /// v1 ConfigMap.
     ConfigMap,
+    /// v1 Namespace (cluster-scoped): its labels, for
+    /// `--watch-namespace-selector` and Gateway API `allowedRoutes`
+    /// selectors.
+    Namespace,
+    /// gateway.networking.k8s.io GatewayClass (cluster-scoped).
+    GatewayClass,
+    /// gateway.networking.k8s.io Gateway.
+    Gateway,
+    /// gateway.networking.k8s.io HTTPRoute.
+    HTTPRoute,
+    /// gateway.networking.k8s.io GRPCRoute.
+    GRPCRoute,
+    /// gateway.networking.k8s.io ReferenceGrant.
+    ReferenceGrant,
 }
 
 impl Kind {
@@ -37,8 +53,37 @@ impl Kind {
             ("discovery.k8s.io/v1", "EndpointSlice") => Some(Self::EndpointSlice),
             ("v1", "Secret") => Some(Self::Secret),
             ("v1", "ConfigMap") => Some(Self::ConfigMap),
+            ("v1", "Namespace") => Some(Self::Namespace),
+            (
+                "gateway.networking.k8s.io/v1" | "gateway.networking.k8s.io/v1beta1",
+                "GatewayClass",
+            ) => Some(Self::GatewayClass),
+            ("gateway.networking.k8s.io/v1" | "gateway.networking.k8s.io/v1beta1", "Gateway") => {
+                Some(Self::Gateway)
+            }
+            ("gateway.networking.k8s.io/v1" | "gateway.networking.k8s.io/v1beta1", "HTTPRoute") => {
+                Some(Self::HTTPRoute)
+            }
+            ("gateway.networking.k8s.io/v1", "GRPCRoute") => Some(Self::GRPCRoute),
+            (
+                "gateway.networking.k8s.io/v1" | "gateway.networking.k8s.io/v1beta1",
+                "ReferenceGrant",
+            ) => Some(Self::ReferenceGrant),
             _ => None,
         }
+    }
+
+    /// Whether the kind belongs to the Gateway API (read only when it is on).
+    pub fn is_gateway_api(self) -> bool {
+        matches!(
+            self,
+            Self::Namespace
+                | Self::GatewayClass
+                | Self::Gateway
+                | Self::HTTPRoute
+                | Self::GRPCRoute
+                | Self::ReferenceGrant
+        )
     }
 
     /// The `kind` field's spelling.
@@ -50,12 +95,21 @@ impl Kind {
             Self::EndpointSlice => "EndpointSlice",
             Self::Secret => "Secret",
             Self::ConfigMap => "ConfigMap",
+            Self::Namespace => "Namespace",
+            Self::GatewayClass => "GatewayClass",
+            Self::Gateway => "Gateway",
+            Self::HTTPRoute => "HTTPRoute",
+            Self::GRPCRoute => "GRPCRoute",
+            Self::ReferenceGrant => "ReferenceGrant",
         }
     }
 
     /// Whether objects of this kind live in a namespace.
     pub fn is_namespaced(self) -> bool {
-        self != Self::IngressClass
+        !matches!(
+            self,
+            Self::IngressClass | Self::Namespace | Self::GatewayClass
+        )
     }
 }
 
@@ -124,31 +178,49 @@ pub enum Object {
     Secret(Arc<Secret>),
     /// A ConfigMap.
     ConfigMap(Arc<ConfigMap>),
+    /// A Namespace.
+    Namespace(Arc<Namespace>),
+    /// A GatewayClass.
+    GatewayClass(Arc<GatewayClass>),
+    /// A Gateway.
+    Gateway(Arc<Gateway>),
+    /// An HTTPRoute.
+    HTTPRoute(Arc<HTTPRoute>),
+    /// A GRPCRoute.
+    GRPCRoute(Arc<GRPCRoute>),
+    /// A ReferenceGrant.
+    ReferenceGrant(Arc<ReferenceGrant>),
+}
+
+/// Applies `$body` to the typed value inside any [`Object`], bound to `$o`.
+macro_rules! each_kind {
+    ($object:expr, $o:ident => $body:expr) => {
+        match $object {
+            Object::Ingress($o) => $body,
+            Object::IngressClass($o) => $body,
+            Object::Service($o) => $body,
+            Object::EndpointSlice($o) => $body,
+            Object::Secret($o) => $body,
+            Object::ConfigMap($o) => $body,
+            Object::Namespace($o) => $body,
+            Object::GatewayClass($o) => $body,
+            Object::Gateway($o) => $body,
+            Object::HTTPRoute($o) => $body,
+            Object::GRPCRoute($o) => $body,
+            Object::ReferenceGrant($o) => $body,
+        }
+    };
 }
 
 impl Object {
     /// The object's metadata.
     pub fn metadata(&self) -> &ObjectMeta {
-        match self {
-            Self::Ingress(o) => &o.metadata,
-            Self::IngressClass(o) => &o.metadata,
-            Self::Service(o) => &o.metadata,
-            Self::EndpointSlice(o) => &o.metadata,
-            Self::Secret(o) => &o.metadata,
-            Self::ConfigMap(o) => &o.metadata,
-        }
+        each_kind!(self, o => &o.metadata)
     }
 
     /// The object's metadata, for filling defaults the API server would set.
     pub fn metadata_mut(&mut self) -> &mut ObjectMeta {
-        match self {
-            Self::Ingress(o) => &mut Arc::make_mut(o).metadata,
-            Self::IngressClass(o) => &mut Arc::make_mut(o).metadata,
-            Self::Service(o) => &mut Arc::make_mut(o).metadata,
-            Self::EndpointSlice(o) => &mut Arc::make_mut(o).metadata,
-            Self::Secret(o) => &mut Arc::make_mut(o).metadata,
-            Self::ConfigMap(o) => &mut Arc::make_mut(o).metadata,
-        }
+        each_kind!(self, o => &mut Arc::make_mut(o).metadata)
     }
 
     /// The object's kind.
@@ -160,6 +232,12 @@ impl Object {
             Self::EndpointSlice(_) => Kind::EndpointSlice,
             Self::Secret(_) => Kind::Secret,
             Self::ConfigMap(_) => Kind::ConfigMap,
+            Self::Namespace(_) => Kind::Namespace,
+            Self::GatewayClass(_) => Kind::GatewayClass,
+            Self::Gateway(_) => Kind::Gateway,
+            Self::HTTPRoute(_) => Kind::HTTPRoute,
+            Self::GRPCRoute(_) => Kind::GRPCRoute,
+            Self::ReferenceGrant(_) => Kind::ReferenceGrant,
         }
     }
 
@@ -213,6 +291,12 @@ impl Object {
             Kind::EndpointSlice => Self::EndpointSlice(typed(value).map_err(fail)?),
             Kind::Secret => Self::Secret(typed(value).map_err(fail)?),
             Kind::ConfigMap => Self::ConfigMap(typed(value).map_err(fail)?),
+            Kind::Namespace => Self::Namespace(typed(value).map_err(fail)?),
+            Kind::GatewayClass => Self::GatewayClass(typed(value).map_err(fail)?),
+            Kind::Gateway => Self::Gateway(typed(value).map_err(fail)?),
+            Kind::HTTPRoute => Self::HTTPRoute(typed(value).map_err(fail)?),
+            Kind::GRPCRoute => Self::GRPCRoute(typed(value).map_err(fail)?),
+            Kind::ReferenceGrant => Self::ReferenceGrant(typed(value).map_err(fail)?),
         };
         let meta = object.metadata_mut();
         if kind.is_namespaced() {
@@ -249,7 +333,13 @@ from_api!(
     Service,
     EndpointSlice,
     Secret,
-    ConfigMap
+    ConfigMap,
+    Namespace,
+    GatewayClass,
+    Gateway,
+    HTTPRoute,
+    GRPCRoute,
+    ReferenceGrant
 );
 
 /// Deserialises a typed object, naming the failing field's path.

@@ -6,6 +6,10 @@
 //! straight to the affected backends' endpoint sets; anything else recompiles
 //! the table and swaps it in whole. Nothing is published before every source
 //! has delivered its first full list, and readiness turns true only then.
+//!
+//! Regex paths are compiled inline for the first table, then on a thread of
+//! their own (see [`crate::compile::regex_paths`]): while some compile,
+//! the loop wakes every [`REGEX_POLL`] to publish them once ready.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -20,8 +24,14 @@ use tokio::sync::watch;
 
 use crate::compile::{CompileCache, CompileOptions, compile_with, resolve_key};
 use crate::diagnostics::Diagnostic;
+use crate::gateway_api::GatewayApiStatus;
+use crate::gateway_api::writer::{GatewayApiReport, Observed};
 use crate::objects::{NsName, Object, ObjectKey};
 use crate::snapshot::{Changed, Snapshot};
+use crate::webhook::{Baseline, BaselineHandle};
+
+/// How often the loop looks for regex paths compiled in the background.
+const REGEX_POLL: Duration = Duration::from_millis(20);
 
 /// One change to one object.
 #[derive(Clone, Debug, PartialEq)]
@@ -87,6 +97,12 @@ pub struct Reconciler {
     reports: Option<watch::Sender<Arc<Report>>>,
     /// Parsed certificates, kept between compiles.
     cache: CompileCache,
+    /// Where the admission webhook's baseline goes, when it runs.
+    baseline: Option<BaselineHandle>,
+    /// Where Gateway API reports go, when its status writer listens.
+    gateway_api_reports: Option<watch::Sender<GatewayApiReport>>,
+    /// The Gateway API status the last compile wants.
+    gateway_api: Arc<GatewayApiStatus>,
 }
 
 impl Reconciler {
@@ -114,7 +130,24 @@ impl Reconciler {
             debounce,
             reports: None,
             cache: CompileCache::default(),
+            baseline: None,
+            gateway_api_reports: None,
+            gateway_api: Arc::default(),
         }
+    }
+
+    /// Also publishes the objects, options and diagnostics of every compile
+    /// for the admission webhook.
+    pub fn with_baseline(mut self, baseline: BaselineHandle) -> Self {
+        self.baseline = Some(baseline);
+        self
+    }
+
+    /// Also publishes a [`GatewayApiReport`] after every change that
+    /// affects it (the Gateway API status writer listens).
+    pub fn with_gateway_api_reports(mut self, reports: watch::Sender<GatewayApiReport>) -> Self {
+        self.gateway_api_reports = Some(reports);
+        self
     }
 
     /// Also publishes a [`Report`] after every change that affects it.
@@ -128,7 +161,25 @@ impl Reconciler {
     /// a change that needs a recompile waits for quiet (`debounce`, at most
     /// ten times that in all) so that a burst compiles once.
     pub fn run(mut self, updates: &Receiver<SourceUpdate>) {
-        while let Ok(first) = updates.recv() {
+        loop {
+            let first = if self.cache.regexes_pending() {
+                match updates.recv_timeout(REGEX_POLL) {
+                    Ok(update) => update,
+                    Err(RecvTimeoutError::Timeout) => {
+                        if self.cache.regexes_arrived() {
+                            self.needs_compile = true;
+                            self.publish();
+                        }
+                        continue;
+                    }
+                    Err(RecvTimeoutError::Disconnected) => return,
+                }
+            } else {
+                match updates.recv() {
+                    Ok(update) => update,
+                    Err(_) => return,
+                }
+            };
             self.absorb(first);
             while let Ok(more) = updates.try_recv() {
                 self.absorb(more);
@@ -178,6 +229,9 @@ impl Reconciler {
         if self.unsynced > 0 {
             return;
         }
+        if self.cache.regexes_arrived() {
+            self.needs_compile = true;
+        }
         if self.needs_compile {
             self.recompile();
             self.needs_report = true;
@@ -191,6 +245,7 @@ impl Reconciler {
     }
 
     fn send_report(&self) {
+        self.send_gateway_api_report();
         let Some(reports) = &self.reports else { return };
         let ingresses = self
             .snapshot
@@ -223,7 +278,41 @@ impl Reconciler {
         });
     }
 
+    fn send_gateway_api_report(&self) {
+        let Some(reports) = &self.gateway_api_reports else {
+            return;
+        };
+        let s = &self.snapshot;
+        let report = GatewayApiReport {
+            wanted: self.gateway_api.clone(),
+            observed: Observed {
+                classes: s
+                    .gateway_classes()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+                gateways: s.gateways().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                http_routes: s
+                    .http_routes()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+                grpc_routes: s
+                    .grpc_routes()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+            },
+        };
+        reports.send_if_modified(|current| {
+            let changed = *current != report;
+            if changed {
+                *current = report;
+            }
+            changed
+        });
+    }
+
     fn recompile(&mut self) {
+        #[cfg(debug_assertions)]
+        self.injected_fault();
         let started = Instant::now();
         let now = jiff::Timestamp::now().as_second();
         let compiled = compile_with(&self.snapshot, &self.options, &mut self.cache, now);
@@ -238,8 +327,21 @@ impl Reconciler {
                 .or_default()
                 .push(backend.clone());
         }
+        if let Some(baseline) = &self.baseline {
+            baseline.store(Some(Arc::new(Baseline {
+                snapshot: self.snapshot.clone(),
+                options: self.options.clone(),
+                diagnostics: compiled.diagnostics.clone(),
+            })));
+        }
         self.report(compiled.diagnostics);
         self.served = compiled.served.iter().cloned().collect();
+        if !self.health.is_ready()
+            && let Err(error) = self.cache.compile_regexes_in_background()
+        {
+            tracing::warn!(%error, "cannot start the regex thread; regex paths are compiled inline");
+        }
+        self.gateway_api = Arc::new(compiled.gateway_api);
         tracing::info!(
             ingresses = compiled.served.len(),
             routes = table.routes().len(),
@@ -253,6 +355,10 @@ impl Reconciler {
         for service in std::mem::take(&mut self.dirty_services) {
             for backend in self.backends_by_service.get(&service).into_iter().flatten() {
                 let resolved = resolve_key(&self.snapshot, backend.key());
+                // An ExternalName backend's endpoints come from DNS.
+                if resolved.external.is_some() {
+                    continue;
+                }
                 if backend.update(&resolved.update) {
                     tracing::debug!(
                         backend = backend.name(),
@@ -280,6 +386,27 @@ impl Reconciler {
     /// The diagnostics of the last compile.
     pub fn diagnostics(&self) -> impl Iterator<Item = &Diagnostic> {
         self.reported.iter()
+    }
+
+    /// Debug builds only, for the black-box tests of the reconcile thread's
+    /// supervision: panics when the Ingress named by
+    /// `EDGE_GATEWAY_TEST_PANIC_ON_INGRESS` (`namespace/name`) exists.
+    #[cfg(debug_assertions)]
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "a debug-build fault injection for the black-box supervision test, not a setting"
+    )]
+    fn injected_fault(&self) {
+        let Ok(name) = std::env::var("EDGE_GATEWAY_TEST_PANIC_ON_INGRESS") else {
+            return;
+        };
+        if self
+            .snapshot
+            .ingresses()
+            .any(|(id, _)| id.to_string() == name)
+        {
+            panic!("injected fault: Ingress {name} exists");
+        }
     }
 }
 

@@ -10,10 +10,11 @@ use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 
+use crate::gateway_api::types::{GRPCRoute, Gateway, GatewayClass, HTTPRoute, ReferenceGrant};
 use crate::objects::{Kind, NsName, Object, ObjectKey};
 
 /// The label that ties an EndpointSlice to its Service.
@@ -24,8 +25,8 @@ pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
 pub enum Changed {
     /// Nothing: the object was already there, equal.
     Nothing,
-    /// Only an Ingress's status (or version) changed: routes stay, but what
-    /// the status writer knows is stale.
+    /// Only the status (or version) of an Ingress or a Gateway API object
+    /// changed: routes stay, but what the status writers know is stale.
     Status,
     /// The EndpointSlices of these Services changed (endpoints only).
     Endpoints(Vec<NsName>),
@@ -43,6 +44,41 @@ pub struct Snapshot {
     slices_by_service: BTreeMap<NsName, BTreeSet<String>>,
     secrets: BTreeMap<NsName, Arc<Secret>>,
     config_maps: BTreeMap<NsName, Arc<ConfigMap>>,
+    namespaces: BTreeMap<String, Arc<Namespace>>,
+    gateway_classes: BTreeMap<String, Arc<GatewayClass>>,
+    gateways: BTreeMap<NsName, Arc<Gateway>>,
+    http_routes: BTreeMap<NsName, Arc<HTTPRoute>>,
+    grpc_routes: BTreeMap<NsName, Arc<GRPCRoute>>,
+    reference_grants: BTreeMap<NsName, Arc<ReferenceGrant>>,
+}
+
+/// Inserts an object whose status the gateway writes: a change of status
+/// alone is [`Changed::Status`], never a recompile.
+fn put_with_status<K: Ord, V: PartialEq>(
+    map: &mut BTreeMap<K, Arc<V>>,
+    key: K,
+    value: Arc<V>,
+    same_routing: impl Fn(&V, &V) -> bool,
+) -> Changed {
+    match map.insert(key, value.clone()) {
+        None => Changed::Routes,
+        Some(old) if old == value => Changed::Nothing,
+        Some(old) if same_routing(&old, &value) => Changed::Status,
+        Some(_) => Changed::Routes,
+    }
+}
+
+/// Whether two versions of an object's metadata route the same: labels,
+/// annotations, age, identity and generation (bumped on spec changes).
+fn same_meta(
+    a: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+    b: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+) -> bool {
+    a.annotations == b.annotations
+        && a.labels == b.labels
+        && a.creation_timestamp == b.creation_timestamp
+        && a.uid == b.uid
+        && a.generation == b.generation
 }
 
 /// Inserts into a map, reporting whether the value differs from the old one.
@@ -86,6 +122,27 @@ impl Snapshot {
             Object::Service(o) => routes_if(put(&mut self.services, id, o)),
             Object::Secret(o) => routes_if(put(&mut self.secrets, id, o)),
             Object::ConfigMap(o) => routes_if(put(&mut self.config_maps, id, o)),
+            // Only their labels matter (`--watch-namespace-selector`, Gateway
+            // API `allowedRoutes` selectors); their status is not ours.
+            Object::Namespace(o) => match self.namespaces.insert(id.name, o.clone()) {
+                Some(old) if old.metadata.labels == o.metadata.labels => Changed::Nothing,
+                _ => Changed::Routes,
+            },
+            Object::GatewayClass(o) => {
+                put_with_status(&mut self.gateway_classes, id.name, o, |a, b| {
+                    a.spec == b.spec && same_meta(&a.metadata, &b.metadata)
+                })
+            }
+            Object::Gateway(o) => put_with_status(&mut self.gateways, id, o, |a, b| {
+                a.spec == b.spec && same_meta(&a.metadata, &b.metadata)
+            }),
+            Object::HTTPRoute(o) => put_with_status(&mut self.http_routes, id, o, |a, b| {
+                a.spec == b.spec && same_meta(&a.metadata, &b.metadata)
+            }),
+            Object::GRPCRoute(o) => put_with_status(&mut self.grpc_routes, id, o, |a, b| {
+                a.spec == b.spec && same_meta(&a.metadata, &b.metadata)
+            }),
+            Object::ReferenceGrant(o) => routes_if(put(&mut self.reference_grants, id, o)),
             Object::EndpointSlice(slice) => {
                 let new_service = service_of(&id.namespace, &slice);
                 let old = self.endpoint_slices.insert(id.clone(), slice.clone());
@@ -108,6 +165,12 @@ impl Snapshot {
             Kind::Service => routes_if(self.services.remove(id).is_some()),
             Kind::Secret => routes_if(self.secrets.remove(id).is_some()),
             Kind::ConfigMap => routes_if(self.config_maps.remove(id).is_some()),
+            Kind::Namespace => routes_if(self.namespaces.remove(&id.name).is_some()),
+            Kind::GatewayClass => routes_if(self.gateway_classes.remove(&id.name).is_some()),
+            Kind::Gateway => routes_if(self.gateways.remove(id).is_some()),
+            Kind::HTTPRoute => routes_if(self.http_routes.remove(id).is_some()),
+            Kind::GRPCRoute => routes_if(self.grpc_routes.remove(id).is_some()),
+            Kind::ReferenceGrant => routes_if(self.reference_grants.remove(id).is_some()),
             Kind::EndpointSlice => match self.endpoint_slices.remove(id) {
                 None => Changed::Nothing,
                 Some(old) => {
@@ -166,6 +229,11 @@ impl Snapshot {
         self.config_maps.get(id).map(AsRef::as_ref)
     }
 
+    /// A Namespace by name.
+    pub fn namespace(&self, name: &str) -> Option<&Namespace> {
+        self.namespaces.get(name).map(AsRef::as_ref)
+    }
+
     /// The EndpointSlices labelled for a Service.
     pub fn endpoint_slices_of(&self, service: &NsName) -> impl Iterator<Item = &EndpointSlice> {
         self.slices_by_service
@@ -180,7 +248,7 @@ impl Snapshot {
     }
 
     /// Number of objects of each kind, for logs.
-    pub fn counts(&self) -> [(Kind, usize); 6] {
+    pub fn counts(&self) -> [(Kind, usize); 12] {
         [
             (Kind::Ingress, self.ingresses.len()),
             (Kind::IngressClass, self.ingress_classes.len()),
@@ -188,7 +256,38 @@ impl Snapshot {
             (Kind::EndpointSlice, self.endpoint_slices.len()),
             (Kind::Secret, self.secrets.len()),
             (Kind::ConfigMap, self.config_maps.len()),
+            (Kind::Namespace, self.namespaces.len()),
+            (Kind::GatewayClass, self.gateway_classes.len()),
+            (Kind::Gateway, self.gateways.len()),
+            (Kind::HTTPRoute, self.http_routes.len()),
+            (Kind::GRPCRoute, self.grpc_routes.len()),
+            (Kind::ReferenceGrant, self.reference_grants.len()),
         ]
+    }
+
+    /// Every GatewayClass, by name.
+    pub fn gateway_classes(&self) -> impl Iterator<Item = (&String, &Arc<GatewayClass>)> {
+        self.gateway_classes.iter()
+    }
+
+    /// Every Gateway, by namespace/name.
+    pub fn gateways(&self) -> impl Iterator<Item = (&NsName, &Arc<Gateway>)> {
+        self.gateways.iter()
+    }
+
+    /// Every HTTPRoute, by namespace/name.
+    pub fn http_routes(&self) -> impl Iterator<Item = (&NsName, &Arc<HTTPRoute>)> {
+        self.http_routes.iter()
+    }
+
+    /// Every GRPCRoute, by namespace/name.
+    pub fn grpc_routes(&self) -> impl Iterator<Item = (&NsName, &Arc<GRPCRoute>)> {
+        self.grpc_routes.iter()
+    }
+
+    /// Every ReferenceGrant, by namespace/name.
+    pub fn reference_grants(&self) -> impl Iterator<Item = (&NsName, &Arc<ReferenceGrant>)> {
+        self.reference_grants.iter()
     }
 }
 

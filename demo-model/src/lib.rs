@@ -22,6 +22,7 @@
 //! queue, and it serves `GET .../metrics` (see [`fake`]).
 
 pub mod fake;
+pub mod load;
 mod predict;
 mod stream;
 #[cfg(test)]
@@ -144,6 +145,7 @@ impl ModelServer {
     /// listener and every open connection, like a replica going away.
     pub async fn run(self) {
         let mut connections = JoinSet::new();
+        connections.spawn(fake::Engine::watch_hang(self.replica.clone()));
         loop {
             let stream = tokio::select! {
                 accepted = self.listener.accept() => match accepted {

@@ -23,7 +23,7 @@ use http_body::{Body, Frame};
 use http_body_util::BodyExt;
 use tokio::time::{Instant, Sleep};
 
-use crate::fake::Slot;
+use crate::fake::{Lease, hung_until};
 use crate::{Replica, ReplyBody, error};
 
 /// The last event of every stream.
@@ -88,14 +88,15 @@ pub(crate) fn respond(replica: &Arc<Replica>, query: Option<&str>) -> Response<R
     events(replica, pacing, None)
 }
 
-/// The event stream response for `pacing`; `slot` (a fake replica's
-/// concurrency slot) is held until the stream ends or its client goes away.
+/// The event stream response for `pacing`; `lease` (a fake replica's
+/// request, with its slot) is held until the stream ends or its client
+/// goes away.
 pub(crate) fn events(
     replica: &Arc<Replica>,
     pacing: Pacing,
-    slot: Option<Slot>,
+    lease: Option<Lease>,
 ) -> Response<ReplyBody> {
-    let mut response = Response::new(TokenStream::new(replica.clone(), pacing, slot).boxed());
+    let mut response = Response::new(TokenStream::new(replica.clone(), pacing, lease).boxed());
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
@@ -112,12 +113,13 @@ struct TokenStream {
     next: u64,
     /// When the next event is due.
     due: Pin<Box<Sleep>>,
-    /// The fake replica's slot this stream occupies, freed with the stream.
-    _slot: Option<Slot>,
+    /// The fake replica's request (its slot, its KV-cache tokens), freed
+    /// with the stream.
+    lease: Option<Lease>,
 }
 
 impl TokenStream {
-    fn new(replica: Arc<Replica>, pacing: Pacing, slot: Option<Slot>) -> Self {
+    fn new(replica: Arc<Replica>, pacing: Pacing, lease: Option<Lease>) -> Self {
         replica.open_streams.fetch_add(1, Ordering::Relaxed);
         let due = Box::pin(tokio::time::sleep(pacing.ttft));
         Self {
@@ -125,7 +127,7 @@ impl TokenStream {
             pacing,
             next: 0,
             due,
-            _slot: slot,
+            lease,
         }
     }
 
@@ -154,6 +156,11 @@ impl Body for TokenStream {
             return Poll::Ready(None);
         }
         ready!(this.due.as_mut().poll(cx));
+        // A hung fake replica sends nothing until the hang ends.
+        if let Some(end) = hung_until(&this.replica) {
+            this.due.as_mut().reset(end);
+            ready!(this.due.as_mut().poll(cx));
+        }
         let index = this.next;
         this.next += 1;
         if index == this.pacing.tokens {
@@ -166,6 +173,9 @@ impl Body for TokenStream {
             Duration::ZERO
         };
         this.due.as_mut().reset(Instant::now() + wait);
+        if let Some(lease) = &mut this.lease {
+            lease.token();
+        }
         Poll::Ready(Some(Ok(Frame::data(this.token_event(index)))))
     }
 

@@ -6,7 +6,8 @@
 //! Input: one `key=value` per line (`\n` and `\r` in a value written as the
 //! two characters `\n`, `\r`). A key without `/` is read under the
 //! `nginx.ingress.kubernetes.io/` prefix as an annotation and as is as a
-//! ConfigMap key; a key with `/` is used as is for both.
+//! ConfigMap key; a key with `/` is used as is for both. The ConfigMap is
+//! also read as the TCP and UDP services ConfigMaps.
 #![no_main]
 
 use std::collections::BTreeMap;
@@ -92,7 +93,14 @@ fuzz_target!(|data: &[u8]| {
     let mut options = CompileOptions::default();
     options.class.watch_without_class = true;
     options.configmap = Some(NsName::new("ingress-nginx", "controller"));
+    // The same data as TCP and UDP services ConfigMaps (port -> service).
+    options.tcp_services = options.configmap.clone();
+    options.udp_services = options.configmap.clone();
+    options.ssl_passthrough = true;
     let compiled = compile(&snapshot, &options);
+    for service in compiled.table.streams() {
+        assert!(compiled.table.stream(service.protocol, service.port).is_some());
+    }
     for path in [&b"/"[..], b"/api/v1/x", b"/api/v2"] {
         let _ = compiled.table.lookup(Some("a.example"), path);
     }

@@ -41,7 +41,7 @@ use http::header::{COOKIE, HeaderValue};
 pub use template::{Escape, LogFormat, TemplateError};
 
 use crate::policy::block::Blocklist;
-use crate::table::{RouteAction, RouteId, RouteTable};
+use crate::table::{BackendId, RouteAction, RouteId, RouteTable};
 use buffer::Buffers;
 use render::{Captured, Record, RouteInfo};
 use template::Piece;
@@ -201,7 +201,7 @@ impl AccessLog {
             AccessLogFormat::Nginx => table.globals().access_log.format.clone(),
         };
         let routes = (0..table.routes().len())
-            .map(|i| route_pieces(&format, &route_info(table, Some(RouteId(i)))))
+            .map(|i| route_pieces(&format, &route_info(table, Some(RouteId(i)), None)))
             .collect();
         self.prepared.store(Some(Arc::new(Prepared {
             table: Arc::downgrade(table),
@@ -210,23 +210,26 @@ impl AccessLog {
         })));
     }
 
-    /// Writes a finished request's line into this worker's buffer.
+    /// Writes a finished request's line into this worker's buffer. `drawn`
+    /// is the backend a weighted split drew, when the route has one.
     pub(crate) fn write(
         &self,
         table: &Arc<RouteTable>,
         route: Option<RouteId>,
+        drawn: Option<BackendId>,
         record: &Record<'_>,
     ) {
         let format = self.format(table);
         let prepared = self.prepared.load();
         let pieces = prepared
             .as_ref()
+            .filter(|_| drawn.is_none())
             .filter(|p| p.table.as_ptr() == Arc::as_ptr(table) && std::ptr::eq(&*p.format, format))
             .and_then(|p| p.routes.get(route?.0))
             .map(|pieces| &**pieces);
         let info = match pieces {
             Some(_) => RouteInfo::default(),
-            None => route_info(table, route),
+            None => route_info(table, route, drawn),
         };
         self.buffers
             .append(|out| render::line(format, record, pieces, &info, out));
@@ -240,17 +243,22 @@ impl Drop for AccessLog {
     }
 }
 
-/// What the route variables of a request on `route` read.
-fn route_info(table: &RouteTable, route: Option<RouteId>) -> RouteInfo<'_> {
+/// What the route variables of a request on `route` read; `drawn`, when
+/// set, is the backend that served it instead of the route's own.
+fn route_info(
+    table: &RouteTable,
+    route: Option<RouteId>,
+    drawn: Option<BackendId>,
+) -> RouteInfo<'_> {
     let Some(found) = route.and_then(|id| table.routes().get(id.0)) else {
         return RouteInfo {
             upstream_name: Some(DEFAULT_UPSTREAM),
             ..RouteInfo::default()
         };
     };
-    let backend = match found.action {
-        RouteAction::Proxy(id) => table.backend(id),
-        RouteAction::Respond(_) => None,
+    let backend = match (drawn, &found.action) {
+        (Some(id), _) | (None, &RouteAction::Proxy(id)) => table.backend(id),
+        (None, RouteAction::Respond(_)) => None,
     };
     let default = route.is_some_and(|id| table.is_default_route(id));
     RouteInfo {

@@ -15,8 +15,12 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 
+use crate::balance::outstanding::Signals;
+use crate::balance::pick::Picker;
+use crate::balance::prefix::PrefixTable;
 use crate::balance::queue::Gate;
 use crate::balance::ring::{self, Ring};
+use crate::balance::server_load::ServerLoad;
 use crate::balance::{self, BackendPolicy, Scores};
 use crate::upstream::ConnPool;
 
@@ -61,6 +65,10 @@ pub struct Endpoint {
     id: u64,
     in_flight: AtomicUsize,
     scores: Scores,
+    /// Outstanding work, for every picker but round robin.
+    signals: Signals,
+    /// What its model server reports (`endpoint-metrics`).
+    server: ServerLoad,
     /// The backend's waiting room, told when a slot frees here.
     gate: Arc<Gate>,
     pub(crate) pool: ConnPool,
@@ -73,6 +81,8 @@ impl Endpoint {
             id: ring::endpoint_id(addr),
             in_flight: AtomicUsize::new(0),
             scores,
+            signals: Signals::default(),
+            server: ServerLoad::default(),
             gate,
             pool: ConnPool::default(),
         }
@@ -94,6 +104,11 @@ impl Endpoint {
         self.id
     }
 
+    /// A short form of its identity (never 0), for compact tables.
+    pub(crate) fn tag(&self) -> u32 {
+        (self.id as u32) | 1
+    }
+
     /// Requests sent to this endpoint whose response has not ended yet.
     pub fn in_flight(&self) -> usize {
         self.in_flight.load(Ordering::Relaxed)
@@ -103,11 +118,30 @@ impl Endpoint {
     pub(crate) fn scores(&self) -> &Scores {
         &self.scores
     }
+
+    /// Its outstanding work right now.
+    pub(crate) fn signals(&self) -> &Signals {
+        &self.signals
+    }
+
+    /// What its model server last reported.
+    pub(crate) fn server(&self) -> &ServerLoad {
+        &self.server
+    }
+
+    /// The backend's waiting room.
+    pub(crate) fn gate(&self) -> &Gate {
+        &self.gate
+    }
 }
 
 /// Counts one request attempt as in flight on an endpoint until dropped,
 /// which happens when the response body ends or the request is abandoned;
 /// then it frees the endpoint's slot and feeds the balancer scores.
+///
+/// A `tracked` attempt also feeds the endpoint's outstanding-work signals
+/// ([`balance::outstanding`]) as it goes: every picker but round robin
+/// reads them, so round robin's requests skip that work.
 #[derive(Debug)]
 pub(crate) struct InFlight {
     endpoint: Arc<Endpoint>,
@@ -117,32 +151,45 @@ pub(crate) struct InFlight {
     first_byte: bool,
     /// Whether the attempt failed (no answer, 5xx, 429).
     failed: bool,
+    /// Whether it feeds the outstanding-work signals.
+    tracked: bool,
+    /// When its last chunk arrived (tracked only).
+    last_chunk: u64,
+    /// Chunks received (tracked only).
+    chunks: u32,
 }
 
 impl InFlight {
     /// Counts a request on `endpoint`, whatever its load.
-    pub(crate) fn start(endpoint: Arc<Endpoint>) -> Self {
+    pub(crate) fn start(endpoint: Arc<Endpoint>, tracked: bool) -> Self {
         endpoint.in_flight.fetch_add(1, Ordering::SeqCst);
-        Self::counted(endpoint)
+        Self::counted(endpoint, tracked)
     }
 
     /// Counts a request on `endpoint` if it has fewer than `cap` in flight.
-    pub(crate) fn try_start(endpoint: &Arc<Endpoint>, cap: usize) -> Option<Self> {
+    pub(crate) fn try_start(endpoint: &Arc<Endpoint>, cap: usize, tracked: bool) -> Option<Self> {
         endpoint
             .in_flight
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
                 (n < cap).then_some(n + 1)
             })
             .ok()?;
-        Some(Self::counted(endpoint.clone()))
+        Some(Self::counted(endpoint.clone(), tracked))
     }
 
-    fn counted(endpoint: Arc<Endpoint>) -> Self {
+    fn counted(endpoint: Arc<Endpoint>, tracked: bool) -> Self {
+        let started = balance::now();
+        if tracked {
+            endpoint.signals.sent(started);
+        }
         Self {
             endpoint,
-            started: balance::now(),
+            started,
             first_byte: false,
             failed: false,
+            tracked,
+            last_chunk: 0,
+            chunks: 0,
         }
     }
 
@@ -162,8 +209,27 @@ impl InFlight {
         let ttfb = nanos(now.saturating_sub(self.started));
         if !std::mem::replace(&mut self.first_byte, true) {
             self.endpoint.scores.first_byte(ttfb, self.failed, now);
+            if self.tracked {
+                self.endpoint.signals.answered(ttfb, self.failed, now);
+                self.last_chunk = now;
+                self.chunks = 1;
+                // An endpoint that answers may no longer be saturated.
+                self.endpoint.gate.slot_freed();
+            }
         }
         ttfb
+    }
+
+    /// Records a body chunk after the first (its decode rate).
+    pub(crate) fn chunk(&mut self) {
+        if !self.tracked || !self.first_byte {
+            return;
+        }
+        let now = balance::now();
+        let gap = nanos(now.saturating_sub(self.last_chunk));
+        self.endpoint.signals.chunk(gap, now);
+        self.last_chunk = now;
+        self.chunks = self.chunks.saturating_add(1);
     }
 }
 
@@ -181,6 +247,11 @@ impl Drop for InFlight {
         if !self.first_byte {
             scores.unanswered(elapsed, self.failed, now);
         }
+        if self.tracked {
+            self.endpoint
+                .signals
+                .ended(self.first_byte, self.chunks, now);
+        }
         self.endpoint.gate.slot_freed();
     }
 }
@@ -192,6 +263,9 @@ pub struct EndpointSet {
     service_found: bool,
     /// The consistent-hash ring, built on first use by a sticky backend.
     ring: OnceLock<Ring>,
+    /// Endpoint positions by tag ([`Endpoint::tag`]), built on first use
+    /// by prefix affinity.
+    tags: OnceLock<foldhash::HashMap<u32, usize>>,
 }
 
 impl EndpointSet {
@@ -210,6 +284,18 @@ impl EndpointSet {
     pub(crate) fn ring(&self) -> &Ring {
         self.ring
             .get_or_init(|| Ring::new(self.endpoints.iter().map(|e| e.id)))
+    }
+
+    /// The endpoint with this tag ([`Endpoint::tag`]), if in the set.
+    pub(crate) fn by_tag(&self, tag: u32) -> Option<&Arc<Endpoint>> {
+        let tags = self.tags.get_or_init(|| {
+            self.endpoints
+                .iter()
+                .enumerate()
+                .map(|(i, e)| (e.tag(), i))
+                .collect()
+        });
+        tags.get(&tag).and_then(|i| self.endpoints.get(*i))
     }
 
     fn same_as(&self, update: &EndpointUpdate) -> bool {
@@ -233,6 +319,9 @@ pub struct Backend {
     cursor: AtomicUsize,
     policy: ArcSwap<BackendPolicy>,
     gate: Arc<Gate>,
+    /// The prompt prefixes its endpoints served, made on first use by
+    /// `prefix-affinity` (256 KiB).
+    prefixes: OnceLock<PrefixTable>,
 }
 
 impl Backend {
@@ -246,6 +335,7 @@ impl Backend {
             cursor: AtomicUsize::new(fastrand::usize(..1024)),
             policy: ArcSwap::from_pointee(BackendPolicy::default()),
             gate: Arc::default(),
+            prefixes: OnceLock::new(),
         };
         backend.update(update);
         backend
@@ -277,7 +367,8 @@ impl Backend {
         self.policy.store(policy);
     }
 
-    /// The rotation shared by the round robin turns of all requests.
+    /// The round-robin cursor, for pickers outside the request path
+    /// (TCP/UDP services, SSL passthrough).
     pub(crate) fn cursor(&self) -> &AtomicUsize {
         &self.cursor
     }
@@ -285,6 +376,17 @@ impl Backend {
     /// Where requests wait for a slot or for a ready endpoint.
     pub(crate) fn gate(&self) -> &Gate {
         &self.gate
+    }
+
+    /// The picker for one look at this backend under `policy`.
+    pub(crate) fn picker<'a>(&'a self, policy: &'a BackendPolicy) -> Picker<'a> {
+        Picker {
+            policy,
+            cursor: &self.cursor,
+            prefixes: policy
+                .prefix_affinity
+                .map(|_| self.prefixes.get_or_init(PrefixTable::default)),
+        }
     }
 
     /// Replaces the endpoint set. Endpoints whose address stays keep their
@@ -315,6 +417,7 @@ impl Backend {
             endpoints,
             service_found: update.service_found,
             ring: OnceLock::new(),
+            tags: OnceLock::new(),
         }));
         self.gate.endpoints_changed();
         true
@@ -357,7 +460,7 @@ mod tests {
         let backend = Backend::new(key(), &update(addrs(2)));
         let before = backend.endpoints();
         let kept = before.endpoints()[1].clone();
-        let _busy = InFlight::start(kept.clone());
+        let _busy = InFlight::start(kept.clone(), true);
         let mut next = addrs(3);
         next.remove(0);
         assert!(backend.update(&update(next.clone())));
@@ -371,7 +474,7 @@ mod tests {
     fn joining_endpoints_are_scored_from_their_peers() {
         let backend = Backend::new(key(), &update(addrs(2)));
         for endpoint in backend.endpoints().endpoints() {
-            let mut attempt = InFlight::start(endpoint.clone());
+            let mut attempt = InFlight::start(endpoint.clone(), true);
             attempt.first_byte();
         }
         assert!(backend.update(&update(addrs(3))));
@@ -392,7 +495,7 @@ mod tests {
     fn a_capped_start_never_goes_past_the_cap() {
         let endpoint = Arc::new(Endpoint::detached(addrs(1)[0]));
         let held: Vec<InFlight> = (0..5)
-            .filter_map(|_| InFlight::try_start(&endpoint, 3))
+            .filter_map(|_| InFlight::try_start(&endpoint, 3, true))
             .collect();
         assert_eq!(held.len(), 3);
         assert_eq!(endpoint.in_flight(), 3);
@@ -409,6 +512,8 @@ mod tests {
         StartCapped(usize, usize),
         /// The response head arrived for request `i`.
         FirstByte(usize),
+        /// Request `i` got another body chunk.
+        Chunk(usize),
         /// Request `i` failed.
         Fail(usize),
         /// Request `i` ended (body done, or the client went away).
@@ -423,6 +528,7 @@ mod tests {
             (0..8usize).prop_map(Step::Start),
             (0..8usize, 1..4usize).prop_map(|(i, c)| Step::StartCapped(i, c)),
             (0..32usize).prop_map(Step::FirstByte),
+            (0..32usize).prop_map(Step::Chunk),
             (0..32usize).prop_map(Step::Fail),
             (0..32usize).prop_map(Step::End),
             (0..6u8).prop_map(Step::Scale),
@@ -439,13 +545,18 @@ mod tests {
                 let set = backend.endpoints();
                 let pick = |i: usize| set.endpoints().get(i % set.endpoints().len().max(1)).cloned();
                 match step {
-                    Step::Start(i) => live.extend(pick(i).map(InFlight::start)),
+                    Step::Start(i) => live.extend(pick(i).map(|e| InFlight::start(e, true))),
                     Step::StartCapped(i, cap) => {
-                        live.extend(pick(i).and_then(|e| InFlight::try_start(&e, cap)));
+                        live.extend(pick(i).and_then(|e| InFlight::try_start(&e, cap, i % 2 == 0)));
                     }
                     Step::FirstByte(i) => {
                         if let Some(f) = live.get_mut(i) {
                             f.first_byte();
+                        }
+                    }
+                    Step::Chunk(i) => {
+                        if let Some(f) = live.get_mut(i) {
+                            f.chunk();
                         }
                     }
                     Step::Fail(i) => {
@@ -473,6 +584,8 @@ mod tests {
             drop(live);
             for endpoint in &seen {
                 proptest::prop_assert_eq!(endpoint.in_flight(), 0);
+                proptest::prop_assert_eq!(endpoint.signals().unanswered(), 0);
+                proptest::prop_assert_eq!(endpoint.signals().streaming(), 0);
             }
             proptest::prop_assert_eq!(backend.gate().queued(), 0);
         }

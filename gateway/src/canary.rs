@@ -538,6 +538,7 @@ mod tests {
                 rewrite: None,
                 fallback: None,
                 canary: None,
+                filters: None,
             };
             let rule = PathRule::new(PathKind::Prefix, &path).unwrap();
             let id = b.add_route(ServerId::DEFAULT, rule, route).unwrap();

@@ -3,7 +3,10 @@
 //!
 //! The rules are ingress-nginx's (and the Ingress spec's): matching is
 //! case-insensitive, an exact name beats a wildcard, and `*.example.com`
-//! matches exactly one label in front of `example.com`.
+//! matches exactly one label in front of `example.com`. The Gateway API
+//! reads the same spelling as a suffix ([`HostPattern::Suffix`]): any
+//! number of labels in front, the most specific suffix first; it is
+//! consulted after the Ingress kinds, so an Ingress host is never taken.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -22,6 +25,9 @@ pub enum HostPattern {
     Exact(Box<str>),
     /// `*.<parent>`: any single label followed by the lower-case `parent`.
     Wildcard(Box<str>),
+    /// `*.<parent>` as the Gateway API reads it: one or more labels
+    /// followed by the lower-case `parent`.
+    Suffix(Box<str>),
 }
 
 /// Why a host pattern from a rule was refused.
@@ -64,11 +70,20 @@ impl HostPattern {
         Ok(Self::Exact(lower.into()))
     }
 
+    /// Parses a Gateway API hostname (a listener's or a route's): as
+    /// [`HostPattern::parse`], but a wildcard is a [`HostPattern::Suffix`].
+    pub fn parse_suffix(host: &str) -> Result<Self, HostError> {
+        Ok(match Self::parse(host)? {
+            Self::Wildcard(parent) | Self::Suffix(parent) => Self::Suffix(parent),
+            exact => exact,
+        })
+    }
+
     /// The pattern as written in a rule, lower case (`*.example.com`).
     pub fn as_string(&self) -> String {
         match self {
             Self::Exact(name) => name.to_string(),
-            Self::Wildcard(parent) => format!("*.{parent}"),
+            Self::Wildcard(parent) | Self::Suffix(parent) => format!("*.{parent}"),
         }
     }
 }
@@ -156,42 +171,133 @@ fn is_port_suffix(s: &str) -> bool {
     digits.len() <= 5 && digits.bytes().all(|b| b.is_ascii_digit())
 }
 
-/// Maps normalised request hosts to servers: exact names first, then the
-/// wildcard for the name's parent, exactly one label up.
-#[derive(Debug, Default)]
-pub(crate) struct HostIndex {
-    exact: HashMap<Box<str>, ServerId, RandomState>,
-    wildcard: HashMap<Box<str>, ServerId, RandomState>,
+/// A map from host patterns to values: exact names first, then the
+/// one-label wildcard for the name's parent, then the longest suffix
+/// wildcard. Used for servers and for certificates.
+#[derive(Debug)]
+pub(crate) struct HostMap<T> {
+    exact: HashMap<Box<str>, T, RandomState>,
+    wildcard: HashMap<Box<str>, T, RandomState>,
+    suffix: HashMap<Box<str>, T, RandomState>,
+    /// Labels in the longest suffix key: longer parents are not probed.
+    suffix_labels: usize,
 }
 
-impl HostIndex {
-    pub(crate) fn get(&self, pattern: &HostPattern) -> Option<ServerId> {
+impl<T> Default for HostMap<T> {
+    fn default() -> Self {
+        Self {
+            exact: HashMap::default(),
+            wildcard: HashMap::default(),
+            suffix: HashMap::default(),
+            suffix_labels: 0,
+        }
+    }
+}
+
+impl<T> HostMap<T> {
+    pub(crate) fn get(&self, pattern: &HostPattern) -> Option<&T> {
         match pattern {
-            HostPattern::Exact(name) => self.exact.get(name).copied(),
-            HostPattern::Wildcard(parent) => self.wildcard.get(parent).copied(),
+            HostPattern::Exact(name) => self.exact.get(name),
+            HostPattern::Wildcard(parent) => self.wildcard.get(parent),
+            HostPattern::Suffix(parent) => self.suffix.get(parent),
         }
     }
 
-    pub(crate) fn insert(&mut self, pattern: HostPattern, server: ServerId) {
+    /// The slot for `pattern`, for inserting unless taken.
+    pub(crate) fn entry(
+        &mut self,
+        pattern: HostPattern,
+    ) -> std::collections::hash_map::Entry<'_, Box<str>, T> {
         match pattern {
-            HostPattern::Exact(name) => self.exact.insert(name, server),
-            HostPattern::Wildcard(parent) => self.wildcard.insert(parent, server),
-        };
+            HostPattern::Exact(name) => self.exact.entry(name),
+            HostPattern::Wildcard(parent) => self.wildcard.entry(parent),
+            HostPattern::Suffix(parent) => {
+                let labels = parent.split('.').count();
+                self.suffix_labels = self.suffix_labels.max(labels);
+                self.suffix.entry(parent)
+            }
+        }
     }
 
-    /// Finds the server for a normalised request host.
-    pub(crate) fn lookup(&self, host: &str) -> Option<ServerId> {
-        if let Some(id) = self.exact.get(host) {
-            return Some(*id);
+    /// Every pattern with its value.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (HostPattern, &T)> {
+        let exact = self
+            .exact
+            .iter()
+            .map(|(k, v)| (HostPattern::Exact(k.clone()), v));
+        let wildcard = self
+            .wildcard
+            .iter()
+            .map(|(k, v)| (HostPattern::Wildcard(k.clone()), v));
+        let suffix = self
+            .suffix
+            .iter()
+            .map(|(k, v)| (HostPattern::Suffix(k.clone()), v));
+        exact.chain(wildcard).chain(suffix)
+    }
+
+    /// The value for a normalised (lower-case) host name.
+    pub(crate) fn lookup(&self, host: &str) -> Option<&T> {
+        if let Some(value) = self.exact.get(host) {
+            return Some(value);
         }
-        if self.wildcard.is_empty() {
+        if self.wildcard.is_empty() && self.suffix.is_empty() {
             return None;
         }
         let (first, parent) = host.split_once('.')?;
         if first.is_empty() {
             return None;
         }
-        self.wildcard.get(parent).copied()
+        if let Some(value) = self.wildcard.get(parent) {
+            return Some(value);
+        }
+        self.lookup_suffix(parent)
+    }
+
+    /// The most specific suffix wildcard covering `parent` or one of its
+    /// parents (`parent` is the host without its first label).
+    fn lookup_suffix(&self, parent: &str) -> Option<&T> {
+        if self.suffix.is_empty() {
+            return None;
+        }
+        let mut rest = parent;
+        let mut labels = rest.split('.').count();
+        loop {
+            if labels <= self.suffix_labels
+                && let Some(value) = self.suffix.get(rest)
+            {
+                return Some(value);
+            }
+            let (_, up) = rest.split_once('.')?;
+            rest = up;
+            labels -= 1;
+        }
+    }
+}
+
+/// Maps normalised request hosts to servers (see [`HostMap`]).
+#[derive(Debug, Default)]
+pub(crate) struct HostIndex(HostMap<ServerId>);
+
+impl HostIndex {
+    pub(crate) fn get(&self, pattern: &HostPattern) -> Option<ServerId> {
+        self.0.get(pattern).copied()
+    }
+
+    pub(crate) fn insert(&mut self, pattern: HostPattern, server: ServerId) {
+        match self.0.entry(pattern) {
+            std::collections::hash_map::Entry::Occupied(mut slot) => {
+                slot.insert(server);
+            }
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(server);
+            }
+        }
+    }
+
+    /// Finds the server for a normalised request host.
+    pub(crate) fn lookup(&self, host: &str) -> Option<ServerId> {
+        self.0.lookup(host).copied()
     }
 }
 
@@ -266,5 +372,31 @@ mod tests {
         assert_eq!(index.lookup("baz.bar.foo.com"), None);
         assert_eq!(index.lookup("foo.com"), None);
         assert_eq!(index.lookup(".foo.com"), None);
+    }
+
+    #[test]
+    fn suffix_wildcards_match_any_depth_most_specific_first() {
+        let mut index = HostIndex::default();
+        let suffix = |h: &str| HostPattern::parse_suffix(h).unwrap();
+        index.insert(suffix("*.example.com"), ServerId(1));
+        index.insert(suffix("*.foo.example.com"), ServerId(2));
+        index.insert(HostPattern::parse("*.example.com").unwrap(), ServerId(3));
+        index.insert(suffix("exact.foo.example.com"), ServerId(4));
+        assert_eq!(
+            index.lookup("a.example.com"),
+            Some(ServerId(3)),
+            "the Ingress one-label wildcard first"
+        );
+        assert_eq!(index.lookup("a.b.example.com"), Some(ServerId(1)));
+        assert_eq!(index.lookup("a.foo.example.com"), Some(ServerId(2)));
+        assert_eq!(index.lookup("a.b.foo.example.com"), Some(ServerId(2)));
+        assert_eq!(index.lookup("exact.foo.example.com"), Some(ServerId(4)));
+        assert_eq!(index.lookup("example.com"), None);
+        assert_eq!(index.lookup("a.example.org"), None);
+        assert_eq!(suffix("*.example.com").as_string(), "*.example.com");
+        assert_eq!(
+            suffix("A.example.com"),
+            HostPattern::Exact("a.example.com".into())
+        );
     }
 }

@@ -4,7 +4,10 @@
 //! Kubernetes type: the controller crate compiles Kubernetes objects into a
 //! table, and this crate routes and proxies requests with it.
 //!
-//! - [`host`], [`path`]: the matching rules (Ingress semantics);
+//! - [`host`], [`path`]: the matching rules (Ingress semantics, and the
+//!   Gateway API's suffix wildcards and expressions);
+//! - [`matches`]: Gateway API method, header, query and listener conditions;
+//! - [`route_filter`]: Gateway API filters and weighted backends;
 //! - [`table`]: the immutable routing table and its builder;
 //! - [`rewrite`]: ingress-nginx's regex mode and `rewrite-target`;
 //! - [`backend`]: backends and their endpoint sets;
@@ -16,9 +19,12 @@
 //! - [`proxy`]: the request path, phase by phase;
 //! - [`tls`]: certificates, SNI selection, the rustls configuration;
 //! - [`upstream_tls`]: TLS to upstream endpoints (`proxy-ssl-*`);
+//! - [`compress`], [`body_filter`]: response compression and pacing;
 //! - [`metrics`]: Prometheus metrics under ingress-nginx's names;
 //! - [`access_log`]: one line per request, written off the request path;
-//! - [`server`], [`admin`]: listeners.
+//! - [`server`], [`admin`]: listeners; [`listener`]: what happens between
+//!   the accept and HTTP (the PROXY protocol, then SSL passthrough);
+//! - [`l4`]: TCP and UDP services.
 //!
 //! Everything here reads network input: no `unwrap`/`expect` outside tests
 //! (clippy enforces it; tests may, see `clippy.toml`).
@@ -29,18 +35,30 @@ pub mod access_log;
 pub mod admin;
 pub mod backend;
 pub mod balance;
+pub mod body_filter;
 pub mod canary;
+mod client_io;
+pub mod compress;
+pub mod external_name;
+pub mod global_limit;
 pub mod host;
 mod keepalive;
+pub mod l4;
+pub mod listener;
+pub mod matches;
 pub mod metrics;
+pub mod mirror;
 pub mod model_field;
+mod passthrough;
 pub mod path;
 pub mod policy;
 pub mod proxy;
 pub mod publish;
 pub mod rewrite;
+pub mod route_filter;
 pub mod server;
 pub mod settings;
+mod splice;
 pub mod table;
 pub mod tls;
 mod upstream;

@@ -18,12 +18,31 @@
 //!
 //! Anything else (a non-string `model`, a repeated one, invalid JSON, a
 //! value cut off by the end of the input) is no model.
+//!
+//! Built [`with_prompt`](ModelScanner::with_prompt) (for prefix affinity),
+//! it also hashes the prompt as it goes: the bytes of the outer object's
+//! `prompt` and `messages` values, exactly as sent (quotes, escapes and
+//! structure included), cut into blocks of [`PROMPT_BLOCK_BYTES`] whose
+//! hashes are chained (block *i*'s covers blocks 0 to *i*), at most
+//! [`MAX_PROMPT_BLOCKS`]; a last partial block is not hashed. Nothing is
+//! copied but the block being filled.
 
 /// The longest `model` value taken, in bytes after unescaping.
 pub const MAX_VALUE_BYTES: usize = 256;
 
 /// The deepest nesting followed; deeper input is no model.
 const MAX_DEPTH: u32 = 128;
+
+/// The size of a prompt block (the Gateway API Inference Extension's
+/// default block size).
+pub const PROMPT_BLOCK_BYTES: usize = 64;
+
+/// The most prompt blocks hashed: 16 KiB of prompt, the default body peek.
+pub const MAX_PROMPT_BLOCKS: usize = 256;
+
+/// The longest key the scanner tells apart (`messages`), plus one byte so
+/// that a longer key does not read as it.
+const KEY_BYTES: usize = 9;
 
 /// Stands for a character outside ASCII in an unescaped key or value: it
 /// never matches `model` and is not a valid header byte.
@@ -81,11 +100,17 @@ pub struct ModelScanner {
     depth: u32,
     /// Bit `d` set: nesting level `d + 1` is an array.
     arrays: u128,
-    /// The outer object's current key, unescaped; `model` needs 5 bytes.
-    key: [u8; 6],
+    /// The outer object's current key, unescaped, as far as it matters.
+    key: [u8; KEY_BYTES],
     key_len: usize,
     /// The key just read at the outer level is `model`.
     at_model: bool,
+    /// The key just read at the outer level is `prompt` or `messages`.
+    at_prompt: bool,
+    /// The bytes read are those of a prompt value.
+    in_prompt: bool,
+    /// The prompt's blocks, when asked for.
+    prompt: Option<Box<BlockHasher>>,
     /// The `model` value being read, unescaped.
     value: [u8; MAX_VALUE_BYTES],
     value_len: usize,
@@ -106,14 +131,39 @@ impl ModelScanner {
             state: State::Start,
             depth: 0,
             arrays: 0,
-            key: [0; 6],
+            key: [0; KEY_BYTES],
             key_len: 0,
             at_model: false,
+            at_prompt: false,
+            in_prompt: false,
+            prompt: None,
             value: [0; MAX_VALUE_BYTES],
             value_len: 0,
             value_overflow: false,
             found: Found::Nothing,
         }
+    }
+
+    /// A scanner that also hashes the prompt's blocks.
+    pub fn with_prompt() -> Self {
+        Self {
+            prompt: Some(Box::default()),
+            ..Self::new()
+        }
+    }
+
+    /// The chained hashes of the prompt's whole blocks read so far (none
+    /// without [`with_prompt`](Self::with_prompt)).
+    pub fn prompt_blocks(&self) -> &[u64] {
+        self.prompt.as_ref().map_or(&[], |p| &p.blocks)
+    }
+
+    /// Takes the prompt's block hashes.
+    pub fn take_prompt_blocks(&mut self) -> Vec<u64> {
+        self.prompt
+            .as_mut()
+            .map(|p| std::mem::take(&mut p.blocks))
+            .unwrap_or_default()
     }
 
     /// Whether more bytes could change the answer: false once the outer
@@ -169,10 +219,24 @@ impl ModelScanner {
             State::AfterValue => self.after_value(byte),
             State::Text { key, escape } => self.text(key, escape, byte),
         };
+        if self.in_prompt {
+            if let Some(prompt) = &mut self.prompt {
+                prompt.push(byte);
+            }
+            // The value ended (a string's closing quote, a container's
+            // closing bracket), or the input failed.
+            let done = self.depth == 1 && self.state == State::AfterValue;
+            if done || self.state == State::Failed {
+                self.in_prompt = false;
+            }
+        }
     }
 
     /// The first byte of a value.
     fn value_start(&mut self, byte: u8) -> State {
+        if self.depth == 1 && self.at_prompt && matches!(byte, b'"' | b'[' | b'{') {
+            self.in_prompt = self.prompt.is_some();
+        }
         let model_value = self.depth == 1 && self.at_model;
         match byte {
             b'"' => return self.start_text(false),
@@ -322,7 +386,9 @@ impl ModelScanner {
             return if key { State::Colon } else { State::AfterValue };
         }
         if key {
-            self.at_model = &self.key[..self.key_len] == b"model";
+            let name = &self.key[..self.key_len];
+            self.at_model = name == b"model";
+            self.at_prompt = name == b"prompt" || name == b"messages";
             if self.at_model && self.found != Found::Nothing {
                 // Named twice: which one a backend reads is its choice.
                 return State::Failed;
@@ -337,6 +403,41 @@ impl ModelScanner {
             };
         }
         State::AfterValue
+    }
+}
+
+/// Cuts a prompt into blocks and chains their hashes.
+#[derive(Clone, Debug)]
+struct BlockHasher {
+    block: [u8; PROMPT_BLOCK_BYTES],
+    len: usize,
+    blocks: Vec<u64>,
+}
+
+impl Default for BlockHasher {
+    fn default() -> Self {
+        Self {
+            block: [0; PROMPT_BLOCK_BYTES],
+            len: 0,
+            blocks: Vec::new(),
+        }
+    }
+}
+
+impl BlockHasher {
+    fn push(&mut self, byte: u8) {
+        if self.blocks.len() >= MAX_PROMPT_BLOCKS {
+            return;
+        }
+        self.block[self.len] = byte;
+        self.len += 1;
+        if self.len == PROMPT_BLOCK_BYTES {
+            use std::hash::BuildHasher;
+            let previous = self.blocks.last().copied().unwrap_or(0);
+            let state = foldhash::fast::FixedState::with_seed(previous);
+            self.blocks.push(state.hash_one(self.block));
+            self.len = 0;
+        }
     }
 }
 
@@ -479,6 +580,64 @@ mod tests {
         assert_eq!(prefix(r#"{"messages":[{"model":"x"#), None);
         // Invalid before the window ends: none.
         assert_eq!(prefix(r#"{"model":"x",]"#), None);
+    }
+
+    /// The prompt blocks of `body`, fed in pieces of `piece` bytes.
+    fn prompt_of(body: &str, piece: usize) -> Vec<u64> {
+        let mut scanner = ModelScanner::with_prompt();
+        for chunk in body.as_bytes().chunks(piece) {
+            scanner.feed(chunk);
+        }
+        scanner.take_prompt_blocks()
+    }
+
+    #[test]
+    fn prompt_blocks_are_chained_hashes_of_the_value_as_sent() {
+        let text = "a".repeat(640);
+        let body = format!(r#"{{"model":"m","prompt":"{text}","max_tokens":5}}"#);
+        let blocks = prompt_of(&body, 4096);
+        // 642 bytes with the quotes: ten whole blocks.
+        assert_eq!(blocks.len(), 10);
+        assert_eq!(prompt_of(&body, 7), blocks);
+        // Where the prompt sits and what else the body says do not matter.
+        let moved = format!(r#"{{"temperature":0,"prompt":"{text}","model":"other"}}"#);
+        assert_eq!(prompt_of(&moved, 4096), blocks);
+        // A different end changes only the last blocks.
+        let changed = format!(r#"{{"prompt":"{}b{}"}}"#, "a".repeat(600), "a".repeat(39));
+        let other = prompt_of(&changed, 4096);
+        assert_eq!(other[..9], blocks[..9]);
+        assert_ne!(other[9], blocks[9]);
+        // Without with_prompt, nothing is hashed.
+        let mut plain = ModelScanner::new();
+        plain.feed(body.as_bytes());
+        assert!(plain.prompt_blocks().is_empty());
+        assert_eq!(plain.model(true), Some("m"));
+    }
+
+    #[test]
+    fn messages_are_hashed_and_nested_prompts_are_not() {
+        let system = "s".repeat(300);
+        let chat = |user: &str| {
+            format!(
+                r#"{{"model":"m","messages":[{{"role":"system","content":"{system}"}},{{"role":"user","content":"{user}"}}]}}"#
+            )
+        };
+        let a = prompt_of(&chat(&"x".repeat(200)), 100);
+        let b = prompt_of(&chat(&"y".repeat(200)), 100);
+        assert!(a.len() >= 8);
+        let shared = (300 + 30) / PROMPT_BLOCK_BYTES;
+        assert_eq!(a[..shared], b[..shared]);
+        assert_ne!(a.last(), b.last());
+        let nested = format!(r#"{{"options":{{"prompt":"{}"}}}}"#, "z".repeat(300));
+        assert!(prompt_of(&nested, 4096).is_empty());
+        let long_key = format!(r#"{{"messagesX":"{}"}}"#, "z".repeat(300));
+        assert!(prompt_of(&long_key, 4096).is_empty());
+    }
+
+    #[test]
+    fn prompt_blocks_are_bounded() {
+        let body = format!(r#"{{"prompt":"{}"}}"#, "q".repeat(100_000));
+        assert_eq!(prompt_of(&body, 8192).len(), MAX_PROMPT_BLOCKS);
     }
 
     /// JSON values of a few levels, with `model` among the keys.

@@ -5,6 +5,14 @@
 //! paths; `Prefix` compares `/`-separated elements, so `/foo` matches `/foo`,
 //! `/foo/` and `/foo/bar` but never `/foobar`, and a trailing `/` in the rule
 //! is ignored. An exact match beats any prefix; the longest prefix wins.
+//! (Gateway API `Exact` and `PathPrefix` are the same rules.)
+//!
+//! Gateway API routes add conditions (method, headers, query, listener)
+//! to a path key: several routes can share one key, tried in the order
+//! the control plane added them (its precedence order), and a key whose
+//! routes all refuse a request hands it to the next rule, as if the key
+//! were not there. Ingress rules are plain entries: no condition, one
+//! enum check per probe.
 //!
 //! Requests are matched on their normalised path, as nginx matches
 //! locations against `$uri`: `%XX` escapes decoded, `.` and `..` segments
@@ -16,6 +24,7 @@ use std::collections::HashMap;
 
 use foldhash::fast::RandomState;
 
+use crate::matches::{Conditions, MatchError, RequestFacts, full_regex};
 use crate::table::RouteId;
 
 /// Longest path a rule may have, in bytes.
@@ -207,39 +216,150 @@ impl PathRule {
     }
 }
 
+/// What a path key leads to: one route (an Ingress rule: no condition to
+/// check), or Gateway API candidates tried in precedence order, the first
+/// whose conditions a request meets winning.
+#[derive(Debug)]
+pub(crate) enum Entry {
+    /// A route taken by every request reaching the key.
+    Route(RouteId),
+    /// Routes with conditions, in precedence order.
+    Guarded(Vec<Guarded>),
+}
+
+/// A route and the conditions a request must meet to take it.
+#[derive(Debug)]
+pub(crate) struct Guarded {
+    when: Conditions,
+    route: RouteId,
+}
+
+impl Entry {
+    /// The route a request takes here, if any.
+    fn pick(&self, facts: Option<&RequestFacts<'_>>) -> Option<RouteId> {
+        match self {
+            Self::Route(id) => Some(*id),
+            Self::Guarded(candidates) => candidates
+                .iter()
+                .find(|c| c.when.matches(facts))
+                .map(|c| c.route),
+        }
+    }
+
+    /// The route holding the key (the first candidate).
+    fn holder(&self) -> Option<RouteId> {
+        match self {
+            Self::Route(id) => Some(*id),
+            Self::Guarded(candidates) => candidates.first().map(|c| c.route),
+        }
+    }
+}
+
+/// A Gateway API `RegularExpression` path: the whole normalised path must
+/// match (see [`crate::matches`] for the dialect).
+#[derive(Debug)]
+pub struct PathRegex {
+    regex: regex::bytes::Regex,
+    source: Box<str>,
+}
+
+impl PathRegex {
+    /// Compiles a path expression.
+    pub fn new(pattern: &str) -> Result<Self, MatchError> {
+        if pattern.len() > MAX_RULE_PATH_LEN {
+            return Err(MatchError::Regex(format!(
+                "longer than {MAX_RULE_PATH_LEN} bytes"
+            )));
+        }
+        Ok(Self {
+            regex: full_regex(pattern)?,
+            source: pattern.into(),
+        })
+    }
+}
+
 /// The path rules of one server, indexed for lookup. A lookup costs one hash
 /// probe for the exact rules and at most one per path element up to the
 /// deepest prefix rule, so a hostile path with thousands of elements costs
-/// no more than a short one.
+/// no more than a short one. Gateway API expressions, when a server has
+/// any, are tried between the exact and the prefix rules, in the order
+/// they were added.
 #[derive(Debug, Default)]
 pub(crate) struct PathIndex {
-    exact: HashMap<Box<[u8]>, RouteId, RandomState>,
-    prefix: HashMap<Box<[u8]>, RouteId, RandomState>,
+    exact: HashMap<Box<[u8]>, Entry, RandomState>,
+    prefix: HashMap<Box<[u8]>, Entry, RandomState>,
     /// Elements in the deepest prefix rule.
     prefix_depth: usize,
+    /// Gateway API `RegularExpression` paths.
+    regex: Vec<(PathRegex, Entry)>,
 }
 
 impl PathIndex {
+    fn map(&mut self, kind: PathKind) -> &mut HashMap<Box<[u8]>, Entry, RandomState> {
+        match kind {
+            PathKind::Exact => &mut self.exact,
+            PathKind::Prefix => &mut self.prefix,
+        }
+    }
+
     /// Adds a rule; returns the route already holding it if it is taken.
     pub(crate) fn insert(&mut self, rule: PathRule, route: RouteId) -> Result<(), RouteId> {
         let depth = rule.depth();
-        let map = match rule.kind {
-            PathKind::Exact => &mut self.exact,
-            PathKind::Prefix => &mut self.prefix,
-        };
-        if let Some(existing) = map.get(&rule.key) {
-            return Err(*existing);
+        let kind = rule.kind;
+        let map = self.map(kind);
+        if let Some(existing) = map.get(&rule.key).and_then(Entry::holder) {
+            return Err(existing);
         }
-        map.insert(rule.key, route);
-        if rule.kind == PathKind::Prefix {
+        map.insert(rule.key, Entry::Route(route));
+        if kind == PathKind::Prefix {
             self.prefix_depth = self.prefix_depth.max(depth);
         }
         Ok(())
     }
 
+    /// Adds a candidate with conditions after those the key already has;
+    /// returns the route holding the key if a plain route does (an
+    /// Ingress rule, which every request reaching the key takes).
+    pub(crate) fn insert_guarded(
+        &mut self,
+        rule: PathRule,
+        when: Conditions,
+        route: RouteId,
+    ) -> Result<(), RouteId> {
+        let depth = rule.depth();
+        let kind = rule.kind;
+        let entry = self
+            .map(kind)
+            .entry(rule.key)
+            .or_insert_with(|| Entry::Guarded(Vec::new()));
+        push_guarded(entry, when, route)?;
+        if kind == PathKind::Prefix {
+            self.prefix_depth = self.prefix_depth.max(depth);
+        }
+        Ok(())
+    }
+
+    /// Adds a candidate for a path expression, after those the same
+    /// expression already has.
+    pub(crate) fn insert_regex(&mut self, regex: PathRegex, when: Conditions, route: RouteId) {
+        match self
+            .regex
+            .iter_mut()
+            .find(|(r, _)| r.source == regex.source)
+        {
+            Some((_, entry)) => {
+                // A regex key only ever holds guarded candidates.
+                let _ = push_guarded(entry, when, route);
+            }
+            None => self
+                .regex
+                .push((regex, Entry::Guarded(vec![Guarded { when, route }]))),
+        }
+    }
+
     /// Whether any rule was added.
     pub(crate) fn has_rules(&self) -> bool {
-        !self.exact.is_empty() || !self.prefix.is_empty()
+        !self.exact.is_empty() || !self.prefix.is_empty() || !self.regex.is_empty()
     }
 
     /// The route holding exactly `rule`, if any.
@@ -248,13 +368,24 @@ impl PathIndex {
             PathKind::Exact => &self.exact,
             PathKind::Prefix => &self.prefix,
         };
-        map.get(&rule.key).copied()
+        map.get(&rule.key).and_then(Entry::holder)
     }
 
-    /// Finds the best rule for a normalised request path.
-    pub(crate) fn lookup(&self, path: &[u8]) -> Option<RouteId> {
-        if let Some(id) = self.exact.get(path) {
-            return Some(*id);
+    /// Finds the best rule for a normalised request path: exact, then
+    /// expressions, then the longest prefix. A key whose candidates all
+    /// refuse the request passes it on to the next rule in that order.
+    pub(crate) fn lookup(&self, path: &[u8], facts: Option<&RequestFacts<'_>>) -> Option<RouteId> {
+        if let Some(id) = self.exact.get(path).and_then(|e| e.pick(facts)) {
+            return Some(id);
+        }
+        if !self.regex.is_empty()
+            && let Some(id) = self
+                .regex
+                .iter()
+                .filter(|(r, _)| r.regex.is_match(path))
+                .find_map(|(_, e)| e.pick(facts))
+        {
+            return Some(id);
         }
         if self.prefix.is_empty() {
             return None;
@@ -264,11 +395,22 @@ impl PathIndex {
             candidate = &candidate[..cut];
         }
         loop {
-            if let Some(id) = self.prefix.get(candidate) {
-                return Some(*id);
+            if let Some(id) = self.prefix.get(candidate).and_then(|e| e.pick(facts)) {
+                return Some(id);
             }
             let cut = candidate.iter().rposition(|b| *b == b'/')?;
             candidate = &candidate[..cut];
+        }
+    }
+}
+
+/// Appends a candidate to a guarded entry; a plain route refuses it.
+fn push_guarded(entry: &mut Entry, when: Conditions, route: RouteId) -> Result<(), RouteId> {
+    match entry {
+        Entry::Route(holder) => Err(*holder),
+        Entry::Guarded(candidates) => {
+            candidates.push(Guarded { when, route });
+            Ok(())
         }
     }
 }
@@ -357,7 +499,7 @@ mod tests {
 
     fn find(index: &PathIndex, path: &str) -> Option<usize> {
         let normal = normalize_path(path.as_bytes()).unwrap();
-        index.lookup(&normal).map(|id| id.0)
+        index.lookup(&normal, None).map(|id| id.0)
     }
 
     /// The examples table of the Ingress spec (networking/v1 "Examples").
@@ -412,6 +554,82 @@ mod tests {
         let deep = format!("/a{}", "/x".repeat(5000));
         assert_eq!(find(&index, &deep), Some(0));
         assert_eq!(find(&index, &"/y".repeat(5000)), None);
+    }
+
+    fn facts<'r>(method: &'r http::Method, headers: &'r http::HeaderMap) -> RequestFacts<'r> {
+        RequestFacts {
+            scheme: crate::settings::Scheme::Http,
+            method,
+            headers,
+            query: None,
+        }
+    }
+
+    fn method(m: http::Method) -> Conditions {
+        Conditions {
+            method: Some(m),
+            ..Conditions::default()
+        }
+    }
+
+    /// Gateway API precedence: exact, then expressions, then the longest
+    /// prefix; a key whose candidates refuse the request falls through.
+    #[test]
+    fn guarded_keys_fall_through_to_the_next_rule() {
+        let mut index = PathIndex::default();
+        let prefix = |p: &str| PathRule::new(PathKind::Prefix, p).unwrap();
+        let exact = |p: &str| PathRule::new(PathKind::Exact, p).unwrap();
+        index
+            .insert_guarded(prefix("/a/b"), method(http::Method::POST), RouteId(0))
+            .unwrap();
+        index
+            .insert_guarded(prefix("/a"), Conditions::default(), RouteId(1))
+            .unwrap();
+        index
+            .insert_guarded(exact("/a/b/c"), method(http::Method::PUT), RouteId(2))
+            .unwrap();
+        index.insert_regex(
+            PathRegex::new("/a/b/[0-9]+").unwrap(),
+            method(http::Method::DELETE),
+            RouteId(3),
+        );
+        let headers = http::HeaderMap::new();
+        let find = |path: &str, m: http::Method| {
+            index
+                .lookup(path.as_bytes(), Some(&facts(&m, &headers)))
+                .map(|r| r.0)
+        };
+        assert_eq!(find("/a/b/x", http::Method::POST), Some(0));
+        assert_eq!(find("/a/b/x", http::Method::GET), Some(1), "falls to /a");
+        assert_eq!(find("/a/b/c", http::Method::PUT), Some(2));
+        assert_eq!(find("/a/b/c", http::Method::POST), Some(0));
+        assert_eq!(find("/a/b/12", http::Method::DELETE), Some(3));
+        assert_eq!(
+            find("/a/b/12x", http::Method::DELETE),
+            Some(1),
+            "whole-path expression"
+        );
+        assert_eq!(find("/b", http::Method::GET), None);
+        // Without facts only unconditional candidates are taken.
+        assert_eq!(index.lookup(b"/a/b/x", None).map(|r| r.0), Some(1));
+    }
+
+    #[test]
+    fn ingress_rules_hold_their_keys_against_guarded_routes() {
+        let mut index = index(&[(PathKind::Prefix, "/a")]);
+        let rule = PathRule::new(PathKind::Prefix, "/a").unwrap();
+        assert_eq!(
+            index.insert_guarded(rule.clone(), Conditions::default(), RouteId(5)),
+            Err(RouteId(0))
+        );
+        let mut guarded = PathIndex::default();
+        guarded
+            .insert_guarded(rule.clone(), Conditions::default(), RouteId(1))
+            .unwrap();
+        assert_eq!(guarded.insert(rule.clone(), RouteId(2)), Err(RouteId(1)));
+        assert_eq!(guarded.get(&rule), Some(RouteId(1)));
+        assert!(guarded.has_rules());
+        assert!(PathRegex::new("(").is_err());
     }
 
     // === property test against a reference model of the spec ===
@@ -479,7 +697,7 @@ mod tests {
                 }
             }
             let normal = normalize_path(request.as_bytes()).unwrap();
-            prop_assert_eq!(index.lookup(&normal).map(|r| r.0), reference(&kept, &request));
+            prop_assert_eq!(index.lookup(&normal, None).map(|r| r.0), reference(&kept, &request));
         }
 
         #[test]

@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use tokio::sync::watch;
+
 use crate::access_log::AccessLog;
 use crate::metrics::Metrics;
 use crate::proxy::TableHandle;
@@ -14,6 +16,8 @@ pub struct Publisher {
     table: TableHandle,
     metrics: Option<Arc<Metrics>>,
     access_log: Option<Arc<AccessLog>>,
+    /// Told of every published table (for the stream listeners).
+    published: Arc<watch::Sender<()>>,
 }
 
 impl Publisher {
@@ -23,6 +27,7 @@ impl Publisher {
             table,
             metrics,
             access_log: None,
+            published: Arc::new(watch::Sender::new(())),
         }
     }
 
@@ -30,6 +35,11 @@ impl Publisher {
     pub fn with_access_log(mut self, log: Option<Arc<AccessLog>>) -> Self {
         self.access_log = log;
         self
+    }
+
+    /// A receiver told each time a table is published.
+    pub fn subscribe(&self) -> watch::Receiver<()> {
+        self.published.subscribe()
     }
 
     /// The table requests use now.
@@ -53,6 +63,7 @@ impl Publisher {
         if let Some(metrics) = &self.metrics {
             metrics.configuration_applied();
         }
+        self.published.send_replace(());
         table
     }
 }

@@ -5,13 +5,18 @@
 //! The limits are the listener's, overridden by the controller ConfigMap's
 //! (`keep-alive`, `client-header-timeout`, `use-http2`, ...) as the current
 //! table holds them when a connection is accepted: a change applies to new
-//! connections, and open ones keep what they started with.
+//! connections, and open ones keep what they started with. Besides hyper's
+//! own: at most `max-worker-connections` connections per listener (more
+//! are closed when accepted, and counted), a send timeout on every write
+//! to the client, HTTP/2's flood check and its idle close after
+//! `keep-alive` (see [`crate::client_io`]).
 
 use std::convert::Infallible;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use hyper::body::Incoming;
 use hyper::rt::{Read, Write};
@@ -22,17 +27,24 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
-use tokio_rustls::TlsAcceptor;
 
+use crate::client_io::{ClientIo, StreamActivity};
 use crate::keepalive::HeadTimer;
 use crate::metrics::ConnectionGuard;
 use crate::proxy::{ConnInfo, ListenerInfo, Proxy, ResponseBody};
 use crate::settings::ListenerSettings;
-use crate::tls::http1_only;
+use crate::tls::{ClientTls, TlsConfigs, http1_only};
 
 /// How often an idle HTTP/2 connection is pinged, and how long the answer
 /// may take before the connection is considered dead.
 const H2_KEEPALIVE: (Duration, Duration) = (Duration::from_secs(60), Duration::from_secs(20));
+
+/// How much longer than `large-client-header-buffers` a request head may
+/// be when read: enough for a 64 KiB request target, which then gets 414
+/// (hyper's URI limit, or the proxy's one-buffer limit) rather than 431
+/// for the whole head; the proxy then holds the head to the configured
+/// size (431).
+const LONG_TARGET: usize = 64 * 1024;
 
 /// Tells servers to stop accepting and drain. Cloned into every server.
 #[derive(Clone, Debug)]
@@ -67,26 +79,7 @@ impl ShutdownSignal {
 pub struct HttpListener {
     tcp: TcpListener,
     info: Arc<ListenerInfo>,
-    tls: Option<Tls>,
-}
-
-/// TLS termination: the configuration offering `h2` and `http/1.1` by
-/// ALPN, and the same offering `http/1.1` alone (`use-http2: false`).
-#[derive(Clone)]
-struct Tls {
-    http2: TlsAcceptor,
-    http1_only: TlsAcceptor,
-}
-
-impl Tls {
-    /// The acceptor for a connection with these settings.
-    fn acceptor(&self, settings: &ListenerSettings) -> &TlsAcceptor {
-        if settings.http2 {
-            &self.http2
-        } else {
-            &self.http1_only
-        }
-    }
+    tls: Option<Arc<TlsConfigs>>,
 }
 
 impl std::fmt::Debug for HttpListener {
@@ -118,10 +111,10 @@ impl HttpListener {
 
     /// Terminates TLS on this listener with `config`.
     pub fn with_tls(mut self, config: Arc<rustls::ServerConfig>) -> Self {
-        self.tls = Some(Tls {
-            http1_only: TlsAcceptor::from(http1_only(&config)),
-            http2: TlsAcceptor::from(config),
-        });
+        self.tls = Some(Arc::new(TlsConfigs {
+            http1_only: http1_only(&config),
+            http2: config,
+        }));
         self
     }
 
@@ -136,6 +129,8 @@ impl HttpListener {
         let graceful = GracefulShutdown::new();
         let protocols = Arc::new(self.protocols());
         let mut backoff = AcceptBackoff::default();
+        let open = Arc::new(AtomicUsize::new(0));
+        let mut refusals = Refusals::default();
         loop {
             let (stream, peer) = tokio::select! {
                 accepted = self.tcp.accept() => match accepted {
@@ -144,17 +139,32 @@ impl HttpListener {
                 },
                 () = shutdown.triggered() => break,
             };
+            let settings = self.info.settings.overridden(&proxy.listener_overrides());
+            if settings
+                .max_connections
+                .is_some_and(|cap| open.load(Ordering::Relaxed) >= cap)
+            {
+                // nginx, out of worker_connections, closes what it accepted.
+                drop(stream);
+                if let Some(metrics) = proxy.metrics() {
+                    metrics.connection_refused(settings.scheme);
+                }
+                refusals.note(settings.max_connections, settings.scheme);
+                continue;
+            }
             // Best effort: without it small responses wait for Nagle.
             let _ = stream.set_nodelay(true);
             let connection = Connection {
                 peer,
-                settings: self.info.settings.overridden(&proxy.listener_overrides()),
+                settings,
+                _slot: ListenerSlot::take(&open),
                 _counted: proxy.metrics().map(ConnectionGuard::open),
                 proxy: proxy.clone(),
                 info: self.info.clone(),
                 protocols: protocols.clone(),
                 watcher: graceful.watcher(),
                 shutdown: shutdown.clone(),
+                origin: None,
             };
             tokio::spawn(connection.serve(stream, self.tls.clone()));
         }
@@ -192,7 +202,7 @@ impl Protocols {
         http1
             .timer(HeadTimer::new(settings.keepalive_timeout))
             .header_read_timeout(settings.client_header_timeout)
-            .max_header_size(settings.max_header_bytes)
+            .max_header_size(settings.max_header_bytes + LONG_TARGET)
             .keep_alive(keepalive);
         http1
     }
@@ -212,6 +222,8 @@ struct Connection {
     peer: SocketAddr,
     /// The limits this connection was accepted with.
     settings: ListenerSettings,
+    /// Counts the connection against `max-worker-connections`.
+    _slot: ListenerSlot,
     /// Counts the connection as active while it lives.
     _counted: Option<ConnectionGuard>,
     proxy: Arc<Proxy>,
@@ -219,20 +231,31 @@ struct Connection {
     protocols: Arc<Protocols>,
     watcher: Watcher,
     shutdown: ShutdownSignal,
+    /// What a PROXY protocol header said (`use-proxy-protocol`).
+    origin: Option<Arc<crate::listener::Origin>>,
 }
 
 impl Connection {
     /// Completes the TLS handshake if any (bounded by the client header
     /// timeout, so a stalled or garbage handshake is closed), then serves
     /// the protocol ALPN chose.
-    async fn serve(self, stream: TcpStream, tls: Option<Tls>) {
+    async fn serve(mut self, stream: TcpStream, tls: Option<Arc<TlsConfigs>>) {
+        // The PROXY header and SSL passthrough, when configured.
+        let prepare = crate::listener::prepare(stream, self.peer, &self.settings, &self.proxy);
+        let Some(prepared) = prepare.await else {
+            return;
+        };
+        (self.peer, self.origin) = (prepared.peer, prepared.origin);
+        let stream = prepared.stream;
+        let send_timeout = self.settings.send_timeout;
         let Some(tls) = tls else {
-            return self.serve_http1(TokioIo::new(stream)).await;
+            let io = ClientIo::new(stream, send_timeout);
+            return self.serve_http1(TokioIo::new(io), None).await;
         };
         let timeout = self.settings.client_header_timeout;
-        let accept = tls.acceptor(&self.settings).accept(stream);
-        let stream = match tokio::time::timeout(timeout, accept).await {
-            Ok(Ok(stream)) => stream,
+        let accept = crate::tls::accept(stream, &tls, self.settings.http2, self.proxy.table());
+        let (stream, client) = match tokio::time::timeout(timeout, accept).await {
+            Ok(Ok(accepted)) => accepted,
             Ok(Err(error)) => {
                 tracing::debug!(client = %self.peer, %error, "TLS handshake failed");
                 return;
@@ -242,18 +265,25 @@ impl Connection {
                 return;
             }
         };
-        if stream.get_ref().1.alpn_protocol() == Some(b"h2") {
-            self.serve_http2(TokioIo::new(stream)).await;
+        let http2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
+        let io = ClientIo::new(stream, send_timeout);
+        if http2 {
+            self.serve_http2(TokioIo::new(io.http2()), Some(client))
+                .await;
         } else {
-            self.serve_http1(TokioIo::new(stream)).await;
+            self.serve_http1(TokioIo::new(io), Some(client)).await;
         }
     }
 
     /// HTTP/1.1 with upgrades (WebSockets). hyper-util's watcher cannot
     /// watch an upgradeable connection, so the shutdown signal is followed
     /// here; holding the watcher still counts the connection as open.
-    async fn serve_http1<I: Read + Write + Unpin + Send + 'static>(mut self, io: I) {
-        let service = self.service(false);
+    async fn serve_http1<I: Read + Write + Unpin + Send + 'static>(
+        mut self,
+        io: I,
+        tls: Option<ClientTls>,
+    ) {
+        let service = self.service(None, tls);
         let conn = self
             .protocols
             .http1(&self.settings)
@@ -271,18 +301,43 @@ impl Connection {
         log_end(self.peer, result);
     }
 
-    async fn serve_http2<I: Read + Write + Unpin + Send + 'static>(self, io: I) {
-        let service = self.service(true);
+    /// HTTP/2, closed (GOAWAY) once no stream has been open for
+    /// `keep-alive`, pings answered or not.
+    async fn serve_http2<I: Read + Write + Unpin + Send + 'static>(
+        mut self,
+        io: I,
+        tls: Option<ClientTls>,
+    ) {
+        let activity = StreamActivity::new();
+        let service = self.service(Some(activity.clone()), tls);
         let conn = self
             .protocols
             .http2(&self.settings)
             .serve_connection(io, service);
-        log_end(self.peer, self.watcher.watch(conn).await);
+        let mut conn = std::pin::pin!(conn);
+        let idle = self.settings.keepalive_timeout;
+        let result = tokio::select! {
+            result = conn.as_mut() => result,
+            () = self.shutdown.triggered() => {
+                conn.as_mut().graceful_shutdown();
+                conn.await
+            }
+            () = activity.idle_for(idle) => {
+                tracing::debug!(client = %self.peer, ?idle, "idle HTTP/2 connection closed");
+                conn.as_mut().graceful_shutdown();
+                conn.await
+            }
+        };
+        drop(self.watcher);
+        log_end(self.peer, result);
     }
 
+    /// The request handler; `streams` (HTTP/2) counts each request's
+    /// stream open until its response body is done.
     fn service(
         &self,
-        http2: bool,
+        streams: Option<Arc<StreamActivity>>,
+        tls: Option<ClientTls>,
     ) -> impl hyper::service::Service<
         Request<Incoming>,
         Response = Response<ResponseBody>,
@@ -291,13 +346,23 @@ impl Connection {
     > + Clone
     + Send
     + 'static {
-        let info = ConnInfo::new(self.peer, self.info.clone(), http2).with_settings(self.settings);
+        let info = ConnInfo::new(self.peer, self.info.clone(), streams.is_some())
+            .with_settings(self.settings)
+            .with_tls(tls)
+            .with_origin(self.origin.clone());
         let info = Arc::new(info);
         let proxy = self.proxy.clone();
         service_fn(move |req| {
             let proxy = proxy.clone();
             let info = info.clone();
-            async move { Ok::<_, Infallible>(proxy.handle(&info, req).await) }
+            let stream = streams.as_ref().map(StreamActivity::open);
+            async move {
+                let mut response = proxy.handle(&info, req).await;
+                if let Some(stream) = stream {
+                    response.body_mut().track(stream);
+                }
+                Ok::<_, Infallible>(response)
+            }
         })
     }
 }
@@ -306,10 +371,73 @@ impl Connection {
 /// timeout is the client's doing (hyper has answered 400/408/431 already).
 fn log_end(peer: SocketAddr, result: Result<(), hyper::Error>) {
     let Err(error) = result else { return };
-    if error.is_parse() || error.is_timeout() || error.is_parse_too_large() {
+    if let Some(reason) = cut_off(&error) {
+        tracing::info!(client = %peer, %reason, "closed client connection");
+    } else if error.is_parse() || error.is_timeout() || error.is_parse_too_large() {
         tracing::info!(client = %peer, %error, "closed client connection");
     } else {
         tracing::debug!(client = %peer, %error, "client connection ended");
+    }
+}
+
+/// The bound of [`ClientIo`] that cut the connection, if one did (the
+/// send timeout, the HTTP/2 flood check).
+fn cut_off(error: &hyper::Error) -> Option<&io::Error> {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<io::Error>() {
+            return matches!(
+                io.kind(),
+                io::ErrorKind::TimedOut | io::ErrorKind::InvalidData
+            )
+            .then_some(io);
+        }
+        source = cause.source();
+    }
+    None
+}
+
+/// A connection's place under its listener's `max-worker-connections`.
+#[derive(Debug)]
+struct ListenerSlot(Arc<AtomicUsize>);
+
+impl ListenerSlot {
+    fn take(open: &Arc<AtomicUsize>) -> Self {
+        open.fetch_add(1, Ordering::Relaxed);
+        Self(open.clone())
+    }
+}
+
+impl Drop for ListenerSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Logs connections refused at the cap, at most once every 10 s.
+#[derive(Debug, Default)]
+struct Refusals {
+    last_log: Option<Instant>,
+    since: u64,
+}
+
+impl Refusals {
+    fn note(&mut self, cap: Option<usize>, scheme: crate::settings::Scheme) {
+        self.since += 1;
+        if self
+            .last_log
+            .is_some_and(|at| at.elapsed() < Duration::from_secs(10))
+        {
+            return;
+        }
+        tracing::warn!(
+            listener = scheme.as_str(),
+            max_worker_connections = cap,
+            refused = self.since,
+            "max-worker-connections reached: new client connections are closed"
+        );
+        self.last_log = Some(Instant::now());
+        self.since = 0;
     }
 }
 

@@ -170,6 +170,9 @@ pub struct ProxySettings {
     /// `edge-gateway.io/model-from-body`: copy a JSON body's top-level
     /// `model` into a header before the canary decision; `None`: off.
     pub model_from_body: Option<ModelFromBody>,
+    /// What the route's requests tell the picker: their prompt and model
+    /// (`prefix-affinity`, `endpoint-metrics`) and their criticality.
+    pub signals: crate::balance::RouteSignals,
 }
 
 /// `edge-gateway.io/model-from-body` and `model-body-peek`: which header
@@ -210,6 +213,7 @@ impl Default for ProxySettings {
             stream_idle_timeout: None,
             request_deadline: None,
             model_from_body: None,
+            signals: crate::balance::RouteSignals::default(),
         }
     }
 }
@@ -260,6 +264,26 @@ pub struct ListenerSettings {
     pub http2: bool,
     /// `http2-max-concurrent-streams`: open streams per HTTP/2 connection (128).
     pub http2_max_concurrent_streams: u32,
+    /// `edge-gateway.io/client-send-timeout` (nginx's `send_timeout`, 60 s):
+    /// the longest a write to the client may stall (a client that stops
+    /// reading); then the connection closes, releasing what its request
+    /// held (upstream connection, in-flight slot).
+    pub send_timeout: Duration,
+    /// `max-worker-connections` (16384): client connections this listener
+    /// holds at once; more are closed as soon as accepted. `None`: no cap.
+    pub max_connections: Option<usize>,
+    /// `use-proxy-protocol` (false): every connection starts with a PROXY
+    /// protocol header (v1 or v2), read before TLS or HTTP.
+    pub proxy_protocol: bool,
+    /// `proxy-protocol-header-timeout` (5 s): how long that header may take.
+    pub proxy_protocol_header_timeout: Duration,
+    /// `disable-ipv6` (false): connections from IPv6 peers are closed at
+    /// once (a listener bound to `::` then serves IPv4 only).
+    pub disable_ipv6: bool,
+    /// `--enable-ssl-passthrough` (false, HTTPS only): read each
+    /// ClientHello's server name before terminating TLS, and splice
+    /// connections for passthrough hosts to their backend.
+    pub ssl_passthrough: bool,
 }
 
 impl ListenerSettings {
@@ -278,6 +302,12 @@ impl ListenerSettings {
             max_uri_bytes: 8 * 1024,
             http2: true,
             http2_max_concurrent_streams: 128,
+            send_timeout: Duration::from_secs(60),
+            max_connections: Some(16_384),
+            proxy_protocol: false,
+            proxy_protocol_header_timeout: Duration::from_secs(5),
+            disable_ipv6: false,
+            ssl_passthrough: false,
         }
     }
 
@@ -303,6 +333,21 @@ impl ListenerSettings {
         }
         if let Some(streams) = o.http2_max_concurrent_streams {
             settings.http2_max_concurrent_streams = streams;
+        }
+        if let Some(timeout) = o.send_timeout {
+            settings.send_timeout = timeout;
+        }
+        if let Some(cap) = o.max_connections {
+            settings.max_connections = cap;
+        }
+        if let Some(on) = o.proxy_protocol {
+            settings.proxy_protocol = on;
+        }
+        if let Some(timeout) = o.proxy_protocol_header_timeout {
+            settings.proxy_protocol_header_timeout = timeout;
+        }
+        if let Some(disable) = o.disable_ipv6 {
+            settings.disable_ipv6 = disable;
         }
         settings
     }
@@ -342,6 +387,16 @@ pub struct ListenerOverrides {
     pub http2: Option<bool>,
     /// `http2-max-concurrent-streams`.
     pub http2_max_concurrent_streams: Option<u32>,
+    /// `edge-gateway.io/client-send-timeout`.
+    pub send_timeout: Option<Duration>,
+    /// `max-worker-connections` (`Some(None)`: `0`, no cap).
+    pub max_connections: Option<Option<usize>>,
+    /// `use-proxy-protocol`.
+    pub proxy_protocol: Option<bool>,
+    /// `proxy-protocol-header-timeout`.
+    pub proxy_protocol_header_timeout: Option<Duration>,
+    /// `disable-ipv6`.
+    pub disable_ipv6: Option<bool>,
 }
 
 #[cfg(test)]

@@ -61,6 +61,35 @@ async fn rewrite_target_sends_the_captured_path_upstream() {
     assert_eq!(get(s.http(), "rw.test", "/other").await.status, 404);
 }
 
+/// The rewritten path is escaped as nginx escapes it: what was encoded in
+/// the request stays encoded (an encoded `%` or `?` never turns into a
+/// path step or a query).
+#[tokio::test]
+async fn rewritten_paths_keep_their_escapes() {
+    let backend = EchoBackend::start([127, 0, 80, 4]).await;
+    let s = setup(
+        &backend,
+        vec![ingress(
+            "api",
+            "api.test",
+            "/api/(.*)",
+            "ImplementationSpecific",
+            &[("rewrite-target", "/$1")],
+        )],
+    )
+    .await;
+    for (sent, upstream) in [
+        ("/api/%252e%252e/admin", "/%252e%252e/admin"),
+        ("/api/x%3Fadmin=1?q=2", "/x%3Fadmin=1?q=2"),
+        ("/api/a%20b%23c", "/a%20b%23c"),
+        ("/api/plain/path?x=1&y=2", "/plain/path?x=1&y=2"),
+    ] {
+        let response = get(s.http(), "api.test", sent).await;
+        assert_eq!(response.status, 200, "{sent}");
+        assert_eq!(backend.last_request().unwrap().path, upstream, "{sent}");
+    }
+}
+
 #[tokio::test]
 async fn use_regex_matches_start_anchored_and_case_insensitive() {
     let backend = EchoBackend::start([127, 0, 80, 2]).await;

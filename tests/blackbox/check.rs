@@ -460,3 +460,114 @@ async fn an_unreadable_source_or_bad_flags_exit_2() {
     );
     assert!(run.stdout.is_empty());
 }
+
+/// Protective keys that are not built (the auth subrequest's extra
+/// headers, ModSecurity) deny their Ingress's routes, and the check exits 1.
+#[test]
+fn protective_keys_that_are_not_built_fail_the_check() {
+    let mut docs = clean_docs();
+    docs.push(
+        model("user-2", 3)
+            .annotation(&format!("{PREFIX}auth-url"), "http://auth.user-2/check")
+            .annotation(
+                &format!("{PREFIX}auth-proxy-set-headers"),
+                "user-2/auth-headers",
+            )
+            .build(),
+    );
+    docs.extend(backend("user-2", "model-serving-3", 1));
+    docs.push(
+        model("user-3", 4)
+            .annotation(&format!("{PREFIX}enable-modsecurity"), "true")
+            .build(),
+    );
+    docs.extend(backend("user-3", "model-serving-4", 1));
+    let dir = write(&docs);
+    let run = folder(&[], dir.path());
+    assert_eq!(run.code, Some(1), "{}{}", run.stdout, run.stderr);
+    let out = &run.stdout;
+    for id in ["user-2/model-serving-3", "user-3/model-serving-4"] {
+        assert!(
+            out.contains(&format!("Ingress {id}: DENIED (its routes answer 503)")),
+            "{out}"
+        );
+    }
+    assert!(
+        out.lines()
+            .any(|l| l.contains(&format!("{PREFIX}auth-proxy-set-headers "))
+                && l.contains(" fails closed: ")),
+        "{out}"
+    );
+    let summary = out.lines().last().unwrap();
+    assert!(
+        summary.contains("2 served, 0 refused, 2 denied"),
+        "{summary}"
+    );
+}
+
+/// An unusable `global-auth-url` denies the routes global auth covers (the
+/// check exits 1); `use-regex` on a host shared with another namespace is
+/// a warning (the check still exits 0 without the ConfigMap).
+#[test]
+fn global_auth_and_shared_regex_hosts_are_reported() {
+    let mut docs = clean_docs();
+    docs.extend(backend("user-2", "model-serving-3", 1));
+    docs.push(
+        model("user-2", 3)
+            .annotation(&format!("{PREFIX}use-regex"), "true")
+            .build(),
+    );
+    let dir = write(&docs);
+    let run = folder(&[], dir.path());
+    assert_eq!(run.code, Some(0), "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains(
+            "SharedHostRegexMode: use-regex or rewrite-target puts host localhost in regex mode"
+        ) && run.stdout.contains("namespace(s) user-1"),
+        "{}",
+        run.stdout
+    );
+    dir.write(
+        "cm.yaml",
+        &json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"namespace": "ingress-nginx", "name": "controller"},
+            "data": {"global-auth-url": "not a url"},
+        })
+        .to_string(),
+    );
+    let run = folder(&["--configmap", "ingress-nginx/controller"], dir.path());
+    assert_eq!(run.code, Some(1), "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout
+            .contains("invalid: global-auth-url: \"not a url\"")
+            && run.stdout.contains("the routes it covers answer 503"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("routes under global auth answer 503"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn an_unusable_client_certificate_secret_is_reported_and_fails_the_check() {
+    let mut docs = clean_docs();
+    docs.push(
+        model("user-1", 3)
+            .annotation(&format!("{PREFIX}auth-tls-secret"), "missing-ca")
+            .annotation(&format!("{PREFIX}auth-tls-verify-client"), "on")
+            .build(),
+    );
+    let dir = write(&docs);
+    let run = folder(&[], dir.path());
+    assert_eq!(run.code, Some(1), "{}{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout
+            .contains("auth-tls-secret user-1/missing-ca not found"),
+        "{}",
+        run.stdout
+    );
+}

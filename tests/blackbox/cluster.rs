@@ -16,15 +16,15 @@ use crate::{BIN, answered_by, service_for};
 const APPLIED: Duration = Duration::from_secs(2);
 
 /// The fake API server, a kubeconfig for it, and the folder holding that.
-struct Api {
-    server: FakeApiServer,
-    kubeconfig: PathBuf,
+pub(crate) struct Api {
+    pub(crate) server: FakeApiServer,
+    pub(crate) kubeconfig: PathBuf,
     _dir: tempfile::TempDir,
 }
 
 impl Api {
     /// An API server holding the IngressClass `nginx` and `docs`.
-    async fn start(docs: &[String]) -> Api {
+    pub(crate) async fn start(docs: &[String]) -> Api {
         let server = FakeApiServer::start().await;
         let dir = tempfile::tempdir().unwrap();
         let kubeconfig = dir.path().join("kubeconfig");
@@ -37,7 +37,7 @@ impl Api {
         api.apply(&ingress_class());
         // Namespaces exist in a real cluster; API creates (Leases, Events)
         // need them.
-        for ns in ["ingress-nginx", "user-1", "a", "b"] {
+        for ns in ["ingress-nginx", "user-1", "user-2", "a", "b"] {
             api.apply(
                 &json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
                     .to_string(),
@@ -49,19 +49,19 @@ impl Api {
         api
     }
 
-    fn apply(&self, doc: &str) {
+    pub(crate) fn apply(&self, doc: &str) {
         let value: Value = serde_json::from_str(doc).unwrap();
         self.server.apply(value).unwrap();
     }
 
     /// A gateway replica named `pod` watching this API server.
-    async fn gateway(&self, pod: &str, args: &[&str]) -> Gateway {
+    pub(crate) async fn gateway(&self, pod: &str, args: &[&str]) -> Gateway {
         let env = [("POD_NAME", pod), ("POD_NAMESPACE", "ingress-nginx")];
         Gateway::start_with_kubeconfig(BIN, &self.kubeconfig, args, &env).await
     }
 }
 
-fn model_ingress(ns: &str, id: u32, path: &str) -> String {
+pub(crate) fn model_ingress(ns: &str, id: u32, path: &str) -> String {
     IngressBuilder::new(ns, &format!("model-serving-{id}"))
         .class("nginx")
         .host("localhost")
@@ -337,14 +337,14 @@ async fn an_api_outage_keeps_serving_and_a_compacted_restart_relists() {
     );
 }
 
-fn lease_holder(api: &Api) -> Option<String> {
+pub(crate) fn lease_holder(api: &Api) -> Option<String> {
     let lease = api
         .server
         .get("leases", "ingress-nginx", "ingress-controller-leader")?;
     lease["spec"]["holderIdentity"].as_str().map(str::to_owned)
 }
 
-fn status_ips(api: &Api, ns: &str, name: &str) -> Vec<String> {
+pub(crate) fn status_ips(api: &Api, ns: &str, name: &str) -> Vec<String> {
     let ingress = api.server.get("ingresses", ns, name).unwrap_or_default();
     ingress["status"]["loadBalancer"]["ingress"]
         .as_array()

@@ -103,7 +103,42 @@ async fn oversized_heads_get_431_and_414() {
         raw_status(s.http(), long_target.as_bytes()).await,
         Some(414)
     );
+    // 64 KiB: still a too long target (414), not a too large head (431).
+    let huge_target = format!(
+        "GET /{} HTTP/1.1\r\nHost: limits.test\r\nConnection: close\r\n\r\n",
+        "a".repeat(64 * 1024)
+    );
+    assert_eq!(
+        raw_status(s.http(), huge_target.as_bytes()).await,
+        Some(414)
+    );
+    // Many header lines, each short, together over 32 KiB: 431.
+    let many: String = (0..40)
+        .map(|i| format!("X-H{i}: {}\r\n", "b".repeat(1000)))
+        .collect();
+    let many = format!("GET / HTTP/1.1\r\nHost: limits.test\r\n{many}Connection: close\r\n\r\n");
+    assert_eq!(raw_status(s.http(), many.as_bytes()).await, Some(431));
     assert_eq!(backend.hits(), 0);
+}
+
+/// A chunk size that is not hex is the client's error: 400, never 499 (a
+/// status only written to logs), and the connection closes.
+#[tokio::test]
+async fn a_malformed_chunk_answers_400() {
+    let backend = EchoBackend::start([127, 0, 20, 6]).await;
+    let s = setup(&backend, &[]).await;
+    for body in ["zz\r\nhello\r\n0\r\n\r\n", "5\r\nhello!!!\r\n0\r\n\r\n"] {
+        let request = format!(
+            "POST / HTTP/1.1\r\nHost: limits.test\r\nTransfer-Encoding: chunked\r\n\r\n{body}"
+        );
+        let response = raw(s.http(), request.as_bytes()).await;
+        assert_eq!(
+            testkit::parse_status(&response),
+            Some(400),
+            "{body:?} -> {}",
+            String::from_utf8_lossy(&response)
+        );
+    }
 }
 
 #[tokio::test]

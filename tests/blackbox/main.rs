@@ -3,30 +3,49 @@
 //!
 //! One test binary with a module per area, so that it links once.
 
+mod access_log;
 mod admission;
 mod affinity;
 mod annotations;
 mod backends;
+mod bounds;
 mod canary;
+mod certgen;
 mod check;
+mod client_certs;
 mod cluster;
+mod compression;
 mod config_map;
+mod control_plane;
 mod custom_errors;
 mod default_backend;
+mod fail_closed;
+mod flags;
 mod forwarded;
+mod gateway_api;
+mod global_limits;
+mod inference;
 mod limits;
 mod listener;
+mod live;
 mod metrics;
+mod mirror;
 mod model_routing;
+mod passthrough;
 mod platform;
 mod process;
 mod prometheus;
 mod protocols;
+mod proxy_protocol;
 mod reload;
+mod response_rules;
 mod routing;
 mod streaming;
+mod streams;
+mod tenancy;
 mod tls;
 mod traffic;
+mod webhook;
 
 use std::net::IpAddr;
 

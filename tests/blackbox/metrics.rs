@@ -635,7 +635,7 @@ async fn json_access_log_has_one_line_per_request_with_upstream_fields() {
     let backend = EchoBackend::start([127, 0, 94, 1]).await;
     let mut docs = service_for("logs", "model-j", &[&backend]);
     docs.push(ingress("logs", "model-j", "log.test", "/j", "model-j").build());
-    let s = start(&docs, &[]).await;
+    let s = start(&docs, &["--access-log", "json"]).await;
     assert!(has_access_log_thread(s.gateway.pid()));
     // Not logged: the default server (enable-access-log-for-default-backend
     // is off by default).
@@ -739,7 +739,10 @@ async fn text_access_log_follows_upstreaminfo() {
     assert_eq!(status_bytes[0], "200");
     assert_eq!(status_bytes[1], response.body.len().to_string());
     assert_eq!(quoted[1], "http://r.test/");
-    assert_eq!(quoted[3], "agent ?quoted?", "quotes are neutralised");
+    assert_eq!(
+        quoted[3], "agent \\x22quoted\\x22",
+        "quotes are escaped as nginx does"
+    );
     let tail: Vec<&str> = quoted[4].split_whitespace().collect();
     assert_eq!(tail.len(), 9, "{line}");
     assert!(tail[0].parse::<u64>().is_ok(), "request_length {line}");

@@ -4,6 +4,8 @@
 //! on that header sends one model to its own Service; the backend gets the
 //! body byte for byte, also when it is longer than the peek window.
 
+use std::time::Duration;
+
 use testkit::{EchoBackend, IngressBuilder, raw, request};
 
 use crate::{Setup, answered_by, service_for};
@@ -163,4 +165,56 @@ async fn bodies_longer_than_the_window_pass_unchanged() {
         .expect("the canary saw the chunked request");
     assert_eq!(seen.body.as_ref(), chunks.concat().as_bytes());
     assert_eq!(seen.header("x-model").as_deref(), Some("llama-70b"));
+}
+
+/// The body is read for its model only after the route's checks: a
+/// request refused by basic auth gets its 401 while its body is still
+/// unsent, and no backend sees it.
+#[tokio::test]
+async fn a_refused_request_is_answered_before_its_body_is_read() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let main = EchoBackend::start([127, 0, 171, 3]).await;
+    let mut docs = service_for("models", "main", &[&main]);
+    docs.push(
+        serde_json::json!({
+            "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+            "metadata": {"namespace": "models", "name": "users"},
+            "stringData": {"auth": "alice:{PLAIN}secret\n"},
+        })
+        .to_string(),
+    );
+    docs.push(
+        IngressBuilder::new("models", "chat")
+            .class("nginx")
+            .annotation("edge-gateway.io/model-from-body", "X-Model")
+            .annotation("nginx.ingress.kubernetes.io/auth-type", "basic")
+            .annotation("nginx.ingress.kubernetes.io/auth-secret", "users")
+            .host(HOST)
+            .path("/", "Prefix", "main", 80)
+            .build(),
+    );
+    let s = Setup::start(&docs).await;
+    let mut stream = tokio::net::TcpStream::connect(s.http()).await.unwrap();
+    let head = format!(
+        "POST /v1/chat HTTP/1.1\r\nHost: {HOST}\r\nContent-Type: application/json\r\n\
+         Content-Length: 20\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    // No body byte is sent: reading the body would wait for
+    // client-body-timeout (60 s); the refusal must come first.
+    let mut received = Vec::new();
+    let answered = tokio::time::timeout(Duration::from_secs(15), async {
+        let mut buffer = [0u8; 4096];
+        while !received.windows(4).any(|w| w == b"\r\n\r\n") {
+            match stream.read(&mut buffer).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => received.extend_from_slice(&buffer[..n]),
+            }
+        }
+    })
+    .await;
+    assert!(answered.is_ok(), "no answer while the body was withheld");
+    assert_eq!(testkit::parse_status(&received), Some(401));
+    assert_eq!(main.hits(), 0);
 }

@@ -35,8 +35,8 @@ const WAIT: Duration = Duration::from_secs(10);
 /// An upstream answering every request with `status`, a body naming its
 /// address, and (on HTTP/2) gRPC trailers; it counts requests. Stops when
 /// dropped.
-struct Upstream {
-    addr: SocketAddr,
+pub(crate) struct Upstream {
+    pub(crate) addr: SocketAddr,
     hits: Arc<AtomicUsize>,
     task: JoinHandle<()>,
 }
@@ -49,7 +49,7 @@ impl Drop for Upstream {
 
 /// How an [`Upstream`] speaks.
 #[derive(Clone)]
-enum Speaks {
+pub(crate) enum Speaks {
     /// HTTP/1.1 over TCP.
     Http1,
     /// HTTP/1.1 over TLS with this certificate.
@@ -62,7 +62,7 @@ enum Speaks {
 }
 
 impl Upstream {
-    async fn start(addr: SocketAddr, speaks: Speaks, status: StatusCode) -> Upstream {
+    pub(crate) async fn start(addr: SocketAddr, speaks: Speaks, status: StatusCode) -> Upstream {
         let listener = TcpListener::bind(addr).await.expect("bind an upstream");
         let addr = listener.local_addr().expect("upstream address");
         let hits = Arc::new(AtomicUsize::new(0));
@@ -119,7 +119,7 @@ impl Upstream {
         Upstream { addr, hits, task }
     }
 
-    fn hits(&self) -> usize {
+    pub(crate) fn hits(&self) -> usize {
         self.hits.load(Ordering::SeqCst)
     }
 }
@@ -199,7 +199,7 @@ fn acceptor(cert: &IssuedCert, alpn: &[u8]) -> tokio_rustls::TlsAcceptor {
 }
 
 /// A Service `ns/name` on port 80 whose endpoints are `addrs` (one port).
-fn service_at(ns: &str, name: &str, addrs: &[SocketAddr]) -> Vec<String> {
+pub(crate) fn service_at(ns: &str, name: &str, addrs: &[SocketAddr]) -> Vec<String> {
     let port = addrs[0].port();
     let endpoints: Vec<_> = addrs.iter().map(|a| (a.ip(), Some(true))).collect();
     vec![
@@ -381,7 +381,7 @@ async fn unary_call(gateway: SocketAddr, ca: &TestCa, host: &str) {
 }
 
 /// An HTTP/2 client over TLS to `host` at `addr`, trusting `ca`.
-async fn h2_client(
+pub(crate) async fn h2_client(
     addr: SocketAddr,
     ca: &TestCa,
     host: &str,

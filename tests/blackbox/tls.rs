@@ -362,3 +362,51 @@ async fn garbage_on_the_https_port_is_closed_and_harms_no_one() {
     let ok = curl_https(https, "secure.test", "/", Some(&t.ca_file), &[]).await;
     assert!(ok.success, "{}", ok.stderr);
 }
+
+#[tokio::test]
+async fn certificate_metrics_name_their_secret_as_ingress_nginx_does() {
+    let t = tls_setup().await;
+    let samples = testkit::scrape(t.setup.gateway.metrics_addr()).await;
+    let expiry = testkit::metrics::matching(
+        &samples,
+        "nginx_ingress_controller_ssl_expire_time_seconds",
+        &[
+            ("host", "secure.test"),
+            ("namespace", "t"),
+            ("secret_name", "exact"),
+            ("class", "k8s.io/ingress-nginx"),
+        ],
+    );
+    assert_eq!(expiry.len(), 1, "{samples:?}");
+    assert!(
+        expiry[0]
+            .label("identifier")
+            .is_some_and(|i| i.starts_with('-'))
+    );
+    let info = testkit::metrics::matching(
+        &samples,
+        "nginx_ingress_controller_ssl_certificate_info",
+        &[("host", "*.wild.test"), ("secret_name", "wild")],
+    );
+    assert_eq!(info.len(), 1);
+    assert_eq!(
+        info[0].label("issuer_common_name"),
+        Some("edge-gateway test CA")
+    );
+    assert_eq!(info[0].label("issuer_organization"), Some(""));
+    assert!(
+        info[0]
+            .label("serial_number")
+            .is_some_and(|s| s.bytes().all(|b| b.is_ascii_digit()))
+    );
+    // The generated default certificate, as ingress-nginx's `_` server.
+    let default = testkit::metrics::matching(
+        &samples,
+        "nginx_ingress_controller_ssl_certificate_info",
+        &[("host", "_"), ("issuer_organization", "Acme Co")],
+    );
+    assert_eq!(default.len(), 1, "{samples:?}");
+    let dropped =
+        testkit::metrics::matching(&samples, "edge_gateway_access_log_dropped_lines_total", &[]);
+    assert_eq!(dropped.len(), 1);
+}

@@ -22,7 +22,7 @@ const ARGS: &[&str] = &["--enable-metrics"];
 
 /// An Ingress `ns/name` routing all of `host` to `service` port 80, with
 /// `annotations` (keys under `edge-gateway.io/` unless they have a prefix).
-fn ingress(
+pub(crate) fn ingress(
     ns: &str,
     name: &str,
     host: &str,
@@ -46,7 +46,7 @@ fn ingress(
 
 /// A Service `ns/name` whose endpoints are `addrs`, which may listen on
 /// different ports (one EndpointSlice each).
-fn service_at(ns: &str, name: &str, addrs: &[SocketAddr]) -> Vec<String> {
+pub(crate) fn service_at(ns: &str, name: &str, addrs: &[SocketAddr]) -> Vec<String> {
     let port = addrs.first().map_or(8080, SocketAddr::port);
     let mut docs = vec![service(ns, name, 80, port)];
     for (i, addr) in addrs.iter().enumerate() {

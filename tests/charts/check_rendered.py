@@ -16,23 +16,36 @@ WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection", "escal
 READ = {"get", "list", "watch"}
 
 # What the controller may do cluster-wide: (apiGroup, resource) -> verbs.
-# Writes: only Ingress status and Events. No ConfigMaps, pods or namespaces.
+# Writes: only Ingress status and Events. No ConfigMaps or pods.
 CLUSTER_ALLOWED = {
     ("networking.k8s.io", "ingresses"): READ,
     ("networking.k8s.io", "ingressclasses"): READ,
     ("networking.k8s.io", "ingresses/status"): {"update", "patch"},
     ("", "services"): READ,
     ("", "secrets"): READ,
+    ("", "configmaps"): READ,
     ("discovery.k8s.io", "endpointslices"): READ,
     ("", "nodes"): {"get"},
     ("", "namespaces"): READ,
     ("", "events"): {"create", "patch"},
     ("events.k8s.io", "events"): {"create", "patch"},
+    # gatewayAPI.enabled
+    ("gateway.networking.k8s.io", "gatewayclasses"): READ,
+    ("gateway.networking.k8s.io", "gatewayclasses/status"): {"update", "patch"},
+    ("gateway.networking.k8s.io", "gateways"): READ,
+    ("gateway.networking.k8s.io", "httproutes"): READ,
+    ("gateway.networking.k8s.io", "grpcroutes"): READ,
+    ("gateway.networking.k8s.io", "referencegrants"): READ,
+    ("gateway.networking.k8s.io", "gateways/status"): {"update", "patch"},
+    ("gateway.networking.k8s.io", "httproutes/status"): {"update", "patch"},
+    ("gateway.networking.k8s.io", "grpcroutes/status"): {"update", "patch"},
+    ("", "namespaces"): READ,
 }
 # In a namespace (its own, or the served one with scope): the same, plus
 # leader election, its ConfigMaps and its pods.
 NAMESPACE_ALLOWED = {
-    **{k: v for k, v in CLUSTER_ALLOWED.items() if k[1] not in ("nodes", "ingressclasses", "namespaces")},
+    **{k: v for k, v in CLUSTER_ALLOWED.items()
+       if k[1] not in ("nodes", "ingressclasses", "gatewayclasses", "gatewayclasses/status", "namespaces")},
     ("coordination.k8s.io", "leases"): {"get", "create", "update"},
     ("", "configmaps"): READ,
     ("", "pods"): {"get", "list"},
@@ -154,6 +167,8 @@ def check_rbac_allowlist(role, allowed):
 def check_edge_gateway(docs, release_ns, read_only=True):
     """General facts; returns the controller's Deployment (else its DaemonSet).
     read_only: the chart's readOnlyRootFilesystem (ingress-nginx's values say false)."""
+    # The admission webhook's objects (hook Jobs, their RBAC) are checked by webhook.sh.
+    docs = [d for d in docs if d["metadata"].get("labels", {}).get("app.kubernetes.io/component") != "admission-webhook"]
     check_common(docs, release_ns)
     found = controllers(docs)
     expect(found, "no controller Deployment or DaemonSet")
@@ -208,12 +223,15 @@ def check_controller(docs, release_ns, dep, read_only):
     for ic in of_kind(docs, "IngressClass"):
         expect(ic["spec"]["controller"] == flag(dep, "controller-class"), "IngressClass controller = --controller-class")
 
-    # RBAC: allow-lists; no cluster-wide write but Ingress status and Events.
+    # RBAC: allow-lists; no cluster-wide write but the status of Ingresses
+    # (and, with gatewayAPI.enabled, of Gateway API objects) and Events.
+    status_writes = ("ingresses/status", "events", "gatewayclasses/status", "gateways/status",
+                     "httproutes/status", "grpcroutes/status")
     for role in of_kind(docs, "ClusterRole"):
         check_rbac_allowlist(role, CLUSTER_ALLOWED)
         for group, resource, verbs, _ in rbac_rules(role):
             if verbs & WRITE_VERBS:
-                expect(resource in ("ingresses/status", "events"), f"ClusterRole writes {resource} cluster-wide")
+                expect(resource in status_writes, f"ClusterRole writes {resource} cluster-wide")
     for role in of_kind(docs, "Role"):
         check_rbac_allowlist(role, NAMESPACE_ALLOWED)
     own_roles = [r for r in of_kind(docs, "Role") if r["metadata"]["namespace"] == release_ns]
@@ -305,9 +323,9 @@ def eg_default(docs):
     expect(service_ports(metrics).get("metrics", {}).get("port") == 10254, "request metrics on by default, with their Service")
     cr = one(docs, "ClusterRole")
     resources = {r[1] for r in rbac_rules(cr)}
-    expect({"ingresses", "ingressclasses", "services", "endpointslices", "secrets", "nodes", "ingresses/status", "events"} == resources,
+    expect({"ingresses", "ingressclasses", "services", "endpointslices", "secrets", "configmaps", "nodes", "ingresses/status", "events"} == resources,
            f"ClusterRole resources {sorted(resources)}")
-    expect(not {"namespaces", "pods", "configmaps"} & resources, "no namespaces, pods or ConfigMaps cluster-wide")
+    expect(not {"namespaces", "pods"} & resources, "no namespaces or pods cluster-wide")
     own = {(r[1], tuple(sorted(r[2]))) for r in rbac_rules(one(docs, "Role"))}
     expect(own == {("leases", ("create",)), ("leases", ("get", "update")), ("configmaps", ("get", "list", "watch")), ("pods", ("get", "list")),
                    ("services", ("get",))},
@@ -373,7 +391,7 @@ def eg_scope(docs):
     expect(len(watched) == 1, "a Role in the served namespace user-1")
     if watched:
         resources = {r[1] for r in rbac_rules(watched[0])}
-        expect({"ingresses", "ingresses/status", "services", "endpointslices", "secrets", "events"} == resources,
+        expect({"ingresses", "ingresses/status", "services", "endpointslices", "secrets", "configmaps", "events"} == resources,
                f"Role in user-1: {sorted(resources)}")
     binding = [b for b in of_kind(docs, "RoleBinding") if b["metadata"]["namespace"] == "user-1"]
     expect(len(binding) == 1, "a RoleBinding in user-1")
@@ -632,6 +650,21 @@ def ms_two_releases(docs):
     services = [(s["metadata"]["namespace"], s["metadata"]["name"]) for s in of_kind(docs, "Service")]
     expect(len(services) == len(set(services)), f"Services collide: {services}")
     expect(len(of_kind(docs, "Ingress")) == 4, "four Ingresses")
+
+
+def eg_gateway_api(docs):
+    """gatewayAPI.enabled: the flags, and read/status RBAC for the Gateway API kinds."""
+    dep = check_edge_gateway(docs, "ingress-nginx")
+    expect(flag(dep, "enable-gateway-api") == "true", "--enable-gateway-api=true")
+    expect(flag(dep, "gateway-controller-name") == "example.com/gateway-controller", "--gateway-controller-name")
+    rules = rbac_rules(one(docs, "ClusterRole"))
+    granted = {(r[0], r[1]): r[2] for r in rules}
+    for resource in ("gatewayclasses", "gateways", "httproutes", "grpcroutes", "referencegrants"):
+        expect({"get", "list", "watch"} <= granted.get(("gateway.networking.k8s.io", resource), set()), f"reads {resource}")
+    for resource in ("gatewayclasses/status", "gateways/status", "httproutes/status", "grpcroutes/status"):
+        expect("patch" in granted.get(("gateway.networking.k8s.io", resource), set()), f"patches {resource}")
+    expect("referencegrants/status" not in {r[1] for r in rules}, "no ReferenceGrant status")
+    expect({"get", "list", "watch"} <= granted.get(("", "namespaces"), set()), "reads Namespaces (allowedRoutes selectors)")
 
 
 SCENARIOS = {name: fn for name, fn in globals().items() if name.startswith(("eg_", "ms_")) and callable(fn)}

@@ -34,8 +34,15 @@ FREE_FORM = {
     "controller.metrics.serviceMonitor.additionalLabels", "controller.metrics.serviceMonitor.annotations",
     "controller.metrics.serviceMonitor.namespaceSelector", "controller.metrics.prometheusRule.additionalLabels",
     "controller.metrics.prometheusRule.annotations", "controller.lifecycle",
-    # The admission webhook's values come with its own templates.
-    "controller.admissionWebhooks",
+    "controller.admissionWebhooks.annotations", "controller.admissionWebhooks.labels",
+    "controller.admissionWebhooks.namespaceSelector", "controller.admissionWebhooks.objectSelector",
+    "controller.admissionWebhooks.service.annotations", "controller.admissionWebhooks.certManager.issuerRef",
+    "controller.admissionWebhooks.patch.podAnnotations", "controller.admissionWebhooks.patch.nodeSelector",
+    "controller.admissionWebhooks.patch.labels", "controller.admissionWebhooks.patch.securityContext",
+    "controller.admissionWebhooks.createSecretJob.securityContext",
+    "controller.admissionWebhooks.createSecretJob.resources",
+    "controller.admissionWebhooks.patchWebhookJob.securityContext",
+    "controller.admissionWebhooks.patchWebhookJob.resources",
     "defaultBackend.image.seccompProfile", "defaultBackend.extraArgs", "defaultBackend.livenessProbe",
     "defaultBackend.readinessProbe", "defaultBackend.updateStrategy", "defaultBackend.affinity",
     "defaultBackend.podSecurityContext", "defaultBackend.containerSecurityContext", "defaultBackend.podLabels",
@@ -44,7 +51,7 @@ FREE_FORM = {
     "serviceAccount.annotations", "tcp", "udp",
 }
 # Values the templates read that values.yaml leaves unset (as ingress-nginx's does).
-EXTRA = {"controller.admissionWebhooks", "controller.service.allocateLoadBalancerNodePorts",
+EXTRA = {"controller.service.allocateLoadBalancerNodePorts",
          "controller.service.internal.allocateLoadBalancerNodePorts", "controller.startupProbe"}
 
 

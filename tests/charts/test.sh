@@ -195,6 +195,7 @@ parity() {
     }
 }
 check "parity   every ingress-nginx chart value honoured or refused (parity.py)" parity
+scenario eg-gateway-api "$eg" edge-gateway ingress-nginx -f "$values/eg-gateway-api.yaml"
 check "refuses  an unknown Service type" \
     refuses "controller/service/type" "$helm" template x "$eg" --set controller.service.type=External
 check "refuses  a node port that is not a number" \
@@ -209,6 +210,8 @@ check "refuses  the chart's former controller.revisionHistoryLimit, saying where
     refuses "controller.revisionHistoryLimit is now revisionHistoryLimit" "$helm" template x "$eg" --set controller.revisionHistoryLimit=3
 check "refuses  the chart's former serviceMonitor.interval, saying where it went" \
     refuses "serviceMonitor.interval is now scrapeInterval" "$helm" template x "$eg" --set controller.metrics.serviceMonitor.interval=15s
+# shellcheck source=tests/charts/webhook.sh
+source "$here/webhook.sh"
 
 section "charts/model-serving"
 scenario ms-default "$ms" test-deployment user-1

@@ -5,7 +5,7 @@
 //! criterion benches; `--quick` (or `BENCH_QUICK=1`) takes fewer samples.
 //! Build with `--release`.
 //!
-//! `bench-figures [--quick] [memory] [lookup] [compile] [endpoints] [headers]`
+//! `bench-figures [--quick] [memory] [lookup] [gateway-api] [compile] [endpoints] [headers]`
 //! (all of them when none is named).
 
 use edge_gateway_benches::figures;
@@ -23,6 +23,9 @@ fn main() {
     }
     if wanted("lookup") {
         figures::print_lookup(quick);
+    }
+    if wanted("gateway-api") {
+        edge_gateway_benches::gateway_api::print_lookup(quick);
     }
     if wanted("compile") {
         figures::print_compile(quick);

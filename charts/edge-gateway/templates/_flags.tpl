@@ -42,6 +42,11 @@ $(POD_NAMESPACE) in args.
 {{- $_ := set $flags "enable-metrics" ($c.metrics.enabled | toString) -}}
 {{- $_ := set $flags "shutdown-grace-period" ($c.shutdownGracePeriod | toString) -}}
 {{- $_ := set $flags "drain-timeout" ($c.drainTimeout | toString) -}}
+{{- if .Values.gatewayAPI.enabled -}}
+{{- $_ := set $flags "enable-gateway-api" "true" -}}
+{{- $_ := set $flags "gateway-controller-name" .Values.gatewayAPI.controllerName -}}
+{{- end -}}
+{{- $flags = mergeOverwrite $flags (include "edge-gateway.admissionWebhooks.flags" . | fromYaml) -}}
 {{- toYaml $flags -}}
 {{- end -}}
 

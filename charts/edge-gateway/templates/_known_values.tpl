@@ -4,7 +4,74 @@
 commonLabels: '*'
 controller:
   addHeaders: '*'
-  admissionWebhooks: '*'
+  admissionWebhooks:
+    annotations: '*'
+    certManager:
+      admissionCert:
+        duration: ''
+        revisionHistoryLimit: ''
+      enabled: ''
+      issuerRef: '*'
+      rootCert:
+        duration: ''
+        revisionHistoryLimit: ''
+    certificate: ''
+    createSecretJob:
+      activeDeadlineSeconds: ''
+      name: ''
+      resources: '*'
+      securityContext: '*'
+      volumeMounts: ''
+      volumes: ''
+    enabled: ''
+    extraEnvs: ''
+    failurePolicy: ''
+    key: ''
+    labels: '*'
+    name: ''
+    namespaceSelector: '*'
+    objectSelector: '*'
+    patch:
+      enabled: ''
+      image:
+        digest: ''
+        image: ''
+        pullPolicy: ''
+        registry: ''
+        repository: ''
+        tag: ''
+      labels: '*'
+      networkPolicy:
+        enabled: ''
+      nodeSelector: '*'
+      podAnnotations: '*'
+      priorityClassName: ''
+      rbac:
+        create: ''
+      runtimeClassName: ''
+      securityContext: '*'
+      serviceAccount:
+        automountServiceAccountToken: ''
+        create: ''
+        name: ''
+      tolerations: ''
+    patchWebhookJob:
+      activeDeadlineSeconds: ''
+      name: ''
+      resources: '*'
+      securityContext: '*'
+      volumeMounts: ''
+      volumes: ''
+    port: ''
+    service:
+      annotations: '*'
+      clusterIP: ''
+      externalIPs: ''
+      loadBalancerIP: ''
+      loadBalancerSourceRanges: ''
+      servicePort: ''
+      type: ''
+    timeoutSeconds: ''
   affinity: '*'
   allowSnippetAnnotations: ''
   annotations: '*'
@@ -302,6 +369,9 @@ defaultBackend:
   updateStrategy: '*'
 dhParam: ''
 fullnameOverride: ''
+gatewayAPI:
+  controllerName: ''
+  enabled: ''
 global:
   image:
     registry: ''

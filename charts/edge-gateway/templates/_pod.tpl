@@ -142,6 +142,7 @@ spec:
         - name: {{ $c.metrics.portName }}
           containerPort: {{ $c.metrics.port }}
           protocol: TCP
+        {{- with include "edge-gateway.admissionWebhooks.containerPort" . }}{{ . | nindent 8 }}{{ end }}
       {{- with $c.startupProbe }}
       startupProbe:
         {{- toYaml . | nindent 8 }}
@@ -170,16 +171,24 @@ spec:
         {{- else }}
         {{- include "edge-gateway.controller.containerSecurityContext" . | nindent 8 }}
         {{- end }}
-      {{- with $c.extraVolumeMounts }}
+      {{- $webhookMounts := include "edge-gateway.admissionWebhooks.volumeMounts" . }}
+      {{- if or $webhookMounts $c.extraVolumeMounts }}
       volumeMounts:
+        {{- with $webhookMounts }}{{ . | nindent 8 }}{{ end }}
+        {{- with $c.extraVolumeMounts }}
         {{- toYaml . | nindent 8 }}
+        {{- end }}
       {{- end }}
     {{- with $c.extraContainers }}
     {{- toYaml . | nindent 4 }}
     {{- end }}
-  {{- with $c.extraVolumes }}
+  {{- $webhookVolumes := include "edge-gateway.admissionWebhooks.volumes" . }}
+  {{- if or $webhookVolumes $c.extraVolumes }}
   volumes:
+    {{- with $webhookVolumes }}{{ . | nindent 4 }}{{ end }}
+    {{- with $c.extraVolumes }}
     {{- toYaml . | nindent 4 }}
+    {{- end }}
   {{- end }}
   {{- with $c.nodeSelector }}
   nodeSelector:

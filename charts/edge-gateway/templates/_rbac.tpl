@@ -30,6 +30,12 @@ of the served namespace instead.
 - apiGroups: [""]
   resources: ["secrets"]
   verbs: ["get", "list", "watch"]
+# ConfigMaps named by Ingresses (custom-headers) and by the command line
+# (--tcp-services-configmap, --udp-services-configmap): read only, and only
+# the named ones are used. ingress-nginx's ClusterRole grants the same.
+- apiGroups: [""]
+  resources: ["configmaps"]
+  verbs: ["get", "list", "watch"]
 # Traffic goes to pod addresses from EndpointSlices, not to ClusterIPs.
 - apiGroups: ["discovery.k8s.io"]
   resources: ["endpointslices"]
@@ -39,6 +45,16 @@ of the served namespace instead.
 - apiGroups: ["", "events.k8s.io"]
   resources: ["events"]
   verbs: ["create", "patch"]
+{{- if .Values.gatewayAPI.enabled }}
+# gatewayAPI.enabled: Gateways, routes and ReferenceGrants are read; the
+# leader writes the status of Gateways and routes (merge patches).
+- apiGroups: ["gateway.networking.k8s.io"]
+  resources: ["gateways", "httproutes", "grpcroutes", "referencegrants"]
+  verbs: ["get", "list", "watch"]
+- apiGroups: ["gateway.networking.k8s.io"]
+  resources: ["gateways/status", "httproutes/status", "grpcroutes/status"]
+  verbs: ["update", "patch"]
+{{- end }}
 {{- end -}}
 
 {{/* Cluster-scoped objects: always in the ClusterRole. */}}
@@ -52,8 +68,19 @@ of the served namespace instead.
 - apiGroups: [""]
   resources: ["nodes"]
   verbs: ["get"]
-{{- if and (not .Values.controller.scope.enabled) .Values.controller.scope.namespaceSelector }}
-# --watch-namespace-selector: which namespaces' labels match.
+{{- if .Values.gatewayAPI.enabled }}
+# gatewayAPI.enabled: GatewayClasses (and their status, written by the
+# leader).
+- apiGroups: ["gateway.networking.k8s.io"]
+  resources: ["gatewayclasses"]
+  verbs: ["get", "list", "watch"]
+- apiGroups: ["gateway.networking.k8s.io"]
+  resources: ["gatewayclasses/status"]
+  verbs: ["update", "patch"]
+{{- end }}
+{{- if or .Values.gatewayAPI.enabled (and (not .Values.controller.scope.enabled) .Values.controller.scope.namespaceSelector) (index .Values.controller.extraArgs "watch-namespace-selector") }}
+# Namespaces' labels: --watch-namespace-selector, and the Gateway API's
+# allowedRoutes selectors.
 - apiGroups: [""]
   resources: ["namespaces"]
   verbs: ["get", "list", "watch"]

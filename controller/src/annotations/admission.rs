@@ -10,19 +10,30 @@
 //!   diagnostic;
 //! - a bad value of an access or authentication annotation makes the
 //!   route answer every request with 503 (ingress-nginx's
-//!   `LocationDenied`), so that a typo never opens a protected path.
+//!   `LocationDenied`), so that a typo never opens a protected path; so do
+//!   the protective annotations this gateway does not build
+//!   ([`super::fail_closed`]) and the ConfigMap's protective defaults that
+//!   cannot be used ([`AdmissionSpec::apply_defaults`]).
+//!
+//! Also read here: `global-rate-limit-*` (a limit, window or CIDR list
+//! that does not parse denies the routes), `satisfy` and
+//! `enable-global-auth`; the ConfigMap's
+//! global external auth (`global-auth-*`) becomes the Ingress's external
+//! auth in [`AdmissionSpec::apply_defaults`] when it has none of its own.
 
 use std::collections::BTreeMap;
 
-use gateway::policy::access::{AccessList, parse_cidrs};
+use gateway::global_limit::KeyTemplate;
+use gateway::policy::access::{AccessList, Cidr, parse_cidrs};
 use gateway::policy::basic_auth::DEFAULT_REALM;
 use gateway::policy::cors::{self, CorsConfig};
 use gateway::policy::external_auth::{ExternalAuthConfig, ExternalAuthError};
 use gateway::policy::limits::LimitConfig;
 
 use super::AnnotationError;
-use super::values::boolean;
-use crate::config_map::AdmissionDefaults;
+use super::fail_closed::{self, WafRequest};
+use super::values::{boolean, go_duration};
+use crate::config_map::{AdmissionDefaults, GlobalStoreSettings};
 
 /// The Secret of `auth-secret`, before it is looked up.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -61,31 +72,110 @@ pub struct AdmissionSpec {
     /// Why the route is denied (answers 503), when an access or
     /// authentication annotation is unusable.
     pub denied: Option<AnnotationError>,
+    /// `satisfy: any`: one passing check of the address lists, basic and
+    /// external auth lets the request in (nginx's `satisfy any`).
+    pub satisfy_any: bool,
+    /// `enable-global-auth: "false"`: the ConfigMap's global auth does not
+    /// apply to this Ingress.
+    pub global_auth_off: bool,
+    /// Why the routes global auth covers are denied: the ConfigMap's
+    /// `global-auth-*` cannot be used. Routes under `no-auth-locations` are
+    /// not covered, so this is kept apart from `denied`.
+    pub global_auth_denied: Option<AnnotationError>,
+    /// The WAF annotations, decided with the ConfigMap's in
+    /// [`AdmissionSpec::apply_defaults`].
+    pub waf: WafRequest,
+    /// What is served although it asked for more (a WAF the operator
+    /// chose to do without): reported, not denied.
+    pub warnings: Vec<String>,
+    /// `global-rate-limit` with its window, key and ignored CIDRs.
+    pub global: Option<GlobalLimitSpec>,
+}
+
+/// An Ingress's `global-rate-limit-*` annotations, with the ConfigMap's
+/// store (see [`gateway::global_limit`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct GlobalLimitSpec {
+    /// `global-rate-limit`: requests per window.
+    pub limit: u64,
+    /// `global-rate-limit-window`, in whole seconds.
+    pub window_seconds: u64,
+    /// `global-rate-limit-key` (`$remote_addr`).
+    pub key: KeyTemplate,
+    /// `global-rate-limit-ignored-cidrs`.
+    pub ignored: Vec<Cidr>,
+    /// The ConfigMap's memcached and refusal status; `None`: no
+    /// `global-rate-limit-memcached-host`, so no limit (as ingress-nginx).
+    pub store: Option<GlobalStoreSettings>,
 }
 
 impl AdmissionSpec {
-    /// Applies the ConfigMap's defaults: the limit refusal statuses, and
-    /// its `whitelist-source-range` when the Ingress sets no allow list.
+    /// Applies the ConfigMap's defaults: the limit refusal statuses; its
+    /// `whitelist-source-range` / `denylist-source-range` when the Ingress
+    /// sets no list of its own; its global auth when the Ingress has no
+    /// `auth-url` and does not turn it off; and its WAF. A protective
+    /// default that cannot be used, or a WAF, denies the routes (503)
+    /// instead, unless the ConfigMap says `edge-gateway.io/serve-without-waf`.
     pub fn apply_defaults(&mut self, defaults: &AdmissionDefaults) {
+        if let Some(global) = &mut self.global {
+            global.store.clone_from(&defaults.global_rate_limit);
+        }
         self.limits.req_status = defaults.limit_req_status;
         self.limits.conn_status = defaults.limit_conn_status;
-        if let (Some(global), AccessList::Rules { allow, .. }) =
-            (&defaults.allowlist, &mut self.access)
-            && allow.is_empty()
-            && let Ok(list) = parse_cidrs(global)
+        let mut denials = Vec::new();
+        if let AccessList::Rules { allow, deny } = &mut self.access {
+            for (own, inherited) in [(allow, &defaults.allowlist), (deny, &defaults.denylist)] {
+                match inherited {
+                    Some(Ok(list)) if own.is_empty() => own.clone_from(list),
+                    Some(Err(denial)) if own.is_empty() => denials.push(denial.clone()),
+                    _ => {}
+                }
+            }
+        }
+        if !self.access.is_open()
+            && let Some(denial) = &defaults.client_address
         {
-            *allow = list;
+            denials.push(denial.clone());
+        }
+        denials.extend(defaults.everywhere.iter().cloned());
+        if self.external.is_none() && !self.global_auth_off {
+            match &defaults.global_auth {
+                Some(Ok(config)) => self.external = Some(config.clone()),
+                Some(Err(denial)) => self.global_auth_denied = Some(denial.clone()),
+                None => {}
+            }
+        }
+        let waf = self
+            .waf
+            .on
+            .clone()
+            .or_else(|| defaults.waf.clone().filter(|_| !self.waf.off));
+        if let Some(waf) = waf {
+            if defaults.serve_without_waf {
+                self.warnings.push(format!(
+                    "{} asks for ModSecurity; served without a WAF, as the ConfigMap's \
+                     edge-gateway.io/serve-without-waf says",
+                    waf.key
+                ));
+            } else {
+                denials.push(waf);
+            }
+        }
+        if self.denied.is_none() {
+            self.denied = denials.into_iter().next();
         }
     }
 
     /// Whether any check is configured.
     pub fn is_empty(&self) -> bool {
         self.cors.is_none()
+            && self.global.as_ref().is_none_or(|g| g.store.is_none())
             && !self.limits.is_active()
             && self.access.is_open()
             && self.basic.is_none()
             && self.external.is_none()
             && self.denied.is_none()
+            && self.global_auth_denied.is_none()
     }
 }
 
@@ -99,16 +189,97 @@ pub(super) fn parse(
     let mut spec = AdmissionSpec {
         cors: cors_config(&get, errors),
         limits: limits(&get, errors),
+        satisfy_any: satisfy(&get, errors),
+        global_auth_off: !enable_global_auth(&get, errors),
+        waf: fail_closed::waf(annotations),
         ..AdmissionSpec::default()
     };
-    let denied = access(&get)
+    let denied = global_limit(&get, errors)
+        .map(|global| spec.global = global)
+        .and_then(|()| access(&get))
         .map(|access| spec.access = access)
         .and_then(|()| basic(&get).map(|basic| spec.basic = basic))
         .and_then(|()| external(&get).map(|external| spec.external = external));
     if let Err(error) = denied {
         spec.denied = Some(error);
     }
+    if spec.denied.is_none() {
+        spec.denied = fail_closed::unbuilt(annotations);
+    }
     spec
+}
+
+/// `global-rate-limit`, `-window`, `-key`, `-ignored-cidrs`. Off unless
+/// both the limit and the window are set (and not 0), as ingress-nginx;
+/// a limit, window or CIDR list that does not parse denies the routes
+/// (503), a key that does not compile is `$remote_addr` with a
+/// diagnostic.
+fn global_limit(
+    get: &Get<'_>,
+    errors: &mut Vec<AnnotationError>,
+) -> Result<Option<GlobalLimitSpec>, AnnotationError> {
+    let (Some(limit), Some(window)) = (get("global-rate-limit"), get("global-rate-limit-window"))
+    else {
+        return Ok(None);
+    };
+    let limit: u64 = limit
+        .parse()
+        .map_err(|_| fail("global-rate-limit", limit, "must be a whole number"))?;
+    let window_seconds = go_duration(window)
+        .map_err(|message| fail("global-rate-limit-window", window, message))?
+        .as_secs();
+    if limit == 0 || window_seconds == 0 {
+        return Ok(None);
+    }
+    let key = match get("global-rate-limit-key").filter(|k| !k.is_empty()) {
+        None => KeyTemplate::default(),
+        Some(key) => KeyTemplate::parse(key).unwrap_or_else(|message| {
+            errors.push(fail(
+                "global-rate-limit-key",
+                key,
+                format!("{message}; $remote_addr is used"),
+            ));
+            KeyTemplate::default()
+        }),
+    };
+    let ignored = match get("global-rate-limit-ignored-cidrs") {
+        None => Vec::new(),
+        Some(cidrs) => {
+            parse_cidrs(cidrs).map_err(|e| fail("global-rate-limit-ignored-cidrs", cidrs, e))?
+        }
+    };
+    Ok(Some(GlobalLimitSpec {
+        limit,
+        window_seconds,
+        key,
+        ignored,
+        store: None,
+    }))
+}
+
+/// `satisfy`: `any` or `all` (the default); another value is `all`, as
+/// ingress-nginx reads it, with a diagnostic.
+fn satisfy(get: &Get<'_>, errors: &mut Vec<AnnotationError>) -> bool {
+    match get("satisfy") {
+        None | Some("all") => false,
+        Some("any") => true,
+        Some(other) => {
+            errors.push(fail("satisfy", other, "must be any or all"));
+            false
+        }
+    }
+}
+
+/// `enable-global-auth` (default true); a value that does not parse keeps
+/// global auth on.
+fn enable_global_auth(get: &Get<'_>, errors: &mut Vec<AnnotationError>) -> bool {
+    let Some(value) = get("enable-global-auth") else {
+        return true;
+    };
+    boolean(value).unwrap_or_else(|message| {
+        errors.push(fail("enable-global-auth", value, message));
+        true
+    })
 }
 
 type Get<'a> = dyn Fn(&str) -> Option<&'a str> + 'a;

@@ -124,12 +124,45 @@ pub(crate) fn parse(
     }
     let hash_by = value("upstream-hash-by").filter(|v| !v.is_empty())?;
     match HashKey::parse(hash_by) {
-        Ok(key) => Some(Affinity::Hash(Arc::new(key))),
+        Ok(key) => Some(Affinity::Hash(Arc::new(subsets(key, &value, errors)))),
         Err(e) => {
             errors.push(error("upstream-hash-by", hash_by, e.to_string()));
             None
         }
     }
+}
+
+/// `upstream-hash-by-subset` (false) and `-subset-size` (3, at least 1).
+fn subsets<'v>(
+    key: HashKey,
+    value: &impl Fn(&str) -> Option<&'v str>,
+    errors: &mut Vec<AnnotationError>,
+) -> HashKey {
+    let on = match value("upstream-hash-by-subset") {
+        None => false,
+        Some(v) => boolean(v).unwrap_or_else(|message| {
+            errors.push(error("upstream-hash-by-subset", v, message));
+            false
+        }),
+    };
+    if !on {
+        return key;
+    }
+    let size = match value("upstream-hash-by-subset-size") {
+        None => 3,
+        Some(v) => match v.parse::<usize>() {
+            Ok(n) if (1..=1000).contains(&n) => n,
+            _ => {
+                errors.push(error(
+                    "upstream-hash-by-subset-size",
+                    v,
+                    "must be a whole number from 1 to 1000".to_owned(),
+                ));
+                3
+            }
+        },
+    };
+    key.with_subsets(size)
 }
 
 fn error(name: &str, value: &str, message: String) -> AnnotationError {
@@ -275,6 +308,37 @@ mod tests {
         let (affinity, errors) = parsed(&[("affinity", "ip")]);
         assert_eq!(affinity, None);
         assert_eq!(errors, ["nginx.ingress.kubernetes.io/affinity"]);
+    }
+
+    #[test]
+    fn hash_subsets_have_a_size() {
+        let (affinity, errors) = parsed(&[
+            ("upstream-hash-by", "$host"),
+            ("upstream-hash-by-subset", "true"),
+            ("upstream-hash-by-subset-size", "2"),
+        ]);
+        assert!(errors.is_empty(), "{errors:?}");
+        match affinity {
+            Some(Affinity::Hash(key)) => assert_eq!(key.subset_size(), Some(2)),
+            other => panic!("{other:?}"),
+        }
+        let (affinity, _) = parsed(&[
+            ("upstream-hash-by", "$host"),
+            ("upstream-hash-by-subset", "true"),
+        ]);
+        match affinity {
+            Some(Affinity::Hash(key)) => assert_eq!(key.subset_size(), Some(3)),
+            other => panic!("{other:?}"),
+        }
+        let (_, errors) = parsed(&[
+            ("upstream-hash-by", "$host"),
+            ("upstream-hash-by-subset", "true"),
+            ("upstream-hash-by-subset-size", "0"),
+        ]);
+        assert_eq!(
+            errors,
+            ["nginx.ingress.kubernetes.io/upstream-hash-by-subset-size"]
+        );
     }
 
     #[test]

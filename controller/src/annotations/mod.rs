@@ -4,14 +4,21 @@
 //! configuration text. An unparseable value keeps the default and yields a
 //! diagnostic naming the annotation and the value, as ingress-nginx does
 //! for these keys. Annotations that would need raw configuration text
-//! (`*-snippet`) make the whole Ingress refused. Unknown keys under the
+//! (`*-snippet`) make the whole Ingress refused. Protective annotations
+//! that are not built fail closed ([`fail_closed`]). Unknown keys under the
 //! prefix are reported, not fatal. [`registry`] lists every annotation with
 //! its support status.
 
 pub mod admission;
 pub(crate) mod affinity;
 pub mod canary;
+pub mod client_auth;
+pub mod fail_closed;
+pub(crate) mod inference;
+pub(crate) mod mirror;
+pub mod prefix;
 pub mod registry;
+pub mod response;
 pub mod traffic;
 pub mod upstream;
 pub(crate) mod values;
@@ -58,6 +65,9 @@ pub struct Routing {
     pub default_backend: Option<String>,
     /// `service-upstream`: proxy to the Service's ClusterIP, not its pods.
     pub service_upstream: bool,
+    /// `ssl-passthrough`: TLS connections for this Ingress's hosts go to
+    /// the host's `/` backend undecrypted (with `--enable-ssl-passthrough`).
+    pub ssl_passthrough: bool,
 }
 
 impl IngressAnnotations {
@@ -90,6 +100,8 @@ pub struct IngressAnnotations {
     pub routing: Routing,
     /// CORS, limits, address lists and authentication.
     pub admission: admission::AdmissionSpec,
+    /// `auth-tls-*`: client certificates; `Err` denies the routes.
+    pub client_auth: Option<Result<client_auth::ClientAuthSpec, AnnotationError>>,
     /// `canary: "true"` and its rule: the Ingress is a canary of the
     /// routes with the same host and path.
     pub canary: Option<canary::CanarySpec>,
@@ -98,6 +110,8 @@ pub struct IngressAnnotations {
     pub traffic: traffic::Traffic,
     /// `proxy-ssl-*`: TLS to the upstream, with its Secret still to read.
     pub upstream_tls: Option<upstream::UpstreamTlsSpec>,
+    /// `custom-headers`: the ConfigMap of response headers, still to read.
+    pub custom_headers: Option<crate::objects::NsName>,
     /// Values that did not parse (their defaults apply).
     pub errors: Vec<AnnotationError>,
     /// Refused annotations present: the Ingress is not served.
@@ -188,7 +202,7 @@ const POLICY_ANNOTATIONS: [(&str, Apply<Policy>); 7] = [
 ];
 
 /// The routing annotations.
-const ROUTING_ANNOTATIONS: [(&str, Apply<Routing>); 7] = [
+const ROUTING_ANNOTATIONS: [(&str, Apply<Routing>); 8] = [
     ("use-regex", |r, v| {
         r.use_regex = boolean(v)?;
         Ok(())
@@ -225,12 +239,35 @@ const ROUTING_ANNOTATIONS: [(&str, Apply<Routing>); 7] = [
         r.service_upstream = boolean(v)?;
         Ok(())
     }),
+    ("ssl-passthrough", |r, v| {
+        r.ssl_passthrough = boolean(v)?;
+        Ok(())
+    }),
 ];
 
 /// Parses the annotations of one Ingress, starting from the defaults;
 /// `default_backend_service`: whether `--default-backend-service` is set
 /// (it serves `custom-http-errors` without a `default-backend` annotation).
+/// A bare `custom-headers` name is in namespace `default`; see
+/// [`parse_in`].
 pub fn parse(
+    annotations: Option<&BTreeMap<String, String>>,
+    proxy_defaults: &ProxySettings,
+    policy_defaults: &Policy,
+    default_backend_service: bool,
+) -> IngressAnnotations {
+    parse_in(
+        "default",
+        annotations,
+        proxy_defaults,
+        policy_defaults,
+        default_backend_service,
+    )
+}
+
+/// [`parse`] for an Ingress of `namespace`.
+pub fn parse_in(
+    namespace: &str,
     annotations: Option<&BTreeMap<String, String>>,
     proxy_defaults: &ProxySettings,
     policy_defaults: &Policy,
@@ -271,7 +308,19 @@ pub fn parse(
         &mut errors,
     );
     parsed.policy.redirect = redirect(&ours, &mut errors).map(std::sync::Arc::new);
+    if response::KEYS.iter().any(|k| ours.contains_key(k)) {
+        let spec = response::parse(
+            &ours,
+            namespace,
+            policy_defaults.response.as_deref(),
+            &mut errors,
+        );
+        parsed.policy.response = (!spec.rules.is_empty()).then(|| std::sync::Arc::new(spec.rules));
+        parsed.custom_headers = spec.custom_headers;
+    }
+    parsed.policy.mirror = mirror::parse(&ours, &mut errors);
     parsed.admission = admission::parse(&ours, &mut errors);
+    parsed.client_auth = client_auth::parse(&ours, &mut errors);
     parsed.canary = canary::parse(&ours, &mut errors);
     let regex_mode = parsed.routing.regex_mode();
     parsed

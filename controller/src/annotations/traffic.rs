@@ -24,19 +24,25 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use gateway::balance::{Affinity, Algorithm, BackendPolicy};
+use gateway::balance::{Affinity, Algorithm, BackendPolicy, RouteSignals};
 use gateway::settings::{ModelFromBody, ProxySettings};
 use http::StatusCode;
 use http::header::HeaderName;
 
-use super::{AnnotationError, PREFIX};
+use super::{AnnotationError, PREFIX, inference};
 use crate::compile::CompileOptions;
 
 /// The prefix of edge-gateway's own annotations.
 pub const EDGE_PREFIX: &str = "edge-gateway.io/";
 
 /// How one key changes a value of type `T`.
-type Apply<T> = fn(&mut T, &str) -> Result<(), String>;
+pub(crate) type Apply<T> = fn(&mut T, &str) -> Result<(), String>;
+
+/// Every backend setting: these and the inference-aware ones, in the
+/// order they apply.
+fn policy_keys() -> impl Iterator<Item = &'static (&'static str, Apply<BackendPolicy>)> {
+    POLICY_KEYS.iter().chain(inference::POLICY_KEYS.iter())
+}
 
 /// The backend settings and their parsers.
 const POLICY_KEYS: [(&str, Apply<BackendPolicy>); 7] = [
@@ -128,7 +134,7 @@ impl Traffic {
             policy.affinity = affinity.clone();
         }
         for (key, value) in &self.values {
-            if let Some((_, apply)) = POLICY_KEYS.iter().find(|(k, _)| k == key) {
+            if let Some((_, apply)) = policy_keys().find(|(k, _)| k == key) {
                 // Validated when parsed; a failure cannot happen here.
                 let _ = apply(&mut policy, value);
             }
@@ -151,8 +157,9 @@ pub(crate) fn parse(
         .filter_map(|(k, v)| Some((k.strip_prefix(EDGE_PREFIX)?, v.trim())))
         .collect();
     let known = |name: &str| {
-        POLICY_KEYS.iter().any(|(k, _)| *k == name)
+        policy_keys().any(|(k, _)| *k == name)
             || TIMEOUT_KEYS.iter().any(|(k, _)| *k == name)
+            || inference::ROUTE_KEYS.iter().any(|(k, _)| *k == name)
             || MODEL_KEYS.contains(&name)
     };
     unknown.extend(
@@ -166,7 +173,7 @@ pub(crate) fn parse(
         .filter(|_| !ours.contains_key("load-balance"));
     let mut traffic = Traffic::default();
     let mut scratch = BackendPolicy::default();
-    for (name, apply) in &POLICY_KEYS {
+    for (name, apply) in policy_keys() {
         let (prefix, value) = match (ours.get(name), nginx_balance) {
             (Some(value), _) => (EDGE_PREFIX, *value),
             (None, Some(value)) if *name == "load-balance" => (PREFIX, value),
@@ -184,7 +191,17 @@ pub(crate) fn parse(
             errors.push(error(EDGE_PREFIX, name, value, message));
         }
     }
-    proxy.model_from_body = model_from_body(&ours, errors);
+    for (name, apply) in &inference::ROUTE_KEYS {
+        if let Some(value) = ours.get(name)
+            && let Err(message) = apply(&mut proxy.signals, value)
+        {
+            errors.push(error(EDGE_PREFIX, name, value, message));
+        }
+    }
+    let reads_body = proxy.signals.body_peek.is_some() || inference::reads_body(&ours);
+    let (model_from_body, peek) = body_keys(&ours, reads_body, errors);
+    proxy.model_from_body = model_from_body;
+    proxy.signals.body_peek = peek.filter(|_| reads_body);
     traffic
 }
 
@@ -208,12 +225,14 @@ const RESERVED_HEADERS: [&str; 11] = [
 ];
 
 /// `model-from-body` (a header name) and `model-body-peek` (a size, 16Ki by
-/// default, at most 1Mi); a bad value turns the feature off with a
-/// diagnostic.
-fn model_from_body(
+/// default, at most 1Mi), and the size the picker's body read uses
+/// (`reads_body`: prefix or LoRA affinity is on); a bad value turns the
+/// feature off with a diagnostic.
+fn body_keys(
     ours: &BTreeMap<&str, &str>,
+    reads_body: bool,
     errors: &mut Vec<AnnotationError>,
-) -> Option<ModelFromBody> {
+) -> (Option<ModelFromBody>, Option<usize>) {
     let peek = match ours.get("model-body-peek") {
         None => Some(ModelFromBody::DEFAULT_PEEK),
         Some(value) => match peek_size(value) {
@@ -225,26 +244,30 @@ fn model_from_body(
         },
     };
     let Some(value) = ours.get("model-from-body") else {
-        if let Some(value) = ours.get("model-body-peek") {
-            let message = "needs edge-gateway.io/model-from-body".to_owned();
+        if let Some(value) = ours.get("model-body-peek")
+            && !reads_body
+        {
+            let message =
+                "needs edge-gateway.io/model-from-body, prefix-affinity or endpoint-metrics"
+                    .to_owned();
             errors.push(error(EDGE_PREFIX, "model-body-peek", value, message));
         }
-        return None;
+        return (None, peek);
     };
-    let header = match model_header(value) {
+    let header = match header_name(value) {
         Ok(header) => header,
         Err(message) => {
             errors.push(error(EDGE_PREFIX, "model-from-body", value, message));
-            return None;
+            return (None, peek);
         }
     };
-    Some(ModelFromBody {
-        header,
-        peek: peek?,
-    })
+    let model = peek.map(|peek| ModelFromBody { header, peek });
+    (model, peek)
 }
 
-fn model_header(value: &str) -> Result<HeaderName, String> {
+/// A header name a setting may put or read a value in: not a framing,
+/// routing or hop-by-hop header.
+pub(crate) fn header_name(value: &str) -> Result<HeaderName, String> {
     let header = HeaderName::from_bytes(value.as_bytes())
         .map_err(|_| "must be a header name such as X-Model".to_owned())?;
     if RESERVED_HEADERS.contains(&header.as_str()) {
@@ -291,6 +314,9 @@ pub struct TrafficDefaults {
     pub stream_idle_timeout: Option<Duration>,
     /// `request-deadline` (none).
     pub request_deadline: Option<Duration>,
+    /// `criticality`, `criticality-header`, and whether bodies are read
+    /// for the picker (`prefix-affinity` or `endpoint-metrics` on).
+    pub signals: RouteSignals,
 }
 
 impl TrafficDefaults {
@@ -300,6 +326,7 @@ impl TrafficDefaults {
         options.proxy.first_byte_timeout = self.first_byte_timeout;
         options.proxy.stream_idle_timeout = self.stream_idle_timeout;
         options.proxy.request_deadline = self.request_deadline;
+        options.proxy.signals = self.signals.clone();
     }
 }
 
@@ -312,29 +339,40 @@ pub fn traffic_defaults(map: &BTreeMap<String, String>) -> (TrafficDefaults, Vec
     let mut errors = Vec::new();
     let mut policy = BackendPolicy::default();
     let mut timeouts = ProxySettings::default();
-    read_config(map, &POLICY_KEYS, &mut policy, &mut errors);
+    let mut signals = RouteSignals::default();
+    read_config(map, policy_keys(), &mut policy, &mut errors);
     read_config(map, &TIMEOUT_KEYS, &mut timeouts, &mut errors);
+    read_config(map, &inference::ROUTE_KEYS, &mut signals, &mut errors);
+    if policy.prefix_affinity.is_some() || policy.endpoint_metrics.is_some() {
+        signals.body_peek = Some(ModelFromBody::DEFAULT_PEEK);
+    }
     let defaults = TrafficDefaults {
         policy,
         first_byte_timeout: timeouts.first_byte_timeout,
         stream_idle_timeout: timeouts.stream_idle_timeout,
         request_deadline: timeouts.request_deadline,
+        signals,
     };
     (defaults, errors)
 }
 
 /// The ConfigMap keys [`traffic_defaults`] reads.
 pub fn config_keys() -> impl Iterator<Item = &'static str> {
-    POLICY_KEYS
-        .iter()
+    policy_keys()
         .map(|(name, _)| *name)
         .chain(TIMEOUT_KEYS.iter().map(|(name, _)| *name))
+        .chain(inference::ROUTE_KEYS.iter().map(|(name, _)| *name))
+}
+
+/// The `edge-gateway.io/` annotation keys [`parse`] reads.
+pub fn annotation_keys() -> impl Iterator<Item = &'static str> {
+    config_keys().chain(MODEL_KEYS)
 }
 
 /// Applies the ConfigMap keys of `keys` to `target`.
-fn read_config<T>(
+fn read_config<'k, T: 'k>(
     map: &BTreeMap<String, String>,
-    keys: &[(&str, Apply<T>)],
+    keys: impl IntoIterator<Item = &'k (&'k str, Apply<T>)>,
     target: &mut T,
     errors: &mut Vec<String>,
 ) {
@@ -354,7 +392,7 @@ fn algorithm(value: &str) -> Result<Algorithm, String> {
     })
 }
 
-fn count(value: &str) -> Result<usize, String> {
+pub(crate) fn count(value: &str) -> Result<usize, String> {
     value
         .parse::<usize>()
         .map_err(|_| "must be a whole number".to_owned())

@@ -82,9 +82,50 @@ pub(crate) fn status_code(value: &str) -> Result<u16, String> {
         .ok_or_else(|| "must be a redirect status between 300 and 399".to_owned())
 }
 
+/// A Go duration (`time.ParseDuration`) as ingress-nginx reads some keys:
+/// one or more `<number><unit>`, units `ms`, `s`, `m`, `h` (`5s`, `1m30s`).
+pub(crate) fn go_duration(value: &str) -> Result<Duration, String> {
+    const FORM: &str = "must be a duration such as 5s or 1m30s";
+    if value.is_empty() {
+        return Err(FORM.to_owned());
+    }
+    let mut total = Duration::ZERO;
+    let mut rest = value;
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let number: u64 = rest[..digits].parse().map_err(|_| FORM.to_owned())?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let part = match &rest[..unit_len] {
+            "ms" => Duration::from_millis(number),
+            "s" => Duration::from_secs(number),
+            "m" => Duration::from_secs(number.saturating_mul(60)),
+            "h" => Duration::from_secs(number.saturating_mul(3600)),
+            _ => return Err(FORM.to_owned()),
+        };
+        total = total.saturating_add(part);
+        rest = &rest[unit_len..];
+    }
+    Ok(total)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn go_durations() {
+        assert_eq!(go_duration("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(go_duration("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(go_duration("250ms"), Ok(Duration::from_millis(250)));
+        for bad in ["", "5", "s", "5x", "-5s", "1.5s"] {
+            assert!(go_duration(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn body_sizes_follow_nginx_syntax() {

@@ -64,6 +64,10 @@ impl Default for ClientConfig {
 impl ClientConfig {
     /// The configuration from the process environment (see the `ENV_*`
     /// constants); unset or empty variables keep the defaults.
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "the client API's documented configuration (docs/client-api.md) is the environment"
+    )]
     pub fn from_env() -> Result<Self, ClientError> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }

@@ -26,13 +26,12 @@ const REPEAT_AFTER: Duration = Duration::from_secs(600);
 const BURST: usize = 20;
 /// The window of [`BURST`].
 const WINDOW: Duration = Duration::from_secs(60);
-/// How long one Event write may take.
-const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Sends Events for new diagnostics until `stop`.
 pub(crate) async fn run(
     client: Client,
     reporter: Reporter,
+    call_timeout: Duration,
     mut reports: watch::Receiver<Arc<Report>>,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -58,7 +57,7 @@ pub(crate) async fn run(
                 action: "Sync".to_owned(),
                 secondary: None,
             };
-            match tokio::time::timeout(CALL_TIMEOUT, recorder.publish(&event, &reference)).await {
+            match tokio::time::timeout(call_timeout, recorder.publish(&event, &reference)).await {
                 Ok(Ok(())) => {}
                 Ok(Err(error)) => tracing::debug!(%error, "event not recorded"),
                 Err(_) => tracing::debug!("event not recorded: timed out"),
@@ -67,18 +66,25 @@ pub(crate) async fn run(
     }
 }
 
-/// The Event's subject: the Ingress a diagnostic is about.
+/// The Event's subject: the Ingress, or the controller ConfigMap, a
+/// diagnostic is about.
 fn reference(diagnostic: &Diagnostic, report: &Report) -> Option<ObjectReference> {
-    if diagnostic.object.kind != Kind::Ingress {
-        return None;
-    }
     let id = &diagnostic.object.id;
+    let (api_version, kind, uid) = match diagnostic.object.kind {
+        Kind::Ingress => (
+            "networking.k8s.io/v1",
+            "Ingress",
+            report.ingresses.get(id).and_then(|s| s.uid.clone()),
+        ),
+        Kind::ConfigMap => ("v1", "ConfigMap", None),
+        _ => return None,
+    };
     Some(ObjectReference {
-        api_version: Some("networking.k8s.io/v1".to_owned()),
-        kind: Some("Ingress".to_owned()),
+        api_version: Some(api_version.to_owned()),
+        kind: Some(kind.to_owned()),
         name: Some(id.name.clone()),
         namespace: Some(id.namespace.clone()),
-        uid: report.ingresses.get(id).and_then(|s| s.uid.clone()),
+        uid,
         ..ObjectReference::default()
     })
 }
@@ -149,6 +155,25 @@ mod tests {
         assert!(limiter.admit(&diagnostic(BURST), later));
         assert!(!limiter.admit(&diagnostic(0), later));
         assert!(limiter.admit(&diagnostic(0), start + REPEAT_AFTER));
+    }
+
+    #[test]
+    fn ingresses_and_the_config_map_are_event_subjects() {
+        let report = Report::default();
+        let mut d = diagnostic(0);
+        let ingress = reference(&d, &report).unwrap();
+        assert_eq!(ingress.kind.as_deref(), Some("Ingress"));
+        d.object.kind = Kind::ConfigMap;
+        let config_map = reference(&d, &report).unwrap();
+        assert_eq!(
+            (
+                config_map.api_version.as_deref(),
+                config_map.kind.as_deref()
+            ),
+            (Some("v1"), Some("ConfigMap"))
+        );
+        d.object.kind = Kind::Secret;
+        assert!(reference(&d, &report).is_none());
     }
 
     #[test]

@@ -4,7 +4,7 @@
 use std::fmt::Debug;
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service};
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use kube::api::ListParams;
@@ -18,13 +18,15 @@ use crate::objects::{NsName, Object};
 const PAGE: u32 = 500;
 
 /// Lists the Ingresses, IngressClasses, Services, EndpointSlices, TLS and
-/// Opaque Secrets, and the ConfigMaps of the controller ConfigMap's
-/// namespace (if one is named) once, with the same scope and selectors as
-/// [`super::watch`], within `timeout` in all.
+/// Opaque Secrets, the ConfigMaps of the controller ConfigMap's
+/// namespace (if one is named) and, with `namespaces`, every Namespace
+/// once, with the same scope and selectors as [`super::watch`], within
+/// `timeout` in all.
 pub async fn list_once(
     client: &Client,
     watch_namespace: Option<&str>,
     configmap: Option<&NsName>,
+    namespaces: bool,
     timeout: Duration,
 ) -> Result<Vec<Object>, ClusterError> {
     let all = async {
@@ -42,6 +44,9 @@ pub async fn list_once(
             // `proxy-set-headers` and `add-headers` name.
             let api = Api::<ConfigMap>::namespaced(client.clone(), &id.namespace);
             list(api, "", &mut objects).await?;
+        }
+        if namespaces {
+            list(Api::<Namespace>::all(client.clone()), "", &mut objects).await?;
         }
         Ok(objects)
     };

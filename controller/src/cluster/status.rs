@@ -28,9 +28,6 @@ use super::{ClusterError, PodIdentity};
 use crate::objects::NsName;
 use crate::reconcile::Report;
 
-/// How long one API call of the status writer may take.
-const CALL_TIMEOUT: Duration = Duration::from_secs(10);
-
 /// Where the published addresses come from, and when status is written.
 #[derive(Clone, Debug, Default)]
 pub struct StatusOptions {
@@ -42,6 +39,11 @@ pub struct StatusOptions {
     pub interval: Duration,
     /// `--update-status-on-shutdown`.
     pub update_on_shutdown: bool,
+    /// How long one API call may take (`--api-call-timeout`).
+    pub call_timeout: Duration,
+    /// `--report-node-internal-ip-address`: a node's InternalIP rather than
+    /// its ExternalIP.
+    pub node_internal_ip: bool,
 }
 
 /// Writes status while this replica leads, until `stop`.
@@ -98,6 +100,20 @@ struct Writer {
     pod: Option<PodIdentity>,
 }
 
+/// The addresses Ingress status publishes, for the Gateway status writer.
+pub(crate) async fn published_addresses(
+    client: &Client,
+    options: &StatusOptions,
+    pod: Option<&PodIdentity>,
+) -> Result<Vec<IngressLoadBalancerIngress>, ClusterError> {
+    let writer = Writer {
+        client: client.clone(),
+        options: options.clone(),
+        pod: pod.cloned(),
+    };
+    writer.addresses().await
+}
+
 impl Writer {
     /// Brings every Ingress's status in line with what it should be.
     async fn sync(&self, report: &Report) -> Result<(), ClusterError> {
@@ -142,7 +158,7 @@ impl Writer {
         let body = json!({"status": {"loadBalancer": {"ingress": addresses}}});
         let (params, patch) = (PatchParams::default(), Patch::Merge(&body));
         let call = api.patch_status(&id.name, &params, &patch);
-        match tokio::time::timeout(CALL_TIMEOUT, call).await {
+        match tokio::time::timeout(self.options.call_timeout, call).await {
             Ok(Ok(_)) => {
                 tracing::debug!(ingress = %id, ?addresses, "ingress status written");
                 Ok(())
@@ -167,7 +183,12 @@ impl Writer {
         }
         if let Some(id) = &self.options.publish_service {
             let api: Api<Service> = Api::namespaced(self.client.clone(), &id.namespace);
-            let service = call(api.get_opt(&id.name), "reading the publish service").await?;
+            let service = call(
+                api.get_opt(&id.name),
+                self.options.call_timeout,
+                "reading the publish service",
+            )
+            .await?;
             let Some(service) = service else {
                 return Err(ClusterError::NotFound(format!("publish service {id}")));
             };
@@ -177,14 +198,26 @@ impl Writer {
             return Err(ClusterError::NoAddress);
         };
         let pods: Api<Pod> = Api::namespaced(self.client.clone(), &pod.namespace);
-        let node_name = call(pods.get_opt(&pod.name), "reading this pod")
-            .await?
-            .and_then(|p| p.spec)
-            .and_then(|s| s.node_name)
-            .ok_or(ClusterError::NoAddress)?;
+        let node_name = call(
+            pods.get_opt(&pod.name),
+            self.options.call_timeout,
+            "reading this pod",
+        )
+        .await?
+        .and_then(|p| p.spec)
+        .and_then(|s| s.node_name)
+        .ok_or(ClusterError::NoAddress)?;
         let nodes: Api<Node> = Api::all(self.client.clone());
-        let node = call(nodes.get_opt(&node_name), "reading this node").await?;
-        Ok(node.as_ref().map(node_addresses).unwrap_or_default())
+        let node = call(
+            nodes.get_opt(&node_name),
+            self.options.call_timeout,
+            "reading this node",
+        )
+        .await?;
+        Ok(node
+            .as_ref()
+            .map(|n| node_addresses(n, self.options.node_internal_ip))
+            .unwrap_or_default())
     }
 
     async fn other_replicas_running(&self) -> Result<bool, ClusterError> {
@@ -192,7 +225,13 @@ impl Writer {
             return Ok(false);
         };
         let pods: Api<Pod> = Api::namespaced(self.client.clone(), &pod.namespace);
-        let Some(me) = call(pods.get_opt(&pod.name), "reading this pod").await? else {
+        let Some(me) = call(
+            pods.get_opt(&pod.name),
+            self.options.call_timeout,
+            "reading this pod",
+        )
+        .await?
+        else {
             return Ok(false);
         };
         let labels = me.metadata.labels.unwrap_or_default();
@@ -206,6 +245,7 @@ impl Writer {
         }
         let list = call(
             pods.list(&ListParams::default().labels(&selector.join(","))),
+            self.options.call_timeout,
             "listing replicas",
         )
         .await?;
@@ -216,12 +256,13 @@ impl Writer {
     }
 }
 
-/// Runs an API call under [`CALL_TIMEOUT`].
+/// Runs an API call under `timeout`.
 async fn call<T>(
     future: impl Future<Output = Result<T, kube::Error>>,
+    timeout: Duration,
     what: &'static str,
 ) -> Result<T, ClusterError> {
-    match tokio::time::timeout(CALL_TIMEOUT, future).await {
+    match tokio::time::timeout(timeout, future).await {
         Ok(result) => result.map_err(ClusterError::Api),
         Err(_) => Err(ClusterError::Timeout(what)),
     }
@@ -283,8 +324,9 @@ fn service_addresses(service: &Service) -> Vec<IngressLoadBalancerIngress> {
     }
 }
 
-/// A node's ExternalIP, else its InternalIP.
-fn node_addresses(node: &Node) -> Vec<IngressLoadBalancerIngress> {
+/// A node's ExternalIP, else its InternalIP; only its InternalIP with
+/// `internal` (ingress-nginx's `GetNodeIPOrName`).
+fn node_addresses(node: &Node, internal: bool) -> Vec<IngressLoadBalancerIngress> {
     let addresses = node
         .status
         .as_ref()
@@ -296,7 +338,8 @@ fn node_addresses(node: &Node) -> Vec<IngressLoadBalancerIngress> {
             .find(|a| a.type_ == kind)
             .map(|a| address(&a.address))
     };
-    pick("ExternalIP")
+    let external = if internal { None } else { pick("ExternalIP") };
+    external
         .or_else(|| pick("InternalIP"))
         .into_iter()
         .collect()
@@ -366,10 +409,11 @@ mod tests {
             {"type": "InternalIP", "address": "10.0.0.9"},
             {"type": "ExternalIP", "address": "34.1.2.3"}]}}))
         .unwrap();
-        assert_eq!(shown(&node_addresses(&node)), ["34.1.2.3"]);
+        assert_eq!(shown(&node_addresses(&node, false)), ["34.1.2.3"]);
+        assert_eq!(shown(&node_addresses(&node, true)), ["10.0.0.9"]);
         let internal: Node = serde_json::from_value(json!({"status": {"addresses": [
             {"type": "InternalIP", "address": "10.0.0.9"}]}}))
         .unwrap();
-        assert_eq!(shown(&node_addresses(&internal)), ["10.0.0.9"]);
+        assert_eq!(shown(&node_addresses(&internal, false)), ["10.0.0.9"]);
     }
 }

@@ -8,6 +8,16 @@
 //! from 0.5 s, capped at [`BACKOFF_CAP`] (client-go and kube-runtime cap at
 //! 30 s; for a proxy, stale endpoints cost more than a few extra requests),
 //! and are logged once per state change, while the last table keeps serving.
+//!
+//! Every wait is bounded: while a list is under way, each page must arrive
+//! within the API call timeout, else the watcher starts over (a hung list
+//! would otherwise keep the gateway unready, or a kind stale, for ever);
+//! an open watch is ended by the API server after its `timeoutSeconds`
+//! (290 s) and by kube-runtime's idle timeout if it goes silent.
+//!
+//! With `--sync-period`, each watcher also starts over that often: a fresh
+//! list replaces the kind's objects, as ingress-nginx's informers
+//! repopulate their stores.
 
 use std::collections::BTreeSet;
 use std::fmt::Debug;
@@ -20,6 +30,7 @@ use kube::runtime::utils::Backoff;
 use kube::runtime::watcher::{self, Event};
 use kube::{Api, Resource};
 use serde::de::DeserializeOwned;
+use tokio::time::Instant;
 
 use crate::objects::{Kind, Object, ObjectKey};
 use crate::reconcile::{Change, SourceUpdate};
@@ -28,45 +39,112 @@ use crate::reconcile::{Change, SourceUpdate};
 const BACKOFF_CAP: Duration = Duration::from_secs(5);
 
 /// Starts watching `api` with `config`, sending updates until the receiver
-/// is gone. The first complete list is marked `synced`.
+/// is gone. The first complete list is marked `synced`. A list page must
+/// come within `list_timeout`; with `resync` the watcher starts over that
+/// often.
 pub(crate) fn spawn<K>(
     kind: Kind,
     api: Api<K>,
     config: watcher::Config,
+    list_timeout: Duration,
+    resync: Option<Duration>,
     updates: Sender<SourceUpdate>,
 ) where
     K: Resource + Clone + DeserializeOwned + Debug + Send + Sync + 'static,
     Object: From<K>,
 {
     tokio::spawn(async move {
-        let mut stream = watcher::watcher(api, config)
-            .backoff(CappedBackoff::default())
-            .boxed();
         let mut state = KindState::default();
-        while let Some(event) = stream.next().await {
-            let update = match event {
-                Ok(event) => {
-                    if state.failing {
-                        tracing::info!(%kind, "watch recovered");
-                        state.failing = false;
-                    }
-                    state.apply(event)
+        loop {
+            let stream = watcher::watcher(api.clone(), config.clone())
+                .backoff(CappedBackoff::default())
+                .boxed();
+            let resync_at = resync.map(|period| Instant::now() + period);
+            match follow(kind, stream, list_timeout, resync_at, &mut state, &updates).await {
+                Ended::Stop => return,
+                Ended::ListTimedOut => {
+                    tracing::warn!(%kind, timeout = ?list_timeout, "listing took longer than the API call timeout; listing again");
                 }
-                Err(error) => {
-                    if !state.failing {
-                        tracing::warn!(%kind, %error, "watch failed; retrying with backoff, the last configuration keeps serving");
-                        state.failing = true;
-                    }
-                    None
-                }
-            };
-            if let Some(update) = update
-                && updates.send(update).is_err()
-            {
-                return;
+                Ended::Resync => tracing::debug!(%kind, "sync period: listing again"),
             }
         }
     });
+}
+
+/// Why [`follow`] returned.
+enum Ended {
+    /// The reconciler is gone, or the stream ended.
+    Stop,
+    /// A page of a list did not come within the list timeout.
+    ListTimedOut,
+    /// The sync period passed.
+    Resync,
+}
+
+/// Feeds the reconciler from one watcher stream until it must start over
+/// or stop.
+async fn follow<K>(
+    kind: Kind,
+    mut stream: futures::stream::BoxStream<'static, watcher::Result<Event<K>>>,
+    list_timeout: Duration,
+    resync_at: Option<Instant>,
+    state: &mut KindState,
+    updates: &Sender<SourceUpdate>,
+) -> Ended
+where
+    Object: From<K>,
+{
+    state.listing = Some(Vec::new());
+    let resync = async {
+        match resync_at {
+            Some(at) => tokio::time::sleep_until(at).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::pin!(resync);
+    loop {
+        let event = async {
+            if state.listing.is_some() {
+                tokio::time::timeout(list_timeout, stream.next())
+                    .await
+                    .map_err(|_| Ended::ListTimedOut)
+            } else {
+                Ok(stream.next().await)
+            }
+        };
+        let next = tokio::select! {
+            next = event => next,
+            () = &mut resync => Err(Ended::Resync),
+        };
+        let next = match next {
+            Ok(next) => next,
+            Err(ended) => return ended,
+        };
+        let Some(event) = next else {
+            return Ended::Stop;
+        };
+        let update = match event {
+            Ok(event) => {
+                if state.failing {
+                    tracing::info!(%kind, "watch recovered");
+                    state.failing = false;
+                }
+                state.apply(event)
+            }
+            Err(error) => {
+                if !state.failing {
+                    tracing::warn!(%kind, %error, "watch failed; retrying with backoff, the last configuration keeps serving");
+                    state.failing = true;
+                }
+                None
+            }
+        };
+        if let Some(update) = update
+            && updates.send(update).is_err()
+        {
+            return Ended::Stop;
+        }
+    }
 }
 
 /// Exponential backoff from 0.5 s, doubling up to [`BACKOFF_CAP`], each
@@ -108,8 +186,8 @@ impl Backoff for CappedBackoff {
 struct KindState {
     /// Keys of the objects sent so far (the reconciler holds them).
     known: BTreeSet<ObjectKey>,
-    /// Objects of a list in progress.
-    listing: Vec<Object>,
+    /// Objects of a list in progress (`Some` while listing).
+    listing: Option<Vec<Object>>,
     /// Whether the first full list was sent.
     synced: bool,
     /// Whether the last event was an error (for logging state changes only).
@@ -124,15 +202,17 @@ impl KindState {
     {
         let changes = match event {
             Event::Init => {
-                self.listing.clear();
+                self.listing = Some(Vec::new());
                 return None;
             }
             Event::InitApply(object) => {
-                self.listing.push(Object::from(object));
+                self.listing
+                    .get_or_insert_with(Vec::new)
+                    .push(Object::from(object));
                 return None;
             }
             Event::InitDone => {
-                let listed = std::mem::take(&mut self.listing);
+                let listed = self.listing.take().unwrap_or_default();
                 let keys: BTreeSet<ObjectKey> = listed.iter().map(Object::key).collect();
                 let gone = self.known.difference(&keys).cloned().map(Change::Delete);
                 let changes = gone.chain(listed.into_iter().map(Change::Apply)).collect();

@@ -12,6 +12,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
 
+use gateway::global_limit::{GlobalLimit, GlobalStore};
 use gateway::policy::admission::Admission;
 use gateway::policy::basic_auth::BasicAuth;
 use gateway::policy::cors::Cors;
@@ -19,24 +20,105 @@ use gateway::policy::external_auth::ExternalAuth;
 use gateway::policy::htpasswd::Htpasswd;
 use gateway::policy::limits::RateLimiter;
 use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::networking::v1::Ingress;
 
+use super::{Compiler, Current};
 use crate::annotations::admission::{AdmissionSpec, BasicAuthSpec};
+use crate::config_map::GlobalStoreSettings;
+use crate::diagnostics::Reason;
 use crate::objects::NsName;
 use crate::snapshot::Snapshot;
+
+impl Compiler<'_> {
+    /// Builds (or reuses) the Ingress's admission checks; an unusable
+    /// access or auth annotation, or a protective one this gateway does
+    /// not build, denies its routes instead (503), and an unusable global
+    /// auth the routes it covers.
+    pub(super) fn admission(&mut self, current: &mut Current<'_>, id: &NsName) {
+        let spec = &current.annotations.admission;
+        for warning in &spec.warnings {
+            self.diagnose(current, Reason::WafNotApplied, warning.clone());
+        }
+        if let Some(error) = &spec.denied {
+            let message = format!(
+                "{}: {:?} {}; the Ingress's routes answer 503",
+                error.key, error.value, error.message
+            );
+            current.denied = true;
+            self.diagnose(current, Reason::LocationDenied, message);
+            return;
+        }
+        if let Some(error) = &spec.global_auth_denied {
+            let message = format!(
+                "{}: {:?} {}; the Ingress's routes under global auth answer 503",
+                error.key, error.value, error.message
+            );
+            current.auth_denied = true;
+            self.diagnose(current, Reason::LocationDenied, message);
+        }
+        if spec.is_empty() {
+            return;
+        }
+        if spec.global.as_ref().is_some_and(|g| g.store.is_none()) {
+            self.diagnose(
+                current,
+                Reason::InvalidAnnotation,
+                "global-rate-limit: the ConfigMap sets no global-rate-limit-memcached-host, so \
+                 the limit is off (as in ingress-nginx)"
+                    .to_owned(),
+            );
+        }
+        let namespace = counter_namespace(current.ingress, id);
+        let built = self
+            .cache
+            .admissions
+            .get(self.snapshot, id, spec, &namespace);
+        for warning in built.warnings {
+            self.diagnose(current, Reason::InvalidAnnotation, warning);
+        }
+        match built.admission {
+            Ok(admission) => {
+                current.admission = (!admission.is_empty()).then_some(admission);
+                current.exempt_admission = built.exempt;
+            }
+            Err(message) => {
+                current.denied = true;
+                let message = format!("{message}; the Ingress's routes answer 503");
+                self.diagnose(current, Reason::LocationDenied, message);
+            }
+        }
+    }
+
+    /// Whether a route of Ingress path `path` skips authentication
+    /// (`no-auth-locations`: the path starts with a listed one, as
+    /// ingress-nginx's `isLocationInLocationList` compares).
+    pub(super) fn no_auth(&self, path: &str) -> bool {
+        self.no_auth_locations
+            .iter()
+            .any(|l| path.starts_with(l.as_str()))
+    }
+}
 
 /// Admission checks by Ingress, reused across compiles (see the module
 /// documentation).
 #[derive(Debug, Default)]
 pub struct AdmissionCache {
     entries: HashMap<NsName, Entry>,
+    /// The global limits' store, shared by every Ingress, kept while the
+    /// ConfigMap's settings stay the same (its connections, its remembered
+    /// refusals and local counters survive compiles).
+    store: Option<(GlobalStoreSettings, Arc<GlobalStore>)>,
 }
 
 #[derive(Debug)]
 struct Entry {
     spec: AdmissionSpec,
+    /// The global limit's counter namespace (the Ingress's UID).
+    namespace: String,
     /// The fingerprint of the users Secret's data, when basic auth reads one.
     users: Option<u64>,
     admission: Arc<Admission>,
+    exempt: Option<Arc<Admission>>,
     used: bool,
 }
 
@@ -45,8 +127,22 @@ struct Entry {
 pub(crate) struct Built {
     /// The checks; `Err` says why the Ingress's routes are denied (503).
     pub(crate) admission: Result<Arc<Admission>, String>,
+    /// The checks of its routes under `no-auth-locations`: the same
+    /// without authentication (`None` when nothing is left), sharing the
+    /// limiter's state.
+    pub(crate) exempt: Option<Arc<Admission>>,
     /// Problems that did not deny the routes (users entries skipped).
     pub(crate) warnings: Vec<String>,
+}
+
+impl Built {
+    fn denied(message: String, warnings: Vec<String>) -> Self {
+        Self {
+            admission: Err(message),
+            exempt: None,
+            warnings,
+        }
+    }
 }
 
 impl AdmissionCache {
@@ -56,27 +152,25 @@ impl AdmissionCache {
         snapshot: &Snapshot,
         ingress: &NsName,
         spec: &AdmissionSpec,
+        namespace: &str,
     ) -> Built {
         let users = match &spec.basic {
             None => None,
             Some(basic) => match users_secret(snapshot, ingress, basic) {
                 Ok((id, secret)) => Some((id, secret, secret_fingerprint(secret))),
-                Err(message) => {
-                    return Built {
-                        admission: Err(message),
-                        warnings: Vec::new(),
-                    };
-                }
+                Err(message) => return Built::denied(message, Vec::new()),
             },
         };
         let fingerprint = users.as_ref().map(|(_, _, f)| *f);
         if let Some(entry) = self.entries.get_mut(ingress)
             && entry.spec == *spec
+            && entry.namespace == namespace
             && entry.users == fingerprint
         {
             entry.used = true;
             return Built {
                 admission: Ok(entry.admission.clone()),
+                exempt: entry.exempt.clone(),
                 warnings: Vec::new(),
             };
         }
@@ -85,44 +179,101 @@ impl AdmissionCache {
             (Some(basic), Some((id, secret, _))) => {
                 match basic_auth(basic, id, secret, &mut warnings) {
                     Ok(auth) => Some(Arc::new(auth)),
-                    Err(message) => {
-                        return Built {
-                            admission: Err(message),
-                            warnings,
-                        };
-                    }
+                    Err(message) => return Built::denied(message, warnings),
                 }
             }
             _ => None,
         };
+        let limiter = spec
+            .limits
+            .is_active()
+            .then(|| RateLimiter::new(spec.limits.clone()));
+        let global = spec.global.as_ref().and_then(|g| {
+            Some(Arc::new(GlobalLimit {
+                namespace: namespace.to_owned(),
+                limit: g.limit,
+                window_seconds: g.window_seconds,
+                key: g.key.clone(),
+                ignored: g.ignored.clone(),
+                store: self.store(g.store.as_ref()?),
+            }))
+        });
         let admission = Arc::new(Admission {
             cors: spec.cors.clone().map(Cors::new),
-            limiter: spec
-                .limits
-                .is_active()
-                .then(|| RateLimiter::new(spec.limits.clone())),
+            global: global.clone(),
+            limiter: limiter.clone(),
             access: spec.access.clone(),
             basic_auth,
             external_auth: spec.external.clone().map(ExternalAuth::new).map(Arc::new),
+            satisfy_any: spec.satisfy_any,
         });
+        let exempt = Admission {
+            cors: spec.cors.clone().map(Cors::new),
+            global,
+            limiter,
+            access: spec.access.clone(),
+            basic_auth: None,
+            external_auth: None,
+            satisfy_any: spec.satisfy_any,
+        };
+        let exempt = (!exempt.is_empty()).then(|| Arc::new(exempt));
         self.entries.insert(
             ingress.clone(),
             Entry {
                 spec: spec.clone(),
+                namespace: namespace.to_owned(),
                 users: fingerprint,
                 admission: admission.clone(),
+                exempt: exempt.clone(),
                 used: true,
             },
         );
         Built {
             admission: Ok(admission),
+            exempt,
             warnings,
+        }
+    }
+
+    /// The store for `settings`: the one already built if they did not
+    /// change.
+    fn store(&mut self, settings: &GlobalStoreSettings) -> Arc<GlobalStore> {
+        match &self.store {
+            Some((current, store)) if current == settings => store.clone(),
+            _ => {
+                let store = Arc::new(GlobalStore::new(
+                    settings.memcached.clone(),
+                    settings.status,
+                ));
+                self.store = Some((settings.clone(), store.clone()));
+                store
+            }
         }
     }
 
     /// Forgets the checks of Ingresses the last compile did not build.
     pub(crate) fn sweep(&mut self) {
         self.entries.retain(|_, e| std::mem::take(&mut e.used));
+    }
+}
+
+/// The global limit counters' namespace for an Ingress: its UID without
+/// dashes, as ingress-nginx; from a manifests folder, where objects may
+/// have no UID, a hash of its namespace and name (the same on every
+/// replica reading the same folder).
+fn counter_namespace(ingress: &Ingress, id: &NsName) -> String {
+    match ingress.metadata.uid.as_deref().filter(|u| !u.is_empty()) {
+        Some(uid) => uid.replace('-', ""),
+        None => [0x91_u64, 0x92]
+            .iter()
+            .map(|seed| {
+                let mut hasher = foldhash::fast::FixedState::with_seed(*seed).build_hasher();
+                hasher.write(id.namespace.as_bytes());
+                hasher.write_u8(b'/');
+                hasher.write(id.name.as_bytes());
+                format!("{:016x}", hasher.finish())
+            })
+            .collect(),
     }
 }
 

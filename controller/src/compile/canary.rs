@@ -18,7 +18,11 @@
 //!   session affinity ones (ingress-nginx's documented exceptions);
 //! - its hosts get no server of their own, and its TLS section and
 //!   server-level annotations are ignored (ingress-nginx skips canaries in
-//!   `createServers`).
+//!   `createServers`);
+//! - unlike ingress-nginx, it joins only routes of its own namespace: a
+//!   tenant's canary must not take another tenant's traffic (diagnostic
+//!   otherwise), unless the ConfigMap says
+//!   `edge-gateway.io/allow-cross-namespace-canary: "true"`.
 //!
 //! Deliberately unlike ingress-nginx, a canary belongs to the route, not to
 //! the main Service's upstream: ingress-nginx attaches it to the upstream,
@@ -81,17 +85,20 @@ impl Compiler<'_> {
                 namespace: id.namespace.as_str().into(),
                 name: id.name.as_str().into(),
             },
-            ingress: prepared.ingress,
+            ingress: &prepared.ingress,
             settings: self.settings.clone(),
             policy: self.policy.clone(),
             admission: None,
+            exempt_admission: None,
             denied: false,
+            auth_denied: false,
+            client_auth: None,
             annotations: &prepared.annotations,
         };
         for note in &spec.notes {
             self.diagnose(&current, Reason::InvalidAnnotation, note.clone());
         }
-        let ignored = ignored_annotations(prepared.ingress);
+        let ignored = ignored_annotations(&prepared.ingress);
         if !ignored.is_empty() {
             let message = format!(
                 "{} {} ignored on a canary Ingress: its requests use the main Ingress's settings",
@@ -158,8 +165,23 @@ impl Compiler<'_> {
         let main = self.builder.find_route(host, raw, kind).and_then(|id| {
             let route = self.builder.route(id)?;
             let same = route.source.is_some() && &*route.path == raw && route.path_kind == kind;
-            same.then_some((id, &route.action))
+            same.then_some((id, &route.action, route.source.as_ref()))
         });
+        let owner = main.and_then(|(_, _, source)| source);
+        if let Some(owner) = owner
+            && owner.namespace != current.source.namespace
+            && !self.allow_cross_namespace_canary
+        {
+            let message = format!(
+                "the route of {shown} belongs to Ingress {}/{}, of another namespace; a canary \
+                 only splits routes of its own namespace (the ConfigMap's \
+                 edge-gateway.io/allow-cross-namespace-canary allows it), so it serves nothing there",
+                owner.namespace, owner.name
+            );
+            self.diagnose(current, Reason::CanaryCrossNamespace, message);
+            return;
+        }
+        let main = main.map(|(id, action, _)| (id, action));
         let (route, main_backend) = match main {
             Some((id, RouteAction::Proxy(backend))) => (id, *backend),
             Some((_, RouteAction::Respond(code))) => {

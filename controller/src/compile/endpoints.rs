@@ -7,6 +7,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 
+use gateway::external_name::ExternalName;
 use gateway::{BackendKey, EndpointUpdate};
 use k8s_openapi::api::core::v1::{Service, ServicePort};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
@@ -68,6 +69,9 @@ pub struct Resolved {
     /// A configuration problem worth a diagnostic (not "no ready pod",
     /// which is a normal state during scaling).
     pub problem: Option<(Reason, String)>,
+    /// An ExternalName Service's name: the data plane resolves it (the
+    /// endpoints are not the controller's to give).
+    pub external: Option<ExternalName>,
 }
 
 impl Resolved {
@@ -75,14 +79,38 @@ impl Resolved {
         Self {
             update: EndpointUpdate::default(),
             problem: Some((reason, message)),
+            external: None,
+        }
+    }
+
+    fn addrs(addrs: Vec<SocketAddr>) -> Self {
+        Self {
+            update: EndpointUpdate {
+                addrs,
+                service_found: true,
+            },
+            problem: None,
+            external: None,
         }
     }
 }
+
+/// The start of a UDP service's backend port key (`udp:53`): its Service
+/// port must be a UDP one. Other keys prefer a TCP port.
+pub(super) const UDP_PORT_KEY: &str = "udp:";
 
 /// Resolves the endpoints of a backend key: the Service's pods, or its
 /// ClusterIP and port with `service-upstream`.
 pub fn resolve_key(snapshot: &Snapshot, key: &BackendKey) -> Resolved {
     let service_id = NsName::new(&*key.namespace, &*key.service);
+    if let Some(udp) = key.port.strip_prefix(UDP_PORT_KEY) {
+        return resolve_protocol(
+            snapshot,
+            &service_id,
+            &PortRef::from_key(udp),
+            Protocol::Udp,
+        );
+    }
     let port = PortRef::from_key(&key.port);
     if key.cluster_ip {
         resolve_cluster_ip(snapshot, &service_id, &port)
@@ -116,17 +144,62 @@ fn resolve_cluster_ip(snapshot: &Snapshot, service_id: &NsName, port: &PortRef) 
             format!("service {service_id} has no ClusterIP for service-upstream"),
         );
     };
-    Resolved {
-        update: EndpointUpdate {
-            addrs: vec![SocketAddr::new(ip, number)],
-            service_found: true,
-        },
-        problem: None,
+    Resolved::addrs(vec![SocketAddr::new(ip, number)])
+}
+
+/// A Service port's transport.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Protocol {
+    /// TCP (also: the protocol is not set).
+    Tcp,
+    /// UDP.
+    Udp,
+}
+
+impl Protocol {
+    fn of(port: &ServicePort) -> Option<Self> {
+        match port.protocol.as_deref().unwrap_or("TCP") {
+            "TCP" => Some(Self::Tcp),
+            "UDP" => Some(Self::Udp),
+            _ => None,
+        }
     }
+}
+
+/// The transport of the Service port `port` names (a TCP one when both
+/// exist); `None` when the Service or the port is missing.
+pub(super) fn port_protocol(
+    snapshot: &Snapshot,
+    service_id: &NsName,
+    port: &PortRef,
+) -> Option<Protocol> {
+    let ports = snapshot
+        .service(service_id)?
+        .spec
+        .as_ref()?
+        .ports
+        .as_deref()?;
+    let mut matching = ports.iter().filter(|p| port.matches(p));
+    let first = matching.clone().next()?;
+    if matching.any(|p| Protocol::of(p) == Some(Protocol::Tcp)) {
+        return Some(Protocol::Tcp);
+    }
+    Protocol::of(first)
 }
 
 /// Resolves the ready endpoints of `service`'s `port`.
 pub fn resolve(snapshot: &Snapshot, service_id: &NsName, port: &PortRef) -> Resolved {
+    resolve_protocol(snapshot, service_id, port, Protocol::Tcp)
+}
+
+/// Resolves the ready endpoints of `service`'s `port`: of that transport
+/// for UDP; for TCP a TCP port first, else any.
+fn resolve_protocol(
+    snapshot: &Snapshot,
+    service_id: &NsName,
+    port: &PortRef,
+    protocol: Protocol,
+) -> Resolved {
     let Some(service) = snapshot.service(service_id) else {
         return Resolved::problem(
             Reason::ServiceNotFound,
@@ -134,20 +207,30 @@ pub fn resolve(snapshot: &Snapshot, service_id: &NsName, port: &PortRef) -> Reso
         );
     };
     if is_external_name(service) {
-        return Resolved::problem(
-            Reason::UnsupportedService,
-            format!("service {service_id} is of type ExternalName, which is not supported yet"),
-        );
+        return external_name(service, service_id, port);
     }
     let ports = service
         .spec
         .as_ref()
         .and_then(|s| s.ports.as_deref())
         .unwrap_or(&[]);
-    let Some(service_port) = ports.iter().find(|p| port.matches(p)) else {
+    let of = |wanted| move |p: &&ServicePort| port.matches(p) && Protocol::of(p) == Some(wanted);
+    let service_port = match protocol {
+        Protocol::Udp => ports.iter().find(of(Protocol::Udp)),
+        Protocol::Tcp => ports
+            .iter()
+            .find(of(Protocol::Tcp))
+            .or_else(|| ports.iter().find(|p| port.matches(p))),
+    };
+    let Some(service_port) = service_port else {
+        let udp = if protocol == Protocol::Udp {
+            "UDP "
+        } else {
+            ""
+        };
         return Resolved::problem(
             Reason::ServicePortNotFound,
-            format!("service {service_id} has no port {}", port.as_key()),
+            format!("service {service_id} has no {udp}port {}", port.as_key()),
         );
     };
     let mut addrs: Vec<SocketAddr> = snapshot
@@ -156,13 +239,87 @@ pub fn resolve(snapshot: &Snapshot, service_id: &NsName, port: &PortRef) -> Reso
         .collect();
     addrs.sort_unstable();
     addrs.dedup();
-    Resolved {
-        update: EndpointUpdate {
-            addrs,
-            service_found: true,
-        },
-        problem: None,
+    Resolved::addrs(addrs)
+}
+
+/// An ExternalName Service, as ingress-nginx takes it: `localhost` and
+/// loopback addresses are refused, an address is the endpoint, a DNS name
+/// (a valid subdomain) is resolved by the data plane; the port is the
+/// matched Service port's `targetPort` (its `port` when unset), or the
+/// backend's port number when the Service lists none.
+fn external_name(service: &Service, service_id: &NsName, port: &PortRef) -> Resolved {
+    let spec = service.spec.as_ref();
+    let name = spec
+        .and_then(|s| s.external_name.as_deref())
+        .unwrap_or("")
+        .trim_end_matches('.');
+    let ip = name.parse::<IpAddr>().ok();
+    if name.eq_ignore_ascii_case("localhost") || ip.is_some_and(|ip| ip.is_loopback()) {
+        return Resolved::problem(
+            Reason::UnsupportedService,
+            format!(
+                "service {service_id}: ExternalName {name:?} is a loopback name, which ingress-nginx refuses too"
+            ),
+        );
     }
+    if ip.is_none() && !is_subdomain(name) {
+        return Resolved::problem(
+            Reason::UnsupportedService,
+            format!("service {service_id}: ExternalName {name:?} is not a valid DNS name"),
+        );
+    }
+    let ports = spec.and_then(|s| s.ports.as_deref()).unwrap_or(&[]);
+    let number = match ports.iter().find(|p| port.matches(p)) {
+        Some(p) => match &p.target_port {
+            Some(IntOrString::Int(target)) => *target,
+            _ => p.port,
+        },
+        None => match port {
+            PortRef::Number(n) => *n,
+            PortRef::Name(name) => {
+                return Resolved::problem(
+                    Reason::ServicePortNotFound,
+                    format!("service {service_id} has no port {name}"),
+                );
+            }
+        },
+    };
+    let Some(number) = u16::try_from(number).ok().filter(|p| *p != 0) else {
+        return Resolved::problem(
+            Reason::ServicePortNotFound,
+            format!("service {service_id}: port {number} is not a port"),
+        );
+    };
+    match ip {
+        Some(ip) => Resolved::addrs(vec![SocketAddr::new(ip, number)]),
+        None => Resolved {
+            update: EndpointUpdate {
+                addrs: Vec::new(),
+                service_found: true,
+            },
+            problem: None,
+            external: Some(ExternalName {
+                name: name.to_ascii_lowercase().into(),
+                port: number,
+            }),
+        },
+    }
+}
+
+/// A DNS-1123 subdomain: dot-separated labels of lower-case letters,
+/// digits and `-`, at most 253 characters.
+fn is_subdomain(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
 }
 
 fn is_external_name(service: &Service) -> bool {

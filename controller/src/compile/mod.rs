@@ -10,8 +10,14 @@
 
 mod admission;
 mod canary;
+mod client_auth;
 mod endpoints;
+mod passthrough;
 pub(crate) mod paths;
+pub mod regex_paths;
+mod response;
+mod select;
+mod streams;
 mod tls;
 mod traffic;
 mod upstream_tls;
@@ -23,20 +29,24 @@ use gateway::host::HostPattern;
 use gateway::path::{PathKind, PathRule};
 use gateway::policy::admission::Admission;
 use gateway::policy::{Globals, Policy};
-use gateway::rewrite::{RegexPath, Rewrite};
+use gateway::rewrite::RegexPath;
 use gateway::settings::ProxySettings;
 use gateway::table::{RouteConflict, ServerId};
+use gateway::tls::HostClientAuth;
 use gateway::{BackendKey, Route, RouteAction, RouteSource, RouteTable, RouteTableBuilder};
 use k8s_openapi::api::networking::v1::{HTTPIngressPath, Ingress, IngressBackend, IngressRule};
 
 pub use admission::AdmissionCache;
+pub use client_auth::ClientAuthCache;
 pub use endpoints::{PortRef, Resolved, resolve, resolve_key};
+pub use select::selects;
 pub use tls::CertCache;
 
 use crate::annotations::{self, IngressAnnotations};
-use crate::class::{ClassOptions, is_ours};
+use crate::class::ClassOptions;
 use crate::diagnostics::{Diagnostic, Reason};
 use crate::objects::{Kind, NsName, ObjectKey};
+use crate::selector::LabelSelector;
 use crate::snapshot::Snapshot;
 
 /// Everything `compile()` needs besides the objects.
@@ -46,6 +56,16 @@ pub struct CompileOptions {
     pub class: ClassOptions,
     /// `--watch-namespace`: only Ingresses of this namespace (all if `None`).
     pub watch_namespace: Option<String>,
+    /// `--watch-namespace-selector`: only Ingresses of the Namespaces whose
+    /// labels it selects (a Namespace not in the snapshot is not selected).
+    pub namespace_selector: Option<LabelSelector>,
+    /// `--annotations-prefix` when it is not the default: the prefix the
+    /// annotations are read under, ending in `/` (see
+    /// [`annotations::prefix`]).
+    pub annotations_prefix: Option<String>,
+    /// `--disable-catch-all`: Ingresses with a `spec.defaultBackend` are
+    /// ignored.
+    pub disable_catch_all: bool,
     /// Proxy settings every route starts from.
     pub proxy: ProxySettings,
     /// Policy every route starts from.
@@ -64,6 +84,25 @@ pub struct CompileOptions {
     /// requests that match no rule, and the error pages of
     /// `custom-http-errors` without a `default-backend` annotation.
     pub default_backend_service: Option<NsName>,
+    /// How many regex paths an Ingress and a host may have (ConfigMap).
+    pub regex_limits: regex_paths::RegexLimits,
+    /// ConfigMap `edge-gateway.io/allow-cross-namespace-canary`: a canary
+    /// Ingress may split the route of another namespace's Ingress.
+    pub allow_cross_namespace_canary: bool,
+    /// `--enable-gateway-api`: serve Gateway API objects too (see
+    /// [`crate::gateway_api`]); `None`: off.
+    pub gateway_api: Option<crate::gateway_api::GatewayApiOptions>,
+    /// `--tcp-services-configmap`: port → TCP service.
+    pub tcp_services: Option<NsName>,
+    /// `--udp-services-configmap`: port → UDP service.
+    pub udp_services: Option<NsName>,
+    /// The gateway's own listening ports, which stream services may not take.
+    pub reserved_ports: Vec<u16>,
+    /// `--enable-ssl-passthrough`: the `ssl-passthrough` annotation applies.
+    pub ssl_passthrough: bool,
+    /// `global-allowed-response-headers` (from the ConfigMap): what
+    /// `custom-headers` may set.
+    pub allowed_response_headers: Vec<String>,
 }
 
 /// The result of a compile.
@@ -75,6 +114,8 @@ pub struct Compiled {
     pub diagnostics: Vec<Diagnostic>,
     /// The Ingresses this controller serves (for status and logs).
     pub served: Vec<NsName>,
+    /// The status the Gateway API objects should have.
+    pub gateway_api: crate::gateway_api::GatewayApiStatus,
 }
 
 /// Compiles the routing table for `snapshot`, parsing certificates afresh
@@ -92,6 +133,29 @@ pub fn compile(snapshot: &Snapshot, options: &CompileOptions) -> Compiled {
 pub struct CompileCache {
     certs: CertCache,
     admissions: AdmissionCache,
+    regexes: regex_paths::RegexCache,
+    client_auths: ClientAuthCache,
+    /// The version of each Ingress the last compile served.
+    served_versions: HashMap<NsName, Arc<Ingress>>,
+}
+
+impl CompileCache {
+    /// Compiles new regex paths on a thread of their own from now on (see
+    /// [`regex_paths`]).
+    pub fn compile_regexes_in_background(&mut self) -> std::io::Result<()> {
+        self.regexes.compile_in_background()
+    }
+
+    /// Whether regex paths are being compiled in the background.
+    pub fn regexes_pending(&self) -> bool {
+        self.regexes.pending()
+    }
+
+    /// Whether the background regex compiles all finished, and no compile
+    /// took them in yet.
+    pub fn regexes_arrived(&self) -> bool {
+        self.regexes.arrived()
+    }
 }
 
 /// Compiles the routing table for `snapshot`, reusing what earlier
@@ -105,38 +169,56 @@ pub fn compile_with(
     let (options, admission_defaults, config_diagnostics) =
         crate::config_map::layered(options, snapshot);
     let options = options.as_ref();
-    let mut ingresses: Vec<(&NsName, &Ingress)> = snapshot
-        .ingresses()
-        .filter(|(id, _)| {
-            options
-                .watch_namespace
-                .as_deref()
-                .is_none_or(|ns| id.namespace == ns)
-        })
-        .filter(|(_, ingress)| is_ours(ingress, snapshot, &options.class))
-        .map(|(id, ingress)| (id, ingress.as_ref()))
-        .collect();
+    let selected = select::Selected::new(snapshot, options);
+    let mut ingresses = selected.ingresses();
     ingresses.sort_by(|(a_id, a), (b_id, b)| {
         let created = |i: &Ingress| i.metadata.creation_timestamp.clone();
         created(a).cmp(&created(b)).then_with(|| a_id.cmp(b_id))
     });
 
     // Annotations are parsed once; a refused Ingress is not served at all.
-    let prepared: Vec<Prepared<'_>> = ingresses
+    let parse = |ingress: &Ingress| {
+        annotations::parse_in(
+            ingress.metadata.namespace.as_deref().unwrap_or("default"),
+            ingress.metadata.annotations.as_ref(),
+            &options.proxy,
+            &options.policy,
+            options.default_backend_service.is_some(),
+        )
+        .with_admission_defaults(&admission_defaults)
+    };
+    let mut prepared: Vec<Prepared<'_>> = ingresses
         .into_iter()
         .map(|(id, ingress)| Prepared {
             id,
-            ingress,
-            annotations: annotations::parse(
-                ingress.metadata.annotations.as_ref(),
-                &options.proxy,
-                &options.policy,
-                options.default_backend_service.is_some(),
-            )
-            .with_admission_defaults(&admission_defaults),
+            ingress: ingress.clone(),
+            annotations: parse(ingress),
         })
         .collect();
-    let mut compiler = Compiler::new(snapshot, options, cache, now, regex_hosts(&prepared));
+    let plan = regex_paths::plan(
+        &mut prepared,
+        &options.regex_limits,
+        &mut cache.regexes,
+        &cache.served_versions,
+        &parse,
+    );
+    if !plan.waiting.is_empty() {
+        tracing::debug!(ingresses = ?plan.waiting, "regex paths still compiling");
+    }
+    let mut compiler = Compiler::new(snapshot, options, cache, now, plan.regex_hosts);
+    compiler
+        .no_auth_locations
+        .clone_from(&admission_defaults.no_auth_locations);
+    for (id, reason, message) in plan.diagnostics {
+        compiler.diagnostics.push(Diagnostic {
+            object: ObjectKey {
+                kind: Kind::Ingress,
+                id,
+            },
+            reason,
+            message,
+        });
+    }
     let mut served = Vec::new();
     for ingress in &prepared {
         if compiler.ingress(ingress) {
@@ -144,14 +226,50 @@ pub fn compile_with(
         }
     }
     compiler.canaries(&prepared);
+    // The Gateway API's routes, after every Ingress: an Ingress keeps its paths.
+    let gateway_api = match &options.gateway_api {
+        Some(gateway_api) => crate::gateway_api::compile::compile(
+            &mut compiler.builder,
+            snapshot,
+            gateway_api,
+            &crate::gateway_api::Defaults {
+                proxy: &options.proxy,
+                policy: &options.policy,
+            },
+            &mut compiler.cache.certs,
+            now,
+        ),
+        None => crate::gateway_api::compile::disabled(snapshot),
+    };
+    compiler.diagnostics.extend(gateway_api.diagnostics);
+    compiler.passthrough_hosts(options.ssl_passthrough);
+    compiler.streams(
+        options.tcp_services.as_ref(),
+        options.udp_services.as_ref(),
+        &options.reserved_ports,
+    );
     compiler.server_names();
+    compiler.shared_client_auth();
     compiler.default_certificate(options.default_ssl_certificate.as_ref());
     compiler.default_backend_service(options.default_backend_service.as_ref());
     compiler.builtin_routes();
     compiler.builder.set_globals(options.globals.clone());
     compiler.cache.certs.sweep();
     compiler.cache.admissions.sweep();
+    compiler.cache.regexes.sweep();
+    let served_ids: HashSet<&NsName> = served.iter().collect();
+    compiler.cache.served_versions = prepared
+        .iter()
+        .filter(|p| served_ids.contains(p.id))
+        .map(|p| (p.id.clone(), p.ingress.clone()))
+        .collect();
+    compiler.cache.client_auths.sweep();
     let mut diagnostics = compiler.diagnostics;
+    if let Some(prefix) = &options.annotations_prefix {
+        for d in &mut diagnostics {
+            d.message = annotations::prefix::spelled(&d.message, prefix);
+        }
+    }
     diagnostics.extend(config_diagnostics);
     diagnostics.sort();
     diagnostics.dedup();
@@ -159,31 +277,15 @@ pub fn compile_with(
         table: compiler.builder.build(),
         diagnostics,
         served,
+        gateway_api: gateway_api.status,
     }
 }
 
 /// A selected Ingress with its parsed annotations.
 struct Prepared<'s> {
     id: &'s NsName,
-    ingress: &'s Ingress,
+    ingress: Arc<Ingress>,
     annotations: IngressAnnotations,
-}
-
-/// The hosts in ingress-nginx's regex mode: those with a rule of an Ingress
-/// that sets `use-regex` or `rewrite-target` (`None`: the default server).
-fn regex_hosts(prepared: &[Prepared<'_>]) -> HashSet<Option<HostPattern>> {
-    prepared
-        .iter()
-        .filter(|p| p.annotations.refused.is_empty() && p.annotations.canary.is_none())
-        .filter(|p| p.annotations.routing.regex_mode())
-        .flat_map(|p| p.ingress.spec.iter().flat_map(|s| s.rules.iter().flatten()))
-        .map(|rule| {
-            rule.host
-                .as_deref()
-                .filter(|h| !h.is_empty())
-                .and_then(|h| HostPattern::parse(h).ok())
-        })
-        .collect()
 }
 
 /// The state of one compile.
@@ -211,6 +313,18 @@ struct Compiler<'s> {
     aliases: Vec<(HostPattern, ServerId)>,
     /// Which Ingress decided each backend's balancing.
     claims: traffic::Claims,
+    /// `no-auth-locations`: Ingress paths that skip authentication.
+    no_auth_locations: Vec<String>,
+    /// Whether canaries may join routes of another namespace.
+    allow_cross_namespace_canary: bool,
+    /// Which Ingress decided each host's client certificates.
+    client_auth_owners: HashMap<ServerId, NsName>,
+    /// The namespaces whose Ingresses route each host, and the host's name.
+    host_namespaces: HashMap<ServerId, (String, HashSet<String>)>,
+    /// `ssl-passthrough` hosts, with the Ingress asking, oldest first.
+    passthrough: Vec<(HostPattern, ObjectKey)>,
+    /// `global-allowed-response-headers`.
+    allowed_response_headers: Vec<String>,
 }
 
 /// A rule's path, literal or in regex mode.
@@ -233,8 +347,17 @@ struct Current<'i> {
     policy: Arc<Policy>,
     /// Its admission checks (CORS, limits, address lists, authentication).
     admission: Option<Arc<Admission>>,
+    /// The checks of its routes under `no-auth-locations` (no
+    /// authentication).
+    exempt_admission: Option<Arc<Admission>>,
     /// Whether its routes answer 503 (an unusable access or auth annotation).
     denied: bool,
+    /// Whether its routes under global auth answer 503 (the ConfigMap's
+    /// `global-auth-*` cannot be used); those under `no-auth-locations`
+    /// serve.
+    auth_denied: bool,
+    /// Its client-certificate rule (`auth-tls-*`), for the hosts it decides.
+    client_auth: Option<HostClientAuth>,
     /// Its annotations.
     annotations: &'i IngressAnnotations,
 }
@@ -263,6 +386,12 @@ impl<'s> Compiler<'s> {
             www: Vec::new(),
             aliases: Vec::new(),
             claims,
+            no_auth_locations: Vec::new(),
+            allow_cross_namespace_canary: options.allow_cross_namespace_canary,
+            client_auth_owners: HashMap::new(),
+            host_namespaces: HashMap::new(),
+            passthrough: Vec::new(),
+            allowed_response_headers: options.allowed_response_headers.clone(),
         }
     }
 
@@ -276,7 +405,7 @@ impl<'s> Compiler<'s> {
 
     /// Compiles one Ingress; `false` when it is refused and not served.
     fn ingress(&mut self, prepared: &Prepared<'_>) -> bool {
-        let (id, ingress, parsed) = (prepared.id, prepared.ingress, &prepared.annotations);
+        let (id, ingress, parsed) = (prepared.id, &*prepared.ingress, &prepared.annotations);
         let mut current = Current {
             key: ObjectKey {
                 kind: Kind::Ingress,
@@ -298,7 +427,10 @@ impl<'s> Compiler<'s> {
                 self.policy.clone()
             },
             admission: None,
+            exempt_admission: None,
             denied: false,
+            auth_denied: false,
+            client_auth: None,
             annotations: parsed,
         };
         for error in &parsed.errors {
@@ -335,6 +467,8 @@ impl<'s> Compiler<'s> {
         }
         self.admission(&mut current, id);
         self.upstream_tls(&mut current, id);
+        self.client_auth(&mut current, id);
+        self.custom_headers(&mut current);
         let Some(spec) = &ingress.spec else {
             return true;
         };
@@ -413,7 +547,18 @@ impl<'s> Compiler<'s> {
                 return;
             }
         };
+        self.host_client_auth(current, server, &host_label);
+        self.host_namespaces
+            .entry(server)
+            .or_insert_with(|| (host_label.clone(), HashSet::new()))
+            .1
+            .insert(current.key.id.namespace.clone());
         let routing = &current.annotations.routing;
+        if routing.ssl_passthrough
+            && let Some(Ok(pattern)) = host.map(HostPattern::parse)
+        {
+            self.passthrough.push((pattern, current.key.clone()));
+        }
         if let Some(root) = &routing.app_root {
             self.builder.set_app_root(server, root.clone());
         }
@@ -474,9 +619,7 @@ impl<'s> Compiler<'s> {
         let regex_mode = self.regex_hosts.contains(&host_key);
         let rule = paths::validate(&path.path_type, raw).and_then(|()| {
             if regex_mode {
-                RegexPath::new(raw)
-                    .map(Rule::Regex)
-                    .map_err(|e| e.to_string())
+                self.cache.regexes.path(raw).map(Rule::Regex)
             } else {
                 PathRule::new(kind, raw)
                     .map(Rule::Literal)
@@ -497,8 +640,8 @@ impl<'s> Compiler<'s> {
         let rewrite = match &current.annotations.routing.rewrite_target {
             None => None,
             Some(target) => {
-                match Rewrite::new(raw, target) {
-                    Ok(rewrite) => Some(Arc::new(rewrite)),
+                match self.cache.regexes.rewrite(raw, target) {
+                    Ok(rewrite) => Some(rewrite),
                     Err(error) => {
                         self.diagnose(
                         current,
@@ -530,69 +673,6 @@ impl<'s> Compiler<'s> {
                 ),
             );
         }
-    }
-
-    /// Decides a host's TLS from this Ingress's TLS section, unless an
-    /// older Ingress decided it.
-    fn tls(&mut self, current: &Current<'_>, server: ServerId, host: &HostPattern) {
-        let entries = current
-            .ingress
-            .spec
-            .as_ref()
-            .and_then(|s| s.tls.as_deref())
-            .unwrap_or(&[]);
-        if entries.is_empty() || self.tls_decided.contains(&server) {
-            return;
-        }
-        let namespace = &current.key.id.namespace;
-        match tls::host_tls(
-            &mut self.cache.certs,
-            self.snapshot,
-            namespace,
-            entries,
-            host,
-            self.now,
-        ) {
-            tls::HostTls::None => return,
-            tls::HostTls::DefaultCertificate(problem) => {
-                if let Some(problem) = problem {
-                    let host = host.as_string();
-                    self.diagnose(
-                        current,
-                        Reason::InvalidCertificate,
-                        format!("{problem}; {host} is served with the default certificate"),
-                    );
-                }
-            }
-            tls::HostTls::Certificate(cert) => {
-                self.builder.set_certificate(host, cert);
-            }
-        }
-        self.builder.set_tls(server);
-        self.tls_decided.insert(server);
-    }
-
-    /// Serves `--default-ssl-certificate` to names no Ingress covers.
-    fn default_certificate(&mut self, secret: Option<&NsName>) {
-        let Some(id) = secret else { return };
-        let problem = match self.cache.certs.get(self.snapshot, id) {
-            Ok(cert) if !cert.is_expired_at(self.now) => {
-                self.builder.set_default_certificate(cert);
-                return;
-            }
-            Ok(_) => "the certificate is not valid now".to_owned(),
-            Err(message) => message,
-        };
-        self.diagnostics.push(Diagnostic {
-            object: ObjectKey {
-                kind: Kind::Secret,
-                id: id.clone(),
-            },
-            reason: Reason::InvalidCertificate,
-            message: format!(
-                "--default-ssl-certificate: {problem}; the built-in certificate is served"
-            ),
-        });
     }
 
     /// Routes the requests no rule takes to `--default-backend-service`
@@ -640,6 +720,7 @@ impl<'s> Compiler<'s> {
             rewrite: None,
             fallback: None,
             canary: None,
+            filters: None,
         }
     }
 
@@ -693,7 +774,11 @@ impl<'s> Compiler<'s> {
             cluster_ip,
         };
         let resolved = resolve_key(self.snapshot, &key);
-        let action = RouteAction::Proxy(self.builder.backend(key, &resolved.update));
+        let id = self.builder.backend(key, &resolved.update);
+        if let Some(name) = resolved.external {
+            self.builder.set_external_name(id, name);
+        }
+        let action = RouteAction::Proxy(id);
         let done = (action, resolved.problem);
         self.resolved.insert(cache_key, done.clone());
         done
@@ -728,56 +813,6 @@ impl<'s> Compiler<'s> {
         }
     }
 
-    /// Builds (or reuses) the Ingress's admission checks; an unusable
-    /// access or auth annotation denies its routes instead.
-    fn admission(&mut self, current: &mut Current<'_>, id: &NsName) {
-        let spec = &current.annotations.admission;
-        if let Some(error) = &spec.denied {
-            let message = format!(
-                "{}: {:?} {}; the Ingress's routes answer 503",
-                error.key, error.value, error.message
-            );
-            current.denied = true;
-            self.diagnose(current, Reason::LocationDenied, message);
-            return;
-        }
-        if spec.is_empty() {
-            return;
-        }
-        let built = self.cache.admissions.get(self.snapshot, id, spec);
-        for warning in built.warnings {
-            self.diagnose(current, Reason::InvalidAnnotation, warning);
-        }
-        match built.admission {
-            Ok(admission) => current.admission = Some(admission),
-            Err(message) => {
-                current.denied = true;
-                let message = format!("{message}; the Ingress's routes answer 503");
-                self.diagnose(current, Reason::LocationDenied, message);
-            }
-        }
-    }
-
-    /// Reads the `proxy-ssl-secret` into the Ingress's proxy settings; an
-    /// unusable one denies its routes (503), as ingress-nginx does.
-    fn upstream_tls(&mut self, current: &mut Current<'_>, id: &NsName) {
-        let Some(spec) = &current.annotations.upstream_tls else {
-            return;
-        };
-        match upstream_tls::build(self.snapshot, id, spec) {
-            Ok(tls) => {
-                let mut settings = ProxySettings::clone(&current.settings);
-                settings.upstream_tls = Some(tls);
-                current.settings = Arc::new(settings);
-            }
-            Err(message) => {
-                current.denied = true;
-                let message = format!("{message}; the Ingress's routes answer 503");
-                self.diagnose(current, Reason::LocationDenied, message);
-            }
-        }
-    }
-
     fn route(
         &mut self,
         current: &Current<'_>,
@@ -786,10 +821,16 @@ impl<'s> Compiler<'s> {
         kind: PathKind,
         action: RouteAction,
     ) -> Route {
-        let action = if current.denied {
+        let exempt = self.no_auth(path);
+        let action = if current.denied || (current.auth_denied && !exempt) {
             RouteAction::Respond(503)
         } else {
             action
+        };
+        let admission = if exempt {
+            &current.exempt_admission
+        } else {
+            &current.admission
         };
         Route {
             source: Some(current.source.clone()),
@@ -799,11 +840,12 @@ impl<'s> Compiler<'s> {
             action,
             settings: current.settings.clone(),
             policy: current.policy.clone(),
-            admission: current.admission.clone(),
+            admission: admission.clone(),
             stats: None,
             rewrite: None,
             fallback: self.annotation_fallback(current),
             canary: None,
+            filters: None,
         }
     }
 
@@ -827,5 +869,11 @@ impl<'s> Compiler<'s> {
     }
 }
 
+#[cfg(test)]
+mod fail_closed_tests;
+#[cfg(test)]
+mod tenancy_tests;
+#[cfg(test)]
+mod test_support;
 #[cfg(test)]
 mod tests;

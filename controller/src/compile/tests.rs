@@ -938,7 +938,7 @@ mod routing_annotations {
                 .rewrite
                 .as_ref()
                 .unwrap()
-                .apply("/something/new", None)
+                .apply("/something/new", "/something/new", None)
                 .as_deref(),
             Some("/new")
         );

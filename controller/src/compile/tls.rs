@@ -18,8 +18,77 @@ use gateway::tls::Certificate;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::api::networking::v1::IngressTLS;
 
-use crate::objects::NsName;
+use gateway::table::ServerId;
+
+use super::{Compiler, Current};
+use crate::diagnostics::{Diagnostic, Reason};
+use crate::objects::{Kind, NsName, ObjectKey};
 use crate::snapshot::Snapshot;
+
+impl Compiler<'_> {
+    /// Decides a host's TLS from this Ingress's TLS section, unless an
+    /// older Ingress decided it.
+    pub(super) fn tls(&mut self, current: &Current<'_>, server: ServerId, host: &HostPattern) {
+        let entries = current
+            .ingress
+            .spec
+            .as_ref()
+            .and_then(|s| s.tls.as_deref())
+            .unwrap_or(&[]);
+        if entries.is_empty() || self.tls_decided.contains(&server) {
+            return;
+        }
+        let namespace = &current.key.id.namespace;
+        match host_tls(
+            &mut self.cache.certs,
+            self.snapshot,
+            namespace,
+            entries,
+            host,
+            self.now,
+        ) {
+            HostTls::None => return,
+            HostTls::DefaultCertificate(problem) => {
+                if let Some(problem) = problem {
+                    let host = host.as_string();
+                    self.diagnose(
+                        current,
+                        Reason::InvalidCertificate,
+                        format!("{problem}; {host} is served with the default certificate"),
+                    );
+                }
+            }
+            HostTls::Certificate(cert) => {
+                self.builder.set_certificate(host, cert);
+            }
+        }
+        self.builder.set_tls(server);
+        self.tls_decided.insert(server);
+    }
+
+    /// Serves `--default-ssl-certificate` to names no Ingress covers.
+    pub(super) fn default_certificate(&mut self, secret: Option<&NsName>) {
+        let Some(id) = secret else { return };
+        let problem = match self.cache.certs.get(self.snapshot, id) {
+            Ok(cert) if !cert.is_expired_at(self.now) => {
+                self.builder.set_default_certificate(cert);
+                return;
+            }
+            Ok(_) => "the certificate is not valid now".to_owned(),
+            Err(message) => message,
+        };
+        self.diagnostics.push(Diagnostic {
+            object: ObjectKey {
+                kind: Kind::Secret,
+                id: id.clone(),
+            },
+            reason: Reason::InvalidCertificate,
+            message: format!(
+                "--default-ssl-certificate: {problem}; the built-in certificate is served"
+            ),
+        });
+    }
+}
 
 /// Parsed certificates by Secret, reused across compiles while the Secret's
 /// data stays the same: parsing keys is the slow part of a compile.
@@ -55,7 +124,7 @@ impl CertCache {
             return entry.result.clone();
         }
         let result = Certificate::from_pem(&crt, &key)
-            .map(Arc::new)
+            .map(|cert| Arc::new(cert.with_source(&id.namespace, &id.name)))
             .map_err(|e| format!("secret {id}: {e}"));
         self.entries.insert(
             id.clone(),
@@ -175,7 +244,7 @@ pub(crate) fn host_tls(
 fn covers(cert: &Certificate, host: &HostPattern) -> bool {
     match host {
         HostPattern::Exact(name) => cert.matches_host(name),
-        HostPattern::Wildcard(_) => {
+        HostPattern::Wildcard(_) | HostPattern::Suffix(_) => {
             let wanted = host.as_string();
             cert.names().iter().any(|n| n.eq_ignore_ascii_case(&wanted))
         }

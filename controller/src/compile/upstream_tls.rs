@@ -7,10 +7,36 @@ use std::sync::Arc;
 
 use gateway::upstream_tls::{UpstreamTls, UpstreamTlsOptions};
 
+use gateway::settings::ProxySettings;
+
 use super::admission::secret_entries;
+use super::{Compiler, Current};
 use crate::annotations::upstream::UpstreamTlsSpec;
+use crate::diagnostics::Reason;
 use crate::objects::NsName;
 use crate::snapshot::Snapshot;
+
+impl Compiler<'_> {
+    /// Reads the `proxy-ssl-secret` into the Ingress's proxy settings; an
+    /// unusable one denies its routes (503), as ingress-nginx does.
+    pub(super) fn upstream_tls(&mut self, current: &mut Current<'_>, id: &NsName) {
+        let Some(spec) = &current.annotations.upstream_tls else {
+            return;
+        };
+        match build(self.snapshot, id, spec) {
+            Ok(tls) => {
+                let mut settings = ProxySettings::clone(&current.settings);
+                settings.upstream_tls = Some(tls);
+                current.settings = Arc::new(settings);
+            }
+            Err(message) => {
+                current.denied = true;
+                let message = format!("{message}; the Ingress's routes answer 503");
+                self.diagnose(current, Reason::LocationDenied, message);
+            }
+        }
+    }
+}
 
 /// The TLS settings for Ingress `ingress`; `Err` says why its routes are
 /// denied (ingress-nginx answers 503 for an unusable `proxy-ssl-secret`).

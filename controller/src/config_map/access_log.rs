@@ -187,7 +187,10 @@ mod tests {
             ("log-format-escape-none", "true"),
         ]);
         assert_eq!(config.format.escape(), Escape::None);
-        assert_eq!(*config.format, LogFormat::parse(UPSTREAMINFO, Escape::None).unwrap());
+        assert_eq!(
+            *config.format,
+            LogFormat::parse(UPSTREAMINFO, Escape::None).unwrap()
+        );
     }
 
     #[test]
@@ -202,7 +205,10 @@ mod tests {
     #[test]
     fn targets() {
         let target = |pairs: &[(&str, &str)]| read_map(pairs).0.target;
-        assert_eq!(target(&[("access-log-path", "/var/log/nginx/access.log")]), Target::Stdout);
+        assert_eq!(
+            target(&[("access-log-path", "/var/log/nginx/access.log")]),
+            Target::Stdout
+        );
         assert_eq!(
             target(&[("access-log-path", "/var/log/a.log")]),
             Target::File("/var/log/a.log".into())
@@ -214,7 +220,10 @@ mod tests {
             ]),
             Target::File("/var/log/http.log".into())
         );
-        assert_eq!(target(&[("http-access-log-path", "/dev/stderr")]), Target::Stderr);
+        assert_eq!(
+            target(&[("http-access-log-path", "/dev/stderr")]),
+            Target::Stderr
+        );
         assert_eq!(
             target(&[
                 ("enable-syslog", "true"),

@@ -54,6 +54,17 @@ pub(super) fn header_buffers(value: &str) -> Result<HeaderBuffers, String> {
     Ok(buffers)
 }
 
+/// `max-worker-connections`: client connections per listener; `0` sets no
+/// cap of its own (ingress-nginx derives one from the open-file limit;
+/// here the accept loop's back-off on running out of descriptors applies).
+pub(super) fn max_connections(value: &str) -> Result<Option<usize>, String> {
+    match value.parse::<usize>() {
+        Ok(0) => Ok(None),
+        Ok(n) => Ok(Some(n)),
+        Err(_) => Err("must be a whole number".to_owned()),
+    }
+}
+
 /// `http2-max-concurrent-streams`: at least 1.
 pub(super) fn max_streams(value: &str) -> Result<u32, String> {
     match value.parse::<u32>() {

@@ -10,9 +10,15 @@
 //! documents with its status.
 
 mod access_log;
+mod compression;
+mod global_limit;
 mod header_maps;
 mod listener;
+pub mod protective;
 pub mod registry;
+mod response;
+mod streams;
+pub mod tenancy;
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -21,12 +27,15 @@ use std::time::Duration;
 
 use gateway::policy::access::{Cidr, parse_cidrs};
 use gateway::policy::block::Blocklist;
+use gateway::policy::external_auth::ExternalAuthConfig;
 use gateway::policy::{CustomErrors, Globals, Policy};
 use gateway::settings::ProxySettings;
 use http::{HeaderName, HeaderValue, StatusCode};
 
+pub use global_limit::GlobalStoreSettings;
 pub use header_maps::HeaderMaps;
 
+use crate::annotations::AnnotationError;
 use crate::annotations::registry::Support;
 use crate::annotations::traffic;
 use crate::annotations::values::{body_size, boolean, seconds, tries};
@@ -48,30 +57,65 @@ pub struct GlobalConfig {
     pub admission: AdmissionDefaults,
     /// The ConfigMaps `proxy-set-headers` and `add-headers` name.
     pub header_maps: HeaderMaps,
+    /// What keeps tenants apart (`edge-gateway.io/` keys).
+    pub tenancy: tenancy::Tenancy,
+    /// `global-allowed-response-headers`: the only headers `custom-headers`
+    /// may set (exact names, as ingress-nginx compares them).
+    pub allowed_response_headers: Vec<String>,
 }
 
-/// ConfigMap defaults of the admission annotations.
+/// ConfigMap defaults of the admission annotations, and the protective
+/// settings that deny routes when they cannot be enforced (each `Err` or
+/// denial names the key; see [`protective`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AdmissionDefaults {
     /// `whitelist-source-range`: the allow list of Ingresses that set none.
-    pub allowlist: Option<String>,
+    pub allowlist: Option<Result<Vec<Cidr>, AnnotationError>>,
+    /// `denylist-source-range`: the deny list of Ingresses that set none.
+    pub denylist: Option<Result<Vec<Cidr>, AnnotationError>>,
     /// `limit-req-status-code` (503).
     pub limit_req_status: StatusCode,
     /// `limit-conn-status-code` (503).
     pub limit_conn_status: StatusCode,
+    /// `global-auth-url` and its companions.
+    pub global_auth: Option<Result<ExternalAuthConfig, AnnotationError>>,
+    /// `no-auth-locations`: Ingress paths starting with one of these skip
+    /// authentication.
+    pub no_auth_locations: Vec<String>,
+    /// The key that turns the WAF on for every Ingress, if any.
+    pub waf: Option<AnnotationError>,
+    /// `edge-gateway.io/serve-without-waf`: serve what asks for a WAF.
+    pub serve_without_waf: bool,
+    /// A client-address key that cannot be used: routes with an address
+    /// list are denied.
+    pub client_address: Option<AnnotationError>,
+    /// A block list that cannot be used: every route is denied.
+    pub everywhere: Option<AnnotationError>,
+    /// `global-rate-limit-memcached-*` and `global-rate-limit-status-code`;
+    /// `None` without a memcached host (global limits are off).
+    pub global_rate_limit: Option<GlobalStoreSettings>,
 }
 
 impl Default for AdmissionDefaults {
     fn default() -> Self {
         Self {
             allowlist: None,
+            denylist: None,
             limit_req_status: StatusCode::SERVICE_UNAVAILABLE,
             limit_conn_status: StatusCode::SERVICE_UNAVAILABLE,
+            global_auth: None,
+            no_auth_locations: vec![protective::DEFAULT_NO_AUTH_LOCATIONS.to_owned()],
+            waf: None,
+            serve_without_waf: false,
+            client_address: None,
+            everywhere: None,
+            global_rate_limit: None,
         }
     }
 }
 
-/// A ConfigMap value that could not be used (its default applies).
+/// A ConfigMap value that could not be used (its default applies, or, for
+/// a protective key, the routes it covers answer 503).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct KeyError {
     /// The key.
@@ -80,6 +124,18 @@ pub struct KeyError {
     pub value: String,
     /// Why it was refused.
     pub message: String,
+}
+
+impl KeyError {
+    /// What happens instead, for messages: the default applies, or the
+    /// routes the key covers answer 503.
+    pub fn outcome(&self) -> &'static str {
+        if protective::denies(&self.key) {
+            "the routes it covers answer 503"
+        } else {
+            "the default is used"
+        }
+    }
 }
 
 /// What reading a ConfigMap gave.
@@ -138,6 +194,14 @@ const PARSERS: &[(&str, Apply)] = &[
     }),
     ("http2-max-concurrent-streams", |c, v| {
         c.globals.listener.http2_max_concurrent_streams = Some(listener::max_streams(v)?);
+        Ok(())
+    }),
+    ("max-worker-connections", |c, v| {
+        c.globals.listener.max_connections = Some(listener::max_connections(v)?);
+        Ok(())
+    }),
+    ("edge-gateway.io/client-send-timeout", |c, v| {
+        c.globals.listener.send_timeout = Some(seconds(v)?);
         Ok(())
     }),
     ("client-body-timeout", |c, v| {
@@ -209,8 +273,11 @@ const PARSERS: &[(&str, Apply)] = &[
         Ok(())
     }),
     ("whitelist-source-range", |c, v| {
-        cidrs(v)?;
-        c.admission.allowlist = Some(v.to_owned());
+        c.admission.allowlist = Some(Ok(cidrs(v)?));
+        Ok(())
+    }),
+    ("denylist-source-range", |c, v| {
+        c.admission.denylist = Some(Ok(cidrs(v)?));
         Ok(())
     }),
     ("limit-req-status-code", |c, v| {
@@ -292,12 +359,20 @@ const HSTS_KEYS: [&str; 4] = [
     "hsts-preload",
 ];
 
+/// Every key applied, with its parser.
+fn parsers() -> impl Iterator<Item = &'static (&'static str, Apply)> {
+    PARSERS
+        .iter()
+        .chain(streams::PARSERS)
+        .chain(response::PARSERS)
+}
+
 /// Reads a ConfigMap's `data` over the built-in defaults.
 pub fn read(data: &BTreeMap<String, String>) -> Read {
     let mut read = Read::default();
     for (key, value) in data {
         let value = value.trim();
-        if let Some((_, apply)) = PARSERS.iter().find(|(k, _)| k == key) {
+        if let Some((_, apply)) = parsers().find(|(k, _)| k == key) {
             if let Err(message) = apply(&mut read.config, value) {
                 read.errors.push(KeyError {
                     key: key.clone(),
@@ -307,17 +382,33 @@ pub fn read(data: &BTreeMap<String, String>) -> Read {
             }
             continue;
         }
-        if traffic::config_keys().any(|k| k == key) {
+        if registry::edge_keys().any(|k| k.name == key)
+            || protective::KEYS.contains(&key.as_str())
+            || tenancy::KEYS.contains(&key.as_str())
+            || compression::KEYS.contains(&key.as_str())
+            || response::KEYS.contains(&key.as_str())
+        {
             continue;
         }
         match registry::known(key).map(|k| k.support) {
             None => read.unknown.push(key.clone()),
             Some(Support::NotYet(_) | Support::Refused(_)) => read.not_applied.push(key.clone()),
-            Some(Support::Supported | Support::Differs(_) | Support::Ignored(_)) => {}
+            Some(
+                Support::Supported
+                | Support::Differs(_)
+                | Support::Ignored(_)
+                | Support::FailsClosed(_),
+            ) => {}
         }
     }
     hsts(data, &mut read);
     access_log::read(data, &mut read.config.globals.access_log, &mut read.errors);
+    read.config.admission.global_rate_limit = global_limit::read(data, &mut read.errors);
+    read.config.tenancy = tenancy::read(data, &mut read.errors);
+    protective::read(data, &mut read.config.admission, &mut read.errors);
+    protective::deny_for_errors(&read.errors, &mut read.config.admission);
+    compression::read(data, &mut read);
+    response::read(data, &mut read);
     read
 }
 
@@ -356,10 +447,7 @@ pub(crate) fn layered<'o>(
         .map(|e| Diagnostic {
             object: object.clone(),
             reason: Reason::InvalidConfigKey,
-            message: format!(
-                "{}: {:?} {}; the default is used",
-                e.key, e.value, e.message
-            ),
+            message: format!("{}: {:?} {}; {}", e.key, e.value, e.message, e.outcome()),
         })
         .chain(traffic_errors.into_iter().map(|message| Diagnostic {
             object: object.clone(),
@@ -367,6 +455,24 @@ pub(crate) fn layered<'o>(
             message,
         }))
         .collect();
+    if let Some(waf) = &read.config.admission.waf {
+        let (reason, outcome) = if read.config.admission.serve_without_waf {
+            (
+                Reason::WafNotApplied,
+                "Ingress routes are served without a WAF, as edge-gateway.io/serve-without-waf says",
+            )
+        } else {
+            (
+                Reason::LocationDenied,
+                "every Ingress route answers 503 but those of Ingresses with enable-modsecurity: \"false\"",
+            )
+        };
+        diagnostics.push(Diagnostic {
+            object: object.clone(),
+            reason,
+            message: format!("{}: {:?} {}; {outcome}", waf.key, waf.value, waf.message),
+        });
+    }
     if !read.not_applied.is_empty() {
         diagnostics.push(Diagnostic {
             object: object.clone(),
@@ -405,9 +511,11 @@ pub(crate) fn layered<'o>(
         proxy: read.config.proxy,
         policy: read.config.policy,
         globals,
+        allowed_response_headers: read.config.allowed_response_headers,
         ..options.clone()
     };
     traffic.apply(&mut layered);
+    read.config.tenancy.apply(&mut layered);
     (Cow::Owned(layered), read.config.admission, diagnostics)
 }
 
@@ -466,7 +574,9 @@ fn count(value: &str, max: usize) -> Result<usize, String> {
 /// A header name, as `forwarded-for-header` and `hide-headers` give them.
 fn header_name(value: &str) -> Result<HeaderName, String> {
     if value == "proxy_protocol" {
-        return Err("needs the PROXY protocol, which is not supported".to_owned());
+        return Err(
+            "is not a header: nginx's proxy_protocol variable; use-proxy-protocol: \"true\" takes the client address from the PROXY header".to_owned(),
+        );
     }
     HeaderName::from_bytes(value.as_bytes()).map_err(|_| format!("{value:?} is not a header name"))
 }
@@ -476,7 +586,7 @@ fn cidrs(value: &str) -> Result<Vec<Cidr>, String> {
 }
 
 /// A status between 400 and 599, for limit refusals.
-fn error_status(value: &str) -> Result<StatusCode, String> {
+pub(crate) fn error_status(value: &str) -> Result<StatusCode, String> {
     value
         .parse::<u16>()
         .ok()
@@ -593,7 +703,7 @@ mod tests {
                 pair[1].name
             );
         }
-        for (key, _) in PARSERS {
+        for (key, _) in parsers() {
             let known = registry::known(key).map(|k| k.support);
             assert!(
                 matches!(known, Some(Support::Supported | Support::Differs(_))),
@@ -604,9 +714,12 @@ mod tests {
             .iter()
             .filter(|k| k.support == Support::Supported)
         {
-            let parsed = PARSERS.iter().any(|(key, _)| *key == k.name);
+            let parsed = parsers().any(|(key, _)| *key == k.name);
             assert!(
-                parsed || HSTS_KEYS.contains(&k.name),
+                parsed
+                    || HSTS_KEYS.contains(&k.name)
+                    || compression::KEYS.contains(&k.name)
+                    || response::KEYS.contains(&k.name),
                 "{} has no parser",
                 k.name
             );
@@ -615,7 +728,34 @@ mod tests {
             .iter()
             .filter(|k| k.name.ends_with("-snippet"))
         {
-            assert!(matches!(k.support, Support::Refused(_)), "{}", k.name);
+            assert!(
+                matches!(k.support, Support::Refused(_) | Support::FailsClosed(_)),
+                "{}",
+                k.name
+            );
+        }
+    }
+
+    /// The fail-closed rule for ConfigMap keys: a protective key is
+    /// enforced or fails closed; an unusable value of one denies routes
+    /// rather than keep a default.
+    #[test]
+    fn no_protective_key_is_dropped() {
+        use crate::annotations::registry::rule_breakers;
+        assert_eq!(rule_breakers(registry::KEYS), Vec::<&str>::new());
+        for k in registry::KEYS.iter().filter(|k| k.protective) {
+            let handled = PARSERS.iter().any(|(key, _)| *key == k.name)
+                || protective::KEYS.contains(&k.name)
+                || k.name.starts_with("nginx-status-")
+                || k.name == "allow-cross-namespace-resources";
+            assert!(handled, "{} is protective but nothing reads it", k.name);
+            if PARSERS.iter().any(|(key, _)| *key == k.name) {
+                assert!(
+                    protective::denies(k.name),
+                    "a bad {} keeps a default",
+                    k.name
+                );
+            }
         }
     }
 
@@ -693,7 +833,28 @@ mod tests {
             ("proxy-set-headers", "a/b/c"),
         ]));
         assert_eq!(r.errors.len(), 6, "{:?}", r.errors);
-        assert_eq!(r.config, GlobalConfig::default());
+        let denied = &r.config.admission;
+        assert!(
+            denied
+                .client_address
+                .as_ref()
+                .unwrap()
+                .key
+                .contains("forwarded-for-header")
+        );
+        assert!(
+            denied
+                .everywhere
+                .as_ref()
+                .unwrap()
+                .key
+                .contains("block-user-agents")
+        );
+        let kept = GlobalConfig {
+            admission: AdmissionDefaults::default(),
+            ..r.config
+        };
+        assert_eq!(kept, GlobalConfig::default());
         let proxy_protocol = read(&data(&[("forwarded-for-header", "proxy_protocol")]));
         assert_eq!(proxy_protocol.errors.len(), 1);
     }
@@ -754,6 +915,13 @@ mod tests {
             ("limit-conn-status-code", "200"),
         ]));
         assert_eq!(r.errors.len(), 4);
-        assert_eq!(r.config, GlobalConfig::default());
+        let admission = &r.config.admission;
+        assert!(matches!(admission.allowlist, Some(Err(_))));
+        assert!(admission.everywhere.is_some());
+        let kept = GlobalConfig {
+            admission: AdmissionDefaults::default(),
+            ..r.config
+        };
+        assert_eq!(kept, GlobalConfig::default());
     }
 }

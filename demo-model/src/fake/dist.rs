@@ -112,7 +112,7 @@ impl Dist {
     }
 
     /// One sample, at most `cap`.
-    pub(crate) fn sample(&self, rng: &mut Rng, cap: f64) -> f64 {
+    pub fn sample(&self, rng: &mut Rng, cap: f64) -> f64 {
         let value = match *self {
             Dist::Fixed(v) => v,
             Dist::Uniform { min, max } => min + (max - min) * rng.f64(),

@@ -13,7 +13,8 @@ use http_body::Body;
 use http_body_util::{BodyExt, Full};
 use serde::Serialize;
 
-use super::{Admitted, Engine, HeadersAt, QueueFull};
+use super::cache::Ask;
+use super::{Admitted, Engine, HeadersAt, Lease, QueueFull};
 use crate::predict::read_request_body;
 use crate::stream::{self, Pacing};
 use crate::{Replica, ReplyBody, error, json};
@@ -25,9 +26,9 @@ const QUEUE_DEPTH: HeaderName = HeaderName::from_static("x-queue-depth");
 const QUEUE_WAIT: HeaderName = HeaderName::from_static("x-queue-wait-ms");
 
 /// `POST .../<anything>`: waits for a slot, generates every token, then
-/// answers with one JSON object.
+/// answers with one JSON object (not while the replica is hung).
 pub(crate) async fn predict<B>(
-    replica: &Replica,
+    replica: &Arc<Replica>,
     engine: &Engine,
     req: Request<B>,
 ) -> Response<ReplyBody>
@@ -35,15 +36,21 @@ where
     B: Body<Data = Bytes> + Unpin,
     B::Error: Display,
 {
-    if let Err(response) = read_request_body(req).await {
-        return response;
-    }
+    let mut lease = Lease::arrive(replica, engine);
+    let ask = match read_request_body(req).await {
+        Ok(body) => Ask::read(&body),
+        Err(response) => return response,
+    };
+    engine.thaw().await;
     let admitted = match engine.admit().await {
         Ok(admitted) => admitted,
         Err(full) => return queue_full(&full),
     };
-    let plan = engine.plan();
+    let plan = engine.plan(&ask);
+    let (depth, waited) = (admitted.depth, admitted.waited);
+    lease.admitted(admitted.slot, ask.prompt_tokens() + plan.tokens);
     tokio::time::sleep(plan.total()).await;
+    engine.thaw().await;
 
     #[derive(Serialize)]
     struct Answer<'a> {
@@ -59,12 +66,12 @@ where
             model: &replica.model.id,
             replica: &replica.addr,
             output_tokens: plan.tokens,
-            queue_depth: admitted.depth,
-            queue_wait_ms: admitted.waited.as_millis(),
+            queue_depth: depth,
+            queue_wait_ms: waited.as_millis(),
         },
     );
-    queue_headers(&mut response, admitted.depth, admitted.waited);
-    response // the slot is freed here, with the last token
+    queue_headers(&mut response, depth, waited);
+    response // the slot is freed here (with the lease), with the last token
 }
 
 /// `GET|POST .../stream`: waits for a slot, then streams one SSE event per
@@ -78,9 +85,12 @@ where
     B: Body<Data = Bytes> + Unpin,
     B::Error: Display,
 {
-    if let Err(response) = read_request_body(req).await {
-        return response;
-    }
+    let mut lease = Lease::arrive(replica, engine);
+    let ask = match read_request_body(req).await {
+        Ok(body) => Ask::read(&body),
+        Err(response) => return response,
+    };
+    engine.thaw().await;
     let Admitted {
         slot,
         depth,
@@ -89,10 +99,12 @@ where
         Ok(admitted) => admitted,
         Err(full) => return queue_full(&full),
     };
-    let plan = engine.plan();
+    let plan = engine.plan(&ask);
+    lease.admitted(slot, ask.prompt_tokens());
     let ttft = match engine.profile.headers {
         HeadersAt::FirstToken => {
             tokio::time::sleep(plan.ttft).await;
+            engine.thaw().await;
             Duration::ZERO
         }
         HeadersAt::Admission => plan.ttft,
@@ -102,40 +114,97 @@ where
         interval: plan.inter_token,
         ttft,
     };
-    let mut response = stream::events(replica, pacing, Some(slot));
+    let mut response = stream::events(replica, pacing, Some(lease));
     queue_headers(&mut response, depth, waited);
     response
 }
 
-/// `GET .../metrics`: the queue gauges vLLM exports (the names gateways'
-/// endpoint pickers read) and this replica's request counts.
+/// `GET .../metrics`: the gauges vLLM exports that gateways' endpoint
+/// pickers read (queue, running, KV cache, LoRA adapters) and this
+/// replica's own counts (arrivals, prefix-cache blocks, the hang).
 pub(crate) fn metrics(replica: &Replica, engine: &Engine) -> Response<ReplyBody> {
     let label = escape_label(&replica.model.id);
     let mut text = String::new();
-    let series = [
+    let load = |counter: &std::sync::atomic::AtomicU64| counter.load(Ordering::Relaxed) as f64;
+    let kv = engine.kv_usage();
+    let series: [(&str, &str, &str, f64); 13] = [
         (
             "vllm:num_requests_running",
             "gauge",
             "Requests generating now.",
-            engine.slots.running() as u64,
+            engine.slots.running() as f64,
         ),
         (
             "vllm:num_requests_waiting",
             "gauge",
             "Requests waiting for a slot.",
-            engine.slots.waiting() as u64,
+            engine.slots.waiting() as f64,
+        ),
+        (
+            "vllm:kv_cache_usage_perc",
+            "gauge",
+            "KV-cache usage, 1 = full.",
+            kv,
+        ),
+        (
+            "vllm:gpu_cache_usage_perc",
+            "gauge",
+            "KV-cache usage, 1 = full (older name).",
+            kv,
         ),
         (
             "fake_model_requests_total",
             "counter",
             "Requests that got a slot.",
-            engine.admitted.load(Ordering::Relaxed),
+            load(&engine.admitted),
         ),
         (
             "fake_model_rejected_total",
             "counter",
             "Requests refused with 503: the queue was full.",
-            engine.rejected.load(Ordering::Relaxed),
+            load(&engine.rejected),
+        ),
+        (
+            "fake_model_arrivals_total",
+            "counter",
+            "Requests that arrived.",
+            load(&engine.arrivals),
+        ),
+        (
+            "fake_model_active_requests",
+            "gauge",
+            "Requests being handled: waiting, generating or streaming.",
+            load(&engine.active),
+        ),
+        (
+            "fake_model_prefix_cache_blocks_total",
+            "counter",
+            "Prompt blocks looked up in the prefix cache.",
+            load(&engine.prefix_blocks),
+        ),
+        (
+            "fake_model_prefix_cache_hits_total",
+            "counter",
+            "Prompt blocks found in the prefix cache.",
+            load(&engine.prefix_hits),
+        ),
+        (
+            "fake_model_hang_in_flight",
+            "gauge",
+            "Requests being handled when the hang began (-1: not yet).",
+            engine.hang_in_flight.load(Ordering::SeqCst) as f64,
+        ),
+        (
+            "fake_model_hang_arrivals_total",
+            "counter",
+            "Requests that arrived during the hang.",
+            load(&engine.hang_arrivals),
+        ),
+        (
+            "fake_model_hang_last_arrival_seconds",
+            "gauge",
+            "How far into the hang the last request arrived.",
+            load(&engine.hang_last_arrival_ms) / 1e3,
         ),
     ];
     for (name, kind, help, value) in series {
@@ -143,6 +212,18 @@ pub(crate) fn metrics(replica: &Replica, engine: &Engine) -> Response<ReplyBody>
         let _ = write!(
             text,
             "# HELP {name} {help}\n# TYPE {name} {kind}\n{name}{{model_name=\"{label}\"}} {value}\n"
+        );
+    }
+    if !engine.profile.lora_adapters.is_empty() {
+        let adapters = engine.profile.lora_adapters.join(",");
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        let _ = write!(
+            text,
+            "# HELP vllm:lora_requests_info Running stats on lora requests.\n# TYPE vllm:lora_requests_info gauge\n\
+             vllm:lora_requests_info{{max_lora=\"{}\",running_lora_adapters=\"{adapters}\",waiting_lora_adapters=\"\"}} {now}\n",
+            engine.profile.lora_adapters.len()
         );
     }
     let mut response = Response::new(Full::new(Bytes::from(text)).boxed());

@@ -47,8 +47,69 @@ pub struct Profile {
     pub slow_factor: f64,
     /// A window during which every request's first token takes a fixed time.
     pub stuck: Option<Stuck>,
+    /// A window during which the replica accepts requests and answers
+    /// nothing: no first token, no next token, no JSON answer.
+    pub hang: Option<Hang>,
     /// When a stream's response headers are sent.
     pub headers: HeadersAt,
+    /// Take the output length from the request body's `max_tokens` when
+    /// it has one (at most [`MAX_TOKENS`]), so that a load generator
+    /// decides every request's length and the same run can be replayed
+    /// against any balancer.
+    pub tokens_from_request: bool,
+    /// A simulated prefix cache: prefill costs time only for the prompt
+    /// blocks it does not hold (see [`super::cache`]).
+    pub prefix_cache: Option<PrefixCacheProfile>,
+    /// KV-cache capacity in tokens, for the reported utilisation: a
+    /// request holds its prompt (bytes / 4) and its tokens so far.
+    pub kv_cache_tokens: u64,
+    /// Report this KV-cache utilisation (0 to 1) instead of computing it.
+    pub kv_cache_usage: Option<f64>,
+    /// LoRA adapters to report loaded (`vllm:lora_requests_info`).
+    pub lora_adapters: Vec<String>,
+}
+
+/// A hang, counted from the moment the replica was bound.
+#[derive(Clone, Copy, Debug, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Hang {
+    /// Start, in milliseconds after the replica was bound.
+    pub after_ms: u64,
+    /// Length, in milliseconds.
+    pub for_ms: u64,
+}
+
+impl Hang {
+    /// The window as offsets from the bind.
+    pub(crate) fn window(&self) -> (Duration, Duration) {
+        let start = Duration::from_millis(self.after_ms);
+        (
+            start,
+            start.saturating_add(Duration::from_millis(self.for_ms)),
+        )
+    }
+}
+
+/// A simulated prefix cache.
+#[derive(Clone, Copy, Debug, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PrefixCacheProfile {
+    /// Prompt bytes per block (vLLM caches whole blocks).
+    pub block_bytes: usize,
+    /// Blocks held; the least recently used go first.
+    pub capacity_blocks: usize,
+    /// Prefill time of one block that is not cached, in milliseconds.
+    pub prefill_ms_per_block: f64,
+}
+
+impl Default for PrefixCacheProfile {
+    fn default() -> Self {
+        Self {
+            block_bytes: 64,
+            capacity_blocks: 4096,
+            prefill_ms_per_block: 1.0,
+        }
+    }
 }
 
 impl Default for Profile {
@@ -61,7 +122,13 @@ impl Default for Profile {
             max_queue: 1024,
             slow_factor: 1.0,
             stuck: None,
+            hang: None,
             headers: HeadersAt::FirstToken,
+            tokens_from_request: false,
+            prefix_cache: None,
+            kv_cache_tokens: 256 * 1024,
+            kv_cache_usage: None,
+            lora_adapters: Vec::new(),
         }
     }
 }
@@ -154,19 +221,53 @@ impl Profile {
         {
             return bad(format!("stuck.latency_ms must be at most {MAX_DELAY_MS}"));
         }
+        if let Some(cache) = &self.prefix_cache {
+            let ms = cache.prefill_ms_per_block;
+            if !(1..=65_536).contains(&cache.block_bytes)
+                || cache.capacity_blocks > 10_000_000
+                || !(ms.is_finite() && (0.0..=MAX_DELAY_MS).contains(&ms))
+            {
+                return bad("prefix_cache: block_bytes 1 to 65536, capacity_blocks at most 10000000, prefill_ms_per_block 0 to 600000".to_owned());
+            }
+        }
+        if self.kv_cache_tokens == 0 {
+            return bad("kv_cache_tokens must be at least 1".to_owned());
+        }
+        if self
+            .kv_cache_usage
+            .is_some_and(|u| !(u.is_finite() && (0.0..=1.0).contains(&u)))
+        {
+            return bad("kv_cache_usage must be from 0 to 1".to_owned());
+        }
+        let adapter_ok = |a: &String| {
+            !a.is_empty()
+                && a.len() <= 256
+                && a.bytes()
+                    .all(|b| b.is_ascii_graphic() && b != b',' && b != b'"' && b != b'\\')
+        };
+        if self.lora_adapters.len() > 64 || !self.lora_adapters.iter().all(adapter_ok) {
+            return bad(
+                "lora_adapters: at most 64 names of printable ASCII without , \" or \\".to_owned(),
+            );
+        }
         Ok(())
     }
 
     /// Draws one request's plan; `since_bound` is the time since the
-    /// replica was bound (for the stuck window).
-    pub(crate) fn plan(&self, rng: &mut Rng, since_bound: Duration) -> Plan {
+    /// replica was bound (for the stuck window), `asked` the output length
+    /// the request asks for (used with `tokens_from_request`).
+    pub(crate) fn plan(&self, rng: &mut Rng, since_bound: Duration, asked: Option<u64>) -> Plan {
         let scaled = |dist: &Dist, rng: &mut Rng| {
             let ms = dist.sample(rng, MAX_DELAY_MS) * self.slow_factor;
             Duration::from_secs_f64(ms.min(MAX_DELAY_MS) / 1e3)
         };
         let mut ttft = scaled(&self.ttft_ms, rng);
         let inter_token = scaled(&self.inter_token_ms, rng);
-        let tokens = self.output_tokens.sample(rng, MAX_TOKENS as f64).round() as u64;
+        let sampled = self.output_tokens.sample(rng, MAX_TOKENS as f64).round() as u64;
+        let tokens = match asked.filter(|_| self.tokens_from_request) {
+            Some(asked) => asked.min(MAX_TOKENS),
+            None => sampled,
+        };
         if let Some(stuck) = self.stuck.filter(|s| s.covers(since_bound)) {
             ttft = Duration::from_millis(stuck.latency_ms);
         }
@@ -235,7 +336,7 @@ mod tests {
     #[test]
     fn slow_factor_scales_both_delays() {
         let profile = parse(r#"{"ttft_ms": 40, "inter_token_ms": 10, "slow_factor": 5}"#);
-        let plan = profile.plan(&mut Rng::with_seed(1), Duration::ZERO);
+        let plan = profile.plan(&mut Rng::with_seed(1), Duration::ZERO, None);
         assert_eq!(plan.ttft, Duration::from_millis(200));
         assert_eq!(plan.inter_token, Duration::from_millis(50));
         assert_eq!(plan.tokens, 10);
@@ -249,7 +350,7 @@ mod tests {
         );
         let ttft_at = |ms| {
             profile
-                .plan(&mut Rng::with_seed(1), Duration::from_millis(ms))
+                .plan(&mut Rng::with_seed(1), Duration::from_millis(ms), None)
                 .ttft
         };
         assert_eq!(ttft_at(999), Duration::from_millis(100));
@@ -259,11 +360,47 @@ mod tests {
     }
 
     #[test]
+    fn the_request_may_decide_the_length() {
+        let profile = parse(r#"{"output_tokens": 7, "tokens_from_request": true}"#);
+        let mut rng = Rng::with_seed(1);
+        assert_eq!(
+            profile.plan(&mut rng, Duration::ZERO, Some(120)).tokens,
+            120
+        );
+        assert_eq!(profile.plan(&mut rng, Duration::ZERO, None).tokens, 7);
+        assert_eq!(
+            profile
+                .plan(&mut rng, Duration::ZERO, Some(u64::MAX))
+                .tokens,
+            MAX_TOKENS
+        );
+        let fixed = parse(r#"{"output_tokens": 7}"#);
+        assert_eq!(fixed.plan(&mut rng, Duration::ZERO, Some(120)).tokens, 7);
+    }
+
+    #[test]
+    fn new_fields_are_checked() {
+        for bad in [
+            r#"{"kv_cache_usage": 1.5}"#,
+            r#"{"kv_cache_tokens": 0}"#,
+            r#"{"lora_adapters": ["a,b"]}"#,
+            r#"{"prefix_cache": {"block_bytes": 0}}"#,
+        ] {
+            assert!(parse(bad).check().is_err(), "{bad}");
+        }
+        let ok = parse(
+            r#"{"hang": {"after_ms": 1, "for_ms": 2}, "prefix_cache": {}, "kv_cache_usage": 0.97,
+                "lora_adapters": ["sql-lora"]}"#,
+        );
+        assert_eq!(ok.check(), Ok(()));
+    }
+
+    #[test]
     fn output_length_is_at_least_one_token() {
         let profile = parse(r#"{"output_tokens": {"uniform": {"min": 0, "max": 3}}}"#);
         let mut rng = Rng::with_seed(9);
         for _ in 0..1000 {
-            let tokens = profile.plan(&mut rng, Duration::ZERO).tokens;
+            let tokens = profile.plan(&mut rng, Duration::ZERO, None).tokens;
             assert!((1..=3).contains(&tokens), "{tokens}");
         }
     }

@@ -320,3 +320,102 @@ async fn an_out_of_bounds_profile_is_refused_at_bind() {
         ModelServer::bind_fake(SocketAddr::from(([127, 0, 0, 1], 0)), model, profile, 1).await;
     assert_eq!(bound.unwrap_err().kind(), std::io::ErrorKind::InvalidInput);
 }
+
+/// A metric's value on a metrics page.
+fn metric(page: &str, name: &str) -> f64 {
+    page.lines()
+        .find(|l| l.starts_with(&format!("{name}{{")))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in {page}"))
+}
+
+#[tokio::test]
+async fn the_request_decides_the_length_and_the_prefix_cache_skips_prefill() {
+    let server = start_fake(
+        r#"{"ttft_ms": 10, "inter_token_ms": 0, "output_tokens": 3, "tokens_from_request": true,
+            "prefix_cache": {"block_bytes": 64, "capacity_blocks": 100, "prefill_ms_per_block": 20}}"#,
+        1,
+    )
+    .await;
+    let body = |suffix: &str| {
+        json!({"model": "m", "max_tokens": 7, "prompt": format!("{}{suffix}", "s".repeat(640))})
+            .to_string()
+    };
+    let sent = Instant::now();
+    let first = send(
+        server.addr,
+        request(Method::POST, "/v1/completions", body("a")),
+    )
+    .await;
+    // 10 ms + 11 blocks not cached × 20 ms.
+    assert_eq!(json_body(first).await["output_tokens"], 7);
+    assert_between(sent.elapsed(), 10 + 11 * 20);
+    let sent = Instant::now();
+    let second = send(
+        server.addr,
+        request(Method::POST, "/v1/completions", body("b")),
+    )
+    .await;
+    assert_eq!(second.status(), 200);
+    // The shared 640 bytes (ten blocks) are cached: one block to prefill.
+    assert_between(sent.elapsed(), 10 + 20);
+    let page = metrics(server.addr).await;
+    assert_eq!(metric(&page, "fake_model_prefix_cache_blocks_total"), 22.0);
+    assert_eq!(metric(&page, "fake_model_prefix_cache_hits_total"), 10.0);
+}
+
+#[tokio::test]
+async fn metrics_report_kv_cache_and_lora_adapters() {
+    let server = start_fake(
+        r#"{"kv_cache_usage": 0.97, "lora_adapters": ["sql-lora", "chat"]}"#,
+        1,
+    )
+    .await;
+    let page = metrics(server.addr).await;
+    assert_eq!(metric(&page, "vllm:kv_cache_usage_perc"), 0.97);
+    assert_eq!(metric(&page, "vllm:gpu_cache_usage_perc"), 0.97);
+    assert!(
+        page.contains(r#"running_lora_adapters="sql-lora,chat""#),
+        "{page}"
+    );
+    let computed = start_fake(r#"{"kv_cache_tokens": 1000}"#, 1).await;
+    assert_eq!(
+        metric(&metrics(computed.addr).await, "vllm:kv_cache_usage_perc"),
+        0.0
+    );
+}
+
+#[tokio::test]
+async fn a_hung_replica_accepts_and_answers_nothing_until_the_hang_ends() {
+    let server = start_fake(
+        r#"{"ttft_ms": 5, "inter_token_ms": 50, "output_tokens": 20,
+            "hang": {"after_ms": 400, "for_ms": 1000}}"#,
+        1,
+    )
+    .await;
+    // A stream started before the hang stalls in it.
+    let mut streaming = send(server.addr, request(Method::GET, "/v1/stream", "")).await;
+    let reader = tokio::spawn(async move { read_events(streaming.body_mut()).await });
+    tokio::time::sleep_until(tokio::time::Instant::now() + Duration::from_millis(600)).await;
+    let sent = Instant::now();
+    let hung = send(server.addr, request(Method::POST, "/v1/completions", "{}")).await;
+    assert_eq!(hung.status(), 200);
+    // Answered only once the hang is over (1.4 s after the bind).
+    assert!(
+        sent.elapsed() >= Duration::from_millis(600),
+        "{:?}",
+        sent.elapsed()
+    );
+    let events = reader.await.unwrap();
+    let gaps: Vec<Duration> = events.windows(2).map(|w| w[1].0 - w[0].0).collect();
+    assert!(
+        gaps.iter().any(|g| *g >= Duration::from_millis(500)),
+        "{gaps:?}"
+    );
+    let page = metrics(server.addr).await;
+    assert_eq!(metric(&page, "fake_model_hang_in_flight"), 1.0);
+    assert_eq!(metric(&page, "fake_model_hang_arrivals_total"), 1.0);
+    let last = metric(&page, "fake_model_hang_last_arrival_seconds");
+    assert!((0.15..0.9).contains(&last), "{last}");
+}

@@ -44,6 +44,7 @@ fn make_table(format: &str) -> (Arc<RouteTable>, RouteId) {
         rewrite: None,
         fallback: None,
         canary: None,
+        filters: None,
     };
     let id = b
         .add_route(
@@ -107,7 +108,7 @@ fn write(log: &AccessLog, table: &Arc<RouteTable>, route: Option<RouteId>) {
         upstreams: &upstreams,
         rate_limited: b'n',
     };
-    log.write(table, route, &record);
+    log.write(table, route, None, &record);
 }
 
 #[test]

@@ -1,4 +1,4 @@
-//! Stickiness, a layer in front of the backend's [`Algorithm`]: which
+//! Stickiness, a layer in front of the backend's [`super::Algorithm`]: which
 //! endpoint a request *should* go to, before the algorithm picks among the
 //! rest.
 //!
@@ -25,13 +25,13 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::AtomicUsize;
 
 use http::header::{COOKIE, SET_COOKIE, USER_AGENT};
 use http::{HeaderMap, Request};
 
-use super::Algorithm;
 use super::hash_key::{HashKey, RequestVars};
+use super::pick::Picker;
+use super::request::RequestSignals;
 use super::ring::StableHash;
 use super::session_cookie::{
     AffinityMode, CanaryBehavior, CookieContext, SessionCookie, samesite_none_compatible,
@@ -51,12 +51,16 @@ pub enum Affinity {
 }
 
 /// What one request brings to its backend's stickiness, read from the
-/// client's request before it is rewritten, and the cookie to set.
+/// client's request before it is rewritten, and the cookie to set; and
+/// what it brings to the picker behind it (its prompt, model and
+/// criticality: [`RequestSignals`]).
 #[derive(Debug, Default)]
 pub struct Sticky {
     want: Want,
     /// The session cookie's settings and what its line needs.
     cookie: Option<CookieState>,
+    /// The request's prompt, model and class.
+    signals: RequestSignals,
 }
 
 #[derive(Debug, Default)]
@@ -65,6 +69,8 @@ enum Want {
     Any,
     /// The request's `upstream-hash-by` key.
     Hash(u64),
+    /// The request's key with `upstream-hash-by-subset`, and the size.
+    Subset(u64, usize),
     /// The endpoint key of the request's session cookie, if it has one.
     Session(Option<u64>),
 }
@@ -92,14 +98,22 @@ impl Sticky {
     ) -> Self {
         match &backend.policy().affinity {
             Affinity::None => Self::default(),
-            Affinity::Hash(key) => Self {
-                want: Want::Hash(key.hash(&RequestVars {
+            Affinity::Hash(key) => {
+                let hash = key.hash(&RequestVars {
                     uri: req.uri(),
                     headers: req.headers(),
                     remote,
-                })),
-                cookie: None,
-            },
+                });
+                let want = match key.subset_size() {
+                    None => Want::Hash(hash),
+                    Some(size) => Want::Subset(hash, size),
+                };
+                Self {
+                    want,
+                    cookie: None,
+                    signals: RequestSignals::default(),
+                }
+            }
             Affinity::Cookie(config) => {
                 let headers = req.headers();
                 let session = cookie(headers, &config.name).and_then(|(endpoint, _)| endpoint);
@@ -116,9 +130,21 @@ impl Sticky {
                         samesite_none_ok,
                         set: None,
                     }),
+                    signals: RequestSignals::default(),
                 }
             }
         }
+    }
+
+    /// Gives the picker what the request says (see [`RequestSignals`]).
+    pub fn with_signals(mut self, signals: RequestSignals) -> Self {
+        self.signals = signals;
+        self
+    }
+
+    /// What the request tells the picker.
+    pub(crate) fn signals(&self) -> &RequestSignals {
+        &self.signals
     }
 
     /// Adds the `Set-Cookie` line when this request started a session or
@@ -143,28 +169,34 @@ impl Sticky {
 }
 
 /// The layer's pick: the sticky endpoint when there is one and it can take
-/// the request, else `algorithm`'s among those `eligible` allows. `tried`
+/// the request, else the picker's among those `eligible` allows. `tried`
 /// lists the endpoints this request already failed on; `eligible` also
 /// excludes them.
 pub(crate) fn pick<'e>(
-    algorithm: Algorithm,
+    picker: &Picker<'_>,
     sticky: &mut Sticky,
-    cursor: &AtomicUsize,
     set: &'e EndpointSet,
     tried: &[SocketAddr],
     eligible: impl Fn(&Endpoint) -> bool,
 ) -> Option<&'e Arc<Endpoint>> {
     let endpoints = set.endpoints();
-    match sticky.want {
-        Want::Any => algorithm.pick(cursor, endpoints, eligible),
+    let Sticky {
+        want,
+        cookie,
+        signals,
+    } = sticky;
+    let others = |eligible: &dyn Fn(&Endpoint) -> bool| picker.pick(signals, set, eligible);
+    match *want {
+        Want::Any => others(&eligible),
         Want::Hash(key) => set
             .ring()
             .walk(key)
             .map(|i| &endpoints[i])
             .find(|e| eligible(e)),
+        Want::Subset(key, size) => super::subset::pick(endpoints, key, size, eligible),
         Want::Session(session) => {
-            let Some(state) = sticky.cookie.as_mut() else {
-                return algorithm.pick(cursor, endpoints, eligible);
+            let Some(state) = cookie.as_mut() else {
+                return others(&eligible);
             };
             let home = session.and_then(|key| resolve(state.config.mode, set, key));
             let (picked, moves) = match home {
@@ -173,13 +205,10 @@ pub(crate) fn pick<'e>(
                         return Some(home);
                     }
                     // At its cap: served elsewhere this once.
-                    (algorithm.pick(cursor, endpoints, eligible), false)
+                    (others(&eligible), false)
                 }
-                Some(_) => (
-                    algorithm.pick(cursor, endpoints, eligible),
-                    state.config.change_on_failure,
-                ),
-                None => (algorithm.pick(cursor, endpoints, eligible), true),
+                Some(_) => (others(&eligible), state.config.change_on_failure),
+                None => (others(&eligible), true),
             };
             state.set = picked
                 .filter(|_| moves)
@@ -325,14 +354,10 @@ mod tests {
         let path: Arc<str> = "/a".into();
         let mut sticky = Sticky::read(backend, req, IpAddr::from([1, 2, 3, 4]), false, &path);
         let set = backend.endpoints();
-        let picked = pick(
-            backend.policy().algorithm,
-            &mut sticky,
-            backend.cursor(),
-            &set,
-            tried,
-            |e| !tried.contains(&e.addr()),
-        )
+        let policy = backend.policy();
+        let picked = pick(&backend.picker(&policy), &mut sticky, &set, tried, |e| {
+            !tried.contains(&e.addr())
+        })
         .unwrap()
         .addr();
         let mut headers = HeaderMap::new();

@@ -59,6 +59,30 @@ impl Decayed {
     }
 }
 
+/// A moment on the balancer clock ([`super::now`]), shared without a
+/// lock; 0 means never.
+#[derive(Debug, Default)]
+pub(crate) struct Stamp(AtomicU64);
+
+impl Stamp {
+    /// Records `now`.
+    pub(crate) fn set(&self, now: u64) {
+        self.0.store(now, Ordering::Relaxed);
+    }
+
+    /// The moment recorded, if any.
+    pub(crate) fn get(&self) -> Option<u64> {
+        Some(self.0.load(Ordering::Relaxed)).filter(|t| *t != 0)
+    }
+
+    /// Seconds from the recorded moment to `now` (0 if never recorded or
+    /// later than `now`).
+    pub(crate) fn seconds_until(&self, now: u64) -> f64 {
+        self.get()
+            .map_or(0.0, |t| now.saturating_sub(t) as f64 / 1e9)
+    }
+}
+
 /// The weight of the old average `now − stamp` nanoseconds later; a
 /// never-touched average (stamp 0) has none.
 fn weight(now: u64, stamp: u64) -> f64 {

@@ -4,21 +4,35 @@
 //! no in-flight term, and a long generation counts only once it ends:
 //! both are ingress-nginx's behaviour, kept here for drop-in parity
 //! (`peak_ewma` is the variant built for model servers).
+//!
+//! One difference: in ingress-nginx a replica that stops answering keeps
+//! its last healthy score (nothing finishes to move it), so it keeps
+//! winning draws, worse than round robin. Here an endpoint scores at least
+//! as long as it has been stalled: waiting for a first byte since its last
+//! one, or silent mid-stream (see [`super::outstanding`]), so a hung
+//! replica loses every draw once its stall passes the others' averages.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::decay::Decayed;
+use super::outstanding;
 use super::p2c::two_choices;
 use crate::backend::Endpoint;
 
-/// The lower decayed average of two random eligible endpoints.
+/// The lower score of two random eligible endpoints: the decayed average,
+/// or the stall if longer.
 pub(super) fn pick(
     endpoints: &[Arc<Endpoint>],
     eligible: impl Fn(&Endpoint) -> bool,
     now: u64,
 ) -> Option<&Arc<Endpoint>> {
-    two_choices(endpoints, eligible, |e| e.scores().ewma.decayed(now))
+    two_choices(endpoints, eligible, |e| {
+        e.scores()
+            .ewma
+            .decayed(now)
+            .max(outstanding::stalled_for(e, now))
+    })
 }
 
 /// Records a finished attempt's connect + response time.
@@ -74,6 +88,25 @@ mod tests {
             pick(&endpoints, |_| true, t).unwrap().addr(),
             endpoints[0].addr()
         );
+    }
+
+    #[test]
+    fn a_stalled_endpoint_loses_to_a_slower_one() {
+        // ingress-nginx would keep sending to the hung one: its last
+        // score (100 ms) beats the other's 300 ms.
+        fastrand::seed(5);
+        let endpoints = endpoints(2);
+        let t = now();
+        observe(&endpoints[0].scores().ewma, Duration::from_millis(100), t);
+        observe(&endpoints[1].scores().ewma, Duration::from_millis(300), t);
+        let _hung = crate::balance::testing::busy(&endpoints[0], 1);
+        let later = t + 500_000_000;
+        for _ in 0..20 {
+            assert_eq!(
+                pick(&endpoints, |_| true, later).unwrap().addr(),
+                endpoints[1].addr()
+            );
+        }
     }
 
     #[test]

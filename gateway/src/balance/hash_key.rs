@@ -24,6 +24,8 @@ const MAX_LEN: usize = 1024;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HashKey {
     parts: Box<[Part]>,
+    /// `upstream-hash-by-subset-size`, with `upstream-hash-by-subset`.
+    subset: Option<usize>,
 }
 
 /// One piece of a key.
@@ -114,7 +116,20 @@ impl HashKey {
         }
         Ok(Self {
             parts: parts.into_boxed_slice(),
+            subset: None,
         })
+    }
+
+    /// `upstream-hash-by-subset`: keys map to subsets of `size` endpoints
+    /// (see [`super::subset`]).
+    pub fn with_subsets(mut self, size: usize) -> Self {
+        self.subset = Some(size.max(1));
+        self
+    }
+
+    /// The subset size, when the key maps to subsets.
+    pub fn subset_size(&self) -> Option<usize> {
+        self.subset
     }
 
     /// The hash of this key's value for a request: the same as hashing the

@@ -1,34 +1,39 @@
 //! `least_request`: the endpoint with the fewest requests in flight
-//! (counted until the last response byte, streams included). The scan
-//! starts just after the previous winner (the backend's cursor) and stops
-//! at the first idle endpoint, so ties go round robin.
+//! (counted until the last response byte, streams included), each
+//! endpoint's count multiplied by its stall factor (see
+//! [`super::outstanding`]) so that one that stopped answering looks as busy
+//! as it is getting. The scan starts just after the previous winner (the
+//! backend's cursor) and stops at the first idle endpoint, so ties go
+//! round robin; it reads every endpoint otherwise (O(n)).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use super::outstanding;
 use crate::backend::Endpoint;
 
-/// The eligible endpoint with the fewest requests in flight.
+/// The eligible endpoint with the least load (requests in flight × stall).
 pub(super) fn pick<'e>(
     cursor: &AtomicUsize,
     endpoints: &'e [Arc<Endpoint>],
     eligible: impl Fn(&Endpoint) -> bool,
+    now: u64,
 ) -> Option<&'e Arc<Endpoint>> {
     let n = endpoints.len();
     if n == 0 {
         return None;
     }
     let start = cursor.load(Ordering::Relaxed);
-    let mut best: Option<(usize, usize)> = None;
+    let mut best: Option<(f64, usize)> = None;
     for k in 0..n {
         let i = start.wrapping_add(k) % n;
         if !eligible(&endpoints[i]) {
             continue;
         }
-        let load = endpoints[i].in_flight();
+        let load = outstanding::load(&endpoints[i], now);
         if best.is_none_or(|(fewest, _)| load < fewest) {
             best = Some((load, i));
-            if load == 0 {
+            if load == 0.0 {
                 break;
             }
         }
@@ -43,6 +48,7 @@ mod tests {
     use std::collections::HashMap;
 
     use super::*;
+    use crate::balance::now;
     use crate::balance::testing::{busy, endpoints};
 
     #[test]
@@ -54,10 +60,16 @@ mod tests {
         let _d = busy(&endpoints[3], 5);
         let cursor = AtomicUsize::new(0);
         for _ in 0..8 {
-            let e = pick(&cursor, &endpoints, |_| true).unwrap();
+            let e = pick(&cursor, &endpoints, |_| true, now()).unwrap();
             assert_eq!(e.addr(), endpoints[1].addr());
         }
-        let e = pick(&cursor, &endpoints, |e| e.addr() != endpoints[1].addr()).unwrap();
+        let e = pick(
+            &cursor,
+            &endpoints,
+            |e| e.addr() != endpoints[1].addr(),
+            now(),
+        )
+        .unwrap();
         assert_eq!(e.addr(), endpoints[2].addr());
     }
 
@@ -68,7 +80,7 @@ mod tests {
         let cursor = AtomicUsize::new(0);
         let mut counts = HashMap::new();
         for _ in 0..30 {
-            let e = pick(&cursor, &endpoints, |_| true).unwrap();
+            let e = pick(&cursor, &endpoints, |_| true, now()).unwrap();
             *counts.entry(e.addr()).or_insert(0) += 1;
         }
         assert_eq!(counts.get(&endpoints[0].addr()), None, "{counts:?}");
@@ -81,13 +93,13 @@ mod tests {
         let cursor = AtomicUsize::new(0);
         let mut held = Vec::new();
         for _ in 0..6 {
-            let e = pick(&cursor, &endpoints, |_| true).unwrap().clone();
-            held.push(crate::backend::InFlight::start(e));
+            let e = pick(&cursor, &endpoints, |_| true, now()).unwrap().clone();
+            held.push(crate::backend::InFlight::start(e, true));
         }
         assert_eq!(endpoints[0].in_flight(), 3);
         assert_eq!(endpoints[1].in_flight(), 3);
         held.retain(|f| f.endpoint().addr() != endpoints[1].addr());
-        let e = pick(&cursor, &endpoints, |_| true).unwrap();
+        let e = pick(&cursor, &endpoints, |_| true, now()).unwrap();
         assert_eq!(e.addr(), endpoints[1].addr());
     }
 }

@@ -7,13 +7,22 @@
 //!   (`affinity: cookie`) and consistent hashing (`upstream-hash-by`) on
 //!   a hash [`ring`];
 //! - [`BackendPolicy`]: a backend's algorithm plus its admission rules:
-//!   a per-endpoint concurrency cap with a FIFO queue (`queue`) and
-//!   holding requests while the backend has no ready endpoint (`hold`).
+//!   a per-endpoint concurrency cap with a FIFO queue (`queue`, which also
+//!   holds requests back by [`Criticality`] when the backend is
+//!   saturated) and holding requests while the backend has no ready
+//!   endpoint (`hold`);
+//! - the inference-aware layers, all opt-in: what endpoints are doing now
+//!   ([`outstanding`], read by every algorithm but round robin), what
+//!   their model servers report ([`server_load`], filled by the
+//!   [`scrape`] task), prompt-prefix affinity ([`prefix`]), and the
+//!   pipeline that combines them ([`pick`], the one seam every pick goes
+//!   through).
 //!
 //! Everything an algorithm reads lives on the endpoint
-//! ([`crate::backend::Endpoint`]): its in-flight count and its scores.
-//! They are atomics, so picking never takes a lock, and they stay with an
-//! endpoint across EndpointSlice updates.
+//! ([`crate::backend::Endpoint`]): its in-flight count, its scores, its
+//! outstanding work and its server's report. They are atomics, so picking
+//! never takes a lock, and they stay with an endpoint across EndpointSlice
+//! updates.
 
 pub mod affinity;
 mod decay;
@@ -21,12 +30,19 @@ mod ewma;
 pub mod hash_key;
 pub(crate) mod hold;
 mod least_request;
+pub(crate) mod outstanding;
 mod p2c;
 mod peak_ewma;
+pub(crate) mod pick;
+pub(crate) mod prefix;
 pub(crate) mod queue;
+pub mod request;
 pub mod ring;
 mod round_robin;
+pub mod scrape;
+pub mod server_load;
 pub mod session_cookie;
+mod subset;
 
 use std::fmt;
 use std::sync::Arc;
@@ -40,6 +56,9 @@ use tokio::time::Instant;
 use crate::backend::Endpoint;
 pub use affinity::Affinity;
 use decay::Decayed;
+pub use request::{Criticality, RequestSignals, RouteSignals};
+pub use scrape::EndpointMetrics;
+pub use server_load::Saturation;
 
 /// How a backend spreads requests over its endpoints (the `load-balance`
 /// ConfigMap key and annotation).
@@ -98,8 +117,8 @@ impl Algorithm {
     ) -> Option<&'e Arc<Endpoint>> {
         match self {
             Self::RoundRobin => round_robin::pick(cursor, endpoints, eligible),
-            Self::LeastRequest => least_request::pick(cursor, endpoints, eligible),
-            Self::P2c => p2c::pick(endpoints, eligible),
+            Self::LeastRequest => least_request::pick(cursor, endpoints, eligible, now()),
+            Self::P2c => p2c::pick(endpoints, eligible, now()),
             Self::Ewma => ewma::pick(endpoints, eligible, now()),
             Self::PeakEwma => peak_ewma::pick(endpoints, eligible, now()),
         }
@@ -137,6 +156,39 @@ pub struct BackendPolicy {
     /// `affinity: cookie` or `upstream-hash-by`: which endpoint a request
     /// sticks to, before the algorithm picks.
     pub affinity: Affinity,
+    /// `endpoint-metrics`: scrape each endpoint's model-server metrics
+    /// and pick by them; `None`: off.
+    pub endpoint_metrics: Option<Arc<EndpointMetrics>>,
+    /// `saturation-queue`, `saturation-kv-cache`: when an endpoint counts
+    /// as saturated (for the metrics filter and for criticality).
+    pub saturation: Saturation,
+    /// `prefix-affinity`: prefer the endpoint that served the prompt's
+    /// start; `None`: off.
+    pub prefix_affinity: Option<PrefixAffinity>,
+}
+
+/// `prefix-affinity` and its bound.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PrefixAffinity {
+    /// `prefix-affinity-slack`: how many more requests (× stall) than the
+    /// algorithm's pick the prefix's endpoint may have and still take it.
+    pub slack: u32,
+}
+
+impl Default for PrefixAffinity {
+    fn default() -> Self {
+        Self { slack: 2 }
+    }
+}
+
+impl BackendPolicy {
+    /// Whether requests feed the outstanding-work signals: every picker
+    /// but plain round robin reads them.
+    pub(crate) fn tracks(&self) -> bool {
+        self.algorithm != Algorithm::RoundRobin
+            || self.endpoint_metrics.is_some()
+            || self.prefix_affinity.is_some()
+    }
 }
 
 impl Default for BackendPolicy {
@@ -150,6 +202,9 @@ impl Default for BackendPolicy {
             hold: None,
             max_pending: 1000,
             affinity: Affinity::None,
+            endpoint_metrics: None,
+            saturation: Saturation::default(),
+            prefix_affinity: None,
         }
     }
 }
@@ -179,6 +234,9 @@ pub enum Refused {
     /// The request's `request-deadline` passed while it waited.
     #[error("request deadline passed")]
     Deadline,
+    /// A sheddable request found every endpoint saturated.
+    #[error("shed under saturation")]
+    Shed,
 }
 
 /// What the balancers know about an endpoint besides its in-flight count.
@@ -253,7 +311,9 @@ pub(crate) mod testing {
 
     /// Puts `n` requests in flight on `endpoint`, until the result drops.
     pub(crate) fn busy(endpoint: &Arc<Endpoint>, n: usize) -> Vec<InFlight> {
-        (0..n).map(|_| InFlight::start(endpoint.clone())).collect()
+        (0..n)
+            .map(|_| InFlight::start(endpoint.clone(), true))
+            .collect()
     }
 }
 

@@ -1,18 +1,21 @@
 //! `p2c`: power of two choices. Two random eligible endpoints are drawn
-//! and the one with fewer requests in flight wins; the same draw serves
-//! `ewma` and `peak_ewma` with their own scores. Two choices keep the
-//! busiest endpoint within O(ln ln n) of the mean without scanning them all.
+//! and the one with less load wins (requests in flight × stall factor, see
+//! [`super::outstanding`]); the same draw serves `ewma` and `peak_ewma`
+//! with their own scores. Two choices keep the busiest endpoint within
+//! O(ln ln n) of the mean without scanning them all.
 
 use std::sync::Arc;
 
+use super::outstanding;
 use crate::backend::Endpoint;
 
-/// The fewer in flight of two random eligible endpoints.
+/// The less loaded of two random eligible endpoints.
 pub(super) fn pick(
     endpoints: &[Arc<Endpoint>],
     eligible: impl Fn(&Endpoint) -> bool,
+    now: u64,
 ) -> Option<&Arc<Endpoint>> {
-    two_choices(endpoints, eligible, |e| e.in_flight() as f64)
+    two_choices(endpoints, eligible, |e| outstanding::load(e, now))
 }
 
 /// The lower-scored of two random eligible endpoints (the first drawn on
@@ -52,6 +55,7 @@ mod tests {
     use std::collections::HashMap;
 
     use super::*;
+    use crate::balance::now;
     use crate::balance::testing::{busy, endpoints};
 
     #[test]
@@ -61,7 +65,7 @@ mod tests {
         let _busy = busy(&endpoints[0], 1);
         for _ in 0..50 {
             assert_eq!(
-                pick(&endpoints, |_| true).unwrap().addr(),
+                pick(&endpoints, |_| true, now()).unwrap().addr(),
                 endpoints[1].addr()
             );
         }
@@ -77,7 +81,7 @@ mod tests {
         let mut counts: HashMap<_, usize> = HashMap::new();
         for _ in 0..1000 {
             *counts
-                .entry(pick(&endpoints, |_| true).unwrap().addr())
+                .entry(pick(&endpoints, |_| true, now()).unwrap().addr())
                 .or_default() += 1;
         }
         assert_eq!(counts.get(&endpoints[2].addr()), None, "{counts:?}");
@@ -90,7 +94,7 @@ mod tests {
         let endpoints = endpoints(4);
         let _busy = busy(&endpoints[1], 9);
         for _ in 0..20 {
-            let e = pick(&endpoints, |e| e.addr() == endpoints[1].addr()).unwrap();
+            let e = pick(&endpoints, |e| e.addr() == endpoints[1].addr(), now()).unwrap();
             assert_eq!(e.addr(), endpoints[1].addr());
         }
     }

@@ -20,12 +20,21 @@
 //!   replica that is still warming up is eased in;
 //! - an endpoint that never answered yet and has requests in flight scores
 //!   worse than any that did (Finagle's rule), so a replica that hangs from
-//!   the start does not collect requests.
+//!   the start does not collect requests;
+//! - the time to first byte is only part of a generation: a request is
+//!   expected to cost its time to first byte plus its decode time (the
+//!   endpoint's chunk gap × its chunks per response), each at least what
+//!   the endpoint shows right now, its oldest request's wait and its
+//!   streams' silence (see [`super::outstanding`]). A slow decoder gets
+//!   proportionally less work, and a replica that stops answering is
+//!   avoided within about one of its first-byte times, not when its first
+//!   stuck request ends.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::decay::Decayed;
+use super::outstanding;
 use super::p2c::two_choices;
 use crate::backend::Endpoint;
 
@@ -53,14 +62,15 @@ pub(super) fn pick(
     two_choices(endpoints, eligible, |e| score(e, now))
 }
 
-/// Decayed average time to first byte × (in flight + 1).
+/// Expected cost (time to first byte + decode) × (in flight + 1).
 pub(super) fn score(endpoint: &Endpoint, now: u64) -> f64 {
     let peak = &endpoint.scores().peak;
-    let in_flight = endpoint.in_flight() as f64;
+    let in_flight = outstanding::in_flight(endpoint, now);
     if peak.raw().is_none() && in_flight > 0.0 {
         return UNKNOWN_BUSY + in_flight;
     }
-    peak.decayed(now).max(FLOOR_SECONDS) * (in_flight + 1.0)
+    let cost = outstanding::cost(endpoint, peak.decayed(now), now);
+    cost.max(FLOOR_SECONDS) * (in_flight + 1.0)
 }
 
 /// Records a time to first byte; a failure counts as [`PENALTY`] or twice

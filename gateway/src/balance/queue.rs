@@ -8,6 +8,17 @@
 //! lock. With one, a slot is taken by compare-and-swap; a request that
 //! finds every slot taken waits on the backend's [`Gate`], which a request
 //! ending on a capped endpoint wakes, oldest waiter first.
+//!
+//! Criticality: a request whose route gives it a class (`criticality`,
+//! `criticality-header`) also finds an endpoint busy when it is saturated
+//! (its fresh server metrics show `saturation-queue` requests waiting or
+//! `saturation-kv-cache` used, or the gateway has `saturation-queue`
+//! requests waiting for its first byte). When every endpoint is busy, a
+//! `sheddable` request is refused at once (429 with `Retry-After`), a
+//! `standard` one waits in the queue, and a `critical` one waits ahead of
+//! every standard one: freed slots, answers and fresh metrics wake the
+//! oldest critical waiter first. Waiting is bounded by `max-queue` and
+//! `queue-timeout` as for the cap.
 
 use std::net::SocketAddr;
 use std::pin::pin;
@@ -17,8 +28,9 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use super::affinity::{self, Sticky};
-use super::{BackendPolicy, Refused};
-use crate::backend::{Backend, InFlight};
+use super::request::Criticality;
+use super::{BackendPolicy, Refused, now};
+use crate::backend::{Backend, Endpoint, InFlight};
 use crate::metrics::inference::{InferenceStats, Rejection};
 
 /// Where the requests waiting on one backend sleep, and how many there are.
@@ -27,20 +39,30 @@ pub(crate) struct Gate {
     /// Woken one at a time when a slot frees, all at once when the
     /// endpoint set changes.
     slots: Notify,
+    /// The same for critical requests, woken before the others.
+    critical: Notify,
     /// Woken when the endpoint set changes (scale from zero).
     pub(super) endpoints: Notify,
-    /// Requests waiting for a slot.
+    /// Requests waiting for a slot, critical ones included.
     queued: AtomicUsize,
+    /// Critical requests among them.
+    queued_critical: AtomicUsize,
     /// Requests held for a ready endpoint.
     pub(super) pending: AtomicUsize,
 }
 
 impl Gate {
-    /// A slot freed on one of the backend's endpoints: the oldest waiter,
-    /// if any, takes it. Uncapped backends never have waiters, so this is
-    /// one atomic load for them.
+    /// A slot freed on one of the backend's endpoints (or one answered,
+    /// and may no longer be saturated): the oldest critical waiter, else
+    /// the oldest waiter, if any, takes it. Backends that never queue have
+    /// no waiters, so this is one atomic load for them.
     pub(crate) fn slot_freed(&self) {
-        if self.queued.load(Ordering::SeqCst) > 0 {
+        if self.queued.load(Ordering::SeqCst) == 0 {
+            return;
+        }
+        if self.queued_critical.load(Ordering::SeqCst) > 0 {
+            self.critical.notify_one();
+        } else {
             self.slots.notify_one();
         }
     }
@@ -48,7 +70,16 @@ impl Gate {
     /// The endpoint set changed: every waiter looks again.
     pub(crate) fn endpoints_changed(&self) {
         self.endpoints.notify_waiters();
-        self.slots.notify_waiters();
+        self.recheck();
+    }
+
+    /// Something every waiter should look at changed (an endpoint's
+    /// server metrics were scraped): they all look again.
+    pub(crate) fn recheck(&self) {
+        if self.queued.load(Ordering::SeqCst) > 0 {
+            self.critical.notify_waiters();
+            self.slots.notify_waiters();
+        }
     }
 
     /// Requests waiting for a slot now, for metrics.
@@ -61,15 +92,17 @@ impl Gate {
 enum Look {
     /// A slot was taken.
     Taken(InFlight),
-    /// Some untried endpoint exists, but all are at their cap.
+    /// Some untried endpoint exists, but all are at their cap (or
+    /// saturated, for a request with a class).
     Busy,
     /// Every endpoint was tried (or there is none).
     Exhausted,
 }
 
 /// Takes a slot on one of `backend`'s endpoints not in `tried`, waiting in
-/// the queue when the backend is capped and full. `deadline` is the
-/// request's, if it has one.
+/// the queue when the backend is capped and full, or saturated for a
+/// request with a criticality class (a sheddable one is refused instead).
+/// `deadline` is the request's, if it has one.
 pub(crate) async fn acquire(
     backend: &Backend,
     policy: &BackendPolicy,
@@ -79,20 +112,36 @@ pub(crate) async fn acquire(
     sticky: &mut Sticky,
 ) -> Result<InFlight, Refused> {
     let gate = backend.gate();
-    // A newcomer queues behind waiters rather than taking the slot that
-    // was freed for the oldest of them.
-    if policy.max_inflight_per_endpoint.is_none() || gate.queued.load(Ordering::SeqCst) == 0 {
+    let class = sticky.signals().class();
+    let critical = class == Some(Criticality::Critical);
+    let queues = policy.max_inflight_per_endpoint.is_some() || class.is_some();
+    // A newcomer queues behind waiters (a critical one behind critical
+    // ones only) rather than taking the slot freed for the oldest of them.
+    let ahead = if critical {
+        &gate.queued_critical
+    } else {
+        &gate.queued
+    };
+    if !queues || ahead.load(Ordering::SeqCst) == 0 {
         match look(backend, policy, tried, sticky) {
             Look::Taken(in_flight) => return Ok(in_flight),
             Look::Exhausted => return Err(Refused::NoEndpoints),
             Look::Busy => {}
         }
     }
+    if class == Some(Criticality::Sheddable) {
+        return Err(refuse(Refused::Shed, stats));
+    }
     if gate.queued.fetch_add(1, Ordering::SeqCst) >= policy.max_queue {
         gate.queued.fetch_sub(1, Ordering::SeqCst);
         return Err(refuse(Refused::QueueFull, stats));
     }
-    let _queued = Queued(gate);
+    let _queued = Queued::new(gate, critical);
+    let wakes = if critical {
+        &gate.critical
+    } else {
+        &gate.slots
+    };
     let started = Instant::now();
     let timeout = started + policy.queue_timeout;
     let (until, expired) = match deadline {
@@ -100,7 +149,7 @@ pub(crate) async fn acquire(
         _ => (timeout, Refused::QueueTimeout),
     };
     loop {
-        let mut woken = pin!(gate.slots.notified());
+        let mut woken = pin!(wakes.notified());
         woken.as_mut().enable();
         match look(backend, policy, tried, sticky) {
             Look::Taken(in_flight) => {
@@ -127,6 +176,7 @@ fn refuse(refused: Refused, stats: Option<&InferenceStats>) -> Refused {
         Refused::PendingFull => Some(Rejection::PendingFull),
         Refused::HoldTimeout => Some(Rejection::HoldTimeout),
         Refused::Deadline => Some(Rejection::Deadline),
+        Refused::Shed => Some(Rejection::Shed),
         Refused::NoEndpoints | Refused::ServiceNotFound => None,
     };
     if let (Some(stats), Some(rejection)) = (stats, rejection) {
@@ -135,8 +185,19 @@ fn refuse(refused: Refused, stats: Option<&InferenceStats>) -> Refused {
     refused
 }
 
+/// Whether an endpoint counts as saturated for a request with a class:
+/// its fresh server metrics say so, or (whatever they say) the gateway
+/// already has `saturation-queue` requests waiting for its first byte.
+fn saturated(endpoint: &Endpoint, policy: &BackendPolicy, now: u64) -> bool {
+    let limits = policy.saturation;
+    endpoint.signals().unanswered() >= limits.queue as usize
+        || endpoint.server().saturated(limits, now)
+}
+
 /// One look at the current endpoints: the sticky endpoint or the
-/// algorithm's pick among the untried endpoints with a free slot.
+/// picker's among the untried endpoints with a free slot (and, for a
+/// request with a class, not saturated). The request's prompt prefix is
+/// recorded against the endpoint taken.
 fn look(
     backend: &Backend,
     policy: &BackendPolicy,
@@ -145,32 +206,34 @@ fn look(
 ) -> Look {
     let set = backend.endpoints();
     let endpoints = set.endpoints();
+    let picker = backend.picker(policy);
+    let gated = sticky.signals().class().is_some();
+    let tracked = gated || policy.tracks();
     let untried = |addr: SocketAddr| !tried.contains(&addr);
-    let mut pick = |eligible: &dyn Fn(&crate::backend::Endpoint) -> bool| {
-        affinity::pick(
-            policy.algorithm,
-            sticky,
-            backend.cursor(),
-            &set,
-            tried,
-            eligible,
-        )
+    let taken = |in_flight: InFlight, sticky: &Sticky| {
+        picker.record(sticky.signals(), in_flight.endpoint());
+        Look::Taken(in_flight)
     };
-    let Some(cap) = policy.max_inflight_per_endpoint else {
-        return match pick(&|e| untried(e.addr())) {
-            Some(endpoint) => Look::Taken(InFlight::start(endpoint.clone())),
+    if policy.max_inflight_per_endpoint.is_none() && !gated {
+        let picked = affinity::pick(&picker, sticky, &set, tried, |e| untried(e.addr()));
+        return match picked {
+            Some(endpoint) => taken(InFlight::start(endpoint.clone(), tracked), sticky),
             None => Look::Exhausted,
         };
-    };
+    }
+    let cap = policy.max_inflight_per_endpoint.unwrap_or(usize::MAX);
+    let now = if gated { now() } else { 0 };
     // A slot seen free may be taken before our compare-and-swap; look
     // again, at most once per endpoint.
     for _ in 0..=endpoints.len() {
-        let free = |e: &crate::backend::Endpoint| untried(e.addr()) && e.in_flight() < cap;
-        let Some(endpoint) = pick(&free) else {
+        let free = |e: &Endpoint| {
+            untried(e.addr()) && e.in_flight() < cap && !(gated && saturated(e, policy, now))
+        };
+        let Some(endpoint) = affinity::pick(&picker, sticky, &set, tried, free) else {
             break;
         };
-        if let Some(in_flight) = InFlight::try_start(endpoint, cap) {
-            return Look::Taken(in_flight);
+        if let Some(in_flight) = InFlight::try_start(endpoint, cap, tracked) {
+            return taken(in_flight, sticky);
         }
     }
     if endpoints.iter().any(|e| untried(e.addr())) {
@@ -181,11 +244,28 @@ fn look(
 }
 
 /// A request counted in the queue until it leaves it.
-struct Queued<'g>(&'g Gate);
+struct Queued<'g> {
+    gate: &'g Gate,
+    critical: bool,
+}
+
+impl<'g> Queued<'g> {
+    /// Counts a request already added to `queued`; a critical one also
+    /// in `queued_critical`.
+    fn new(gate: &'g Gate, critical: bool) -> Self {
+        if critical {
+            gate.queued_critical.fetch_add(1, Ordering::SeqCst);
+        }
+        Self { gate, critical }
+    }
+}
 
 impl Drop for Queued<'_> {
     fn drop(&mut self) {
-        self.0.queued.fetch_sub(1, Ordering::SeqCst);
+        if self.critical {
+            self.gate.queued_critical.fetch_sub(1, Ordering::SeqCst);
+        }
+        self.gate.queued.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

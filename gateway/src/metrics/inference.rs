@@ -12,7 +12,8 @@
 //!   ready endpoint (`hold-when-no-endpoints`), histograms;
 //! - `edge_gateway_pending_requests`: requests held right now, the gauge an
 //!   autoscaler reads to scale a model from zero;
-//! - `edge_gateway_rejected_requests_total{reason}`: queue and hold refusals;
+//! - `edge_gateway_rejected_requests_total{reason}`: queue and hold
+//!   refusals, and sheddable requests shed under saturation;
 //!
 //! all labelled `namespace`, `ingress`, `service`; and, read from the live
 //! backends at scrape time (free on the request path):
@@ -65,15 +66,18 @@ pub(crate) enum Rejection {
     HoldTimeout,
     /// `request-deadline` passed while waiting.
     Deadline,
+    /// A sheddable request found its backend saturated.
+    Shed,
 }
 
 impl Rejection {
-    const ALL: [Rejection; 5] = [
+    const ALL: [Rejection; 6] = [
         Self::QueueFull,
         Self::QueueTimeout,
         Self::PendingFull,
         Self::HoldTimeout,
         Self::Deadline,
+        Self::Shed,
     ];
 
     fn label(self) -> &'static str {
@@ -83,6 +87,7 @@ impl Rejection {
             Self::PendingFull => "pending_full",
             Self::HoldTimeout => "hold_timeout",
             Self::Deadline => "deadline",
+            Self::Shed => "shed",
         }
     }
 }
@@ -128,7 +133,7 @@ pub(crate) struct InferenceStats {
     queue: Durations,
     hold: Durations,
     pending: AtomicU64,
-    rejected: [AtomicU64; 5],
+    rejected: [AtomicU64; Rejection::ALL.len()],
 }
 
 impl InferenceStats {
@@ -300,8 +305,9 @@ impl InferenceStore {
 }
 
 /// Per-endpoint in-flight counts and per-backend queue lengths, read from
-/// the live backends.
-fn backend_families(table: &RouteTable) -> [MetricFamily; 2] {
+/// the live backends; with `endpoint-metrics`, whether each endpoint's
+/// scraped values count now.
+fn backend_families(table: &RouteTable) -> [MetricFamily; 3] {
     let mut in_flight = family_raw(
         &format!("{PREFIX}endpoint_in_flight"),
         "Requests in flight per endpoint, until their last response byte",
@@ -312,8 +318,15 @@ fn backend_families(table: &RouteTable) -> [MetricFamily; 2] {
         "Requests waiting for a free endpoint slot now",
         MetricType::GAUGE,
     );
+    let mut scraped = family_raw(
+        &format!("{PREFIX}endpoint_metrics_fresh"),
+        "1 while an endpoint's model-server metrics (endpoint-metrics) are fresh, else 0: the gateway's own view is used",
+        MetricType::GAUGE,
+    );
+    let now = crate::balance::now();
     for backend in table.backends() {
         let key = backend.key();
+        let scrapes = backend.policy().endpoint_metrics.is_some();
         let pairs = [
             ("namespace", &*key.namespace),
             ("port", &*key.port),
@@ -331,9 +344,16 @@ fn backend_families(table: &RouteTable) -> [MetricFamily; 2] {
                 &[("endpoint", &addr), namespace, port, service],
                 endpoint.in_flight() as f64,
             ));
+            if scrapes {
+                let fresh = endpoint.server().fresh(now);
+                scraped.mut_metric().push(gauge(
+                    &[("endpoint", &addr), namespace, port, service],
+                    if fresh { 1.0 } else { 0.0 },
+                ));
+            }
         }
     }
-    [in_flight, queued]
+    [in_flight, queued, scraped]
 }
 
 #[cfg(test)]

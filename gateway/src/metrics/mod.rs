@@ -18,12 +18,12 @@ mod histogram;
 pub(crate) mod inference;
 mod process;
 mod requests;
-mod telemetry;
+mod streams;
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, OnceLock};
 
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::{Counter, Gauge, LabelPair, Metric, MetricFamily, MetricType};
@@ -32,12 +32,17 @@ use prometheus::{Encoder, IntCounter, IntGaugeVec, Registry, TextEncoder};
 pub use process::ConnectionStats;
 pub(crate) use requests::{Observation, RouteLabels};
 pub use requests::{RequestMetricsConfig, RouteStats};
+pub use streams::{ActiveGuard, MirrorLabels, MirrorStats, StreamLabels, StreamStats};
 
+use crate::access_log::AccessLog;
 use crate::proxy::TableHandle;
+use crate::settings::Scheme;
 use crate::table::{RouteAction, RouteTable};
+use crate::tls::Certificate;
 use inference::InferenceStore;
 use process::ProcessSample;
 use requests::RequestStore;
+use streams::StreamStore;
 
 /// The prefix of every ingress-nginx metric.
 pub const PREFIX: &str = "nginx_ingress_controller_";
@@ -53,7 +58,24 @@ pub struct MetricsConfig {
     pub class: String,
     /// The pod name.
     pub pod: String,
+    /// `--exclude-socket-metrics`: request metric families not exported
+    /// (names with or without [`PREFIX`]; others are not excludable, as in
+    /// ingress-nginx).
+    pub exclude: Vec<String>,
 }
+
+/// The request ("socket") metric families `--exclude-socket-metrics` can
+/// name (ingress-nginx's `collectors/socket.go`).
+const EXCLUDABLE: [&str; 8] = [
+    "requests",
+    "request_duration_seconds",
+    "request_size",
+    "response_duration_seconds",
+    "response_size",
+    "bytes_sent",
+    "header_duration_seconds",
+    "connect_duration_seconds",
+];
 
 /// All metrics of one gateway process.
 pub struct Metrics {
@@ -62,10 +84,19 @@ pub struct Metrics {
     /// Recorded with the request series (`--enable-metrics`).
     inference: Option<InferenceStore>,
     pub(crate) connections: ConnectionStats,
+    /// TCP/UDP services, passthrough and mirroring (always recorded).
+    streams: StreamStore,
     success: IntCounter,
     errors: IntCounter,
     last_success: prometheus::Gauge,
     leader: IntGaugeVec,
+    /// The certificate served when nothing else applies (the generated
+    /// one), reported as host `_` unless `--default-ssl-certificate` is set.
+    fallback_certificate: OnceLock<Arc<Certificate>>,
+    /// The access log, whose dropped lines are reported.
+    access_log: OnceLock<Arc<AccessLog>>,
+    /// Full names of the families left out of the exposition.
+    excluded: Vec<String>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -116,14 +147,25 @@ impl Metrics {
             requests: config.requests.clone().map(RequestStore::new),
             inference: config.requests.as_ref().map(|_| InferenceStore::default()),
             connections: ConnectionStats::default(),
+            streams: StreamStore::default(),
             success,
             errors,
             last_success,
             leader,
+            fallback_certificate: OnceLock::new(),
+            access_log: OnceLock::new(),
+            excluded: config
+                .exclude
+                .iter()
+                .map(|name| name.trim().trim_start_matches(PREFIX))
+                .filter(|name| EXCLUDABLE.contains(name))
+                .map(|name| format!("{PREFIX}{name}"))
+                .collect(),
         });
         metrics.registry.register(Box::new(Scraped {
             metrics: Arc::downgrade(&metrics),
             table,
+            class: config.class.clone(),
             desc: Vec::new(),
         }))?;
         Ok(metrics)
@@ -132,7 +174,9 @@ impl Metrics {
     /// The text exposition of every metric.
     pub fn render(&self) -> Vec<u8> {
         let mut out = Vec::new();
-        if let Err(error) = TextEncoder::new().encode(&self.registry.gather(), &mut out) {
+        let mut families = self.registry.gather();
+        families.retain(|f| !self.excluded.iter().any(|name| name == f.name()));
+        if let Err(error) = TextEncoder::new().encode(&families, &mut out) {
             tracing::warn!(%error, "cannot encode metrics");
         }
         out
@@ -209,6 +253,35 @@ impl Metrics {
     pub fn connections(&self) -> &ConnectionStats {
         &self.connections
     }
+
+    /// Reports `certificate` (the generated default) as host `_` while no
+    /// `--default-ssl-certificate` is in the table, as ingress-nginx does.
+    pub fn set_fallback_certificate(&self, certificate: Arc<Certificate>) {
+        let _ = self.fallback_certificate.set(certificate);
+    }
+
+    /// Reports the lines `log` dropped (see [`AccessLog`]).
+    pub fn watch_access_log(&self, log: Arc<AccessLog>) {
+        let _ = self.access_log.set(log);
+    }
+
+    /// Counts a connection refused at `scheme`'s listener cap.
+    pub(crate) fn connection_refused(&self, scheme: Scheme) {
+        let at = usize::from(scheme == Scheme::Https);
+        self.connections.refused[at].fetch_add(1, Ordering::Relaxed);
+        // Accepted, not handled: nginx's counters differ by such drops.
+        self.connections.accepted.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The series of a TCP/UDP service or passthrough backend.
+    pub fn stream(&self, labels: StreamLabels) -> Arc<StreamStats> {
+        self.streams.stream(labels)
+    }
+
+    /// The mirroring series of an Ingress.
+    pub fn mirror(&self, labels: MirrorLabels) -> Arc<MirrorStats> {
+        self.streams.mirror(labels)
+    }
 }
 
 /// An open client connection, counted as active until dropped.
@@ -236,6 +309,8 @@ impl Drop for ConnectionGuard {
 struct Scraped {
     metrics: std::sync::Weak<Metrics>,
     table: TableHandle,
+    /// The controller class, ingress-nginx's `class` label.
+    class: String,
     desc: Vec<Desc>,
 }
 
@@ -257,10 +332,17 @@ impl Collector for Scraped {
             families.extend(inference.collect(&table));
         }
         families.extend(table_families(&table));
+        families.extend(certificate_families(
+            &table,
+            metrics.fallback_certificate.get(),
+            &self.class,
+        ));
+        families.extend(metrics.streams.collect());
         families.extend(process_families(
             &metrics.connections,
             &ProcessSample::read(),
         ));
+        families.extend(gateway_families(&metrics));
         families
     }
 }
@@ -313,41 +395,6 @@ fn table_families(table: &RouteTable) -> Vec<MetricFamily> {
         }
     }
 
-    let mut expire = family(
-        "ssl_expire_time_seconds",
-        "Number of seconds since 1970 to the SSL Certificate expire.",
-        MetricType::GAUGE,
-    );
-    let mut info = family(
-        "ssl_certificate_info",
-        "Hold all labels associated to a certificate",
-        MetricType::GAUGE,
-    );
-    for (host, cert) in table.certificates() {
-        let host = host.unwrap_or_default();
-        let (namespace, secret) = cert.source().unwrap_or(("", ""));
-        let labels = [
-            ("host", host.as_str()),
-            ("namespace", namespace),
-            ("secret_name", secret),
-        ];
-        expire
-            .mut_metric()
-            .push(gauge(&labels, cert.not_after() as f64));
-        info.mut_metric().push(gauge(
-            &[
-                ("host", host.as_str()),
-                ("namespace", namespace),
-                ("secret_name", secret),
-                ("identifier", cert.serial()),
-                ("issuer_common_name", cert.issuer()),
-                ("serial_number", cert.serial()),
-                ("public_key_algorithm", cert.key_algorithm()),
-            ],
-            1.0,
-        ));
-    }
-
     let mut build = family(
         "build_info",
         "A metric with a constant '1' labeled with information about the build.",
@@ -361,7 +408,95 @@ fn table_families(table: &RouteTable) -> Vec<MetricFamily> {
         ],
         1.0,
     ));
-    vec![hash, ok, orphans, expire, info, build]
+    vec![hash, ok, orphans, build]
+}
+
+/// `ssl_expire_time_seconds` and `ssl_certificate_info` with ingress-nginx's
+/// labels (`SetSSLExpireTime`, `SetSSLInfo`): the Secret's namespace and
+/// name, the controller `class`, the host (`_` for the default
+/// certificate), and the certificate's identifier, issuer and serial.
+fn certificate_families(
+    table: &RouteTable,
+    fallback: Option<&Arc<Certificate>>,
+    class: &str,
+) -> Vec<MetricFamily> {
+    let mut expire = family(
+        "ssl_expire_time_seconds",
+        "Number of seconds since 1970 to the SSL Certificate expire.",
+        MetricType::GAUGE,
+    );
+    let mut info = family(
+        "ssl_certificate_info",
+        "Hold all labels associated to a certificate",
+        MetricType::GAUGE,
+    );
+    let fallback = fallback
+        .filter(|_| table.certificate(None).is_none())
+        .map(|cert| (None, cert));
+    for (host, cert) in table.certificates().chain(fallback) {
+        let host = host.unwrap_or_else(|| "_".to_owned());
+        let (namespace, secret) = cert.source().unwrap_or(("", ""));
+        let labels = [
+            ("namespace", namespace),
+            ("class", class),
+            ("host", host.as_str()),
+            ("secret_name", secret),
+            ("identifier", cert.identifier()),
+        ];
+        expire
+            .mut_metric()
+            .push(gauge(&labels, cert.not_after() as f64));
+        let mut all = labels.to_vec();
+        all.extend([
+            ("issuer_organization", cert.issuer_organization()),
+            ("issuer_common_name", cert.issuer()),
+            ("serial_number", cert.serial()),
+            ("public_key_algorithm", cert.key_algorithm()),
+        ]);
+        info.mut_metric().push(gauge(&all, 1.0));
+    }
+    vec![expire, info]
+}
+
+/// The gateway's own counters: access log lines dropped, connections
+/// refused at a listener's cap, global rate limit store failures.
+fn gateway_families(metrics: &Metrics) -> Vec<MetricFamily> {
+    let mut dropped = family_raw(
+        &format!("{}access_log_dropped_lines_total", inference::PREFIX),
+        "Access log lines dropped because the writer fell behind (buffers full) or could not write",
+        MetricType::COUNTER,
+    );
+    let lines = metrics.access_log.get().map_or(0, |log| log.dropped());
+    dropped.mut_metric().push(counter(&[], lines as f64));
+    let mut refused = family_raw(
+        &format!("{}refused_connections_total", inference::PREFIX),
+        "Client connections closed at once because the listener was at max-worker-connections",
+        MetricType::COUNTER,
+    );
+    for (listener, count) in ["http", "https"].iter().zip(&metrics.connections.refused) {
+        refused.mut_metric().push(counter(
+            &[("listener", listener)],
+            count.load(Ordering::Relaxed) as f64,
+        ));
+    }
+    let mut store_errors = family_raw(
+        &format!("{}global_rate_limit_store_errors_total", inference::PREFIX),
+        "Calls to the global rate limit's memcached that failed (the replica counted those requests itself)",
+        MetricType::COUNTER,
+    );
+    let errors = crate::global_limit::STORE_ERRORS.load(Ordering::Relaxed);
+    store_errors.mut_metric().push(counter(&[], errors as f64));
+    let mut local = family_raw(
+        &format!(
+            "{}global_rate_limit_local_decisions_total",
+            inference::PREFIX
+        ),
+        "Requests under a global rate limit counted on this replica because memcached was failing",
+        MetricType::COUNTER,
+    );
+    let decisions = crate::global_limit::LOCAL_DECISIONS.load(Ordering::Relaxed);
+    local.mut_metric().push(counter(&[], decisions as f64));
+    vec![dropped, refused, store_errors, local]
 }
 
 /// A stable hash of what the table routes where (ingress-nginx exposes the

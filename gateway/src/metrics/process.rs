@@ -17,6 +17,9 @@ pub struct ConnectionStats {
     pub(crate) active: AtomicI64,
     pub(crate) requests: AtomicU64,
     pub(crate) in_flight: AtomicI64,
+    /// Connections closed at once because their listener was at its
+    /// connection cap, by listener (`[http, https]`).
+    pub(crate) refused: [AtomicU64; 2],
 }
 
 /// What `/proc/self` says right now.

@@ -178,6 +178,16 @@ pub fn any_contains(list: &[Cidr], ip: IpAddr) -> bool {
     list.iter().any(|cidr| cidr.contains(ip))
 }
 
+/// What the lists say of a client they let through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Judged {
+    /// An allow-list entry matched.
+    Allowed,
+    /// No entry matched (there is no allow list): nginx's access module
+    /// declines to decide.
+    NoRule,
+}
+
 /// A location's client address rules.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AccessList {
@@ -233,6 +243,23 @@ impl AccessList {
     /// request path can skip it.
     pub fn is_open(&self) -> bool {
         matches!(self, Self::Rules { allow, deny } if allow.is_empty() && deny.is_empty())
+    }
+
+    /// nginx's access module's answer for one client, for `satisfy any`:
+    /// a rule allowed it, none matched (no allow list, not denied), or a
+    /// rule denied it (`Err(403)`; `Err(503)` for an invalid list).
+    pub fn judge(&self, client: IpAddr) -> Result<Judged, StatusCode> {
+        match self {
+            Self::Rules { allow, .. } => {
+                self.check(client)?;
+                Ok(if allow.is_empty() {
+                    Judged::NoRule
+                } else {
+                    Judged::Allowed
+                })
+            }
+            Self::Invalid(_) => Err(StatusCode::SERVICE_UNAVAILABLE),
+        }
     }
 
     /// Decides for one client: `Ok` to go on, `Err(403)` when a rule denies

@@ -5,12 +5,21 @@
 //! 1. the CORS preflight (`enable-cors`): ingress-nginx answers `OPTIONS`
 //!    with an `if` in the location's rewrite phase, so a preflight is
 //!    answered before any limit or authentication;
-//! 2. the request limits (`limit-rps`, `limit-rpm`, `limit-connections`):
-//!    nginx's pre-access phase;
+//! 2. the request limits: `global-rate-limit` (ingress-nginx's Lua in the
+//!    rewrite phase), then `limit-rps`, `limit-rpm`, `limit-connections`
+//!    (nginx's pre-access phase);
 //! 3. the address lists (`whitelist-source-range`, `denylist-source-range`):
 //!    the access phase's `allow` / `deny`;
 //! 4. basic authentication (`auth-type: basic`);
-//! 5. external authentication (`auth-url`), nginx's `auth_request`.
+//! 5. external authentication (`auth-url`, or the ConfigMap's global
+//!    auth), nginx's `auth_request`.
+//!
+//! Steps 3 to 5 are nginx's access phase. Under `satisfy all` (the
+//! default) each must let the request in; under `satisfy any` the first
+//! that allows it ends the phase, and when none does the answer is 401 if
+//! one asked for credentials, else 403; an invalid address list (503) or a
+//! failing auth service (500) answers at once, as nginx finalizes on any
+//! other status ([`Admission::admit`]).
 //!
 //! What the checks learn and the request needs later (the allowed CORS
 //! origin, a held connection slot, headers granted by the auth service)
@@ -19,14 +28,15 @@
 use std::net::IpAddr;
 use std::sync::{Arc, OnceLock};
 
-use http::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
+use http::header::{HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Response, StatusCode};
 
-use super::access::AccessList;
+use super::access::{AccessList, Judged};
 use super::basic_auth::{self, BasicAuth};
 use super::cors::Cors;
 use super::external_auth::{AuthClient, AuthDecision, AuthRequest, ExternalAuth};
 use super::limits::{ConnectionPermit, RateLimiter};
+use crate::global_limit::GlobalLimit;
 use crate::proxy::{ResponseBody, error_page};
 
 /// The admission checks of one route; built by the control plane from the
@@ -35,6 +45,8 @@ use crate::proxy::{ResponseBody, error_page};
 pub struct Admission {
     /// `enable-cors` and its `cors-*` settings.
     pub cors: Option<Cors>,
+    /// `global-rate-limit`: counted in the store every replica shares.
+    pub global: Option<Arc<GlobalLimit>>,
     /// The Ingress's limiter (one per Ingress, kept across table rebuilds
     /// so that a reload does not reset the buckets).
     pub limiter: Option<RateLimiter>,
@@ -44,6 +56,8 @@ pub struct Admission {
     pub basic_auth: Option<Arc<BasicAuth>>,
     /// `auth-url` and its `auth-*` settings.
     pub external_auth: Option<Arc<ExternalAuth>>,
+    /// `satisfy: any`: one passing access check suffices.
+    pub satisfy_any: bool,
 }
 
 /// What an admitted request carries on to the later phases.
@@ -100,6 +114,7 @@ impl Admission {
     /// phase.
     pub fn is_empty(&self) -> bool {
         self.cors.is_none()
+            && self.global.is_none()
             && self.limiter.is_none()
             && self.access.is_open()
             && self.basic_auth.is_none()
@@ -126,16 +141,26 @@ impl Admission {
             cors_origin: self.cors.as_ref().and_then(|c| c.allowed_origin(headers)),
             ..Admitted::default()
         };
+        if let Some(global) = &self.global
+            && let Err(limited) = global.check(&request.auth, request.client_ip).await
+        {
+            let mut refusal = self.refuse(limited.status, &admitted);
+            refusal.extensions_mut().insert(limited);
+            return Err(refusal);
+        }
         if let Some(limiter) = &self.limiter {
             admitted.permit = limiter
                 .check(request.client_ip)
                 .map_err(|status| self.refuse(status, &admitted))?;
         }
+        if self.satisfy_any {
+            return self.admit_any(clients, request, admitted).await;
+        }
         self.access
             .check(request.client_ip)
             .map_err(|status| self.refuse(status, &admitted))?;
         if let Some(basic) = &self.basic_auth {
-            check_basic(basic, headers)
+            basic_auth::check_offloaded(basic, headers)
                 .await
                 .map_err(|r| self.decorate(r, &admitted))?;
         }
@@ -149,6 +174,67 @@ impl Admission {
             }
         }
         Ok(admitted)
+    }
+
+    /// The access checks under `satisfy any`: the address lists, basic
+    /// auth, then external auth, the first that allows the request ending
+    /// them; a 401 (or the `auth-signin` redirect standing for it) wins
+    /// over a 403 when none does, as nginx keeps the access code.
+    async fn admit_any(
+        &self,
+        clients: &AuthClients,
+        request: &Candidate<'_>,
+        mut admitted: Admitted,
+    ) -> Result<Admitted, Refusal> {
+        let mut unauthorized: Option<Refusal> = None;
+        let mut forbidden = false;
+        match self.access.judge(request.client_ip) {
+            Ok(Judged::Allowed) => return Ok(self.without_auth(admitted)),
+            Ok(Judged::NoRule) => {}
+            Err(StatusCode::FORBIDDEN) => forbidden = true,
+            Err(status) => return Err(self.refuse(status, &admitted)),
+        }
+        if let Some(basic) = &self.basic_auth {
+            match basic_auth::check_offloaded(basic, request.auth.headers).await {
+                Ok(()) => return Ok(self.without_auth(admitted)),
+                Err(refusal) if refusal.status() == StatusCode::UNAUTHORIZED => {
+                    unauthorized = Some(refusal);
+                }
+                Err(refusal) => return Err(self.decorate(refusal, &admitted)),
+            }
+        }
+        if let Some(external) = &self.external_auth {
+            let Some(client) = clients.get() else {
+                return Err(self.refuse(StatusCode::INTERNAL_SERVER_ERROR, &admitted));
+            };
+            match external.check(client, &request.auth).await {
+                AuthDecision::Allow(granted) => {
+                    admitted.granted = Some(granted);
+                    return Ok(admitted);
+                }
+                AuthDecision::Deny(refusal) => match refusal.status() {
+                    // 302: the `auth-signin` redirect of a 401.
+                    StatusCode::UNAUTHORIZED | StatusCode::FOUND => unauthorized = Some(refusal),
+                    StatusCode::FORBIDDEN => forbidden = true,
+                    _ => return Err(self.decorate(refusal, &admitted)),
+                },
+            }
+        }
+        match unauthorized {
+            Some(refusal) => Err(self.decorate(refusal, &admitted)),
+            None if forbidden => Err(self.refuse(StatusCode::FORBIDDEN, &admitted)),
+            None => Ok(self.without_auth(admitted)),
+        }
+    }
+
+    /// A request let in without asking the auth service: the headers it
+    /// would grant are still cleared upstream (nginx sets them to the
+    /// empty answer's values).
+    fn without_auth(&self, mut admitted: Admitted) -> Admitted {
+        if self.external_auth.is_some() {
+            admitted.granted = Some(Vec::new());
+        }
+        admitted
     }
 
     /// Rewrites the upstream request's headers for the checks that passed:
@@ -184,29 +270,12 @@ impl Admission {
     }
 }
 
-/// Basic authentication, hashing the password (milliseconds of CPU for
-/// bcrypt) on Tokio's blocking pool so that other requests on this thread
-/// do not wait for it.
-async fn check_basic(basic: &Arc<BasicAuth>, headers: &HeaderMap) -> Result<(), Refusal> {
-    if let Some(decided) = basic.check_cached(headers) {
-        return decided;
-    }
-    let mut credentials = HeaderMap::new();
-    if let Some(value) = headers.get(AUTHORIZATION) {
-        credentials.insert(AUTHORIZATION, value.clone());
-    }
-    let basic = basic.clone();
-    tokio::task::spawn_blocking(move || basic.check_hashing(&credentials))
-        .await
-        .unwrap_or_else(|_| Err(Box::new(error_page(StatusCode::INTERNAL_SERVER_ERROR))))
-}
-
 #[cfg(test)]
 mod tests {
     use std::net::Ipv4Addr;
 
     use http::Uri;
-    use http::header::{ACCESS_CONTROL_ALLOW_ORIGIN, ORIGIN};
+    use http::header::{ACCESS_CONTROL_ALLOW_ORIGIN, AUTHORIZATION, ORIGIN};
 
     use super::*;
     use crate::policy::cors::{CorsConfig, parse_origins};
@@ -296,6 +365,66 @@ mod tests {
             ),
             200
         );
+    }
+
+    #[tokio::test]
+    async fn satisfy_any_lets_in_on_one_passing_check() {
+        let (users, _) = Htpasswd::parse("alice:{PLAIN}secret\n");
+        let admission = Admission {
+            access: AccessList::from_values(Some("10.0.0.0/8"), Some("10.9.0.0/16")),
+            basic_auth: Some(Arc::new(BasicAuth::new("r", Arc::new(users)))),
+            satisfy_any: true,
+            ..Admission::default()
+        };
+        let clients = AuthClients::default();
+        let uri: Uri = "/".parse().unwrap();
+        let none = HeaderMap::new();
+        let mut alice = HeaderMap::new();
+        alice.insert(
+            AUTHORIZATION,
+            HeaderValue::from_static("Basic YWxpY2U6c2VjcmV0"),
+        );
+        for (headers, ip, want, why) in [
+            (&none, [10, 0, 0, 1], 200, "allow list"),
+            (&alice, [192, 0, 2, 1], 200, "password"),
+            (
+                &none,
+                [192, 0, 2, 1],
+                401,
+                "401 wins over the allow list's 403",
+            ),
+            (
+                &alice,
+                [10, 9, 0, 1],
+                200,
+                "a denied address with a password",
+            ),
+        ] {
+            let answer = admission
+                .admit(&clients, &candidate(headers, &uri, ip))
+                .await;
+            assert_eq!(status(answer), want, "{why}");
+        }
+        let lists_only = Admission {
+            access: AccessList::from_values(Some("10.0.0.0/8"), None),
+            satisfy_any: true,
+            ..Admission::default()
+        };
+        let uri: Uri = "/".parse().unwrap();
+        let refused = lists_only
+            .admit(&clients, &candidate(&none, &uri, [192, 0, 2, 1]))
+            .await;
+        assert_eq!(status(refused), 403);
+        let invalid = Admission {
+            access: AccessList::Invalid("bad".to_owned()),
+            basic_auth: admission.basic_auth.clone(),
+            satisfy_any: true,
+            ..Admission::default()
+        };
+        let answer = invalid
+            .admit(&clients, &candidate(&alice, &uri, [10, 0, 0, 1]))
+            .await;
+        assert_eq!(status(answer), 503, "an invalid list is never skipped");
     }
 
     #[tokio::test]

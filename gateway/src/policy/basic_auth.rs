@@ -10,14 +10,16 @@
 //! request. Failures are never remembered.
 
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::Duration;
 
 use base64::Engine as _;
 use base64::alphabet::STANDARD;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
-use http::header::{AUTHORIZATION, HeaderMap, HeaderValue, WWW_AUTHENTICATE};
+use http::header::{AUTHORIZATION, HeaderMap, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{Response, StatusCode};
 use sha2::{Digest as _, Sha256};
+use tokio::sync::Semaphore;
 
 use super::htpasswd::Htpasswd;
 use crate::proxy::{ResponseBody, error_page};
@@ -122,6 +124,65 @@ impl BasicAuth {
     }
 }
 
+/// How long a request waits for a free hashing slot before it is refused
+/// with 503 (see [`check_offloaded`]).
+pub const HASH_WAIT: Duration = Duration::from_secs(2);
+
+/// The process-wide bound on password hashes computed at once: one per
+/// core (at least 2), so that a flood of wrong passwords occupies at most
+/// that many blocking threads and cores.
+fn hashing_slots() -> &'static Arc<Semaphore> {
+    static SLOTS: OnceLock<Arc<Semaphore>> = OnceLock::new();
+    SLOTS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Arc::new(Semaphore::new(cores.clamp(2, 64)))
+    })
+}
+
+/// [`BasicAuth::check`] for an async caller: the cached decisions at once;
+/// a password hash (milliseconds of CPU) on Tokio's blocking pool, once
+/// one of the process's hashing slots is free. A request that finds none
+/// within [`HASH_WAIT`] gets 503 with `Retry-After: 1`, and nothing is
+/// hashed for it.
+pub(crate) async fn check_offloaded(
+    basic: &Arc<BasicAuth>,
+    headers: &HeaderMap,
+) -> Result<(), Box<Response<ResponseBody>>> {
+    check_with_slots(basic, headers, hashing_slots(), HASH_WAIT).await
+}
+
+async fn check_with_slots(
+    basic: &Arc<BasicAuth>,
+    headers: &HeaderMap,
+    slots: &Arc<Semaphore>,
+    wait: Duration,
+) -> Result<(), Box<Response<ResponseBody>>> {
+    if let Some(decided) = basic.check_cached(headers) {
+        return decided;
+    }
+    let Ok(Ok(slot)) = tokio::time::timeout(wait, slots.clone().acquire_owned()).await else {
+        tracing::warn!(
+            ?wait,
+            "basic auth: every password hashing slot stayed busy; answering 503"
+        );
+        let mut busy = error_page(StatusCode::SERVICE_UNAVAILABLE);
+        busy.headers_mut()
+            .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+        return Err(Box::new(busy));
+    };
+    let mut credentials = HeaderMap::new();
+    if let Some(value) = headers.get(AUTHORIZATION) {
+        credentials.insert(AUTHORIZATION, value.clone());
+    }
+    let basic = basic.clone();
+    tokio::task::spawn_blocking(move || {
+        let _slot = slot;
+        basic.check_hashing(&credentials)
+    })
+    .await
+    .unwrap_or_else(|_| Err(Box::new(error_page(StatusCode::INTERNAL_SERVER_ERROR))))
+}
+
 /// Removes the client's `Authorization` header from a request about to go
 /// upstream: ingress-nginx does so (`proxy_set_header Authorization ""`) on
 /// routes with basic authentication, so that backends never see the
@@ -221,6 +282,40 @@ mod tests {
     use super::*;
     use http::header::CONTENT_TYPE;
     use http_body_util::BodyExt;
+
+    #[tokio::test(start_paused = true)]
+    async fn hashing_waits_for_a_slot_then_answers_503() {
+        let basic = Arc::new(auth());
+        let slots = Arc::new(Semaphore::new(1));
+        let mut headers = HeaderMap::new();
+        // alice:s3cret
+        headers.insert(
+            AUTHORIZATION,
+            HeaderValue::from_static("Basic YWxpY2U6czNjcmV0"),
+        );
+        let held = slots.clone().acquire_owned().await.unwrap();
+        let wait = Duration::from_secs(2);
+        let refused = check_with_slots(&basic, &headers, &slots, wait)
+            .await
+            .unwrap_err();
+        assert_eq!(refused.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(refused.headers()[RETRY_AFTER], "1");
+        // A slot freed while waiting is taken.
+        let waiting = tokio::spawn({
+            let (basic, headers, slots) = (basic.clone(), headers.clone(), slots.clone());
+            async move { check_with_slots(&basic, &headers, &slots, wait).await }
+        });
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        drop(held);
+        assert!(waiting.await.unwrap().is_ok());
+        // Remembered now: no slot needed.
+        let _all = slots.clone().acquire_owned().await.unwrap();
+        assert!(
+            check_with_slots(&basic, &headers, &slots, wait)
+                .await
+                .is_ok()
+        );
+    }
 
     fn auth() -> BasicAuth {
         let text = "alice:$apr1$jcY6gfPK$J5uRY34gYjFZTWoZsfy4Y0\n\

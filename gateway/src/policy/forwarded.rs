@@ -96,6 +96,25 @@ impl Forwarded {
         client
     }
 
+    /// Resolves the client of a request on a connection that started with
+    /// a PROXY header; `peer` is the address the header named (when the
+    /// TCP peer was trusted). As ingress-nginx configures nginx: with
+    /// `use-forwarded-headers`, a trusted `peer` lets the forwarded-for
+    /// header name the client (`X-Forwarded-For-Proxy-Protocol`); without
+    /// it the header's address is the client (`real_ip_header
+    /// proxy_protocol`), `enable-real-ip` or not.
+    pub fn client_behind_proxy_protocol(&self, peer: IpAddr, headers: &HeaderMap) -> Client {
+        if self.use_forwarded_headers {
+            return self.client(peer, headers);
+        }
+        let peer = canonical(peer);
+        Client {
+            ip: peer,
+            peer,
+            trust_forwarded: false,
+        }
+    }
+
     /// nginx's recursive realip walk over the forwarded-for header.
     fn real_ip(&self, peer: IpAddr, headers: &HeaderMap) -> IpAddr {
         let mut ip = peer;

@@ -50,6 +50,10 @@ const CRYPT_ALPHABET: &[u8; 64] =
 #[derive(Clone, Default)]
 pub struct Htpasswd {
     users: HashMap<String, PasswordHash>,
+    /// The costliest hash of the file: an unknown user's password is
+    /// checked against it (and refused whatever the result), so that an
+    /// unknown user takes as long as a known one.
+    costliest: Option<PasswordHash>,
 }
 
 impl fmt::Debug for Htpasswd {
@@ -203,9 +207,23 @@ impl Htpasswd {
     /// tens of milliseconds: callers on an async runtime may want to cache
     /// successes, as [`super::basic_auth::BasicAuth`] does).
     pub fn verify(&self, user: &str, password: &str) -> bool {
-        self.users
-            .get(user)
-            .is_some_and(|hash| hash.verify(password.as_bytes()))
+        match self.users.get(user) {
+            Some(hash) => hash.verify(password.as_bytes()),
+            None => {
+                // The same work as for the costliest known user, whose
+                // verdict does not count: no timing tells users apart.
+                if let Some(hash) = &self.costliest {
+                    std::hint::black_box(hash.verify(password.as_bytes()));
+                }
+                false
+            }
+        }
+    }
+
+    /// The hash an unknown user's password is checked against, as its
+    /// scheme's prefix (`$2y$`, `{SHA}`, ...).
+    pub fn decoy_scheme(&self) -> Option<&'static str> {
+        self.costliest.as_ref().map(PasswordHash::scheme)
     }
 
     /// The number of users.
@@ -226,6 +244,13 @@ impl Htpasswd {
         match self.users.entry(user.to_owned()) {
             Entry::Occupied(_) => Err(HtpasswdErrorKind::DuplicateUser(user.to_owned())),
             Entry::Vacant(slot) => {
+                if self
+                    .costliest
+                    .as_ref()
+                    .is_none_or(|known| hash.work() > known.work())
+                {
+                    self.costliest = Some(hash.clone());
+                }
                 slot.insert(hash);
                 Ok(())
             }
@@ -234,6 +259,42 @@ impl Htpasswd {
 }
 
 impl PasswordHash {
+    /// Roughly how long one verification takes, in microseconds (bcrypt
+    /// about 64 µs per 2^cost, SHA-crypt about 0.6 µs a round, MD5-crypt
+    /// 0.3 ms), to pick the costliest hash of a file.
+    fn work(&self) -> u64 {
+        match self {
+            Self::Bcrypt(hash) => hash
+                .get(4..6)
+                .and_then(|cost| cost.parse::<u32>().ok())
+                .map_or(1, |cost| 64u64 << cost.min(31)),
+            Self::Md5Crypt { .. } => 300,
+            Self::ShaCrypt(hash) => {
+                let rounds: u64 = hash
+                    .split('$')
+                    .nth(2)
+                    .and_then(|field| field.strip_prefix("rounds="))
+                    .and_then(|rounds| rounds.parse().ok())
+                    .unwrap_or(5000);
+                rounds * 6 / 10
+            }
+            Self::Sha1(_) | Self::SaltedSha1 { .. } | Self::Plain(_) => 1,
+        }
+    }
+
+    /// The scheme's prefix, for messages and tests.
+    fn scheme(&self) -> &'static str {
+        match self {
+            Self::Bcrypt(_) => "$2y$",
+            Self::Md5Crypt { magic, .. } => magic,
+            Self::ShaCrypt(hash) if hash.starts_with("$5$") => "$5$",
+            Self::ShaCrypt(_) => "$6$",
+            Self::Sha1(_) => "{SHA}",
+            Self::SaltedSha1 { .. } => "{SSHA}",
+            Self::Plain(_) => "{PLAIN}",
+        }
+    }
+
     fn parse(hash: &str) -> Result<Self, HtpasswdErrorKind> {
         let hash = hash.trim();
         if hash.is_empty() {
@@ -571,6 +632,27 @@ mod tests {
             assert!(!users.verify("user", &format!("{password}x")), "{hash}");
             assert!(!users.verify("other", password), "{hash}: unknown user");
         }
+    }
+
+    #[test]
+    fn unknown_users_cost_a_verification_of_the_costliest_hash() {
+        let file: String = VECTORS
+            .iter()
+            .enumerate()
+            .map(|(i, (hash, _))| format!("user{i}:{hash}\n"))
+            .collect();
+        let (users, _) = Htpasswd::parse(&file);
+        assert_eq!(
+            users.decoy_scheme(),
+            Some("$6$"),
+            "rounds=10000 is the most work"
+        );
+        // Another user's password is still refused for an unknown name.
+        assert!(VECTORS.iter().all(|(_, pw)| !users.verify("nobody", pw)));
+        let (cheap, _) = Htpasswd::parse(
+            "a:{PLAIN}x\nb:$2y$04$upzdNKET4E/t1SsDOD0NnuChE46dws6r05rO68mgVXnOu3Iw.Tkh6\n",
+        );
+        assert_eq!(cheap.decoy_scheme(), Some("$2y$"));
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod access;
 pub mod admission;
 pub mod basic_auth;
 pub mod block;
+pub mod client_cert;
 pub mod cors;
 pub mod custom_errors;
 pub mod external_auth;
@@ -20,6 +21,7 @@ pub mod header_rules;
 pub mod htpasswd;
 pub mod limits;
 pub mod redirect;
+pub mod response;
 
 use std::sync::Arc;
 
@@ -58,6 +60,11 @@ pub struct Policy {
     /// `custom-http-errors`: upstream answers with these codes are replaced
     /// by the route's default backend's.
     pub custom_errors: Option<Arc<CustomErrors>>,
+    /// `proxy-redirect-*`, `proxy-cookie-*`, `custom-headers`,
+    /// `limit-rate*`: what happens to the upstream's answer.
+    pub response: Option<Arc<response::ResponseRules>>,
+    /// `mirror-target`: where copies of the requests go.
+    pub mirror: Option<Arc<crate::mirror::Mirror>>,
 }
 
 impl Default for Policy {
@@ -71,6 +78,8 @@ impl Default for Policy {
             upstream_vhost: None,
             x_forwarded_prefix: None,
             custom_errors: None,
+            response: None,
+            mirror: None,
         }
     }
 }
@@ -119,6 +128,13 @@ pub struct Globals {
     pub listener: ListenerOverrides,
     /// The access log's format, target and filters.
     pub access_log: crate::access_log::AccessLogConfig,
+    /// TCP/UDP services' timeouts and retries (`proxy-stream-*`).
+    pub streams: crate::l4::StreamSettings,
+    /// `use-gzip`, `enable-brotli` and their settings; `None`: off.
+    pub compression: Option<Arc<crate::compress::Compression>>,
+    /// `ssl-reject-handshake`: refuse TLS handshakes whose server name is
+    /// no host of the table (and those without one).
+    pub reject_unknown_sni: bool,
 }
 
 impl Default for Globals {
@@ -135,6 +151,9 @@ impl Default for Globals {
             headers: header_rules::HeaderRules::default(),
             listener: ListenerOverrides::default(),
             access_log: crate::access_log::AccessLogConfig::default(),
+            streams: crate::l4::StreamSettings::default(),
+            compression: None,
+            reject_unknown_sni: false,
         }
     }
 }

@@ -18,6 +18,8 @@ use tokio::time::{Instant, Sleep};
 use super::exchange::Exchange;
 use super::stream::StreamClock;
 use crate::backend::InFlight;
+use crate::body_filter::Filter;
+use crate::client_io::OpenStream;
 use crate::policy::limits::ConnectionPermit;
 use crate::upstream::{Conn, PoolSettings};
 
@@ -127,6 +129,8 @@ struct ClientBody {
     limit: Option<u64>,
     idle: IdleTimer,
     progress: Arc<SendProgress>,
+    /// A mirrored copy's share of the body (`mirror-request-body`).
+    tee: Option<crate::mirror::Tee>,
 }
 
 impl RequestBody {
@@ -151,8 +155,21 @@ impl RequestBody {
             limit,
             idle: IdleTimer::new(idle_timeout),
             progress: progress.clone(),
+            tee: None,
         };
         (Self { inner: Some(body) }, progress)
+    }
+
+    /// Copies the body, as it is read, into a mirrored request's; `false`
+    /// when there is no body to copy.
+    pub(crate) fn tee(&mut self, tee: crate::mirror::Tee) -> bool {
+        match &mut self.inner {
+            Some(body) => {
+                body.tee = Some(tee);
+                true
+            }
+            None => false,
+        }
     }
 }
 
@@ -174,6 +191,9 @@ impl Body for RequestBody {
         match next {
             Poll::Ready(Some(Ok(frame))) => {
                 let bytes = frame.data_ref().map_or(0, |d| d.len() as u64);
+                if let (Some(tee), Some(data)) = (&mut body.tee, frame.data_ref()) {
+                    tee.frame(data);
+                }
                 let received = body.progress.record(bytes);
                 if let Some(limit) = body.limit.filter(|l| received > *l) {
                     return Poll::Ready(Some(Err(RequestBodyError::TooLarge(limit))));
@@ -183,14 +203,23 @@ impl Body for RequestBody {
                 // end: the last byte is the end.
                 if body.peeked.is_empty() && body.incoming.is_end_stream() {
                     body.progress.finish();
+                    if let Some(tee) = &mut body.tee {
+                        tee.end();
+                    }
                 }
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(Some(Err(error))) => {
+                if let Some(tee) = &mut body.tee {
+                    tee.abandon();
+                }
                 Poll::Ready(Some(Err(RequestBodyError::Client(error))))
             }
             Poll::Ready(None) => {
                 body.progress.finish();
+                if let Some(tee) = &mut body.tee {
+                    tee.end();
+                }
                 Poll::Ready(None)
             }
             Poll::Pending => {
@@ -286,6 +315,9 @@ pub enum ResponseBodyError {
     /// `request-deadline` passed mid-body.
     #[error("request deadline passed mid-response")]
     Deadline,
+    /// The response could not be compressed.
+    #[error("compressing the response failed: {0}")]
+    Encode(#[from] std::io::Error),
 }
 
 /// The upstream connection and in-flight count a response body holds until
@@ -316,7 +348,11 @@ pub struct ResponseBody {
     exchange: Option<Box<Exchange>>,
     /// The client's `limit-connections` slot, freed when the body is done.
     permit: Option<ConnectionPermit>,
+    /// The HTTP/2 stream this body answers, counted open until it is done.
+    stream: Option<OpenStream>,
     sent: u64,
+    /// Compression and pacing, when configured (see [`crate::body_filter`]).
+    filter: Option<Box<Filter>>,
 }
 
 #[derive(Debug)]
@@ -346,8 +382,25 @@ impl ResponseBody {
             kind,
             exchange: None,
             permit: None,
+            stream: None,
             sent: 0,
+            filter: None,
         }
+    }
+
+    /// Counts the HTTP/2 stream as open until this body is done.
+    pub(crate) fn track(&mut self, stream: OpenStream) {
+        self.stream = Some(stream);
+    }
+
+    /// Compresses this body with `encoder` on its way out.
+    pub(crate) fn encode(&mut self, encoder: crate::compress::Encoder) {
+        self.filter.get_or_insert_default().encode(encoder);
+    }
+
+    /// Paces this body (`limit-rate`).
+    pub(crate) fn pace(&mut self, limit: crate::body_filter::RateLimit) {
+        self.filter.get_or_insert_default().pace(limit);
     }
 
     /// Records the request when this body is done.
@@ -368,6 +421,7 @@ impl ResponseBody {
 
     fn finish(&mut self) {
         self.permit = None;
+        self.stream = None;
         if let Some(exchange) = self.exchange.take() {
             exchange.finish(self.sent);
         }
@@ -406,7 +460,13 @@ impl Body for ResponseBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, ResponseBodyError>>> {
         let this = self.get_mut();
-        let polled = poll_kind(&mut this.kind, cx);
+        let polled = match &mut this.filter {
+            None => poll_kind(&mut this.kind, cx),
+            Some(filter) => {
+                let kind = &mut this.kind;
+                filter.poll_frame(cx, &mut |cx| poll_kind(kind, cx))
+            }
+        };
         match &polled {
             Poll::Ready(Some(Ok(frame))) => {
                 this.sent += frame.data_ref().map_or(0, |d| d.len() as u64);
@@ -421,6 +481,9 @@ impl Body for ResponseBody {
     }
 
     fn is_end_stream(&self) -> bool {
+        if let Some(filter) = &self.filter {
+            return filter.is_end_stream();
+        }
         match &self.kind {
             ResponseKind::Full(bytes) => bytes.is_none(),
             ResponseKind::Upstream { incoming, .. } => incoming.is_end_stream(),
@@ -428,6 +491,9 @@ impl Body for ResponseBody {
     }
 
     fn size_hint(&self) -> SizeHint {
+        if self.filter.is_some() {
+            return SizeHint::default();
+        }
         match &self.kind {
             ResponseKind::Full(bytes) => {
                 SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64))

@@ -68,6 +68,9 @@ pub enum ProxyError {
     /// `request-deadline` passed before the response started.
     #[error("request deadline passed")]
     DeadlineExceeded,
+    /// `rewrite-target` made a request target that does not parse.
+    #[error("rewrite-target made an invalid request target {0:?}")]
+    Rewrite(String),
     /// The backend's queue or hold refused the request (full, or waited
     /// too long); the client is told when to retry.
     #[error("backend overloaded: {why}")]
@@ -95,17 +98,49 @@ impl ProxyError {
                 status: StatusCode::SERVICE_UNAVAILABLE,
                 why,
             },
+            Refused::Shed => Self::Overloaded {
+                status: StatusCode::TOO_MANY_REQUESTS,
+                why,
+            },
+        }
+    }
+}
+
+impl From<&RequestBodyError> for ProxyError {
+    fn from(error: &RequestBodyError) -> Self {
+        match error {
+            RequestBodyError::TooLarge(limit) => Self::BodyTooLarge(*limit),
+            RequestBodyError::Timeout(_) => Self::ClientBodyTimeout,
+            RequestBodyError::Client(error) => Self::client_body(error),
         }
     }
 }
 
 impl From<RequestBodyError> for ProxyError {
     fn from(error: RequestBodyError) -> Self {
-        match error {
-            RequestBodyError::TooLarge(limit) => Self::BodyTooLarge(limit),
-            RequestBodyError::Timeout(_) => Self::ClientBodyTimeout,
-            RequestBodyError::Client(_) => Self::ClientClosed,
+        Self::from(&error)
+    }
+}
+
+impl ProxyError {
+    /// A failure reading the client's body: malformed framing (a bad
+    /// chunk size, a chunk that does not end where it says) is the
+    /// client's error, 400 and the connection closed; anything else means
+    /// the client went away (499, recorded, never read by anyone).
+    pub(crate) fn client_body(error: &hyper::Error) -> Self {
+        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+        while let Some(cause) = source {
+            if let Some(io) = cause.downcast_ref::<std::io::Error>()
+                && matches!(
+                    io.kind(),
+                    std::io::ErrorKind::InvalidInput | std::io::ErrorKind::InvalidData
+                )
+            {
+                return Self::BadRequest("malformed request body");
+            }
+            source = cause.source();
         }
+        Self::ClientClosed
     }
 }
 
@@ -131,6 +166,7 @@ impl ProxyError {
             | Self::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
             Self::Overloaded { status, .. } => *status,
             Self::Connect(_) | Self::Upstream(_) => StatusCode::BAD_GATEWAY,
+            Self::Rewrite(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -253,6 +289,7 @@ mod tests {
             ),
             (ProxyError::ClientClosed, 499),
             (ProxyError::NotImplemented, 501),
+            (ProxyError::Rewrite("/\\".to_owned()), 500),
         ];
         for (error, status) in cases {
             assert_eq!(error.status().as_u16(), status, "{error}");

@@ -22,7 +22,7 @@ use crate::access_log::render::{Attempt, Captured, Record};
 use crate::access_log::{self, AccessLog};
 use crate::metrics::{Metrics, Observation};
 use crate::settings::Scheme;
-use crate::table::{RouteId, RouteTable};
+use crate::table::{BackendId, RouteId, RouteTable};
 
 /// Where finished requests go.
 #[derive(Debug, Default, Clone)]
@@ -39,6 +39,8 @@ pub(crate) struct Trace {
     pub(crate) route: Option<RouteId>,
     /// Whether the route's canary served the request.
     pub(crate) canary: bool,
+    /// The backend a Gateway API rule's weighted split drew, if any.
+    pub(crate) backend: Option<BackendId>,
     pub(crate) upstream: Option<SocketAddr>,
     pub(crate) upstream_started: Option<Instant>,
     pub(crate) connect: Option<Duration>,
@@ -52,6 +54,9 @@ pub(crate) struct Trace {
     /// `$global_rate_limit_exceeding`: `y` refused, `c` refused by the
     /// cached decision, else `n`.
     pub(crate) rate_limited: Option<u8>,
+    /// Whether the request's host has a TLS section: its HTTPS answers,
+    /// the gateway's own included, carry HSTS.
+    pub(crate) tls_host: bool,
 }
 
 impl Trace {
@@ -299,7 +304,7 @@ impl Exchange {
             upstreams: &upstreams,
             rate_limited: self.trace.rate_limited.unwrap_or(b'n'),
         };
-        log.write(&self.table, self.trace.route, &record);
+        log.write(&self.table, self.trace.route, self.trace.backend, &record);
     }
 }
 

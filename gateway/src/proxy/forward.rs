@@ -315,16 +315,13 @@ async fn sleep_until(at: Option<Instant>) {
 }
 
 /// Maps a hyper client error to the proxy's: the client's own body
-/// failures keep their meaning (413, 408, 499); the rest are upstream's.
+/// failures keep their meaning (413, 408, 400, 499); the rest are
+/// upstream's.
 fn classify(error: hyper::Error) -> ProxyError {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&error);
     while let Some(cause) = source {
         if let Some(body) = cause.downcast_ref::<RequestBodyError>() {
-            return match body {
-                RequestBodyError::TooLarge(limit) => ProxyError::BodyTooLarge(*limit),
-                RequestBodyError::Timeout(_) => ProxyError::ClientBodyTimeout,
-                RequestBodyError::Client(_) => ProxyError::ClientClosed,
-            };
+            return ProxyError::from(body);
         }
         source = cause.source();
     }

@@ -116,7 +116,7 @@ pub(crate) fn to_upstream(
         |headers: &HeaderMap, name: &HeaderName| trusted_value(client, headers, name).cloned();
     let proto = trusted(headers, &X_FORWARDED_PROTO).unwrap_or_else(|| listener.scheme.clone());
     let port =
-        trusted(headers, &X_FORWARDED_PORT).unwrap_or_else(|| listener.forwarded_port.clone());
+        trusted(headers, &X_FORWARDED_PORT).unwrap_or_else(|| from.conn.forwarded_port().clone());
     let original_host = headers.remove(&X_FORWARDED_HOST);
     let best_host = original_host
         .as_ref()

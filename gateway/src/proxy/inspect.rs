@@ -32,10 +32,13 @@ pub(crate) struct Target<'r> {
 
 /// Checks a request and extracts its target. `max_line_bytes` is one
 /// `large-client-header-buffers` buffer: a longer request target is 414, a
-/// longer header line (`name: value`) 431.
+/// longer header line (`name: value`) 431; `max_head_bytes` all of them:
+/// a longer head is 431. (The listener reads heads somewhat larger than
+/// that, so that a long target is told apart from many headers.)
 pub(crate) fn inspect<B>(
     req: &Request<B>,
     max_line_bytes: usize,
+    max_head_bytes: usize,
 ) -> Result<Target<'_>, ProxyError> {
     check_framing(req)?;
     if req.method() == Method::CONNECT {
@@ -46,12 +49,13 @@ pub(crate) fn inspect<B>(
     if target_len > max_line_bytes {
         return Err(ProxyError::UriTooLong);
     }
-    if req
-        .headers()
-        .iter()
-        .any(|(name, value)| name.as_str().len() + value.len() + 2 > max_line_bytes)
-    {
-        return Err(ProxyError::HeaderTooLarge);
+    let mut head = target_len;
+    for (name, value) in req.headers() {
+        let line = name.as_str().len() + value.len() + 2;
+        head += line;
+        if line > max_line_bytes || head > max_head_bytes {
+            return Err(ProxyError::HeaderTooLarge);
+        }
     }
 
     let (host, authority) = match uri.authority() {
@@ -124,7 +128,7 @@ mod tests {
     }
 
     fn status(r: &Request<()>) -> u16 {
-        match inspect(r, 8192) {
+        match inspect(r, 8192, 32 * 1024) {
             Ok(_) => 200,
             Err(e) => e.status().as_u16(),
         }
@@ -133,7 +137,7 @@ mod tests {
     #[test]
     fn extracts_host_and_path() {
         let r = req("/a//b/../c?q=1", &[("host", "API.example.com:30080")]);
-        let t = inspect(&r, 8192).unwrap();
+        let t = inspect(&r, 8192, 32 * 1024).unwrap();
         assert_eq!(t.host.as_deref(), Some("api.example.com"));
         assert_eq!(&*t.path, b"/a/c");
         assert!(t.authority.is_none());
@@ -142,7 +146,7 @@ mod tests {
     #[test]
     fn absolute_form_authority_wins() {
         let r = req("http://real.example/x", &[("host", "other.example")]);
-        let t = inspect(&r, 8192).unwrap();
+        let t = inspect(&r, 8192, 32 * 1024).unwrap();
         assert_eq!(t.host.as_deref(), Some("real.example"));
         assert_eq!(t.authority.unwrap(), "real.example");
     }
@@ -186,7 +190,7 @@ mod tests {
         assert_eq!(status(&req("/", &[("host", "a"), ("x-big", &over)])), 431);
         let mut http10 = req("/", &[]);
         *http10.version_mut() = Version::HTTP_10;
-        assert!(inspect(&http10, 8192).unwrap().host.is_none());
+        assert!(inspect(&http10, 8192, 32 * 1024).unwrap().host.is_none());
         let mut connect = req("/", &[("host", "a")]);
         *connect.method_mut() = Method::CONNECT;
         assert_eq!(status(&connect), 405);

@@ -7,24 +7,33 @@
 //! 1. **inspect**: refuse blocked clients (`block-cidrs`,
 //!    `block-user-agents`, `block-referers`), then malformed or ambiguous
 //!    requests; normalise host and path;
-//! 2. **route**: look the host and path up in the current table (loaded once);
-//!    a route with a canary picks its backend once the route's redirects
-//!    are passed, before admission (see [`crate::canary`]); with
-//!    `model-from-body`, a JSON body's `model` is first put in a header
-//!    that canary rules can read (see [`model_peek`]);
+//! 2. **route**: look the host and path up in the current table (loaded
+//!    once), with the method, headers, query and listener for Gateway API
+//!    conditions; on a host that checks client certificates, judge the
+//!    connection's (see [`crate::policy::client_cert`]);
 //! 3. **policy**: nginx's rewrite phase: redirects (from-to-www, app-root,
-//!    permanent/temporal, HTTPS) and `rewrite-target`;
-//! 4. **admit**: the declared body size, then the route's admission checks
-//!    (CORS preflight, limits, address lists, authentication: see
-//!    [`crate::policy::admission`]);
-//! 5. **rewrite**: read what the backend's affinity needs (session cookie,
-//!    `upstream-hash-by` key), then turn the client request into the
-//!    upstream request, for the route's backend protocol (see [`protocol`]);
+//!    permanent/temporal, HTTPS, a Gateway API `RequestRedirect`) and
+//!    `rewrite-target` (or a Gateway API `URLRewrite` path);
+//! 4. **admit**: a Gateway API `CORS` preflight, the declared body size,
+//!    then the route's admission checks (CORS preflight, limits, address
+//!    lists, authentication: see [`crate::policy::admission`]); only then,
+//!    with `model-from-body`, is the body read: its JSON `model` goes in a
+//!    header that canary rules can read (see [`model_peek`]), and the
+//!    backend is picked: a Gateway API rule's weighted draw (see
+//!    [`crate::route_filter`]) or a canary's (see [`crate::canary`]), as
+//!    nginx's balancer runs after the access phase. A refused request's
+//!    body is never read;
+//! 5. **rewrite**: read what the backend's affinity and picker need
+//!    (session cookie, `upstream-hash-by` key, prompt blocks, model and
+//!    criticality), then turn the client request into the upstream
+//!    request, for the route's backend protocol (see [`protocol`]), and
+//!    apply Gateway API `RequestHeaderModifier`s;
 //! 6. **forward**: pick an endpoint (the sticky one first), send, retry
 //!    where allowed; an answer whose status the route's
 //!    `custom-http-errors` lists is replaced by its default backend's;
 //! 7. **respond**: clean the upstream response head (`hide-headers`, CORS,
-//!    HSTS on HTTPS, a new session cookie) and stream its body back, or
+//!    HSTS on HTTPS, a new session cookie, Gateway API
+//!    `ResponseHeaderModifier`s) and stream its body back, or
 //!    splice an upgraded connection (see [`upgrade`]); `add-headers` go on
 //!    every response, the gateway's own answers included.
 //!
@@ -63,14 +72,23 @@ pub(crate) use error::error_page;
 pub use exchange::Observer;
 pub use headers::{X_REQUEST_ID, bench_header_work};
 
+use crate::balance::RequestSignals;
 use crate::balance::affinity::Sticky;
+use crate::compress::Compression;
+use crate::global_limit;
+use crate::listener::Origin;
+use crate::matches::RequestFacts;
 use crate::metrics;
 use crate::policy;
 use crate::policy::admission::{Admitted, AuthClients, Candidate};
+use crate::policy::client_cert::{self, CertHeaders, Checked};
 use crate::policy::external_auth::AuthRequest;
 use crate::policy::forwarded::Client;
+use crate::route_filter::redirect::RedirectRequest;
+use crate::route_filter::{RouteFilters, Slot};
 use crate::settings::{ListenerSettings, ProxySettings, Scheme};
-use crate::table::{Route, RouteAction, RouteMatch, RouteTable};
+use crate::table::{Route, RouteAction, RouteMatch, RouteTable, ServerId};
+use crate::tls::ClientTls;
 
 /// Sent upstream with `rewrite-target` when `x-forwarded-prefix` is set.
 static X_FORWARDED_PREFIX: HeaderName = HeaderName::from_static("x-forwarded-prefix");
@@ -133,6 +151,13 @@ pub struct ConnInfo {
     settings: ListenerSettings,
     served: AtomicU32,
     http2: bool,
+    /// The TLS server name and client certificate, on TLS connections.
+    tls: Option<ClientTls>,
+    /// What the connection's PROXY header said (`use-proxy-protocol`).
+    origin: Option<Arc<Origin>>,
+    /// `X-Forwarded-Port` when the PROXY header names the port the client
+    /// connected to (nginx's `$proxy_protocol_server_port`).
+    forwarded_port: Option<HeaderValue>,
 }
 
 impl ConnInfo {
@@ -147,7 +172,55 @@ impl ConnInfo {
             listener,
             served: AtomicU32::new(0),
             http2,
+            tls: None,
+            origin: None,
+            forwarded_port: None,
         }
+    }
+
+    /// A connection that started with a PROXY header: `peer` is already
+    /// the client it names (when trusted); the client address then comes
+    /// from the header, not from a forwarded-for header (unless
+    /// `use-forwarded-headers`), and `X-Forwarded-Port` is the port the
+    /// client connected to.
+    pub fn with_origin(mut self, origin: Option<Arc<Origin>>) -> Self {
+        self.forwarded_port = origin
+            .as_ref()
+            .and_then(|o| o.destination)
+            .map(|d| HeaderValue::from(d.port()));
+        self.origin = origin;
+        self
+    }
+
+    /// Who the client of a request on this connection is.
+    pub(crate) fn client(
+        &self,
+        forwarded: &policy::forwarded::Forwarded,
+        headers: &http::HeaderMap,
+    ) -> Client {
+        if self.origin.is_some() {
+            forwarded.client_behind_proxy_protocol(self.peer.ip(), headers)
+        } else {
+            forwarded.client(self.peer.ip(), headers)
+        }
+    }
+
+    /// The `X-Forwarded-Port` of this connection's requests.
+    pub(crate) fn forwarded_port(&self) -> &HeaderValue {
+        self.forwarded_port
+            .as_ref()
+            .unwrap_or(&self.listener.forwarded_port)
+    }
+
+    /// What the connection's PROXY header said, if it had one.
+    pub fn origin(&self) -> Option<&Origin> {
+        self.origin.as_deref()
+    }
+
+    /// What the TLS handshake learned (server name, client certificate).
+    pub fn with_tls(mut self, tls: Option<ClientTls>) -> Self {
+        self.tls = tls;
+        self
     }
 
     /// This connection's limits instead of the listener's own: the
@@ -182,9 +255,19 @@ impl Proxy {
         }
     }
 
+    /// The table requests are served from.
+    pub(crate) fn table(&self) -> &TableHandle {
+        &self.table
+    }
+
     /// The ConfigMap's client-connection limits in the current table.
     pub(crate) fn listener_overrides(&self) -> crate::settings::ListenerOverrides {
         self.table.load().globals().listener
+    }
+
+    /// The current table.
+    pub(crate) fn current_table(&self) -> Arc<RouteTable> {
+        self.table.load_full()
     }
 
     /// The metrics this proxy records into, if any.
@@ -198,11 +281,11 @@ impl Proxy {
         let method = req.method().clone();
         let uri = req.uri().clone();
         let table = self.table.load_full();
+        // Compression reads the request before the phases take it apart.
+        let compression = table.globals().compression.as_deref();
+        let asked = compression.map(|_| Compression::asked(&method, req.version(), req.headers()));
         // 0. client
-        let client = table
-            .globals()
-            .forwarded
-            .client(conn.peer.ip(), req.headers());
+        let client = conn.client(&table.globals().forwarded, req.headers());
         let mut pending = Pending {
             exchange: self.observer.begin(
                 &table,
@@ -219,8 +302,21 @@ impl Proxy {
             Ok(response) => response,
             Err(error) => error.into_response(client.socket_addr(conn.peer), &method, &uri),
         };
-        // 7. respond: `add-headers` go on every response.
+        // 7. respond: `add-headers` go on every response, HSTS on every
+        // HTTPS response for a host with TLS, the gateway's own included,
+        // and compression.
         policy::header_rules::set_all(response.headers_mut(), &table.globals().headers.to_client);
+        if pending.trace.tls_host
+            && conn.listener.settings.scheme == Scheme::Https
+            && let Some(hsts) = &table.globals().hsts
+        {
+            response
+                .headers_mut()
+                .insert(STRICT_TRANSPORT_SECURITY, hsts.clone());
+        }
+        if let (Some(compression), Some(asked)) = (compression, &asked) {
+            compression.apply(asked, &mut response);
+        }
         let served = conn.served.fetch_add(1, Ordering::Relaxed) + 1;
         // HTTP/2 has no Connection header; its requests are streams.
         if !conn.http2
@@ -257,36 +353,34 @@ impl Proxy {
         }
         // 1-3. inspect, route, and the rewrite-phase policy (redirects,
         // rewrite-target). Routing borrows the request only inside `route`.
-        let (found, target) = match route(table, conn, client, &req)? {
+        let (found, mut target) = match route(table, conn, client, &req, trace)? {
             Routed::Respond(response, id) => {
                 trace.route = id;
                 return Ok(*response);
             }
             Routed::Proxy { found, target } => (found, target),
         };
+        // `auth-tls-*`: the gateway's `ssl-client-*` replace the client's,
+        // for the auth service and the upstream alike.
+        if let Some(headers) = target.client_cert.take() {
+            headers.apply(req.headers_mut());
+        }
+        if target.error_page {
+            internal_redirect(&mut req);
+        }
         let route = found.route;
         trace.route = Some(found.id);
-        let backend = match route.action {
-            // The canary decision, once: the rest is the main route's.
-            RouteAction::Proxy(id) => {
-                // 2a. model: the body's `model` in a header, if asked.
-                model_peek::peek(&mut req, &route.settings).await?;
-                let (backend, canary) = crate::canary::pick(table, route, id, req.headers());
-                trace.canary = canary;
-                backend.ok_or(ProxyError::NoRoute)?
-            }
+        let filters = route.filters.as_deref();
+        // A Gateway API CORS preflight is answered before anything else.
+        let gateway_cors = filters.and_then(|f| f.cors.as_ref());
+        if let Some(answer) = gateway_cors.and_then(|c| c.preflight(req.method(), req.headers())) {
+            return Ok(answer);
+        }
+        let gateway_origin = gateway_cors.and_then(|c| c.allowed_origin(req.headers()));
+        let main_backend = match route.action {
+            RouteAction::Proxy(id) => id,
             RouteAction::Respond(code) => return Ok(fixed_response(code)),
         };
-        // `default-backend`: its Service answers when the route's has no pod.
-        let backend = match route.fallback.and_then(|id| table.backend(id)) {
-            Some(fallback) if backend.endpoints().endpoints().is_empty() => fallback,
-            _ => backend,
-        };
-        // `--default-backend-service` without a ready endpoint: the built-in
-        // 404, as ingress-nginx falls back to its own default endpoint.
-        if table.is_default_route(found.id) && backend.endpoints().endpoints().is_empty() {
-            return Err(ProxyError::NoRoute);
-        }
 
         // 4. admit
         check_body_size(&req, &route.settings)?;
@@ -309,10 +403,48 @@ impl Proxy {
                 );
                 match admission.admit(&self.auth_clients, &candidate).await {
                     Ok(admitted) => admitted,
-                    Err(refusal) => return Ok(*refusal),
+                    Err(refusal) => {
+                        let limited = refusal.extensions().get::<global_limit::Limited>();
+                        trace.rate_limited = limited.map(|l| l.exceeding);
+                        return Ok(*refusal);
+                    }
                 }
             }
         };
+        // 4a. model: the body's `model` in a header, if asked; then the
+        // backend, once: a Gateway API rule's weighted draw, or the canary
+        // decision; the rest is the main route's.
+        model_peek::peek(&mut req, &route.settings).await?;
+        let mut slot: Option<&Slot> = None;
+        let backend = match filters.and_then(|f| f.split.as_ref()) {
+            // A Gateway API rule's weighted backends; an invalid one
+            // answers its share with 500.
+            Some(split) => {
+                let drawn = split.draw();
+                slot = Some(drawn);
+                trace.backend = drawn.backend;
+                match drawn.backend.and_then(|id| table.backend(id)) {
+                    Some(backend) => backend,
+                    None => return Ok(error_page(StatusCode::INTERNAL_SERVER_ERROR)),
+                }
+            }
+            None => {
+                let (backend, canary) =
+                    crate::canary::pick(table, route, main_backend, req.headers());
+                trace.canary = canary;
+                backend.ok_or(ProxyError::NoRoute)?
+            }
+        };
+        // `default-backend`: its Service answers when the route's has no pod.
+        let backend = match route.fallback.and_then(|id| table.backend(id)) {
+            Some(fallback) if backend.endpoints().endpoints().is_empty() => fallback,
+            _ => backend,
+        };
+        // `--default-backend-service` without a ready endpoint: the built-in
+        // 404, as ingress-nginx falls back to its own default endpoint.
+        if table.is_default_route(found.id) && backend.endpoints().endpoints().is_empty() {
+            return Err(ProxyError::NoRoute);
+        }
         // Gateway-made errors carry CORS headers too: keep what their log
         // line needs.
         let error_context = admitted
@@ -324,9 +456,16 @@ impl Proxy {
         // request (session cookie, `upstream-hash-by` key), for the route's
         // backend protocol.
         let https = conn.listener.settings.scheme == Scheme::Https;
-        let mut sticky = Sticky::read(backend, &req, client.ip, https, &route.path);
+        let signals = RequestSignals::read(&mut req, &route.settings.signals);
+        let mut sticky =
+            Sticky::read(backend, &req, client.ip, https, &route.path).with_signals(signals);
         let original = error_pages::Original::read(table, route, &req, client.ip);
         let mut client_upgrade = upgrade::take(&mut req);
+        let shadow = route
+            .policy
+            .mirror
+            .as_ref()
+            .and_then(|mirror| self.shadow(mirror, route, &req, conn));
         let from = headers::Upstream {
             conn,
             client,
@@ -342,8 +481,18 @@ impl Proxy {
         if let Some(admission) = &route.admission {
             admission.to_upstream(upstream_req.headers_mut(), admitted.granted);
         }
+        edit_request_headers(filters, slot, upstream_req.headers_mut());
         trace.request_body = progress.clone();
         trace.request_id = upstream_req.headers().get(&X_REQUEST_ID).cloned();
+        // 5b. mirror: the copy leaves now, its body teed from the client's.
+        if let Some(mut shadow) = shadow {
+            let has_body = !upstream_req.body().is_end_stream();
+            let body = shadow
+                .tee(has_body)
+                .and_then(|(tee, body)| upstream_req.body_mut().tee(tee).then_some(body));
+            let settings = &route.settings;
+            shadow.send(body, settings.connect_timeout, settings.read_timeout);
+        }
 
         // 6. forward
         let stats = table.inference(found.id);
@@ -375,23 +524,51 @@ impl Proxy {
 
         // 7. respond
         headers::to_client(response.headers_mut(), &table.globals().headers);
+        if let Some(rules) = &route.policy.response {
+            rules.apply(&mut response);
+        }
         sticky.to_client(response.headers_mut());
         if let Some(admission) = &route.admission {
             admission.to_client(admitted.cors_origin, response.headers_mut());
+        }
+        edit_response_headers(filters, slot, response.headers_mut());
+        if let (Some(cors), Some(origin)) = (gateway_cors, gateway_origin) {
+            cors.apply(origin, response.headers_mut());
         }
         if let Some(permit) = admitted.permit {
             response.body_mut().hold(permit);
         }
         upgrade::splice(client_upgrade, &mut response, &route.settings);
-        if found.tls
-            && conn.listener.settings.scheme == Scheme::Https
-            && let Some(hsts) = &table.globals().hsts
-        {
-            response
-                .headers_mut()
-                .insert(STRICT_TRANSPORT_SECURITY, hsts.clone());
-        }
         Ok(response)
+    }
+}
+
+impl Proxy {
+    /// A copy of `req` for the route's mirror, if one may go.
+    fn shadow<B>(
+        &self,
+        mirror: &crate::mirror::Mirror,
+        route: &Route,
+        req: &Request<B>,
+        conn: &ConnInfo,
+    ) -> Option<crate::mirror::Shadow> {
+        let stats = self
+            .observer
+            .metrics
+            .as_ref()
+            .zip(route.source.as_ref())
+            .map(|(metrics, source)| {
+                metrics.mirror(metrics::MirrorLabels {
+                    namespace: source.namespace.clone(),
+                    ingress: source.name.clone(),
+                })
+            });
+        let host = req
+            .headers()
+            .get(HOST)
+            .and_then(|h| h.to_str().ok())
+            .map(|h| h.rsplit_once(':').map_or(h, |(name, _)| name));
+        mirror.copy(req, conn.listener.settings.scheme.as_str(), host, stats)
     }
 }
 
@@ -413,9 +590,15 @@ struct Routing {
     /// The authority of an absolute-form target (the Host upstream).
     authority: Option<HeaderValue>,
     /// The path and query `rewrite-target` made, if any.
-    rewritten: Option<String>,
+    rewritten: Option<Uri>,
     /// The normalised host, kept only for external authentication.
     auth_host: Option<String>,
+    /// The `ssl-client-*` headers, on a host that checks client
+    /// certificates.
+    client_cert: Option<Box<CertHeaders>>,
+    /// Whether this is `auth-tls-error-page`'s internal redirect: a GET
+    /// without body to the error page's path.
+    error_page: bool,
 }
 
 /// Phases 1-3: inspect the request, find its server and route, and apply
@@ -427,16 +610,39 @@ fn route<'t>(
     conn: &ConnInfo,
     client: &Client,
     req: &Request<Incoming>,
+    trace: &mut exchange::Trace,
 ) -> Result<Routed<'t>, ProxyError> {
-    let target = inspect::inspect(req, conn.settings.max_uri_bytes)?;
-    let found = table.find(target.host.as_deref(), &target.path);
+    let limits = &conn.settings;
+    let target = inspect::inspect(req, limits.max_uri_bytes, limits.max_header_bytes)?;
     let settings = &conn.listener.settings;
+    let facts = RequestFacts {
+        scheme: settings.scheme,
+        method: req.method(),
+        headers: req.headers(),
+        query: req.uri().query(),
+    };
+    let found = table.find_for(target.host.as_deref(), &target.path, &facts);
+    trace.tls_host = found.server.tls;
     let scheme = settings.scheme.as_str();
     let code = table.globals().redirect_code;
     let route_id = found.route.map(|m| m.id);
     let respond = |status, location: Option<HeaderValue>| {
         location.map(|l| Routed::Respond(Box::new(redirect_response(status, l)), route_id))
     };
+    // Client certificates are judged before anything else over HTTPS (as
+    // nginx does when it reads the request), after the redirects over HTTP.
+    let https = settings.scheme == Scheme::Https;
+    let mut client_cert = None;
+    if https && let Some(rule) = found.server.client_auth {
+        let misdirected = misdirected(conn.tls.as_ref(), table, found.server.id);
+        match client_cert::check(rule, conn.tls.as_ref(), misdirected) {
+            Checked::Pass(headers) => client_cert = Some(headers),
+            Checked::Respond(response) => return Ok(Routed::Respond(response, route_id)),
+            Checked::ErrorPage(path, headers) => {
+                return error_page_route(table, target, path, headers);
+            }
+        }
+    }
     if let Some(host) = found.server.redirect_to
         && let Some(done) = respond(
             code,
@@ -475,10 +681,44 @@ fn route<'t>(
     {
         return Ok(done);
     }
-    let rewritten = found_route.route.rewrite.as_ref().and_then(|rewrite| {
-        let path = std::str::from_utf8(&target.path).ok()?;
-        rewrite.apply(path, req.uri().query())
-    });
+    if !https && let Some(rule) = found.server.client_auth {
+        match client_cert::check(rule, None, false) {
+            Checked::Pass(headers) => client_cert = Some(headers),
+            Checked::Respond(response) => return Ok(Routed::Respond(response, route_id)),
+            Checked::ErrorPage(path, headers) => {
+                return error_page_route(table, target, path, headers);
+            }
+        }
+    }
+    let filters = found_route.route.filters.as_deref();
+    if let Some(redirect) = filters.and_then(|f| f.redirect.as_ref()) {
+        let location = redirect.location(&RedirectRequest {
+            scheme: settings.scheme,
+            host: target.host.as_deref().unwrap_or(""),
+            raw_path: req.uri().path(),
+            normalised: &target.path,
+            query: req.uri().query(),
+        });
+        let location = location.ok_or(ProxyError::BadRequest("no host to redirect to"))?;
+        return Ok(Routed::Respond(
+            Box::new(redirect_response(redirect.status, location)),
+            route_id,
+        ));
+    }
+    let rewritten = match filters.and_then(|f| f.rewrite.as_ref()) {
+        Some(modifier) => Some(modifier.target(&target.path, req.uri().query())),
+        None => found_route.route.rewrite.as_ref().and_then(|rewrite| {
+            let path = std::str::from_utf8(&target.path).ok()?;
+            rewrite.apply(path, req.uri().path(), req.uri().query())
+        }),
+    };
+    let rewritten = rewritten
+        .map(|target| {
+            target
+                .parse::<Uri>()
+                .map_err(|_| ProxyError::Rewrite(target))
+        })
+        .transpose()?;
     let wants_host = found_route
         .route
         .admission
@@ -490,8 +730,81 @@ fn route<'t>(
             authority: target.authority,
             rewritten,
             auth_host: target.host.filter(|_| wants_host).map(Cow::into_owned),
+            client_cert,
+            error_page: false,
         },
     })
+}
+
+/// Whether a TLS connection's server name picks another server than the
+/// request's Host does (nginx answers 421 when the Host's server checks
+/// client certificates).
+fn misdirected(tls: Option<&ClientTls>, table: &RouteTable, server: ServerId) -> bool {
+    tls.and_then(ClientTls::sni)
+        .is_some_and(|sni| table.server_id(Some(sni)) != server)
+}
+
+/// `auth-tls-error-page` as a path: nginx's internal redirect to it on the
+/// same host, served by whichever route takes that path there.
+fn error_page_route<'t>(
+    table: &'t RouteTable,
+    target: inspect::Target<'_>,
+    path: &str,
+    headers: Box<CertHeaders>,
+) -> Result<Routed<'t>, ProxyError> {
+    let found = table
+        .find(target.host.as_deref(), path.as_bytes())
+        .route
+        .ok_or(ProxyError::NoRoute)?;
+    Ok(Routed::Proxy {
+        found,
+        target: Routing {
+            authority: target.authority,
+            rewritten: Some(
+                path.parse::<Uri>()
+                    .map_err(|_| ProxyError::Rewrite(path.to_owned()))?,
+            ),
+            auth_host: target.host.map(Cow::into_owned),
+            client_cert: Some(headers),
+            error_page: true,
+        },
+    })
+}
+
+/// Turns the request into the GET (or HEAD) without body that nginx's
+/// internal redirect to an error page makes.
+fn internal_redirect(req: &mut Request<Incoming>) {
+    if req.method() != http::Method::HEAD {
+        *req.method_mut() = http::Method::GET;
+    }
+    req.headers_mut().remove(CONTENT_LENGTH);
+    req.headers_mut().remove(http::header::TRANSFER_ENCODING);
+}
+
+/// A Gateway API rule's `RequestHeaderModifier`, then its drawn backend's.
+fn edit_request_headers(
+    filters: Option<&RouteFilters>,
+    slot: Option<&Slot>,
+    headers: &mut http::HeaderMap,
+) {
+    let rule = filters.and_then(|f| f.request_headers.as_ref());
+    let backend = slot.and_then(|s| s.request_headers.as_ref());
+    for edits in rule.into_iter().chain(backend) {
+        edits.apply(headers);
+    }
+}
+
+/// A Gateway API rule's `ResponseHeaderModifier`, then its drawn backend's.
+fn edit_response_headers(
+    filters: Option<&RouteFilters>,
+    slot: Option<&Slot>,
+    headers: &mut http::HeaderMap,
+) {
+    let rule = filters.and_then(|f| f.response_headers.as_ref());
+    let backend = slot.and_then(|s| s.response_headers.as_ref());
+    for edits in rule.into_iter().chain(backend) {
+        edits.apply(headers);
+    }
 }
 
 fn redirect_response(code: StatusCode, location: HeaderValue) -> Response<ResponseBody> {
@@ -569,12 +882,13 @@ fn rewrite(
     let Routing {
         authority,
         rewritten,
+        error_page,
         ..
     } = target;
     let (mut parts, incoming) = req.into_parts();
     let settings = &route.settings;
     let peeked = model_peek::take(&mut parts.extensions);
-    let (body, progress) = if incoming.is_end_stream() && peeked.is_empty() {
+    let (body, progress) = if error_page || (incoming.is_end_stream() && peeked.is_empty()) {
         (RequestBody::empty(), None)
     } else {
         let (body, progress) = RequestBody::client(
@@ -592,9 +906,7 @@ fn rewrite(
     }
     match rewritten {
         Some(target) => {
-            parts.uri = target
-                .parse::<Uri>()
-                .unwrap_or_else(|_| Uri::from_static("/"));
+            parts.uri = target;
             if let Some(prefix) = &policy.x_forwarded_prefix {
                 parts
                     .headers
@@ -603,10 +915,10 @@ fn rewrite(
         }
         None if parts.uri.scheme().is_some() => {
             // Absolute form from the client; origin form to the upstream.
-            let origin = parts.uri.path_and_query().map_or("/", |pq| pq.as_str());
-            parts.uri = origin
-                .parse::<Uri>()
-                .unwrap_or_else(|_| Uri::from_static("/"));
+            parts.uri = match parts.uri.path_and_query() {
+                Some(origin) => Uri::from(origin.clone()),
+                None => Uri::from_static("/"),
+            };
         }
         None => {}
     }

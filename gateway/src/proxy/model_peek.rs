@@ -1,8 +1,12 @@
-//! Phase 2a, `edge-gateway.io/model-from-body`: before the canary decision,
+//! Phase 4a, `edge-gateway.io/model-from-body`: once the request passed the
+//! route's admission checks (limits, address lists, authentication: a
+//! refused request's body is never read) and before the canary decision,
 //! read the first bytes of a JSON request body (at most `model-body-peek`,
 //! each read within `client-body-timeout`), find its top-level `model`
 //! string (see [`crate::model_field`]) and put it in the configured header,
-//! so that `canary-by-header` rules can route on it.
+//! so that `canary-by-header` rules can route on it. The same read serves
+//! `prefix-affinity` and LoRA affinity: the prompt's block hashes and the
+//! model go to the picker in the request's extensions.
 //!
 //! The header always reflects the body of a JSON request: a client-sent
 //! value is replaced, or removed when the body names no usable model.
@@ -21,6 +25,8 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
 use super::error::ProxyError;
+use crate::balance::request::BodySignals;
+use crate::balance::server_load::adapter_hash;
 use crate::model_field::ModelScanner;
 use crate::settings::ProxySettings;
 
@@ -53,24 +59,31 @@ impl Part {
     }
 }
 
-/// Reads the first bytes of a JSON body when the route asks for its model,
-/// and sets or removes the model header. A client that stalls for
-/// `client-body-timeout` gets 408; one that fails mid-body ends the request.
+/// Reads the first bytes of a JSON body when the route asks for its model
+/// (`model-from-body`) or for what the picker reads in it (prompt blocks
+/// and model, see [`crate::balance::request`]), and sets or removes the
+/// model header. A client that stalls for `client-body-timeout` gets 408;
+/// one that fails mid-body ends the request.
 pub(crate) async fn peek(
     req: &mut Request<Incoming>,
     settings: &ProxySettings,
 ) -> Result<(), ProxyError> {
-    let Some(model) = &settings.model_from_body else {
+    let header = settings.model_from_body.as_ref();
+    let for_picker = settings.signals.body_peek;
+    let Some(window) = header.map(|m| m.peek).max(for_picker) else {
         return Ok(());
     };
     if req.body().is_end_stream() || !is_json(req.headers()) || too_large(req.headers(), settings) {
         return Ok(());
     }
-    let mut scanner = ModelScanner::new();
+    let mut scanner = match for_picker {
+        Some(_) => ModelScanner::with_prompt(),
+        None => ModelScanner::new(),
+    };
     let mut frames = VecDeque::new();
     let mut read = 0usize;
     let mut ended = false;
-    while read < model.peek && scanner.wants_more() {
+    while read < window && scanner.wants_more() {
         let next = tokio::time::timeout(settings.client_body_timeout, req.body_mut().frame());
         let frame = match next.await {
             Err(_) => return Err(ProxyError::ClientBodyTimeout),
@@ -78,30 +91,37 @@ pub(crate) async fn peek(
                 ended = true;
                 break;
             }
-            Ok(Some(Err(_))) => return Err(ProxyError::ClientClosed),
+            Ok(Some(Err(error))) => return Err(ProxyError::client_body(&error)),
             Ok(Some(Ok(frame))) => frame,
         };
         if let Some(data) = frame.data_ref() {
-            let window = model.peek - read;
-            scanner.feed(data.get(..window).unwrap_or(data));
+            let room = window - read;
+            scanner.feed(data.get(..room).unwrap_or(data));
             read = read.saturating_add(data.len());
         }
         frames.extend(Part::from_frame(frame));
         ended = req.body().is_end_stream();
     }
     // The scanner saw the whole body only if it ended within the window.
-    let whole = ended && read <= model.peek;
-    let value = scanner
-        .model(whole)
-        .and_then(|m| HeaderValue::from_str(m).ok());
-    let headers = req.headers_mut();
-    match value {
-        Some(value) => {
-            headers.insert(model.header.clone(), value);
+    let whole = ended && read <= window;
+    let model = scanner.model(whole);
+    let model_hash = model.map_or(0, |m| adapter_hash(m.as_bytes()));
+    if let Some(header) = header {
+        match model.and_then(|m| HeaderValue::from_str(m).ok()) {
+            Some(value) => {
+                req.headers_mut().insert(header.header.clone(), value);
+            }
+            None => {
+                req.headers_mut().remove(&header.header);
+            }
         }
-        None => {
-            headers.remove(&model.header);
-        }
+    }
+    if for_picker.is_some() {
+        let blocks = scanner.take_prompt_blocks();
+        req.extensions_mut().insert(BodySignals {
+            blocks,
+            model: model_hash,
+        });
     }
     req.extensions_mut().insert(Peeked(frames));
     Ok(())

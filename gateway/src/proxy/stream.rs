@@ -109,6 +109,9 @@ impl StreamClock {
             self.first_byte(in_flight);
             return;
         }
+        if let Some(in_flight) = in_flight {
+            in_flight.chunk();
+        }
         if let (Some(stats), Some(last)) = (&self.stats, self.last) {
             let now = Instant::now();
             stats.chunk_gap(now.saturating_duration_since(last));

@@ -45,6 +45,8 @@ pub struct Certificate {
     subject: String,
     serial: String,
     issuer: String,
+    issuer_organization: String,
+    identifier: String,
     key_algorithm: String,
     /// The Secret it came from (namespace, name), for metrics.
     source: Option<(String, String)>,
@@ -77,6 +79,8 @@ impl Certificate {
             subject: details.subject,
             serial: details.serial,
             issuer: details.issuer,
+            issuer_organization: details.issuer_organization,
+            identifier: details.identifier,
             key_algorithm: details.key_algorithm,
             source: None,
         })
@@ -98,6 +102,17 @@ impl Certificate {
     /// The issuer's common name (or whole name when it has none).
     pub fn issuer(&self) -> &str {
         &self.issuer
+    }
+
+    /// The issuer's first organization (`O`), or empty.
+    pub fn issuer_organization(&self) -> &str {
+        &self.issuer_organization
+    }
+
+    /// ingress-nginx's certificate identifier: the issuer's `serialNumber`
+    /// attribute (usually empty), `-`, the serial number in decimal.
+    pub fn identifier(&self) -> &str {
+        &self.identifier
     }
 
     /// The public key algorithm (`RSA`, `ECDSA`, `Ed25519`).
@@ -135,7 +150,7 @@ impl Certificate {
         &self.subject
     }
 
-    /// The serial number, in hex.
+    /// The serial number, in decimal (as Go's `big.Int` prints it).
     pub fn serial(&self) -> &str {
         &self.serial
     }
@@ -163,6 +178,8 @@ struct Details {
     subject: String,
     serial: String,
     issuer: String,
+    issuer_organization: String,
+    identifier: String,
     key_algorithm: String,
 }
 
@@ -209,15 +226,32 @@ fn inspect(der: &CertificateDer<'_>) -> Result<Details, CertError> {
         }
         _ => "unknown",
     };
+    let serial = cert.serial.to_string();
+    let issuer_serial = first_value(
+        cert.issuer()
+            .iter_by_oid(&x509_parser::oid_registry::OID_X509_SERIALNUMBER),
+    );
     Ok(Details {
         not_before: validity.not_before.timestamp(),
         not_after: validity.not_after.timestamp(),
         names,
         subject: cert.subject().to_string(),
-        serial: cert.raw_serial_as_string(),
+        identifier: format!("{issuer_serial}-{serial}"),
+        serial,
         issuer,
+        issuer_organization: first_value(cert.issuer().iter_organization()),
         key_algorithm: key_algorithm.to_owned(),
     })
+}
+
+/// The first attribute of a name that is a string, or empty.
+fn first_value<'a>(
+    mut attrs: impl Iterator<Item = &'a x509_parser::x509::AttributeTypeAndValue<'a>>,
+) -> String {
+    attrs
+        .find_map(|attr| attr.as_str().ok())
+        .unwrap_or_default()
+        .to_owned()
 }
 
 /// The certificate served when no other applies: self-signed, made at
@@ -318,6 +352,9 @@ pub(crate) mod tests {
         );
         assert!(fake.subject().contains("Acme Co"));
         assert_eq!(fake.names(), ["ingress.local"]);
+        assert_eq!(fake.issuer_organization(), "Acme Co");
+        assert_eq!(fake.identifier(), format!("-{}", fake.serial()));
+        assert!(fake.serial().bytes().all(|b| b.is_ascii_digit()));
         let year = fake.not_after() - fake.not_before();
         assert!((365 * 86400..366 * 86400).contains(&year), "{year}");
     }

@@ -1,7 +1,11 @@
-//! TLS termination: certificates, their selection by SNI, and the rustls
-//! server configuration with ingress-nginx's defaults.
+//! TLS termination: certificates, their selection by SNI, the rustls
+//! server configuration with ingress-nginx's defaults, and client
+//! certificates (`auth-tls-*`) per host.
 
+mod accept;
 mod certificate;
+pub mod client_auth;
+pub mod peer;
 mod resolver;
 
 use std::sync::Arc;
@@ -9,9 +13,15 @@ use std::sync::Arc;
 use rustls::ServerConfig;
 use rustls::crypto::aws_lc_rs;
 use rustls::server::ServerSessionMemoryCache;
+use rustls::server::danger::ClientCertVerifier;
 use rustls::version::{TLS12, TLS13};
 
+pub(crate) use accept::{TlsConfigs, accept};
 pub use certificate::{CertError, Certificate, fake_certificate};
+pub use client_auth::{
+    ClientAuth, ClientAuthError, ClientAuthSettings, ErrorPage, HostClientAuth, VerifyClient,
+};
+pub use peer::{ClientTls, PeerCertificate, Verdict};
 pub use resolver::CertResolver;
 
 /// Sessions kept for resumption, about what nginx's 10 MB shared cache holds.
@@ -38,4 +48,20 @@ pub fn http1_only(config: &ServerConfig) -> Arc<ServerConfig> {
     let mut config = config.clone();
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Arc::new(config)
+}
+
+/// `base` asking clients for certificates with `verifier`: the same
+/// versions, certificates, ALPN and session cache.
+pub(crate) fn with_client_verifier(
+    base: &ServerConfig,
+    verifier: Arc<dyn ClientCertVerifier>,
+) -> Result<Arc<ServerConfig>, rustls::Error> {
+    let provider = Arc::new(aws_lc_rs::default_provider());
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&TLS13, &TLS12])?
+        .with_client_cert_verifier(verifier)
+        .with_cert_resolver(base.cert_resolver.clone());
+    config.alpn_protocols.clone_from(&base.alpn_protocols);
+    config.session_storage = base.session_storage.clone();
+    Ok(Arc::new(config))
 }

@@ -30,6 +30,11 @@ impl ResolvesServerCert for CertResolver {
     fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
         let table = self.table.load();
         let name = hello.server_name().map(str::to_ascii_lowercase);
+        // `ssl-reject-handshake`: no certificate for names of no server.
+        if table.globals().reject_unknown_sni && !name.as_deref().is_some_and(|n| table.has_host(n))
+        {
+            return None;
+        }
         let certificate = table.certificate(name.as_deref()).unwrap_or(&self.fallback);
         Some(certificate.certified_key().clone())
     }

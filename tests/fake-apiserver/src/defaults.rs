@@ -1,6 +1,8 @@
 //! Per-kind defaults the real API server fills in and clients rely on:
 //! Service cluster IPs, ports and policies; Secret `stringData` and type;
-//! Namespace labels and finalizers; the status objects start with.
+//! Namespace labels and finalizers; EndpointSlice port names and
+//! protocols; workload replicas and rollout strategy; the status objects
+//! start with.
 
 use serde_json::{Value, json};
 
@@ -9,20 +11,26 @@ use crate::resources::ResourceType;
 
 /// The status an object of this kind starts with when created through the
 /// API (Kubernetes ignores a client-supplied status on create).
-pub(crate) fn initial_status(rt: &ResourceType) -> Option<Value> {
-    match rt.kind {
+pub(crate) fn initial_status(rt: &ResourceType, obj: &Value) -> Option<Value> {
+    match rt.kind.as_str() {
         "Ingress" | "Service" => Some(json!({"loadBalancer": {}})),
         "Namespace" => Some(json!({"phase": "Active"})),
         "Pod" => Some(json!({"phase": "Pending"})),
+        "CustomResourceDefinition" => Some(crate::crd::established_status(obj)),
         _ => None,
     }
 }
 
 /// Per-kind defaults. `old` is the stored object on updates.
 pub(crate) fn apply(rt: &ResourceType, obj: &mut Value, old: Option<&Value>) {
-    match rt.kind {
+    if rt.custom {
+        return;
+    }
+    match rt.kind.as_str() {
         "Secret" => secret_defaults(obj),
         "Service" => service_defaults(obj, old),
+        "EndpointSlice" => endpoint_slice_defaults(obj),
+        "Deployment" | "ReplicaSet" | "StatefulSet" => workload_defaults(rt, obj),
         "Namespace" => {
             let name = meta_str(obj, "name").to_owned();
             let meta = meta_mut(obj);
@@ -94,13 +102,65 @@ fn service_defaults(obj: &mut Value, old: Option<&Value>) {
         spec.entry("internalTrafficPolicy")
             .or_insert_with(|| json!("Cluster"));
     }
+    let node_ports = matches!(kind.as_str(), "NodePort" | "LoadBalancer");
+    if node_ports {
+        spec.entry("externalTrafficPolicy")
+            .or_insert_with(|| json!("Cluster"));
+    }
+    let old_ports = old
+        .and_then(|o| o.pointer("/spec/ports"))
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     if let Some(Value::Array(ports)) = spec.get_mut("ports") {
         for port in ports.iter_mut().filter_map(Value::as_object_mut) {
             port.entry("protocol").or_insert_with(|| json!("TCP"));
             if let Some(p) = port.get("port").cloned() {
                 port.entry("targetPort").or_insert(p);
             }
+            if node_ports
+                && port
+                    .get("nodePort")
+                    .is_none_or(|n| n.as_u64().unwrap_or(0) == 0)
+            {
+                // Kept across updates, else allocated from the default range.
+                let kept = old_ports
+                    .iter()
+                    .find(|o| o.get("port") == port.get("port"))
+                    .and_then(|o| o.get("nodePort"))
+                    .filter(|n| n.as_u64().unwrap_or(0) != 0)
+                    .cloned();
+                let allocated = json!(fastrand::u16(30000..=32767));
+                port.insert("nodePort".to_owned(), kept.unwrap_or(allocated));
+            }
         }
+    }
+}
+
+/// EndpointSlice ports: name `""` and protocol TCP unless given.
+fn endpoint_slice_defaults(obj: &mut Value) {
+    if let Some(Value::Array(ports)) = obj.get_mut("ports") {
+        for port in ports.iter_mut().filter_map(Value::as_object_mut) {
+            port.entry("name").or_insert_with(|| json!(""));
+            port.entry("protocol").or_insert_with(|| json!("TCP"));
+        }
+    }
+}
+
+/// One replica unless given; a Deployment rolls out 25% at a time.
+fn workload_defaults(rt: &ResourceType, obj: &mut Value) {
+    let Some(Value::Object(spec)) = obj.get_mut("spec") else {
+        return;
+    };
+    spec.entry("replicas").or_insert_with(|| json!(1));
+    spec.entry("revisionHistoryLimit")
+        .or_insert_with(|| json!(10));
+    if rt.kind == "Deployment" {
+        spec.entry("progressDeadlineSeconds")
+            .or_insert_with(|| json!(600));
+        spec.entry("strategy").or_insert_with(|| {
+            json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"}})
+        });
     }
 }
 
@@ -130,10 +190,10 @@ pub(crate) fn base64(data: &[u8]) -> String {
 mod tests {
     use super::*;
     use crate::objects::prepare_create;
-    use crate::resources::resolve;
+    use crate::resources::{Res, builtin};
 
-    fn rt(name: &str) -> &'static ResourceType {
-        match resolve(name) {
+    fn rt(name: &str) -> Res {
+        match builtin(name) {
             Some(r) => r,
             None => panic!("{name} is served"),
         }
@@ -155,7 +215,7 @@ mod tests {
     #[test]
     fn kind_defaults() {
         let svc = prepare_create(
-            rt("svc"),
+            &rt("svc"),
             "default",
             json!({"metadata": {"name": "s"}, "spec": {"ports": [{"port": 80}]}}),
             true,
@@ -163,13 +223,27 @@ mod tests {
         .unwrap_or_default();
         assert_eq!(svc["spec"]["type"], "ClusterIP");
         assert_eq!(svc["spec"]["ports"][0]["targetPort"], 80);
+        assert!(svc["spec"]["ports"][0].get("nodePort").is_none());
+        let node_port = prepare_create(
+            &rt("svc"),
+            "default",
+            json!({"metadata": {"name": "s"}, "spec": {"type": "NodePort", "ports": [{"port": 80}, {"port": 443, "nodePort": 30443}]}}),
+            true,
+        )
+        .unwrap_or_default();
+        let allocated = node_port["spec"]["ports"][0]["nodePort"]
+            .as_u64()
+            .unwrap_or(0);
+        assert!((30000..=32767).contains(&allocated), "{allocated}");
+        assert_eq!(node_port["spec"]["ports"][1]["nodePort"], 30443);
+        assert_eq!(node_port["spec"]["externalTrafficPolicy"], "Cluster");
         assert!(
             svc["spec"]["clusterIP"]
                 .as_str()
                 .is_some_and(|s| s.starts_with("10.96."))
         );
         let sec = prepare_create(
-            rt("secret"),
+            &rt("secret"),
             "default",
             json!({"metadata": {"name": "s"}, "stringData": {"k": "foo"}}),
             true,
@@ -178,13 +252,33 @@ mod tests {
         assert_eq!(sec["data"]["k"], "Zm9v");
         assert_eq!(sec["type"], "Opaque");
         assert!(sec.get("stringData").is_none());
-        let ns = prepare_create(rt("ns"), "", json!({"metadata": {"name": "prod"}}), true)
+        let ns = prepare_create(&rt("ns"), "", json!({"metadata": {"name": "prod"}}), true)
             .unwrap_or_default();
         assert_eq!(
             ns["metadata"]["labels"]["kubernetes.io/metadata.name"],
             "prod"
         );
         assert_eq!(ns["status"]["phase"], "Active");
+        let slice = prepare_create(
+            &rt("endpointslice"),
+            "default",
+            json!({"metadata": {"name": "s"}, "addressType": "IPv4", "ports": [{"port": 80}]}),
+            true,
+        )
+        .unwrap_or_default();
+        assert_eq!(
+            slice["ports"],
+            json!([{"name": "", "port": 80, "protocol": "TCP"}])
+        );
+        let deploy = prepare_create(
+            &rt("deploy"),
+            "default",
+            json!({"metadata": {"name": "d"}, "spec": {}}),
+            true,
+        )
+        .unwrap_or_default();
+        assert_eq!(deploy["spec"]["replicas"], 1);
+        assert_eq!(deploy["spec"]["strategy"]["type"], "RollingUpdate");
         assert!(ns["metadata"].get("namespace").is_none());
     }
 }

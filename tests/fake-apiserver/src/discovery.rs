@@ -6,7 +6,7 @@
 
 use serde_json::{Value, json};
 
-use crate::resources::{RESOURCES, VERBS, groups};
+use crate::resources::{Group, Kinds};
 
 /// The Kubernetes version the server claims.
 pub(crate) const MAJOR: &str = "1";
@@ -37,24 +37,29 @@ pub(crate) fn core_versions() -> Value {
     })
 }
 
-fn group_doc(group: &str) -> Value {
-    let gv = format!("{group}/v1");
+fn group_doc(group: &Group) -> Value {
+    let versions: Vec<Value> = group
+        .versions
+        .iter()
+        .map(|v| json!({"groupVersion": format!("{}/{v}", group.name), "version": v}))
+        .collect();
     json!({
-        "name": group,
-        "versions": [{"groupVersion": gv, "version": "v1"}],
-        "preferredVersion": {"groupVersion": gv, "version": "v1"},
+        "name": group.name,
+        "versions": versions,
+        "preferredVersion": versions.first().cloned().unwrap_or_else(|| json!({})),
     })
 }
 
 /// `/apis`.
-pub(crate) fn group_list() -> Value {
-    let groups: Vec<Value> = groups().into_iter().map(group_doc).collect();
+pub(crate) fn group_list(kinds: &Kinds) -> Value {
+    let groups: Vec<Value> = kinds.groups().iter().map(group_doc).collect();
     json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
 }
 
 /// `/apis/{group}`.
-pub(crate) fn group(group: &str) -> Value {
-    let mut doc = group_doc(group);
+pub(crate) fn group(kinds: &Kinds, name: &str) -> Value {
+    let found = kinds.groups().into_iter().find(|g| g.name == name);
+    let mut doc = found.as_ref().map_or_else(|| json!({}), group_doc);
     if let Value::Object(map) = &mut doc {
         map.insert("kind".to_owned(), json!("APIGroup"));
         map.insert("apiVersion".to_owned(), json!("v1"));
@@ -63,9 +68,10 @@ pub(crate) fn group(group: &str) -> Value {
 }
 
 /// `/api/v1` or `/apis/{group}/{version}`.
-pub(crate) fn resource_list(group: &str, version: &str) -> Value {
+pub(crate) fn resource_list(kinds: &Kinds, group: &str, version: &str) -> Value {
     let mut resources = Vec::new();
-    for rt in RESOURCES
+    for rt in kinds
+        .all()
         .iter()
         .filter(|r| r.group == group && r.version == version)
     {
@@ -74,12 +80,15 @@ pub(crate) fn resource_list(group: &str, version: &str) -> Value {
             "singularName": rt.singular,
             "namespaced": rt.namespaced,
             "kind": rt.kind,
-            "verbs": VERBS,
+            "verbs": rt.verbs.names(),
         });
-        if !rt.short_names.is_empty()
-            && let Value::Object(map) = &mut entry
-        {
-            map.insert("shortNames".to_owned(), json!(rt.short_names));
+        if let Value::Object(map) = &mut entry {
+            if !rt.short_names.is_empty() {
+                map.insert("shortNames".to_owned(), json!(rt.short_names));
+            }
+            if !rt.categories.is_empty() {
+                map.insert("categories".to_owned(), json!(rt.categories));
+            }
         }
         resources.push(entry);
         if rt.status_subresource {
@@ -92,15 +101,10 @@ pub(crate) fn resource_list(group: &str, version: &str) -> Value {
             }));
         }
     }
-    let group_version = if group.is_empty() {
-        version.to_owned()
-    } else {
-        format!("{group}/{version}")
-    };
     json!({
         "kind": "APIResourceList",
         "apiVersion": "v1",
-        "groupVersion": group_version,
+        "groupVersion": crate::resources::api_version(group, version),
         "resources": resources,
     })
 }
@@ -111,17 +115,41 @@ mod tests {
 
     #[test]
     fn lists_resources_with_short_names() {
-        let core = resource_list("", "v1");
+        let kinds = Kinds::default();
+        let core = resource_list(&kinds, "", "v1");
         assert_eq!(core["groupVersion"], "v1");
         let names: Vec<&str> = core["resources"]
             .as_array()
             .map(|a| a.iter().filter_map(|r| r["name"].as_str()).collect())
             .unwrap_or_default();
         assert!(names.contains(&"services") && names.contains(&"services/status"));
-        let net = resource_list("networking.k8s.io", "v1");
+        let net = resource_list(&kinds, "networking.k8s.io", "v1");
         let ing = &net["resources"][0];
         assert_eq!(ing["shortNames"], json!(["ing"]));
-        let groups = group_list();
-        assert_eq!(groups["groups"].as_array().map(Vec::len), Some(4));
+        let apps = resource_list(&kinds, "apps", "v1");
+        assert_eq!(apps["resources"][0]["categories"], json!(["all"]));
+        let review = resource_list(&kinds, "authorization.k8s.io", "v1");
+        assert_eq!(review["resources"][0]["verbs"], json!(["create"]));
+        let groups = group_list(&kinds);
+        let names: Vec<&str> = groups["groups"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|g| g["name"].as_str()).collect())
+            .unwrap_or_default();
+        for g in [
+            "apps",
+            "rbac.authorization.k8s.io",
+            "policy",
+            "autoscaling",
+            "batch",
+            "admissionregistration.k8s.io",
+            "apiextensions.k8s.io",
+            "authorization.k8s.io",
+        ] {
+            assert!(names.contains(&g), "{g}");
+        }
+        assert_eq!(
+            group(&kinds, "autoscaling")["preferredVersion"]["version"],
+            "v2"
+        );
     }
 }

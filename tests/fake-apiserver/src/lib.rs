@@ -1,12 +1,12 @@
 //! A fake Kubernetes API server for edge-gateway's tests and manual runs.
 //!
 //! Plain HTTP on 127.0.0.1, an in-memory store of JSON objects, and the API
-//! behaviour `kubectl` and kube-rs (list/watch/reflector, leader election)
-//! depend on, for the resources the gateway uses: namespaces, services,
-//! endpoints, secrets, configmaps, events, pods and nodes (v1), ingresses and
-//! ingressclasses (networking.k8s.io/v1), endpointslices
-//! (discovery.k8s.io/v1), leases (coordination.k8s.io/v1) and events
-//! (events.k8s.io/v1).
+//! behaviour kubectl, Helm, kube-rs and the Python client depend on: the
+//! kinds of a cluster that the gateway and its charts use (and those of the
+//! CRDs it is given), discovery and OpenAPI, the real server's validation
+//! and errors, admission (the default IngressClass, admission webhooks),
+//! garbage collection, and optionally simulated controllers. The crate's
+//! README lists what it serves, reproduces and leaves out.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -28,33 +28,56 @@
 //!
 //! Modules: `server` ([`FakeApiServer`] and its lifecycle), `direct` (store
 //! access for tests), `service` (one request), `router` (paths), `handlers`
-//! (the verbs), `watch`, `store` (objects, resourceVersions, history),
-//! `objects` (system fields, concurrency, `/status`), `defaults` (per-kind
-//! defaults), `patch`, `selectors`, `discovery`, `openapi`, `views` and
-//! `table` (Accept-driven renderings), `protobuf` (kubectl's generator
-//! bodies), `status` (errors), `resources` (the table of served kinds).
+//! (dispatch and reads), `writes`, `deletes`, `reviews`, `watch`, `store`
+//! (objects, resourceVersions, history), `objects` (system fields,
+//! concurrency, `/status`), `defaults` (per-kind defaults), `convert`
+//! (versions), `admission` with `ingress_class`, `webhooks` and
+//! `webhook_call`, `validation`, `fieldcheck`, `after_write` with `crd` and
+//! `simulate`, `ssa` (field ownership), `patch` with `patch_meta`, `selectors`, `discovery`,
+//! `schemas`, `openapi` and `openapi_proto`, `views` and `table`
+//! (Accept-driven renderings), `protobuf` (kubectl's protobuf bodies),
+//! `status` (errors), `builtin` and `resources` (the kind table).
 
+mod admission;
+mod after_write;
 mod body;
+mod builtin;
+mod convert;
+mod crd;
 mod defaults;
+mod deletes;
 mod direct;
 mod discovery;
+mod fieldcheck;
 mod handlers;
+mod hang;
+mod ingress_class;
 mod objects;
 mod openapi;
+mod openapi_proto;
 mod patch;
+mod patch_meta;
 mod protobuf;
 mod query;
 mod resources;
+mod reviews;
 mod router;
+mod schemas;
 mod selectors;
 mod server;
 mod service;
+mod simulate;
+mod ssa;
 mod state;
 mod status;
 mod store;
 mod table;
+mod validation;
 mod views;
 mod watch;
+mod webhook_call;
+mod webhooks;
+mod writes;
 
 pub use server::FakeApiServer;
 pub use state::{Options, RecordedRequest};

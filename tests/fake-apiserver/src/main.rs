@@ -30,6 +30,14 @@ struct Args {
     /// Accept creates in namespaces that do not exist.
     #[arg(long)]
     no_namespace_check: bool,
+    /// Simulate the cluster's controllers: workloads get ready pods at this
+    /// address and Services get EndpointSlices listing them (see the README).
+    #[arg(long, value_name = "IP")]
+    pod_ip: Option<std::net::IpAddr>,
+    /// Refuse loopback addresses in EndpointSlices, as a real API server
+    /// does (by default they are accepted, for backends on 127.0.0.x).
+    #[arg(long)]
+    refuse_loopback_endpoints: bool,
 }
 
 #[tokio::main]
@@ -46,6 +54,8 @@ async fn main() -> ExitCode {
         port: args.port,
         bookmark_interval: Duration::from_millis(args.bookmark_interval_ms),
         require_namespaces: !args.no_namespace_check,
+        pod_ip: args.pod_ip,
+        allow_loopback_endpoints: !args.refuse_loopback_endpoints,
         ..Options::default()
     };
     let server = match FakeApiServer::start_with(options).await {

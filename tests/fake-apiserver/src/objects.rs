@@ -51,7 +51,7 @@ pub(crate) fn now_rfc3339() -> String {
 }
 
 /// A random RFC 4122 version-4 UUID.
-fn new_uid() -> String {
+pub(crate) fn new_uid() -> String {
     let mut b: [u8; 16] = std::array::from_fn(|_| fastrand::u8(..));
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
@@ -74,54 +74,6 @@ fn random_suffix() -> String {
         .collect()
 }
 
-/// Whether `s` is a DNS-1123 label (`max` long at most, optional dots).
-fn is_dns_name(s: &str, max: usize, dots: bool) -> bool {
-    let label_ok = |l: &str| {
-        !l.is_empty()
-            && l.bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-            && !l.starts_with('-')
-            && !l.ends_with('-')
-    };
-    !s.is_empty()
-        && s.len() <= max
-        && if dots {
-            s.split('.').all(label_ok)
-        } else {
-            label_ok(s)
-        }
-}
-
-fn validate_name(rt: &ResourceType, name: &str) -> Result<(), ApiError> {
-    let (ok, what) = match rt.kind {
-        "Namespace" => (is_dns_name(name, 63, false), "a lowercase RFC 1123 label"),
-        "Service" => (
-            is_dns_name(name, 63, false) && name.starts_with(|c: char| c.is_ascii_lowercase()),
-            "a DNS-1035 label",
-        ),
-        _ => (
-            is_dns_name(name, 253, true),
-            "a lowercase RFC 1123 subdomain",
-        ),
-    };
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::invalid(
-            rt,
-            name,
-            &format!(
-                "metadata.name: Invalid value: {name:?}: must be {what} (lowercase alphanumerics, '-'{})",
-                if what.contains("subdomain") {
-                    " or '.'"
-                } else {
-                    ""
-                }
-            ),
-        ))
-    }
-}
-
 /// Checks `apiVersion`/`kind` against the URL's resource and fills them in
 /// when missing; the body must be a JSON object.
 fn check_type(rt: &ResourceType, obj: &mut Value) -> Result<(), ApiError> {
@@ -142,7 +94,7 @@ fn check_type(rt: &ResourceType, obj: &mut Value) -> Result<(), ApiError> {
     }
     match map.get("kind").and_then(Value::as_str) {
         None | Some("") => {}
-        Some(k) if k == rt.kind => {}
+        Some(k) if k == rt.kind.as_str() => {}
         Some(k) => {
             return Err(ApiError::bad_request(format!(
                 "the kind in the data ({k}) does not match the expected kind ({})",
@@ -199,16 +151,20 @@ pub(crate) fn prepare_create(
             .and_then(Value::as_str)
             .unwrap_or("");
         if prefix.is_empty() {
-            return Err(ApiError::invalid(
-                rt,
-                "",
-                "metadata.name: Required value: name or generateName is required",
-            ));
+            let errs = crate::validation::validate_name(rt, &Value::Object(meta.clone()));
+            let errs = if errs.is_empty() {
+                vec![crate::validation::FieldError::required(
+                    "metadata.name",
+                    "name or generateName is required",
+                )]
+            } else {
+                errs
+            };
+            return Err(ApiError::invalid(rt, "", &errs));
         }
         name = format!("{prefix}{}", random_suffix());
         meta.insert("name".to_owned(), json!(name));
     }
-    validate_name(rt, &name)?;
     meta.insert("uid".to_owned(), json!(new_uid()));
     meta.insert("creationTimestamp".to_owned(), json!(now_rfc3339()));
     meta.insert("generation".to_owned(), json!(1));
@@ -219,7 +175,9 @@ pub(crate) fn prepare_create(
         if let Value::Object(map) = &mut obj {
             map.remove("status");
         }
-        if let (Some(status), Value::Object(map)) = (defaults::initial_status(rt), &mut obj) {
+        if let Some(status) = defaults::initial_status(rt, &obj)
+            && let Value::Object(map) = &mut obj
+        {
             map.insert("status".to_owned(), status);
         }
     }
@@ -339,10 +297,10 @@ pub(crate) fn has_finalizers(obj: &Value) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::resources::resolve;
+    use crate::resources::{Res, builtin};
 
-    fn rt(name: &str) -> &'static ResourceType {
-        match resolve(name) {
+    fn rt(name: &str) -> Res {
+        match builtin(name) {
             Some(r) => r,
             None => panic!("{name} is served"),
         }
@@ -352,7 +310,7 @@ mod tests {
     fn create_fills_system_fields() {
         let ing = rt("Ingress");
         let obj = json!({"metadata": {"name": "web"}, "spec": {}, "status": {"x": 1}});
-        let out = prepare_create(ing, "default", obj, true).unwrap_or_default();
+        let out = prepare_create(&ing, "default", obj, true).unwrap_or_default();
         assert_eq!(out["apiVersion"], "networking.k8s.io/v1");
         assert_eq!(out["kind"], "Ingress");
         assert_eq!(out["metadata"]["namespace"], "default");
@@ -362,17 +320,17 @@ mod tests {
         let ts = out["metadata"]["creationTimestamp"].as_str().unwrap_or("");
         assert!(ts.ends_with('Z') && ts.len() == 20, "{ts}");
 
-        let bad = prepare_create(ing, "default", json!({"metadata": {"name": "Web"}}), true);
+        let bad = prepare_create(&ing, "default", json!({"metadata": {}}), true);
         assert_eq!(bad.map_err(|e| e.code), Err(422));
         let wrong = prepare_create(
-            ing,
+            &ing,
             "default",
             json!({"kind": "Service", "metadata": {"name": "a"}}),
             true,
         );
         assert_eq!(wrong.map_err(|e| e.code), Err(400));
         let gen_name = prepare_create(
-            ing,
+            &ing,
             "default",
             json!({"metadata": {"generateName": "web-"}}),
             true,
@@ -388,15 +346,15 @@ mod tests {
             "metadata": {"name": "web", "namespace": "default", "uid": "u", "resourceVersion": "5", "generation": 1, "creationTimestamp": "t"},
             "spec": {"a": 1}, "status": {"loadBalancer": {"ingress": [{"ip": "1.2.3.4"}]}}});
         let new = json!({"metadata": {"name": "web", "resourceVersion": "5"}, "spec": {"a": 2}, "status": {}});
-        let out = prepare_update(ing, &old, new.clone(), UpdateMode::Main).unwrap_or_default();
+        let out = prepare_update(&ing, &old, new.clone(), UpdateMode::Main).unwrap_or_default();
         assert_eq!(out["status"], old["status"]);
         assert_eq!(out["metadata"]["generation"], 2);
         assert_eq!(out["metadata"]["uid"], "u");
-        let st = prepare_update(ing, &old, new, UpdateMode::Status).unwrap_or_default();
+        let st = prepare_update(&ing, &old, new, UpdateMode::Status).unwrap_or_default();
         assert_eq!(st["spec"], old["spec"]);
         assert_eq!(st["status"], json!({}));
         let stale = json!({"metadata": {"name": "web", "resourceVersion": "4"}});
-        let err = prepare_update(ing, &old, stale, UpdateMode::Main).map_err(|e| e.code);
+        let err = prepare_update(&ing, &old, stale, UpdateMode::Main).map_err(|e| e.code);
         assert_eq!(err, Err(409));
     }
 }

@@ -1,8 +1,11 @@
-//! The PATCH algorithms: JSON merge patch (RFC 7386), an approximation of
-//! strategic merge patch (also used for server-side apply), and JSON patch
-//! (RFC 6902).
+//! The PATCH algorithms: JSON merge patch (RFC 7386), strategic merge
+//! patch driven by the kinds' schemas (also used for server-side apply),
+//! and JSON patch (RFC 6902).
 
 use serde_json::{Map, Value};
+
+use crate::resources::ResourceType;
+use crate::schemas;
 
 /// RFC 7386: objects merge recursively, `null` removes, anything else replaces.
 pub(crate) fn merge_patch(target: &mut Value, patch: &Value) {
@@ -25,46 +28,53 @@ pub(crate) fn merge_patch(target: &mut Value, patch: &Value) {
     }
 }
 
-/// The merge key of a list field under strategic merge patch, for the list
-/// fields of the built-in types this server stores (by field name, which is
-/// unambiguous for them). Other lists are replaced whole, as `atomic` lists are.
-fn merge_key(field: &str, items: &[Value]) -> Option<&'static str> {
-    let key = match field {
-        "containers"
-        | "initContainers"
-        | "ephemeralContainers"
-        | "volumes"
-        | "env"
-        | "imagePullSecrets"
-        | "resourceClaims" => "name",
-        "volumeMounts" | "volumeDevices" => "mountPath",
-        "conditions" => "type",
-        "ownerReferences" => "uid",
-        "hostAliases" => "ip",
-        "ports" => {
-            let container = items.iter().any(|i| i.get("containerPort").is_some());
-            if container { "containerPort" } else { "port" }
-        }
-        _ => return None,
+/// How a list merges under strategic merge patch, from its schema.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ListMerge<'a> {
+    /// Replaced whole (atomic lists, and lists without schema).
+    Replace,
+    /// Scalars merged as a set (`finalizers`).
+    Set,
+    /// Objects merged by a key field.
+    ByKey(&'a str),
+}
+
+fn list_merge(schema: Option<&Value>) -> ListMerge<'_> {
+    let Some(schema) = schema else {
+        return ListMerge::Replace;
     };
-    Some(key)
+    let strategy = schema
+        .get("x-kubernetes-patch-strategy")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    if !strategy.split(',').any(|s| s == "merge") {
+        return ListMerge::Replace;
+    }
+    match schema
+        .get("x-kubernetes-patch-merge-key")
+        .and_then(Value::as_str)
+    {
+        Some(key) => ListMerge::ByKey(key),
+        None => ListMerge::Set,
+    }
 }
 
-/// Lists of scalars that merge as sets under strategic merge patch.
-fn is_set_list(field: &str) -> bool {
-    field == "finalizers"
+/// Strategic merge patch: like a merge patch, except that lists merge as
+/// their schema says (by key, as sets, or replaced), and the directives
+/// `$patch` (replace, delete), `$retainKeys` and
+/// `$deleteFromPrimitiveList/…` are honoured; `$setElementOrder/…` is
+/// ignored. For kinds without a built-in schema (custom resources, which
+/// take no strategic merge patch) every list is replaced.
+pub(crate) fn strategic_merge_patch(rt: &ResourceType, target: &mut Value, patch: &Value) {
+    let schema = if rt.custom {
+        None
+    } else {
+        schemas::kind_schema(&rt.group, &rt.version, &rt.kind)
+    };
+    smp_value(target, patch, schema);
 }
 
-/// Strategic merge patch, approximated: like a merge patch, except that the
-/// known keyed lists (containers, env, ports, conditions, ...) merge by key,
-/// `finalizers` merges as a set, and the directives `$patch` (replace,
-/// delete), `$retainKeys` and `$deleteFromPrimitiveList/…` are honoured;
-/// `$setElementOrder/…` is ignored.
-pub(crate) fn strategic_merge_patch(target: &mut Value, patch: &Value) {
-    smp_value(target, patch);
-}
-
-fn smp_value(target: &mut Value, patch: &Value) {
+fn smp_value(target: &mut Value, patch: &Value, schema: Option<&Value>) {
     let Value::Object(patch) = patch else {
         *target = patch.clone();
         return;
@@ -94,9 +104,12 @@ fn smp_value(target: &mut Value, patch: &Value) {
             map.remove(k);
             continue;
         }
+        let child = schema.and_then(|s| schemas::property(s, k).or_else(|| schemas::map_values(s)));
         match (map.get_mut(k), v) {
-            (Some(Value::Array(cur)), Value::Array(items)) => merge_list(k, cur, items),
-            (_, Value::Object(_)) => smp_value(map.entry(k.clone()).or_insert(Value::Null), v),
+            (Some(Value::Array(cur)), Value::Array(items)) => merge_list(cur, items, child),
+            (_, Value::Object(_)) => {
+                smp_value(map.entry(k.clone()).or_insert(Value::Null), v, child);
+            }
             _ => {
                 map.insert(k.clone(), strip_directives(v));
             }
@@ -107,44 +120,48 @@ fn smp_value(target: &mut Value, patch: &Value) {
     }
 }
 
-fn merge_list(field: &str, cur: &mut Vec<Value>, items: &[Value]) {
+fn merge_list(cur: &mut Vec<Value>, items: &[Value], schema: Option<&Value>) {
     let replace = items
         .iter()
         .any(|i| i.get("$patch").and_then(Value::as_str) == Some("replace"));
-    if replace {
-        *cur = items
-            .iter()
-            .filter(|i| i.get("$patch").is_none())
-            .map(strip_directives)
-            .collect();
-        return;
-    }
-    if is_set_list(field) && items.iter().all(|i| !i.is_object()) {
-        for i in items {
-            if !cur.contains(i) {
-                cur.push(i.clone());
+    let how = list_merge(schema);
+    let how = match (replace, how) {
+        (true, _) => ListMerge::Replace,
+        (false, ListMerge::ByKey(key))
+            if !items.iter().chain(cur.iter()).all(|i| i.get(key).is_some()) =>
+        {
+            ListMerge::Replace
+        }
+        (false, ListMerge::Set) if items.iter().any(Value::is_object) => ListMerge::Replace,
+        (false, how) => how,
+    };
+    let item_schema = schema.and_then(schemas::items);
+    match how {
+        ListMerge::Replace => {
+            *cur = items
+                .iter()
+                .filter(|i| i.get("$patch").is_none())
+                .map(strip_directives)
+                .collect();
+        }
+        ListMerge::Set => {
+            for i in items {
+                if !cur.contains(i) {
+                    cur.push(i.clone());
+                }
             }
         }
-        return;
-    }
-    let keyed = merge_key(field, items).filter(|key| {
-        items
-            .iter()
-            .chain(cur.iter())
-            .all(|i| i.get(*key).is_some())
-    });
-    let Some(key) = keyed else {
-        *cur = items.iter().map(strip_directives).collect();
-        return;
-    };
-    for item in items {
-        let id = item.get(key);
-        if item.get("$patch").and_then(Value::as_str) == Some("delete") {
-            cur.retain(|c| c.get(key) != id);
-        } else if let Some(existing) = cur.iter_mut().find(|c| c.get(key) == id) {
-            smp_value(existing, item);
-        } else {
-            cur.push(strip_directives(item));
+        ListMerge::ByKey(key) => {
+            for item in items {
+                let id = item.get(key);
+                if item.get("$patch").and_then(Value::as_str) == Some("delete") {
+                    cur.retain(|c| c.get(key) != id);
+                } else if let Some(existing) = cur.iter_mut().find(|c| c.get(key) == id) {
+                    smp_value(existing, item, item_schema);
+                } else {
+                    cur.push(strip_directives(item));
+                }
+            }
         }
     }
 }
@@ -299,13 +316,22 @@ mod tests {
         );
     }
 
+    fn svc_rt() -> crate::resources::Res {
+        match crate::resources::builtin("svc") {
+            Some(r) => r,
+            None => panic!("services are served"),
+        }
+    }
+
     #[test]
     fn strategic_merge_by_key() {
+        let rt = svc_rt();
         let mut svc = json!({"spec": {"ports": [
             {"name": "http", "port": 80, "targetPort": 8080},
             {"name": "https", "port": 443}
         ], "selector": {"app": "a"}}, "metadata": {"finalizers": ["x"]}});
         strategic_merge_patch(
+            &rt,
             &mut svc,
             &json!({
                 "$setElementOrder/ports": [{"port": 80}, {"port": 443}],
@@ -319,14 +345,42 @@ mod tests {
         );
         assert_eq!(svc["metadata"]["finalizers"], json!(["x", "y"]));
         strategic_merge_patch(
+            &rt,
             &mut svc,
             &json!({"spec": {"$retainKeys": ["ports"], "selector": null}}),
         );
         assert_eq!(svc["spec"].as_object().map(|m| m.len()), Some(1));
-        // Unkeyed lists are replaced.
+        // Atomic lists are replaced.
+        let Some(ing_rt) = crate::resources::builtin("ing") else {
+            panic!("ingresses are served");
+        };
         let mut ing = json!({"spec": {"rules": [{"host": "a"}, {"host": "b"}]}});
-        strategic_merge_patch(&mut ing, &json!({"spec": {"rules": [{"host": "c"}]}}));
+        strategic_merge_patch(
+            &ing_rt,
+            &mut ing,
+            &json!({"spec": {"rules": [{"host": "c"}]}}),
+        );
         assert_eq!(ing["spec"]["rules"], json!([{"host": "c"}]));
+        // Containers merge by name, their env by name.
+        let Some(deploy) = crate::resources::builtin("deploy") else {
+            panic!("deployments are served");
+        };
+        let mut d = json!({"spec": {"template": {"spec": {"containers": [
+            {"name": "a", "image": "a:1", "env": [{"name": "X", "value": "1"}, {"name": "Y", "value": "2"}]},
+            {"name": "b", "image": "b:1"}]}}}});
+        strategic_merge_patch(
+            &deploy,
+            &mut d,
+            &json!({"spec": {"template": {"spec": {"containers": [
+            {"name": "a", "env": [{"name": "X", "value": "9"}]}]}}}}),
+        );
+        let containers = &d["spec"]["template"]["spec"]["containers"];
+        assert_eq!(containers[0]["image"], "a:1");
+        assert_eq!(
+            containers[0]["env"],
+            json!([{"name": "X", "value": "9"}, {"name": "Y", "value": "2"}])
+        );
+        assert_eq!(containers[1]["name"], "b");
     }
 
     #[test]

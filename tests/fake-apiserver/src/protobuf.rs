@@ -1,8 +1,8 @@
 //! Decoding of the Kubernetes protobuf encoding for the kinds that kubectl's
 //! generator commands send that way (`kubectl create secret|configmap|
-//! namespace`, whose typed clients always write protobuf). Only request
-//! bodies of those kinds are decoded; answers are always JSON, which the
-//! clients accept.
+//! namespace` and `kubectl auth can-i|whoami`, whose typed clients always
+//! write protobuf). Only request bodies of those kinds are decoded; answers
+//! are always JSON, which the clients accept.
 
 use serde_json::{Map, Value, json};
 
@@ -96,6 +96,35 @@ const NAMESPACE: &[Field] = &[
     f(2, "spec", Ty::Msg(NAMESPACE_SPEC)),
 ];
 
+const RESOURCE_ATTRIBUTES: &[Field] = &[
+    f(1, "namespace", Ty::Str),
+    f(2, "verb", Ty::Str),
+    f(3, "group", Ty::Str),
+    f(4, "version", Ty::Str),
+    f(5, "resource", Ty::Str),
+    f(6, "subresource", Ty::Str),
+    f(7, "name", Ty::Str),
+];
+const NON_RESOURCE_ATTRIBUTES: &[Field] = &[f(1, "path", Ty::Str), f(2, "verb", Ty::Str)];
+const ACCESS_REVIEW_SPEC: &[Field] = &[
+    f(1, "resourceAttributes", Ty::Msg(RESOURCE_ATTRIBUTES)),
+    f(2, "nonResourceAttributes", Ty::Msg(NON_RESOURCE_ATTRIBUTES)),
+];
+/// `kubectl auth can-i`'s SelfSubjectAccessReview.
+const SELF_SUBJECT_ACCESS_REVIEW: &[Field] = &[
+    f(1, "metadata", Ty::Msg(OBJECT_META)),
+    f(2, "spec", Ty::Msg(ACCESS_REVIEW_SPEC)),
+];
+const RULES_REVIEW_SPEC: &[Field] = &[f(1, "namespace", Ty::Str)];
+/// `kubectl auth can-i --list`'s SelfSubjectRulesReview.
+const SELF_SUBJECT_RULES_REVIEW: &[Field] = &[
+    f(1, "metadata", Ty::Msg(OBJECT_META)),
+    f(2, "spec", Ty::Msg(RULES_REVIEW_SPEC)),
+];
+
+/// `kubectl auth whoami`'s SelfSubjectReview.
+const SELF_SUBJECT_REVIEW: &[Field] = &[f(1, "metadata", Ty::Msg(OBJECT_META))];
+
 /// Whether a content type is the protobuf encoding.
 pub(crate) fn is_protobuf(mime: &str) -> bool {
     mime == "application/vnd.kubernetes.protobuf"
@@ -103,16 +132,19 @@ pub(crate) fn is_protobuf(mime: &str) -> bool {
 
 /// Decodes a protobuf request body (`k8s\0` + `runtime.Unknown`) of `rt`.
 pub(crate) fn decode(rt: &ResourceType, body: &[u8]) -> Result<Value, ApiError> {
-    let schema = match rt.kind {
+    let schema = match rt.kind.as_str() {
         "Secret" => SECRET,
         "ConfigMap" => CONFIG_MAP,
         "Namespace" => NAMESPACE,
+        "SelfSubjectAccessReview" => SELF_SUBJECT_ACCESS_REVIEW,
+        "SelfSubjectRulesReview" => SELF_SUBJECT_RULES_REVIEW,
+        "SelfSubjectReview" => SELF_SUBJECT_REVIEW,
         other => {
             return Err(ApiError::new(
                 415,
                 "UnsupportedMediaType",
                 format!(
-                    "the fake API server decodes protobuf only for Secret, ConfigMap and Namespace, not {other}; send JSON (for example `kubectl create ... --dry-run=client -o yaml | kubectl apply -f -`)"
+                    "the fake API server decodes protobuf only for Secret, ConfigMap, Namespace and self-subject reviews, not {other}; send JSON (for example `kubectl create ... --dry-run=client -o yaml | kubectl apply -f -`)"
                 ),
             ));
         }
@@ -339,20 +371,20 @@ mod tests {
         field(2, &secret, &mut unknown);
         field(4, b"application/vnd.kubernetes.protobuf", &mut unknown);
         let body = [b"k8s\0".as_slice(), &unknown].concat();
-        let Some(rt) = crate::resources::resolve("secret") else {
+        let Some(rt) = crate::resources::builtin("secret") else {
             panic!("secrets are served");
         };
-        let obj = decode(rt, &body).unwrap_or_default();
+        let obj = decode(&rt, &body).unwrap_or_default();
         assert_eq!(
             obj,
             json!({"apiVersion": "v1", "kind": "Secret",
                 "metadata": {"name": "tls", "labels": {"app": "web"}},
                 "data": {"tls.key": "Zm9v"}, "type": "kubernetes.io/tls"})
         );
-        assert!(decode(rt, b"nope").is_err());
-        let Some(ing) = crate::resources::resolve("ing") else {
+        assert!(decode(&rt, b"nope").is_err());
+        let Some(ing) = crate::resources::builtin("ing") else {
             panic!("ingresses are served");
         };
-        assert_eq!(decode(ing, &body).map_err(|e| e.code), Err(415));
+        assert_eq!(decode(&ing, &body).map_err(|e| e.code), Err(415));
     }
 }

@@ -1,7 +1,7 @@
 //! URL paths to routes, laid out exactly as the Kubernetes API lays them out.
 
 use crate::query::percent_decode;
-use crate::resources::{self, ResourceType};
+use crate::resources::{Kinds, Res};
 
 /// What a request path designates.
 #[derive(Debug, PartialEq, Eq)]
@@ -18,6 +18,8 @@ pub(crate) enum Route {
     GroupVersion(String, String),
     /// `/healthz`, `/livez`, `/readyz`
     Health,
+    /// `/openapi/v2`
+    OpenApiV2,
     /// `/openapi/v3`
     OpenApiRoot,
     /// `/openapi/v3/{gv}` (the group/version path, e.g. `api/v1`)
@@ -32,7 +34,7 @@ pub(crate) enum Route {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct ResourcePath {
     /// The resource.
-    pub(crate) rt: &'static ResourceType,
+    pub(crate) rt: Res,
     /// The URL's namespace (`None`: cluster-scoped, or all namespaces).
     pub(crate) namespace: Option<String>,
     /// The object name (`None`: the collection).
@@ -43,8 +45,8 @@ pub(crate) struct ResourcePath {
     pub(crate) watch_prefix: bool,
 }
 
-/// Parses a request path.
-pub(crate) fn route(path: &str) -> Route {
+/// Parses a request path against the kinds the server serves.
+pub(crate) fn route(kinds: &Kinds, path: &str) -> Route {
     let segs: Vec<String> = path
         .split('/')
         .filter(|s| !s.is_empty())
@@ -56,17 +58,20 @@ pub(crate) fn route(path: &str) -> Route {
         ["api"] => Route::Api,
         ["apis"] => Route::Apis,
         ["healthz" | "livez" | "readyz", ..] => Route::Health,
+        ["openapi", "v2"] => Route::OpenApiV2,
         ["openapi", "v3"] => Route::OpenApiRoot,
         ["openapi", "v3", gv @ ..] => Route::OpenApiDoc(gv.join("/")),
-        ["apis", group] if resources::groups().contains(group) => Route::Group((*group).to_owned()),
-        ["api", version, rest @ ..] => under_group_version("", version, rest),
-        ["apis", group, version, rest @ ..] => under_group_version(group, version, rest),
+        ["apis", group] if kinds.groups().iter().any(|g| g.name == *group) => {
+            Route::Group((*group).to_owned())
+        }
+        ["api", version, rest @ ..] => under_group_version(kinds, "", version, rest),
+        ["apis", group, version, rest @ ..] => under_group_version(kinds, group, version, rest),
         _ => Route::NotFound,
     }
 }
 
-fn under_group_version(group: &str, version: &str, rest: &[&str]) -> Route {
-    if !resources::has_group_version(group, version) {
+fn under_group_version(kinds: &Kinds, group: &str, version: &str, rest: &[&str]) -> Route {
+    if !kinds.has_group_version(group, version) {
         return Route::NotFound;
     }
     let (watch_prefix, rest) = match rest {
@@ -80,8 +85,11 @@ fn under_group_version(group: &str, version: &str, rest: &[&str]) -> Route {
             Route::GroupVersion(group.to_owned(), version.to_owned())
         };
     }
-    let namespaced_in =
-        |plural: &str| resources::by_path(group, version, plural).filter(|rt| rt.namespaced);
+    let namespaced_in = |plural: &str| {
+        kinds
+            .by_path(group, version, plural)
+            .filter(|rt| rt.namespaced)
+    };
     let (namespace, parts): (Option<String>, Vec<&str>) = match rest {
         ["namespaces", ns, plural, tail @ ..] if namespaced_in(plural).is_some() => {
             let mut parts = vec![*plural];
@@ -96,7 +104,7 @@ fn under_group_version(group: &str, version: &str, rest: &[&str]) -> Route {
         [plural, name, sub] => (*plural, Some(*name), Some(*sub)),
         _ => return Route::NotFound,
     };
-    let Some(rt) = resources::by_path(group, version, plural) else {
+    let Some(rt) = kinds.by_path(group, version, plural) else {
         return Route::NotFound;
     };
     if rt.namespaced && namespace.is_none() && name.is_some() {
@@ -119,6 +127,10 @@ fn under_group_version(group: &str, version: &str, rest: &[&str]) -> Route {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn route(path: &str) -> Route {
+        super::route(&Kinds::default(), path)
+    }
 
     fn res(path: &str) -> ResourcePath {
         match route(path) {
@@ -144,12 +156,13 @@ mod tests {
             route("/apis/networking.k8s.io"),
             Route::Group("networking.k8s.io".to_owned())
         );
-        assert_eq!(route("/apis/apps/v1"), Route::NotFound);
+        assert_eq!(route("/apis/gateway.networking.k8s.io/v1"), Route::NotFound);
+        assert_eq!(route("/openapi/v2"), Route::OpenApiV2);
 
         let r = res("/api/v1/namespaces/default/services/web");
         assert_eq!(
             (
-                r.rt.plural,
+                r.rt.plural.as_str(),
                 r.namespace.as_deref(),
                 r.name.as_deref(),
                 r.status
@@ -157,18 +170,21 @@ mod tests {
             ("services", Some("default"), Some("web"), false)
         );
         let r = res("/apis/networking.k8s.io/v1/ingresses");
-        assert_eq!((r.rt.kind, r.namespace, r.name), ("Ingress", None, None));
+        assert_eq!(
+            (r.rt.kind.as_str(), r.namespace, r.name),
+            ("Ingress", None, None)
+        );
         let r = res("/apis/networking.k8s.io/v1/namespaces/ns/ingresses/web/status");
         assert!(r.status);
         let r = res("/api/v1/namespaces/default");
         assert_eq!(
-            (r.rt.kind, r.name.as_deref()),
+            (r.rt.kind.as_str(), r.name.as_deref()),
             ("Namespace", Some("default"))
         );
         let r = res("/api/v1/namespaces/default/status");
         assert!(r.status && r.rt.kind == "Namespace");
         let r = res("/api/v1/namespaces");
-        assert_eq!((r.rt.kind, r.name), ("Namespace", None));
+        assert_eq!((r.rt.kind.as_str(), r.name), ("Namespace", None));
         let r = res("/api/v1/nodes/n1");
         assert_eq!(r.name.as_deref(), Some("n1"));
         let r = res("/api/v1/watch/namespaces/default/secrets");
@@ -183,5 +199,7 @@ mod tests {
             Route::NotFound
         );
         assert_eq!(route("/api/v1/deployments"), Route::NotFound);
+        let r = res("/apis/apps/v1/namespaces/a/deployments/web/status");
+        assert!(r.status && r.rt.kind == "Deployment");
     }
 }

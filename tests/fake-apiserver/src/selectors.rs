@@ -75,6 +75,43 @@ impl Selectors {
     }
 }
 
+/// Whether labels (a JSON map) match a `metav1.LabelSelector` object
+/// (`matchLabels` and `matchExpressions` with In, NotIn, Exists,
+/// DoesNotExist). An empty selector matches everything; an unknown
+/// operator matches nothing.
+pub(crate) fn label_selector_matches(selector: &Value, labels: &Value) -> bool {
+    let label = |k: &str| labels.get(k).and_then(Value::as_str);
+    let exact = selector
+        .get("matchLabels")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+        .all(|(k, v)| label(k) == v.as_str());
+    let expressions = selector
+        .get("matchExpressions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .all(|e| {
+            let key = e.get("key").and_then(Value::as_str).unwrap_or("");
+            let values: Vec<&str> = e
+                .get("values")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            match e.get("operator").and_then(Value::as_str) {
+                Some("In") => label(key).is_some_and(|l| values.contains(&l)),
+                Some("NotIn") => !label(key).is_some_and(|l| values.contains(&l)),
+                Some("Exists") => label(key).is_some(),
+                Some("DoesNotExist") => label(key).is_none(),
+                _ => false,
+            }
+        });
+    exact && expressions
+}
+
 /// A field's value as a selector compares it: strings as is, numbers and
 /// booleans printed, missing as `""`.
 fn field_value(obj: &Value, path: &str) -> String {
@@ -255,6 +292,35 @@ mod tests {
         assert!(Selectors::from_query(&q).is_err());
         let q = Query::parse("labelSelector=%3Dx");
         assert!(Selectors::from_query(&q).is_err());
+    }
+
+    #[test]
+    fn label_selector_objects() {
+        let labels = json!({"app": "web", "env": "prod"});
+        assert!(label_selector_matches(&json!({}), &labels));
+        assert!(label_selector_matches(
+            &json!({"matchLabels": {"app": "web"}}),
+            &labels
+        ));
+        assert!(!label_selector_matches(
+            &json!({"matchLabels": {"app": "api"}}),
+            &labels
+        ));
+        let expr = |op: &str, values: Value| json!({"matchExpressions": [{"key": "env", "operator": op, "values": values}]});
+        assert!(label_selector_matches(
+            &expr("In", json!(["prod", "dev"])),
+            &labels
+        ));
+        assert!(!label_selector_matches(
+            &expr("NotIn", json!(["prod"])),
+            &labels
+        ));
+        assert!(label_selector_matches(&expr("Exists", json!([])), &labels));
+        assert!(!label_selector_matches(
+            &expr("DoesNotExist", json!([])),
+            &labels
+        ));
+        assert!(!label_selector_matches(&expr("Bogus", json!([])), &labels));
     }
 
     #[test]

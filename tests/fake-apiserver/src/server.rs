@@ -145,6 +145,18 @@ impl FakeApiServer {
         }
     }
 
+    /// Holds every later request `rule` matches unanswered until its
+    /// connection is cut (see the `hang` module); replaces any earlier
+    /// rule.
+    pub fn hang(&self, rule: impl Fn(&RecordedRequest) -> bool + Send + Sync + 'static) {
+        self.shared.hang.set(Some(Arc::new(rule)));
+    }
+
+    /// Answers later requests again; those already held stay held.
+    pub fn stop_hanging(&self) {
+        self.shared.hang.set(None);
+    }
+
     /// Makes every resourceVersion older than the current one too old:
     /// watches and `resourceVersionMatch=Exact` lists from them get 410 Gone.
     pub fn compact(&self) {

@@ -12,11 +12,12 @@ use serde_json::Value;
 
 use crate::body::Body;
 use crate::discovery;
-use crate::handlers::{self, Request as ApiRequest};
+use crate::handlers::{self, Reply, Request as ApiRequest};
 use crate::openapi;
+use crate::openapi_proto;
 use crate::query::Query;
 use crate::router::{Route, route};
-use crate::state::{RecordedRequest, Shared, lock};
+use crate::state::{RecordedRequest, Shared, lock, read};
 use crate::status::ApiError;
 use crate::views::View;
 use crate::watch;
@@ -59,30 +60,36 @@ pub(crate) async fn serve(
 ) -> Result<Response<Body>, Infallible> {
     let path = req.uri().path().to_owned();
     let raw_query = req.uri().query().unwrap_or("").to_owned();
+    let recorded = RecordedRequest {
+        method: req.method().as_str().to_owned(),
+        path: path.clone(),
+        query: raw_query.clone(),
+    };
     {
         let mut log = lock(&shared.requests);
         if log.len() >= REQUEST_LOG_LIMIT {
             log.drain(..REQUEST_LOG_LIMIT / 2);
         }
-        log.push(RecordedRequest {
-            method: req.method().as_str().to_owned(),
-            path: path.clone(),
-            query: raw_query.clone(),
-        });
+        log.push(recorded.clone());
     }
+    shared.hang.hold_if_matching(&recorded).await;
     tracing::debug!(method = %req.method(), %path, query = %raw_query, "request");
     if shared.is_unavailable() {
         return Ok(error_response(&ApiError::unavailable()));
     }
     let query = Query::parse(&raw_query);
-    let resp = match route(&path) {
+    let kinds = read(&shared.kinds).clone();
+    let resp = match route(&kinds, &path) {
         Route::Resource(p) => resource(shared, req, &p, &query).await,
         _ if req.method() != Method::GET => Err(ApiError::method_not_allowed()),
         Route::Version => Ok(json_response(200, &discovery::version())),
         Route::Api => Ok(json_response(200, &discovery::core_versions())),
-        Route::Apis => Ok(json_response(200, &discovery::group_list())),
-        Route::Group(g) => Ok(json_response(200, &discovery::group(&g))),
-        Route::GroupVersion(g, v) => Ok(json_response(200, &discovery::resource_list(&g, &v))),
+        Route::Apis => Ok(json_response(200, &discovery::group_list(&kinds))),
+        Route::Group(g) => Ok(json_response(200, &discovery::group(&kinds, &g))),
+        Route::GroupVersion(g, v) => Ok(json_response(
+            200,
+            &discovery::resource_list(&kinds, &g, &v),
+        )),
         Route::Health => {
             let mut resp = Response::new(Body::full("ok"));
             resp.headers_mut().insert(
@@ -91,10 +98,27 @@ pub(crate) async fn serve(
             );
             Ok(resp)
         }
-        Route::OpenApiRoot => Ok(json_response(200, &openapi::root())),
-        Route::OpenApiDoc(gv) => openapi::document(&gv)
-            .map(|doc| json_response(200, &doc))
-            .ok_or_else(ApiError::no_route),
+        Route::OpenApiV2 => {
+            let crds = crate::crd::all(&lock(&shared.store));
+            let doc = openapi::v2(&kinds, &crds);
+            if header_str(&req, header::ACCEPT).contains("protobuf") {
+                let mut resp = Response::new(Body::full(openapi_proto::encode(&doc)));
+                resp.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static(openapi_proto::MEDIA_TYPE),
+                );
+                Ok(resp)
+            } else {
+                Ok(json_response(200, &doc))
+            }
+        }
+        Route::OpenApiRoot => Ok(json_response(200, &openapi::root(&kinds))),
+        Route::OpenApiDoc(gv) => {
+            let crds = crate::crd::all(&lock(&shared.store));
+            openapi::document(&kinds, &crds, &gv)
+                .map(|doc| json_response(200, &doc))
+                .ok_or_else(ApiError::no_route)
+        }
         Route::NotFound => Err(ApiError::no_route()),
     };
     Ok(resp.unwrap_or_else(|e| error_response(&e)))
@@ -124,6 +148,7 @@ async fn resource(
     }
     let content_type = header_str(&req, header::CONTENT_TYPE).to_owned();
     let accept = header_str(&req, header::ACCEPT).to_owned();
+    let user_agent = header_str(&req, header::USER_AGENT).to_owned();
     let body: Bytes = match Limited::new(req.into_body(), BODY_LIMIT).collect().await {
         Ok(collected) => collected.to_bytes(),
         Err(e)
@@ -140,12 +165,25 @@ async fn resource(
         query,
         content_type: &content_type,
         body: &body,
+        user_agent: &user_agent,
     };
-    let (code, value) = handlers::handle(&shared, &api_req)?;
-    let value = if method == Method::GET {
-        View::from_accept(&accept).render(p.rt, value)
+    let Reply {
+        code,
+        body,
+        warnings,
+    } = handlers::handle(&shared, &api_req).await?;
+    let body = if method == Method::GET {
+        View::from_accept(&accept).render(&p.rt, body)
     } else {
-        value
+        body
     };
-    Ok(json_response(code, &value))
+    let mut resp = json_response(code, &body);
+    for w in warnings {
+        // `299 - "text"`, as the real server sends warnings.
+        let text = format!("299 - {}", serde_json::Value::String(w));
+        if let Ok(v) = HeaderValue::from_str(&text) {
+            resp.headers_mut().append(header::WARNING, v);
+        }
+    }
+    Ok(resp)
 }

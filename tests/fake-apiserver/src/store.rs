@@ -14,7 +14,8 @@ use crate::objects::meta_mut;
 /// and name. Ordered like etcd keys, so lists come out sorted.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub(crate) struct Key {
-    pub(crate) res: usize,
+    /// The resource's storage key ([`crate::resources::ResourceType::storage`]).
+    pub(crate) res: Arc<str>,
     pub(crate) ns: String,
     pub(crate) name: String,
 }
@@ -100,16 +101,21 @@ impl Store {
         self.objects.get(key)
     }
 
+    /// Every object, in key order.
+    pub(crate) fn all(&self) -> impl Iterator<Item = (&Key, &Arc<Value>)> {
+        self.objects.iter()
+    }
+
     /// Objects of one resource, in key order, optionally of one namespace,
     /// starting strictly after `after` (paging).
     pub(crate) fn range<'a>(
         &'a self,
-        res: usize,
+        res: &'a Arc<str>,
         ns: Option<&'a str>,
         after: Option<&'a Key>,
     ) -> impl Iterator<Item = (&'a Key, &'a Arc<Value>)> + 'a {
         let start = Key {
-            res,
+            res: Arc::clone(res),
             ns: ns.unwrap_or("").to_owned(),
             name: String::new(),
         };
@@ -120,7 +126,7 @@ impl Store {
         self.objects
             .range(from..)
             .skip_while(move |(k, _)| after.is_some_and(|a| *k <= a))
-            .take_while(move |(k, _)| k.res == res && ns.is_none_or(|n| k.ns == n))
+            .take_while(move |(k, _)| k.res == *res && ns.is_none_or(|n| k.ns == n))
     }
 
     /// Stores an object (create or replace), giving it the next
@@ -203,7 +209,7 @@ mod tests {
 
     fn key(res: usize, ns: &str, name: &str) -> Key {
         Key {
-            res,
+            res: Arc::from(res.to_string()),
             ns: ns.to_owned(),
             name: name.to_owned(),
         }
@@ -242,25 +248,29 @@ mod tests {
         for (res, ns, name) in [(1, "a", "x"), (1, "a", "y"), (1, "b", "x"), (2, "a", "x")] {
             s.put(key(res, ns, name), json!({}));
         }
+        let one: Arc<str> = Arc::from("1");
         let names = |it: Vec<(&Key, &Arc<Value>)>| -> Vec<String> {
             it.into_iter()
                 .map(|(k, _)| format!("{}/{}", k.ns, k.name))
                 .collect()
         };
         assert_eq!(
-            names(s.range(1, None, None).collect()),
+            names(s.range(&one, None, None).collect()),
             ["a/x", "a/y", "b/x"]
         );
-        assert_eq!(names(s.range(1, Some("a"), None).collect()), ["a/x", "a/y"]);
+        assert_eq!(
+            names(s.range(&one, Some("a"), None).collect()),
+            ["a/x", "a/y"]
+        );
         let after = key(1, "a", "x");
         assert_eq!(
-            names(s.range(1, None, Some(&after)).collect()),
+            names(s.range(&one, None, Some(&after)).collect()),
             ["a/y", "b/x"]
         );
         assert_eq!(
-            names(s.range(1, Some("b"), Some(&after)).collect()),
+            names(s.range(&one, Some("b"), Some(&after)).collect()),
             ["b/x"]
         );
-        assert!(s.range(3, None, None).next().is_none());
+        assert!(s.range(&Arc::from("3"), None, None).next().is_none());
     }
 }

@@ -70,12 +70,12 @@ mod tests {
         assert_eq!(View::from_accept(meta), View::Metadata);
         assert_eq!(View::from_accept("application/json"), View::Full);
         assert_eq!(View::from_accept(""), View::Full);
-        let Some(rt) = crate::resources::resolve("secret") else {
+        let Some(rt) = crate::resources::builtin("secret") else {
             panic!("secrets are served");
         };
         let list = json!({"metadata": {"resourceVersion": "5"},
             "items": [{"metadata": {"name": "s"}, "data": {"k": "djE="}}]});
-        let rendered = View::Metadata.render(rt, list);
+        let rendered = View::Metadata.render(&rt, list);
         assert_eq!(rendered["kind"], "PartialObjectMetadataList");
         assert_eq!(rendered["items"][0]["metadata"]["name"], "s");
         assert!(rendered["items"][0].get("data").is_none());

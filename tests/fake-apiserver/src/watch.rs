@@ -17,9 +17,10 @@ use tokio::sync::mpsc;
 use tokio::time::{Instant, interval_at, sleep_until};
 
 use crate::body::Body;
+use crate::convert::to_served;
 use crate::objects::meta_mut;
 use crate::query::Query;
-use crate::resources::ResourceType;
+use crate::resources::{Res, ResourceType};
 use crate::router::ResourcePath;
 use crate::selectors::Selectors;
 use crate::state::{Shared, WatchGuard, lock};
@@ -54,7 +55,7 @@ enum Start {
 /// A validated watch request.
 #[derive(Debug)]
 struct Watch {
-    rt: &'static ResourceType,
+    rt: Res,
     namespace: Option<String>,
     selectors: Selectors,
     start: Start,
@@ -68,11 +69,12 @@ struct Watch {
 
 impl Watch {
     /// The wire line of an ADDED/MODIFIED/DELETED event.
-    fn event(&self, kind: &str, object: &Value) -> Bytes {
+    fn event(&self, kind: &str, stored: &Value) -> Bytes {
+        let object = to_served(&self.rt, stored);
         match self.view {
-            View::Full => line(kind, object),
-            View::Table => line(kind, &table::to_table(self.rt, object)),
-            View::Metadata => line(kind, &partial(object)),
+            View::Full => line(kind, &object),
+            View::Table => line(kind, &table::to_table(&self.rt, &object)),
+            View::Metadata => line(kind, &partial(&object)),
         }
     }
 }
@@ -107,7 +109,7 @@ pub(crate) fn start(
         ));
     }
     let watch = Watch {
-        rt: p.rt,
+        rt: p.rt.clone(),
         namespace: p.namespace.clone().filter(|_| p.rt.namespaced),
         selectors,
         start,
@@ -142,14 +144,15 @@ fn bookmark(rt: &ResourceType, rv: u64, initial_events_end: bool) -> Value {
 
 /// The line for one stored event as this watch sees it, if any.
 fn convert(w: &Watch, ev: &Event) -> Option<Bytes> {
-    if ev.key.res != w.rt.index() || w.namespace.as_ref().is_some_and(|ns| *ns != ev.key.ns) {
+    if ev.key.res != w.rt.storage || w.namespace.as_ref().is_some_and(|ns| *ns != ev.key.ns) {
         return None;
     }
-    let now = w.selectors.matches(&ev.object);
+    let matches = |o: &Value| w.selectors.matches(&to_served(&w.rt, o));
+    let now = matches(&ev.object);
     match ev.kind {
         EventType::Added | EventType::Deleted => now.then(|| w.event(ev.kind.as_str(), &ev.object)),
         EventType::Modified => {
-            let before = ev.prev.as_ref().is_some_and(|p| w.selectors.matches(p));
+            let before = ev.prev.as_ref().is_some_and(|p| matches(p));
             match (before, now) {
                 (true, true) => Some(w.event("MODIFIED", &ev.object)),
                 (false, true) => Some(w.event("ADDED", &ev.object)),
@@ -184,8 +187,8 @@ async fn run(shared: &Shared, w: Watch, tx: mpsc::Sender<Bytes>) {
             },
             Start::Now => {
                 let lines: Vec<Bytes> = store
-                    .range(w.rt.index(), w.namespace.as_deref(), None)
-                    .filter(|(_, o)| w.selectors.matches(o))
+                    .range(&w.rt.storage, w.namespace.as_deref(), None)
+                    .filter(|(_, o)| w.selectors.matches(&to_served(&w.rt, o)))
                     .map(|(_, o)| w.event("ADDED", o))
                     .collect();
                 Ok((changes, lines, store.rv()))
@@ -206,7 +209,7 @@ async fn run(shared: &Shared, w: Watch, tx: mpsc::Sender<Bytes>) {
     }
     if w.initial_events_end
         && tx
-            .send(line("BOOKMARK", &bookmark(w.rt, cursor, true)))
+            .send(line("BOOKMARK", &bookmark(&w.rt, cursor, true)))
             .await
             .is_err()
     {
@@ -247,7 +250,7 @@ async fn run(shared: &Shared, w: Watch, tx: mpsc::Sender<Bytes>) {
                 }
             }
             _ = ticks.tick(), if w.bookmarks => {
-                if tx.send(line("BOOKMARK", &bookmark(w.rt, cursor, false))).await.is_err() {
+                if tx.send(line("BOOKMARK", &bookmark(&w.rt, cursor, false))).await.is_err() {
                     return;
                 }
             }

@@ -29,7 +29,7 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 /// A running `edge-gateway` process serving a manifests folder.
 ///
 /// Started with `--manifests DIR --bind-address 127.0.0.1 --http-port 0
-/// --metrics-port 0` plus extra arguments; the addresses come from its
+/// --metrics-port 0 --post-shutdown-grace-period 0` plus extra arguments; the addresses come from its
 /// `listening http|https|metrics ADDR` stdout lines. Its stderr (the logs) is
 /// captured. The process is killed when the harness is dropped; if the test
 /// is panicking at that moment, the captured logs are printed (the test
@@ -104,6 +104,9 @@ impl Gateway {
                 "--https-port",
                 "0",
                 "--metrics-port",
+                "0",
+                // ingress-nginx's default is 10 s; tests stop at once.
+                "--post-shutdown-grace-period",
                 "0",
             ])
             .args(extra_args)
@@ -201,6 +204,18 @@ impl Gateway {
     /// The address of the metrics/health listener.
     pub fn metrics_addr(&self) -> SocketAddr {
         self.metrics_addr
+    }
+
+    /// The address of a listener announced on stdout as `listening WHAT
+    /// ADDR` (`webhook` is announced before the others, so it is known
+    /// once [`Gateway::start`] returns).
+    pub fn listening(&self, what: &str) -> Option<SocketAddr> {
+        let prefix = format!("listening {what} ");
+        self.stdout().lines().find_map(|line| {
+            line.trim()
+                .strip_prefix(&prefix)
+                .map(|a| parse_addr(a, line))
+        })
     }
 
     /// Everything the process wrote to stderr so far (its logs).

@@ -10,10 +10,14 @@ use std::time::Duration;
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 use serde_json::json;
 
-/// A certificate authority for tests.
+/// A certificate authority for tests: a self-signed root, or an
+/// intermediate under another [`TestCa`].
 pub struct TestCa {
     issuer: Issuer<'static, KeyPair>,
     pem: String,
+    /// The intermediates a leaf of this CA is sent with (this CA's
+    /// certificate and its parents', the root excluded), PEM.
+    chain: String,
 }
 
 impl std::fmt::Debug for TestCa {
@@ -34,17 +38,56 @@ pub struct IssuedCert {
 impl TestCa {
     /// A new self-signed CA.
     pub fn new() -> TestCa {
+        TestCa::named("edge-gateway test CA")
+    }
+
+    /// A new self-signed CA with common name `name` (CAs with the same
+    /// name cannot be told apart by a verifier).
+    pub fn named(name: &str) -> TestCa {
         let key = KeyPair::generate().expect("generate a CA key");
-        let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
-        params
-            .distinguished_name
-            .push(DnType::CommonName, "edge-gateway test CA");
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let params = ca_params(name);
         let cert = params.self_signed(&key).expect("self-sign the CA");
         TestCa {
             pem: cert.pem(),
             issuer: Issuer::new(params, key),
+            chain: String::new(),
+        }
+    }
+
+    /// An intermediate CA named `name`, signed by this CA.
+    pub fn intermediate(&self, name: &str) -> TestCa {
+        let key = KeyPair::generate().expect("generate a CA key");
+        let params = ca_params(name);
+        let cert = params
+            .signed_by(&key, &self.issuer)
+            .expect("sign an intermediate CA");
+        TestCa {
+            chain: format!("{}{}", cert.pem(), self.chain),
+            pem: cert.pem(),
+            issuer: Issuer::new(params, key),
+        }
+    }
+
+    /// A client certificate with common name `cn` (ECDSA P-256), valid
+    /// from `from_days` to `to_days` days from now (negative: in the
+    /// past). `cert_pem` holds the certificate followed by this CA's
+    /// intermediates, as a client sends them.
+    pub fn issue_client(&self, cn: &str, from_days: i64, to_days: i64) -> IssuedCert {
+        let key = KeyPair::generate().expect("generate a client key");
+        let mut params = CertificateParams::new(Vec::<String>::new()).expect("client params");
+        params.distinguished_name.push(DnType::CommonName, cn);
+        params
+            .distinguished_name
+            .push(DnType::OrganizationName, "edge-gateway tests");
+        let now = time::OffsetDateTime::now_utc();
+        params.not_before = now + time::Duration::days(from_days);
+        params.not_after = now + time::Duration::days(to_days);
+        let cert = params
+            .signed_by(&key, &self.issuer)
+            .expect("sign a client certificate");
+        IssuedCert {
+            cert_pem: format!("{}{}", cert.pem(), self.chain),
+            key_pem: key.serialize_pem(),
         }
     }
 
@@ -85,6 +128,27 @@ impl TestCa {
             key_pem: key.serialize_pem(),
         }
     }
+}
+
+fn ca_params(name: &str) -> CertificateParams {
+    let mut params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    params.distinguished_name.push(DnType::CommonName, name);
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    params
+}
+
+/// An `Opaque` Secret holding `ca_pem` as `ca.crt` (for `auth-tls-secret`
+/// and `proxy-ssl-secret`).
+pub fn ca_secret(ns: &str, name: &str, ca_pem: &str) -> String {
+    let secret = json!({
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "Opaque",
+        "metadata": { "name": name, "namespace": ns },
+        "stringData": { "ca.crt": ca_pem },
+    });
+    serde_json::to_string_pretty(&secret).expect("serialize a Secret")
 }
 
 impl Default for TestCa {

@@ -19,6 +19,8 @@ pub(crate) struct Reply {
     pub(crate) code: u16,
     pub(crate) body: Value,
     pub(crate) content_type: String,
+    /// The `Warning` headers.
+    pub(crate) warnings: Vec<String>,
 }
 
 async fn send(
@@ -93,6 +95,13 @@ pub(crate) async fn call_raw(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_owned();
+    let warnings = resp
+        .headers()
+        .get_all("warning")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .collect();
     let bytes = tokio::time::timeout(DEADLINE, resp.into_body().collect())
         .await
         .expect("body deadline")
@@ -103,6 +112,7 @@ pub(crate) async fn call_raw(
         code,
         body,
         content_type,
+        warnings,
     }
 }
 

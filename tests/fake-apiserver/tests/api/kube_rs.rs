@@ -124,7 +124,13 @@ async fn typed_api_crud_and_status() {
         .delete("web", &DeleteParams::default())
         .await
         .expect("delete");
-    assert!(deleted.is_left(), "the deleted object comes back");
+    // Like the real registry: a Status naming the deleted Ingress.
+    let status = deleted.right().expect("a Status for a deleted Ingress");
+    let details = status.details.expect("details");
+    assert_eq!(
+        (details.name.as_str(), details.kind.as_str()),
+        ("web", "ingresses")
+    );
     assert!(api.get_opt("web").await.expect("get_opt").is_none());
     let err = api
         .delete("web", &DeleteParams::default())

@@ -11,7 +11,7 @@ use tokio::process::Command;
 const KUBECTL_DEADLINE: Duration = Duration::from_secs(60);
 
 /// Whether kubectl can be run.
-async fn have_kubectl() -> bool {
+pub(crate) async fn have_kubectl() -> bool {
     let probe = Command::new("kubectl")
         .args(["version", "--client"])
         .kill_on_drop(true)
@@ -26,7 +26,7 @@ async fn have_kubectl() -> bool {
 }
 
 /// Runs kubectl with the kubeconfig; returns stdout, panics with stderr on failure.
-async fn kubectl(kubeconfig: &Path, args: &[&str]) -> String {
+pub(crate) async fn kubectl(kubeconfig: &Path, args: &[&str]) -> String {
     let run = Command::new("kubectl")
         .arg("--kubeconfig")
         .arg(kubeconfig)
@@ -49,6 +49,27 @@ async fn kubectl(kubeconfig: &Path, args: &[&str]) -> String {
         "kubectl {args:?} complained:\n{stderr}"
     );
     stdout
+}
+
+/// Runs kubectl expecting a failure; returns stderr.
+pub(crate) async fn kubectl_fails(kubeconfig: &Path, args: &[&str]) -> String {
+    let run = Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .arg("--request-timeout=20s")
+        .args(args)
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(KUBECTL_DEADLINE, run)
+        .await
+        .expect("kubectl deadline")
+        .expect("kubectl runs");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        !out.status.success(),
+        "kubectl {args:?} succeeded; stderr:\n{stderr}"
+    );
+    stderr
 }
 
 const INGRESS: &str = "apiVersion: networking.k8s.io/v1

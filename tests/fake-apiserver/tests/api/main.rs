@@ -1,8 +1,12 @@
-//! Black-box tests of the fake API server: raw HTTP, kube-rs and kubectl.
+//! Black-box tests of the fake API server: raw HTTP, kube-rs, kubectl and
+//! admission webhooks.
 
+mod cluster;
 mod http;
 mod kube_rs;
 mod kubectl;
+mod kubectl_checks;
 mod raw;
 mod reads;
 mod watch;
+mod webhook;

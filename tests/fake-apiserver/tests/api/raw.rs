@@ -116,7 +116,7 @@ async fn create_get_list_update_delete() {
         "MethodNotAllowed",
     );
     assert_status(
-        &get(&base, "/apis/apps/v1/deployments").await,
+        &get(&base, "/apis/gateway.networking.k8s.io/v1/gateways").await,
         404,
         "NotFound",
     );
@@ -133,7 +133,12 @@ async fn create_get_list_update_delete() {
 
     let deleted = delete(&base, &format!("{INGS}/web")).await;
     assert_eq!(deleted.code, 200);
-    assert_eq!(deleted.body["metadata"]["name"], "web");
+    assert_eq!(deleted.body["kind"], "Status");
+    assert_eq!(deleted.body["status"], "Success");
+    assert_eq!(deleted.body["details"]["name"], "web");
+    assert_eq!(deleted.body["details"]["group"], "networking.k8s.io");
+    assert_eq!(deleted.body["details"]["kind"], "ingresses");
+    assert_eq!(deleted.body["details"]["uid"], obj["metadata"]["uid"]);
     assert_status(&get(&base, &format!("{INGS}/web")).await, 404, "NotFound");
     assert_status(
         &delete(&base, &format!("{INGS}/web")).await,
@@ -279,7 +284,8 @@ async fn patch_kinds() {
         "NotFound",
     );
 
-    // Server-side apply: creates, then merges; fieldManager is required.
+    // Server-side apply: creates, then applies with field ownership;
+    // fieldManager is required.
     let cms = "/api/v1/namespaces/default/configmaps";
     let apply_ct = "application/apply-patch+yaml";
     let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg"}, "data": {"a": "1"}});
@@ -299,7 +305,26 @@ async fn patch_kinds() {
     )
     .await;
     assert_eq!(second.code, 200, "{:#}", second.body);
-    assert_eq!(second.body["data"], json!({"a": "1", "b": "2"}));
+    // The manager no longer applies `a`: it goes, as on a real server.
+    assert_eq!(second.body["data"], json!({"b": "2"}));
+    assert_eq!(
+        second.body["metadata"]["managedFields"][0]["manager"],
+        "test"
+    );
+    // Another manager's field stays when the first one re-applies.
+    let other = format!("{cms}/cfg?fieldManager=other");
+    let c = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg"}, "data": {"c": "3"}});
+    assert_eq!(patch(&base, &other, apply_ct, c).await.code, 200);
+    let again = call_raw(
+        &base,
+        "PATCH",
+        &url,
+        Some(apply_ct),
+        None,
+        Some(yaml.to_owned()),
+    )
+    .await;
+    assert_eq!(again.body["data"], json!({"b": "2", "c": "3"}));
     assert_eq!(
         second.body["metadata"]["uid"],
         first.body["metadata"]["uid"]

@@ -2,31 +2,38 @@
 //! swapped in whole; requests load it once and read it without locks.
 //!
 //! Lookup is host first (exact name, then the one-label wildcard, then the
-//! default server), then path within that server (exact, then the longest
+//! Gateway API suffix wildcards, then the default server), then path within
+//! that server (exact, then Gateway API expressions, then the longest
 //! element-wise prefix, then the server's fallback route), then the
-//! table's default route (`--default-backend-service`).
+//! table's default route (`--default-backend-service`). Gateway API routes
+//! add conditions to a path (see [`crate::path`] and [`crate::matches`]):
+//! [`RouteTable::find_for`] checks them against the request.
 
 use std::collections::HashMap;
+use std::hash::RandomState;
 use std::sync::Arc;
 
-use foldhash::fast::RandomState;
 use http::header::HeaderValue;
 
 use crate::backend::{Backend, BackendKey, EndpointUpdate};
 use crate::balance::BackendPolicy;
 use crate::canary::Canary;
-use crate::host::{HostIndex, HostPattern};
+use crate::external_name::ExternalName;
+use crate::host::{HostIndex, HostMap, HostPattern};
+use crate::l4::StreamService;
+use crate::matches::{Conditions, RequestFacts};
 use crate::metrics::RouteStats;
 use crate::metrics::inference::InferenceStats;
-use crate::path::{PathIndex, PathKind, PathRule};
+use crate::path::{PathIndex, PathKind, PathRegex, PathRule};
 use crate::policy::admission::Admission;
 use crate::policy::{Globals, Policy};
 use crate::rewrite::{RegexIndex, RegexPath, Rewrite};
+use crate::route_filter::RouteFilters;
 use crate::settings::ProxySettings;
-use crate::tls::Certificate;
+use crate::tls::{Certificate, ClientAuth, HostClientAuth};
 
 /// Index of a server (one per host) in a [`RouteTable`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct ServerId(pub(crate) usize);
 
 impl ServerId {
@@ -43,7 +50,16 @@ pub struct RouteId(pub(crate) usize);
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct BackendId(usize);
 
-/// The Ingress a route came from, for logs, metrics and diagnostics.
+impl BackendId {
+    /// An id for unit tests that need one without a table.
+    #[cfg(test)]
+    pub(crate) fn for_tests(index: usize) -> Self {
+        Self(index)
+    }
+}
+
+/// The Ingress (or Gateway API route) a route came from, for logs, metrics
+/// and diagnostics.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct RouteSource {
     /// Namespace of the Ingress.
@@ -92,6 +108,9 @@ pub struct Route {
     /// A canary Ingress's backend and when it takes a request instead of
     /// the route's own (see [`crate::canary`]).
     pub canary: Option<Box<Canary>>,
+    /// A Gateway API rule's filters and weighted backends (see
+    /// [`crate::route_filter`]); `None` for Ingress routes.
+    pub filters: Option<Box<RouteFilters>>,
 }
 
 /// A route found for a request, with what its server knows.
@@ -119,18 +138,24 @@ struct Server {
     app_root: Option<HeaderValue>,
     /// `from-to-www-redirect`: the host every request is redirected to.
     redirect_to: Option<Arc<str>>,
+    /// `auth-tls-*`: how the host checks client certificates.
+    client_auth: Option<HostClientAuth>,
 }
 
 /// What a request's host says before any path is looked at (nginx's
 /// server-level rewrite phase).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ServerView<'t> {
+    /// The server's index, to compare with the one a TLS handshake named.
+    pub id: ServerId,
     /// Whether the host has a TLS section.
     pub tls: bool,
     /// `app-root` of the host.
     pub app_root: Option<&'t HeaderValue>,
     /// `from-to-www-redirect`: redirect everything to this host.
     pub redirect_to: Option<&'t str>,
+    /// `auth-tls-*`: how the host checks client certificates.
+    pub client_auth: Option<&'t HostClientAuth>,
 }
 
 /// The result of looking a request up: its server, and its route if any.
@@ -145,8 +170,7 @@ pub struct Found<'t> {
 /// Server certificates by the host names they serve.
 #[derive(Debug, Default)]
 struct CertIndex {
-    exact: HashMap<Box<str>, Arc<Certificate>, RandomState>,
-    wildcard: HashMap<Box<str>, Arc<Certificate>, RandomState>,
+    names: HostMap<Arc<Certificate>>,
     default: Option<Arc<Certificate>>,
 }
 
@@ -166,6 +190,12 @@ pub struct RouteTable {
     /// Each route's inference series (by route index), set at publish
     /// time with metrics on.
     inference: Box<[Option<Arc<InferenceStats>>]>,
+    /// TCP and UDP services, by protocol and port.
+    streams: Box<[StreamService]>,
+    /// `ssl-passthrough` hosts (exact, lower case) and their backends.
+    passthrough: HashMap<Box<str>, BackendId, RandomState>,
+    /// The backends of ExternalName Services, resolved by DNS.
+    external_names: Box<[(BackendId, ExternalName)]>,
 }
 
 impl Default for RouteTable {
@@ -177,13 +207,28 @@ impl Default for RouteTable {
 
 impl RouteTable {
     /// Finds the server and route for a normalised host (`None`: no usable
-    /// Host) and a normalised path.
+    /// Host) and a normalised path, by host and path alone: routes with
+    /// conditions are not taken (see [`RouteTable::find_for`]).
     pub fn find(&self, host: Option<&str>, path: &[u8]) -> Found<'_> {
-        let server = host
-            .and_then(|h| self.hosts.lookup(h))
-            .map_or(&self.servers[0], |id| &self.servers[id.0]);
+        self.find_with(host, path, None)
+    }
+
+    /// Finds the server and route for a request: as [`RouteTable::find`],
+    /// with the conditions of Gateway API routes checked against `facts`.
+    pub fn find_for(&self, host: Option<&str>, path: &[u8], facts: &RequestFacts<'_>) -> Found<'_> {
+        self.find_with(host, path, Some(facts))
+    }
+
+    fn find_with(
+        &self,
+        host: Option<&str>,
+        path: &[u8],
+        facts: Option<&RequestFacts<'_>>,
+    ) -> Found<'_> {
+        let server_id = self.server_id(host);
+        let server = &self.servers[server_id.0];
         let id = if server.regex.is_empty() {
-            server.paths.lookup(path)
+            server.paths.lookup(path, facts)
         } else {
             server.regex.lookup(path)
         };
@@ -200,12 +245,38 @@ impl RouteTable {
             });
         Found {
             server: ServerView {
+                id: server_id,
                 tls: server.tls,
                 app_root: server.app_root.as_ref(),
                 redirect_to: server.redirect_to.as_deref(),
+                client_auth: server.client_auth.as_ref(),
             },
             route,
         }
+    }
+
+    /// The server of a normalised host (`None`, or a host no server has:
+    /// the default server), as nginx picks one for a Host header or a TLS
+    /// server name.
+    pub fn server_id(&self, host: Option<&str>) -> ServerId {
+        host.and_then(|h| self.hosts.lookup(h))
+            .filter(|id| id.0 < self.servers.len())
+            .unwrap_or(ServerId::DEFAULT)
+    }
+
+    /// The client-certificate rule of the host a TLS server name picks,
+    /// when it checks certificates.
+    pub fn client_auth_for_sni(&self, server_name: Option<&str>) -> Option<&Arc<ClientAuth>> {
+        match &self.servers[self.server_id(server_name).0].client_auth {
+            Some(HostClientAuth::Verify(auth)) => Some(auth),
+            Some(HostClientAuth::Denied) | None => None,
+        }
+    }
+
+    /// Whether a host (lower case) is one of the table's servers (exact,
+    /// wildcard or alias), not the default server.
+    pub fn has_host(&self, host: &str) -> bool {
+        self.hosts.lookup(host).is_some()
     }
 
     /// Finds the route for a normalised host and path (see [`RouteTable::find`]).
@@ -214,16 +285,12 @@ impl RouteTable {
     }
 
     /// The certificate for a TLS server name (lower case): the exact name,
-    /// then the `*.parent` wildcard, then the configured default
-    /// (`--default-ssl-certificate`); `None` means the built-in fallback.
+    /// then the `*.parent` wildcard, then the most specific Gateway API
+    /// suffix, then the configured default (`--default-ssl-certificate`);
+    /// `None` means the built-in fallback.
     pub fn certificate(&self, server_name: Option<&str>) -> Option<&Arc<Certificate>> {
         let certs = &self.certificates;
-        let found = server_name.and_then(|name| {
-            certs.exact.get(name).or_else(|| {
-                let (_, parent) = name.split_once('.')?;
-                certs.wildcard.get(parent)
-            })
-        });
+        let found = server_name.and_then(|name| certs.names.lookup(name));
         found.or(certs.default.as_ref())
     }
 
@@ -231,13 +298,10 @@ impl RouteTable {
     /// certificate under `None`), for metrics.
     pub fn certificates(&self) -> impl Iterator<Item = (Option<String>, &Arc<Certificate>)> {
         let certs = &self.certificates;
-        let exact = certs.exact.iter().map(|(h, c)| (Some(h.to_string()), c));
-        let wildcard = certs
-            .wildcard
+        certs
+            .names
             .iter()
-            .map(|(p, c)| (Some(format!("*.{p}")), c));
-        exact
-            .chain(wildcard)
+            .map(|(pattern, c)| (Some(pattern.as_string()), c))
             .chain(certs.default.iter().map(|c| (None, c)))
     }
 
@@ -295,6 +359,42 @@ impl RouteTable {
         self.inference.get(id.0)?.as_ref()
     }
 
+    /// The TCP and UDP services.
+    pub fn streams(&self) -> &[StreamService] {
+        &self.streams
+    }
+
+    /// The service listening on `port` for `protocol`, with its backend.
+    pub fn stream(
+        &self,
+        protocol: crate::l4::StreamProtocol,
+        port: u16,
+    ) -> Option<(&StreamService, &Arc<Backend>)> {
+        let service = self
+            .streams
+            .iter()
+            .find(|s| s.protocol == protocol && s.port == port)?;
+        Some((service, self.backends.get(service.backend.0)?))
+    }
+
+    /// The ExternalName backends and their names.
+    pub fn external_names(&self) -> impl Iterator<Item = (&Arc<Backend>, &ExternalName)> {
+        self.external_names
+            .iter()
+            .filter_map(|(id, name)| Some((self.backends.get(id.0)?, name)))
+    }
+
+    /// Whether any host is served by SSL passthrough.
+    pub fn has_passthrough(&self) -> bool {
+        !self.passthrough.is_empty()
+    }
+
+    /// The passthrough backend for a TLS server name (lower case).
+    pub fn passthrough(&self, server_name: &str) -> Option<&Arc<Backend>> {
+        let id = self.passthrough.get(server_name)?;
+        self.backends.get(id.0)
+    }
+
     /// Sets every route's inference series, by route index.
     pub(crate) fn set_inference(&mut self, stats: Vec<Option<Arc<InferenceStats>>>) {
         self.inference = stats.into_boxed_slice();
@@ -311,8 +411,16 @@ impl RouteTable {
         }
         let live: HashMap<&BackendKey, &Arc<Backend>> =
             previous.backends.iter().map(|b| (b.key(), b)).collect();
-        for backend in self.backends.iter_mut() {
+        let resolved: Vec<usize> = self.external_names.iter().map(|(id, _)| id.0).collect();
+        for (index, backend) in self.backends.iter_mut().enumerate() {
             if let Some(old) = live.get(backend.key()) {
+                // The DNS answers an ExternalName backend holds stay: the
+                // new table knows none.
+                if resolved.contains(&index) {
+                    old.set_policy(backend.policy());
+                    *backend = Arc::clone(old);
+                    continue;
+                }
                 let set = backend.endpoints();
                 old.update(&EndpointUpdate {
                     addrs: set.endpoints().iter().map(|e| e.addr()).collect(),
@@ -349,6 +457,9 @@ pub struct RouteTableBuilder {
     backend_policy: Arc<BackendPolicy>,
     /// Regex-mode paths already routed, per server, for conflicts.
     regex_paths: HashMap<(ServerId, String), RouteId>,
+    streams: Vec<StreamService>,
+    passthrough: HashMap<Box<str>, BackendId, RandomState>,
+    external_names: Vec<(BackendId, ExternalName)>,
 }
 
 impl Default for RouteTableBuilder {
@@ -364,6 +475,9 @@ impl Default for RouteTableBuilder {
             globals: Globals::default(),
             backend_policy: Arc::default(),
             regex_paths: HashMap::new(),
+            streams: Vec::new(),
+            passthrough: HashMap::default(),
+            external_names: Vec::new(),
         }
     }
 }
@@ -404,6 +518,16 @@ impl RouteTableBuilder {
         id
     }
 
+    /// The balancing and admission rules backends start from.
+    pub fn default_backend_policy(&self) -> Arc<BackendPolicy> {
+        self.backend_policy.clone()
+    }
+
+    /// A backend's current balancing and admission rules.
+    pub fn backend_policy(&self, id: BackendId) -> Option<Arc<BackendPolicy>> {
+        self.backends.get(id.0).map(|b| b.policy())
+    }
+
     /// A backend's ingress-nginx upstream name, for messages.
     pub fn backend_name(&self, id: BackendId) -> Option<&str> {
         self.backends.get(id.0).map(|b| b.name())
@@ -431,6 +555,54 @@ impl RouteTableBuilder {
             .map_err(RouteConflict::Taken)?;
         self.routes.push(route);
         Ok(id)
+    }
+
+    /// Adds a Gateway API route for `rule` with conditions on `server`,
+    /// after the routes with conditions the path already has (the caller
+    /// adds them in precedence order); refused when an Ingress rule holds
+    /// the path (every request reaching it takes the Ingress's route).
+    pub fn add_guarded_route(
+        &mut self,
+        server: ServerId,
+        rule: PathRule,
+        when: Conditions,
+        route: Route,
+    ) -> Result<RouteId, RouteConflict> {
+        let id = RouteId(self.routes.len());
+        self.servers[server.0]
+            .paths
+            .insert_guarded(rule, when, id)
+            .map_err(RouteConflict::Taken)?;
+        self.routes.push(route);
+        Ok(id)
+    }
+
+    /// Adds a Gateway API route for a path expression on `server`, after
+    /// the expressions and routes already there (precedence order).
+    pub fn add_regex_match(
+        &mut self,
+        server: ServerId,
+        regex: PathRegex,
+        when: Conditions,
+        route: Route,
+    ) -> RouteId {
+        let id = RouteId(self.routes.len());
+        self.servers[server.0].paths.insert_regex(regex, when, id);
+        self.routes.push(route);
+        id
+    }
+
+    /// Whether a server is in ingress-nginx's regex mode (an Ingress of
+    /// the host sets `use-regex` or `rewrite-target`): its paths are
+    /// expressions tried in nginx's order, and no Gateway API route can be
+    /// added beside them.
+    pub fn is_regex_mode(&self, server: ServerId) -> bool {
+        !self.servers[server.0].regex.is_empty()
+    }
+
+    /// The server a host pattern already has, if any.
+    pub fn existing_server(&self, host: &HostPattern) -> Option<ServerId> {
+        self.hosts.get(host)
     }
 
     /// Adds a regex-mode route for `path` on `server`, unless another route
@@ -506,6 +678,17 @@ impl RouteTableBuilder {
         id
     }
 
+    /// Sets how a server's host checks client certificates, unless an
+    /// older Ingress decided it. Returns whether it was taken.
+    pub fn set_client_auth(&mut self, server: ServerId, auth: HostClientAuth) -> bool {
+        let slot = &mut self.servers[server.0].client_auth;
+        if slot.is_some() {
+            return false;
+        }
+        *slot = Some(auth);
+        true
+    }
+
     /// Marks a server's host as having a TLS section.
     pub fn set_tls(&mut self, server: ServerId) {
         self.servers[server.0].tls = true;
@@ -514,11 +697,7 @@ impl RouteTableBuilder {
     /// Serves `certificate` for `host`, unless the host has one already
     /// (first come, first served). Returns whether it was taken.
     pub fn set_certificate(&mut self, host: &HostPattern, certificate: Arc<Certificate>) -> bool {
-        let map = match host {
-            HostPattern::Exact(name) => (&mut self.certificates.exact, name),
-            HostPattern::Wildcard(parent) => (&mut self.certificates.wildcard, parent),
-        };
-        match map.0.entry(map.1.clone()) {
+        match self.certificates.names.entry(host.clone()) {
             std::collections::hash_map::Entry::Occupied(_) => false,
             std::collections::hash_map::Entry::Vacant(slot) => {
                 slot.insert(certificate);
@@ -530,6 +709,11 @@ impl RouteTableBuilder {
     /// The certificate for server names no other certificate covers.
     pub fn set_default_certificate(&mut self, certificate: Arc<Certificate>) {
         self.certificates.default = Some(certificate);
+    }
+
+    /// Whether a default certificate is set.
+    pub fn has_default_certificate(&self) -> bool {
+        self.certificates.default.is_some()
     }
 
     /// Sets the gateway-wide settings.
@@ -575,6 +759,39 @@ impl RouteTableBuilder {
         }
     }
 
+    /// Adds a TCP or UDP service, unless its protocol and port are taken
+    /// (then returns the holder).
+    pub fn add_stream(&mut self, service: StreamService) -> Result<(), StreamService> {
+        if let Some(holder) = self
+            .streams
+            .iter()
+            .find(|s| s.protocol == service.protocol && s.port == service.port)
+        {
+            return Err(holder.clone());
+        }
+        self.streams.push(service);
+        Ok(())
+    }
+
+    /// Serves TLS connections for `host` (an exact name, any case) by
+    /// splicing them to `backend`, unless the host has one already.
+    pub fn set_passthrough(&mut self, host: &str, backend: BackendId) -> bool {
+        let key: Box<str> = host.to_ascii_lowercase().into();
+        if self.passthrough.contains_key(&key) {
+            return false;
+        }
+        self.passthrough.insert(key, backend);
+        true
+    }
+
+    /// Marks a backend as an ExternalName Service's: its endpoints come
+    /// from resolving `name` (see [`crate::external_name`]).
+    pub fn set_external_name(&mut self, backend: BackendId, name: ExternalName) {
+        if !self.external_names.iter().any(|(id, _)| *id == backend) {
+            self.external_names.push((backend, name));
+        }
+    }
+
     /// A route added earlier, for naming the winner of a conflict.
     pub fn route(&self, id: RouteId) -> Option<&Route> {
         self.routes.get(id.0)
@@ -591,167 +808,12 @@ impl RouteTableBuilder {
             certificates: self.certificates,
             globals: self.globals,
             inference: Box::default(),
+            streams: self.streams.into_boxed_slice(),
+            passthrough: self.passthrough,
+            external_names: self.external_names.into_boxed_slice(),
         }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::net::SocketAddr;
-
-    fn route(path: &str, action: RouteAction) -> Route {
-        Route {
-            source: None,
-            host: "".into(),
-            path: path.into(),
-            path_kind: PathKind::Prefix,
-            action,
-            settings: Arc::default(),
-            policy: Arc::default(),
-            admission: None,
-            stats: None,
-            rewrite: None,
-            fallback: None,
-            canary: None,
-        }
-    }
-
-    fn key(service: &str) -> BackendKey {
-        BackendKey {
-            namespace: "default".into(),
-            service: service.into(),
-            port: "80".into(),
-            cluster_ip: false,
-        }
-    }
-
-    fn endpoints(last_octet: u8) -> EndpointUpdate {
-        EndpointUpdate {
-            addrs: vec![SocketAddr::from(([127, 0, 0, last_octet], 80))],
-            service_found: true,
-        }
-    }
-
-    #[test]
-    fn host_then_path_then_fallback() {
-        let mut b = RouteTableBuilder::default();
-        let foo = b.server(Some(&HostPattern::parse("foo.com").unwrap()));
-        let wild = b.server(Some(&HostPattern::parse("*.foo.com").unwrap()));
-        let default = b.server(None);
-        let prefix = |p: &str| PathRule::new(PathKind::Prefix, p).unwrap();
-        b.add_route(foo, prefix("/a"), route("/a", RouteAction::Respond(201)))
-            .unwrap();
-        b.add_route(wild, prefix("/"), route("/", RouteAction::Respond(202)))
-            .unwrap();
-        b.add_route(
-            default,
-            prefix("/d"),
-            route("/d", RouteAction::Respond(203)),
-        )
-        .unwrap();
-        b.set_fallback(foo, route("/", RouteAction::Respond(204)))
-            .unwrap();
-        let table = b.build();
-        let status = |host: Option<&str>, path: &str| {
-            table
-                .lookup(host, path.as_bytes())
-                .map(|m| m.route.action.clone())
-        };
-        assert_eq!(
-            status(Some("foo.com"), "/a/x"),
-            Some(RouteAction::Respond(201))
-        );
-        assert_eq!(
-            status(Some("foo.com"), "/zzz"),
-            Some(RouteAction::Respond(204))
-        );
-        assert_eq!(
-            status(Some("x.foo.com"), "/a"),
-            Some(RouteAction::Respond(202))
-        );
-        assert_eq!(
-            status(Some("y.x.foo.com"), "/d"),
-            Some(RouteAction::Respond(203))
-        );
-        assert_eq!(status(None, "/d/e"), Some(RouteAction::Respond(203)));
-        assert_eq!(status(Some("other"), "/a"), None);
-    }
-
-    #[test]
-    fn default_route_takes_what_no_path_or_fallback_does() {
-        let mut b = RouteTableBuilder::default();
-        let foo = b.server(Some(&HostPattern::parse("foo.com").unwrap()));
-        let bar = b.server(Some(&HostPattern::parse("bar.com").unwrap()));
-        let prefix = |p: &str| PathRule::new(PathKind::Prefix, p).unwrap();
-        b.add_route(foo, prefix("/a"), route("/a", RouteAction::Respond(201)))
-            .unwrap();
-        b.set_fallback(bar, route("/", RouteAction::Respond(204)))
-            .unwrap();
-        let backend = b.backend(key("default-http-backend"), &endpoints(1));
-        let id = b.set_default_route(route("/", RouteAction::Proxy(backend)));
-        let table = b.build();
-        let found = |host: &str, path: &str| table.lookup(Some(host), path.as_bytes()).unwrap();
-        assert_eq!(
-            found("foo.com", "/a").route.action,
-            RouteAction::Respond(201)
-        );
-        // A known host's unmatched path, and an unknown host.
-        assert_eq!(found("foo.com", "/b").id, id);
-        assert_eq!(found("other", "/a").id, id);
-        // A host's own fallback (an Ingress defaultBackend) wins.
-        assert_eq!(
-            found("bar.com", "/x").route.action,
-            RouteAction::Respond(204)
-        );
-        assert!(table.is_default_route(id));
-        assert_eq!(table.default_backend(), Some(backend));
-        assert_eq!(RouteTable::default().default_backend(), None);
-    }
-
-    #[test]
-    fn conflicts_name_the_holder() {
-        let mut b = RouteTableBuilder::default();
-        let s = b.server(None);
-        let rule = PathRule::new(PathKind::Prefix, "/a").unwrap();
-        let first = b
-            .add_route(s, rule.clone(), route("/a", RouteAction::Respond(200)))
-            .unwrap();
-        assert_eq!(
-            b.add_route(s, rule, route("/a/", RouteAction::Respond(200))),
-            Err(RouteConflict::Taken(first))
-        );
-    }
-
-    #[test]
-    fn backends_are_shared_by_key_and_adopted_across_tables() {
-        let mut b = RouteTableBuilder::default();
-        let first = b.backend(key("a"), &endpoints(1));
-        assert_eq!(b.backend(key("a"), &endpoints(9)), first);
-        let old = b.build();
-        let live = old.backend(first).unwrap().clone();
-
-        let least = Arc::new(BackendPolicy {
-            algorithm: crate::balance::Algorithm::LeastRequest,
-            ..BackendPolicy::default()
-        });
-        let mut b = RouteTableBuilder::default().with_backend_policy(least.clone());
-        let other = b.backend(key("b"), &endpoints(3));
-        let id = b.backend(key("a"), &endpoints(2));
-        let p2c = Arc::new(BackendPolicy {
-            algorithm: crate::balance::Algorithm::P2c,
-            ..BackendPolicy::default()
-        });
-        b.set_backend_policy(id, p2c.clone());
-        let mut new = b.build();
-        assert_eq!(new.backend(other).unwrap().policy(), least);
-        new.adopt_backends(&old);
-        let adopted = new.backend(id).unwrap();
-        assert!(Arc::ptr_eq(adopted, &live));
-        assert_eq!(
-            live.endpoints().endpoints()[0].addr(),
-            SocketAddr::from(([127, 0, 0, 2], 80))
-        );
-        assert_eq!(live.policy(), p2c, "the new table's policy is taken over");
-    }
-}
+mod tests;
