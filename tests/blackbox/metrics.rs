@@ -801,7 +801,12 @@ async fn access_log_off_and_per_ingress_annotation() {
     assert_eq!(get(s.http(), "annotated.test", "/loud/1").await.status, 200);
     let lines = wait_access_lines(&s.gateway, 1).await;
     assert_eq!(lines.len(), 1, "{lines:?}");
-    assert!(lines[0].contains("\"ingress\":\"loud\""), "{}", lines[0]);
+    assert!(lines[0].contains(" [logs-app-80] "), "{}", lines[0]);
+    assert!(
+        lines[0].contains("\"GET /loud/1 HTTP/1.1\""),
+        "{}",
+        lines[0]
+    );
 }
 
 /// `promtool`, or a failure saying how to get it.

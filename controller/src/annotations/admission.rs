@@ -496,6 +496,28 @@ mod tests {
     }
 
     #[test]
+    fn global_rate_limit_needs_a_limit_a_window_and_a_store() {
+        let (spec, errors) = self::spec(&[
+            ("global-rate-limit", "100"),
+            ("global-rate-limit-window", "1m"),
+            ("global-rate-limit-key", "$http_x_user$no_such"),
+        ]);
+        let global = spec.global.clone().unwrap();
+        assert_eq!((global.limit, global.window_seconds), (100, 60));
+        assert_eq!(global.key, KeyTemplate::default());
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        // Without the ConfigMap's memcached the limit is off.
+        assert!(spec.is_empty());
+        let (no_window, _) = self::spec(&[("global-rate-limit", "100")]);
+        assert!(no_window.global.is_none());
+        let (bad, _) = self::spec(&[
+            ("global-rate-limit", "100"),
+            ("global-rate-limit-window", "soon"),
+        ]);
+        assert!(bad.denied.is_some());
+    }
+
+    #[test]
     fn nothing_set_is_empty() {
         let (spec, errors) = spec(&[("rewrite-target", "/")]);
         assert!(spec.is_empty() && errors.is_empty());
