@@ -57,7 +57,7 @@ impl Syslog {
             self.message.clear();
             self.message.extend_from_slice(PRIORITY);
             clock::with(now, |second| {
-                self.message.extend_from_slice(second.syslog())
+                self.message.extend_from_slice(second.syslog());
             });
             self.message.extend_from_slice(&self.tail);
             self.message.extend_from_slice(line);
