@@ -213,9 +213,10 @@ def check_controller(docs, release_ns, dep, read_only):
     expect(cm is not None, "--configmap is set")
     cm_name = (cm or "/").split("/", 1)[1]
     one(docs, "ConfigMap", cm_name)
-    # The ConfigMaps the controller reads by name are rendered, and readable
-    # where they are: a Role of their namespace grants it (the ClusterRole's
-    # ConfigMap read is gone with controller.scope.enabled).
+    # The ConfigMaps the controller reads by name (extraArgs may name one of
+    # the user's) are readable where they are: a Role of their namespace
+    # grants it (the ClusterRole's ConfigMap read is gone with
+    # controller.scope.enabled).
     roles_by_ns = {}
     for role in of_kind(docs, "Role"):
         roles_by_ns.setdefault(role["metadata"]["namespace"], []).extend(rbac_rules(role))
@@ -223,9 +224,7 @@ def check_controller(docs, release_ns, dep, read_only):
         value = flag(dep, name)
         if value is None:
             continue
-        ns, _, cm = value.replace("$(POD_NAMESPACE)", release_ns).partition("/")
-        expect(any(d["metadata"]["name"] == cm and d["metadata"]["namespace"] == ns for d in of_kind(docs, "ConfigMap")),
-               f"--{name}={value}: no such ConfigMap in the render")
+        ns = value.replace("$(POD_NAMESPACE)", release_ns).partition("/")[0]
         if of_kind(docs, "Role"):
             expect(any(r[1] == "configmaps" and r[3] is None and READ <= r[2] for r in roles_by_ns.get(ns, [])),
                    f"--{name}={value}: no Role of {ns} reads its ConfigMaps")
@@ -415,14 +414,16 @@ def eg_scope(docs):
 
 
 def eg_scope_tcp(docs):
-    """eg-scope with a TCP service and the controller ConfigMap elsewhere:
-    the ConfigMaps of each namespace read by name are readable there."""
+    """eg-scope with a TCP service, the controller ConfigMap elsewhere and a
+    UDP ConfigMap of the user's (extraArgs): the ConfigMaps of each
+    namespace read by name are readable there."""
     eg_scope(docs)
     dep = controllers(docs)[0]
     expect(flag(dep, "tcp-services-configmap") == "$(POD_NAMESPACE)/edge-gateway-tcp", "--tcp-services-configmap")
     own = [r for r in of_kind(docs, "Role") if r["metadata"]["namespace"] == "ingress-nginx"]
     expect(len(own) == 1 and "configmaps" in {r[1] for r in rbac_rules(own[0])}, "the release namespace's Role reads the tcp ConfigMap")
-    expect(one(docs, "Role", "edge-gateway-configmap")["metadata"]["namespace"] == "cfg", "a Role reads the controller ConfigMap's namespace")
+    expect({r["metadata"]["namespace"] for r in of_kind(docs, "Role") if r["metadata"]["name"] == "edge-gateway-configmap"} == {"cfg", "dns"},
+           "a Role reads the ConfigMaps of controller.configMapNamespace, and of the namespace extraArgs.udp-services-configmap names")
 
 
 def eg_scope_own(docs):

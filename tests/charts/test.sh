@@ -179,7 +179,8 @@ scenario eg-both "$eg" edge-gateway ingress-nginx --set controller.kind=Both --s
 scenario eg-headers "$eg" edge-gateway ingress-nginx -f "$values/eg-headers.yaml"
 scenario eg-tcp-udp "$eg" edge-gateway ingress-nginx -f "$values/eg-tcp-udp.yaml"
 scenario eg-scope-tcp "$eg" edge-gateway ingress-nginx -f "$values/eg-scope.yaml" \
-    --set-string tcp.5432=user-1/postgres:5432 --set controller.configMapNamespace=cfg
+    --set-string tcp.5432=user-1/postgres:5432 --set controller.configMapNamespace=cfg \
+    --set-string controller.extraArgs.udp-services-configmap=dns/udp-services
 tcp_udp_refused() {
     refuses "edge-gateway cannot honour these values" "$helm" template edge-gateway "$eg" --namespace ingress-nginx -f "$values/eg-tcp-udp-refused.yaml"
     # Every refused value at once, each named.
@@ -212,6 +213,8 @@ check "refuses  an unknown Service type" \
     refuses "controller/service/type" "$helm" template x "$eg" --set controller.service.type=External
 check "refuses  a node port that is not a number" \
     refuses "nodePorts/http" "$helm" template x "$eg" --set controller.service.nodePorts.http=http
+check "refuses  a TCP node port that is not a number" \
+    refuses "nodePorts/tcp/5432" "$helm" template x "$eg" --set-string tcp.5432=db/postgres:5432 --set controller.service.nodePorts.tcp.5432=pg
 check "refuses  a malformed controller class" \
     refuses "controllerValue" "$helm" template x "$eg" --set controller.ingressClassResource.controllerValue=nginx
 check "refuses  a value the chart does not know (a typo), naming it" \

@@ -42,15 +42,19 @@ The ports of the entries, TCP then UDP, each ordered by port:
 {{- end -}}
 
 {{/*
-The namespaces whose ConfigMaps the controller reads by name: the
-controller ConfigMap's and those of the tcp / udp ConfigMaps, once each.
+The namespaces whose ConfigMaps the controller reads by name, once each:
+those of --configmap, --tcp-services-configmap and
+--udp-services-configmap as the container gets them (extraArgs included),
+$(POD_NAMESPACE) being the release namespace.
 */}}
 {{- define "edge-gateway.configMapNamespaces" -}}
-{{- $streams := include "edge-gateway.streams" . | fromYaml -}}
-{{- $out := list (include "edge-gateway.configMapNamespace" .) -}}
-{{- range $proto := list "tcp" "udp" -}}
-{{- if index $streams $proto -}}
-{{- $out = append $out (include "edge-gateway.streamsNamespace" (dict "root" $ "proto" $proto)) -}}
+{{- $flags := mergeOverwrite (include "edge-gateway.controller.flags" . | fromYaml) (deepCopy .Values.controller.extraArgs) -}}
+{{- $out := list -}}
+{{- range $name := list "configmap" "tcp-services-configmap" "udp-services-configmap" -}}
+{{- with index $flags $name | default "" | toString -}}
+{{- if contains "/" . -}}
+{{- $out = append $out (regexFind "^[^/]+" . | replace "$(POD_NAMESPACE)" (include "edge-gateway.namespace" $)) -}}
+{{- end -}}
 {{- end -}}
 {{- end -}}
 {{- toYaml (uniq $out) -}}
