@@ -116,7 +116,7 @@ VALUES.md lists every ingress-nginx value with its status here.
 {{- end -}}
 {{- range $where, $s := dict "controller.service" (dict "on" (and $c.service.enabled $c.service.external.enabled) "type" $c.service.type "nodePorts" $c.service.nodePorts) "controller.service.internal" (dict "on" (and $c.service.enabled $c.service.internal.enabled) "type" ($c.service.internal.type | default $c.service.type) "nodePorts" $c.service.internal.nodePorts) -}}
 {{- range $proto := list "tcp" "udp" -}}
-{{- if and $s.on (eq $s.type "ClusterIP") (index $s.nodePorts $proto) -}}
+{{- if and $s.on (eq $s.type "ClusterIP") (index ($s.nodePorts | default dict) $proto) -}}
 {{- $out = append $out (printf "%s.nodePorts.%s: the Service is of type ClusterIP, which has no node ports. Use type NodePort or LoadBalancer, or remove them." $where $proto) -}}
 {{- end -}}
 {{- end -}}
