@@ -712,6 +712,8 @@ def eg_tcp_udp(docs):
     want = {"yc-5432-tcp": (5432, "TCP"), "yc-6379-tcp": (6379, "TCP"), "yc-53-udp": (53, "UDP")}
     got = {p["name"]: (p["containerPort"], p["protocol"]) for p in container(dep)["ports"] if p["name"] in want}
     expect(got == want, f"container ports {got}")
+    host = {p["name"]: p.get("hostPort") for p in container(dep)["ports"] if p["name"] in want}
+    expect(host == {name: port for name, (port, _) in want.items()}, f"hostPort.enabled: host ports {host}")
     external = service_ports(one(docs, "Service", "edge-gateway-controller"))
     internal = service_ports(one(docs, "Service", "edge-gateway-controller-internal"))
     for svc, node_ports in ((external, {"yc-5432-tcp": 30432, "yc-53-udp": 30053}), (internal, {"yc-6379-tcp": 32379})):
