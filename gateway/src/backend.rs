@@ -21,7 +21,7 @@ use crate::balance::prefix::PrefixTable;
 use crate::balance::queue::Gate;
 use crate::balance::ring::{self, Ring};
 use crate::balance::server_load::ServerLoad;
-use crate::balance::{self, BackendPolicy, Scores};
+use crate::balance::{BackendPolicy, Scores};
 use crate::upstream::ConnPool;
 
 /// Names a backend: a Service port in a namespace. Two routes to the same
@@ -178,7 +178,7 @@ impl InFlight {
     }
 
     fn counted(endpoint: Arc<Endpoint>, tracked: bool) -> Self {
-        let started = balance::now();
+        let started = crate::clock::now();
         if tracked {
             endpoint.signals.sent(started);
         }
@@ -205,7 +205,7 @@ impl InFlight {
     /// Records the first response byte, once, and returns the time since
     /// the attempt started.
     pub(crate) fn first_byte(&mut self) -> Duration {
-        let now = balance::now();
+        let now = crate::clock::now();
         let ttfb = nanos(now.saturating_sub(self.started));
         if !std::mem::replace(&mut self.first_byte, true) {
             self.endpoint.scores.first_byte(ttfb, self.failed, now);
@@ -225,7 +225,7 @@ impl InFlight {
         if !self.tracked || !self.first_byte {
             return;
         }
-        let now = balance::now();
+        let now = crate::clock::now();
         let gap = nanos(now.saturating_sub(self.last_chunk));
         self.endpoint.signals.chunk(gap, now);
         self.last_chunk = now;
@@ -240,7 +240,7 @@ fn nanos(n: u64) -> Duration {
 impl Drop for InFlight {
     fn drop(&mut self) {
         self.endpoint.in_flight.fetch_sub(1, Ordering::SeqCst);
-        let now = balance::now();
+        let now = crate::clock::now();
         let elapsed = nanos(now.saturating_sub(self.started));
         let scores = &self.endpoint.scores;
         scores.finished(elapsed, now);
@@ -479,7 +479,7 @@ mod tests {
         }
         assert!(backend.update(&update(addrs(3))));
         let set = backend.endpoints();
-        let now = balance::now();
+        let now = crate::clock::now();
         let slowest = set.endpoints()[..2]
             .iter()
             .map(|e| crate::balance::testing::peak(e, now))

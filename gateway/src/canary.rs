@@ -41,8 +41,10 @@ use regex::bytes::{Regex, RegexBuilder};
 
 use crate::backend::Backend;
 use crate::balance::affinity;
+use crate::cookies::cookie_value;
+use crate::ids::BackendId;
 use crate::metrics::RouteStats;
-use crate::table::{BackendId, Route, RouteTable};
+use crate::table::{Route, RouteTable};
 
 /// Compiled size limit of a `canary-by-header-pattern` expression.
 const PATTERN_SIZE_LIMIT: usize = 1 << 20;
@@ -242,41 +244,6 @@ fn always_never(value: &[u8]) -> Step {
     }
 }
 
-/// The value of cookie `name` in one Cookie header, read as nginx's
-/// `ngx_http_parse_multi_header_lines`: pairs separated by `;` (or `,`),
-/// the name compared case-insensitively, spaces allowed around `=`, the
-/// value running to the next `;`.
-pub(crate) fn cookie_value<'h>(line: &'h [u8], name: &[u8]) -> Option<&'h [u8]> {
-    let mut rest = line;
-    loop {
-        rest = trim_spaces(rest);
-        if rest.is_empty() {
-            return None;
-        }
-        if let Some(after) = strip_prefix_ignore_case(rest, name) {
-            let after = trim_spaces(after);
-            if let Some(value) = after.strip_prefix(b"=") {
-                let value = trim_spaces(value);
-                let end = value.iter().position(|b| *b == b';').unwrap_or(value.len());
-                return Some(&value[..end]);
-            }
-        }
-        let next = rest.iter().position(|b| matches!(b, b';' | b','))?;
-        rest = &rest[next + 1..];
-    }
-}
-
-fn strip_prefix_ignore_case<'a>(value: &'a [u8], prefix: &[u8]) -> Option<&'a [u8]> {
-    let head = value.get(..prefix.len())?;
-    head.eq_ignore_ascii_case(prefix)
-        .then(|| &value[prefix.len()..])
-}
-
-fn trim_spaces(value: &[u8]) -> &[u8] {
-    let start = value.iter().position(|b| *b != b' ').unwrap_or(value.len());
-    &value[start..]
-}
-
 /// The route phase's last step: the backend a request on `route` goes to,
 /// the main one (`main`) unless the route has a canary that takes it; and
 /// whether the canary did.
@@ -310,8 +277,9 @@ mod tests {
     use super::*;
     use crate::backend::{BackendKey, EndpointUpdate};
     use crate::balance::BackendPolicy;
+    use crate::ids::ServerId;
     use crate::path::{PathKind, PathRule};
-    use crate::table::{RouteAction, RouteTableBuilder, ServerId};
+    use crate::table::{RouteAction, RouteTableBuilder};
     use http::HeaderValue;
     use std::net::SocketAddr;
     use std::time::Duration;

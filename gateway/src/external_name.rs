@@ -20,8 +20,8 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::backend::EndpointUpdate;
-use crate::proxy::TableHandle;
-use crate::server::ShutdownSignal;
+use crate::shutdown::ShutdownSignal;
+use crate::table::TableHandle;
 
 /// The shortest time an answer is kept.
 pub const MIN_TTL: Duration = Duration::from_secs(1);

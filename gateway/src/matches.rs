@@ -20,7 +20,7 @@ use http::header::HeaderName;
 use http::{HeaderMap, Method};
 use regex::bytes::{Regex, RegexBuilder};
 
-use crate::settings::Scheme;
+use crate::scheme::Scheme;
 
 /// Compiled size limit of one match expression.
 const SIZE_LIMIT: usize = 1 << 20;

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use tokio::sync::watch;
 
 use crate::metrics::Metrics;
-use crate::proxy::TableHandle;
 use crate::table::RouteTable;
+use crate::table::TableHandle;
 
 /// Swaps compiled tables in for the proxy.
 #[derive(Clone, Debug)]

@@ -3,6 +3,7 @@
 //! [`ProxySettings`] belong to a route (the per-Ingress annotations override
 //! them); [`ListenerSettings`] belong to a listening socket.
 
+pub use crate::scheme::Scheme;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -214,25 +215,6 @@ impl Default for ProxySettings {
             request_deadline: None,
             model_from_body: None,
             signals: crate::balance::RouteSignals::default(),
-        }
-    }
-}
-
-/// Which scheme a listener speaks, for `X-Forwarded-Proto` and friends.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Scheme {
-    /// Plain HTTP.
-    Http,
-    /// HTTP over TLS.
-    Https,
-}
-
-impl Scheme {
-    /// `http` or `https`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Http => "http",
-            Self::Https => "https",
         }
     }
 }

@@ -57,8 +57,8 @@ pub(super) fn slow_start(peers: &[Arc<Endpoint>], now: u64) -> Decayed {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::balance::now;
     use crate::balance::testing::endpoints;
+    use crate::clock::now;
 
     #[test]
     fn the_faster_of_two_wins() {

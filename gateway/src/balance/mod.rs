@@ -46,14 +46,13 @@ mod subset;
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::OnceLock;
 use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
 
 use http::StatusCode;
-use tokio::time::Instant;
 
 use crate::backend::Endpoint;
+use crate::clock::now;
 pub use affinity::Affinity;
 use decay::Decayed;
 pub use request::{Criticality, RequestSignals, RouteSignals};
@@ -276,16 +275,6 @@ impl Scores {
     pub(crate) fn unanswered(&self, waited: Duration, failed: bool, now: u64) {
         peak_ewma::observe_unanswered(&self.peak, waited, failed, now);
     }
-}
-
-/// Nanoseconds on the gateway's monotonic clock since its first use, plus
-/// one: 0 is kept to mean "never".
-pub(crate) fn now() -> u64 {
-    static EPOCH: OnceLock<Instant> = OnceLock::new();
-    let epoch = *EPOCH.get_or_init(Instant::now);
-    u64::try_from(epoch.elapsed().as_nanos())
-        .unwrap_or(u64::MAX - 1)
-        .saturating_add(1)
 }
 
 #[cfg(test)]

@@ -270,7 +270,7 @@ mod tests {
     #[test]
     fn load_multiplies_in_flight_by_the_stall() {
         let endpoint = &endpoints(1)[0];
-        let t = crate::balance::now();
+        let t = crate::clock::now();
         assert_eq!(load(endpoint, t), 0.0);
         let _busy = crate::balance::testing::busy(endpoint, 3);
         assert_eq!(load(endpoint, t), 3.0);

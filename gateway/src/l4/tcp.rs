@@ -14,7 +14,7 @@ use super::StreamProtocol;
 use crate::listener::{Rewind, proxy_protocol};
 use crate::metrics::Metrics;
 use crate::policy::access::any_contains;
-use crate::proxy::TableHandle;
+use crate::table::TableHandle;
 
 /// Accepts connections on `port` until the task is aborted.
 pub(super) async fn serve(

@@ -21,7 +21,8 @@ pub use rewind::Rewind;
 
 use crate::policy::access::any_contains;
 use crate::proxy::Proxy;
-use crate::settings::{ListenerSettings, Scheme};
+use crate::scheme::Scheme;
+use crate::settings::ListenerSettings;
 
 /// A client connection ready for TLS or HTTP.
 #[derive(Debug)]

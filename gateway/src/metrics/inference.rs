@@ -323,7 +323,7 @@ fn backend_families(table: &RouteTable) -> [MetricFamily; 3] {
         "1 while an endpoint's model-server metrics (endpoint-metrics) are fresh, else 0: the gateway's own view is used",
         MetricType::GAUGE,
     );
-    let now = crate::balance::now();
+    let now = crate::clock::now();
     for backend in table.backends() {
         let key = backend.key();
         let scrapes = backend.policy().endpoint_metrics.is_some();

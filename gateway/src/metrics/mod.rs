@@ -35,8 +35,8 @@ pub use requests::{RequestMetricsConfig, RouteStats};
 pub use streams::{ActiveGuard, MirrorLabels, MirrorStats, StreamLabels, StreamStats};
 
 use crate::access_log::AccessLog;
-use crate::proxy::TableHandle;
-use crate::settings::Scheme;
+use crate::scheme::Scheme;
+use crate::table::TableHandle;
 use crate::table::{RouteAction, RouteTable};
 use crate::tls::Certificate;
 use inference::InferenceStore;

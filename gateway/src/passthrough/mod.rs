@@ -22,10 +22,10 @@ use bytes::BytesMut;
 use tokio::io::AsyncWriteExt;
 
 use crate::backend::Backend;
-use crate::l4::StreamSettings;
 use crate::listener::{Prepared, Rewind};
 use crate::proxy::Proxy;
 use crate::settings::ListenerSettings;
+use crate::stream_services::StreamSettings;
 use client_hello::Hello;
 
 /// nginx's connect timeout for upstreams (the route default).

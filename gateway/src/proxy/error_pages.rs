@@ -20,7 +20,8 @@ use super::exchange::Trace;
 use super::forward;
 use crate::backend::Backend;
 use crate::balance::affinity::Sticky;
-use crate::table::{BackendId, Route, RouteTable};
+use crate::ids::BackendId;
+use crate::table::{Route, RouteTable};
 use crate::upstream::Wire;
 
 static X_CODE: HeaderName = HeaderName::from_static("x-code");

@@ -18,7 +18,7 @@ use super::ConnInfo;
 use crate::policy::Globals;
 use crate::policy::forwarded::{Client, full_forwarded_for};
 use crate::policy::header_rules::{HeaderRules, set_all};
-use crate::settings::Scheme;
+use crate::scheme::Scheme;
 
 static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 static X_ORIGINAL_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-original-forwarded-for");

@@ -57,7 +57,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use arc_swap::ArcSwap;
 use http::header::{
     CONNECTION, CONTENT_LENGTH, HOST, HeaderName, HeaderValue, LOCATION, STRICT_TRANSPORT_SECURITY,
 };
@@ -75,6 +74,7 @@ pub use headers::{X_REQUEST_ID, bench_header_work};
 use crate::balance::RequestSignals;
 use crate::balance::affinity::Sticky;
 use crate::compress::Compression;
+use crate::ids::ServerId;
 use crate::listener::Origin;
 use crate::matches::RequestFacts;
 use crate::metrics;
@@ -85,8 +85,9 @@ use crate::policy::external_auth::AuthRequest;
 use crate::policy::forwarded::Client;
 use crate::route_filter::redirect::RedirectRequest;
 use crate::route_filter::{RouteFilters, Slot};
-use crate::settings::{ListenerSettings, ProxySettings, Scheme};
-use crate::table::{Route, RouteAction, RouteMatch, RouteTable, ServerId};
+use crate::scheme::Scheme;
+use crate::settings::{ListenerSettings, ProxySettings};
+use crate::table::{Route, RouteAction, RouteMatch, RouteTable, TableHandle};
 use crate::tls::ClientTls;
 
 /// Sent upstream with `rewrite-target` when `x-forwarded-prefix` is set.
@@ -110,9 +111,6 @@ impl Drop for Pending {
         }
     }
 }
-
-/// The shared, swappable routing table the control plane publishes into.
-pub type TableHandle = Arc<ArcSwap<RouteTable>>;
 
 /// What a listener tells every request it accepts: its settings and the
 /// header values derived from them, built once.
@@ -562,7 +560,7 @@ impl Proxy {
 enum Routed<'t> {
     /// Answer without proxying (a redirect), for the route if one matched.
     /// Boxed: a response head is large and this is the rare case.
-    Respond(Box<Response<ResponseBody>>, Option<crate::table::RouteId>),
+    Respond(Box<Response<ResponseBody>>, Option<crate::ids::RouteId>),
     /// Proxy on this route.
     Proxy {
         found: RouteMatch<'t>,

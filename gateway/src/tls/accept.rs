@@ -13,7 +13,7 @@ use tokio_rustls::LazyConfigAcceptor;
 use tokio_rustls::server::TlsStream;
 
 use super::peer::{ClientTls, PeerCertificate};
-use crate::proxy::TableHandle;
+use crate::table::TableHandle;
 
 /// A listener's rustls configurations: offering `h2` and `http/1.1` by
 /// ALPN, and `http/1.1` alone (`use-http2: false`).

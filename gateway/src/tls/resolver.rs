@@ -9,7 +9,7 @@ use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 
 use super::Certificate;
-use crate::proxy::TableHandle;
+use crate::table::TableHandle;
 
 /// Picks the certificate for each handshake from the current table.
 #[derive(Debug)]

@@ -27,10 +27,10 @@ use std::time::Duration;
 
 use tokio::sync::Semaphore;
 
-use super::now;
 use crate::backend::{Backend, Endpoint};
-use crate::proxy::TableHandle;
+use crate::clock::now;
 use crate::table::RouteTable;
+use crate::table::TableHandle;
 pub use config::{EndpointMetrics, MetricNames, SERVERS, Selector};
 
 /// How often the task looks for scrapes due.
