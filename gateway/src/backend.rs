@@ -57,6 +57,15 @@ pub struct EndpointUpdate {
     pub service_found: bool,
 }
 
+/// An ExternalName backend of a table: its name and port.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ExternalName {
+    /// The DNS name (`spec.externalName`), without a trailing dot.
+    pub name: Box<str>,
+    /// The port connections go to (the Service port's `targetPort`).
+    pub port: u16,
+}
+
 /// One upstream address and the state that follows it across updates.
 #[derive(Debug)]
 pub struct Endpoint {

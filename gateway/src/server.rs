@@ -203,7 +203,7 @@ struct Connection {
     watcher: Watcher,
     shutdown: ShutdownSignal,
     /// What a PROXY protocol header said (`use-proxy-protocol`).
-    origin: Option<Arc<crate::listener::Origin>>,
+    origin: Option<Arc<crate::proxy_protocol::Origin>>,
 }
 
 impl Connection {

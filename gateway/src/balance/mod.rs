@@ -14,7 +14,7 @@
 //! - the inference-aware layers, all opt-in: what endpoints are doing now
 //!   ([`outstanding`], read by every algorithm but round robin), what
 //!   their model servers report ([`server_load`], filled by the
-//!   [`scrape`] task), prompt-prefix affinity ([`prefix`]), and the
+//!   `scrape` task), prompt-prefix affinity ([`prefix`]), and the
 //!   pipeline that combines them ([`pick`], the one seam every pick goes
 //!   through).
 //!
@@ -26,6 +26,7 @@
 
 pub mod affinity;
 mod decay;
+pub mod endpoint_metrics;
 mod ewma;
 pub mod hash_key;
 pub(crate) mod hold;
@@ -39,7 +40,6 @@ pub(crate) mod queue;
 pub mod request;
 pub mod ring;
 mod round_robin;
-pub mod scrape;
 pub mod server_load;
 pub mod session_cookie;
 mod subset;
@@ -55,8 +55,8 @@ use crate::backend::Endpoint;
 use crate::clock::now;
 pub use affinity::Affinity;
 use decay::Decayed;
+pub use endpoint_metrics::EndpointMetrics;
 pub use request::{Criticality, RequestSignals, RouteSignals};
-pub use scrape::EndpointMetrics;
 pub use server_load::Saturation;
 
 /// How a backend spreads requests over its endpoints (the `load-balance`

@@ -120,7 +120,9 @@ mod tests {
     use super::*;
     use crate::backend::{Backend, BackendKey, EndpointUpdate, InFlight};
     use crate::balance::server_load::{Report, adapter_hash};
-    use crate::balance::{Algorithm, EndpointMetrics, PrefixAffinity, scrape::MetricNames};
+    use crate::balance::{
+        Algorithm, EndpointMetrics, PrefixAffinity, endpoint_metrics::MetricNames,
+    };
 
     fn backend(n: u8, policy: BackendPolicy) -> Backend {
         let key = BackendKey {

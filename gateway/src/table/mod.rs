@@ -16,10 +16,10 @@ use std::sync::Arc;
 use arc_swap::ArcSwap;
 use http::header::HeaderValue;
 
+use crate::backend::ExternalName;
 use crate::backend::{Backend, BackendKey, EndpointUpdate};
 use crate::balance::BackendPolicy;
 use crate::canary::Canary;
-use crate::external_name::ExternalName;
 use crate::host::{HostIndex, HostMap, HostPattern};
 pub use crate::ids::{BackendId, RouteId, ServerId};
 use crate::matches::{Conditions, RequestFacts};
@@ -764,7 +764,7 @@ impl RouteTableBuilder {
     }
 
     /// Marks a backend as an ExternalName Service's: its endpoints come
-    /// from resolving `name` (see [`crate::external_name`]).
+    /// from resolving `name` (see the `external_name` module).
     pub fn set_external_name(&mut self, backend: BackendId, name: ExternalName) {
         if !self.external_names.iter().any(|(id, _)| *id == backend) {
             self.external_names.push((backend, name));

@@ -7,7 +7,7 @@
 //! is the server's, not ours to refuse whole). Label values are unescaped
 //! (`\\`, `\"`, `\n`).
 
-use super::config::{MetricNames, Selector};
+use crate::balance::endpoint_metrics::{MetricNames, Selector};
 use crate::balance::server_load::{MAX_ADAPTERS, Report, adapter_hash};
 
 /// The series of one line.

@@ -21,9 +21,10 @@ use std::time::Duration;
 use bytes::BytesMut;
 use tokio::io::AsyncWriteExt;
 
+use super::Prepared;
 use crate::backend::Backend;
-use crate::listener::{Prepared, Rewind};
 use crate::proxy::Proxy;
+use crate::rewind::Rewind;
 use crate::settings::ListenerSettings;
 use crate::stream_services::StreamSettings;
 use client_hello::Hello;
