@@ -303,7 +303,9 @@ impl Proxy {
                 .insert(STRICT_TRANSPORT_SECURITY, hsts.clone());
         }
         if let (Some(compression), Some(asked)) = (compression, &asked) {
-            compression.apply(asked, &mut response);
+            if let Some(encoder) = compression.apply(asked, &mut response) {
+                response.body_mut().encode(encoder);
+            }
         }
         let served = conn.served.fetch_add(1, Ordering::Relaxed) + 1;
         // HTTP/2 has no Connection header; its requests are streams.
@@ -509,7 +511,9 @@ impl Proxy {
         // 7. respond
         headers::to_client(response.headers_mut(), &table.globals().headers);
         if let Some(rules) = &route.policy.response {
-            rules.apply(&mut response);
+            if let Some(rate) = rules.apply(&mut response) {
+                response.body_mut().pace(rate);
+            }
         }
         sticky.to_client(response.headers_mut());
         if let Some(admission) = &route.admission {
