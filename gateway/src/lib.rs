@@ -56,6 +56,7 @@ pub mod policy;
 pub mod proxy;
 pub mod proxy_protocol;
 pub mod publish;
+pub mod refusal;
 pub mod request_body;
 pub mod rewind;
 pub mod rewrite;

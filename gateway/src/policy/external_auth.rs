@@ -45,8 +45,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
 use super::basic_auth::basic_credentials;
-use crate::proxy::ResponseBody;
-use crate::proxy::error_page;
+use crate::refusal::Refusal;
 
 /// How long a whole subrequest (connect, request, response) may take by
 /// default before the request gets a 500.
@@ -787,9 +786,9 @@ pub enum AuthDecision {
     /// Proxy the request, with these headers from the auth response set on
     /// the upstream request (see [`ExternalAuth::set_upstream_headers`]).
     Allow(Vec<(HeaderName, HeaderValue)>),
-    /// Answer the client with this response instead (boxed: a response
-    /// head is large, and `Allow` is the common case).
-    Deny(Box<Response<ResponseBody>>),
+    /// Answer the client with this instead (boxed: `Allow` is the common
+    /// case).
+    Deny(Box<Refusal>),
 }
 
 /// External authentication for one route.
@@ -890,7 +889,7 @@ impl ExternalAuth {
             StatusCode::UNAUTHORIZED => match &self.signin {
                 Some(signin) => self.signin_redirect(signin, outcome, request),
                 None => {
-                    let mut response = error_page(status);
+                    let mut response = Refusal::error_page(status);
                     for value in &outcome.www_authenticate {
                         response
                             .headers_mut()
@@ -899,7 +898,7 @@ impl ExternalAuth {
                     response
                 }
             },
-            StatusCode::FORBIDDEN => error_page(status),
+            StatusCode::FORBIDDEN => Refusal::error_page(status),
             _ => {
                 tracing::warn!(
                     auth_url = self.url.as_str(),
@@ -907,7 +906,7 @@ impl ExternalAuth {
                     uri = %request.uri,
                     "external auth answered neither 2xx, 401 nor 403"
                 );
-                error_page(StatusCode::INTERNAL_SERVER_ERROR)
+                Refusal::error_page(StatusCode::INTERNAL_SERVER_ERROR)
             }
         };
         AuthDecision::Deny(Box::new(response))
@@ -918,16 +917,16 @@ impl ExternalAuth {
         signin: &Template,
         outcome: &Outcome,
         request: &AuthRequest<'_>,
-    ) -> Response<ResponseBody> {
+    ) -> Refusal {
         let Ok(location) = HeaderValue::from_bytes(&signin.render(request)) else {
             tracing::warn!(
                 auth_signin = signin.as_str(),
                 uri = %request.uri,
                 "auth-signin made an invalid Location"
             );
-            return error_page(StatusCode::INTERNAL_SERVER_ERROR);
+            return Refusal::error_page(StatusCode::INTERNAL_SERVER_ERROR);
         };
-        let mut response = error_page(StatusCode::FOUND);
+        let mut response = Refusal::error_page(StatusCode::FOUND);
         let headers = response.headers_mut();
         headers.insert(LOCATION, location);
         for cookie in &outcome.set_cookie {
@@ -943,7 +942,9 @@ impl ExternalAuth {
             %error,
             "external auth failed"
         );
-        AuthDecision::Deny(Box::new(error_page(StatusCode::INTERNAL_SERVER_ERROR)))
+        AuthDecision::Deny(Box::new(Refusal::error_page(
+            StatusCode::INTERNAL_SERVER_ERROR,
+        )))
     }
 
     /// One subrequest.
@@ -1697,7 +1698,7 @@ mod tests {
         let AuthDecision::Deny(response) = decision else {
             panic!("expected a denial, got {decision:?}");
         };
-        let (parts, body) = response.into_parts();
+        let (parts, body) = crate::proxy::respond::refusal(*response).into_parts();
         let body = body.collect().await.unwrap().to_bytes();
         (
             parts.status,

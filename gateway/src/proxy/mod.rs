@@ -49,6 +49,7 @@ mod headers;
 mod inspect;
 mod model_peek;
 mod protocol;
+pub(crate) mod respond;
 mod stream;
 mod upgrade;
 
@@ -58,7 +59,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use http::header::{
-    CONNECTION, CONTENT_LENGTH, HOST, HeaderName, HeaderValue, LOCATION, STRICT_TRANSPORT_SECURITY,
+    CONNECTION, CONTENT_LENGTH, HOST, HeaderName, HeaderValue, STRICT_TRANSPORT_SECURITY,
 };
 use http::uri::Uri;
 use http::{Request, Response, StatusCode, Version};
@@ -67,7 +68,6 @@ use hyper::body::Incoming;
 
 pub use body::{RequestBody, RequestBodyError, ResponseBody, ResponseBodyError};
 pub use error::ProxyError;
-pub(crate) use error::error_page;
 pub use exchange::Observer;
 pub use headers::{X_REQUEST_ID, bench_header_work};
 
@@ -83,6 +83,7 @@ use crate::policy::client_cert::{self, CertHeaders, Checked};
 use crate::policy::external_auth::AuthRequest;
 use crate::policy::forwarded::Client;
 use crate::proxy_protocol::Origin;
+use crate::refusal::Refusal;
 use crate::route_filter::redirect::RedirectRequest;
 use crate::route_filter::{RouteFilters, Slot};
 use crate::scheme::Scheme;
@@ -288,7 +289,7 @@ impl Proxy {
             .await
         {
             Ok(response) => response,
-            Err(error) => error.into_response(client.socket_addr(conn.peer), &method, &uri),
+            Err(error) => respond::error(error, client.socket_addr(conn.peer), &method, &uri),
         };
         // 7. respond: `add-headers` go on every response, HSTS on every
         // HTTPS response for a host with TLS, the gateway's own included,
@@ -339,14 +340,14 @@ impl Proxy {
     ) -> Result<Response<ResponseBody>, ProxyError> {
         // 1. inspect, starting with the ConfigMap's block lists.
         if policy::block::refused(table.globals(), client.ip, req.headers()) {
-            return Ok(error_page(StatusCode::FORBIDDEN));
+            return Ok(respond::refusal(Refusal::error_page(StatusCode::FORBIDDEN)));
         }
         // 1-3. inspect, route, and the rewrite-phase policy (redirects,
         // rewrite-target). Routing borrows the request only inside `route`.
         let (found, mut target) = match route(table, conn, client, &req, trace)? {
-            Routed::Respond(response, id) => {
+            Routed::Respond(refusal, id) => {
                 trace.route = id;
-                return Ok(*response);
+                return Ok(respond::refusal(*refusal));
             }
             Routed::Proxy { found, target } => (found, target),
         };
@@ -364,12 +365,12 @@ impl Proxy {
         // A Gateway API CORS preflight is answered before anything else.
         let gateway_cors = filters.and_then(|f| f.cors.as_ref());
         if let Some(answer) = gateway_cors.and_then(|c| c.preflight(req.method(), req.headers())) {
-            return Ok(answer);
+            return Ok(respond::refusal(answer));
         }
         let gateway_origin = gateway_cors.and_then(|c| c.allowed_origin(req.headers()));
         let main_backend = match route.action {
             RouteAction::Proxy(id) => id,
-            RouteAction::Respond(code) => return Ok(fixed_response(code)),
+            RouteAction::Respond(code) => return Ok(respond::fixed(code)),
         };
 
         // 4. admit
@@ -379,7 +380,7 @@ impl Proxy {
             None => Admitted::default(),
             Some(admission) => {
                 if let Some(answer) = admission.preflight(req.method(), req.headers()) {
-                    return Ok(*answer);
+                    return Ok(respond::refusal(*answer));
                 }
                 let chain = headers::computed_forwarded_for(table.globals(), conn, req.headers());
                 let candidate = candidate(
@@ -393,7 +394,7 @@ impl Proxy {
                 );
                 match admission.admit(&self.auth_clients, &candidate).await {
                     Ok(admitted) => admitted,
-                    Err(refusal) => return Ok(*refusal),
+                    Err(refusal) => return Ok(respond::refusal(*refusal)),
                 }
             }
         };
@@ -411,7 +412,11 @@ impl Proxy {
                 trace.backend = drawn.backend;
                 match drawn.backend.and_then(|id| table.backend(id)) {
                     Some(backend) => backend,
-                    None => return Ok(error_page(StatusCode::INTERNAL_SERVER_ERROR)),
+                    None => {
+                        return Ok(respond::refusal(Refusal::error_page(
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                        )));
+                    }
                 }
             }
             None => {
@@ -503,7 +508,7 @@ impl Proxy {
                 error_pages::replace(table, route, backend, original, response, id).await
             }
             (Err(error), Some((method, uri))) => {
-                error.into_response(client.socket_addr(conn.peer), &method, &uri)
+                respond::error(error, client.socket_addr(conn.peer), &method, &uri)
             }
             (Err(error), None) => return Err(error),
         };
@@ -562,9 +567,9 @@ impl Proxy {
 
 /// What routing decided.
 enum Routed<'t> {
-    /// Answer without proxying (a redirect), for the route if one matched.
-    /// Boxed: a response head is large and this is the rare case.
-    Respond(Box<Response<ResponseBody>>, Option<crate::ids::RouteId>),
+    /// Answer without proxying (a redirect, a refusal), for the route if
+    /// one matched. Boxed: this is the rare case.
+    Respond(Box<Refusal>, Option<crate::ids::RouteId>),
     /// Proxy on this route.
     Proxy {
         found: RouteMatch<'t>,
@@ -615,7 +620,7 @@ fn route<'t>(
     let code = table.globals().redirect_code;
     let route_id = found.route.map(|m| m.id);
     let respond = |status, location: Option<HeaderValue>| {
-        location.map(|l| Routed::Respond(Box::new(redirect_response(status, l)), route_id))
+        location.map(|l| Routed::Respond(Box::new(Refusal::redirect(status, l)), route_id))
     };
     // Client certificates are judged before anything else over HTTPS (as
     // nginx does when it reads the request), after the redirects over HTTP.
@@ -652,7 +657,7 @@ fn route<'t>(
     let policy = &found_route.route.policy;
     if let Some(redirect) = &policy.redirect {
         return Ok(Routed::Respond(
-            Box::new(redirect_response(redirect.code, redirect.location.clone())),
+            Box::new(Refusal::redirect(redirect.code, redirect.location.clone())),
             route_id,
         ));
     }
@@ -689,7 +694,7 @@ fn route<'t>(
         });
         let location = location.ok_or(ProxyError::BadRequest("no host to redirect to"))?;
         return Ok(Routed::Respond(
-            Box::new(redirect_response(redirect.status, location)),
+            Box::new(Refusal::redirect(redirect.status, location)),
             route_id,
         ));
     }
@@ -793,12 +798,6 @@ fn edit_response_headers(
     for edits in rule.into_iter().chain(backend) {
         edits.apply(headers);
     }
-}
-
-fn redirect_response(code: StatusCode, location: HeaderValue) -> Response<ResponseBody> {
-    let mut response = error::error_page(code);
-    response.headers_mut().insert(LOCATION, location);
-    response
 }
 
 /// Refuses a body that declares itself larger than the route allows, before
@@ -912,10 +911,4 @@ fn rewrite(
     }
     parts.version = Version::HTTP_11;
     (Request::from_parts(parts, body), progress)
-}
-
-fn fixed_response(code: u16) -> Response<ResponseBody> {
-    let mut response = Response::new(ResponseBody::empty());
-    *response.status_mut() = StatusCode::from_u16(code).unwrap_or(StatusCode::OK);
-    response
 }
