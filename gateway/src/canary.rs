@@ -44,7 +44,6 @@ use crate::balance::affinity;
 use crate::cookies::cookie_value;
 use crate::ids::BackendId;
 use crate::metrics::RouteStats;
-use crate::table::{Route, RouteTable};
 
 /// Compiled size limit of a `canary-by-header-pattern` expression.
 const PATTERN_SIZE_LIMIT: usize = 1 << 20;
@@ -244,18 +243,15 @@ fn always_never(value: &[u8]) -> Step {
     }
 }
 
-/// The route phase's last step: the backend a request on `route` goes to,
-/// the main one (`main`) unless the route has a canary that takes it; and
-/// whether the canary did.
+/// The route phase's last step: the backend a request goes to, the main
+/// one (`main_backend`) unless the route's canary (`canary`, with its
+/// backend) takes it; and whether the canary did.
 pub(crate) fn pick<'t>(
-    table: &'t RouteTable,
-    route: &Route,
-    main: BackendId,
+    main_backend: Option<&'t Arc<Backend>>,
+    canary: Option<(&Canary, &'t Arc<Backend>)>,
     headers: &HeaderMap,
 ) -> (Option<&'t Arc<Backend>>, bool) {
-    let main_backend = table.backend(main);
-    if let Some(canary) = &route.canary
-        && let Some(backend) = table.backend(canary.backend)
+    if let Some((canary, backend)) = canary
         && available(backend)
     {
         let sticky = main_backend.and_then(|m| affinity::canary_affinity(m, backend, headers));
@@ -279,7 +275,7 @@ mod tests {
     use crate::balance::BackendPolicy;
     use crate::ids::ServerId;
     use crate::path::{PathKind, PathRule};
-    use crate::table::{RouteAction, RouteTableBuilder};
+    use crate::table::{Route, RouteAction, RouteTableBuilder};
     use http::HeaderValue;
     use std::net::SocketAddr;
     use std::time::Duration;
@@ -525,7 +521,12 @@ mod tests {
         let table = b.build();
         let picked = |path: &str| {
             let m = table.lookup(None, path.as_bytes()).unwrap();
-            let (backend, canary) = pick(&table, m.route, main, &HeaderMap::new());
+            let canary = m
+                .route
+                .canary
+                .as_ref()
+                .and_then(|c| Some((&**c, table.backend(c.backend)?)));
+            let (backend, canary) = pick(table.backend(main), canary, &HeaderMap::new());
             (backend.unwrap().key().service.to_string(), canary)
         };
         assert_eq!(picked(&ids[0]), ("up".to_owned(), true));

@@ -224,7 +224,7 @@ impl Connection {
             return self.serve_http1(TokioIo::new(io), None).await;
         };
         let timeout = self.settings.client_header_timeout;
-        let accept = crate::tls::accept(stream, &tls, self.settings.http2, self.proxy.table());
+        let accept = crate::tls::accept(stream, &tls, self.settings.http2, &**self.proxy.table());
         let (stream, client) = match tokio::time::timeout(timeout, accept).await {
             Ok(Ok(accepted)) => accepted,
             Ok(Err(error)) => {

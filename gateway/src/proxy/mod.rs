@@ -420,8 +420,11 @@ impl Proxy {
                 }
             }
             None => {
-                let (backend, canary) =
-                    crate::canary::pick(table, route, main_backend, req.headers());
+                let (backend, canary) = crate::canary::pick(
+                    table.backend(main_backend),
+                    canary_of(table, route),
+                    req.headers(),
+                );
                 trace.canary = canary;
                 backend.ok_or(ProxyError::NoRoute)?
             }
@@ -798,6 +801,15 @@ fn edit_response_headers(
     for edits in rule.into_iter().chain(backend) {
         edits.apply(headers);
     }
+}
+
+/// The route's canary and its backend, if it has one that exists.
+fn canary_of<'t>(
+    table: &'t RouteTable,
+    route: &'t Route,
+) -> Option<(&'t crate::canary::Canary, &'t Arc<crate::backend::Backend>)> {
+    let canary = route.canary.as_ref()?;
+    Some((canary, table.backend(canary.backend)?))
 }
 
 /// Refuses a body that declares itself larger than the route allows, before

@@ -9,6 +9,8 @@
 //! add conditions to a path (see [`crate::path`] and [`crate::matches`]):
 //! [`RouteTable::find_for`] checks them against the request.
 
+mod certs;
+
 use std::collections::HashMap;
 use std::hash::RandomState;
 use std::sync::Arc;
