@@ -28,7 +28,7 @@
 //! Before the rule, with session affinity (`affinity-canary-behavior:
 //! sticky`, the default), a request whose session cookie was set by the
 //! main backend stays on it, and one set by the canary goes to the canary
-//! (ingress-nginx's `is_affinitized`); see [`crate::balance::affinity`].
+//! (ingress-nginx's `is_affinitized`); see [`crate::backend::balance::affinity`].
 //!
 //! A route without a canary pays one `Option` check.
 
@@ -40,7 +40,7 @@ use http::header::{COOKIE, HeaderName};
 use regex::bytes::{Regex, RegexBuilder};
 
 use crate::backend::Backend;
-use crate::balance::affinity;
+use crate::backend::balance::affinity;
 use crate::cookies::cookie_value;
 use crate::ids::BackendId;
 use crate::metrics::RouteStats;
@@ -271,8 +271,8 @@ fn available(backend: &Backend) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backend::balance::BackendPolicy;
     use crate::backend::{BackendKey, EndpointUpdate};
-    use crate::balance::BackendPolicy;
     use crate::ids::ServerId;
     use crate::path::{PathKind, PathRule};
     use crate::table::{Route, RouteAction, RouteTableBuilder};

@@ -10,8 +10,8 @@
 //! - [`route_filter`]: Gateway API filters and weighted backends;
 //! - [`table`]: the immutable routing table and its builder;
 //! - [`rewrite`]: ingress-nginx's regex mode and `rewrite-target`;
-//! - [`backend`]: backends and their endpoint sets;
-//! - [`balance`]: picking an endpoint (round robin, ewma, least_request,
+//! - [`backend`]: backends and their endpoint sets, and ([`backend::balance`])
+//!   picking an endpoint (round robin, ewma, least_request,
 //!   p2c, peak_ewma), the per-endpoint cap with its queue, and holding
 //!   requests while a backend scales from zero;
 //! - [`canary`]: ingress-nginx canaries, decided once per request;
@@ -34,7 +34,6 @@
 pub mod access_log;
 pub mod admin;
 pub mod backend;
-pub mod balance;
 pub mod body_filter;
 pub mod canary;
 mod client_io;
@@ -73,8 +72,11 @@ pub mod tls;
 mod upstream;
 pub mod upstream_tls;
 
+/// The balancers live under [`backend`]; the root path is kept for the
+/// controller and the binary.
+pub use backend::balance;
+pub use backend::balance::{Algorithm, BackendPolicy};
 pub use backend::{BackendKey, EndpointUpdate};
-pub use balance::{Algorithm, BackendPolicy};
 pub use proxy::{Observer, Proxy};
 pub use publish::Publisher;
 pub use table::{Route, RouteAction, RouteSource, RouteTable, RouteTableBuilder, TableHandle};

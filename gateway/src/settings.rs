@@ -173,7 +173,7 @@ pub struct ProxySettings {
     pub model_from_body: Option<ModelFromBody>,
     /// What the route's requests tell the picker: their prompt and model
     /// (`prefix-affinity`, `endpoint-metrics`) and their criticality.
-    pub signals: crate::balance::RouteSignals,
+    pub signals: crate::backend::balance::RouteSignals,
 }
 
 /// `edge-gateway.io/model-from-body` and `model-body-peek`: which header
@@ -214,7 +214,7 @@ impl Default for ProxySettings {
             stream_idle_timeout: None,
             request_deadline: None,
             model_from_body: None,
-            signals: crate::balance::RouteSignals::default(),
+            signals: crate::backend::balance::RouteSignals::default(),
         }
     }
 }

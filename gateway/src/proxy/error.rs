@@ -5,7 +5,7 @@
 use http::StatusCode;
 
 use super::body::RequestBodyError;
-use crate::balance::Refused;
+use crate::backend::balance::Refused;
 use crate::upstream::ConnectError;
 
 /// nginx's non-standard status for a client that closed the connection

@@ -19,7 +19,7 @@ use super::body::{RequestBody, ResponseBody};
 use super::exchange::Trace;
 use super::forward;
 use crate::backend::Backend;
-use crate::balance::affinity::Sticky;
+use crate::backend::balance::affinity::Sticky;
 use crate::ids::BackendId;
 use crate::table::{Route, RouteTable};
 use crate::upstream::Wire;

@@ -71,8 +71,8 @@ pub use error::ProxyError;
 pub use exchange::Observer;
 pub use headers::{X_REQUEST_ID, bench_header_work};
 
-use crate::balance::RequestSignals;
-use crate::balance::affinity::Sticky;
+use crate::backend::balance::RequestSignals;
+use crate::backend::balance::affinity::Sticky;
 use crate::compress::Compression;
 use crate::ids::ServerId;
 use crate::matches::RequestFacts;

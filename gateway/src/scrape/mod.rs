@@ -26,8 +26,8 @@ use std::time::Duration;
 
 use tokio::sync::Semaphore;
 
+use crate::backend::balance::EndpointMetrics;
 use crate::backend::{Backend, Endpoint};
-use crate::balance::EndpointMetrics;
 use crate::clock::now;
 use crate::table::RouteTable;
 use crate::table::TableHandle;

@@ -19,8 +19,8 @@ use arc_swap::ArcSwap;
 use http::header::HeaderValue;
 
 use crate::backend::ExternalName;
+use crate::backend::balance::BackendPolicy;
 use crate::backend::{Backend, BackendKey, EndpointUpdate};
-use crate::balance::BackendPolicy;
 use crate::canary::Canary;
 use crate::host::{HostIndex, HostMap, HostPattern};
 pub use crate::ids::{BackendId, RouteId, ServerId};

@@ -118,11 +118,11 @@ mod tests {
     use std::net::SocketAddr;
 
     use super::*;
-    use crate::backend::{Backend, BackendKey, EndpointUpdate, InFlight};
-    use crate::balance::server_load::{Report, adapter_hash};
-    use crate::balance::{
+    use crate::backend::balance::server_load::{Report, adapter_hash};
+    use crate::backend::balance::{
         Algorithm, EndpointMetrics, PrefixAffinity, endpoint_metrics::MetricNames,
     };
+    use crate::backend::{Backend, BackendKey, EndpointUpdate, InFlight};
 
     fn backend(n: u8, policy: BackendPolicy) -> Backend {
         let key = BackendKey {

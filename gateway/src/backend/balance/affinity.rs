@@ -301,8 +301,8 @@ mod tests {
     use http::HeaderValue;
 
     use super::*;
+    use crate::backend::balance::BackendPolicy;
     use crate::backend::{BackendKey, EndpointUpdate};
-    use crate::balance::BackendPolicy;
 
     fn backend(n: u8, affinity: Affinity) -> Backend {
         let key = BackendKey {

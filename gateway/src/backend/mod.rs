@@ -5,7 +5,9 @@
 //! start and stop), so it is swapped on its own, through an `ArcSwap`, without
 //! touching the route table. Endpoints that stay across an update keep their
 //! state (in-flight count, balancer scores, idle upstream connections).
-//! Which endpoint a request takes is [`crate::balance`]'s business.
+//! Which endpoint a request takes is [`balance`]'s business.
+
+pub mod balance;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -15,14 +17,14 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 
-use crate::balance::outstanding::Signals;
-use crate::balance::pick::Picker;
-use crate::balance::prefix::PrefixTable;
-use crate::balance::queue::Gate;
-use crate::balance::ring::{self, Ring};
-use crate::balance::server_load::ServerLoad;
-use crate::balance::{BackendPolicy, Scores};
 use crate::upstream::ConnPool;
+use balance::outstanding::Signals;
+use balance::pick::Picker;
+use balance::prefix::PrefixTable;
+use balance::queue::Gate;
+use balance::ring::{self, Ring};
+use balance::server_load::ServerLoad;
+use balance::{BackendPolicy, Scores};
 
 /// Names a backend: a Service port in a namespace. Two routes to the same
 /// Service port share one backend, and with it its endpoints and balancer.
@@ -491,9 +493,9 @@ mod tests {
         let now = crate::clock::now();
         let slowest = set.endpoints()[..2]
             .iter()
-            .map(|e| crate::balance::testing::peak(e, now))
+            .map(|e| balance::testing::peak(e, now))
             .fold(0.0, f64::max);
-        let start = crate::balance::testing::peak(&set.endpoints()[2], now);
+        let start = balance::testing::peak(&set.endpoints()[2], now);
         assert!(
             start > 0.0 && start >= slowest * 0.99,
             "{start} vs {slowest}"

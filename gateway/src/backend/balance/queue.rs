@@ -277,8 +277,8 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::backend::balance::Algorithm;
     use crate::backend::{BackendKey, EndpointUpdate};
-    use crate::balance::Algorithm;
 
     fn backend(n: u8, policy: BackendPolicy) -> Arc<Backend> {
         let key = BackendKey {

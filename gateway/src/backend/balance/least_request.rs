@@ -48,7 +48,7 @@ mod tests {
     use std::collections::HashMap;
 
     use super::*;
-    use crate::balance::testing::{busy, endpoints};
+    use crate::backend::balance::testing::{busy, endpoints};
     use crate::clock::now;
 
     #[test]

@@ -55,7 +55,7 @@ mod tests {
     use std::collections::HashMap;
 
     use super::*;
-    use crate::balance::testing::{busy, endpoints};
+    use crate::backend::balance::testing::{busy, endpoints};
     use crate::clock::now;
 
     #[test]
