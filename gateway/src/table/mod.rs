@@ -10,6 +10,7 @@
 //! [`RouteTable::find_for`] checks them against the request.
 
 mod certs;
+mod metrics;
 
 use std::collections::HashMap;
 use std::hash::RandomState;
