@@ -41,6 +41,7 @@ mod clock;
 pub mod compress;
 mod cookies;
 pub mod external_name;
+pub mod header_names;
 pub mod host;
 pub mod ids;
 mod keepalive;

@@ -30,10 +30,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::header::{
     CACHE_CONTROL, CONNECTION, CONTENT_LENGTH, COOKIE, EXPECT, HOST, HeaderMap, HeaderName,
-    HeaderValue, LOCATION, SET_COOKIE, TE, TRAILER, TRANSFER_ENCODING, UPGRADE, VARY,
-    WWW_AUTHENTICATE,
+    HeaderValue, LOCATION, SET_COOKIE, VARY, WWW_AUTHENTICATE,
 };
-use http::{Method, Request, Response, StatusCode, Uri};
+use http::{Method, Request, StatusCode, Uri};
 use http_body_util::{BodyExt as _, Empty};
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
@@ -45,6 +44,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
 use super::basic_auth::basic_credentials;
+use crate::header_names::{PROXY, is_hop_by_hop};
 use crate::refusal::Refusal;
 
 /// How long a whole subrequest (connect, request, response) may take by
@@ -91,9 +91,6 @@ static X_AUTH_REQUEST_REDIRECT: HeaderName = HeaderName::from_static("x-auth-req
 static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 static X_SCHEME: HeaderName = HeaderName::from_static("x-scheme");
 static X_ACCEL_EXPIRES: HeaderName = HeaderName::from_static("x-accel-expires");
-static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
-static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
-static PROXY: HeaderName = HeaderName::from_static("proxy");
 
 /// Why an annotation value was refused; the message names the annotation
 /// and the value.
@@ -979,13 +976,7 @@ impl ExternalAuth {
             .collect();
         let mut headers = HeaderMap::with_capacity(request.headers.len() + 12);
         for (name, value) in request.headers {
-            let dropped = name == CONNECTION
-                || name == KEEP_ALIVE
-                || name == PROXY_CONNECTION
-                || name == TE
-                || name == TRAILER
-                || name == TRANSFER_ENCODING
-                || name == UPGRADE
+            let dropped = is_hop_by_hop(name)
                 || name == CONTENT_LENGTH
                 || name == EXPECT
                 || name == HOST
@@ -1524,6 +1515,7 @@ fn is_ready_now(sender: &mut Sender) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::Response;
     use std::convert::Infallible;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
