@@ -176,20 +176,10 @@ async fn every_ingress_nginx_flag_starts_the_gateway_and_the_ignored_ones_are_lo
 
 #[test]
 fn unbuilt_features_refuse_to_start_and_unknown_flags_exit_2() {
-    for (args, refusal) in [
-        (
-            &["--tcp-services-configmap=ingress-nginx/tcp"][..],
-            "TCP/UDP services are not built yet",
-        ),
-        (
-            &["--udp-services-configmap", "ingress-nginx/udp"],
-            "TCP/UDP services are not built yet",
-        ),
-        (
-            &["--enable-ssl-passthrough"],
-            "SSL passthrough is not built yet",
-        ),
-    ] {
+    for (args, refusal) in [(
+        &["--disable-svc-external-name"][..],
+        "refusing them as this flag asks is not built",
+    )] {
         let (code, stderr) = run(&[&["--manifests=/nonexistent"][..], args].concat());
         assert_eq!(code, Some(1), "{args:?}: {stderr}");
         assert!(stderr.contains(refusal), "{args:?}: {stderr}");
