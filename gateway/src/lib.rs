@@ -26,6 +26,36 @@
 //!   the accept and HTTP (the PROXY protocol, then SSL passthrough);
 //! - [`l4`]: TCP and UDP services.
 //!
+//! # State
+//!
+//! What a request reads, and who changes it:
+//!
+//! - **Swapped whole:** the [`RouteTable`] behind the [`TableHandle`] (an
+//!   `ArcSwap`): routes, servers, certificates, client-certificate rules,
+//!   the gateway-wide settings (`Globals`) and the TCP/UDP services travel
+//!   in that one value, so they always agree. Only
+//!   [`Publisher::publish`] stores it; a request loads it once and keeps
+//!   that table to its end.
+//! - **Swapped per backend:** a [`backend::Backend`]'s endpoint set and its
+//!   balancing policy (each an `ArcSwap` inside the backend, which tables
+//!   share by key). The controller's reconcile thread swaps endpoint sets
+//!   on EndpointSlice changes without a new table; the ExternalName
+//!   resolver does for DNS answers; a publish carries the new table's
+//!   policy over to the live backend.
+//! - **Atomic:** per-endpoint in-flight counts, balancer scores and
+//!   outstanding-work signals (written by requests), model-server load
+//!   (written by the [`scrape`] task), every metric counter.
+//! - **Locked (a `Mutex`, never across an `.await`):** the idle upstream
+//!   connections of each endpoint, the `limit-*` shards, the basic-auth
+//!   digest cache, the external-auth decision cache and connection pool,
+//!   and the metric series maps (touched on publish and scrape only).
+//!
+//! A publish happens in this order: the new table takes over the live
+//! backends of the current one (endpoints keep their state and pooled
+//! connections), routes get their metric series, the table is stored (the
+//! one swap requests see), the configuration counters move, and the
+//! stream listeners are told to bind or close ports.
+//!
 //! Everything here reads network input: no `unwrap`/`expect` outside tests
 //! (clippy enforces it; tests may, see `clippy.toml`).
 
