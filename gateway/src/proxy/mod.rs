@@ -37,8 +37,10 @@
 //!    splice an upgraded connection (see [`upgrade`]); `add-headers` go on
 //!    every response, the gateway's own answers included.
 //!
-//! Any phase can end the request with a [`ProxyError`], which is turned
-//! into a response in one place.
+//! Any phase can end the request early with a [`ProxyError`] (something
+//! failed) or a [`Refusal`] (a policy's answer: a denial, a redirect, a
+//! CORS preflight answer); [`respond`] turns either into the response, in
+//! one place. docs/architecture.md draws the phases.
 
 mod body;
 mod error;
@@ -303,10 +305,10 @@ impl Proxy {
                 .headers_mut()
                 .insert(STRICT_TRANSPORT_SECURITY, hsts.clone());
         }
-        if let (Some(compression), Some(asked)) = (compression, &asked) {
-            if let Some(encoder) = compression.apply(asked, &mut response) {
-                response.body_mut().encode(encoder);
-            }
+        if let (Some(compression), Some(asked)) = (compression, &asked)
+            && let Some(encoder) = compression.apply(asked, &mut response)
+        {
+            response.body_mut().encode(encoder);
         }
         let served = conn.served.fetch_add(1, Ordering::Relaxed) + 1;
         // HTTP/2 has no Connection header; its requests are streams.
@@ -518,10 +520,10 @@ impl Proxy {
 
         // 7. respond
         headers::to_client(response.headers_mut(), &table.globals().headers);
-        if let Some(rules) = &route.policy.response {
-            if let Some(rate) = rules.apply(&mut response) {
-                response.body_mut().pace(rate);
-            }
+        if let Some(rules) = &route.policy.response
+            && let Some(rate) = rules.apply(&mut response)
+        {
+            response.body_mut().pace(rate);
         }
         sticky.to_client(response.headers_mut());
         if let Some(admission) = &route.admission {
