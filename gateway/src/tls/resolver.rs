@@ -1,7 +1,9 @@
 //! Certificate choice by SNI, as ingress-nginx's `certificate.lua`: the
 //! exact lower-case host, then `*.<parent>`, then the default certificate.
 //! Certificates live in the routing table, so a Secret change swaps them
-//! atomically with the next table, without touching the listener.
+//! atomically with the next table, without touching the listener. With
+//! `enable-ocsp`, the chosen certificate's own OCSP response goes with it
+//! while that response is valid.
 
 use std::sync::Arc;
 
@@ -9,6 +11,7 @@ use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 
 use super::Certificate;
+use super::ocsp::unix_now;
 use crate::proxy::TableHandle;
 
 /// Picks the certificate for each handshake from the current table.
@@ -36,6 +39,6 @@ impl ResolvesServerCert for CertResolver {
             return None;
         }
         let certificate = table.certificate(name.as_deref()).unwrap_or(&self.fallback);
-        Some(certificate.certified_key().clone())
+        Some(certificate.handshake_key(table.globals().ocsp_stapling, unix_now))
     }
 }
