@@ -42,8 +42,24 @@ impl Responder {
         std::fs::write(file("index.txt"), index).unwrap();
         // Port 0: the responder picks one and prints it.
         let mut child = Command::new("openssl")
-            .args(["ocsp", "-index", "index.txt", "-CA", "ca.pem", "-rsigner", "ca.pem"])
-            .args(["-rkey", "ca.key", "-port", "0", "-nmin", "60", "-ignore_err"])
+            .args([
+                "ocsp",
+                "-index",
+                "index.txt",
+                "-CA",
+                "ca.pem",
+                "-rsigner",
+                "ca.pem",
+            ])
+            .args([
+                "-rkey",
+                "ca.key",
+                "-port",
+                "0",
+                "-nmin",
+                "60",
+                "-ignore_err",
+            ])
             .current_dir(dir.path())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -82,7 +98,13 @@ async fn s_client_status(addr: SocketAddr, name: &str, ca: &std::path::Path) -> 
     let output = tokio::time::timeout(
         Duration::from_secs(20),
         Command::new("openssl")
-            .args(["s_client", "-connect", &addr.to_string(), "-servername", name])
+            .args([
+                "s_client",
+                "-connect",
+                &addr.to_string(),
+                "-servername",
+                name,
+            ])
             .args(["-status", "-CAfile"])
             .arg(ca)
             .stdin(Stdio::null())
@@ -143,7 +165,8 @@ async fn staples_good_responses_and_serves_without_when_it_cannot() {
         &["--configmap", "ingress-nginx/ingress-nginx-controller"],
     )
     .await;
-    s.dir.write("cm.yaml", &config_map(&[("enable-ocsp", "true")]));
+    s.dir
+        .write("cm.yaml", &config_map(&[("enable-ocsp", "true")]));
     let ca_file = s.dir.path().join("ca.pem.txt");
     std::fs::write(&ca_file, ca.pem()).unwrap();
     let https = s.gateway.https_addr();

@@ -169,11 +169,6 @@ impl Certificate {
         self.staple.store(None);
     }
 
-    /// The OCSP response stapled now, if any, whatever its expiry.
-    pub fn staple(&self) -> Option<Vec<u8>> {
-        self.staple.load().as_ref().and_then(|s| s.key.ocsp.clone())
-    }
-
     /// Start of validity, as Unix seconds.
     pub fn not_before(&self) -> i64 {
         self.not_before

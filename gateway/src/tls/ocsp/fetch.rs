@@ -42,7 +42,10 @@ async fn exchange(url: &http::Uri, body: &[u8]) -> Result<Vec<u8>, FetchError> {
         .authority()
         .ok_or_else(|| connection(&"no host in the URL"))?;
     // An IPv6 literal comes bracketed.
-    let host = authority.host().trim_start_matches('[').trim_end_matches(']');
+    let host = authority
+        .host()
+        .trim_start_matches('[')
+        .trim_end_matches(']');
     let port = authority.port_u16().unwrap_or(80);
     let stream = TcpStream::connect((host, port))
         .await
@@ -133,7 +136,8 @@ mod tests {
 
     #[tokio::test]
     async fn errors_and_oversized_answers_are_failures() {
-        let (url, _server) = serve_once(b"HTTP/1.1 500 Oops\r\ncontent-length: 0\r\n\r\n".to_vec()).await;
+        let (url, _server) =
+            serve_once(b"HTTP/1.1 500 Oops\r\ncontent-length: 0\r\n\r\n".to_vec()).await;
         assert!(matches!(
             fetch(&url, b"abc").await,
             Err(FetchError::Status(StatusCode::INTERNAL_SERVER_ERROR))
@@ -142,7 +146,10 @@ mod tests {
         let mut answer = format!("HTTP/1.1 200 OK\r\ncontent-length: {big}\r\n\r\n").into_bytes();
         answer.resize(answer.len() + big, b'x');
         let (url, _server) = serve_once(answer).await;
-        assert!(matches!(fetch(&url, b"abc").await, Err(FetchError::Body(_))));
+        assert!(matches!(
+            fetch(&url, b"abc").await,
+            Err(FetchError::Body(_))
+        ));
 
         let closed = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url: http::Uri = format!("http://{}/", closed.local_addr().unwrap())

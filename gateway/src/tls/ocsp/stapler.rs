@@ -191,7 +191,11 @@ impl Stapler {
                 .or_insert_with(|| Chain::new(&certificates, now));
             if let Some(current) = &chain.current {
                 for certificate in &certificates {
-                    if !chain.certificates.iter().any(|c| Arc::ptr_eq(c, certificate)) {
+                    if !chain
+                        .certificates
+                        .iter()
+                        .any(|c| Arc::ptr_eq(c, certificate))
+                    {
                         certificate.set_staple(current.response.clone(), current.expires_at);
                     }
                 }
@@ -297,8 +301,8 @@ impl Stapler {
         self.chains
             .iter()
             .flat_map(|(key, chain)| {
-                let fetch = (chain.target.is_ok() && !self.fetching.contains(key))
-                    .then_some(chain.due);
+                let fetch =
+                    (chain.target.is_ok() && !self.fetching.contains(key)).then_some(chain.due);
                 let expiry = chain.current.as_ref().map(|c| c.expires_at);
                 fetch.into_iter().chain(expiry)
             })
@@ -417,7 +421,10 @@ mod tests {
         let no_aia = ca.leaf(None, 0x43);
 
         let handle: TableHandle = Arc::new(ArcSwap::from_pointee(table(
-            &[("a.test", &leaf.certificate), ("b.test", &no_aia.certificate)],
+            &[
+                ("a.test", &leaf.certificate),
+                ("b.test", &no_aia.certificate),
+            ],
             true,
         )));
         let mut stapler = Stapler::new(handle.clone(), None);
@@ -425,19 +432,33 @@ mod tests {
         assert_eq!(stapler.chains.len(), 2);
         let (done, mut results) = mpsc::channel(MAX_IN_FLIGHT);
         stapler.start_fetches(unix_now(), &done);
-        assert_eq!(stapler.fetching.len(), 1, "the leaf without AIA is not fetched");
+        assert_eq!(
+            stapler.fetching.len(),
+            1,
+            "the leaf without AIA is not fetched"
+        );
         let fetched = results.recv().await.unwrap();
         stapler.finish(fetched);
         let stapled = leaf.certificate.handshake_key(true, unix_now);
         assert!(stapled.ocsp.is_some(), "stapled");
-        assert!(leaf.certificate.handshake_key(false, unix_now).ocsp.is_none());
-        assert!(no_aia.certificate.handshake_key(true, unix_now).ocsp.is_none());
+        assert!(
+            leaf.certificate
+                .handshake_key(false, unix_now)
+                .ocsp
+                .is_none()
+        );
+        assert!(
+            no_aia
+                .certificate
+                .handshake_key(true, unix_now)
+                .ocsp
+                .is_none()
+        );
 
         // The same chain under another certificate object gets the staple
         // without a fetch.
-        let again = Arc::new(
-            Certificate::from_pem(leaf.pem.as_bytes(), leaf.key_pem.as_bytes()).unwrap(),
-        );
+        let again =
+            Arc::new(Certificate::from_pem(leaf.pem.as_bytes(), leaf.key_pem.as_bytes()).unwrap());
         handle.store(Arc::new(table(&[("c.test", &again)], true)));
         stapler.follow_table();
         assert!(again.handshake_key(true, unix_now).ocsp.is_some());
@@ -470,7 +491,12 @@ mod tests {
         let fetched = results.recv().await.unwrap();
         assert!(matches!(fetched.outcome, Err(Failure::Unreachable(_))));
         stapler.finish(fetched);
-        assert!(leaf.certificate.handshake_key(true, unix_now).ocsp.is_none());
+        assert!(
+            leaf.certificate
+                .handshake_key(true, unix_now)
+                .ocsp
+                .is_none()
+        );
         let chain = stapler.chains.values().next().unwrap();
         assert_eq!(chain.failures, 1);
         assert!(chain.due > now);
@@ -495,7 +521,12 @@ mod tests {
         });
         assert!(leaf.certificate.handshake_key(true, || now).ocsp.is_some());
         // The handshake itself never staples past the expiry...
-        assert!(leaf.certificate.handshake_key(true, || now + 5).ocsp.is_none());
+        assert!(
+            leaf.certificate
+                .handshake_key(true, || now + 5)
+                .ocsp
+                .is_none()
+        );
         // ...and the stapler takes it off.
         stapler.expire(now + 5);
         assert!(leaf.certificate.handshake_key(true, || now).ocsp.is_none());

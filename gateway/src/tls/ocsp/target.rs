@@ -177,10 +177,7 @@ mod tests {
         assert_eq!(target.issuer, leaf.chain[1]);
         // The request parses back into the same CertID.
         let request = OcspRequest::from_der(&target.request).unwrap();
-        assert_eq!(
-            request.tbs_request.request_list[0].req_cert,
-            target.cert_id
-        );
+        assert_eq!(request.tbs_request.request_list[0].req_cert, target.cert_id);
         assert_eq!(target.cert_id.issuer_key_hash.as_bytes(), ca.key_hash());
     }
 
@@ -197,7 +194,7 @@ mod tests {
             Target::from_chain(&leaf.chain[..1]).unwrap_err(),
             NotStapled::NoIssuer
         );
-        let other = TestCa::new();
+        let other = TestCa::named("another CA");
         let wrong_issuer = [leaf.chain[0].clone(), other.der()];
         assert_eq!(
             Target::from_chain(&wrong_issuer).unwrap_err(),
@@ -219,7 +216,13 @@ mod tests {
     fn only_absolute_http_urls_are_fetched() {
         assert!(http_url("http://ocsp.example.com").is_some());
         assert!(http_url("http://[::1]:8080/x").is_some());
-        for bad in ["https://a/", "ldap://a/", "/relative", "http://", "not a url"] {
+        for bad in [
+            "https://a/",
+            "ldap://a/",
+            "/relative",
+            "http://",
+            "not a url",
+        ] {
             assert!(http_url(bad).is_none(), "{bad}");
         }
         assert!(http_url(&format!("http://a/{}", "x".repeat(MAX_URL_LEN))).is_none());

@@ -38,7 +38,10 @@ pub(crate) struct Signer {
 impl Signer {
     fn key_hash(&self) -> Vec<u8> {
         let cert = x509_cert::Certificate::from_der(&self.der).unwrap();
-        let spk = cert.tbs_certificate.subject_public_key_info.subject_public_key;
+        let spk = cert
+            .tbs_certificate
+            .subject_public_key_info
+            .subject_public_key;
         Sha1::digest(spk.raw_bytes()).to_vec()
     }
 
@@ -81,11 +84,14 @@ pub(crate) struct Answer<'a> {
 
 impl TestCa {
     pub(crate) fn new() -> TestCa {
+        TestCa::named("ocsp test CA")
+    }
+
+    /// A CA with common name `name`.
+    pub(crate) fn named(name: &str) -> TestCa {
         let key = KeyPair::generate().unwrap();
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params
-            .distinguished_name
-            .push(DnType::CommonName, "ocsp test CA");
+        params.distinguished_name.push(DnType::CommonName, name);
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
         let cert = params.self_signed(&key).unwrap();
@@ -129,8 +135,8 @@ impl TestCa {
         params.not_after = now + time::Duration::days(30);
         let cert = params.signed_by(&key, &self.issuer).unwrap();
         let pem = format!("{}{}", cert.pem(), self.pem);
-        let certificate = Certificate::from_pem(pem.as_bytes(), key.serialize_pem().as_bytes())
-            .unwrap();
+        let certificate =
+            Certificate::from_pem(pem.as_bytes(), key.serialize_pem().as_bytes()).unwrap();
         Leaf {
             chain: vec![cert.der().clone(), self.own.der.clone()],
             certificate: Arc::new(certificate),
@@ -231,9 +237,7 @@ pub(crate) fn stranger() -> Signer {
 fn aia(url: &str) -> CustomExtension {
     let access = AuthorityInfoAccessSyntax(vec![AccessDescription {
         access_method: ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.48.1"),
-        access_location: GeneralName::UniformResourceIdentifier(
-            Ia5String::new(url).unwrap(),
-        ),
+        access_location: GeneralName::UniformResourceIdentifier(Ia5String::new(url).unwrap()),
     }]);
     CustomExtension::from_oid_content(&[1, 3, 6, 1, 5, 5, 7, 1, 1], access.to_der().unwrap())
 }

@@ -74,7 +74,7 @@ impl Rejected {
 
 /// Checks `der`, the responder's answer for `target`, at `now` (Unix
 /// seconds).
-pub fn verify(der: &[u8], target: &Target, now: i64) -> Result<Verified, Rejected> {
+pub(super) fn verify(der: &[u8], target: &Target, now: i64) -> Result<Verified, Rejected> {
     let malformed = |e: x509_cert::der::Error| Rejected::Malformed(e.to_string());
     let response = OcspResponse::from_der(der).map_err(malformed)?;
     if response.response_status != OcspResponseStatus::Successful {
@@ -98,9 +98,7 @@ pub fn verify(der: &[u8], target: &Target, now: i64) -> Result<Verified, Rejecte
         .ok_or(Rejected::Mismatched)?;
     check_signature(&basic, target, now)?;
     let this_update = seconds(single.this_update.0.to_unix_duration());
-    let next_update = single
-        .next_update
-        .map(|t| seconds(t.0.to_unix_duration()));
+    let next_update = single.next_update.map(|t| seconds(t.0.to_unix_duration()));
     if this_update > now + CLOCK_SKEW {
         return Err(Rejected::NotYetValid);
     }
