@@ -210,6 +210,7 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), ServeError> {
     let publisher = Publisher::new(table.clone(), Some(metrics.clone()));
     let published = publisher.subscribe();
     let resolving = publisher.subscribe();
+    let stapling = publisher.subscribe();
     let reserved = [http_addr, https_addr, admin_addr].map(|a| a.port());
     let webhook_baseline = webhook.is_some().then(|| baseline.clone());
     let (control, reconcile_stopped) = start_control_plane(
@@ -243,6 +244,8 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), ServeError> {
     if let Some(names) = ExternalNames::new(table.clone()) {
         tokio::spawn(names.run(resolving, shutdown.clone()));
     }
+    let stapler = tls::ocsp::Stapler::new(table.clone(), Some(admin_state.metrics.clone()));
+    tokio::spawn(stapler.run(stapling, shutdown.clone()));
     let proxy = Arc::new(Proxy::new(table, observer));
     let http_task = tokio::spawn(http.serve(proxy.clone(), shutdown.clone(), drain));
     let https_task = tokio::spawn(https.serve(proxy, shutdown.clone(), drain));

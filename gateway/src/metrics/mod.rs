@@ -26,7 +26,7 @@ use std::sync::{Arc, OnceLock};
 
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::{Counter, Gauge, LabelPair, Metric, MetricFamily, MetricType};
-use prometheus::{Encoder, IntCounter, IntGaugeVec, Registry, TextEncoder};
+use prometheus::{Encoder, IntCounter, IntCounterVec, IntGaugeVec, Registry, TextEncoder};
 
 pub use process::ConnectionStats;
 pub(crate) use requests::{Observation, RouteLabels};
@@ -97,6 +97,8 @@ pub struct Metrics {
     errors: IntCounter,
     last_success: prometheus::Gauge,
     leader: IntGaugeVec,
+    /// OCSP fetches, by result (`enable-ocsp`).
+    ocsp: IntCounterVec,
     /// The certificate served when nothing else applies (the generated
     /// one), reported as host `_` unless `--default-ssl-certificate` is set.
     fallback_certificate: OnceLock<Arc<Certificate>>,
@@ -149,6 +151,14 @@ impl Metrics {
         registry.register(Box::new(errors.clone()))?;
         registry.register(Box::new(last_success.clone()))?;
         registry.register(Box::new(leader.clone()))?;
+        let ocsp = IntCounterVec::new(
+            prometheus::Opts::new(
+                "edge_gateway_ocsp_fetches_total",
+                "OCSP responses fetched for stapling, by result: good (stapled), unreachable (no answer from the responder), invalid (not stapled: malformed, mismatched, badly signed or out of date), not_good (revoked or unknown)",
+            ),
+            &["result"],
+        )?;
+        registry.register(Box::new(ocsp.clone()))?;
         let metrics = Arc::new(Metrics {
             registry,
             requests: config.requests.clone().map(RequestStore::new),
@@ -159,6 +169,7 @@ impl Metrics {
             errors,
             last_success,
             leader,
+            ocsp,
             fallback_certificate: OnceLock::new(),
             access_log: OnceLock::new(),
             excluded: config
@@ -221,6 +232,11 @@ impl Metrics {
         self.leader
             .with_label_values(&[election])
             .set(i64::from(leading));
+    }
+
+    /// Counts one OCSP fetch with its `result` (see the family's help).
+    pub fn ocsp_fetched(&self, result: &str) {
+        self.ocsp.with_label_values(&[result]).inc();
     }
 
     /// Whether request series are recorded (`--enable-metrics`).

@@ -133,6 +133,9 @@ pub struct Globals {
     /// `ssl-reject-handshake`: refuse TLS handshakes whose server name is
     /// no host of the table (and those without one).
     pub reject_unknown_sni: bool,
+    /// `enable-ocsp`: staple each certificate's OCSP response to its
+    /// handshakes (see [`crate::tls::ocsp`]).
+    pub ocsp_stapling: bool,
 }
 
 impl Default for Globals {
@@ -151,6 +154,7 @@ impl Default for Globals {
             streams: crate::stream_services::StreamSettings::default(),
             compression: None,
             reject_unknown_sni: false,
+            ocsp_stapling: false,
         }
     }
 }

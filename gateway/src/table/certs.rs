@@ -23,11 +23,12 @@ impl HostCertificates for ArcSwap<RouteTable> {
         if table.globals().reject_unknown_sni && !name.is_some_and(|n| table.has_host(n)) {
             return None;
         }
-        let certified = match table.certificate(name) {
-            Some(certificate) => certificate.certified_key(),
-            None => fallback.certified_key(),
-        };
-        Some(certified.clone())
+        // `enable-ocsp`: the certificate's own staple while it is valid.
+        let certificate = table.certificate(name).unwrap_or(fallback);
+        Some(certificate.handshake_key(
+            table.globals().ocsp_stapling,
+            crate::tls::ocsp::unix_now,
+        ))
     }
 
     fn client_auth(&self, name: Option<&str>) -> Option<Arc<ClientAuth>> {

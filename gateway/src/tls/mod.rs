@@ -1,10 +1,11 @@
 //! TLS termination: certificates, their selection by SNI, the rustls
-//! server configuration with ingress-nginx's defaults, and client
-//! certificates (`auth-tls-*`) per host.
+//! server configuration with ingress-nginx's defaults, client
+//! certificates (`auth-tls-*`) per host, and OCSP stapling (`enable-ocsp`).
 
 mod accept;
 mod certificate;
 pub mod client_auth;
+pub mod ocsp;
 pub mod peer;
 mod resolver;
 

@@ -1,7 +1,9 @@
 //! Certificate choice by SNI, as ingress-nginx's `certificate.lua`: the
 //! exact lower-case host, then `*.<parent>`, then the default certificate.
 //! Certificates live in the routing table, so a Secret change swaps them
-//! atomically with the next table, without touching the listener.
+//! atomically with the next table, without touching the listener. With
+//! `enable-ocsp`, the chosen certificate's own OCSP response goes with it
+//! while that response is valid.
 
 use std::sync::Arc;
 
