@@ -71,12 +71,11 @@ pub(crate) fn mirror_spec(
         port: b.port,
         weight: None,
     };
-    let target = refs::backend(snapshot, route_kind, namespace, &reference).map_err(|p| {
-        RefProblem {
+    let target =
+        refs::backend(snapshot, route_kind, namespace, &reference).map_err(|p| RefProblem {
             reason: p.reason,
             message: format!("RequestMirror {}; no copies are sent there", p.message),
-        }
-    });
+        });
     Ok(MirrorSpec {
         target,
         numerator,

@@ -474,16 +474,15 @@ impl Proxy {
         // `RequestMirror`s of the request as forwarded) leave now, their
         // bodies teed from the client's.
         let mirrors = filters.map_or(&[][..], |f| &f.mirrors[..]);
-        let copies = mirrors.iter().filter_map(|m| {
-            m.copy(&upstream_req, table, wire.http2, self.mirror_stats(route))
-        });
+        let copies = mirrors
+            .iter()
+            .filter_map(|m| m.copy(&upstream_req, table, wire.http2, self.mirror_stats(route)));
         let shadows: Vec<_> = shadow.into_iter().chain(copies).collect();
         if !shadows.is_empty() {
             let has_body = !upstream_req.body().is_end_stream();
             let settings = &route.settings;
-            let teed = crate::mirror::tee_all(shadows, has_body, |tee| {
-                upstream_req.body_mut().tee(tee)
-            });
+            let teed =
+                crate::mirror::tee_all(shadows, has_body, |tee| upstream_req.body_mut().tee(tee));
             for (shadow, body) in teed {
                 shadow.send(body, settings.connect_timeout, settings.read_timeout);
             }

@@ -283,7 +283,10 @@ async fn a_mirror_target_service_converts_to_a_request_mirror() {
         .unwrap();
     assert!(output.status.success());
     let converted = String::from_utf8(output.stdout).unwrap();
-    assert!(converted.contains("# converted app/mirrored\n"), "{converted}");
+    assert!(
+        converted.contains("# converted app/mirrored\n"),
+        "{converted}"
+    );
     assert!(converted.contains("RequestMirror"), "{converted}");
 
     let dir_b = ManifestDir::new();
@@ -291,16 +294,29 @@ async fn a_mirror_target_service_converts_to_a_request_mirror() {
     dir_b.write("converted.yaml", &converted);
     let b = Gateway::start(BIN, dir_b.path(), &["--enable-gateway-api"]).await;
     b.wait_ready().await;
-    let r = request(b.http_addr(), "PUT", "m.test", "/p?q=1", &[], b"body".to_vec()).await;
+    let r = request(
+        b.http_addr(),
+        "PUT",
+        "m.test",
+        "/p?q=1",
+        &[],
+        b"body".to_vec(),
+    )
+    .await;
     assert_eq!(r.status, 200);
     assert_eq!(
         r.header("x-backend").unwrap_or_default(),
         main.addr().to_string()
     );
     let copy = eventually(std::time::Duration::from_secs(10), || async {
-        shadow.last_request().ok_or_else(|| "no copy yet".to_owned())
+        shadow
+            .last_request()
+            .ok_or_else(|| "no copy yet".to_owned())
     })
     .await;
-    assert_eq!((copy.method.as_str(), copy.path.as_str()), ("PUT", "/p?q=1"));
+    assert_eq!(
+        (copy.method.as_str(), copy.path.as_str()),
+        ("PUT", "/p?q=1")
+    );
     assert_eq!(&copy.body[..], b"body");
 }

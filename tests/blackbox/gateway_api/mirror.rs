@@ -85,7 +85,9 @@ async fn mirrors_get_copies_and_the_answer_stays_the_mains() {
     assert_eq!(main.hits(), 1);
     for mirror in [&shadow, &shadow2] {
         let copy = eventually(Duration::from_secs(10), || async {
-            mirror.last_request().ok_or_else(|| "no copy yet".to_owned())
+            mirror
+                .last_request()
+                .ok_or_else(|| "no copy yet".to_owned())
         })
         .await;
         assert_eq!(copy.method, "POST");

@@ -237,8 +237,16 @@ fn mirror_targets_naming_a_service_become_request_mirrors() {
     let s = snapshot(vec![
         service("app", "shadow"),
         service("obs", "tap"),
-        mirrored("same", "http://shadow.app.svc.cluster.local:8080$request_uri", None),
-        mirrored("cross", "http://tap.obs.svc:8080", Some(("mirror-host", "x"))),
+        mirrored(
+            "same",
+            "http://shadow.app.svc.cluster.local:8080$request_uri",
+            None,
+        ),
+        mirrored(
+            "cross",
+            "http://tap.obs.svc:8080",
+            Some(("mirror-host", "x")),
+        ),
         mirrored("tls", "https://shadow.app.svc:8080", None),
         mirrored("path", "http://shadow.app.svc:8080/copy$uri", None),
         mirrored("dns", "http://mirror.example.com$request_uri", None),
@@ -270,9 +278,11 @@ fn mirror_targets_naming_a_service_become_request_mirrors() {
         filters("cross")[0]["requestMirror"]["backendRef"]["namespace"],
         "obs"
     );
-    assert!(c.converted[&NsName::new("app", "cross")]
-        .iter()
-        .any(|d| d.contains("mirrored copies")));
+    assert!(
+        c.converted[&NsName::new("app", "cross")]
+            .iter()
+            .any(|d| d.contains("mirrored copies"))
+    );
     let grant = c
         .objects
         .iter()
