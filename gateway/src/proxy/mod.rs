@@ -484,9 +484,10 @@ impl Proxy {
         // `RequestMirror`s of the request as forwarded) leave now, their
         // bodies teed from the client's.
         let mirrors = filters.map_or(&[][..], |f| &f.mirrors[..]);
-        let copies = mirrors
-            .iter()
-            .filter_map(|m| m.copy(&upstream_req, table, wire.http2, self.mirror_stats(route)));
+        let copies = mirrors.iter().filter_map(|m| {
+            let backend = table.backend(m.backend());
+            m.copy(&upstream_req, backend, wire.http2, self.mirror_stats(route))
+        });
         let shadows: Vec<_> = shadow.into_iter().chain(copies).collect();
         if !shadows.is_empty() {
             let has_body = !upstream_req.body().is_end_stream();

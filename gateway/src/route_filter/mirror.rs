@@ -17,9 +17,10 @@ use std::sync::Arc;
 use http::Request;
 use tokio::sync::Semaphore;
 
+use crate::backend::Backend;
+use crate::ids::BackendId;
 use crate::metrics::MirrorStats;
 use crate::mirror::{MAX_IN_FLIGHT, Shadow, count};
-use crate::table::{BackendId, RouteTable};
 
 /// One `RequestMirror` filter with a resolved backend.
 #[derive(Clone, Debug)]
@@ -66,12 +67,12 @@ impl RequestMirror {
     }
 
     /// A copy of `req` (the upstream request as forwarded) for one
-    /// endpoint of the mirror's backend, when this request is in the
-    /// share and a slot is free.
+    /// endpoint of `backend` (the mirror's, from the table), when this
+    /// request is in the share and a slot is free.
     pub(crate) fn copy<B>(
         &self,
         req: &Request<B>,
-        table: &RouteTable,
+        backend: Option<&Arc<Backend>>,
         http2: bool,
         stats: Option<Arc<MirrorStats>>,
     ) -> Option<Shadow> {
@@ -82,7 +83,7 @@ impl RequestMirror {
             count(stats.as_ref(), |s| &s.dropped);
             return None;
         };
-        let endpoints = table.backend(self.backend).map(|b| b.endpoints());
+        let endpoints = backend.map(|b| b.endpoints());
         let ready = endpoints.as_ref().map_or(&[][..], |e| e.endpoints());
         if ready.is_empty() {
             count(stats.as_ref(), |s| &s.failed);
