@@ -480,14 +480,23 @@ impl Proxy {
         edit_request_headers(filters, slot, upstream_req.headers_mut());
         trace.request_body = progress.clone();
         trace.request_id = upstream_req.headers().get(&X_REQUEST_ID).cloned();
-        // 5b. mirror: the copy leaves now, its body teed from the client's.
-        if let Some(mut shadow) = shadow {
+        // 5b. mirror: the copies (`mirror-target`'s, then the rule's
+        // `RequestMirror`s of the request as forwarded) leave now, their
+        // bodies teed from the client's.
+        let mirrors = filters.map_or(&[][..], |f| &f.mirrors[..]);
+        let copies = mirrors.iter().filter_map(|m| {
+            let backend = table.backend(m.backend());
+            m.copy(&upstream_req, backend, wire.http2, self.mirror_stats(route))
+        });
+        let shadows: Vec<_> = shadow.into_iter().chain(copies).collect();
+        if !shadows.is_empty() {
             let has_body = !upstream_req.body().is_end_stream();
-            let body = shadow
-                .tee(has_body)
-                .and_then(|(tee, body)| upstream_req.body_mut().tee(tee).then_some(body));
             let settings = &route.settings;
-            shadow.send(body, settings.connect_timeout, settings.read_timeout);
+            let teed =
+                crate::mirror::tee_all(shadows, has_body, |tee| upstream_req.body_mut().tee(tee));
+            for (shadow, body) in teed {
+                shadow.send(body, settings.connect_timeout, settings.read_timeout);
+            }
         }
 
         // 6. forward
@@ -550,23 +559,22 @@ impl Proxy {
         req: &Request<B>,
         conn: &ConnInfo,
     ) -> Option<crate::mirror::Shadow> {
-        let stats = self
-            .observer
-            .metrics
-            .as_ref()
-            .zip(route.source.as_ref())
-            .map(|(metrics, source)| {
-                metrics.mirror(metrics::MirrorLabels {
-                    namespace: source.namespace.clone(),
-                    ingress: source.name.clone(),
-                })
-            });
+        let stats = self.mirror_stats(route);
         let host = req
             .headers()
             .get(HOST)
             .and_then(|h| h.to_str().ok())
             .map(|h| h.rsplit_once(':').map_or(h, |(name, _)| name));
         mirror.copy(req, conn.listener.settings.scheme.as_str(), host, stats)
+    }
+
+    /// The mirroring series of a route's Ingress (or HTTPRoute).
+    fn mirror_stats(&self, route: &Route) -> Option<Arc<metrics::MirrorStats>> {
+        let (metrics, source) = self.observer.metrics.as_ref().zip(route.source.as_ref())?;
+        Some(metrics.mirror(metrics::MirrorLabels {
+            namespace: source.namespace.clone(),
+            ingress: source.name.clone(),
+        }))
     }
 }
 

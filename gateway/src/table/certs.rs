@@ -24,7 +24,7 @@ impl HostCertificates for ArcSwap<RouteTable> {
             return None;
         }
         // `enable-ocsp`: the certificate's own staple while it is valid.
-        let certificate = table.certificate(name).unwrap_or(fallback);
+        let certificate: &Certificate = table.certificate(name).map_or(fallback, |c| c);
         Some(certificate.handshake_key(
             table.globals().ocsp_stapling,
             crate::tls::ocsp::unix_now,

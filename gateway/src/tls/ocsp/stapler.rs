@@ -20,7 +20,7 @@ use super::target::{NotStapled, Target};
 use super::verify::{Rejected, Verified, verify};
 use super::{MAX_CERTIFICATES, MAX_IN_FLIGHT, unix_now};
 use crate::metrics::Metrics;
-use crate::proxy::TableHandle;
+use crate::table::TableHandle;
 use crate::server::ShutdownSignal;
 use crate::tls::Certificate;
 
