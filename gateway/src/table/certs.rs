@@ -25,10 +25,7 @@ impl HostCertificates for ArcSwap<RouteTable> {
         }
         // `enable-ocsp`: the certificate's own staple while it is valid.
         let certificate: &Certificate = table.certificate(name).map_or(fallback, |c| c);
-        Some(certificate.handshake_key(
-            table.globals().ocsp_stapling,
-            crate::tls::ocsp::unix_now,
-        ))
+        Some(certificate.handshake_key(table.globals().ocsp_stapling, crate::tls::ocsp::unix_now))
     }
 
     fn client_auth(&self, name: Option<&str>) -> Option<Arc<ClientAuth>> {

@@ -20,8 +20,8 @@ use super::target::{NotStapled, Target};
 use super::verify::{Rejected, Verified, verify};
 use super::{MAX_CERTIFICATES, MAX_IN_FLIGHT, unix_now};
 use crate::metrics::Metrics;
-use crate::table::TableHandle;
 use crate::server::ShutdownSignal;
+use crate::table::TableHandle;
 use crate::tls::Certificate;
 
 /// How long the task sleeps with nothing to do (a new table wakes it).
