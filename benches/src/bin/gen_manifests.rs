@@ -117,10 +117,7 @@ fn parse_args() -> Result<Args, String> {
             ("--only", v) => args.only = Some(v.parse().map_err(|_| bad())?),
             ("--change", v) => {
                 let (k, g) = v.split_once(':').ok_or_else(bad)?;
-                args.change = Some((
-                    k.parse().map_err(|_| bad())?,
-                    g.parse().map_err(|_| bad())?,
-                ));
+                args.change = Some((k.parse().map_err(|_| bad())?, g.parse().map_err(|_| bad())?));
             }
             _ => return Err(bad()),
         }
@@ -152,7 +149,9 @@ fn write(args: &Args) -> Result<usize, String> {
     let generation = |i: usize| args.change.filter(|(k, _)| *k == i).map_or(0, |(_, g)| g);
     match args.layout {
         Layout::List => {
-            let list = fleet.manifest_list(args.change).map_err(|e| e.to_string())?;
+            let list = fleet
+                .manifest_list(args.change)
+                .map_err(|e| e.to_string())?;
             let bytes = args.format.render(&[list])?;
             write_atomically(&args.dir, &format!("fleet.{ext}"), &bytes)?;
             Ok(1)
