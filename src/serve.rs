@@ -238,7 +238,7 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), ServeError> {
         view: args.enable_configuration_view.then(|| table.clone()),
     };
     // Model-server metrics of the backends with `endpoint-metrics`.
-    let scraper = tokio::spawn(gateway::balance::scrape::run(table.clone()));
+    let scraper = tokio::spawn(gateway::scrape::run(table.clone()));
     let streams_task = tokio::spawn(streams.run(published, shutdown.clone()));
     if let Some(names) = ExternalNames::new(table.clone()) {
         tokio::spawn(names.run(resolving, shutdown.clone()));

@@ -6,8 +6,8 @@ use std::sync::Arc;
 use tokio::sync::watch;
 
 use crate::metrics::Metrics;
-use crate::proxy::TableHandle;
 use crate::table::RouteTable;
+use crate::table::TableHandle;
 
 /// Swaps compiled tables in for the proxy.
 #[derive(Clone, Debug)]
@@ -44,7 +44,7 @@ impl Publisher {
     pub fn publish(&self, mut table: RouteTable) -> Arc<RouteTable> {
         table.adopt_backends(&self.table.load());
         if let Some(metrics) = &self.metrics {
-            metrics.attach(&mut table);
+            table.attach_metrics(metrics);
         }
         let table = Arc::new(table);
         self.table.store(table.clone());

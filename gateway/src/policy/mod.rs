@@ -127,7 +127,7 @@ pub struct Globals {
     /// `use-http2`, ...), applied to each new connection.
     pub listener: ListenerOverrides,
     /// TCP/UDP services' timeouts and retries (`proxy-stream-*`).
-    pub streams: crate::l4::StreamSettings,
+    pub streams: crate::stream_services::StreamSettings,
     /// `use-gzip`, `enable-brotli` and their settings; `None`: off.
     pub compression: Option<Arc<crate::compress::Compression>>,
     /// `ssl-reject-handshake`: refuse TLS handshakes whose server name is
@@ -148,7 +148,7 @@ impl Default for Globals {
             forwarded: forwarded::Forwarded::default(),
             headers: header_rules::HeaderRules::default(),
             listener: ListenerOverrides::default(),
-            streams: crate::l4::StreamSettings::default(),
+            streams: crate::stream_services::StreamSettings::default(),
             compression: None,
             reject_unknown_sni: false,
         }

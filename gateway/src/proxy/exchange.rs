@@ -20,8 +20,9 @@ use tokio::time::Instant;
 
 use super::body::SendProgress;
 use crate::access_log::{AccessLog, Entry};
+use crate::ids::{BackendId, RouteId};
 use crate::metrics::{Metrics, Observation};
-use crate::table::{BackendId, RouteAction, RouteId, RouteTable};
+use crate::table::{RouteAction, RouteTable};
 
 /// Where finished requests go.
 #[derive(Debug, Default, Clone)]

@@ -1,6 +1,6 @@
 //! Gateway API route filters, compiled by the control plane into a
 //! route's [`RouteFilters`] and applied by the proxy at named points of
-//! its phases (see [`crate::proxy`]):
+//! its phases (see the `proxy` module):
 //!
 //! - route phase: [`redirect`] (`RequestRedirect`) answers at once;
 //!   [`rewrite`] (`URLRewrite`'s path) makes the upstream path;

@@ -22,7 +22,7 @@ pub use client_auth::{
     ClientAuth, ClientAuthError, ClientAuthSettings, ErrorPage, HostClientAuth, VerifyClient,
 };
 pub use peer::{ClientTls, PeerCertificate, Verdict};
-pub use resolver::CertResolver;
+pub use resolver::{CertResolver, HostCertificates};
 
 /// Sessions kept for resumption, about what nginx's 10 MB shared cache holds.
 const SESSION_CACHE_ENTRIES: usize = 20_480;

@@ -24,8 +24,9 @@ use std::sync::atomic::AtomicUsize;
 
 use super::prefix::PrefixTable;
 use super::request::RequestSignals;
-use super::{BackendPolicy, now, outstanding};
+use super::{BackendPolicy, outstanding};
 use crate::backend::{Endpoint, EndpointSet};
+use crate::clock::now;
 
 /// What picking for one backend needs besides the request.
 pub(crate) struct Picker<'a> {
@@ -117,9 +118,11 @@ mod tests {
     use std::net::SocketAddr;
 
     use super::*;
+    use crate::backend::balance::server_load::{Report, adapter_hash};
+    use crate::backend::balance::{
+        Algorithm, EndpointMetrics, PrefixAffinity, endpoint_metrics::MetricNames,
+    };
     use crate::backend::{Backend, BackendKey, EndpointUpdate, InFlight};
-    use crate::balance::server_load::{Report, adapter_hash};
-    use crate::balance::{Algorithm, EndpointMetrics, PrefixAffinity, scrape::MetricNames};
 
     fn backend(n: u8, policy: BackendPolicy) -> Backend {
         let key = BackendKey {
@@ -206,7 +209,7 @@ mod tests {
     #[test]
     fn saturated_endpoints_are_left_out_while_metrics_are_fresh() {
         let backend = backend(3, with_metrics(Algorithm::RoundRobin));
-        let now = crate::balance::now();
+        let now = crate::clock::now();
         let set = backend.endpoints();
         let full = &set.endpoints()[0];
         let report = |kv| Report {
@@ -235,7 +238,7 @@ mod tests {
     #[test]
     fn an_adapter_goes_where_it_is_loaded() {
         let backend = backend(4, with_metrics(Algorithm::P2c));
-        let now = crate::balance::now();
+        let now = crate::clock::now();
         let set = backend.endpoints();
         let loaded = &set.endpoints()[2];
         let report = Report {

@@ -253,7 +253,7 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<(Option<u64>, Option<u64>)>
     let value = headers
         .get_all(COOKIE)
         .iter()
-        .find_map(|line| crate::canary::cookie_value(line.as_bytes(), name.as_bytes()))?;
+        .find_map(|line| crate::cookies::cookie_value(line.as_bytes(), name.as_bytes()))?;
     let mut parts = value.split(|b| *b == b'|');
     let endpoint = parts.next().and_then(hex);
     let backend = parts.next().and_then(hex);
@@ -301,8 +301,8 @@ mod tests {
     use http::HeaderValue;
 
     use super::*;
+    use crate::backend::balance::BackendPolicy;
     use crate::backend::{BackendKey, EndpointUpdate};
-    use crate::balance::BackendPolicy;
 
     fn backend(n: u8, affinity: Affinity) -> Backend {
         let key = BackendKey {

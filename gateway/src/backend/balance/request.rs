@@ -182,7 +182,7 @@ mod tests {
         assert_eq!(signals.blocks(), [1, 2, 3]);
         assert_eq!(
             signals.model(),
-            crate::balance::server_load::adapter_hash(b"sql-lora")
+            crate::backend::balance::server_load::adapter_hash(b"sql-lora")
         );
         assert!(req.extensions().get::<BodySignals>().is_none());
     }

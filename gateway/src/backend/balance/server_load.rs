@@ -1,5 +1,5 @@
 //! What an endpoint's model server says about itself, scraped from its
-//! Prometheus metrics by [`super::scrape`]: requests waiting and running,
+//! Prometheus metrics by the `scrape` task: requests waiting and running,
 //! KV-cache utilisation, the LoRA adapters it has loaded.
 //!
 //! The scraper writes, the pickers read, both through atomics on the

@@ -5,7 +5,9 @@
 //! start and stop), so it is swapped on its own, through an `ArcSwap`, without
 //! touching the route table. Endpoints that stay across an update keep their
 //! state (in-flight count, balancer scores, idle upstream connections).
-//! Which endpoint a request takes is [`crate::balance`]'s business.
+//! Which endpoint a request takes is [`balance`]'s business.
+
+pub mod balance;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -15,14 +17,14 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 
-use crate::balance::outstanding::Signals;
-use crate::balance::pick::Picker;
-use crate::balance::prefix::PrefixTable;
-use crate::balance::queue::Gate;
-use crate::balance::ring::{self, Ring};
-use crate::balance::server_load::ServerLoad;
-use crate::balance::{self, BackendPolicy, Scores};
 use crate::upstream::ConnPool;
+use balance::outstanding::Signals;
+use balance::pick::Picker;
+use balance::prefix::PrefixTable;
+use balance::queue::Gate;
+use balance::ring::{self, Ring};
+use balance::server_load::ServerLoad;
+use balance::{BackendPolicy, Scores};
 
 /// Names a backend: a Service port in a namespace. Two routes to the same
 /// Service port share one backend, and with it its endpoints and balancer.
@@ -55,6 +57,15 @@ pub struct EndpointUpdate {
     /// Service answers 503 like one with no ready endpoint, but is reported
     /// differently.
     pub service_found: bool,
+}
+
+/// An ExternalName backend of a table: its name and port.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ExternalName {
+    /// The DNS name (`spec.externalName`), without a trailing dot.
+    pub name: Box<str>,
+    /// The port connections go to (the Service port's `targetPort`).
+    pub port: u16,
 }
 
 /// One upstream address and the state that follows it across updates.
@@ -178,7 +189,7 @@ impl InFlight {
     }
 
     fn counted(endpoint: Arc<Endpoint>, tracked: bool) -> Self {
-        let started = balance::now();
+        let started = crate::clock::now();
         if tracked {
             endpoint.signals.sent(started);
         }
@@ -205,7 +216,7 @@ impl InFlight {
     /// Records the first response byte, once, and returns the time since
     /// the attempt started.
     pub(crate) fn first_byte(&mut self) -> Duration {
-        let now = balance::now();
+        let now = crate::clock::now();
         let ttfb = nanos(now.saturating_sub(self.started));
         if !std::mem::replace(&mut self.first_byte, true) {
             self.endpoint.scores.first_byte(ttfb, self.failed, now);
@@ -225,7 +236,7 @@ impl InFlight {
         if !self.tracked || !self.first_byte {
             return;
         }
-        let now = balance::now();
+        let now = crate::clock::now();
         let gap = nanos(now.saturating_sub(self.last_chunk));
         self.endpoint.signals.chunk(gap, now);
         self.last_chunk = now;
@@ -240,7 +251,7 @@ fn nanos(n: u64) -> Duration {
 impl Drop for InFlight {
     fn drop(&mut self) {
         self.endpoint.in_flight.fetch_sub(1, Ordering::SeqCst);
-        let now = balance::now();
+        let now = crate::clock::now();
         let elapsed = nanos(now.saturating_sub(self.started));
         let scores = &self.endpoint.scores;
         scores.finished(elapsed, now);
@@ -479,12 +490,12 @@ mod tests {
         }
         assert!(backend.update(&update(addrs(3))));
         let set = backend.endpoints();
-        let now = balance::now();
+        let now = crate::clock::now();
         let slowest = set.endpoints()[..2]
             .iter()
-            .map(|e| crate::balance::testing::peak(e, now))
+            .map(|e| balance::testing::peak(e, now))
             .fold(0.0, f64::max);
-        let start = crate::balance::testing::peak(&set.endpoints()[2], now);
+        let start = balance::testing::peak(&set.endpoints()[2], now);
         assert!(
             start > 0.0 && start >= slowest * 0.99,
             "{start} vs {slowest}"

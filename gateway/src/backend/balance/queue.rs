@@ -29,8 +29,9 @@ use tokio::time::Instant;
 
 use super::affinity::{self, Sticky};
 use super::request::Criticality;
-use super::{BackendPolicy, Refused, now};
+use super::{BackendPolicy, Refused};
 use crate::backend::{Backend, Endpoint, InFlight};
+use crate::clock::now;
 use crate::metrics::inference::{InferenceStats, Rejection};
 
 /// Where the requests waiting on one backend sleep, and how many there are.
@@ -276,8 +277,8 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+    use crate::backend::balance::Algorithm;
     use crate::backend::{BackendKey, EndpointUpdate};
-    use crate::balance::Algorithm;
 
     fn backend(n: u8, policy: BackendPolicy) -> Arc<Backend> {
         let key = BackendKey {

@@ -108,8 +108,8 @@ pub(super) fn pessimistic(peers: &[Arc<Endpoint>], now: u64) -> Decayed {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::balance::now;
-    use crate::balance::testing::{busy, endpoints};
+    use crate::backend::balance::testing::{busy, endpoints};
+    use crate::clock::now;
 
     fn ms(n: u64) -> Duration {
         Duration::from_millis(n)

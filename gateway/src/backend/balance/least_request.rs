@@ -48,8 +48,8 @@ mod tests {
     use std::collections::HashMap;
 
     use super::*;
-    use crate::balance::now;
-    use crate::balance::testing::{busy, endpoints};
+    use crate::backend::balance::testing::{busy, endpoints};
+    use crate::clock::now;
 
     #[test]
     fn picks_the_fewest_in_flight() {

@@ -49,7 +49,7 @@ fn weight(key: u64, index: usize) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::balance::testing::endpoints;
+    use crate::backend::balance::testing::endpoints;
     use std::collections::HashSet;
 
     fn members(endpoints: &[Arc<Endpoint>], key: u64, size: usize) -> HashSet<u64> {

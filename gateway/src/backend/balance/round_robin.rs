@@ -27,7 +27,7 @@ mod tests {
     use std::collections::HashMap;
 
     use super::*;
-    use crate::balance::testing::endpoints;
+    use crate::backend::balance::testing::endpoints;
 
     #[test]
     fn visits_every_endpoint_evenly() {

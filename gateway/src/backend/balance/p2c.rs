@@ -55,8 +55,8 @@ mod tests {
     use std::collections::HashMap;
 
     use super::*;
-    use crate::balance::now;
-    use crate::balance::testing::{busy, endpoints};
+    use crate::backend::balance::testing::{busy, endpoints};
+    use crate::clock::now;
 
     #[test]
     fn never_picks_the_busiest_of_two() {

@@ -21,11 +21,12 @@ use std::time::Duration;
 use bytes::BytesMut;
 use tokio::io::AsyncWriteExt;
 
+use super::Prepared;
 use crate::backend::Backend;
-use crate::l4::StreamSettings;
-use crate::listener::{Prepared, Rewind};
 use crate::proxy::Proxy;
+use crate::rewind::Rewind;
 use crate::settings::ListenerSettings;
+use crate::stream_services::StreamSettings;
 use client_hello::Hello;
 
 /// nginx's connect timeout for upstreams (the route default).

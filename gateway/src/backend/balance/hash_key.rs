@@ -159,7 +159,7 @@ impl HashKey {
                         .headers
                         .get_all(COOKIE)
                         .iter()
-                        .find_map(|line| crate::canary::cookie_value(line.as_bytes(), name))
+                        .find_map(|line| crate::cookies::cookie_value(line.as_bytes(), name))
                     {
                         hash.write(value);
                     }

@@ -1,7 +1,7 @@
 //! The model-server metrics scraper (`endpoint-metrics`): a background
 //! task of the data plane, fed by the live endpoint sets, that scrapes each
 //! endpoint of a backend that asks for it and leaves what it finds in the
-//! endpoint's atomics ([`super::server_load`]). The request path never
+//! endpoint's atomics (the balancers' `server_load`). The request path never
 //! waits for it and never sees it but through those atomics.
 //!
 //! Every [`TICK`] the task looks at the current table's backends with
@@ -18,7 +18,6 @@
 //! look again (saturation may have cleared).
 
 mod client;
-mod config;
 mod exposition;
 
 use std::sync::Arc;
@@ -27,11 +26,11 @@ use std::time::Duration;
 
 use tokio::sync::Semaphore;
 
-use super::now;
+use crate::backend::balance::EndpointMetrics;
 use crate::backend::{Backend, Endpoint};
-use crate::proxy::TableHandle;
+use crate::clock::now;
 use crate::table::RouteTable;
-pub use config::{EndpointMetrics, MetricNames, SERVERS, Selector};
+use crate::table::TableHandle;
 
 /// How often the task looks for scrapes due.
 pub const TICK: Duration = Duration::from_millis(25);

@@ -7,8 +7,8 @@
 //! is the server's, not ours to refuse whole). Label values are unescaped
 //! (`\\`, `\"`, `\n`).
 
-use super::config::{MetricNames, Selector};
-use crate::balance::server_load::{MAX_ADAPTERS, Report, adapter_hash};
+use crate::backend::balance::endpoint_metrics::{MetricNames, Selector};
+use crate::backend::balance::server_load::{MAX_ADAPTERS, Report, adapter_hash};
 
 /// The series of one line.
 struct Series<'t> {

@@ -14,7 +14,7 @@
 //! - the inference-aware layers, all opt-in: what endpoints are doing now
 //!   ([`outstanding`], read by every algorithm but round robin), what
 //!   their model servers report ([`server_load`], filled by the
-//!   [`scrape`] task), prompt-prefix affinity ([`prefix`]), and the
+//!   `scrape` task), prompt-prefix affinity ([`prefix`]), and the
 //!   pipeline that combines them ([`pick`], the one seam every pick goes
 //!   through).
 //!
@@ -26,6 +26,7 @@
 
 pub mod affinity;
 mod decay;
+pub mod endpoint_metrics;
 mod ewma;
 pub mod hash_key;
 pub(crate) mod hold;
@@ -39,25 +40,23 @@ pub(crate) mod queue;
 pub mod request;
 pub mod ring;
 mod round_robin;
-pub mod scrape;
 pub mod server_load;
 pub mod session_cookie;
 mod subset;
 
 use std::fmt;
 use std::sync::Arc;
-use std::sync::OnceLock;
 use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
 
 use http::StatusCode;
-use tokio::time::Instant;
 
 use crate::backend::Endpoint;
+use crate::clock::now;
 pub use affinity::Affinity;
 use decay::Decayed;
+pub use endpoint_metrics::EndpointMetrics;
 pub use request::{Criticality, RequestSignals, RouteSignals};
-pub use scrape::EndpointMetrics;
 pub use server_load::Saturation;
 
 /// How a backend spreads requests over its endpoints (the `load-balance`
@@ -276,16 +275,6 @@ impl Scores {
     pub(crate) fn unanswered(&self, waited: Duration, failed: bool, now: u64) {
         peak_ewma::observe_unanswered(&self.peak, waited, failed, now);
     }
-}
-
-/// Nanoseconds on the gateway's monotonic clock since its first use, plus
-/// one: 0 is kept to mean "never".
-pub(crate) fn now() -> u64 {
-    static EPOCH: OnceLock<Instant> = OnceLock::new();
-    let epoch = *EPOCH.get_or_init(Instant::now);
-    u64::try_from(epoch.elapsed().as_nanos())
-        .unwrap_or(u64::MAX - 1)
-        .saturating_add(1)
 }
 
 #[cfg(test)]

@@ -204,7 +204,7 @@ pub(crate) fn cost(endpoint: &Endpoint, peak: f64, now: u64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::balance::testing::endpoints;
+    use crate::backend::balance::testing::endpoints;
 
     const MS: u64 = 1_000_000;
 
@@ -270,9 +270,9 @@ mod tests {
     #[test]
     fn load_multiplies_in_flight_by_the_stall() {
         let endpoint = &endpoints(1)[0];
-        let t = crate::balance::now();
+        let t = crate::clock::now();
         assert_eq!(load(endpoint, t), 0.0);
-        let _busy = crate::balance::testing::busy(endpoint, 3);
+        let _busy = crate::backend::balance::testing::busy(endpoint, 3);
         assert_eq!(load(endpoint, t), 3.0);
     }
 }

@@ -57,8 +57,8 @@ pub(super) fn slow_start(peers: &[Arc<Endpoint>], now: u64) -> Decayed {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::balance::now;
-    use crate::balance::testing::endpoints;
+    use crate::backend::balance::testing::endpoints;
+    use crate::clock::now;
 
     #[test]
     fn the_faster_of_two_wins() {
@@ -83,7 +83,7 @@ mod tests {
         let t = now();
         observe(&endpoints[0].scores().ewma, Duration::from_millis(100), t);
         observe(&endpoints[1].scores().ewma, Duration::from_millis(200), t);
-        let _busy = crate::balance::testing::busy(&endpoints[0], 50);
+        let _busy = crate::backend::balance::testing::busy(&endpoints[0], 50);
         assert_eq!(
             pick(&endpoints, |_| true, t).unwrap().addr(),
             endpoints[0].addr()
@@ -99,7 +99,7 @@ mod tests {
         let t = now();
         observe(&endpoints[0].scores().ewma, Duration::from_millis(100), t);
         observe(&endpoints[1].scores().ewma, Duration::from_millis(300), t);
-        let _hung = crate::balance::testing::busy(&endpoints[0], 1);
+        let _hung = crate::backend::balance::testing::busy(&endpoints[0], 1);
         let later = t + 500_000_000;
         for _ in 0..20 {
             assert_eq!(
