@@ -235,7 +235,7 @@ impl ManifestDir {
     }
 
     /// Scans once, then again whenever the folder may have changed (see
-    /// [`wake`]: on filesystem events, or every `poll` where there are
+    /// the `wake` module: on filesystem events, or every `poll` where there are
     /// none), on a thread of its own, sending the first full list (marked
     /// synced) and then each non-empty batch of changes, until the receiver
     /// is gone.

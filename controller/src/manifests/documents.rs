@@ -8,9 +8,10 @@
 //! not an object, or does not parse as its kind, is reported and skipped;
 //! its neighbours are kept.
 //!
-//! Bounds: the YAML budget allows at most about one node per byte of the
-//! file (and one alias per two bytes), so an alias bomb is refused after
-//! a few times its own size in events, before it builds anything large.
+//! Bounds: the YAML budget allows at most about one node, and one event
+//! replayed through an alias, per byte of the file (itself at most
+//! [`super::MAX_FILE_BYTES`]), so an alias bomb is refused after a few times
+//! its own size in events, before it builds anything large.
 
 use std::fmt;
 
@@ -35,7 +36,7 @@ impl fmt::Display for Skipped {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::NotObject => f.write_str("document is not an object"),
-            Self::Invalid(error) => error.fmt(f),
+            Self::Invalid(error) => write!(f, "{error}"),
         }
     }
 }
@@ -88,6 +89,9 @@ fn yaml_options(len: usize) -> serde_saphyr::Options {
             max_recorded_anchor_events: len.saturating_add(slack),
             max_recorded_anchor_bytes: len.saturating_add(slack),
             max_total_scalar_bytes: len.saturating_add(slack),
+        },
+        alias_limits: serde_saphyr::alias_limits! {
+            max_total_replayed_events: len.saturating_add(slack),
         },
     }
 }

@@ -26,7 +26,7 @@ const SETTLE: Duration = Duration::from_millis(10);
 /// The longest a burst of events delays the scan.
 const SETTLE_MAX: Duration = Duration::from_millis(100);
 /// How often the folder is scanned while events say nothing.
-pub const RESCAN: Duration = Duration::from_secs(30);
+const RESCAN: Duration = Duration::from_secs(30);
 
 /// A watch on the folder: the watcher, and the channel its thread wakes.
 struct Events {
