@@ -196,7 +196,7 @@ async fn a_configmap_volume_update_through_its_data_symlink_applies() {
 
     let backend = EchoBackend::start([127, 0, 34, 1]).await;
     let dir = testkit::ManifestDir::new();
-    let version = |name: &str, path: &str| {
+    let version = |dir: &testkit::ManifestDir, name: &str, path: &str| {
         let folder = dir.file(name);
         std::fs::create_dir(&folder).unwrap();
         let mut docs = service_for("models", "model-serving-1", &[&backend]);
@@ -204,7 +204,7 @@ async fn a_configmap_volume_update_through_its_data_symlink_applies() {
         docs.push(testkit::ingress_class());
         std::fs::write(folder.join("models.yaml"), testkit::join_docs(&docs)).unwrap();
     };
-    version("..v1", "/api/v1/predict/1");
+    version(&dir, "..v1", "/api/v1/predict/1");
     symlink("..v1", dir.file("..data")).unwrap();
     symlink("..data/models.yaml", dir.file("models.yaml")).unwrap();
     let gateway = testkit::Gateway::start(crate::BIN, dir.path(), &[]).await;
@@ -212,7 +212,7 @@ async fn a_configmap_volume_update_through_its_data_symlink_applies() {
     let s = Setup { gateway, dir };
     status_is(&s, "/api/v1/predict/1/health", 200).await;
 
-    version("..v2", "/api/v2/predict/1");
+    version(&s.dir, "..v2", "/api/v2/predict/1");
     symlink("..v2", s.dir.file("..data_tmp")).unwrap();
     std::fs::rename(s.dir.file("..data_tmp"), s.dir.file("..data")).unwrap();
     status_is(&s, "/api/v2/predict/1/health", 200).await;
