@@ -274,9 +274,9 @@ pub const ANNOTATIONS: &[Known] = &[
     ),
     s("force-ssl-redirect"),
     s("from-to-www-redirect"),
-    n(
+    f(
         "global-rate-limit",
-        "only per-replica limits (limit-rps, limit-rpm, limit-connections)",
+        "the cluster-wide limit (ingress-nginx's memcached counters) is not built: the Ingress's routes answer 503 rather than serve beyond the limit; limit-rps, limit-rpm and limit-connections are per replica",
     ),
     n("global-rate-limit-ignored-cidrs", "only per-replica limits"),
     n("global-rate-limit-key", "only per-replica limits"),
