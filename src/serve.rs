@@ -211,6 +211,7 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), ServeError> {
         Publisher::new(table.clone(), Some(metrics.clone())).with_access_log(access_log.clone());
     let published = publisher.subscribe();
     let resolving = publisher.subscribe();
+    let stapling = publisher.subscribe();
     let reserved = [http_addr, https_addr, admin_addr].map(|a| a.port());
     let webhook_baseline = webhook.is_some().then(|| baseline.clone());
     let (control, reconcile_stopped) = start_control_plane(
@@ -239,11 +240,13 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), ServeError> {
         view: args.enable_configuration_view.then(|| table.clone()),
     };
     // Model-server metrics of the backends with `endpoint-metrics`.
-    let scraper = tokio::spawn(gateway::balance::scrape::run(table.clone()));
+    let scraper = tokio::spawn(gateway::scrape::run(table.clone()));
     let streams_task = tokio::spawn(streams.run(published, shutdown.clone()));
     if let Some(names) = ExternalNames::new(table.clone()) {
         tokio::spawn(names.run(resolving, shutdown.clone()));
     }
+    let stapler = tls::ocsp::Stapler::new(table.clone(), Some(admin_state.metrics.clone()));
+    tokio::spawn(stapler.run(stapling, shutdown.clone()));
     let proxy = Arc::new(Proxy::new(table, observer));
     let http_task = tokio::spawn(http.serve(proxy.clone(), shutdown.clone(), drain));
     let https_task = tokio::spawn(https.serve(proxy, shutdown.clone(), drain));

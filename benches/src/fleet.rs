@@ -180,6 +180,43 @@ impl Fleet {
         }
     }
 
+    /// Ingress `i` after its `generation`-th change: generation 0 is
+    /// [`Fleet::ingress`]; later ones add a `permanent-redirect` to
+    /// `https://changed.example/<generation>`, a routing change a client
+    /// sees without any backend (301 and that `Location`).
+    pub fn ingress_at(&self, i: usize, generation: u32) -> Ingress {
+        let mut ingress = self.ingress(i);
+        if generation > 0 {
+            ingress.metadata.annotations.get_or_insert_default().insert(
+                "nginx.ingress.kubernetes.io/permanent-redirect".to_owned(),
+                format!("https://changed.example/{generation}"),
+            );
+        }
+        ingress
+    }
+
+    /// The documents of model `i` (its Service, EndpointSlice and Ingress at
+    /// `generation`, see [`Fleet::ingress_at`]), as a manifests file holds them.
+    pub fn model_documents(
+        &self,
+        i: usize,
+        generation: u32,
+    ) -> serde_json::Result<Vec<serde_json::Value>> {
+        Ok(vec![
+            with_type(serde_json::to_value(Self::service(i))?, "v1", "Service"),
+            with_type(
+                serde_json::to_value(Self::endpoint_slice(i, 0))?,
+                "discovery.k8s.io/v1",
+                "EndpointSlice",
+            ),
+            with_type(
+                serde_json::to_value(self.ingress_at(i, generation))?,
+                "networking.k8s.io/v1",
+                "Ingress",
+            ),
+        ])
+    }
+
     /// Ingress `i`: one rule on its host with one path to its Service.
     pub fn ingress(&self, i: usize) -> Ingress {
         let host = self.host_index(i);
@@ -255,14 +292,26 @@ impl Fleet {
         snapshot
     }
 
-    /// The fleet as a `kind: List` document for a manifests folder.
-    pub fn manifest_list(&self) -> serde_json::Result<serde_json::Value> {
+    /// The IngressClass as a document.
+    pub fn ingress_class_document() -> serde_json::Result<serde_json::Value> {
+        Ok(with_type(
+            serde_json::to_value(Self::ingress_class())?,
+            "networking.k8s.io/v1",
+            "IngressClass",
+        ))
+    }
+
+    /// The fleet as a `kind: List` document for a manifests folder; model
+    /// `changed.0` at generation `changed.1` (see [`Fleet::ingress_at`]).
+    pub fn manifest_list(
+        &self,
+        changed: Option<(usize, u32)>,
+    ) -> serde_json::Result<serde_json::Value> {
         let mut items = Vec::with_capacity(1 + 3 * self.ingresses);
-        items.push(serde_json::to_value(Self::ingress_class())?);
+        items.push(Self::ingress_class_document()?);
         for i in 0..self.ingresses {
-            items.push(serde_json::to_value(Self::service(i))?);
-            items.push(serde_json::to_value(Self::endpoint_slice(i, 0))?);
-            items.push(serde_json::to_value(self.ingress(i))?);
+            let generation = changed.filter(|(k, _)| *k == i).map_or(0, |(_, g)| g);
+            items.extend(self.model_documents(i, generation)?);
         }
         Ok(serde_json::json!({"apiVersion": "v1", "kind": "List", "items": items}))
     }
@@ -286,4 +335,15 @@ impl Fleet {
             })
             .collect()
     }
+}
+
+/// Sets a serialised object's `apiVersion` and `kind` (k8s-openapi's
+/// `Serialize` writes them already; this keeps the order of the fields
+/// stable and the documents self-describing whatever the version).
+fn with_type(mut value: serde_json::Value, api_version: &str, kind: &str) -> serde_json::Value {
+    if let Some(map) = value.as_object_mut() {
+        map.insert("apiVersion".to_owned(), api_version.into());
+        map.insert("kind".to_owned(), kind.into());
+    }
+    value
 }

@@ -1,11 +1,13 @@
 //! The manifests-folder source: every `*.yaml`, `*.yml` and `*.json` file
 //! under a directory, read as Kubernetes objects and watched for changes.
 //!
-//! The folder is polled (every 250 ms by default): polling works on every
-//! filesystem, including Kubernetes ConfigMap volumes, whose files are
-//! swapped through symlinks that inotify-based watchers often miss, and its
-//! cost is one `stat` per file per poll. A file is read again only when its
-//! size, modification time or inode changed.
+//! The folder is scanned when filesystem events (inotify) say something
+//! under it changed, and every 30 s as a safety net; where events cannot be
+//! had it is polled (every 250 ms by default), see [`wake`]. A scan costs
+//! one `stat` per file; a file is read again only when its size,
+//! modification time or inode changed. A Kubernetes ConfigMap volume swaps
+//! its files by renaming a `..data` symlink in the folder itself, which is
+//! an event like any other.
 //!
 //! This source plays the API server's part for the objects it reads: a
 //! namespaced object without a namespace goes to `default`, and an object
@@ -25,10 +27,14 @@ use std::thread;
 use std::time::{Duration, SystemTime};
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use serde_json::Value;
+
+use self::documents::Skipped;
 
 use crate::objects::{Object, ObjectKey};
 use crate::reconcile::{Change, SourceUpdate};
+
+pub mod documents;
+mod wake;
 
 /// Largest manifest file read, in bytes; larger files are skipped.
 pub const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
@@ -126,6 +132,7 @@ impl ManifestDir {
             dirty |= !keep;
             keep
         });
+        let now = Time(jiff::Timestamp::now());
         for (path, fingerprint) in listing {
             if self
                 .files
@@ -137,6 +144,7 @@ impl ManifestDir {
             match read_file(&path, fingerprint) {
                 ReadOutcome::Changing => {}
                 ReadOutcome::Parsed(objects) => {
+                    let objects = self.adopt(objects, &now);
                     self.files.insert(
                         path,
                         FileEntry {
@@ -167,6 +175,31 @@ impl ManifestDir {
         if dirty { self.diff() } else { Vec::new() }
     }
 
+    /// Gives freshly read objects the creation time first seen for their
+    /// key (what the API server would have set), and the published value of
+    /// every object that did not change: an unchanged object is then held
+    /// once, however often its file (a List of thousands) is read again,
+    /// and compares equal by pointer.
+    fn adopt(&mut self, objects: Vec<Object>, now: &Time) -> Vec<Object> {
+        objects
+            .into_iter()
+            .map(|mut object| {
+                let key = object.key();
+                if object.metadata().creation_timestamp.is_none() {
+                    let seen = self
+                        .first_seen
+                        .entry(key.clone())
+                        .or_insert_with(|| now.clone());
+                    object.metadata_mut().creation_timestamp = Some(seen.clone());
+                }
+                match self.published.get(&key) {
+                    Some(old) if *old == object => old.clone(),
+                    _ => object,
+                }
+            })
+            .collect()
+    }
+
     /// Merges all files (first file in path order wins a duplicate object)
     /// and returns the changes against what was published.
     fn diff(&mut self) -> Vec<Change> {
@@ -182,16 +215,6 @@ impl ManifestDir {
             }
         }
         self.first_seen.retain(|key, _| desired.contains_key(key));
-        let now = Time(jiff::Timestamp::now());
-        for (key, object) in &mut desired {
-            let seen = self
-                .first_seen
-                .entry(key.clone())
-                .or_insert_with(|| now.clone());
-            if object.metadata().creation_timestamp.is_none() {
-                object.metadata_mut().creation_timestamp = Some(seen.clone());
-            }
-        }
         let mut changes = Vec::new();
         for key in self.published.keys() {
             if !desired.contains_key(key) {
@@ -199,7 +222,11 @@ impl ManifestDir {
             }
         }
         for (key, object) in &desired {
-            if self.published.get(key) != Some(object) {
+            let unchanged = self
+                .published
+                .get(key)
+                .is_some_and(|old| old.ptr_eq(object) || old == object);
+            if !unchanged {
                 changes.push(Change::Apply(object.clone()));
             }
         }
@@ -207,17 +234,21 @@ impl ManifestDir {
         changes
     }
 
-    /// Scans once, then polls every `interval`, on a thread of its own,
-    /// sending the first full list (marked synced) and then each non-empty
-    /// batch of changes, until the receiver is gone.
+    /// Scans once, then again whenever the folder may have changed (see
+    /// the `wake` module: on filesystem events, or every `poll` where there are
+    /// none), on a thread of its own, sending the first full list (marked
+    /// synced) and then each non-empty batch of changes, until the receiver
+    /// is gone.
     pub fn spawn(
         mut self,
         updates: Sender<SourceUpdate>,
-        interval: Duration,
+        poll: Duration,
     ) -> std::io::Result<thread::JoinHandle<()>> {
         thread::Builder::new()
             .name("manifests".to_owned())
             .spawn(move || {
+                // Watch first: a change during the first scan is not missed.
+                let mut waker = wake::Waker::new(&self.root, poll);
                 let mut update = SourceUpdate {
                     changes: self.scan(),
                     synced: true,
@@ -228,11 +259,12 @@ impl ManifestDir {
                     {
                         return;
                     }
-                    thread::sleep(interval);
+                    waker.wait();
                     update = SourceUpdate {
                         changes: self.scan(),
                         synced: false,
                     };
+                    waker.recheck();
                 }
             })
     }
@@ -304,44 +336,25 @@ fn read_file(path: &Path, before: Fingerprint) -> ReadOutcome {
         return ReadOutcome::Failed(FileError::NotText);
     };
     let json = path.extension().and_then(|e| e.to_str()) == Some("json");
-    match parse_documents(&text, json) {
-        Ok(objects) => ReadOutcome::Parsed(objects_of(path, objects)),
+    match documents::parse(&text, json) {
+        Ok(parsed) => ReadOutcome::Parsed(objects_of(path, parsed)),
         Err(error) => ReadOutcome::Failed(error),
     }
 }
 
-/// Parses a file's text into documents: one JSON value, or every YAML
-/// document of a multi-document stream (empty documents are skipped).
-pub fn parse_documents(text: &str, json: bool) -> Result<Vec<Value>, FileError> {
-    if json {
-        return Ok(vec![serde_json::from_str(text)?]);
-    }
-    serde_saphyr::from_multiple::<Value>(text).map_err(|e| FileError::Yaml(e.to_string()))
-}
-
-/// Turns documents into objects, flattening `kind: List`; a document that
-/// does not parse as its kind is logged and skipped, the others are kept.
-fn objects_of(path: &Path, documents: Vec<Value>) -> Vec<Object> {
-    let mut objects = Vec::new();
-    let mut queue: Vec<Value> = documents.into_iter().rev().collect();
-    while let Some(doc) = queue.pop() {
-        if doc.get("kind").and_then(Value::as_str) == Some("List") {
-            if let Some(Value::Array(items)) = doc.get("items") {
-                queue.extend(items.iter().rev().cloned());
+/// Logs what a file's documents skipped and returns its objects.
+fn objects_of(path: &Path, parsed: documents::Parsed) -> Vec<Object> {
+    for skipped in &parsed.skipped {
+        match skipped {
+            Skipped::NotObject => {
+                tracing::warn!(file = %path.display(), "document is not an object; skipped");
             }
-            continue;
-        }
-        if !doc.is_object() {
-            tracing::warn!(file = %path.display(), "document is not an object; skipped");
-            continue;
-        }
-        match Object::from_value(doc) {
-            Ok(Some(object)) => objects.push(object),
-            Ok(None) => {}
-            Err(error) => tracing::warn!(file = %path.display(), %error, "object skipped"),
+            Skipped::Invalid(error) => {
+                tracing::warn!(file = %path.display(), %error, "object skipped");
+            }
         }
     }
-    objects
+    parsed.objects
 }
 
 #[cfg(test)]
@@ -472,6 +485,51 @@ mod tests {
         );
         let mut source = ManifestDir::new(dir.path());
         assert_eq!(summary(&source.scan()), ["apply Service default/good"]);
+    }
+
+    #[test]
+    fn events_wake_the_source_without_polling() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), "a.yaml", &service("one"));
+        let (tx, rx) = std::sync::mpsc::channel();
+        // An hour between polls: only an event can bring the change.
+        ManifestDir::new(dir.path())
+            .spawn(tx, Duration::from_secs(3600))
+            .unwrap();
+        let first = rx.recv_timeout(Duration::from_secs(30)).unwrap();
+        assert!(first.synced);
+        assert_eq!(summary(&first.changes), ["apply Service default/one"]);
+        write(dir.path(), "sub/b.yaml", &service("two"));
+        let next = rx.recv_timeout(Duration::from_secs(30)).unwrap();
+        assert_eq!(summary(&next.changes), ["apply Service default/two"]);
+        std::fs::remove_file(dir.path().join("a.yaml")).unwrap();
+        let next = rx.recv_timeout(Duration::from_secs(30)).unwrap();
+        assert_eq!(summary(&next.changes), ["delete Service default/one"]);
+    }
+
+    #[test]
+    fn a_changed_list_keeps_the_unchanged_objects_it_published() {
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            "a.yaml",
+            &format!("{}---\n{}", service("one"), service("two")),
+        );
+        let mut source = ManifestDir::new(dir.path());
+        let Change::Apply(one) = source.scan().remove(0) else {
+            panic!()
+        };
+        write(
+            dir.path(),
+            "a.yaml",
+            &format!("{}---\n{}  - port: 81\n", service("one"), service("two")),
+        );
+        assert_eq!(summary(&source.scan()), ["apply Service default/two"]);
+        let held = &source.files.values().next().unwrap().objects[0];
+        assert!(
+            held.ptr_eq(&one),
+            "the unchanged object is shared, not held twice"
+        );
     }
 
     #[test]

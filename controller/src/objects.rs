@@ -218,6 +218,12 @@ impl Object {
         each_kind!(self, o => &o.metadata)
     }
 
+    /// Whether both are the very same shared value (a pointer comparison;
+    /// `==` compares contents).
+    pub fn ptr_eq(&self, other: &Self) -> bool {
+        std::ptr::eq(self.metadata(), other.metadata())
+    }
+
     /// The object's metadata, for filling defaults the API server would set.
     pub fn metadata_mut(&mut self) -> &mut ObjectMeta {
         each_kind!(self, o => &mut Arc::make_mut(o).metadata)

@@ -28,7 +28,7 @@
 //! Before the rule, with session affinity (`affinity-canary-behavior:
 //! sticky`, the default), a request whose session cookie was set by the
 //! main backend stays on it, and one set by the canary goes to the canary
-//! (ingress-nginx's `is_affinitized`); see [`crate::balance::affinity`].
+//! (ingress-nginx's `is_affinitized`); see [`crate::backend::balance::affinity`].
 //!
 //! A route without a canary pays one `Option` check.
 
@@ -40,9 +40,10 @@ use http::header::{COOKIE, HeaderName};
 use regex::bytes::{Regex, RegexBuilder};
 
 use crate::backend::Backend;
-use crate::balance::affinity;
+use crate::backend::balance::affinity;
+use crate::cookies::cookie_value;
+use crate::ids::BackendId;
 use crate::metrics::RouteStats;
-use crate::table::{BackendId, Route, RouteTable};
 
 /// Compiled size limit of a `canary-by-header-pattern` expression.
 const PATTERN_SIZE_LIMIT: usize = 1 << 20;
@@ -242,53 +243,15 @@ fn always_never(value: &[u8]) -> Step {
     }
 }
 
-/// The value of cookie `name` in one Cookie header, read as nginx's
-/// `ngx_http_parse_multi_header_lines`: pairs separated by `;` (or `,`),
-/// the name compared case-insensitively, spaces allowed around `=`, the
-/// value running to the next `;`.
-pub(crate) fn cookie_value<'h>(line: &'h [u8], name: &[u8]) -> Option<&'h [u8]> {
-    let mut rest = line;
-    loop {
-        rest = trim_spaces(rest);
-        if rest.is_empty() {
-            return None;
-        }
-        if let Some(after) = strip_prefix_ignore_case(rest, name) {
-            let after = trim_spaces(after);
-            if let Some(value) = after.strip_prefix(b"=") {
-                let value = trim_spaces(value);
-                let end = value.iter().position(|b| *b == b';').unwrap_or(value.len());
-                return Some(&value[..end]);
-            }
-        }
-        let next = rest.iter().position(|b| matches!(b, b';' | b','))?;
-        rest = &rest[next + 1..];
-    }
-}
-
-fn strip_prefix_ignore_case<'a>(value: &'a [u8], prefix: &[u8]) -> Option<&'a [u8]> {
-    let head = value.get(..prefix.len())?;
-    head.eq_ignore_ascii_case(prefix)
-        .then(|| &value[prefix.len()..])
-}
-
-fn trim_spaces(value: &[u8]) -> &[u8] {
-    let start = value.iter().position(|b| *b != b' ').unwrap_or(value.len());
-    &value[start..]
-}
-
-/// The route phase's last step: the backend a request on `route` goes to,
-/// the main one (`main`) unless the route has a canary that takes it; and
-/// whether the canary did.
+/// The route phase's last step: the backend a request goes to, the main
+/// one (`main_backend`) unless the route's canary (`canary`, with its
+/// backend) takes it; and whether the canary did.
 pub(crate) fn pick<'t>(
-    table: &'t RouteTable,
-    route: &Route,
-    main: BackendId,
+    main_backend: Option<&'t Arc<Backend>>,
+    canary: Option<(&Canary, &'t Arc<Backend>)>,
     headers: &HeaderMap,
 ) -> (Option<&'t Arc<Backend>>, bool) {
-    let main_backend = table.backend(main);
-    if let Some(canary) = &route.canary
-        && let Some(backend) = table.backend(canary.backend)
+    if let Some((canary, backend)) = canary
         && available(backend)
     {
         let sticky = main_backend.and_then(|m| affinity::canary_affinity(m, backend, headers));
@@ -308,10 +271,11 @@ fn available(backend: &Backend) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::backend::balance::BackendPolicy;
     use crate::backend::{BackendKey, EndpointUpdate};
-    use crate::balance::BackendPolicy;
+    use crate::ids::ServerId;
     use crate::path::{PathKind, PathRule};
-    use crate::table::{RouteAction, RouteTableBuilder, ServerId};
+    use crate::table::{Route, RouteAction, RouteTableBuilder};
     use http::HeaderValue;
     use std::net::SocketAddr;
     use std::time::Duration;
@@ -557,7 +521,12 @@ mod tests {
         let table = b.build();
         let picked = |path: &str| {
             let m = table.lookup(None, path.as_bytes()).unwrap();
-            let (backend, canary) = pick(&table, m.route, main, &HeaderMap::new());
+            let canary = m
+                .route
+                .canary
+                .as_ref()
+                .and_then(|c| Some((&**c, table.backend(c.backend)?)));
+            let (backend, canary) = pick(table.backend(main), canary, &HeaderMap::new());
             (backend.unwrap().key().service.to_string(), canary)
         };
         assert_eq!(picked(&ids[0]), ("up".to_owned(), true));

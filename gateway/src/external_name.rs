@@ -20,8 +20,9 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::backend::EndpointUpdate;
-use crate::proxy::TableHandle;
-use crate::server::ShutdownSignal;
+pub use crate::backend::ExternalName;
+use crate::shutdown::ShutdownSignal;
+use crate::table::TableHandle;
 
 /// The shortest time an answer is kept.
 pub const MIN_TTL: Duration = Duration::from_secs(1);
@@ -35,15 +36,6 @@ pub const RETRY: Duration = Duration::from_secs(5);
 pub const MAX_ADDRESSES: usize = 64;
 /// Names resolved at most.
 pub const MAX_NAMES: usize = 1024;
-
-/// An ExternalName backend of a table: its name and port.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct ExternalName {
-    /// The DNS name (`spec.externalName`), without a trailing dot.
-    pub name: Box<str>,
-    /// The port connections go to (the Service port's `targetPort`).
-    pub port: u16,
-}
 
 /// What is known about one name.
 #[derive(Debug)]

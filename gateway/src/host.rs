@@ -13,7 +13,7 @@ use std::collections::HashMap;
 
 use foldhash::fast::RandomState;
 
-use crate::table::ServerId;
+use crate::ids::ServerId;
 
 /// Longest host name accepted, in bytes (DNS limit).
 const MAX_HOST_LEN: usize = 253;

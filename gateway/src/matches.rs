@@ -1,7 +1,7 @@
 //! Request conditions beyond host and path: the method, header and query
 //! parameter matches of Gateway API routes, and the listener a request
 //! came in on. A route that has none costs nothing: the path index keeps
-//! plain entries for it (see [`crate::path`]).
+//! plain entries for it (see the `path` module).
 //!
 //! Semantics (Gateway API `HTTPRouteMatch`):
 //! - header names compare without regard to case; a header sent more than
@@ -20,7 +20,7 @@ use http::header::HeaderName;
 use http::{HeaderMap, Method};
 use regex::bytes::{Regex, RegexBuilder};
 
-use crate::settings::Scheme;
+use crate::scheme::Scheme;
 
 /// Compiled size limit of one match expression.
 const SIZE_LIMIT: usize = 1 << 20;

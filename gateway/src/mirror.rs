@@ -155,18 +155,7 @@ impl Mirror {
             return None;
         };
         let mut headers = req.headers().clone();
-        for name in [
-            header::CONNECTION,
-            header::TRANSFER_ENCODING,
-            header::TE,
-            header::UPGRADE,
-            header::PROXY_AUTHORIZATION,
-            header::EXPECT,
-        ] {
-            headers.remove(name);
-        }
-        headers.remove("keep-alive");
-        headers.remove("proxy-connection");
+        strip_hop_by_hop(&mut headers, false);
         headers.insert(header::HOST, self.host.clone());
         let original = req.uri().path_and_query().map_or("/", |pq| pq.as_str());
         if let Ok(original) = HeaderValue::from_str(original) {
@@ -179,8 +168,10 @@ impl Mirror {
             method: req.method().clone(),
             uri,
             headers,
-            https: self.https,
-            authority: self.authority.clone(),
+            destination: Destination::Url {
+                https: self.https,
+                authority: self.authority.clone(),
+            },
             with_body: self.body,
             permit,
             stats,
@@ -260,7 +251,28 @@ fn parse_path(path: &str) -> Result<Vec<Part>, String> {
     Ok(parts)
 }
 
-fn count(
+/// Removes the headers of one connection from a copy's; an HTTP/2 copy
+/// keeps gRPC's `te: trailers`.
+fn strip_hop_by_hop(headers: &mut HeaderMap, http2: bool) {
+    let keep_te = http2 && headers.get(header::TE).is_some_and(|te| te == "trailers");
+    for name in [
+        header::CONNECTION,
+        header::TRANSFER_ENCODING,
+        header::UPGRADE,
+        header::PROXY_AUTHORIZATION,
+        header::EXPECT,
+    ] {
+        headers.remove(name);
+    }
+    if !keep_te {
+        headers.remove(header::TE);
+    }
+    headers.remove("keep-alive");
+    headers.remove("proxy-connection");
+}
+
+/// Counts one copy in `stats` (when metrics are on).
+pub(crate) fn count(
     stats: Option<&Arc<MirrorStats>>,
     which: fn(&MirrorStats) -> &std::sync::atomic::AtomicU64,
 ) {
@@ -269,13 +281,23 @@ fn count(
     }
 }
 
+/// Where a copy goes.
+#[derive(Debug)]
+enum Destination {
+    /// `mirror-target`'s `host[:port]`, resolved per copy, over HTTP/1.1
+    /// (TLS when `https`).
+    Url { https: bool, authority: Box<str> },
+    /// One endpoint of a Gateway API `RequestMirror` backend, over
+    /// HTTP/1.1 or HTTP/2 with prior knowledge (h2c), as the main backend.
+    Endpoint { addr: SocketAddr, http2: bool },
+}
+
 /// A request copy ready to be sent.
 pub(crate) struct Shadow {
     method: Method,
     uri: Uri,
     headers: HeaderMap,
-    https: bool,
-    authority: Box<str>,
+    destination: Destination,
     with_body: bool,
     permit: OwnedSemaphorePermit,
     stats: Option<Arc<MirrorStats>>,
@@ -297,25 +319,46 @@ pub(crate) struct Tee {
     sender: Option<mpsc::Sender<Bytes>>,
     aborted: Arc<AtomicBool>,
     stats: Option<Arc<MirrorStats>>,
+    /// The tees of further copies of the same body (a Gateway API rule
+    /// may mirror to several backends).
+    more: Vec<Tee>,
 }
 
 impl Tee {
-    /// Copies one frame of the client's body; abandons the copy when it
+    /// Feeds `other`'s copy from the same body too.
+    pub(crate) fn join(&mut self, other: Tee) {
+        self.more.push(other);
+    }
+
+    /// Copies one frame of the client's body; abandons a copy when it
     /// falls behind.
     pub(crate) fn frame(&mut self, data: &Bytes) {
+        for tee in &mut self.more {
+            tee.frame(data);
+        }
         let Some(sender) = &self.sender else { return };
         if sender.try_send(data.clone()).is_err() {
-            self.abandon();
+            self.abandon_own();
         }
     }
 
-    /// The client's body ended: the copy's ends too.
+    /// The client's body ended: the copies' end too.
     pub(crate) fn end(&mut self) {
+        for tee in &mut self.more {
+            tee.end();
+        }
         self.sender = None;
     }
 
-    /// The client's body broke or the copy is too slow: the copy fails.
+    /// The client's body broke or the copies are too slow: they fail.
     pub(crate) fn abandon(&mut self) {
+        for tee in &mut self.more {
+            tee.abandon();
+        }
+        self.abandon_own();
+    }
+
+    fn abandon_own(&mut self) {
         if self.sender.take().is_some() {
             self.aborted.store(true, Ordering::Relaxed);
             count(self.stats.as_ref(), |s| &s.dropped);
@@ -325,8 +368,9 @@ impl Tee {
 
 impl Drop for Tee {
     fn drop(&mut self) {
-        // Dropped before the body ended (the main request failed first).
-        self.abandon();
+        // Dropped before the body ended (the main request failed first);
+        // the joined tees drop themselves.
+        self.abandon_own();
     }
 }
 
@@ -380,6 +424,29 @@ impl Body for CopyBody {
 }
 
 impl Shadow {
+    /// A copy of `req` as it is forwarded to the main backend (method,
+    /// URI, headers, body), for `addr`, one endpoint of a Gateway API
+    /// mirror backend, spoken to over the main backend's wire.
+    pub(crate) fn forwarded<B>(
+        req: &Request<B>,
+        addr: SocketAddr,
+        http2: bool,
+        permit: OwnedSemaphorePermit,
+        stats: Option<Arc<MirrorStats>>,
+    ) -> Self {
+        let mut headers = req.headers().clone();
+        strip_hop_by_hop(&mut headers, http2);
+        Self {
+            method: req.method().clone(),
+            uri: req.uri().clone(),
+            headers,
+            destination: Destination::Endpoint { addr, http2 },
+            with_body: true,
+            permit,
+            stats,
+        }
+    }
+
     /// A tee for the client's body, when the copy carries it and the
     /// request has one.
     pub(crate) fn tee(&mut self, has_body: bool) -> Option<(Tee, CopyBodyHandle)> {
@@ -392,6 +459,7 @@ impl Shadow {
             sender: Some(sender),
             aborted: aborted.clone(),
             stats: self.stats.clone(),
+            more: Vec::new(),
         };
         Some((
             tee,
@@ -407,7 +475,10 @@ impl Shadow {
     pub(crate) fn send(self, body: Option<CopyBodyHandle>, connect: Duration, total: Duration) {
         tokio::spawn(async move {
             let stats = self.stats.clone();
-            let target = format!("{}{}", self.authority, self.uri);
+            let target = match &self.destination {
+                Destination::Url { authority, .. } => format!("{authority}{}", self.uri),
+                Destination::Endpoint { addr, .. } => format!("{addr} {}", self.uri),
+            };
             let outcome = tokio::time::timeout(total, self.exchange(body, connect)).await;
             match outcome {
                 Ok(Ok(())) => count(stats.as_ref(), |s| &s.sent),
@@ -428,13 +499,17 @@ impl Shadow {
             method,
             uri,
             headers,
-            https,
-            authority,
+            destination,
             permit,
             ..
         } = self;
         let _permit = permit;
-        let addr = resolve(&authority, https, connect).await?;
+        let (addr, https, http2) = match destination {
+            Destination::Url { https, authority } => {
+                (resolve(&authority, https, connect).await?, https, false)
+            }
+            Destination::Endpoint { addr, http2 } => (addr, false, http2),
+        };
         let tcp = tokio::time::timeout(connect, TcpStream::connect(addr))
             .await
             .map_err(|_| "connect timed out".to_owned())?
@@ -451,6 +526,10 @@ impl Shadow {
         *request.method_mut() = method;
         *request.uri_mut() = uri;
         *request.headers_mut() = headers;
+        if http2 {
+            *request.version_mut() = http::Version::HTTP_2;
+            return send_http2(TokioIo::new(tcp), request).await;
+        }
         if https {
             let tls = UpstreamTls::insecure().ok_or("no TLS client configuration")?;
             let connector = tokio_rustls::TlsConnector::from(tls.config(false));
@@ -469,6 +548,36 @@ impl Shadow {
 #[derive(Debug)]
 pub(crate) struct CopyBodyHandle(CopyBody);
 
+/// Gives each copy that carries the body its share of the client's: one
+/// tee feeds them all, handed to `attach` (which says `false` when there
+/// is no body to tee after all).
+pub(crate) fn tee_all(
+    shadows: Vec<Shadow>,
+    has_body: bool,
+    attach: impl FnOnce(Tee) -> bool,
+) -> Vec<(Shadow, Option<CopyBodyHandle>)> {
+    let mut joined: Option<Tee> = None;
+    let mut out = Vec::with_capacity(shadows.len());
+    for mut shadow in shadows {
+        let body = shadow.tee(has_body).map(|(tee, body)| {
+            match &mut joined {
+                Some(first) => first.join(tee),
+                None => joined = Some(tee),
+            }
+            body
+        });
+        out.push((shadow, body));
+    }
+    if let Some(tee) = joined
+        && !attach(tee)
+    {
+        for (_, body) in &mut out {
+            *body = None;
+        }
+    }
+    out
+}
+
 /// One HTTP/1.1 exchange on `io`; the answer's body is read and dropped.
 async fn send<I>(io: I, request: Request<CopyBody>) -> Result<(), String>
 where
@@ -482,12 +591,38 @@ where
         .send_request(request)
         .await
         .map_err(|e| e.to_string())?;
-    let mut body = response.into_body();
+    drain(response.into_body()).await?;
+    drop(sender);
+    let _ = connection.await;
+    Ok(())
+}
+
+/// One HTTP/2 exchange (prior knowledge) on `io`; the answer's body and
+/// trailers are read and dropped.
+async fn send_http2<I>(io: I, request: Request<CopyBody>) -> Result<(), String>
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let executor = hyper_util::rt::TokioExecutor::new();
+    let (mut sender, connection) = hyper::client::conn::http2::handshake(executor, io)
+        .await
+        .map_err(|e| e.to_string())?;
+    let connection = tokio::spawn(connection);
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(|e| e.to_string())?;
+    drain(response.into_body()).await?;
+    drop(sender);
+    let _ = connection.await;
+    Ok(())
+}
+
+/// Reads an answer's body to its end.
+async fn drain(mut body: hyper::body::Incoming) -> Result<(), String> {
     while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
         frame.map_err(|e| e.to_string())?;
     }
-    drop(sender);
-    let _ = connection.await;
     Ok(())
 }
 

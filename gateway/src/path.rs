@@ -24,8 +24,8 @@ use std::collections::HashMap;
 
 use foldhash::fast::RandomState;
 
+use crate::ids::RouteId;
 use crate::matches::{Conditions, MatchError, RequestFacts, full_regex};
-use crate::table::RouteId;
 
 /// Longest path a rule may have, in bytes.
 pub const MAX_RULE_PATH_LEN: usize = 4096;
@@ -558,7 +558,7 @@ mod tests {
 
     fn facts<'r>(method: &'r http::Method, headers: &'r http::HeaderMap) -> RequestFacts<'r> {
         RequestFacts {
-            scheme: crate::settings::Scheme::Http,
+            scheme: crate::scheme::Scheme::Http,
             method,
             headers,
             query: None,

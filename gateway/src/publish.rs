@@ -7,8 +7,8 @@ use tokio::sync::watch;
 
 use crate::access_log::AccessLog;
 use crate::metrics::Metrics;
-use crate::proxy::TableHandle;
 use crate::table::RouteTable;
+use crate::table::TableHandle;
 
 /// Swaps compiled tables in for the proxy.
 #[derive(Clone, Debug)]
@@ -53,7 +53,7 @@ impl Publisher {
     pub fn publish(&self, mut table: RouteTable) -> Arc<RouteTable> {
         table.adopt_backends(&self.table.load());
         if let Some(metrics) = &self.metrics {
-            metrics.attach(&mut table);
+            table.attach_metrics(metrics);
         }
         let table = Arc::new(table);
         if let Some(log) = &self.access_log {

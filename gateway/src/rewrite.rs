@@ -24,7 +24,7 @@ use regex_automata::meta;
 use regex_automata::nfa::thompson::WhichCaptures;
 use regex_automata::util::syntax;
 
-use crate::table::RouteId;
+use crate::ids::RouteId;
 
 /// Compiled size limit of one path expression (its automaton), and of the
 /// one-pass DFA built for it.

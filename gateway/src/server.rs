@@ -11,6 +11,7 @@
 //! to the client, HTTP/2's flood check and its idle close after
 //! `keep-alive` (see [`crate::client_io`]).
 
+pub use crate::shutdown::{ShutdownSignal, ShutdownTrigger, shutdown_channel};
 use std::convert::Infallible;
 use std::io;
 use std::net::SocketAddr;
@@ -26,7 +27,6 @@ use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
 
 use crate::client_io::{ClientIo, StreamActivity};
 use crate::keepalive::HeadTimer;
@@ -45,35 +45,6 @@ const H2_KEEPALIVE: (Duration, Duration) = (Duration::from_secs(60), Duration::f
 /// for the whole head; the proxy then holds the head to the configured
 /// size (431).
 const LONG_TARGET: usize = 64 * 1024;
-
-/// Tells servers to stop accepting and drain. Cloned into every server.
-#[derive(Clone, Debug)]
-pub struct ShutdownSignal(watch::Receiver<bool>);
-
-/// Triggers a [`ShutdownSignal`].
-#[derive(Debug)]
-pub struct ShutdownTrigger(watch::Sender<bool>);
-
-/// A linked trigger and signal.
-pub fn shutdown_channel() -> (ShutdownTrigger, ShutdownSignal) {
-    let (tx, rx) = watch::channel(false);
-    (ShutdownTrigger(tx), ShutdownSignal(rx))
-}
-
-impl ShutdownTrigger {
-    /// Starts the shutdown of every server holding a linked signal.
-    pub fn trigger(&self) {
-        self.0.send_replace(true);
-    }
-}
-
-impl ShutdownSignal {
-    /// Resolves once shutdown was triggered (or the trigger was dropped).
-    pub async fn triggered(&mut self) {
-        // An error means the trigger is gone, which also means stop.
-        let _ = self.0.wait_for(|stop| *stop).await;
-    }
-}
 
 /// A bound listener, not yet serving.
 pub struct HttpListener {
@@ -232,7 +203,7 @@ struct Connection {
     watcher: Watcher,
     shutdown: ShutdownSignal,
     /// What a PROXY protocol header said (`use-proxy-protocol`).
-    origin: Option<Arc<crate::listener::Origin>>,
+    origin: Option<Arc<crate::proxy_protocol::Origin>>,
 }
 
 impl Connection {
@@ -253,7 +224,7 @@ impl Connection {
             return self.serve_http1(TokioIo::new(io), None).await;
         };
         let timeout = self.settings.client_header_timeout;
-        let accept = crate::tls::accept(stream, &tls, self.settings.http2, self.proxy.table());
+        let accept = crate::tls::accept(stream, &tls, self.settings.http2, &**self.proxy.table());
         let (stream, client) = match tokio::time::timeout(timeout, accept).await {
             Ok(Ok(accepted)) => accepted,
             Ok(Err(error)) => {
@@ -422,7 +393,7 @@ struct Refusals {
 }
 
 impl Refusals {
-    fn note(&mut self, cap: Option<usize>, scheme: crate::settings::Scheme) {
+    fn note(&mut self, cap: Option<usize>, scheme: crate::scheme::Scheme) {
         self.since += 1;
         if self
             .last_log
@@ -466,9 +437,9 @@ impl AcceptBackoff {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::proxy::TableHandle;
-    use crate::settings::Scheme;
+    use crate::scheme::Scheme;
     use crate::table::RouteTable;
+    use crate::table::TableHandle;
     use crate::tls::{CertResolver, fake_certificate, server_config};
     use arc_swap::ArcSwap;
     use std::time::Instant;

@@ -3,6 +3,7 @@
 //! [`ProxySettings`] belong to a route (the per-Ingress annotations override
 //! them); [`ListenerSettings`] belong to a listening socket.
 
+pub use crate::scheme::Scheme;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -172,7 +173,7 @@ pub struct ProxySettings {
     pub model_from_body: Option<ModelFromBody>,
     /// What the route's requests tell the picker: their prompt and model
     /// (`prefix-affinity`, `endpoint-metrics`) and their criticality.
-    pub signals: crate::balance::RouteSignals,
+    pub signals: crate::backend::balance::RouteSignals,
 }
 
 /// `edge-gateway.io/model-from-body` and `model-body-peek`: which header
@@ -213,26 +214,7 @@ impl Default for ProxySettings {
             stream_idle_timeout: None,
             request_deadline: None,
             model_from_body: None,
-            signals: crate::balance::RouteSignals::default(),
-        }
-    }
-}
-
-/// Which scheme a listener speaks, for `X-Forwarded-Proto` and friends.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Scheme {
-    /// Plain HTTP.
-    Http,
-    /// HTTP over TLS.
-    Https,
-}
-
-impl Scheme {
-    /// `http` or `https`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Http => "http",
-            Self::Https => "https",
+            signals: crate::backend::balance::RouteSignals::default(),
         }
     }
 }

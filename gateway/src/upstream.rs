@@ -20,7 +20,7 @@ use hyper::rt::{Read, Write};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::TcpStream;
 
-use crate::proxy::RequestBody;
+use crate::request_body::RequestBody;
 use crate::upstream_tls::UpstreamTls;
 
 /// How upstream keep-alive connections are reused (ingress-nginx's

@@ -403,7 +403,8 @@ async fn blocked_user_agents_and_referers_get_403_before_any_backend() {
         );
     }
 
-    // A pattern that does not compile: reported, the list is not applied.
+    // A pattern that does not compile: reported, and the routes fail
+    // closed (503) rather than serve without the block list.
     s.dir.write(
         "cm.yaml",
         &controller(&[("block-user-agents", "~(unclosed")]),
@@ -412,7 +413,7 @@ async fn blocked_user_agents_and_referers_get_403_before_any_backend() {
         s.http(),
         "/",
         &[("user-agent", "EvilBot/1")],
-        status_is(200),
+        status_is(503),
     )
     .await;
     s.gateway.wait_for_log("block-user-agents", APPLIED).await;

@@ -31,6 +31,7 @@ mod live;
 mod metrics;
 mod mirror;
 mod model_routing;
+mod ocsp;
 mod passthrough;
 mod platform;
 mod process;

@@ -128,6 +128,11 @@ async fn haproxy_v1_and_v2_headers_name_the_client() {
     // The ConfigMap applies to new connections once its table is in.
     let seen = eventually(Duration::from_secs(10), || async {
         let response = get_from(CLIENT, v1, "/").await?;
+        // Before the table with use-proxy-protocol is in, the gateway
+        // answers the PROXY line with 400.
+        if response.status != 200 {
+            return Err(format!("status {}", response.status));
+        }
         match upstream(&response, "x-real-ip") {
             Some(ip) if ip == "127.0.200.50" => Ok(response),
             other => Err(format!("status {}, X-Real-IP {other:?}", response.status)),
@@ -203,6 +208,11 @@ async fn haproxy_v1_and_v2_headers_name_the_client() {
     );
     eventually(Duration::from_secs(10), || async {
         let response = get_from(CLIENT, v1, "/").await?;
+        // Before the table with use-proxy-protocol is in, the gateway
+        // answers the PROXY line with 400.
+        if response.status != 200 {
+            return Err(format!("status {}", response.status));
+        }
         match upstream(&response, "x-real-ip") {
             Some(ip) if ip == "127.0.0.1" => Ok(()),
             other => Err(format!("X-Real-IP {other:?}")),

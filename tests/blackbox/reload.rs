@@ -185,3 +185,36 @@ async fn requests_in_flight_survive_twenty_reloads() {
     );
     assert_eq!(failures.load(Ordering::Relaxed), 0);
 }
+
+/// A ConfigMap volume's layout: the files are symlinks through `..data`,
+/// itself a symlink to a timestamped folder, and an update renames a new
+/// `..data` into place. The folder's watch must see it, as polling did.
+#[cfg(unix)]
+#[tokio::test]
+async fn a_configmap_volume_update_through_its_data_symlink_applies() {
+    use std::os::unix::fs::symlink;
+
+    let backend = EchoBackend::start([127, 0, 34, 1]).await;
+    let dir = testkit::ManifestDir::new();
+    let version = |dir: &testkit::ManifestDir, name: &str, path: &str| {
+        let folder = dir.file(name);
+        std::fs::create_dir(&folder).unwrap();
+        let mut docs = service_for("models", "model-serving-1", &[&backend]);
+        docs.push(model_ingress(1, path));
+        docs.push(testkit::ingress_class());
+        std::fs::write(folder.join("models.yaml"), testkit::join_docs(&docs)).unwrap();
+    };
+    version(&dir, "..v1", "/api/v1/predict/1");
+    symlink("..v1", dir.file("..data")).unwrap();
+    symlink("..data/models.yaml", dir.file("models.yaml")).unwrap();
+    let gateway = testkit::Gateway::start(crate::BIN, dir.path(), &[]).await;
+    gateway.wait_ready().await;
+    let s = Setup { gateway, dir };
+    status_is(&s, "/api/v1/predict/1/health", 200).await;
+
+    version(&s.dir, "..v2", "/api/v2/predict/1");
+    symlink("..v2", s.dir.file("..data_tmp")).unwrap();
+    std::fs::rename(s.dir.file("..data_tmp"), s.dir.file("..data")).unwrap();
+    status_is(&s, "/api/v2/predict/1/health", 200).await;
+    status_is(&s, "/api/v1/predict/1/health", 404).await;
+}

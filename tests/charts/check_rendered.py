@@ -16,7 +16,8 @@ WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection", "escal
 READ = {"get", "list", "watch"}
 
 # What the controller may do cluster-wide: (apiGroup, resource) -> verbs.
-# Writes: only Ingress status and Events. No ConfigMaps or pods.
+# Writes: only Ingress status and Events. ConfigMaps are read (custom-headers,
+# TCP/UDP services), pods never.
 CLUSTER_ALLOWED = {
     ("networking.k8s.io", "ingresses"): READ,
     ("networking.k8s.io", "ingressclasses"): READ,
@@ -209,9 +210,26 @@ def check_controller(docs, release_ns, dep, read_only):
 
     # Flags that name objects name objects of the render.
     cm = flag(dep, "configmap")
-    expect(cm is not None and cm.startswith("$(POD_NAMESPACE)/"), f"--configmap={cm}")
+    expect(cm is not None, "--configmap is set")
     cm_name = (cm or "/").split("/", 1)[1]
     one(docs, "ConfigMap", cm_name)
+    # The ConfigMaps the controller reads by name (extraArgs may name one of
+    # the user's) are readable where they are: a Role of their namespace
+    # grants it (the ClusterRole's ConfigMap read is gone with
+    # controller.scope.enabled).
+    roles_by_ns = {}
+    for role in of_kind(docs, "Role"):
+        roles_by_ns.setdefault(role["metadata"]["namespace"], []).extend(rbac_rules(role))
+    for name in ("configmap", "tcp-services-configmap", "udp-services-configmap"):
+        value = flag(dep, name)
+        if value is None:
+            continue
+        ns = value.replace("$(POD_NAMESPACE)", release_ns).partition("/")[0]
+        if of_kind(docs, "Role"):
+            expect(any(r[1] == "configmaps" and r[3] is None and READ <= r[2] for r in roles_by_ns.get(ns, [])),
+                   f"--{name}={value}: no Role of {ns} reads its ConfigMaps")
+    for p in c["ports"]:
+        expect(len(p["name"]) <= 15, f"container port name {p['name']} is longer than 15 characters")
     for value in flags(dep).get("enable-metrics", []):
         expect(value in ("true", "false"), f"--enable-metrics={value}")
     expect(flag(dep, "controller-class") is not None, "--controller-class is set")
@@ -245,8 +263,6 @@ def check_controller(docs, release_ns, dep, read_only):
             if resource == "leases" and "create" in verbs:
                 expect(verbs == {"create"}, "lease create is a rule of its own")
         expect(any(r[1] == "leases" and r[3] == [election] and "update" in r[2] for r in rules), "Role can renew its Lease")
-        expect(any(r[1] == "configmaps" and r[3] in (None, [cm_name]) and {"get", "watch"} <= r[2] for r in rules),
-               f"Role reads the controller ConfigMap {cm_name}")
     # Bindings: to roles of the render, for the Deployment's ServiceAccount.
     roles = {(r["kind"], r["metadata"].get("namespace"), r["metadata"]["name"]) for r in of_kind(docs, "Role") + of_kind(docs, "ClusterRole")}
     for b in of_kind(docs, "RoleBinding") + of_kind(docs, "ClusterRoleBinding"):
@@ -395,6 +411,19 @@ def eg_scope(docs):
                f"Role in user-1: {sorted(resources)}")
     binding = [b for b in of_kind(docs, "RoleBinding") if b["metadata"]["namespace"] == "user-1"]
     expect(len(binding) == 1, "a RoleBinding in user-1")
+
+
+def eg_scope_tcp(docs):
+    """eg-scope with a TCP service, the controller ConfigMap elsewhere and a
+    UDP ConfigMap of the user's (extraArgs): the ConfigMaps of each
+    namespace read by name are readable there."""
+    eg_scope(docs)
+    dep = controllers(docs)[0]
+    expect(flag(dep, "tcp-services-configmap") == "$(POD_NAMESPACE)/edge-gateway-tcp", "--tcp-services-configmap")
+    own = [r for r in of_kind(docs, "Role") if r["metadata"]["namespace"] == "ingress-nginx"]
+    expect(len(own) == 1 and "configmaps" in {r[1] for r in rbac_rules(own[0])}, "the release namespace's Role reads the tcp ConfigMap")
+    expect({r["metadata"]["namespace"] for r in of_kind(docs, "Role") if r["metadata"]["name"] == "edge-gateway-configmap"} == {"cfg", "dns"},
+           "a Role reads the ConfigMaps of controller.configMapNamespace, and of the namespace extraArgs.udp-services-configmap names")
 
 
 def eg_scope_own(docs):
@@ -665,6 +694,39 @@ def eg_gateway_api(docs):
         expect("patch" in granted.get(("gateway.networking.k8s.io", resource), set()), f"patches {resource}")
     expect("referencegrants/status" not in {r[1] for r in rules}, "no ReferenceGrant status")
     expect({"get", "list", "watch"} <= granted.get(("", "namespaces"), set()), "reads Namespaces (allowedRoutes selectors)")
+
+
+def eg_tcp_udp(docs):
+    """TCP and UDP services, as ingress-nginx's chart renders them."""
+    dep = check_edge_gateway(docs, "ingress-nginx")
+    expect(flag(dep, "tcp-services-configmap") == "$(POD_NAMESPACE)/edge-gateway-tcp", f"--tcp-services-configmap={flag(dep, 'tcp-services-configmap')}")
+    expect(flag(dep, "udp-services-configmap") == "dns-config/edge-gateway-udp", f"--udp-services-configmap={flag(dep, 'udp-services-configmap')}")
+    expect(flag(dep, "enable-ssl-passthrough") == "", "extraArgs enable-ssl-passthrough: \"\" gives a bare --enable-ssl-passthrough")
+    tcp = one(docs, "ConfigMap", "edge-gateway-tcp")
+    expect(tcp["metadata"]["namespace"] == "ingress-nginx", "the tcp ConfigMap is in the release namespace")
+    expect(tcp["data"] == {"5432": "databases/postgres:5432", "6379": "cache/redis:6379:PROXY:PROXY"}, f"tcp data {tcp['data']}")
+    expect(tcp["metadata"].get("annotations") == {"example.com/owner": "data-team"}, "controller.tcp.annotations")
+    udp = one(docs, "ConfigMap", "edge-gateway-udp")
+    expect(udp["metadata"]["namespace"] == "dns-config", "controller.udp.configMapNamespace")
+    expect(udp["data"] == {"53": "ingress-nginx/dns:53"}, f"udp data (templated) {udp['data']}")
+    want = {"yc-5432-tcp": (5432, "TCP"), "yc-6379-tcp": (6379, "TCP"), "yc-53-udp": (53, "UDP")}
+    got = {p["name"]: (p["containerPort"], p["protocol"]) for p in container(dep)["ports"] if p["name"] in want}
+    expect(got == want, f"container ports {got}")
+    host = {p["name"]: p.get("hostPort") for p in container(dep)["ports"] if p["name"] in want}
+    expect(host == {name: port for name, (port, _) in want.items()}, f"hostPort.enabled: host ports {host}")
+    external = service_ports(one(docs, "Service", "edge-gateway-controller"))
+    internal = service_ports(one(docs, "Service", "edge-gateway-controller-internal"))
+    for svc, node_ports in ((external, {"yc-5432-tcp": 30432, "yc-53-udp": 30053}), (internal, {"yc-6379-tcp": 32379})):
+        for name, (port, protocol) in want.items():
+            p = svc.get(name, {})
+            expect((p.get("port"), p.get("protocol"), p.get("targetPort")) == (port, protocol, name), f"Service port {name}: {p}")
+            expect(p.get("nodePort") == node_ports.get(name), f"Service port {name}: nodePort {p.get('nodePort')}, want {node_ports.get(name)}")
+            expect("appProtocol" not in p, f"Service port {name}: no appProtocol")
+    policy = {(p["protocol"], p["port"]) for p in one(docs, "NetworkPolicy")["spec"]["ingress"][0]["ports"]}
+    expect({("TCP", 5432), ("TCP", 6379), ("UDP", 53)} <= policy, f"NetworkPolicy ports {sorted(policy)}")
+    role = one(docs, "Role", "edge-gateway-configmap")
+    expect(role["metadata"]["namespace"] == "dns-config", "a Role reads the ConfigMaps of controller.udp.configMapNamespace")
+    expect({(r[1], tuple(sorted(r[2]))) for r in rbac_rules(role)} == {("configmaps", ("get", "list", "watch"))}, "that Role reads ConfigMaps only")
 
 
 SCENARIOS = {name: fn for name, fn in globals().items() if name.startswith(("eg_", "ms_")) and callable(fn)}

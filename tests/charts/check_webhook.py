@@ -205,7 +205,7 @@ def check_enabled(docs, scenario):
     expect(len(policies) == (1 if scenario == "eg-webhook" else 0), f"NetworkPolicy only when asked: {len(policies)}")
     namespaces = [r for role in of_kind(docs, "ClusterRole") for r in rules(role) if r[1] == "namespaces"]
     if scenario == "eg-webhook-certgen-image":
-        expect(namespaces == [("", "namespaces", ("list", "watch"), ())], f"--watch-namespace-selector needs namespaces: {namespaces}")
+        expect(namespaces == [("", "namespaces", ("get", "list", "watch"), ())], f"--watch-namespace-selector needs namespaces: {namespaces}")
     else:
         expect(not namespaces, f"namespaces read without a selector: {namespaces}")
 

@@ -7,7 +7,8 @@
 #     checked by check_rendered.py instead), for our own values files, for
 #     ingress-nginx's default values.yaml and for ingress-nginx users' values
 #     files (cloud load balancers, DaemonSet on the host network, HPA and
-#     KEDA with Prometheus alerts, headers and the default backend);
+#     KEDA with Prometheus alerts, headers and the default backend, TCP/UDP
+#     services);
 #   - parity.py: every value of ingress-nginx's chart honoured or refused at
 #     `helm template`, never silently ignored, and VALUES.md up to date;
 #   - facts about the rendered objects (check_rendered.py): node ports, the
@@ -176,18 +177,30 @@ scenario eg-hpa-monitoring "$eg" edge-gateway ingress-nginx -f "$values/eg-hpa-m
 scenario eg-keda "$eg" edge-gateway ingress-nginx -f "$values/eg-keda.yaml"
 scenario eg-both "$eg" edge-gateway ingress-nginx --set controller.kind=Both --set controller.replicaCount=2
 scenario eg-headers "$eg" edge-gateway ingress-nginx -f "$values/eg-headers.yaml"
+scenario eg-tcp-udp "$eg" edge-gateway ingress-nginx -f "$values/eg-tcp-udp.yaml"
+scenario eg-scope-tcp "$eg" edge-gateway ingress-nginx -f "$values/eg-scope.yaml" \
+    --set-string tcp.5432=user-1/postgres:5432 --set controller.configMapNamespace=cfg \
+    --set-string controller.extraArgs.udp-services-configmap=dns/udp-services
 tcp_udp_refused() {
-    refuses "tcp: edge-gateway does not proxy TCP/UDP services yet" "$helm" template x "$eg" -f "$values/eg-tcp-udp.yaml"
+    refuses "edge-gateway cannot honour these values" "$helm" template edge-gateway "$eg" --namespace ingress-nginx -f "$values/eg-tcp-udp-refused.yaml"
     # Every refused value at once, each named.
-    for value in "- tcp:" "- udp:" "- controller.service.nodePorts.tcp:"; do
+    for value in "- tcp.80: port 80 is already the controller's" "- tcp.10246: port 10246 is reserved" \
+        "- tcp.70000: the key must be a port number" "- tcp.9000: \"not a reference\" is not <namespace>/<service>:<port>" \
+        "- tcp.9001: other/svc:9001 is outside the namespace served" "- controller.service.nodePorts.tcp.9999: tcp has no entry 9999" \
+        "- controller.service.internal.nodePorts.udp: the Service is of type ClusterIP"; do
         grep -qF -- "$value" "$work/refused" || {
-            echo "the refusal does not name ${value#- }"
+            echo "the refusal does not say: ${value#- }"
             cat "$work/refused"
             return 1
         }
     done
+    if grep -qF -- "- udp.53" "$work/refused"; then
+        echo "udp.53 (in the served namespace) is refused:"
+        cat "$work/refused"
+        return 1
+    fi
 }
-check "refuses  tcp/udp services until the L4 proxy lands, naming each value" tcp_udp_refused
+check "refuses  TCP/UDP entries the controller would skip, and node ports without an entry, naming each" tcp_udp_refused
 parity() {
     "$py" "$here/parity.py" "$helm" "$eg" "$upstream" "$here/parity.yaml" "$eg/VALUES.md" || {
         echo "(after changing parity.yaml: $py tests/charts/parity.py $helm charts/edge-gateway $upstream tests/charts/parity.yaml charts/edge-gateway/VALUES.md --write)"
@@ -200,6 +213,8 @@ check "refuses  an unknown Service type" \
     refuses "controller/service/type" "$helm" template x "$eg" --set controller.service.type=External
 check "refuses  a node port that is not a number" \
     refuses "nodePorts/http" "$helm" template x "$eg" --set controller.service.nodePorts.http=http
+check "refuses  a TCP node port that is not a number" \
+    refuses "nodePorts/tcp/5432" "$helm" template x "$eg" --set-string tcp.5432=db/postgres:5432 --set controller.service.nodePorts.tcp.5432=pg
 check "refuses  a malformed controller class" \
     refuses "controllerValue" "$helm" template x "$eg" --set controller.ingressClassResource.controllerValue=nginx
 check "refuses  a value the chart does not know (a typo), naming it" \

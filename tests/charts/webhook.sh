@@ -40,9 +40,9 @@ webhook_scenario eg-webhook-cert-manager "${clusterip[@]}" -f "$values/eg-webhoo
 webhook_scenario eg-webhook-certgen-image "${clusterip[@]}" -f "$values/eg-webhook-certgen-image.yaml"
 
 on=(--set controller.admissionWebhooks.enabled=true)
-check "refuses  a webhook port that is another port of the controller (ingress-nginx's 8443)" \
-    refuses "admissionWebhooks.port 8443 is already a port" "$helm" template x "$eg" "${on[@]}" \
-    --set controller.admissionWebhooks.port=8443
+check "refuses  a webhook port that is another port of the controller (the HTTPS one)" \
+    refuses "admissionWebhooks.port 443 is already a port" "$helm" template x "$eg" "${on[@]}" \
+    --set controller.admissionWebhooks.port=443
 check "refuses  an unknown failurePolicy" \
     refuses "failurePolicy" "$helm" template x "$eg" "${on[@]}" --set controller.admissionWebhooks.failurePolicy=Sometimes
 check "refuses  a timeoutSeconds above the API server's 30" \

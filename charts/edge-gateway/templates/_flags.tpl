@@ -25,6 +25,12 @@ $(POD_NAMESPACE) in args.
 {{- $_ := set $flags "ingress-class" . -}}
 {{- end -}}
 {{- $_ := set $flags "configmap" (printf "%s/%s" (default "$(POD_NAMESPACE)" $c.configMapNamespace) (include "edge-gateway.controller.fullname" .)) -}}
+{{- $streams := include "edge-gateway.streams" . | fromYaml -}}
+{{- range $proto := list "tcp" "udp" -}}
+{{- if index $streams $proto -}}
+{{- $_ := set $flags (printf "%s-services-configmap" $proto) (printf "%s/%s-%s" (default "$(POD_NAMESPACE)" (index $c $proto).configMapNamespace) (include "edge-gateway.fullname" $) $proto) -}}
+{{- end -}}
+{{- end -}}
 {{- if $c.watchIngressWithoutClass -}}
 {{- $_ := set $flags "watch-ingress-without-class" "true" -}}
 {{- end -}}

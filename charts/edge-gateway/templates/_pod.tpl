@@ -143,6 +143,14 @@ spec:
           containerPort: {{ $c.metrics.port }}
           protocol: TCP
         {{- with include "edge-gateway.admissionWebhooks.containerPort" . }}{{ . | nindent 8 }}{{ end }}
+        {{- range include "edge-gateway.streamPorts" . | fromYamlArray }}
+        - name: {{ .name }}
+          containerPort: {{ .port }}
+          protocol: {{ .protocol }}
+          {{- if $c.hostPort.enabled }}
+          hostPort: {{ .port }}
+          {{- end }}
+        {{- end }}
       {{- with $c.startupProbe }}
       startupProbe:
         {{- toYaml . | nindent 8 }}

@@ -87,9 +87,10 @@ of the served namespace instead.
 {{- end }}
 {{- end -}}
 
-{{/* The controller ConfigMap (--configmap) and the ConfigMaps its
-     proxy-set-headers and add-headers keys name: the ConfigMaps of its
-     namespace (as ingress-nginx's Role), never cluster-wide. */}}
+{{/* The controller ConfigMap (--configmap), the ConfigMaps its
+     proxy-set-headers and add-headers keys name, and the TCP / UDP services
+     (--tcp-services-configmap, --udp-services-configmap): the ConfigMaps of
+     their namespaces (as ingress-nginx's Role), never cluster-wide. */}}
 {{- define "edge-gateway.rbac.configMapRules" -}}
 - apiGroups: [""]
   resources: ["configmaps"]

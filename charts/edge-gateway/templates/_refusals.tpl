@@ -74,11 +74,56 @@ VALUES.md lists every ingress-nginx value with its status here.
 {{- $out = append $out "controller.metrics.serviceMonitor.interval is now scrapeInterval (as in ingress-nginx's chart). Rename it." -}}
 {{- end -}}
 
-{{- /* TCP and UDP services: edge-gateway's L4 proxy is not there yet. */ -}}
-{{- $l4 := "edge-gateway does not proxy TCP/UDP services yet (it comes with its L4 proxy). Remove it, or keep ingress-nginx for those ports until then." -}}
-{{- range $key, $value := dict "tcp" $v.tcp "udp" $v.udp "controller.tcp.configMapNamespace" $c.tcp.configMapNamespace "controller.tcp.annotations" $c.tcp.annotations "controller.udp.configMapNamespace" $c.udp.configMapNamespace "controller.udp.annotations" $c.udp.annotations "controller.service.nodePorts.tcp" $c.service.nodePorts.tcp "controller.service.nodePorts.udp" $c.service.nodePorts.udp "controller.service.internal.nodePorts.tcp" $c.service.internal.nodePorts.tcp "controller.service.internal.nodePorts.udp" $c.service.internal.nodePorts.udp "portNamePrefix" $v.portNamePrefix }}
-{{- if $value -}}
-{{- $out = append $out (printf "%s: %s" $key $l4) -}}
+{{- /* TCP and UDP services: entries the controller would skip, and settings
+       that would have no effect (_streams.tpl renders them). */ -}}
+{{- $streams := include "edge-gateway.streams" . | fromYaml -}}
+{{- $own := dict "controller.containerPort.http" $c.containerPort.http "controller.containerPort.https" $c.containerPort.https "controller.metrics.port" $c.metrics.port -}}
+{{- if $c.admissionWebhooks.enabled -}}{{- $_ := set $own "controller.admissionWebhooks.port" $c.admissionWebhooks.port -}}{{- end -}}
+{{- range $name := list "http" "https" -}}
+{{- if index $c.service (printf "enable%s" (title $name)) -}}{{- $_ := set $own (printf "controller.service.ports.%s" $name) (index $c.service.ports $name) -}}{{- end -}}
+{{- end -}}
+{{- range $proto := list "tcp" "udp" -}}
+{{- range $key, $ref := index $streams $proto -}}
+{{- $ref = toString $ref -}}
+{{- if not (regexMatch "^[1-9][0-9]{0,4}$" $key) | or (gt (int $key) 65535) -}}
+{{- $out = append $out (printf "%s.%s: the key must be a port number (1-65535), as in \"9000\": \"default/example-svc:9000\"." $proto $key) -}}
+{{- else -}}
+{{- $taken := list -}}
+{{- range $what, $port := $own -}}
+{{- if eq (int $port) (int $key) }}{{ $taken = append $taken $what }}{{ end -}}
+{{- end -}}
+{{- with $taken -}}
+{{- $out = append $out (printf "%s.%s: port %s is already the controller's (%s). Choose another port for the %s service." $proto $key $key (join ", " .) (upper $proto)) -}}
+{{- end -}}
+{{- if has (int $key) (list 442 8181 10245 10246 10247) -}}
+{{- $out = append $out (printf "%s.%s: port %s is reserved by ingress-nginx (and by edge-gateway, which skips it): 442 SSL passthrough, 8181 default backend, 10245-10247 status and profiling. Choose another port." $proto $key $key) -}}
+{{- end -}}
+{{- end -}}
+{{- if not (regexMatch "^[a-z0-9]([-a-z0-9]*[a-z0-9])?/[a-z0-9]([-a-z0-9]*[a-z0-9])?:[A-Za-z0-9-]{1,63}(:[^:]*){0,2}$" $ref) -}}
+{{- $out = append $out (printf "%s.%s: %q is not <namespace>/<service>:<port>[:PROXY][:PROXY] (the service port a number or a name). Fix it." $proto $key $ref) -}}
+{{- else if and $c.scope.enabled (ne (regexFind "^[^/]+" $ref) (include "edge-gateway.watchNamespace" $)) -}}
+{{- $out = append $out (printf "%s.%s: %s is outside the namespace served (%s, controller.scope.enabled): the controller reads no Service there. Serve that namespace, or move the Service." $proto $key $ref (include "edge-gateway.watchNamespace" $)) -}}
+{{- end -}}
+{{- end -}}
+{{- $services := dict "controller.service" $c.service "controller.service.internal" $c.service.internal -}}
+{{- range $where, $s := $services -}}
+{{- range $key, $_ := index ($s.nodePorts | default dict) $proto -}}
+{{- if not (hasKey (index $streams $proto) (toString $key)) -}}
+{{- $out = append $out (printf "%s.nodePorts.%s.%s: %s has no entry %s, so no Service port to give this node port. Add the entry to %s or remove the node port." $where $proto $key $proto $key $proto) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- range $where, $s := dict "controller.service" (dict "on" (and $c.service.enabled $c.service.external.enabled) "type" $c.service.type "nodePorts" $c.service.nodePorts) "controller.service.internal" (dict "on" (and $c.service.enabled $c.service.internal.enabled) "type" ($c.service.internal.type | default $c.service.type) "nodePorts" $c.service.internal.nodePorts) -}}
+{{- range $proto := list "tcp" "udp" -}}
+{{- if and $s.on (eq $s.type "ClusterIP") (index ($s.nodePorts | default dict) $proto) -}}
+{{- $out = append $out (printf "%s.nodePorts.%s: the Service is of type ClusterIP, which has no node ports. Use type NodePort or LoadBalancer, or remove them." $where $proto) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- range include "edge-gateway.streamPorts" . | fromYamlArray -}}
+{{- if not (regexMatch "^[a-z0-9]([a-z0-9]|-[a-z0-9])*$" .name) | or (gt (len .name) 15) | or (not (regexMatch "[a-z]" .name)) -}}
+{{- $out = append $out (printf "portNamePrefix: the port name %s is not a valid container port name (at most 15 characters of a-z, 0-9 and single '-'). Shorten portNamePrefix." .name) -}}
 {{- end -}}
 {{- end -}}
 

@@ -3,7 +3,8 @@ A controller Service (the external one, or the internal one of
 controller.service.internal): dict "root" (the chart's context), "name",
 "s" (its settings: type, clusterIP, ports, nodePorts, ...), "labels",
 "annotations". Service ports 80/443 go to the container's http/https ports;
-NodePort 30080/30443 by default.
+NodePort 30080/30443 by default. Then a port for each TCP / UDP service
+(_streams.tpl), its node port from the settings' nodePorts.tcp / .udp.
 */}}
 {{- define "edge-gateway.controller.service" -}}
 {{- $root := .root -}}
@@ -89,6 +90,17 @@ spec:
       nodePort: {{ index $s.nodePorts $name }}
       {{- end }}
     {{- end }}
+    {{- end }}
+    {{- range $p := include "edge-gateway.streamPorts" $root | fromYamlArray }}
+    - name: {{ $p.name }}
+      port: {{ $p.port }}
+      protocol: {{ $p.protocol }}
+      targetPort: {{ $p.name }}
+      {{- with and $nodePorts (index ($s.nodePorts | default dict) $p.proto | default dict) }}
+      {{- with index . $p.key }}
+      nodePort: {{ . }}
+      {{- end }}
+      {{- end }}
     {{- end }}
   selector:
     {{- include "edge-gateway.controller.selectorLabels" $root | nindent 4 }}

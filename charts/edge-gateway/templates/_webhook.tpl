@@ -83,7 +83,7 @@ validating-webhook-key: {{ $w.key | quote }}
 {{- $w := .Values.controller.admissionWebhooks -}}
 {{- if $w.enabled -}}
 {{- if or (eq (int $w.port) (int .Values.controller.containerPort.http)) (eq (int $w.port) (int .Values.controller.containerPort.https)) (eq (int $w.port) (int .Values.controller.metrics.port)) -}}
-{{- fail (printf "controller.admissionWebhooks.port %v is already a port of the controller (containerPort.http/https, metrics.port): choose another, e.g. 8444" $w.port) -}}
+{{- fail (printf "controller.admissionWebhooks.port %v is already a port of the controller (containerPort.http/https, metrics.port): choose another, e.g. 8443" $w.port) -}}
 {{- end }}
 - name: webhook
   containerPort: {{ $w.port }}

@@ -110,19 +110,29 @@ pub struct GlobalLimitSpec {
 }
 
 impl AdmissionSpec {
-    /// Applies the ConfigMap's defaults: the limit refusal statuses; its
+    /// Applies the ConfigMap's defaults: the global limits' store (without
+    /// one a global limit denies the routes); the limit refusal statuses; its
     /// `whitelist-source-range` / `denylist-source-range` when the Ingress
     /// sets no list of its own; its global auth when the Ingress has no
     /// `auth-url` and does not turn it off; and its WAF. A protective
     /// default that cannot be used, or a WAF, denies the routes (503)
     /// instead, unless the ConfigMap says `edge-gateway.io/serve-without-waf`.
     pub fn apply_defaults(&mut self, defaults: &AdmissionDefaults) {
+        let mut denials = Vec::new();
         if let Some(global) = &mut self.global {
             global.store.clone_from(&defaults.global_rate_limit);
+            if global.store.is_none() {
+                denials.push(fail(
+                    "global-rate-limit",
+                    &global.limit.to_string(),
+                    "is counted in memcached and the ConfigMap sets no \
+                     global-rate-limit-memcached-host: the routes answer 503 rather than serve \
+                     beyond the limit (set the host, or use limit-rps for a per-replica limit)",
+                ));
+            }
         }
         self.limits.req_status = defaults.limit_req_status;
         self.limits.conn_status = defaults.limit_conn_status;
-        let mut denials = Vec::new();
         if let AccessList::Rules { allow, deny } = &mut self.access {
             for (own, inherited) in [(allow, &defaults.allowlist), (deny, &defaults.denylist)] {
                 match inherited {
@@ -496,7 +506,7 @@ mod tests {
     }
 
     #[test]
-    fn global_rate_limit_needs_a_limit_a_window_and_a_store() {
+    fn global_rate_limit_needs_a_limit_a_window_and_is_denied_without_a_store() {
         let (spec, errors) = self::spec(&[
             ("global-rate-limit", "100"),
             ("global-rate-limit-window", "1m"),
@@ -506,8 +516,16 @@ mod tests {
         assert_eq!((global.limit, global.window_seconds), (100, 60));
         assert_eq!(global.key, KeyTemplate::default());
         assert_eq!(errors.len(), 1, "{errors:?}");
-        // Without the ConfigMap's memcached the limit is off.
-        assert!(spec.is_empty());
+        // Without the ConfigMap's memcached the routes are denied, never
+        // served beyond the limit.
+        let mut unstored = spec.clone();
+        unstored.apply_defaults(&AdmissionDefaults::default());
+        assert!(!unstored.is_empty());
+        let denied = unstored.denied.expect("denied without a store");
+        assert!(
+            denied.message.contains("global-rate-limit-memcached-host"),
+            "{denied:?}"
+        );
         let (no_window, _) = self::spec(&[("global-rate-limit", "100")]);
         assert!(no_window.global.is_none());
         let (bad, _) = self::spec(&[

@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use gateway::balance::scrape::{EndpointMetrics, MetricNames, SERVERS};
+use gateway::balance::endpoint_metrics::{EndpointMetrics, MetricNames, SERVERS};
 use gateway::balance::{BackendPolicy, Criticality, RouteSignals};
 
 use super::traffic::{Apply, count, duration, header_name};

@@ -276,7 +276,7 @@ pub const ANNOTATIONS: &[Known] = &[
     s("from-to-www-redirect"),
     d(
         "global-rate-limit",
-        "counted in the ConfigMap's memcached with ingress-nginx's sliding window; off without global-rate-limit-memcached-host (a diagnostic says so); while memcached fails, each replica counts the limit on its own (ingress-nginx lets everything through) and edge_gateway_global_rate_limit_store_errors_total counts the failures; a value that does not parse makes the routes answer 503",
+        "counted in the ConfigMap's memcached with ingress-nginx's sliding window; without global-rate-limit-memcached-host the routes answer 503 with a diagnostic (ingress-nginx turns the limit off); while memcached fails, each replica counts the limit on its own (ingress-nginx lets everything through) and edge_gateway_global_rate_limit_store_errors_total counts the failures; a value that does not parse makes the routes answer 503",
     ),
     d(
         "global-rate-limit-ignored-cidrs",

@@ -59,15 +59,6 @@ impl Compiler<'_> {
         if spec.is_empty() {
             return;
         }
-        if spec.global.as_ref().is_some_and(|g| g.store.is_none()) {
-            self.diagnose(
-                current,
-                Reason::InvalidAnnotation,
-                "global-rate-limit: the ConfigMap sets no global-rate-limit-memcached-host, so \
-                 the limit is off (as in ingress-nginx)"
-                    .to_owned(),
-            );
-        }
         let namespace = counter_namespace(current.ingress, id);
         let built = self
             .cache

@@ -18,6 +18,21 @@ use gateway::policy::block::Blocklist;
 use super::KeyError;
 use crate::annotations::values::boolean;
 
+/// The keys [`read`] reads.
+pub(super) const KEYS: &[&str] = &[
+    "access-log-path",
+    "disable-access-log",
+    "enable-access-log-for-default-backend",
+    "enable-syslog",
+    "http-access-log-path",
+    "log-format-escape-json",
+    "log-format-escape-none",
+    "log-format-upstream",
+    "skip-access-log-urls",
+    "syslog-host",
+    "syslog-port",
+];
+
 /// The paths that are the container's stdout and stderr.
 const STDOUT: [&str; 2] = ["/var/log/nginx/access.log", "/dev/stdout"];
 const STDERR: &str = "/dev/stderr";
@@ -104,11 +119,18 @@ fn syslog_target<'v>(
 ) -> Result<Target, (&'static str, &'v str, String)> {
     let host = match host {
         Some(host) if valid_host(host) => host,
-        other => {
+        Some(host) => {
             return Err((
                 "syslog-host",
-                other.unwrap_or(""),
-                "enable-syslog needs a host name or address; lines stay where they were".to_owned(),
+                host,
+                "is not a host name or address; lines stay where they were".to_owned(),
+            ));
+        }
+        None => {
+            return Err((
+                "enable-syslog",
+                "true",
+                "needs syslog-host; lines stay where they were".to_owned(),
             ));
         }
     };
@@ -237,7 +259,7 @@ mod tests {
         );
         let (config, errors) = read_map(&[("enable-syslog", "true")]);
         assert_eq!(config.target, Target::Stdout);
-        assert_eq!(errors[0].key, "syslog-host");
+        assert_eq!(errors[0].key, "enable-syslog");
         let (_, errors) = read_map(&[("http-access-log-path", "relative.log")]);
         assert_eq!(errors[0].key, "http-access-log-path");
     }

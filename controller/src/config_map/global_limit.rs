@@ -22,6 +22,16 @@ pub struct GlobalStoreSettings {
     pub status: StatusCode,
 }
 
+/// The keys [`read`] reads.
+pub(super) const KEYS: &[&str] = &[
+    "global-rate-limit-memcached-connect-timeout",
+    "global-rate-limit-memcached-host",
+    "global-rate-limit-memcached-max-idle-timeout",
+    "global-rate-limit-memcached-pool-size",
+    "global-rate-limit-memcached-port",
+    "global-rate-limit-status-code",
+];
+
 /// Reads the keys; `None` without a memcached host.
 pub(super) fn read(
     data: &BTreeMap<String, String>,

@@ -719,7 +719,9 @@ mod tests {
                 parsed
                     || HSTS_KEYS.contains(&k.name)
                     || compression::KEYS.contains(&k.name)
-                    || response::KEYS.contains(&k.name),
+                    || response::KEYS.contains(&k.name)
+                    || access_log::KEYS.contains(&k.name)
+                    || global_limit::KEYS.contains(&k.name),
                 "{} has no parser",
                 k.name
             );

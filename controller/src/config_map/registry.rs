@@ -104,7 +104,10 @@ pub const KEYS: &[Known] = &[
     d("enable-brotli", COMPRESSION),
     f("enable-modsecurity", WAF),
     i("enable-multi-accept", NGINX_TUNING),
-    n("enable-ocsp", "no OCSP stapling yet"),
+    d(
+        "enable-ocsp",
+        "staples each served certificate's OCSP response (responder from its Authority Information Access, http:// only; issuer the next certificate in tls.crt; response signed by the issuer or its delegated responder, status good, current): fetched as soon as a certificate is served rather than after its first handshake, refreshed halfway to nextUpdate (at most daily; hourly without one) and never stapled past nextUpdate (ingress-nginx keeps every response three days); a responder that is down means no staple once the last good response runs out (edge_gateway_ocsp_fetches_total counts fetches by result); at most 4096 distinct certificates are stapled",
+    ),
     n("enable-opentracing", NO_TRACING),
     f("enable-owasp-modsecurity-crs", WAF),
     p(d("enable-real-ip", CLIENT_ADDRESS)),
@@ -151,7 +154,7 @@ pub const KEYS: &[Known] = &[
     ),
     d(
         "global-rate-limit-memcached-host",
-        "without it global limits are off, as in ingress-nginx; while memcached fails, each replica counts the limits on its own (not everything let through) for a second at a time",
+        "without it an Ingress's global-rate-limit makes its routes answer 503 with a diagnostic (ingress-nginx turns the limit off); while memcached fails, each replica counts the limits on its own (not everything let through) for a second at a time",
     ),
     s("global-rate-limit-memcached-max-idle-timeout"),
     d(

@@ -1,7 +1,7 @@
 //! The ConfigMap keys of what happens before HTTP and outside it: the
 //! PROXY protocol on the HTTP and HTTPS listeners (`use-proxy-protocol`,
 //! `proxy-protocol-header-timeout`), the TLS handshake
-//! (`ssl-reject-handshake`), IPv6 clients (`disable-ipv6`) and the TCP/UDP
+//! (`ssl-reject-handshake`, `enable-ocsp`), IPv6 clients (`disable-ipv6`) and the TCP/UDP
 //! services' timeouts and retries (`proxy-stream-*`).
 
 use std::time::Duration;
@@ -28,6 +28,10 @@ pub(super) const PARSERS: &[(&str, Apply)] = &[
     }),
     ("ssl-reject-handshake", |c, v| {
         c.globals.reject_unknown_sni = boolean(v)?;
+        Ok(())
+    }),
+    ("enable-ocsp", |c, v| {
+        c.globals.ocsp_stapling = boolean(v)?;
         Ok(())
     }),
     ("disable-ipv6", |c, v| {
@@ -107,6 +111,17 @@ mod tests {
         assert_eq!(g.streams.next_upstream_timeout, None);
         assert_eq!(g.streams.next_upstream_tries, 5);
         assert_eq!(g.streams.responses, Some(3));
+    }
+
+    #[test]
+    fn enable_ocsp_turns_stapling_on() {
+        let r = read(&data(&[("enable-ocsp", "true")]));
+        assert_eq!(r.errors, []);
+        assert!(r.not_applied.is_empty(), "{:?}", r.not_applied);
+        assert!(r.config.globals.ocsp_stapling);
+        let r = read(&data(&[("enable-ocsp", "yes")]));
+        assert_eq!(r.errors.len(), 1, "{:?}", r.errors);
+        assert!(!r.config.globals.ocsp_stapling);
     }
 
     #[test]

@@ -1,14 +1,15 @@
 //! What the routes of one rule share, built once per rule: the backends
 //! (weighted, with their filters), the proxy settings (timeouts, gRPC), the
-//! policy (URLRewrite's hostname; no Ingress redirects) and the backend's
-//! session cookie; and the filters of one route of the rule.
+//! policy (URLRewrite's hostname; no Ingress redirects), the backend's
+//! session cookie and the mirrors' backends; and the filters of one route
+//! of the rule.
 
 use std::sync::Arc;
 
 use gateway::balance::BackendPolicy;
 use gateway::balance::affinity::Affinity;
 use gateway::policy::Policy;
-use gateway::route_filter::{RequestRedirect, RouteFilters, Slot, Split};
+use gateway::route_filter::{RequestMirror, RequestRedirect, RouteFilters, Slot, Split};
 use gateway::settings::{BackendProtocol, ProxySettings};
 use gateway::table::BackendId;
 use gateway::{RouteAction, RouteTableBuilder};
@@ -29,6 +30,9 @@ pub(crate) struct BuiltRule {
     pub(crate) policy: Arc<Policy>,
     behaviour: Option<Behaviour>,
     split: Option<Split>,
+    /// The mirrors whose backends resolved (one in-flight bound each,
+    /// shared by every route of the rule).
+    mirrors: Vec<RequestMirror>,
 }
 
 impl BuiltRule {
@@ -49,6 +53,7 @@ impl BuiltRule {
             rewrite: behaviour.rewrite.as_ref().map(|p| p.build(matched)),
             cors: behaviour.cors.clone(),
             split: self.split.clone(),
+            mirrors: self.mirrors.clone(),
         };
         Some(Box::new(filters))
     }
@@ -77,6 +82,7 @@ pub(crate) fn built_rule(
         policy: Arc::new(policy.clone()),
         behaviour: None,
         split: None,
+        mirrors: Vec::new(),
     };
     let Ok(behaviour) = &rule.behaviour else {
         return refused;
@@ -112,6 +118,16 @@ pub(crate) fn built_rule(
             response_headers: backend.response_headers.clone(),
         });
     }
+    let mirrors = behaviour
+        .mirrors
+        .iter()
+        .filter_map(|m| {
+            let resolved = m.target.as_ref().ok()?;
+            let endpoints = resolve_key(snapshot, &resolved.key).update;
+            let id = builder.backend(resolved.key.clone(), &endpoints);
+            Some(RequestMirror::new(id, m.numerator, m.denominator))
+        })
+        .collect();
     // The action names the first backend that takes requests (the
     // metrics `service` label); with several, invalid ones or backend
     // filters, the split draws per request. No usable backend: 500.
@@ -134,6 +150,7 @@ pub(crate) fn built_rule(
         policy: Arc::new(policy),
         behaviour: Some(behaviour.clone()),
         split,
+        mirrors,
     }
 }
 

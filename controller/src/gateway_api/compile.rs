@@ -229,6 +229,12 @@ fn rule_verdict(route: &RouteObject<'_>, hostnames: Result<(), String>) -> RuleV
                 unresolved.push((problem.reason, problem.message.clone()));
             }
         }
+        for mirror in &behaviour.mirrors {
+            if let Err(problem) = &mirror.target {
+                let message = format!("rule {}: {}", rule.index, problem.message);
+                unresolved.push((problem.reason, message));
+            }
+        }
         if let Some(extension) = &behaviour.extension {
             unresolved.push((
                 names::INVALID_KIND,

@@ -16,6 +16,7 @@ use gateway::matches::Conditions;
 
 use crate::snapshot::Snapshot;
 
+use super::mirror::mirror_spec;
 use super::rules::{
     BackendSpec, Behaviour, CompiledRule, MatchSpec, PathSpec, RuleProblem, backend_spec, edits,
     header_conditions, path_spec, session_cookie,
@@ -144,10 +145,9 @@ fn grpc_behaviour(
                 behaviour.response_headers = Some(edits(filter.response_header_modifier.as_ref())?);
             }
             "RequestMirror" => {
-                return Err(unsupported(
-                    "RequestMirror is not supported yet; the rule answers 500 rather than run without its mirror"
-                        .to_owned(),
-                ));
+                let mirror = filter.request_mirror.as_ref();
+                let spec = mirror_spec(snapshot, "GRPCRoute", namespace, mirror)?;
+                behaviour.mirrors.push(spec);
             }
             "ExtensionRef" => {
                 let reference = filter.extension_ref.as_ref().map_or_else(String::new, |r| {

@@ -29,6 +29,7 @@ pub mod compile;
 pub mod convert;
 mod grpc;
 mod listeners;
+mod mirror;
 mod place;
 mod refs;
 mod rules;

@@ -6,10 +6,9 @@
 //! without it: its matches stay in the table and answer 500 (`Dropped
 //! Rule` in `PartiallyInvalid`, or `Accepted: False` when no rule of the
 //! route is left), so requests neither fall through to another rule nor
-//! skip the filter. That covers `RequestMirror` (until mirroring lands in
-//! the data plane), `ExternalAuth`, `retry`, backend filters other than
-//! the header modifiers, unknown enum values and header session
-//! persistence. A rule whose matches cannot be compiled (a bad
+//! skip the filter. That covers `ExternalAuth`, `retry`, backend filters
+//! other than the header modifiers, unknown enum values and header session
+//! persistence (`RequestMirror`: see [`super::mirror`]). A rule whose matches cannot be compiled (a bad
 //! expression, an unknown path type) is dropped.
 
 use std::time::Duration;
@@ -23,6 +22,7 @@ use http::{Method, StatusCode};
 
 use crate::snapshot::Snapshot;
 
+use super::mirror::{MirrorSpec, mirror_spec};
 use super::refs::{self, RefProblem, ResolvedBackend};
 use super::status::names;
 use super::types::{
@@ -145,6 +145,8 @@ pub(crate) struct Behaviour {
     pub(crate) rewrite_host: Option<HeaderValue>,
     pub(crate) cors: Option<CorsFilter>,
     pub(crate) backends: Vec<BackendSpec>,
+    /// `RequestMirror`s, in order.
+    pub(crate) mirrors: Vec<MirrorSpec>,
     /// An `ExtensionRef` filter: its requests answer 500 (the spec forbids
     /// skipping a filter it cannot resolve).
     pub(crate) extension: Option<String>,
@@ -345,6 +347,12 @@ fn http_behaviour(
             return Err(unsupported(format!("filter {} is repeated", filter.type_)));
         }
         seen.push(filter.type_.as_str());
+        if filter.type_ == "RequestMirror" {
+            let mirror = filter.request_mirror.as_ref();
+            let spec = mirror_spec(snapshot, "HTTPRoute", namespace, mirror)?;
+            behaviour.mirrors.push(spec);
+            continue;
+        }
         rule_filter(&mut behaviour, filter, matches)?;
     }
     if behaviour.redirect.is_some() && behaviour.rewrite.is_some()
@@ -508,11 +516,6 @@ fn rule_filter(
             })
             .map_err(|e| unsupported(e.to_string()))?;
             behaviour.cors = Some(cors);
-        }
-        "RequestMirror" => {
-            return Err(unsupported(
-                "RequestMirror is not supported yet; the rule answers 500 rather than run without its mirror",
-            ));
         }
         "ExtensionRef" => {
             let reference = filter.extension_ref.as_ref().map_or_else(String::new, |r| {

@@ -197,7 +197,7 @@ fn value(format: &LogFormat, var: &Var, r: &Record<'_>, escape: Escape, out: &mu
         }
         Var::Cookie(name) => {
             match captured(special.cookie)
-                .and_then(|line| crate::canary::cookie_value(line.as_bytes(), name))
+                .and_then(|line| crate::cookies::cookie_value(line.as_bytes(), name))
             {
                 Some(value) => escaped(value, escape, out),
                 None => return false,

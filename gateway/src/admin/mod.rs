@@ -22,8 +22,8 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 
 use crate::metrics::Metrics;
-use crate::proxy::TableHandle;
-use crate::server::ShutdownSignal;
+use crate::shutdown::ShutdownSignal;
+use crate::table::TableHandle;
 
 /// Readiness shared between the control plane (which sets it) and the
 /// admin listener (which reports it).

@@ -29,8 +29,6 @@ use http::{Method, Response, StatusCode, Version};
 
 pub(crate) use encoder::Encoder;
 
-use crate::proxy::ResponseBody;
-
 /// A content coding the gateway produces.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Coding {
@@ -205,20 +203,21 @@ impl Compression {
         }
     }
 
-    /// Compresses `response` if it is eligible and the client takes a
-    /// coding; marks it `Vary: Accept-Encoding` if eligible.
-    pub(crate) fn apply(&self, asked: &Asked, response: &mut Response<ResponseBody>) {
+    /// Prepares `response`'s head for compression if it is eligible and the
+    /// client takes a coding, and returns the encoder its body must go
+    /// through; marks it `Vary: Accept-Encoding` if eligible.
+    pub(crate) fn apply<B>(&self, asked: &Asked, response: &mut Response<B>) -> Option<Encoder> {
         if asked.head
             || !matches!(
                 response.status(),
                 StatusCode::OK | StatusCode::FORBIDDEN | StatusCode::NOT_FOUND
             )
         {
-            return;
+            return None;
         }
         let headers = response.headers();
         if headers.get(CONTENT_ENCODING).is_some_and(|v| !v.is_empty()) {
-            return;
+            return None;
         }
         let length = headers
             .get(CONTENT_LENGTH)
@@ -228,7 +227,7 @@ impl Compression {
         let brotli = eligible(self.brotli.as_ref(), content_type, length);
         let gzip = eligible(self.gzip.as_ref(), content_type, length);
         if brotli.is_none() && gzip.is_none() {
-            return;
+            return None;
         }
         add_vary(response.headers_mut());
         let brotli = brotli.filter(|_| asked.accept.br > 0);
@@ -244,7 +243,7 @@ impl Compression {
             (Some(_), Some(g)) if asked.accept.gzip > asked.accept.br => (Coding::Gzip, g),
             (Some(b), _) => (Coding::Brotli, b),
             (None, Some(g)) => (Coding::Gzip, g),
-            (None, None) => return,
+            (None, None) => return None,
         };
         let headers = response.headers_mut();
         headers.insert(CONTENT_ENCODING, coding.header());
@@ -256,9 +255,7 @@ impl Compression {
         {
             headers.insert(ETAG, weak);
         }
-        response
-            .body_mut()
-            .encode(Encoder::new(coding, codec.level));
+        Some(Encoder::new(coding, codec.level))
     }
 }
 
@@ -287,6 +284,7 @@ fn add_vary(headers: &mut HeaderMap) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proxy::ResponseBody;
 
     fn on() -> Compression {
         let types = MimeTypes::parse("application/json text/event-stream").unwrap();

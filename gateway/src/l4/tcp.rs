@@ -11,10 +11,11 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 
 use super::StreamProtocol;
-use crate::listener::{Rewind, proxy_protocol};
 use crate::metrics::Metrics;
 use crate::policy::access::any_contains;
-use crate::proxy::TableHandle;
+use crate::proxy_protocol;
+use crate::rewind::Rewind;
+use crate::table::TableHandle;
 
 /// Accepts connections on `port` until the task is aborted.
 pub(super) async fn serve(

@@ -18,7 +18,7 @@ use tokio::time::Instant;
 use super::{StreamProtocol, StreamSettings};
 use crate::backend::Backend;
 use crate::metrics::{ActiveGuard, Metrics, StreamStats};
-use crate::proxy::TableHandle;
+use crate::table::TableHandle;
 
 /// Client sessions one port keeps at once.
 const MAX_SESSIONS: usize = 4096;

@@ -2,26 +2,26 @@
 //! PROXY protocol header (`use-proxy-protocol`), then, on the HTTPS port
 //! with `--enable-ssl-passthrough`, the ClientHello's server name, which
 //! may hand the connection to a passthrough backend
-//! ([`crate::passthrough`]) instead of terminating TLS here.
+//! ([`passthrough`]) instead of terminating TLS here.
 //!
 //! Neither step runs unless configured: the connection then goes on as it
 //! was accepted, with nothing read from it. With `disable-ipv6`, a
 //! connection from an IPv6 peer is closed first.
 
-pub mod proxy_protocol;
-mod rewind;
+mod passthrough;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use tokio::net::TcpStream;
 
-pub use proxy_protocol::{Origin, Tlvs};
-pub use rewind::Rewind;
+use crate::proxy_protocol::{self, Origin};
+use crate::rewind::Rewind;
 
 use crate::policy::access::any_contains;
 use crate::proxy::Proxy;
-use crate::settings::{ListenerSettings, Scheme};
+use crate::scheme::Scheme;
+use crate::settings::ListenerSettings;
 
 /// A client connection ready for TLS or HTTP.
 #[derive(Debug)]
@@ -74,7 +74,7 @@ pub(crate) async fn prepare(
         prepared.stream = Rewind::with_prefix(stream, rest);
     }
     if settings.scheme == Scheme::Https && settings.ssl_passthrough {
-        return crate::passthrough::route(prepared, settings, proxy).await;
+        return passthrough::route(prepared, settings, proxy).await;
     }
     Some(prepared)
 }

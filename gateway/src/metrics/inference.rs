@@ -34,7 +34,6 @@ use prometheus::proto::{Histogram as ProtoHistogram, Metric, MetricFamily, Metri
 
 use super::histogram::Histogram;
 use super::{counter, family_raw, gauge, labels};
-use crate::table::{RouteAction, RouteTable};
 
 /// The prefix of the gateway's own metrics.
 pub(crate) const PREFIX: &str = "edge_gateway_";
@@ -199,23 +198,23 @@ pub(crate) struct InferenceStore {
 }
 
 impl InferenceStore {
-    /// Gives every proxied route of `table` the series of its Ingress and
-    /// Service, and forgets the series no route uses any more.
-    pub(crate) fn attach(&self, table: &mut RouteTable) {
+    /// The series of each route named by `(namespace, ingress, service)`
+    /// (`None`: a route without series), created on first use; forgets the
+    /// series no route names any more.
+    pub(crate) fn series<I>(&self, routes: I) -> Vec<Option<Arc<InferenceStats>>>
+    where
+        I: IntoIterator<Item = Option<(Arc<str>, Arc<str>, Arc<str>)>>,
+    {
         let mut series = self.series.lock().unwrap_or_else(PoisonError::into_inner);
         let mut live = HashSet::new();
-        let stats = table
-            .routes()
-            .iter()
+        let stats = routes
+            .into_iter()
             .map(|route| {
-                let source = route.source.as_ref()?;
-                let RouteAction::Proxy(id) = route.action else {
-                    return None;
-                };
+                let (namespace, ingress, service) = route?;
                 let labels = Labels {
-                    namespace: source.namespace.clone(),
-                    ingress: source.name.clone(),
-                    service: table.backend(id)?.key().service.clone(),
+                    namespace,
+                    ingress,
+                    service,
                 };
                 live.insert(labels.clone());
                 let stats = series
@@ -224,12 +223,12 @@ impl InferenceStore {
                 Some(stats.clone())
             })
             .collect();
-        table.set_inference(stats);
         series.retain(|labels, _| live.contains(labels));
+        stats
     }
 
-    /// The families, with the live backends of `table` for the gauges.
-    pub(crate) fn collect(&self, table: &RouteTable) -> Vec<MetricFamily> {
+    /// The families of the series (the table adds the live backends').
+    pub(crate) fn collect(&self) -> Vec<MetricFamily> {
         let series: Vec<Arc<InferenceStats>> = {
             let series = self.series.lock().unwrap_or_else(PoisonError::into_inner);
             series.values().cloned().collect()
@@ -299,61 +298,8 @@ impl InferenceStore {
         }
         families.push(pending);
         families.push(rejected);
-        families.extend(backend_families(table));
         families
     }
-}
-
-/// Per-endpoint in-flight counts and per-backend queue lengths, read from
-/// the live backends; with `endpoint-metrics`, whether each endpoint's
-/// scraped values count now.
-fn backend_families(table: &RouteTable) -> [MetricFamily; 3] {
-    let mut in_flight = family_raw(
-        &format!("{PREFIX}endpoint_in_flight"),
-        "Requests in flight per endpoint, until their last response byte",
-        MetricType::GAUGE,
-    );
-    let mut queued = family_raw(
-        &format!("{PREFIX}queued_requests"),
-        "Requests waiting for a free endpoint slot now",
-        MetricType::GAUGE,
-    );
-    let mut scraped = family_raw(
-        &format!("{PREFIX}endpoint_metrics_fresh"),
-        "1 while an endpoint's model-server metrics (endpoint-metrics) are fresh, else 0: the gateway's own view is used",
-        MetricType::GAUGE,
-    );
-    let now = crate::balance::now();
-    for backend in table.backends() {
-        let key = backend.key();
-        let scrapes = backend.policy().endpoint_metrics.is_some();
-        let pairs = [
-            ("namespace", &*key.namespace),
-            ("port", &*key.port),
-            ("service", &*key.service),
-        ];
-        if backend.policy().max_inflight_per_endpoint.is_some() {
-            queued
-                .mut_metric()
-                .push(gauge(&pairs, backend.gate().queued() as f64));
-        }
-        for endpoint in backend.endpoints().endpoints() {
-            let addr = endpoint.addr().to_string();
-            let [namespace, port, service] = pairs;
-            in_flight.mut_metric().push(gauge(
-                &[("endpoint", &addr), namespace, port, service],
-                endpoint.in_flight() as f64,
-            ));
-            if scrapes {
-                let fresh = endpoint.server().fresh(now);
-                scraped.mut_metric().push(gauge(
-                    &[("endpoint", &addr), namespace, port, service],
-                    if fresh { 1.0 } else { 0.0 },
-                ));
-            }
-        }
-    }
-    [in_flight, queued, scraped]
 }
 
 #[cfg(test)]

@@ -21,13 +21,12 @@ mod requests;
 mod streams;
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, OnceLock};
 
 use prometheus::core::{Collector, Desc};
 use prometheus::proto::{Counter, Gauge, LabelPair, Metric, MetricFamily, MetricType};
-use prometheus::{Encoder, IntCounter, IntGaugeVec, Registry, TextEncoder};
+use prometheus::{Encoder, IntCounter, IntCounterVec, IntGaugeVec, Registry, TextEncoder};
 
 pub use process::ConnectionStats;
 pub(crate) use requests::{Observation, RouteLabels};
@@ -35,9 +34,7 @@ pub use requests::{RequestMetricsConfig, RouteStats};
 pub use streams::{ActiveGuard, MirrorLabels, MirrorStats, StreamLabels, StreamStats};
 
 use crate::access_log::AccessLog;
-use crate::proxy::TableHandle;
-use crate::settings::Scheme;
-use crate::table::{RouteAction, RouteTable};
+use crate::scheme::Scheme;
 use crate::tls::Certificate;
 use inference::InferenceStore;
 use process::ProcessSample;
@@ -77,6 +74,16 @@ const EXCLUDABLE: [&str; 8] = [
     "connect_duration_seconds",
 ];
 
+/// What the metrics read from the routing table at scrape time. The
+/// table's handle implements it (in the `table` module, which also gives
+/// routes their series on publish), so that the metrics sit below the
+/// table they describe.
+pub trait TableFamilies: Send + Sync {
+    /// The families computed from the current table for `metrics`, whose
+    /// controller class is `class`.
+    fn families(&self, metrics: &Metrics, class: &str) -> Vec<MetricFamily>;
+}
+
 /// All metrics of one gateway process.
 pub struct Metrics {
     registry: Registry,
@@ -90,6 +97,8 @@ pub struct Metrics {
     errors: IntCounter,
     last_success: prometheus::Gauge,
     leader: IntGaugeVec,
+    /// OCSP fetches, by result (`enable-ocsp`).
+    ocsp: IntCounterVec,
     /// The certificate served when nothing else applies (the generated
     /// one), reported as host `_` unless `--default-ssl-certificate` is set.
     fallback_certificate: OnceLock<Arc<Certificate>>,
@@ -111,7 +120,7 @@ impl Metrics {
     /// Builds the registry. `table` is read at scrape time.
     pub fn new(
         config: &MetricsConfig,
-        table: TableHandle,
+        table: Arc<dyn TableFamilies>,
     ) -> Result<Arc<Metrics>, prometheus::Error> {
         let labels = HashMap::from([
             ("controller_namespace".to_owned(), config.namespace.clone()),
@@ -142,6 +151,14 @@ impl Metrics {
         registry.register(Box::new(errors.clone()))?;
         registry.register(Box::new(last_success.clone()))?;
         registry.register(Box::new(leader.clone()))?;
+        let ocsp = IntCounterVec::new(
+            prometheus::Opts::new(
+                "edge_gateway_ocsp_fetches_total",
+                "OCSP responses fetched for stapling, by result: good (stapled), unreachable (no answer from the responder), invalid (not stapled: malformed, mismatched, badly signed or out of date), not_good (revoked or unknown)",
+            ),
+            &["result"],
+        )?;
+        registry.register(Box::new(ocsp.clone()))?;
         let metrics = Arc::new(Metrics {
             registry,
             requests: config.requests.clone().map(RequestStore::new),
@@ -152,6 +169,7 @@ impl Metrics {
             errors,
             last_success,
             leader,
+            ocsp,
             fallback_certificate: OnceLock::new(),
             access_log: OnceLock::new(),
             excluded: config
@@ -182,47 +200,19 @@ impl Metrics {
         out
     }
 
-    /// Gives every proxied route of `table` its series (reusing those of the
-    /// routes it had before) and forgets the series of routes that are gone.
-    pub fn attach(&self, table: &mut RouteTable) {
-        if let Some(inference) = &self.inference {
-            inference.attach(table);
-        }
-        let Some(store) = &self.requests else { return };
-        let mut live = Vec::new();
-        let per_host = store.config.per_host;
-        let undefined = store.config.per_undefined_host;
-        for (route, service) in table.routes_with_services() {
-            let Some(source) = &route.source else {
-                continue;
-            };
-            let host = match (per_host, route.host.as_ref()) {
-                (false, _) => None,
-                // Only exact hosts are "defined" for ingress-nginx; the
-                // others are recorded only when asked, under their pattern.
-                (true, h) if !h.is_empty() && !h.starts_with("*.") => Some(route.host.clone()),
-                (true, _) if undefined => Some(route.host.clone()),
-                (true, _) => continue,
-            };
-            let labels = RouteLabels {
-                namespace: source.namespace.clone(),
-                ingress: source.name.clone(),
-                service,
-                path: route.path.clone(),
-                host,
-                canary: None,
-            };
-            // A canary's requests: the main route's labels, plus `canary`.
-            if let Some(canary) = &mut route.canary {
-                let labels = RouteLabels {
-                    canary: Some(canary.upstream.clone()),
-                    ..labels.clone()
-                };
-                canary.stats = Some(store.stats(labels, &mut live));
-            }
-            route.stats = Some(store.stats(labels, &mut live));
-        }
-        store.retain(&live);
+    /// The request series, when recorded (`--enable-metrics`).
+    pub(crate) fn request_store(&self) -> Option<&RequestStore> {
+        self.requests.as_ref()
+    }
+
+    /// The inference series, recorded with the request series.
+    pub(crate) fn inference_store(&self) -> Option<&InferenceStore> {
+        self.inference.as_ref()
+    }
+
+    /// The generated default certificate, once set.
+    pub(crate) fn fallback_certificate(&self) -> Option<&Arc<Certificate>> {
+        self.fallback_certificate.get()
     }
 
     /// Notes that a configuration change was applied.
@@ -242,6 +232,11 @@ impl Metrics {
         self.leader
             .with_label_values(&[election])
             .set(i64::from(leading));
+    }
+
+    /// Counts one OCSP fetch with its `result` (see the family's help).
+    pub fn ocsp_fetched(&self, result: &str) {
+        self.ocsp.with_label_values(&[result]).inc();
     }
 
     /// Whether request series are recorded (`--enable-metrics`).
@@ -308,7 +303,7 @@ impl Drop for ConnectionGuard {
 /// what the current table says.
 struct Scraped {
     metrics: std::sync::Weak<Metrics>,
-    table: TableHandle,
+    table: Arc<dyn TableFamilies>,
     /// The controller class, ingress-nginx's `class` label.
     class: String,
     desc: Vec<Desc>,
@@ -327,16 +322,10 @@ impl Collector for Scraped {
         if let Some(store) = &metrics.requests {
             families.extend(store.collect(PREFIX));
         }
-        let table = self.table.load();
         if let Some(inference) = &metrics.inference {
-            families.extend(inference.collect(&table));
+            families.extend(inference.collect());
         }
-        families.extend(table_families(&table));
-        families.extend(certificate_families(
-            &table,
-            metrics.fallback_certificate.get(),
-            &self.class,
-        ));
+        families.extend(self.table.families(&metrics, &self.class));
         families.extend(metrics.streams.collect());
         families.extend(process_families(
             &metrics.connections,
@@ -345,117 +334,6 @@ impl Collector for Scraped {
         families.extend(gateway_families(&metrics));
         families
     }
-}
-
-fn table_families(table: &RouteTable) -> Vec<MetricFamily> {
-    let mut hash = family(
-        "config_hash",
-        "Running configuration hash actually running",
-        MetricType::GAUGE,
-    );
-    hash.mut_metric()
-        .push(gauge(&[], config_hash(table) as f64));
-    let mut ok = family(
-        "config_last_reload_successful",
-        "Whether the last configuration change was applied successfully",
-        MetricType::GAUGE,
-    );
-    ok.mut_metric().push(gauge(&[], 1.0));
-
-    let mut orphans = family(
-        "orphan_ingress",
-        "Gauge reporting status of ingress orphanity, 1 indicates orphaned ingress",
-        MetricType::GAUGE,
-    );
-    let mut seen = std::collections::HashSet::new();
-    for route in table.routes() {
-        let (Some(source), RouteAction::Proxy(id)) = (&route.source, &route.action) else {
-            continue;
-        };
-        let Some(backend) = table.backend(*id) else {
-            continue;
-        };
-        let endpoints = backend.endpoints();
-        let kind = if !endpoints.service_found() {
-            "no-service"
-        } else if endpoints.endpoints().is_empty() {
-            "no-endpoint"
-        } else {
-            continue;
-        };
-        if seen.insert((source.namespace.clone(), source.name.clone(), kind)) {
-            orphans.mut_metric().push(gauge(
-                &[
-                    ("namespace", &source.namespace),
-                    ("ingress", &source.name),
-                    ("type", kind),
-                ],
-                1.0,
-            ));
-        }
-    }
-
-    let mut build = family(
-        "build_info",
-        "A metric with a constant '1' labeled with information about the build.",
-        MetricType::GAUGE,
-    );
-    build.mut_metric().push(gauge(
-        &[
-            ("release", env!("CARGO_PKG_VERSION")),
-            ("build", "edge-gateway"),
-            ("repository", "edge-gateway"),
-        ],
-        1.0,
-    ));
-    vec![hash, ok, orphans, build]
-}
-
-/// `ssl_expire_time_seconds` and `ssl_certificate_info` with ingress-nginx's
-/// labels (`SetSSLExpireTime`, `SetSSLInfo`): the Secret's namespace and
-/// name, the controller `class`, the host (`_` for the default
-/// certificate), and the certificate's identifier, issuer and serial.
-fn certificate_families(
-    table: &RouteTable,
-    fallback: Option<&Arc<Certificate>>,
-    class: &str,
-) -> Vec<MetricFamily> {
-    let mut expire = family(
-        "ssl_expire_time_seconds",
-        "Number of seconds since 1970 to the SSL Certificate expire.",
-        MetricType::GAUGE,
-    );
-    let mut info = family(
-        "ssl_certificate_info",
-        "Hold all labels associated to a certificate",
-        MetricType::GAUGE,
-    );
-    let fallback = fallback
-        .filter(|_| table.certificate(None).is_none())
-        .map(|cert| (None, cert));
-    for (host, cert) in table.certificates().chain(fallback) {
-        let host = host.unwrap_or_else(|| "_".to_owned());
-        let (namespace, secret) = cert.source().unwrap_or(("", ""));
-        let labels = [
-            ("namespace", namespace),
-            ("class", class),
-            ("host", host.as_str()),
-            ("secret_name", secret),
-            ("identifier", cert.identifier()),
-        ];
-        expire
-            .mut_metric()
-            .push(gauge(&labels, cert.not_after() as f64));
-        let mut all = labels.to_vec();
-        all.extend([
-            ("issuer_organization", cert.issuer_organization()),
-            ("issuer_common_name", cert.issuer()),
-            ("serial_number", cert.serial()),
-            ("public_key_algorithm", cert.key_algorithm()),
-        ]);
-        info.mut_metric().push(gauge(&all, 1.0));
-    }
-    vec![expire, info]
 }
 
 /// The gateway's own counters: access log lines dropped, connections
@@ -497,31 +375,6 @@ fn gateway_families(metrics: &Metrics) -> Vec<MetricFamily> {
     let decisions = crate::global_limit::LOCAL_DECISIONS.load(Ordering::Relaxed);
     local.mut_metric().push(counter(&[], decisions as f64));
     vec![dropped, refused, store_errors, local]
-}
-
-/// A stable hash of what the table routes where (ingress-nginx exposes the
-/// hash of its rendered configuration).
-fn config_hash(table: &RouteTable) -> u64 {
-    let mut hasher = foldhash::fast::FixedState::with_seed(0xc0f1).build_hasher();
-    for route in table.routes() {
-        hasher.write(route.host.as_bytes());
-        hasher.write(route.path.as_bytes());
-        hasher.write(route.path_kind.as_str().as_bytes());
-        if let RouteAction::Proxy(id) = route.action
-            && let Some(backend) = table.backend(id)
-        {
-            hasher.write(backend.name().as_bytes());
-        }
-        if let Some(canary) = &route.canary {
-            hasher.write(canary.upstream.as_bytes());
-        }
-    }
-    for (host, cert) in table.certificates() {
-        hasher.write(host.unwrap_or_default().as_bytes());
-        hasher.write(cert.serial().as_bytes());
-    }
-    // Prometheus values are f64: keep the hash exact in one.
-    hasher.finish() >> 11
 }
 
 fn process_families(connections: &ConnectionStats, sample: &ProcessSample) -> Vec<MetricFamily> {
@@ -668,11 +521,11 @@ fn process_families(connections: &ConnectionStats, sample: &ProcessSample) -> Ve
     families
 }
 
-fn family(name: &str, help: &str, kind: MetricType) -> MetricFamily {
+pub(crate) fn family(name: &str, help: &str, kind: MetricType) -> MetricFamily {
     family_raw(&format!("{PREFIX}{name}"), help, kind)
 }
 
-fn family_raw(name: &str, help: &str, kind: MetricType) -> MetricFamily {
+pub(crate) fn family_raw(name: &str, help: &str, kind: MetricType) -> MetricFamily {
     let mut family = MetricFamily::default();
     family.set_name(name.to_owned());
     family.set_help(help.to_owned());
@@ -680,7 +533,7 @@ fn family_raw(name: &str, help: &str, kind: MetricType) -> MetricFamily {
     family
 }
 
-fn labels(pairs: &[(&str, &str)]) -> Vec<LabelPair> {
+pub(crate) fn labels(pairs: &[(&str, &str)]) -> Vec<LabelPair> {
     pairs
         .iter()
         .map(|(name, value)| {
@@ -692,7 +545,7 @@ fn labels(pairs: &[(&str, &str)]) -> Vec<LabelPair> {
         .collect()
 }
 
-fn gauge(pairs: &[(&str, &str)], value: f64) -> Metric {
+pub(crate) fn gauge(pairs: &[(&str, &str)], value: f64) -> Metric {
     let mut metric = Metric::default();
     metric.set_label(labels(pairs));
     let mut gauge = Gauge::default();
@@ -701,7 +554,7 @@ fn gauge(pairs: &[(&str, &str)], value: f64) -> Metric {
     metric
 }
 
-fn counter(pairs: &[(&str, &str)], value: f64) -> Metric {
+pub(crate) fn counter(pairs: &[(&str, &str)], value: f64) -> Metric {
     let mut metric = Metric::default();
     metric.set_label(labels(pairs));
     let mut counter = Counter::default();

@@ -29,7 +29,7 @@ use std::net::IpAddr;
 use std::sync::{Arc, OnceLock};
 
 use http::header::{HeaderMap, HeaderName, HeaderValue};
-use http::{Method, Response, StatusCode};
+use http::{Method, StatusCode};
 
 use super::access::{AccessList, Judged};
 use super::basic_auth::{self, BasicAuth};
@@ -37,7 +37,7 @@ use super::cors::Cors;
 use super::external_auth::{AuthClient, AuthDecision, AuthRequest, ExternalAuth};
 use super::limits::{ConnectionPermit, RateLimiter};
 use crate::global_limit::GlobalLimit;
-use crate::proxy::{ResponseBody, error_page};
+use crate::refusal::Refusal;
 
 /// The admission checks of one route; built by the control plane from the
 /// Ingress's annotations and shared by the routes of that Ingress.
@@ -84,10 +84,6 @@ pub struct Candidate<'a> {
     pub auth: AuthRequest<'a>,
 }
 
-/// A request the checks refused: the response to send instead (boxed: the
-/// admitted case is the common one).
-pub type Refusal = Box<Response<ResponseBody>>;
-
 /// The client for auth services, shared by every route and built on first
 /// use (it reads the system's CA certificates).
 #[derive(Debug, Default)]
@@ -123,7 +119,7 @@ impl Admission {
 
     /// The CORS preflight answer, when CORS is on and applies to the
     /// request.
-    pub fn preflight(&self, method: &Method, headers: &HeaderMap) -> Option<Refusal> {
+    pub fn preflight(&self, method: &Method, headers: &HeaderMap) -> Option<Box<Refusal>> {
         self.cors
             .as_ref()
             .and_then(|cors| cors.preflight(method, headers))
@@ -135,7 +131,7 @@ impl Admission {
         &self,
         clients: &AuthClients,
         request: &Candidate<'_>,
-    ) -> Result<Admitted, Refusal> {
+    ) -> Result<Admitted, Box<Refusal>> {
         let headers = request.auth.headers;
         let mut admitted = Admitted {
             cors_origin: self.cors.as_ref().and_then(|c| c.allowed_origin(headers)),
@@ -145,7 +141,7 @@ impl Admission {
             && let Err(limited) = global.check(&request.auth, request.client_ip).await
         {
             let mut refusal = self.refuse(limited.status, &admitted);
-            refusal.extensions_mut().insert(limited);
+            refusal.set_rate_limit_exceeding(limited.exceeding);
             return Err(refusal);
         }
         if let Some(limiter) = &self.limiter {
@@ -185,8 +181,8 @@ impl Admission {
         clients: &AuthClients,
         request: &Candidate<'_>,
         mut admitted: Admitted,
-    ) -> Result<Admitted, Refusal> {
-        let mut unauthorized: Option<Refusal> = None;
+    ) -> Result<Admitted, Box<Refusal>> {
+        let mut unauthorized: Option<Box<Refusal>> = None;
         let mut forbidden = false;
         match self.access.judge(request.client_ip) {
             Ok(Judged::Allowed) => return Ok(self.without_auth(admitted)),
@@ -260,11 +256,11 @@ impl Admission {
         }
     }
 
-    fn refuse(&self, status: StatusCode, admitted: &Admitted) -> Refusal {
-        self.decorate(Box::new(error_page(status)), admitted)
+    fn refuse(&self, status: StatusCode, admitted: &Admitted) -> Box<Refusal> {
+        self.decorate(Box::new(Refusal::error_page(status)), admitted)
     }
 
-    fn decorate(&self, mut response: Refusal, admitted: &Admitted) -> Refusal {
+    fn decorate(&self, mut response: Box<Refusal>, admitted: &Admitted) -> Box<Refusal> {
         self.to_client(admitted.cors_origin.clone(), response.headers_mut());
         response
     }
@@ -300,7 +296,7 @@ mod tests {
         }
     }
 
-    fn status(result: Result<Admitted, Refusal>) -> u16 {
+    fn status(result: Result<Admitted, Box<Refusal>>) -> u16 {
         match result {
             Ok(_) => 200,
             Err(response) => response.status().as_u16(),

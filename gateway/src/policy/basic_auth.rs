@@ -16,13 +16,13 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::alphabet::STANDARD;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use http::StatusCode;
 use http::header::{AUTHORIZATION, HeaderMap, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
-use http::{Response, StatusCode};
 use sha2::{Digest as _, Sha256};
 use tokio::sync::Semaphore;
 
 use super::htpasswd::Htpasswd;
-use crate::proxy::{ResponseBody, error_page};
+use crate::refusal::Refusal;
 
 /// ingress-nginx's realm when the Ingress has no `auth-realm`.
 pub const DEFAULT_REALM: &str = "Authentication Required";
@@ -77,7 +77,7 @@ impl BasicAuth {
     /// (boxed: a response head is large, and the `Ok` path is the hot one).
     /// A cache miss costs one password hash computation (see the module
     /// documentation).
-    pub fn check(&self, headers: &HeaderMap) -> Result<(), Box<Response<ResponseBody>>> {
+    pub fn check(&self, headers: &HeaderMap) -> Result<(), Box<Refusal>> {
         match self.check_cached(headers) {
             Some(decided) => decided,
             None => self.check_hashing(headers),
@@ -88,10 +88,7 @@ impl BasicAuth {
     /// credentials (refused), or credentials that verified before
     /// (admitted). `None` when [`BasicAuth::check_hashing`] must decide,
     /// which the caller may run off the request threads.
-    pub fn check_cached(
-        &self,
-        headers: &HeaderMap,
-    ) -> Option<Result<(), Box<Response<ResponseBody>>>> {
+    pub fn check_cached(&self, headers: &HeaderMap) -> Option<Result<(), Box<Refusal>>> {
         let Some((user, password)) = basic_credentials(headers) else {
             return Some(Err(self.unauthorized()));
         };
@@ -101,7 +98,7 @@ impl BasicAuth {
 
     /// [`BasicAuth::check`] computing the password hash: milliseconds of
     /// CPU for bcrypt or SHA-crypt.
-    pub fn check_hashing(&self, headers: &HeaderMap) -> Result<(), Box<Response<ResponseBody>>> {
+    pub fn check_hashing(&self, headers: &HeaderMap) -> Result<(), Box<Refusal>> {
         let Some((user, password)) = basic_credentials(headers) else {
             return Err(self.unauthorized());
         };
@@ -115,8 +112,8 @@ impl BasicAuth {
         }
     }
 
-    fn unauthorized(&self) -> Box<Response<ResponseBody>> {
-        let mut response = error_page(StatusCode::UNAUTHORIZED);
+    fn unauthorized(&self) -> Box<Refusal> {
+        let mut response = Refusal::error_page(StatusCode::UNAUTHORIZED);
         response
             .headers_mut()
             .insert(WWW_AUTHENTICATE, self.challenge.clone());
@@ -147,7 +144,7 @@ fn hashing_slots() -> &'static Arc<Semaphore> {
 pub(crate) async fn check_offloaded(
     basic: &Arc<BasicAuth>,
     headers: &HeaderMap,
-) -> Result<(), Box<Response<ResponseBody>>> {
+) -> Result<(), Box<Refusal>> {
     check_with_slots(basic, headers, hashing_slots(), HASH_WAIT).await
 }
 
@@ -156,7 +153,7 @@ async fn check_with_slots(
     headers: &HeaderMap,
     slots: &Arc<Semaphore>,
     wait: Duration,
-) -> Result<(), Box<Response<ResponseBody>>> {
+) -> Result<(), Box<Refusal>> {
     if let Some(decided) = basic.check_cached(headers) {
         return decided;
     }
@@ -165,7 +162,7 @@ async fn check_with_slots(
             ?wait,
             "basic auth: every password hashing slot stayed busy; answering 503"
         );
-        let mut busy = error_page(StatusCode::SERVICE_UNAVAILABLE);
+        let mut busy = Refusal::error_page(StatusCode::SERVICE_UNAVAILABLE);
         busy.headers_mut()
             .insert(RETRY_AFTER, HeaderValue::from_static("1"));
         return Err(Box::new(busy));
@@ -180,7 +177,11 @@ async fn check_with_slots(
         basic.check_hashing(&credentials)
     })
     .await
-    .unwrap_or_else(|_| Err(Box::new(error_page(StatusCode::INTERNAL_SERVER_ERROR))))
+    .unwrap_or_else(|_| {
+        Err(Box::new(Refusal::error_page(
+            StatusCode::INTERNAL_SERVER_ERROR,
+        )))
+    })
 }
 
 /// Removes the client's `Authorization` header from a request about to go
@@ -386,14 +387,20 @@ mod tests {
                 response.headers()[WWW_AUTHENTICATE],
                 "Basic realm=\"Authentication Required\""
             );
-            assert_eq!(response.headers()[CONTENT_TYPE], "text/html");
+            let rendered = crate::proxy::respond::refusal(*response);
+            assert_eq!(rendered.headers()[CONTENT_TYPE], "text/html");
         }
     }
 
     #[tokio::test]
     async fn the_401_page_is_nginx_shaped() {
         let response = auth().check(&HeaderMap::new()).expect_err("refused");
-        let body = response.into_body().collect().await.unwrap().to_bytes();
+        let body = crate::proxy::respond::refusal(*response)
+            .into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes();
         let body = String::from_utf8(body.to_vec()).unwrap();
         assert!(body.contains("<title>401 Unauthorized</title>"), "{body}");
     }

@@ -30,11 +30,10 @@
 
 use std::borrow::Cow;
 
-use bytes::Bytes;
-use http::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, LOCATION};
-use http::{Response, StatusCode};
+use http::StatusCode;
+use http::header::{HeaderMap, HeaderName, HeaderValue, LOCATION};
 
-use crate::proxy::{ResponseBody, error_page};
+use crate::refusal::Refusal;
 use crate::tls::{ClientTls, ErrorPage, HostClientAuth, Verdict, VerifyClient};
 
 static SSL_CLIENT_CERT: HeaderName = HeaderName::from_static("ssl-client-cert");
@@ -86,7 +85,7 @@ pub(crate) enum Checked<'t> {
     /// The request goes on, with these headers.
     Pass(Box<CertHeaders>),
     /// The request is answered with this.
-    Respond(Box<Response<ResponseBody>>),
+    Respond(Box<Refusal>),
     /// `auth-tls-error-page` as a path: the request is served by that path
     /// of the host instead (nginx's internal redirect), with these headers.
     ErrorPage(&'t str, Box<CertHeaders>),
@@ -102,12 +101,16 @@ pub(crate) fn check<'t>(
 ) -> Checked<'t> {
     let auth = match rule {
         HostClientAuth::Denied => {
-            return Checked::Respond(Box::new(error_page(StatusCode::SERVICE_UNAVAILABLE)));
+            return Checked::Respond(Box::new(Refusal::error_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+            )));
         }
         HostClientAuth::Verify(auth) => auth,
     };
     if misdirected {
-        return Checked::Respond(Box::new(error_page(StatusCode::MISDIRECTED_REQUEST)));
+        return Checked::Respond(Box::new(Refusal::error_page(
+            StatusCode::MISDIRECTED_REQUEST,
+        )));
     }
     let settings = auth.settings();
     let peer = tls
@@ -138,7 +141,7 @@ pub(crate) fn check<'t>(
         return match &settings.error_page {
             Some(ErrorPage::Internal(path)) => Checked::ErrorPage(path, headers),
             Some(ErrorPage::Redirect(location)) => {
-                let mut response = error_page(StatusCode::FOUND);
+                let mut response = Refusal::error_page(StatusCode::FOUND);
                 response.headers_mut().insert(LOCATION, location.clone());
                 Checked::Respond(Box::new(response))
             }
@@ -152,7 +155,7 @@ pub(crate) fn check<'t>(
 }
 
 /// nginx's page for its 495 and 496, which it sends as 400.
-fn certificate_error(detail: &str) -> Response<ResponseBody> {
+fn certificate_error(detail: &str) -> Refusal {
     let body = format!(
         "<html>\r\n<head><title>400 {detail}</title></head>\r\n<body>\r\n\
          <center><h1>400 Bad Request</h1></center>\r\n<center>{detail}</center>\r\n\
@@ -162,20 +165,15 @@ fn certificate_error(detail: &str) -> Response<ResponseBody> {
 }
 
 /// ingress-nginx's `return 403 "client certificate unauthorized"`.
-fn unauthorized() -> Response<ResponseBody> {
+fn unauthorized() -> Refusal {
     html(
         StatusCode::FORBIDDEN,
         "client certificate unauthorized".to_owned(),
     )
 }
 
-fn html(status: StatusCode, body: String) -> Response<ResponseBody> {
-    let mut response = Response::new(ResponseBody::full(Bytes::from(body)));
-    *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("text/html"));
-    response
+fn html(status: StatusCode, body: String) -> Refusal {
+    Refusal::html(status, body)
 }
 
 #[cfg(test)]

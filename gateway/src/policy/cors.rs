@@ -39,9 +39,9 @@ use http::header::{
     ACCESS_CONTROL_ALLOW_ORIGIN, ACCESS_CONTROL_EXPOSE_HEADERS, ACCESS_CONTROL_MAX_AGE,
     CONTENT_LENGTH, CONTENT_TYPE, HeaderMap, HeaderValue, ORIGIN, VARY,
 };
-use http::{Method, Response, StatusCode};
+use http::{Method, StatusCode};
 
-use crate::proxy::ResponseBody;
+use crate::refusal::Refusal;
 
 /// `cors-allow-methods` default.
 pub const DEFAULT_ALLOW_METHODS: &str = "GET, PUT, POST, DELETE, PATCH, OPTIONS";
@@ -369,17 +369,12 @@ impl Cors {
     /// `Content-Length: 0`, as ingress-nginx. `None` for other methods, or
     /// when the `Origin` does not match (the request then goes upstream,
     /// as with ingress-nginx).
-    pub fn preflight(
-        &self,
-        method: &Method,
-        headers: &HeaderMap,
-    ) -> Option<Response<ResponseBody>> {
+    pub fn preflight(&self, method: &Method, headers: &HeaderMap) -> Option<Refusal> {
         if method != Method::OPTIONS {
             return None;
         }
         let origin = self.allowed_origin(headers)?;
-        let mut response = Response::new(ResponseBody::empty());
-        *response.status_mut() = StatusCode::NO_CONTENT;
+        let mut response = Refusal::empty(StatusCode::NO_CONTENT);
         let headers = response.headers_mut();
         self.apply(origin, headers);
         headers.insert(

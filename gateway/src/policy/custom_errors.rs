@@ -1,7 +1,7 @@
 //! `custom-http-errors`: the upstream status codes whose answers are
 //! replaced by the default backend's (ingress-nginx's
 //! `proxy_intercept_errors` with an `error_page` per code). The proxy's
-//! side is [`crate::proxy`]'s error-page phase.
+//! side is the proxy's error-page phase.
 
 use std::fmt;
 

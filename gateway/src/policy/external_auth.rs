@@ -30,10 +30,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http::header::{
     CACHE_CONTROL, CONNECTION, CONTENT_LENGTH, COOKIE, EXPECT, HOST, HeaderMap, HeaderName,
-    HeaderValue, LOCATION, SET_COOKIE, TE, TRAILER, TRANSFER_ENCODING, UPGRADE, VARY,
-    WWW_AUTHENTICATE,
+    HeaderValue, LOCATION, SET_COOKIE, VARY, WWW_AUTHENTICATE,
 };
-use http::{Method, Request, Response, StatusCode, Uri};
+use http::{Method, Request, StatusCode, Uri};
 use http_body_util::{BodyExt as _, Empty};
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
@@ -45,8 +44,8 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
 use super::basic_auth::basic_credentials;
-use crate::proxy::ResponseBody;
-use crate::proxy::error_page;
+use crate::header_names::{PROXY, is_hop_by_hop};
+use crate::refusal::Refusal;
 
 /// How long a whole subrequest (connect, request, response) may take by
 /// default before the request gets a 500.
@@ -92,9 +91,6 @@ static X_AUTH_REQUEST_REDIRECT: HeaderName = HeaderName::from_static("x-auth-req
 static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 static X_SCHEME: HeaderName = HeaderName::from_static("x-scheme");
 static X_ACCEL_EXPIRES: HeaderName = HeaderName::from_static("x-accel-expires");
-static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
-static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
-static PROXY: HeaderName = HeaderName::from_static("proxy");
 
 /// Why an annotation value was refused; the message names the annotation
 /// and the value.
@@ -787,9 +783,9 @@ pub enum AuthDecision {
     /// Proxy the request, with these headers from the auth response set on
     /// the upstream request (see [`ExternalAuth::set_upstream_headers`]).
     Allow(Vec<(HeaderName, HeaderValue)>),
-    /// Answer the client with this response instead (boxed: a response
-    /// head is large, and `Allow` is the common case).
-    Deny(Box<Response<ResponseBody>>),
+    /// Answer the client with this instead (boxed: `Allow` is the common
+    /// case).
+    Deny(Box<Refusal>),
 }
 
 /// External authentication for one route.
@@ -890,7 +886,7 @@ impl ExternalAuth {
             StatusCode::UNAUTHORIZED => match &self.signin {
                 Some(signin) => self.signin_redirect(signin, outcome, request),
                 None => {
-                    let mut response = error_page(status);
+                    let mut response = Refusal::error_page(status);
                     for value in &outcome.www_authenticate {
                         response
                             .headers_mut()
@@ -899,7 +895,7 @@ impl ExternalAuth {
                     response
                 }
             },
-            StatusCode::FORBIDDEN => error_page(status),
+            StatusCode::FORBIDDEN => Refusal::error_page(status),
             _ => {
                 tracing::warn!(
                     auth_url = self.url.as_str(),
@@ -907,7 +903,7 @@ impl ExternalAuth {
                     uri = %request.uri,
                     "external auth answered neither 2xx, 401 nor 403"
                 );
-                error_page(StatusCode::INTERNAL_SERVER_ERROR)
+                Refusal::error_page(StatusCode::INTERNAL_SERVER_ERROR)
             }
         };
         AuthDecision::Deny(Box::new(response))
@@ -918,16 +914,16 @@ impl ExternalAuth {
         signin: &Template,
         outcome: &Outcome,
         request: &AuthRequest<'_>,
-    ) -> Response<ResponseBody> {
+    ) -> Refusal {
         let Ok(location) = HeaderValue::from_bytes(&signin.render(request)) else {
             tracing::warn!(
                 auth_signin = signin.as_str(),
                 uri = %request.uri,
                 "auth-signin made an invalid Location"
             );
-            return error_page(StatusCode::INTERNAL_SERVER_ERROR);
+            return Refusal::error_page(StatusCode::INTERNAL_SERVER_ERROR);
         };
-        let mut response = error_page(StatusCode::FOUND);
+        let mut response = Refusal::error_page(StatusCode::FOUND);
         let headers = response.headers_mut();
         headers.insert(LOCATION, location);
         for cookie in &outcome.set_cookie {
@@ -943,7 +939,9 @@ impl ExternalAuth {
             %error,
             "external auth failed"
         );
-        AuthDecision::Deny(Box::new(error_page(StatusCode::INTERNAL_SERVER_ERROR)))
+        AuthDecision::Deny(Box::new(Refusal::error_page(
+            StatusCode::INTERNAL_SERVER_ERROR,
+        )))
     }
 
     /// One subrequest.
@@ -978,13 +976,7 @@ impl ExternalAuth {
             .collect();
         let mut headers = HeaderMap::with_capacity(request.headers.len() + 12);
         for (name, value) in request.headers {
-            let dropped = name == CONNECTION
-                || name == KEEP_ALIVE
-                || name == PROXY_CONNECTION
-                || name == TE
-                || name == TRAILER
-                || name == TRANSFER_ENCODING
-                || name == UPGRADE
+            let dropped = is_hop_by_hop(name)
                 || name == CONTENT_LENGTH
                 || name == EXPECT
                 || name == HOST
@@ -1523,6 +1515,7 @@ fn is_ready_now(sender: &mut Sender) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::Response;
     use std::convert::Infallible;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -1697,7 +1690,7 @@ mod tests {
         let AuthDecision::Deny(response) = decision else {
             panic!("expected a denial, got {decision:?}");
         };
-        let (parts, body) = response.into_parts();
+        let (parts, body) = crate::proxy::respond::refusal(*response).into_parts();
         let body = body.collect().await.unwrap().to_bytes();
         (
             parts.status,

@@ -129,12 +129,15 @@ pub struct Globals {
     /// The access log's format, target and filters.
     pub access_log: crate::access_log::AccessLogConfig,
     /// TCP/UDP services' timeouts and retries (`proxy-stream-*`).
-    pub streams: crate::l4::StreamSettings,
+    pub streams: crate::stream_services::StreamSettings,
     /// `use-gzip`, `enable-brotli` and their settings; `None`: off.
     pub compression: Option<Arc<crate::compress::Compression>>,
     /// `ssl-reject-handshake`: refuse TLS handshakes whose server name is
     /// no host of the table (and those without one).
     pub reject_unknown_sni: bool,
+    /// `enable-ocsp`: staple each certificate's OCSP response to its
+    /// handshakes (see [`crate::tls::ocsp`]).
+    pub ocsp_stapling: bool,
 }
 
 impl Default for Globals {
@@ -151,9 +154,10 @@ impl Default for Globals {
             headers: header_rules::HeaderRules::default(),
             listener: ListenerOverrides::default(),
             access_log: crate::access_log::AccessLogConfig::default(),
-            streams: crate::l4::StreamSettings::default(),
+            streams: crate::stream_services::StreamSettings::default(),
             compression: None,
             reject_unknown_sni: false,
+            ocsp_stapling: false,
         }
     }
 }

@@ -19,7 +19,6 @@ use http::Response;
 use http::header::{HeaderMap, HeaderName, HeaderValue, LOCATION, SET_COOKIE};
 
 use crate::body_filter::RateLimit;
-use crate::proxy::ResponseBody;
 
 /// `Refresh`, which `proxy_redirect` rewrites like `Location`.
 static REFRESH: HeaderName = HeaderName::from_static("refresh");
@@ -84,8 +83,9 @@ impl ResponseRules {
         *self == Self::default()
     }
 
-    /// Applies the rules to an upstream response.
-    pub(crate) fn apply(&self, response: &mut Response<ResponseBody>) {
+    /// Applies the rules to an upstream response's head; returns the pace
+    /// its body must keep (`limit-rate`), which the caller sets.
+    pub(crate) fn apply<B>(&self, response: &mut Response<B>) -> Option<RateLimit> {
         let headers = response.headers_mut();
         if let Some(redirect) = &self.redirect {
             rewrite_redirects(headers, redirect);
@@ -96,9 +96,7 @@ impl ResponseRules {
         for (name, value) in &self.headers {
             headers.insert(name.clone(), value.clone());
         }
-        if let Some(rate) = self.rate {
-            response.body_mut().pace(rate);
-        }
+        self.rate
     }
 
     fn rewrite_cookies(&self, headers: &mut HeaderMap) {
@@ -188,6 +186,7 @@ fn rewrite_redirects(headers: &mut HeaderMap, replace: &Replace) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proxy::ResponseBody;
 
     fn rules() -> ResponseRules {
         ResponseRules {

@@ -1,15 +1,11 @@
-//! Everything that can end a request early, and the one place that turns it
-//! into a response: 4xx for what the client did, 5xx for what the upstream
-//! (or its absence) did, always with a log line, never a panic.
+//! Everything that can end a request early with an error, and the status
+//! map: 4xx for what the client did, 5xx for what the upstream (or its
+//! absence) did. The `respond` module turns an error into the response.
 
-use bytes::Bytes;
-use http::header::{CONNECTION, CONTENT_TYPE, HeaderValue, RETRY_AFTER};
-use std::net::SocketAddr;
+use http::StatusCode;
 
-use http::{Method, Response, StatusCode, Uri};
-
-use super::body::{RequestBodyError, ResponseBody};
-use crate::balance::Refused;
+use super::body::RequestBodyError;
+use crate::backend::balance::Refused;
 use crate::upstream::ConnectError;
 
 /// nginx's non-standard status for a client that closed the connection
@@ -172,7 +168,7 @@ impl ProxyError {
 
     /// Whether the client connection should close after this response:
     /// after a framing error or an unread body the stream cannot be trusted.
-    fn closes_connection(&self) -> bool {
+    pub(super) fn closes_connection(&self) -> bool {
         matches!(
             self,
             Self::BadRequest(_)
@@ -184,71 +180,15 @@ impl ProxyError {
                 | Self::ClientClosed
         )
     }
-
-    /// Logs the error, naming the request, at a level fitting its cause,
-    /// and builds the response.
-    pub fn into_response(
-        self,
-        client: SocketAddr,
-        method: &Method,
-        uri: &Uri,
-    ) -> Response<ResponseBody> {
-        let status = self.status();
-        match &self {
-            Self::NoRoute => tracing::debug!(%client, %method, %uri, %status, "no route"),
-            // Shedding load is routine under a burst and counted in
-            // `edge_gateway_rejected_requests_total`; a line each would flood.
-            Self::Overloaded { .. } => {
-                tracing::debug!(%client, %method, %uri, %status, error = %self, "request shed");
-            }
-            Self::BadRequest(_)
-            | Self::UriTooLong
-            | Self::HeaderTooLarge
-            | Self::NotImplemented
-            | Self::MethodNotAllowed
-            | Self::BodyTooLarge(_)
-            | Self::ClientBodyTimeout
-            | Self::ClientClosed => {
-                tracing::info!(%client, %method, %uri, %status, error = %self, "rejected request");
-            }
-            _ => tracing::warn!(%client, %method, %uri, %status, error = %self, "request failed"),
-        }
-        let mut response = error_page(status);
-        if let Self::Overloaded { .. } = self {
-            response
-                .headers_mut()
-                .insert(RETRY_AFTER, HeaderValue::from_static("1"));
-        }
-        if self.closes_connection() {
-            response
-                .headers_mut()
-                .insert(CONNECTION, HeaderValue::from_static("close"));
-        }
-        response
-    }
-}
-
-/// A small HTML error page in nginx's shape, so that clients and tests that
-/// look at bodies see what they saw before.
-pub(crate) fn error_page(status: StatusCode) -> Response<ResponseBody> {
-    let reason = status.canonical_reason().unwrap_or("Error");
-    let body = format!(
-        "<html>\r\n<head><title>{code} {reason}</title></head>\r\n<body>\r\n\
-         <center><h1>{code} {reason}</h1></center>\r\n<hr><center>edge-gateway</center>\r\n\
-         </body>\r\n</html>\r\n",
-        code = status.as_u16()
-    );
-    let mut response = Response::new(ResponseBody::full(Bytes::from(body)));
-    *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(CONTENT_TYPE, HeaderValue::from_static("text/html"));
-    response
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proxy::respond;
+    use http::header::{CONNECTION, CONTENT_TYPE, RETRY_AFTER};
+    use http::{Method, Uri};
+    use std::net::SocketAddr;
     use std::time::Duration;
 
     #[test]
@@ -300,13 +240,13 @@ mod tests {
     fn framing_errors_close_the_connection() {
         let client = SocketAddr::from(([127, 0, 0, 1], 1));
         let (get, uri) = (Method::GET, Uri::from_static("/"));
-        let response = ProxyError::BadRequest("x").into_response(client, &get, &uri);
+        let response = respond::error(ProxyError::BadRequest("x"), client, &get, &uri);
         assert_eq!(response.headers()[CONNECTION], "close");
-        let response = ProxyError::NoRoute.into_response(client, &get, &uri);
+        let response = respond::error(ProxyError::NoRoute, client, &get, &uri);
         assert!(response.headers().get(CONNECTION).is_none());
         assert!(response.headers().get(RETRY_AFTER).is_none());
         let full = ProxyError::refused(Refused::QueueFull, StatusCode::SERVICE_UNAVAILABLE);
-        let response = full.into_response(client, &get, &uri);
+        let response = respond::error(full, client, &get, &uri);
         assert_eq!(response.headers()[RETRY_AFTER], "1");
         assert_eq!(response.headers()[CONTENT_TYPE], "text/html");
     }

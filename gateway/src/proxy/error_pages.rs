@@ -19,8 +19,9 @@ use super::body::{RequestBody, ResponseBody};
 use super::exchange::Trace;
 use super::forward;
 use crate::backend::Backend;
-use crate::balance::affinity::Sticky;
-use crate::table::{BackendId, Route, RouteTable};
+use crate::backend::balance::affinity::Sticky;
+use crate::ids::BackendId;
+use crate::table::{Route, RouteTable};
 use crate::upstream::Wire;
 
 static X_CODE: HeaderName = HeaderName::from_static("x-code");

@@ -20,9 +20,10 @@ use tokio::time::Instant;
 use super::body::SendProgress;
 use crate::access_log::render::{Attempt, Captured, Record};
 use crate::access_log::{self, AccessLog};
+use crate::ids::{BackendId, RouteId};
 use crate::metrics::{Metrics, Observation};
-use crate::settings::Scheme;
-use crate::table::{BackendId, RouteId, RouteTable};
+use crate::scheme::Scheme;
+use crate::table::RouteTable;
 
 /// Where finished requests go.
 #[derive(Debug, Default, Clone)]

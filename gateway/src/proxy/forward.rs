@@ -42,9 +42,9 @@ use super::body::{Lease, RequestBody, RequestBodyError, ResponseBody, SendProgre
 use super::error::ProxyError;
 use super::exchange::Trace;
 use super::stream::{Bounds, StreamClock};
+use crate::backend::balance;
+use crate::backend::balance::affinity::Sticky;
 use crate::backend::{Backend, InFlight};
-use crate::balance;
-use crate::balance::affinity::Sticky;
 use crate::metrics::inference::InferenceStats;
 use crate::settings::{NextUpstream, ProxySettings};
 use crate::upstream::{self, Conn, Wire};

@@ -10,15 +10,15 @@ use std::sync::LazyLock;
 
 use http::Uri;
 use http::header::{
-    CONNECTION, CONTENT_LENGTH, EXPECT, HOST, HeaderMap, HeaderName, HeaderValue, SERVER, TE,
-    TRAILER, TRANSFER_ENCODING, UPGRADE,
+    CONNECTION, CONTENT_LENGTH, EXPECT, HOST, HeaderMap, HeaderName, HeaderValue, SERVER,
 };
 
 use super::ConnInfo;
+use crate::header_names::{PROXY, is_hop_by_hop};
 use crate::policy::Globals;
 use crate::policy::forwarded::{Client, full_forwarded_for};
 use crate::policy::header_rules::{HeaderRules, set_all};
-use crate::settings::Scheme;
+use crate::scheme::Scheme;
 
 static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 static X_ORIGINAL_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-original-forwarded-for");
@@ -32,21 +32,7 @@ static X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
 static X_ORIGINAL_URI: HeaderName = HeaderName::from_static("x-original-uri");
 /// The request id header, passed through or generated.
 pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
-static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
-static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
-static PROXY: HeaderName = HeaderName::from_static("proxy");
 static X_PAD: HeaderName = HeaderName::from_static("x-pad");
-
-/// Headers that describe one hop and never cross the proxy.
-fn is_hop_by_hop(name: &HeaderName) -> bool {
-    name == CONNECTION
-        || name == TRANSFER_ENCODING
-        || name == UPGRADE
-        || name == TE
-        || name == TRAILER
-        || name == KEEP_ALIVE
-        || name == PROXY_CONNECTION
-}
 
 /// Removes the hop-by-hop headers, the headers the `Connection` header
 /// nominates, and any header `drop_also` selects, in one pass over the names.

@@ -37,8 +37,10 @@
 //!    splice an upgraded connection (see [`upgrade`]); `add-headers` go on
 //!    every response, the gateway's own answers included.
 //!
-//! Any phase can end the request with a [`ProxyError`], which is turned
-//! into a response in one place.
+//! Any phase can end the request early with a [`ProxyError`] (something
+//! failed) or a [`Refusal`] (a policy's answer: a denial, a redirect, a
+//! CORS preflight answer); [`respond`] turns either into the response, in
+//! one place. docs/architecture.md draws the phases.
 
 mod body;
 mod error;
@@ -49,6 +51,7 @@ mod headers;
 mod inspect;
 mod model_peek;
 mod protocol;
+pub(crate) mod respond;
 mod stream;
 mod upgrade;
 
@@ -57,9 +60,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use arc_swap::ArcSwap;
 use http::header::{
-    CONNECTION, CONTENT_LENGTH, HOST, HeaderName, HeaderValue, LOCATION, STRICT_TRANSPORT_SECURITY,
+    CONNECTION, CONTENT_LENGTH, HOST, HeaderName, HeaderValue, STRICT_TRANSPORT_SECURITY,
 };
 use http::uri::Uri;
 use http::{Request, Response, StatusCode, Version};
@@ -68,15 +70,13 @@ use hyper::body::Incoming;
 
 pub use body::{RequestBody, RequestBodyError, ResponseBody, ResponseBodyError};
 pub use error::ProxyError;
-pub(crate) use error::error_page;
 pub use exchange::Observer;
 pub use headers::{X_REQUEST_ID, bench_header_work};
 
-use crate::balance::RequestSignals;
-use crate::balance::affinity::Sticky;
+use crate::backend::balance::RequestSignals;
+use crate::backend::balance::affinity::Sticky;
 use crate::compress::Compression;
-use crate::global_limit;
-use crate::listener::Origin;
+use crate::ids::ServerId;
 use crate::matches::RequestFacts;
 use crate::metrics;
 use crate::policy;
@@ -84,10 +84,13 @@ use crate::policy::admission::{Admitted, AuthClients, Candidate};
 use crate::policy::client_cert::{self, CertHeaders, Checked};
 use crate::policy::external_auth::AuthRequest;
 use crate::policy::forwarded::Client;
+use crate::proxy_protocol::Origin;
+use crate::refusal::Refusal;
 use crate::route_filter::redirect::RedirectRequest;
 use crate::route_filter::{RouteFilters, Slot};
-use crate::settings::{ListenerSettings, ProxySettings, Scheme};
-use crate::table::{Route, RouteAction, RouteMatch, RouteTable, ServerId};
+use crate::scheme::Scheme;
+use crate::settings::{ListenerSettings, ProxySettings};
+use crate::table::{Route, RouteAction, RouteMatch, RouteTable, TableHandle};
 use crate::tls::ClientTls;
 
 /// Sent upstream with `rewrite-target` when `x-forwarded-prefix` is set.
@@ -111,9 +114,6 @@ impl Drop for Pending {
         }
     }
 }
-
-/// The shared, swappable routing table the control plane publishes into.
-pub type TableHandle = Arc<ArcSwap<RouteTable>>;
 
 /// What a listener tells every request it accepts: its settings and the
 /// header values derived from them, built once.
@@ -300,7 +300,7 @@ impl Proxy {
             .await
         {
             Ok(response) => response,
-            Err(error) => error.into_response(client.socket_addr(conn.peer), &method, &uri),
+            Err(error) => respond::error(error, client.socket_addr(conn.peer), &method, &uri),
         };
         // 7. respond: `add-headers` go on every response, HSTS on every
         // HTTPS response for a host with TLS, the gateway's own included,
@@ -314,8 +314,10 @@ impl Proxy {
                 .headers_mut()
                 .insert(STRICT_TRANSPORT_SECURITY, hsts.clone());
         }
-        if let (Some(compression), Some(asked)) = (compression, &asked) {
-            compression.apply(asked, &mut response);
+        if let (Some(compression), Some(asked)) = (compression, &asked)
+            && let Some(encoder) = compression.apply(asked, &mut response)
+        {
+            response.body_mut().encode(encoder);
         }
         let served = conn.served.fetch_add(1, Ordering::Relaxed) + 1;
         // HTTP/2 has no Connection header; its requests are streams.
@@ -349,14 +351,14 @@ impl Proxy {
     ) -> Result<Response<ResponseBody>, ProxyError> {
         // 1. inspect, starting with the ConfigMap's block lists.
         if policy::block::refused(table.globals(), client.ip, req.headers()) {
-            return Ok(error_page(StatusCode::FORBIDDEN));
+            return Ok(respond::refusal(Refusal::error_page(StatusCode::FORBIDDEN)));
         }
         // 1-3. inspect, route, and the rewrite-phase policy (redirects,
         // rewrite-target). Routing borrows the request only inside `route`.
         let (found, mut target) = match route(table, conn, client, &req, trace)? {
-            Routed::Respond(response, id) => {
+            Routed::Respond(refusal, id) => {
                 trace.route = id;
-                return Ok(*response);
+                return Ok(respond::refusal(*refusal));
             }
             Routed::Proxy { found, target } => (found, target),
         };
@@ -374,12 +376,12 @@ impl Proxy {
         // A Gateway API CORS preflight is answered before anything else.
         let gateway_cors = filters.and_then(|f| f.cors.as_ref());
         if let Some(answer) = gateway_cors.and_then(|c| c.preflight(req.method(), req.headers())) {
-            return Ok(answer);
+            return Ok(respond::refusal(answer));
         }
         let gateway_origin = gateway_cors.and_then(|c| c.allowed_origin(req.headers()));
         let main_backend = match route.action {
             RouteAction::Proxy(id) => id,
-            RouteAction::Respond(code) => return Ok(fixed_response(code)),
+            RouteAction::Respond(code) => return Ok(respond::fixed(code)),
         };
 
         // 4. admit
@@ -389,7 +391,7 @@ impl Proxy {
             None => Admitted::default(),
             Some(admission) => {
                 if let Some(answer) = admission.preflight(req.method(), req.headers()) {
-                    return Ok(*answer);
+                    return Ok(respond::refusal(*answer));
                 }
                 let chain = headers::computed_forwarded_for(table.globals(), conn, req.headers());
                 let candidate = candidate(
@@ -404,9 +406,8 @@ impl Proxy {
                 match admission.admit(&self.auth_clients, &candidate).await {
                     Ok(admitted) => admitted,
                     Err(refusal) => {
-                        let limited = refusal.extensions().get::<global_limit::Limited>();
-                        trace.rate_limited = limited.map(|l| l.exceeding);
-                        return Ok(*refusal);
+                        trace.rate_limited = refusal.rate_limit_exceeding();
+                        return Ok(respond::refusal(*refusal));
                     }
                 }
             }
@@ -425,12 +426,19 @@ impl Proxy {
                 trace.backend = drawn.backend;
                 match drawn.backend.and_then(|id| table.backend(id)) {
                     Some(backend) => backend,
-                    None => return Ok(error_page(StatusCode::INTERNAL_SERVER_ERROR)),
+                    None => {
+                        return Ok(respond::refusal(Refusal::error_page(
+                            StatusCode::INTERNAL_SERVER_ERROR,
+                        )));
+                    }
                 }
             }
             None => {
-                let (backend, canary) =
-                    crate::canary::pick(table, route, main_backend, req.headers());
+                let (backend, canary) = crate::canary::pick(
+                    table.backend(main_backend),
+                    canary_of(table, route),
+                    req.headers(),
+                );
                 trace.canary = canary;
                 backend.ok_or(ProxyError::NoRoute)?
             }
@@ -484,14 +492,23 @@ impl Proxy {
         edit_request_headers(filters, slot, upstream_req.headers_mut());
         trace.request_body = progress.clone();
         trace.request_id = upstream_req.headers().get(&X_REQUEST_ID).cloned();
-        // 5b. mirror: the copy leaves now, its body teed from the client's.
-        if let Some(mut shadow) = shadow {
+        // 5b. mirror: the copies (`mirror-target`'s, then the rule's
+        // `RequestMirror`s of the request as forwarded) leave now, their
+        // bodies teed from the client's.
+        let mirrors = filters.map_or(&[][..], |f| &f.mirrors[..]);
+        let copies = mirrors.iter().filter_map(|m| {
+            let backend = table.backend(m.backend());
+            m.copy(&upstream_req, backend, wire.http2, self.mirror_stats(route))
+        });
+        let shadows: Vec<_> = shadow.into_iter().chain(copies).collect();
+        if !shadows.is_empty() {
             let has_body = !upstream_req.body().is_end_stream();
-            let body = shadow
-                .tee(has_body)
-                .and_then(|(tee, body)| upstream_req.body_mut().tee(tee).then_some(body));
             let settings = &route.settings;
-            shadow.send(body, settings.connect_timeout, settings.read_timeout);
+            let teed =
+                crate::mirror::tee_all(shadows, has_body, |tee| upstream_req.body_mut().tee(tee));
+            for (shadow, body) in teed {
+                shadow.send(body, settings.connect_timeout, settings.read_timeout);
+            }
         }
 
         // 6. forward
@@ -517,15 +534,17 @@ impl Proxy {
                 error_pages::replace(table, route, backend, original, response, id).await
             }
             (Err(error), Some((method, uri))) => {
-                error.into_response(client.socket_addr(conn.peer), &method, &uri)
+                respond::error(error, client.socket_addr(conn.peer), &method, &uri)
             }
             (Err(error), None) => return Err(error),
         };
 
         // 7. respond
         headers::to_client(response.headers_mut(), &table.globals().headers);
-        if let Some(rules) = &route.policy.response {
-            rules.apply(&mut response);
+        if let Some(rules) = &route.policy.response
+            && let Some(rate) = rules.apply(&mut response)
+        {
+            response.body_mut().pace(rate);
         }
         sticky.to_client(response.headers_mut());
         if let Some(admission) = &route.admission {
@@ -552,17 +571,7 @@ impl Proxy {
         req: &Request<B>,
         conn: &ConnInfo,
     ) -> Option<crate::mirror::Shadow> {
-        let stats = self
-            .observer
-            .metrics
-            .as_ref()
-            .zip(route.source.as_ref())
-            .map(|(metrics, source)| {
-                metrics.mirror(metrics::MirrorLabels {
-                    namespace: source.namespace.clone(),
-                    ingress: source.name.clone(),
-                })
-            });
+        let stats = self.mirror_stats(route);
         let host = req
             .headers()
             .get(HOST)
@@ -570,13 +579,22 @@ impl Proxy {
             .map(|h| h.rsplit_once(':').map_or(h, |(name, _)| name));
         mirror.copy(req, conn.listener.settings.scheme.as_str(), host, stats)
     }
+
+    /// The mirroring series of a route's Ingress (or HTTPRoute).
+    fn mirror_stats(&self, route: &Route) -> Option<Arc<metrics::MirrorStats>> {
+        let (metrics, source) = self.observer.metrics.as_ref().zip(route.source.as_ref())?;
+        Some(metrics.mirror(metrics::MirrorLabels {
+            namespace: source.namespace.clone(),
+            ingress: source.name.clone(),
+        }))
+    }
 }
 
 /// What routing decided.
 enum Routed<'t> {
-    /// Answer without proxying (a redirect), for the route if one matched.
-    /// Boxed: a response head is large and this is the rare case.
-    Respond(Box<Response<ResponseBody>>, Option<crate::table::RouteId>),
+    /// Answer without proxying (a redirect, a refusal), for the route if
+    /// one matched. Boxed: this is the rare case.
+    Respond(Box<Refusal>, Option<crate::ids::RouteId>),
     /// Proxy on this route.
     Proxy {
         found: RouteMatch<'t>,
@@ -627,7 +645,7 @@ fn route<'t>(
     let code = table.globals().redirect_code;
     let route_id = found.route.map(|m| m.id);
     let respond = |status, location: Option<HeaderValue>| {
-        location.map(|l| Routed::Respond(Box::new(redirect_response(status, l)), route_id))
+        location.map(|l| Routed::Respond(Box::new(Refusal::redirect(status, l)), route_id))
     };
     // Client certificates are judged before anything else over HTTPS (as
     // nginx does when it reads the request), after the redirects over HTTP.
@@ -664,7 +682,7 @@ fn route<'t>(
     let policy = &found_route.route.policy;
     if let Some(redirect) = &policy.redirect {
         return Ok(Routed::Respond(
-            Box::new(redirect_response(redirect.code, redirect.location.clone())),
+            Box::new(Refusal::redirect(redirect.code, redirect.location.clone())),
             route_id,
         ));
     }
@@ -701,7 +719,7 @@ fn route<'t>(
         });
         let location = location.ok_or(ProxyError::BadRequest("no host to redirect to"))?;
         return Ok(Routed::Respond(
-            Box::new(redirect_response(redirect.status, location)),
+            Box::new(Refusal::redirect(redirect.status, location)),
             route_id,
         ));
     }
@@ -807,10 +825,13 @@ fn edit_response_headers(
     }
 }
 
-fn redirect_response(code: StatusCode, location: HeaderValue) -> Response<ResponseBody> {
-    let mut response = error::error_page(code);
-    response.headers_mut().insert(LOCATION, location);
-    response
+/// The route's canary and its backend, if it has one that exists.
+fn canary_of<'t>(
+    table: &'t RouteTable,
+    route: &'t Route,
+) -> Option<(&'t crate::canary::Canary, &'t Arc<crate::backend::Backend>)> {
+    let canary = route.canary.as_ref()?;
+    Some((canary, table.backend(canary.backend)?))
 }
 
 /// Refuses a body that declares itself larger than the route allows, before
@@ -924,10 +945,4 @@ fn rewrite(
     }
     parts.version = Version::HTTP_11;
     (Request::from_parts(parts, body), progress)
-}
-
-fn fixed_response(code: u16) -> Response<ResponseBody> {
-    let mut response = Response::new(ResponseBody::empty());
-    *response.status_mut() = StatusCode::from_u16(code).unwrap_or(StatusCode::OK);
-    response
 }

@@ -25,8 +25,8 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
 use super::error::ProxyError;
-use crate::balance::request::BodySignals;
-use crate::balance::server_load::adapter_hash;
+use crate::backend::balance::request::BodySignals;
+use crate::backend::balance::server_load::adapter_hash;
 use crate::model_field::ModelScanner;
 use crate::settings::ProxySettings;
 
@@ -61,7 +61,7 @@ impl Part {
 
 /// Reads the first bytes of a JSON body when the route asks for its model
 /// (`model-from-body`) or for what the picker reads in it (prompt blocks
-/// and model, see [`crate::balance::request`]), and sets or removes the
+/// and model, see [`crate::backend::balance::request`]), and sets or removes the
 /// model header. A client that stalls for `client-body-timeout` gets 408;
 /// one that fails mid-body ends the request.
 pub(crate) async fn peek(

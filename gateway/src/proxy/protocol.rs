@@ -15,7 +15,8 @@ use http_body::Body;
 use super::RequestBody;
 use super::error::ProxyError;
 use super::upgrade::ClientUpgrade;
-use crate::settings::{ProxySettings, Scheme};
+use crate::scheme::Scheme;
+use crate::settings::ProxySettings;
 use crate::upstream::{ConnectError, Wire};
 use crate::upstream_tls::UpstreamTls;
 

@@ -27,9 +27,9 @@ use http::header::{
     ACCESS_CONTROL_REQUEST_HEADERS, ACCESS_CONTROL_REQUEST_METHOD, HeaderMap, HeaderValue, ORIGIN,
     VARY,
 };
-use http::{Method, Response, StatusCode};
+use http::{Method, StatusCode};
 
-use crate::proxy::ResponseBody;
+use crate::refusal::Refusal;
 
 /// The spec's default `maxAge`, in seconds.
 pub const DEFAULT_MAX_AGE: u32 = 5;
@@ -231,19 +231,14 @@ impl CorsFilter {
 
     /// The answer to a preflight request (`OPTIONS` with `Origin` and
     /// `Access-Control-Request-Method`); `None` for any other request.
-    pub fn preflight(
-        &self,
-        method: &Method,
-        request: &HeaderMap,
-    ) -> Option<Response<ResponseBody>> {
+    pub fn preflight(&self, method: &Method, request: &HeaderMap) -> Option<Refusal> {
         if method != Method::OPTIONS
             || !request.contains_key(ORIGIN)
             || !request.contains_key(ACCESS_CONTROL_REQUEST_METHOD)
         {
             return None;
         }
-        let mut response = Response::new(ResponseBody::empty());
-        *response.status_mut() = StatusCode::NO_CONTENT;
+        let mut response = Refusal::empty(StatusCode::NO_CONTENT);
         let headers = response.headers_mut();
         headers.insert(VARY, HeaderValue::from_static("Origin"));
         let Some(origin) = self.allowed_origin(request) else {

@@ -1,6 +1,6 @@
 //! Gateway API route filters, compiled by the control plane into a
 //! route's [`RouteFilters`] and applied by the proxy at named points of
-//! its phases (see [`crate::proxy`]):
+//! its phases (see the `proxy` module):
 //!
 //! - route phase: [`redirect`] (`RequestRedirect`) answers at once;
 //!   [`rewrite`] (`URLRewrite`'s path) makes the upstream path;
@@ -8,7 +8,8 @@
 //! - backend choice: [`split`] draws one of the rule's weighted
 //!   `backendRefs` (an invalid one answers 500);
 //! - after the upstream request is built: [`headers`]
-//!   (`RequestHeaderModifier`, the rule's then the backend's);
+//!   (`RequestHeaderModifier`, the rule's then the backend's), then
+//!   [`mirror`] (`RequestMirror`) copies the request as forwarded;
 //! - on the response: `ResponseHeaderModifier` (the rule's then the
 //!   backend's) and the CORS headers.
 //!
@@ -19,12 +20,14 @@
 
 pub mod cors;
 pub mod headers;
+pub mod mirror;
 pub mod redirect;
 pub mod rewrite;
 pub mod split;
 
 pub use cors::CorsFilter;
 pub use headers::HeaderEdits;
+pub use mirror::RequestMirror;
 pub use redirect::RequestRedirect;
 pub use rewrite::PathModifier;
 pub use split::{Slot, Split};
@@ -45,4 +48,7 @@ pub struct RouteFilters {
     /// Weighted `backendRefs` (with their own filters), when the rule has
     /// more than one or one with filters or an invalid one.
     pub split: Option<Split>,
+    /// `RequestMirror`s whose backends resolved (an unresolved one is
+    /// left out, as the spec requires).
+    pub mirrors: Vec<RequestMirror>,
 }

@@ -16,7 +16,7 @@ use http::StatusCode;
 use http::header::HeaderValue;
 
 use super::rewrite::PathModifier;
-use crate::settings::Scheme;
+use crate::scheme::Scheme;
 
 /// A compiled `RequestRedirect` filter.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -6,7 +6,7 @@
 //! cumulative weight covers the draw; weight-0 slots are never taken.
 
 use super::headers::HeaderEdits;
-use crate::table::BackendId;
+use crate::ids::BackendId;
 
 /// One weighted backend of a rule.
 #[derive(Clone, Debug, PartialEq, Eq)]

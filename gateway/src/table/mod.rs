@@ -9,18 +9,22 @@
 //! add conditions to a path (see [`crate::path`] and [`crate::matches`]):
 //! [`RouteTable::find_for`] checks them against the request.
 
+mod certs;
+mod metrics;
+
 use std::collections::HashMap;
 use std::hash::RandomState;
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
 use http::header::HeaderValue;
 
+use crate::backend::ExternalName;
+use crate::backend::balance::BackendPolicy;
 use crate::backend::{Backend, BackendKey, EndpointUpdate};
-use crate::balance::BackendPolicy;
 use crate::canary::Canary;
-use crate::external_name::ExternalName;
 use crate::host::{HostIndex, HostMap, HostPattern};
-use crate::l4::StreamService;
+pub use crate::ids::{BackendId, RouteId, ServerId};
 use crate::matches::{Conditions, RequestFacts};
 use crate::metrics::RouteStats;
 use crate::metrics::inference::InferenceStats;
@@ -30,33 +34,11 @@ use crate::policy::{Globals, Policy};
 use crate::rewrite::{RegexIndex, RegexPath, Rewrite};
 use crate::route_filter::RouteFilters;
 use crate::settings::ProxySettings;
+use crate::stream_services::StreamService;
 use crate::tls::{Certificate, ClientAuth, HostClientAuth};
 
-/// Index of a server (one per host) in a [`RouteTable`].
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
-pub struct ServerId(pub(crate) usize);
-
-impl ServerId {
-    /// The default server (`_`): rules without a host, and every request
-    /// whose host matches no server.
-    pub const DEFAULT: ServerId = ServerId(0);
-}
-
-/// Index of a route in a [`RouteTable`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct RouteId(pub(crate) usize);
-
-/// Index of a backend in a [`RouteTable`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct BackendId(usize);
-
-impl BackendId {
-    /// An id for unit tests that need one without a table.
-    #[cfg(test)]
-    pub(crate) fn for_tests(index: usize) -> Self {
-        Self(index)
-    }
-}
+/// The shared, swappable routing table the control plane publishes into.
+pub type TableHandle = Arc<ArcSwap<RouteTable>>;
 
 /// The Ingress (or Gateway API route) a route came from, for logs, metrics
 /// and diagnostics.
@@ -367,7 +349,7 @@ impl RouteTable {
     /// The service listening on `port` for `protocol`, with its backend.
     pub fn stream(
         &self,
-        protocol: crate::l4::StreamProtocol,
+        protocol: crate::stream_services::StreamProtocol,
         port: u16,
     ) -> Option<(&StreamService, &Arc<Backend>)> {
         let service = self
@@ -785,7 +767,7 @@ impl RouteTableBuilder {
     }
 
     /// Marks a backend as an ExternalName Service's: its endpoints come
-    /// from resolving `name` (see [`crate::external_name`]).
+    /// from resolving `name` (see the `external_name` module).
     pub fn set_external_name(&mut self, backend: BackendId, name: ExternalName) {
         if !self.external_names.iter().any(|(id, _)| *id == backend) {
             self.external_names.push((backend, name));

@@ -134,14 +134,14 @@ fn backends_are_shared_by_key_and_adopted_across_tables() {
     let live = old.backend(first).unwrap().clone();
 
     let least = Arc::new(BackendPolicy {
-        algorithm: crate::balance::Algorithm::LeastRequest,
+        algorithm: crate::backend::balance::Algorithm::LeastRequest,
         ..BackendPolicy::default()
     });
     let mut b = RouteTableBuilder::default().with_backend_policy(least.clone());
     let other = b.backend(key("b"), &endpoints(3));
     let id = b.backend(key("a"), &endpoints(2));
     let p2c = Arc::new(BackendPolicy {
-        algorithm: crate::balance::Algorithm::P2c,
+        algorithm: crate::backend::balance::Algorithm::P2c,
         ..BackendPolicy::default()
     });
     b.set_backend_policy(id, p2c.clone());

@@ -12,8 +12,8 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio_rustls::LazyConfigAcceptor;
 use tokio_rustls::server::TlsStream;
 
+use super::HostCertificates;
 use super::peer::{ClientTls, PeerCertificate};
-use crate::proxy::TableHandle;
 
 /// A listener's rustls configurations: offering `h2` and `http/1.1` by
 /// ALPN, and `http/1.1` alone (`use-http2: false`).
@@ -28,7 +28,7 @@ pub(crate) async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
     stream: S,
     configs: &TlsConfigs,
     http2: bool,
-    table: &TableHandle,
+    table: &dyn HostCertificates,
 ) -> io::Result<(TlsStream<S>, ClientTls)> {
     let start = LazyConfigAcceptor::new(Acceptor::default(), stream).await?;
     let sni: Option<Box<str>> = start
@@ -41,10 +41,8 @@ pub(crate) async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
         &configs.http1_only
     };
     let auth = table
-        .load()
-        .client_auth_for_sni(sni.as_deref())
-        .filter(|auth| auth.settings().verify.requests_certificate())
-        .cloned();
+        .client_auth(sni.as_deref())
+        .filter(|auth| auth.settings().verify.requests_certificate());
     let config = match &auth {
         Some(auth) => auth.server_config(base, http2).map_err(io::Error::other)?,
         None => base.clone(),

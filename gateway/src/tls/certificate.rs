@@ -1,9 +1,18 @@
 //! Server certificates: parsed from PEM (a Secret's `tls.crt` and
 //! `tls.key`), checked, and ready for rustls; plus the self-signed default
 //! certificate ingress-nginx generates when none is configured.
+//!
+//! A certificate also carries its OCSP staple (`enable-ocsp`), the one
+//! piece of live state it has: set and cleared by the stapler
+//! ([`super::ocsp`]) as responses are fetched and run out, the way a
+//! backend's endpoint set changes under the same table. Tables share a
+//! certificate object while its Secret's data stays the same, so a
+//! recompile keeps the staple, and a handshake that picked a certificate
+//! can only ever get that certificate's own response.
 
 use std::sync::Arc;
 
+use arc_swap::ArcSwapOption;
 use rustls::crypto::aws_lc_rs;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -39,6 +48,8 @@ pub enum CertError {
 #[derive(Debug)]
 pub struct Certificate {
     key: Arc<CertifiedKey>,
+    /// The chain and key with a verified OCSP response, while there is one.
+    staple: ArcSwapOption<Staple>,
     not_before: i64,
     not_after: i64,
     names: Vec<String>,
@@ -73,6 +84,7 @@ impl Certificate {
         })?;
         Ok(Self {
             key: Arc::new(certified),
+            staple: ArcSwapOption::empty(),
             not_before: details.not_before,
             not_after: details.not_after,
             names: details.names,
@@ -125,6 +137,38 @@ impl Certificate {
         &self.key
     }
 
+    /// What a handshake serves: with `stapling` (`enable-ocsp`), the chain
+    /// with its OCSP response while that response is valid at `now` (Unix
+    /// seconds); else the chain alone.
+    pub fn handshake_key(&self, stapling: bool, now: impl FnOnce() -> i64) -> Arc<CertifiedKey> {
+        if stapling
+            && let Some(staple) = self.staple.load().as_ref()
+            && now() < staple.expires_at
+        {
+            return staple.key.clone();
+        }
+        self.key.clone()
+    }
+
+    /// Staples `response` (a verified DER OCSP response) to the chain until
+    /// `expires_at` (Unix seconds); handshakes after that get none.
+    pub fn set_staple(&self, response: Vec<u8>, expires_at: i64) {
+        let key = CertifiedKey {
+            cert: self.key.cert.clone(),
+            key: self.key.key.clone(),
+            ocsp: Some(response),
+        };
+        self.staple.store(Some(Arc::new(Staple {
+            key: Arc::new(key),
+            expires_at,
+        })));
+    }
+
+    /// Stops stapling a response.
+    pub fn clear_staple(&self) {
+        self.staple.store(None);
+    }
+
     /// Start of validity, as Unix seconds.
     pub fn not_before(&self) -> i64 {
         self.not_before
@@ -168,6 +212,14 @@ impl Certificate {
             }
         })
     }
+}
+
+/// A chain with its OCSP response, and when the response runs out.
+#[derive(Debug)]
+struct Staple {
+    key: Arc<CertifiedKey>,
+    /// Unix seconds: not stapled from then on.
+    expires_at: i64,
 }
 
 /// What the gateway reads from an end-entity certificate.

@@ -9,7 +9,7 @@
 //! after the handshake ([`ClientAuth::verify`]). The request then answers
 //! 400 (nginx's 495/496), redirects to `auth-tls-error-page`, or passes
 //! with the result in `ssl-client-verify` (see
-//! [`crate::policy::client_cert`]). That keeps `optional`,
+//! the `client_cert` policy). That keeps `optional`,
 //! `optional_no_ca` and per-host error pages possible, and a CA change
 //! applies to the next request of an open connection too.
 

@@ -1,10 +1,11 @@
 //! TLS termination: certificates, their selection by SNI, the rustls
-//! server configuration with ingress-nginx's defaults, and client
-//! certificates (`auth-tls-*`) per host.
+//! server configuration with ingress-nginx's defaults, client
+//! certificates (`auth-tls-*`) per host, and OCSP stapling (`enable-ocsp`).
 
 mod accept;
 mod certificate;
 pub mod client_auth;
+pub mod ocsp;
 pub mod peer;
 mod resolver;
 
@@ -22,7 +23,7 @@ pub use client_auth::{
     ClientAuth, ClientAuthError, ClientAuthSettings, ErrorPage, HostClientAuth, VerifyClient,
 };
 pub use peer::{ClientTls, PeerCertificate, Verdict};
-pub use resolver::CertResolver;
+pub use resolver::{CertResolver, HostCertificates};
 
 /// Sessions kept for resumption, about what nginx's 10 MB shared cache holds.
 const SESSION_CACHE_ENTRIES: usize = 20_480;

@@ -7,8 +7,8 @@ use std::process::Command;
 
 use serde_json::json;
 use testkit::{
-    EchoBackend, Gateway, IngressBuilder, ManifestDir, TestCa, curl_https, ingress_class,
-    join_docs, request, tls_secret,
+    EchoBackend, Gateway, IngressBuilder, ManifestDir, TestCa, curl_https, endpoint_slice,
+    eventually, ingress_class, join_docs, request, service, tls_secret,
 };
 
 use super::services;
@@ -242,4 +242,81 @@ async fn converted_objects_serve_like_the_ingresses() {
         );
         assert_eq!(outcomes[0].status, "200", "https://secure.test{path}");
     }
+}
+
+/// A `mirror-target` naming a Service converts to a `RequestMirror`: the
+/// converted route's copies reach the Service's endpoint while the answer
+/// stays the main backend's. (The Ingress side is not served here: its
+/// target is a cluster DNS name, which only a cluster resolves.)
+#[tokio::test]
+async fn a_mirror_target_service_converts_to_a_request_mirror() {
+    let main = EchoBackend::start([127, 0, 208, 10]).await;
+    let shadow = EchoBackend::start([127, 0, 208, 11]).await;
+    let mut docs = services("app", &[("main", &main)]);
+    let port = shadow.addr().port();
+    docs.push(service("app", "shadow", 8080, port));
+    docs.push(endpoint_slice(
+        "app",
+        "shadow",
+        port,
+        &[(shadow.addr().ip(), Some(true))],
+    ));
+    docs.push(ingress_class());
+    let objects = join_docs(&docs);
+    docs.push(
+        IngressBuilder::new("app", "mirrored")
+            .class("nginx")
+            .annotation(
+                "nginx.ingress.kubernetes.io/mirror-target",
+                "http://shadow.app.svc.cluster.local:8080$request_uri",
+            )
+            .host("m.test")
+            .path("/", "Prefix", "main", 80)
+            .build(),
+    );
+    let dir_a = ManifestDir::new();
+    dir_a.write("objects.yaml", &join_docs(&docs));
+    let output = Command::new(BIN)
+        .args(["convert", "--manifests"])
+        .arg(dir_a.path())
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let converted = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        converted.contains("# converted app/mirrored\n"),
+        "{converted}"
+    );
+    assert!(converted.contains("RequestMirror"), "{converted}");
+
+    let dir_b = ManifestDir::new();
+    dir_b.write("objects.yaml", &objects);
+    dir_b.write("converted.yaml", &converted);
+    let b = Gateway::start(BIN, dir_b.path(), &["--enable-gateway-api"]).await;
+    b.wait_ready().await;
+    let r = request(
+        b.http_addr(),
+        "PUT",
+        "m.test",
+        "/p?q=1",
+        &[],
+        b"body".to_vec(),
+    )
+    .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(
+        r.header("x-backend").unwrap_or_default(),
+        main.addr().to_string()
+    );
+    let copy = eventually(std::time::Duration::from_secs(10), || async {
+        shadow
+            .last_request()
+            .ok_or_else(|| "no copy yet".to_owned())
+    })
+    .await;
+    assert_eq!(
+        (copy.method.as_str(), copy.path.as_str()),
+        ("PUT", "/p?q=1")
+    );
+    assert_eq!(&copy.body[..], b"body");
 }

@@ -3,7 +3,7 @@
 //! HTTPRouteRedirect{HostAndStatus,Path,Port,Scheme}, HTTPRoute30{3,7,8}Redirect,
 //! HTTPRouteRewriteHost, HTTPRouteRewritePath, HTTPRouteCORS, HTTPRouteWeight,
 //! HTTPRouteOmittedBackendRefs, HTTPRouteTimeoutRequest,
-//! HTTPRouteTimeoutBackendRequest, HTTPRouteRequestMirror (refused)).
+//! HTTPRouteTimeoutBackendRequest). Mirroring: `mirror.rs`.
 
 use serde_json::json;
 use testkit::{EchoBackend, get, request};
@@ -308,8 +308,9 @@ async fn timeouts_answer_504_and_unsupported_filters_500() {
              "timeouts": {"request": "300ms"}, "backendRefs": backend("a")},
             {"matches": [{"path": {"type": "PathPrefix", "value": "/backend"}}],
              "timeouts": {"backendRequest": "300ms"}, "backendRefs": backend("a")},
-            {"matches": [{"path": {"type": "PathPrefix", "value": "/mirror"}}],
-             "filters": [{"type": "RequestMirror", "requestMirror": {"backendRef": {"name": "a", "port": 80}}}],
+            {"matches": [{"path": {"type": "PathPrefix", "value": "/external"}}],
+             "filters": [{"type": "ExternalAuth", "externalAuth": {"protocol": "HTTP",
+                "backendRef": {"name": "a", "port": 80}}}],
              "backendRefs": backend("a")},
         ]}),
     ));
@@ -331,8 +332,8 @@ async fn timeouts_answer_504_and_unsupported_filters_500() {
         504
     );
     a.reset();
-    // The mirror is not implemented: the rule answers 500 rather than run
-    // without it (and its status says so; see the status tests).
-    assert_eq!(get(s.http(), "t.test", "/mirror").await.status, 500);
+    // External authentication is not implemented: the rule answers 500
+    // rather than run without it (and its status says so).
+    assert_eq!(get(s.http(), "t.test", "/external").await.status, 500);
     assert_eq!(a.hits(), 0);
 }

@@ -1,13 +1,13 @@
 //! GRPCRoute over an HTTPS listener (HTTP/2 by ALPN) to h2c backends
 //! (conformance: GRPCExactMethodMatching, GRPCRouteHeaderMatching,
-//! GRPCRouteListenerHostnameMatching), and session persistence of an
-//! HTTPRoute rule.
+//! GRPCRouteListenerHostnameMatching, a RequestMirror over h2c), and
+//! session persistence of an HTTPRoute rule.
 
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::{Request, StatusCode};
 use serde_json::json;
-use testkit::{EchoBackend, TestCa, get, request, tls_secret};
+use testkit::{EchoBackend, TestCa, eventually, get, request, tls_secret};
 
 use super::{backend, gateway, http_gateway, parent, route, start, who};
 use crate::protocols::{Speaks, Upstream, h2_client, service_at};
@@ -26,9 +26,16 @@ async fn grpc_routes_match_service_method_and_headers() {
         StatusCode::OK,
     )
     .await;
+    let m = Upstream::start(
+        "127.0.209.3:0".parse().unwrap(),
+        Speaks::Grpc,
+        StatusCode::OK,
+    )
+    .await;
     let ca = TestCa::new();
     let mut docs = service_at("app", "a", &[a.addr]);
     docs.extend(service_at("app", "b", &[b.addr]));
+    docs.extend(service_at("app", "m", &[m.addr]));
     docs.push(tls_secret("app", "cert", &ca.issue(&["grpc.test"], 30)));
     docs.push(gateway(
         "app",
@@ -41,6 +48,8 @@ async fn grpc_routes_match_service_method_and_headers() {
         "metadata": {"name": "echo", "namespace": "app"},
         "spec": {"parentRefs": [{"name": "gw"}], "rules": [
             {"matches": [{"method": {"service": "echo.Echo", "method": "Say"}}],
+             "filters": [{"type": "RequestMirror",
+                          "requestMirror": {"backendRef": {"name": "m", "port": 80}}}],
              "backendRefs": backend("a")},
             {"matches": [{"method": {"service": "other.Svc"}},
                          {"headers": [{"name": "x-route", "value": "b"}]}],
@@ -69,6 +78,13 @@ async fn grpc_routes_match_service_method_and_headers() {
     };
     assert_eq!(call("/echo.Echo/Say", None).await, 200);
     assert_eq!((a.hits(), b.hits()), (1, 0));
+    // The mirror gets its copy over h2c.
+    eventually(std::time::Duration::from_secs(10), || async {
+        (m.hits() == 1)
+            .then_some(())
+            .ok_or_else(|| format!("{} copies at the gRPC mirror", m.hits()))
+    })
+    .await;
     assert_eq!(call("/other.Svc/Anything", None).await, 200);
     assert_eq!((a.hits(), b.hits()), (1, 1));
     assert_eq!(call("/echo.Echo/Other", Some(("x-route", "b"))).await, 200);

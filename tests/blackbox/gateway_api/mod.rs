@@ -10,6 +10,7 @@ mod filters;
 mod grpc;
 mod listeners;
 mod matching;
+mod mirror;
 mod mixed;
 mod references;
 mod status;

@@ -201,13 +201,15 @@ async fn gateways_listeners_and_routes_get_the_spec_conditions() {
         json!({"parentRefs": on("http"), "hostnames": ["kind.example.com"], "rules": [
         {"backendRefs": [{"group": "example.com", "kind": "Bucket", "name": "a"}]}]}),
     ));
+    // A mirror to another namespace's Service without a ReferenceGrant:
+    // the rule is served without it.
     docs.push(route("app", "mirror", json!({"parentRefs": on("http"), "hostnames": ["mirror.example.com"], "rules": [
-        {"filters": [{"type": "RequestMirror", "requestMirror": {"backendRef": {"name": "a", "port": 80}}}],
+        {"filters": [{"type": "RequestMirror", "requestMirror": {"backendRef": {"name": "a", "namespace": "other", "port": 80}}}],
          "backendRefs": backend("a")}]})));
     docs.push(route("app", "partly", json!({"parentRefs": on("http"), "hostnames": ["partly.example.com"], "rules": [
         {"matches": [{"path": {"value": "/good"}}], "backendRefs": backend("a")},
         {"matches": [{"path": {"value": "/mirror"}}],
-         "filters": [{"type": "RequestMirror", "requestMirror": {"backendRef": {"name": "a", "port": 80}}}],
+         "filters": [{"type": "RequestMirror", "requestMirror": {"backendRef": {"name": "a", "port": 80}, "percent": 101}}],
          "backendRefs": backend("a")}]})));
     let api = Api::start(&docs).await;
     let gw = api.gateway("gw-0").await;
@@ -289,7 +291,10 @@ async fn gateways_listeners_and_routes_get_the_spec_conditions() {
         (
             "mirror",
             "http",
-            &[("Accepted", "False", "UnsupportedValue")],
+            &[
+                ("Accepted", "True", "Accepted"),
+                ("ResolvedRefs", "False", "RefNotPermitted"),
+            ],
         ),
         (
             "partly",
@@ -323,8 +328,8 @@ async fn gateways_listeners_and_routes_get_the_spec_conditions() {
         message.contains("RefNotPermitted") || message.contains("not permitted"),
         "{message}"
     );
-    // Attached routes: ok, refs, kind, partly (accepted on `http`).
-    assert_eq!(listener("http")["attachedRoutes"], 4);
+    // Attached routes: ok, refs, kind, mirror, partly (accepted on `http`).
+    assert_eq!(listener("http")["attachedRoutes"], 5);
 
     // Traffic follows the statuses.
     assert_eq!(get(gw.http_addr(), "a.example.com", "/").await.status, 200);
@@ -345,6 +350,10 @@ async fn gateways_listeners_and_routes_get_the_spec_conditions() {
             .await
             .status,
         500
+    );
+    assert_eq!(
+        get(gw.http_addr(), "mirror.example.com", "/").await.status,
+        200
     );
 
     // A spec change bumps the generation; the conditions follow it.

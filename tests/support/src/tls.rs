@@ -7,7 +7,10 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
+use rcgen::{
+    BasicConstraints, CertificateParams, CustomExtension, DnType, IsCa, Issuer, KeyPair,
+    KeyUsagePurpose, SerialNumber,
+};
 use serde_json::json;
 
 /// A certificate authority for tests: a self-signed root, or an
@@ -96,6 +99,38 @@ impl TestCa {
         &self.pem
     }
 
+    /// The CA's private key (PEM), for tools that sign as the CA (an
+    /// `openssl ocsp` responder).
+    pub fn key_pem(&self) -> String {
+        self.issuer.key().serialize_pem()
+    }
+
+    /// A server certificate for `names` (ECDSA P-256, valid from a day ago
+    /// for 30 days) with serial number `serial` and OCSP responder
+    /// `ocsp_url` in its Authority Information Access. `cert_pem` holds it
+    /// followed by this CA's certificate: the issuer OCSP stapling needs.
+    pub fn issue_with_ocsp(&self, names: &[&str], serial: u64, ocsp_url: &str) -> IssuedCert {
+        let key = KeyPair::generate().expect("generate a server key");
+        let mut params =
+            CertificateParams::new(names.iter().map(|n| (*n).to_owned()).collect::<Vec<_>>())
+                .expect("server params");
+        if let Some(first) = names.first() {
+            params.distinguished_name.push(DnType::CommonName, *first);
+        }
+        params.serial_number = Some(SerialNumber::from(serial));
+        params.custom_extensions.push(ocsp_responder(ocsp_url));
+        let now = time::OffsetDateTime::now_utc();
+        params.not_before = now - time::Duration::days(1);
+        params.not_after = now + time::Duration::days(30);
+        let cert = params
+            .signed_by(&key, &self.issuer)
+            .expect("sign a server certificate");
+        IssuedCert {
+            cert_pem: format!("{}{}", cert.pem(), self.pem),
+            key_pem: key.serialize_pem(),
+        }
+    }
+
     /// Issues a server certificate for `names` with an ECDSA P-256 key,
     /// valid from a day ago for `days`.
     pub fn issue(&self, names: &[&str], days: i64) -> IssuedCert {
@@ -128,6 +163,32 @@ impl TestCa {
             key_pem: key.serialize_pem(),
         }
     }
+}
+
+/// An Authority Information Access extension naming OCSP responder `url`:
+/// `SEQUENCE { SEQUENCE { id-ad-ocsp, [6] IA5String url } }`.
+fn ocsp_responder(url: &str) -> CustomExtension {
+    const ID_AD_OCSP: [u8; 10] = [0x06, 0x08, 0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x01];
+    let location = der(0x86, url.as_bytes());
+    let description = der(0x30, &[&ID_AD_OCSP[..], &location].concat());
+    CustomExtension::from_oid_content(&[1, 3, 6, 1, 5, 5, 7, 1, 1], der(0x30, &description))
+}
+
+/// One DER tag-length-value (values under 64 KiB).
+fn der(tag: u8, value: &[u8]) -> Vec<u8> {
+    let len = value.len();
+    let mut out = vec![tag];
+    match u8::try_from(len) {
+        Ok(short) if short < 0x80 => out.push(short),
+        Ok(byte) => out.extend([0x81, byte]),
+        Err(_) => {
+            let two = u16::try_from(len).expect("a DER value under 64 KiB");
+            out.push(0x82);
+            out.extend(two.to_be_bytes());
+        }
+    }
+    out.extend_from_slice(value);
+    out
 }
 
 fn ca_params(name: &str) -> CertificateParams {

@@ -12,8 +12,10 @@ use crate::compile::CompileOptions;
 use crate::objects::NsName;
 use crate::snapshot::Snapshot;
 
+use super::mirror::{self, MirrorPlan};
+
 /// The annotations (without prefix) the conversion expresses.
-const CONVERTED: [&str; 10] = [
+const CONVERTED: [&str; 13] = [
     "ssl-redirect",
     "force-ssl-redirect",
     "preserve-trailing-slash",
@@ -24,6 +26,9 @@ const CONVERTED: [&str; 10] = [
     "canary-by-header",
     "canary-by-header-value",
     "canary-by-header-pattern",
+    "mirror-target",
+    "mirror-host",
+    "mirror-request-body",
 ];
 
 /// The prefix of edge-gateway's own annotations.
@@ -57,6 +62,8 @@ pub(super) struct HostPlan {
     pub(super) http_rules: Vec<Value>,
     /// Rules on the host's HTTPS listener.
     pub(super) https_rules: Vec<Value>,
+    /// The Service its rules mirror to, if any.
+    pub(super) mirror: Option<NsName>,
 }
 
 /// One backend: a Service and its port number.
@@ -112,6 +119,7 @@ struct Read {
     hosts: Vec<(Option<String>, Vec<PathPlan>)>,
     policy: gateway::policy::Policy,
     canary: Option<CanaryAnnotations>,
+    mirror: Option<MirrorPlan>,
     reasons: Vec<String>,
 }
 
@@ -197,6 +205,17 @@ fn read(snapshot: &Snapshot, options: &CompileOptions, id: &NsName, ingress: &In
         }
     }
     let canary = parsed.canary.as_ref().map(|_| canary_rule(raw));
+    let mirror = match mirror::plan(snapshot, raw) {
+        Ok(Some(_)) if canary.is_some() => {
+            reasons.push(format!("{PREFIX}mirror-target on a canary Ingress"));
+            None
+        }
+        Ok(plan) => plan,
+        Err(reason) => {
+            reasons.push(reason);
+            None
+        }
+    };
     let mut hosts: Vec<(Option<String>, Vec<PathPlan>)> = Vec::new();
     let spec = ingress.spec.as_ref();
     let default = spec.and_then(|s| s.default_backend.as_ref());
@@ -262,6 +281,7 @@ fn read(snapshot: &Snapshot, options: &CompileOptions, id: &NsName, ingress: &In
         hosts,
         policy: parsed.policy,
         canary,
+        mirror,
         reasons,
     }
 }
@@ -434,10 +454,13 @@ fn finish(
         id,
         hosts,
         policy,
+        mirror,
         mut reasons,
         ..
     } = read;
-    let mut differs = Vec::new();
+    let mut differs: Vec<String> = mirror.iter().map(MirrorPlan::differs).collect();
+    let mirror_filter = mirror.as_ref().map(MirrorPlan::filter);
+    let mirror_filter = mirror_filter.as_ref();
     let mut plans = Vec::new();
     let hsts = options.globals.hsts.as_ref().and_then(|v| v.to_str().ok());
     let code = options.globals.redirect_code.as_u16();
@@ -472,19 +495,20 @@ fn finish(
         let mut plan = HostPlan {
             host: host.clone(),
             tls_secret: tls_secret.clone(),
+            mirror: mirror.as_ref().map(|m| m.service.clone()),
             ..HostPlan::default()
         };
         let proxy_rules = |sts: Option<&str>| -> Vec<Value> {
             paths
                 .iter()
-                .flat_map(|p| path_rules(p, vhost, sts))
+                .flat_map(|p| path_rules(p, vhost, sts, mirror_filter))
                 .collect()
         };
         match &tls_secret {
             Some(_) => {
                 plan.https_rules = proxy_rules(hsts);
                 plan.http_rules = if redirect {
-                    redirect_rules(&paths, code, vhost)
+                    redirect_rules(&paths, code, vhost, mirror_filter)
                 } else {
                     proxy_rules(None)
                 };
@@ -505,7 +529,12 @@ fn finish(
 }
 
 /// The rules of one path: a canary's header rules, then the base rule.
-fn path_rules(path: &PathPlan, vhost: Option<&str>, sts: Option<&str>) -> Vec<Value> {
+fn path_rules(
+    path: &PathPlan,
+    vhost: Option<&str>,
+    sts: Option<&str>,
+    mirror: Option<&Value>,
+) -> Vec<Value> {
     let matching = |headers: Option<Value>| {
         let mut m = json!({"path": {"type": path.kind, "value": path.path}});
         if let Some(headers) = headers {
@@ -522,6 +551,7 @@ fn path_rules(path: &PathPlan, vhost: Option<&str>, sts: Option<&str>) -> Vec<Va
             filters.push(json!({"type": "ResponseHeaderModifier",
                 "responseHeaderModifier": {"set": [{"name": "Strict-Transport-Security", "value": sts}]}}));
         }
+        filters.extend(mirror.cloned());
         let mut rule = json!({"matches": matches, "backendRefs": backends});
         if !filters.is_empty() {
             rule["filters"] = json!(filters);
@@ -567,7 +597,12 @@ fn path_rules(path: &PathPlan, vhost: Option<&str>, sts: Option<&str>) -> Vec<Va
 
 /// The HTTP side of a redirected TLS host: each path redirects to HTTPS,
 /// except ACME challenges, which go where the Ingress sends them.
-fn redirect_rules(paths: &[PathPlan], code: u16, vhost: Option<&str>) -> Vec<Value> {
+fn redirect_rules(
+    paths: &[PathPlan],
+    code: u16,
+    vhost: Option<&str>,
+    mirror: Option<&Value>,
+) -> Vec<Value> {
     let mut rules = Vec::new();
     for path in paths {
         if path.path.starts_with(ACME) {
@@ -578,6 +613,7 @@ fn redirect_rules(paths: &[PathPlan], code: u16, vhost: Option<&str>) -> Vec<Val
                 },
                 vhost,
                 None,
+                mirror,
             ));
             continue;
         }
@@ -603,7 +639,7 @@ fn redirect_rules(paths: &[PathPlan], code: u16, vhost: Option<&str>) -> Vec<Val
             .iter()
             .any(|p| p.kind == "PathPrefix" && p.path.trim_end_matches('/') == ACME)
         {
-            rules.extend(path_rules(&acme, vhost, None));
+            rules.extend(path_rules(&acme, vhost, None, mirror));
         }
     }
     rules

@@ -19,13 +19,15 @@
 //! Annotations converted: `ssl-redirect`, `force-ssl-redirect`,
 //! `preserve-trailing-slash` (redirects), `upstream-vhost` (`URLRewrite`
 //! hostname), `canary`, `canary-weight(-total)`, `canary-by-header(-value,
-//! -pattern)`. Any other ingress-nginx or edge-gateway annotation keeps
+//! -pattern)`, `mirror-target` (with `mirror-host`, `mirror-request-body`)
+//! to a Service as `RequestMirror` (see [`mirror`]). Any other ingress-nginx or edge-gateway annotation keeps
 //! the Ingress (and its canaries) as it is, with the reason. Converted
 //! Ingresses still differ in the cases listed under "differs" (a redirect
 //! of a path ending in `/` keeps the `/`; a canary without a ready
 //! endpoint takes its share instead of leaving it to the main backend).
 
 mod ingress;
+mod mirror;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -80,6 +82,8 @@ pub fn convert(snapshot: &Snapshot, options: &ConvertOptions) -> Conversion {
     let plans = ingress::plan(snapshot, &compile, &ingresses);
     let mut out = Conversion::default();
     let mut listeners: BTreeMap<String, NsName> = BTreeMap::new();
+    // Mirror Services in other namespaces, with the namespaces using them.
+    let mut mirrors: BTreeMap<NsName, BTreeSet<String>> = BTreeMap::new();
     let mut routes = Vec::new();
     for plan in plans {
         match plan {
@@ -92,6 +96,12 @@ pub fn convert(snapshot: &Snapshot, options: &ConvertOptions) -> Conversion {
                         listeners
                             .entry(host.host.clone().unwrap_or_default())
                             .or_insert_with(|| secret.clone());
+                    }
+                    if let Some(service) = host.mirror.as_ref()
+                        && service.namespace != id.namespace
+                    {
+                        let users = mirrors.entry(service.clone()).or_default();
+                        users.insert(id.namespace.clone());
                     }
                     routes.extend(host_routes(&id, index, hosts.len(), host, options));
                 }
@@ -106,6 +116,7 @@ pub fn convert(snapshot: &Snapshot, options: &ConvertOptions) -> Conversion {
     }));
     out.objects.push(gateway(options, &listeners));
     out.objects.extend(reference_grants(options, &listeners));
+    out.objects.extend(mirror_grants(&mirrors));
     out.objects.extend(routes);
     out
 }
@@ -162,6 +173,25 @@ fn reference_grants(options: &ConvertOptions, tls: &BTreeMap<String, NsName>) ->
                 "spec": {"from": [{"group": "gateway.networking.k8s.io", "kind": "Gateway",
                                    "namespace": options.gateway.namespace}],
                          "to": to},
+            })
+        })
+        .collect()
+}
+
+/// One ReferenceGrant per mirror Service in another namespace, opening it
+/// to the HTTPRoutes of the namespaces that mirror to it.
+fn mirror_grants(mirrors: &BTreeMap<NsName, BTreeSet<String>>) -> Vec<Value> {
+    mirrors
+        .iter()
+        .map(|(service, users)| {
+            let from: Vec<Value> = users
+                .iter()
+                .map(|ns| json!({"group": "gateway.networking.k8s.io", "kind": "HTTPRoute", "namespace": ns}))
+                .collect();
+            json!({
+                "apiVersion": "gateway.networking.k8s.io/v1beta1", "kind": "ReferenceGrant",
+                "metadata": {"name": format!("mirror-{}", service.name), "namespace": service.namespace},
+                "spec": {"from": from, "to": [{"group": "", "kind": "Service", "name": service.name}]},
             })
         })
         .collect()

@@ -216,3 +216,81 @@ fn tls_hosts_get_https_listeners_redirects_and_grants() {
             .any(|d| d.contains("keeps the '/'"))
     );
 }
+
+#[test]
+fn mirror_targets_naming_a_service_become_request_mirrors() {
+    let service = |ns: &str, name: &str| {
+        json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": ns},
+               "spec": {"ports": [{"port": 8080}]}})
+    };
+    let mirrored = |name: &str, target: &str, extra: Option<(&str, &str)>| {
+        let mut annotations = json!({"nginx.ingress.kubernetes.io/mirror-target": target});
+        if let Some((key, value)) = extra {
+            annotations[format!("nginx.ingress.kubernetes.io/{key}")] = json!(value);
+        }
+        ingress(
+            name,
+            annotations,
+            json!({"rules": [rule(Some(&format!("{name}.test")), json!([path("/", "Prefix", "svc")]))]}),
+        )
+    };
+    let s = snapshot(vec![
+        service("app", "shadow"),
+        service("obs", "tap"),
+        mirrored(
+            "same",
+            "http://shadow.app.svc.cluster.local:8080$request_uri",
+            None,
+        ),
+        mirrored(
+            "cross",
+            "http://tap.obs.svc:8080",
+            Some(("mirror-host", "x")),
+        ),
+        mirrored("tls", "https://shadow.app.svc:8080", None),
+        mirrored("path", "http://shadow.app.svc:8080/copy$uri", None),
+        mirrored("dns", "http://mirror.example.com$request_uri", None),
+        mirrored("port", "http://shadow.app.svc:9$request_uri", None),
+        mirrored(
+            "nobody",
+            "http://shadow.app.svc:8080",
+            Some(("mirror-request-body", "off")),
+        ),
+    ]);
+    let c = convert(&s, &options());
+    for kept in ["tls", "path", "dns", "port", "nobody"] {
+        let reasons = c.kept[&NsName::new("app", kept)].join("; ");
+        assert!(reasons.contains("mirror"), "{kept}: {reasons}");
+    }
+    let filters = |name: &str| {
+        let route = routes(&c)
+            .into_iter()
+            .find(|r| r["metadata"]["name"] == name)
+            .unwrap_or_else(|| panic!("no route {name}"));
+        route["spec"]["rules"][0]["filters"].clone()
+    };
+    assert_eq!(
+        filters("same"),
+        json!([{"type": "RequestMirror", "requestMirror": {"backendRef":
+            {"name": "shadow", "namespace": "app", "port": 8080}}}])
+    );
+    assert_eq!(
+        filters("cross")[0]["requestMirror"]["backendRef"]["namespace"],
+        "obs"
+    );
+    assert!(
+        c.converted[&NsName::new("app", "cross")]
+            .iter()
+            .any(|d| d.contains("mirrored copies"))
+    );
+    let grant = c
+        .objects
+        .iter()
+        .find(|o| o["kind"] == "ReferenceGrant" && o["metadata"]["namespace"] == "obs")
+        .expect("a grant for the mirror Service in another namespace");
+    assert_eq!(
+        grant["spec"]["to"],
+        json!([{"group": "", "kind": "Service", "name": "tap"}])
+    );
+    assert_eq!(grant["spec"]["from"][0]["namespace"], "app");
+}

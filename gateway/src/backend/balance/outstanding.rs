@@ -1,0 +1,278 @@
+//! Outstanding work: what an endpoint is doing *now*, while its requests
+//! are in flight, and the one place every picker reads it from.
+//!
+//! Latency averages only move when an answer arrives, so they cannot see
+//! an endpoint that stops answering: its score stays at its last healthy
+//! value while its requests pile up. Two signals are measured as requests
+//! run, with atomics on the endpoint ([`Signals`]):
+//!
+//! - **waiting for a first byte**: the age of the oldest attempt still
+//!   waiting for its first response byte, counted from the endpoint's last
+//!   first byte (when it answered anything, it was alive then). A replica
+//!   that hangs sees it grow from the moment it stopped; a healthy one
+//!   keeps it near the gap between two of its answers;
+//! - **decode rate**: the gap between two chunks (SSE events) of one
+//!   stream, averaged chunk by chunk while streams run, and the silence
+//!   since the endpoint's last chunk while it has streams open: a slow
+//!   decoder shows a long gap, a stalled one a growing silence.
+//!
+//! What the pickers read ([`load`], [`stalled_for`], [`cost`]):
+//!
+//! - the **stall factor** (at least 1): how much longer than usual the
+//!   endpoint has now been waiting or silent, against its own averages of
+//!   answered first bytes and chunk gaps (at least [`FLOOR`]);
+//!   `least_request`, `p2c` and prefix affinity multiply the requests in
+//!   flight by it, so a hung endpoint's load grows with every moment it
+//!   stays silent;
+//! - `ewma` scores an endpoint at least as slow as it has been stalled;
+//! - `peak_ewma` expects a request to cost its time to first byte plus its
+//!   decode time (gap × chunks per response), each at least what the
+//!   endpoint shows right now.
+//!
+//! With fresh model-server metrics ([`super::server_load`]), the requests
+//! an endpoint has in flight are at least the requests its server reports
+//! waiting and running (other gateways' included).
+//!
+//! Every read is a few relaxed atomic loads: picking stays lock-free and
+//! O(1) per endpoint looked at. Round robin reads none of this, and
+//! requests on a round robin backend record none of it.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use super::decay::{Decayed, Stamp};
+use crate::backend::Endpoint;
+
+/// The smallest budget an average gives a wait or a silence: below it,
+/// scheduling noise would read as a stall.
+pub(crate) const FLOOR: Duration = Duration::from_millis(10);
+
+/// The budget of an endpoint that never answered: it is given this long
+/// before a wait counts against it.
+const UNKNOWN_BUDGET: Duration = Duration::from_secs(1);
+
+/// The outstanding-work signals of one endpoint.
+#[derive(Debug, Default)]
+pub(crate) struct Signals {
+    /// Attempts sent and still waiting for their first byte.
+    unanswered: AtomicUsize,
+    /// When the endpoint last sent a first byte, or when `unanswered` last
+    /// rose from zero: the oldest unanswered attempt started no earlier.
+    answered_at: Stamp,
+    /// Attempts past their first byte whose body has not ended.
+    streaming: AtomicUsize,
+    /// When a chunk last arrived, or when `streaming` last rose from zero.
+    chunk_at: Stamp,
+    /// Decayed average time to first byte of answered attempts (failures
+    /// left out, so that the budget does not grow with the stall).
+    ttfb: Decayed,
+    /// Decayed average gap between two chunks of one stream.
+    gap: Decayed,
+    /// Decayed average number of chunks per finished response.
+    chunks: Decayed,
+}
+
+impl Signals {
+    /// An attempt was sent.
+    pub(crate) fn sent(&self, now: u64) {
+        if self.unanswered.fetch_add(1, Ordering::Relaxed) == 0 {
+            self.answered_at.set(now);
+        }
+    }
+
+    /// An attempt got its first byte after `ttfb`; `failed` (5xx, 429)
+    /// keeps it out of the average. It is streaming from now on.
+    pub(crate) fn answered(&self, ttfb: Duration, failed: bool, now: u64) {
+        self.unanswered.fetch_sub(1, Ordering::Relaxed);
+        self.answered_at.set(now);
+        if !failed {
+            self.ttfb.observe(ttfb.as_secs_f64(), now, false);
+        }
+        if self.streaming.fetch_add(1, Ordering::Relaxed) == 0 {
+            self.chunk_at.set(now);
+        }
+    }
+
+    /// A stream's next chunk arrived, `gap` after its previous one.
+    pub(crate) fn chunk(&self, gap: Duration, now: u64) {
+        self.chunk_at.set(now);
+        self.gap.observe(gap.as_secs_f64(), now, false);
+    }
+
+    /// An attempt ended: after `chunks` chunks if it was answered, else
+    /// without a first byte.
+    pub(crate) fn ended(&self, answered: bool, chunks: u32, now: u64) {
+        if answered {
+            self.streaming.fetch_sub(1, Ordering::Relaxed);
+            self.chunks.observe(f64::from(chunks), now, false);
+        } else {
+            self.unanswered.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Attempts waiting for their first byte now.
+    pub(crate) fn unanswered(&self) -> usize {
+        self.unanswered.load(Ordering::Relaxed)
+    }
+
+    /// Attempts streaming now (for tests).
+    #[cfg(test)]
+    pub(crate) fn streaming(&self) -> usize {
+        self.streaming.load(Ordering::Relaxed)
+    }
+
+    /// Seconds the oldest unanswered attempt has waited, counted from the
+    /// last first byte; 0 when none waits.
+    fn waiting_for(&self, now: u64) -> f64 {
+        if self.unanswered.load(Ordering::Relaxed) == 0 {
+            return 0.0;
+        }
+        self.answered_at.seconds_until(now)
+    }
+
+    /// Seconds since the last chunk while streams are open; 0 without.
+    fn silent_for(&self, now: u64) -> f64 {
+        if self.streaming.load(Ordering::Relaxed) == 0 {
+            return 0.0;
+        }
+        self.chunk_at.seconds_until(now)
+    }
+
+    /// How many times its usual wait or gap the endpoint has been waiting
+    /// or silent; 1 when it is not.
+    fn stall(&self, now: u64) -> f64 {
+        let waited = self.waiting_for(now) / budget(&self.ttfb);
+        let silent = self.silent_for(now) / budget(&self.gap);
+        waited.max(silent).max(1.0)
+    }
+}
+
+/// An average as a budget: at least [`FLOOR`], [`UNKNOWN_BUDGET`] when
+/// nothing was measured yet.
+fn budget(average: &Decayed) -> f64 {
+    average
+        .raw()
+        .unwrap_or(UNKNOWN_BUDGET.as_secs_f64())
+        .max(FLOOR.as_secs_f64())
+}
+
+// === The seam the pickers read ===
+
+/// Requests an endpoint has in flight: the gateway's own count, or what
+/// its model server reports (waiting and running) when that is fresh and
+/// higher.
+pub(crate) fn in_flight(endpoint: &Endpoint, now: u64) -> f64 {
+    let own = endpoint.in_flight() as f64;
+    match endpoint.server().requests(now) {
+        Some(reported) => own.max(f64::from(reported)),
+        None => own,
+    }
+}
+
+/// The load `least_request`, `p2c` and prefix affinity compare: requests
+/// in flight × the stall factor.
+pub(crate) fn load(endpoint: &Endpoint, now: u64) -> f64 {
+    let in_flight = in_flight(endpoint, now);
+    if in_flight == 0.0 {
+        return 0.0;
+    }
+    in_flight * endpoint.signals().stall(now)
+}
+
+/// Seconds the endpoint has been waiting for a first byte or silent mid
+/// stream, whichever is longer: a lower bound of its current latency.
+pub(crate) fn stalled_for(endpoint: &Endpoint, now: u64) -> f64 {
+    let signals = endpoint.signals();
+    signals.waiting_for(now).max(signals.silent_for(now))
+}
+
+/// What a new request is expected to cost on this endpoint, in seconds:
+/// its time to first byte (`peak`, the peak-sensitive average) and its
+/// decode time (chunk gap × chunks after the first), each at least what
+/// the endpoint shows right now (its wait, its silence).
+pub(crate) fn cost(endpoint: &Endpoint, peak: f64, now: u64) -> f64 {
+    let signals = endpoint.signals();
+    let first_byte = peak.max(signals.waiting_for(now));
+    let more_chunks = (signals.chunks.raw().unwrap_or(1.0) - 1.0).max(0.0);
+    if more_chunks == 0.0 {
+        return first_byte;
+    }
+    let gap = signals.gap.decayed(now).max(signals.silent_for(now));
+    first_byte + gap * more_chunks
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::backend::balance::testing::endpoints;
+
+    const MS: u64 = 1_000_000;
+
+    #[test]
+    fn an_endpoint_that_stops_answering_stalls_more_every_moment() {
+        let endpoint = &endpoints(1)[0];
+        let s = endpoint.signals();
+        let t = 1_000 * MS;
+        s.sent(t);
+        s.answered(Duration::from_millis(40), false, t + 40 * MS);
+        s.ended(true, 1, t + 41 * MS);
+        // Healthy: sent and answered within its usual 40 ms.
+        s.sent(t + 100 * MS);
+        assert_eq!(s.stall(t + 120 * MS), 1.0);
+        // Hung: nothing since; the factor grows with the wait.
+        assert!((s.stall(t + 400 * MS) - 300.0 / 40.0).abs() < 1e-6);
+        assert!(s.stall(t + 4_000 * MS) > s.stall(t + 400 * MS));
+        // Answering again ends the stall.
+        s.answered(Duration::from_millis(300), false, t + 4_000 * MS);
+        assert_eq!(s.stall(t + 4_001 * MS), 1.0);
+    }
+
+    #[test]
+    fn the_wait_counts_from_the_last_first_byte() {
+        let endpoint = &endpoints(1)[0];
+        let s = endpoint.signals();
+        let t = 1_000 * MS;
+        s.sent(t);
+        s.sent(t + 10 * MS);
+        s.answered(Duration::from_millis(50), false, t + 50 * MS);
+        // One still waits since t + 10, but the endpoint answered at t + 50.
+        assert!((s.waiting_for(t + 60 * MS) - 0.010).abs() < 1e-9);
+        s.ended(false, 0, t + 70 * MS);
+        assert_eq!(s.waiting_for(t + 80 * MS), 0.0);
+    }
+
+    #[test]
+    fn a_silent_stream_stalls_and_a_slow_one_costs_more() {
+        let pair = endpoints(2);
+        let t = 1_000 * MS;
+        for (endpoint, gap_ms) in pair.iter().zip([10u64, 40]) {
+            let s = endpoint.signals();
+            s.sent(t);
+            s.answered(Duration::from_millis(40), false, t + 40 * MS);
+            let mut at = t + 40 * MS;
+            for _ in 0..30 {
+                at += gap_ms * MS;
+                s.chunk(Duration::from_millis(gap_ms), at);
+            }
+            s.ended(true, 31, at);
+        }
+        let now = t + 1_300 * MS;
+        let (fast, slow) = (cost(&pair[0], 0.04, now), cost(&pair[1], 0.04, now));
+        assert!(slow > 3.0 * fast, "{slow} vs {fast}");
+        // A stream that goes silent for ten gaps: stall factor ten.
+        let s = pair[0].signals();
+        s.sent(now);
+        s.answered(Duration::from_millis(40), false, now);
+        assert!((s.stall(now + 100 * MS) - 10.0).abs() < 0.5);
+        assert!(cost(&pair[0], 0.04, now + 100 * MS) > fast);
+    }
+
+    #[test]
+    fn load_multiplies_in_flight_by_the_stall() {
+        let endpoint = &endpoints(1)[0];
+        let t = crate::clock::now();
+        assert_eq!(load(endpoint, t), 0.0);
+        let _busy = crate::backend::balance::testing::busy(endpoint, 3);
+        assert_eq!(load(endpoint, t), 3.0);
+    }
+}
