@@ -51,6 +51,7 @@ log() { printf 'build-image: %s\n' "$*" >&2; }
 missing=()
 command -v buildah >/dev/null || missing+=(buildah)
 command -v setcap >/dev/null || missing+=(libcap2-bin)
+command -v strip >/dev/null || missing+=(binutils)
 [[ -s /etc/ssl/certs/ca-certificates.crt ]] || missing+=(ca-certificates)
 [[ -e /usr/lib/x86_64-linux-gnu/libmimalloc.so.2 ]] || missing+=(libmimalloc2.0)
 if [[ ${#missing[@]} -gt 0 ]]; then
