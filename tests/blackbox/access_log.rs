@@ -229,7 +229,11 @@ async fn a_file_target_is_reopened_on_usr1_and_filters_apply() {
         }
     })
     .await;
-    assert_eq!(file_lines(&rotated).len(), 2);
+    // The rotated file keeps its lines; until the signal is handled a
+    // line or two of /after may still land in it, as with nginx.
+    let kept = file_lines(&rotated);
+    assert_eq!(kept[..2], logged[..], "{kept:?}");
+    assert!(kept[2..].iter().all(|l| l.contains("/after")), "{kept:?}");
 }
 
 #[tokio::test]
