@@ -177,3 +177,43 @@ async fn two_replicas_share_the_limit_and_a_dead_store_fails_no_request() {
         assert!(store_errors(replica).await >= 1.0);
     }
 }
+
+/// A global limit with no memcached to count in is never served beyond:
+/// the Ingress's routes answer 503 with a diagnostic naming the key to
+/// set, and another Ingress keeps serving.
+#[tokio::test]
+async fn a_global_limit_without_a_store_fails_closed() {
+    let backend = EchoBackend::start([127, 0, 96, 3]).await;
+    let mut docs = service_for("gl", "svc", &[&backend]);
+    docs.push(
+        IngressBuilder::new("gl", "limited")
+            .class("nginx")
+            .annotation("nginx.ingress.kubernetes.io/global-rate-limit", "5")
+            .annotation("nginx.ingress.kubernetes.io/global-rate-limit-window", "1m")
+            .host(HOST)
+            .path("/", "Prefix", "svc", 80)
+            .build(),
+    );
+    docs.push(
+        IngressBuilder::new("gl", "open")
+            .class("nginx")
+            .host("open.global.test")
+            .path("/", "Prefix", "svc", 80)
+            .build(),
+    );
+    let s = Setup::start(&docs).await;
+    for _ in 0..3 {
+        let limited = request(s.http(), "GET", HOST, "/", &[], Vec::new()).await;
+        assert_eq!(limited.status, 503);
+    }
+    let open = request(s.http(), "GET", "open.global.test", "/", &[], Vec::new()).await;
+    assert_eq!(open.status, 200);
+    assert_eq!(
+        backend.hits(),
+        1,
+        "only the open Ingress reached the backend"
+    );
+    s.gateway
+        .wait_for_log("global-rate-limit-memcached-host", Duration::from_secs(5))
+        .await;
+}
