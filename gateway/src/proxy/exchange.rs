@@ -256,7 +256,10 @@ impl Exchange {
             span.finish(&Ended {
                 started: self.started,
                 status: self.status,
-                upstream: self.trace.upstream.map(|a| (a, self.trace.upstream_started)),
+                upstream: self
+                    .trace
+                    .upstream
+                    .map(|a| (a, self.trace.upstream_started)),
                 upstream_status: self.trace.upstream_status,
                 sent,
             });

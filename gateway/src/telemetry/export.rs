@@ -83,7 +83,11 @@ struct Batches {
 }
 
 impl Batches {
-    async fn run(self, mut spans: mpsc::Receiver<SpanData>, exporter: opentelemetry_otlp::SpanExporter) {
+    async fn run(
+        self,
+        mut spans: mpsc::Receiver<SpanData>,
+        exporter: opentelemetry_otlp::SpanExporter,
+    ) {
         while let Some(first) = spans.recv().await {
             let deadline = Instant::now() + self.delay;
             let mut batch = Vec::with_capacity(self.max.min(64));

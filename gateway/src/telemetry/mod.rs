@@ -84,10 +84,7 @@ impl Telemetry {
         {
             return Some(current.clone());
         }
-        let mut failed = self
-            .building
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut failed = self.building.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(current) = &*self.current.load()
             && same(current)
         {

@@ -25,7 +25,9 @@ use opentelemetry::trace::{
     Event, SpanContext, SpanId, SpanKind, Status, TraceContextExt as _, TraceId, TraceState,
 };
 use opentelemetry::{Context, KeyValue};
-use opentelemetry_sdk::trace::{SamplingDecision, ShouldSample as _, SpanData, SpanEvents, SpanLinks};
+use opentelemetry_sdk::trace::{
+    SamplingDecision, ShouldSample as _, SpanData, SpanEvents, SpanLinks,
+};
 use tokio::time::Instant;
 
 use super::config::RouteTracing;
@@ -122,7 +124,14 @@ impl RequestSpan {
         });
         let decision = pipeline
             .sampler
-            .should_sample(parent_cx.as_ref(), trace_id, "", &SpanKind::Server, &[], &[])
+            .should_sample(
+                parent_cx.as_ref(),
+                trace_id,
+                "",
+                &SpanKind::Server,
+                &[],
+                &[],
+            )
             .decision;
         let own = Parent {
             trace_id,
@@ -313,7 +322,10 @@ impl Recording {
                 events.events.push(Event::new(
                     "upstream.request",
                     at(began),
-                    vec![KeyValue::new("edge_gateway.wait_seconds", waited.as_secs_f64())],
+                    vec![KeyValue::new(
+                        "edge_gateway.wait_seconds",
+                        waited.as_secs_f64(),
+                    )],
                     0,
                 ));
                 if let Some(first) = self.first_byte {
