@@ -21,6 +21,7 @@ use super::{GlobalConfig, KeyError};
 use crate::annotations::values::boolean;
 
 /// The keys [`read`] reads.
+#[cfg(test)]
 pub(super) const KEYS: &[&str] = &[
     "enable-opentelemetry",
     "opentelemetry-operation-name",
