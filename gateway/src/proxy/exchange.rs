@@ -174,6 +174,9 @@ impl Observer {
         (scheme, port): (Scheme, u16),
     ) -> Option<Box<RequestSpan>> {
         let telemetry = self.telemetry.as_ref()?;
+        if !route.policy.tracing.enabled {
+            return None;
+        }
         let service = match route.action {
             RouteAction::Proxy(id) => table.backend(id).map(|b| b.key()),
             RouteAction::Respond(_) => None,
