@@ -23,6 +23,7 @@ use crate::access_log::render::{Attempt, Captured, Record};
 use crate::access_log::{self, AccessLog};
 use crate::ids::{BackendId, RouteId};
 use crate::metrics::{Metrics, Observation};
+use crate::policy::forwarded::Client;
 use crate::scheme::Scheme;
 use crate::table::{Route, RouteAction, RouteTable};
 use crate::telemetry::{Arrival, Ended, RequestSpan, Telemetry};
@@ -170,19 +171,20 @@ impl Observer {
         table: &RouteTable,
         route: &Route,
         req: &Request<B>,
-        client: SocketAddr,
-        (scheme, port): (Scheme, u16),
+        conn: &super::ConnInfo,
+        client: &Client,
     ) -> Option<Box<RequestSpan>> {
         let telemetry = self.telemetry.as_ref()?;
         if !route.policy.tracing.enabled {
             return None;
         }
+        let (scheme, port) = conn.listener.log_view();
         let service = match route.action {
             RouteAction::Proxy(id) => table.backend(id).map(|b| b.key()),
             RouteAction::Respond(_) => None,
         };
         let arrival = Arrival {
-            client,
+            client: client.socket_addr(conn.peer),
             scheme: scheme.as_str(),
             port,
             service,

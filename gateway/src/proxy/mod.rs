@@ -372,8 +372,7 @@ impl Proxy {
         }
         let route = found.route;
         trace.route = Some(found.id);
-        let (peer, view) = (client.socket_addr(conn.peer), conn.listener.log_view());
-        trace.span = self.observer.span(table, route, &req, peer, view);
+        trace.span = self.observer.span(table, route, &req, conn, client);
         let filters = route.filters.as_deref();
         // A Gateway API CORS preflight is answered before anything else.
         let gateway_cors = filters.and_then(|f| f.cors.as_ref());
