@@ -9,6 +9,7 @@
 #
 #   loadtest/callgrind.sh [--requests 20000] [--warmup 3000] [--connections 50]
 #                         [--peers "gateway nginx haproxy"] [--out DIR] [--no-build]
+#                         [--tracing off|unsampled|sampled]
 #   loadtest/callgrind.sh --report-only DIR   # the summary of an earlier run
 #
 # For each peer and workload: start the proxy under callgrind with
@@ -18,6 +19,11 @@
 # table, the ratios to nginx, and edge-gateway's top functions (self cost),
 # also grouped by crate. Writes DIR/summary.tsv, DIR/top-*.txt and the
 # callgrind.out files (default DIR: loadtest/results/callgrind-<stamp>).
+# --tracing turns the gateway's OpenTelemetry tracing on (ConfigMap
+# enable-opentelemetry, otel-sampler AlwaysOff or AlwaysOn) towards a
+# collector port where nothing listens: spans are made, queued and their
+# export fails (dropped and counted), so the figure has the request-side
+# cost without the protobuf encoding.
 # Loopback only; bounded by the request counts; stops what it starts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,6 +36,7 @@ peers="gateway nginx haproxy"
 out=
 build=1
 report_only=
+tracing=off
 while [ $# -gt 0 ]; do
     case "$1" in
         --requests) requests=$2; shift 2 ;;
@@ -39,7 +46,8 @@ while [ $# -gt 0 ]; do
         --out) out=$2; shift 2 ;;
         --no-build) build=0; shift ;;
         --report-only) report_only=$2; shift 2 ;;
-        -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+        --tracing) tracing=$2; shift 2 ;;
+        -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
         *) echo "unknown argument: $1" >&2; exit 2 ;;
     esac
 done
@@ -170,6 +178,18 @@ grind=(valgrind --tool=callgrind --instr-atstart=no --dump-instr=no --vgdb=yes)
 summary=$out/summary.tsv
 printf 'peer\tworkload\trequests\tinstructions\tper_request\n' >"$summary"
 
+# tracing_config_map DIR unsampled|sampled: the ConfigMap bench/otel
+# turning tracing on, its collector a port where nothing listens.
+tracing_config_map() {
+    local sampler=AlwaysOff
+    [ "$2" = sampled ] && sampler=AlwaysOn
+    cat >"$1/otel.json" <<JSON
+{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "otel", "namespace": "bench"},
+ "data": {"enable-opentelemetry": "true", "otlp-collector-host": "127.0.0.1",
+          "otlp-collector-port": "19999", "otel-sampler": "$sampler"}}
+JSON
+}
+
 # measure PEER WORKLOAD
 measure() {
     local peer=$1 workload=$2 port file="$out/callgrind.$1.$2.out"
@@ -177,9 +197,14 @@ measure() {
         gateway)
             port=19180
             gateway_manifests "$work/gateway"
+            local extra=()
+            if [ "$tracing" != off ]; then
+                tracing_config_map "$work/gateway" "$tracing"
+                extra=(--configmap bench/otel)
+            fi
             # shellcheck disable=SC2046 # gateway_args prints words on purpose
             start env TOKIO_WORKER_THREADS=1 taskset -c 0 "${grind[@]}" --callgrind-out-file="$file" \
-                "$bin/edge-gateway" $(gateway_args "$port" 19443 19254 rsa "$work/gateway") \
+                "$bin/edge-gateway" $(gateway_args "$port" 19443 19254 rsa "$work/gateway") "${extra[@]}" \
                 >/dev/null 2>"$out/$peer.$workload.stderr"
             ;;
         nginx)

@@ -203,9 +203,11 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), ServeError> {
         metrics.watch_access_log(log.clone());
         tokio::spawn(reopen_on_usr1(log.clone()));
     }
+    let telemetry = gateway::telemetry::Telemetry::new();
     let observer = Observer {
         metrics: Some(metrics.clone()),
         access_log: access_log.clone(),
+        telemetry: Some(telemetry.clone()),
     };
     let publisher =
         Publisher::new(table.clone(), Some(metrics.clone())).with_access_log(access_log.clone());
@@ -297,6 +299,9 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), ServeError> {
     };
     listeners.await;
     scraper.abort();
+    // The export task sends what is queued while the process winds down;
+    // nothing waits for the collector.
+    telemetry.close();
     if let Some(log) = access_log {
         // The last lines, buffered by the workers, are written.
         let _ = tokio::task::spawn_blocking(move || log.close()).await;

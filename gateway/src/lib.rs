@@ -100,6 +100,7 @@ pub mod shutdown;
 mod splice;
 pub mod stream_services;
 pub mod table;
+pub mod telemetry;
 pub mod tls;
 mod upstream;
 pub mod upstream_tls;

@@ -32,6 +32,7 @@ mod metrics;
 mod mirror;
 mod model_routing;
 mod ocsp;
+mod otel;
 mod passthrough;
 mod platform;
 mod process;

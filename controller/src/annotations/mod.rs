@@ -19,6 +19,7 @@ pub(crate) mod mirror;
 pub mod prefix;
 pub mod registry;
 pub mod response;
+pub(crate) mod tracing;
 pub mod traffic;
 pub mod upstream;
 pub(crate) mod values;
@@ -319,6 +320,7 @@ pub fn parse_in(
         parsed.custom_headers = spec.custom_headers;
     }
     parsed.policy.mirror = mirror::parse(&ours, &mut errors);
+    parsed.policy.tracing = tracing::parse(&ours, &policy_defaults.tracing, &mut errors);
     parsed.admission = admission::parse(&ours, &mut errors);
     parsed.client_auth = client_auth::parse(&ours, &mut errors);
     parsed.canary = canary::parse(&ours, &mut errors);

@@ -134,7 +134,7 @@ pub fn rule_breakers(table: &[Known]) -> Vec<&'static str> {
 }
 
 const SNIPPET: &str = "raw nginx configuration text: never pasted into anything here; the Ingress is not served (ingress-nginx refuses it too by default, above annotations-risk-level)";
-const NO_TRACING: &str = "no tracing exporter yet; requests are served without spans";
+const OPENTRACING: &str = "OpenTracing was removed from ingress-nginx (v1.10); use enable-opentelemetry (see docs/tracing.md)";
 const PENDING: &str = "not applied yet: the route is served without it";
 /// `load-balance` here and in the ConfigMap.
 pub(crate) const LOAD_BALANCE: &str = "round_robin (default) as ingress-nginx; ewma as ingress-nginx except that an endpoint stalled on its requests (no first byte since its last one, or a silent stream) scores at least its stall, where ingress-nginx keeps its last score; least_request, p2c and peak_ewma too (see the edge-gateway.io/ keys)";
@@ -265,8 +265,11 @@ pub const ANNOTATIONS: &[Known] = &[
         "InfluxDB export is not supported; use the Prometheus metrics",
     ),
     f("enable-modsecurity", WAF),
-    i("enable-opentelemetry", NO_TRACING),
-    i("enable-opentracing", NO_TRACING),
+    d(
+        "enable-opentelemetry",
+        "as ingress-nginx, over the ConfigMap's enable-opentelemetry either way: a server span per request exported over OTLP/gRPC to otlp-collector-host, W3C traceparent/tracestate sent upstream; the span starts once the request is routed (a redirect or refusal made before routing has none) and external auth requests carry no traceparent (docs/tracing.md)",
+    ),
+    i("enable-opentracing", OPENTRACING),
     f("enable-owasp-core-rules", WAF),
     i(
         "enable-rewrite-log",
@@ -326,9 +329,9 @@ pub const ANNOTATIONS: &[Known] = &[
         "modsecurity-transaction-id",
         "no WAF: the Ingress's routes answer 503 unless the ConfigMap says edge-gateway.io/serve-without-waf: \"true\"",
     ),
-    i("opentelemetry-operation-name", NO_TRACING),
-    i("opentelemetry-trust-incoming-span", NO_TRACING),
-    i("opentracing-trust-incoming-span", NO_TRACING),
+    s("opentelemetry-operation-name"),
+    s("opentelemetry-trust-incoming-span"),
+    i("opentracing-trust-incoming-span", OPENTRACING),
     s("permanent-redirect"),
     s("permanent-redirect-code"),
     s("preserve-trailing-slash"),

@@ -18,6 +18,7 @@ pub mod protective;
 pub mod registry;
 mod response;
 mod streams;
+mod telemetry;
 pub mod tenancy;
 
 use std::borrow::Cow;
@@ -409,6 +410,7 @@ pub fn read(data: &BTreeMap<String, String>) -> Read {
     protective::deny_for_errors(&read.errors, &mut read.config.admission);
     compression::read(data, &mut read);
     response::read(data, &mut read);
+    telemetry::read(data, &mut read.config, &mut read.errors);
     read
 }
 
@@ -721,7 +723,8 @@ mod tests {
                     || compression::KEYS.contains(&k.name)
                     || response::KEYS.contains(&k.name)
                     || access_log::KEYS.contains(&k.name)
-                    || global_limit::KEYS.contains(&k.name),
+                    || global_limit::KEYS.contains(&k.name)
+                    || telemetry::KEYS.contains(&k.name),
                 "{} has no parser",
                 k.name
             );

@@ -14,7 +14,7 @@ use crate::annotations::registry::{Known, d, f, i, n, p, r, s};
 
 const SNIPPET: &str = "raw nginx configuration text: never applied; the key is reported and ignored, everything else in the ConfigMap applies";
 const NGINX_TUNING: &str = "nginx worker, buffer or hash-table tuning with no counterpart here";
-const NO_TRACING: &str = "no tracing exporter yet";
+const NO_TRACING: &str = "OpenTracing (Jaeger, Zipkin, Datadog) was removed from ingress-nginx (v1.10); use enable-opentelemetry and the otel keys (docs/tracing.md)";
 const COMPRESSION: &str = "as nginx's gzip / ngx_brotli: statuses 200, 403 and 404 of a listed type (text/html always) and at least the minimum length; never a HEAD, an already encoded body or a range (206) response; Vary: Accept-Encoding on eligible responses; Content-Length and Accept-Ranges removed, ETag weakened. Each upstream chunk is compressed and flushed at once, so streams (SSE, token streams) stay streams; the Accept-Encoding q-values choose between br and gzip (brotli on a tie; nginx takes brotli whenever accepted)";
 const LITERAL: &str = "literal values: a value using an nginx variable is refused with a diagnostic (the default applies)";
 const HEADER_MAP: &str = "names a ConfigMap (`namespace/name`) of header name → value, re-read when it changes; values are sent as written: a value using an nginx variable (`$host`, `${...}`, `$1`) is refused with a diagnostic, not substituted, as are invalid names and values (that header is skipped); from the Kubernetes API the named ConfigMap must be in the controller ConfigMap's namespace";
@@ -107,6 +107,10 @@ pub const KEYS: &[Known] = &[
     d(
         "enable-ocsp",
         "staples each served certificate's OCSP response (responder from its Authority Information Access, http:// only; issuer the next certificate in tls.crt; response signed by the issuer or its delegated responder, status good, current): fetched as soon as a certificate is served rather than after its first handshake, refreshed halfway to nextUpdate (at most daily; hourly without one) and never stapled past nextUpdate (ingress-nginx keeps every response three days); a responder that is down means no staple once the last good response runs out (edge_gateway_ocsp_fetches_total counts fetches by result); at most 4096 distinct certificates are stapled",
+    ),
+    d(
+        "enable-opentelemetry",
+        "a server span per request of every Ingress (those with enable-opentelemetry: \"false\" excepted), exported over OTLP/gRPC; W3C traceparent/tracestate sent upstream; the span starts once the request is routed (a redirect or refusal made before routing has none) and external auth requests carry no traceparent; attributes use the current HTTP conventions beside the nginx module's names (docs/tracing.md)",
     ),
     n("enable-opentracing", NO_TRACING),
     f("enable-owasp-modsecurity-crs", WAF),
@@ -268,8 +272,32 @@ pub const KEYS: &[Known] = &[
         "no-tls-redirect-locations",
         "/.well-known/acme-challenge is exempt from the HTTPS redirect, the default; other values are not applied",
     ),
+    d(
+        "opentelemetry-config",
+        "no configuration file is written or read: the otel keys apply directly, so this path has no effect",
+    ),
+    d(
+        "opentelemetry-operation-name",
+        "nginx variables $request_method, $uri, $request_uri, $host, $scheme, $namespace, $ingress_name, $service_name, $service_port and $location_path; another variable is refused with a diagnostic (spans are then named after the Ingress path, nginx's location name, as without the key)",
+    ),
+    s("opentelemetry-trust-incoming-span"),
     n("opentracing-location-operation-name", NO_TRACING),
     n("opentracing-operation-name", NO_TRACING),
+    s("otel-max-export-batch-size"),
+    d(
+        "otel-max-queuesize",
+        "at most 1048576; when full, spans are dropped and counted in edge_gateway_otel_spans_dropped_total (so are spans whose export fails or passes 10 s); a request never waits for the collector",
+    ),
+    s("otel-sampler"),
+    s("otel-sampler-parent-based"),
+    s("otel-sampler-ratio"),
+    s("otel-schedule-delay-millis"),
+    s("otel-service-name"),
+    d(
+        "otlp-collector-host",
+        "OTLP/gRPC without TLS, as ingress-nginx's module; each export is bounded by 10 s; the OTEL_EXPORTER_OTLP_ENDPOINT variable does not override it (it does in ingress-nginx's module)",
+    ),
+    s("otlp-collector-port"),
     i("plugins", "no Lua plugins"),
     s("proxy-add-original-uri-header"),
     s("proxy-body-size"),

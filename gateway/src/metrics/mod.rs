@@ -337,7 +337,8 @@ impl Collector for Scraped {
 }
 
 /// The gateway's own counters: access log lines dropped, connections
-/// refused at a listener's cap, global rate limit store failures.
+/// refused at a listener's cap, global rate limit store failures, spans
+/// dropped and exported.
 fn gateway_families(metrics: &Metrics) -> Vec<MetricFamily> {
     let mut dropped = family_raw(
         &format!("{}access_log_dropped_lines_total", inference::PREFIX),
@@ -374,7 +375,28 @@ fn gateway_families(metrics: &Metrics) -> Vec<MetricFamily> {
     );
     let decisions = crate::global_limit::LOCAL_DECISIONS.load(Ordering::Relaxed);
     local.mut_metric().push(counter(&[], decisions as f64));
-    vec![dropped, refused, store_errors, local]
+    let mut spans_dropped = family_raw(
+        &format!("{}otel_spans_dropped_total", inference::PREFIX),
+        "OpenTelemetry spans dropped: the export queue was full (otel-max-queuesize) or the collector failed or timed out",
+        MetricType::COUNTER,
+    );
+    let spans = crate::telemetry::SPANS_DROPPED.load(Ordering::Relaxed);
+    spans_dropped.mut_metric().push(counter(&[], spans as f64));
+    let mut spans_exported = family_raw(
+        &format!("{}otel_spans_exported_total", inference::PREFIX),
+        "OpenTelemetry spans the collector accepted",
+        MetricType::COUNTER,
+    );
+    let spans = crate::telemetry::SPANS_EXPORTED.load(Ordering::Relaxed);
+    spans_exported.mut_metric().push(counter(&[], spans as f64));
+    vec![
+        dropped,
+        refused,
+        store_errors,
+        local,
+        spans_dropped,
+        spans_exported,
+    ]
 }
 
 fn process_families(connections: &ConnectionStats, sample: &ProcessSample) -> Vec<MetricFamily> {

@@ -65,6 +65,8 @@ pub struct Policy {
     pub response: Option<Arc<response::ResponseRules>>,
     /// `mirror-target`: where copies of the requests go.
     pub mirror: Option<Arc<crate::mirror::Mirror>>,
+    /// `enable-opentelemetry` and its trust and span name settings.
+    pub tracing: crate::telemetry::RouteTracing,
 }
 
 impl Default for Policy {
@@ -80,6 +82,7 @@ impl Default for Policy {
             custom_errors: None,
             response: None,
             mirror: None,
+            tracing: crate::telemetry::RouteTracing::default(),
         }
     }
 }
@@ -138,6 +141,9 @@ pub struct Globals {
     /// `enable-ocsp`: staple each certificate's OCSP response to its
     /// handshakes (see [`crate::tls::ocsp`]).
     pub ocsp_stapling: bool,
+    /// The OpenTelemetry collector, sampler and batching; `None`: no
+    /// collector (`otlp-collector-host` unset), nothing is traced.
+    pub tracing: Option<Arc<crate::telemetry::TracingConfig>>,
 }
 
 impl Default for Globals {
@@ -158,6 +164,7 @@ impl Default for Globals {
             compression: None,
             reject_unknown_sni: false,
             ocsp_stapling: false,
+            tracing: None,
         }
     }
 }

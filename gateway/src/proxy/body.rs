@@ -193,7 +193,13 @@ impl Body for ResponseBody {
         };
         match &polled {
             Poll::Ready(Some(Ok(frame))) => {
-                this.sent += frame.data_ref().map_or(0, |d| d.len() as u64);
+                let len = frame.data_ref().map_or(0, |d| d.len() as u64);
+                this.sent += len;
+                if len > 0
+                    && let Some(exchange) = &mut this.exchange
+                {
+                    exchange.chunk();
+                }
                 if this.is_end_stream() {
                     this.finish();
                 }

@@ -7,7 +7,8 @@
 //! An exchange dropped before it has a response (the client left while the
 //! upstream was still working) ends its in-flight count all the same.
 //! Nothing is recorded (and the request head is not copied) when request
-//! metrics and the access log are both off.
+//! metrics and the access log are both off. A traced request's span
+//! ([`crate::telemetry`]) rides in the [`Trace`] and ends with it.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -22,8 +23,10 @@ use crate::access_log::render::{Attempt, Captured, Record};
 use crate::access_log::{self, AccessLog};
 use crate::ids::{BackendId, RouteId};
 use crate::metrics::{Metrics, Observation};
+use crate::policy::forwarded::Client;
 use crate::scheme::Scheme;
-use crate::table::RouteTable;
+use crate::table::{Route, RouteAction, RouteTable};
+use crate::telemetry::{Arrival, Ended, RequestSpan, Telemetry};
 
 /// Where finished requests go.
 #[derive(Debug, Default, Clone)]
@@ -32,6 +35,8 @@ pub struct Observer {
     pub metrics: Option<Arc<Metrics>>,
     /// The access log, when on.
     pub access_log: Option<Arc<AccessLog>>,
+    /// OpenTelemetry tracing, when the process may trace.
+    pub telemetry: Option<Arc<Telemetry>>,
 }
 
 /// What the phases learn about a request on its way through.
@@ -58,6 +63,8 @@ pub(crate) struct Trace {
     /// Whether the request's host has a TLS section: its HTTPS answers,
     /// the gateway's own included, carry HSTS.
     pub(crate) tls_host: bool,
+    /// The request's span, on a traced route.
+    pub(crate) span: Option<Box<RequestSpan>>,
 }
 
 impl Trace {
@@ -129,7 +136,7 @@ impl Observer {
         }
         let records = self.access_log.is_some()
             || self.metrics.as_ref().is_some_and(|m| m.records_requests());
-        if !records && self.metrics.is_none() {
+        if !records && self.metrics.is_none() && self.telemetry.is_none() {
             return None;
         }
         let captured = match &self.access_log {
@@ -156,6 +163,33 @@ impl Observer {
             trace: Trace::default(),
             status: 0,
         })
+    }
+
+    /// Starts the span of a request routed to `route`, if it is traced.
+    pub(crate) fn span<B>(
+        &self,
+        table: &RouteTable,
+        route: &Route,
+        req: &Request<B>,
+        conn: &super::ConnInfo,
+        client: &Client,
+    ) -> Option<Box<RequestSpan>> {
+        let telemetry = self.telemetry.as_ref()?;
+        if !route.policy.tracing.enabled {
+            return None;
+        }
+        let (scheme, port) = conn.listener.log_view();
+        let service = match route.action {
+            RouteAction::Proxy(id) => table.backend(id).map(|b| b.key()),
+            RouteAction::Respond(_) => None,
+        };
+        let arrival = Arrival {
+            client: client.socket_addr(conn.peer),
+            scheme: scheme.as_str(),
+            port,
+            service,
+        };
+        telemetry.start(table, route, req, arrival)
     }
 
     /// Ends the in-flight count of a request that was not recorded.
@@ -212,10 +246,29 @@ impl Exchange {
         }
     }
 
+    /// A response body chunk went to the client (counted by a span).
+    pub(crate) fn chunk(&mut self) {
+        if let Some(span) = &mut self.trace.span {
+            span.chunk();
+        }
+    }
+
     /// Records the finished request: `sent` body bytes went to the client.
     pub(crate) fn finish(mut self, sent: u64) {
         let ended = Instant::now();
         self.end();
+        if let Some(span) = self.trace.span.take() {
+            span.finish(&Ended {
+                started: self.started,
+                status: self.status,
+                upstream: self
+                    .trace
+                    .upstream
+                    .map(|a| (a, self.trace.upstream_started)),
+                upstream_status: self.trace.upstream_status,
+                sent,
+            });
+        }
         let Some(head) = self.head.take() else {
             return;
         };

@@ -19,6 +19,7 @@ use crate::policy::Globals;
 use crate::policy::forwarded::{Client, full_forwarded_for};
 use crate::policy::header_rules::{HeaderRules, set_all};
 use crate::scheme::Scheme;
+use crate::telemetry::RequestSpan;
 
 static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 static X_ORIGINAL_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-original-forwarded-for");
@@ -151,6 +152,15 @@ pub(crate) fn to_upstream(
         }
     }
     set_all(headers, &rules.to_upstream);
+}
+
+/// Puts a traced request's span context on its upstream request
+/// (`traceparent`, and the trusted parent's `tracestate` or none); an
+/// untraced route's request keeps the client's headers as they are.
+pub(crate) fn trace_context(headers: &mut HeaderMap, span: Option<&mut RequestSpan>) {
+    if let Some(span) = span {
+        span.inject(headers);
+    }
 }
 
 /// ingress-nginx's `$full_x_forwarded_for` (the client's chain, then the

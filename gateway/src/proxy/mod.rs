@@ -372,6 +372,7 @@ impl Proxy {
         }
         let route = found.route;
         trace.route = Some(found.id);
+        trace.span = self.observer.span(table, route, &req, conn, client);
         let filters = route.filters.as_deref();
         // A Gateway API CORS preflight is answered before anything else.
         let gateway_cors = filters.and_then(|f| f.cors.as_ref());
@@ -486,6 +487,7 @@ impl Proxy {
             &route.settings,
             conn.listener.settings.scheme,
         )?;
+        headers::trace_context(upstream_req.headers_mut(), trace.span.as_deref_mut());
         if let Some(admission) = &route.admission {
             admission.to_upstream(upstream_req.headers_mut(), admitted.granted);
         }
