@@ -30,6 +30,8 @@ use tokio::sync::watch;
 use crate::cluster::ClusterError;
 use crate::objects::NsName;
 
+use super::inference::status::{MAX_PARENTS, PoolState, gateway_ref};
+use super::inference::types::{InferencePool, InferencePoolStatus, PoolParentStatus};
 use super::status::{Cond, GatewayApiStatus, RouteKind};
 use super::types::{
     GRPCRoute, Gateway, GatewayClass, GatewayClassStatus, GatewayStatus, GatewayStatusAddress,
@@ -54,6 +56,8 @@ pub struct Observed {
     pub http_routes: BTreeMap<NsName, Arc<HTTPRoute>>,
     /// GRPCRoutes.
     pub grpc_routes: BTreeMap<NsName, Arc<GRPCRoute>>,
+    /// InferencePools.
+    pub inference_pools: BTreeMap<NsName, Arc<InferencePool>>,
 }
 
 /// What the writer gets after each change: the wanted status and the
@@ -223,6 +227,17 @@ async fn sync(
         };
         note(result);
     }
+    for (id, pool) in &wanted.pools {
+        let Some(object) = report.observed.inference_pools.get(id) else {
+            continue;
+        };
+        let old = object.status.clone().unwrap_or_default();
+        let new = pool_status(&old, pool, wanted, &now);
+        if new != old {
+            let api = Api::<InferencePool>::namespaced(client.clone(), &id.namespace);
+            note(patch(api, object.as_ref(), &new).await);
+        }
+    }
     match first_error {
         Some(error) => Err(error),
         None => Ok(()),
@@ -259,6 +274,45 @@ fn route_status(
         });
     }
     RouteStatus { parents }
+}
+
+/// An InferencePool's status: the entries for Gateways that are not ours
+/// as they are (a pool's parents carry no controller name: a Gateway of
+/// one of our classes is ours), ours as wanted, at most [`MAX_PARENTS`].
+fn pool_status(
+    old: &InferencePoolStatus,
+    wanted: &PoolState,
+    all: &GatewayApiStatus,
+    now: &Time,
+) -> InferencePoolStatus {
+    let ours: Vec<_> = all.gateways.keys().map(gateway_ref).collect();
+    let is_ours = |r: &super::inference::types::PoolParentReference| {
+        ours.iter().any(|o| o.name == r.name && o.namespace == r.namespace)
+    };
+    let mut parents: Vec<PoolParentStatus> = old
+        .parents
+        .iter()
+        .filter(|p| !is_ours(&p.parent_ref))
+        .cloned()
+        .collect();
+    for (parent_ref, conditions) in &wanted.parents {
+        if parents.len() >= MAX_PARENTS {
+            break;
+        }
+        let previous = old.parents.iter().find(|p| {
+            p.parent_ref.name == parent_ref.name && p.parent_ref.namespace == parent_ref.namespace
+        });
+        parents.push(PoolParentStatus {
+            conditions: merge(
+                previous.map_or(&[][..], |p| &p.conditions),
+                conditions,
+                wanted.generation,
+                now,
+            ),
+            parent_ref: parent_ref.clone(),
+        });
+    }
+    InferencePoolStatus { parents }
 }
 
 /// Merges wanted conditions into the current ones: others' types kept,

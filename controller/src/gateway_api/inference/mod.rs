@@ -1,0 +1,153 @@
+//! The Gateway API Inference Extension beside the Gateway API: an
+//! `InferencePool` (`inference.networking.k8s.io/v1`) is an HTTPRoute
+//! backend like a Service, resolved to the ready Pods its selector
+//! matches on its target ports and balanced by this gateway's own
+//! inference-aware pickers; `InferenceObjective`s
+//! (`inference.networking.x-k8s.io/v1alpha2`) give the requests naming
+//! them (header [`OBJECTIVE_HEADER`]) a criticality from their priority.
+//! `docs/gateway-api.md` ("InferencePool backends") is the user's view.
+//!
+//! The pool's `endpointPickerRef` is not called (no ext-proc hop): the
+//! gateway's picker stands in for it and only ever picks among the pool's
+//! ready Pods, whatever `failureMode` says; the pool's status says so.
+//!
+//! - [`types`]: the kinds and the slim Pod;
+//! - [`pool`]: selection, validation, endpoints and the pool's picker;
+//! - [`status`]: the `status.parents` each pool should have.
+
+pub mod pool;
+pub mod status;
+pub mod types;
+
+use std::sync::Arc;
+
+use gateway::RouteTableBuilder;
+use gateway::balance::Criticality;
+use gateway::settings::ProxySettings;
+use gateway::table::BackendId;
+
+use crate::diagnostics::{Diagnostic, Reason};
+use crate::objects::{Kind, NsName, ObjectKey};
+use crate::snapshot::Snapshot;
+
+use super::refs::{RefProblem, ResolvedBackend, granted_in};
+use super::status::names;
+use super::types::BackendRef;
+use types::POOL_GROUP;
+
+/// The request header naming an InferenceObjective (the spec's).
+pub const OBJECTIVE_HEADER: &str = "x-gateway-inference-objective";
+
+/// Resolves a backendRef to an InferencePool: in the route's namespace or
+/// one a ReferenceGrant opens (`to` group `inference.networking.k8s.io`,
+/// kind `InferencePool`), existing and servable. A `port` on the
+/// reference must be one of the pool's target ports.
+pub(crate) fn backend(
+    snapshot: &Snapshot,
+    route_kind: &str,
+    route_ns: &str,
+    reference: &BackendRef,
+) -> Result<ResolvedBackend, RefProblem> {
+    let namespace = reference.namespace.as_deref().unwrap_or(route_ns);
+    let id = NsName::new(namespace, reference.name.clone());
+    if !granted_in(
+        snapshot,
+        route_kind,
+        route_ns,
+        (POOL_GROUP, "InferencePool"),
+        &id,
+    ) {
+        return Err(RefProblem {
+            reason: names::REF_NOT_PERMITTED,
+            message: format!(
+                "backendRef to InferencePool {id} is not permitted: no ReferenceGrant in namespace {namespace} allows {route_kind}s from {route_ns}"
+            ),
+        });
+    }
+    let not_found = |message: String| RefProblem {
+        reason: names::BACKEND_NOT_FOUND,
+        message,
+    };
+    let Some(pool) = snapshot.inference_pool(&id) else {
+        return Err(not_found(format!("InferencePool {id} not found")));
+    };
+    let ports = pool::target_ports(pool)
+        .map_err(|e| not_found(format!("InferencePool {id} cannot be served: {e}")))?;
+    if let Some(port) = reference.port
+        && !ports.iter().any(|p| i32::from(*p) == port)
+    {
+        return Err(not_found(format!(
+            "backendRef to InferencePool {id}: port {port} is not one of its targetPorts"
+        )));
+    }
+    Ok(ResolvedBackend {
+        key: pool::key(&id),
+    })
+}
+
+/// Gives a pool's backend its picker (the pool's annotations over the
+/// ConfigMap defaults) and the routes to it what the picker needs from
+/// each request: the body read for prefix or LoRA affinity, the pool's
+/// `criticality` keys, and the classes of its InferenceObjectives.
+pub(crate) fn configure(
+    snapshot: &Snapshot,
+    builder: &mut RouteTableBuilder,
+    id: BackendId,
+    pool_id: &NsName,
+    settings: &mut ProxySettings,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    let Some(pool) = snapshot.inference_pool(pool_id) else {
+        return;
+    };
+    let defaults = builder.default_backend_policy();
+    let picked = pool::picker(pool, &defaults);
+    let object = ObjectKey {
+        kind: Kind::InferencePool,
+        id: pool_id.clone(),
+    };
+    let current = builder.backend_policy(id);
+    if current.is_none_or(|c| *c == *defaults) {
+        builder.set_backend_policy(id, Arc::new(picked.policy));
+        for problem in picked.problems {
+            diagnostics.push(Diagnostic {
+                object: object.clone(),
+                reason: Reason::GatewayApi,
+                message: problem,
+            });
+        }
+    }
+    let signals = &mut settings.signals;
+    signals.body_peek = signals.body_peek.max(picked.signals.body_peek);
+    if signals.criticality.is_none() {
+        signals.criticality = picked.signals.criticality;
+    }
+    if signals.criticality_header.is_none() {
+        signals.criticality_header = picked.signals.criticality_header;
+    }
+}
+
+/// The criticality an InferenceObjective's `priority` maps to, as the
+/// spec's flow control treats it: negative priorities are shed first
+/// under saturation (`sheddable`), `0` or unset is `standard`, a positive
+/// priority is served first (`critical`).
+pub fn criticality(priority: Option<i64>) -> Criticality {
+    match priority.unwrap_or(0) {
+        p if p < 0 => Criticality::Sheddable,
+        0 => Criticality::Standard,
+        _ => Criticality::Critical,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn priorities_map_onto_criticality() {
+        assert_eq!(criticality(Some(-1)), Criticality::Sheddable);
+        assert_eq!(criticality(None), Criticality::Standard);
+        assert_eq!(criticality(Some(0)), Criticality::Standard);
+        assert_eq!(criticality(Some(10)), Criticality::Critical);
+    }
+}
