@@ -23,6 +23,7 @@ mod fail_closed;
 mod flags;
 mod forwarded;
 mod gateway_api;
+mod inference_pool;
 mod global_limits;
 mod inference;
 mod limits;
