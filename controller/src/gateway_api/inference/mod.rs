@@ -22,7 +22,8 @@ pub mod types;
 use std::sync::Arc;
 
 use gateway::RouteTableBuilder;
-use gateway::balance::Criticality;
+use gateway::balance::{ClassByHeader, Criticality};
+use http::HeaderName;
 use gateway::settings::ProxySettings;
 use gateway::table::BackendId;
 
@@ -125,6 +126,48 @@ pub(crate) fn configure(
     if signals.criticality_header.is_none() {
         signals.criticality_header = picked.signals.criticality_header;
     }
+    let (table, left_out) = objectives(snapshot, pool_id);
+    if left_out > 0 {
+        diagnostics.push(Diagnostic {
+            object: object.clone(),
+            reason: Reason::GatewayApi,
+            message: format!(
+                "{left_out} InferenceObjectives beyond the first {MAX_OBJECTIVES} (by name) are not read; requests naming them get the route's class"
+            ),
+        });
+    }
+    if table.is_empty() {
+        return;
+    }
+    match &mut signals.class_by_header {
+        Some(current) => Arc::make_mut(current).merge(&table),
+        None => signals.class_by_header = Some(Arc::new(table)),
+    }
+}
+
+/// The most InferenceObjectives read per pool.
+pub const MAX_OBJECTIVES: usize = 256;
+
+/// The classes of a pool's InferenceObjectives (those of its namespace
+/// whose `poolRef` names it), read from [`OBJECTIVE_HEADER`], and how
+/// many were left out beyond [`MAX_OBJECTIVES`].
+pub fn objectives(snapshot: &Snapshot, pool_id: &NsName) -> (ClassByHeader, usize) {
+    let mine: Vec<(String, Criticality)> = snapshot
+        .inference_objectives_in(&pool_id.namespace)
+        .filter(|(_, o)| {
+            let r = &o.spec.pool_ref;
+            r.name == pool_id.name
+                && r.group.as_deref().is_none_or(|g| g == POOL_GROUP)
+                && r.kind.as_deref().is_none_or(|k| k == "InferencePool")
+        })
+        .map(|(id, o)| (id.name.clone(), criticality(o.spec.priority)))
+        .collect();
+    let left_out = mine.len().saturating_sub(MAX_OBJECTIVES);
+    let header = HeaderName::from_static(OBJECTIVE_HEADER);
+    (
+        ClassByHeader::new(header, mine.into_iter().take(MAX_OBJECTIVES)),
+        left_out,
+    )
 }
 
 /// The criticality an InferenceObjective's `priority` maps to, as the
@@ -142,6 +185,46 @@ pub fn criticality(priority: Option<i64>) -> Criticality {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pools_objectives_class_the_requests_naming_them() {
+        use crate::objects::Object;
+        use serde_json::json;
+        let mut s = Snapshot::default();
+        let objective = |ns: &str, name: &str, pool: &str, priority: Option<i64>| {
+            let mut spec = json!({"poolRef": {"name": pool}});
+            if let Some(p) = priority {
+                spec["priority"] = json!(p);
+            }
+            Object::from_value(json!({
+                "apiVersion": "inference.networking.x-k8s.io/v1alpha2", "kind": "InferenceObjective",
+                "metadata": {"name": name, "namespace": ns}, "spec": spec}))
+            .unwrap()
+            .unwrap()
+        };
+        s.apply(objective("ns", "batch", "p", Some(-5)));
+        s.apply(objective("ns", "chat", "p", Some(10)));
+        s.apply(objective("ns", "plain", "p", None));
+        s.apply(objective("ns", "elsewhere", "q", Some(10)));
+        s.apply(objective("other", "foreign", "p", Some(10)));
+        let (table, left_out) = objectives(&s, &NsName::new("ns", "p"));
+        assert_eq!(left_out, 0);
+        assert_eq!(table.len(), 3);
+        let expected = ClassByHeader::new(
+            HeaderName::from_static(OBJECTIVE_HEADER),
+            [
+                ("batch".to_owned(), Criticality::Sheddable),
+                ("chat".to_owned(), Criticality::Critical),
+                ("plain".to_owned(), Criticality::Standard),
+            ],
+        );
+        assert_eq!(table, expected);
+        for i in 0..MAX_OBJECTIVES + 3 {
+            s.apply(objective("ns", &format!("o{i:04}"), "p", Some(1)));
+        }
+        let (table, left_out) = objectives(&s, &NsName::new("ns", "p"));
+        assert_eq!((table.len(), left_out), (MAX_OBJECTIVES, 6));
+    }
 
     #[test]
     fn priorities_map_onto_criticality() {
