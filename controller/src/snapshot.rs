@@ -157,12 +157,12 @@ impl Snapshot {
                 a.spec == b.spec && same_meta(&a.metadata, &b.metadata)
             }),
             Object::ReferenceGrant(o) => routes_if(put(&mut self.reference_grants, id, o)),
-            Object::InferencePool(o) => put_with_status(&mut self.inference_pools, id, o, |a, b| {
-                a.spec == b.spec && same_meta(&a.metadata, &b.metadata)
-            }),
-            Object::InferenceObjective(o) => {
-                routes_if(put(&mut self.inference_objectives, id, o))
+            Object::InferencePool(o) => {
+                put_with_status(&mut self.inference_pools, id, o, |a, b| {
+                    a.spec == b.spec && same_meta(&a.metadata, &b.metadata)
+                })
             }
+            Object::InferenceObjective(o) => routes_if(put(&mut self.inference_objectives, id, o)),
             Object::Pod(pod) => self.apply_pod(id, pod),
             Object::EndpointSlice(slice) => {
                 let new_service = service_of(&id.namespace, &slice);
@@ -213,7 +213,10 @@ impl Snapshot {
             Some(old) if *old == pod => return Changed::Nothing,
             Some(old) => Some(old.clone()),
             None => {
-                let count = self.pods_per_namespace.entry(id.namespace.clone()).or_default();
+                let count = self
+                    .pods_per_namespace
+                    .entry(id.namespace.clone())
+                    .or_default();
                 if *count >= MAX_PODS_PER_NAMESPACE {
                     let over = self.pods_over_cap.entry(id.namespace).or_default();
                     *over += 1;
@@ -250,7 +253,12 @@ impl Snapshot {
     }
 
     /// The pools of `namespace` selecting either version of a Pod.
-    fn pools_selecting(&self, namespace: &str, old: Option<&Pod>, new: Option<&Pod>) -> Vec<NsName> {
+    fn pools_selecting(
+        &self,
+        namespace: &str,
+        old: Option<&Pod>,
+        new: Option<&Pod>,
+    ) -> Vec<NsName> {
         self.inference_pools_in(namespace)
             .filter(|(_, pool)| {
                 old.is_some_and(|p| selects(pool, p)) || new.is_some_and(|p| selects(pool, p))

@@ -222,15 +222,20 @@ async fn an_httproute_to_an_inference_pool_reaches_only_its_ready_pods() {
                 "allowedRoutes": {"namespaces": {"from": "All"}}}]),
     ));
     for doc in std::iter::once(service("app", "epp", 9002, 9002)).chain([
-            pod("app", "m-1", json!({"app": "m"}), &ip(0), true),
-            pod("app", "m-2", json!({"app": "m", "extra": "x"}), &ip(1), true),
-            pod("app", "m-3", json!({"app": "m"}), &ip(2), false),
-            pod("app", "other-1", json!({"app": "other"}), &ip(3), true),
-            pod("other", "m-4", json!({"app": "m"}), &ip(4), true),
-            pool_route("to-pool", "pool.test", None, "pool"),
-            pool_route("cross", "cross.test", Some("other"), "pool"),
-        ])
-    {
+        pod("app", "m-1", json!({"app": "m"}), &ip(0), true),
+        pod(
+            "app",
+            "m-2",
+            json!({"app": "m", "extra": "x"}),
+            &ip(1),
+            true,
+        ),
+        pod("app", "m-3", json!({"app": "m"}), &ip(2), false),
+        pod("app", "other-1", json!({"app": "other"}), &ip(3), true),
+        pod("other", "m-4", json!({"app": "m"}), &ip(4), true),
+        pool_route("to-pool", "pool.test", None, "pool"),
+        pool_route("cross", "cross.test", Some("other"), "pool"),
+    ]) {
         api.apply(&doc);
     }
     // The pools as an operator applies them, checked by kubectl against the
@@ -357,4 +362,119 @@ async fn a_cluster_without_the_inference_crds_starts_and_serves() {
         .filter(|r| r.path.contains("/pods"))
         .count();
     assert_eq!(pods, 0, "Pods are not read without the InferencePool CRD");
+}
+
+/// A fake model replica (demo-model's) on `ip`; stops when dropped.
+struct Replica {
+    addr: std::net::SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Replica {
+    async fn start(ip: [u8; 4], profile: &str) -> Replica {
+        let profile = serde_json::from_str(profile).expect("a profile");
+        let model = demo_model::ModelInfo { id: "m".to_owned() };
+        let addr = std::net::SocketAddr::from((ip, 0));
+        let server = demo_model::ModelServer::bind_fake(addr, model, profile, 1)
+            .await
+            .expect("bind a fake replica");
+        let addr = server.local_addr();
+        Replica {
+            addr,
+            task: tokio::spawn(server.run()),
+        }
+    }
+
+    /// Whether it is generating a request now.
+    async fn busy(&self) -> bool {
+        let page = testkit::request(self.addr, "GET", "replica", "/metrics", &[], Vec::new()).await;
+        String::from_utf8_lossy(&page.body)
+            .lines()
+            .any(|l| l.starts_with("vllm:num_requests_running{") && !l.ends_with(" 0"))
+    }
+}
+
+impl Drop for Replica {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// From a manifests folder (no cluster): the pool's annotations choose its
+/// picker and saturation bound, and its InferenceObjectives class the
+/// requests naming them: under saturation a negative priority is shed
+/// (429), a positive one waits for the replica.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn objectives_of_a_pool_shed_negative_priorities_under_saturation() {
+    let replica = Replica::start(
+        [127, 0, 244, 30],
+        r#"{"ttft_ms": 2000, "output_tokens": 1, "slots": 1}"#,
+    )
+    .await;
+    let mut pool = pool("llm", "pool", "m", replica.addr.port());
+    pool["metadata"]["annotations"] = json!({
+        "edge-gateway.io/load-balance": "least_request",
+        "edge-gateway.io/saturation-queue": "1",
+        "edge-gateway.io/max-inflight-per-endpoint": "10",
+    });
+    let objective = |name: &str, priority: i64| {
+        json!({"apiVersion": "inference.networking.x-k8s.io/v1alpha2", "kind": "InferenceObjective",
+               "metadata": {"name": name, "namespace": "llm"},
+               "spec": {"priority": priority, "poolRef": {"name": "pool"}}})
+        .to_string()
+    };
+    let docs = vec![
+        crate::gateway_api::http_gateway(),
+        pool.to_string(),
+        pod(
+            "llm",
+            "m-0",
+            json!({"app": "m"}),
+            &replica.addr.ip().to_string(),
+            true,
+        ),
+        objective("batch", -1),
+        objective("chat", 5),
+        route(
+            "llm",
+            "chat",
+            json!({"parentRefs": [{"name": "gw", "namespace": "infra"}], "hostnames": ["llm.test"],
+                   "rules": [{"backendRefs": [{"group": POOL_GROUP, "kind": "InferencePool", "name": "pool"}]}]}),
+        ),
+    ];
+    let mut all = docs;
+    all.push(class());
+    let s = crate::Setup::start_with(&all, &["--enable-gateway-api", "--enable-metrics"]).await;
+    let send = |objective: &'static str| {
+        let addr = s.http();
+        tokio::spawn(async move {
+            let headers = [
+                ("content-type", "application/json"),
+                ("x-gateway-inference-objective", objective),
+            ];
+            let body = br#"{"model":"m","prompt":"p"}"#.to_vec();
+            testkit::request(addr, "POST", "llm.test", "/v1/completions", &headers, body).await
+        })
+    };
+    let first = send("chat");
+    eventually(DEADLINE, || async {
+        if replica.busy().await {
+            Ok(())
+        } else {
+            Err("the first request has not reached the replica".to_owned())
+        }
+    })
+    .await;
+    let shed = send("batch").await.unwrap();
+    assert_eq!(shed.status, 429, "a negative priority is shed");
+    assert_eq!(shed.headers["retry-after"], "1");
+    let critical = send("chat").await.unwrap();
+    assert_eq!(critical.status, 200, "a positive priority waits its turn");
+    assert_eq!(first.await.unwrap().status, 200);
+    let shed_count = testkit::metrics::sum(
+        &testkit::scrape(s.gateway.metrics_addr()).await,
+        "edge_gateway_rejected_requests_total",
+        &[("service", "pool"), ("reason", "shed")],
+    );
+    assert_eq!(shed_count, 1.0);
 }

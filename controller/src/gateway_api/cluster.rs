@@ -75,7 +75,9 @@ pub async fn check(client: &Client) -> Result<Installed, CrdError> {
             "the InferencePool CRD is installed: InferencePools and Pods are watched"
         );
     } else {
-        tracing::info!("the InferencePool CRD (inference.networking.k8s.io/v1) is not installed: no InferencePool backends");
+        tracing::info!(
+            "the InferencePool CRD (inference.networking.k8s.io/v1) is not installed: no InferencePool backends"
+        );
     }
     Ok(Installed {
         grpc_routes,

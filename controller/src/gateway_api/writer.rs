@@ -287,7 +287,8 @@ fn pool_status(
 ) -> InferencePoolStatus {
     let ours: Vec<_> = all.gateways.keys().map(gateway_ref).collect();
     let is_ours = |r: &super::inference::types::PoolParentReference| {
-        ours.iter().any(|o| o.name == r.name && o.namespace == r.namespace)
+        ours.iter()
+            .any(|o| o.name == r.name && o.namespace == r.namespace)
     };
     let mut parents: Vec<PoolParentStatus> = old
         .parents

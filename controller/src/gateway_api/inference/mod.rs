@@ -23,9 +23,9 @@ use std::sync::Arc;
 
 use gateway::RouteTableBuilder;
 use gateway::balance::{ClassByHeader, Criticality};
-use http::HeaderName;
 use gateway::settings::ProxySettings;
 use gateway::table::BackendId;
+use http::HeaderName;
 
 use crate::diagnostics::{Diagnostic, Reason};
 use crate::objects::{Kind, NsName, ObjectKey};

@@ -67,7 +67,10 @@ pub fn selects(pool: &InferencePool, pod: &Pod) -> bool {
 pub fn target_ports(pool: &InferencePool) -> Result<Vec<u16>, String> {
     let labels = &pool.spec.selector.match_labels;
     if labels.is_empty() {
-        return Err("spec.selector.matchLabels is empty (it would select every Pod of the namespace)".to_owned());
+        return Err(
+            "spec.selector.matchLabels is empty (it would select every Pod of the namespace)"
+                .to_owned(),
+        );
     }
     if labels.len() > MAX_SELECTOR_LABELS {
         return Err(format!(
@@ -191,12 +194,17 @@ pub fn picker(pool: &InferencePool, defaults: &BackendPolicy) -> PoolPicker {
     let mut errors = Vec::new();
     let mut unknown = Vec::new();
     let parsed = traffic::parse(&read, &mut proxy, &mut errors, &mut unknown);
+    problems.extend(errors.into_iter().map(|e| {
+        format!(
+            "{} {:?}: {} (the default applies)",
+            e.key, e.value, e.message
+        )
+    }));
     problems.extend(
-        errors
+        unknown
             .into_iter()
-            .map(|e| format!("{} {:?}: {} (the default applies)", e.key, e.value, e.message)),
+            .map(|k| format!("{k} is not a known key")),
     );
-    problems.extend(unknown.into_iter().map(|k| format!("{k} is not a known key")));
     PoolPicker {
         policy: parsed.apply(defaults),
         signals: proxy.signals,
@@ -261,10 +269,20 @@ mod tests {
     fn ready_selected_pods_on_each_target_port() {
         let mut s = Snapshot::default();
         s.apply(object(pool(json!({"app": "m"}), json!([{"number": 8000}]))));
-        s.apply(object(pod("a", json!({"app": "m", "x": "y"}), "10.0.0.2", "True")));
+        s.apply(object(pod(
+            "a",
+            json!({"app": "m", "x": "y"}),
+            "10.0.0.2",
+            "True",
+        )));
         s.apply(object(pod("b", json!({"app": "m"}), "10.0.0.1", "True")));
         s.apply(object(pod("c", json!({"app": "m"}), "10.0.0.3", "False")));
-        s.apply(object(pod("d", json!({"app": "other"}), "10.0.0.4", "True")));
+        s.apply(object(pod(
+            "d",
+            json!({"app": "other"}),
+            "10.0.0.4",
+            "True",
+        )));
         let mut deleting = pod("e", json!({"app": "m"}), "10.0.0.5", "True");
         deleting["metadata"]["deletionTimestamp"] = json!("2026-01-01T00:00:00Z");
         s.apply(object(deleting));
@@ -291,7 +309,12 @@ mod tests {
         assert!(addrs(&s).is_empty());
         // A pod no pool selects changes nothing routed.
         assert_eq!(
-            s.apply(object(pod("d", json!({"app": "other"}), "10.0.0.9", "True"))),
+            s.apply(object(pod(
+                "d",
+                json!({"app": "other"}),
+                "10.0.0.9",
+                "True"
+            ))),
             crate::snapshot::Changed::Endpoints(vec![])
         );
     }
@@ -338,10 +361,24 @@ mod tests {
         s.apply(object(pool(json!({"app": "m"}), json!([{"number": 8000}]))));
         for i in 0..crate::snapshot::MAX_PODS_PER_NAMESPACE {
             let ip = format!("10.{}.{}.1", i / 256, i % 256);
-            s.apply(object(pod(&format!("p{i}"), json!({"app": "m"}), &ip, "True")));
+            s.apply(object(pod(
+                &format!("p{i}"),
+                json!({"app": "m"}),
+                &ip,
+                "True",
+            )));
         }
-        let over = s.apply(object(pod("last", json!({"app": "m"}), "10.99.0.1", "True")));
-        assert_eq!(over, crate::snapshot::Changed::Routes, "a diagnostic is due");
+        let over = s.apply(object(pod(
+            "last",
+            json!({"app": "m"}),
+            "10.99.0.1",
+            "True",
+        )));
+        assert_eq!(
+            over,
+            crate::snapshot::Changed::Routes,
+            "a diagnostic is due"
+        );
         assert_eq!(s.pods_over_cap().count(), 1);
         assert_eq!(addrs(&s).len(), crate::snapshot::MAX_PODS_PER_NAMESPACE);
         // Another namespace keeps its room.
@@ -371,7 +408,10 @@ mod tests {
             gateway::balance::Algorithm::LeastRequest
         );
         assert!(picked.policy.endpoint_metrics.is_none());
-        assert!(picked.signals.body_peek.is_some(), "prefix affinity reads the body");
+        assert!(
+            picked.signals.body_peek.is_some(),
+            "prefix affinity reads the body"
+        );
         assert_eq!(picked.problems.len(), 3, "{:?}", picked.problems);
         let plain = picker(
             &typed_pool(pool(json!({"app": "m"}), json!([{"number": 8000}]))),

@@ -60,8 +60,7 @@ pub fn pools(snapshot: &Snapshot, status: &GatewayApiStatus) -> BTreeMap<NsName,
             .flat_map(|rule| rule.backend_refs.iter())
             .map(|b| &b.backend_ref)
             .filter(|b| {
-                b.group.as_deref() == Some(POOL_GROUP)
-                    && b.kind.as_deref() == Some("InferencePool")
+                b.group.as_deref() == Some(POOL_GROUP) && b.kind.as_deref() == Some("InferencePool")
             })
             .map(|b| {
                 let ns = b.namespace.as_deref().unwrap_or(&route_id.namespace);
@@ -176,7 +175,9 @@ fn resolved_cond(snapshot: &Snapshot, id: &NsName, pool: &InferencePool) -> Cond
     let group = epp.group.as_deref().unwrap_or("");
     let kind = epp.kind.as_deref().unwrap_or("Service");
     let problem = if !group.is_empty() || kind != "Service" {
-        Some(format!("kind {kind} of group {group:?} is not supported (a Service is)"))
+        Some(format!(
+            "kind {kind} of group {group:?} is not supported (a Service is)"
+        ))
     } else if epp.port.is_none() {
         Some("a Service reference needs a port".to_owned())
     } else {
@@ -194,12 +195,18 @@ fn resolved_cond(snapshot: &Snapshot, id: &NsName, pool: &InferencePool) -> Cond
         Some(problem) => Cond::no(
             names::RESOLVED_REFS,
             INVALID_EXTENSION_REF,
-            format!("endpointPickerRef {}: {problem}; {STAND_IN} (failureMode {mode})", epp.name),
+            format!(
+                "endpointPickerRef {}: {problem}; {STAND_IN} (failureMode {mode})",
+                epp.name
+            ),
         ),
         None => Cond::yes(
             names::RESOLVED_REFS,
             names::RESOLVED_REFS,
-            format!("endpointPickerRef {} resolved; {STAND_IN} (failureMode {mode})", epp.name),
+            format!(
+                "endpointPickerRef {} resolved; {STAND_IN} (failureMode {mode})",
+                epp.name
+            ),
         ),
     }
 }

@@ -82,7 +82,10 @@ pub struct ClassByHeader {
 
 impl ClassByHeader {
     /// A table read from `header`.
-    pub fn new(header: HeaderName, classes: impl IntoIterator<Item = (String, Criticality)>) -> Self {
+    pub fn new(
+        header: HeaderName,
+        classes: impl IntoIterator<Item = (String, Criticality)>,
+    ) -> Self {
         Self {
             header,
             classes: classes.into_iter().map(|(k, v)| (k.into(), v)).collect(),
@@ -256,9 +259,16 @@ mod tests {
         };
         assert_eq!(read(Some("batch"), None), Some(Criticality::Sheddable));
         assert_eq!(read(Some("chat"), None), Some(Criticality::Critical));
-        assert_eq!(read(Some("Chat"), None), Some(Criticality::Standard), "exact");
+        assert_eq!(
+            read(Some("Chat"), None),
+            Some(Criticality::Standard),
+            "exact"
+        );
         assert_eq!(read(None, None), Some(Criticality::Standard));
-        assert_eq!(read(Some("batch"), Some("critical")), Some(Criticality::Critical));
+        assert_eq!(
+            read(Some("batch"), Some("critical")),
+            Some(Criticality::Critical)
+        );
     }
 
     #[test]
