@@ -129,7 +129,7 @@ pub(crate) fn configure(
     let (table, left_out) = objectives(snapshot, pool_id);
     if left_out > 0 {
         diagnostics.push(Diagnostic {
-            object: object.clone(),
+            object,
             reason: Reason::GatewayApi,
             message: format!(
                 "{left_out} InferenceObjectives beyond the first {MAX_OBJECTIVES} (by name) are not read; requests naming them get the route's class"
