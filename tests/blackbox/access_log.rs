@@ -22,10 +22,11 @@ const SHOWS: Duration = Duration::from_secs(10);
 const FORMAT: &str = r#"$remote_addr - $remote_user "$request" $status "$http_referer" "$http_user_agent" $request_method $uri $is_args $args q=$arg_q c=$cookie_c "$http_x_note" $server_protocol $scheme $host $proxy_protocol_addr"#;
 
 /// The requests both get: escapes (quote, backslash, tab, a byte above
-/// 0x7E) in headers, the query and a cookie, Basic credentials, a header
-/// repeated.
+/// 0x7E) in headers, the query and a cookie, Basic credentials. (No header
+/// is repeated: nginx joins repeated `$http_*` values with ", " since 1.23,
+/// as ingress-nginx's nginx and the gateway do, and Debian 12's is 1.22.)
 const REQUESTS: &[&[u8]] = &[
-    b"GET /p/a%20b?q=%22x%22&z=1 HTTP/1.1\r\nHost: cmp.test\r\nUser-Agent: a\"b\\c\td\xe9\r\nReferer: http://r.test/?x=\"y\"\r\nCookie: c=v1; d=2\r\nX-Note: one\r\nX-Note: two\r\nAuthorization: Basic dXNlcjpwdw==\r\nConnection: close\r\n\r\n",
+    b"GET /p/a%20b?q=%22x%22&z=1 HTTP/1.1\r\nHost: cmp.test\r\nUser-Agent: a\"b\\c\td\xe9\r\nReferer: http://r.test/?x=\"y\"\r\nCookie: c=v1; d=2\r\nX-Note: one\r\nAuthorization: Basic dXNlcjpwdw==\r\nConnection: close\r\n\r\n",
     b"GET /plain HTTP/1.1\r\nHost: cmp.test\r\nConnection: close\r\n\r\n",
 ];
 
@@ -70,9 +71,10 @@ async fn lines(count: usize, read: impl Fn() -> Vec<String>) -> Vec<String> {
     .await
 }
 
+/// The lines of the file at `path` (bytes that are not UTF-8 shown as
+/// U+FFFD: nginx's JSON escaping writes bytes above 0x7F as they came).
 fn file_lines(path: &Path) -> Vec<String> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
+    String::from_utf8_lossy(&std::fs::read(path).unwrap_or_default())
         .lines()
         .map(str::to_owned)
         .collect()
@@ -133,7 +135,6 @@ impl Drop for Nginx {
 }
 
 #[tokio::test]
-#[ignore = "nginx wrote no line in this harness yet (its log files stay empty); to be fixed"]
 async fn lines_match_what_nginx_writes_for_the_same_log_format() {
     let nginx = Nginx::start().await;
     let (plain, _b1) = gateway([127, 0, 95, 1], &[("log-format-upstream", FORMAT)]).await;
@@ -228,7 +229,11 @@ async fn a_file_target_is_reopened_on_usr1_and_filters_apply() {
         }
     })
     .await;
-    assert_eq!(file_lines(&rotated).len(), 2);
+    // The rotated file keeps its lines; until the signal is handled a
+    // line or two of /after may still land in it, as with nginx.
+    let kept = file_lines(&rotated);
+    assert_eq!(kept[..2], logged[..], "{kept:?}");
+    assert!(kept[2..].iter().all(|l| l.contains("/after")), "{kept:?}");
 }
 
 #[tokio::test]

@@ -107,7 +107,7 @@ async fn requests_no_rule_takes_reach_the_default_backend_service() {
     // enable-access-log-for-default-backend; only the routed request is.
     let lines = eventually(SHOWS, || async {
         let lines = access_lines(&s.gateway);
-        if lines.iter().any(|l| l.contains("\"path\":\"/app/x\"")) {
+        if lines.iter().any(|l| l.contains("\"GET /app/x HTTP/1.1\"")) {
             Ok(lines)
         } else {
             Err(format!("no /app/x line in {lines:?}"))

@@ -308,13 +308,13 @@ async fn the_real_client_address_feeds_access_lists_and_the_access_log() {
         s.gateway
             .stdout()
             .lines()
-            .find(|l| l.contains("/logged-client") && l.contains("\"status\":\"200\""))
+            .find(|l| l.contains("\"GET /logged-client HTTP/1.1\" 200 "))
             .map(str::to_owned)
             .ok_or_else(|| "no access log line for /logged-client".to_owned())
     })
     .await;
-    let entry: Value = serde_json::from_str(&line).unwrap();
-    assert_eq!(entry["remote_addr"], "203.0.113.5", "{line}");
+    // ingress-nginx's upstreaminfo format: `$remote_addr - $remote_user ...`.
+    assert!(line.starts_with("203.0.113.5 - "), "{line}");
 }
 
 #[tokio::test]

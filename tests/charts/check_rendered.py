@@ -705,6 +705,31 @@ def eg_gateway_api(docs):
     expect({"get", "list", "watch"} <= granted.get(("", "namespaces"), set()), "reads Namespaces (allowedRoutes selectors)")
 
 
+def eg_memcached(docs):
+    """memcached.enabled: one memcached replica, its Service, and the ConfigMap pointing global-rate-limit at it."""
+    check_edge_gateway(docs, "ingress-nginx")
+    dep = one(docs, "Deployment", "edge-gateway-memcached")
+    expect(dep["spec"]["replicas"] == 1, "one memcached: every gateway replica counts in the same one")
+    c = container(dep)
+    expect(c["image"] == "mirror.example.com/library/memcached:1.6.33-alpine", f"memcached image {c['image']}")
+    expect("--memory-limit=32" in c["args"] and "--udp-port=0" in c["args"], f"memcached args {c['args']}")
+    expect(c["securityContext"].get("readOnlyRootFilesystem") is True, "memcached: read-only root")
+    expect(dep["spec"]["template"]["spec"]["securityContext"].get("runAsNonRoot") is True, "memcached: non-root")
+    svc = one(docs, "Service", "edge-gateway-memcached")
+    expect(matches(svc["spec"]["selector"], dep["spec"]["template"]["metadata"]["labels"]), "the Service selects memcached")
+    expect([p["port"] for p in svc["spec"]["ports"]] == [11211], "port 11211")
+    data = one(docs, "ConfigMap", "edge-gateway-controller")["data"]
+    expect(data.get("global-rate-limit-memcached-host") == "edge-gateway-memcached.ingress-nginx.svc", f"memcached host {data}")
+    expect(data.get("global-rate-limit-memcached-port") == "11211", f"memcached port {data}")
+
+
+def eg_memcached_elsewhere(docs):
+    """memcached.enabled with a host in controller.config: the operator's memcached wins."""
+    check_edge_gateway(docs, "ingress-nginx")
+    data = one(docs, "ConfigMap", "edge-gateway-controller")["data"]
+    expect(data.get("global-rate-limit-memcached-host") == "cache.shared.svc", f"memcached host {data}")
+
+
 def eg_tcp_udp(docs):
     """TCP and UDP services, as ingress-nginx's chart renders them."""
     dep = check_edge_gateway(docs, "ingress-nginx")

@@ -178,6 +178,9 @@ scenario eg-keda "$eg" edge-gateway ingress-nginx -f "$values/eg-keda.yaml"
 scenario eg-both "$eg" edge-gateway ingress-nginx --set controller.kind=Both --set controller.replicaCount=2
 scenario eg-headers "$eg" edge-gateway ingress-nginx -f "$values/eg-headers.yaml"
 scenario eg-tcp-udp "$eg" edge-gateway ingress-nginx -f "$values/eg-tcp-udp.yaml"
+scenario eg-memcached "$eg" edge-gateway ingress-nginx -f "$values/eg-memcached.yaml"
+scenario eg-memcached-elsewhere "$eg" edge-gateway ingress-nginx -f "$values/eg-memcached.yaml" \
+    --set-string controller.config.global-rate-limit-memcached-host=cache.shared.svc
 scenario eg-scope-tcp "$eg" edge-gateway ingress-nginx -f "$values/eg-scope.yaml" \
     --set-string tcp.5432=user-1/postgres:5432 --set controller.configMapNamespace=cfg \
     --set-string controller.extraArgs.udp-services-configmap=dns/udp-services

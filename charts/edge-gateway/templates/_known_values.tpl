@@ -376,6 +376,25 @@ global:
   image:
     registry: ''
 imagePullSecrets: ''
+memcached:
+  enabled: ''
+  image:
+    digest: ''
+    image: ''
+    pullPolicy: ''
+    registry: ''
+    tag: ''
+  maxConnections: ''
+  memoryMiB: ''
+  nodeSelector:
+    kubernetes.io/os: ''
+  resources:
+    limits:
+      memory: ''
+    requests:
+      cpu: ''
+      memory: ''
+  tolerations: ''
 nameOverride: ''
 namespaceOverride: ''
 portNamePrefix: ''

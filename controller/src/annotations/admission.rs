@@ -518,7 +518,7 @@ mod tests {
         assert_eq!(errors.len(), 1, "{errors:?}");
         // Without the ConfigMap's memcached the routes are denied, never
         // served beyond the limit.
-        let mut unstored = spec.clone();
+        let mut unstored = spec;
         unstored.apply_defaults(&AdmissionDefaults::default());
         assert!(!unstored.is_empty());
         let denied = unstored.denied.expect("denied without a store");

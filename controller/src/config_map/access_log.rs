@@ -18,7 +18,8 @@ use gateway::policy::block::Blocklist;
 use super::KeyError;
 use crate::annotations::values::boolean;
 
-/// The keys [`read`] reads.
+/// The keys [`read`] reads (the registry test checks each is known).
+#[cfg(test)]
 pub(super) const KEYS: &[&str] = &[
     "access-log-path",
     "disable-access-log",
