@@ -14,7 +14,6 @@ use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 
-use crate::gateway_api::inference::pool::selects;
 use crate::gateway_api::inference::types::{InferenceObjective, InferencePool, Pod};
 use crate::gateway_api::types::{GRPCRoute, Gateway, GatewayClass, HTTPRoute, ReferenceGrant};
 use crate::objects::{Kind, NsName, Object, ObjectKey};
@@ -261,7 +260,7 @@ impl Snapshot {
     ) -> Vec<NsName> {
         self.inference_pools_in(namespace)
             .filter(|(_, pool)| {
-                old.is_some_and(|p| selects(pool, p)) || new.is_some_and(|p| selects(pool, p))
+                old.is_some_and(|p| pool.selects(p)) || new.is_some_and(|p| pool.selects(p))
             })
             .map(|(id, _)| id.clone())
             .collect()

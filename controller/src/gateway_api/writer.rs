@@ -473,4 +473,73 @@ mod tests {
             .collect();
         assert_eq!(names, ["theirs", "mine"]);
     }
+
+    #[test]
+    fn pool_status_keeps_other_gateways_and_drops_our_stale_entries() {
+        use super::super::inference::types::PoolParentReference;
+        use super::super::status::GatewayState;
+        let now = Time(jiff::Timestamp::from_second(1000).unwrap());
+        let gateway = |ns: &str, name: &str| PoolParentReference {
+            group: Some("gateway.networking.k8s.io".to_owned()),
+            kind: Some("Gateway".to_owned()),
+            name: name.to_owned(),
+            namespace: Some(ns.to_owned()),
+        };
+        let entry = |r: PoolParentReference| PoolParentStatus {
+            conditions: vec![condition("Accepted", "True", 1, 10)],
+            parent_ref: r,
+        };
+        let old = InferencePoolStatus {
+            parents: vec![
+                entry(gateway("infra", "theirs")),
+                entry(gateway("infra", "stale")),
+                entry(gateway("infra", "gw")),
+            ],
+        };
+        let mut all = GatewayApiStatus::default();
+        for name in ["stale", "gw"] {
+            all.gateways
+                .insert(NsName::new("infra", name), GatewayState::default());
+        }
+        let wanted = PoolState {
+            generation: 2,
+            parents: vec![(
+                gateway("infra", "gw"),
+                vec![Cond::yes(names::ACCEPTED, names::ACCEPTED, "ok")],
+            )],
+        };
+        let new = pool_status(&old, &wanted, &all, &now);
+        let names: Vec<&str> = new
+            .parents
+            .iter()
+            .map(|p| p.parent_ref.name.as_str())
+            .collect();
+        assert_eq!(names, ["theirs", "gw"]);
+        let ours = &new.parents[1].conditions[0];
+        assert_eq!(
+            ours.last_transition_time.0.as_second(),
+            10,
+            "unchanged status keeps its time"
+        );
+        assert_eq!(ours.observed_generation, Some(2));
+        // Others' entries are kept as they are; ours are added only within
+        // the spec's 32.
+        let crowded = InferencePoolStatus {
+            parents: (0..40)
+                .map(|i| entry(gateway("x", &format!("g{i}"))))
+                .collect(),
+        };
+        assert_eq!(pool_status(&crowded, &wanted, &all, &now).parents.len(), 40);
+        let wanted_many = PoolState {
+            generation: 1,
+            parents: (0..40)
+                .map(|i| (gateway("infra", &format!("w{i}")), Vec::new()))
+                .collect(),
+        };
+        let empty = InferencePoolStatus::default();
+        assert_eq!(
+            pool_status(&empty, &wanted_many, &all, &now).parents.len(),
+            MAX_PARENTS
+        );
+    }
 }

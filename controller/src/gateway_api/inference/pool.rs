@@ -27,7 +27,7 @@ use super::types::{InferencePool, Pod};
 /// number or a name, never this).
 pub const POOL_PORT_KEY: &str = "inferencepool";
 /// The most `matchLabels` pairs (the spec's limit).
-pub const MAX_SELECTOR_LABELS: usize = 64;
+pub const MAX_SELECTOR_LABELS: usize = super::types::MAX_SELECTOR_LABELS;
 /// The most target ports (v1 allows one; later versions may allow more).
 pub const MAX_TARGET_PORTS: usize = 8;
 
@@ -48,19 +48,6 @@ pub fn key(pool: &NsName) -> BackendKey {
         port: POOL_PORT_KEY.into(),
         cluster_ip: false,
     }
-}
-
-/// Whether the pool selects the Pod: every `matchLabels` pair is on it
-/// (an empty selector selects nothing: such a pool is refused).
-pub fn selects(pool: &InferencePool, pod: &Pod) -> bool {
-    let wanted = &pool.spec.selector.match_labels;
-    if wanted.is_empty() || wanted.len() > MAX_SELECTOR_LABELS {
-        return false;
-    }
-    let Some(labels) = pod.metadata.labels.as_ref() else {
-        return false;
-    };
-    wanted.iter().all(|(k, v)| labels.get(k) == Some(v))
 }
 
 /// The pool's target ports, or why it cannot be served.
@@ -140,7 +127,7 @@ pub fn resolve(snapshot: &Snapshot, id: &NsName) -> Resolved {
     };
     let mut addrs: Vec<SocketAddr> = snapshot
         .pods_in(&id.namespace)
-        .filter(|pod| selects(pool, pod))
+        .filter(|pod| pool.selects(pod))
         .filter_map(ready_ip)
         .flat_map(|ip| ports.iter().map(move |port| SocketAddr::new(ip, *port)))
         .collect();
@@ -352,7 +339,7 @@ mod tests {
         let Object::Pod(p) = object(pod("a", json!({"app": "m"}), "10.0.0.1", "True")) else {
             unreachable!()
         };
-        assert!(!selects(&empty, &p));
+        assert!(!empty.selects(&p));
     }
 
     #[test]

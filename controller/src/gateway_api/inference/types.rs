@@ -226,6 +226,25 @@ impl Pod {
     }
 }
 
+/// The most `matchLabels` pairs a pool may have (the spec's limit).
+pub const MAX_SELECTOR_LABELS: usize = 64;
+
+impl InferencePool {
+    /// Whether the pool selects the Pod: every `matchLabels` pair is on it
+    /// (an empty or oversized selector selects nothing: such a pool is
+    /// refused).
+    pub fn selects(&self, pod: &Pod) -> bool {
+        let wanted = &self.spec.selector.match_labels;
+        if wanted.is_empty() || wanted.len() > MAX_SELECTOR_LABELS {
+            return false;
+        }
+        let Some(labels) = pod.metadata.labels.as_ref() else {
+            return false;
+        };
+        wanted.iter().all(|(k, v)| labels.get(k) == Some(v))
+    }
+}
+
 /// Implements [`kube::Resource`] for a kind with a `metadata` field.
 macro_rules! resource {
     ($kind:ident, $group:expr, $version:literal, $plural:literal) => {
