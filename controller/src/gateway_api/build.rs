@@ -115,6 +115,7 @@ pub(crate) fn built_rule(
                     id,
                     &pool,
                     &mut settings,
+                    &defaults.proxy.signals,
                     diagnostics,
                 );
             }

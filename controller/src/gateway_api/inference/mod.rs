@@ -22,7 +22,7 @@ pub mod types;
 use std::sync::Arc;
 
 use gateway::RouteTableBuilder;
-use gateway::balance::{ClassByHeader, Criticality};
+use gateway::balance::{ClassByHeader, Criticality, RouteSignals};
 use gateway::settings::ProxySettings;
 use gateway::table::BackendId;
 use http::HeaderName;
@@ -96,19 +96,20 @@ pub(crate) fn configure(
     id: BackendId,
     pool_id: &NsName,
     settings: &mut ProxySettings,
+    defaults: &RouteSignals,
     diagnostics: &mut Vec<Diagnostic>,
 ) {
     let Some(pool) = snapshot.inference_pool(pool_id) else {
         return;
     };
-    let defaults = builder.default_backend_policy();
-    let picked = pool::picker(pool, &defaults);
+    let default_policy = builder.default_backend_policy();
+    let picked = pool::picker(pool, &default_policy);
     let object = ObjectKey {
         kind: Kind::InferencePool,
         id: pool_id.clone(),
     };
     let current = builder.backend_policy(id);
-    if current.is_none_or(|c| *c == *defaults) {
+    if current.is_none_or(|c| *c == *default_policy) {
         builder.set_backend_policy(id, Arc::new(picked.policy));
         for problem in picked.problems {
             diagnostics.push(Diagnostic {
@@ -120,10 +121,14 @@ pub(crate) fn configure(
     }
     let signals = &mut settings.signals;
     signals.body_peek = signals.body_peek.max(picked.signals.body_peek);
-    if signals.criticality.is_none() {
+    // The pool's keys win over the ConfigMap's; with several pools in one
+    // rule, the first that sets one.
+    if picked.signals.criticality.is_some() && signals.criticality == defaults.criticality {
         signals.criticality = picked.signals.criticality;
     }
-    if signals.criticality_header.is_none() {
+    if picked.signals.criticality_header.is_some()
+        && signals.criticality_header == defaults.criticality_header
+    {
         signals.criticality_header = picked.signals.criticality_header;
     }
     let (table, left_out) = objectives(snapshot, pool_id);
