@@ -10,6 +10,7 @@ use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::Value;
 
+use crate::gateway_api::inference::types::{InferenceObjective, InferencePool, Pod};
 use crate::gateway_api::types::{GRPCRoute, Gateway, GatewayClass, HTTPRoute, ReferenceGrant};
 
 /// The kinds of object the controller watches.
@@ -41,6 +42,12 @@ pub enum Kind {
     GRPCRoute,
     /// gateway.networking.k8s.io ReferenceGrant.
     ReferenceGrant,
+    /// v1 Pod (the fields InferencePool membership needs).
+    Pod,
+    /// inference.networking.k8s.io InferencePool.
+    InferencePool,
+    /// inference.networking.x-k8s.io InferenceObjective.
+    InferenceObjective,
 }
 
 impl Kind {
@@ -69,6 +76,11 @@ impl Kind {
                 "gateway.networking.k8s.io/v1" | "gateway.networking.k8s.io/v1beta1",
                 "ReferenceGrant",
             ) => Some(Self::ReferenceGrant),
+            ("v1", "Pod") => Some(Self::Pod),
+            ("inference.networking.k8s.io/v1", "InferencePool") => Some(Self::InferencePool),
+            ("inference.networking.x-k8s.io/v1alpha2", "InferenceObjective") => {
+                Some(Self::InferenceObjective)
+            }
             _ => None,
         }
     }
@@ -83,6 +95,9 @@ impl Kind {
                 | Self::HTTPRoute
                 | Self::GRPCRoute
                 | Self::ReferenceGrant
+                | Self::Pod
+                | Self::InferencePool
+                | Self::InferenceObjective
         )
     }
 
@@ -101,6 +116,9 @@ impl Kind {
             Self::HTTPRoute => "HTTPRoute",
             Self::GRPCRoute => "GRPCRoute",
             Self::ReferenceGrant => "ReferenceGrant",
+            Self::Pod => "Pod",
+            Self::InferencePool => "InferencePool",
+            Self::InferenceObjective => "InferenceObjective",
         }
     }
 
@@ -190,6 +208,12 @@ pub enum Object {
     GRPCRoute(Arc<GRPCRoute>),
     /// A ReferenceGrant.
     ReferenceGrant(Arc<ReferenceGrant>),
+    /// A Pod (its slim form: see [`Pod::slim`]).
+    Pod(Arc<Pod>),
+    /// An InferencePool.
+    InferencePool(Arc<InferencePool>),
+    /// An InferenceObjective.
+    InferenceObjective(Arc<InferenceObjective>),
 }
 
 /// Applies `$body` to the typed value inside any [`Object`], bound to `$o`.
@@ -208,6 +232,9 @@ macro_rules! each_kind {
             Object::HTTPRoute($o) => $body,
             Object::GRPCRoute($o) => $body,
             Object::ReferenceGrant($o) => $body,
+            Object::Pod($o) => $body,
+            Object::InferencePool($o) => $body,
+            Object::InferenceObjective($o) => $body,
         }
     };
 }
@@ -244,6 +271,9 @@ impl Object {
             Self::HTTPRoute(_) => Kind::HTTPRoute,
             Self::GRPCRoute(_) => Kind::GRPCRoute,
             Self::ReferenceGrant(_) => Kind::ReferenceGrant,
+            Self::Pod(_) => Kind::Pod,
+            Self::InferencePool(_) => Kind::InferencePool,
+            Self::InferenceObjective(_) => Kind::InferenceObjective,
         }
     }
 
@@ -303,6 +333,12 @@ impl Object {
             Kind::HTTPRoute => Self::HTTPRoute(typed(value).map_err(fail)?),
             Kind::GRPCRoute => Self::GRPCRoute(typed(value).map_err(fail)?),
             Kind::ReferenceGrant => Self::ReferenceGrant(typed(value).map_err(fail)?),
+            Kind::Pod => {
+                let pod: Arc<Pod> = typed(value).map_err(fail)?;
+                Self::Pod(Arc::new(Arc::unwrap_or_clone(pod).slim()))
+            }
+            Kind::InferencePool => Self::InferencePool(typed(value).map_err(fail)?),
+            Kind::InferenceObjective => Self::InferenceObjective(typed(value).map_err(fail)?),
         };
         let meta = object.metadata_mut();
         if kind.is_namespaced() {
@@ -345,8 +381,17 @@ from_api!(
     Gateway,
     HTTPRoute,
     GRPCRoute,
-    ReferenceGrant
+    ReferenceGrant,
+    InferencePool,
+    InferenceObjective
 );
+
+/// A Pod from the API keeps only what membership reads.
+impl From<Pod> for Object {
+    fn from(pod: Pod) -> Self {
+        Self::Pod(Arc::new(pod.slim()))
+    }
+}
 
 /// Deserialises a typed object, naming the failing field's path.
 fn typed<T: serde::de::DeserializeOwned>(value: Value) -> Result<Arc<T>, String> {

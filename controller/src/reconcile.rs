@@ -299,6 +299,10 @@ impl Reconciler {
                     .grpc_routes()
                     .map(|(k, v)| (k.clone(), v.clone()))
                     .collect(),
+                inference_pools: s
+                    .inference_pools()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
             },
         };
         reports.send_if_modified(|current| {

@@ -14,6 +14,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 
+use crate::gateway_api::inference::types::{InferenceObjective, InferencePool, Pod};
 use crate::gateway_api::types::{GRPCRoute, Gateway, GatewayClass, HTTPRoute, ReferenceGrant};
 use crate::objects::{Kind, NsName, Object, ObjectKey};
 
@@ -50,7 +51,19 @@ pub struct Snapshot {
     http_routes: BTreeMap<NsName, Arc<HTTPRoute>>,
     grpc_routes: BTreeMap<NsName, Arc<GRPCRoute>>,
     reference_grants: BTreeMap<NsName, Arc<ReferenceGrant>>,
+    pods: BTreeMap<NsName, Arc<Pod>>,
+    pods_per_namespace: BTreeMap<String, usize>,
+    pods_over_cap: BTreeMap<String, usize>,
+    inference_pools: BTreeMap<NsName, Arc<InferencePool>>,
+    inference_objectives: BTreeMap<NsName, Arc<InferenceObjective>>,
 }
+
+/// The most Pods kept per namespace: Pods are read for InferencePool
+/// membership only, in their slim form (a few hundred bytes each); those
+/// beyond it are not kept (a diagnostic names the namespace) until a
+/// relist finds room, so one namespace cannot grow the gateway's memory
+/// without bound or crowd out another's Pods.
+pub const MAX_PODS_PER_NAMESPACE: usize = 5000;
 
 /// Inserts an object whose status the gateway writes: a change of status
 /// alone is [`Changed::Status`], never a recompile.
@@ -143,6 +156,13 @@ impl Snapshot {
                 a.spec == b.spec && same_meta(&a.metadata, &b.metadata)
             }),
             Object::ReferenceGrant(o) => routes_if(put(&mut self.reference_grants, id, o)),
+            Object::InferencePool(o) => {
+                put_with_status(&mut self.inference_pools, id, o, |a, b| {
+                    a.spec == b.spec && same_meta(&a.metadata, &b.metadata)
+                })
+            }
+            Object::InferenceObjective(o) => routes_if(put(&mut self.inference_objectives, id, o)),
+            Object::Pod(pod) => self.apply_pod(id, pod),
             Object::EndpointSlice(slice) => {
                 let new_service = service_of(&id.namespace, &slice);
                 let old = self.endpoint_slices.insert(id.clone(), slice.clone());
@@ -171,6 +191,9 @@ impl Snapshot {
             Kind::HTTPRoute => routes_if(self.http_routes.remove(id).is_some()),
             Kind::GRPCRoute => routes_if(self.grpc_routes.remove(id).is_some()),
             Kind::ReferenceGrant => routes_if(self.reference_grants.remove(id).is_some()),
+            Kind::InferencePool => routes_if(self.inference_pools.remove(id).is_some()),
+            Kind::InferenceObjective => routes_if(self.inference_objectives.remove(id).is_some()),
+            Kind::Pod => self.delete_pod(id),
             Kind::EndpointSlice => match self.endpoint_slices.remove(id) {
                 None => Changed::Nothing,
                 Some(old) => {
@@ -180,6 +203,67 @@ impl Snapshot {
                 }
             },
         }
+    }
+
+    /// Keeps a Pod (within [`MAX_PODS_PER_NAMESPACE`]); the pools that
+    /// select it, before or after, get new endpoints.
+    fn apply_pod(&mut self, id: NsName, pod: Arc<Pod>) -> Changed {
+        let old = match self.pods.get(&id) {
+            Some(old) if *old == pod => return Changed::Nothing,
+            Some(old) => Some(old.clone()),
+            None => {
+                let count = self
+                    .pods_per_namespace
+                    .entry(id.namespace.clone())
+                    .or_default();
+                if *count >= MAX_PODS_PER_NAMESPACE {
+                    let over = self.pods_over_cap.entry(id.namespace).or_default();
+                    *over += 1;
+                    // The first one refused needs a compile for its diagnostic.
+                    return routes_if(*over == 1);
+                }
+                *count += 1;
+                None
+            }
+        };
+        let pools = self.pools_selecting(&id.namespace, old.as_deref(), Some(&pod));
+        self.pods.insert(id, pod);
+        Changed::Endpoints(pools)
+    }
+
+    fn delete_pod(&mut self, id: &NsName) -> Changed {
+        let Some(old) = self.pods.remove(id) else {
+            if let Some(over) = self.pods_over_cap.get_mut(&id.namespace) {
+                *over -= 1;
+                if *over == 0 {
+                    self.pods_over_cap.remove(&id.namespace);
+                    return Changed::Routes;
+                }
+            }
+            return Changed::Nothing;
+        };
+        if let Some(count) = self.pods_per_namespace.get_mut(&id.namespace) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                self.pods_per_namespace.remove(&id.namespace);
+            }
+        }
+        Changed::Endpoints(self.pools_selecting(&id.namespace, Some(&old), None))
+    }
+
+    /// The pools of `namespace` selecting either version of a Pod.
+    fn pools_selecting(
+        &self,
+        namespace: &str,
+        old: Option<&Pod>,
+        new: Option<&Pod>,
+    ) -> Vec<NsName> {
+        self.inference_pools_in(namespace)
+            .filter(|(_, pool)| {
+                old.is_some_and(|p| pool.selects(p)) || new.is_some_and(|p| pool.selects(p))
+            })
+            .map(|(id, _)| id.clone())
+            .collect()
     }
 
     fn reindex_slice(&mut self, slice: &NsName, old: Option<&NsName>, new: Option<&NsName>) {
@@ -247,8 +331,44 @@ impl Snapshot {
             })
     }
 
+    /// Every InferencePool, by namespace/name.
+    pub fn inference_pools(&self) -> impl Iterator<Item = (&NsName, &Arc<InferencePool>)> {
+        self.inference_pools.iter()
+    }
+
+    /// An InferencePool by namespace/name.
+    pub fn inference_pool(&self, id: &NsName) -> Option<&InferencePool> {
+        self.inference_pools.get(id).map(AsRef::as_ref)
+    }
+
+    /// The InferencePools of one namespace.
+    pub fn inference_pools_in<'a>(
+        &'a self,
+        namespace: &'a str,
+    ) -> impl Iterator<Item = (&'a NsName, &'a Arc<InferencePool>)> {
+        in_namespace(&self.inference_pools, namespace)
+    }
+
+    /// The InferenceObjectives of one namespace.
+    pub fn inference_objectives_in<'a>(
+        &'a self,
+        namespace: &'a str,
+    ) -> impl Iterator<Item = (&'a NsName, &'a Arc<InferenceObjective>)> {
+        in_namespace(&self.inference_objectives, namespace)
+    }
+
+    /// The Pods of one namespace (slim).
+    pub fn pods_in<'a>(&'a self, namespace: &'a str) -> impl Iterator<Item = &'a Pod> {
+        in_namespace(&self.pods, namespace).map(|(_, pod)| pod.as_ref())
+    }
+
+    /// Namespaces with Pods beyond [`MAX_PODS_PER_NAMESPACE`], and how many.
+    pub fn pods_over_cap(&self) -> impl Iterator<Item = (&String, &usize)> {
+        self.pods_over_cap.iter()
+    }
+
     /// Number of objects of each kind, for logs.
-    pub fn counts(&self) -> [(Kind, usize); 12] {
+    pub fn counts(&self) -> [(Kind, usize); 15] {
         [
             (Kind::Ingress, self.ingresses.len()),
             (Kind::IngressClass, self.ingress_classes.len()),
@@ -262,6 +382,9 @@ impl Snapshot {
             (Kind::HTTPRoute, self.http_routes.len()),
             (Kind::GRPCRoute, self.grpc_routes.len()),
             (Kind::ReferenceGrant, self.reference_grants.len()),
+            (Kind::Pod, self.pods.len()),
+            (Kind::InferencePool, self.inference_pools.len()),
+            (Kind::InferenceObjective, self.inference_objectives.len()),
         ]
     }
 
@@ -300,6 +423,15 @@ fn same_routing(a: &Ingress, b: &Ingress) -> bool {
         && a.metadata.labels == b.metadata.labels
         && a.metadata.creation_timestamp == b.metadata.creation_timestamp
         && a.metadata.uid == b.metadata.uid
+}
+
+/// The entries of a map by namespace/name that are in `namespace`.
+fn in_namespace<'a, V>(
+    map: &'a BTreeMap<NsName, V>,
+    namespace: &'a str,
+) -> impl Iterator<Item = (&'a NsName, &'a V)> {
+    map.range(NsName::new(namespace, "")..)
+        .take_while(move |(id, _)| id.namespace == namespace)
 }
 
 fn service_of(namespace: &str, slice: &EndpointSlice) -> Option<NsName> {

@@ -25,6 +25,7 @@ mod forwarded;
 mod gateway_api;
 mod global_limits;
 mod inference;
+mod inference_pool;
 mod limits;
 mod listener;
 mod live;

@@ -17,7 +17,7 @@ READ = {"get", "list", "watch"}
 
 # What the controller may do cluster-wide: (apiGroup, resource) -> verbs.
 # Writes: only Ingress status and Events. ConfigMaps are read (custom-headers,
-# TCP/UDP services), pods never.
+# TCP/UDP services), pods only with gatewayAPI.enabled (InferencePool members).
 CLUSTER_ALLOWED = {
     ("networking.k8s.io", "ingresses"): READ,
     ("networking.k8s.io", "ingressclasses"): READ,
@@ -41,6 +41,11 @@ CLUSTER_ALLOWED = {
     ("gateway.networking.k8s.io", "httproutes/status"): {"update", "patch"},
     ("gateway.networking.k8s.io", "grpcroutes/status"): {"update", "patch"},
     ("", "namespaces"): READ,
+    # gatewayAPI.enabled: InferencePool backends and the Pods they select
+    ("inference.networking.k8s.io", "inferencepools"): READ,
+    ("inference.networking.k8s.io", "inferencepools/status"): {"update", "patch"},
+    ("inference.networking.x-k8s.io", "inferenceobjectives"): READ,
+    ("", "pods"): READ,
 }
 # In a namespace (its own, or the served one with scope): the same, plus
 # leader election, its ConfigMaps and its pods.
@@ -49,7 +54,7 @@ NAMESPACE_ALLOWED = {
        if k[1] not in ("nodes", "ingressclasses", "gatewayclasses", "gatewayclasses/status", "namespaces")},
     ("coordination.k8s.io", "leases"): {"get", "create", "update"},
     ("", "configmaps"): READ,
-    ("", "pods"): {"get", "list"},
+    ("", "pods"): READ,
 }
 
 failures = []
@@ -693,6 +698,10 @@ def eg_gateway_api(docs):
     for resource in ("gatewayclasses/status", "gateways/status", "httproutes/status", "grpcroutes/status"):
         expect("patch" in granted.get(("gateway.networking.k8s.io", resource), set()), f"patches {resource}")
     expect("referencegrants/status" not in {r[1] for r in rules}, "no ReferenceGrant status")
+    expect({"get", "list", "watch"} <= granted.get(("inference.networking.k8s.io", "inferencepools"), set()), "reads InferencePools")
+    expect("patch" in granted.get(("inference.networking.k8s.io", "inferencepools/status"), set()), "patches InferencePool status")
+    expect({"get", "list", "watch"} <= granted.get(("inference.networking.x-k8s.io", "inferenceobjectives"), set()), "reads InferenceObjectives")
+    expect({"get", "list", "watch"} <= granted.get(("", "pods"), set()), "reads Pods (InferencePool members)")
     expect({"get", "list", "watch"} <= granted.get(("", "namespaces"), set()), "reads Namespaces (allowedRoutes selectors)")
 
 

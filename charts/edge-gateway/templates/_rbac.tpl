@@ -54,6 +54,22 @@ of the served namespace instead.
 - apiGroups: ["gateway.networking.k8s.io"]
   resources: ["gateways/status", "httproutes/status", "grpcroutes/status"]
   verbs: ["update", "patch"]
+# InferencePools (Gateway API Inference Extension) as HTTPRoute backends,
+# read when their CRD is installed: the pools, their InferenceObjectives and
+# the Pods they select (only labels, addresses and readiness are kept); the
+# leader writes pool status.
+- apiGroups: ["inference.networking.k8s.io"]
+  resources: ["inferencepools"]
+  verbs: ["get", "list", "watch"]
+- apiGroups: ["inference.networking.k8s.io"]
+  resources: ["inferencepools/status"]
+  verbs: ["update", "patch"]
+- apiGroups: ["inference.networking.x-k8s.io"]
+  resources: ["inferenceobjectives"]
+  verbs: ["get", "list", "watch"]
+- apiGroups: [""]
+  resources: ["pods"]
+  verbs: ["get", "list", "watch"]
 {{- end }}
 {{- end -}}
 

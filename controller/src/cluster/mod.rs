@@ -312,6 +312,7 @@ pub fn watch(client: &Client, options: &ClusterOptions, updates: &Sender<SourceU
             );
             sources += 1;
         }
+        sources += watch_inference(client, options, installed, updates);
     }
     // ConfigMaps: the controller's, those its `proxy-set-headers` and
     // `add-headers` name, the TCP/UDP services and the `custom-headers` of
@@ -375,6 +376,53 @@ pub fn watch(client: &Client, options: &ClusterOptions, updates: &Sender<SourceU
         sources += 1;
     }
     sources
+}
+
+/// The Inference Extension kinds, when installed: InferencePools,
+/// InferenceObjectives and the Pods pools select (in their slim form,
+/// see [`crate::gateway_api::inference::types::Pod`]). Returns how many
+/// watchers were started.
+fn watch_inference(
+    client: &Client,
+    options: &ClusterOptions,
+    installed: &crate::gateway_api::cluster::Installed,
+    updates: &Sender<SourceUpdate>,
+) -> usize {
+    use crate::gateway_api::inference::types::{InferenceObjective, InferencePool, Pod};
+    if !installed.inference_pools {
+        return 0;
+    }
+    let ns = options.watch_namespace.as_deref();
+    let (timeout, resync) = (options.api_call_timeout, options.sync_period);
+    let config = watcher::Config::default;
+    watch::spawn(
+        Kind::InferencePool,
+        scoped::<InferencePool>(client, ns),
+        config(),
+        timeout,
+        resync,
+        updates.clone(),
+    );
+    watch::spawn(
+        Kind::Pod,
+        scoped::<Pod>(client, ns),
+        config(),
+        timeout,
+        resync,
+        updates.clone(),
+    );
+    if !installed.inference_objectives {
+        return 2;
+    }
+    watch::spawn(
+        Kind::InferenceObjective,
+        scoped::<InferenceObjective>(client, ns),
+        config(),
+        timeout,
+        resync,
+        updates.clone(),
+    );
+    3
 }
 
 fn scoped<K>(client: &Client, namespace: Option<&str>) -> Api<K>

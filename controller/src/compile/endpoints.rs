@@ -103,6 +103,9 @@ pub(super) const UDP_PORT_KEY: &str = "udp:";
 /// ClusterIP and port with `service-upstream`.
 pub fn resolve_key(snapshot: &Snapshot, key: &BackendKey) -> Resolved {
     let service_id = NsName::new(&*key.namespace, &*key.service);
+    if &*key.port == crate::gateway_api::inference::pool::POOL_PORT_KEY {
+        return crate::gateway_api::inference::pool::resolve(snapshot, &service_id);
+    }
     if let Some(udp) = key.port.strip_prefix(UDP_PORT_KEY) {
         return resolve_protocol(
             snapshot,

@@ -16,7 +16,7 @@ use gateway::{RouteAction, RouteTableBuilder};
 
 use crate::compile::resolve_key;
 use crate::diagnostics::{Diagnostic, Reason};
-use crate::objects::ObjectKey;
+use crate::objects::{NsName, ObjectKey};
 use crate::snapshot::Snapshot;
 
 use super::compile::Defaults;
@@ -106,7 +106,20 @@ pub(crate) fn built_rule(
     for backend in &behaviour.backends {
         let id = backend.target.as_ref().ok().map(|resolved| {
             let endpoints = resolve_key(snapshot, &resolved.key).update;
-            builder.backend(resolved.key.clone(), &endpoints)
+            let id = builder.backend(resolved.key.clone(), &endpoints);
+            if &*resolved.key.port == super::inference::pool::POOL_PORT_KEY {
+                let pool = NsName::new(&*resolved.key.namespace, &*resolved.key.service);
+                super::inference::configure(
+                    snapshot,
+                    builder,
+                    id,
+                    &pool,
+                    &mut settings,
+                    &defaults.proxy.signals,
+                    diagnostics,
+                );
+            }
+            id
         });
         if let (Some(id), Some(session)) = (id, &behaviour.session) {
             session_policy(builder, id, session, object, diagnostics);

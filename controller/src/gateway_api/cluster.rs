@@ -9,6 +9,7 @@ use tokio::sync::watch;
 
 use crate::cluster::{ClusterError, ClusterOptions, published_addresses};
 
+use super::inference::types::{OBJECTIVE_GROUP, POOL_GROUP};
 use super::types::{GROUP, GatewayStatusAddress};
 use super::writer::{self, GatewayApiReport};
 
@@ -21,6 +22,13 @@ pub struct Installed {
     /// Whether GRPCRoutes exist (v1 since release 1.1); without them only
     /// HTTPRoutes are served.
     pub grpc_routes: bool,
+    /// Whether InferencePools (`inference.networking.k8s.io/v1`) exist:
+    /// then they and Pods are watched; without them an HTTPRoute
+    /// backendRef to a pool is `BackendNotFound`.
+    pub inference_pools: bool,
+    /// Whether InferenceObjectives
+    /// (`inference.networking.x-k8s.io/v1alpha2`) exist.
+    pub inference_objectives: bool,
 }
 
 /// Why the Gateway API cannot be served on this cluster.
@@ -54,7 +62,28 @@ pub async fn check(client: &Client) -> Result<Installed, CrdError> {
     if !grpc_routes {
         tracing::warn!("the GRPCRoute CRD (v1) is not installed: GRPCRoutes are not served");
     }
-    Ok(Installed { grpc_routes })
+    // The Inference Extension is optional: a cluster without its CRDs
+    // starts as before, without watching Pods.
+    let pools = resources(client, &format!("{POOL_GROUP}/v1")).await?;
+    let inference_pools = pools.iter().any(|r| r == "inferencepools");
+    let objectives = resources(client, &format!("{OBJECTIVE_GROUP}/v1alpha2")).await?;
+    let inference_objectives =
+        inference_pools && objectives.iter().any(|r| r == "inferenceobjectives");
+    if inference_pools {
+        tracing::info!(
+            inference_objectives,
+            "the InferencePool CRD is installed: InferencePools and Pods are watched"
+        );
+    } else {
+        tracing::info!(
+            "the InferencePool CRD (inference.networking.k8s.io/v1) is not installed: no InferencePool backends"
+        );
+    }
+    Ok(Installed {
+        grpc_routes,
+        inference_pools,
+        inference_objectives,
+    })
 }
 
 /// The resources of one group version; none when it is not served.

@@ -117,6 +117,19 @@ pub fn compile(
     add_routes(builder, &gateways, pending, &mut out.diagnostics);
     certificates(builder, &gateways);
     gateways.record(&mut out.status);
+    out.status.pools = super::inference::status::pools(snapshot, &out.status);
+    for (namespace, count) in snapshot.pods_over_cap() {
+        for (id, _) in snapshot.inference_pools_in(namespace) {
+            out.diagnostics.push(diagnostic(
+                Kind::InferencePool,
+                id,
+                format!(
+                    "{count} Pods of namespace {namespace} beyond the {} kept per namespace are not seen: this pool may miss members",
+                    crate::snapshot::MAX_PODS_PER_NAMESPACE
+                ),
+            ));
+        }
+    }
     out
 }
 

@@ -28,6 +28,7 @@ pub mod cluster;
 pub mod compile;
 pub mod convert;
 mod grpc;
+pub mod inference;
 mod listeners;
 mod mirror;
 mod place;

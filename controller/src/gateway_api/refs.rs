@@ -14,6 +14,7 @@ use crate::diagnostics::Reason;
 use crate::objects::NsName;
 use crate::snapshot::Snapshot;
 
+use super::inference::{self, types::POOL_GROUP};
 use super::status::names;
 use super::types::{BackendRef, GROUP};
 
@@ -24,6 +25,18 @@ pub(crate) fn granted(
     from_kind: &str,
     from_ns: &str,
     to_kind: &str,
+    to: &NsName,
+) -> bool {
+    granted_in(snapshot, from_kind, from_ns, ("", to_kind), to)
+}
+
+/// Whether a `from_kind` object in `from_ns` may refer to the object `to`
+/// of group and kind `to_type`.
+pub(crate) fn granted_in(
+    snapshot: &Snapshot,
+    from_kind: &str,
+    from_ns: &str,
+    (to_group, to_kind): (&str, &str),
     to: &NsName,
 ) -> bool {
     if from_ns == to.namespace {
@@ -39,7 +52,7 @@ pub(crate) fn granted(
                 .iter()
                 .any(|f| f.group == GROUP && f.kind == from_kind && f.namespace == from_ns);
             let target = grant.spec.to.iter().any(|t| {
-                t.group.is_empty()
+                t.group == to_group
                     && t.kind == to_kind
                     && t.name.as_deref().is_none_or(|n| n == to.name)
             });
@@ -74,6 +87,9 @@ pub(crate) fn backend(
 ) -> Result<ResolvedBackend, RefProblem> {
     let group = reference.group.as_deref().unwrap_or("");
     let kind = reference.kind.as_deref().unwrap_or("Service");
+    if group == POOL_GROUP && kind == "InferencePool" {
+        return inference::backend(snapshot, route_kind, route_ns, reference);
+    }
     if !group.is_empty() || kind != "Service" {
         let shown = if group.is_empty() {
             kind.to_owned()
@@ -83,7 +99,7 @@ pub(crate) fn backend(
         return Err(RefProblem {
             reason: names::INVALID_KIND,
             message: format!(
-                "backendRef {}: kind {shown} is not supported (only core Services are)",
+                "backendRef {}: kind {shown} is not supported (core Services and InferencePools are)",
                 reference.name
             ),
         });

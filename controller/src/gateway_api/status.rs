@@ -129,6 +129,9 @@ pub struct GatewayApiStatus {
     pub gateways: BTreeMap<NsName, GatewayState>,
     /// Every route (those with no parent of ours have an empty list).
     pub routes: BTreeMap<(RouteKind, NsName), RouteState>,
+    /// Every InferencePool (those no route of ours uses have an empty
+    /// list).
+    pub pools: BTreeMap<NsName, super::inference::status::PoolState>,
 }
 
 /// Condition types and reasons, as the spec spells them.

@@ -30,6 +30,8 @@ use tokio::sync::watch;
 use crate::cluster::ClusterError;
 use crate::objects::NsName;
 
+use super::inference::status::{MAX_PARENTS, PoolState, gateway_ref};
+use super::inference::types::{InferencePool, InferencePoolStatus, PoolParentStatus};
 use super::status::{Cond, GatewayApiStatus, RouteKind};
 use super::types::{
     GRPCRoute, Gateway, GatewayClass, GatewayClassStatus, GatewayStatus, GatewayStatusAddress,
@@ -54,6 +56,8 @@ pub struct Observed {
     pub http_routes: BTreeMap<NsName, Arc<HTTPRoute>>,
     /// GRPCRoutes.
     pub grpc_routes: BTreeMap<NsName, Arc<GRPCRoute>>,
+    /// InferencePools.
+    pub inference_pools: BTreeMap<NsName, Arc<InferencePool>>,
 }
 
 /// What the writer gets after each change: the wanted status and the
@@ -223,6 +227,17 @@ async fn sync(
         };
         note(result);
     }
+    for (id, pool) in &wanted.pools {
+        let Some(object) = report.observed.inference_pools.get(id) else {
+            continue;
+        };
+        let old = object.status.clone().unwrap_or_default();
+        let new = pool_status(&old, pool, wanted, &now);
+        if new != old {
+            let api = Api::<InferencePool>::namespaced(client.clone(), &id.namespace);
+            note(patch(api, object.as_ref(), &new).await);
+        }
+    }
     match first_error {
         Some(error) => Err(error),
         None => Ok(()),
@@ -259,6 +274,46 @@ fn route_status(
         });
     }
     RouteStatus { parents }
+}
+
+/// An InferencePool's status: the entries for Gateways that are not ours
+/// as they are (a pool's parents carry no controller name: a Gateway of
+/// one of our classes is ours), ours as wanted, at most [`MAX_PARENTS`].
+fn pool_status(
+    old: &InferencePoolStatus,
+    wanted: &PoolState,
+    all: &GatewayApiStatus,
+    now: &Time,
+) -> InferencePoolStatus {
+    let ours: Vec<_> = all.gateways.keys().map(gateway_ref).collect();
+    let is_ours = |r: &super::inference::types::PoolParentReference| {
+        ours.iter()
+            .any(|o| o.name == r.name && o.namespace == r.namespace)
+    };
+    let mut parents: Vec<PoolParentStatus> = old
+        .parents
+        .iter()
+        .filter(|p| !is_ours(&p.parent_ref))
+        .cloned()
+        .collect();
+    for (parent_ref, conditions) in &wanted.parents {
+        if parents.len() >= MAX_PARENTS {
+            break;
+        }
+        let previous = old.parents.iter().find(|p| {
+            p.parent_ref.name == parent_ref.name && p.parent_ref.namespace == parent_ref.namespace
+        });
+        parents.push(PoolParentStatus {
+            conditions: merge(
+                previous.map_or(&[][..], |p| &p.conditions),
+                conditions,
+                wanted.generation,
+                now,
+            ),
+            parent_ref: parent_ref.clone(),
+        });
+    }
+    InferencePoolStatus { parents }
 }
 
 /// Merges wanted conditions into the current ones: others' types kept,
@@ -417,5 +472,74 @@ mod tests {
             .map(|p| p.parent_ref.name.as_str())
             .collect();
         assert_eq!(names, ["theirs", "mine"]);
+    }
+
+    #[test]
+    fn pool_status_keeps_other_gateways_and_drops_our_stale_entries() {
+        use super::super::inference::types::PoolParentReference;
+        use super::super::status::GatewayState;
+        let now = Time(jiff::Timestamp::from_second(1000).unwrap());
+        let gateway = |ns: &str, name: &str| PoolParentReference {
+            group: Some("gateway.networking.k8s.io".to_owned()),
+            kind: Some("Gateway".to_owned()),
+            name: name.to_owned(),
+            namespace: Some(ns.to_owned()),
+        };
+        let entry = |r: PoolParentReference| PoolParentStatus {
+            conditions: vec![condition("Accepted", "True", 1, 10)],
+            parent_ref: r,
+        };
+        let old = InferencePoolStatus {
+            parents: vec![
+                entry(gateway("infra", "theirs")),
+                entry(gateway("infra", "stale")),
+                entry(gateway("infra", "gw")),
+            ],
+        };
+        let mut all = GatewayApiStatus::default();
+        for name in ["stale", "gw"] {
+            all.gateways
+                .insert(NsName::new("infra", name), GatewayState::default());
+        }
+        let wanted = PoolState {
+            generation: 2,
+            parents: vec![(
+                gateway("infra", "gw"),
+                vec![Cond::yes(names::ACCEPTED, names::ACCEPTED, "ok")],
+            )],
+        };
+        let new = pool_status(&old, &wanted, &all, &now);
+        let names: Vec<&str> = new
+            .parents
+            .iter()
+            .map(|p| p.parent_ref.name.as_str())
+            .collect();
+        assert_eq!(names, ["theirs", "gw"]);
+        let ours = &new.parents[1].conditions[0];
+        assert_eq!(
+            ours.last_transition_time.0.as_second(),
+            10,
+            "unchanged status keeps its time"
+        );
+        assert_eq!(ours.observed_generation, Some(2));
+        // Others' entries are kept as they are; ours are added only within
+        // the spec's 32.
+        let crowded = InferencePoolStatus {
+            parents: (0..40)
+                .map(|i| entry(gateway("x", &format!("g{i}"))))
+                .collect(),
+        };
+        assert_eq!(pool_status(&crowded, &wanted, &all, &now).parents.len(), 40);
+        let wanted_many = PoolState {
+            generation: 1,
+            parents: (0..40)
+                .map(|i| (gateway("infra", &format!("w{i}")), Vec::new()))
+                .collect(),
+        };
+        let empty = InferencePoolStatus::default();
+        assert_eq!(
+            pool_status(&empty, &wanted_many, &all, &now).parents.len(),
+            MAX_PARENTS
+        );
     }
 }

@@ -56,7 +56,7 @@ use crate::clock::now;
 pub use affinity::Affinity;
 use decay::Decayed;
 pub use endpoint_metrics::EndpointMetrics;
-pub use request::{Criticality, RequestSignals, RouteSignals};
+pub use request::{ClassByHeader, Criticality, RequestSignals, RouteSignals};
 pub use server_load::Saturation;
 
 /// How a backend spreads requests over its endpoints (the `load-balance`

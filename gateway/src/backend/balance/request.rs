@@ -7,9 +7,13 @@
 //! and `Retry-After`, a `standard` one waits in the gateway's queue, a
 //! `critical` one waits ahead of every standard one. A request whose route
 //! sets neither key has no class and is never held back for saturation
-//! (ingress-nginx's behaviour).
+//! (ingress-nginx's behaviour). A route may also class its requests by
+//! the value of a header through a table ([`ClassByHeader`]: the
+//! controller fills it from the InferenceObjectives of an InferencePool).
 
+use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use http::{HeaderName, Request};
 
@@ -63,6 +67,58 @@ pub struct RouteSignals {
     /// `criticality-header`: a request header naming the class, which
     /// wins over `criticality` when its value is a class name.
     pub criticality_header: Option<HeaderName>,
+    /// Classes by a header's value (InferenceObjective names), between
+    /// `criticality-header` and `criticality`.
+    pub class_by_header: Option<Arc<ClassByHeader>>,
+}
+
+/// The class of a request whose header `header` has one of the table's
+/// values (exactly); other values give none.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClassByHeader {
+    header: HeaderName,
+    classes: BTreeMap<Box<str>, Criticality>,
+}
+
+impl ClassByHeader {
+    /// A table read from `header`.
+    pub fn new(
+        header: HeaderName,
+        classes: impl IntoIterator<Item = (String, Criticality)>,
+    ) -> Self {
+        Self {
+            header,
+            classes: classes.into_iter().map(|(k, v)| (k.into(), v)).collect(),
+        }
+    }
+
+    /// Adds the entries of `other` read from the same header (an entry
+    /// already there stays).
+    pub fn merge(&mut self, other: &ClassByHeader) {
+        for (value, class) in &other.classes {
+            self.classes.entry(value.clone()).or_insert(*class);
+        }
+    }
+
+    /// The header it reads.
+    pub fn header(&self) -> &HeaderName {
+        &self.header
+    }
+
+    /// How many values it knows.
+    pub fn len(&self) -> usize {
+        self.classes.len()
+    }
+
+    /// Whether it knows no value.
+    pub fn is_empty(&self) -> bool {
+        self.classes.is_empty()
+    }
+
+    fn class<B>(&self, req: &Request<B>) -> Option<Criticality> {
+        let value = req.headers().get(&self.header)?.to_str().ok()?;
+        self.classes.get(value).copied()
+    }
 }
 
 /// What the body peek found in a JSON body, carried to the picker in the
@@ -102,6 +158,8 @@ impl RequestSignals {
             .and_then(|name| req.headers().get(name))
             .and_then(|value| value.to_str().ok())
             .and_then(Criticality::parse);
+        let by_table = || route.class_by_header.as_ref()?.class(req);
+        let header = header.or_else(by_table);
         let body = match route.body_peek {
             Some(_) => req.extensions_mut().remove().unwrap_or_default(),
             None => BodySignals::default(),
@@ -149,6 +207,7 @@ mod tests {
             body_peek: None,
             criticality: Some(Criticality::Standard),
             criticality_header: Some(HeaderName::from_static("x-criticality")),
+            class_by_header: None,
         };
         let read = |value: Option<&str>| {
             let mut req = Request::new(());
@@ -166,6 +225,49 @@ mod tests {
         assert_eq!(
             RequestSignals::read(&mut req, &RouteSignals::default()).class(),
             None
+        );
+    }
+
+    #[test]
+    fn a_header_table_classes_the_values_it_knows() {
+        let table = ClassByHeader::new(
+            HeaderName::from_static("x-gateway-inference-objective"),
+            [
+                ("batch".to_owned(), Criticality::Sheddable),
+                ("chat".to_owned(), Criticality::Critical),
+            ],
+        );
+        let route = RouteSignals {
+            criticality: Some(Criticality::Standard),
+            criticality_header: Some(HeaderName::from_static("x-criticality")),
+            class_by_header: Some(Arc::new(table)),
+            ..RouteSignals::default()
+        };
+        let read = |objective: Option<&str>, class: Option<&str>| {
+            let mut req = Request::new(());
+            if let Some(v) = objective {
+                req.headers_mut().insert(
+                    "x-gateway-inference-objective",
+                    HeaderValue::from_str(v).unwrap(),
+                );
+            }
+            if let Some(v) = class {
+                req.headers_mut()
+                    .insert("x-criticality", HeaderValue::from_str(v).unwrap());
+            }
+            RequestSignals::read(&mut req, &route).class()
+        };
+        assert_eq!(read(Some("batch"), None), Some(Criticality::Sheddable));
+        assert_eq!(read(Some("chat"), None), Some(Criticality::Critical));
+        assert_eq!(
+            read(Some("Chat"), None),
+            Some(Criticality::Standard),
+            "exact"
+        );
+        assert_eq!(read(None, None), Some(Criticality::Standard));
+        assert_eq!(
+            read(Some("batch"), Some("critical")),
+            Some(Criticality::Critical)
         );
     }
 

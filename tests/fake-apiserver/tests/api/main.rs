@@ -3,6 +3,7 @@
 
 mod cluster;
 mod http;
+mod inference;
 mod kube_rs;
 mod kubectl;
 mod kubectl_checks;
