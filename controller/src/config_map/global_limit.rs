@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use gateway::global_limit::MemcachedConfig;
+use gateway::policy::global_limit::MemcachedConfig;
 use http::StatusCode;
 
 use super::{KeyError, error_status};
