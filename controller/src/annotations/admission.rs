@@ -31,9 +31,9 @@ use gateway::policy::global_limit::KeyTemplate;
 use gateway::policy::limits::LimitConfig;
 
 use super::AnnotationError;
+use super::defaults::{AdmissionDefaults, GlobalStoreSettings};
 use super::fail_closed::{self, WafRequest};
 use super::values::{boolean, go_duration};
-use crate::config_map::{AdmissionDefaults, GlobalStoreSettings};
 
 /// The Secret of `auth-secret`, before it is looked up.
 #[derive(Clone, Debug, PartialEq, Eq)]

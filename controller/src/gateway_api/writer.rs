@@ -27,7 +27,7 @@ use serde::de::DeserializeOwned;
 use serde_json::json;
 use tokio::sync::watch;
 
-use crate::cluster::ClusterError;
+use crate::cluster_error::ClusterError;
 use crate::objects::NsName;
 
 use super::status::{Cond, GatewayApiStatus, RouteKind};

@@ -38,7 +38,7 @@ macro_rules! resource {
             }
 
             fn group(_: &()) -> std::borrow::Cow<'_, str> {
-                $crate::gateway_api::types::GROUP.into()
+                $crate::gateway_api_types::GROUP.into()
             }
 
             fn version(_: &()) -> std::borrow::Cow<'_, str> {
