@@ -72,7 +72,7 @@ pub(crate) enum ServeError {
     Thread(&'static str, std::io::Error),
     /// `--enable-gateway-api` without the Gateway API CRDs.
     #[error("{0}")]
-    GatewayApi(#[source] controller::gateway_api::cluster::CrdError),
+    GatewayApi(#[source] controller::cluster::gateway_api::CrdError),
     /// The built-in certificate could not be made.
     #[error("cannot generate the default certificate: {0}")]
     Tls(#[source] tls::CertError),
@@ -129,7 +129,7 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), ServeError> {
             // Refused before anything binds when the CRDs are missing.
             let gateway_api = match args.gateway_api.enable_gateway_api {
                 true => Some(
-                    controller::gateway_api::cluster::check(&client)
+                    controller::cluster::gateway_api::check(&client)
                         .await
                         .map_err(ServeError::GatewayApi)?,
                 ),
@@ -334,7 +334,7 @@ enum Source {
     /// The Kubernetes API, and the Gateway API kinds it serves (when on).
     Cluster(
         kube::Client,
-        Option<controller::gateway_api::cluster::Installed>,
+        Option<controller::cluster::gateway_api::Installed>,
     ),
 }
 

@@ -17,17 +17,23 @@
 //! - [`webhook`]: the validating admission webhook's decisions.
 
 pub mod annotations;
+pub mod certs;
 pub mod class;
 pub mod client;
 pub mod cluster;
+pub mod cluster_error;
 pub mod compile;
 pub mod config_map;
 pub mod diagnostics;
+pub mod endpoints;
 pub mod gateway_api;
+pub mod gateway_api_types;
 #[cfg(test)]
 mod generated_docs;
 pub mod manifests;
 pub mod objects;
+pub mod options;
+mod paths;
 pub mod reconcile;
 pub mod selector;
 pub mod snapshot;

@@ -10,8 +10,8 @@ use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde_json::Value;
 
-use crate::gateway_api::inference::types::{InferenceObjective, InferencePool, Pod};
-use crate::gateway_api::types::{GRPCRoute, Gateway, GatewayClass, HTTPRoute, ReferenceGrant};
+use crate::gateway_api_types::inference::{InferenceObjective, InferencePool, Pod};
+use crate::gateway_api_types::{GRPCRoute, Gateway, GatewayClass, HTTPRoute, ReferenceGrant};
 
 /// The kinds of object the controller watches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

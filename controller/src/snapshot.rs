@@ -14,8 +14,8 @@ use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 
-use crate::gateway_api::inference::types::{InferenceObjective, InferencePool, Pod};
-use crate::gateway_api::types::{GRPCRoute, Gateway, GatewayClass, HTTPRoute, ReferenceGrant};
+use crate::gateway_api_types::inference::{InferenceObjective, InferencePool, Pod};
+use crate::gateway_api_types::{GRPCRoute, Gateway, GatewayClass, HTTPRoute, ReferenceGrant};
 use crate::objects::{Kind, NsName, Object, ObjectKey};
 
 /// The label that ties an EndpointSlice to its Service.

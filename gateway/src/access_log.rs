@@ -26,11 +26,9 @@ mod buffer;
 mod clock;
 pub(crate) mod render;
 mod syslog;
-pub mod template;
 mod writer;
 
 use std::io;
-use std::path::PathBuf;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, Weak};
 
@@ -38,9 +36,9 @@ use arc_swap::{ArcSwap, ArcSwapOption};
 use http::HeaderMap;
 use http::header::{COOKIE, HeaderValue};
 
+pub use crate::log_format::{AccessLogConfig, Target, template};
 pub use template::{Escape, LogFormat, TemplateError};
 
-use crate::policy::block::Blocklist;
 use crate::table::{BackendId, RouteAction, RouteId, RouteTable};
 use buffer::Buffers;
 use render::{Captured, Record, RouteInfo};
@@ -62,56 +60,6 @@ pub enum AccessLogFormat {
     Nginx,
     /// The gateway's fixed JSON line.
     Json,
-}
-
-/// Where lines go.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub enum Target {
-    /// Standard output (ingress-nginx's `/var/log/nginx/access.log` is a
-    /// symlink to it).
-    #[default]
-    Stdout,
-    /// Standard error.
-    Stderr,
-    /// A file, appended to, created if missing.
-    File(PathBuf),
-    /// Syslog over UDP.
-    Syslog {
-        /// Host name or address.
-        host: String,
-        /// UDP port (514).
-        port: u16,
-    },
-}
-
-/// The ConfigMap's access log settings, carried by the table.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AccessLogConfig {
-    /// `log-format-upstream` with its escape keys, compiled.
-    pub format: Arc<LogFormat>,
-    /// Where lines go.
-    pub target: Target,
-    /// `skip-access-log-urls`: `$request_uri`s never logged.
-    pub skip: Option<Blocklist>,
-    /// `enable-access-log-for-default-backend` (false): log requests no
-    /// rule matched.
-    pub default_backend: bool,
-    /// `disable-access-log` (false): log nothing, whatever an Ingress's
-    /// `enable-access-log` says (nginx's `access_log off` at the `http`
-    /// level, which no location turns back on).
-    pub disabled: bool,
-}
-
-impl Default for AccessLogConfig {
-    fn default() -> Self {
-        Self {
-            format: Arc::new(LogFormat::upstreaminfo()),
-            target: Target::Stdout,
-            skip: None,
-            default_backend: false,
-            disabled: false,
-        }
-    }
 }
 
 /// The table requests are served from, as the writer reads its target.
@@ -156,12 +104,6 @@ impl AccessLog {
             prepared: ArcSwapOption::empty(),
             writer: Mutex::new(Some(writer)),
         }))
-    }
-
-    /// Lines dropped because the buffers were full or the target could not
-    /// be written.
-    pub fn dropped(&self) -> u64 {
-        self.buffers.dropped()
     }
 
     /// Reopens the log file (SIGUSR1, nginx's `reopen`).
@@ -316,6 +258,14 @@ pub(crate) fn skipped(config: &AccessLogConfig, request_uri: &[u8]) -> bool {
         .skip
         .as_ref()
         .is_some_and(|skip| skip.matches(request_uri))
+}
+
+impl crate::metrics::DroppedLines for AccessLog {
+    /// Lines dropped because the buffers were full or the target could not
+    /// be written.
+    fn dropped(&self) -> u64 {
+        self.buffers.dropped()
+    }
 }
 
 #[cfg(test)]

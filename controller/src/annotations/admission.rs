@@ -23,17 +23,17 @@
 
 use std::collections::BTreeMap;
 
-use gateway::global_limit::KeyTemplate;
 use gateway::policy::access::{AccessList, Cidr, parse_cidrs};
 use gateway::policy::basic_auth::DEFAULT_REALM;
 use gateway::policy::cors::{self, CorsConfig};
 use gateway::policy::external_auth::{ExternalAuthConfig, ExternalAuthError};
+use gateway::policy::global_limit::KeyTemplate;
 use gateway::policy::limits::LimitConfig;
 
 use super::AnnotationError;
+use super::defaults::{AdmissionDefaults, GlobalStoreSettings};
 use super::fail_closed::{self, WafRequest};
 use super::values::{boolean, go_duration};
-use crate::config_map::{AdmissionDefaults, GlobalStoreSettings};
 
 /// The Secret of `auth-secret`, before it is looked up.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -93,7 +93,7 @@ pub struct AdmissionSpec {
 }
 
 /// An Ingress's `global-rate-limit-*` annotations, with the ConfigMap's
-/// store (see [`gateway::global_limit`]).
+/// store (see [`gateway::policy::global_limit`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GlobalLimitSpec {
     /// `global-rate-limit`: requests per window.

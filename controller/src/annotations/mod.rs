@@ -13,6 +13,7 @@ pub mod admission;
 pub(crate) mod affinity;
 pub mod canary;
 pub mod client_auth;
+pub mod defaults;
 pub mod fail_closed;
 pub(crate) mod inference;
 pub(crate) mod mirror;
@@ -74,10 +75,7 @@ pub struct Routing {
 impl IngressAnnotations {
     /// Applies the controller ConfigMap's defaults for what the admission
     /// annotations leave unset.
-    pub fn with_admission_defaults(
-        mut self,
-        defaults: &crate::config_map::AdmissionDefaults,
-    ) -> Self {
+    pub fn with_admission_defaults(mut self, defaults: &defaults::AdmissionDefaults) -> Self {
         self.admission.apply_defaults(defaults);
         self
     }

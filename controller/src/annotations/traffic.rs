@@ -30,7 +30,7 @@ use http::StatusCode;
 use http::header::HeaderName;
 
 use super::{AnnotationError, PREFIX, inference};
-use crate::compile::CompileOptions;
+use crate::options::CompileOptions;
 
 /// The prefix of edge-gateway's own annotations.
 pub const EDGE_PREFIX: &str = "edge-gateway.io/";

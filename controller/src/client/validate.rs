@@ -5,7 +5,7 @@
 use std::net::IpAddr;
 
 use super::ClientError;
-use crate::compile::paths;
+use crate::paths;
 
 /// Longest DNS-1123 label (namespaces; Service names are DNS-1035 labels of
 /// the same length).

@@ -7,6 +7,7 @@
 //! written down in `docs/rbac.md`.
 
 mod events;
+pub mod gateway_api;
 mod leader;
 mod list;
 mod status;
@@ -80,31 +81,11 @@ pub struct ClusterOptions {
     /// The leader election identity without a pod identity (the host name).
     pub fallback_holder: String,
     /// `--enable-gateway-api`: the Gateway API kinds installed (see
-    /// [`crate::gateway_api::cluster`]); `None`: off.
-    pub gateway_api: Option<crate::gateway_api::cluster::Installed>,
+    /// [`gateway_api`]); `None`: off.
+    pub gateway_api: Option<gateway_api::Installed>,
 }
 
-/// Why the cluster could not be reached or written.
-#[derive(Debug, thiserror::Error)]
-pub enum ClusterError {
-    /// No usable kubeconfig or in-cluster configuration.
-    #[error("no Kubernetes configuration: {0}")]
-    Config(String),
-    /// The API server answered with an error or could not be reached.
-    #[error("Kubernetes API: {0}")]
-    Api(#[source] kube::Error),
-    /// An API call took too long.
-    #[error("timed out {0}")]
-    Timeout(&'static str),
-    /// An object the configuration names does not exist.
-    #[error("{0} not found")]
-    NotFound(String),
-    /// No address to publish in Ingress status could be found.
-    #[error(
-        "no address to publish: set --publish-service or --publish-status-address, or POD_NAME/POD_NAMESPACE"
-    )]
-    NoAddress,
-}
+pub use crate::cluster_error::ClusterError;
 
 /// The field selectors of the Secrets read, one watcher each: TLS Secrets
 /// (certificates) and Opaque ones (`auth-secret` htpasswd files, CA
@@ -257,7 +238,7 @@ pub fn watch(client: &Client, options: &ClusterOptions, updates: &Sender<SourceU
     // selectors; `--watch-namespace-selector` is then checked against their
     // labels in the compile).
     if let Some(installed) = &options.gateway_api {
-        use crate::gateway_api::types::{
+        use crate::gateway_api_types::{
             GRPCRoute, Gateway, GatewayClass, HTTPRoute, ReferenceGrant,
         };
         watch::spawn(
@@ -380,15 +361,15 @@ pub fn watch(client: &Client, options: &ClusterOptions, updates: &Sender<SourceU
 
 /// The Inference Extension kinds, when installed: InferencePools,
 /// InferenceObjectives and the Pods pools select (in their slim form,
-/// see [`crate::gateway_api::inference::types::Pod`]). Returns how many
+/// see [`crate::gateway_api_types::inference::Pod`]). Returns how many
 /// watchers were started.
 fn watch_inference(
     client: &Client,
     options: &ClusterOptions,
-    installed: &crate::gateway_api::cluster::Installed,
+    installed: &gateway_api::Installed,
     updates: &Sender<SourceUpdate>,
 ) -> usize {
-    use crate::gateway_api::inference::types::{InferenceObjective, InferencePool, Pod};
+    use crate::gateway_api_types::inference::{InferenceObjective, InferencePool, Pod};
     if !installed.inference_pools {
         return 0;
     }
@@ -490,7 +471,7 @@ impl Control {
         };
         let mut writers = Vec::new();
         if let (Some(gateway_api), true) = (gateway_api, options.update_status) {
-            writers.push(tokio::spawn(crate::gateway_api::cluster::write_status(
+            writers.push(tokio::spawn(gateway_api::write_status(
                 client.clone(),
                 options.clone(),
                 leading.clone(),

@@ -12,11 +12,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::hash::{BuildHasher, Hasher};
 use std::sync::Arc;
 
-use gateway::global_limit::{GlobalLimit, GlobalStore};
 use gateway::policy::admission::Admission;
 use gateway::policy::basic_auth::BasicAuth;
 use gateway::policy::cors::Cors;
 use gateway::policy::external_auth::ExternalAuth;
+use gateway::policy::global_limit::{GlobalLimit, GlobalStore};
 use gateway::policy::htpasswd::Htpasswd;
 use gateway::policy::limits::RateLimiter;
 use k8s_openapi::api::core::v1::Secret;

@@ -11,9 +11,7 @@
 mod admission;
 mod canary;
 mod client_auth;
-mod endpoints;
 mod passthrough;
-pub(crate) mod paths;
 pub mod regex_paths;
 mod response;
 mod select;
@@ -27,8 +25,8 @@ use std::sync::Arc;
 
 use gateway::host::HostPattern;
 use gateway::path::{PathKind, PathRule};
+use gateway::policy::Policy;
 use gateway::policy::admission::Admission;
-use gateway::policy::{Globals, Policy};
 use gateway::rewrite::RegexPath;
 use gateway::settings::ProxySettings;
 use gateway::table::{RouteConflict, ServerId};
@@ -36,74 +34,18 @@ use gateway::tls::HostClientAuth;
 use gateway::{BackendKey, Route, RouteAction, RouteSource, RouteTable, RouteTableBuilder};
 use k8s_openapi::api::networking::v1::{HTTPIngressPath, Ingress, IngressBackend, IngressRule};
 
+pub use crate::certs::CertCache;
+pub use crate::endpoints::{PortRef, Resolved, resolve, resolve_key};
+pub use crate::options::CompileOptions;
+use crate::paths;
 pub use admission::AdmissionCache;
 pub use client_auth::ClientAuthCache;
-pub use endpoints::{PortRef, Resolved, resolve, resolve_key};
 pub use select::selects;
-pub use tls::CertCache;
 
 use crate::annotations::{self, IngressAnnotations};
-use crate::class::ClassOptions;
 use crate::diagnostics::{Diagnostic, Reason};
 use crate::objects::{Kind, NsName, ObjectKey};
-use crate::selector::LabelSelector;
 use crate::snapshot::Snapshot;
-
-/// Everything `compile()` needs besides the objects.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct CompileOptions {
-    /// Which Ingresses are ours.
-    pub class: ClassOptions,
-    /// `--watch-namespace`: only Ingresses of this namespace (all if `None`).
-    pub watch_namespace: Option<String>,
-    /// `--watch-namespace-selector`: only Ingresses of the Namespaces whose
-    /// labels it selects (a Namespace not in the snapshot is not selected).
-    pub namespace_selector: Option<LabelSelector>,
-    /// `--annotations-prefix` when it is not the default: the prefix the
-    /// annotations are read under, ending in `/` (see
-    /// [`annotations::prefix`]).
-    pub annotations_prefix: Option<String>,
-    /// `--disable-catch-all`: Ingresses with a `spec.defaultBackend` are
-    /// ignored.
-    pub disable_catch_all: bool,
-    /// Proxy settings every route starts from.
-    pub proxy: ProxySettings,
-    /// Policy every route starts from.
-    pub policy: Policy,
-    /// Gateway-wide settings.
-    pub globals: Globals,
-    /// `--default-ssl-certificate`: the Secret served to names no Ingress covers.
-    pub default_ssl_certificate: Option<NsName>,
-    /// `--configmap`: the controller ConfigMap, whose settings replace the
-    /// defaults above while it exists (see [`crate::config_map`]).
-    pub configmap: Option<NsName>,
-    /// Balancing and admission every backend starts from (ConfigMap
-    /// `load-balance` and friends).
-    pub traffic: gateway::BackendPolicy,
-    /// `--default-backend-service`: the Service (its first port) answering
-    /// requests that match no rule, and the error pages of
-    /// `custom-http-errors` without a `default-backend` annotation.
-    pub default_backend_service: Option<NsName>,
-    /// How many regex paths an Ingress and a host may have (ConfigMap).
-    pub regex_limits: regex_paths::RegexLimits,
-    /// ConfigMap `edge-gateway.io/allow-cross-namespace-canary`: a canary
-    /// Ingress may split the route of another namespace's Ingress.
-    pub allow_cross_namespace_canary: bool,
-    /// `--enable-gateway-api`: serve Gateway API objects too (see
-    /// [`crate::gateway_api`]); `None`: off.
-    pub gateway_api: Option<crate::gateway_api::GatewayApiOptions>,
-    /// `--tcp-services-configmap`: port → TCP service.
-    pub tcp_services: Option<NsName>,
-    /// `--udp-services-configmap`: port → UDP service.
-    pub udp_services: Option<NsName>,
-    /// The gateway's own listening ports, which stream services may not take.
-    pub reserved_ports: Vec<u16>,
-    /// `--enable-ssl-passthrough`: the `ssl-passthrough` annotation applies.
-    pub ssl_passthrough: bool,
-    /// `global-allowed-response-headers` (from the ConfigMap): what
-    /// `custom-headers` may set.
-    pub allowed_response_headers: Vec<String>,
-}
 
 /// The result of a compile.
 #[derive(Debug)]
@@ -871,6 +813,8 @@ impl<'s> Compiler<'s> {
 
 #[cfg(test)]
 mod fail_closed_tests;
+#[cfg(test)]
+mod gateway_api_tests;
 #[cfg(test)]
 mod tenancy_tests;
 #[cfg(test)]

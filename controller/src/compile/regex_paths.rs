@@ -35,29 +35,7 @@ use super::{Prepared, paths};
 use crate::annotations::IngressAnnotations;
 use crate::diagnostics::Reason;
 use crate::objects::NsName;
-
-/// The regex limits (ConfigMap `edge-gateway.io/max-regex-paths-per-ingress`,
-/// `edge-gateway.io/max-regex-paths-per-host`,
-/// `edge-gateway.io/max-regex-memory-per-ingress`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RegexLimits {
-    /// Regex paths of one Ingress that asks for regex mode.
-    pub per_ingress: usize,
-    /// Regex paths of one host in regex mode, every Ingress's.
-    pub per_host: usize,
-    /// Bytes the compiled regex paths of one such Ingress may hold.
-    pub memory_per_ingress: usize,
-}
-
-impl Default for RegexLimits {
-    fn default() -> Self {
-        Self {
-            per_ingress: 1000,
-            per_host: 2000,
-            memory_per_ingress: 32 << 20,
-        }
-    }
-}
+pub use crate::options::RegexLimits;
 
 /// What is compiled: a regex-mode path, or a path's `rewrite-target`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -13,9 +13,9 @@
 use gateway::BackendKey;
 use gateway::l4::{StreamProtocol, StreamService};
 
-use super::endpoints::{PortRef, Protocol, UDP_PORT_KEY, port_protocol};
 use super::{Compiler, resolve_key};
 use crate::diagnostics::{Diagnostic, Reason};
+use crate::endpoints::{PortRef, Protocol, UDP_PORT_KEY, port_protocol};
 use crate::objects::{Kind, NsName, ObjectKey};
 
 /// The ports ingress-nginx reserves for itself besides the listeners the

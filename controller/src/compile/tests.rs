@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use serde_json::{Value, json};
 
 use super::*;
+use crate::class::ClassOptions;
 use crate::objects::Object;
 
 fn snapshot(objects: &[Value]) -> Snapshot {

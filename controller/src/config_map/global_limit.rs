@@ -8,19 +8,10 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use gateway::global_limit::MemcachedConfig;
+use gateway::policy::global_limit::MemcachedConfig;
 use http::StatusCode;
 
-use super::{KeyError, error_status};
-
-/// Where the counters are, and the refusal.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct GlobalStoreSettings {
-    /// The memcached and how it is used.
-    pub memcached: MemcachedConfig,
-    /// `global-rate-limit-status-code` (429).
-    pub status: StatusCode,
-}
+use super::{GlobalStoreSettings, KeyError, error_status};
 
 /// The keys [`read`] reads (the registry test checks each is known).
 #[cfg(test)]

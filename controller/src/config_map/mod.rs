@@ -28,21 +28,19 @@ use std::time::Duration;
 
 use gateway::policy::access::{Cidr, parse_cidrs};
 use gateway::policy::block::Blocklist;
-use gateway::policy::external_auth::ExternalAuthConfig;
 use gateway::policy::{CustomErrors, Globals, Policy};
 use gateway::settings::ProxySettings;
 use http::{HeaderName, HeaderValue, StatusCode};
 
-pub use global_limit::GlobalStoreSettings;
+pub use crate::annotations::defaults::{AdmissionDefaults, GlobalStoreSettings};
 pub use header_maps::HeaderMaps;
 
-use crate::annotations::AnnotationError;
 use crate::annotations::registry::Support;
 use crate::annotations::traffic;
 use crate::annotations::values::{body_size, boolean, seconds, tries};
-use crate::compile::CompileOptions;
 use crate::diagnostics::{Diagnostic, Reason};
 use crate::objects::{Kind, NsName, ObjectKey};
+use crate::options::CompileOptions;
 use crate::snapshot::Snapshot;
 
 /// The settings a ConfigMap gives every Ingress and the gateway as a whole.
@@ -63,56 +61,6 @@ pub struct GlobalConfig {
     /// `global-allowed-response-headers`: the only headers `custom-headers`
     /// may set (exact names, as ingress-nginx compares them).
     pub allowed_response_headers: Vec<String>,
-}
-
-/// ConfigMap defaults of the admission annotations, and the protective
-/// settings that deny routes when they cannot be enforced (each `Err` or
-/// denial names the key; see [`protective`]).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AdmissionDefaults {
-    /// `whitelist-source-range`: the allow list of Ingresses that set none.
-    pub allowlist: Option<Result<Vec<Cidr>, AnnotationError>>,
-    /// `denylist-source-range`: the deny list of Ingresses that set none.
-    pub denylist: Option<Result<Vec<Cidr>, AnnotationError>>,
-    /// `limit-req-status-code` (503).
-    pub limit_req_status: StatusCode,
-    /// `limit-conn-status-code` (503).
-    pub limit_conn_status: StatusCode,
-    /// `global-auth-url` and its companions.
-    pub global_auth: Option<Result<ExternalAuthConfig, AnnotationError>>,
-    /// `no-auth-locations`: Ingress paths starting with one of these skip
-    /// authentication.
-    pub no_auth_locations: Vec<String>,
-    /// The key that turns the WAF on for every Ingress, if any.
-    pub waf: Option<AnnotationError>,
-    /// `edge-gateway.io/serve-without-waf`: serve what asks for a WAF.
-    pub serve_without_waf: bool,
-    /// A client-address key that cannot be used: routes with an address
-    /// list are denied.
-    pub client_address: Option<AnnotationError>,
-    /// A block list that cannot be used: every route is denied.
-    pub everywhere: Option<AnnotationError>,
-    /// `global-rate-limit-memcached-*` and `global-rate-limit-status-code`;
-    /// `None` without a memcached host (global limits are off).
-    pub global_rate_limit: Option<GlobalStoreSettings>,
-}
-
-impl Default for AdmissionDefaults {
-    fn default() -> Self {
-        Self {
-            allowlist: None,
-            denylist: None,
-            limit_req_status: StatusCode::SERVICE_UNAVAILABLE,
-            limit_conn_status: StatusCode::SERVICE_UNAVAILABLE,
-            global_auth: None,
-            no_auth_locations: vec![protective::DEFAULT_NO_AUTH_LOCATIONS.to_owned()],
-            waf: None,
-            serve_without_waf: false,
-            client_address: None,
-            everywhere: None,
-            global_rate_limit: None,
-        }
-    }
 }
 
 /// A ConfigMap value that could not be used (its default applies, or, for

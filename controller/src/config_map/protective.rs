@@ -16,10 +16,8 @@ use gateway::policy::external_auth::{ExternalAuthConfig, ExternalAuthError};
 
 use super::{AdmissionDefaults, KeyError};
 use crate::annotations::AnnotationError;
+pub use crate::annotations::defaults::DEFAULT_NO_AUTH_LOCATIONS;
 use crate::annotations::values::boolean;
-
-/// `no-auth-locations`' default, ingress-nginx's.
-pub const DEFAULT_NO_AUTH_LOCATIONS: &str = "/.well-known/acme-challenge";
 
 /// The operator's opt-out: serve routes that ask for a WAF without one.
 pub const SERVE_WITHOUT_WAF: &str = "edge-gateway.io/serve-without-waf";

@@ -4,14 +4,13 @@
 //! splits routes of its own namespace) and the regex limits
 //! `max-regex-paths-per-ingress` (1000), `max-regex-paths-per-host` (2000)
 //! and `max-regex-memory-per-ingress` (32Mi; see
-//! [`crate::compile::regex_paths`]).
+//! the compile's regex paths).
 
 use std::collections::BTreeMap;
 
 use super::KeyError;
 use crate::annotations::values::boolean;
-use crate::compile::CompileOptions;
-use crate::compile::regex_paths::RegexLimits;
+use crate::options::{CompileOptions, RegexLimits};
 
 /// `edge-gateway.io/allow-cross-namespace-canary`.
 pub const ALLOW_CROSS_NAMESPACE_CANARY: &str = "edge-gateway.io/allow-cross-namespace-canary";

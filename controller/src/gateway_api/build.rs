@@ -14,8 +14,8 @@ use gateway::settings::{BackendProtocol, ProxySettings};
 use gateway::table::BackendId;
 use gateway::{RouteAction, RouteTableBuilder};
 
-use crate::compile::resolve_key;
 use crate::diagnostics::{Diagnostic, Reason};
+use crate::endpoints::resolve_key;
 use crate::objects::{NsName, ObjectKey};
 use crate::snapshot::Snapshot;
 

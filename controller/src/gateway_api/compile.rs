@@ -18,7 +18,7 @@ use gateway::{Route, RouteSource, RouteTableBuilder};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use std::collections::HashMap;
 
-use crate::compile::CertCache;
+use crate::certs::CertCache;
 use crate::diagnostics::{Diagnostic, Reason};
 use crate::objects::{Kind, NsName, ObjectKey};
 use crate::snapshot::Snapshot;

@@ -24,7 +24,7 @@ use gateway::settings::Scheme;
 use gateway::tls::Certificate;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 
-use crate::compile::CertCache;
+use crate::certs::CertCache;
 use crate::objects::NsName;
 use crate::snapshot::Snapshot;
 

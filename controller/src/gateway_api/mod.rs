@@ -5,7 +5,7 @@
 //! apply alike. `docs/gateway-api.md` is the user's view.
 //!
 //! - [`types`]: the kinds, typed;
-//! - [`compile`]: the entry point, called by [`crate::compile`] after the
+//! - [`compile`]: the entry point, called by the crate's `compile()` after the
 //!   Ingresses; [`listeners`](self) decides Gateways and listeners,
 //!   `attach` parentRefs and hostnames, `rules` / `grpc` the rules,
 //!   `refs` ReferenceGrants and backendRefs;
@@ -24,7 +24,6 @@
 
 mod attach;
 mod build;
-pub mod cluster;
 pub mod compile;
 pub mod convert;
 mod grpc;
@@ -35,49 +34,9 @@ mod place;
 mod refs;
 mod rules;
 pub mod status;
-pub mod types;
 pub mod writer;
 
-#[cfg(test)]
-mod tests;
-
+pub use crate::gateway_api_types as types;
+pub use crate::options::{DEFAULT_CONTROLLER_NAME, GatewayApiOptions};
 pub use compile::{Defaults, Output};
 pub use status::GatewayApiStatus;
-
-/// The controller name written in GatewayClasses this gateway manages,
-/// by default.
-pub const DEFAULT_CONTROLLER_NAME: &str = "edge-gateway.io/gateway-controller";
-
-/// What the Gateway API compile needs besides the objects.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct GatewayApiOptions {
-    /// `--gateway-controller-name`: GatewayClasses with this
-    /// `spec.controllerName` are ours.
-    pub controller_name: String,
-    /// Ports an `HTTP` listener may name (80 and `--http-port`).
-    pub http_ports: Vec<u16>,
-    /// Ports an `HTTPS` listener may name (443 and `--https-port`).
-    pub https_ports: Vec<u16>,
-}
-
-impl GatewayApiOptions {
-    /// The options for a gateway listening on `http_port` and `https_port`.
-    pub fn new(controller_name: &str, http_port: u16, https_port: u16) -> Self {
-        let ports = |well_known: u16, port: u16| {
-            let mut ports = vec![well_known, port];
-            ports.dedup();
-            ports
-        };
-        Self {
-            controller_name: controller_name.to_owned(),
-            http_ports: ports(80, http_port),
-            https_ports: ports(443, https_port),
-        }
-    }
-}
-
-impl Default for GatewayApiOptions {
-    fn default() -> Self {
-        Self::new(DEFAULT_CONTROLLER_NAME, 30080, 30443)
-    }
-}

@@ -9,8 +9,8 @@
 
 use gateway::BackendKey;
 
-use crate::compile::{PortRef, resolve_key};
 use crate::diagnostics::Reason;
+use crate::endpoints::{PortRef, resolve_key};
 use crate::objects::NsName;
 use crate::snapshot::Snapshot;
 

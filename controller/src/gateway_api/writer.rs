@@ -27,11 +27,11 @@ use serde::de::DeserializeOwned;
 use serde_json::json;
 use tokio::sync::watch;
 
-use crate::cluster::ClusterError;
+use crate::cluster_error::ClusterError;
 use crate::objects::NsName;
 
 use super::inference::status::{MAX_PARENTS, PoolState, gateway_ref};
-use super::inference::types::{InferencePool, InferencePoolStatus, PoolParentStatus};
+use crate::gateway_api_types::inference::{InferencePool, InferencePoolStatus, PoolParentStatus};
 use super::status::{Cond, GatewayApiStatus, RouteKind};
 use super::types::{
     GRPCRoute, Gateway, GatewayClass, GatewayClassStatus, GatewayStatus, GatewayStatusAddress,
@@ -286,7 +286,7 @@ fn pool_status(
     now: &Time,
 ) -> InferencePoolStatus {
     let ours: Vec<_> = all.gateways.keys().map(gateway_ref).collect();
-    let is_ours = |r: &super::inference::types::PoolParentReference| {
+    let is_ours = |r: &crate::gateway_api_types::inference::PoolParentReference| {
         ours.iter()
             .any(|o| o.name == r.name && o.namespace == r.namespace)
     };
@@ -476,7 +476,7 @@ mod tests {
 
     #[test]
     fn pool_status_keeps_other_gateways_and_drops_our_stale_entries() {
-        use super::super::inference::types::PoolParentReference;
+        use crate::gateway_api_types::inference::PoolParentReference;
         use super::super::status::GatewayState;
         let now = Time(jiff::Timestamp::from_second(1000).unwrap());
         let gateway = |ns: &str, name: &str| PoolParentReference {

@@ -6,6 +6,7 @@ use http::{HeaderMap, HeaderValue, Method, Uri, Version};
 use super::render::{Attempt, Record};
 use super::*;
 use crate::backend::{BackendKey, EndpointUpdate};
+use crate::blocklist::Blocklist;
 use crate::path::{PathKind, PathRule};
 use crate::policy::Globals;
 use crate::settings::Scheme;

@@ -21,7 +21,7 @@ mod requests;
 mod streams;
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use prometheus::core::{Collector, Desc};
@@ -33,11 +33,26 @@ pub(crate) use requests::{Observation, RouteLabels};
 pub use requests::{RequestMetricsConfig, RouteStats};
 pub use streams::{ActiveGuard, MirrorLabels, MirrorStats, StreamLabels, StreamStats};
 
-use crate::access_log::AccessLog;
 use crate::scheme::Scheme;
 use crate::tls::Certificate;
 use inference::InferenceStore;
 use process::ProcessSample;
+
+/// What the access log reports: the lines it dropped (the access log sits
+/// above this module and implements it).
+pub trait DroppedLines: Send + Sync {
+    /// Lines dropped so far: buffers full, or the target not writable.
+    fn dropped(&self) -> u64;
+}
+
+/// Calls to the global rate limit's store that failed (timed out, refused,
+/// garbled), all stores together:
+/// `edge_gateway_global_rate_limit_store_errors_total`.
+pub static GLOBAL_LIMIT_STORE_ERRORS: AtomicU64 = AtomicU64::new(0);
+
+/// Requests counted on the replica because the global rate limit's store
+/// was failing: `edge_gateway_global_rate_limit_local_decisions_total`.
+pub static GLOBAL_LIMIT_LOCAL_DECISIONS: AtomicU64 = AtomicU64::new(0);
 use requests::RequestStore;
 use streams::StreamStore;
 
@@ -103,7 +118,7 @@ pub struct Metrics {
     /// one), reported as host `_` unless `--default-ssl-certificate` is set.
     fallback_certificate: OnceLock<Arc<Certificate>>,
     /// The access log, whose dropped lines are reported.
-    access_log: OnceLock<Arc<AccessLog>>,
+    access_log: OnceLock<Arc<dyn DroppedLines>>,
     /// Full names of the families left out of the exposition.
     excluded: Vec<String>,
 }
@@ -234,11 +249,6 @@ impl Metrics {
             .set(i64::from(leading));
     }
 
-    /// Counts one OCSP fetch with its `result` (see the family's help).
-    pub fn ocsp_fetched(&self, result: &str) {
-        self.ocsp.with_label_values(&[result]).inc();
-    }
-
     /// Whether request series are recorded (`--enable-metrics`).
     pub fn records_requests(&self) -> bool {
         self.requests.is_some()
@@ -255,8 +265,9 @@ impl Metrics {
         let _ = self.fallback_certificate.set(certificate);
     }
 
-    /// Reports the lines `log` dropped (see [`AccessLog`]).
-    pub fn watch_access_log(&self, log: Arc<AccessLog>) {
+    /// Reports the lines `log` dropped (the access log: see
+    /// [`DroppedLines`]).
+    pub fn watch_access_log(&self, log: Arc<dyn DroppedLines>) {
         let _ = self.access_log.set(log);
     }
 
@@ -363,7 +374,7 @@ fn gateway_families(metrics: &Metrics) -> Vec<MetricFamily> {
         "Calls to the global rate limit's memcached that failed (the replica counted those requests itself)",
         MetricType::COUNTER,
     );
-    let errors = crate::global_limit::STORE_ERRORS.load(Ordering::Relaxed);
+    let errors = GLOBAL_LIMIT_STORE_ERRORS.load(Ordering::Relaxed);
     store_errors.mut_metric().push(counter(&[], errors as f64));
     let mut local = family_raw(
         &format!(
@@ -373,7 +384,7 @@ fn gateway_families(metrics: &Metrics) -> Vec<MetricFamily> {
         "Requests under a global rate limit counted on this replica because memcached was failing",
         MetricType::COUNTER,
     );
-    let decisions = crate::global_limit::LOCAL_DECISIONS.load(Ordering::Relaxed);
+    let decisions = GLOBAL_LIMIT_LOCAL_DECISIONS.load(Ordering::Relaxed);
     local.mut_metric().push(counter(&[], decisions as f64));
     let mut spans_dropped = family_raw(
         &format!("{}otel_spans_dropped_total", inference::PREFIX),
@@ -400,7 +411,7 @@ fn gateway_families(metrics: &Metrics) -> Vec<MetricFamily> {
 }
 
 fn process_families(connections: &ConnectionStats, sample: &ProcessSample) -> Vec<MetricFamily> {
-    let load = |v: &std::sync::atomic::AtomicU64| v.load(Ordering::Relaxed) as f64;
+    let load = |v: &AtomicU64| v.load(Ordering::Relaxed) as f64;
     let active = connections.active.load(Ordering::Relaxed).max(0) as f64;
     let writing = connections.in_flight.load(Ordering::Relaxed).max(0) as f64;
     let mut conns = family_raw(
@@ -583,4 +594,11 @@ pub(crate) fn counter(pairs: &[(&str, &str)], value: f64) -> Metric {
     counter.set_value(value);
     metric.set_counter(counter);
     metric
+}
+
+impl crate::tls::ocsp::FetchCounter for Metrics {
+    /// Counts one OCSP fetch with its `result` (see the family's help).
+    fn ocsp_fetched(&self, result: &str) {
+        self.ocsp.with_label_values(&[result]).inc();
+    }
 }

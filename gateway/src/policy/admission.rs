@@ -35,8 +35,8 @@ use super::access::{AccessList, Judged};
 use super::basic_auth::{self, BasicAuth};
 use super::cors::Cors;
 use super::external_auth::{AuthClient, AuthDecision, AuthRequest, ExternalAuth};
+use super::global_limit::GlobalLimit;
 use super::limits::{ConnectionPermit, RateLimiter};
-use crate::global_limit::GlobalLimit;
 use crate::refusal::Refusal;
 
 /// The admission checks of one route; built by the control plane from the

@@ -17,6 +17,7 @@ pub mod cors;
 pub mod custom_errors;
 pub mod external_auth;
 pub mod forwarded;
+pub mod global_limit;
 pub mod header_rules;
 pub mod htpasswd;
 pub mod limits;
@@ -130,7 +131,7 @@ pub struct Globals {
     /// `use-http2`, ...), applied to each new connection.
     pub listener: ListenerOverrides,
     /// The access log's format, target and filters.
-    pub access_log: crate::access_log::AccessLogConfig,
+    pub access_log: crate::log_format::AccessLogConfig,
     /// TCP/UDP services' timeouts and retries (`proxy-stream-*`).
     pub streams: crate::stream_services::StreamSettings,
     /// `use-gzip`, `enable-brotli` and their settings; `None`: off.
@@ -159,7 +160,7 @@ impl Default for Globals {
             forwarded: forwarded::Forwarded::default(),
             headers: header_rules::HeaderRules::default(),
             listener: ListenerOverrides::default(),
-            access_log: crate::access_log::AccessLogConfig::default(),
+            access_log: crate::log_format::AccessLogConfig::default(),
             streams: crate::stream_services::StreamSettings::default(),
             compression: None,
             reject_unknown_sni: false,

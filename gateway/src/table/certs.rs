@@ -10,6 +10,7 @@ use arc_swap::ArcSwap;
 use rustls::sign::CertifiedKey;
 
 use super::RouteTable;
+use crate::tls::ocsp::Served;
 use crate::tls::{Certificate, ClientAuth, HostCertificates};
 
 impl HostCertificates for ArcSwap<RouteTable> {
@@ -30,5 +31,16 @@ impl HostCertificates for ArcSwap<RouteTable> {
 
     fn client_auth(&self, name: Option<&str>) -> Option<Arc<ClientAuth>> {
         self.load().client_auth_for_sni(name).cloned()
+    }
+}
+
+/// The OCSP stapler follows the current table's certificates.
+impl Served for ArcSwap<RouteTable> {
+    fn stapled_certificates(&self) -> Option<Vec<Arc<Certificate>>> {
+        let table = self.load();
+        table
+            .globals()
+            .ocsp_stapling
+            .then(|| table.certificates().map(|(_, c)| c.clone()).collect())
     }
 }

@@ -8,8 +8,8 @@ use k8s_openapi::api::networking::v1::{Ingress, IngressBackend};
 use serde_json::{Value, json};
 
 use crate::annotations::{self, PREFIX};
-use crate::compile::CompileOptions;
 use crate::objects::NsName;
+use crate::options::CompileOptions;
 use crate::snapshot::Snapshot;
 
 use super::mirror::{self, MirrorPlan};
@@ -248,7 +248,7 @@ fn read(snapshot: &Snapshot, options: &CompileOptions, id: &NsName, ingress: &In
             };
             if let Err(problem) = crate::gateway_api::rules::path_spec(kind, value.clone())
                 .map_err(|p| p.message)
-                .and_then(|_| crate::compile::paths::validate("Prefix", &value))
+                .and_then(|_| crate::paths::validate("Prefix", &value))
             {
                 reasons.push(format!("path {value:?}: {problem}"));
                 continue;

@@ -34,8 +34,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::{Value, json};
 
 use crate::class::{ClassOptions, is_ours};
-use crate::compile::CompileOptions;
 use crate::objects::NsName;
+use crate::options::CompileOptions;
 use crate::snapshot::Snapshot;
 
 use ingress::{HostPlan, IngressPlan};

@@ -11,13 +11,13 @@
 //! gateway's picker stands in for it and only ever picks among the pool's
 //! ready Pods, whatever `failureMode` says; the pool's status says so.
 //!
-//! - [`types`]: the kinds and the slim Pod;
+//! - [`types`]: the kinds and the slim Pod (in [`crate::gateway_api_types`]);
 //! - [`pool`]: selection, validation, endpoints and the pool's picker;
 //! - [`status`]: the `status.parents` each pool should have.
 
 pub mod pool;
 pub mod status;
-pub mod types;
+pub use crate::gateway_api_types::inference as types;
 
 use std::sync::Arc;
 

@@ -30,7 +30,10 @@ mod target;
 mod test_ca;
 mod verify;
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use super::Certificate;
 
 pub use fetch::FetchError;
 pub use stapler::Stapler;
@@ -47,6 +50,23 @@ pub const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 /// The largest response read (a response with a delegated responder's
 /// certificate is a few KiB).
 pub const MAX_RESPONSE_BYTES: usize = 64 * 1024;
+
+/// What the stapler staples: the served certificates. The route table's
+/// handle implements it (the table sits above this module, which only
+/// names what it needs).
+pub trait Served: Send + Sync {
+    /// The certificates served now (the same object may come more than
+    /// once), or `None` while stapling is off (`enable-ocsp`).
+    fn stapled_certificates(&self) -> Option<Vec<Arc<Certificate>>>;
+}
+
+/// Where the stapler counts its fetches (the metrics registry implements
+/// it: `edge_gateway_ocsp_fetches_total`).
+pub trait FetchCounter: Send + Sync {
+    /// Counts one fetch with its `result` (`good`, `not_good`, `invalid`,
+    /// ...).
+    fn ocsp_fetched(&self, result: &str);
+}
 
 /// The current time, as Unix seconds.
 pub fn unix_now() -> i64 {

@@ -18,10 +18,8 @@ use super::fetch::{FetchError, fetch};
 use super::schedule::{expires_at, refresh_at, retry_at};
 use super::target::{NotStapled, Target};
 use super::verify::{Rejected, Verified, verify};
-use super::{MAX_CERTIFICATES, MAX_IN_FLIGHT, unix_now};
-use crate::metrics::Metrics;
-use crate::server::ShutdownSignal;
-use crate::table::TableHandle;
+use super::{FetchCounter, MAX_CERTIFICATES, MAX_IN_FLIGHT, Served, unix_now};
+use crate::shutdown::ShutdownSignal;
 use crate::tls::Certificate;
 
 /// How long the task sleeps with nothing to do (a new table wakes it).
@@ -32,8 +30,8 @@ type ChainKey = [u8; 32];
 
 /// Keeps the certificates of the current table stapled.
 pub struct Stapler {
-    table: TableHandle,
-    metrics: Option<Arc<Metrics>>,
+    served: Arc<dyn Served>,
+    metrics: Option<Arc<dyn FetchCounter>>,
     chains: HashMap<ChainKey, Chain>,
     /// Chains with a fetch running.
     fetching: HashSet<ChainKey>,
@@ -99,11 +97,11 @@ impl Failure {
 }
 
 impl Stapler {
-    /// A stapler for the certificates of `table`, counting fetches in
-    /// `metrics`.
-    pub fn new(table: TableHandle, metrics: Option<Arc<Metrics>>) -> Self {
+    /// A stapler for the certificates `served` names (the route table's
+    /// handle), counting fetches in `metrics`.
+    pub fn new(served: Arc<dyn Served>, metrics: Option<Arc<dyn FetchCounter>>) -> Self {
         Self {
-            table,
+            served,
             metrics,
             chains: HashMap::new(),
             fetching: HashSet::new(),
@@ -140,8 +138,7 @@ impl Stapler {
     /// once, known ones keep their response (given to new certificate
     /// objects of the same chain), gone ones are forgotten.
     fn follow_table(&mut self) {
-        let table = self.table.load_full();
-        if !table.globals().ocsp_stapling {
+        let Some(served) = self.served.stapled_certificates() else {
             if !self.chains.is_empty() {
                 tracing::info!("enable-ocsp is off: no OCSP responses are stapled");
             }
@@ -150,7 +147,7 @@ impl Stapler {
             }
             self.chains.clear();
             return;
-        }
+        };
         let known: HashMap<*const Certificate, ChainKey> = self
             .chains
             .iter()
@@ -159,7 +156,7 @@ impl Stapler {
         let mut seen = HashSet::new();
         let mut wanted: HashMap<ChainKey, Vec<Arc<Certificate>>> = HashMap::new();
         let mut skipped = 0;
-        for (_, certificate) in table.certificates() {
+        for certificate in &served {
             let ptr = Arc::as_ptr(certificate);
             if !seen.insert(ptr) {
                 continue;
@@ -375,7 +372,7 @@ mod tests {
     use super::*;
     use crate::host::HostPattern;
     use crate::policy::Globals;
-    use crate::table::RouteTableBuilder;
+    use crate::table::{RouteTableBuilder, TableHandle};
     use arc_swap::ArcSwap;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::TcpListener;

@@ -7,11 +7,10 @@ use std::time::Duration;
 use kube::Client;
 use tokio::sync::watch;
 
-use crate::cluster::{ClusterError, ClusterOptions, published_addresses};
-
-use super::inference::types::{OBJECTIVE_GROUP, POOL_GROUP};
-use super::types::{GROUP, GatewayStatusAddress};
-use super::writer::{self, GatewayApiReport};
+use super::{ClusterError, ClusterOptions, published_addresses};
+use crate::gateway_api::writer::{self, GatewayApiReport};
+use crate::gateway_api_types::inference::{OBJECTIVE_GROUP, POOL_GROUP};
+use crate::gateway_api_types::{GROUP, GatewayStatusAddress};
 
 /// How long the discovery calls may take.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);

@@ -12,7 +12,7 @@ const INVALID_SUFFIXES: [&str; 2] = ["/..", "/."];
 
 /// The match kind for a `pathType`. ImplementationSpecific and a missing
 /// pathType are Prefix, as in ingress-nginx (`SetDefaultNGINXPathType`).
-pub(super) fn path_kind(path_type: &str) -> Result<PathKind, String> {
+pub(crate) fn path_kind(path_type: &str) -> Result<PathKind, String> {
     match path_type {
         "Exact" => Ok(PathKind::Exact),
         "Prefix" | "ImplementationSpecific" | "" => Ok(PathKind::Prefix),

@@ -97,7 +97,7 @@ impl Resolved {
 
 /// The start of a UDP service's backend port key (`udp:53`): its Service
 /// port must be a UDP one. Other keys prefer a TCP port.
-pub(super) const UDP_PORT_KEY: &str = "udp:";
+pub(crate) const UDP_PORT_KEY: &str = "udp:";
 
 /// Resolves the endpoints of a backend key: the Service's pods, or its
 /// ClusterIP and port with `service-upstream`.
@@ -152,7 +152,7 @@ fn resolve_cluster_ip(snapshot: &Snapshot, service_id: &NsName, port: &PortRef) 
 
 /// A Service port's transport.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Protocol {
+pub(crate) enum Protocol {
     /// TCP (also: the protocol is not set).
     Tcp,
     /// UDP.
@@ -171,7 +171,7 @@ impl Protocol {
 
 /// The transport of the Service port `port` names (a TCP one when both
 /// exist); `None` when the Service or the port is missing.
-pub(super) fn port_protocol(
+pub(crate) fn port_protocol(
     snapshot: &Snapshot,
     service_id: &NsName,
     port: &PortRef,

@@ -2,7 +2,7 @@
 //! the table is built, into literal text and typed variables
 //! ([`LogFormat`]). A request's line is never produced by evaluating text:
 //! each piece is either copied or rendered from what the request recorded
-//! (see [`super::render`]).
+//! (see the access log's renderer).
 //!
 //! The variables are nginx's and ingress-nginx's (`$remote_addr`,
 //! `$request`, `$status`, `$upstream_addr`, `$req_id`,

@@ -3,10 +3,10 @@
 
 use serde_json::{Value, json};
 
-use super::GatewayApiOptions;
-use super::status::{GatewayApiStatus, RouteKind};
 use crate::compile::{CompileOptions, Compiled, compile};
 use crate::diagnostics::Reason;
+use crate::gateway_api::GatewayApiOptions;
+use crate::gateway_api::status::{GatewayApiStatus, RouteKind};
 use crate::objects::{NsName, Object};
 use crate::snapshot::Snapshot;
 

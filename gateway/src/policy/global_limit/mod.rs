@@ -31,7 +31,7 @@ mod window;
 
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http::StatusCode;
@@ -52,13 +52,11 @@ pub const BACKOFF: Duration = Duration::from_secs(1);
 /// Keys whose encoded form is longer are hashed (memcached takes 250).
 const MAX_KEY: usize = 200;
 
-/// Calls to the store that failed (timed out, refused, garbled), all
-/// stores together: `edge_gateway_global_rate_limit_store_errors_total`.
-pub static STORE_ERRORS: AtomicU64 = AtomicU64::new(0);
-
-/// Requests counted on the replica because the store was failing:
-/// `edge_gateway_global_rate_limit_local_decisions_total`.
-pub static LOCAL_DECISIONS: AtomicU64 = AtomicU64::new(0);
+/// The store's failures and the replica's own decisions, counted where
+/// the metrics registry reads them.
+pub use crate::metrics::{
+    GLOBAL_LIMIT_LOCAL_DECISIONS as LOCAL_DECISIONS, GLOBAL_LIMIT_STORE_ERRORS as STORE_ERRORS,
+};
 
 /// The shared store and the replica's own state for every global limit:
 /// built from the ConfigMap, shared by the Ingresses' limits.

@@ -13,6 +13,7 @@
 
 mod gateway;
 mod grpcroute;
+pub mod inference;
 mod httproute;
 mod reference_grant;
 mod shared;
@@ -38,7 +39,7 @@ macro_rules! resource {
             }
 
             fn group(_: &()) -> std::borrow::Cow<'_, str> {
-                $crate::gateway_api::types::GROUP.into()
+                $crate::gateway_api_types::GROUP.into()
             }
 
             fn version(_: &()) -> std::borrow::Cow<'_, str> {
