@@ -103,6 +103,7 @@ pub mod stream_services;
 pub mod table;
 pub mod telemetry;
 pub mod tls;
+pub mod tracing_config;
 mod upstream;
 pub mod upstream_tls;
 

@@ -9,6 +9,7 @@
 //! another Ingress.
 
 mod admission;
+mod cache;
 mod canary;
 mod client_auth;
 mod passthrough;
@@ -39,6 +40,7 @@ pub use crate::endpoints::{PortRef, Resolved, resolve, resolve_key};
 pub use crate::options::CompileOptions;
 use crate::paths;
 pub use admission::AdmissionCache;
+pub use cache::CompileCache;
 pub use client_auth::ClientAuthCache;
 pub use select::selects;
 
@@ -65,39 +67,6 @@ pub struct Compiled {
 pub fn compile(snapshot: &Snapshot, options: &CompileOptions) -> Compiled {
     let now = jiff::Timestamp::now().as_second();
     compile_with(snapshot, options, &mut CompileCache::default(), now)
-}
-
-/// What one compile leaves to the next: parsed certificates, and the
-/// admission checks with their state (rate-limit buckets, verified
-/// passwords, auth caches), so that a reload neither re-parses keys nor
-/// resets limits.
-#[derive(Debug, Default)]
-pub struct CompileCache {
-    certs: CertCache,
-    admissions: AdmissionCache,
-    regexes: regex_paths::RegexCache,
-    client_auths: ClientAuthCache,
-    /// The version of each Ingress the last compile served.
-    served_versions: HashMap<NsName, Arc<Ingress>>,
-}
-
-impl CompileCache {
-    /// Compiles new regex paths on a thread of their own from now on (see
-    /// [`regex_paths`]).
-    pub fn compile_regexes_in_background(&mut self) -> std::io::Result<()> {
-        self.regexes.compile_in_background()
-    }
-
-    /// Whether regex paths are being compiled in the background.
-    pub fn regexes_pending(&self) -> bool {
-        self.regexes.pending()
-    }
-
-    /// Whether the background regex compiles all finished, and no compile
-    /// took them in yet.
-    pub fn regexes_arrived(&self) -> bool {
-        self.regexes.arrived()
-    }
 }
 
 /// Compiles the routing table for `snapshot`, reusing what earlier

@@ -31,12 +31,12 @@ use crate::cluster_error::ClusterError;
 use crate::objects::NsName;
 
 use super::inference::status::{MAX_PARENTS, PoolState, gateway_ref};
-use crate::gateway_api_types::inference::{InferencePool, InferencePoolStatus, PoolParentStatus};
 use super::status::{Cond, GatewayApiStatus, RouteKind};
 use super::types::{
     GRPCRoute, Gateway, GatewayClass, GatewayClassStatus, GatewayStatus, GatewayStatusAddress,
     HTTPRoute, ListenerStatus, RouteParentStatus, RouteStatus,
 };
+use crate::gateway_api_types::inference::{InferencePool, InferencePoolStatus, PoolParentStatus};
 
 /// How long one API call may take.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -476,8 +476,8 @@ mod tests {
 
     #[test]
     fn pool_status_keeps_other_gateways_and_drops_our_stale_entries() {
-        use crate::gateway_api_types::inference::PoolParentReference;
         use super::super::status::GatewayState;
+        use crate::gateway_api_types::inference::PoolParentReference;
         let now = Time(jiff::Timestamp::from_second(1000).unwrap());
         let gateway = |ns: &str, name: &str| PoolParentReference {
             group: Some("gateway.networking.k8s.io".to_owned()),

@@ -3,7 +3,7 @@
 //! and `api/v1alpha2/inferenceobjective_types.go`
 //! (`inference.networking.x-k8s.io/v1alpha2`), plus the few fields of a
 //! Pod that pool membership needs. Unknown fields are ignored by serde;
-//! what the compile acts on is checked there (see [`crate::gateway_api::inference::pool`]).
+//! what the compile acts on is checked there (see the `pool` module of `gateway_api::inference`).
 
 use std::collections::BTreeMap;
 

@@ -13,8 +13,8 @@
 
 mod gateway;
 mod grpcroute;
-pub mod inference;
 mod httproute;
+pub mod inference;
 mod reference_grant;
 mod shared;
 

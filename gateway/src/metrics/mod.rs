@@ -53,6 +53,11 @@ pub static GLOBAL_LIMIT_STORE_ERRORS: AtomicU64 = AtomicU64::new(0);
 /// Requests counted on the replica because the global rate limit's store
 /// was failing: `edge_gateway_global_rate_limit_local_decisions_total`.
 pub static GLOBAL_LIMIT_LOCAL_DECISIONS: AtomicU64 = AtomicU64::new(0);
+/// OpenTelemetry spans dropped: the export queue was full, or their
+/// export failed (the tracing exporter counts them).
+pub static OTEL_SPANS_DROPPED: AtomicU64 = AtomicU64::new(0);
+/// OpenTelemetry spans the collector accepted.
+pub static OTEL_SPANS_EXPORTED: AtomicU64 = AtomicU64::new(0);
 use requests::RequestStore;
 use streams::StreamStore;
 
@@ -391,14 +396,14 @@ fn gateway_families(metrics: &Metrics) -> Vec<MetricFamily> {
         "OpenTelemetry spans dropped: the export queue was full (otel-max-queuesize) or the collector failed or timed out",
         MetricType::COUNTER,
     );
-    let spans = crate::telemetry::SPANS_DROPPED.load(Ordering::Relaxed);
+    let spans = OTEL_SPANS_DROPPED.load(Ordering::Relaxed);
     spans_dropped.mut_metric().push(counter(&[], spans as f64));
     let mut spans_exported = family_raw(
         &format!("{}otel_spans_exported_total", inference::PREFIX),
         "OpenTelemetry spans the collector accepted",
         MetricType::COUNTER,
     );
-    let spans = crate::telemetry::SPANS_EXPORTED.load(Ordering::Relaxed);
+    let spans = OTEL_SPANS_EXPORTED.load(Ordering::Relaxed);
     spans_exported.mut_metric().push(counter(&[], spans as f64));
     vec![
         dropped,

@@ -67,7 +67,7 @@ pub struct Policy {
     /// `mirror-target`: where copies of the requests go.
     pub mirror: Option<Arc<crate::mirror::Mirror>>,
     /// `enable-opentelemetry` and its trust and span name settings.
-    pub tracing: crate::telemetry::RouteTracing,
+    pub tracing: crate::tracing_config::RouteTracing,
 }
 
 impl Default for Policy {
@@ -83,7 +83,7 @@ impl Default for Policy {
             custom_errors: None,
             response: None,
             mirror: None,
-            tracing: crate::telemetry::RouteTracing::default(),
+            tracing: crate::tracing_config::RouteTracing::default(),
         }
     }
 }
@@ -144,7 +144,7 @@ pub struct Globals {
     pub ocsp_stapling: bool,
     /// The OpenTelemetry collector, sampler and batching; `None`: no
     /// collector (`otlp-collector-host` unset), nothing is traced.
-    pub tracing: Option<Arc<crate::telemetry::TracingConfig>>,
+    pub tracing: Option<Arc<crate::tracing_config::TracingConfig>>,
 }
 
 impl Default for Globals {

@@ -7,7 +7,7 @@
 //! and counted: a dead or slow collector costs requests nothing.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 
 use opentelemetry::InstrumentationScope;
 use opentelemetry_otlp::WithExportConfig as _;
@@ -16,12 +16,11 @@ use opentelemetry_sdk::trace::{Sampler, SpanData, SpanExporter as _};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::config::TracingConfig;
+use crate::tracing_config::TracingConfig;
 
-/// Spans dropped: the queue was full, or their export failed.
-pub static SPANS_DROPPED: AtomicU64 = AtomicU64::new(0);
-/// Spans the collector accepted.
-pub static SPANS_EXPORTED: AtomicU64 = AtomicU64::new(0);
+pub use crate::metrics::{
+    OTEL_SPANS_DROPPED as SPANS_DROPPED, OTEL_SPANS_EXPORTED as SPANS_EXPORTED,
+};
 
 /// One configuration's sampler, queue and exporter task.
 #[derive(Debug)]

@@ -18,10 +18,8 @@
 //! A change of the ConfigMap's exporter settings builds a new pipeline on
 //! the next traced request; the old one exports what it holds and ends.
 
-mod config;
 mod context;
 mod export;
-mod name;
 mod span;
 
 use std::sync::{Arc, Mutex, PoisonError};
@@ -29,10 +27,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use arc_swap::ArcSwapOption;
 use http::Request;
 
-pub use config::{RouteTracing, SamplerKind, TracingConfig};
+pub use crate::tracing_config::{OperationName, RouteTracing, SamplerKind, TracingConfig};
 pub use context::{Parent, TRACEPARENT, TRACESTATE};
 pub use export::{SPANS_DROPPED, SPANS_EXPORTED};
-pub use name::OperationName;
 pub(crate) use span::{Arrival, Ended, RequestSpan};
 
 use crate::table::{Route, RouteTable};

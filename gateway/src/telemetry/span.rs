@@ -30,12 +30,12 @@ use opentelemetry_sdk::trace::{
 };
 use tokio::time::Instant;
 
-use super::config::RouteTracing;
 use super::context::{Parent, TRACEPARENT, TRACESTATE, trace_state};
 use super::export::Pipeline;
-use super::name::{NameFacts, OperationName};
 use crate::backend::BackendKey;
 use crate::table::{Route, RouteSource};
+use crate::tracing_config::RouteTracing;
+use crate::tracing_config::{NameFacts, OperationName};
 
 /// What a span's start reads besides the request.
 #[derive(Debug, Clone, Copy)]

@@ -2,34 +2,21 @@
 //! its spec can be served, its ready endpoints, and the picker its backend
 //! gets from its annotations.
 //!
-//! A pool's backend key is the pool's namespace and name with the port key
-//! [`POOL_PORT_KEY`]; [`crate::compile::resolve_key`] hands such keys to
-//! [`resolve`], which reads the pool and its Pods from the snapshot, so a
-//! Pod change updates the endpoints without a recompile (the snapshot
-//! reports the pools selecting it as changed "services").
+//! Its backend key and endpoints are resolved with every other backend's,
+//! in `endpoints::pool` (re-exported here).
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, SocketAddr};
 
 use gateway::balance::{BackendPolicy, RouteSignals};
 use gateway::settings::ProxySettings;
-use gateway::{BackendKey, EndpointUpdate};
 
 use crate::annotations::traffic::{self, EDGE_PREFIX};
-use crate::compile::Resolved;
-use crate::diagnostics::Reason;
-use crate::objects::NsName;
-use crate::snapshot::Snapshot;
 
-use super::types::{InferencePool, Pod};
+pub use crate::endpoints::pool::{
+    MAX_SELECTOR_LABELS, MAX_TARGET_PORTS, POOL_PORT_KEY, key, resolve, target_ports,
+};
 
-/// The port key of an InferencePool backend (a Service port key is a
-/// number or a name, never this).
-pub const POOL_PORT_KEY: &str = "inferencepool";
-/// The most `matchLabels` pairs (the spec's limit).
-pub const MAX_SELECTOR_LABELS: usize = super::types::MAX_SELECTOR_LABELS;
-/// The most target ports (v1 allows one; later versions may allow more).
-pub const MAX_TARGET_PORTS: usize = 8;
+use super::types::InferencePool;
 
 /// Route settings that an InferencePool's annotations cannot carry: they
 /// belong to the HTTPRoute rule (`timeouts`) or to Ingresses only.
@@ -39,109 +26,6 @@ const ROUTE_ONLY_KEYS: [&str; 4] = [
     "request-deadline",
     "model-from-body",
 ];
-
-/// The backend key of a pool.
-pub fn key(pool: &NsName) -> BackendKey {
-    BackendKey {
-        namespace: pool.namespace.as_str().into(),
-        service: pool.name.as_str().into(),
-        port: POOL_PORT_KEY.into(),
-        cluster_ip: false,
-    }
-}
-
-/// The pool's target ports, or why it cannot be served.
-pub fn target_ports(pool: &InferencePool) -> Result<Vec<u16>, String> {
-    let labels = &pool.spec.selector.match_labels;
-    if labels.is_empty() {
-        return Err(
-            "spec.selector.matchLabels is empty (it would select every Pod of the namespace)"
-                .to_owned(),
-        );
-    }
-    if labels.len() > MAX_SELECTOR_LABELS {
-        return Err(format!(
-            "spec.selector.matchLabels has {} pairs (at most {MAX_SELECTOR_LABELS})",
-            labels.len()
-        ));
-    }
-    let ports = &pool.spec.target_ports;
-    if ports.is_empty() {
-        return Err("spec.targetPorts names no port".to_owned());
-    }
-    if ports.len() > MAX_TARGET_PORTS {
-        return Err(format!(
-            "spec.targetPorts has {} ports (at most {MAX_TARGET_PORTS})",
-            ports.len()
-        ));
-    }
-    let mut numbers = Vec::with_capacity(ports.len());
-    for port in ports {
-        let number = u16::try_from(port.number)
-            .ok()
-            .filter(|n| *n > 0)
-            .ok_or_else(|| format!("spec.targetPorts: {} is not a port", port.number))?;
-        if !numbers.contains(&number) {
-            numbers.push(number);
-        }
-    }
-    Ok(numbers)
-}
-
-/// Whether a Pod takes requests: not being deleted, `Ready` true, with an
-/// address; its first address (as for an EndpointSlice endpoint).
-fn ready_ip(pod: &Pod) -> Option<IpAddr> {
-    if pod.metadata.deletion_timestamp.is_some() {
-        return None;
-    }
-    let status = pod.status.as_ref()?;
-    let ready = status
-        .conditions
-        .iter()
-        .any(|c| c.type_ == "Ready" && c.status == "True");
-    if !ready {
-        return None;
-    }
-    let first = status
-        .pod_ips
-        .first()
-        .map(|p| p.ip.as_str())
-        .or(status.pod_ip.as_deref())?;
-    first.parse().ok()
-}
-
-/// The ready endpoints of a pool: each ready Pod it selects, on each
-/// target port.
-pub fn resolve(snapshot: &Snapshot, id: &NsName) -> Resolved {
-    let problem = |message: String| Resolved {
-        update: EndpointUpdate::default(),
-        problem: Some((Reason::ServiceNotFound, message)),
-        external: None,
-    };
-    let Some(pool) = snapshot.inference_pool(id) else {
-        return problem(format!("InferencePool {id} not found"));
-    };
-    let ports = match target_ports(pool) {
-        Ok(ports) => ports,
-        Err(message) => return problem(format!("InferencePool {id}: {message}")),
-    };
-    let mut addrs: Vec<SocketAddr> = snapshot
-        .pods_in(&id.namespace)
-        .filter(|pod| pool.selects(pod))
-        .filter_map(ready_ip)
-        .flat_map(|ip| ports.iter().map(move |port| SocketAddr::new(ip, *port)))
-        .collect();
-    addrs.sort_unstable();
-    addrs.dedup();
-    Resolved {
-        update: EndpointUpdate {
-            addrs,
-            service_found: true,
-        },
-        problem: None,
-        external: None,
-    }
-}
 
 /// The picker a pool's backend gets: the ConfigMap defaults with the
 /// pool's `edge-gateway.io/` annotations applied (the same keys as on an
@@ -202,7 +86,8 @@ pub fn picker(pool: &InferencePool, defaults: &BackendPolicy) -> PoolPicker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::objects::Object;
+    use crate::objects::{NsName, Object};
+    use crate::snapshot::Snapshot;
     use serde_json::{Value, json};
 
     fn object(value: Value) -> Object {

@@ -8,7 +8,7 @@ use tokio::sync::mpsc;
 use super::*;
 use crate::path::PathKind;
 use crate::table::RouteAction;
-use crate::telemetry::config::{SamplerKind, TracingConfig};
+use crate::tracing_config::{SamplerKind, TracingConfig};
 
 const SAMPLED_PARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 const UNSAMPLED_PARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00";

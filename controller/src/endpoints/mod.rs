@@ -3,7 +3,10 @@
 //! Service's EndpointSlices, never the ClusterIP; the Service port found by
 //! number or name; the slice port matched by the Service port's name, else
 //! by its numeric targetPort; an endpoint used when `conditions.ready` is
-//! true or absent.
+//! true or absent. An InferencePool's endpoints are its ready selected Pods
+//! ([`pool`]).
+
+pub mod pool;
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -103,8 +106,8 @@ pub(crate) const UDP_PORT_KEY: &str = "udp:";
 /// ClusterIP and port with `service-upstream`.
 pub fn resolve_key(snapshot: &Snapshot, key: &BackendKey) -> Resolved {
     let service_id = NsName::new(&*key.namespace, &*key.service);
-    if &*key.port == crate::gateway_api::inference::pool::POOL_PORT_KEY {
-        return crate::gateway_api::inference::pool::resolve(snapshot, &service_id);
+    if &*key.port == pool::POOL_PORT_KEY {
+        return pool::resolve(snapshot, &service_id);
     }
     if let Some(udp) = key.port.strip_prefix(UDP_PORT_KEY) {
         return resolve_protocol(

@@ -2,12 +2,15 @@
 //! ([`TracingConfig`], gateway-wide) and each route's switch, trust and
 //! span name ([`RouteTracing`]).
 
+mod name;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use opentelemetry_sdk::trace::Sampler;
 
-use super::name::OperationName;
+pub(crate) use name::NameFacts;
+pub use name::OperationName;
 
 /// `otel-sampler`: how root spans are sampled.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -1,0 +1,44 @@
+//! What one compile leaves to the next ([`CompileCache`]), so that a
+//! reload neither re-parses keys nor resets limits.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use k8s_openapi::api::networking::v1::Ingress;
+
+use super::regex_paths;
+use super::{AdmissionCache, CertCache, ClientAuthCache};
+use crate::objects::NsName;
+
+/// What one compile leaves to the next: parsed certificates, and the
+/// admission checks with their state (rate-limit buckets, verified
+/// passwords, auth caches), so that a reload neither re-parses keys nor
+/// resets limits.
+#[derive(Debug, Default)]
+pub struct CompileCache {
+    pub(super) certs: CertCache,
+    pub(super) admissions: AdmissionCache,
+    pub(super) regexes: regex_paths::RegexCache,
+    pub(super) client_auths: ClientAuthCache,
+    /// The version of each Ingress the last compile served.
+    pub(super) served_versions: HashMap<NsName, Arc<Ingress>>,
+}
+
+impl CompileCache {
+    /// Compiles new regex paths on a thread of their own from now on (see
+    /// [`regex_paths`]).
+    pub fn compile_regexes_in_background(&mut self) -> std::io::Result<()> {
+        self.regexes.compile_in_background()
+    }
+
+    /// Whether regex paths are being compiled in the background.
+    pub fn regexes_pending(&self) -> bool {
+        self.regexes.pending()
+    }
+
+    /// Whether the background regex compiles all finished, and no compile
+    /// took them in yet.
+    pub fn regexes_arrived(&self) -> bool {
+        self.regexes.arrived()
+    }
+}
