@@ -1,6 +1,7 @@
 //! OpenTelemetry tracing (`enable-opentelemetry` and the otel keys)
-//! against a real OTLP/gRPC receiver: gRPC frames over HTTP/2 decoded
-//! with `opentelemetry-proto`'s generated messages, as a collector does.
+//! against a real OTLP receiver: gRPC frames over HTTP/2, or OTLP/HTTP
+//! protobuf bodies over HTTP/1.1, decoded with `opentelemetry-proto`'s
+//! generated messages, as a collector does.
 //! Span names and attributes, the parent from a trusted `traceparent`
 //! (and not from an untrusted one), the context sent upstream, sampling,
 //! and a dead collector that costs requests nothing.
@@ -64,7 +65,16 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// An OTLP/gRPC trace receiver on a free port.
+/// How the collector takes spans.
+#[derive(Clone, Copy, PartialEq)]
+enum Transport {
+    /// OTLP/gRPC: `TraceService/Export` over HTTP/2.
+    Grpc,
+    /// OTLP/HTTP: `POST /v1/traces` with a protobuf body, over HTTP/1.1.
+    Http,
+}
+
+/// An OTLP trace receiver on a free port.
 struct Collector {
     addr: SocketAddr,
     spans: Arc<Mutex<Vec<Received>>>,
@@ -73,6 +83,10 @@ struct Collector {
 
 impl Collector {
     async fn start(ip: [u8; 4]) -> Collector {
+        Collector::start_with(ip, Transport::Grpc).await
+    }
+
+    async fn start_with(ip: [u8; 4], transport: Transport) -> Collector {
         let listener = TcpListener::bind(SocketAddr::from((ip, 0)))
             .await
             .expect("bind the collector");
@@ -85,11 +99,26 @@ impl Collector {
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(move |req| {
                         let store = store.clone();
-                        async move { Ok::<_, Infallible>(export(req, &store).await) }
+                        async move {
+                            Ok::<_, Infallible>(match transport {
+                                Transport::Grpc => export(req, &store).await,
+                                Transport::Http => export_http(req, &store).await,
+                            })
+                        }
                     });
-                    let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
+                    let io = TokioIo::new(stream);
+                    let _ = match transport {
+                        Transport::Grpc => {
+                            hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                                .serve_connection(io, service)
+                                .await
+                        }
+                        Transport::Http => {
+                            hyper::server::conn::http1::Builder::new()
+                                .serve_connection(io, service)
+                                .await
+                        }
+                    };
                 });
             }
         });
@@ -146,7 +175,54 @@ async fn export(
     assert_eq!(body.first(), Some(&0), "uncompressed gRPC frame");
     body.advance(1);
     let length = body.get_u32() as usize;
-    let decoded = ExportTraceServiceRequest::decode(&body[..length]).expect("OTLP protobuf");
+    keep(&body[..length], store);
+    let answer = ExportTraceServiceResponse::default().encode_to_vec();
+    let mut frame = vec![0u8];
+    frame.extend_from_slice(&(answer.len() as u32).to_be_bytes());
+    frame.extend_from_slice(&answer);
+    let mut trailers = http::HeaderMap::new();
+    trailers.insert("grpc-status", http::HeaderValue::from_static("0"));
+    let body = Full::new(Bytes::from(frame))
+        .with_trailers(async move { Some(Ok(trailers)) })
+        .boxed();
+    http::Response::builder()
+        .header("content-type", "application/grpc")
+        .body(body)
+        .expect("response")
+}
+
+/// One OTLP/HTTP export: `POST /v1/traces`, a protobuf
+/// `ExportTraceServiceRequest`; answered with an empty
+/// `ExportTraceServiceResponse`.
+async fn export_http(
+    req: http::Request<Incoming>,
+    store: &Mutex<Vec<Received>>,
+) -> http::Response<http_body_util::combinators::BoxBody<Bytes, Infallible>> {
+    assert_eq!(req.method(), http::Method::POST);
+    assert_eq!(req.uri().path(), "/v1/traces");
+    assert_eq!(
+        req.headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("application/x-protobuf")
+    );
+    let body = req
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes())
+        .unwrap_or_default();
+    keep(&body, store);
+    let answer = ExportTraceServiceResponse::default().encode_to_vec();
+    http::Response::builder()
+        .header("content-type", "application/x-protobuf")
+        .body(Full::new(Bytes::from(answer)).boxed())
+        .expect("response")
+}
+
+/// Decodes an `ExportTraceServiceRequest` into `store`.
+fn keep(message: &[u8], store: &Mutex<Vec<Received>>) {
+    let decoded = ExportTraceServiceRequest::decode(message).expect("OTLP protobuf");
     let mut spans = store.lock().expect("spans");
     for resource in decoded.resource_spans {
         let service = resource
@@ -170,19 +246,6 @@ async fn export(
             }
         }
     }
-    let answer = ExportTraceServiceResponse::default().encode_to_vec();
-    let mut frame = vec![0u8];
-    frame.extend_from_slice(&(answer.len() as u32).to_be_bytes());
-    frame.extend_from_slice(&answer);
-    let mut trailers = http::HeaderMap::new();
-    trailers.insert("grpc-status", http::HeaderValue::from_static("0"));
-    let body = Full::new(Bytes::from(frame))
-        .with_trailers(async move { Some(Ok(trailers)) })
-        .boxed();
-    http::Response::builder()
-        .header("content-type", "application/grpc")
-        .body(body)
-        .expect("response")
 }
 
 /// Three Ingresses on `backend`: `traced` (the ConfigMap's tracing),
@@ -400,6 +463,32 @@ async fn spans_name_the_request_and_the_trace_goes_upstream() {
         .span_for("traced", &sent.expect("a traceparent"))
         .await;
     assert_eq!(collector.spans().len(), 1, "only the sampled parent's span");
+}
+
+#[tokio::test]
+async fn spans_go_to_an_otlp_http_collector() {
+    let backend = EchoBackend::start([127, 0, 230, 4]).await;
+    let collector = Collector::start_with([127, 0, 230, 2], Transport::Http).await;
+    let mut docs = ingresses(&backend);
+    docs.push(tracing_on(
+        collector.addr,
+        &[
+            ("edge-gateway.io/otlp-collector-protocol", "http/protobuf"),
+            ("otel-service-name", "edge-http"),
+        ],
+    ));
+    let s = Setup::start_with(
+        &docs,
+        &["--configmap", "ingress-nginx/ingress-nginx-controller"],
+    )
+    .await;
+    let (sent, _) = send(&s, &backend, "traced.test", &[("traceparent", TRACEPARENT)]).await;
+    let sent = sent.expect("a traceparent upstream");
+    let span = collector.span_for("traced", &sent).await;
+    assert_eq!(span.service, "edge-http");
+    assert_eq!(span.trace_id(), TRACE_ID);
+    assert_eq!(hex(&span.span.parent_span_id), PARENT_ID);
+    assert_eq!(span.attribute("url.path").as_deref(), Some("/v1/predict"));
 }
 
 async fn dropped_spans(s: &Setup) -> f64 {

@@ -100,6 +100,10 @@ pub const KEYS: &[Known] = &[
         "edge-gateway.io/client-send-timeout",
         "edge-gateway only (ingress-nginx has no key for nginx's send_timeout, fixed at 60 s): seconds a write to a client may stall before the connection closes, releasing its upstream connection; default 60; applies to new connections",
     ),
+    d(
+        "edge-gateway.io/otlp-collector-protocol",
+        "edge-gateway only (ingress-nginx's module sends OTLP/gRPC): grpc (the default) or http/protobuf, which POSTs to http://otlp-collector-host:otlp-collector-port/v1/traces (port 4318 unless otlp-collector-port says otherwise)",
+    ),
     s("enable-access-log-for-default-backend"),
     d("enable-brotli", COMPRESSION),
     f("enable-modsecurity", WAF),

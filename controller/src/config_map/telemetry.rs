@@ -2,7 +2,9 @@
 //! `enable-opentelemetry` (false), `opentelemetry-trust-incoming-span`
 //! (true) and `opentelemetry-operation-name` (the default of every
 //! Ingress, see [`crate::annotations::tracing`]); the collector
-//! (`otlp-collector-host`, `otlp-collector-port` 4317, OTLP/gRPC), the
+//! (`otlp-collector-host`, `otlp-collector-port` 4317, OTLP/gRPC; or
+//! OTLP/HTTP with `edge-gateway.io/otlp-collector-protocol: http/protobuf`,
+//! port 4318 unless set), the
 //! resource's `otel-service-name` (`nginx`), the sampler (`otel-sampler`
 //! `AlwaysOn`, `otel-sampler-ratio` 0.01, `otel-sampler-parent-based`
 //! true) and the batch (`otel-max-queuesize` 2048,
@@ -15,7 +17,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use gateway::telemetry::{OperationName, SamplerKind, TracingConfig};
+use gateway::telemetry::{OperationName, OtlpProtocol, SamplerKind, TracingConfig};
 
 use super::{GlobalConfig, KeyError};
 use crate::annotations::values::boolean;
@@ -23,6 +25,7 @@ use crate::annotations::values::boolean;
 /// The keys [`read`] reads.
 #[cfg(test)]
 pub(super) const KEYS: &[&str] = &[
+    "edge-gateway.io/otlp-collector-protocol",
     "enable-opentelemetry",
     "opentelemetry-operation-name",
     "opentelemetry-trust-incoming-span",
@@ -36,6 +39,9 @@ pub(super) const KEYS: &[&str] = &[
     "otlp-collector-host",
     "otlp-collector-port",
 ];
+
+/// edge-gateway's key for the OTLP transport (`grpc`, `http/protobuf`).
+const PROTOCOL_KEY: &str = "edge-gateway.io/otlp-collector-protocol";
 
 /// The largest export queue: bounds the memory spans waiting for a slow
 /// collector can take.
@@ -80,6 +86,18 @@ pub(super) fn read(
             ),
         }
     }
+    exporter.protocol = match value(PROTOCOL_KEY) {
+        None | Some("" | "grpc") => OtlpProtocol::Grpc,
+        Some("http/protobuf") => OtlpProtocol::HttpProtobuf,
+        Some(other) => {
+            error(
+                PROTOCOL_KEY,
+                other,
+                "must be grpc or http/protobuf; grpc applies".to_owned(),
+            );
+            OtlpProtocol::Grpc
+        }
+    };
     let mut number =
         |key: &str, default: u64, range: std::ops::RangeInclusive<u64>| match value(key)
             .filter(|v| !v.is_empty())
@@ -101,7 +119,8 @@ pub(super) fn read(
                 }
             },
         };
-    exporter.port = number("otlp-collector-port", 4317, 1..=65535) as u16;
+    let port = exporter.protocol.default_port();
+    exporter.port = number("otlp-collector-port", port.into(), 1..=65535) as u16;
     exporter.max_queue = number("otel-max-queuesize", 2048, 1..=MAX_QUEUE) as usize;
     exporter.schedule_delay =
         Duration::from_millis(number("otel-schedule-delay-millis", 5000, 0..=600_000));
@@ -167,7 +186,7 @@ pub(super) fn read(
         None if tracing.enabled => error(
             "enable-opentelemetry",
             "true",
-            "needs otlp-collector-host (the OTLP/gRPC collector); nothing is traced".to_owned(),
+            "needs otlp-collector-host (the OTLP collector); nothing is traced".to_owned(),
         ),
         None => {}
     }
@@ -222,6 +241,26 @@ mod tests {
         assert!(exporter.parent_based);
         assert_eq!((exporter.max_queue, exporter.max_batch), (2048, 512));
         assert_eq!(exporter.schedule_delay, Duration::from_secs(5));
+    }
+
+    #[test]
+    fn http_protobuf_posts_to_v1_traces_on_4318_unless_a_port_is_set() {
+        let host = ("otlp-collector-host", "collector");
+        let http = (PROTOCOL_KEY, "http/protobuf");
+        let (config, errors) = read_keys(&[host, http]);
+        assert!(errors.is_empty(), "{errors:?}");
+        let exporter = config.globals.tracing.unwrap();
+        assert_eq!(exporter.protocol, OtlpProtocol::HttpProtobuf);
+        assert_eq!(exporter.endpoint(), "http://collector:4318/v1/traces");
+        let (config, _) = read_keys(&[host, http, ("otlp-collector-port", "9411")]);
+        let exporter = config.globals.tracing.unwrap();
+        assert_eq!(exporter.endpoint(), "http://collector:9411/v1/traces");
+        let (config, errors) = read_keys(&[host, (PROTOCOL_KEY, "http/json")]);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].key, PROTOCOL_KEY);
+        let exporter = config.globals.tracing.unwrap();
+        assert_eq!(exporter.protocol, OtlpProtocol::Grpc);
+        assert_eq!(exporter.endpoint(), "http://collector:4317");
     }
 
     #[test]

@@ -2,21 +2,21 @@
 //! queue ([`Pipeline::submit`] never waits: a full queue drops the span
 //! and counts it); one task per pipeline takes spans in batches of up to
 //! `otel-max-export-batch-size`, or what came within
-//! `otel-schedule-delay-millis`, and hands each batch to the OTLP/gRPC
-//! exporter under a timeout. A batch that fails or times out is dropped
+//! `otel-schedule-delay-millis`, and hands each batch to the OTLP exporter
+//! (gRPC, or HTTP with protobuf bodies) under a timeout. A batch that fails or times out is dropped
 //! and counted: a dead or slow collector costs requests nothing.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use opentelemetry::InstrumentationScope;
-use opentelemetry_otlp::WithExportConfig as _;
+use opentelemetry_otlp::{Protocol, WithExportConfig as _};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::{Sampler, SpanData, SpanExporter as _};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::tracing_config::TracingConfig;
+use crate::tracing_config::{OtlpProtocol, TracingConfig};
 
 pub use crate::metrics::{
     OTEL_SPANS_DROPPED as SPANS_DROPPED, OTEL_SPANS_EXPORTED as SPANS_EXPORTED,
@@ -37,12 +37,21 @@ impl Pipeline {
     /// current Tokio runtime. The task ends once the pipeline is dropped
     /// and what it queued is exported.
     pub(crate) fn start(config: Arc<TracingConfig>) -> Result<Pipeline, String> {
-        let mut exporter = opentelemetry_otlp::SpanExporter::builder()
-            .with_tonic()
-            .with_endpoint(config.endpoint())
-            .with_timeout(config.export_timeout)
-            .build()
-            .map_err(|e| e.to_string())?;
+        let builder = opentelemetry_otlp::SpanExporter::builder();
+        let built = match config.protocol {
+            OtlpProtocol::Grpc => builder
+                .with_tonic()
+                .with_endpoint(config.endpoint())
+                .with_timeout(config.export_timeout)
+                .build(),
+            OtlpProtocol::HttpProtobuf => builder
+                .with_http()
+                .with_protocol(Protocol::HttpBinary)
+                .with_endpoint(config.endpoint())
+                .with_timeout(config.export_timeout)
+                .build(),
+        };
+        let mut exporter = built.map_err(|e| e.to_string())?;
         exporter.set_resource(
             &Resource::builder()
                 .with_service_name(config.service_name.clone())

@@ -27,7 +27,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use arc_swap::ArcSwapOption;
 use http::Request;
 
-pub use crate::tracing_config::{OperationName, RouteTracing, SamplerKind, TracingConfig};
+pub use crate::tracing_config::{
+    OperationName, OtlpProtocol, RouteTracing, SamplerKind, TracingConfig,
+};
 pub use context::{Parent, TRACEPARENT, TRACESTATE};
 pub use export::{SPANS_DROPPED, SPANS_EXPORTED};
 pub(crate) use span::{Arrival, Ended, RequestSpan};

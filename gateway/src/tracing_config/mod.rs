@@ -23,13 +23,44 @@ pub enum SamplerKind {
     Ratio(f64),
 }
 
+/// How spans travel to the collector (`edge-gateway.io/otlp-collector-protocol`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum OtlpProtocol {
+    /// OTLP/gRPC (`grpc`, the default, as ingress-nginx's module sends).
+    #[default]
+    Grpc,
+    /// OTLP/HTTP with protobuf bodies (`http/protobuf`): `POST /v1/traces`.
+    HttpProtobuf,
+}
+
+impl OtlpProtocol {
+    /// The protocol's name as `OTEL_EXPORTER_OTLP_PROTOCOL` spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OtlpProtocol::Grpc => "grpc",
+            OtlpProtocol::HttpProtobuf => "http/protobuf",
+        }
+    }
+
+    /// The collector port the protocol is served on by convention (4317,
+    /// 4318).
+    pub fn default_port(self) -> u16 {
+        match self {
+            OtlpProtocol::Grpc => 4317,
+            OtlpProtocol::HttpProtobuf => 4318,
+        }
+    }
+}
+
 /// The ConfigMap's exporter and sampler settings.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TracingConfig {
     /// `otlp-collector-host`.
     pub host: String,
-    /// `otlp-collector-port` (4317): OTLP over gRPC.
+    /// `otlp-collector-port` (4317 for gRPC, 4318 for HTTP).
     pub port: u16,
+    /// `edge-gateway.io/otlp-collector-protocol`.
+    pub protocol: OtlpProtocol,
     /// `otel-service-name` (`nginx`): the resource's `service.name`.
     pub service_name: String,
     /// `otel-sampler` with `otel-sampler-ratio`.
@@ -53,6 +84,7 @@ impl Default for TracingConfig {
         Self {
             host: String::new(),
             port: 4317,
+            protocol: OtlpProtocol::Grpc,
             service_name: "nginx".to_owned(),
             sampler: SamplerKind::AlwaysOn,
             parent_based: true,
@@ -70,12 +102,17 @@ impl Eq for SamplerKind {}
 impl Eq for TracingConfig {}
 
 impl TracingConfig {
-    /// The OTLP/gRPC endpoint.
+    /// The collector's URL: `http://host:port` for gRPC, with the
+    /// traces path `/v1/traces` for HTTP.
     pub fn endpoint(&self) -> String {
+        let path = match self.protocol {
+            OtlpProtocol::Grpc => "",
+            OtlpProtocol::HttpProtobuf => "/v1/traces",
+        };
         if self.host.contains(':') && !self.host.starts_with('[') {
-            format!("http://[{}]:{}", self.host, self.port)
+            format!("http://[{}]:{}{path}", self.host, self.port)
         } else {
-            format!("http://{}:{}", self.host, self.port)
+            format!("http://{}:{}{path}", self.host, self.port)
         }
     }
 
