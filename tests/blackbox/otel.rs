@@ -446,11 +446,16 @@ async fn spans_name_the_request_and_the_trace_goes_upstream() {
         "cm.yaml",
         &tracing_on(collector.addr, &[("otel-sampler", "AlwaysOff")]),
     );
+    // Applied once 20 new traces in a row are unsampled (the ratio sampler
+    // before it gives that by chance once in a million).
     eventually(Duration::from_secs(10), || async {
-        match send(&s, &backend, "traced.test", &[]).await.0 {
-            Some(sent) if sent.ends_with("-00") => Ok(()),
-            other => Err(format!("still sampled: {other:?}")),
+        for _ in 0..20 {
+            match send(&s, &backend, "traced.test", &[]).await.0 {
+                Some(sent) if sent.ends_with("-00") => {}
+                other => return Err(format!("still sampled: {other:?}")),
+            }
         }
+        Ok(())
     })
     .await;
     collector.clear();
