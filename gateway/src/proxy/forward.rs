@@ -1,3 +1,7 @@
+//! Phase 6, forward ([`phase`]): the upstream request to the picked
+//! backend, and the answer; an answer whose status the route's
+//! `custom-http-errors` lists is replaced by its default backend's page.
+//!
 //! Sending a request to a backend: wait for a ready endpoint if the backend
 //! holds requests ([`balance::hold`]), take an endpoint slot
 //! ([`balance::queue`]), get a connection, wait for the response head under
@@ -41,13 +45,57 @@ use tokio::time::Instant;
 use super::body::{Lease, RequestBody, RequestBodyError, ResponseBody, SendProgress};
 use super::error::ProxyError;
 use super::exchange::Trace;
+use super::outbound::Outbound;
+use super::pick::Picked;
+use super::respond::{self, Early};
 use super::stream::{Bounds, StreamClock};
+use super::{Scope, error_pages};
 use crate::backend::balance;
 use crate::backend::balance::affinity::Sticky;
 use crate::backend::{Backend, InFlight};
 use crate::metrics::inference::InferenceStats;
 use crate::settings::{NextUpstream, ProxySettings};
 use crate::upstream::{self, Conn, Wire};
+
+/// Phase 6: forwards the outbound request to the picked backend; a
+/// `custom-http-errors` status is replaced by the default backend's page.
+/// A gateway-made error of a CORS request is answered here, with the
+/// request it names, so that the response phase adds the CORS headers.
+pub(super) async fn phase(
+    scope: &Scope<'_>,
+    picked: &Picked<'_>,
+    outbound: Outbound,
+    sticky: &mut Sticky,
+    trace: &mut Trace,
+) -> Result<Response<ResponseBody>, Early> {
+    let (table, route) = (scope.table, scope.found.route);
+    let Outbound {
+        request,
+        wire,
+        progress,
+        original,
+        error_context,
+    } = outbound;
+    let destination = Destination {
+        backend: picked.backend,
+        wire: &wire,
+        settings: &route.settings,
+    };
+    let stats = table.inference(scope.found.id);
+    let forwarded = forward(destination, request, progress, trace, stats, sticky).await;
+    match (forwarded, error_context) {
+        (Ok(response), _) => {
+            let id = trace.request_id.as_ref();
+            let backend = picked.backend;
+            Ok(error_pages::replace(table, route, backend, original, response, id).await)
+        }
+        (Err(error), Some((method, uri))) => {
+            let client = scope.client.socket_addr(scope.conn.peer);
+            Ok(respond::error(error, client, &method, &uri))
+        }
+        (Err(error), None) => Err(error.into()),
+    }
+}
 
 /// A failed attempt, with the request if it never left the gateway.
 struct Failure {

@@ -243,6 +243,17 @@ pub(crate) fn new_request_id() -> HeaderValue {
     HeaderValue::from_bytes(&buf).unwrap_or_else(|_| HeaderValue::from_static("0"))
 }
 
+/// A new `X-Request-ID` unless the client sent a usable one (nginx's
+/// `$request_id` when ingress-nginx's `$req_id` is empty), or none when
+/// `generate-request-id` is off (the client's passes through as it is).
+pub(super) fn request_id(headers: &http::HeaderMap, generate: bool) -> Option<HeaderValue> {
+    match headers.get(&X_REQUEST_ID) {
+        Some(id) if !id.is_empty() && id.len() <= 256 => None,
+        _ if generate => Some(new_request_id()),
+        _ => None,
+    }
+}
+
 /// The header work of one proxied request, for the criterion benchmarks in
 /// `benches/` only (the proxy itself calls the parts): a request id made
 /// when the client sent none, the client's request headers rewritten for the
@@ -252,7 +263,7 @@ pub fn bench_header_work(conn: &ConnInfo, request: &mut HeaderMap, response: &mu
     static DEFAULTS: LazyLock<Globals> = LazyLock::new(Globals::default);
     let globals = &*DEFAULTS;
     let client = globals.forwarded.client(conn.peer.ip(), request);
-    let request_id = super::request_id(request, globals.headers.generate_request_id);
+    let request_id = request_id(request, globals.headers.generate_request_id);
     let from = Upstream {
         conn,
         client: &client,

@@ -1,48 +1,54 @@
-//! The request path. [`Proxy::handle`] reads as the phases every request
-//! goes through:
+//! The request path. [`Proxy::handle`] resolves the client and hands the
+//! request to the phases, each a function in its own module, run in this
+//! order over one [`Scope`] (the table, loaded once, the connection, the
+//! client and, once routed, the route):
 //!
 //! 0. **client**: who is asking: the peer, or the address its trusted
 //!    forwarded-for header names (see [`crate::policy::forwarded`]),
 //!    resolved once and used by every later phase and the access log;
-//! 1. **inspect**: refuse blocked clients (`block-cidrs`,
+//! 1. **inspect** ([`route`]): refuse blocked clients (`block-cidrs`,
 //!    `block-user-agents`, `block-referers`), then malformed or ambiguous
-//!    requests; normalise host and path;
-//! 2. **route**: look the host and path up in the current table (loaded
-//!    once), with the method, headers, query and listener for Gateway API
-//!    conditions; on a host that checks client certificates, judge the
-//!    connection's (see [`crate::policy::client_cert`]);
-//! 3. **policy**: nginx's rewrite phase: redirects (from-to-www, app-root,
-//!    permanent/temporal, HTTPS, a Gateway API `RequestRedirect`) and
-//!    `rewrite-target` (or a Gateway API `URLRewrite` path);
-//! 4. **admit**: a Gateway API `CORS` preflight, the declared body size,
-//!    then the route's admission checks (CORS preflight, limits, address
-//!    lists, authentication: see [`crate::policy::admission`]); only then,
-//!    with `model-from-body`, is the body read: its JSON `model` goes in a
-//!    header that canary rules can read (see [`model_peek`]), and the
-//!    backend is picked: a Gateway API rule's weighted draw (see
-//!    [`crate::route_filter`]) or a canary's (see [`crate::canary`]), as
-//!    nginx's balancer runs after the access phase. A refused request's
-//!    body is never read;
-//! 5. **rewrite**: read what the backend's affinity and picker need
-//!    (session cookie, `upstream-hash-by` key, prompt blocks, model and
-//!    criticality), then turn the client request into the upstream
-//!    request, for the route's backend protocol (see [`protocol`]), and
-//!    apply Gateway API `RequestHeaderModifier`s;
-//! 6. **forward**: pick an endpoint (the sticky one first), send, retry
-//!    where allowed; an answer whose status the route's
+//!    requests ([`inspect`]); normalise host and path;
+//! 2. **route** ([`route`]): look the host and path up in the table, with
+//!    the method, headers, query and listener for Gateway API conditions;
+//!    on a host that checks client certificates, judge the connection's
+//!    (see [`crate::policy::client_cert`]);
+//! 3. **redirect** ([`route`]): nginx's rewrite phase: redirects
+//!    (from-to-www, app-root, permanent/temporal, HTTPS, a Gateway API
+//!    `RequestRedirect`) and `rewrite-target` (or a Gateway API
+//!    `URLRewrite` path);
+//! 4. **admit** ([`admit`]): a Gateway API `CORS` preflight, the declared
+//!    body size, then the route's admission checks (CORS preflight,
+//!    limits, address lists, authentication: see
+//!    [`crate::policy::admission`]). A refused request's body is never
+//!    read. Then **peek** ([`model_peek`]): with `model-from-body`, the
+//!    body's JSON `model` goes in a header that canary rules can read;
+//! 5. **pick** ([`pick`]): the backend, once: a Gateway API rule's weighted
+//!    draw or a canary's, as nginx's balancer runs after the access phase;
+//! 6. **outbound** ([`outbound`]): read what the backend's affinity and
+//!    picker need (session cookie, `upstream-hash-by` key, prompt blocks,
+//!    model and criticality), then turn the client request into the
+//!    upstream request for the route's backend protocol (see
+//!    [`protocol`]); mirrored copies leave;
+//! 7. **forward** ([`forward`]): pick an endpoint (the sticky one first),
+//!    send, retry where allowed; an answer whose status the route's
 //!    `custom-http-errors` lists is replaced by its default backend's;
-//! 7. **respond**: clean the upstream response head (`hide-headers`, CORS,
-//!    HSTS on HTTPS, a new session cookie, Gateway API
-//!    `ResponseHeaderModifier`s) and stream its body back, or
-//!    splice an upgraded connection (see [`upgrade`]); `add-headers` go on
-//!    every response, the gateway's own answers included.
+//! 8. **deliver** ([`deliver`]): clean the upstream response head
+//!    (`hide-headers`, CORS, a new session cookie, Gateway API
+//!    `ResponseHeaderModifier`s) and stream its body back, or splice an
+//!    upgraded connection (see [`upgrade`]); `add-headers`, HSTS and
+//!    compression go on every response, the gateway's own answers included
+//!    ([`Proxy::handle`]).
 //!
-//! Any phase can end the request early with a [`ProxyError`] (something
-//! failed) or a [`Refusal`] (a policy's answer: a denial, a redirect, a
-//! CORS preflight answer); [`respond`] turns either into the response, in
-//! one place. docs/architecture.md draws the phases.
+//! Any phase can end the request early with an [`respond::Early`]: a
+//! [`ProxyError`] (something failed), a [`Refusal`] (a policy's answer: a
+//! denial, a redirect, a CORS preflight answer) or a route's fixed status;
+//! [`respond`] turns each into the response, in one place.
+//! docs/architecture.md draws the phases.
 
+mod admit;
 mod body;
+mod deliver;
 mod error;
 mod error_pages;
 mod exchange;
@@ -50,6 +56,8 @@ mod forward;
 mod headers;
 mod inspect;
 mod model_peek;
+mod outbound;
+mod pick;
 mod protocol;
 pub(crate) mod respond;
 mod route;
@@ -60,12 +68,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use http::header::{
-    CONNECTION, CONTENT_LENGTH, HOST, HeaderName, HeaderValue, STRICT_TRANSPORT_SECURITY,
-};
-use http::uri::Uri;
-use http::{Request, Response, StatusCode, Version};
-use http_body::Body;
+use http::header::{CONNECTION, HeaderValue, STRICT_TRANSPORT_SECURITY};
+use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 
 pub use body::{RequestBody, RequestBodyError, ResponseBody, ResponseBodyError};
@@ -73,26 +77,20 @@ pub use error::ProxyError;
 pub use exchange::Observer;
 pub use headers::{X_REQUEST_ID, bench_header_work};
 
-use crate::backend::balance::RequestSignals;
-use crate::backend::balance::affinity::Sticky;
 use crate::compress::Compression;
 use crate::metrics;
 use crate::policy;
-use crate::policy::admission::{Admitted, AuthClients, Candidate};
-use crate::policy::external_auth::AuthRequest;
+use crate::policy::admission::AuthClients;
 use crate::policy::forwarded::Client;
 use crate::proxy_protocol::Origin;
-use crate::refusal::Refusal;
-use crate::route_filter::{RouteFilters, Slot};
+use crate::route_filter::RouteFilters;
 use crate::scheme::Scheme;
-use crate::settings::{ListenerSettings, ProxySettings};
-use crate::table::{Route, RouteAction, RouteTable, TableHandle};
+use crate::settings::ListenerSettings;
+use crate::table::{RouteMatch, RouteTable, TableHandle};
 use crate::tls::ClientTls;
 
-/// Sent upstream with `rewrite-target` when `x-forwarded-prefix` is set.
-static X_FORWARDED_PREFIX: HeaderName = HeaderName::from_static("x-forwarded-prefix");
 use exchange::Trace;
-use route::{Routed, Routing, route};
+use respond::Early;
 
 /// A request's record while its response is being made. When the client
 /// goes away first (hyper drops the handler's future), the request is
@@ -299,7 +297,7 @@ impl Proxy {
             Ok(response) => response,
             Err(error) => respond::error(error, client.socket_addr(conn.peer), &method, &uri),
         };
-        // 7. respond: `add-headers` go on every response, HSTS on every
+        // 8. deliver: `add-headers` go on every response, HSTS on every
         // HTTPS response for a host with TLS, the gateway's own included,
         // and compression.
         policy::header_rules::set_all(response.headers_mut(), &table.globals().headers.to_client);
@@ -337,412 +335,68 @@ impl Proxy {
         response
     }
 
-    /// The phases for one request against one table.
+    /// The phases for one request against one table, in the order they
+    /// run (docs/architecture.md draws them); a phase that ends the request
+    /// early returns an [`Early`], rendered by [`respond`].
     async fn proxy(
+        &self,
+        table: &RouteTable,
+        conn: &ConnInfo,
+        client: &Client,
+        req: Request<Incoming>,
+        trace: &mut Trace,
+    ) -> Result<Response<ResponseBody>, ProxyError> {
+        match self.phases(table, conn, client, req, trace).await {
+            Ok(response) => Ok(response),
+            Err(early) => early.render(),
+        }
+    }
+
+    /// The phases, each a call; `?` ends the request early.
+    async fn phases(
         &self,
         table: &RouteTable,
         conn: &ConnInfo,
         client: &Client,
         mut req: Request<Incoming>,
         trace: &mut Trace,
-    ) -> Result<Response<ResponseBody>, ProxyError> {
-        // 1. inspect, starting with the ConfigMap's block lists.
-        if policy::block::refused(table.globals(), client.ip, req.headers()) {
-            return Ok(respond::refusal(Refusal::error_page(StatusCode::FORBIDDEN)));
-        }
-        // 1-3. inspect, route, and the rewrite-phase policy (redirects,
-        // rewrite-target). Routing borrows the request only inside `route`.
-        let (found, mut target) = match route(table, conn, client, &req, trace)? {
-            Routed::Respond(refusal, id) => {
-                trace.route = id;
-                return Ok(respond::refusal(*refusal));
-            }
-            Routed::Proxy { found, target } => (found, target),
-        };
-        // `auth-tls-*`: the gateway's `ssl-client-*` replace the client's,
-        // for the auth service and the upstream alike.
-        if let Some(headers) = target.client_cert.take() {
-            headers.apply(req.headers_mut());
-        }
-        if target.error_page {
-            internal_redirect(&mut req);
-        }
-        let route = found.route;
-        trace.route = Some(found.id);
-        trace.span = self.observer.span(table, route, &req, conn, client);
-        let filters = route.filters.as_deref();
-        // A Gateway API CORS preflight is answered before anything else.
-        let gateway_cors = filters.and_then(|f| f.cors.as_ref());
-        if let Some(answer) = gateway_cors.and_then(|c| c.preflight(req.method(), req.headers())) {
-            return Ok(respond::refusal(answer));
-        }
-        let gateway_origin = gateway_cors.and_then(|c| c.allowed_origin(req.headers()));
-        let main_backend = match route.action {
-            RouteAction::Proxy(id) => id,
-            RouteAction::Respond(code) => return Ok(respond::fixed(code)),
-        };
-
-        // 4. admit
-        check_body_size(&req, &route.settings)?;
-        let request_id = request_id(req.headers(), table.globals().headers.generate_request_id);
-        let admitted = match &route.admission {
-            None => Admitted::default(),
-            Some(admission) => {
-                if let Some(answer) = admission.preflight(req.method(), req.headers()) {
-                    return Ok(respond::refusal(*answer));
-                }
-                let chain = headers::computed_forwarded_for(table.globals(), conn, req.headers());
-                let candidate = candidate(
-                    &req,
-                    conn,
-                    client,
-                    &target,
-                    request_id.as_ref(),
-                    chain.as_ref(),
-                    table.globals().headers.underscores,
-                );
-                match admission.admit(&self.auth_clients, &candidate).await {
-                    Ok(admitted) => admitted,
-                    Err(refusal) => {
-                        trace.rate_limited = refusal.rate_limit_exceeding();
-                        return Ok(respond::refusal(*refusal));
-                    }
-                }
-            }
-        };
-        // 4a. model: the body's `model` in a header, if asked; then the
-        // backend, once: a Gateway API rule's weighted draw, or the canary
-        // decision; the rest is the main route's.
-        model_peek::peek(&mut req, &route.settings).await?;
-        let mut slot: Option<&Slot> = None;
-        let backend = match filters.and_then(|f| f.split.as_ref()) {
-            // A Gateway API rule's weighted backends; an invalid one
-            // answers its share with 500.
-            Some(split) => {
-                let drawn = split.draw();
-                slot = Some(drawn);
-                trace.backend = drawn.backend;
-                match drawn.backend.and_then(|id| table.backend(id)) {
-                    Some(backend) => backend,
-                    None => {
-                        return Ok(respond::refusal(Refusal::error_page(
-                            StatusCode::INTERNAL_SERVER_ERROR,
-                        )));
-                    }
-                }
-            }
-            None => {
-                let (backend, canary) = crate::canary::pick(
-                    table.backend(main_backend),
-                    canary_of(table, route),
-                    req.headers(),
-                );
-                trace.canary = canary;
-                backend.ok_or(ProxyError::NoRoute)?
-            }
-        };
-        // `default-backend`: its Service answers when the route's has no pod.
-        let backend = match route.fallback.and_then(|id| table.backend(id)) {
-            Some(fallback) if backend.endpoints().endpoints().is_empty() => fallback,
-            _ => backend,
-        };
-        // `--default-backend-service` without a ready endpoint: the built-in
-        // 404, as ingress-nginx falls back to its own default endpoint.
-        if table.is_default_route(found.id) && backend.endpoints().endpoints().is_empty() {
-            return Err(ProxyError::NoRoute);
-        }
-        // Gateway-made errors carry CORS headers too: keep what their log
-        // line needs.
-        let error_context = admitted
-            .cors_origin
-            .is_some()
-            .then(|| (req.method().clone(), req.uri().clone()));
-
-        // 5. rewrite, once the backend's affinity has read the client's
-        // request (session cookie, `upstream-hash-by` key), for the route's
-        // backend protocol.
-        let https = conn.listener.settings.scheme == Scheme::Https;
-        let signals = RequestSignals::read(&mut req, &route.settings.signals);
-        let mut sticky =
-            Sticky::read(backend, &req, client.ip, https, &route.path).with_signals(signals);
-        let original = error_pages::Original::read(table, route, &req, client.ip);
-        let mut client_upgrade = upgrade::take(&mut req);
-        let shadow = route
-            .policy
-            .mirror
-            .as_ref()
-            .and_then(|mirror| self.shadow(mirror, route, &req, conn));
-        let from = headers::Upstream {
+    ) -> Result<Response<ResponseBody>, Early> {
+        // 1-3. inspect, route, redirect.
+        let (found, target) = route::route(table, conn, client, &mut req, trace)?;
+        let scope = Scope {
+            table,
             conn,
             client,
-            globals: table.globals(),
+            found,
         };
-        let (mut upstream_req, progress) = rewrite(req, &from, route, target, request_id);
-        let wire = protocol::prepare(
-            &mut upstream_req,
-            &mut client_upgrade,
-            &route.settings,
-            conn.listener.settings.scheme,
-        )?;
-        headers::trace_context(upstream_req.headers_mut(), trace.span.as_deref_mut());
-        if let Some(admission) = &route.admission {
-            admission.to_upstream(upstream_req.headers_mut(), admitted.granted);
-        }
-        edit_request_headers(filters, slot, upstream_req.headers_mut());
-        trace.request_body = progress.clone();
-        trace.request_id = upstream_req.headers().get(&X_REQUEST_ID).cloned();
-        // 5b. mirror: the copies (`mirror-target`'s, then the rule's
-        // `RequestMirror`s of the request as forwarded) leave now, their
-        // bodies teed from the client's.
-        let mirrors = filters.map_or(&[][..], |f| &f.mirrors[..]);
-        let copies = mirrors.iter().filter_map(|m| {
-            let backend = table.backend(m.backend());
-            m.copy(&upstream_req, backend, wire.http2, self.mirror_stats(route))
-        });
-        let shadows: Vec<_> = shadow.into_iter().chain(copies).collect();
-        if !shadows.is_empty() {
-            let has_body = !upstream_req.body().is_end_stream();
-            let settings = &route.settings;
-            let teed =
-                crate::mirror::tee_all(shadows, has_body, |tee| upstream_req.body_mut().tee(tee));
-            for (shadow, body) in teed {
-                shadow.send(body, settings.connect_timeout, settings.read_timeout);
-            }
-        }
-
-        // 6. forward
-        let stats = table.inference(found.id);
-        let destination = forward::Destination {
-            backend,
-            wire: &wire,
-            settings: &route.settings,
-        };
-        let forwarded = forward::forward(
-            destination,
-            upstream_req,
-            progress,
-            trace,
-            stats,
-            &mut sticky,
-        )
-        .await;
-        let mut response = match (forwarded, error_context) {
-            // 6b. `custom-http-errors`: the default backend's page instead.
-            (Ok(response), _) => {
-                let id = trace.request_id.as_ref();
-                error_pages::replace(table, route, backend, original, response, id).await
-            }
-            (Err(error), Some((method, uri))) => {
-                respond::error(error, client.socket_addr(conn.peer), &method, &uri)
-            }
-            (Err(error), None) => return Err(error),
-        };
-
-        // 7. respond
-        headers::to_client(response.headers_mut(), &table.globals().headers);
-        if let Some(rules) = &route.policy.response
-            && let Some(rate) = rules.apply(&mut response)
-        {
-            response.body_mut().pace(rate);
-        }
-        sticky.to_client(response.headers_mut());
-        if let Some(admission) = &route.admission {
-            admission.to_client(admitted.cors_origin, response.headers_mut());
-        }
-        edit_response_headers(filters, slot, response.headers_mut());
-        if let (Some(cors), Some(origin)) = (gateway_cors, gateway_origin) {
-            cors.apply(origin, response.headers_mut());
-        }
-        if let Some(permit) = admitted.permit {
-            response.body_mut().hold(permit);
-        }
-        upgrade::splice(client_upgrade, &mut response, &route.settings);
-        Ok(response)
+        trace.span = self.observer.span(table, found.route, &req, conn, client);
+        // 4. admit, then peek at the body's model; 5. pick the backend.
+        let mut passed = admit::admit(&scope, &req, &target, &self.auth_clients, trace).await?;
+        model_peek::peek(&mut req, &found.route.settings).await?;
+        let picked = pick::backend(&scope, req.headers(), passed.main_backend, trace)?;
+        // 6. outbound: the upstream request; mirrored copies leave.
+        let (outbound, mut carried) =
+            self.outbound(&scope, req, target, &mut passed, &picked, trace)?;
+        // 7. forward.
+        let response =
+            forward::phase(&scope, &picked, outbound, &mut carried.sticky, trace).await?;
+        // 8. deliver.
+        Ok(deliver::deliver(&scope, response, passed, &picked, carried))
     }
 }
 
-impl Proxy {
-    /// A copy of `req` for the route's mirror, if one may go.
-    fn shadow<B>(
-        &self,
-        mirror: &crate::mirror::Mirror,
-        route: &Route,
-        req: &Request<B>,
-        conn: &ConnInfo,
-    ) -> Option<crate::mirror::Shadow> {
-        let stats = self.mirror_stats(route);
-        let host = req
-            .headers()
-            .get(HOST)
-            .and_then(|h| h.to_str().ok())
-            .map(|h| h.rsplit_once(':').map_or(h, |(name, _)| name));
-        mirror.copy(req, conn.listener.settings.scheme.as_str(), host, stats)
-    }
-
-    /// The mirroring series of a route's Ingress (or HTTPRoute).
-    fn mirror_stats(&self, route: &Route) -> Option<Arc<metrics::MirrorStats>> {
-        let (metrics, source) = self.observer.metrics.as_ref().zip(route.source.as_ref())?;
-        Some(metrics.mirror(metrics::MirrorLabels {
-            namespace: source.namespace.clone(),
-            ingress: source.name.clone(),
-        }))
-    }
-}
-
-/// Turns the request into the GET (or HEAD) without body that nginx's
-/// internal redirect to an error page makes.
-fn internal_redirect(req: &mut Request<Incoming>) {
-    if req.method() != http::Method::HEAD {
-        *req.method_mut() = http::Method::GET;
-    }
-    req.headers_mut().remove(CONTENT_LENGTH);
-    req.headers_mut().remove(http::header::TRANSFER_ENCODING);
-}
-
-/// A Gateway API rule's `RequestHeaderModifier`, then its drawn backend's.
-fn edit_request_headers(
-    filters: Option<&RouteFilters>,
-    slot: Option<&Slot>,
-    headers: &mut http::HeaderMap,
-) {
-    let rule = filters.and_then(|f| f.request_headers.as_ref());
-    let backend = slot.and_then(|s| s.request_headers.as_ref());
-    for edits in rule.into_iter().chain(backend) {
-        edits.apply(headers);
-    }
-}
-
-/// A Gateway API rule's `ResponseHeaderModifier`, then its drawn backend's.
-fn edit_response_headers(
-    filters: Option<&RouteFilters>,
-    slot: Option<&Slot>,
-    headers: &mut http::HeaderMap,
-) {
-    let rule = filters.and_then(|f| f.response_headers.as_ref());
-    let backend = slot.and_then(|s| s.response_headers.as_ref());
-    for edits in rule.into_iter().chain(backend) {
-        edits.apply(headers);
-    }
-}
-
-/// The route's canary and its backend, if it has one that exists.
-fn canary_of<'t>(
+/// What the phases after routing share about one request: the table it is
+/// served from, its connection and client, and its route.
+struct Scope<'t> {
     table: &'t RouteTable,
-    route: &'t Route,
-) -> Option<(&'t crate::canary::Canary, &'t Arc<crate::backend::Backend>)> {
-    let canary = route.canary.as_ref()?;
-    Some((canary, table.backend(canary.backend)?))
+    conn: &'t ConnInfo,
+    client: &'t Client,
+    found: RouteMatch<'t>,
 }
 
-/// Refuses a body that declares itself larger than the route allows, before
-/// any byte of it is read (and so before `100 Continue` is sent).
-fn check_body_size(req: &Request<Incoming>, settings: &ProxySettings) -> Result<(), ProxyError> {
-    let Some(limit) = settings.max_body_size else {
-        return Ok(());
-    };
-    let declared = req
-        .headers()
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    match declared {
-        Some(length) if length > limit => Err(ProxyError::BodyTooLarge(limit)),
-        _ => Ok(()),
+impl<'t> Scope<'t> {
+    /// The route's Gateway API filters, if it comes from an HTTPRoute.
+    fn filters(&self) -> Option<&'t RouteFilters> {
+        self.found.route.filters.as_deref()
     }
-}
-
-/// A new `X-Request-ID` unless the client sent a usable one (nginx's
-/// `$request_id` when ingress-nginx's `$req_id` is empty), or none when
-/// `generate-request-id` is off (the client's passes through as it is).
-fn request_id(headers: &http::HeaderMap, generate: bool) -> Option<HeaderValue> {
-    match headers.get(&X_REQUEST_ID) {
-        Some(id) if !id.is_empty() && id.len() <= 256 => None,
-        _ if generate => Some(headers::new_request_id()),
-        _ => None,
-    }
-}
-
-/// What the admission checks read about a request, with the generated
-/// `X-Request-ID` and the computed `X-Forwarded-For`, if any.
-fn candidate<'a, B>(
-    req: &'a Request<B>,
-    conn: &'a ConnInfo,
-    client: &Client,
-    target: &'a Routing,
-    generated_id: Option<&'a HeaderValue>,
-    forwarded_for: Option<&'a HeaderValue>,
-    underscores: bool,
-) -> Candidate<'a> {
-    let client_ip = client.ip;
-    Candidate {
-        client_ip,
-        auth: AuthRequest {
-            method: req.method(),
-            scheme: conn.listener.settings.scheme.as_str(),
-            host: target.auth_host.as_deref().unwrap_or(""),
-            uri: req.uri(),
-            headers: req.headers(),
-            client_ip,
-            forwarded_for,
-            request_id: generated_id.or_else(|| req.headers().get(&X_REQUEST_ID)),
-            underscores,
-        },
-    }
-}
-
-/// Builds the upstream request from the client's, moving its parts:
-/// ingress-nginx's headers, `upstream-vhost`, and the `rewrite-target`
-/// path with `x-forwarded-prefix`.
-fn rewrite(
-    req: Request<Incoming>,
-    from: &headers::Upstream<'_>,
-    route: &Route,
-    target: Routing,
-    request_id: Option<HeaderValue>,
-) -> (Request<RequestBody>, Option<Arc<body::SendProgress>>) {
-    let Routing {
-        authority,
-        rewritten,
-        error_page,
-        ..
-    } = target;
-    let (mut parts, incoming) = req.into_parts();
-    let settings = &route.settings;
-    let peeked = model_peek::take(&mut parts.extensions);
-    let (body, progress) = if error_page || (incoming.is_end_stream() && peeked.is_empty()) {
-        (RequestBody::empty(), None)
-    } else {
-        let (body, progress) = RequestBody::client(
-            peeked,
-            incoming,
-            settings.max_body_size,
-            settings.client_body_timeout,
-        );
-        (body, Some(progress))
-    };
-    headers::to_upstream(&mut parts.headers, from, authority, request_id, &parts.uri);
-    let policy = &route.policy;
-    if let Some(vhost) = &policy.upstream_vhost {
-        parts.headers.insert(HOST, vhost.clone());
-    }
-    match rewritten {
-        Some(target) => {
-            parts.uri = target;
-            if let Some(prefix) = &policy.x_forwarded_prefix {
-                parts
-                    .headers
-                    .insert(X_FORWARDED_PREFIX.clone(), prefix.clone());
-            }
-        }
-        None if parts.uri.scheme().is_some() => {
-            // Absolute form from the client; origin form to the upstream.
-            parts.uri = match parts.uri.path_and_query() {
-                Some(origin) => Uri::from(origin.clone()),
-                None => Uri::from_static("/"),
-            };
-        }
-        None => {}
-    }
-    parts.version = Version::HTTP_11;
-    (Request::from_parts(parts, body), progress)
 }

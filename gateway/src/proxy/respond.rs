@@ -13,6 +13,50 @@ use super::body::ResponseBody;
 use super::error::ProxyError;
 use crate::refusal::{Refusal, RefusalBody};
 
+/// How a phase ends a request early: a policy's answer, a route's fixed
+/// answer, or an error. Phases return it with `?`; [`Early::render`]
+/// turns it into the response.
+#[derive(Debug)]
+pub(super) enum Early {
+    /// A refusal: a denial, a redirect, an error page, a CORS preflight's
+    /// answer.
+    Refused(Box<Refusal>),
+    /// A route's fixed status.
+    Fixed(u16),
+    /// Something failed: rendered by [`error`] with the request's log line.
+    Failed(ProxyError),
+}
+
+impl Early {
+    /// The response, or the error for the caller to render with the
+    /// request it names.
+    pub(super) fn render(self) -> Result<Response<ResponseBody>, ProxyError> {
+        match self {
+            Early::Refused(answer) => Ok(refusal(*answer)),
+            Early::Fixed(code) => Ok(fixed(code)),
+            Early::Failed(error) => Err(error),
+        }
+    }
+}
+
+impl From<ProxyError> for Early {
+    fn from(error: ProxyError) -> Self {
+        Early::Failed(error)
+    }
+}
+
+impl From<Refusal> for Early {
+    fn from(refusal: Refusal) -> Self {
+        Early::Refused(Box::new(refusal))
+    }
+}
+
+impl From<Box<Refusal>> for Early {
+    fn from(refusal: Box<Refusal>) -> Self {
+        Early::Refused(refusal)
+    }
+}
+
 /// The answer to a request that ended early: its refusal rendered, with
 /// the refusal's headers over the body's own.
 pub(crate) fn refusal(refusal: Refusal) -> Response<ResponseBody> {

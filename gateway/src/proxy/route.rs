@@ -1,12 +1,13 @@
-//! Phases 1-3 of the request path: inspect the request, find its server
-//! and route in the table (Gateway API conditions, client certificates),
-//! then nginx's rewrite phase (redirects, `rewrite-target`). What it
-//! decides ([`Routed`]) is either an answer (a [`Refusal`]) or the route
-//! to proxy on with what the later phases need ([`Routing`]).
+//! Phases 1-3 of the request path: inspect the request (the ConfigMap's
+//! block lists first), find its server and route in the table (Gateway API
+//! conditions, client certificates), then nginx's rewrite phase
+//! (redirects, `rewrite-target`). What it decides is either an answer (an
+//! [`Early`] refusal) or the route to proxy on with what the later phases
+//! need ([`Routing`]).
 
 use std::borrow::Cow;
 
-use http::header::{HOST, HeaderValue};
+use http::header::{CONTENT_LENGTH, HOST, HeaderValue, TRANSFER_ENCODING};
 use http::uri::Uri;
 use http::{Request, StatusCode};
 use hyper::body::Incoming;
@@ -23,10 +24,11 @@ use crate::table::{RouteMatch, RouteTable};
 use crate::tls::ClientTls;
 
 use super::error::ProxyError;
+use super::respond::Early;
 use super::{ConnInfo, exchange, headers, inspect};
 
 /// What routing decided.
-pub(super) enum Routed<'t> {
+enum Routed<'t> {
     /// Answer without proxying (a redirect, a refusal), for the route if
     /// one matched. Boxed: this is the rare case.
     Respond(Box<Refusal>, Option<crate::ids::RouteId>),
@@ -54,11 +56,54 @@ pub(super) struct Routing {
     pub(super) error_page: bool,
 }
 
-/// Phases 1-3: inspect the request, find its server and route, and apply
-/// nginx's rewrite phase in its order: the server's `from-to-www-redirect`
-/// and `app-root`, the route's `permanent-redirect` / `temporal-redirect`,
-/// the HTTPS redirect, then `rewrite-target`.
+/// Phases 1-3: refuse a blocked client, then route the request; the
+/// route's id goes in the trace. On the way on, the request carries the
+/// gateway's `ssl-client-*` headers (replacing the client's, for the auth
+/// service and the upstream alike), and becomes the GET of nginx's
+/// internal redirect for `auth-tls-error-page`.
 pub(super) fn route<'t>(
+    table: &'t RouteTable,
+    conn: &ConnInfo,
+    client: &Client,
+    req: &mut Request<Incoming>,
+    trace: &mut exchange::Trace,
+) -> Result<(RouteMatch<'t>, Routing), Early> {
+    if policy::block::refused(table.globals(), client.ip, req.headers()) {
+        return Err(Refusal::error_page(StatusCode::FORBIDDEN).into());
+    }
+    match decide(table, conn, client, req, trace)? {
+        Routed::Respond(refusal, id) => {
+            trace.route = id;
+            Err(Early::Refused(refusal))
+        }
+        Routed::Proxy { found, mut target } => {
+            trace.route = Some(found.id);
+            if let Some(headers) = target.client_cert.take() {
+                headers.apply(req.headers_mut());
+            }
+            if target.error_page {
+                internal_redirect(req);
+            }
+            Ok((found, target))
+        }
+    }
+}
+
+/// Turns the request into the GET (or HEAD) without body that nginx's
+/// internal redirect to an error page makes.
+fn internal_redirect(req: &mut Request<Incoming>) {
+    if req.method() != http::Method::HEAD {
+        *req.method_mut() = http::Method::GET;
+    }
+    req.headers_mut().remove(CONTENT_LENGTH);
+    req.headers_mut().remove(TRANSFER_ENCODING);
+}
+
+/// Finds the request's server and route, and applies nginx's rewrite phase
+/// in its order: the server's `from-to-www-redirect` and `app-root`, the
+/// route's `permanent-redirect` / `temporal-redirect`, the HTTPS redirect,
+/// then `rewrite-target`.
+fn decide<'t>(
     table: &'t RouteTable,
     conn: &ConnInfo,
     client: &Client,
@@ -192,14 +237,14 @@ pub(super) fn route<'t>(
 /// Whether a TLS connection's server name picks another server than the
 /// request's Host does (nginx answers 421 when the Host's server checks
 /// client certificates).
-pub(super) fn misdirected(tls: Option<&ClientTls>, table: &RouteTable, server: ServerId) -> bool {
+fn misdirected(tls: Option<&ClientTls>, table: &RouteTable, server: ServerId) -> bool {
     tls.and_then(ClientTls::sni)
         .is_some_and(|sni| table.server_id(Some(sni)) != server)
 }
 
 /// `auth-tls-error-page` as a path: nginx's internal redirect to it on the
 /// same host, served by whichever route takes that path there.
-pub(super) fn error_page_route<'t>(
+fn error_page_route<'t>(
     table: &'t RouteTable,
     target: inspect::Target<'_>,
     path: &str,
