@@ -115,8 +115,12 @@ for workload in ("get", "post1k"):
     parts = [
         ("tokio worker thread, all of it", "tokio::runtime::scheduler::multi_thread::worker::run"),
         ("client connection task (hyper server + proxy)", "gateway::server::Connection::serve::{{closure}}"),
-        ("Proxy::proxy (route, admit, rewrite, forward, respond)", "gateway::proxy::Proxy::proxy::{{closure}}"),
-        ("request rewrite (headers, X-Forwarded-*, request id)", "gateway::proxy::rewrite"),
+        ("Proxy::phases (route, admit, pick, outbound, forward, deliver)", "gateway::proxy::Proxy::phases::{{closure}}"),
+        ("upstream request (headers, X-Forwarded-*, request id)", "gateway::proxy::outbound::upstream_request"),
+        # The names before the request path was split into phase modules,
+        # for a --report-only of an earlier run.
+        ("Proxy::proxy (before the phase split)", "gateway::proxy::Proxy::proxy::{{closure}}"),
+        ("request rewrite (before the phase split)", "gateway::proxy::rewrite"),
         ("inspect (normalise host and path)", "gateway::proxy::inspect::inspect"),
         ("RouteTable::find", "gateway::table::RouteTable::find"),
         ("response end (metrics, log record hand-off)", "gateway::proxy::body::ResponseBody::finish"),
