@@ -153,6 +153,13 @@ annotations() {
     esac
 }
 
+# profile TTFT_MS INTER_TOKEN_MS [EXTRA]: one replica profile (demo-model
+# --config): 4 slots, a FIFO queue, the output length the request asks for.
+profile() {
+    printf '{"ttft_ms": %s, "inter_token_ms": %s, "slots": 4, "max_queue": 256, "tokens_from_request": true, "headers": "admission"%s}' \
+        "$1" "$2" "${3:+, $3}"
+}
+
 # ---- one run --------------------------------------------------------------------
 
 # run SCENARIO PICKER: replicas, gateway, model-load, scrape, stop.
@@ -161,23 +168,24 @@ run() {
     local dir=$out/$scenario-$picker tmp=$work/$scenario-$picker
     rm -rf "$dir"
     mkdir -p "$dir" "$tmp/manifests"
-    local base='"ttft_ms": {"lognormal": {"median": 40, "p99": 120}}, "inter_token_ms": 10, "slots": 4, "max_queue": 256, "tokens_from_request": true, "headers": "admission"'
+    local ttft='{"lognormal": {"median": 40, "p99": 120}}'
     local profiles n=6 odd=normal load_args=(--tokens-median 30 --tokens-p99 200 --max-tokens 400)
     local rate
     case $scenario in
         d)  # capacity ≈ 5 × 4/0.46 s + 4/1.71 s ≈ 46 req/s
-            profiles="{\"normal\": {$base}, \"odd\": {$base, \"inter_token_ms\": 40}}"
+            profiles="{\"normal\": $(profile "$ttft" 10), \"odd\": $(profile "$ttft" 40)}"
             odd=odd rate=32 ;;
         e)  # capacity ≈ 6 × 4/0.46 s ≈ 52 req/s
-            profiles="{\"normal\": {$base}, \"odd\": {$base, \"hang\": {\"after_ms\": $hang_after_ms, \"for_ms\": $hang_for_ms}}}"
+            local hang="\"hang\": {\"after_ms\": $hang_after_ms, \"for_ms\": $hang_for_ms}"
+            profiles="{\"normal\": $(profile "$ttft" 10), \"odd\": $(profile "$ttft" 10 "$hang")}"
             odd=odd rate=36 ;;
         f)  # 4 replicas; capacity ≈ 4 × 4/0.5 s ≈ 32 req/s
             local cache='"prefix_cache": {"block_bytes": 64, "capacity_blocks": 320, "prefill_ms_per_block": 1}'
-            profiles="{\"normal\": {$base, \"ttft_ms\": 20, $cache}}"
+            profiles="{\"normal\": $(profile 20 10 "$cache")}"
             n=4 rate=22
             load_args+=(--prefix-groups 16 --prefix-bytes 4096 --suffix-bytes 256) ;;
         g)  # the odd replica: 3x slower, KV cache reported full
-            profiles="{\"normal\": {$base}, \"odd\": {$base, \"slow_factor\": 3, \"kv_cache_usage\": 0.97}}"
+            profiles="{\"normal\": $(profile "$ttft" 10), \"odd\": $(profile "$ttft" 10 '"slow_factor": 3, "kv_cache_usage": 0.97')}"
             odd=odd rate=30 ;;
     esac
     local entries="" ips=() i
