@@ -1,6 +1,6 @@
 //! Inference-aware picking (issue 17), each picker's signal seen from the
 //! outside: a hung replica avoided by every load-aware picker (`ewma`
-//! included), model-server metrics filtering a saturated replica and
+//! included), also once its stuck requests were abandoned, model-server metrics filtering a saturated replica and
 //! falling back when the scrape fails, LoRA and prompt-prefix affinity and
 //! the load bound of the latter, and the shedding order under saturation.
 //! Replicas are demo-model's fake ones (in process) or testkit backends;
@@ -167,9 +167,41 @@ async fn every_load_aware_picker_avoids_a_hung_replica_ewma_included() {
             "{algorithm}: {} requests to the hung replica",
             hung.requests() - before
         );
+        // Its clients give up, stuck for over a second: the gateway drops
+        // their attempts unanswered, and nothing of it is in flight any
+        // more. It is still avoided: its silence is remembered.
+        tokio::time::sleep(Duration::from_millis(1_200)).await;
         for task in hanging {
             task.abort();
         }
+        let (service, endpoint) = (algorithm.replace('_', "-"), hung.addr().to_string());
+        let labels = [
+            ("service", service.as_str()),
+            ("endpoint", endpoint.as_str()),
+        ];
+        let metrics = s.gateway.metrics_addr();
+        eventually(Duration::from_secs(10), || async move {
+            match sum(
+                &scrape(metrics).await,
+                "edge_gateway_endpoint_in_flight",
+                &labels,
+            ) {
+                0.0 => Ok(()),
+                n => Err(format!("{algorithm}: {n} in flight on the hung replica")),
+            }
+        })
+        .await;
+        let after = hung.requests();
+        for _ in 0..20 {
+            let response = get(gateway, host_ref, "/").await;
+            assert_eq!(response.status, 200, "{algorithm}");
+            assert_eq!(crate::answered_by(&response), fast_addr.to_string());
+        }
+        assert_eq!(
+            hung.requests(),
+            after,
+            "{algorithm}: the hung replica got requests once its clients gave up"
+        );
     }
 }
 

@@ -11,6 +11,17 @@
 //!   first byte (when it answered anything, it was alive then). A replica
 //!   that hangs sees it grow from the moment it stopped; a healthy one
 //!   keeps it near the gap between two of its answers;
+//! - **dark**: an attempt abandoned without a first byte (its client gave
+//!   up, its timeout ran out) after the endpoint had been silent for
+//!   [`DARK_FACTOR`] times its usual wait (and at least [`DARK_MIN`]; a
+//!   second if it never answered) leaves
+//!   the endpoint dark: its wait keeps counting from its last first byte
+//!   although nothing of it is in flight any more, for twice as long as it
+//!   had been silent (at most [`DARK_MAX`]). Without this, an endpoint whose
+//!   stuck requests all timed out would look idle, and take new requests
+//!   into the same hang. Once that time is over, the next request is a
+//!   probe: it counts from its own start, and if it hangs too the endpoint
+//!   goes dark again. Answering anything ends it;
 //! - **decode rate**: the gap between two chunks (SSE events) of one
 //!   stream, averaged chunk by chunk while streams run, and the silence
 //!   since the endpoint's last chunk while it has streams open: a slow
@@ -22,8 +33,8 @@
 //!   endpoint has now been waiting or silent, against its own averages of
 //!   answered first bytes and chunk gaps (at least [`FLOOR`]);
 //!   `least_request`, `p2c` and prefix affinity multiply the requests in
-//!   flight by it, so a hung endpoint's load grows with every moment it
-//!   stays silent;
+//!   flight (at least one, while dark) by it, so a hung endpoint's load
+//!   grows with every moment it stays silent;
 //! - `ewma` scores an endpoint at least as slow as it has been stalled;
 //! - `peak_ewma` expects a request to cost its time to first byte plus its
 //!   decode time (gap × chunks per response), each at least what the
@@ -37,7 +48,7 @@
 //! O(1) per endpoint looked at. Round robin reads none of this, and
 //! requests on a round robin backend record none of it.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use super::decay::{Decayed, Stamp};
@@ -50,6 +61,16 @@ pub(crate) const FLOOR: Duration = Duration::from_millis(10);
 /// The budget of an endpoint that never answered: it is given this long
 /// before a wait counts against it.
 const UNKNOWN_BUDGET: Duration = Duration::from_secs(1);
+
+/// How many times its usual wait an endpoint must have been silent for an
+/// attempt abandoned without a first byte to leave it dark.
+pub(crate) const DARK_FACTOR: f64 = 8.0;
+
+/// The shortest silence that leaves an endpoint dark.
+pub(crate) const DARK_MIN: Duration = Duration::from_millis(500);
+
+/// The longest an endpoint stays dark before a probe.
+pub(crate) const DARK_MAX: Duration = Duration::from_secs(30);
 
 /// The outstanding-work signals of one endpoint.
 #[derive(Debug, Default)]
@@ -70,12 +91,16 @@ pub(crate) struct Signals {
     gap: Decayed,
     /// Decayed average number of chunks per finished response.
     chunks: Decayed,
+    /// Until when (balancer clock) the endpoint is dark: an abandoned
+    /// attempt found it silent for long; 0 when it is not.
+    dark_until: AtomicU64,
 }
 
 impl Signals {
     /// An attempt was sent.
     pub(crate) fn sent(&self, now: u64) {
-        if self.unanswered.fetch_add(1, Ordering::Relaxed) == 0 {
+        // A dark endpoint's wait keeps counting from its last first byte.
+        if self.unanswered.fetch_add(1, Ordering::Relaxed) == 0 && !self.dark(now) {
             self.answered_at.set(now);
         }
     }
@@ -85,6 +110,7 @@ impl Signals {
     pub(crate) fn answered(&self, ttfb: Duration, failed: bool, now: u64) {
         self.unanswered.fetch_sub(1, Ordering::Relaxed);
         self.answered_at.set(now);
+        self.dark_until.store(0, Ordering::Relaxed);
         if !failed {
             self.ttfb.observe(ttfb.as_secs_f64(), now, false);
         }
@@ -100,14 +126,31 @@ impl Signals {
     }
 
     /// An attempt ended: after `chunks` chunks if it was answered, else
-    /// without a first byte.
+    /// without a first byte (which leaves the endpoint dark if it had been
+    /// silent for long).
     pub(crate) fn ended(&self, answered: bool, chunks: u32, now: u64) {
         if answered {
             self.streaming.fetch_sub(1, Ordering::Relaxed);
             self.chunks.observe(f64::from(chunks), now, false);
-        } else {
-            self.unanswered.fetch_sub(1, Ordering::Relaxed);
+            return;
         }
+        let silent = self.answered_at.seconds_until(now);
+        let threshold = match self.ttfb.raw() {
+            Some(usual) => (DARK_FACTOR * usual).max(DARK_MIN.as_secs_f64()),
+            // Never answered: a second of silence is enough.
+            None => UNKNOWN_BUDGET.as_secs_f64(),
+        };
+        if silent >= threshold {
+            let dark_for = (2.0 * silent).min(DARK_MAX.as_secs_f64());
+            let until = now.saturating_add((dark_for * 1e9) as u64);
+            self.dark_until.fetch_max(until, Ordering::Relaxed);
+        }
+        self.unanswered.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Whether an abandoned attempt left the endpoint dark until after `now`.
+    fn dark(&self, now: u64) -> bool {
+        self.dark_until.load(Ordering::Relaxed) > now
     }
 
     /// Attempts waiting for their first byte now.
@@ -122,9 +165,9 @@ impl Signals {
     }
 
     /// Seconds the oldest unanswered attempt has waited, counted from the
-    /// last first byte; 0 when none waits.
+    /// last first byte; 0 when none waits, unless the endpoint is dark.
     fn waiting_for(&self, now: u64) -> f64 {
-        if self.unanswered.load(Ordering::Relaxed) == 0 {
+        if self.unanswered.load(Ordering::Relaxed) == 0 && !self.dark(now) {
             return 0.0;
         }
         self.answered_at.seconds_until(now)
@@ -170,13 +213,17 @@ pub(crate) fn in_flight(endpoint: &Endpoint, now: u64) -> f64 {
 }
 
 /// The load `least_request`, `p2c` and prefix affinity compare: requests
-/// in flight × the stall factor.
+/// in flight (at least one while the endpoint is dark) × the stall factor.
 pub(crate) fn load(endpoint: &Endpoint, now: u64) -> f64 {
-    let in_flight = in_flight(endpoint, now);
+    let signals = endpoint.signals();
+    let mut in_flight = in_flight(endpoint, now);
     if in_flight == 0.0 {
-        return 0.0;
+        if !signals.dark(now) {
+            return 0.0;
+        }
+        in_flight = 1.0;
     }
-    in_flight * endpoint.signals().stall(now)
+    in_flight * signals.stall(now)
 }
 
 /// Seconds the endpoint has been waiting for a first byte or silent mid
@@ -225,6 +272,61 @@ mod tests {
         // Answering again ends the stall.
         s.answered(Duration::from_millis(300), false, t + 4_000 * MS);
         assert_eq!(s.stall(t + 4_001 * MS), 1.0);
+    }
+
+    #[test]
+    fn an_endpoint_whose_stuck_requests_were_abandoned_stays_dark_until_a_probe() {
+        let endpoint = &endpoints(1)[0];
+        let s = endpoint.signals();
+        let t = 1_000 * MS;
+        s.sent(t);
+        s.answered(Duration::from_millis(40), false, t + 40 * MS);
+        s.ended(true, 1, t + 41 * MS);
+        // Hangs: two attempts sent, both abandoned 10 s later (client
+        // timeouts) without a first byte.
+        s.sent(t + 100 * MS);
+        s.sent(t + 200 * MS);
+        let gone = t + 10_200 * MS;
+        s.ended(false, 0, gone - 100 * MS);
+        s.ended(false, 0, gone);
+        assert_eq!(s.unanswered(), 0);
+        // Nothing in flight, yet it is not idle: its wait still counts
+        // from when it was last seen alive (its first unanswered send),
+        // and its load is that of one request stalled that long.
+        assert!((s.waiting_for(gone + MS) - 10.101).abs() < 1e-6);
+        let stalled = load(endpoint, gone + MS);
+        assert!(stalled > 200.0, "{stalled}");
+        // A request sent while dark does not restart the wait.
+        s.sent(gone + 1_000 * MS);
+        assert!(s.waiting_for(gone + 1_001 * MS) > 11.0);
+        s.ended(false, 0, gone + 2_000 * MS);
+        // Dark for twice its silence (at most DARK_MAX); then the next
+        // request is a probe, counted from its own start.
+        let later = gone + DARK_MAX.as_nanos() as u64 + 3_000 * MS;
+        assert_eq!(load(endpoint, later), 0.0);
+        s.sent(later);
+        assert!(s.waiting_for(later + 10 * MS) < 0.011);
+        // Answering ends it.
+        s.answered(Duration::from_millis(40), false, later + 40 * MS);
+        s.ended(true, 1, later + 41 * MS);
+        assert_eq!(load(endpoint, later + 50 * MS), 0.0);
+    }
+
+    #[test]
+    fn a_quick_abandoned_request_leaves_a_healthy_endpoint_as_it_was() {
+        let endpoint = &endpoints(1)[0];
+        let s = endpoint.signals();
+        let t = 1_000 * MS;
+        s.sent(t);
+        s.answered(Duration::from_millis(40), false, t + 40 * MS);
+        s.ended(true, 1, t + 41 * MS);
+        // A client gives up 200 ms in (less than DARK_MIN of silence).
+        s.sent(t + 100 * MS);
+        s.ended(false, 0, t + 300 * MS);
+        assert_eq!(s.waiting_for(t + 301 * MS), 0.0);
+        assert_eq!(load(endpoint, t + 301 * MS), 0.0);
+        s.sent(t + 400 * MS);
+        assert!(s.waiting_for(t + 410 * MS) < 0.011);
     }
 
     #[test]
