@@ -136,7 +136,11 @@ pub(crate) async fn forward(
     balance::hold::ready(backend, &policy, deadline, stats.map(AsRef::as_ref))
         .await
         .map_err(refused)?;
-    let replay = replayable(&req, settings).then(|| copy_head(&req));
+    // A sent request can only be retried on another endpoint: with one
+    // endpoint (or `proxy-next-upstream-tries: 1`) no retry can happen, and
+    // no copy of the head is made for one.
+    let replay = (replayable(&req, settings) && backend.endpoints().endpoints().len() > 1)
+        .then(|| copy_head(&req));
     let attempt = Attempt {
         wire,
         progress: progress.as_deref(),
