@@ -1,6 +1,6 @@
 //! The request path. [`Proxy::handle`] resolves the client and hands the
 //! request to the phases, each a function in its own module, run in this
-//! order over one [`Scope`] (the table, loaded once, the connection, the
+//! order over one `Scope` (the table, loaded once, the connection, the
 //! client and, once routed, the route):
 //!
 //! 0. **client**: who is asking: the peer, or the address its trusted
@@ -40,7 +40,7 @@
 //!    compression go on every response, the gateway's own answers included
 //!    ([`Proxy::handle`]).
 //!
-//! Any phase can end the request early with an [`respond::Early`]: a
+//! Any phase can end the request early with a `respond::Early`: a
 //! [`ProxyError`] (something failed), a [`Refusal`] (a policy's answer: a
 //! denial, a redirect, a CORS preflight answer) or a route's fixed status;
 //! [`respond`] turns each into the response, in one place.

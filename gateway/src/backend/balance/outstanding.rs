@@ -11,10 +11,10 @@
 //!   first byte (when it answered anything, it was alive then). A replica
 //!   that hangs sees it grow from the moment it stopped; a healthy one
 //!   keeps it near the gap between two of its answers;
-//! - **dark**: an attempt abandoned without a first byte (its client gave
-//!   up, its timeout ran out) after the endpoint had been silent for
-//!   [`DARK_FACTOR`] times its usual wait (and at least [`DARK_MIN`]; a
-//!   second if it never answered) leaves
+//! - **dark**: an attempt abandoned (its client gave up, its timeout ran
+//!   out) without a first byte, or mid-stream, after the endpoint had been
+//!   silent for [`DARK_FACTOR`] times its usual wait or chunk gap (and at
+//!   least [`DARK_MIN`]; a second if it never answered) leaves
 //!   the endpoint dark: its wait keeps counting from its last first byte
 //!   although nothing of it is in flight any more, for twice as long as it
 //!   had been silent (at most [`DARK_MAX`]). Without this, an endpoint whose
@@ -130,22 +130,29 @@ impl Signals {
     /// silent for long).
     pub(crate) fn ended(&self, answered: bool, chunks: u32, now: u64) {
         if answered {
+            // A stream that ends long after the endpoint's last chunk was
+            // abandoned mid-way (one that completes just got its last).
+            let silent = self.chunk_at.seconds_until(now);
+            if silent >= dark_threshold(&self.gap) {
+                self.go_dark(silent, now);
+            }
             self.streaming.fetch_sub(1, Ordering::Relaxed);
             self.chunks.observe(f64::from(chunks), now, false);
             return;
         }
         let silent = self.answered_at.seconds_until(now);
-        let threshold = match self.ttfb.raw() {
-            Some(usual) => (DARK_FACTOR * usual).max(DARK_MIN.as_secs_f64()),
-            // Never answered: a second of silence is enough.
-            None => UNKNOWN_BUDGET.as_secs_f64(),
-        };
-        if silent >= threshold {
-            let dark_for = (2.0 * silent).min(DARK_MAX.as_secs_f64());
-            let until = now.saturating_add((dark_for * 1e9) as u64);
-            self.dark_until.fetch_max(until, Ordering::Relaxed);
+        if silent >= dark_threshold(&self.ttfb) {
+            self.go_dark(silent, now);
         }
         self.unanswered.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// The endpoint has been silent for `silent` seconds and an attempt
+    /// was abandoned: dark for twice that (at most [`DARK_MAX`]).
+    fn go_dark(&self, silent: f64, now: u64) {
+        let dark_for = (2.0 * silent).min(DARK_MAX.as_secs_f64());
+        let until = now.saturating_add((dark_for * 1e9) as u64);
+        self.dark_until.fetch_max(until, Ordering::Relaxed);
     }
 
     /// Whether an abandoned attempt left the endpoint dark until after `now`.
@@ -187,6 +194,17 @@ impl Signals {
         let waited = self.waiting_for(now) / budget(&self.ttfb);
         let silent = self.silent_for(now) / budget(&self.gap);
         waited.max(silent).max(1.0)
+    }
+}
+
+/// How long an endpoint must have been silent, against its usual time
+/// (first byte or chunk gap), for an abandoned attempt to leave it dark:
+/// [`DARK_FACTOR`] times it, at least [`DARK_MIN`]; a second when nothing
+/// was measured yet.
+fn dark_threshold(usual: &Decayed) -> f64 {
+    match usual.raw() {
+        Some(usual) => (DARK_FACTOR * usual).max(DARK_MIN.as_secs_f64()),
+        None => UNKNOWN_BUDGET.as_secs_f64(),
     }
 }
 
@@ -310,6 +328,27 @@ mod tests {
         s.answered(Duration::from_millis(40), false, later + 40 * MS);
         s.ended(true, 1, later + 41 * MS);
         assert_eq!(load(endpoint, later + 50 * MS), 0.0);
+    }
+
+    #[test]
+    fn a_stream_abandoned_after_a_long_silence_leaves_the_endpoint_dark() {
+        let endpoint = &endpoints(1)[0];
+        let s = endpoint.signals();
+        let t = 1_000 * MS;
+        s.sent(t);
+        s.answered(Duration::from_millis(40), false, t + 40 * MS);
+        s.chunk(Duration::from_millis(10), t + 50 * MS);
+        s.chunk(Duration::from_millis(10), t + 60 * MS);
+        // A stream that completes is not abandoned.
+        s.ended(true, 3, t + 60 * MS);
+        assert_eq!(load(endpoint, t + 61 * MS), 0.0);
+        // The next stream goes silent mid-way, and its client gives up 5 s
+        // later: the endpoint is dark although nothing is in flight.
+        s.sent(t + 100 * MS);
+        s.answered(Duration::from_millis(40), false, t + 140 * MS);
+        s.chunk(Duration::from_millis(10), t + 150 * MS);
+        s.ended(true, 2, t + 5_150 * MS);
+        assert!(load(endpoint, t + 5_151 * MS) > 100.0);
     }
 
     #[test]
