@@ -247,9 +247,10 @@ def check_controller(docs, release_ns, dep, read_only):
         expect(ic["spec"]["controller"] == flag(dep, "controller-class"), "IngressClass controller = --controller-class")
 
     # RBAC: allow-lists; no cluster-wide write but the status of Ingresses
-    # (and, with gatewayAPI.enabled, of Gateway API objects) and Events.
+    # (and, with gatewayAPI.enabled, of Gateway API objects and
+    # InferencePools) and Events.
     status_writes = ("ingresses/status", "events", "gatewayclasses/status", "gateways/status",
-                     "httproutes/status", "grpcroutes/status")
+                     "httproutes/status", "grpcroutes/status", "inferencepools/status")
     for role in of_kind(docs, "ClusterRole"):
         check_rbac_allowlist(role, CLUSTER_ALLOWED)
         for group, resource, verbs, _ in rbac_rules(role):
