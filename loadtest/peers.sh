@@ -18,8 +18,6 @@ upstream_port=${upstream_port:-19000}
 # shellcheck source=loadtest/processes.sh
 source "$(dirname "${BASH_SOURCE[0]}")/processes.sh"
 
-log() { echo "[$(date -u +%H:%M:%S)] $*" >&2; }
-
 # utime + stime of a process and all its threads, in clock ticks.
 cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
 

@@ -4,6 +4,9 @@
 # by PID, when the script exits, and the scratch folder $work is removed.
 : "${work:?set work to a scratch folder before sourcing processes.sh}"
 pids=()
+
+# log MESSAGE...: a timestamped line on stderr.
+log() { echo "[$(date -u +%H:%M:%S)] $*" >&2; }
 cleanup() {
     for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
     wait 2>/dev/null || true
