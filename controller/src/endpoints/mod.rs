@@ -268,7 +268,7 @@ fn external_name(service: &Service, service_id: &NsName, port: &PortRef) -> Reso
             ),
         );
     }
-    if ip.is_none() && !is_subdomain(name) {
+    if ip.is_none() && !is_dns_name(name) {
         return Resolved::problem(
             Reason::UnsupportedService,
             format!("service {service_id}: ExternalName {name:?} is not a valid DNS name"),
@@ -312,9 +312,9 @@ fn external_name(service: &Service, service_id: &NsName, port: &PortRef) -> Reso
     }
 }
 
-/// A DNS-1123 subdomain: dot-separated labels of lower-case letters,
-/// digits and `-`, at most 253 characters.
-fn is_subdomain(name: &str) -> bool {
+/// A DNS name: dot-separated labels of letters, digits and `-` (not at
+/// either end), at most 63 characters each and 253 in all.
+pub(crate) fn is_dns_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 253
         && name.split('.').all(|label| {
