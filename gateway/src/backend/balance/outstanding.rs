@@ -273,14 +273,19 @@ mod tests {
 
     const MS: u64 = 1_000_000;
 
+    /// One attempt sent at `t` and answered 40 ms later, in one chunk.
+    fn answered_in_40ms(s: &Signals, t: u64) {
+        s.sent(t);
+        s.answered(Duration::from_millis(40), false, t + 40 * MS);
+        s.ended(true, 1, t + 41 * MS);
+    }
+
     #[test]
     fn an_endpoint_that_stops_answering_stalls_more_every_moment() {
         let endpoint = &endpoints(1)[0];
         let s = endpoint.signals();
         let t = 1_000 * MS;
-        s.sent(t);
-        s.answered(Duration::from_millis(40), false, t + 40 * MS);
-        s.ended(true, 1, t + 41 * MS);
+        answered_in_40ms(s, t);
         // Healthy: sent and answered within its usual 40 ms.
         s.sent(t + 100 * MS);
         assert_eq!(s.stall(t + 120 * MS), 1.0);
@@ -297,9 +302,7 @@ mod tests {
         let endpoint = &endpoints(1)[0];
         let s = endpoint.signals();
         let t = 1_000 * MS;
-        s.sent(t);
-        s.answered(Duration::from_millis(40), false, t + 40 * MS);
-        s.ended(true, 1, t + 41 * MS);
+        answered_in_40ms(s, t);
         // Hangs: two attempts sent, both abandoned 10 s later (client
         // timeouts) without a first byte.
         s.sent(t + 100 * MS);
@@ -356,9 +359,7 @@ mod tests {
         let endpoint = &endpoints(1)[0];
         let s = endpoint.signals();
         let t = 1_000 * MS;
-        s.sent(t);
-        s.answered(Duration::from_millis(40), false, t + 40 * MS);
-        s.ended(true, 1, t + 41 * MS);
+        answered_in_40ms(s, t);
         // A client gives up 200 ms in (less than DARK_MIN of silence).
         s.sent(t + 100 * MS);
         s.ended(false, 0, t + 300 * MS);
