@@ -18,9 +18,7 @@ use tokio::time::Instant;
 
 use crate::tracing_config::{OtlpProtocol, TracingConfig};
 
-pub use crate::metrics::{
-    OTEL_SPANS_DROPPED as SPANS_DROPPED, OTEL_SPANS_EXPORTED as SPANS_EXPORTED,
-};
+use crate::metrics::{OTEL_SPANS_DROPPED, OTEL_SPANS_EXPORTED};
 
 /// One configuration's sampler, queue and exporter task.
 #[derive(Debug)]
@@ -78,7 +76,7 @@ impl Pipeline {
     /// full.
     pub(crate) fn submit(&self, span: SpanData) {
         if self.queue.try_send(span).is_err() {
-            SPANS_DROPPED.fetch_add(1, Ordering::Relaxed);
+            OTEL_SPANS_DROPPED.fetch_add(1, Ordering::Relaxed);
         }
     }
 }
@@ -109,14 +107,14 @@ impl Batches {
             let count = batch.len() as u64;
             match tokio::time::timeout(self.timeout, exporter.export(batch)).await {
                 Ok(Ok(())) => {
-                    SPANS_EXPORTED.fetch_add(count, Ordering::Relaxed);
+                    OTEL_SPANS_EXPORTED.fetch_add(count, Ordering::Relaxed);
                 }
                 Ok(Err(error)) => {
-                    SPANS_DROPPED.fetch_add(count, Ordering::Relaxed);
+                    OTEL_SPANS_DROPPED.fetch_add(count, Ordering::Relaxed);
                     tracing::debug!(%error, spans = count, "span export failed; spans dropped");
                 }
                 Err(_) => {
-                    SPANS_DROPPED.fetch_add(count, Ordering::Relaxed);
+                    OTEL_SPANS_DROPPED.fetch_add(count, Ordering::Relaxed);
                     tracing::debug!(spans = count, "span export timed out; spans dropped");
                 }
             }

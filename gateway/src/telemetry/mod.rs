@@ -31,7 +31,6 @@ pub use crate::tracing_config::{
     OperationName, OtlpProtocol, RouteTracing, SamplerKind, TracingConfig,
 };
 pub use context::{Parent, TRACEPARENT, TRACESTATE};
-pub use export::{SPANS_DROPPED, SPANS_EXPORTED};
 pub(crate) use span::{Arrival, Ended, RequestSpan};
 
 use crate::table::{Route, RouteTable};

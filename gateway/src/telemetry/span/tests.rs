@@ -232,7 +232,7 @@ fn a_full_queue_drops_and_counts() {
         ..TracingConfig::default()
     });
     let pipeline = Arc::new(pipeline);
-    let before = crate::telemetry::SPANS_DROPPED.load(std::sync::atomic::Ordering::Relaxed);
+    let before = crate::metrics::OTEL_SPANS_DROPPED.load(std::sync::atomic::Ordering::Relaxed);
     for _ in 0..3 {
         start(&pipeline, &traced(), None).finish(&Ended {
             started: Instant::now(),
@@ -242,6 +242,6 @@ fn a_full_queue_drops_and_counts() {
             sent: 0,
         });
     }
-    let after = crate::telemetry::SPANS_DROPPED.load(std::sync::atomic::Ordering::Relaxed);
+    let after = crate::metrics::OTEL_SPANS_DROPPED.load(std::sync::atomic::Ordering::Relaxed);
     assert!(after - before >= 2, "{before} -> {after}");
 }
