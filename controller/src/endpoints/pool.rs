@@ -12,17 +12,15 @@ use gateway::{BackendKey, EndpointUpdate};
 
 use super::Resolved;
 use crate::diagnostics::Reason;
-use crate::gateway_api_types::inference::{InferencePool, Pod};
+use crate::gateway_api_types::inference::{InferencePool, MAX_SELECTOR_LABELS, Pod};
 use crate::objects::NsName;
 use crate::snapshot::Snapshot;
 
 /// The port key of an InferencePool backend (a Service port key is a
 /// number or a name, never this).
 pub const POOL_PORT_KEY: &str = "inferencepool";
-/// The most `matchLabels` pairs (the spec's limit).
-pub const MAX_SELECTOR_LABELS: usize = crate::gateway_api_types::inference::MAX_SELECTOR_LABELS;
 /// The most target ports (v1 allows one; later versions may allow more).
-pub const MAX_TARGET_PORTS: usize = 8;
+const MAX_TARGET_PORTS: usize = 8;
 
 /// The backend key of a pool.
 pub fn key(pool: &NsName) -> BackendKey {

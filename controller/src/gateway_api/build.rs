@@ -107,7 +107,7 @@ pub(crate) fn built_rule(
         let id = backend.target.as_ref().ok().map(|resolved| {
             let endpoints = resolve_key(snapshot, &resolved.key).update;
             let id = builder.backend(resolved.key.clone(), &endpoints);
-            if &*resolved.key.port == super::inference::pool::POOL_PORT_KEY {
+            if &*resolved.key.port == crate::endpoints::pool::POOL_PORT_KEY {
                 let pool = NsName::new(&*resolved.key.namespace, &*resolved.key.service);
                 super::inference::configure(
                     snapshot,

@@ -72,7 +72,7 @@ pub(crate) fn backend(
     let Some(pool) = snapshot.inference_pool(&id) else {
         return Err(not_found(format!("InferencePool {id} not found")));
     };
-    let ports = pool::target_ports(pool)
+    let ports = crate::endpoints::pool::target_ports(pool)
         .map_err(|e| not_found(format!("InferencePool {id} cannot be served: {e}")))?;
     if let Some(port) = reference.port
         && !ports.iter().any(|p| i32::from(*p) == port)
@@ -82,7 +82,7 @@ pub(crate) fn backend(
         )));
     }
     Ok(ResolvedBackend {
-        key: pool::key(&id),
+        key: crate::endpoints::pool::key(&id),
     })
 }
 

@@ -1,9 +1,7 @@
-//! An InferencePool as an HTTPRoute backend: which Pods it selects, whether
-//! its spec can be served, its ready endpoints, and the picker its backend
-//! gets from its annotations.
-//!
-//! Its backend key and endpoints are resolved with every other backend's,
-//! in `endpoints::pool` (re-exported here).
+//! An InferencePool as an HTTPRoute backend: the picker its backend gets
+//! from its annotations. Its backend key, whether its spec can be served and
+//! its ready endpoints are resolved with every other backend's, in
+//! `endpoints::pool`.
 
 use std::collections::BTreeMap;
 
@@ -11,10 +9,6 @@ use gateway::balance::{BackendPolicy, RouteSignals};
 use gateway::settings::ProxySettings;
 
 use crate::annotations::traffic::{self, EDGE_PREFIX};
-
-pub use crate::endpoints::pool::{
-    MAX_SELECTOR_LABELS, MAX_TARGET_PORTS, POOL_PORT_KEY, key, resolve, target_ports,
-};
 
 use super::types::InferencePool;
 
@@ -86,6 +80,7 @@ pub fn picker(pool: &InferencePool, defaults: &BackendPolicy) -> PoolPicker {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::endpoints::pool::{resolve, target_ports};
     use crate::objects::{NsName, Object};
     use crate::snapshot::Snapshot;
     use serde_json::{Value, json};

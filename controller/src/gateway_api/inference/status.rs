@@ -7,12 +7,12 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::endpoints::pool;
 use crate::objects::NsName;
 use crate::snapshot::Snapshot;
 
 use super::super::status::{Cond, GatewayApiStatus, RouteKind, names};
 use super::super::types::GROUP;
-use super::pool;
 use super::types::{InferencePool, POOL_GROUP, PoolParentReference};
 
 /// The most parents an InferencePool status holds (the spec's limit).
