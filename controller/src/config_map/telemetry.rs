@@ -126,12 +126,16 @@ pub(super) fn read(
         Duration::from_millis(number("otel-schedule-delay-millis", 5000, 0..=600_000));
     exporter.max_batch = number("otel-max-export-batch-size", 512, 1..=MAX_QUEUE) as usize;
     if exporter.max_batch > exporter.max_queue {
-        error(
-            "otel-max-export-batch-size",
-            &exporter.max_batch.to_string(),
-            "must not exceed otel-max-queuesize; batches of otel-max-queuesize spans are sent"
-                .to_owned(),
-        );
+        // The default batch (512) quietly follows a smaller queue; a batch
+        // size the ConfigMap gives is reported.
+        if let Some(given) = value("otel-max-export-batch-size").filter(|v| !v.is_empty()) {
+            error(
+                "otel-max-export-batch-size",
+                given,
+                "must not exceed otel-max-queuesize; batches of otel-max-queuesize spans are sent"
+                    .to_owned(),
+            );
+        }
         exporter.max_batch = exporter.max_queue;
     }
     if let Some(name) = value("otel-service-name") {
@@ -251,6 +255,21 @@ mod tests {
         let exporter = config.globals.tracing.unwrap();
         assert_eq!(exporter.protocol, OtlpProtocol::Grpc);
         assert_eq!(exporter.endpoint(), "http://collector:4317");
+    }
+
+    #[test]
+    fn a_small_queue_takes_the_default_batch_down_quietly() {
+        let host = ("otlp-collector-host", "collector");
+        let (config, errors) = read_keys(&[host, ("otel-max-queuesize", "1")]);
+        assert!(errors.is_empty(), "{errors:?}");
+        let exporter = config.globals.tracing.unwrap();
+        assert_eq!((exporter.max_queue, exporter.max_batch), (1, 1));
+        let batch = ("otel-max-export-batch-size", "8");
+        let (config, errors) = read_keys(&[host, ("otel-max-queuesize", "4"), batch]);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!((errors[0].key.as_str(), errors[0].value.as_str()), batch);
+        let exporter = config.globals.tracing.unwrap();
+        assert_eq!((exporter.max_queue, exporter.max_batch), (4, 4));
     }
 
     #[test]
