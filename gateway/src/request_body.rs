@@ -110,7 +110,9 @@ impl SendProgress {
 /// through with a size limit and an idle timeout.
 #[derive(Debug)]
 pub struct RequestBody {
-    inner: Option<ClientBody>,
+    /// Boxed: a request moves several times on its way upstream (hyper's
+    /// client hands it between tasks), the body's state only when read.
+    inner: Option<Box<ClientBody>>,
 }
 
 #[derive(Debug)]
@@ -149,7 +151,12 @@ impl RequestBody {
             progress: progress.clone(),
             tee: None,
         };
-        (Self { inner: Some(body) }, progress)
+        (
+            Self {
+                inner: Some(Box::new(body)),
+            },
+            progress,
+        )
     }
 
     /// Copies the body, as it is read, into a mirrored request's; `false`

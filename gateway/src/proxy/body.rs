@@ -82,11 +82,19 @@ pub struct ResponseBody {
 #[derive(Debug)]
 enum ResponseKind {
     Full(Option<Bytes>),
-    Upstream {
-        incoming: Incoming,
-        clock: Box<StreamClock>,
-        lease: Option<Lease>,
-    },
+    /// Boxed: a response moves several times on its way out, and most of
+    /// what an upstream body carries (its clock, the connection lease) is
+    /// read only when a frame arrives.
+    Upstream(Box<UpstreamBody>),
+}
+
+/// An upstream's body, streamed under its clock; the connection's lease is
+/// released when it ends.
+#[derive(Debug)]
+struct UpstreamBody {
+    incoming: Incoming,
+    clock: StreamClock,
+    lease: Option<Lease>,
 }
 
 impl ResponseBody {
@@ -128,8 +136,8 @@ impl ResponseBody {
     }
 
     /// Records the request when this body is done.
-    pub(crate) fn attach(&mut self, exchange: Exchange) {
-        self.exchange = Some(Box::new(exchange));
+    pub(crate) fn attach(&mut self, exchange: Box<Exchange>) {
+        self.exchange = Some(exchange);
     }
 
     /// Holds the client's `limit-connections` slot until this body is done.
@@ -161,11 +169,11 @@ impl ResponseBody {
         } else {
             Some(lease)
         };
-        Self::of(ResponseKind::Upstream {
+        Self::of(ResponseKind::Upstream(Box::new(UpstreamBody {
             incoming,
-            clock: Box::new(clock),
+            clock,
             lease,
-        })
+        })))
     }
 }
 
@@ -216,7 +224,7 @@ impl Body for ResponseBody {
         }
         match &self.kind {
             ResponseKind::Full(bytes) => bytes.is_none(),
-            ResponseKind::Upstream { incoming, .. } => incoming.is_end_stream(),
+            ResponseKind::Upstream(upstream) => upstream.incoming.is_end_stream(),
         }
     }
 
@@ -228,7 +236,7 @@ impl Body for ResponseBody {
             ResponseKind::Full(bytes) => {
                 SizeHint::with_exact(bytes.as_ref().map_or(0, |b| b.len() as u64))
             }
-            ResponseKind::Upstream { incoming, .. } => incoming.size_hint(),
+            ResponseKind::Upstream(upstream) => upstream.incoming.size_hint(),
         }
     }
 }
@@ -240,41 +248,51 @@ fn poll_kind(
 ) -> Poll<Option<Result<Frame<Bytes>, ResponseBodyError>>> {
     match kind {
         ResponseKind::Full(bytes) => Poll::Ready(bytes.take().map(|b| Ok(Frame::data(b)))),
-        ResponseKind::Upstream {
-            incoming,
-            clock,
-            lease,
-        } => match Pin::new(&mut *incoming).poll_frame(cx) {
-            Poll::Ready(Some(Ok(frame))) => {
-                if frame.data_ref().is_some_and(|d| !d.is_empty()) {
-                    clock.chunk(lease.as_mut().map(|l| &mut l.in_flight));
-                }
-                if incoming.is_end_stream()
-                    && let Some(lease) = lease.take()
-                {
-                    lease.release();
-                }
-                Poll::Ready(Some(Ok(frame)))
+        ResponseKind::Upstream(upstream) => poll_upstream(upstream, cx),
+    }
+}
+
+/// One frame of an upstream's body, its clock told, its lease released
+/// when it ends.
+fn poll_upstream(
+    upstream: &mut UpstreamBody,
+    cx: &mut Context<'_>,
+) -> Poll<Option<Result<Frame<Bytes>, ResponseBodyError>>> {
+    let UpstreamBody {
+        incoming,
+        clock,
+        lease,
+    } = upstream;
+    match Pin::new(&mut *incoming).poll_frame(cx) {
+        Poll::Ready(Some(Ok(frame))) => {
+            if frame.data_ref().is_some_and(|d| !d.is_empty()) {
+                clock.chunk(lease.as_mut().map(|l| &mut l.in_flight));
             }
-            Poll::Ready(Some(Err(error))) => {
-                // Dropping the lease closes the broken connection.
-                lease.take();
-                Poll::Ready(Some(Err(ResponseBodyError::Upstream(error))))
+            if incoming.is_end_stream()
+                && let Some(lease) = lease.take()
+            {
+                lease.release();
             }
-            Poll::Ready(None) => {
-                if let Some(mut lease) = lease.take() {
-                    clock.first_byte(Some(&mut lease.in_flight));
-                    lease.release();
-                }
-                Poll::Ready(None)
+            Poll::Ready(Some(Ok(frame)))
+        }
+        Poll::Ready(Some(Err(error))) => {
+            // Dropping the lease closes the broken connection.
+            lease.take();
+            Poll::Ready(Some(Err(ResponseBodyError::Upstream(error))))
+        }
+        Poll::Ready(None) => {
+            if let Some(mut lease) = lease.take() {
+                clock.first_byte(Some(&mut lease.in_flight));
+                lease.release();
             }
-            Poll::Pending => {
-                let error = ready!(clock.poll_expired(cx));
-                // Dropping the lease closes the connection: the upstream
-                // stops generating.
-                lease.take();
-                Poll::Ready(Some(Err(error)))
-            }
-        },
+            Poll::Ready(None)
+        }
+        Poll::Pending => {
+            let error = ready!(clock.poll_expired(cx));
+            // Dropping the lease closes the connection: the upstream
+            // stops generating.
+            lease.take();
+            Poll::Ready(Some(Err(error)))
+        }
     }
 }

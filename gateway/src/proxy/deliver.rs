@@ -18,6 +18,7 @@ use super::pick::Picked;
 use super::{Scope, headers, upgrade};
 
 /// Phase 7: readies the upstream's response for the client.
+#[inline]
 pub(super) fn deliver(
     scope: &Scope<'_>,
     mut response: Response<ResponseBody>,

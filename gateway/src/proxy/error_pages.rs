@@ -12,7 +12,7 @@
 use std::net::IpAddr;
 
 use http::header::{ACCEPT, HOST, HeaderName};
-use http::{HeaderMap, HeaderValue, Method, Request, Response, Uri};
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Uri};
 
 use super::ProxyError;
 use super::body::{RequestBody, ResponseBody};
@@ -65,38 +65,54 @@ impl Original {
     }
 }
 
-/// The error-page phase: `response` from `backend`, or the default
-/// backend's answer in its place when the route replaces its status.
-pub(crate) async fn replace(
-    table: &RouteTable,
-    route: &Route,
+/// A default backend's page to ask for in place of an upstream's answer.
+pub(crate) struct Replacement<'t> {
+    fallback: &'t Backend,
+    route: &'t Route,
+    request: Request<RequestBody>,
+}
+
+/// The error-page decision, made without waiting: a replacement when
+/// `route` replaces `status` from `backend` and has a default backend
+/// other than `backend` to ask (nginx turns interception off in the error
+/// location, so the default backend's own errors are its answer).
+pub(crate) fn replacement<'t>(
+    table: &'t RouteTable,
+    route: &'t Route,
     backend: &Backend,
     original: Option<Original>,
-    response: Response<ResponseBody>,
+    status: StatusCode,
     request_id: Option<&HeaderValue>,
-) -> Response<ResponseBody> {
-    let status = response.status();
-    let (Some(original), Some(codes), Some(fallback)) = (
-        original,
-        route.policy.custom_errors.as_ref(),
-        error_backend(table, route).and_then(|id| table.backend(id)),
-    ) else {
-        return response;
-    };
-    // The default backend's own errors are its answer (nginx turns
-    // interception off in the error location).
+) -> Option<Replacement<'t>> {
+    let original = original?;
+    let codes = route.policy.custom_errors.as_ref()?;
+    let fallback = error_backend(table, route).and_then(|id| table.backend(id))?;
     if !codes.contains(status.as_u16()) || std::ptr::eq(&**fallback, backend) {
-        return response;
+        return None;
     }
-    let req = error_request(&original, route, backend, status.as_u16(), request_id);
-    match ask(fallback, req, route).await {
-        Ok(mut page) => {
-            *page.status_mut() = status;
-            page
-        }
-        Err(error) => {
-            tracing::debug!(%error, backend = fallback.name(), "custom-http-errors: the default backend did not answer");
-            response
+    let request = error_request(&original, route, backend, status.as_u16(), request_id);
+    Some(Replacement {
+        fallback,
+        route,
+        request,
+    })
+}
+
+impl Replacement<'_> {
+    /// The default backend's answer with `response`'s status, or `response`
+    /// itself if the default backend cannot answer.
+    pub(crate) async fn fetch(self, response: Response<ResponseBody>) -> Response<ResponseBody> {
+        // Boxed: a second upstream exchange, rare, kept out of the request's
+        // own future.
+        match Box::pin(ask(self.fallback, self.request, self.route)).await {
+            Ok(mut page) => {
+                *page.status_mut() = response.status();
+                page
+            }
+            Err(error) => {
+                tracing::debug!(%error, backend = self.fallback.name(), "custom-http-errors: the default backend did not answer");
+                response
+            }
         }
     }
 }

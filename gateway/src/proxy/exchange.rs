@@ -128,7 +128,7 @@ impl Observer {
         client: SocketAddr,
         (scheme, port): (Scheme, u16),
         req: &Request<B>,
-    ) -> Option<Exchange> {
+    ) -> Option<Box<Exchange>> {
         if let Some(metrics) = &self.metrics {
             let c = metrics.connections();
             c.requests.fetch_add(1, Ordering::Relaxed);
@@ -143,7 +143,7 @@ impl Observer {
             Some(log) => access_log::capture(log.format(table).headers(), req.headers()),
             None => Captured::new(),
         };
-        Some(Exchange {
+        Some(Box::new(Exchange {
             observer: self.clone(),
             table: table.clone(),
             started: Instant::now(),
@@ -162,7 +162,7 @@ impl Observer {
             ended: false,
             trace: Trace::default(),
             status: 0,
-        })
+        }))
     }
 
     /// Starts the span of a request routed to `route`, if it is traced.
@@ -254,7 +254,7 @@ impl Exchange {
     }
 
     /// Records the finished request: `sent` body bytes went to the client.
-    pub(crate) fn finish(mut self, sent: u64) {
+    pub(crate) fn finish(mut self: Box<Self>, sent: u64) {
         let ended = Instant::now();
         self.end();
         if let Some(span) = self.trace.span.take() {
@@ -269,56 +269,57 @@ impl Exchange {
                 sent,
             });
         }
-        let Some(head) = self.head.take() else {
+        let this = &mut *self;
+        let Some(head) = this.head.as_ref() else {
             return;
         };
-        let route = self
+        let route = this
             .trace
             .route
-            .and_then(|id| self.table.routes().get(id.0));
+            .and_then(|id| this.table.routes().get(id.0));
         let request_bytes =
-            head.bytes + self.trace.request_body.as_ref().map_or(0, |b| b.received());
+            head.bytes + this.trace.request_body.as_ref().map_or(0, |b| b.received());
         // Status line and headers are not counted exactly; nginx's
         // `$bytes_sent` counts them, so add a typical head size.
         let response_bytes = sent + 128;
-        let request_time = ended.saturating_duration_since(self.started);
-        let upstream_time = self
+        let request_time = ended.saturating_duration_since(this.started);
+        let upstream_time = this
             .trace
             .upstream_started
             .map(|s| ended.saturating_duration_since(s));
         let canary = route
             .and_then(|r| r.canary.as_deref())
-            .filter(|_| self.trace.canary);
+            .filter(|_| this.trace.canary);
         let stats = match canary {
             Some(canary) => canary.stats.as_ref(),
             None => route.and_then(|r| r.stats.as_ref()),
         };
-        if let (Some(stats), Some(metrics)) = (stats, &self.observer.metrics)
+        if let (Some(stats), Some(metrics)) = (stats, &this.observer.metrics)
             && metrics.records_requests()
         {
             stats.record(
                 &head.method,
-                self.status,
+                this.status,
                 &Observation {
                     request: request_time,
                     response: upstream_time,
-                    header: self.trace.header,
-                    connect: self.trace.connect,
+                    header: this.trace.header,
+                    connect: this.trace.connect,
                     request_bytes,
                     response_bytes,
                 },
             );
         }
-        let Some(log) = &self.observer.access_log else {
+        let Some(log) = &this.observer.access_log else {
             return;
         };
-        let config = &self.table.globals().access_log;
+        let config = &this.table.globals().access_log;
         // Requests that matched no rule, whether the built-in 404 or
         // `--default-backend-service` answered them.
-        let default_backend = self
+        let default_backend = this
             .trace
             .route
-            .is_none_or(|id| self.table.is_default_route(id));
+            .is_none_or(|id| this.table.is_default_route(id));
         let logged = match route {
             Some(r) if !default_backend => r.policy.access_log,
             _ => config.default_backend,
@@ -327,20 +328,20 @@ impl Exchange {
         if !logged || config.disabled || access_log::skipped(config, request_uri.as_bytes()) {
             return;
         }
-        let mut upstreams = std::mem::take(&mut self.trace.retried);
-        if let Some(addr) = self.trace.upstream {
+        let mut upstreams = std::mem::take(&mut this.trace.retried);
+        if let Some(addr) = this.trace.upstream {
             upstreams.push(Attempt {
                 addr,
-                status: self.trace.upstream_status,
+                status: this.trace.upstream_status,
                 response_time: upstream_time,
-                connect_time: self.trace.connect,
-                header_time: self.trace.header,
+                connect_time: this.trace.connect,
+                header_time: this.trace.header,
                 length: Some(sent),
             });
         }
         let record = Record {
             now: SystemTime::now(),
-            client: self.client,
+            client: this.client,
             method: &head.method,
             uri: &head.uri,
             version: head.version,
@@ -348,17 +349,17 @@ impl Exchange {
             sent_headers: &head.sent,
             scheme: head.scheme,
             server_port: head.port,
-            status: self.status,
+            status: this.status,
             body_bytes: sent,
             head_bytes: head.sent_head_bytes,
             request_bytes,
             request_time,
-            request_id: self.trace.request_id.as_ref(),
+            request_id: this.trace.request_id.as_ref(),
             alternative_upstream: canary.map(|c| &*c.upstream),
             upstreams: &upstreams,
-            rate_limited: self.trace.rate_limited.unwrap_or(b'n'),
+            rate_limited: this.trace.rate_limited.unwrap_or(b'n'),
         };
-        log.write(&self.table, self.trace.route, self.trace.backend, &record);
+        log.write(&this.table, this.trace.route, this.trace.backend, &record);
     }
 }
 

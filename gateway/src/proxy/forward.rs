@@ -86,8 +86,11 @@ pub(super) async fn phase(
     match (forwarded, error_context) {
         (Ok(response), _) => {
             let id = trace.request_id.as_ref();
-            let backend = picked.backend;
-            Ok(error_pages::replace(table, route, backend, original, response, id).await)
+            let status = response.status();
+            match error_pages::replacement(table, route, picked.backend, original, status, id) {
+                None => Ok(response),
+                Some(replacement) => Ok(replacement.fetch(response).await),
+            }
         }
         (Err(error), Some((method, uri))) => {
             let client = scope.client.socket_addr(scope.conn.peer);

@@ -69,7 +69,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use http::header::{CONNECTION, HeaderValue, STRICT_TRANSPORT_SECURITY};
-use http::{Request, Response, StatusCode};
+use http::{Method, Request, Response, StatusCode, Uri};
 use hyper::body::Incoming;
 
 pub use body::{RequestBody, RequestBodyError, ResponseBody, ResponseBodyError};
@@ -96,7 +96,7 @@ use respond::Early;
 /// goes away first (hyper drops the handler's future), the request is
 /// recorded as nginx records it: status 499, nothing sent.
 struct Pending {
-    exchange: Option<exchange::Exchange>,
+    exchange: Option<Box<exchange::Exchange>>,
     trace: Trace,
 }
 
@@ -290,13 +290,10 @@ impl Proxy {
             ),
             trace: Trace::default(),
         };
-        let mut response = match self
-            .proxy(&table, conn, &client, req, &mut pending.trace)
-            .await
-        {
-            Ok(response) => response,
-            Err(error) => respond::error(error, client.socket_addr(conn.peer), &method, &uri),
-        };
+        let named = (&method, &uri);
+        let mut response = self
+            .proxy(&table, conn, &client, req, named, &mut pending.trace)
+            .await;
         // 8. deliver: `add-headers` go on every response, HSTS on every
         // HTTPS response for a host with TLS, the gateway's own included,
         // and compression.
@@ -337,18 +334,20 @@ impl Proxy {
 
     /// The phases for one request against one table, in the order they
     /// run (docs/architecture.md draws them); a phase that ends the request
-    /// early returns an [`Early`], rendered by [`respond`].
+    /// early returns an [`Early`], rendered by [`respond`] (an error's log
+    /// line names the request: `named`, its method and URI).
     async fn proxy(
         &self,
         table: &RouteTable,
         conn: &ConnInfo,
         client: &Client,
         req: Request<Incoming>,
+        (method, uri): (&Method, &Uri),
         trace: &mut Trace,
-    ) -> Result<Response<ResponseBody>, ProxyError> {
+    ) -> Response<ResponseBody> {
         match self.phases(table, conn, client, req, trace).await {
-            Ok(response) => Ok(response),
-            Err(early) => early.render(),
+            Ok(response) => response,
+            Err(early) => early.render(client.socket_addr(conn.peer), method, uri),
         }
     }
 

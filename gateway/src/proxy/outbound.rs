@@ -66,6 +66,7 @@ pub(super) struct Carried {
 impl Proxy {
     /// Phase 5: turns the client's request into the upstream request and
     /// sends the route's mirrored copies.
+    #[inline]
     pub(super) fn outbound(
         &self,
         scope: &Scope<'_>,
@@ -197,6 +198,7 @@ fn edit_request_headers(
 /// Builds the upstream request from the client's, moving its parts:
 /// ingress-nginx's headers, `upstream-vhost`, and the `rewrite-target`
 /// path with `x-forwarded-prefix`.
+#[inline]
 fn upstream_request(
     req: Request<Incoming>,
     from: &headers::Upstream<'_>,

@@ -28,13 +28,18 @@ pub(super) enum Early {
 }
 
 impl Early {
-    /// The response, or the error for the caller to render with the
-    /// request it names.
-    pub(super) fn render(self) -> Result<Response<ResponseBody>, ProxyError> {
+    /// The response; an error is logged naming the request (`client`,
+    /// `method`, `uri`).
+    pub(super) fn render(
+        self,
+        client: SocketAddr,
+        method: &Method,
+        uri: &Uri,
+    ) -> Response<ResponseBody> {
         match self {
-            Early::Refused(answer) => Ok(refusal(*answer)),
-            Early::Fixed(code) => Ok(fixed(code)),
-            Early::Failed(error) => Err(error),
+            Early::Refused(answer) => refusal(*answer),
+            Early::Fixed(code) => fixed(code),
+            Early::Failed(failure) => error(failure, client, method, uri),
         }
     }
 }
