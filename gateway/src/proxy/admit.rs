@@ -65,7 +65,9 @@ pub(super) async fn admit(
             }
             let chain = headers::computed_forwarded_for(globals, scope.conn, req.headers());
             let candidate = candidate(scope, req, target, request_id.as_ref(), chain.as_ref());
-            match admission.admit(auth_clients, &candidate).await {
+            // Boxed: the checks' future (external authentication's client
+            // included) would otherwise make every request's larger.
+            match Box::pin(admission.admit(auth_clients, &candidate)).await {
                 Ok(admitted) => admitted,
                 Err(refusal) => {
                     trace.rate_limited = refusal.rate_limit_exceeding();

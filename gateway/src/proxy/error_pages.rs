@@ -52,16 +52,16 @@ impl Original {
         route: &Route,
         req: &Request<B>,
         client: IpAddr,
-    ) -> Option<Self> {
+    ) -> Option<Box<Self>> {
         route.policy.custom_errors.as_ref()?;
         error_backend(table, route)?;
-        Some(Self {
+        Some(Box::new(Self {
             method: req.method().clone(),
             uri: req.uri().clone(),
             host: req.headers().get(HOST).cloned(),
             accept: req.headers().get(ACCEPT).cloned(),
             client,
-        })
+        }))
     }
 }
 
@@ -80,7 +80,7 @@ pub(crate) fn replacement<'t>(
     table: &'t RouteTable,
     route: &'t Route,
     backend: &Backend,
-    original: Option<Original>,
+    original: Option<Box<Original>>,
     status: StatusCode,
     request_id: Option<&HeaderValue>,
 ) -> Option<Replacement<'t>> {

@@ -33,6 +33,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -92,9 +93,10 @@ pub(super) async fn phase(
                 Some(replacement) => Ok(replacement.fetch(response).await),
             }
         }
-        (Err(error), Some((method, uri))) => {
+        (Err(error), Some(named)) => {
             let client = scope.client.socket_addr(scope.conn.peer);
-            Ok(respond::error(error, client, &method, &uri))
+            let (method, uri) = &*named;
+            Ok(respond::error(error, client, method, uri))
         }
         (Err(error), None) => Err(error.into()),
     }
@@ -222,13 +224,16 @@ impl Attempt<'_> {
             let endpoint = in_flight.endpoint();
             let connected = match endpoint.pool.checkout(self.wire, &settings.pool) {
                 Some(conn) => Ok(conn),
+                // Boxed: a new connection's future (a TLS handshake's state
+                // included) is several times the size of the rest of the
+                // request's, and every request's future would carry it.
                 None => {
-                    upstream::connect(
+                    Box::pin(upstream::connect(
                         endpoint.addr(),
                         self.wire,
                         settings.connect_timeout,
                         &endpoint.pool,
-                    )
+                    ))
                     .await
                 }
             };
@@ -248,8 +253,11 @@ impl Attempt<'_> {
                 connecting.elapsed()
             });
             let bounds = Bounds::new(settings, Instant::now(), self.deadline);
-            let sent = conn.sender.send(req);
-            let outcome = match wait_for_head(sent, self.progress, settings, bounds).await {
+            let waited = {
+                let sent = std::pin::pin!(conn.sender.send(req));
+                wait_for_head(sent, self.progress, settings, bounds).await
+            };
+            let outcome = match waited {
                 Ok(outcome) => outcome,
                 Err(expired) => {
                     // Dropping `conn` closes it, which cancels the upstream
@@ -314,7 +322,7 @@ fn respond(
 /// with `proxy-first-byte-timeout`, that replaces `read_timeout` here. The
 /// request deadline applies throughout.
 async fn wait_for_head<F: Future>(
-    sent: F,
+    mut sent: Pin<&mut F>,
     progress: Option<&SendProgress>,
     settings: &ProxySettings,
     bounds: Bounds,
@@ -337,10 +345,9 @@ async fn wait_for_head<F: Future>(
         (Some((first, _)), _) => (Some(first), ProxyError::FirstByteTimeout),
         (None, deadline) => (deadline, ProxyError::DeadlineExceeded),
     };
-    let mut sent = std::pin::pin!(sent);
     loop {
         tokio::select! {
-            output = &mut sent => return Ok(output),
+            output = sent.as_mut() => return Ok(output),
             () = sleep_until(nginx()) => {
                 if nginx().is_some_and(|d| d <= Instant::now()) {
                     return Err(ProxyError::UpstreamTimeout);

@@ -48,11 +48,12 @@ pub(super) struct Outbound {
     pub(super) wire: Wire,
     /// How much of the request body has been sent, for retries.
     pub(super) progress: Option<Arc<SendProgress>>,
-    /// What a `custom-http-errors` page would need of the request.
-    pub(super) original: Option<Original>,
+    /// What a `custom-http-errors` page would need of the request (boxed,
+    /// as the next field: rare, and the outbound request moves).
+    pub(super) original: Option<Box<Original>>,
     /// The request's method and URI, when a gateway-made error must carry
     /// CORS headers (its log line names them).
-    pub(super) error_context: Option<(Method, Uri)>,
+    pub(super) error_context: Option<Box<(Method, Uri)>>,
 }
 
 /// What the response phase needs of the client's request.
@@ -84,7 +85,7 @@ impl Proxy {
             .admitted
             .cors_origin
             .is_some()
-            .then(|| (req.method().clone(), req.uri().clone()));
+            .then(|| Box::new((req.method().clone(), req.uri().clone())));
         let signals = RequestSignals::read(&mut req, &route.settings.signals);
         let https = scheme == Scheme::Https;
         let sticky = Sticky::read(picked.backend, &req, scope.client.ip, https, &route.path)
