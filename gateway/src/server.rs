@@ -32,6 +32,7 @@ use crate::client_io::{ClientIo, StreamActivity};
 use crate::keepalive::HeadTimer;
 use crate::metrics::ConnectionGuard;
 use crate::proxy::{ConnInfo, ListenerInfo, Proxy, ResponseBody};
+use crate::rewind::Rewind;
 use crate::settings::ListenerSettings;
 use crate::tls::{ClientTls, TlsConfigs, http1_only};
 
@@ -211,18 +212,29 @@ impl Connection {
     /// timeout, so a stalled or garbage handshake is closed), then serves
     /// the protocol ALPN chose.
     async fn serve(mut self, stream: TcpStream, tls: Option<Arc<TlsConfigs>>) {
-        // The PROXY header and SSL passthrough, when configured.
+        // The PROXY header and SSL passthrough, when configured. Boxed, as
+        // the TLS and HTTP/2 paths below: the task lives as long as the
+        // connection, and a plain HTTP/1 connection should not carry the
+        // room their state needs while it idles.
         let prepare = crate::listener::prepare(stream, self.peer, &self.settings, &self.proxy);
-        let Some(prepared) = prepare.await else {
+        let Some(prepared) = Box::pin(prepare).await else {
             return;
         };
         (self.peer, self.origin) = (prepared.peer, prepared.origin);
         let stream = prepared.stream;
+        match tls {
+            None => {
+                let io = ClientIo::new(stream, self.settings.send_timeout);
+                self.serve_http1(TokioIo::new(io), None).await;
+            }
+            Some(tls) => Box::pin(self.serve_tls(stream, tls)).await,
+        }
+    }
+
+    /// A TLS connection: the handshake under `client-header-timeout`, then
+    /// HTTP/2 when ALPN chose it, else HTTP/1.1.
+    async fn serve_tls(self, stream: Rewind<TcpStream>, tls: Arc<TlsConfigs>) {
         let send_timeout = self.settings.send_timeout;
-        let Some(tls) = tls else {
-            let io = ClientIo::new(stream, send_timeout);
-            return self.serve_http1(TokioIo::new(io), None).await;
-        };
         let timeout = self.settings.client_header_timeout;
         let accept = crate::tls::accept(stream, &tls, self.settings.http2, &**self.proxy.table());
         let (stream, client) = match tokio::time::timeout(timeout, accept).await {
@@ -328,7 +340,10 @@ impl Connection {
             let info = info.clone();
             let stream = streams.as_ref().map(StreamActivity::open);
             async move {
-                let mut response = proxy.handle(&info, req).await;
+                // Boxed: hyper keeps room for one request's future for as
+                // long as the connection lives; the request's state is held
+                // only while it runs.
+                let mut response = Box::pin(proxy.handle(&info, req)).await;
                 if let Some(stream) = stream {
                     response.body_mut().track(stream);
                 }

@@ -460,7 +460,7 @@ pub(crate) fn escaped(value: &[u8], escape: Escape, out: &mut Vec<u8>) {
     match escape {
         Escape::None => out.extend_from_slice(value),
         Escape::Default => {
-            if !value.iter().any(|b| escape_default(*b)) {
+            if !needs_escape(value, true) {
                 out.extend_from_slice(value);
                 return;
             }
@@ -479,7 +479,7 @@ pub(crate) fn escaped(value: &[u8], escape: Escape, out: &mut Vec<u8>) {
             }
         }
         Escape::Json => {
-            if !value.iter().any(|b| *b < 0x20 || *b == b'"' || *b == b'\\') {
+            if !needs_escape(value, false) {
                 out.extend_from_slice(value);
                 return;
             }
@@ -511,6 +511,36 @@ pub(crate) fn escaped(value: &[u8], escape: Escape, out: &mut Vec<u8>) {
 /// everything from 0x7F.
 fn escape_default(b: u8) -> bool {
     b < 0x20 || b == b'"' || b == b'\\' || b >= 0x7f
+}
+
+/// Whether any byte of `value` needs escaping: a control byte, `"` or `\\`,
+/// and with `high` (nginx's default escaping) DEL and every byte from 0x80.
+/// Most values need none, so the check runs eight bytes at a time.
+fn needs_escape(value: &[u8], high: bool) -> bool {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+    let splat = |b: u8| u64::from_ne_bytes([b; 8]);
+    // "Has a byte below n" (n <= 128; n = 1 is "has a zero byte"), from
+    // Bit Twiddling Hacks: exact as a yes/no answer.
+    let below = |x: u64, n: u8| x.wrapping_sub(splat(n)) & !x & HIGHS != 0;
+    let zero_byte = |x: u64| x.wrapping_sub(ONES) & !x & HIGHS != 0;
+    let mut chunks = value.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(chunk);
+        let x = u64::from_ne_bytes(bytes);
+        let flagged = below(x, 0x20)
+            || zero_byte(x ^ splat(b'"'))
+            || zero_byte(x ^ splat(b'\\'))
+            || (high && (x & HIGHS != 0 || zero_byte(x ^ splat(0x7f))));
+        if flagged {
+            return true;
+        }
+    }
+    chunks.remainder().iter().any(|&b| match high {
+        true => escape_default(b),
+        false => b < 0x20 || b == b'"' || b == b'\\',
+    })
 }
 
 #[cfg(test)]

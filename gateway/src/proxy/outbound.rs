@@ -133,6 +133,9 @@ impl Proxy {
     fn mirror(&self, scope: &Scope<'_>, shadow: Option<Shadow>, outbound: &mut Outbound) {
         let route = scope.found.route;
         let mirrors = scope.filters().map_or(&[][..], |f| &f.mirrors[..]);
+        if shadow.is_none() && mirrors.is_empty() {
+            return;
+        }
         let request = &outbound.request;
         let copies = mirrors.iter().filter_map(|m| {
             let backend = scope.table.backend(m.backend());

@@ -331,3 +331,38 @@ fn route_values_are_escaped_once_when_prepared() {
     route_value(RouteVar::ServiceName, &info, Escape::Json, false, &mut out);
     assert_eq!(out, b"/a\\x22b-");
 }
+
+/// The eight-bytes-at-a-time check agrees with the byte-by-byte rule for
+/// every byte value at every position of a chunk and of the tail.
+#[test]
+fn the_fast_escape_check_agrees_with_the_byte_rule() {
+    for len in [1usize, 7, 8, 9, 16, 17] {
+        for at in 0..len {
+            for b in 0..=255u8 {
+                let mut value = vec![b'a'; len];
+                value[at] = b;
+                assert_eq!(
+                    needs_escape(&value, true),
+                    escape_default(b),
+                    "{b:#x} at {at} of {len}"
+                );
+                let json = b < 0x20 || b == b'"' || b == b'\\';
+                assert_eq!(
+                    needs_escape(&value, false),
+                    json,
+                    "json {b:#x} at {at} of {len}"
+                );
+            }
+        }
+    }
+}
+
+proptest::proptest! {
+    /// Any bytes: the fast check says what the byte rule says.
+    #[test]
+    fn the_fast_escape_check_matches_on_any_bytes(value in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64)) {
+        let json = value.iter().any(|&b| b < 0x20 || b == b'"' || b == b'\\');
+        proptest::prop_assert_eq!(needs_escape(&value, true), value.iter().any(|&b| escape_default(b)));
+        proptest::prop_assert_eq!(needs_escape(&value, false), json);
+    }
+}
