@@ -335,7 +335,7 @@ impl Proxy {
     /// The phases for one request against one table, in the order they
     /// run (docs/architecture.md draws them); a phase that ends the request
     /// early returns an [`Early`], rendered by [`respond`] (an error's log
-    /// line names the request: `named`, its method and URI).
+    /// line names the request by its method and URI).
     async fn proxy(
         &self,
         table: &RouteTable,
