@@ -125,19 +125,22 @@ pub enum RequestHostError {
 pub fn normalize_request_host(authority: &str) -> Result<Cow<'_, str>, RequestHostError> {
     let host = strip_port(authority)?;
     let host = host.strip_suffix('.').unwrap_or(host);
-    if host.is_empty() || host.len() > MAX_HOST_LEN || host.starts_with('.') || host.contains("..")
-    {
+    if host.is_empty() || host.len() > MAX_HOST_LEN || host.starts_with('.') {
         return Err(RequestHostError::Invalid);
     }
     let bracketed = host.starts_with('[');
     let mut upper = false;
+    // One pass: the characters, and no empty label (`..`).
+    let mut after_dot = false;
     for &b in host.as_bytes() {
         match b {
+            b'.' if after_dot => return Err(RequestHostError::Invalid),
             b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' => {}
             b'A'..=b'Z' => upper = true,
             b'[' | b']' | b':' if bracketed => {}
             _ => return Err(RequestHostError::Invalid),
         }
+        after_dot = b == b'.';
     }
     Ok(if upper {
         Cow::Owned(host.to_ascii_lowercase())
