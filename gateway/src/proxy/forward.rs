@@ -35,7 +35,6 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
 
 use http::request::Parts;
 use http::{Method, Request, Response, StatusCode};
@@ -219,8 +218,8 @@ impl Attempt<'_> {
     ) -> Result<Response<ResponseBody>, Failure> {
         let settings = self.settings;
         let started = Instant::now();
+        let mut connecting = started;
         loop {
-            let connecting = Instant::now();
             let endpoint = in_flight.endpoint();
             let connected = match endpoint.pool.checkout(self.wire, &settings.pool) {
                 Some(conn) => Ok(conn),
@@ -247,15 +246,17 @@ impl Attempt<'_> {
                     });
                 }
             };
-            trace.connect = Some(if conn.reused {
-                Duration::ZERO
+            // A pooled connection is there at once: no second clock read.
+            let sent_at = if conn.reused {
+                connecting
             } else {
-                connecting.elapsed()
-            });
-            let bounds = Bounds::new(settings, Instant::now(), self.deadline);
+                Instant::now()
+            };
+            trace.connect = Some(sent_at.saturating_duration_since(connecting));
+            let bounds = Bounds::new(settings, sent_at, self.deadline);
             let waited = {
                 let sent = std::pin::pin!(conn.sender.send(req));
-                wait_for_head(sent, self.progress, settings, bounds).await
+                wait_for_head(sent, sent_at, self.progress, settings, bounds).await
             };
             let outcome = match waited {
                 Ok(outcome) => outcome,
@@ -286,6 +287,7 @@ impl Attempt<'_> {
                     Some(unsent) if conn.reused => {
                         endpoint.pool.discard(conn);
                         req = unsent;
+                        connecting = Instant::now();
                     }
                     unsent => {
                         in_flight.fail();
@@ -315,19 +317,19 @@ fn respond(
     response.map(|incoming| ResponseBody::upstream(incoming, clock, lease))
 }
 
-/// Waits for the response head. nginx's bounds: `read_timeout` after the
-/// request was sent, or, while a request body is still going out,
+/// Waits for the response head of the request handed to its connection at
+/// `sent_at`. nginx's bounds: `read_timeout` after the request was sent, or, while a request body is still going out,
 /// `send_timeout` after it last moved and `read_timeout` after it ended
 /// (counted from its end, not from when the send timeout would have been);
 /// with `proxy-first-byte-timeout`, that replaces `read_timeout` here. The
 /// request deadline applies throughout.
 async fn wait_for_head<F: Future>(
     mut sent: Pin<&mut F>,
+    sent_at: Instant,
     progress: Option<&SendProgress>,
     settings: &ProxySettings,
     bounds: Bounds,
 ) -> Result<F::Output, ProxyError> {
-    let sent_at = Instant::now();
     let nginx = || match progress {
         Some(p) if !p.is_sent() || bounds.first_byte.is_none() => {
             Some(p.deadline(settings.send_timeout, settings.read_timeout))
