@@ -259,9 +259,8 @@ impl Drop for InFlight {
             scores.unanswered(elapsed, self.failed, now);
         }
         if self.tracked {
-            self.endpoint
-                .signals
-                .ended(self.first_byte, self.chunks, now);
+            let last_chunk = self.first_byte.then_some(self.last_chunk);
+            self.endpoint.signals.ended(last_chunk, self.chunks, now);
         }
         self.endpoint.gate.slot_freed();
     }

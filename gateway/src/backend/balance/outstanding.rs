@@ -125,14 +125,17 @@ impl Signals {
         self.gap.observe(gap.as_secs_f64(), now, false);
     }
 
-    /// An attempt ended: after `chunks` chunks if it was answered, else
-    /// without a first byte (which leaves the endpoint dark if it had been
-    /// silent for long).
-    pub(crate) fn ended(&self, answered: bool, chunks: u32, now: u64) {
-        if answered {
-            // A stream that ends long after the endpoint's last chunk was
-            // abandoned mid-way (one that completes just got its last).
-            let silent = self.chunk_at.seconds_until(now);
+    /// An attempt ended: answered, after `chunks` chunks the last of which
+    /// came at `last_chunk`, or (`None`) without a first byte. Either leaves
+    /// the endpoint dark if it had been silent for long.
+    pub(crate) fn ended(&self, last_chunk: Option<u64>, chunks: u32, now: u64) {
+        if let Some(last_chunk) = last_chunk {
+            // A stream that ends long after its own last chunk, while the
+            // endpoint sent no chunk either, was abandoned mid-way (one that
+            // completes just got its last; the endpoint's other streams may
+            // have kept its own last chunk from moving).
+            let own = now.saturating_sub(last_chunk) as f64 / 1e9;
+            let silent = self.chunk_at.seconds_until(now).min(own);
             if silent >= dark_threshold(&self.gap) {
                 self.go_dark(silent, now);
             }
@@ -277,7 +280,7 @@ mod tests {
     fn answered_in_40ms(s: &Signals, t: u64) {
         s.sent(t);
         s.answered(Duration::from_millis(40), false, t + 40 * MS);
-        s.ended(true, 1, t + 41 * MS);
+        s.ended(Some(t + 40 * MS), 1, t + 41 * MS);
     }
 
     #[test]
@@ -308,8 +311,8 @@ mod tests {
         s.sent(t + 100 * MS);
         s.sent(t + 200 * MS);
         let gone = t + 10_200 * MS;
-        s.ended(false, 0, gone - 100 * MS);
-        s.ended(false, 0, gone);
+        s.ended(None, 0, gone - 100 * MS);
+        s.ended(None, 0, gone);
         assert_eq!(s.unanswered(), 0);
         // Nothing in flight, yet it is not idle: its wait still counts
         // from when it was last seen alive (its first unanswered send),
@@ -320,7 +323,7 @@ mod tests {
         // A request sent while dark does not restart the wait.
         s.sent(gone + 1_000 * MS);
         assert!(s.waiting_for(gone + 1_001 * MS) > 11.0);
-        s.ended(false, 0, gone + 2_000 * MS);
+        s.ended(None, 0, gone + 2_000 * MS);
         // Dark for twice its silence (at most DARK_MAX); then the next
         // request is a probe, counted from its own start.
         let later = gone + DARK_MAX.as_nanos() as u64 + 3_000 * MS;
@@ -329,7 +332,7 @@ mod tests {
         assert!(s.waiting_for(later + 10 * MS) < 0.011);
         // Answering ends it.
         s.answered(Duration::from_millis(40), false, later + 40 * MS);
-        s.ended(true, 1, later + 41 * MS);
+        s.ended(Some(later + 40 * MS), 1, later + 41 * MS);
         assert_eq!(load(endpoint, later + 50 * MS), 0.0);
     }
 
@@ -343,15 +346,39 @@ mod tests {
         s.chunk(Duration::from_millis(10), t + 50 * MS);
         s.chunk(Duration::from_millis(10), t + 60 * MS);
         // A stream that completes is not abandoned.
-        s.ended(true, 3, t + 60 * MS);
+        s.ended(Some(t + 60 * MS), 3, t + 60 * MS);
         assert_eq!(load(endpoint, t + 61 * MS), 0.0);
         // The next stream goes silent mid-way, and its client gives up 5 s
         // later: the endpoint is dark although nothing is in flight.
         s.sent(t + 100 * MS);
         s.answered(Duration::from_millis(40), false, t + 140 * MS);
         s.chunk(Duration::from_millis(10), t + 150 * MS);
-        s.ended(true, 2, t + 5_150 * MS);
+        s.ended(Some(t + 150 * MS), 2, t + 5_150 * MS);
         assert!(load(endpoint, t + 5_151 * MS) > 100.0);
+    }
+
+    #[test]
+    fn overlapping_short_responses_leave_a_busy_endpoint_lit() {
+        let endpoint = &endpoints(1)[0];
+        let s = endpoint.signals();
+        let t = 1_000 * MS;
+        // A busy endpoint: a one-chunk response every millisecond for two
+        // seconds, each ending 2 ms after its first byte, so that some
+        // response is always streaming and none sends a second chunk.
+        for ms in 0..2_002 {
+            let at = t + ms * MS;
+            if ms < 2_000 {
+                s.sent(at);
+                s.answered(Duration::ZERO, false, at);
+            }
+            if ms >= 2 {
+                s.ended(Some(at - 2 * MS), 1, at);
+            }
+        }
+        // Every stream ended right after its own chunk: none was abandoned.
+        let after = t + 2_010 * MS;
+        assert!(!s.dark(after));
+        assert_eq!(load(endpoint, after), 0.0);
     }
 
     #[test]
@@ -362,7 +389,7 @@ mod tests {
         answered_in_40ms(s, t);
         // A client gives up 200 ms in (less than DARK_MIN of silence).
         s.sent(t + 100 * MS);
-        s.ended(false, 0, t + 300 * MS);
+        s.ended(None, 0, t + 300 * MS);
         assert_eq!(s.waiting_for(t + 301 * MS), 0.0);
         assert_eq!(load(endpoint, t + 301 * MS), 0.0);
         s.sent(t + 400 * MS);
@@ -379,7 +406,7 @@ mod tests {
         s.answered(Duration::from_millis(50), false, t + 50 * MS);
         // One still waits since t + 10, but the endpoint answered at t + 50.
         assert!((s.waiting_for(t + 60 * MS) - 0.010).abs() < 1e-9);
-        s.ended(false, 0, t + 70 * MS);
+        s.ended(None, 0, t + 70 * MS);
         assert_eq!(s.waiting_for(t + 80 * MS), 0.0);
     }
 
@@ -396,7 +423,7 @@ mod tests {
                 at += gap_ms * MS;
                 s.chunk(Duration::from_millis(gap_ms), at);
             }
-            s.ended(true, 31, at);
+            s.ended(Some(at), 31, at);
         }
         let now = t + 1_300 * MS;
         let (fast, slow) = (cost(&pair[0], 0.04, now), cost(&pair[1], 0.04, now));
