@@ -12,8 +12,9 @@
 //!   that hangs sees it grow from the moment it stopped; a healthy one
 //!   keeps it near the gap between two of its answers;
 //! - **dark**: an attempt abandoned (its client gave up, its timeout ran
-//!   out) without a first byte, or mid-stream, after the endpoint had been
-//!   silent for [`DARK_FACTOR`] times its usual wait or chunk gap (and at
+//!   out) without a first byte, or mid-stream, after the endpoint (and,
+//!   mid-stream, that stream) had been silent for [`DARK_FACTOR`] times its
+//!   usual wait or chunk gap (and at
 //!   least [`DARK_MIN`]; a second if it never answered) leaves
 //!   the endpoint dark: its wait keeps counting from its last first byte
 //!   although nothing of it is in flight any more, for twice as long as it
