@@ -269,57 +269,56 @@ impl Exchange {
                 sent,
             });
         }
-        let this = &mut *self;
-        let Some(head) = this.head.as_ref() else {
+        let Some(head) = self.head.as_ref() else {
             return;
         };
-        let route = this
+        let route = self
             .trace
             .route
-            .and_then(|id| this.table.routes().get(id.0));
+            .and_then(|id| self.table.routes().get(id.0));
         let request_bytes =
-            head.bytes + this.trace.request_body.as_ref().map_or(0, |b| b.received());
+            head.bytes + self.trace.request_body.as_ref().map_or(0, |b| b.received());
         // Status line and headers are not counted exactly; nginx's
         // `$bytes_sent` counts them, so add a typical head size.
         let response_bytes = sent + 128;
-        let request_time = ended.saturating_duration_since(this.started);
-        let upstream_time = this
+        let request_time = ended.saturating_duration_since(self.started);
+        let upstream_time = self
             .trace
             .upstream_started
             .map(|s| ended.saturating_duration_since(s));
         let canary = route
             .and_then(|r| r.canary.as_deref())
-            .filter(|_| this.trace.canary);
+            .filter(|_| self.trace.canary);
         let stats = match canary {
             Some(canary) => canary.stats.as_ref(),
             None => route.and_then(|r| r.stats.as_ref()),
         };
-        if let (Some(stats), Some(metrics)) = (stats, &this.observer.metrics)
+        if let (Some(stats), Some(metrics)) = (stats, &self.observer.metrics)
             && metrics.records_requests()
         {
             stats.record(
                 &head.method,
-                this.status,
+                self.status,
                 &Observation {
                     request: request_time,
                     response: upstream_time,
-                    header: this.trace.header,
-                    connect: this.trace.connect,
+                    header: self.trace.header,
+                    connect: self.trace.connect,
                     request_bytes,
                     response_bytes,
                 },
             );
         }
-        let Some(log) = &this.observer.access_log else {
+        let Some(log) = &self.observer.access_log else {
             return;
         };
-        let config = &this.table.globals().access_log;
+        let config = &self.table.globals().access_log;
         // Requests that matched no rule, whether the built-in 404 or
         // `--default-backend-service` answered them.
-        let default_backend = this
+        let default_backend = self
             .trace
             .route
-            .is_none_or(|id| this.table.is_default_route(id));
+            .is_none_or(|id| self.table.is_default_route(id));
         let logged = match route {
             Some(r) if !default_backend => r.policy.access_log,
             _ => config.default_backend,
@@ -328,20 +327,20 @@ impl Exchange {
         if !logged || config.disabled || access_log::skipped(config, request_uri.as_bytes()) {
             return;
         }
-        let mut upstreams = std::mem::take(&mut this.trace.retried);
-        if let Some(addr) = this.trace.upstream {
+        let mut upstreams = std::mem::take(&mut self.trace.retried);
+        if let Some(addr) = self.trace.upstream {
             upstreams.push(Attempt {
                 addr,
-                status: this.trace.upstream_status,
+                status: self.trace.upstream_status,
                 response_time: upstream_time,
-                connect_time: this.trace.connect,
-                header_time: this.trace.header,
+                connect_time: self.trace.connect,
+                header_time: self.trace.header,
                 length: Some(sent),
             });
         }
         let record = Record {
             now: SystemTime::now(),
-            client: this.client,
+            client: self.client,
             method: &head.method,
             uri: &head.uri,
             version: head.version,
@@ -349,17 +348,17 @@ impl Exchange {
             sent_headers: &head.sent,
             scheme: head.scheme,
             server_port: head.port,
-            status: this.status,
+            status: self.status,
             body_bytes: sent,
             head_bytes: head.sent_head_bytes,
             request_bytes,
             request_time,
-            request_id: this.trace.request_id.as_ref(),
+            request_id: self.trace.request_id.as_ref(),
             alternative_upstream: canary.map(|c| &*c.upstream),
             upstreams: &upstreams,
-            rate_limited: this.trace.rate_limited.unwrap_or(b'n'),
+            rate_limited: self.trace.rate_limited.unwrap_or(b'n'),
         };
-        log.write(&this.table, this.trace.route, this.trace.backend, &record);
+        log.write(&self.table, self.trace.route, self.trace.backend, &record);
     }
 }
 
