@@ -19,15 +19,17 @@
 //! pattern, ASCII to some 5 KB and 0.3 ms (an Ingress of 800 such paths
 //! took 953 MB and 33 s to compile with Unicode classes).
 
+use std::sync::Arc;
+
 use regex::bytes::{Regex, RegexBuilder};
 use regex_automata::meta;
 use regex_automata::nfa::thompson::WhichCaptures;
 use regex_automata::util::syntax;
+use regex_automata::{Anchored, Input};
 
 use crate::ids::RouteId;
 
-/// Compiled size limit of one path expression (its automaton), and of the
-/// one-pass DFA built for it.
+/// Compiled size limit of one path expression (its automaton).
 pub const SIZE_LIMIT: usize = 64 << 10;
 
 /// The lazy DFA cache of one path expression, per thread matching it.
@@ -47,36 +49,50 @@ pub enum RegexError {
     NotAPath,
 }
 
+/// The syntax of regex paths: ASCII, bytes, case-insensitive (nginx's `~*`).
+fn path_syntax() -> syntax::Config {
+    syntax::Config::new()
+        .unicode(false)
+        .utf8(false)
+        .case_insensitive(true)
+}
+
+/// How regex paths are compiled: without capture groups and without the
+/// one-pass DFA, which only serves capture groups (only which path
+/// matches is asked; the one-pass DFA took 17 MiB of 1,000 paths), within
+/// `size_limit`.
+fn path_config(size_limit: usize) -> meta::Config {
+    meta::Config::new()
+        .which_captures(WhichCaptures::None)
+        .nfa_size_limit(Some(size_limit))
+        .onepass(false)
+        .hybrid_cache_capacity(DFA_CACHE)
+}
+
+/// `^(?:<path>)`: a regex path anchored at the start of the request path.
+fn anchored(path: &str) -> String {
+    format!("^(?:{path})")
+}
+
 /// A rule path in regex mode: only whether it matches is asked, so it is
 /// compiled without capture groups.
 #[derive(Clone, Debug)]
 pub struct RegexPath {
     regex: meta::Regex,
-    source_len: usize,
+    source: Arc<str>,
 }
 
 impl RegexPath {
     /// Compiles `^<path>`, case-insensitively, as ingress-nginx's `~*`.
     pub fn new(path: &str) -> Result<Self, RegexError> {
         let regex = meta::Builder::new()
-            .syntax(
-                syntax::Config::new()
-                    .unicode(false)
-                    .utf8(false)
-                    .case_insensitive(true),
-            )
-            .configure(
-                meta::Config::new()
-                    .which_captures(WhichCaptures::None)
-                    .nfa_size_limit(Some(SIZE_LIMIT))
-                    .onepass_size_limit(Some(SIZE_LIMIT))
-                    .hybrid_cache_capacity(DFA_CACHE),
-            )
-            .build(&format!("^(?:{path})"))
+            .syntax(path_syntax())
+            .configure(path_config(SIZE_LIMIT))
+            .build(&anchored(path))
             .map_err(|e| RegexError::Invalid(e.to_string()))?;
         Ok(Self {
             regex,
-            source_len: path.len(),
+            source: path.into(),
         })
     }
 
@@ -91,10 +107,103 @@ impl RegexPath {
     }
 }
 
+/// Compiled size limit of one pass of a [`RegexUnion`].
+pub const UNION_SIZE_LIMIT: usize = 1 << 20;
+
+/// The regex paths of one host compiled together, so that finding the
+/// first one that matches (in ingress-nginx's order) is one run of one
+/// automaton instead of one run per path: all paths are anchored at the
+/// start, so the leftmost-first match of the union is the match of the
+/// first path (lowest index) that matches.
+///
+/// A union too large for one pass ([`UNION_SIZE_LIMIT`]) is split into
+/// consecutive passes tried in order, which keeps the order.
+#[derive(Debug)]
+pub struct RegexUnion {
+    sources: Box<[Arc<str>]>,
+    /// Each pass with the index of its first path.
+    passes: Box<[(usize, meta::Regex)]>,
+}
+
+impl RegexUnion {
+    /// Compiles `paths` (in matching order) into as few passes as fit the
+    /// size limit. Fails only if a path alone does not compile.
+    pub fn new(paths: &[&str]) -> Result<Self, RegexError> {
+        let mut passes = Vec::new();
+        Self::compile_passes(paths, 0, &mut passes)?;
+        Ok(Self {
+            sources: paths.iter().map(|p| Arc::from(*p)).collect(),
+            passes: passes.into_boxed_slice(),
+        })
+    }
+
+    /// Compiles `paths` (starting at index `first`) as one pass, or, if
+    /// that is over the limit, each half on its own.
+    fn compile_passes(
+        paths: &[&str],
+        first: usize,
+        passes: &mut Vec<(usize, meta::Regex)>,
+    ) -> Result<(), RegexError> {
+        if paths.is_empty() {
+            return Ok(());
+        }
+        let patterns: Vec<String> = paths.iter().map(|p| anchored(p)).collect();
+        let limit = if paths.len() == 1 {
+            SIZE_LIMIT
+        } else {
+            UNION_SIZE_LIMIT
+        };
+        // Which path matched is reported through each pattern's implicit
+        // group: without it a meta regex answers only `is_match`.
+        let config = path_config(limit).which_captures(WhichCaptures::Implicit);
+        match meta::Builder::new()
+            .syntax(path_syntax())
+            .configure(config)
+            .build_many(&patterns)
+        {
+            Ok(regex) => {
+                passes.push((first, regex));
+                Ok(())
+            }
+            Err(e) if paths.len() == 1 => Err(RegexError::Invalid(e.to_string())),
+            Err(_) => {
+                let half = paths.len() / 2;
+                Self::compile_passes(&paths[..half], first, passes)?;
+                Self::compile_passes(&paths[half..], first + half, passes)
+            }
+        }
+    }
+
+    /// The paths it was compiled from, in matching order.
+    pub fn sources(&self) -> impl ExactSizeIterator<Item = &str> {
+        self.sources.iter().map(|s| &**s)
+    }
+
+    /// The number of passes a lookup may make.
+    pub fn passes(&self) -> usize {
+        self.passes.len()
+    }
+
+    /// The heap the compiled passes hold (not their search caches).
+    pub fn memory_usage(&self) -> usize {
+        self.passes.iter().map(|(_, r)| r.memory_usage()).sum()
+    }
+
+    /// The index of the first path that matches `path`, if any.
+    fn first_match(&self, path: &[u8]) -> Option<usize> {
+        let input = Input::new(path).anchored(Anchored::Yes);
+        self.passes.iter().find_map(|(first, regex)| {
+            Some(first + regex.search_half(&input)?.pattern().as_usize())
+        })
+    }
+}
+
 /// The regex-mode paths of one server, in ingress-nginx's order.
 #[derive(Debug, Default)]
 pub(crate) struct RegexIndex {
     rules: Vec<(RegexPath, RouteId)>,
+    /// The same paths compiled together, once the control plane has them.
+    union: Option<Arc<RegexUnion>>,
 }
 
 impl RegexIndex {
@@ -102,20 +211,39 @@ impl RegexIndex {
         // Longest path first; equal lengths keep their order (a stable sort).
         let at = self
             .rules
-            .partition_point(|(r, _)| r.source_len >= rule.source_len);
+            .partition_point(|(r, _)| r.source.len() >= rule.source.len());
         self.rules.insert(at, (rule, route));
+        self.union = None;
+    }
+
+    /// The paths in matching order, to compile a [`RegexUnion`] from.
+    pub(crate) fn sources(&self) -> impl ExactSizeIterator<Item = &str> {
+        self.rules.iter().map(|(r, _)| &*r.source)
+    }
+
+    /// Matches with `union` from now on, if it was compiled from these very
+    /// paths in this order; returns whether it was taken.
+    pub(crate) fn set_union(&mut self, union: Arc<RegexUnion>) -> bool {
+        let same = union.sources().eq(self.sources());
+        if same {
+            self.union = Some(union);
+        }
+        same
     }
 
     /// The first rule matching the path (normalised, as nginx's `$uri`).
     pub(crate) fn lookup(&self, path: &[u8]) -> Option<RouteId> {
-        self.rules
-            .iter()
-            .find(|(r, _)| r.is_match(path))
-            .map(|(_, id)| *id)
-    }
-
-    pub(crate) fn is_empty(&self) -> bool {
-        self.rules.is_empty()
+        match &self.union {
+            Some(union) => {
+                let index = union.first_match(path)?;
+                self.rules.get(index).map(|(_, id)| *id)
+            }
+            None => self
+                .rules
+                .iter()
+                .find(|(r, _)| r.is_match(path))
+                .map(|(_, id)| *id),
+        }
     }
 }
 
@@ -314,8 +442,77 @@ mod tests {
         index
     }
 
+    /// The index with its paths compiled together.
+    fn united(index: &RegexIndex) -> RegexIndex {
+        let sources: Vec<&str> = index.sources().collect();
+        let mut united = RegexIndex {
+            rules: index.rules.clone(),
+            union: None,
+        };
+        assert!(united.set_union(Arc::new(RegexUnion::new(&sources).unwrap())));
+        united
+    }
+
+    /// The route found, one path at a time and in one pass (both must agree).
     fn find(index: &RegexIndex, path: &str) -> Option<usize> {
-        index.lookup(path.as_bytes()).map(|id| id.0)
+        let one_by_one = index.lookup(path.as_bytes()).map(|id| id.0);
+        let together = united(index).lookup(path.as_bytes()).map(|id| id.0);
+        assert_eq!(one_by_one, together, "{path}");
+        one_by_one
+    }
+
+    #[test]
+    fn a_union_takes_only_its_own_paths_in_their_order() {
+        let mut index = index(&["/a/b", "/a"]);
+        let other = RegexUnion::new(&["/a", "/a/b"]).unwrap();
+        assert!(!index.set_union(Arc::new(other)), "order differs");
+        let shorter = RegexUnion::new(&["/a/b"]).unwrap();
+        assert!(!index.set_union(Arc::new(shorter)));
+        let same = RegexUnion::new(&["/a/b", "/a"]).unwrap();
+        assert!(index.set_union(Arc::new(same)));
+        index.push(RegexPath::new("/c").unwrap(), RouteId(2));
+        assert!(index.union.is_none(), "a new path drops the union");
+        assert_eq!(find(&index, "/C/d"), Some(2));
+    }
+
+    /// Paths too large to compile together are split into passes tried in
+    /// order: still the first match in matching order.
+    #[test]
+    fn a_union_over_its_size_limit_is_split_into_ordered_passes() {
+        let big = |i: usize| format!("/p{i}/\\w{{1,300}}/[a-z]{{1,200}}");
+        let paths: Vec<String> = (0..40).map(big).chain(["/p".to_owned()]).collect();
+        let refs: Vec<&str> = paths.iter().map(String::as_str).collect();
+        let union = RegexUnion::new(&refs).unwrap();
+        assert!(union.passes() > 1, "{} passes", union.passes());
+        assert!(union.passes() < refs.len());
+        assert_eq!(union.first_match(b"/p17/abc/def"), Some(17));
+        assert_eq!(union.first_match(b"/p39/x_/y"), Some(39));
+        assert_eq!(union.first_match(b"/p17/"), Some(40));
+        assert_eq!(union.first_match(b"/q"), None);
+    }
+
+    /// Pieces of regex paths for the property test below.
+    const PIECES: &[&str] = &[
+        "/a", "/b", "/ab", "/[ab]+", "/[a-c]*", "/\\d+", "/x?", "(/|$)", "/.*", "$", "/(a|b)",
+    ];
+
+    proptest::proptest! {
+        /// One pass finds what trying each path in order finds.
+        #[test]
+        fn a_union_finds_the_first_match_in_order(
+            paths in proptest::collection::vec(
+                proptest::collection::vec(proptest::sample::select(PIECES), 1..5),
+                1..12,
+            ),
+            requests in proptest::collection::vec("(/(a|b|A|B|c|1|ab|x)*){1,5}", 1..20),
+        ) {
+            let paths: Vec<String> = paths.iter().map(|p| p.concat()).collect();
+            let refs: Vec<&str> = paths.iter().map(String::as_str).collect();
+            let index = index(&refs);
+            for request in &requests {
+                let _ = find(&index, request);
+            }
+        }
     }
 
     #[test]

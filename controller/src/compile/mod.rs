@@ -165,6 +165,7 @@ pub fn compile_with(
     compiler.default_backend_service(options.default_backend_service.as_ref());
     compiler.builtin_routes();
     compiler.builder.set_globals(options.globals.clone());
+    regex_paths::unions(&mut compiler.builder, &mut compiler.cache.regexes);
     compiler.cache.certs.sweep();
     compiler.cache.admissions.sweep();
     compiler.cache.regexes.sweep();

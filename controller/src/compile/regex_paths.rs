@@ -28,7 +28,8 @@ use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use gateway::host::HostPattern;
-use gateway::rewrite::{RegexPath, Rewrite};
+use gateway::rewrite::{RegexPath, RegexUnion, Rewrite};
+use gateway::table::{RouteTableBuilder, ServerId};
 use k8s_openapi::api::networking::v1::Ingress;
 
 use super::{Prepared, paths};
@@ -37,11 +38,13 @@ use crate::diagnostics::Reason;
 use crate::objects::NsName;
 pub use crate::options::RegexLimits;
 
-/// What is compiled: a regex-mode path, or a path's `rewrite-target`.
+/// What is compiled: a regex-mode path, a path's `rewrite-target`, or the
+/// paths of a regex-mode host together (in matching order).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 enum Key {
     Path(String),
     Rewrite(String, String),
+    Union(Vec<String>),
 }
 
 /// A compiled expression, or why it does not compile.
@@ -49,6 +52,7 @@ enum Key {
 enum Built {
     Path(Result<RegexPath, String>),
     Rewrite(Result<Arc<Rewrite>, String>),
+    Union(Result<Arc<RegexUnion>, String>),
 }
 
 impl Built {
@@ -61,12 +65,21 @@ impl Built {
                     .map(Arc::new)
                     .map_err(|e| e.to_string()),
             ),
+            Key::Union(paths) => {
+                let paths: Vec<&str> = paths.iter().map(String::as_str).collect();
+                Built::Union(
+                    RegexUnion::new(&paths)
+                        .map(Arc::new)
+                        .map_err(|e| e.to_string()),
+                )
+            }
         });
         built.unwrap_or_else(|_| {
             let failed = "the expression could not be compiled".to_owned();
             match key {
                 Key::Path(_) => Built::Path(Err(failed)),
                 Key::Rewrite(..) => Built::Rewrite(Err(failed)),
+                Key::Union(_) => Built::Union(Err(failed)),
             }
         })
     }
@@ -191,9 +204,36 @@ impl RegexCache {
         }
     }
 
+    /// The paths of a regex-mode host compiled together (in matching
+    /// order), or `None` while that is compiled in the background (the
+    /// host's paths are tried one by one meanwhile) or if it failed.
+    pub(super) fn union(&mut self, paths: Vec<String>) -> Option<Arc<RegexUnion>> {
+        match self.lookup(&Key::Union(paths)) {
+            Some(Built::Union(Ok(union))) => Some(union.clone()),
+            _ => None,
+        }
+    }
+
     /// Forgets expressions the last compile did not use.
     pub(super) fn sweep(&mut self) {
         self.ready.retain(|_, (_, used)| std::mem::take(used));
+    }
+}
+
+/// Gives every regex-mode host of `builder` with more than one path its
+/// paths compiled together (one pass per lookup instead of one per path),
+/// from the cache; a host whose union is still compiling in the background
+/// tries its paths one by one until the next compile.
+pub(super) fn unions(builder: &mut RouteTableBuilder, cache: &mut RegexCache) {
+    let hosts: Vec<(ServerId, Vec<String>)> = builder
+        .regex_servers()
+        .filter(|(_, paths)| paths.len() > 1)
+        .map(|(server, paths)| (server, paths.into_iter().map(str::to_owned).collect()))
+        .collect();
+    for (server, paths) in hosts {
+        if let Some(union) = cache.union(paths) {
+            builder.set_regex_union(server, union);
+        }
     }
 }
 

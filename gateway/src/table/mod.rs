@@ -31,7 +31,7 @@ use crate::metrics::inference::InferenceStats;
 use crate::path::{PathIndex, PathKind, PathRegex, PathRule};
 use crate::policy::admission::Admission;
 use crate::policy::{Globals, Policy};
-use crate::rewrite::{RegexIndex, RegexPath, Rewrite};
+use crate::rewrite::{RegexIndex, RegexPath, RegexUnion, Rewrite};
 use crate::route_filter::RouteFilters;
 use crate::settings::ProxySettings;
 use crate::stream_services::StreamService;
@@ -110,8 +110,10 @@ pub struct RouteMatch<'t> {
 #[derive(Debug, Default)]
 struct Server {
     paths: PathIndex,
-    /// The paths of a host in regex mode, used instead of `paths`.
-    regex: RegexIndex,
+    /// The paths of a host in regex mode, used instead of `paths` (boxed:
+    /// most servers have none, and a smaller server is fewer cache lines
+    /// per lookup).
+    regex: Option<Box<RegexIndex>>,
     /// The route taken when no path matches (an Ingress `defaultBackend`).
     fallback: Option<RouteId>,
     /// Whether an Ingress gives this host a TLS section.
@@ -209,10 +211,9 @@ impl RouteTable {
     ) -> Found<'_> {
         let server_id = self.server_id(host);
         let server = &self.servers[server_id.0];
-        let id = if server.regex.is_empty() {
-            server.paths.lookup(path, facts)
-        } else {
-            server.regex.lookup(path)
+        let id = match &server.regex {
+            None => server.paths.lookup(path, facts),
+            Some(regex) => regex.lookup(path),
         };
         let route = id
             .or(server.fallback)
@@ -579,7 +580,7 @@ impl RouteTableBuilder {
     /// expressions tried in nginx's order, and no Gateway API route can be
     /// added beside them.
     pub fn is_regex_mode(&self, server: ServerId) -> bool {
-        !self.servers[server.0].regex.is_empty()
+        self.servers[server.0].regex.is_some()
     }
 
     /// The server a host pattern already has, if any.
@@ -601,10 +602,32 @@ impl RouteTableBuilder {
             return Err(RouteConflict::Taken(*existing));
         }
         let id = RouteId(self.routes.len());
-        self.servers[server.0].regex.push(rule, id);
+        self.servers[server.0]
+            .regex
+            .get_or_insert_default()
+            .push(rule, id);
         self.routes.push(route);
         self.regex_paths.insert(key, id);
         Ok(id)
+    }
+
+    /// The servers in regex mode with their paths in matching order, for
+    /// compiling each one's paths into a [`RegexUnion`].
+    pub fn regex_servers(&self) -> impl Iterator<Item = (ServerId, Vec<&str>)> {
+        self.servers
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| Some((ServerId(i), s.regex.as_ref()?.sources().collect())))
+    }
+
+    /// Matches a regex-mode server's paths with `union` (one pass instead
+    /// of one per path), if it was compiled from exactly its paths in
+    /// matching order; returns whether it was taken.
+    pub fn set_regex_union(&mut self, server: ServerId, union: Arc<RegexUnion>) -> bool {
+        self.servers
+            .get_mut(server.0)
+            .and_then(|s| s.regex.as_mut())
+            .is_some_and(|regex| regex.set_union(union))
     }
 
     /// Serves `alias` with the routes of `server` (`server-alias`), unless
@@ -633,7 +656,7 @@ impl RouteTableBuilder {
     /// Whether a server has routes of its own (paths or a fallback).
     pub fn has_routes(&self, server: ServerId) -> bool {
         let s = &self.servers[server.0];
-        s.fallback.is_some() || !s.regex.is_empty() || s.paths.has_rules()
+        s.fallback.is_some() || s.regex.is_some() || s.paths.has_rules()
     }
 
     /// Sets the route taken when no path of `server` matches, unless one is set.
