@@ -25,6 +25,7 @@ pub mod cluster_error;
 pub mod compile;
 pub mod config_map;
 pub mod diagnostics;
+pub mod endpoint_slice;
 pub mod endpoints;
 pub mod gateway_api;
 pub mod gateway_api_types;

@@ -11,15 +11,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, Service};
-use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 
+use crate::endpoint_slice::Slice;
 use crate::gateway_api_types::inference::{InferenceObjective, InferencePool, Pod};
 use crate::gateway_api_types::{GRPCRoute, Gateway, GatewayClass, HTTPRoute, ReferenceGrant};
 use crate::objects::{Kind, NsName, Object, ObjectKey};
 
-/// The label that ties an EndpointSlice to its Service.
-pub const SERVICE_NAME_LABEL: &str = "kubernetes.io/service-name";
+pub use crate::endpoint_slice::SERVICE_NAME_LABEL;
 
 /// What one applied or deleted object changed.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -41,7 +40,8 @@ pub struct Snapshot {
     ingresses: BTreeMap<NsName, Arc<Ingress>>,
     ingress_classes: BTreeMap<String, Arc<IngressClass>>,
     services: BTreeMap<NsName, Arc<Service>>,
-    endpoint_slices: BTreeMap<NsName, Arc<EndpointSlice>>,
+    /// EndpointSlices, as much of each as the gateway reads.
+    endpoint_slices: BTreeMap<NsName, Slice>,
     slices_by_service: BTreeMap<NsName, BTreeSet<String>>,
     secrets: BTreeMap<NsName, Arc<Secret>>,
     config_maps: BTreeMap<NsName, Arc<ConfigMap>>,
@@ -164,9 +164,10 @@ impl Snapshot {
             Object::InferenceObjective(o) => routes_if(put(&mut self.inference_objectives, id, o)),
             Object::Pod(pod) => self.apply_pod(id, pod),
             Object::EndpointSlice(slice) => {
+                let slice = Slice::of(&slice);
                 let new_service = service_of(&id.namespace, &slice);
-                let old = self.endpoint_slices.insert(id.clone(), slice.clone());
-                if old.as_ref() == Some(&slice) {
+                let old = self.endpoint_slices.insert(id.clone(), slice);
+                if old.as_ref() == self.endpoint_slices.get(&id) {
                     return Changed::Nothing;
                 }
                 let old_service = old.and_then(|o| service_of(&id.namespace, &o));
@@ -319,7 +320,7 @@ impl Snapshot {
     }
 
     /// The EndpointSlices labelled for a Service.
-    pub fn endpoint_slices_of(&self, service: &NsName) -> impl Iterator<Item = &EndpointSlice> {
+    pub fn endpoint_slices_of(&self, service: &NsName) -> impl Iterator<Item = &Slice> {
         self.slices_by_service
             .get(service)
             .into_iter()
@@ -327,7 +328,6 @@ impl Snapshot {
             .filter_map(move |name| {
                 self.endpoint_slices
                     .get(&NsName::new(service.namespace.clone(), name.clone()))
-                    .map(AsRef::as_ref)
             })
     }
 
@@ -434,10 +434,8 @@ fn in_namespace<'a, V>(
         .take_while(move |(id, _)| id.namespace == namespace)
 }
 
-fn service_of(namespace: &str, slice: &EndpointSlice) -> Option<NsName> {
-    let labels = slice.metadata.labels.as_ref()?;
-    let service = labels.get(SERVICE_NAME_LABEL)?;
-    Some(NsName::new(namespace, service.clone()))
+fn service_of(namespace: &str, slice: &Slice) -> Option<NsName> {
+    Some(NsName::new(namespace, slice.service.as_deref()?))
 }
 
 #[cfg(test)]

@@ -13,11 +13,11 @@ use std::net::{IpAddr, SocketAddr};
 use gateway::external_name::ExternalName;
 use gateway::{BackendKey, EndpointUpdate};
 use k8s_openapi::api::core::v1::{Service, ServicePort};
-use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::api::networking::v1::ServiceBackendPort;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
 use crate::diagnostics::Reason;
+use crate::endpoint_slice::Slice;
 use crate::objects::NsName;
 use crate::snapshot::Snapshot;
 
@@ -333,35 +333,22 @@ fn is_external_name(service: &Service) -> bool {
 }
 
 /// The ready addresses a slice offers for a Service port.
-fn ready_addrs(slice: &EndpointSlice, service_port: &ServicePort) -> Vec<SocketAddr> {
-    if !matches!(slice.address_type.as_str(), "IPv4" | "IPv6") {
-        return Vec::new();
-    }
-    let Some(port) = slice_port(slice, service_port) else {
-        return Vec::new();
-    };
-    slice
-        .endpoints
-        .iter()
-        .flatten()
-        .filter(|e| e.conditions.as_ref().and_then(|c| c.ready) != Some(false))
-        // All addresses of an endpoint are fungible; the first is used.
-        .filter_map(|e| e.addresses.first())
-        .filter_map(|a| a.parse::<IpAddr>().ok())
-        .map(|ip| SocketAddr::new(ip, port))
-        .collect()
+fn ready_addrs<'a>(
+    slice: &'a Slice,
+    service_port: &ServicePort,
+) -> impl Iterator<Item = SocketAddr> + 'a {
+    let port = slice.ip.then(|| slice_port(slice, service_port)).flatten();
+    port.into_iter()
+        .flat_map(|port| slice.ready.iter().map(move |ip| SocketAddr::new(*ip, port)))
 }
 
 /// The slice's port number for a Service port: by name (an unnamed Service
 /// port matches an unnamed slice port), else by numeric targetPort.
-fn slice_port(slice: &EndpointSlice, service_port: &ServicePort) -> Option<u16> {
-    let ports = slice.ports.as_deref().unwrap_or(&[]);
+fn slice_port(slice: &Slice, service_port: &ServicePort) -> Option<u16> {
     let wanted_name = service_port.name.as_deref().unwrap_or("");
-    let by_name = ports
-        .iter()
-        .find(|p| p.name.as_deref().unwrap_or("") == wanted_name);
+    let by_name = slice.ports.iter().find(|p| &*p.name == wanted_name);
     let by_target = || match &service_port.target_port {
-        Some(IntOrString::Int(target)) => ports.iter().find(|p| p.port == Some(*target)),
+        Some(IntOrString::Int(target)) => slice.ports.iter().find(|p| p.port == Some(*target)),
         _ => None,
     };
     let port = by_name.or_else(by_target)?.port?;
