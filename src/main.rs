@@ -23,6 +23,9 @@ use std::process::ExitCode;
 /// recompile or a manifests parse had freed (+40 to +224 MB per Ingress
 /// change at 10,000 Ingresses, never given back); mimalloc returns freed
 /// pages to the OS. The figures: loadtest/RESULTS.md, `loadtest/scale.sh`.
+/// Without the `mimalloc` feature the system allocator serves, for heap
+/// profilers.
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

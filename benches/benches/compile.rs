@@ -9,6 +9,11 @@ use criterion::{BenchmarkId, Criterion};
 use edge_gateway_benches::figures::{self, compile_table};
 use edge_gateway_benches::fleet::{Fleet, Mix};
 
+/// The allocator of the `edge-gateway` binary, so that the figures are the
+/// gateway's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn compile(c: &mut Criterion) {
     let mut group = c.benchmark_group("compile");
     group.sample_size(10).warm_up_time(Duration::from_secs(1));

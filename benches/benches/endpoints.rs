@@ -10,6 +10,11 @@ use edge_gateway_benches::figures::{self, endpoint_update, published_reconciler}
 use edge_gateway_benches::fleet::{Fleet, Mix};
 use gateway::EndpointUpdate;
 
+/// The allocator of the `edge-gateway` binary, so that the figures are the
+/// gateway's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn endpoints(c: &mut Criterion) {
     let mut group = c.benchmark_group("endpoint_update");
     group

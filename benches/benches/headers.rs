@@ -10,6 +10,11 @@ use edge_gateway_benches::figures::{self, header_fixture};
 use gateway::proxy::bench_header_work;
 use http::header::{HeaderName, HeaderValue};
 
+/// The allocator of the `edge-gateway` binary, so that the figures are the
+/// gateway's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn headers(c: &mut Criterion) {
     let mut group = c.benchmark_group("headers");
     group

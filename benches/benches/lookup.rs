@@ -11,6 +11,11 @@ use criterion::{BenchmarkId, Criterion, Throughput};
 use edge_gateway_benches::figures::{self, compile_table, route_request};
 use edge_gateway_benches::fleet::{Fleet, Mix};
 
+/// The allocator of the `edge-gateway` binary, so that the figures are the
+/// gateway's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn lookup(c: &mut Criterion) {
     let mut group = c.benchmark_group("lookup");
     group

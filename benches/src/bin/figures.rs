@@ -10,6 +10,11 @@
 
 use edge_gateway_benches::figures;
 
+/// The allocator of the `edge-gateway` binary, so that the figures are the
+/// gateway's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() {
     let quick = figures::quick_from_args();
     let named: Vec<String> = std::env::args()
