@@ -35,7 +35,7 @@ fn lookup(c: &mut Criterion) {
         }
     }
     // Many paths on one host (exact and prefix maps only: a regex-mode
-    // host is a linear scan, as in nginx).
+    // host holds at most 2,000 paths, `max-regex-paths-per-host`).
     shapes.push(Fleet::new(100_000, 1, Mix::Prefix));
     shapes.push(Fleet::new(100_000, 1, Mix::Exact));
     for fleet in shapes {

@@ -357,16 +357,82 @@ impl Object {
 
 /// Objects from the Kubernetes API: already validated and namespaced by the
 /// server; only the server-side bookkeeping the controller never reads is
-/// dropped, to keep memory down.
+/// dropped, and the lists they were read into are shrunk (read from bytes,
+/// a list has no length in advance and grows to room for four: an
+/// Ingress's one path kept room for three more), to keep memory down.
 macro_rules! from_api {
     ($($kind:ident),*) => {$(
         impl From<$kind> for Object {
             fn from(mut object: $kind) -> Self {
                 object.metadata.managed_fields = None;
-                Self::$kind(Arc::new(object))
+                shrink_meta(&mut object.metadata);
+                let mut object = Self::$kind(Arc::new(object));
+                object.shrink_lists();
+                object
             }
         }
     )*};
+}
+
+/// Gives back the spare room of an object's metadata lists.
+fn shrink_meta(meta: &mut ObjectMeta) {
+    if let Some(owners) = &mut meta.owner_references {
+        owners.shrink_to_fit();
+    }
+    if let Some(finalizers) = &mut meta.finalizers {
+        finalizers.shrink_to_fit();
+    }
+}
+
+impl Object {
+    /// Gives back the spare room of the lists of the kinds there are many
+    /// of (Ingresses and Services; EndpointSlices are kept in their own
+    /// form, see [`crate::endpoint_slice`]). Only while the object is not
+    /// shared yet.
+    fn shrink_lists(&mut self) {
+        match self {
+            Self::Ingress(ingress) => {
+                let Some(spec) = Arc::get_mut(ingress).and_then(|i| i.spec.as_mut()) else {
+                    return;
+                };
+                for rule in spec.rules.iter_mut().flatten() {
+                    if let Some(http) = &mut rule.http {
+                        http.paths.shrink_to_fit();
+                    }
+                }
+                if let Some(rules) = &mut spec.rules {
+                    rules.shrink_to_fit();
+                }
+                for tls in spec.tls.iter_mut().flatten() {
+                    if let Some(hosts) = &mut tls.hosts {
+                        hosts.shrink_to_fit();
+                    }
+                }
+                if let Some(tls) = &mut spec.tls {
+                    tls.shrink_to_fit();
+                }
+            }
+            Self::Service(service) => {
+                let Some(spec) = Arc::get_mut(service).and_then(|s| s.spec.as_mut()) else {
+                    return;
+                };
+                for list in [
+                    &mut spec.cluster_ips,
+                    &mut spec.external_ips,
+                    &mut spec.ip_families,
+                ]
+                .into_iter()
+                .flatten()
+                {
+                    list.shrink_to_fit();
+                }
+                if let Some(ports) = &mut spec.ports {
+                    ports.shrink_to_fit();
+                }
+            }
+            _ => {}
+        }
+    }
 }
 
 from_api!(
@@ -430,6 +496,49 @@ mod tests {
         let object = Object::from_value(value).unwrap().unwrap();
         assert_eq!(object.key().to_string(), "Service default/svc");
         assert!(object.metadata().managed_fields.is_none());
+    }
+
+    /// Read from bytes (as the API client reads them), a one-item list has
+    /// room for four; what the watcher keeps has none to spare.
+    #[test]
+    fn api_objects_keep_no_spare_list_room() {
+        let ingress: Ingress = serde_json::from_slice(
+            br#"{"metadata": {"name": "i", "namespace": "ns", "finalizers": ["f"]},
+                 "spec": {"rules": [{"host": "a", "http": {"paths": [{"path": "/", "pathType": "Prefix",
+                   "backend": {"service": {"name": "s", "port": {"number": 80}}}}]}}],
+                   "tls": [{"hosts": ["a"]}]}}"#,
+        )
+        .unwrap();
+        let rules = ingress
+            .spec
+            .as_ref()
+            .and_then(|s| s.rules.as_ref())
+            .unwrap();
+        let paths = &rules[0].http.as_ref().unwrap().paths;
+        assert!(paths.capacity() > paths.len(), "serde gives spare room");
+        let Object::Ingress(kept) = Object::from(ingress) else {
+            unreachable!()
+        };
+        let spec = kept.spec.as_ref().unwrap();
+        let rules = spec.rules.as_ref().unwrap();
+        assert_eq!(rules.capacity(), 1);
+        assert_eq!(rules[0].http.as_ref().unwrap().paths.capacity(), 1);
+        let tls = spec.tls.as_ref().unwrap();
+        assert_eq!(
+            (tls.capacity(), tls[0].hosts.as_ref().unwrap().capacity()),
+            (1, 1)
+        );
+        assert_eq!(kept.metadata.finalizers.as_ref().unwrap().capacity(), 1);
+        let service: Service = serde_json::from_slice(
+            br#"{"metadata": {"name": "s"}, "spec": {"ports": [{"port": 80}], "clusterIPs": ["10.0.0.1"]}}"#,
+        )
+        .unwrap();
+        let Object::Service(kept) = Object::from(service) else {
+            unreachable!()
+        };
+        let spec = kept.spec.as_ref().unwrap();
+        assert_eq!(spec.ports.as_ref().unwrap().capacity(), 1);
+        assert_eq!(spec.cluster_ips.as_ref().unwrap().capacity(), 1);
     }
 
     #[test]
