@@ -190,16 +190,21 @@ impl AdmissionCache {
             }))
         });
         let admission = Arc::new(Admission {
-            cors: spec.cors.clone().map(Cors::new),
+            cors: spec.cors.as_deref().cloned().map(Cors::new),
             global: global.clone(),
             limiter: limiter.clone(),
             access: spec.access.clone(),
             basic_auth,
-            external_auth: spec.external.clone().map(ExternalAuth::new).map(Arc::new),
+            external_auth: spec
+                .external
+                .as_deref()
+                .cloned()
+                .map(ExternalAuth::new)
+                .map(Arc::new),
             satisfy_any: spec.satisfy_any,
         });
         let exempt = Admission {
-            cors: spec.cors.clone().map(Cors::new),
+            cors: spec.cors.as_deref().cloned().map(Cors::new),
             global,
             limiter,
             access: spec.access.clone(),
