@@ -49,6 +49,11 @@ impl Selectors {
         Ok(Self { labels, fields })
     }
 
+    /// Whether the query had neither selector.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.labels.is_empty() && self.fields.is_empty()
+    }
+
     /// Whether an object matches both selectors.
     pub(crate) fn matches(&self, obj: &Value) -> bool {
         let labels = obj.pointer("/metadata/labels");

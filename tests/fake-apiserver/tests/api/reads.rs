@@ -82,6 +82,24 @@ async fn lists_select_and_page() {
     assert_eq!(pages, 3);
     assert_eq!(seen, ["cm0", "cm1", "cm2", "cm3", "cm4"]);
 
+    // With a selector the real API server says there is more, not how much.
+    let selected = get(
+        &base,
+        "/api/v1/configmaps?limit=1&labelSelector=tier%3Dback",
+    )
+    .await;
+    assert_eq!(names(&selected), ["cm1"]);
+    assert!(
+        selected.body["metadata"]["continue"]
+            .as_str()
+            .is_some_and(|t| !t.is_empty())
+    );
+    assert!(
+        selected.body["metadata"]
+            .get("remainingItemCount")
+            .is_none()
+    );
+
     // A continue token or an exact resourceVersion from before compaction is gone.
     let first = get(&base, "/api/v1/configmaps?limit=2").await;
     let token = first.body["metadata"]["continue"]
