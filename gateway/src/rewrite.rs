@@ -180,13 +180,9 @@ impl RegexUnion {
     }
 
     /// The number of passes a lookup may make.
-    pub fn passes(&self) -> usize {
+    #[cfg(test)]
+    fn passes(&self) -> usize {
         self.passes.len()
-    }
-
-    /// The heap the compiled passes hold (not their search caches).
-    pub fn memory_usage(&self) -> usize {
-        self.passes.iter().map(|(_, r)| r.memory_usage()).sum()
     }
 
     /// The index of the first path that matches `path`, if any.
