@@ -318,10 +318,11 @@ fn respond(
 }
 
 /// Waits for the response head of the request handed to its connection at
-/// `sent_at`. nginx's bounds: `read_timeout` after the request was sent, or, while a request body is still going out,
-/// `send_timeout` after it last moved and `read_timeout` after it ended
-/// (counted from its end, not from when the send timeout would have been);
-/// with `proxy-first-byte-timeout`, that replaces `read_timeout` here. The
+/// `sent_at`. nginx's bounds: `read_timeout` after the request was sent,
+/// or, while a request body is still going out, `send_timeout` after it
+/// last moved and `read_timeout` after it ended (counted from its end, not
+/// from when the send timeout would have been); with
+/// `proxy-first-byte-timeout`, that replaces `read_timeout` here. The
 /// request deadline applies throughout.
 async fn wait_for_head<F: Future>(
     mut sent: Pin<&mut F>,

@@ -14,13 +14,13 @@
 //! - **dark**: an attempt abandoned (its client gave up, its timeout ran
 //!   out) without a first byte, or mid-stream, after the endpoint (and,
 //!   mid-stream, that stream) had been silent for [`DARK_FACTOR`] times its
-//!   usual wait or chunk gap (and at
-//!   least [`DARK_MIN`]; a second if it never answered) leaves
-//!   the endpoint dark: its wait keeps counting from its last first byte
-//!   although nothing of it is in flight any more, for twice as long as it
-//!   had been silent (at most [`DARK_MAX`]). Without this, an endpoint whose
-//!   stuck requests all timed out would look idle, and take new requests
-//!   into the same hang. Once that time is over, the next request is a
+//!   usual wait or chunk gap (and at least [`DARK_MIN`]; a second if it
+//!   never answered) leaves the endpoint dark: its wait keeps counting
+//!   from its last first byte although nothing of it is in flight any
+//!   more, for twice as long as it had been silent (at most
+//!   [`DARK_MAX`]). Without this, an endpoint whose stuck requests all
+//!   timed out would look idle, and take new requests into the same hang.
+//!   Once that time is over, the next request is a
 //!   probe: it counts from its own start, and if it hangs too the endpoint
 //!   goes dark again. Answering anything ends it;
 //! - **decode rate**: the gap between two chunks (SSE events) of one
