@@ -319,6 +319,7 @@ impl Reconciler {
         self.injected_fault();
         let started = Instant::now();
         let now = jiff::Timestamp::now().as_second();
+        self.cache.adopt_from(self.publisher.current());
         let compiled = compile_with(&self.snapshot, &self.options, &mut self.cache, now);
         let table = self.publisher.publish(compiled.table);
         self.needs_compile = false;

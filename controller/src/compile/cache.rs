@@ -1,9 +1,10 @@
 //! What one compile leaves to the next ([`CompileCache`]), so that a
 //! reload neither re-parses keys nor resets limits.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
+use foldhash::HashMap;
+use gateway::table::RouteTable;
 use k8s_openapi::api::networking::v1::Ingress;
 
 use super::regex_paths;
@@ -22,9 +23,20 @@ pub struct CompileCache {
     pub(super) client_auths: ClientAuthCache,
     /// The version of each Ingress the last compile served.
     pub(super) served_versions: HashMap<NsName, Arc<Ingress>>,
+    /// The table serving now, whose backends the next compile takes over.
+    pub(super) live: Option<Arc<RouteTable>>,
 }
 
 impl CompileCache {
+    /// Builds the next compile's table onto `live`, the table serving now:
+    /// its backends are taken over as the table is built rather than made
+    /// anew and merged at publish (see
+    /// [`gateway::table::RouteTableBuilder::adopting`]). Only for a table
+    /// that is published right after.
+    pub fn adopt_from(&mut self, live: Arc<RouteTable>) {
+        self.live = Some(live);
+    }
+
     /// Compiles new regex paths on a thread of their own from now on (see
     /// [`regex_paths`]).
     pub fn compile_regexes_in_background(&mut self) -> std::io::Result<()> {

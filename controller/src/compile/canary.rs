@@ -29,7 +29,7 @@
 //! so every other path routed to the same Service is split too
 //! (ingress-nginx#4667, #8689).
 
-use std::collections::HashMap;
+use foldhash::HashMap;
 
 use gateway::canary::Canary;
 use gateway::host::HostPattern;
@@ -59,7 +59,7 @@ impl Compiler<'_> {
     /// non-canary Ingress is compiled, before server aliases are added (an
     /// alias is not a host a canary can join).
     pub(super) fn canaries(&mut self, prepared: &[Prepared<'_>]) {
-        let mut joined: HashMap<RouteId, RouteSource> = HashMap::new();
+        let mut joined: HashMap<RouteId, RouteSource> = HashMap::default();
         for ingress in prepared {
             if let Some(spec) = &ingress.annotations.canary
                 && ingress.annotations.refused.is_empty()

@@ -21,9 +21,9 @@ mod tls;
 mod traffic;
 mod upstream_tls;
 
-use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+use foldhash::{HashMap, HashSet};
 use gateway::host::HostPattern;
 use gateway::path::{PathKind, PathRule};
 use gateway::policy::Policy;
@@ -117,6 +117,7 @@ pub fn compile_with(
         tracing::debug!(ingresses = ?plan.waiting, "regex paths still compiling");
     }
     let mut compiler = Compiler::new(snapshot, options, cache, now, plan.regex_hosts);
+    compiler.resolved.reserve(prepared.len());
     compiler
         .no_auth_locations
         .clone_from(&admission_defaults.no_auth_locations);
@@ -283,25 +284,29 @@ impl<'s> Compiler<'s> {
         regex_hosts: HashSet<Option<HostPattern>>,
     ) -> Self {
         let claims = traffic::Claims::new(&options.traffic);
+        let mut builder = RouteTableBuilder::default().with_backend_policy(claims.defaults());
+        if let Some(live) = cache.live.take() {
+            builder = builder.adopting(&live);
+        }
         Self {
             snapshot,
-            builder: RouteTableBuilder::default().with_backend_policy(claims.defaults()),
+            builder,
             diagnostics: Vec::new(),
             settings: Arc::new(options.proxy.clone()),
             policy: Arc::new(options.policy.clone()),
             cache,
             now,
-            tls_decided: HashSet::new(),
-            hosts_seen: HashSet::new(),
-            resolved: HashMap::new(),
+            tls_decided: HashSet::default(),
+            hosts_seen: HashSet::default(),
+            resolved: HashMap::default(),
             regex_hosts,
             www: Vec::new(),
             aliases: Vec::new(),
             claims,
             no_auth_locations: Vec::new(),
             allow_cross_namespace_canary: options.allow_cross_namespace_canary,
-            client_auth_owners: HashMap::new(),
-            host_namespaces: HashMap::new(),
+            client_auth_owners: HashMap::default(),
+            host_namespaces: HashMap::default(),
             passthrough: Vec::new(),
             allowed_response_headers: options.allowed_response_headers.clone(),
         }
@@ -462,7 +467,7 @@ impl<'s> Compiler<'s> {
         self.host_client_auth(current, server, &host_label);
         self.host_namespaces
             .entry(server)
-            .or_insert_with(|| (host_label.clone(), HashSet::new()))
+            .or_insert_with(|| (host_label.clone(), HashSet::default()))
             .1
             .insert(current.key.id.namespace.clone());
         let routing = &current.annotations.routing;

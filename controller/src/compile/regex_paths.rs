@@ -23,10 +23,11 @@
 //!   first table is published they are compiled inline, so readiness means
 //!   every Ingress is served.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::BTreeSet;
 use std::sync::mpsc::{self, Sender};
 use std::sync::{Arc, Mutex, PoisonError};
 
+use foldhash::{HashMap, HashSet};
 use gateway::host::HostPattern;
 use gateway::rewrite::{RegexPath, RegexUnion, Rewrite};
 use gateway::table::{RouteTableBuilder, ServerId};
@@ -129,7 +130,7 @@ impl RegexCache {
         self.worker = Some(Worker {
             jobs,
             done,
-            queued: HashSet::new(),
+            queued: HashSet::default(),
         });
         Ok(())
     }
@@ -267,7 +268,7 @@ pub(super) fn plan<'s>(
 ) -> Plan {
     cache.collect();
     let mut plan = Plan::default();
-    let mut replaced: HashSet<NsName> = HashSet::new();
+    let mut replaced: HashSet<NsName> = HashSet::default();
     // Each round removes or replaces at least one Ingress, or ends.
     for _ in 0..=prepared.len() * 2 + 1 {
         let hosts = regex_hosts(prepared);
@@ -426,8 +427,8 @@ fn over_host_limit(
     hosts: &HashSet<Option<HostPattern>>,
     limits: &RegexLimits,
 ) -> Option<usize> {
-    let mut counts: HashMap<&Option<HostPattern>, usize> = HashMap::new();
-    let mut newest: HashMap<&Option<HostPattern>, usize> = HashMap::new();
+    let mut counts: HashMap<&Option<HostPattern>, usize> = HashMap::default();
+    let mut newest: HashMap<&Option<HostPattern>, usize> = HashMap::default();
     for (index, p) in prepared.iter().enumerate() {
         if !p.annotations.refused.is_empty() || p.annotations.canary.is_some() {
             continue;
@@ -456,7 +457,7 @@ fn shared_hosts(
     prepared: &[Prepared<'_>],
     hosts: &HashSet<Option<HostPattern>>,
 ) -> Vec<(NsName, Reason, String)> {
-    let mut namespaces: HashMap<&Option<HostPattern>, BTreeSet<&str>> = HashMap::new();
+    let mut namespaces: HashMap<&Option<HostPattern>, BTreeSet<&str>> = HashMap::default();
     for p in prepared.iter().filter(|p| p.annotations.canary.is_none()) {
         for (host, _) in rules(p) {
             if let Some(host) = hosts.get(&host) {
@@ -469,7 +470,7 @@ fn shared_hosts(
     }
     let mut warnings = Vec::new();
     for p in prepared.iter().filter(|p| wants_regex(p)) {
-        let mut seen = HashSet::new();
+        let mut seen = HashSet::default();
         for (host, _) in rules(p) {
             let others: Vec<&str> = namespaces
                 .get(&host)

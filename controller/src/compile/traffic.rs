@@ -9,9 +9,9 @@
 //! as ingress-nginx fills an upstream's affinity from the first Ingress
 //! that has one.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
+use foldhash::HashMap;
 use gateway::balance::{Affinity, BackendPolicy};
 use gateway::table::BackendId;
 use gateway::{RouteAction, RouteSource};
@@ -32,7 +32,7 @@ impl Claims {
     pub(super) fn new(defaults: &BackendPolicy) -> Self {
         Self {
             defaults: Arc::new(defaults.clone()),
-            owners: HashMap::new(),
+            owners: HashMap::default(),
         }
     }
 
@@ -82,11 +82,7 @@ impl Compiler<'_> {
                 if only_affinity_kept || traffic.apply(&self.claims.defaults) == *policy {
                     return;
                 }
-                let backend = self
-                    .builder
-                    .backend_name(*id)
-                    .unwrap_or_default()
-                    .to_owned();
+                let backend = self.builder.backend_name(*id).unwrap_or_default();
                 let message = format!(
                     "backend {backend} is also routed by Ingress {}/{}, which is older and \
                      decides its balancing ({}); this Ingress's load-balance, affinity, queue and hold \

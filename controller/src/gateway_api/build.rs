@@ -190,7 +190,7 @@ fn session_policy(
             reason: Reason::BackendSettingsConflict,
             message: format!(
                 "sessionPersistence not applied to backend {}: an Ingress or an older route decides its balancing",
-                builder.backend_name(id).unwrap_or("?")
+                builder.backend_name(id).as_deref().unwrap_or("?")
             ),
         });
         return;

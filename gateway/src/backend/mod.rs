@@ -374,7 +374,9 @@ impl Backend {
     /// Replaces the balancing and admission rules (a new table's, when
     /// this live backend is adopted by it).
     pub fn set_policy(&self, policy: Arc<BackendPolicy>) {
-        self.policy.store(policy);
+        if **self.policy.load() != *policy {
+            self.policy.store(policy);
+        }
     }
 
     /// The round-robin cursor, for pickers outside the request path

@@ -16,6 +16,7 @@ mod route;
 use std::collections::HashMap;
 use std::hash::RandomState;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use arc_swap::ArcSwap;
 use http::header::HeaderValue;
@@ -34,6 +35,9 @@ use crate::rewrite::{RegexIndex, RegexPath, RegexUnion};
 use crate::stream_services::StreamService;
 use crate::tls::{Certificate, ClientAuth, HostClientAuth};
 pub use route::{Route, RouteAction, RouteSource};
+
+/// Where [`RouteTable`] serials come from.
+static SERIALS: AtomicU64 = AtomicU64::new(0);
 
 /// The shared, swappable routing table the control plane publishes into.
 pub type TableHandle = Arc<ArcSwap<RouteTable>>;
@@ -123,6 +127,11 @@ pub struct RouteTable {
     passthrough: HashMap<Box<str>, BackendId, RandomState>,
     /// The backends of ExternalName Services, resolved by DNS.
     external_names: Box<[(BackendId, ExternalName)]>,
+    /// This table among every table built by this process.
+    serial: u64,
+    /// The serial of the table whose live backends this one took over
+    /// while it was built, if any.
+    adopted: Option<u64>,
 }
 
 impl Default for RouteTable {
@@ -326,6 +335,14 @@ impl RouteTable {
         self.inference = stats.into_boxed_slice();
     }
 
+    /// Takes over `previous`'s live backends, unless this table was built
+    /// adopting them (see [`RouteTableBuilder::adopting`]).
+    pub(crate) fn succeed(&mut self, previous: &RouteTable) {
+        if self.adopted != Some(previous.serial) {
+            self.adopt_backends(previous);
+        }
+    }
+
     /// Takes over the live backends of `previous` that this table also has,
     /// moving this table's endpoint sets and balancing policies into them,
     /// so that endpoints keep their state (in-flight counts, scores, idle
@@ -374,8 +391,13 @@ pub struct RouteTableBuilder {
     hosts: HostIndex,
     servers: Vec<Server>,
     routes: Vec<Route>,
-    backends: Vec<Arc<Backend>>,
-    backend_ids: HashMap<BackendKey, BackendId>,
+    backends: Vec<BackendSpec>,
+    backend_ids: HashMap<BackendKey, BackendId, foldhash::fast::RandomState>,
+    /// The live backends of the table being replaced, by key, when this
+    /// table adopts them as it is built (see [`RouteTableBuilder::adopting`]).
+    live: HashMap<BackendKey, Arc<Backend>, foldhash::fast::RandomState>,
+    /// The serial of the table `live` comes from.
+    live_serial: Option<u64>,
     default_route: Option<RouteId>,
     certificates: CertIndex,
     globals: Globals,
@@ -395,7 +417,9 @@ impl Default for RouteTableBuilder {
             servers: vec![Server::default()],
             routes: Vec::new(),
             backends: Vec::new(),
-            backend_ids: HashMap::new(),
+            backend_ids: HashMap::default(),
+            live: HashMap::default(),
+            live_serial: None,
             default_route: None,
             certificates: CertIndex::default(),
             globals: Globals::default(),
@@ -431,16 +455,32 @@ impl RouteTableBuilder {
         self
     }
 
+    /// Builds the table onto `live`, the table serving now: a backend it
+    /// also has is not made anew but taken over when the table is built
+    /// (its endpoint set and policy replaced then, as a publish would),
+    /// which spares a recompile one backend and endpoint set per Service.
+    pub fn adopting(mut self, live: &RouteTable) -> Self {
+        self.live = live
+            .backends
+            .iter()
+            .map(|b| (b.key().clone(), Arc::clone(b)))
+            .collect();
+        self.live_serial = Some(live.serial);
+        self
+    }
+
     /// The backend for a Service port, created with `endpoints` on first use.
     pub fn backend(&mut self, key: BackendKey, endpoints: &EndpointUpdate) -> BackendId {
         if let Some(id) = self.backend_ids.get(&key) {
             return *id;
         }
         let id = BackendId(self.backends.len());
-        let backend = Backend::new(key.clone(), endpoints);
-        backend.set_policy(self.backend_policy.clone());
-        self.backends.push(Arc::new(backend));
-        self.backend_ids.insert(key, id);
+        self.backend_ids.insert(key.clone(), id);
+        self.backends.push(BackendSpec {
+            key,
+            endpoints: endpoints.clone(),
+            policy: self.backend_policy.clone(),
+        });
         id
     }
 
@@ -451,19 +491,19 @@ impl RouteTableBuilder {
 
     /// A backend's current balancing and admission rules.
     pub fn backend_policy(&self, id: BackendId) -> Option<Arc<BackendPolicy>> {
-        self.backends.get(id.0).map(|b| b.policy())
+        self.backends.get(id.0).map(|b| b.policy.clone())
     }
 
     /// A backend's ingress-nginx upstream name, for messages.
-    pub fn backend_name(&self, id: BackendId) -> Option<&str> {
-        self.backends.get(id.0).map(|b| b.name())
+    pub fn backend_name(&self, id: BackendId) -> Option<String> {
+        self.backends.get(id.0).map(|b| b.key.to_string())
     }
 
     /// Sets a backend's balancing and admission rules (an Ingress's
     /// `load-balance` and friends).
     pub fn set_backend_policy(&mut self, id: BackendId, policy: Arc<BackendPolicy>) {
-        if let Some(backend) = self.backends.get(id.0) {
-            backend.set_policy(policy);
+        if let Some(backend) = self.backends.get_mut(id.0) {
+            backend.policy = policy;
         }
     }
 
@@ -746,12 +786,13 @@ impl RouteTableBuilder {
     }
 
     /// Finishes the table.
-    pub fn build(self) -> RouteTable {
+    pub fn build(mut self) -> RouteTable {
+        let backends = self.make_backends();
         RouteTable {
             hosts: self.hosts,
             servers: self.servers.into_boxed_slice(),
             routes: self.routes.into_boxed_slice(),
-            backends: self.backends.into_boxed_slice(),
+            backends,
             default_route: self.default_route,
             certificates: self.certificates,
             globals: self.globals,
@@ -759,8 +800,50 @@ impl RouteTableBuilder {
             streams: self.streams.into_boxed_slice(),
             passthrough: self.passthrough,
             external_names: self.external_names.into_boxed_slice(),
+            serial: SERIALS.fetch_add(1, Ordering::Relaxed),
+            adopted: self.live_serial,
         }
     }
+
+    /// The table's backends: the live ones taken over where
+    /// [`RouteTableBuilder::adopting`] gave them, new ones otherwise. An
+    /// ExternalName backend keeps the DNS answers it holds.
+    fn make_backends(&mut self) -> Box<[Arc<Backend>]> {
+        let mut live = std::mem::take(&mut self.live);
+        let mut external = vec![false; self.backends.len()];
+        for (id, _) in &self.external_names {
+            if let Some(e) = external.get_mut(id.0) {
+                *e = true;
+            }
+        }
+        std::mem::take(&mut self.backends)
+            .into_iter()
+            .zip(external)
+            .map(|(spec, external)| match live.remove(&spec.key) {
+                Some(old) => {
+                    if !external {
+                        old.update(&spec.endpoints);
+                    }
+                    old.set_policy(spec.policy);
+                    old
+                }
+                None => {
+                    let backend = Backend::new(spec.key, &spec.endpoints);
+                    backend.set_policy(spec.policy);
+                    Arc::new(backend)
+                }
+            })
+            .collect()
+    }
+}
+
+/// A backend as the builder knows it, made into a [`Backend`] (or merged
+/// into the live one) when the table is built.
+#[derive(Debug)]
+struct BackendSpec {
+    key: BackendKey,
+    endpoints: EndpointUpdate,
+    policy: Arc<BackendPolicy>,
 }
 
 #[cfg(test)]

@@ -156,3 +156,58 @@ fn backends_are_shared_by_key_and_adopted_across_tables() {
     );
     assert_eq!(live.policy(), p2c, "the new table's policy is taken over");
 }
+
+#[test]
+fn backends_are_taken_over_while_building_onto_the_live_table() {
+    let mut b = RouteTableBuilder::default();
+    let a = b.backend(key("a"), &endpoints(1));
+    let mut live = b.build();
+    live.succeed(&RouteTable::default());
+    let live_a = live.backend(a).unwrap().clone();
+    let endpoint = live_a.endpoints().endpoints()[0].clone();
+
+    let p2c = Arc::new(BackendPolicy {
+        algorithm: crate::backend::balance::Algorithm::P2c,
+        ..BackendPolicy::default()
+    });
+    let mut b = RouteTableBuilder::default().adopting(&live);
+    let fresh = b.backend(key("b"), &endpoints(3));
+    let same = b.backend(key("a"), &endpoints(1));
+    b.set_backend_policy(same, p2c.clone());
+    let mut next = b.build();
+    let taken = next.backend(same).unwrap().clone();
+    assert!(Arc::ptr_eq(&taken, &live_a), "the live backend, not a copy");
+    assert!(
+        Arc::ptr_eq(&taken.endpoints().endpoints()[0], &endpoint),
+        "an endpoint whose address stays keeps its state"
+    );
+    assert_eq!(taken.policy(), p2c);
+    assert_eq!(next.backend(fresh).unwrap().key(), &key("b"));
+
+    // Published onto the table it was built onto: nothing to take over
+    // again. Onto another one (not what it was built onto): taken over then.
+    next.succeed(&live);
+    assert!(Arc::ptr_eq(next.backend(same).unwrap(), &live_a));
+    let mut b = RouteTableBuilder::default().adopting(&live);
+    let id = b.backend(key("a"), &endpoints(2));
+    let mut other = b.build();
+    other.succeed(&next);
+    assert!(Arc::ptr_eq(other.backend(id).unwrap(), &live_a));
+    let mut b = RouteTableBuilder::default();
+    let c = b.backend(key("a"), &endpoints(4));
+    let mut elsewhere = b.build();
+    elsewhere.succeed(&RouteTable::default());
+    let elsewhere_a = elsewhere.backend(c).unwrap().clone();
+    let mut b = RouteTableBuilder::default().adopting(&live);
+    let id = b.backend(key("a"), &endpoints(5));
+    let mut stale = b.build();
+    stale.succeed(&elsewhere);
+    assert!(
+        Arc::ptr_eq(stale.backend(id).unwrap(), &elsewhere_a),
+        "built onto a table that is no longer live: the live one's backends win"
+    );
+    assert_eq!(
+        elsewhere_a.endpoints().endpoints()[0].addr(),
+        SocketAddr::from(([127, 0, 0, 5], 80))
+    );
+}
