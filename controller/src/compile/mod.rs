@@ -170,12 +170,20 @@ pub fn compile_with(
     compiler.cache.certs.sweep();
     compiler.cache.admissions.sweep();
     compiler.cache.regexes.sweep();
-    let served_ids: HashSet<&NsName> = served.iter().collect();
-    compiler.cache.served_versions = prepared
-        .iter()
-        .filter(|p| served_ids.contains(p.id))
-        .map(|p| (p.id.clone(), p.ingress.clone()))
-        .collect();
+    // `served` is a subsequence of `prepared`, in its order; the keys of
+    // the last compile's map are reused.
+    let mut last = std::mem::take(&mut compiler.cache.served_versions);
+    let mut versions = HashMap::with_capacity_and_hasher(served.len(), Default::default());
+    let mut next_served = served.iter().peekable();
+    for p in &prepared {
+        if next_served.next_if(|id| *id == p.id).is_some() {
+            let id = last
+                .remove_entry(p.id)
+                .map_or_else(|| p.id.clone(), |(id, _)| id);
+            versions.insert(id, p.ingress.clone());
+        }
+    }
+    compiler.cache.served_versions = versions;
     compiler.cache.client_auths.sweep();
     let mut diagnostics = compiler.diagnostics;
     if let Some(prefix) = &options.annotations_prefix {
@@ -447,13 +455,9 @@ impl<'s> Compiler<'s> {
 
     fn rule(&mut self, current: &Current<'_>, rule: &IngressRule) {
         let host = rule.host.as_deref().filter(|h| !h.is_empty());
-        let (server, host_label) = match host.map(HostPattern::parse) {
-            None => (ServerId::DEFAULT, String::new()),
-            Some(Ok(pattern)) => {
-                let server = self.builder.server(Some(&pattern));
-                self.tls(current, server, &pattern);
-                (server, pattern.as_string())
-            }
+        let pattern = match host.map(HostPattern::parse) {
+            None => None,
+            Some(Ok(pattern)) => Some(pattern),
             Some(Err(error)) => {
                 let host = host.unwrap_or_default();
                 self.diagnose(
@@ -464,6 +468,14 @@ impl<'s> Compiler<'s> {
                 return;
             }
         };
+        let (server, host_label) = match &pattern {
+            None => (ServerId::DEFAULT, String::new()),
+            Some(pattern) => {
+                let server = self.builder.server(Some(pattern));
+                self.tls(current, server, pattern);
+                (server, pattern.as_string())
+            }
+        };
         self.host_client_auth(current, server, &host_label);
         self.host_namespaces
             .entry(server)
@@ -472,14 +484,15 @@ impl<'s> Compiler<'s> {
             .insert(current.key.id.namespace.clone());
         let routing = &current.annotations.routing;
         if routing.ssl_passthrough
-            && let Some(Ok(pattern)) = host.map(HostPattern::parse)
+            && let Some(pattern) = &pattern
         {
-            self.passthrough.push((pattern, current.key.clone()));
+            self.passthrough
+                .push((pattern.clone(), current.key.clone()));
         }
         if let Some(root) = &routing.app_root {
             self.builder.set_app_root(server, root.clone());
         }
-        if let Some(HostPattern::Exact(name)) = host.and_then(|h| HostPattern::parse(h).ok()) {
+        if let Some(HostPattern::Exact(name)) = &pattern {
             if routing.from_to_www {
                 let other = match name.strip_prefix("www.") {
                     Some(bare) => bare.to_owned(),

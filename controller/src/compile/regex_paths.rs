@@ -271,8 +271,9 @@ pub(super) fn plan<'s>(
     let mut replaced: HashSet<NsName> = HashSet::default();
     // Each round removes or replaces at least one Ingress, or ends.
     for _ in 0..=prepared.len() * 2 + 1 {
-        let hosts = regex_hosts(prepared);
-        if let Some(index) = over_host_limit(prepared, &hosts, limits) {
+        let parsed = parse_rules(prepared);
+        let hosts = regex_hosts(prepared, &parsed);
+        if let Some(index) = over_host_limit(prepared, &parsed, &hosts, limits) {
             let p = prepared.remove(index);
             let message = format!(
                 "one of its hosts would have more than {} regex paths (edge-gateway.io/max-regex-paths-per-host); the Ingress is not served",
@@ -283,8 +284,8 @@ pub(super) fn plan<'s>(
             continue;
         }
         let mut changed = None;
-        for (index, p) in prepared.iter().enumerate() {
-            let keys = needed(p, &hosts);
+        for (index, (p, rules)) in prepared.iter().zip(&parsed).enumerate() {
+            let keys = needed(p, rules, &hosts);
             if wants_regex(p) {
                 let count = keys.iter().filter(|k| matches!(k, Key::Path(_))).count();
                 if count > limits.per_ingress {
@@ -322,7 +323,7 @@ pub(super) fn plan<'s>(
             None => {
                 plan.regex_hosts = hosts;
                 plan.diagnostics
-                    .extend(shared_hosts(prepared, &plan.regex_hosts));
+                    .extend(shared_hosts(prepared, &parsed, &plan.regex_hosts));
                 return plan;
             }
             Some((index, Some(message))) => {
@@ -349,7 +350,7 @@ pub(super) fn plan<'s>(
             }
         }
     }
-    plan.regex_hosts = regex_hosts(prepared);
+    plan.regex_hosts = regex_hosts(prepared, &parse_rules(prepared));
     plan
 }
 
@@ -362,12 +363,21 @@ fn wants_regex(p: &Prepared<'_>) -> bool {
 
 /// The hosts in ingress-nginx's regex mode: those with a rule of an Ingress
 /// that sets `use-regex` or `rewrite-target` (`None`: the default server).
-pub(super) fn regex_hosts(prepared: &[Prepared<'_>]) -> HashSet<Option<HostPattern>> {
+fn regex_hosts(prepared: &[Prepared<'_>], parsed: &[Rules<'_>]) -> HashSet<Option<HostPattern>> {
     prepared
         .iter()
-        .filter(|p| wants_regex(p))
-        .flat_map(|p| rules(p).map(|(host, _)| host))
+        .zip(parsed)
+        .filter(|(p, _)| wants_regex(p))
+        .flat_map(|(_, rules)| rules.iter().map(|(host, _)| host.clone()))
         .collect()
+}
+
+/// An Ingress's rules as [`rules`] gives them.
+type Rules<'p> = Vec<(Option<HostPattern>, Vec<&'p str>)>;
+
+/// The rules of each Ingress, parsed once for a round of [`plan`].
+fn parse_rules<'p>(prepared: &'p [Prepared<'_>]) -> Vec<Rules<'p>> {
+    prepared.iter().map(|p| rules(p).collect()).collect()
 }
 
 /// An Ingress's rules' hosts (parsed; `None`: no host) and their valid
@@ -401,15 +411,19 @@ fn rules<'p>(
 }
 
 /// The expressions an Ingress's routes need with `hosts` in regex mode.
-fn needed(p: &Prepared<'_>, hosts: &HashSet<Option<HostPattern>>) -> BTreeSet<Key> {
+fn needed(
+    p: &Prepared<'_>,
+    rules: &Rules<'_>,
+    hosts: &HashSet<Option<HostPattern>>,
+) -> BTreeSet<Key> {
     let mut keys = BTreeSet::new();
     if !p.annotations.refused.is_empty() || p.annotations.canary.is_some() {
         return keys;
     }
     let target = p.annotations.routing.rewrite_target.as_deref();
-    for (host, paths) in rules(p) {
-        for path in paths {
-            if hosts.contains(&host) {
+    for (host, paths) in rules {
+        for &path in paths {
+            if hosts.contains(host) {
                 keys.insert(Key::Path(path.to_owned()));
             }
             if let Some(target) = target {
@@ -424,17 +438,18 @@ fn needed(p: &Prepared<'_>, hosts: &HashSet<Option<HostPattern>>) -> BTreeSet<Ke
 /// limit, if any host is.
 fn over_host_limit(
     prepared: &[Prepared<'_>],
+    parsed: &[Rules<'_>],
     hosts: &HashSet<Option<HostPattern>>,
     limits: &RegexLimits,
 ) -> Option<usize> {
     let mut counts: HashMap<&Option<HostPattern>, usize> = HashMap::default();
     let mut newest: HashMap<&Option<HostPattern>, usize> = HashMap::default();
-    for (index, p) in prepared.iter().enumerate() {
+    for (index, (p, rules)) in prepared.iter().zip(parsed).enumerate() {
         if !p.annotations.refused.is_empty() || p.annotations.canary.is_some() {
             continue;
         }
-        for (host, paths) in rules(p) {
-            let Some(host) = hosts.get(&host) else {
+        for (host, paths) in rules {
+            let Some(host) = hosts.get(host) else {
                 continue;
             };
             *counts.entry(host).or_default() += paths.len();
@@ -455,12 +470,14 @@ fn over_host_limit(
 /// expressions too (ingress-nginx does the same).
 fn shared_hosts(
     prepared: &[Prepared<'_>],
+    parsed: &[Rules<'_>],
     hosts: &HashSet<Option<HostPattern>>,
 ) -> Vec<(NsName, Reason, String)> {
     let mut namespaces: HashMap<&Option<HostPattern>, BTreeSet<&str>> = HashMap::default();
-    for p in prepared.iter().filter(|p| p.annotations.canary.is_none()) {
-        for (host, _) in rules(p) {
-            if let Some(host) = hosts.get(&host) {
+    let all = prepared.iter().zip(parsed);
+    for (p, rules) in all.clone().filter(|(p, _)| p.annotations.canary.is_none()) {
+        for (host, _) in rules {
+            if let Some(host) = hosts.get(host) {
                 namespaces
                     .entry(host)
                     .or_default()
@@ -469,11 +486,11 @@ fn shared_hosts(
         }
     }
     let mut warnings = Vec::new();
-    for p in prepared.iter().filter(|p| wants_regex(p)) {
+    for (p, rules) in all.filter(|(p, _)| wants_regex(p)) {
         let mut seen = HashSet::default();
-        for (host, _) in rules(p) {
+        for (host, _) in rules {
             let others: Vec<&str> = namespaces
-                .get(&host)
+                .get(host)
                 .into_iter()
                 .flatten()
                 .copied()

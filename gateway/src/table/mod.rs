@@ -466,6 +466,7 @@ impl RouteTableBuilder {
             .map(|b| (b.key().clone(), Arc::clone(b)))
             .collect();
         self.live_serial = Some(live.serial);
+        self.backend_ids.reserve(self.live.len());
         self
     }
 
