@@ -6,6 +6,7 @@
 //! [`convert_cmd`]. Usage errors exit with status 2, runtime failures (and
 //! an ingress-nginx flag whose feature is not built yet) with 1.
 
+mod allocator;
 mod certgen;
 mod check_cmd;
 mod cli;
@@ -18,20 +19,6 @@ mod serve;
 mod webhook;
 
 use std::process::ExitCode;
-
-/// mimalloc rather than the system allocator: glibc's malloc kept what a
-/// recompile or a manifests parse had freed (+40 to +224 MB per Ingress
-/// change at 10,000 Ingresses, never given back); mimalloc returns freed
-/// pages to the OS. The figures: loadtest/RESULTS.md, `loadtest/scale.sh`.
-/// Built with `no_thp` (Cargo.toml): mimalloc would otherwise ask for
-/// transparent huge pages on its regions, and where THP is `madvise` (the
-/// usual default) a 2 MiB page stays resident while one small block in it
-/// lives: 184 of 236 MiB of RSS at 10,000 Ingresses were huge pages.
-/// Without the `mimalloc` feature the system allocator serves, for heap
-/// profilers.
-#[cfg(feature = "mimalloc")]
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use cli::{Command, LogFormat, ServeArgs, ingress_nginx};
 
@@ -65,6 +52,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    allocator::keep_purging();
     let result = runtime.block_on(async move {
         match cli.command {
             Some(Command::Demo(args)) => demo::run(args).await,
