@@ -40,8 +40,10 @@
 //!   balancing policy (each an `ArcSwap` inside the backend, which tables
 //!   share by key). The controller's reconcile thread swaps endpoint sets
 //!   on EndpointSlice changes without a new table; the ExternalName
-//!   resolver does for DNS answers; a publish carries the new table's
-//!   policy over to the live backend.
+//!   resolver does for DNS answers; the new table's endpoint set and
+//!   policy go to the live backend when a table built onto the live one
+//!   ([`table::RouteTableBuilder::adopting`], the reconciler's way) is
+//!   built, otherwise when it is published.
 //! - **Atomic:** per-endpoint in-flight counts, balancer scores and
 //!   outstanding-work signals (written by requests), model-server load
 //!   (written by the [`scrape`] task), every metric counter.
@@ -51,7 +53,8 @@
 //!   and the metric series maps (touched on publish and scrape only).
 //!
 //! A publish happens in this order: the new table takes over the live
-//! backends of the current one (endpoints keep their state and pooled
+//! backends of the current one unless it was built onto that table and
+//! took them over then (endpoints keep their state and pooled
 //! connections), routes get their metric series, the table is stored (the
 //! one swap requests see), the configuration counters move, and the
 //! stream listeners are told to bind or close ports.
