@@ -6,8 +6,8 @@
 //! that the reconciler can tell an endpoint-only change (fast path) from one
 //! that needs a recompile.
 
+use std::collections::BTreeMap;
 use std::collections::btree_map::Entry;
-use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, Service};
@@ -41,8 +41,10 @@ pub struct Snapshot {
     ingress_classes: BTreeMap<String, Arc<IngressClass>>,
     services: BTreeMap<NsName, Arc<Service>>,
     /// EndpointSlices, as much of each as the gateway reads.
-    endpoint_slices: BTreeMap<NsName, Slice>,
-    slices_by_service: BTreeMap<NsName, BTreeSet<String>>,
+    endpoint_slices: BTreeMap<NsName, Arc<Slice>>,
+    /// The slices labelled for each Service, by slice name (shared with
+    /// `endpoint_slices`): a compile reads them without a lookup per slice.
+    slices_by_service: BTreeMap<NsName, BTreeMap<String, Arc<Slice>>>,
     secrets: BTreeMap<NsName, Arc<Secret>>,
     config_maps: BTreeMap<NsName, Arc<ConfigMap>>,
     namespaces: BTreeMap<String, Arc<Namespace>>,
@@ -164,14 +166,15 @@ impl Snapshot {
             Object::InferenceObjective(o) => routes_if(put(&mut self.inference_objectives, id, o)),
             Object::Pod(pod) => self.apply_pod(id, pod),
             Object::EndpointSlice(slice) => {
-                let slice = Slice::of(&slice);
+                let slice = Arc::new(Slice::of(&slice));
                 let new_service = service_of(&id.namespace, &slice);
-                let old = self.endpoint_slices.insert(id.clone(), slice);
-                if old.as_ref() == self.endpoint_slices.get(&id) {
+                let old = self.endpoint_slices.insert(id.clone(), slice.clone());
+                if old.as_ref() == Some(&slice) {
                     return Changed::Nothing;
                 }
                 let old_service = old.and_then(|o| service_of(&id.namespace, &o));
-                self.reindex_slice(&id, old_service.as_ref(), new_service.as_ref());
+                let new = new_service.as_ref().map(|service| (service, slice));
+                self.reindex_slice(&id, old_service.as_ref(), new);
                 Changed::Endpoints(old_service.into_iter().chain(new_service).collect())
             }
         }
@@ -267,20 +270,27 @@ impl Snapshot {
             .collect()
     }
 
-    fn reindex_slice(&mut self, slice: &NsName, old: Option<&NsName>, new: Option<&NsName>) {
+    /// Moves a slice in the by-Service index from the Service it was
+    /// labelled for (`old`) to the one it is now, with its new value.
+    fn reindex_slice(
+        &mut self,
+        slice: &NsName,
+        old: Option<&NsName>,
+        new: Option<(&NsName, Arc<Slice>)>,
+    ) {
         if let Some(old) = old
-            && let Some(names) = self.slices_by_service.get_mut(old)
+            && let Some(slices) = self.slices_by_service.get_mut(old)
         {
-            names.remove(&slice.name);
-            if names.is_empty() {
+            slices.remove(&slice.name);
+            if slices.is_empty() {
                 self.slices_by_service.remove(old);
             }
         }
-        if let Some(new) = new {
+        if let Some((service, value)) = new {
             self.slices_by_service
-                .entry(new.clone())
+                .entry(service.clone())
                 .or_default()
-                .insert(slice.name.clone());
+                .insert(slice.name.clone(), value);
         }
     }
 
@@ -324,11 +334,8 @@ impl Snapshot {
         self.slices_by_service
             .get(service)
             .into_iter()
-            .flatten()
-            .filter_map(move |name| {
-                self.endpoint_slices
-                    .get(&NsName::new(service.namespace.clone(), name.clone()))
-            })
+            .flat_map(BTreeMap::values)
+            .map(AsRef::as_ref)
     }
 
     /// Every InferencePool, by namespace/name.

@@ -14,6 +14,7 @@ mod metrics;
 mod route;
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::hash::RandomState;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -472,17 +473,19 @@ impl RouteTableBuilder {
 
     /// The backend for a Service port, created with `endpoints` on first use.
     pub fn backend(&mut self, key: BackendKey, endpoints: &EndpointUpdate) -> BackendId {
-        if let Some(id) = self.backend_ids.get(&key) {
-            return *id;
+        let next = BackendId(self.backends.len());
+        match self.backend_ids.entry(key) {
+            Entry::Occupied(known) => *known.get(),
+            Entry::Vacant(new) => {
+                self.backends.push(BackendSpec {
+                    key: new.key().clone(),
+                    endpoints: endpoints.clone(),
+                    policy: self.backend_policy.clone(),
+                });
+                new.insert(next);
+                next
+            }
         }
-        let id = BackendId(self.backends.len());
-        self.backend_ids.insert(key.clone(), id);
-        self.backends.push(BackendSpec {
-            key,
-            endpoints: endpoints.clone(),
-            policy: self.backend_policy.clone(),
-        });
-        id
     }
 
     /// The balancing and admission rules backends start from.
