@@ -7,8 +7,8 @@ use foldhash::HashMap;
 use gateway::table::RouteTable;
 use k8s_openapi::api::networking::v1::Ingress;
 
-use super::regex_paths;
 use super::{AdmissionCache, CertCache, ClientAuthCache};
+use super::{Prepared, regex_paths};
 use crate::objects::NsName;
 
 /// What one compile leaves to the next: parsed certificates, and the
@@ -35,6 +35,24 @@ impl CompileCache {
     /// that is published right after.
     pub fn adopt_from(&mut self, live: Arc<RouteTable>) {
         self.live = Some(live);
+    }
+
+    /// Keeps the version of each Ingress `served` (in the order of
+    /// `prepared`, of which it is a subsequence), reusing the last
+    /// compile's keys.
+    pub(super) fn remember_served(&mut self, prepared: &[Prepared<'_>], served: &[NsName]) {
+        let mut last = std::mem::take(&mut self.served_versions);
+        let mut versions = HashMap::with_capacity_and_hasher(served.len(), Default::default());
+        let mut next_served = served.iter().peekable();
+        for p in prepared {
+            if next_served.next_if(|id| *id == p.id).is_some() {
+                let id = last
+                    .remove_entry(p.id)
+                    .map_or_else(|| p.id.clone(), |(id, _)| id);
+                versions.insert(id, p.ingress.clone());
+            }
+        }
+        self.served_versions = versions;
     }
 
     /// Compiles new regex paths on a thread of their own from now on (see

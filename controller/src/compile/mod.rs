@@ -170,20 +170,7 @@ pub fn compile_with(
     compiler.cache.certs.sweep();
     compiler.cache.admissions.sweep();
     compiler.cache.regexes.sweep();
-    // `served` is a subsequence of `prepared`, in its order; the keys of
-    // the last compile's map are reused.
-    let mut last = std::mem::take(&mut compiler.cache.served_versions);
-    let mut versions = HashMap::with_capacity_and_hasher(served.len(), Default::default());
-    let mut next_served = served.iter().peekable();
-    for p in &prepared {
-        if next_served.next_if(|id| *id == p.id).is_some() {
-            let id = last
-                .remove_entry(p.id)
-                .map_or_else(|| p.id.clone(), |(id, _)| id);
-            versions.insert(id, p.ingress.clone());
-        }
-    }
-    compiler.cache.served_versions = versions;
+    compiler.cache.remember_served(&prepared, &served);
     compiler.cache.client_auths.sweep();
     let mut diagnostics = compiler.diagnostics;
     if let Some(prefix) = &options.annotations_prefix {

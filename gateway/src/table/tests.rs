@@ -1,4 +1,8 @@
 use super::*;
+use crate::backend::balance::BackendPolicy;
+use crate::backend::{BackendKey, EndpointUpdate};
+use crate::host::HostPattern;
+use crate::path::{PathKind, PathRule};
 use std::net::SocketAddr;
 
 fn route(path: &str, action: RouteAction) -> Route {
