@@ -30,8 +30,9 @@ const PAST_LARGEST_CLASS: usize = 1 << 20;
 /// until traffic comes, and at 10,000 Ingresses the RSS after 100 Ingress
 /// changes was 192 MiB instead of 134 (`loadtest/scale.sh`, and the same
 /// with `MIMALLOC_PURGE_DELAY=0`). Freeing a block with a page of its own
-/// every [`PURGE_EVERY`] is such a free; the block is never written, so
-/// it costs no memory. Nothing to do with the system allocator.
+/// every [`PURGE_EVERY`] is such a free; the block itself is never
+/// written, so it costs a page header, not a MiB. Nothing to do with the
+/// system allocator.
 pub(crate) fn keep_purging() {
     if !cfg!(feature = "mimalloc") {
         return;

@@ -49,8 +49,8 @@ impl Publisher {
 
     /// Takes over the live backends unless the table was built adopting
     /// them (their endpoints keep in-flight counts and idle connections),
-    /// gives routes their metric series and their
-    /// access log pieces, and swaps the table in. Requests already running finish on the old one.
+    /// gives routes their metric series and their access log pieces, and
+    /// swaps the table in. Requests already running finish on the old one.
     pub fn publish(&self, mut table: RouteTable) -> Arc<RouteTable> {
         table.succeed(&self.table.load());
         if let Some(metrics) = &self.metrics {
