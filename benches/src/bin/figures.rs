@@ -1,9 +1,9 @@
 //! `bench-figures`: prints the figures issue 10 sets targets for (route
 //! lookup median at 10,000 and 100,000 Ingresses, `compile()` time at
 //! 10,000 and 100,000, a recompile after one Ingress change, an endpoint
-//! update on a large table, the header work), one `figure <name> <value> <unit>` line each. Faster than the
-//! criterion benches; `--quick` (or `BENCH_QUICK=1`) takes fewer samples.
-//! Build with `--release`.
+//! update on a large table, the header work), one `figure <name> <value>
+//! <unit>` line each. Faster than the criterion benches; `--quick` (or
+//! `BENCH_QUICK=1`) takes fewer samples. Build with `--release`.
 //!
 //! `bench-figures [--quick] [memory] [lookup] [gateway-api] [compile] [recompile] [endpoints] [headers]`
 //! (all of them when none is named).

@@ -379,6 +379,17 @@ impl Backend {
         }
     }
 
+    /// Takes a new table's endpoint set and policy when that table adopts
+    /// this live backend; its endpoints keep their state. `None` keeps the
+    /// endpoint set: an ExternalName backend holds DNS answers the new
+    /// table knows nothing of.
+    pub fn take_over(&self, endpoints: Option<&EndpointUpdate>, policy: Arc<BackendPolicy>) {
+        if let Some(endpoints) = endpoints {
+            self.update(endpoints);
+        }
+        self.set_policy(policy);
+    }
+
     /// The round-robin cursor, for pickers outside the request path
     /// (TCP/UDP services, SSL passthrough).
     pub(crate) fn cursor(&self) -> &AtomicUsize {

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use http::header::HeaderValue;
 
 use super::route::Route;
-use super::{CertIndex, RouteTable, Server};
+use super::{CertIndex, RouteTable, Server, external_flags};
 use crate::backend::ExternalName;
 use crate::backend::balance::BackendPolicy;
 use crate::backend::{Backend, BackendKey, EndpointUpdate};
@@ -465,21 +465,13 @@ impl RouteTableBuilder {
     /// ExternalName backend keeps the DNS answers it holds.
     fn make_backends(&mut self) -> Box<[Arc<Backend>]> {
         let mut live = std::mem::take(&mut self.live);
-        let mut external = vec![false; self.backends.len()];
-        for (id, _) in &self.external_names {
-            if let Some(e) = external.get_mut(id.0) {
-                *e = true;
-            }
-        }
+        let external = external_flags(&self.external_names, self.backends.len());
         std::mem::take(&mut self.backends)
             .into_iter()
             .zip(external)
             .map(|(spec, external)| match live.remove(&spec.key) {
                 Some(old) => {
-                    if !external {
-                        old.update(&spec.endpoints);
-                    }
-                    old.set_policy(spec.policy);
+                    old.take_over((!external).then_some(&spec.endpoints), spec.policy);
                     old
                 }
                 None => {

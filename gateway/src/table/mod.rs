@@ -350,26 +350,33 @@ impl RouteTable {
         }
         let live: HashMap<&BackendKey, &Arc<Backend>> =
             previous.backends.iter().map(|b| (b.key(), b)).collect();
-        let resolved: Vec<usize> = self.external_names.iter().map(|(id, _)| id.0).collect();
-        for (index, backend) in self.backends.iter_mut().enumerate() {
+        let external = external_flags(&self.external_names, self.backends.len());
+        for (backend, external) in self.backends.iter_mut().zip(external) {
             if let Some(old) = live.get(backend.key()) {
-                // The DNS answers an ExternalName backend holds stay: the
-                // new table knows none.
-                if resolved.contains(&index) {
-                    old.set_policy(backend.policy());
-                    *backend = Arc::clone(old);
-                    continue;
-                }
-                let set = backend.endpoints();
-                old.update(&EndpointUpdate {
-                    addrs: set.endpoints().iter().map(|e| e.addr()).collect(),
-                    service_found: set.service_found(),
+                let endpoints = (!external).then(|| {
+                    let set = backend.endpoints();
+                    EndpointUpdate {
+                        addrs: set.endpoints().iter().map(|e| e.addr()).collect(),
+                        service_found: set.service_found(),
+                    }
                 });
-                old.set_policy(backend.policy());
+                old.take_over(endpoints.as_ref(), backend.policy());
                 *backend = Arc::clone(old);
             }
         }
     }
+}
+
+/// Which of a table's `count` backends serve ExternalName Services (their
+/// endpoints come from DNS), by backend index.
+fn external_flags(external_names: &[(BackendId, ExternalName)], count: usize) -> Vec<bool> {
+    let mut external = vec![false; count];
+    for (id, _) in external_names {
+        if let Some(e) = external.get_mut(id.0) {
+            *e = true;
+        }
+    }
+    external
 }
 
 #[cfg(test)]
