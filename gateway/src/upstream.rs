@@ -7,8 +7,20 @@
 //! a spawned task and a keyed hash per request (see
 //! `shared/reference/performance-facts.md`), while an endpoint already is
 //! the pool key here.
+//!
+//! An HTTP/1.1 connection has no task of its own either: its I/O half
+//! ([`Driver`]) is polled by the task using the connection, while that
+//! task waits for the response head and while it streams the response
+//! body, as nginx's worker handles both sides of a request in one event
+//! loop. Each request then crosses no channel to another task and back,
+//! and wakes no second task. A connection answering `101 Switching
+//! Protocols` gets a task again ([`Conn::detach`]), which hands its socket
+//! over to the tunnel. An HTTP/2 connection, shared by concurrent
+//! requests, runs on its own task.
 
+use std::future::{Future, poll_fn};
 use std::net::SocketAddr;
+use std::pin::{Pin, pin};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
@@ -96,30 +108,115 @@ struct WireKey {
 /// The request half of an upstream connection.
 #[derive(Debug)]
 pub(crate) enum Sender {
-    /// One request at a time.
-    Http1(http1::SendRequest<RequestBody>),
+    /// One request at a time, over a connection driven by its user.
+    Http1 {
+        sender: http1::SendRequest<RequestBody>,
+        driver: Driver,
+    },
     /// Multiplexed; clones share the connection.
     Http2(http2::SendRequest<RequestBody>),
 }
 
 impl Sender {
-    /// Sends `req`; gives it back if the connection was closed before any
-    /// of it was written.
-    pub(crate) async fn send(
-        &mut self,
-        req: Request<RequestBody>,
-    ) -> Result<Response<Incoming>, TrySendError<Request<RequestBody>>> {
+    fn is_closed(&self) -> bool {
         match self {
-            Self::Http1(sender) => sender.try_send_request(req).await,
-            Self::Http2(sender) => sender.try_send_request(req).await,
+            Self::Http1 { sender, driver } => !driver.is_alive() || sender.is_closed(),
+            Self::Http2(sender) => sender.is_closed(),
+        }
+    }
+}
+
+/// hyper's state machine of one HTTP/1.1 connection (reading responses,
+/// writing requests and their bodies), polled by whichever task uses the
+/// connection. Dropping it closes the connection.
+pub(crate) struct Driver {
+    io: Option<Pin<Box<dyn Future<Output = hyper::Result<()>> + Send>>>,
+    addr: SocketAddr,
+}
+
+impl std::fmt::Debug for Driver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Driver")
+            .field("addr", &self.addr)
+            .field("alive", &self.is_alive())
+            .finish()
+    }
+}
+
+impl Driver {
+    fn new(io: impl Future<Output = hyper::Result<()>> + Send + 'static, addr: SocketAddr) -> Self {
+        Self {
+            io: Some(Box::pin(io)),
+            addr,
         }
     }
 
-    fn is_closed(&self) -> bool {
-        match self {
-            Self::Http1(sender) => sender.is_closed(),
-            Self::Http2(sender) => sender.is_closed(),
+    /// Whether the connection has not ended.
+    fn is_alive(&self) -> bool {
+        self.io.is_some()
+    }
+
+    /// Moves the connection's I/O along for the task of `cx`; false once
+    /// the connection has ended. An ended connection is dropped at once,
+    /// which fails whatever still waited on it (or gives back a request it
+    /// never took).
+    pub(crate) fn poll_io(&mut self, cx: &mut Context<'_>) -> bool {
+        let Some(io) = &mut self.io else {
+            return false;
+        };
+        let Poll::Ready(ended) = io.as_mut().poll(cx) else {
+            return true;
+        };
+        if let Err(error) = ended {
+            tracing::debug!(addr = %self.addr, %error, "upstream connection ended with an error");
         }
+        self.io = None;
+        false
+    }
+
+    /// Polls `waiting`, something only this connection completes (a
+    /// response head, a body frame), and the connection's I/O when that
+    /// is not ready yet.
+    pub(crate) fn poll_for<T>(
+        &mut self,
+        mut waiting: impl FnMut(&mut Context<'_>) -> Poll<T>,
+        cx: &mut Context<'_>,
+    ) -> Poll<T> {
+        if self.is_alive()
+            && let Poll::Ready(value) = waiting(&mut Context::from_waker(Waker::noop()))
+        {
+            return Poll::Ready(value);
+        }
+        self.poll_io_then(waiting, cx)
+    }
+
+    /// Polls the connection's I/O, then `waiting`, something only this
+    /// connection completes. The I/O holds the task's waker, so `waiting`
+    /// is polled without it while the connection lives: the connection
+    /// handing it its value wakes no one, and the task is not polled again
+    /// for what it already has.
+    fn poll_io_then<T>(
+        &mut self,
+        waiting: impl FnOnce(&mut Context<'_>) -> Poll<T>,
+        cx: &mut Context<'_>,
+    ) -> Poll<T> {
+        if self.poll_io(cx) {
+            waiting(&mut Context::from_waker(Waker::noop()))
+        } else {
+            waiting(cx)
+        }
+    }
+
+    /// Gives the connection a task of its own.
+    fn spawn(&mut self) {
+        let (Some(io), addr) = (self.io.take(), self.addr) else {
+            return;
+        };
+        tokio::spawn(async move {
+            if let Err(error) = io.await {
+                tracing::debug!(%addr, %error, "upstream connection ended with an error");
+            }
+        });
     }
 }
 
@@ -133,6 +230,59 @@ pub(crate) struct Conn {
     /// Whether the connection carried a request before this one; a reused
     /// connection may have been closed by the upstream while idle.
     pub(crate) reused: bool,
+}
+
+impl Conn {
+    /// Sends `req` and waits for the response head; gives the request
+    /// back if the connection was closed before any of it was written.
+    /// The request is handed over at once, so the future holds only the
+    /// wait for the response.
+    pub(crate) fn send(
+        &mut self,
+        req: Request<RequestBody>,
+    ) -> impl Future<Output = Result<Response<Incoming>, TrySendError<Request<RequestBody>>>> + '_
+    {
+        let sending = match &mut self.sender {
+            Sender::Http1 { sender, driver } => {
+                Sending::Http1(sender.try_send_request(req), driver)
+            }
+            Sender::Http2(sender) => Sending::Http2(sender.try_send_request(req)),
+        };
+        async move {
+            match sending {
+                Sending::Http1(response, driver) => {
+                    let mut response = pin!(response);
+                    poll_fn(|cx| driver.poll_io_then(|cx| response.as_mut().poll(cx), cx)).await
+                }
+                Sending::Http2(response) => response.await,
+            }
+        }
+    }
+
+    /// The I/O half of an HTTP/1.1 connection, for its response body to
+    /// drive while it streams.
+    pub(crate) fn driver(&mut self) -> Option<&mut Driver> {
+        match &mut self.sender {
+            Sender::Http1 { driver, .. } => Some(driver),
+            Sender::Http2(_) => None,
+        }
+    }
+
+    /// Gives an HTTP/1.1 connection a task of its own, for the upgrade of
+    /// a `101 Switching Protocols` response, which takes its socket once
+    /// hyper has read the response: no body will drive it.
+    pub(crate) fn detach(&mut self) {
+        if let Some(driver) = self.driver() {
+            driver.spawn();
+        }
+    }
+}
+
+/// A request handed to its connection, waiting for the response head.
+enum Sending<'c, H1, H2> {
+    /// With the connection to drive meanwhile.
+    Http1(H1, &'c mut Driver),
+    Http2(H2),
 }
 
 #[derive(Debug)]
@@ -204,12 +354,18 @@ impl ConnPool {
         if conn.key.http2 || conn.served >= settings.max_requests || conn.sender.is_closed() {
             return;
         }
+        let now = Instant::now();
         let mut idle = lock(&self.idle);
+        // No task watches an idle HTTP/1.1 connection: the oldest one, when
+        // past `upstream-keepalive-timeout`, is closed as another comes back.
+        if idle
+            .first()
+            .is_some_and(|c| now.saturating_duration_since(c.since) >= settings.idle_timeout)
+        {
+            idle.remove(0);
+        }
         if idle.len() < settings.max_idle {
-            idle.push(IdleConn {
-                conn,
-                since: Instant::now(),
-            });
+            idle.push(IdleConn { conn, since: now });
         }
     }
 
@@ -241,12 +397,17 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 /// Polls the handle's readiness once without waiting: a connection whose
-/// previous response ended is ready at once (the connection task saw the
-/// end of the message before the body reported it).
+/// previous response ended is ready at once (its I/O, driven through the
+/// end of that response, went on to wait for the next request). One the
+/// upstream closed while it idled is found out when its I/O is next
+/// driven, before the request is written, which then goes back to the
+/// caller to take a fresh connection.
 fn is_ready_now(sender: &mut Sender) -> bool {
     let mut cx = Context::from_waker(Waker::noop());
     match sender {
-        Sender::Http1(sender) => matches!(sender.poll_ready(&mut cx), Poll::Ready(Ok(()))),
+        Sender::Http1 { sender, driver } => {
+            driver.is_alive() && matches!(sender.poll_ready(&mut cx), Poll::Ready(Ok(())))
+        }
         Sender::Http2(sender) => matches!(sender.poll_ready(&mut cx), Poll::Ready(Ok(()))),
     }
 }
@@ -289,8 +450,9 @@ pub(crate) async fn connect(
     Ok(conn)
 }
 
-/// The HTTP handshake on a connected stream; the connection itself runs
-/// on its own task (with upgrades, for WebSockets, on HTTP/1.1).
+/// The HTTP handshake on a connected stream. An HTTP/2 connection runs on
+/// its own task; an HTTP/1.1 one (with upgrades, for WebSockets) is driven
+/// by its users.
 async fn handshake<I>(addr: SocketAddr, io: I, http2: bool) -> Result<Sender, ConnectError>
 where
     I: Read + Write + Unpin + Send + 'static,
@@ -312,12 +474,10 @@ where
         .handshake(io)
         .await
         .map_err(ConnectError::Handshake)?;
-    tokio::spawn(async move {
-        if let Err(error) = connection.with_upgrades().await {
-            tracing::debug!(%addr, %error, "upstream connection ended with an error");
-        }
-    });
-    Ok(Sender::Http1(sender))
+    Ok(Sender::Http1 {
+        sender,
+        driver: Driver::new(connection.with_upgrades(), addr),
+    })
 }
 
 #[cfg(test)]
@@ -344,6 +504,33 @@ mod tests {
         (conn, server)
     }
 
+    /// One GET over `conn`, answered by `server` with a two-byte body, the
+    /// body read to its end the way a response body drives it.
+    async fn exchange(conn: &mut Conn, server: &mut tokio::io::DuplexStream) {
+        use http_body::Body;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let req = Request::get("/").body(RequestBody::empty()).unwrap();
+        let answer = async {
+            let mut head = [0u8; 1024];
+            let n = server.read(&mut head).await.unwrap();
+            assert!(head[..n].starts_with(b"GET / HTTP/1.1\r\n"));
+            server
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                .await
+                .unwrap();
+        };
+        let (response, ()) = tokio::join!(conn.send(req), answer);
+        let mut body = response.unwrap().into_body();
+        let driver = conn.driver().unwrap();
+        let mut read = Vec::new();
+        while let Some(frame) =
+            poll_fn(|cx| driver.poll_for(|cx| Pin::new(&mut body).poll_frame(cx), cx)).await
+        {
+            read.extend_from_slice(&frame.unwrap().into_data().unwrap());
+        }
+        assert_eq!(read, b"ok");
+    }
+
     #[tokio::test]
     async fn idle_connections_are_reused_only_on_their_wire() {
         let settings = PoolSettings::default();
@@ -356,16 +543,37 @@ mod tests {
             http2: false,
             tls: UpstreamTls::insecure(),
         };
-        let (first, _server) = conn(&plain).await;
-        // Let the connection task start, so the handle reports ready.
-        tokio::task::yield_now().await;
+        let (mut first, mut server) = conn(&plain).await;
+        exchange(&mut first, &mut server).await;
         pool.checkin(first, &settings);
         assert!(pool.checkout(&tls, &settings).is_none());
-        let reused = pool
+        let mut reused = pool
             .checkout(&plain, &settings)
             .expect("the idle connection");
         assert!(reused.reused);
         assert!(pool.checkout(&plain, &settings).is_none());
+        // Driven by the task using it, no task of its own: a second
+        // exchange on the same connection.
+        exchange(&mut reused, &mut server).await;
+    }
+
+    #[tokio::test]
+    async fn a_connection_closed_while_idle_gives_the_request_back() {
+        let settings = PoolSettings::default();
+        let pool = ConnPool::default();
+        let plain = Wire {
+            http2: false,
+            tls: None,
+        };
+        let (mut first, mut server) = conn(&plain).await;
+        exchange(&mut first, &mut server).await;
+        pool.checkin(first, &settings);
+        drop(server);
+        let mut reused = pool.checkout(&plain, &settings).expect("still pooled");
+        let req = Request::get("/").body(RequestBody::empty()).unwrap();
+        let error = reused.send(req).await.expect_err("the upstream is gone");
+        assert!(error.message().is_some(), "nothing was written: {error:?}");
+        assert!(reused.sender.is_closed());
     }
 
     #[test]

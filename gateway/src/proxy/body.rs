@@ -263,7 +263,12 @@ fn poll_upstream(
         clock,
         lease,
     } = upstream;
-    match Pin::new(&mut *incoming).poll_frame(cx) {
+    // An HTTP/1.1 connection is driven from here while its body streams.
+    let polled = match lease.as_mut().and_then(|l| l.conn.driver()) {
+        Some(driver) => driver.poll_for(|cx| Pin::new(&mut *incoming).poll_frame(cx), cx),
+        None => Pin::new(&mut *incoming).poll_frame(cx),
+    };
+    match polled {
         Poll::Ready(Some(Ok(frame))) => {
             if frame.data_ref().is_some_and(|d| !d.is_empty()) {
                 clock.chunk(lease.as_mut().map(|l| &mut l.in_flight));

@@ -255,7 +255,7 @@ impl Attempt<'_> {
             trace.connect = Some(sent_at.saturating_duration_since(connecting));
             let bounds = Bounds::new(settings, sent_at, self.deadline);
             let waited = {
-                let sent = std::pin::pin!(conn.sender.send(req));
+                let sent = std::pin::pin!(conn.send(req));
                 wait_for_head(sent, sent_at, self.progress, settings, bounds).await
             };
             let outcome = match waited {
@@ -304,11 +304,14 @@ impl Attempt<'_> {
 
 fn respond(
     response: Response<Incoming>,
-    conn: Conn,
+    mut conn: Conn,
     in_flight: InFlight,
     clock: StreamClock,
     settings: &ProxySettings,
 ) -> Response<ResponseBody> {
+    if response.status() == StatusCode::SWITCHING_PROTOCOLS {
+        conn.detach();
+    }
     let lease = Lease {
         conn,
         in_flight,
