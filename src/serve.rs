@@ -243,6 +243,8 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), ServeError> {
     };
     // Model-server metrics of the backends with `endpoint-metrics`.
     let scraper = tokio::spawn(gateway::scrape::run(table.clone()));
+    // Idle upstream connections past their keep-alive time, or closed.
+    tokio::spawn(gateway::pool_reaper::run(table.clone()));
     let streams_task = tokio::spawn(streams.run(published, shutdown.clone()));
     if let Some(names) = ExternalNames::new(table.clone()) {
         tokio::spawn(names.run(resolving, shutdown.clone()));

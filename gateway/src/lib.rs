@@ -88,6 +88,7 @@ pub mod mirror;
 pub mod model_field;
 pub mod path;
 pub mod policy;
+pub mod pool_reaper;
 pub mod proxy;
 pub mod proxy_protocol;
 pub mod publish;

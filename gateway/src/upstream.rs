@@ -16,7 +16,9 @@
 //! and wakes no second task. A connection answering `101 Switching
 //! Protocols` gets a task again ([`Conn::detach`]), which hands its socket
 //! over to the tunnel. An HTTP/2 connection, shared by concurrent
-//! requests, runs on its own task.
+//! requests, runs on its own task. Idle connections are looked at now and
+//! then by the `pool_reaper` task, which closes those past
+//! `upstream-keepalive-timeout` and those the upstream closed.
 
 use std::future::{Future, poll_fn};
 use std::net::SocketAddr;
@@ -289,6 +291,25 @@ enum Sending<'c, H1, H2> {
 struct IdleConn {
     conn: Conn,
     since: Instant,
+    /// When `upstream-keepalive-timeout` (as of its check-in) runs out.
+    expires: Instant,
+}
+
+impl IdleConn {
+    /// Whether the connection may still wait for reuse at `now`: not past
+    /// its keep-alive time, not closed, and (HTTP/1.1) its I/O, moved
+    /// along without a waker, finds the upstream has not closed it.
+    fn keep(&mut self, now: Instant) -> bool {
+        if now >= self.expires {
+            return false;
+        }
+        match &mut self.conn.sender {
+            Sender::Http1 { sender, driver } => {
+                driver.poll_io(&mut Context::from_waker(Waker::noop())) && !sender.is_closed()
+            }
+            Sender::Http2(sender) => !sender.is_closed(),
+        }
+    }
 }
 
 /// An HTTP/2 connection every request to the endpoint on its wire shares.
@@ -332,7 +353,9 @@ impl ConnPool {
             });
         }
         loop {
-            let IdleConn { mut conn, since } = {
+            let IdleConn {
+                mut conn, since, ..
+            } = {
                 let mut idle = lock(&self.idle);
                 let at = idle.iter().rposition(|c| c.conn.key == key)?;
                 idle.remove(at)
@@ -356,17 +379,23 @@ impl ConnPool {
         }
         let now = Instant::now();
         let mut idle = lock(&self.idle);
-        // No task watches an idle HTTP/1.1 connection: the oldest one, when
-        // past `upstream-keepalive-timeout`, is closed as another comes back.
-        if idle
-            .first()
-            .is_some_and(|c| now.saturating_duration_since(c.since) >= settings.idle_timeout)
-        {
-            idle.remove(0);
-        }
         if idle.len() < settings.max_idle {
-            idle.push(IdleConn { conn, since: now });
+            idle.push(IdleConn {
+                conn,
+                since: now,
+                expires: now + settings.idle_timeout,
+            });
         }
+    }
+
+    /// Closes the idle connections that may no longer wait for reuse (see
+    /// the `pool_reaper` task); returns how many are left.
+    pub(crate) fn reap(&self, now: Instant) -> usize {
+        let mut idle = lock(&self.idle);
+        if !idle.is_empty() {
+            idle.retain_mut(|c| c.keep(now));
+        }
+        idle.len()
     }
 
     /// Drops a connection that turned out unusable; a shared HTTP/2 one
@@ -574,6 +603,35 @@ mod tests {
         let error = reused.send(req).await.expect_err("the upstream is gone");
         assert!(error.message().is_some(), "nothing was written: {error:?}");
         assert!(reused.sender.is_closed());
+    }
+
+    #[tokio::test]
+    async fn idle_connections_past_their_time_or_closed_are_reaped() {
+        let settings = PoolSettings {
+            idle_timeout: Duration::from_secs(60),
+            ..PoolSettings::default()
+        };
+        let pool = ConnPool::default();
+        let plain = Wire {
+            http2: false,
+            tls: None,
+        };
+        let (mut kept, mut kept_server) = conn(&plain).await;
+        let (mut closed, mut closed_server) = conn(&plain).await;
+        exchange(&mut kept, &mut kept_server).await;
+        exchange(&mut closed, &mut closed_server).await;
+        pool.checkin(kept, &settings);
+        pool.checkin(closed, &settings);
+        let now = Instant::now();
+        assert_eq!(pool.reap(now), 2);
+        drop(closed_server);
+        assert_eq!(pool.reap(now), 1, "the one the upstream closed goes");
+        assert_eq!(
+            pool.reap(now + Duration::from_secs(61)),
+            0,
+            "past the keep-alive time"
+        );
+        assert!(pool.checkout(&plain, &settings).is_none());
     }
 
     #[test]
