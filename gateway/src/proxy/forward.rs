@@ -352,6 +352,10 @@ async fn wait_for_head<F: Future>(
         (None, deadline) => (deadline, ProxyError::DeadlineExceeded),
     };
     loop {
+        // Whether the bound armed below is the send timeout's: the body
+        // may end while the request is polled (its connection's I/O runs
+        // in this task), which re-arms it with the read timeout.
+        let sending = progress.is_some_and(|p| !p.is_sent());
         tokio::select! {
             output = sent.as_mut() => return Ok(output),
             () = sleep_until(nginx()) => {
@@ -361,16 +365,17 @@ async fn wait_for_head<F: Future>(
             }
             () = sleep_until(hard) => return Err(hard_error),
             // The body ended: the read timeout applies from now.
-            () = body_sent(progress) => {}
+            () = body_sent(progress.filter(|_| sending)) => {}
         }
     }
 }
 
-/// Returns when a body still being sent ends; never otherwise.
+/// Returns when a body still being sent ends (at once if it has ended
+/// since); never without one.
 async fn body_sent(progress: Option<&SendProgress>) {
     match progress {
-        Some(progress) if !progress.is_sent() => progress.sent().await,
-        _ => std::future::pending().await,
+        Some(progress) => progress.sent().await,
+        None => std::future::pending().await,
     }
 }
 
