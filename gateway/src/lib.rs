@@ -81,6 +81,7 @@ pub mod ids;
 mod keepalive;
 pub mod l4;
 pub mod listener;
+mod literal_prefix;
 pub mod log_format;
 pub mod matches;
 pub mod metrics;

@@ -28,6 +28,7 @@ use regex_automata::util::syntax;
 use regex_automata::{Anchored, Input};
 
 use crate::ids::RouteId;
+use crate::literal_prefix::{self, LiteralPrefix};
 
 /// Compiled size limit of one path expression (its automaton).
 pub const SIZE_LIMIT: usize = 64 << 10;
@@ -121,8 +122,18 @@ pub const UNION_SIZE_LIMIT: usize = 1 << 20;
 #[derive(Debug)]
 pub struct RegexUnion {
     sources: Box<[Arc<str>]>,
-    /// Each pass with the index of its first path.
-    passes: Box<[(usize, meta::Regex)]>,
+    passes: Box<[Pass]>,
+}
+
+/// Consecutive paths of a union compiled together.
+#[derive(Debug)]
+struct Pass {
+    /// The index of its first path.
+    first: usize,
+    /// What all its paths require first, compared before `regex` runs on
+    /// the rest of the path (see [`crate::literal_prefix`]).
+    prefix: LiteralPrefix,
+    regex: meta::Regex,
 }
 
 impl RegexUnion {
@@ -142,7 +153,7 @@ impl RegexUnion {
     fn compile_passes(
         paths: &[&str],
         first: usize,
-        passes: &mut Vec<(usize, meta::Regex)>,
+        passes: &mut Vec<Pass>,
     ) -> Result<(), RegexError> {
         if paths.is_empty() {
             return Ok(());
@@ -156,13 +167,30 @@ impl RegexUnion {
         // Which path matched is reported through each pattern's implicit
         // group: without it a meta regex answers only `is_match`.
         let config = path_config(limit).which_captures(WhichCaptures::Implicit);
-        match meta::Builder::new()
+        let builder = meta::Builder::new()
             .syntax(path_syntax())
             .configure(config)
-            .build_many(&patterns)
-        {
-            Ok(regex) => {
-                passes.push((first, regex));
+            .clone();
+        // Parsed once here; a path that does not parse is left to the
+        // builder, whose error names the problem as for a single path.
+        let built = match syntax::parse_many_with(&patterns, &path_syntax()) {
+            Ok(parsed) => match literal_prefix::split(&parsed) {
+                Some((prefix, rests)) => builder.build_many_from_hir(&rests).map(|r| (prefix, r)),
+                None => builder
+                    .build_many_from_hir(&parsed)
+                    .map(|r| (LiteralPrefix::default(), r)),
+            },
+            Err(_) => builder
+                .build_many(&patterns)
+                .map(|r| (LiteralPrefix::default(), r)),
+        };
+        match built {
+            Ok((prefix, regex)) => {
+                passes.push(Pass {
+                    first,
+                    prefix,
+                    regex,
+                });
                 Ok(())
             }
             Err(e) if paths.len() == 1 => Err(RegexError::Invalid(e.to_string())),
@@ -187,9 +215,10 @@ impl RegexUnion {
 
     /// The index of the first path that matches `path`, if any.
     fn first_match(&self, path: &[u8]) -> Option<usize> {
-        let input = Input::new(path).anchored(Anchored::Yes);
-        self.passes.iter().find_map(|(first, regex)| {
-            Some(first + regex.search_half(&input)?.pattern().as_usize())
+        self.passes.iter().find_map(|pass| {
+            let rest = pass.prefix.strip(path)?;
+            let input = Input::new(rest).anchored(Anchored::Yes);
+            Some(pass.first + pass.regex.search_half(&input)?.pattern().as_usize())
         })
     }
 }
@@ -490,6 +519,7 @@ mod tests {
     /// Pieces of regex paths for the property test below.
     const PIECES: &[&str] = &[
         "/a", "/b", "/ab", "/[ab]+", "/[a-c]*", "/\\d+", "/x?", "(/|$)", "/.*", "$", "/(a|b)",
+        "/api", "/A", "(?-i)/B", "(?-i:a)", "\\b", "\\B", "1", "/a1",
     ];
 
     proptest::proptest! {
@@ -500,7 +530,7 @@ mod tests {
                 proptest::collection::vec(proptest::sample::select(PIECES), 1..5),
                 1..12,
             ),
-            requests in proptest::collection::vec("(/(a|b|A|B|c|1|ab|x)*){1,5}", 1..20),
+            requests in proptest::collection::vec("(/(a|b|A|B|c|1|ab|x|api|API|Api)*){1,5}", 1..20),
         ) {
             let paths: Vec<String> = paths.iter().map(|p| p.concat()).collect();
             let refs: Vec<&str> = paths.iter().map(String::as_str).collect();
