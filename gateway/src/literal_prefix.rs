@@ -14,7 +14,7 @@
 //! on their text, and only when it cannot change a match: never through a
 //! look-around assertion that would then see a different previous byte.
 
-use regex_syntax::hir::{Class, Hir, HirKind, Look};
+use regex_syntax::hir::{Class, Hir, HirKind, Look, LookSet};
 
 /// Bytes a path must start with.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -147,16 +147,16 @@ fn remainder(items: &[Hir], mut skip: usize) -> Option<Hir> {
         }
     }
     rest.extend(items.cloned());
-    let rest = Hir::concat(rest);
-    let after_start = match rest.kind() {
-        HirKind::Concat(items) => Hir::concat(items[1..].to_vec()),
-        _ => Hir::empty(),
-    };
-    after_start
-        .properties()
-        .look_set_prefix_any()
-        .is_empty()
-        .then_some(rest)
+    // Only end assertions are sure to read the same after the split: a
+    // word boundary or a start anchor anywhere in the rest may be tested
+    // where the rest begins (after `x*` matching nothing, say), and would
+    // then see the haystack's start instead of the prefix's last byte.
+    let ends = LookSet::empty()
+        .insert(Look::End)
+        .insert(Look::EndLF)
+        .insert(Look::EndCRLF);
+    let looks = Hir::concat(rest[1..].to_vec()).properties().look_set();
+    looks.subtract(ends).is_empty().then(|| Hir::concat(rest))
 }
 
 #[cfg(test)]
@@ -202,8 +202,12 @@ mod tests {
             "\\b right after it"
         );
         assert!(
-            split(&parse(&["/ab/x\\b", "/ab/y"])).is_some(),
-            "a test later on"
+            split(&parse(&["/abx*\\b", "/aby"])).is_none(),
+            "\\b after what may match nothing"
+        );
+        assert!(
+            split(&parse(&["/ab/x$", "/ab/y"])).is_some(),
+            "an end anchor reads the same"
         );
     }
 }

@@ -519,7 +519,7 @@ mod tests {
     /// Pieces of regex paths for the property test below.
     const PIECES: &[&str] = &[
         "/a", "/b", "/ab", "/[ab]+", "/[a-c]*", "/\\d+", "/x?", "(/|$)", "/.*", "$", "/(a|b)",
-        "/api", "/A", "(?-i)/B", "(?-i:a)", "\\b", "\\B", "1", "/a1",
+        "/api", "/A", "(?-i)/B", "(?-i:a)", "\\b", "\\B", "1", "/a1", "x*", "(?m)^",
     ];
 
     proptest::proptest! {

@@ -427,15 +427,17 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// Polls the handle's readiness once without waiting: a connection whose
 /// previous response ended is ready at once (its I/O, driven through the
-/// end of that response, went on to wait for the next request). One the
-/// upstream closed while it idled is found out when its I/O is next
-/// driven, before the request is written, which then goes back to the
-/// caller to take a fresh connection.
+/// end of that response, went on to wait for the next request; if it has
+/// not, it is moved along once more). One the upstream closed while it
+/// idled is found out when its I/O is next driven, before the request is
+/// written, which then goes back to the caller to take a fresh connection.
 fn is_ready_now(sender: &mut Sender) -> bool {
     let mut cx = Context::from_waker(Waker::noop());
     match sender {
         Sender::Http1 { sender, driver } => {
-            driver.is_alive() && matches!(sender.poll_ready(&mut cx), Poll::Ready(Ok(())))
+            let mut ready =
+                |cx: &mut Context<'_>| matches!(sender.poll_ready(cx), Poll::Ready(Ok(())));
+            driver.is_alive() && (ready(&mut cx) || (driver.poll_io(&mut cx) && ready(&mut cx)))
         }
         Sender::Http2(sender) => matches!(sender.poll_ready(&mut cx), Poll::Ready(Ok(()))),
     }
