@@ -155,7 +155,9 @@ fn remainder(items: &[Hir], mut skip: usize) -> Option<Hir> {
         .insert(Look::End)
         .insert(Look::EndLF)
         .insert(Look::EndCRLF);
-    let looks = Hir::concat(rest[1..].to_vec()).properties().look_set();
+    let looks = rest[1..].iter().fold(LookSet::empty(), |looks, item| {
+        looks.union(item.properties().look_set())
+    });
     looks.subtract(ends).is_empty().then(|| Hir::concat(rest))
 }
 

@@ -28,19 +28,16 @@ pub async fn run(table: TableHandle) {
     }
 }
 
-/// One walk over the live table's endpoints; returns how many idle
-/// connections are left.
-pub async fn reap(table: &TableHandle) -> usize {
+/// One walk over the live table's endpoints.
+async fn reap(table: &TableHandle) {
     let current = table.load_full();
     let now = Instant::now();
-    let mut left = 0;
     for backends in current.backends().chunks(BACKENDS_PER_TURN) {
         for backend in backends {
             for endpoint in backend.endpoints().endpoints() {
-                left += endpoint.pool.reap(now);
+                endpoint.pool.reap(now);
             }
         }
         tokio::task::yield_now().await;
     }
-    left
 }

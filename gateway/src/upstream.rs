@@ -290,8 +290,8 @@ enum Sending<'c, H1, H2> {
 #[derive(Debug)]
 struct IdleConn {
     conn: Conn,
-    since: Instant,
-    /// When `upstream-keepalive-timeout` (as of its check-in) runs out.
+    /// When `upstream-keepalive-timeout` (as of its check-in, as nginx sets
+    /// the timer of a connection it caches) runs out.
     expires: Instant,
 }
 
@@ -303,12 +303,10 @@ impl IdleConn {
         if now >= self.expires {
             return false;
         }
-        match &mut self.conn.sender {
-            Sender::Http1 { sender, driver } => {
-                driver.poll_io(&mut Context::from_waker(Waker::noop())) && !sender.is_closed()
-            }
-            Sender::Http2(sender) => !sender.is_closed(),
+        if let Sender::Http1 { driver, .. } = &mut self.conn.sender {
+            driver.poll_io(&mut Context::from_waker(Waker::noop()));
         }
+        !self.conn.sender.is_closed()
     }
 }
 
@@ -353,14 +351,12 @@ impl ConnPool {
             });
         }
         loop {
-            let IdleConn {
-                mut conn, since, ..
-            } = {
+            let IdleConn { mut conn, expires } = {
                 let mut idle = lock(&self.idle);
                 let at = idle.iter().rposition(|c| c.conn.key == key)?;
                 idle.remove(at)
             };
-            let fresh = now.saturating_duration_since(since) < settings.idle_timeout
+            let fresh = now < expires
                 && now.saturating_duration_since(conn.created) < settings.max_lifetime;
             if fresh && is_ready_now(&mut conn.sender) {
                 conn.reused = true;
@@ -382,7 +378,6 @@ impl ConnPool {
         if idle.len() < settings.max_idle {
             idle.push(IdleConn {
                 conn,
-                since: now,
                 expires: now + settings.idle_timeout,
             });
         }
@@ -515,6 +510,12 @@ where
 mod tests {
     use super::*;
 
+    /// Plain HTTP/1.1, the wire most tests pool on.
+    const PLAIN: Wire = Wire {
+        http2: false,
+        tls: None,
+    };
+
     /// An HTTP/1.1 connection over an in-memory pipe, on `wire`.
     async fn conn(wire: &Wire) -> (Conn, tokio::io::DuplexStream) {
         let (client, server) = tokio::io::duplex(1024);
@@ -566,23 +567,19 @@ mod tests {
     async fn idle_connections_are_reused_only_on_their_wire() {
         let settings = PoolSettings::default();
         let pool = ConnPool::default();
-        let plain = Wire {
-            http2: false,
-            tls: None,
-        };
         let tls = Wire {
             http2: false,
             tls: UpstreamTls::insecure(),
         };
-        let (mut first, mut server) = conn(&plain).await;
+        let (mut first, mut server) = conn(&PLAIN).await;
         exchange(&mut first, &mut server).await;
         pool.checkin(first, &settings);
         assert!(pool.checkout(&tls, &settings).is_none());
         let mut reused = pool
-            .checkout(&plain, &settings)
+            .checkout(&PLAIN, &settings)
             .expect("the idle connection");
         assert!(reused.reused);
-        assert!(pool.checkout(&plain, &settings).is_none());
+        assert!(pool.checkout(&PLAIN, &settings).is_none());
         // Driven by the task using it, no task of its own: a second
         // exchange on the same connection.
         exchange(&mut reused, &mut server).await;
@@ -592,15 +589,11 @@ mod tests {
     async fn a_connection_closed_while_idle_gives_the_request_back() {
         let settings = PoolSettings::default();
         let pool = ConnPool::default();
-        let plain = Wire {
-            http2: false,
-            tls: None,
-        };
-        let (mut first, mut server) = conn(&plain).await;
+        let (mut first, mut server) = conn(&PLAIN).await;
         exchange(&mut first, &mut server).await;
         pool.checkin(first, &settings);
         drop(server);
-        let mut reused = pool.checkout(&plain, &settings).expect("still pooled");
+        let mut reused = pool.checkout(&PLAIN, &settings).expect("still pooled");
         let req = Request::get("/").body(RequestBody::empty()).unwrap();
         let error = reused.send(req).await.expect_err("the upstream is gone");
         assert!(error.message().is_some(), "nothing was written: {error:?}");
@@ -614,12 +607,8 @@ mod tests {
             ..PoolSettings::default()
         };
         let pool = ConnPool::default();
-        let plain = Wire {
-            http2: false,
-            tls: None,
-        };
-        let (mut kept, mut kept_server) = conn(&plain).await;
-        let (mut closed, mut closed_server) = conn(&plain).await;
+        let (mut kept, mut kept_server) = conn(&PLAIN).await;
+        let (mut closed, mut closed_server) = conn(&PLAIN).await;
         exchange(&mut kept, &mut kept_server).await;
         exchange(&mut closed, &mut closed_server).await;
         pool.checkin(kept, &settings);
@@ -633,16 +622,12 @@ mod tests {
             0,
             "past the keep-alive time"
         );
-        assert!(pool.checkout(&plain, &settings).is_none());
+        assert!(pool.checkout(&PLAIN, &settings).is_none());
     }
 
     #[test]
     fn wires_differ_by_version_and_tls_settings() {
         let tls = UpstreamTls::insecure();
-        let plain = Wire {
-            http2: false,
-            tls: None,
-        };
         let h2 = Wire {
             http2: true,
             tls: None,
@@ -652,8 +637,8 @@ mod tests {
             tls: tls.clone(),
         };
         let same = Wire { http2: false, tls };
-        assert_ne!(plain.key(), h2.key());
-        assert_ne!(plain.key(), secure.key());
+        assert_ne!(PLAIN.key(), h2.key());
+        assert_ne!(PLAIN.key(), secure.key());
         assert_eq!(secure.key(), same.key());
     }
 }
