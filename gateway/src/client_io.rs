@@ -148,6 +148,33 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for ClientIo<S> {
     }
 }
 
+/// A stream that can tell when bytes have come without reading them: what
+/// a parked HTTP/1 connection waits on (see `crate::http1_conn`).
+pub(crate) trait ReadReady {
+    /// Ready once a read would not block (bytes, the end, or an error).
+    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
+}
+
+impl ReadReady for tokio::net::TcpStream {
+    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        tokio::net::TcpStream::poll_read_ready(self, cx)
+    }
+}
+
+/// A TLS stream is watched through its socket: a connection is parked
+/// only after a read came back empty, so rustls holds no plaintext then.
+impl<S: ReadReady> ReadReady for tokio_rustls::server::TlsStream<S> {
+    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.get_ref().0.poll_read_ready(cx)
+    }
+}
+
+impl<S: ReadReady> ReadReady for ClientIo<S> {
+    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.inner.poll_read_ready(cx)
+    }
+}
+
 /// The streams of one HTTP/2 connection: how many are open, and since
 /// when none is.
 #[derive(Debug)]

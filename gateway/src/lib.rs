@@ -77,6 +77,7 @@ mod cookies;
 pub mod external_name;
 pub mod header_names;
 pub mod host;
+mod http1_conn;
 pub mod ids;
 mod keepalive;
 pub mod l4;

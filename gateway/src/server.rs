@@ -15,6 +15,7 @@ pub use crate::shutdown::{ShutdownSignal, ShutdownTrigger, shutdown_channel};
 use std::convert::Infallible;
 use std::io;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -26,10 +27,11 @@ use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::client_io::{ClientIo, StreamActivity};
-use crate::keepalive::HeadTimer;
+use crate::client_io::{ClientIo, ReadReady, StreamActivity};
+use crate::http1_conn::{self, Http1, UpgradeSlot};
 use crate::metrics::ConnectionGuard;
 use crate::proxy::{ConnInfo, ListenerInfo, Proxy, ResponseBody};
 use crate::rewind::Rewind;
@@ -167,12 +169,11 @@ impl HttpListener {
 impl Protocols {
     /// HTTP/1.1 with a connection's limits: its head size, and its waits
     /// for request heads (the first one `client-header-timeout`, later
-    /// ones `keep-alive`; see [`HeadTimer`]).
+    /// ones `keep-alive`: [`http1_conn`] sets the timer that times them).
     fn http1(&self, settings: &ListenerSettings) -> http1::Builder {
         let mut http1 = self.http1.clone();
         let keepalive = !settings.keepalive_timeout.is_zero();
         http1
-            .timer(HeadTimer::new(settings.keepalive_timeout))
             .header_read_timeout(settings.client_header_timeout)
             .max_header_size(settings.max_header_bytes + LONG_TARGET)
             .keep_alive(keepalive);
@@ -225,7 +226,7 @@ impl Connection {
         match tls {
             None => {
                 let io = ClientIo::new(stream, self.settings.send_timeout);
-                self.serve_http1(TokioIo::new(io), None).await;
+                self.serve_http1(io, None).await;
             }
             Some(tls) => Box::pin(self.serve_tls(stream, tls)).await,
         }
@@ -254,32 +255,26 @@ impl Connection {
             self.serve_http2(TokioIo::new(io.http2()), Some(client))
                 .await;
         } else {
-            self.serve_http1(TokioIo::new(io), Some(client)).await;
+            self.serve_http1(io, Some(client)).await;
         }
     }
 
-    /// HTTP/1.1 with upgrades (WebSockets). hyper-util's watcher cannot
-    /// watch an upgradeable connection, so the shutdown signal is followed
-    /// here; holding the watcher still counts the connection as open.
-    async fn serve_http1<I: Read + Write + Unpin + Send + 'static>(
-        mut self,
-        io: I,
-        tls: Option<ClientTls>,
-    ) {
-        let service = self.service(None, tls);
-        let conn = self
-            .protocols
-            .http1(&self.settings)
-            .serve_connection(io, service)
-            .with_upgrades();
-        let mut conn = std::pin::pin!(conn);
-        let result = tokio::select! {
-            result = conn.as_mut() => result,
-            () = self.shutdown.triggered() => {
-                conn.as_mut().graceful_shutdown();
-                conn.await
-            }
+    /// HTTP/1.1 with upgrades (WebSockets), parked while idle (see
+    /// [`http1_conn`]). hyper-util's watcher cannot watch such a
+    /// connection, so the shutdown signal is followed there; holding the
+    /// watcher still counts the connection as open.
+    async fn serve_http1<S>(mut self, io: ClientIo<S>, tls: Option<ClientTls>)
+    where
+        S: AsyncRead + AsyncWrite + ReadReady + Send + Unpin + 'static,
+    {
+        let upgrades = Arc::new(UpgradeSlot::default());
+        let http1 = Http1 {
+            builder: self.protocols.http1(&self.settings),
+            keepalive: self.settings.keepalive_timeout,
+            service: self.service(None, tls, Some(upgrades.clone())),
+            upgrades,
         };
+        let result = http1_conn::serve(io, http1, &mut self.shutdown).await;
         drop(self.watcher);
         log_end(self.peer, result);
     }
@@ -292,7 +287,7 @@ impl Connection {
         tls: Option<ClientTls>,
     ) {
         let activity = StreamActivity::new();
-        let service = self.service(Some(activity.clone()), tls);
+        let service = self.service(Some(activity.clone()), tls, None);
         let conn = self
             .protocols
             .http2(&self.settings)
@@ -316,42 +311,50 @@ impl Connection {
     }
 
     /// The request handler; `streams` (HTTP/2) counts each request's
-    /// stream open until its response body is done.
+    /// stream open until its response body is done; `upgrades` (HTTP/1.1)
+    /// is where upgrades wait for the socket.
     fn service(
         &self,
         streams: Option<Arc<StreamActivity>>,
         tls: Option<ClientTls>,
+        upgrades: Option<Arc<UpgradeSlot>>,
     ) -> impl hyper::service::Service<
         Request<Incoming>,
         Response = Response<ResponseBody>,
         Error = Infallible,
-        Future: Send,
+        Future = RequestFuture,
     > + Clone
     + Send
+    + Unpin
     + 'static {
         let info = ConnInfo::new(self.peer, self.info.clone(), streams.is_some())
             .with_settings(self.settings)
             .with_tls(tls)
-            .with_origin(self.origin.clone());
+            .with_origin(self.origin.clone())
+            .with_upgrades(upgrades);
         let info = Arc::new(info);
         let proxy = self.proxy.clone();
-        service_fn(move |req| {
+        service_fn(move |req| -> RequestFuture {
             let proxy = proxy.clone();
             let info = info.clone();
             let stream = streams.as_ref().map(StreamActivity::open);
-            async move {
-                // Boxed: hyper keeps room for one request's future for as
-                // long as the connection lives; the request's state is held
-                // only while it runs.
-                let mut response = Box::pin(proxy.handle(&info, req)).await;
+            // Boxed: hyper keeps room for one request's future for as long
+            // as the connection lives; the request's state is held only
+            // while it runs.
+            Box::pin(async move {
+                let mut response = proxy.handle(&info, req).await;
                 if let Some(stream) = stream {
                     response.body_mut().track(stream);
                 }
                 Ok::<_, Infallible>(response)
-            }
+            })
         })
     }
 }
+
+/// One request's handling, boxed (see [`Connection::service`]).
+type RequestFuture =
+    Pin<Box<dyn Future<Output = Result<Response<ResponseBody>, Infallible>> + Send>>;
 
 /// Logs why a client connection ended badly: a malformed head or a header
 /// timeout is the client's doing (hyper has answered 400/408/431 already).

@@ -78,6 +78,7 @@ pub use exchange::Observer;
 pub use headers::{X_REQUEST_ID, bench_header_work};
 
 use crate::compress::Compression;
+use crate::http1_conn::UpgradeSlot;
 use crate::metrics;
 use crate::policy;
 use crate::policy::admission::AuthClients;
@@ -153,6 +154,8 @@ pub struct ConnInfo {
     /// `X-Forwarded-Port` when the PROXY header names the port the client
     /// connected to (nginx's `$proxy_protocol_server_port`).
     forwarded_port: Option<HeaderValue>,
+    /// Where an upgrade waits for the socket (HTTP/1.1 connections).
+    upgrades: Option<Arc<UpgradeSlot>>,
 }
 
 impl ConnInfo {
@@ -170,6 +173,7 @@ impl ConnInfo {
             tls: None,
             origin: None,
             forwarded_port: None,
+            upgrades: None,
         }
     }
 
@@ -210,6 +214,18 @@ impl ConnInfo {
     /// What the connection's PROXY header said, if it had one.
     pub fn origin(&self) -> Option<&Origin> {
         self.origin.as_deref()
+    }
+
+    /// Where the connection's loop hands its socket to an upgrade.
+    pub(crate) fn with_upgrades(mut self, upgrades: Option<Arc<UpgradeSlot>>) -> Self {
+        self.upgrades = upgrades;
+        self
+    }
+
+    /// Where an upgrade on this connection waits for the socket; none on
+    /// HTTP/2.
+    pub(crate) fn upgrades(&self) -> Option<&UpgradeSlot> {
+        self.upgrades.as_deref()
     }
 
     /// What the TLS handshake learned (server name, client certificate).

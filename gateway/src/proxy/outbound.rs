@@ -91,7 +91,7 @@ impl Proxy {
         let sticky = Sticky::read(picked.backend, &req, scope.client.ip, https, &route.path)
             .with_signals(signals);
         let original = Original::read(scope.table, route, &req, scope.client.ip);
-        let mut client_upgrade = upgrade::take(&mut req);
+        let mut client_upgrade = upgrade::take(&req, conn.upgrades());
         let shadow = route
             .policy
             .mirror

@@ -17,25 +17,29 @@ use http::{Request, Response, StatusCode, Version};
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use super::ResponseBody;
+use crate::http1_conn::{UpgradeSlot, Upgraded};
 use crate::settings::ProxySettings;
 
 /// The client side of a requested upgrade.
 #[derive(Debug)]
 pub(crate) struct ClientUpgrade {
-    on: OnUpgrade,
+    /// The client's socket, once the connection's loop hands it over.
+    on: oneshot::Receiver<Upgraded>,
     /// The `Upgrade` header the client sent, passed on upstream.
     pub(crate) protocol: HeaderValue,
 }
 
 /// Takes the upgrade an HTTP/1.1 request asks for (`Upgrade` with
-/// `Connection: upgrade`), if any.
-pub(crate) fn take<B>(req: &mut Request<B>) -> Option<ClientUpgrade> {
+/// `Connection: upgrade`), if any, from the connection's `slot`.
+pub(crate) fn take<B>(req: &Request<B>, slot: Option<&UpgradeSlot>) -> Option<ClientUpgrade> {
     if req.version() != Version::HTTP_11 {
         return None;
     }
+    let slot = slot?;
     let protocol = req.headers().get(UPGRADE)?.clone();
     let asks = req
         .headers()
@@ -45,7 +49,7 @@ pub(crate) fn take<B>(req: &mut Request<B>) -> Option<ClientUpgrade> {
         .flat_map(|v| v.split(','))
         .any(|token| token.trim().eq_ignore_ascii_case("upgrade"));
     asks.then(|| ClientUpgrade {
-        on: hyper::upgrade::on(req),
+        on: slot.expect(),
         protocol,
     })
 }
@@ -81,17 +85,21 @@ pub(crate) fn splice(
 }
 
 /// Copies both ways until either side ends or `idle` passes without a byte.
-async fn tunnel(client: OnUpgrade, upstream: OnUpgrade, idle: Duration) {
-    let (client, upstream) = match tokio::try_join!(client, upstream) {
-        Ok(both) => both,
-        Err(error) => {
+async fn tunnel(client: oneshot::Receiver<Upgraded>, upstream: OnUpgrade, idle: Duration) {
+    let (client, upstream) = match tokio::join!(client, upstream) {
+        (Ok(client), Ok(upstream)) => (client, upstream),
+        (Err(_), _) => {
+            tracing::debug!("upgrade failed: the client connection ended first");
+            return;
+        }
+        (_, Err(error)) => {
             tracing::debug!(%error, "upgrade failed");
             return;
         }
     };
     let activity = Activity::default();
     let mut client = Tracked {
-        io: TokioIo::new(client),
+        io: client,
         activity: activity.clone(),
     };
     let mut upstream = TokioIo::new(upstream);
@@ -194,13 +202,13 @@ mod tests {
     #[test]
     fn only_http11_connection_upgrade_requests_are_taken() {
         let ask = |version, connection: &str| {
-            let mut req = Request::get("/ws")
+            let req = Request::get("/ws")
                 .version(version)
                 .header(UPGRADE, "websocket")
                 .header(CONNECTION, connection)
                 .body(())
                 .unwrap();
-            take(&mut req).map(|u| u.protocol)
+            take(&req, Some(&UpgradeSlot::default())).map(|u| u.protocol)
         };
         assert_eq!(
             ask(Version::HTTP_11, "keep-alive, Upgrade").unwrap(),
@@ -208,18 +216,24 @@ mod tests {
         );
         assert!(ask(Version::HTTP_11, "keep-alive").is_none());
         assert!(ask(Version::HTTP_10, "upgrade").is_none());
-        let mut plain = Request::get("/").body(()).unwrap();
-        assert!(take(&mut plain).is_none());
-    }
-
-    #[test]
-    fn a_refused_upgrade_is_a_plain_response() {
-        let mut req = Request::get("/ws")
+        let plain = Request::get("/").body(()).unwrap();
+        assert!(take(&plain, Some(&UpgradeSlot::default())).is_none());
+        let websocket = Request::get("/ws")
             .header(UPGRADE, "websocket")
             .header(CONNECTION, "upgrade")
             .body(())
             .unwrap();
-        let upgrade = take(&mut req);
+        assert!(take(&websocket, None).is_none(), "no slot: HTTP/2");
+    }
+
+    #[test]
+    fn a_refused_upgrade_is_a_plain_response() {
+        let req = Request::get("/ws")
+            .header(UPGRADE, "websocket")
+            .header(CONNECTION, "upgrade")
+            .body(())
+            .unwrap();
+        let upgrade = take(&req, Some(&UpgradeSlot::default()));
         let mut response = Response::new(ResponseBody::empty());
         splice(upgrade, &mut response, &ProxySettings::default());
         assert!(response.headers().get(UPGRADE).is_none());
