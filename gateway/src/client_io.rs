@@ -28,6 +28,8 @@ use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
+use crate::rewind::Rewind;
+
 /// The bytes beyond the payload a client may send before the flood check
 /// applies, as nginx.
 const FLOOD_ALLOWANCE: u64 = 1 << 20;
@@ -149,7 +151,7 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for ClientIo<S> {
 }
 
 /// A stream that can tell when bytes have come without reading them: what
-/// a parked HTTP/1 connection waits on (see `crate::http1_conn`).
+/// a parked HTTP/1 connection waits on.
 pub(crate) trait ReadReady {
     /// Ready once a read would not block (bytes, the end, or an error).
     fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>>;
@@ -166,6 +168,16 @@ impl ReadReady for tokio::net::TcpStream {
 impl<S: ReadReady> ReadReady for tokio_rustls::server::TlsStream<S> {
     fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.get_ref().0.poll_read_ready(cx)
+    }
+}
+
+impl<S: ReadReady> ReadReady for Rewind<S> {
+    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.replaying() {
+            Poll::Ready(Ok(()))
+        } else {
+            self.get_ref().poll_read_ready(cx)
+        }
     }
 }
 

@@ -18,10 +18,9 @@
 //! through the connection's [`UpgradeSlot`].
 
 use std::error::Error as StdError;
-use std::fmt;
 use std::future::poll_fn;
 use std::pin::{Pin, pin};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
@@ -31,55 +30,12 @@ use hyper::server::conn::http1;
 use hyper::service::HttpService;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
-use tokio::sync::oneshot;
 
 use crate::client_io::{ClientIo, ReadReady};
 use crate::keepalive::{HeadTimer, IdleWatch};
 use crate::rewind::Rewind;
 use crate::shutdown::ShutdownSignal;
-
-/// A client stream a tunnel can use.
-pub(crate) trait ClientStream: AsyncRead + AsyncWrite + Send + Unpin {}
-
-impl<T: AsyncRead + AsyncWrite + Send + Unpin> ClientStream for T {}
-
-impl fmt::Debug for dyn ClientStream {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("ClientStream")
-    }
-}
-
-/// An upgraded client connection: its socket, replaying first what hyper
-/// had read past the request that asked for the upgrade.
-pub(crate) type Upgraded = Box<dyn ClientStream>;
-
-/// Where a connection's loop hands its socket to the tunnel of an upgrade
-/// the proxy answered `101 Switching Protocols`.
-#[derive(Default)]
-pub(crate) struct UpgradeSlot(Mutex<Option<oneshot::Sender<Upgraded>>>);
-
-impl fmt::Debug for UpgradeSlot {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("UpgradeSlot").finish_non_exhaustive()
-    }
-}
-
-impl UpgradeSlot {
-    /// Taken by a request that asks for an upgrade: the socket comes once
-    /// hyper has written the `101` and given it back. Dropping the receiver
-    /// (the upgrade was refused) withdraws it.
-    pub(crate) fn expect(&self) -> oneshot::Receiver<Upgraded> {
-        let (tx, rx) = oneshot::channel();
-        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(tx);
-        rx
-    }
-
-    /// The tunnel still waiting for the socket, if any.
-    fn take(&self) -> Option<oneshot::Sender<Upgraded>> {
-        let waiting = self.0.lock().unwrap_or_else(PoisonError::into_inner).take();
-        waiting.filter(|tx| !tx.is_closed())
-    }
-}
+use crate::upgrade_slot::UpgradeSlot;
 
 /// What an HTTP/1.1 connection is served with.
 pub(crate) struct Http1<Svc> {
@@ -126,9 +82,15 @@ where
             .timer(timer)
             .serve_connection(TokioIo::new(stream), http1.service);
         let ended = drive(&mut conn, &idle, shutdown).await?;
-        let parts = conn.into_parts();
-        let (rest, socket) = parts.io.into_inner().into_parts();
-        let unread = joined(parts.read_buf, rest);
+        let http1::Parts {
+            io,
+            read_buf,
+            service,
+            ..
+        } = conn.into_parts();
+        let (rest, socket) = io.into_inner().into_parts();
+        let unread = unread(&read_buf, rest);
+        drop(read_buf);
         if let Some(tunnel) = http1.upgrades.take() {
             // The tunnel may have given up already; the socket closes then.
             let _ = tunnel.send(Box::new(Rewind::with_prefix(socket, unread)));
@@ -142,7 +104,7 @@ where
             return Ok(());
         }
         stream = Rewind::with_prefix(socket, unread);
-        http1.service = parts.service;
+        http1.service = service;
         resumed = Some(deadline);
     }
 }
@@ -214,16 +176,14 @@ async fn close<S: AsyncWrite + Unpin>(mut socket: ClientIo<S>) {
 }
 
 /// What hyper read and did not use, then what the stream had not yet
-/// replayed to it.
-fn joined(read: Bytes, rest: Bytes) -> Bytes {
-    if rest.is_empty() {
-        return read;
-    }
+/// replayed to it. Copied: hyper's bytes are a view of its 8 KiB read
+/// buffer, which they would keep alive while the connection is parked.
+fn unread(read: &[u8], rest: Bytes) -> Bytes {
     if read.is_empty() {
         return rest;
     }
     let mut both = BytesMut::with_capacity(read.len() + rest.len());
-    both.extend_from_slice(&read);
+    both.extend_from_slice(read);
     both.extend_from_slice(&rest);
     both.freeze()
 }

@@ -11,7 +11,7 @@
 //! A later wait (one after a response: hyper's connection is idle) that
 //! lasts [`PARK_AFTER`] asks the connection's loop, through [`IdleWatch`],
 //! to park the connection: to drop hyper's state and buffers and watch the
-//! socket alone until the wait's deadline (see `crate::http1_conn`). A
+//! socket alone until the wait's deadline (the HTTP/1 connection loop). A
 //! connection resumed from a park starts with the parked wait's deadline.
 
 use std::pin::Pin;

@@ -110,6 +110,7 @@ pub mod table;
 pub mod telemetry;
 pub mod tls;
 pub mod tracing_config;
+mod upgrade_slot;
 mod upstream;
 pub mod upstream_tls;
 

@@ -34,6 +34,11 @@ impl<T> Rewind<T> {
         (self.prefix, self.inner)
     }
 
+    /// Whether bytes are still to replay.
+    pub fn replaying(&self) -> bool {
+        !self.prefix.is_empty()
+    }
+
     /// The underlying stream.
     pub fn get_ref(&self) -> &T {
         &self.inner
@@ -83,16 +88,6 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Rewind<T> {
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-}
-
-impl<T: crate::client_io::ReadReady> crate::client_io::ReadReady for Rewind<T> {
-    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        if self.prefix.is_empty() {
-            self.inner.poll_read_ready(cx)
-        } else {
-            Poll::Ready(Ok(()))
-        }
     }
 }
 

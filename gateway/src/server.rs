@@ -31,12 +31,13 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::client_io::{ClientIo, ReadReady, StreamActivity};
-use crate::http1_conn::{self, Http1, UpgradeSlot};
+use crate::http1_conn::{self, Http1};
 use crate::metrics::ConnectionGuard;
 use crate::proxy::{ConnInfo, ListenerInfo, Proxy, ResponseBody};
 use crate::rewind::Rewind;
 use crate::settings::ListenerSettings;
 use crate::tls::{ClientTls, TlsConfigs, http1_only};
+use crate::upgrade_slot::UpgradeSlot;
 
 /// How often an idle HTTP/2 connection is pinged, and how long the answer
 /// may take before the connection is considered dead.

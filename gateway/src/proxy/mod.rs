@@ -78,7 +78,6 @@ pub use exchange::Observer;
 pub use headers::{X_REQUEST_ID, bench_header_work};
 
 use crate::compress::Compression;
-use crate::http1_conn::UpgradeSlot;
 use crate::metrics;
 use crate::policy;
 use crate::policy::admission::AuthClients;
@@ -89,6 +88,7 @@ use crate::scheme::Scheme;
 use crate::settings::ListenerSettings;
 use crate::table::{RouteMatch, RouteTable, TableHandle};
 use crate::tls::ClientTls;
+use crate::upgrade_slot::UpgradeSlot;
 
 use exchange::Trace;
 use respond::Early;

@@ -21,8 +21,8 @@ use tokio::sync::oneshot;
 use tokio::time::Instant;
 
 use super::ResponseBody;
-use crate::http1_conn::{UpgradeSlot, Upgraded};
 use crate::settings::ProxySettings;
+use crate::upgrade_slot::{UpgradeSlot, Upgraded};
 
 /// The client side of a requested upgrade.
 #[derive(Debug)]
