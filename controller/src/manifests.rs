@@ -20,7 +20,7 @@
 //! poll. Writers that rename complete files into place never expose a
 //! partial file at all.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::Sender;
 use std::thread;
@@ -100,7 +100,8 @@ pub enum FileError {
 pub struct ManifestDir {
     root: PathBuf,
     files: BTreeMap<PathBuf, FileEntry>,
-    first_seen: HashMap<ObjectKey, Time>,
+    /// What was last sent, by key; an object read without
+    /// `creationTimestamp` keeps the one it was first published with.
     published: BTreeMap<ObjectKey, Object>,
 }
 
@@ -110,7 +111,6 @@ impl ManifestDir {
         Self {
             root: root.into(),
             files: BTreeMap::new(),
-            first_seen: HashMap::new(),
             published: BTreeMap::new(),
         }
     }
@@ -187,10 +187,11 @@ impl ManifestDir {
                 let key = object.key();
                 if object.metadata().creation_timestamp.is_none() {
                     let seen = self
-                        .first_seen
-                        .entry(key.clone())
-                        .or_insert_with(|| now.clone());
-                    object.metadata_mut().creation_timestamp = Some(seen.clone());
+                        .published
+                        .get(&key)
+                        .and_then(|old| old.metadata().creation_timestamp.clone());
+                    object.metadata_mut().creation_timestamp =
+                        Some(seen.unwrap_or_else(|| now.clone()));
                 }
                 match self.published.get(&key) {
                     Some(old) if *old == object => old.clone(),
@@ -214,7 +215,6 @@ impl ManifestDir {
                 desired.insert(key, object.clone());
             }
         }
-        self.first_seen.retain(|key, _| desired.contains_key(key));
         let mut changes = Vec::new();
         for key in self.published.keys() {
             if !desired.contains_key(key) {
