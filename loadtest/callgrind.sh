@@ -4,11 +4,13 @@
 # through edge-gateway (request metrics and JSON access log on) and through
 # nginx configured like ingress-nginx (upstreaminfo access log on), and
 # haproxy for reference: the same configurations as loadtest/run.sh
-# (loadtest/peers.sh), one process each, the same oha load.
+# (loadtest/peers.sh), one process each, the same oha load; gateway-bare and
+# nginx-nolog are the same two with the access log (and the gateway's request
+# metrics) off, for what those cost each.
 # Deterministic enough to compare from commit to commit.
 #
 #   loadtest/callgrind.sh [--requests 20000] [--warmup 3000] [--connections 50]
-#                         [--peers "gateway nginx haproxy"] [--out DIR] [--no-build]
+#                         [--peers "gateway gateway-bare nginx nginx-nolog haproxy"] [--out DIR] [--no-build]
 #                         [--tracing off|unsampled|sampled]
 #   loadtest/callgrind.sh --report-only DIR   # the summary of an earlier run
 #
@@ -32,7 +34,7 @@ root=$PWD
 requests=20000
 warmup=3000
 connections=50
-peers="gateway nginx haproxy"
+peers="gateway gateway-bare nginx nginx-nolog haproxy"
 out=
 build=1
 report_only=
@@ -59,11 +61,11 @@ import collections, re, sys
 summary, out = sys.argv[1:]
 rows = [line.rstrip("\n").split("\t") for line in open(summary)][1:]
 per = {(r[0], r[1]): float(r[4]) for r in rows}
-print(f"{'peer':10} {'workload':8} {'instructions/request':>21} {'vs nginx':>9}")
+print(f"{'peer':13} {'workload':8} {'instructions/request':>21} {'vs nginx':>9}")
 for (peer, workload), value in per.items():
     base = per.get(("nginx", workload))
     ratio = f"{value / base:.2f}x" if base else "-"
-    print(f"{peer:10} {workload:8} {value:21,.0f} {ratio:>9}")
+    print(f"{peer:13} {workload:8} {value:21,.0f} {ratio:>9}")
 # edge-gateway's top functions and a per-crate grouping of self cost.
 line_re = re.compile(r"^\s*([\d,]+)\s+(?:\(\s*[\d.]+%\)\s+)?(.*)$")
 for workload in ("get", "post1k"):
@@ -198,24 +200,32 @@ JSON
 measure() {
     local peer=$1 workload=$2 port file="$out/callgrind.$1.$2.out"
     case "$peer" in
-        gateway)
+        gateway | gateway-bare)
             port=19180
             gateway_manifests "$work/gateway"
             local extra=()
+            [ "$peer" = gateway ] || extra=(--enable-metrics=false --access-log off)
             if [ "$tracing" != off ]; then
                 tracing_config_map "$work/gateway" "$tracing"
-                extra=(--configmap bench/otel)
+                extra+=(--configmap bench/otel)
             fi
             # shellcheck disable=SC2046 # gateway_args prints words on purpose
             start env TOKIO_WORKER_THREADS=1 taskset -c 0 "${grind[@]}" --callgrind-out-file="$file" \
                 "$bin/edge-gateway" $(gateway_args "$port" 19443 19254 rsa "$work/gateway") "${extra[@]}" \
                 >/dev/null 2>"$out/$peer.$workload.stderr"
             ;;
-        nginx)
+        nginx | nginx-nolog)
             port=19280
-            nginx_conf "$work/nginx" "$port" 19543 19544 4k single
+            nginx_conf "$work/$peer" "$port" 19543 19544 4k single
+            if [ "$peer" = nginx-nolog ]; then
+                sed -i 's|^\( *\)access_log /dev/null upstreaminfo .*$|\1access_log off;|' "$work/$peer/nginx.conf"
+                if grep -q 'upstreaminfo if=' "$work/$peer/nginx.conf"; then
+                    echo "nginx-nolog: the access log is still on" >&2
+                    exit 1
+                fi
+            fi
             start taskset -c 0 "${grind[@]}" --callgrind-out-file="$file" \
-                nginx -p "$work/nginx" -c nginx.conf 2>"$out/$peer.$workload.stderr"
+                nginx -p "$work/$peer" -c nginx.conf 2>"$out/$peer.$workload.stderr"
             ;;
         haproxy)
             port=19380

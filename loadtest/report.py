@@ -30,8 +30,10 @@ WORKLOADS = {
 PEERS = ["gateway", "nginx", "nginx64k", "haproxy"]
 PEER_NAMES = {
     "gateway": "edge-gateway",
+    "gateway-bare": "edge-gateway, access log and metrics off",
     "nginx": "nginx (ingress)",
     "nginx64k": "nginx 64k buffers",
+    "nginx-nolog": "nginx, access log off",
     "haproxy": "haproxy",
     "direct": "direct (no proxy)",
 }
@@ -229,7 +231,7 @@ if instructions:
     md.append("### Instructions per request (loadtest/callgrind.sh: user space, after warm-up)\n")
     md.append("| peer | small GET | 1 KiB POST | GET vs nginx | POST vs nginx |")
     md.append("|---|---|---|---|---|")
-    for peer in ("gateway", "nginx", "haproxy"):
+    for peer in ("gateway", "gateway-bare", "nginx", "nginx-nolog", "haproxy"):
         g, p = instructions.get((peer, "get")), instructions.get((peer, "post1k"))
         if g is None and p is None:
             continue
