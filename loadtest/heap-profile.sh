@@ -37,7 +37,10 @@ if [ -n "$build" ]; then
 fi
 gateway=target/sysalloc/release/edge-gateway
 gen=target/release/gen-manifests
-[ -x "$gateway" ] && [ -x "$gen" ] || { echo "missing $gateway or $gen (run without --no-build)" >&2; exit 1; }
+if [ ! -x "$gateway" ] || [ ! -x "$gen" ]; then
+    echo "missing $gateway or $gen (run without --no-build)" >&2
+    exit 1
+fi
 
 work=$(mktemp -d)
 out=loadtest/results/heap-profile-$(date -u +%Y%m%dT%H%M%SZ)
