@@ -1,18 +1,26 @@
 //! TLS to upstream endpoints (`backend-protocol: HTTPS` or `GRPCS`), as
 //! nginx's `proxy_ssl_*` directives configure it: no verification unless
-//! `proxy-ssl-verify` is on with a CA from `proxy-ssl-secret`, a client
+//! `proxy-ssl-verify` is on with a CA from `proxy-ssl-secret` (with at most
+//! `proxy-ssl-verify-depth` intermediate certificates), a client
 //! certificate when that Secret has one, and SNI only with
 //! `proxy-ssl-server-name`.
 
 use std::hash::{Hash, Hasher};
 use std::sync::{Arc, OnceLock};
 
-use rustls::client::WebPkiServerVerifier;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::verify_server_name;
 use rustls::crypto::{CryptoProvider, aws_lc_rs, verify_tls12_signature, verify_tls13_signature};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
-use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::server::ParsedCertificate;
+use rustls::{
+    CertificateError, ClientConfig, DigitallySignedStruct, OtherError, RootCertStore,
+    SignatureScheme,
+};
+use webpki::{EndEntityCert, KeyUsage};
+
+use crate::tls::peer::within_depth;
 
 /// The name nginx verifies an upstream certificate against when
 /// `proxy-ssl-name` is not set: the host of its `proxy_pass` target.
@@ -32,6 +40,9 @@ pub struct UpstreamTlsOptions<'a> {
     pub name: Option<&'a str>,
     /// `proxy-ssl-server-name`: send the name as SNI.
     pub send_sni: bool,
+    /// `proxy-ssl-verify-depth`: the most intermediate certificates
+    /// between the endpoint's certificate and a CA of `ca_pem`.
+    pub verify_depth: u32,
 }
 
 /// Why upstream TLS settings could not be built.
@@ -80,8 +91,8 @@ impl UpstreamTls {
         let name_str = options.name.unwrap_or(DEFAULT_NAME);
         let name = ServerName::try_from(name_str.to_owned())
             .map_err(|_| UpstreamTlsError::Name(name_str.to_owned()))?;
-        let verifier: Arc<dyn ServerCertVerifier> = match (options.verify, options.ca_pem) {
-            (false, _) => Arc::new(NoVerification(provider.clone())),
+        let chain = match (options.verify, options.ca_pem) {
+            (false, _) => None,
             (true, None) => return Err(UpstreamTlsError::VerifyWithoutCa),
             (true, Some(pem)) => {
                 let mut roots = RootCertStore::empty();
@@ -93,11 +104,16 @@ impl UpstreamTls {
                 if roots.is_empty() {
                     return Err(UpstreamTlsError::NoCa);
                 }
-                WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-                    .build()
-                    .map_err(|e| UpstreamTlsError::Config(rustls::Error::General(e.to_string())))?
+                Some(ChainCheck {
+                    roots,
+                    depth: options.verify_depth,
+                })
             }
         };
+        let verifier: Arc<dyn ServerCertVerifier> = Arc::new(Verification {
+            chain,
+            provider: provider.clone(),
+        });
         let client_cert = match options.client_cert {
             None => None,
             Some((cert, key)) => {
@@ -134,6 +150,7 @@ impl UpstreamTls {
             options.client_cert,
             name_str,
             options.send_sni,
+            options.verify_depth,
         )
             .hash(&mut hasher);
         Ok(Self {
@@ -179,20 +196,50 @@ impl UpstreamTls {
     }
 }
 
-/// nginx's `proxy_ssl_verify off`: any certificate is accepted; the
-/// handshake signatures are still checked.
+/// How an endpoint's certificate is checked. The handshake signatures are
+/// always checked; the certificate only with `proxy_ssl_verify on`
+/// (`chain`): nginx's `off` accepts any.
 #[derive(Debug)]
-struct NoVerification(Arc<CryptoProvider>);
+struct Verification {
+    chain: Option<ChainCheck>,
+    provider: Arc<CryptoProvider>,
+}
 
-impl ServerCertVerifier for NoVerification {
+/// `proxy_ssl_verify on`: the certificate must lead to one of `roots`
+/// through at most `depth` intermediates (OpenSSL's verify depth: neither
+/// the certificate nor the CA counts), be valid now for server
+/// authentication, and name the server.
+#[derive(Debug)]
+struct ChainCheck {
+    roots: RootCertStore,
+    depth: u32,
+}
+
+impl ServerCertVerifier for Verification {
     fn verify_server_cert(
         &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
         _ocsp_response: &[u8],
-        _now: UnixTime,
+        now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
+        let Some(chain) = &self.chain else {
+            return Ok(ServerCertVerified::assertion());
+        };
+        let cert = EndEntityCert::try_from(end_entity).map_err(invalid)?;
+        let within_depth = within_depth(chain.depth);
+        cert.verify_for_usage(
+            self.provider.signature_verification_algorithms.all,
+            &chain.roots.roots,
+            intermediates,
+            now,
+            KeyUsage::server_auth(),
+            None,
+            Some(&within_depth),
+        )
+        .map_err(invalid)?;
+        verify_server_name(&ParsedCertificate::try_from(end_entity)?, server_name)?;
         Ok(ServerCertVerified::assertion())
     }
 
@@ -206,7 +253,7 @@ impl ServerCertVerifier for NoVerification {
             message,
             cert,
             dss,
-            &self.0.signature_verification_algorithms,
+            &self.provider.signature_verification_algorithms,
         )
     }
 
@@ -220,13 +267,28 @@ impl ServerCertVerifier for NoVerification {
             message,
             cert,
             dss,
-            &self.0.signature_verification_algorithms,
+            &self.provider.signature_verification_algorithms,
         )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
     }
+}
+
+/// A path-building failure as rustls reports certificate errors.
+fn invalid(error: webpki::Error) -> rustls::Error {
+    use webpki::Error as E;
+    let error = match error {
+        E::UnknownIssuer => CertificateError::UnknownIssuer,
+        E::CertExpired { .. } => CertificateError::Expired,
+        E::CertNotValidYet { .. } => CertificateError::NotValidYet,
+        E::InvalidSignatureForPublicKey => CertificateError::BadSignature,
+        other => CertificateError::Other(OtherError(Arc::new(other))),
+    };
+    rustls::Error::InvalidCertificate(error)
 }
 
 #[cfg(test)]
@@ -265,6 +327,89 @@ mod tests {
         let pem = ca_pem();
         let tls = verify(Some(pem.as_bytes())).unwrap();
         assert_ne!(tls.id(), UpstreamTls::insecure().unwrap().id());
+    }
+
+    /// A test CA: its PEM and what signs with it.
+    type TestCa = (String, rcgen::Issuer<'static, rcgen::KeyPair>);
+
+    /// A CA named `name`, signed by `parent` or else self-signed.
+    fn ca(name: &str, parent: Option<&TestCa>) -> TestCa {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let cert = match parent {
+            None => params.self_signed(&key).unwrap(),
+            Some((_, issuer)) => params.signed_by(&key, issuer).unwrap(),
+        };
+        (cert.pem(), rcgen::Issuer::new(params, key))
+    }
+
+    fn der(pem: &str) -> CertificateDer<'static> {
+        CertificateDer::from_pem_slice(pem.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn verification_checks_the_chain_depth_and_name() {
+        let root = ca("root.test", None);
+        let one = ca("one.test", Some(&root));
+        let two = ca("two.test", Some(&one));
+        let key = rcgen::KeyPair::generate().unwrap();
+        let params = rcgen::CertificateParams::new(vec!["api.internal".to_owned()]).unwrap();
+        let short = params.signed_by(&key, &one.1).unwrap().der().clone();
+        let long = params.signed_by(&key, &two.1).unwrap().der().clone();
+        let verifier = |depth: u32| Verification {
+            chain: Some(ChainCheck {
+                roots: {
+                    let mut roots = RootCertStore::empty();
+                    roots.add(der(&root.0)).unwrap();
+                    roots
+                },
+                depth,
+            }),
+            provider: Arc::new(aws_lc_rs::default_provider()),
+        };
+        let name = ServerName::try_from("api.internal").unwrap();
+        let check = |depth: u32,
+                     leaf: &CertificateDer<'_>,
+                     chain: &[CertificateDer<'_>],
+                     name: &ServerName<'_>| {
+            verifier(depth).verify_server_cert(leaf, chain, name, &[], UnixTime::now())
+        };
+        assert!(check(1, &short, &[der(&one.0)], &name).is_ok());
+        let too_long = check(1, &long, &[der(&two.0), der(&one.0)], &name);
+        assert!(
+            format!("{too_long:?}").contains("MaximumPathDepthExceeded"),
+            "{too_long:?}"
+        );
+        assert!(check(2, &long, &[der(&two.0), der(&one.0)], &name).is_ok());
+        assert!(check(0, &short, &[der(&one.0)], &name).is_err());
+        let other = ServerName::try_from("other.internal").unwrap();
+        assert!(matches!(
+            check(1, &short, &[der(&one.0)], &other),
+            Err(rustls::Error::InvalidCertificate(
+                CertificateError::NotValidForNameContext { .. }
+            ))
+        ));
+        let unknown = ca("unknown.test", None);
+        let stranger = params.signed_by(&key, &unknown.1).unwrap().der().clone();
+        assert!(matches!(
+            check(1, &stranger, &[], &name),
+            Err(rustls::Error::InvalidCertificate(
+                CertificateError::UnknownIssuer
+            ))
+        ));
+        let off = Verification {
+            chain: None,
+            provider: Arc::new(aws_lc_rs::default_provider()),
+        };
+        assert!(
+            off.verify_server_cert(&stranger, &[], &other, &[], UnixTime::now())
+                .is_ok()
+        );
     }
 
     #[test]

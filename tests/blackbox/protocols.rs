@@ -297,6 +297,45 @@ async fn https_upstream_with_and_without_verification() {
     );
 }
 
+/// `proxy-ssl-verify-depth` bounds the intermediates between the upstream's
+/// certificate and `ca.crt`, as nginx's `proxy_ssl_verify_depth` does: a
+/// chain with two is refused (502) at the default depth, 1, and at `0`
+/// (which reads as the default), and accepted at 2.
+#[tokio::test]
+async fn https_upstream_chain_depth() {
+    let root = TestCa::new();
+    let two = root.intermediate("one").intermediate("two");
+    let upstream = Upstream::start(
+        SocketAddr::from(([127, 0, 150, 2], 0)),
+        Speaks::Https(two.issue(&["backend.internal"], 30)),
+        StatusCode::OK,
+    )
+    .await;
+    let mut docs = service_at("p", "deep-svc", &[upstream.addr]);
+    docs.push(ca_secret("p", "root-ca", &root));
+    let verified = |depth: Option<&'static str>| {
+        let mut list = vec![
+            ("backend-protocol", "HTTPS"),
+            ("proxy-ssl-verify", "on"),
+            ("proxy-ssl-name", "backend.internal"),
+            ("proxy-ssl-secret", "p/root-ca"),
+        ];
+        list.extend(depth.map(|d| ("proxy-ssl-verify-depth", d)));
+        list
+    };
+    docs.push(ingress("default", "default.test", "deep-svc", &verified(None)).build());
+    docs.push(ingress("zero", "zero.test", "deep-svc", &verified(Some("0"))).build());
+    docs.push(ingress("two", "two.test", "deep-svc", &verified(Some("2"))).build());
+    let s = Setup::start(&docs).await;
+    let http = s.http();
+
+    assert_eq!(get(http, "default.test", "/").await.status, 502);
+    assert_eq!(get(http, "zero.test", "/").await.status, 502);
+    let ok = get(http, "two.test", "/").await;
+    assert_eq!(ok.status, 200, "{}", ok.text());
+    assert_eq!(ok.json()["backend"], upstream.addr.to_string());
+}
+
 /// A gRPC unary call over h2 (TLS listener, ALPN) reaches an h2c upstream
 /// (`GRPC`) or an h2-over-TLS one (`GRPCS`) with `te: trailers` and its
 /// authority; the body, `grpc-status` and `grpc-message` trailers come

@@ -18,10 +18,7 @@ use gateway::tls::{ClientAuthSettings, ErrorPage, VerifyClient};
 
 use super::AnnotationError;
 use super::admission::{SecretRef, secret_ref};
-use super::values::boolean;
-
-/// ingress-nginx's `auth-tls-verify-depth` default.
-pub const DEFAULT_DEPTH: u32 = 1;
+use super::values::{DEFAULT_VERIFY_DEPTH, boolean, verify_depth};
 
 /// The keys this module reads (without the prefix).
 const KEYS: [&str; 6] = [
@@ -71,7 +68,7 @@ fn with_secret(
 ) -> Result<ClientAuthSpec, AnnotationError> {
     let secret = secret_ref(secret).map_err(|m| fail("auth-tls-secret", secret, m))?;
     let mut settings = ClientAuthSettings {
-        depth: DEFAULT_DEPTH,
+        depth: DEFAULT_VERIFY_DEPTH,
         ..ClientAuthSettings::default()
     };
     if let Some(value) = get("auth-tls-verify-client") {
@@ -85,15 +82,9 @@ fn with_secret(
         }
     }
     if let Some(value) = get("auth-tls-verify-depth") {
-        match value.parse::<u32>() {
-            // ingress-nginx reads 0 as its default.
-            Ok(0) => {}
+        match verify_depth(value) {
             Ok(depth) => settings.depth = depth,
-            Err(_) => errors.push(fail(
-                "auth-tls-verify-depth",
-                value,
-                "must be a whole number; 1 applies",
-            )),
+            Err(message) => errors.push(fail("auth-tls-verify-depth", value, message)),
         }
     }
     if let Some(value) = get("auth-tls-error-page").filter(|v| !v.is_empty()) {

@@ -385,10 +385,7 @@ pub const ANNOTATIONS: &[Known] = &[
     ),
     s("proxy-ssl-server-name"),
     s("proxy-ssl-verify"),
-    i(
-        "proxy-ssl-verify-depth",
-        "the chain is verified up to ca.crt whatever its length (nginx's default depth is 1)",
-    ),
+    s("proxy-ssl-verify-depth"),
     s("rewrite-target"),
     p(d(
         "satisfy",

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use gateway::settings::{BackendProtocol, NextUpstream};
 
 use super::admission::{SecretRef, secret_ref};
+use super::values::{DEFAULT_VERIFY_DEPTH, verify_depth};
 use super::{AnnotationError, error};
 
 /// `backend-protocol`: `HTTP`, `HTTPS`, `GRPC`, `GRPCS` or `AUTO_HTTP`.
@@ -81,6 +82,9 @@ pub struct UpstreamTlsSpec {
     pub name: Option<String>,
     /// `proxy-ssl-server-name` (`off`): send the name as SNI.
     pub server_name: bool,
+    /// `proxy-ssl-verify-depth` (1): the most intermediate certificates
+    /// between the endpoint's certificate and the CA.
+    pub verify_depth: u32,
 }
 
 /// Parses the `proxy-ssl-*` annotations; an unusable value of an optional
@@ -112,6 +116,13 @@ pub(crate) fn tls(
     };
     let verify = on_off("proxy-ssl-verify");
     let server_name = on_off("proxy-ssl-server-name");
+    let depth = match annotations.get("proxy-ssl-verify-depth").map(|v| v.trim()) {
+        None => DEFAULT_VERIFY_DEPTH,
+        Some(value) => verify_depth(value).unwrap_or_else(|message| {
+            errors.push(error("proxy-ssl-verify-depth", value, message.to_owned()));
+            DEFAULT_VERIFY_DEPTH
+        }),
+    };
     let name = match annotations.get("proxy-ssl-name").map(|v| v.trim()) {
         None | Some("") => None,
         Some(name) if is_server_name(name) => Some(name.to_owned()),
@@ -126,6 +137,7 @@ pub(crate) fn tls(
         verify,
         server_name: server_name && name.is_some(),
         name,
+        verify_depth: depth,
     })
 }
 
@@ -194,10 +206,12 @@ mod tests {
             ("proxy-ssl-verify", "on"),
             ("proxy-ssl-name", "api.internal"),
             ("proxy-ssl-server-name", "on"),
+            ("proxy-ssl-verify-depth", "3"),
         ]);
         assert!(errors.is_empty(), "{errors:?}");
         let spec = spec.unwrap();
         assert!(spec.verify && spec.server_name);
+        assert_eq!(spec.verify_depth, 3);
         assert_eq!(spec.secret.namespace.as_deref(), Some("apps"));
         assert_eq!(spec.name.as_deref(), Some("api.internal"));
         let (spec, errors) = parse(&[("proxy-ssl-verify", "on")]);
@@ -213,9 +227,16 @@ mod tests {
             ("proxy-ssl-verify", "true"),
             ("proxy-ssl-name", "bad name"),
             ("proxy-ssl-server-name", "on"),
+            ("proxy-ssl-verify-depth", "deep"),
         ]);
         let spec = spec.unwrap();
         assert!(!spec.verify && spec.name.is_none() && !spec.server_name);
-        assert_eq!(errors.len(), 2);
+        assert_eq!(spec.verify_depth, 1);
+        assert_eq!(errors.len(), 3);
+        let (spec, _) = parse(&[
+            ("proxy-ssl-secret", "apps/ca"),
+            ("proxy-ssl-verify-depth", "0"),
+        ]);
+        assert_eq!(spec.unwrap().verify_depth, 1, "0 reads as the default");
     }
 }

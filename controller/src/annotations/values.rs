@@ -44,6 +44,19 @@ pub(crate) fn tries(value: &str) -> Result<u32, String> {
     }
 }
 
+/// ingress-nginx's default `auth-tls-verify-depth` and `proxy-ssl-verify-depth`.
+pub(crate) const DEFAULT_VERIFY_DEPTH: u32 = 1;
+
+/// A `*-verify-depth`: the most intermediate certificates between a
+/// certificate and its CA; ingress-nginx reads 0 as its default.
+pub(crate) fn verify_depth(value: &str) -> Result<u32, &'static str> {
+    match value.parse::<u32>() {
+        Ok(0) => Ok(DEFAULT_VERIFY_DEPTH),
+        Ok(depth) => Ok(depth),
+        Err(_) => Err("must be a whole number; 1 applies"),
+    }
+}
+
 /// A boolean as Go's `strconv.ParseBool` reads it, which ingress-nginx uses.
 pub(crate) fn boolean(value: &str) -> Result<bool, String> {
     match value {

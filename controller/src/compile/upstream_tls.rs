@@ -73,6 +73,7 @@ pub(crate) fn build(
         client_cert,
         name: spec.name.as_deref(),
         send_sni: spec.server_name,
+        verify_depth: spec.verify_depth,
     };
     UpstreamTls::new(&options)
         .map(Arc::new)

@@ -166,14 +166,7 @@ pub(crate) fn verify_chain(
             .with_expiration_policy(ExpirationPolicy::Enforce)
             .build()
     });
-    let depth = usize::try_from(auth.settings().depth).unwrap_or(usize::MAX);
-    let within_depth = |path: &VerifiedPath<'_>| {
-        if path.intermediate_certificates().count() > depth {
-            Err(webpki::Error::MaximumPathDepthExceeded)
-        } else {
-            Ok(())
-        }
-    };
+    let within_depth = within_depth(auth.settings().depth);
     let algorithms = aws_lc_rs::default_provider().signature_verification_algorithms;
     match cert.verify_for_usage(
         algorithms.all,
@@ -186,6 +179,19 @@ pub(crate) fn verify_chain(
     ) {
         Ok(_) => Verdict::Success,
         Err(error) => failed(&error, chain.len()),
+    }
+}
+
+/// OpenSSL's verify depth as a check of a built path: at most `depth`
+/// intermediate certificates (neither the certificate nor its CA counts).
+pub(crate) fn within_depth(depth: u32) -> impl Fn(&VerifiedPath<'_>) -> Result<(), webpki::Error> {
+    let depth = usize::try_from(depth).unwrap_or(usize::MAX);
+    move |path| {
+        if path.intermediate_certificates().count() > depth {
+            Err(webpki::Error::MaximumPathDepthExceeded)
+        } else {
+            Ok(())
+        }
     }
 }
 

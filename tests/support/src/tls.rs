@@ -132,7 +132,8 @@ impl TestCa {
     }
 
     /// Issues a server certificate for `names` with an ECDSA P-256 key,
-    /// valid from a day ago for `days`.
+    /// valid from a day ago for `days` (followed, from an intermediate, by
+    /// the intermediates up to the root, as a server sends its chain).
     pub fn issue(&self, names: &[&str], days: i64) -> IssuedCert {
         self.issue_with(names, days, &rcgen::PKCS_ECDSA_P256_SHA256)
     }
@@ -159,7 +160,7 @@ impl TestCa {
             .signed_by(&key, &self.issuer)
             .expect("sign a server certificate");
         IssuedCert {
-            cert_pem: cert.pem(),
+            cert_pem: format!("{}{}", cert.pem(), self.chain),
             key_pem: key.serialize_pem(),
         }
     }
