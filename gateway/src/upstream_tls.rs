@@ -9,11 +9,9 @@ use std::hash::{Hash, Hasher};
 use std::sync::{Arc, OnceLock};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::client::verify_server_name;
 use rustls::crypto::{CryptoProvider, aws_lc_rs, verify_tls12_signature, verify_tls13_signature};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
-use rustls::server::ParsedCertificate;
 use rustls::{
     CertificateError, ClientConfig, DigitallySignedStruct, OtherError, RootCertStore,
     SignatureScheme,
@@ -239,7 +237,8 @@ impl ServerCertVerifier for Verification {
             Some(&within_depth),
         )
         .map_err(invalid)?;
-        verify_server_name(&ParsedCertificate::try_from(end_entity)?, server_name)?;
+        cert.verify_is_valid_for_subject_name(server_name)
+            .map_err(invalid)?;
         Ok(ServerCertVerified::assertion())
     }
 
@@ -278,7 +277,7 @@ impl ServerCertVerifier for Verification {
     }
 }
 
-/// A path-building failure as rustls reports certificate errors.
+/// A certificate check's failure as rustls reports certificate errors.
 fn invalid(error: webpki::Error) -> rustls::Error {
     use webpki::Error as E;
     let error = match error {
@@ -286,6 +285,7 @@ fn invalid(error: webpki::Error) -> rustls::Error {
         E::CertExpired { .. } => CertificateError::Expired,
         E::CertNotValidYet { .. } => CertificateError::NotValidYet,
         E::InvalidSignatureForPublicKey => CertificateError::BadSignature,
+        E::CertNotValidForName(_) => CertificateError::NotValidForName,
         other => CertificateError::Other(OtherError(Arc::new(other))),
     };
     rustls::Error::InvalidCertificate(error)
@@ -391,7 +391,7 @@ mod tests {
         assert!(matches!(
             check(1, &short, &[der(&one.0)], &other),
             Err(rustls::Error::InvalidCertificate(
-                CertificateError::NotValidForNameContext { .. }
+                CertificateError::NotValidForName
             ))
         ));
         let unknown = ca("unknown.test", None);
